@@ -1,0 +1,202 @@
+/* The tape and the backward walk. */
+#include <string.h>
+
+#include "internal.h"
+#include "reduce.h"
+
+static _Thread_local tg_node *tape_tail;
+static _Thread_local bool grad_disabled; /* false: grad mode on by default */
+
+tg_node *tg__tape_tail(void) { return tape_tail; }
+void tg__tape_rewind(tg_node *tail) { tape_tail = tail; }
+
+bool tg_set_grad_enabled(bool enabled)
+{
+    bool was = !grad_disabled;
+    grad_disabled = !enabled;
+    return was;
+}
+
+bool tg_is_grad_enabled(void) { return !grad_disabled; }
+
+tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out, int n_inputs,
+                   tg_tensor *const *inputs)
+{
+    if (grad_disabled || !out || !tg__any_requires_grad(n_inputs, inputs)) return NULL;
+    tg_node *node = tg__arena_alloc(sizeof *node);
+    tg_tensor **in = node ? tg__arena_alloc(sizeof(tg_tensor *) * (size_t)(n_inputs ? n_inputs : 1)) : NULL;
+    if (!in) return NULL;
+    memset(node, 0, sizeof *node);
+    memcpy(in, inputs, sizeof(tg_tensor *) * (size_t)n_inputs);
+    node->op = op;
+    node->backward = backward;
+    node->out = out;
+    node->n_inputs = n_inputs;
+    node->inputs = in;
+    node->prev = tape_tail;
+    tape_tail = node;
+    out->requires_grad = true;
+    out->node = node;
+    return node;
+}
+
+bool tg_needs_grad(const tg_tensor *x) { return x && x->requires_grad; }
+
+/* Where x's gradient accumulates: a leaf's persistent .grad, or its node's
+ * buffer during backward. */
+static tg_tensor **grad_home(tg_tensor *x) { return x->node ? &x->node->grad : &x->grad; }
+
+static tg_tensor *new_grad_buffer(tg_tensor *x)
+{
+    /* Leaf gradients outlive the scope; intermediate ones die with it. */
+    return x->node ? tg__new(x->dtype, x->ndim, x->shape)
+                   : tg__new_persistent(x->dtype, x->ndim, x->shape);
+}
+
+tg_tensor *tg_grad_slot(tg_tensor *x)
+{
+    if (!tg_needs_grad(x)) return NULL;
+    tg_tensor **home = grad_home(x);
+    if (!*home) {
+        *home = new_grad_buffer(x);
+        if (*home) tg_fill_(*home, 0.0);
+    }
+    return *home;
+}
+
+void tg_accum_grad(tg_tensor *x, tg_tensor *g)
+{
+    if (!tg_needs_grad(x) || !g) return;
+    if (!tg_same_shape(x, g)) g = tg_sum_to(g, x->ndim, x->shape);
+    if (!g) return;
+    tg_tensor **home = grad_home(x);
+    if (!*home) {
+        *home = new_grad_buffer(x);
+        if (*home) tg_copy_(*home, g);
+    } else {
+        tg_add_(*home, g, 1.0);
+    }
+}
+
+static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
+{
+    if (!tg__check("tg_backward", t)) return -1;
+    if (grad && !tg__check("tg_backward", grad)) return -1;
+    char s1[128], s2[128];
+    if (!t->requires_grad) {
+        tg_error("tg_backward: element 0 of tensors does not require grad and does not have a grad_fn");
+        return -1;
+    }
+    if (!grad && tg_numel(t) != 1) {
+        tg_error("tg_backward: grad can be implicitly created only for scalar outputs (got shape %s)",
+                 tg_shape_str(t, s1, sizeof s1));
+        return -1;
+    }
+    if (grad && (!tg_same_shape(grad, t) || grad->dtype == TG_I64)) {
+        tg_error("tg_backward: grad of shape %s and dtype %s does not match output of shape %s",
+                 tg_shape_str(grad, s1, sizeof s1), tg_dtype_name(grad->dtype), tg_shape_str(t, s2, sizeof s2));
+        return -1;
+    }
+    if (t->node && t->node->released) {
+        tg_error("tg_backward: Trying to backward through the graph a second time (the graph from '%s' "
+                 "was released by an earlier backward; use tg_backward_retain the first time)", t->node->op);
+        return -1;
+    }
+    bool was = tg_set_grad_enabled(false);
+    tg_tensor *seed = grad ? (tg_tensor *)grad : tg_ones_like(t);
+    if (t->node) t->node->grad = NULL;
+    tg_accum_grad(t, seed->dtype == t->dtype ? seed : tg_cast(seed, t->dtype));
+    int status = 0;
+    /* Creation order is a topological order: every node that contributes to
+     * a node's gradient was made after it, so one backward sweep suffices. */
+    for (tg_node *n = t->node; n; n = n->prev) {
+        tg_tensor *g = n->grad;
+        if (!g) continue;
+        n->grad = NULL;
+        if (n->released) {
+            tg_error("tg_backward: Trying to backward through the graph a second time (node '%s' "
+                     "was released by an earlier backward)", n->op);
+            status = -1;
+            break;
+        }
+        n->backward(n, g);
+        if (!retain) n->released = true;
+    }
+    tg_set_grad_enabled(was);
+    return status;
+}
+
+int tg_backward(tg_tensor *t, const tg_tensor *grad) { return run_backward(t, grad, false); }
+int tg_backward_retain(tg_tensor *t, const tg_tensor *grad) { return run_backward(t, grad, true); }
+
+tg_tensor *tg_detach(tg_tensor *t)
+{
+    if (!tg__check("tg_detach", t)) return NULL;
+    return tg__view_of(t, t->ndim, t->shape, t->stride, t->offset);
+}
+
+void tg_zero_grad(tg_tensor *const *leaves, int n)
+{
+    bool was = tg_set_grad_enabled(false);
+    for (int i = 0; i < n; i++)
+        if (leaves[i] && leaves[i]->grad) tg_fill_(leaves[i]->grad, 0.0);
+    tg_set_grad_enabled(was);
+}
+
+/* --- Graphviz export ------------------------------------------------------ */
+
+static void dot_tensor_id(FILE *out, const tg_tensor *t)
+{
+    if (t->node) fprintf(out, "n%p", (void *)t->node);
+    else fprintf(out, "t%p", (const void *)t);
+}
+
+int tg_graph_dot(const tg_tensor *t, FILE *out)
+{
+    if (!tg__check("tg_graph_dot", t)) return -1;
+    if (!out) {
+        tg_error("tg_graph_dot: out is NULL");
+        return -1;
+    }
+    fprintf(out, "digraph tapegrad {\n  rankdir=BT;\n  node [fontname=\"Helvetica\", fontsize=10];\n");
+    char s[128];
+    if (!t->node) {
+        fprintf(out, "  ");
+        dot_tensor_id(out, t);
+        fprintf(out, " [shape=ellipse, label=\"leaf %s\"];\n}\n", tg_shape_str(t, s, sizeof s));
+        return 0;
+    }
+    /* Sweep the tape backwards as backward does, keeping the set of nodes
+     * reached from t (a list: graphs drawn for people are small). */
+    size_t cap = 0;
+    for (tg_node *n = t->node; n; n = n->prev) cap++;
+    tg_node **reach = tg__arena_alloc(sizeof(tg_node *) * cap);
+    if (!reach) return -1;
+    size_t nreach = 0;
+    reach[nreach++] = t->node;
+    for (tg_node *n = t->node; n; n = n->prev) {
+        bool reached = false;
+        for (size_t i = 0; i < nreach && !reached; i++) reached = reach[i] == n;
+        if (!reached) continue;
+        fprintf(out, "  n%p [shape=box, style=filled, fillcolor=\"#dde8f6\", label=\"%s\\n%s\"];\n",
+                (void *)n, n->op, tg_shape_str(n->out, s, sizeof s));
+        for (int i = 0; i < n->n_inputs; i++) {
+            tg_tensor *in = n->inputs[i];
+            if (!in || !in->requires_grad) continue;
+            if (in->node) {
+                bool known = false;
+                for (size_t k = 0; k < nreach && !known; k++) known = reach[k] == in->node;
+                if (!known) reach[nreach++] = in->node;
+            } else {
+                fprintf(out, "  ");
+                dot_tensor_id(out, in);
+                fprintf(out, " [shape=ellipse, label=\"leaf %s\"];\n", tg_shape_str(in, s, sizeof s));
+            }
+            fprintf(out, "  ");
+            dot_tensor_id(out, in);
+            fprintf(out, " -> n%p;\n", (void *)n);
+        }
+    }
+    fprintf(out, "}\n");
+    return 0;
+}

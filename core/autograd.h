@@ -1,0 +1,87 @@
+/* Autograd: a tape.
+ *
+ * While grad mode is on and an op's input requires grad, the op appends one
+ * node to the current thread's tape: its name, its backward function, its
+ * inputs and what it saved. Creation order is a topological order, so
+ * tg_backward walks the tape backwards from the loss's node with no graph
+ * sort. Leaves add into their persistent .grad; the gradient of any other
+ * tensor lives in its node only during backward.
+ *
+ * Backward functions are written with the ops themselves (grad mode is off
+ * during backward, so nothing is recorded) and hand their results to
+ * tg_accum_grad, which also sums a broadcast gradient down to the input's
+ * shape. A view's backward takes tg_grad_slot(input), applies the same view
+ * to it and adds into that region in place, so slicing a (B,T,K) tensor T
+ * times costs O(B*T*K) in backward, not O(B*T*T*K).
+ *
+ * The same two calls define a custom differentiable op (PyTorch's
+ * autograd.Function): compute the output with any code, then tg_record a
+ * node whose backward calls tg_accum_grad for each input. */
+#ifndef TG_AUTOGRAD_H
+#define TG_AUTOGRAD_H
+
+#include "tensor.h"
+
+/* Receives the gradient of node->out (same shape as out, contiguous). */
+typedef void (*tg_backward_fn)(tg_node *node, tg_tensor *grad_out);
+
+struct tg_node {
+    const char *op;            /* "mul", "narrow", ... (graph export, errors) */
+    tg_backward_fn backward;
+    tg_node *prev;             /* previous node on this thread's tape */
+    tg_tensor *out;
+    tg_tensor *grad;           /* gradient of out, accumulated during backward */
+    int n_inputs;
+    tg_tensor **inputs;
+    tg_tensor *saved[4];       /* tensors the backward needs besides inputs */
+    int64_t iarg[TG_MAX_DIMS]; /* small integer arguments (dims, sizes) */
+    double farg[4];            /* small float arguments (scalars, eps) */
+    void *ctx;                 /* anything else, allocated in the scope */
+    bool released;             /* its graph was used by a backward already */
+};
+
+/* Record a node for out = op(inputs) if grad mode is on and any input
+ * requires grad; sets out->requires_grad and out->node. Returns the node so
+ * the op can fill saved/iarg/farg/ctx, or NULL when nothing was recorded
+ * (which is not an error). */
+tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out,
+                   int n_inputs, tg_tensor *const *inputs);
+
+/* Compute gradients of t with respect to every leaf that requires grad and
+ * add them into those leaves' .grad. grad is dL/dt (t's shape); it may be
+ * NULL when t has one element (then dL/dt = 1). The graph is released:
+ * a second backward through it is an error, as in PyTorch. Returns 0 or -1. */
+int tg_backward(tg_tensor *t, const tg_tensor *grad);
+/* tg_backward that keeps the graph for another backward (retain_graph). */
+int tg_backward_retain(tg_tensor *t, const tg_tensor *grad);
+
+/* --- for backward functions ---------------------------------------------- */
+
+/* True if gradients must flow into x. */
+bool tg_needs_grad(const tg_tensor *x);
+/* Add g into x's gradient; g may have x's shape or a shape x broadcasts to
+ * (it is then summed down). Ignored if x does not need grad. */
+void tg_accum_grad(tg_tensor *x, tg_tensor *g);
+/* x's gradient buffer (contiguous, x's shape), zero-filled on first use,
+ * for backward functions that add into a region of it in place. NULL if x
+ * does not need grad. */
+tg_tensor *tg_grad_slot(tg_tensor *x);
+
+/* --- grad mode ------------------------------------------------------------ */
+
+/* Turn recording on or off for this thread; returns the previous setting.
+ * Nestable: `bool was = tg_set_grad_enabled(false); ... tg_set_grad_enabled(was);` */
+bool tg_set_grad_enabled(bool enabled);
+bool tg_is_grad_enabled(void);
+
+/* A tensor sharing t's storage that does not require grad and has no node. */
+tg_tensor *tg_detach(tg_tensor *t);
+
+/* Set every leaf's .grad in the array to zero (kept allocated). */
+void tg_zero_grad(tg_tensor *const *leaves, int n);
+
+/* Write the recorded graph that produced t as Graphviz DOT: one box per op
+ * (name and output shape), one ellipse per leaf. Returns 0 or -1. */
+int tg_graph_dot(const tg_tensor *t, FILE *out);
+
+#endif

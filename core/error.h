@@ -1,0 +1,31 @@
+/* Errors: nothing in tapegrad aborts on bad input.
+ *
+ * A public function that fails returns NULL (or a non-zero status) and
+ * records a message in a thread-local slot that names the function and the
+ * offending shapes, dtypes or offsets, for example
+ *     tg_matmul: shapes [3,4] and [5,6] cannot be multiplied (4 != 5)
+ * An op given a NULL input returns NULL without a new message, so a whole
+ * expression can be checked once at the end. */
+#ifndef TG_ERROR_H
+#define TG_ERROR_H
+
+#include <stdarg.h>
+
+/* The message of the most recent failure on this thread, or "" if none. */
+const char *tg_last_error(void);
+
+/* Forget the last message (tg_last_error() returns "" afterwards). */
+void tg_clear_error(void);
+
+/* Called with every new message, on the failing thread; NULL restores the
+ * default (record only). A handler may abort, log or count. Returns the
+ * previous handler. */
+typedef void (*tg_error_handler)(const char *message, void *user);
+tg_error_handler tg_set_error_handler(tg_error_handler handler, void *user);
+
+/* Record a printf-style message; the library's own functions use this, and
+ * so can custom ops. Always returns NULL so that `return tg_error(...)` reads
+ * naturally in a function returning a pointer. */
+void *tg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,114 @@
+#include <math.h>
+
+#include "gradcheck.h"
+#include "internal.h"
+#include "elementwise.h"
+#include "random.h"
+#include "reduce.h"
+
+/* Weights in [0.5, 1.5) from a fixed seed, leaving the caller's stream as
+ * it was (persistent: they serve every evaluation of the check). */
+static tg_tensor *make_weights(const tg_tensor *out)
+{
+    uint64_t keep = (uint64_t)tg_rand_below(UINT64_MAX);
+    tg_manual_seed(12345);
+    tg_tensor *w = tg_keep(tg_rand(out->dtype, out->ndim, out->shape, 0.5, 1.5));
+    tg_manual_seed(keep);
+    return w;
+}
+
+/* L = sum(fn(inputs) * w), evaluated in a scope of its own. */
+static double loss_value(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *ctx, tg_tensor *weights)
+{
+    tg_scope *s = tg_scope_begin();
+    double value = tg_item(tg_sum(tg_mul(fn(inputs, n, ctx), weights), 0, NULL, false));
+    tg_scope_end(s);
+    return value;
+}
+
+/* Address of row-major element k of t (any strides). */
+static char *element(tg_tensor *t, int64_t k)
+{
+    int64_t off = t->offset;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        off += (k % t->shape[d]) * t->stride[d];
+        k /= t->shape[d];
+    }
+    return (char *)t->storage->data + off * (int64_t)tg_dtype_size(t->dtype);
+}
+
+int tg_gradcheck(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *ctx, double eps, double atol,
+                 double rtol, tg_gradcheck_result *result)
+{
+    tg_gradcheck_result r = {0};
+    if (n < 1 || n > 16 || !inputs || !fn) {
+        tg_error("tg_gradcheck: expected fn and 1..16 inputs, got %d", n);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!tg__check_float("tg_gradcheck", inputs[i])) return -1;
+        if (inputs[i]->node) {
+            tg_error("tg_gradcheck: input %d is not a leaf (made by '%s')", i, inputs[i]->node->op);
+            return -1;
+        }
+    }
+    tg_scope *scope = tg_scope_begin();
+    tg_tensor *weights = NULL;
+    int status = 0;
+    /* Analytic gradients, into fresh .grad buffers. */
+    tg_tensor *saved_grads[16] = {0};
+    for (int i = 0; i < n; i++) {
+        saved_grads[i] = inputs[i]->grad;
+        inputs[i]->grad = NULL;
+    }
+    tg_tensor *out = fn(inputs, n, ctx);
+    if (!out || !out->requires_grad) {
+        if (out) tg_error("tg_gradcheck: the output does not require grad");
+        status = -1;
+        goto done;
+    }
+    weights = make_weights(out);
+    if (tg_backward(tg_sum(tg_mul(out, weights), 0, NULL, false), NULL) < 0) {
+        status = -1;
+        goto done;
+    }
+    bool was = tg_set_grad_enabled(false);
+    bool first = true;
+    for (int i = 0; i < n; i++) {
+        tg_tensor *x = inputs[i];
+        if (!x->requires_grad) continue;
+        for (int64_t k = 0; k < tg_numel(x); k++) {
+            char *p = element(x, k);
+            double orig = tg__load(p, x->dtype);
+            tg__store(p, x->dtype, orig + eps);
+            double plus = loss_value(fn, inputs, n, ctx, weights);
+            tg__store(p, x->dtype, orig - eps);
+            double minus = loss_value(fn, inputs, n, ctx, weights);
+            tg__store(p, x->dtype, orig);
+            double numeric = (plus - minus) / (2 * eps);
+            double analytic = x->grad ? tg__load(element(x->grad, k), x->dtype) : 0.0;
+            double err = fabs(analytic - numeric);
+            if (isnan(numeric) != isnan(analytic)) err = INFINITY;
+            if (first || err > r.max_abs_err) {
+                first = false;
+                r.max_abs_err = err;
+                r.worst_input = i;
+                r.worst_index = k;
+                r.analytic = analytic;
+                r.numeric = numeric;
+            }
+            if (numeric != 0 && err / fabs(numeric) > r.max_rel_err) r.max_rel_err = err / fabs(numeric);
+            if (!(err <= atol + rtol * fabs(numeric)) && status == 0) status = 1;
+        }
+    }
+    tg_set_grad_enabled(was);
+done:
+    for (int i = 0; i < n; i++) {
+        tg_free(inputs[i]->grad);
+        inputs[i]->grad = saved_grads[i];
+    }
+    tg_free(weights);
+    tg_scope_end(scope);
+    if (result) *result = r;
+    return status;
+}

@@ -1,0 +1,189 @@
+/* Argument checks, broadcasting and the strided loop driver. */
+#include <string.h>
+
+#include "internal.h"
+
+bool tg__check(const char *fn, const tg_tensor *t)
+{
+    if (!t) return false;
+    if (t->magic != TG_MAGIC) {
+        tg_error("%s: tensor used after its scope ended (or not a tensor)", fn);
+        return false;
+    }
+    return true;
+}
+
+bool tg__check_float(const char *fn, const tg_tensor *t)
+{
+    if (!tg__check(fn, t)) return false;
+    if (t->dtype != TG_F32 && t->dtype != TG_F64) {
+        tg_error("%s: expected a float32 or float64 tensor, got %s", fn, tg_dtype_name(t->dtype));
+        return false;
+    }
+    return true;
+}
+
+int tg__dim(const char *fn, int dim, int ndim)
+{
+    int lo = ndim > 0 ? -ndim : -1, hi = ndim > 0 ? ndim - 1 : 0;
+    if (dim < lo || dim > hi) {
+        tg_error("%s: Dimension out of range (expected to be in range of [%d, %d], but got %d)",
+                 fn, lo, hi, dim);
+        return -1;
+    }
+    return dim < 0 ? dim + (ndim > 0 ? ndim : 1) : dim;
+}
+
+int tg__broadcast_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
+                        int *ndim, int64_t *out)
+{
+    int n = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int i = 0; i < n; i++) {
+        int ia = a->ndim - n + i, ib = b->ndim - n + i;
+        int64_t sa = ia >= 0 ? a->shape[ia] : 1, sb = ib >= 0 ? b->shape[ib] : 1;
+        if (sa != sb && sa != 1 && sb != 1) {
+            char s1[128], s2[128];
+            tg_error("%s: The size of tensor a (%lld) must match the size of tensor b (%lld) "
+                     "at non-singleton dimension %d (shapes %s and %s)",
+                     fn, (long long)sa, (long long)sb, i, tg_shape_str(a, s1, sizeof s1),
+                     tg_shape_str(b, s2, sizeof s2));
+            return -1;
+        }
+        out[i] = sa == 1 ? sb : sa;
+    }
+    *ndim = n;
+    return 0;
+}
+
+double tg__load(const void *p, tg_dtype dtype)
+{
+    switch (dtype) {
+    case TG_F32: return *(const float *)p;
+    case TG_F64: return *(const double *)p;
+    default: return (double)*(const int64_t *)p;
+    }
+}
+
+void tg__store(void *p, tg_dtype dtype, double v)
+{
+    switch (dtype) {
+    case TG_F32: *(float *)p = (float)v; break;
+    case TG_F64: *(double *)p = v; break;
+    default: *(int64_t *)p = (int64_t)v; break;
+    }
+}
+
+bool tg__any_requires_grad(int n, tg_tensor *const *ts)
+{
+    for (int i = 0; i < n; i++)
+        if (ts[i] && ts[i]->requires_grad) return true;
+    return false;
+}
+
+#define MAX_OPS 4
+
+typedef struct {
+    int nops, ndim;                    /* ndim after merging, >= 1 */
+    int64_t shape[TG_MAX_DIMS];
+    int64_t step[MAX_OPS][TG_MAX_DIMS]; /* bytes */
+    char *base[MAX_OPS];
+} loop_plan;
+
+/* Align every operand to shape (stride 0 where broadcast), then merge
+ * neighbouring dims that are contiguous for all operands, innermost last. */
+static void plan_loop(loop_plan *p, int nops, const tg_tensor *const *ops, int ndim,
+                      const int64_t *shape)
+{
+    int64_t step[MAX_OPS][TG_MAX_DIMS];
+    int64_t sh[TG_MAX_DIMS];
+    int n = 0;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] == 1) continue; /* size-1 dims never move a pointer */
+        sh[n] = shape[d];
+        for (int i = 0; i < nops; i++) {
+            const tg_tensor *t = ops[i];
+            int td = t->ndim - ndim + d;
+            size_t es = tg_dtype_size(t->dtype);
+            step[i][n] = (td >= 0 && t->shape[td] != 1) ? t->stride[td] * (int64_t)es : 0;
+        }
+        n++;
+    }
+    p->nops = nops;
+    p->ndim = 0;
+    for (int d = 0; d < n; d++) {
+        int m = p->ndim;
+        bool merge = m > 0;
+        for (int i = 0; merge && i < nops; i++)
+            merge = p->step[i][m - 1] == step[i][d] * sh[d];
+        if (merge) {
+            p->shape[m - 1] *= sh[d];
+            for (int i = 0; i < nops; i++) p->step[i][m - 1] = step[i][d];
+        } else {
+            p->shape[m] = sh[d];
+            for (int i = 0; i < nops; i++) p->step[i][m] = step[i][d];
+            p->ndim++;
+        }
+    }
+    if (p->ndim == 0) { /* a single element */
+        p->ndim = 1;
+        p->shape[0] = 1;
+        for (int i = 0; i < nops; i++) p->step[i][0] = 0;
+    }
+    for (int i = 0; i < nops; i++)
+        p->base[i] = (char *)ops[i]->storage->data + ops[i]->offset * (int64_t)tg_dtype_size(ops[i]->dtype);
+}
+
+/* Run rows [row_begin, row_end) of the outer index space. */
+static void run_rows(const loop_plan *p, int64_t row_begin, int64_t row_end, tg_row_fn fn, void *ctx)
+{
+    int inner = p->ndim - 1;
+    int64_t steps[MAX_OPS];
+    char *ptrs[MAX_OPS];
+    for (int i = 0; i < p->nops; i++) steps[i] = p->step[i][inner];
+    for (int64_t row = row_begin; row < row_end; row++) {
+        int64_t rem = row;
+        for (int i = 0; i < p->nops; i++) ptrs[i] = p->base[i];
+        for (int d = inner - 1; d >= 0; d--) {
+            int64_t idx = rem % p->shape[d];
+            rem /= p->shape[d];
+            for (int i = 0; i < p->nops; i++) ptrs[i] += idx * p->step[i][d];
+        }
+        fn(p->shape[inner], ptrs, steps, ctx);
+    }
+}
+
+void tg__foreach(int nops, const tg_tensor *const *ops, int ndim, const int64_t *shape,
+                 tg_row_fn fn, void *ctx, bool parallel)
+{
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) numel *= shape[d];
+    if (numel == 0) return;
+    loop_plan p;
+    plan_loop(&p, nops, ops, ndim, shape);
+    int inner = p.ndim - 1;
+    int64_t rows = numel / p.shape[inner];
+    if (!parallel || numel < TG_PARALLEL_MIN) {
+        run_rows(&p, 0, rows, fn, ctx);
+        return;
+    }
+    if (rows == 1) {
+        /* One long row: cut it into pieces of a fixed size (independent of
+         * the thread count, so the arithmetic is the same for any count). */
+        const int64_t piece = 8192;
+        int64_t pieces = (p.shape[inner] + piece - 1) / piece;
+#pragma omp parallel for schedule(static)
+        for (int64_t k = 0; k < pieces; k++) {
+            char *ptrs[MAX_OPS];
+            int64_t steps[MAX_OPS];
+            for (int i = 0; i < nops; i++) {
+                steps[i] = p.step[i][inner];
+                ptrs[i] = p.base[i] + k * piece * steps[i];
+            }
+            int64_t n = p.shape[inner] - k * piece;
+            fn(n < piece ? n : piece, ptrs, steps, ctx);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) run_rows(&p, r, r + 1, fn, ctx);
+}

@@ -1,0 +1,121 @@
+/* PyTorch-like printing: tensor([[ 1.0000, -2.5000], ...], dtype=float64). */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define SUMMARY_THRESHOLD 1000
+#define EDGE_ITEMS 3
+
+typedef struct {
+    char *buf;
+    size_t len, n;
+    const tg_tensor *t;
+    bool summarise, integral, scientific;
+    int width;
+} printer;
+
+static void put(printer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(printer *p, const char *fmt, ...)
+{
+    if (p->n >= p->len) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(p->buf + p->n, p->len - p->n, fmt, ap);
+    va_end(ap);
+    if (k > 0) p->n += (size_t)k;
+    if (p->n >= p->len) p->n = p->len - 1;
+}
+
+static void format_value(printer *p, double v, char *out, size_t len)
+{
+    if (p->t->dtype == TG_I64) snprintf(out, len, "%lld", (long long)v);
+    else if (isnan(v)) snprintf(out, len, "nan");
+    else if (isinf(v)) snprintf(out, len, v > 0 ? "inf" : "-inf");
+    else if (p->integral) snprintf(out, len, "%.0f.", v);
+    else if (p->scientific) snprintf(out, len, "%.4e", v);
+    else snprintf(out, len, "%.4f", v);
+}
+
+static void print_dim(printer *p, int dim, int64_t offset, int indent)
+{
+    const tg_tensor *t = p->t;
+    char v[64];
+    if (dim == t->ndim) {
+        format_value(p, tg__load((char *)t->storage->data + offset * (int64_t)tg_dtype_size(t->dtype), t->dtype), v, sizeof v);
+        put(p, "%*s", p->width, v);
+        return;
+    }
+    put(p, "[");
+    int64_t size = t->shape[dim];
+    for (int64_t i = 0; i < size; i++) {
+        if (p->summarise && size > 2 * EDGE_ITEMS && i == EDGE_ITEMS) {
+            if (dim == t->ndim - 1) put(p, " ..., ");
+            else put(p, " ...,\n%*s", indent + 1, "");
+            i = size - EDGE_ITEMS - 1;
+            continue;
+        }
+        print_dim(p, dim + 1, offset + i * t->stride[dim], indent + 1);
+        if (i + 1 < size) {
+            if (dim == t->ndim - 1) put(p, ", ");
+            else put(p, ",%s%*s", dim == t->ndim - 2 ? "\n" : "\n\n", indent + 1, "");
+        }
+    }
+    put(p, "]");
+}
+
+char *tg_repr(const tg_tensor *t, char *buf, size_t len)
+{
+    if (!buf || len == 0) return buf;
+    buf[0] = '\0';
+    if (!tg__check("tg_repr", t)) {
+        snprintf(buf, len, "tensor(<invalid>)");
+        return buf;
+    }
+    printer p = {.buf = buf, .len = len, .t = t, .summarise = tg_numel(t) > SUMMARY_THRESHOLD};
+    /* Scan the values once to pick a format and a common width, as PyTorch does. */
+    double amax = 0, amin = INFINITY;
+    p.integral = t->dtype != TG_I64;
+    int64_t numel = tg_numel(t);
+    int64_t idx[TG_MAX_DIMS] = {0};
+    for (int64_t k = 0; k < numel; k++) {
+        int64_t off = t->offset;
+        for (int d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];
+        double v = tg__load((char *)t->storage->data + off * (int64_t)tg_dtype_size(t->dtype), t->dtype);
+        if (isfinite(v)) {
+            if (fabs(v) > amax) amax = fabs(v);
+            if (v != 0 && fabs(v) < amin) amin = fabs(v);
+            if (v != floor(v)) p.integral = false;
+        }
+        for (int d = t->ndim - 1; d >= 0 && ++idx[d] == t->shape[d]; d--) idx[d] = 0;
+    }
+    p.scientific = !p.integral && t->dtype != TG_I64 && (amax >= 1e8 || (amin < 1e-4 && amin > 0) || (amax / amin > 1000.0 && amax > 1));
+    p.width = 1;
+    idx[0] = 0;
+    for (int64_t k = 0; k < numel && k < 100000; k++) {
+        int64_t off = t->offset, rem = k;
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            off += (rem % t->shape[d]) * t->stride[d];
+            rem /= t->shape[d];
+        }
+        char v[64];
+        format_value(&p, tg__load((char *)t->storage->data + off * (int64_t)tg_dtype_size(t->dtype), t->dtype), v, sizeof v);
+        if ((int)strlen(v) > p.width) p.width = (int)strlen(v);
+    }
+    put(&p, "tensor(");
+    if (numel == 0) put(&p, "[]");
+    else print_dim(&p, 0, t->offset, 7);
+    char s[128];
+    if (numel == 0 && t->ndim > 1) put(&p, ", size=(%s)", tg_shape_str(t, s, sizeof s));
+    if (t->dtype == TG_F64) put(&p, ", dtype=torch.float64");
+    if (t->requires_grad && t->node) put(&p, ", grad_fn=<%s>", t->node->op);
+    else if (t->requires_grad) put(&p, ", requires_grad=True");
+    put(&p, ")");
+    return buf;
+}
+
+void tg_print(const tg_tensor *t)
+{
+    static _Thread_local char buf[65536];
+    puts(tg_repr(t, buf, sizeof buf));
+}

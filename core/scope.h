@@ -1,0 +1,48 @@
+/* Memory: scopes, an autorelease pool backed by an arena.
+ *
+ *     tg_scope *s = tg_scope_begin();
+ *     ... forward, loss, tg_backward, optimizer step ...
+ *     tg_scope_end(s);   // every tensor and tape node made inside is gone
+ *
+ * Everything an op creates inside a scope (tensor headers, data, tape
+ * nodes, saved buffers) is bump-allocated from this thread's arena, 64-byte
+ * aligned. Ending a scope rewinds the arena but keeps its chunks, so a steady
+ * training loop makes no malloc calls. Scopes nest and must end in reverse
+ * order. Tensors made outside any scope are persistent (tg_free them);
+ * tg_keep copies a result out of a scope. In builds without NDEBUG the
+ * memory of an ended scope is poisoned and any tg_ function given a tensor
+ * from it reports "used after its scope ended" instead of computing garbage.
+ *
+ * Tape nodes recorded outside any scope go to the thread's base arena, which
+ * is only released by tg_release_thread_memory: record graphs inside scopes. */
+#ifndef TG_SCOPE_H
+#define TG_SCOPE_H
+
+#include "tensor.h"
+
+typedef struct tg_scope tg_scope;
+
+/* Open a nested scope on this thread. Returns NULL only if out of memory. */
+tg_scope *tg_scope_begin(void);
+/* Free everything made since s began (including inner scopes still open).
+ * Returns 0, or -1 if s is not an open scope of this thread. */
+int tg_scope_end(tg_scope *s);
+
+/* A persistent, contiguous copy of t that does not require grad (the
+ * hidden state carried between batches in truncated BPTT). Free with tg_free. */
+tg_tensor *tg_keep(const tg_tensor *t);
+
+/* Bytes handed out by this thread's arena since it was created or last
+ * released (grows monotonically within scopes, rewinds at scope end). */
+size_t tg_arena_used(void);
+/* Bytes the arena holds from the system (its chunks). */
+size_t tg_arena_reserved(void);
+/* Number of chunk allocations the arena has made so far (a steady loop
+ * makes none). */
+size_t tg_arena_chunk_allocs(void);
+
+/* Release this thread's arena chunks and base-level tape; every scope must
+ * have ended. */
+void tg_release_thread_memory(void);
+
+#endif

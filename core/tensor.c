@@ -1,0 +1,499 @@
+/* Tensor creation, inspection, in-place updates and lifetime. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "random.h"
+
+size_t tg_dtype_size(tg_dtype dtype) { return dtype == TG_F32 ? 4 : 8; }
+
+const char *tg_dtype_name(tg_dtype dtype)
+{
+    switch (dtype) {
+    case TG_F32: return "float32";
+    case TG_F64: return "float64";
+    case TG_I64: return "int64";
+    }
+    return "unknown";
+}
+
+char *tg_shape_str(const tg_tensor *t, char *buf, size_t len)
+{
+    size_t n = 0;
+    n += (size_t)snprintf(buf, len, "[");
+    for (int d = 0; t && d < t->ndim && n < len; d++)
+        n += (size_t)snprintf(buf + n, len - n, d ? ",%lld" : "%lld", (long long)t->shape[d]);
+    if (n < len) snprintf(buf + n, len - n, "]");
+    return buf;
+}
+
+static void set_contiguous_strides(tg_tensor *t)
+{
+    int64_t s = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        t->stride[d] = s;
+        s *= t->shape[d];
+    }
+}
+
+static bool valid_shape(const char *fn, int ndim, const int64_t *shape)
+{
+    if (ndim < 0 || ndim > TG_MAX_DIMS) {
+        tg_error("%s: ndim must be in [0, %d], got %d", fn, TG_MAX_DIMS, ndim);
+        return false;
+    }
+    if (ndim > 0 && !shape) {
+        tg_error("%s: shape is NULL for ndim %d", fn, ndim);
+        return false;
+    }
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 0) {
+            tg_error("%s: negative dimension %lld at dim %d", fn, (long long)shape[d], d);
+            return false;
+        }
+        if (shape[d] > 0 && numel > INT64_MAX / 8 / shape[d]) {
+            tg_error("%s: shape too large at dim %d", fn, d);
+            return false;
+        }
+        numel *= shape[d];
+    }
+    return true;
+}
+
+static bool valid_dtype(const char *fn, tg_dtype dtype)
+{
+    if (dtype != TG_F32 && dtype != TG_F64 && dtype != TG_I64) {
+        tg_error("%s: unknown dtype %d", fn, (int)dtype);
+        return false;
+    }
+    return true;
+}
+
+static tg_tensor *alloc_tensor(tg_dtype dtype, int ndim, const int64_t *shape, bool persistent)
+{
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) numel *= shape[d];
+    size_t nbytes = (size_t)numel * tg_dtype_size(dtype);
+    tg_tensor *t;
+    tg_storage *s;
+    void *data;
+    if (persistent) {
+        t = calloc(1, sizeof *t);
+        s = calloc(1, sizeof *s);
+        data = aligned_alloc(64, (nbytes + 63) / 64 * 64 + 64);
+        if (!t || !s || !data) {
+            free(t);
+            free(s);
+            free(data);
+            return tg_error("tg_empty: out of memory for %zu bytes", nbytes);
+        }
+        s->refcount = 1;
+    } else {
+        t = tg__arena_alloc(sizeof *t);
+        s = t ? tg__arena_alloc(sizeof *s) : NULL;
+        data = s ? tg__arena_alloc(nbytes ? nbytes : 1) : NULL;
+        if (!data) return NULL;
+        memset(t, 0, sizeof *t);
+        s->refcount = 0;
+    }
+    s->data = data;
+    s->nbytes = (int64_t)nbytes;
+    s->persistent = persistent;
+    t->magic = TG_MAGIC;
+    t->ndim = ndim;
+    t->dtype = dtype;
+    t->requires_grad = false;
+    t->persistent = persistent;
+    for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
+    set_contiguous_strides(t);
+    t->offset = 0;
+    t->storage = s;
+    t->node = NULL;
+    t->grad = NULL;
+    return t;
+}
+
+tg_tensor *tg__new(tg_dtype dtype, int ndim, const int64_t *shape)
+{
+    return alloc_tensor(dtype, ndim, shape, tg__scope_depth() == 0);
+}
+
+tg_tensor *tg__new_persistent(tg_dtype dtype, int ndim, const int64_t *shape)
+{
+    return alloc_tensor(dtype, ndim, shape, true);
+}
+
+tg_tensor *tg__new_like(const tg_tensor *t) { return tg__new(t->dtype, t->ndim, t->shape); }
+
+tg_tensor *tg__view_of(const tg_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
+                       int64_t offset)
+{
+    bool persistent = tg__scope_depth() == 0;
+    tg_tensor *v = persistent ? calloc(1, sizeof *v) : tg__arena_alloc(sizeof *v);
+    if (!v) return persistent ? tg_error("tg_view: out of memory") : NULL;
+    memset(v, 0, sizeof *v);
+    v->magic = TG_MAGIC;
+    v->ndim = ndim;
+    v->dtype = t->dtype;
+    v->persistent = persistent;
+    for (int d = 0; d < ndim; d++) {
+        v->shape[d] = shape[d];
+        v->stride[d] = stride[d];
+    }
+    v->offset = offset;
+    v->storage = t->storage;
+    /* A persistent header keeps persistent storage alive; scope headers
+     * borrow, since the scope ends before anything they could outlive. */
+    if (persistent && t->storage->persistent) t->storage->refcount++;
+    return v;
+}
+
+tg_tensor *tg_empty(tg_dtype dtype, int ndim, const int64_t *shape)
+{
+    if (!valid_dtype("tg_empty", dtype) || !valid_shape("tg_empty", ndim, shape)) return NULL;
+    return tg__new(dtype, ndim, shape);
+}
+
+tg_tensor *tg_full(tg_dtype dtype, int ndim, const int64_t *shape, double value)
+{
+    if (!valid_dtype("tg_full", dtype) || !valid_shape("tg_full", ndim, shape)) return NULL;
+    tg_tensor *t = tg__new(dtype, ndim, shape);
+    if (t) tg_fill_(t, value);
+    return t;
+}
+
+tg_tensor *tg_zeros(tg_dtype dtype, int ndim, const int64_t *shape) { return tg_full(dtype, ndim, shape, 0.0); }
+tg_tensor *tg_ones(tg_dtype dtype, int ndim, const int64_t *shape) { return tg_full(dtype, ndim, shape, 1.0); }
+tg_tensor *tg_scalar(tg_dtype dtype, double value) { return tg_full(dtype, 0, NULL, value); }
+
+tg_tensor *tg_zeros_like(const tg_tensor *t)
+{
+    return tg__check("tg_zeros_like", t) ? tg_full(t->dtype, t->ndim, t->shape, 0.0) : NULL;
+}
+
+tg_tensor *tg_ones_like(const tg_tensor *t)
+{
+    return tg__check("tg_ones_like", t) ? tg_full(t->dtype, t->ndim, t->shape, 1.0) : NULL;
+}
+
+tg_tensor *tg_arange(tg_dtype dtype, double start, double end, double step)
+{
+    if (!valid_dtype("tg_arange", dtype)) return NULL;
+    if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step))
+        return tg_error("tg_arange: step must be nonzero and bounds finite (start=%g end=%g step=%g)",
+                        start, end, step);
+    if ((step > 0 && end < start) || (step < 0 && end > start))
+        return tg_error("tg_arange: upper bound and larger bound inconsistent with step sign "
+                        "(start=%g end=%g step=%g)", start, end, step);
+    int64_t n = (int64_t)ceil((end - start) / step);
+    tg_tensor *t = tg_empty(dtype, 1, &n);
+    if (!t) return NULL;
+    char *p = tg_data(t);
+    for (int64_t i = 0; i < n; i++) tg__store(p + i * (int64_t)tg_dtype_size(dtype), dtype, start + (double)i * step);
+    return t;
+}
+
+tg_tensor *tg_linspace(tg_dtype dtype, double start, double end, int64_t steps)
+{
+    if (steps < 0) return tg_error("tg_linspace: number of steps must be non-negative, got %lld", (long long)steps);
+    tg_tensor *t = tg_empty(dtype, 1, &steps);
+    if (!t) return NULL;
+    char *p = tg_data(t);
+    double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0.0;
+    /* Fill the second half from the end, as PyTorch does, so the last value is exactly end. */
+    for (int64_t i = 0; i < steps; i++) {
+        double v = i < steps / 2 ? start + step * (double)i : end - step * (double)(steps - 1 - i);
+        tg__store(p + i * (int64_t)tg_dtype_size(dtype), dtype, v);
+    }
+    return t;
+}
+
+tg_tensor *tg_eye(tg_dtype dtype, int64_t n)
+{
+    int64_t shape[2] = {n, n};
+    tg_tensor *t = tg_zeros(dtype, 2, shape);
+    if (!t) return NULL;
+    char *p = tg_data(t);
+    for (int64_t i = 0; i < n; i++) tg__store(p + (i * n + i) * (int64_t)tg_dtype_size(dtype), dtype, 1.0);
+    return t;
+}
+
+tg_tensor *tg_rand(tg_dtype dtype, int ndim, const int64_t *shape, double low, double high)
+{
+    if (!(low <= high)) return tg_error("tg_rand: expected low <= high, got low=%g high=%g", low, high);
+    tg_tensor *t = tg_empty(dtype, ndim, shape);
+    if (!t) return NULL;
+    char *p = tg_data(t);
+    size_t es = tg_dtype_size(dtype);
+    for (int64_t i = 0; i < tg_numel(t); i++) tg__store(p + i * (int64_t)es, dtype, low + (high - low) * tg_rand_uniform());
+    return t;
+}
+
+tg_tensor *tg_randn(tg_dtype dtype, int ndim, const int64_t *shape, double mean, double std)
+{
+    if (!(std >= 0)) return tg_error("tg_randn: std must be >= 0, got %g", std);
+    tg_tensor *t = tg_empty(dtype, ndim, shape);
+    if (!t) return NULL;
+    char *p = tg_data(t);
+    size_t es = tg_dtype_size(dtype);
+    for (int64_t i = 0; i < tg_numel(t); i++) tg__store(p + i * (int64_t)es, dtype, mean + std * tg_rand_normal());
+    return t;
+}
+
+tg_tensor *tg_randint(int ndim, const int64_t *shape, int64_t low, int64_t high)
+{
+    if (high <= low)
+        return tg_error("tg_randint: random_ expects 'from' to be less than 'to', but got from=%lld >= to=%lld",
+                        (long long)low, (long long)high);
+    tg_tensor *t = tg_empty(TG_I64, ndim, shape);
+    if (!t) return NULL;
+    int64_t *p = tg_data(t);
+    for (int64_t i = 0; i < tg_numel(t); i++) p[i] = low + (int64_t)tg_rand_below((uint64_t)(high - low));
+    return t;
+}
+
+tg_tensor *tg_from_array(tg_dtype dtype, int ndim, const int64_t *shape, const void *data)
+{
+    if (!data) return tg_error("tg_from_array: data is NULL");
+    tg_tensor *t = tg_empty(dtype, ndim, shape);
+    if (t) memcpy(tg_data(t), data, (size_t)tg_numel(t) * tg_dtype_size(dtype));
+    return t;
+}
+
+int64_t tg_numel(const tg_tensor *t)
+{
+    if (!t) return 0;
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+    return n;
+}
+
+int64_t tg_size(const tg_tensor *t, int dim)
+{
+    if (!tg__check("tg_size", t)) return -1;
+    int d = tg__dim("tg_size", dim, t->ndim);
+    return d < 0 ? -1 : (t->ndim == 0 ? 1 : t->shape[d]);
+}
+
+bool tg_is_contiguous(const tg_tensor *t)
+{
+    int64_t s = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (t->shape[d] != 1 && t->stride[d] != s) return false;
+        s *= t->shape[d];
+    }
+    return true;
+}
+
+void *tg_data(const tg_tensor *t)
+{
+    return (char *)t->storage->data + t->offset * (int64_t)tg_dtype_size(t->dtype);
+}
+
+bool tg_same_shape(const tg_tensor *a, const tg_tensor *b)
+{
+    if (a->ndim != b->ndim) return false;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d]) return false;
+    return true;
+}
+
+double tg_get(const tg_tensor *t, const int64_t *index)
+{
+    if (!tg__check("tg_get", t)) return NAN;
+    int64_t off = t->offset;
+    for (int d = 0; d < t->ndim; d++) {
+        if (index[d] < 0 || index[d] >= t->shape[d]) {
+            tg_error("tg_get: index %lld is out of bounds for dimension %d with size %lld",
+                     (long long)index[d], d, (long long)t->shape[d]);
+            return NAN;
+        }
+        off += index[d] * t->stride[d];
+    }
+    return tg__load((char *)t->storage->data + off * (int64_t)tg_dtype_size(t->dtype), t->dtype);
+}
+
+double tg_item(const tg_tensor *t)
+{
+    if (!tg__check("tg_item", t)) return NAN;
+    if (tg_numel(t) != 1) {
+        char s[128];
+        tg_error("tg_item: a Tensor with %lld elements cannot be converted to Scalar (shape %s)",
+                 (long long)tg_numel(t), tg_shape_str(t, s, sizeof s));
+        return NAN;
+    }
+    return tg__load(tg_data(t), t->dtype);
+}
+
+int tg_copy_to_array(const tg_tensor *t, void *out)
+{
+    if (!tg__check("tg_copy_to_array", t)) return -1;
+    if (!out) {
+        tg_error("tg_copy_to_array: out is NULL");
+        return -1;
+    }
+    tg_tensor dst = *t;
+    tg_storage s = {.data = out, .nbytes = tg_numel(t) * (int64_t)tg_dtype_size(t->dtype)};
+    dst.storage = &s;
+    dst.offset = 0;
+    dst.requires_grad = false;
+    set_contiguous_strides(&dst);
+    return tg_copy_(&dst, t);
+}
+
+/* --- in-place updates ---------------------------------------------------- */
+
+static bool inplace_ok(const char *fn, const tg_tensor *dst, const tg_tensor *src)
+{
+    if (!tg__check(fn, dst) || (src && !tg__check(fn, src))) return false;
+    if (dst->requires_grad && tg_is_grad_enabled()) {
+        tg_error("%s: a leaf Variable that requires grad is being used in an in-place operation "
+                 "(turn grad mode off first)", fn);
+        return false;
+    }
+    if (src) {
+        int nd;
+        int64_t shape[TG_MAX_DIMS];
+        if (tg__broadcast_shape(fn, dst, src, &nd, shape) < 0) return false;
+        if (nd != dst->ndim || memcmp(shape, dst->shape, sizeof(int64_t) * (size_t)nd) != 0) {
+            char s1[128], s2[128];
+            tg_error("%s: source shape %s does not broadcast to destination shape %s", fn,
+                     tg_shape_str(src, s1, sizeof s1), tg_shape_str(dst, s2, sizeof s2));
+            return false;
+        }
+    }
+    return true;
+}
+
+typedef struct { tg_dtype dst, src; double alpha; } copy_ctx;
+
+static void copy_row(int64_t n, char **p, const int64_t *s, void *vctx)
+{
+    const copy_ctx *c = vctx;
+    if (c->dst == c->src && s[0] == (int64_t)tg_dtype_size(c->dst) && s[1] == s[0]) {
+        memcpy(p[0], p[1], (size_t)(n * s[0]));
+        return;
+    }
+    if (c->dst == TG_F32 && c->src == TG_F32) {
+        for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = *(const float *)(p[1] + i * s[1]);
+    } else if (c->dst == TG_F64 && c->src == TG_F64) {
+        for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) = *(const double *)(p[1] + i * s[1]);
+    } else {
+        for (int64_t i = 0; i < n; i++) tg__store(p[0] + i * s[0], c->dst, tg__load(p[1] + i * s[1], c->src));
+    }
+}
+
+int tg_copy_(tg_tensor *dst, const tg_tensor *src)
+{
+    if (!inplace_ok("tg_copy_", dst, src)) return -1;
+    copy_ctx c = {dst->dtype, src->dtype, 1.0};
+    const tg_tensor *ops[2] = {dst, src};
+    tg__foreach(2, ops, dst->ndim, dst->shape, copy_row, &c, true);
+    return 0;
+}
+
+static void fill_row(int64_t n, char **p, const int64_t *s, void *vctx)
+{
+    const copy_ctx *c = vctx;
+    if (c->dst == TG_F32) {
+        float v = (float)c->alpha;
+        for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = v;
+    } else if (c->dst == TG_F64) {
+        for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) = c->alpha;
+    } else {
+        for (int64_t i = 0; i < n; i++) *(int64_t *)(p[0] + i * s[0]) = (int64_t)c->alpha;
+    }
+}
+
+int tg_fill_(tg_tensor *dst, double value)
+{
+    if (!inplace_ok("tg_fill_", dst, NULL)) return -1;
+    copy_ctx c = {dst->dtype, dst->dtype, value};
+    const tg_tensor *ops[1] = {dst};
+    tg__foreach(1, ops, dst->ndim, dst->shape, fill_row, &c, true);
+    return 0;
+}
+
+static void axpy_row(int64_t n, char **p, const int64_t *s, void *vctx)
+{
+    const copy_ctx *c = vctx;
+    if (c->dst == TG_F32 && c->src == TG_F32) {
+        float a = (float)c->alpha;
+        if (s[0] == 4 && s[1] == 4) {
+            float *y = (float *)p[0];
+            const float *x = (const float *)p[1];
+            for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+        } else {
+            for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) += a * *(const float *)(p[1] + i * s[1]);
+        }
+    } else if (c->dst == TG_F64 && c->src == TG_F64) {
+        if (s[0] == 8 && s[1] == 8) {
+            double *y = (double *)p[0];
+            const double *x = (const double *)p[1];
+            for (int64_t i = 0; i < n; i++) y[i] += c->alpha * x[i];
+        } else {
+            for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) += c->alpha * *(const double *)(p[1] + i * s[1]);
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            tg__store(p[0] + i * s[0], c->dst, tg__load(p[0] + i * s[0], c->dst) + c->alpha * tg__load(p[1] + i * s[1], c->src));
+    }
+}
+
+int tg_add_(tg_tensor *dst, const tg_tensor *src, double alpha)
+{
+    if (!inplace_ok("tg_add_", dst, src)) return -1;
+    copy_ctx c = {dst->dtype, src->dtype, alpha};
+    const tg_tensor *ops[2] = {dst, src};
+    /* A broadcast source adds into many places of dst, but each dst element
+     * still reads only its own source element, so rows can run in parallel. */
+    tg__foreach(2, ops, dst->ndim, dst->shape, axpy_row, &c, true);
+    return 0;
+}
+
+static void scale_row(int64_t n, char **p, const int64_t *s, void *vctx)
+{
+    const copy_ctx *c = vctx;
+    for (int64_t i = 0; i < n; i++) tg__store(p[0] + i * s[0], c->dst, tg__load(p[0] + i * s[0], c->dst) * c->alpha);
+}
+
+int tg_mul_scalar_(tg_tensor *dst, double value)
+{
+    if (!inplace_ok("tg_mul_scalar_", dst, NULL)) return -1;
+    copy_ctx c = {dst->dtype, dst->dtype, value};
+    const tg_tensor *ops[1] = {dst};
+    tg__foreach(1, ops, dst->ndim, dst->shape, scale_row, &c, true);
+    return 0;
+}
+
+/* --- lifetime ------------------------------------------------------------ */
+
+void tg_free(tg_tensor *t)
+{
+    if (!t || t->magic != TG_MAGIC || !t->persistent) return;
+    if (t->grad) tg_free(t->grad);
+    tg_storage *s = t->storage;
+    if (s->persistent && --s->refcount == 0) {
+        free(s->data);
+        free(s);
+    }
+    t->magic = 0;
+    free(t);
+}
+
+tg_tensor *tg_requires_grad(tg_tensor *t, bool requires_grad)
+{
+    if (!tg__check("tg_requires_grad", t)) return NULL;
+    if (t->node) {
+        if (!requires_grad)
+            return tg_error("tg_requires_grad: you can only change requires_grad flags of leaf variables "
+                            "(this tensor was made by '%s')", t->node->op);
+        return t;
+    }
+    if (requires_grad && t->dtype == TG_I64)
+        return tg_error("tg_requires_grad: only Tensors of floating point dtype can require gradients (got int64)");
+    t->requires_grad = requires_grad;
+    return t;
+}

@@ -1,0 +1,26 @@
+#include "threads.h"
+#include "error.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+int tg_set_num_threads(int n)
+{
+    if (n < 1) {
+        tg_error("tg_set_num_threads: n must be >= 1, got %d", n);
+        return -1;
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+    return 0;
+}
+
+int tg_get_num_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}

@@ -1,0 +1,167 @@
+/* Binary and ternary elementwise ops with broadcasting. The backward of each
+ * is written with the ops themselves; tg_accum_grad sums a gradient of the
+ * broadcast shape down to each input's own shape. */
+#include <math.h>
+
+#include "elementwise.h"
+#include "map.h"
+
+static tg_tensor *binary(const char *fn, tg_kernel kernel, tg_backward_fn backward, tg_tensor *a, tg_tensor *b)
+{
+    tg_tensor *in[2] = {a, b};
+    tg_tensor *y = tg__map(fn, kernel, 2, in, NULL);
+    if (backward) tg_record(fn + 3, backward, y, 2, in);
+    return y;
+}
+
+/* y = a + b;  da = g, db = g */
+KERNEL2(add, a + b)
+static void add_backward(tg_node *n, tg_tensor *g)
+{
+    tg_accum_grad(n->inputs[0], g);
+    tg_accum_grad(n->inputs[1], g);
+}
+tg_tensor *tg_add(tg_tensor *a, tg_tensor *b) { return binary("tg_add", KERNELS(add), add_backward, a, b); }
+
+/* y = a - b;  da = g, db = -g */
+KERNEL2(sub, a - b)
+static void sub_backward(tg_node *n, tg_tensor *g)
+{
+    tg_accum_grad(n->inputs[0], g);
+    if (tg_needs_grad(n->inputs[1])) tg_accum_grad(n->inputs[1], tg_neg(g));
+}
+tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b) { return binary("tg_sub", KERNELS(sub), sub_backward, a, b); }
+
+/* y = a * b;  da = g * b, db = g * a */
+KERNEL2(mul, a * b)
+static void mul_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *a = n->inputs[0], *b = n->inputs[1];
+    if (tg_needs_grad(a)) tg_accum_grad(a, tg_mul(g, b));
+    if (tg_needs_grad(b)) tg_accum_grad(b, tg_mul(g, a));
+}
+tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b) { return binary("tg_mul", KERNELS(mul), mul_backward, a, b); }
+
+/* y = a / b;  da = g / b, db = -g * y / b */
+KERNEL2(div, a / b)
+KERNEL3(div_grad_b, -a * b / w) /* a = g, b = y, w = divisor */
+static void div_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *a = n->inputs[0], *b = n->inputs[1];
+    if (tg_needs_grad(a)) tg_accum_grad(a, tg_div(g, b));
+    if (tg_needs_grad(b)) tg_accum_grad(b, tg__map("tg_div", KERNELS(div_grad_b), 3, (tg_tensor *[]){g, n->out, b}, NULL));
+}
+tg_tensor *tg_div(tg_tensor *a, tg_tensor *b) { return binary("tg_div", KERNELS(div), div_backward, a, b); }
+
+/* y = a ^ b;  da = g b a^(b-1) (0 where b == 0),
+ *             db = g y log(a) (0 where a == 0 and b >= 0, as torch) */
+KERNEL2(pow, pow(a, b))
+KERNEL3(pow_grad_a, b == 0 ? 0 * a : a * b * pow(w, b - 1)) /* a = g, b = exponent, w = base */
+KERNEL3(pow_grad_b, (b == 0 && w >= 0) ? 0 * a : a * log(b)) /* a = g y, b = base, w = exponent */
+static void pow_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *a = n->inputs[0], *b = n->inputs[1];
+    if (tg_needs_grad(a))
+        tg_accum_grad(a, tg__map("tg_pow", KERNELS(pow_grad_a), 3, (tg_tensor *[]){g, b, a}, NULL));
+    if (tg_needs_grad(b)) {
+        tg_tensor *dy = tg_mul(g, n->out);
+        tg_accum_grad(b, tg__map("tg_pow", KERNELS(pow_grad_b), 3, (tg_tensor *[]){dy, a, b}, NULL));
+    }
+}
+tg_tensor *tg_pow(tg_tensor *a, tg_tensor *b) { return binary("tg_pow", KERNELS(pow), pow_backward, a, b); }
+
+/* y = max(a, b);  the larger side gets g, ties split g / 2 each */
+KERNEL2(maximum, (isnan(a) || a > b) ? a : b)
+KERNEL2(minimum, (isnan(a) || a < b) ? a : b)
+KERNEL3(share_gt, b > w ? a : (b == w ? a / 2 : 0 * a)) /* a = g, b = mine, w = other */
+KERNEL3(share_lt, b < w ? a : (b == w ? a / 2 : 0 * a))
+static void extremum_backward(tg_node *n, tg_tensor *g, tg_kernel share)
+{
+    tg_tensor *a = n->inputs[0], *b = n->inputs[1];
+    if (tg_needs_grad(a)) tg_accum_grad(a, tg__map("tg_maximum", share, 3, (tg_tensor *[]){g, a, b}, NULL));
+    if (tg_needs_grad(b)) tg_accum_grad(b, tg__map("tg_maximum", share, 3, (tg_tensor *[]){g, b, a}, NULL));
+}
+static void maximum_backward(tg_node *n, tg_tensor *g) { extremum_backward(n, g, KERNELS(share_gt)); }
+static void minimum_backward(tg_node *n, tg_tensor *g) { extremum_backward(n, g, KERNELS(share_lt)); }
+tg_tensor *tg_maximum(tg_tensor *a, tg_tensor *b) { return binary("tg_maximum", KERNELS(maximum), maximum_backward, a, b); }
+tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b) { return binary("tg_minimum", KERNELS(minimum), minimum_backward, a, b); }
+
+/* --- fused gate updates ---------------------------------------------------- */
+
+/* y = s + w (e - s);  ds = g (1 - w), de = g w, dw = g (e - s) */
+KERNEL3(lerp, a + w * (b - a))
+KERNEL2(one_minus_times, a * (1 - b))
+static void lerp_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *s = n->inputs[0], *e = n->inputs[1], *w = n->inputs[2];
+    if (tg_needs_grad(s)) tg_accum_grad(s, tg__map("tg_lerp", KERNELS(one_minus_times), 2, (tg_tensor *[]){g, w}, NULL));
+    if (tg_needs_grad(e)) tg_accum_grad(e, tg_mul(g, w));
+    if (tg_needs_grad(w)) tg_accum_grad(w, tg_mul(g, tg_sub(e, s)));
+}
+tg_tensor *tg_lerp(tg_tensor *start, tg_tensor *end, tg_tensor *weight)
+{
+    tg_tensor *in[3] = {start, end, weight};
+    tg_tensor *y = tg__map("tg_lerp", KERNELS(lerp), 3, in, NULL);
+    tg_record("lerp", lerp_backward, y, 3, in);
+    return y;
+}
+
+/* y = t + v a b;  dt = g, da = v g b, db = v g a */
+KERNEL3(addcmul, a + c[0] * b * w)
+static void addcmul_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *t = n->inputs[0], *a = n->inputs[1], *b = n->inputs[2];
+    double v = n->farg[0];
+    tg_accum_grad(t, g);
+    if (tg_needs_grad(a)) tg_accum_grad(a, tg_mul_scalar(tg_mul(g, b), v));
+    if (tg_needs_grad(b)) tg_accum_grad(b, tg_mul_scalar(tg_mul(g, a), v));
+}
+tg_tensor *tg_addcmul(tg_tensor *t, tg_tensor *a, tg_tensor *b, double value)
+{
+    tg_tensor *in[3] = {t, a, b};
+    tg_tensor *y = tg__map("tg_addcmul", KERNELS(addcmul), 3, in, &value);
+    tg_node *n = tg_record("addcmul", addcmul_backward, y, 3, in);
+    if (n) n->farg[0] = value;
+    return y;
+}
+
+/* --- comparisons and selection (no gradient through the mask) -------------- */
+
+KERNEL2(eq, a == b)
+KERNEL2(ne, a != b)
+KERNEL2(lt, a < b)
+KERNEL2(le, a <= b)
+KERNEL2(gt, a > b)
+KERNEL2(ge, a >= b)
+tg_tensor *tg_eq(tg_tensor *a, tg_tensor *b) { return binary("tg_eq", KERNELS(eq), NULL, a, b); }
+tg_tensor *tg_ne(tg_tensor *a, tg_tensor *b) { return binary("tg_ne", KERNELS(ne), NULL, a, b); }
+tg_tensor *tg_lt(tg_tensor *a, tg_tensor *b) { return binary("tg_lt", KERNELS(lt), NULL, a, b); }
+tg_tensor *tg_le(tg_tensor *a, tg_tensor *b) { return binary("tg_le", KERNELS(le), NULL, a, b); }
+tg_tensor *tg_gt(tg_tensor *a, tg_tensor *b) { return binary("tg_gt", KERNELS(gt), NULL, a, b); }
+tg_tensor *tg_ge(tg_tensor *a, tg_tensor *b) { return binary("tg_ge", KERNELS(ge), NULL, a, b); }
+
+/* y = m ? a : b;  da = m ? g : 0, db = m ? 0 : g */
+KERNEL3(where, a != 0 ? b : w)
+static void where_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *m = n->inputs[0], *a = n->inputs[1], *b = n->inputs[2];
+    tg_tensor *zero = tg_zeros(g->dtype, 0, NULL);
+    if (tg_needs_grad(a)) tg_accum_grad(a, tg_where(m, g, zero));
+    if (tg_needs_grad(b)) tg_accum_grad(b, tg_where(m, zero, g));
+}
+tg_tensor *tg_where(tg_tensor *mask, tg_tensor *a, tg_tensor *b)
+{
+    if (!tg__check("tg_where", mask) || !tg__check("tg_where", a) || !tg__check("tg_where", b)) return NULL;
+    /* The mask carries no gradient, so take it detached and in the data dtype. */
+    tg_tensor *m = tg_detach(mask->dtype == a->dtype ? mask : tg_cast(mask, a->dtype));
+    tg_tensor *in[3] = {m, a, b};
+    tg_tensor *y = tg__map("tg_where", KERNELS(where), 3, in, NULL);
+    tg_record("where", where_backward, y, 3, in);
+    return y;
+}
+
+tg_tensor *tg_masked_fill(tg_tensor *x, tg_tensor *mask, double value)
+{
+    if (!tg__check_float("tg_masked_fill", x)) return NULL;
+    return tg_where(mask, tg_full(x->dtype, 0, NULL, value), x);
+}

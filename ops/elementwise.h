@@ -1,0 +1,75 @@
+/* Elementwise ops: unary math and activations, binary arithmetic with
+ * broadcasting (NumPy/PyTorch rules), comparisons and selection, and fused
+ * gate updates. Every op works on F32 and F64 tensors of any strides, returns
+ * a new contiguous tensor of the broadcast shape, and is differentiable
+ * (comparisons and masks carry no gradient). Formulas and edge cases follow
+ * torch (1.13). */
+#ifndef TG_ELEMENTWISE_H
+#define TG_ELEMENTWISE_H
+
+#include "tensor.h"
+
+/* --- unary: y has x's shape ------------------------------------------------ */
+tg_tensor *tg_neg(tg_tensor *x);
+tg_tensor *tg_abs(tg_tensor *x);        /* gradient sign(x), 0 at 0 */
+tg_tensor *tg_exp(tg_tensor *x);
+tg_tensor *tg_log(tg_tensor *x);
+tg_tensor *tg_log1p(tg_tensor *x);
+tg_tensor *tg_sqrt(tg_tensor *x);
+tg_tensor *tg_rsqrt(tg_tensor *x);      /* 1 / sqrt(x) */
+tg_tensor *tg_square(tg_tensor *x);
+tg_tensor *tg_pow_scalar(tg_tensor *x, double exponent);
+tg_tensor *tg_sin(tg_tensor *x);
+tg_tensor *tg_cos(tg_tensor *x);
+tg_tensor *tg_tanh(tg_tensor *x);
+tg_tensor *tg_sigmoid(tg_tensor *x);
+tg_tensor *tg_relu(tg_tensor *x);       /* gradient 0 at 0, as PyTorch */
+tg_tensor *tg_leaky_relu(tg_tensor *x, double negative_slope);   /* torch default 0.01 */
+tg_tensor *tg_elu(tg_tensor *x, double alpha);                   /* torch default 1.0 */
+/* approximate false: x * Phi(x) with erf; true: the tanh form. */
+tg_tensor *tg_gelu(tg_tensor *x, bool tanh_approximation);
+/* log(1 + exp(beta x)) / beta, linear above threshold (torch: beta 1, threshold 20). */
+tg_tensor *tg_softplus(tg_tensor *x, double beta, double threshold);
+tg_tensor *tg_hardtanh(tg_tensor *x, double min_val, double max_val);   /* torch: -1, 1 */
+tg_tensor *tg_hardsigmoid(tg_tensor *x);                               /* relu6(x + 3) / 6 */
+/* min(max(x, lo), hi); NAN for a bound means "no bound" on that side. */
+tg_tensor *tg_clamp(tg_tensor *x, double lo, double hi);
+
+/* --- scalar forms ----------------------------------------------------------- */
+tg_tensor *tg_add_scalar(tg_tensor *x, double s);    /* x + s */
+tg_tensor *tg_mul_scalar(tg_tensor *x, double s);    /* x * s */
+tg_tensor *tg_rsub_scalar(double s, tg_tensor *x);   /* s - x, e.g. 1 - z */
+
+/* --- binary with broadcasting: shapes broadcast as in PyTorch --------------- */
+tg_tensor *tg_add(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_div(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_pow(tg_tensor *a, tg_tensor *b);
+/* Elementwise max/min; at ties each input gets half the gradient (torch 1.13). */
+tg_tensor *tg_maximum(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b);
+
+/* --- fused gate updates: one pass instead of several ------------------------ */
+/* start + weight * (end - start): the GRU update (1 - z) * n + z * h is
+ * tg_lerp(n, h, z). */
+tg_tensor *tg_lerp(tg_tensor *start, tg_tensor *end, tg_tensor *weight);
+/* t + value * a * b: the LSTM cell update f*c + i*g is tg_addcmul(tg_mul(f, c), i, g, 1). */
+tg_tensor *tg_addcmul(tg_tensor *t, tg_tensor *a, tg_tensor *b, double value);
+
+/* --- comparisons (no gradient): 1 where true, 0 where false, in the inputs'
+ * float dtype, broadcast shape ------------------------------------------------ */
+tg_tensor *tg_eq(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_ne(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_lt(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_le(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_gt(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_ge(tg_tensor *a, tg_tensor *b);
+
+/* mask != 0 ? a : b, broadcasting all three; the gradient flows to the
+ * selected side only. */
+tg_tensor *tg_where(tg_tensor *mask, tg_tensor *a, tg_tensor *b);
+/* x with value wherever mask != 0 (mask broadcasts to x); no gradient there. */
+tg_tensor *tg_masked_fill(tg_tensor *x, tg_tensor *mask, double value);
+
+#endif

@@ -1,0 +1,206 @@
+/* GEMM, C = alpha*A*B + beta*C, blocked the way BLIS and GotoBLAS do it.
+ *
+ *   for jc over N in steps of NC            B block (KC x NC) lives in L3
+ *     for pc over K in steps of KC          one rank-KC update of C
+ *       pack B[pc:pc+KC, jc:jc+NC] into NR-column slivers
+ *       for ic over M in steps of MC        A block (MC x KC) lives in L2
+ *         pack A[ic:ic+MC, pc:pc+KC] into MR-row slivers
+ *         for jr over the block in NR       B sliver (KC x NR) stays in L1
+ *           for ir over the block in MR
+ *             micro-kernel: C[MR x NR] (+)= A sliver * B sliver
+ *
+ * The micro-kernel keeps the MR x NR tile of C in vector registers for the
+ * whole KC loop: per k it loads NR/lanes vectors of B, broadcasts MR values
+ * of A and issues MR*NR/lanes FMAs, so arithmetic outweighs memory traffic.
+ * Packing copies each operand once into the exact order the kernel reads,
+ * which is why strides (and therefore transposes) cost nothing extra: only
+ * the packing loops see them. Edge tiles (M or N not a multiple of the tile)
+ * go through the same kernel: fewer rows are a kernel argument, fewer
+ * columns use zero-padded B and a private copy of the tile.
+ *
+ * Small M (a batch of a few rows times a weight matrix) is dominated by
+ * packing B, which is as much memory traffic as the product itself; when
+ * B's rows are contiguous the kernel then reads B in place instead.
+ *
+ * Threads split C into blocks of whole tiles along M and N, never K: every
+ * element is accumulated in the same order whatever the thread count.
+ * Each thread keeps its packing buffers across calls (thread-local, grown
+ * on demand, 64-byte aligned), so steady-state calls do not allocate. */
+#include "gemm.h"
+#include "kern_simd.h"
+#include "error.h"
+#include "threads.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef TG_USE_BLAS
+#include <cblas.h>
+#include <limits.h>
+#endif
+
+/* Largest MR*NR of any level (AVX-512 f32: 12 x 32). */
+#define TG_TILE_MAX 384
+_Static_assert(TG_AVX512_MR * TG_AVX512_NR_F32 <= TG_TILE_MAX, "edge tile too small");
+
+/* Below this many multiply-adds a product stays on one thread: waking the
+ * OpenMP team costs a few microseconds, about what 2^18 FMAs take. */
+#define TG_GEMM_PARALLEL_MIN (1 << 18)
+
+typedef tg_ukr_f32 ukr_fn_f32;
+typedef tg_ukr_f64 ukr_fn_f64;
+
+static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+/* Thread-local packing buffers: index 0 for A, 1 for B. Grown, never
+ * shrunk; a thread's buffers live as long as the thread. */
+static _Thread_local struct {
+    void *data;
+    size_t size;
+} tls_buffers[2];
+
+static void *tls_buffer(int which, size_t bytes)
+{
+    if (tls_buffers[which].size < bytes) {
+        size_t size = (size_t)round_up((int64_t)bytes, 4096);
+        void *data = aligned_alloc(64, size);
+        if (!data) return NULL;
+        free(tls_buffers[which].data);
+        tls_buffers[which].data = data;
+        tls_buffers[which].size = size;
+    }
+    return tls_buffers[which].data;
+}
+
+static int check_args(const char *fn, int64_t M, int64_t N, int64_t K, bool reads_ab,
+                      const void *A, const void *B, const void *C)
+{
+    if (M < 0 || N < 0 || K < 0) {
+        tg_error("%s: negative size M=%lld, N=%lld, K=%lld", fn, (long long)M, (long long)N,
+                 (long long)K);
+        return -1;
+    }
+    if (M > 0 && N > 0 && !C) {
+        tg_error("%s: C is NULL for a %lldx%lld result", fn, (long long)M, (long long)N);
+        return -1;
+    }
+    if (M > 0 && N > 0 && K > 0 && reads_ab && (!A || !B)) {
+        tg_error("%s: %s is NULL (M=%lld, N=%lld, K=%lld)", fn, !A ? "A" : "B", (long long)M,
+                 (long long)N, (long long)K);
+        return -1;
+    }
+    return 0;
+}
+
+/* Read B in place when A is a single sliver: then every B sliver is used
+ * once, and packing it would only copy it. */
+static bool use_direct_b(const tg_gemm_blocking *bl, int64_t M, int64_t csB)
+{
+    return csB == 1 && M <= bl->mr;
+}
+
+static int threads_for(int64_t M, int64_t N, int64_t K)
+{
+    int n = tg_get_num_threads();
+    if ((double)M * (double)N * (double)K < TG_GEMM_PARALLEL_MIN) return 1;
+    return n;
+}
+
+/* This thread's block [m0,m1) x [n0,n1) of C. The grid splits N first (each
+ * thread then packs only its own part of B, usually the larger operand) and
+ * M only when there are more threads than useful column slices. */
+static void thread_block(const tg_gemm_blocking *bl, int nthreads, int tid, int64_t M, int64_t N,
+                         int64_t *m0, int64_t *m1, int64_t *n0, int64_t *n1)
+{
+    int64_t tiles_m = (M + bl->mr - 1) / bl->mr, tiles_n = (N + bl->nr - 1) / bl->nr;
+    /* Pick the factorisation nthreads = tm * tn whose largest block has
+     * the fewest tiles; ties go to the larger tn. */
+    int best_tm = nthreads;
+    int64_t best_cost = INT64_MAX;
+    for (int tn = nthreads; tn >= 1; tn--) {
+        if (nthreads % tn) continue;
+        int tm = nthreads / tn;
+        int64_t cost = ((tiles_m + tm - 1) / tm) * ((tiles_n + tn - 1) / tn);
+        if (cost < best_cost) best_cost = cost, best_tm = tm;
+    }
+    int tm = best_tm, tn = nthreads / best_tm;
+    int row = tid / tn, col = tid % tn;
+    *m0 = tiles_m * row / tm * bl->mr;
+    *m1 = tiles_m * (row + 1) / tm * bl->mr;
+    *n0 = tiles_n * col / tn * bl->nr;
+    *n1 = tiles_n * (col + 1) / tn * bl->nr;
+    if (*m1 > M) *m1 = M;
+    if (*n1 > N) *n1 = N;
+}
+
+#ifdef TG_USE_BLAS
+/* Describe a rows x cols operand with strides (rs, cs) to row-major cblas:
+ * unit column stride is NoTrans with ld = rs, unit row stride is Trans with
+ * ld = cs. A dimension of 1 makes the other stride irrelevant. Returns false
+ * when BLAS cannot express it (or an int would overflow). */
+static bool blas_operand(int64_t rows, int64_t cols, int64_t rs, int64_t cs,
+                         enum CBLAS_TRANSPOSE *trans, int *ld)
+{
+    int64_t lead;
+    if (cs == 1 && (rows == 1 || rs >= cols)) {
+        *trans = CblasNoTrans;
+        lead = rows == 1 ? cols : rs;
+    } else if (rs == 1 && (cols == 1 || cs >= rows)) {
+        *trans = CblasTrans;
+        lead = cols == 1 ? rows : cs;
+    } else {
+        return false;
+    }
+    if (lead < 1) lead = 1;
+    if (lead > INT_MAX || rows > INT_MAX || cols > INT_MAX) return false;
+    *ld = (int)lead;
+    return true;
+}
+
+/* C must be row-major here (gemm swaps a column-major C away first). */
+#define TG_BLAS_ROUTE(NAME_, T_, CBLAS_GEMM)                                                  \
+    static bool NAME_(int64_t M, int64_t N, int64_t K, T_ alpha, const T_ *A, int64_t rsA,    \
+                      int64_t csA, const T_ *B, int64_t rsB, int64_t csB, T_ beta, T_ *C,     \
+                      int64_t rsC, int64_t csC)                                               \
+    {                                                                                         \
+        enum CBLAS_TRANSPOSE ta, tb, tc;                                                      \
+        int lda, ldb, ldc;                                                                    \
+        if (!blas_operand(M, K, rsA, csA, &ta, &lda) || !blas_operand(K, N, rsB, csB, &tb, &ldb) || \
+            !blas_operand(M, N, rsC, csC, &tc, &ldc) || tc != CblasNoTrans)                   \
+            return false;                                                                     \
+        CBLAS_GEMM(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, alpha, A, lda, B, ldb, beta, \
+                   C, ldc);                                                                   \
+        return true;                                                                          \
+    }
+TG_BLAS_ROUTE(gemm_blas_f32, float, cblas_sgemm)
+TG_BLAS_ROUTE(gemm_blas_f64, double, cblas_dgemm)
+#endif
+
+#define T float
+#define NAME(x) x##_f32
+#include "gemm_driver.h"
+#undef T
+#undef NAME
+
+#define T double
+#define NAME(x) x##_f64
+#include "gemm_driver.h"
+#undef T
+#undef NAME
+
+int tg_gemm_f32(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsA,
+                int64_t csA, const float *B, int64_t rsB, int64_t csB, float beta, float *C,
+                int64_t rsC, int64_t csC)
+{
+    return gemm_f32("tg_gemm_f32", M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC);
+}
+
+int tg_gemm_f64(int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t rsA,
+                int64_t csA, const double *B, int64_t rsB, int64_t csB, double beta, double *C,
+                int64_t rsC, int64_t csC)
+{
+    return gemm_f64("tg_gemm_f64", M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC);
+}

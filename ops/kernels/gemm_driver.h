@@ -1,0 +1,198 @@
+/* The blocked GEMM driver, written once for both float dtypes: gemm.c
+ * includes this file twice, with T = float, NAME(x) = x##_f32 and then
+ * T = double, NAME(x) = x##_f64. See the top of gemm.c for the algorithm. */
+
+/* Pack rows [0, mc) x cols [0, kc) of A into slivers of mr rows, each stored
+ * k-major (mr values per k): the order the micro-kernel broadcasts them in.
+ * A partial last sliver is padded with zeros: the SIMD kernels are told how
+ * many rows are real and skip the rest, the plain C one computes them all. */
+static void NAME(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t rsA, int64_t csA, int mr, T *dst)
+{
+    for (int64_t i0 = 0; i0 < mc; i0 += mr) {
+        int64_t rows = mc - i0 < mr ? mc - i0 : mr;
+        const T *src = A + i0 * rsA;
+        if (csA == 1) {
+            /* Row-major A: read each row contiguously, scatter by mr. */
+            for (int64_t i = 0; i < rows; i++)
+                for (int64_t k = 0; k < kc; k++) dst[k * mr + i] = src[i * rsA + k];
+        } else {
+            for (int64_t k = 0; k < kc; k++)
+                for (int64_t i = 0; i < rows; i++) dst[k * mr + i] = src[i * rsA + k * csA];
+        }
+        for (int64_t k = 0; k < kc && rows < mr; k++)
+            for (int64_t i = rows; i < mr; i++) dst[k * mr + i] = 0;
+        dst += (int64_t)mr * kc;
+    }
+}
+
+/* Pack rows [0, kc) x cols [0, nc) of B into slivers of nr columns, each
+ * stored k-major (nr contiguous values per k, the vectors the kernel loads).
+ * A partial last sliver is padded with zeros so the kernel can load whole
+ * vectors; those columns are computed and dropped. */
+static void NAME(pack_b)(int64_t kc, int64_t nc, const T *B, int64_t rsB, int64_t csB, int nr, T *dst)
+{
+    for (int64_t j0 = 0; j0 < nc; j0 += nr) {
+        int64_t cols = nc - j0 < nr ? nc - j0 : nr;
+        const T *src = B + j0 * csB;
+        if (csB == 1) {
+            for (int64_t k = 0; k < kc; k++) {
+                memcpy(dst + k * nr, src + k * rsB, (size_t)cols * sizeof(T));
+                for (int64_t j = cols; j < nr; j++) dst[k * nr + j] = 0;
+            }
+        } else {
+            /* Transposed B (rsB == 1 typically): read each column of B
+             * contiguously along k, scatter by nr. */
+            for (int64_t j = 0; j < cols; j++)
+                for (int64_t k = 0; k < kc; k++) dst[k * nr + j] = src[j * csB + k * rsB];
+            for (int64_t k = 0; k < kc; k++)
+                for (int64_t j = cols; j < nr; j++) dst[k * nr + j] = 0;
+        }
+        dst += (int64_t)nr * kc;
+    }
+}
+
+/* One tile whose columns are fewer than NR or not contiguous in C: run the
+ * kernel on a private tile with the same alpha and beta (so the arithmetic
+ * is the one a full tile gets), then copy the valid part out. */
+static void NAME(edge_tile)(const tg_gemm_blocking *bl, NAME(ukr_fn) ukr, int64_t kc, int mr, int64_t nr,
+                            const T *a, const T *b, int64_t ldb, T alpha, T beta,
+                            T *C, int64_t rsC, int64_t csC)
+{
+    _Alignas(64) T tile[TG_TILE_MAX];
+    if (beta != 0) {
+        memset(tile, 0, sizeof tile);
+        for (int i = 0; i < mr; i++)
+            for (int64_t j = 0; j < nr; j++) tile[i * bl->nr + j] = C[i * rsC + j * csC];
+    }
+    ukr(kc, mr, a, b, ldb, tile, bl->nr, alpha, beta);
+    for (int i = 0; i < mr; i++)
+        for (int64_t j = 0; j < nr; j++) C[i * rsC + j * csC] = tile[i * bl->nr + j];
+}
+
+/* C = alpha*A*B + beta*C on one thread, for the block of C this thread owns.
+ * direct_b (only with csB == 1): the kernel reads full slivers of B straight
+ * from memory instead of a packed copy; only a partial last sliver is
+ * packed. Returns -1 if a packing buffer cannot be allocated. */
+static int NAME(gemm_serial)(const tg_gemm_blocking *bl, NAME(ukr_fn) ukr, bool direct_b,
+                             int64_t M, int64_t N, int64_t K, T alpha,
+                             const T *A, int64_t rsA, int64_t csA,
+                             const T *B, int64_t rsB, int64_t csB,
+                             T beta, T *C, int64_t rsC, int64_t csC)
+{
+    const int MR = bl->mr, NR = bl->nr;
+    int64_t kc_max = K < bl->kc ? K : bl->kc;
+    int64_t mc_max = round_up(M < bl->mc ? M : bl->mc, MR);
+    int64_t nc_max = direct_b ? NR : round_up(N < bl->nc ? N : bl->nc, NR);
+    T *abuf = tls_buffer(0, (size_t)(mc_max * kc_max) * sizeof(T));
+    T *bbuf = tls_buffer(1, (size_t)(kc_max * nc_max) * sizeof(T));
+    if (!abuf || !bbuf) return -1;
+
+    for (int64_t jc = 0; jc < N; jc += bl->nc) {
+        int64_t nc = N - jc < bl->nc ? N - jc : bl->nc;
+        /* With direct_b, columns [0, nfull) are read in place. */
+        int64_t nfull = direct_b ? nc / NR * NR : 0;
+        for (int64_t pc = 0; pc < K; pc += bl->kc) {
+            int64_t kc = K - pc < bl->kc ? K - pc : bl->kc;
+            /* Later K blocks add to what the first one wrote. */
+            T beta_p = pc == 0 ? beta : 1;
+            const T *Bp = B + pc * rsB + jc * csB;
+            if (nc > nfull) NAME(pack_b)(kc, nc - nfull, Bp + nfull * csB, rsB, csB, NR, bbuf);
+            for (int64_t ic = 0; ic < M; ic += bl->mc) {
+                int64_t mc = M - ic < bl->mc ? M - ic : bl->mc;
+                NAME(pack_a)(mc, kc, A + ic * rsA + pc * csA, rsA, csA, MR, abuf);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    int64_t nr = nc - jr < NR ? nc - jr : NR;
+                    const T *b = jr < nfull ? Bp + jr : bbuf + (jr - nfull) * kc;
+                    int64_t ldb = jr < nfull ? rsB : NR;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        int mr = mc - ir < MR ? (int)(mc - ir) : MR;
+                        const T *a = abuf + ir * kc;
+                        T *c = C + (ic + ir) * rsC + (jc + jr) * csC;
+                        if (nr == NR && csC == 1)
+                            ukr(kc, mr, a, b, ldb, c, rsC, alpha, beta_p);
+                        else
+                            NAME(edge_tile)(bl, ukr, kc, mr, nr, a, b, ldb, alpha, beta_p, c, rsC, csC);
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* Split C into a tm x tn grid of blocks (tm * tn = nthreads), in whole tiles,
+ * and run this thread's block. Which thread computes a tile changes nothing
+ * in how it is computed, hence bit-identical results for any thread count. */
+static int NAME(gemm_block)(const tg_gemm_blocking *bl, NAME(ukr_fn) ukr, bool direct_b,
+                            int nthreads, int tid, int64_t M, int64_t N, int64_t K, T alpha,
+                            const T *A, int64_t rsA, int64_t csA,
+                            const T *B, int64_t rsB, int64_t csB,
+                            T beta, T *C, int64_t rsC, int64_t csC)
+{
+    int64_t m0, m1, n0, n1;
+    thread_block(bl, nthreads, tid, M, N, &m0, &m1, &n0, &n1);
+    if (m0 >= m1 || n0 >= n1) return 0;
+    return NAME(gemm_serial)(bl, ukr, direct_b, m1 - m0, n1 - n0, K, alpha,
+                             A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB,
+                             beta, C + m0 * rsC + n0 * csC, rsC, csC);
+}
+
+/* C = beta*C, the whole product when alpha == 0 or K == 0; beta == 0
+ * writes zeros without reading C. */
+static void NAME(scale_c)(int64_t M, int64_t N, T beta, T *C, int64_t rsC, int64_t csC)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            T *c = C + i * rsC + j * csC;
+            *c = beta == 0 ? 0 : beta * *c;
+        }
+}
+
+static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
+                      const T *A, int64_t rsA, int64_t csA,
+                      const T *B, int64_t rsB, int64_t csB,
+                      T beta, T *C, int64_t rsC, int64_t csC)
+{
+    if (check_args(fn, M, N, K, alpha != 0, A, B, C) != 0) return -1;
+    if (M == 0 || N == 0) return 0;
+    if (K == 0 || alpha == 0) {
+        NAME(scale_c)(M, N, beta, C, rsC, csC);
+        return 0;
+    }
+    /* Column-major C: compute C^T = B^T A^T instead, so that rows of the
+     * result are contiguous and full tiles are stored directly. */
+    if (csC != 1 && rsC == 1) {
+        const T *swap = A;
+        A = B, B = swap;
+        int64_t t = M;
+        M = N, N = t;
+        t = rsA, rsA = csB, csB = t;
+        t = csA, csA = rsB, rsB = t;
+        rsC = csC, csC = 1;
+    }
+#ifdef TG_USE_BLAS
+    if (NAME(gemm_blas)(M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC)) return 0;
+#endif
+    const tg_simd_impl *impl = tg_simd_current();
+    const tg_gemm_blocking *bl = &impl->NAME(blocking);
+    NAME(ukr_fn) ukr = impl->NAME(ukr);
+    bool direct_b = use_direct_b(bl, M, csB);
+    int nthreads = threads_for(M, N, K);
+    int failed = 0;
+    if (nthreads == 1) {
+        failed = NAME(gemm_block)(bl, ukr, direct_b, 1, 0, M, N, K, alpha, A, rsA, csA,
+                                  B, rsB, csB, beta, C, rsC, csC);
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nthreads) reduction(| : failed)
+        failed |= NAME(gemm_block)(bl, ukr, direct_b, omp_get_num_threads(), omp_get_thread_num(),
+                                   M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC);
+#endif
+    }
+    if (failed) {
+        tg_error("%s: out of memory for packing buffers (M=%lld, N=%lld, K=%lld)", fn,
+                 (long long)M, (long long)N, (long long)K);
+        return -1;
+    }
+    return 0;
+}

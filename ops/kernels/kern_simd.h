@@ -1,0 +1,84 @@
+/* Internal: the table of kernels for one SIMD level, and the per-level
+ * functions that fill it. Each level's sources are compiled with their own
+ * -m flags into their own static library; only simd.c (compiled without
+ * them) decides at run time which table is used, so no AVX instruction runs
+ * on a CPU that lacks it. Not installed. */
+#ifndef TG_KERN_SIMD_H
+#define TG_KERN_SIMD_H
+
+#include <stdint.h>
+
+#define TG_HIDDEN __attribute__((visibility("hidden")))
+
+/* A GEMM micro-kernel computes one MR x NR tile of C from packed panels:
+ *   acc(i,j) = sum_{k<kc} a[k*MR + i] * b[k*ldb + j]     (i < mr, j < NR)
+ *   c[i*rsc + j] = alpha*acc(i,j) + beta*c[i*rsc + j]     (beta == 0: c unread)
+ * a is an A sliver packed k-major (MR values per k, rows >= mr unused);
+ * b is either a packed B sliver (ldb == NR) or, for the no-packing path,
+ * B itself with its row stride. mr may be smaller than MR (few rows of C);
+ * the accumulation order over k is the same for every mr, so a row's result
+ * does not depend on the rows computed with it. */
+typedef void (*tg_ukr_f32)(int64_t kc, int mr, const float *a, const float *b, int64_t ldb,
+                           float *c, int64_t rsc, float alpha, float beta);
+typedef void (*tg_ukr_f64)(int64_t kc, int mr, const double *a, const double *b, int64_t ldb,
+                           double *c, int64_t rsc, double alpha, double beta);
+
+/* Register tile (mr x nr) and cache blocks (mc x kc of A in L2, kc x nc of B
+ * in L3, a kc x nr sliver of B in L1) for one dtype at one level. */
+typedef struct {
+    int mr, nr;
+    int64_t mc, kc, nc;
+} tg_gemm_blocking;
+
+/* Tile sizes, shared by each level's kernel file and the table in simd.c.
+ * AVX-512: 12 rows x 2 zmm = 24 accumulators of the 32 registers, enough
+ * independent FMA chains to keep Zen 5's two 512-bit FMA pipes busy (latency
+ * 4 x 2 pipes = 8 needed) while B loads and A broadcasts fit in the rest.
+ * AVX2: the classic 6 x 2 ymm = 12 accumulators of 16 registers. */
+#define TG_AVX512_MR 12
+#define TG_AVX512_NR_F32 32
+#define TG_AVX512_NR_F64 16
+#define TG_AVX2_MR 6
+#define TG_AVX2_NR_F32 16
+#define TG_AVX2_NR_F64 8
+#define TG_SCALAR_MR 4
+#define TG_SCALAR_NR 8
+
+typedef void (*tg_vmath_f32)(int64_t n, const float *x, float *y);
+
+typedef struct {
+    const char *name;
+    tg_gemm_blocking blocking_f32, blocking_f64;
+    tg_ukr_f32 ukr_f32;
+    tg_ukr_f64 ukr_f64;
+    tg_vmath_f32 vexp_f32, vtanh_f32, vsigmoid_f32;
+} tg_simd_impl;
+
+/* The table in use: chosen on first call from the CPU and TG_SIMD, or set by
+ * tg_simd_force(). */
+TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
+
+/* Per-level kernels (gemm_<level>.c, vmath_<level>.c). */
+TG_HIDDEN void tg_ukr_f32_scalar(int64_t, int, const float *, const float *, int64_t, float *, int64_t, float, float);
+TG_HIDDEN void tg_ukr_f64_scalar(int64_t, int, const double *, const double *, int64_t, double *, int64_t, double, double);
+TG_HIDDEN void tg_vexp_f32_scalar(int64_t n, const float *x, float *y);
+TG_HIDDEN void tg_vtanh_f32_scalar(int64_t n, const float *x, float *y);
+TG_HIDDEN void tg_vsigmoid_f32_scalar(int64_t n, const float *x, float *y);
+
+#ifdef TG_HAVE_AVX2
+TG_HIDDEN void tg_ukr_f32_avx2(int64_t, int, const float *, const float *, int64_t, float *, int64_t, float, float);
+TG_HIDDEN void tg_ukr_f64_avx2(int64_t, int, const double *, const double *, int64_t, double *, int64_t, double, double);
+TG_HIDDEN void tg_vexp_f32_avx2(int64_t n, const float *x, float *y);
+TG_HIDDEN void tg_vtanh_f32_avx2(int64_t n, const float *x, float *y);
+TG_HIDDEN void tg_vsigmoid_f32_avx2(int64_t n, const float *x, float *y);
+#endif
+
+#ifdef TG_HAVE_AVX512
+TG_HIDDEN void tg_ukr_f32_avx512(int64_t, int, const float *, const float *, int64_t, float *, int64_t, float, float);
+TG_HIDDEN void tg_ukr_f64_avx512(int64_t, int, const double *, const double *, int64_t, double *, int64_t, double, double);
+TG_HIDDEN void tg_vexp_f32_avx512(int64_t n, const float *x, float *y);
+TG_HIDDEN void tg_vtanh_f32_avx512(int64_t n, const float *x, float *y);
+TG_HIDDEN void tg_vsigmoid_f32_avx512(int64_t n, const float *x, float *y);
+#endif
+
+#endif

@@ -1,0 +1,138 @@
+/* Run-time choice of the SIMD level. The tables below point at kernels
+ * compiled with -mavx512f / -mavx2 in their own libraries; this file is
+ * compiled without such flags, so it runs on any x86-64 (or other) CPU and
+ * only hands out a table whose instructions the CPU (and OS: the builtin
+ * checks XGETBV for zmm/ymm state) supports. */
+#include "gemm.h"
+#include "kern_simd.h"
+#include "error.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const tg_simd_impl impl_scalar = {
+    .name = "scalar",
+    .blocking_f32 = {TG_SCALAR_MR, TG_SCALAR_NR, 128, 256, 2048},
+    .blocking_f64 = {TG_SCALAR_MR, TG_SCALAR_NR, 128, 128, 2048},
+    .ukr_f32 = tg_ukr_f32_scalar,
+    .ukr_f64 = tg_ukr_f64_scalar,
+    .vexp_f32 = tg_vexp_f32_scalar,
+    .vtanh_f32 = tg_vtanh_f32_scalar,
+    .vsigmoid_f32 = tg_vsigmoid_f32_scalar,
+};
+
+#ifdef TG_HAVE_AVX2
+static const tg_simd_impl impl_avx2 = {
+    .name = "avx2",
+    .blocking_f32 = {TG_AVX2_MR, TG_AVX2_NR_F32, 144, 256, 4096},
+    .blocking_f64 = {TG_AVX2_MR, TG_AVX2_NR_F64, 96, 256, 4096},
+    .ukr_f32 = tg_ukr_f32_avx2,
+    .ukr_f64 = tg_ukr_f64_avx2,
+    .vexp_f32 = tg_vexp_f32_avx2,
+    .vtanh_f32 = tg_vtanh_f32_avx2,
+    .vsigmoid_f32 = tg_vsigmoid_f32_avx2,
+};
+#endif
+
+#ifdef TG_HAVE_AVX512
+static const tg_simd_impl impl_avx512 = {
+    .name = "avx512",
+    .blocking_f32 = {TG_AVX512_MR, TG_AVX512_NR_F32, 192, 256, 4096},
+    .blocking_f64 = {TG_AVX512_MR, TG_AVX512_NR_F64, 96, 256, 4096},
+    .ukr_f32 = tg_ukr_f32_avx512,
+    .ukr_f64 = tg_ukr_f64_avx512,
+    .vexp_f32 = tg_vexp_f32_avx512,
+    .vtanh_f32 = tg_vtanh_f32_avx512,
+    .vsigmoid_f32 = tg_vsigmoid_f32_avx512,
+};
+#endif
+
+/* Levels from best to worst; a level is usable if this build has it and the
+ * CPU supports it. */
+enum { LEVEL_AVX512, LEVEL_AVX2, LEVEL_SCALAR, LEVEL_COUNT };
+static const char *const level_names[LEVEL_COUNT] = {"avx512", "avx2", "scalar"};
+
+static const tg_simd_impl *level_impl(int level)
+{
+    switch (level) {
+#ifdef TG_HAVE_AVX512
+    case LEVEL_AVX512:
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+            __builtin_cpu_supports("fma"))
+            return &impl_avx512;
+        return NULL;
+#endif
+#ifdef TG_HAVE_AVX2
+    case LEVEL_AVX2:
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            return &impl_avx2;
+        return NULL;
+#endif
+    case LEVEL_SCALAR:
+        return &impl_scalar;
+    default:
+        return NULL;
+    }
+}
+
+static int level_from_name(const char *name)
+{
+    for (int level = 0; level < LEVEL_COUNT; level++)
+        if (strcmp(name, level_names[level]) == 0) return level;
+    return -1;
+}
+
+/* The best usable level at or below the one TG_SIMD names (an unknown name
+ * is ignored: the library must not fail because of a typo in the
+ * environment). */
+static const tg_simd_impl *automatic_choice(void)
+{
+    const char *env = getenv("TG_SIMD");
+    int start = env ? level_from_name(env) : -1;
+    if (start < 0) start = 0;
+    for (int level = start; level < LEVEL_COUNT; level++) {
+        const tg_simd_impl *impl = level_impl(level);
+        if (impl) return impl;
+    }
+    return &impl_scalar;
+}
+
+/* Racing first calls compute the same answer, so whichever store lands last
+ * is as good as the other. */
+static _Atomic(const tg_simd_impl *) current;
+
+const tg_simd_impl *tg_simd_current(void)
+{
+    const tg_simd_impl *impl = atomic_load_explicit(&current, memory_order_acquire);
+    if (!impl) {
+        impl = automatic_choice();
+        atomic_store_explicit(&current, impl, memory_order_release);
+    }
+    return impl;
+}
+
+const char *tg_simd_level(void) { return tg_simd_current()->name; }
+
+int tg_simd_force(const char *name)
+{
+    if (!name) {
+        atomic_store_explicit(&current, automatic_choice(), memory_order_release);
+        return 0;
+    }
+    int level = level_from_name(name);
+    if (level < 0) {
+        tg_error("tg_simd_force: unknown SIMD level '%s' (expected avx512, avx2 or scalar)", name);
+        return -1;
+    }
+    const tg_simd_impl *impl = level_impl(level);
+    if (!impl) {
+        tg_error("tg_simd_force: SIMD level '%s' is not supported by this CPU or build", name);
+        return -1;
+    }
+    atomic_store_explicit(&current, impl, memory_order_release);
+    return 0;
+}

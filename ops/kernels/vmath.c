@@ -1,0 +1,117 @@
+/* Vector math entry points: pick the SIMD level's float kernel, split large
+ * arrays across threads (each element is independent, so the split cannot
+ * change a result), and the plain libm loops used by the scalar level and
+ * by the double versions. */
+#include "vmath.h"
+#include "kern_simd.h"
+#include "error.h"
+#include "threads.h"
+
+#include <math.h>
+#include <stdbool.h>
+
+/* Below this many elements one thread finishes before a team would start. */
+#define TG_VMATH_PARALLEL_MIN (1 << 15)
+
+void tg_vexp_f32_scalar(int64_t n, const float *x, float *y)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
+}
+
+void tg_vtanh_f32_scalar(int64_t n, const float *x, float *y)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+}
+
+void tg_vsigmoid_f32_scalar(int64_t n, const float *x, float *y)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+static void exp_f64(int64_t n, const double *x, double *y)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = exp(x[i]);
+}
+
+static void tanh_f64(int64_t n, const double *x, double *y)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = tanh(x[i]);
+}
+
+static void sigmoid_f64(int64_t n, const double *x, double *y)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = 1.0 / (1.0 + exp(-x[i]));
+}
+
+static bool check_args(const char *fn, int64_t n, const void *x, const void *y)
+{
+    if (n > 0 && (!x || !y)) {
+        tg_error("%s: %s is NULL for n=%lld", fn, !x ? "x" : "y", (long long)n);
+        return false;
+    }
+    return n > 0;
+}
+
+/* Run fn over [0, n) in contiguous chunks, one per thread, each starting on
+ * a multiple of 64 elements so SIMD loops see whole vectors until the end. */
+#define TG_VMATH_SPLIT(NAME_, T_)                                                           \
+    static void NAME_(void (*fn)(int64_t, const T_ *, T_ *), int64_t n, const T_ *x, T_ *y) \
+    {                                                                                       \
+        int nthreads = n < TG_VMATH_PARALLEL_MIN ? 1 : tg_get_num_threads();                \
+        if (nthreads == 1) {                                                                \
+            fn(n, x, y);                                                                    \
+            return;                                                                         \
+        }                                                                                   \
+        TG_VMATH_PARALLEL_LOOP                                                              \
+    }
+#ifdef _OPENMP
+#define TG_VMATH_PARALLEL_LOOP                                                              \
+    int64_t chunk = (n / nthreads + 63) / 64 * 64;                                          \
+    _Pragma("omp parallel for num_threads(nthreads) schedule(static)")                      \
+    for (int64_t start = 0; start < n; start += chunk)                                      \
+        fn(n - start < chunk ? n - start : chunk, x + start, y + start);
+#else
+/* tg_get_num_threads() is 1 without OpenMP. */
+#define TG_VMATH_PARALLEL_LOOP
+#endif
+TG_VMATH_SPLIT(split_f32, float)
+TG_VMATH_SPLIT(split_f64, double)
+
+void tg_vexp_f32(int64_t n, const float *x, float *y)
+{
+    if (!check_args("tg_vexp_f32", n, x, y)) return;
+    tg_vmath_f32 fn = tg_simd_current()->vexp_f32;
+    split_f32(fn, n, x, y);
+}
+
+void tg_vtanh_f32(int64_t n, const float *x, float *y)
+{
+    if (!check_args("tg_vtanh_f32", n, x, y)) return;
+    tg_vmath_f32 fn = tg_simd_current()->vtanh_f32;
+    split_f32(fn, n, x, y);
+}
+
+void tg_vsigmoid_f32(int64_t n, const float *x, float *y)
+{
+    if (!check_args("tg_vsigmoid_f32", n, x, y)) return;
+    tg_vmath_f32 fn = tg_simd_current()->vsigmoid_f32;
+    split_f32(fn, n, x, y);
+}
+
+void tg_vexp_f64(int64_t n, const double *x, double *y)
+{
+    if (!check_args("tg_vexp_f64", n, x, y)) return;
+    split_f64(exp_f64, n, x, y);
+}
+
+void tg_vtanh_f64(int64_t n, const double *x, double *y)
+{
+    if (!check_args("tg_vtanh_f64", n, x, y)) return;
+    split_f64(tanh_f64, n, x, y);
+}
+
+void tg_vsigmoid_f64(int64_t n, const double *x, double *y)
+{
+    if (!check_args("tg_vsigmoid_f64", n, x, y)) return;
+    split_f64(sigmoid_f64, n, x, y);
+}

@@ -1,0 +1,27 @@
+/* Vector math on contiguous arrays: y[i] = f(x[i]) for i < n, with y allowed
+ * to alias x exactly (in place). The float versions use the SIMD level of
+ * tg_simd_level(): they evaluate in double precision inside the vector
+ * registers and round once, so they agree with libm's float functions to
+ * about an ulp over the whole range (including inf, -inf, NaN, saturation,
+ * denormal inputs and outputs); the scalar level calls libm itself. The
+ * double versions are libm loops. Large arrays are split across threads;
+ * every element is computed independently, so results never depend on the
+ * thread count. */
+#ifndef TG_VMATH_H
+#define TG_VMATH_H
+
+#include <stdint.h>
+
+/* y = exp(x). */
+void tg_vexp_f32(int64_t n, const float *x, float *y);
+/* y = tanh(x); tiny x keep full relative accuracy (tanh(x) = x). */
+void tg_vtanh_f32(int64_t n, const float *x, float *y);
+/* y = 1 / (1 + exp(-x)), the logistic sigmoid; 0 below x ~ -88.7, where
+ * exp(-x) overflows float, like the same formula written with expf. */
+void tg_vsigmoid_f32(int64_t n, const float *x, float *y);
+
+void tg_vexp_f64(int64_t n, const double *x, double *y);
+void tg_vtanh_f64(int64_t n, const double *x, double *y);
+void tg_vsigmoid_f64(int64_t n, const double *x, double *y);
+
+#endif

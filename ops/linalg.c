@@ -1,0 +1,182 @@
+/* Matrix products. Each forward is a GEMM over strided views; each backward
+ * is two more products with transposed views of the same memory:
+ *     y = a b   =>   da = g b^T,   db = a^T g */
+#include <string.h>
+
+#include "elementwise.h"
+#include "gemm.h"
+#include "internal.h"
+#include "linalg.h"
+#include "reduce.h"
+
+/* c = a b + beta c for 2-D views of one float dtype; no autograd. */
+static void gemm2d(tg_tensor *c, const tg_tensor *a, const tg_tensor *b, double beta)
+{
+    int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
+    if (c->dtype == TG_F32)
+        tg_gemm_f32(M, N, K, 1.0f, tg_data(a), a->stride[0], a->stride[1], tg_data(b), b->stride[0],
+                    b->stride[1], (float)beta, tg_data(c), c->stride[0], c->stride[1]);
+    else
+        tg_gemm_f64(M, N, K, 1.0, tg_data(a), a->stride[0], a->stride[1], tg_data(b), b->stride[0],
+                    b->stride[1], beta, tg_data(c), c->stride[0], c->stride[1]);
+}
+
+/* The (rows, cols) matrix at batch index `batch` of t, whose leading dims
+ * broadcast against the batch shape bshape (nb dims). */
+static tg_tensor matrix_at(const tg_tensor *t, int nb, const int64_t *bshape, int64_t batch)
+{
+    tg_tensor m = *t;
+    int64_t off = t->offset;
+    int lead = t->ndim - 2;
+    for (int d = nb - 1; d >= 0; d--) {
+        int64_t idx = batch % bshape[d];
+        batch /= bshape[d];
+        int td = d - (nb - lead);
+        if (td >= 0 && t->shape[td] != 1) off += idx * t->stride[td];
+    }
+    m.ndim = 2;
+    m.shape[0] = t->shape[t->ndim - 2];
+    m.shape[1] = t->shape[t->ndim - 1];
+    m.stride[0] = t->stride[t->ndim - 2];
+    m.stride[1] = t->stride[t->ndim - 1];
+    m.offset = off;
+    return m;
+}
+
+/* y = a b over broadcast batch dims; a (..., n, k), b (..., k, m), both >= 2-D. */
+static void batched_backward(tg_node *n, tg_tensor *g);
+
+static tg_tensor *batched(const char *fn, tg_tensor *a, tg_tensor *b, bool broadcast)
+{
+    char s1[128], s2[128];
+    if (a->shape[a->ndim - 1] != b->shape[b->ndim - 2])
+        return tg_error("%s: shapes %s and %s cannot be multiplied (%lld != %lld)", fn,
+                        tg_shape_str(a, s1, sizeof s1), tg_shape_str(b, s2, sizeof s2),
+                        (long long)a->shape[a->ndim - 1], (long long)b->shape[b->ndim - 2]);
+    if (a->dtype != b->dtype)
+        return tg_error("%s: expected both inputs to have the same dtype, got %s and %s", fn,
+                        tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
+    /* Broadcast the batch dims, treating each operand's last two as a matrix. */
+    tg_tensor ab = *a, bb = *b;
+    ab.ndim -= 2;
+    bb.ndim -= 2;
+    if (!broadcast && (ab.ndim != bb.ndim || memcmp(ab.shape, bb.shape, sizeof(int64_t) * (size_t)ab.ndim)))
+        return tg_error("%s: batch dims of %s and %s must match", fn, tg_shape_str(a, s1, sizeof s1),
+                        tg_shape_str(b, s2, sizeof s2));
+    int nb;
+    int64_t shape[TG_MAX_DIMS];
+    if (tg__broadcast_shape(fn, &ab, &bb, &nb, shape) < 0) return NULL;
+    if (nb + 2 > TG_MAX_DIMS) return tg_error("%s: result would have more than %d dims", fn, TG_MAX_DIMS);
+    int64_t batches = 1;
+    for (int d = 0; d < nb; d++) batches *= shape[d];
+    shape[nb] = a->shape[a->ndim - 2];
+    shape[nb + 1] = b->shape[b->ndim - 1];
+    tg_tensor *y = tg__new(a->dtype, nb + 2, shape);
+    if (!y) return NULL;
+    for (int64_t i = 0; i < batches; i++) {
+        tg_tensor am = matrix_at(a, nb, shape, i), bm = matrix_at(b, nb, shape, i), ym = matrix_at(y, nb, shape, i);
+        gemm2d(&ym, &am, &bm, 0.0);
+    }
+    tg_tensor *in[2] = {a, b};
+    tg_record("matmul", batched_backward, y, 2, in);
+    return y;
+}
+
+static void batched_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *a = n->inputs[0], *b = n->inputs[1];
+    /* tg_matmul broadcasts the batch dims again; tg_accum_grad sums them back. */
+    if (tg_needs_grad(a)) tg_accum_grad(a, tg_matmul(g, tg_transpose(b, -1, -2)));
+    if (tg_needs_grad(b)) tg_accum_grad(b, tg_matmul(tg_transpose(a, -1, -2), g));
+}
+
+tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b)
+{
+    if (!tg__check_float("tg_matmul", a) || !tg__check_float("tg_matmul", b)) return NULL;
+    if (a->ndim == 0 || b->ndim == 0)
+        return tg_error("tg_matmul: both arguments to matmul need to be at least 1D, but they are %dD and %dD",
+                        a->ndim, b->ndim);
+    /* Promote 1-D operands to matrices with views and drop the dim after. */
+    tg_tensor *am = a->ndim == 1 ? tg_unsqueeze(a, 0) : a;
+    tg_tensor *bm = b->ndim == 1 ? tg_unsqueeze(b, -1) : b;
+    tg_tensor *y = batched("tg_matmul", am, bm, true);
+    if (y && b->ndim == 1) y = tg_squeeze(y, -1);
+    if (y && a->ndim == 1) y = tg_squeeze(y, a->ndim == 1 && b->ndim == 1 ? -1 : -2);
+    return y;
+}
+
+tg_tensor *tg_bmm(tg_tensor *a, tg_tensor *b)
+{
+    if (!tg__check_float("tg_bmm", a) || !tg__check_float("tg_bmm", b)) return NULL;
+    if (a->ndim != 3 || b->ndim != 3)
+        return tg_error("tg_bmm: batch1 and batch2 must be 3D tensors, got %dD and %dD", a->ndim, b->ndim);
+    return batched("tg_bmm", a, b, false);
+}
+
+tg_tensor *tg_outer(tg_tensor *a, tg_tensor *b)
+{
+    if (!tg__check_float("tg_outer", a) || !tg__check_float("tg_outer", b)) return NULL;
+    if (a->ndim != 1 || b->ndim != 1)
+        return tg_error("tg_outer: expected 1-D inputs, got %dD and %dD", a->ndim, b->ndim);
+    return tg_mul(tg_unsqueeze(a, 1), tg_unsqueeze(b, 0));
+}
+
+/* --- linear ----------------------------------------------------------------
+ * y = x W^T + b with x viewed as (N, in):
+ *     dx = g W,  dW = g^T x,  db = sum of g over rows */
+static void linear_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *x = n->inputs[0], *w = n->inputs[1], *bias = n->n_inputs > 2 ? n->inputs[2] : NULL;
+    int64_t out_f = w->shape[0], in_f = w->shape[1];
+    tg_tensor *g2 = tg_reshape(g, 2, (int64_t[]){-1, out_f});
+    if (tg_needs_grad(x)) {
+        tg_tensor *dx = tg__new(x->dtype, 2, (int64_t[]){g2->shape[0], in_f});
+        gemm2d(dx, g2, w, 0.0);
+        tg_accum_grad(x, tg_view(dx, x->ndim, x->shape));
+    }
+    if (tg_needs_grad(w)) {
+        /* Add straight into the weight's gradient: a GEMM with beta = 1
+         * saves a temporary and a pass over (out, in). */
+        tg_tensor *x2 = tg_reshape(x, 2, (int64_t[]){-1, in_f});
+        tg_tensor *slot = tg_grad_slot(w);
+        gemm2d(slot, tg_transpose(g2, 0, 1), x2, 1.0);
+    }
+    if (tg_needs_grad(bias)) tg_accum_grad(bias, tg_sum(g2, 1, (int[]){0}, false));
+}
+
+tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
+{
+    const char *fn = "tg_linear";
+    if (!tg__check_float(fn, x) || !tg__check_float(fn, weight)) return NULL;
+    if (bias && !tg__check_float(fn, bias)) return NULL;
+    char s1[128], s2[128];
+    if (weight->ndim != 2) return tg_error("%s: weight must be 2-D (out, in), got %s", fn, tg_shape_str(weight, s1, sizeof s1));
+    if (x->ndim < 1 || x->shape[x->ndim - 1] != weight->shape[1])
+        return tg_error("%s: mat1 and mat2 shapes cannot be multiplied (input %s, weight %s: %lld != %lld)", fn,
+                        tg_shape_str(x, s1, sizeof s1), tg_shape_str(weight, s2, sizeof s2),
+                        (long long)(x->ndim ? x->shape[x->ndim - 1] : 0), (long long)weight->shape[1]);
+    if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0]))
+        return tg_error("%s: bias must have shape [%lld], got %s", fn, (long long)weight->shape[0],
+                        tg_shape_str(bias, s1, sizeof s1));
+    if (x->dtype != weight->dtype || (bias && bias->dtype != x->dtype))
+        return tg_error("%s: expected input, weight and bias of one dtype, got %s, %s and %s", fn,
+                        tg_dtype_name(x->dtype), tg_dtype_name(weight->dtype),
+                        bias ? tg_dtype_name(bias->dtype) : "none");
+    int64_t out_f = weight->shape[0], in_f = weight->shape[1];
+    bool was = tg_set_grad_enabled(false);
+    tg_tensor *x2 = tg_reshape(x, 2, (int64_t[]){-1, in_f});
+    int64_t shape[TG_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = out_f;
+    tg_tensor *y = tg__new(x->dtype, x->ndim, shape);
+    tg_tensor *y2 = y ? tg_view(y, 2, (int64_t[]){x2->shape[0], out_f}) : NULL;
+    if (y2) {
+        if (bias) tg_copy_(y2, bias); /* broadcast over rows; the GEMM adds onto it */
+        gemm2d(y2, x2, tg_transpose(weight, 0, 1), bias ? 1.0 : 0.0);
+    }
+    tg_set_grad_enabled(was);
+    if (!y2) return NULL;
+    tg_tensor *in[3] = {x, weight, bias};
+    tg_record("linear", linear_backward, y, bias ? 3 : 2, in);
+    return y;
+}

@@ -1,0 +1,208 @@
+/* Tensor core: factories, views, printing, errors. */
+#include "support.h"
+
+#include <math.h>
+#include <string.h>
+
+static void test_factories(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *z = tg_zeros(TG_F32, 2, (int64_t[]){2, 3});
+    assert_int_equal(tg_numel(z), 6);
+    assert_true(tg_is_contiguous(z));
+    assert_int_equal(z->stride[0], 3);
+    tg_tensor *f = tg_full(TG_F64, 1, (int64_t[]){4}, 2.5);
+    assert_true(tg_get(f, (int64_t[]){3}) == 2.5);
+    tg_tensor *a = tg_arange(TG_F64, 0, 5, 1);
+    assert_int_equal(a->shape[0], 5);
+    assert_true(tg_get(a, (int64_t[]){4}) == 4.0);
+    tg_tensor *l = tg_linspace(TG_F32, 0, 1, 5);
+    assert_float_equal(tg_get(l, (int64_t[]){1}), 0.25, 1e-7);
+    assert_true(tg_get(l, (int64_t[]){4}) == 1.0);
+    tg_tensor *e = tg_eye(TG_F64, 3);
+    assert_true(tg_get(e, (int64_t[]){1, 1}) == 1.0 && tg_get(e, (int64_t[]){1, 2}) == 0.0);
+    float data[6] = {1, 2, 3, 4, 5, 6};
+    tg_tensor *d = tg_from_array(TG_F32, 2, (int64_t[]){2, 3}, data);
+    assert_true(tg_get(d, (int64_t[]){1, 0}) == 4.0);
+    tg_tensor *c = tg_cast(d, TG_F64);
+    assert_int_equal(c->dtype, TG_F64);
+    assert_true(tg_get(c, (int64_t[]){1, 2}) == 6.0);
+    assert_true(tg_item(tg_scalar(TG_F64, 7.0)) == 7.0);
+    tg_scope_end(s);
+}
+
+static void test_random_is_seeded(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_manual_seed(42);
+    tg_tensor *a = tg_randn(TG_F64, 1, (int64_t[]){1000}, 0, 1);
+    tg_manual_seed(42);
+    tg_tensor *b = tg_randn(TG_F64, 1, (int64_t[]){1000}, 0, 1);
+    assert_memory_equal(tg_data(a), tg_data(b), 1000 * sizeof(double));
+    double mean = tg_item(tg_mean(a, 0, NULL, false));
+    assert_true(fabs(mean) < 0.1);
+    tg_tensor *u = tg_rand(TG_F32, 1, (int64_t[]){1000}, -2, 3);
+    for (int64_t i = 0; i < 1000; i++) {
+        double v = tg_get(u, &i);
+        assert_true(v >= -2 && v < 3);
+    }
+    tg_tensor *r = tg_randint(1, (int64_t[]){1000}, 3, 7);
+    int seen[4] = {0};
+    for (int64_t i = 0; i < 1000; i++) {
+        double v = tg_get(r, &i);
+        assert_true(v >= 3 && v < 7);
+        seen[(int)v - 3] = 1;
+    }
+    assert_true(seen[0] && seen[1] && seen[2] && seen[3]);
+    /* The first numbers after seed 0 are fixed on every machine. */
+    tg_manual_seed(0);
+    double first = tg_rand_uniform();
+    tg_manual_seed(0);
+    assert_true(first == tg_rand_uniform());
+    tg_scope_end(s);
+}
+
+static void test_views_share_storage(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_arange(TG_F64, 0, 24, 1);
+    tg_tensor *v = tg_view(x, 3, (int64_t[]){2, 3, 4});
+    assert_ptr_equal(v->storage, x->storage);
+    tg_tensor *t = tg_transpose(v, 0, 2); /* (4,3,2) */
+    assert_int_equal(t->shape[0], 4);
+    assert_false(tg_is_contiguous(t));
+    assert_true(tg_get(t, (int64_t[]){3, 2, 1}) == 23.0);
+    tg_tensor *p = tg_permute(v, (int[]){1, 2, 0});
+    assert_true(tg_get(p, (int64_t[]){2, 3, 1}) == tg_get(v, (int64_t[]){1, 2, 3}));
+    tg_tensor *n = tg_narrow(v, 2, 1, 2);
+    assert_int_equal(n->shape[2], 2);
+    assert_true(tg_get(n, (int64_t[]){1, 2, 0}) == 21.0);
+    tg_tensor *sel = tg_select(v, 1, -1);
+    assert_int_equal(sel->ndim, 2);
+    assert_true(tg_get(sel, (int64_t[]){1, 3}) == 23.0);
+    tg_tensor *e = tg_expand(tg_view(tg_arange(TG_F64, 0, 3, 1), 2, (int64_t[]){3, 1}), 3, (int64_t[]){2, 3, 4});
+    assert_int_equal(e->stride[0], 0);
+    assert_int_equal(e->stride[2], 0);
+    assert_true(tg_get(e, (int64_t[]){1, 2, 3}) == 2.0);
+    tg_tensor *u = tg_unsqueeze(x, 0);
+    assert_int_equal(u->ndim, 2);
+    assert_int_equal(tg_squeeze(u, 0)->ndim, 1);
+    assert_int_equal(tg_squeeze_all(tg_view(x, 3, (int64_t[]){1, 24, 1}))->ndim, 1);
+    tg_tensor *f = tg_flatten(v, 1, 2);
+    assert_int_equal(f->shape[1], 12);
+    assert_ptr_equal(f->storage, x->storage);
+    /* A transposed tensor cannot be viewed flat: view fails, reshape copies. */
+    assert_null(tg_view(t, 1, (int64_t[]){24}));
+    assert_error_contains("view size is not compatible");
+    tg_tensor *r = tg_reshape(t, 1, (int64_t[]){-1});
+    assert_true(r->storage != x->storage);
+    assert_true(tg_get(r, (int64_t[]){1}) == 12.0);
+    tg_tensor *parts[4];
+    assert_int_equal(tg_chunk(x, 4, 0, parts), 4);
+    assert_true(tg_get(parts[3], (int64_t[]){0}) == 18.0);
+    assert_int_equal(tg_split(x, 10, 0, parts, 4), 3);
+    assert_int_equal(parts[2]->shape[0], 4);
+    tg_tensor *c = tg_contiguous(t);
+    assert_true(tg_is_contiguous(c));
+    assert_true(tg_get(c, (int64_t[]){3, 2, 1}) == 23.0);
+    double out[24];
+    assert_int_equal(tg_copy_to_array(t, out), 0);
+    assert_true(out[1] == 12.0);
+    tg_scope_end(s);
+}
+
+static void test_repr(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    char buf[4096];
+    tg_tensor *x = tg_from_array(TG_F32, 2, (int64_t[]){2, 2}, (float[]){1, -2.5f, 3, 4});
+    assert_string_equal(tg_repr(x, buf, sizeof buf), "tensor([[ 1.0000, -2.5000],\n        [ 3.0000,  4.0000]])");
+    tg_tensor *i = tg_arange(TG_F64, 0, 3, 1);
+    assert_string_equal(tg_repr(i, buf, sizeof buf), "tensor([0., 1., 2.], dtype=torch.float64)");
+    tg_tensor *big = tg_arange(TG_F32, 0, 2000, 1);
+    assert_string_equal(tg_repr(big, buf, sizeof buf), "tensor([   0.,    1.,    2.,  ..., 1997., 1998., 1999.])");
+    tg_scope_end(s);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *a = tg_ones(TG_F32, 2, (int64_t[]){3, 4});
+    tg_tensor *b = tg_ones(TG_F32, 2, (int64_t[]){5, 6});
+    tg_clear_error();
+    assert_null(tg_add(a, b));
+    assert_error_contains("tg_add");
+    assert_error_contains("[3,4] and [5,6]");
+    assert_null(tg_matmul(a, b));
+    assert_string_equal(tg_last_error(), "tg_matmul: shapes [3,4] and [5,6] cannot be multiplied (4 != 5)");
+    assert_null(tg_transpose(a, 0, 2));
+    assert_error_contains("Dimension out of range (expected to be in range of [-2, 1], but got 2)");
+    assert_null(tg_view(a, 1, (int64_t[]){5}));
+    assert_error_contains("shape '[5]' is invalid for input of size 12");
+    assert_null(tg_add(a, tg_ones(TG_F64, 2, (int64_t[]){3, 4})));
+    assert_error_contains("same dtype");
+    assert_null(tg_exp(tg_zeros(TG_I64, 1, (int64_t[]){2})));
+    assert_error_contains("tg_exp: expected a float32 or float64 tensor, got int64");
+    assert_null(tg_empty(TG_F32, 9, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}));
+    assert_error_contains("ndim must be in [0, 8]");
+    assert_null(tg_zeros(TG_F32, 1, (int64_t[]){-3}));
+    assert_error_contains("negative dimension");
+    assert_null(tg_narrow(a, 1, 2, 5));
+    assert_error_contains("exceeds dimension size");
+    assert_null(tg_expand(a, 2, (int64_t[]){3, 5}));
+    assert_error_contains("tg_expand");
+    /* NULL propagates without a new message. */
+    tg_clear_error();
+    assert_null(tg_exp(tg_add(NULL, a)));
+    assert_string_equal(tg_last_error(), "");
+    assert_true(isnan(tg_item(a)));
+    assert_error_contains("cannot be converted to Scalar");
+    tg_scope_end(s);
+}
+
+static int handler_calls;
+static void count_errors(const char *message, void *user)
+{
+    (void)message;
+    (void)user;
+    handler_calls++;
+}
+
+static void test_error_handler(void **state)
+{
+    (void)state;
+    tg_set_error_handler(count_errors, NULL);
+    tg_scope *s = tg_scope_begin();
+    assert_null(tg_sum(tg_ones(TG_F32, 1, (int64_t[]){2}), 1, (int[]){3}, false));
+    assert_int_equal(handler_calls, 1);
+    tg_scope_end(s);
+    tg_set_error_handler(NULL, NULL);
+}
+
+static void test_persistent_free(void **state)
+{
+    (void)state;
+    tg_tensor *p = tg_ones(TG_F32, 1, (int64_t[]){10});
+    assert_true(p->persistent);
+    tg_tensor *v = tg_narrow(p, 0, 2, 3); /* a persistent view keeps the storage alive */
+    tg_free(p);
+    assert_true(tg_get(v, (int64_t[]){0}) == 1.0);
+    tg_free(v);
+    tg_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_factories),   cmocka_unit_test(test_random_is_seeded),
+        cmocka_unit_test(test_views_share_storage), cmocka_unit_test(test_repr),
+        cmocka_unit_test(test_errors),      cmocka_unit_test(test_error_handler),
+        cmocka_unit_test(test_persistent_free),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
