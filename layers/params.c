@@ -2,7 +2,9 @@
 #include <string.h>
 
 #include "autograd.h"
+#include "internal.h"
 #include "params.h"
+#include "random.h"
 
 tg_params tg_params_new(void) { return (tg_params){0}; }
 
@@ -91,4 +93,44 @@ void tg_params_free(tg_params *p)
     if (!p) return;
     free(p->items);
     *p = tg_params_new();
+}
+
+/* --- making parameters ------------------------------------------------------ */
+
+typedef enum { FILL_UNIFORM, FILL_NORMAL, FILL_CONSTANT } fill_kind;
+
+static tg_tensor *param_new(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape, fill_kind kind,
+                            double a, double b)
+{
+    if (dtype != TG_F32 && dtype != TG_F64) return tg_error("%s: parameters must be float32 or float64", fn);
+    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape))
+        return tg_error("%s: expected 0 to %d dims, got %d", fn, TG_MAX_DIMS, ndim);
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] < 0) return tg_error("%s: negative size %lld in dim %d", fn, (long long)shape[d], d);
+    tg_tensor *t = tg__new_persistent(dtype, ndim, shape);
+    if (!t) return NULL;
+    char *data = tg_data(t);
+    size_t size = tg_dtype_size(dtype);
+    for (int64_t i = 0, n = tg_numel(t); i < n; i++) {
+        double v = kind == FILL_UNIFORM ? a + (b - a) * tg_rand_uniform()
+                 : kind == FILL_NORMAL  ? a + b * tg_rand_normal()
+                                        : a;
+        tg__store(data + (size_t)i * size, dtype, v);
+    }
+    return tg_requires_grad(t, true);
+}
+
+tg_tensor *tg_param_uniform(tg_dtype dtype, int ndim, const int64_t *shape, double low, double high)
+{
+    return param_new("tg_param_uniform", dtype, ndim, shape, FILL_UNIFORM, low, high);
+}
+
+tg_tensor *tg_param_normal(tg_dtype dtype, int ndim, const int64_t *shape, double mean, double std)
+{
+    return param_new("tg_param_normal", dtype, ndim, shape, FILL_NORMAL, mean, std);
+}
+
+tg_tensor *tg_param_full(tg_dtype dtype, int ndim, const int64_t *shape, double value)
+{
+    return param_new("tg_param_full", dtype, ndim, shape, FILL_CONSTANT, value, 0);
 }

@@ -68,15 +68,22 @@ static tg_tensor *sum_kernel(const tg_tensor *x, const bool *mask, double scale)
     return out;
 }
 
-/* Drop the reduced dims from a keepdim-shaped result unless keepdim. */
+/* Drop the reduced dims from a fresh keepdim-shaped result unless keepdim.
+ * The header is edited in place rather than viewed, so a reduction records
+ * one node, not two. */
 tg_tensor *tg__finish_reduce(tg_tensor *out, const tg_tensor *x, const bool *mask, bool keepdim)
 {
     if (!out || keepdim) return out;
-    int64_t shape[TG_MAX_DIMS];
     int n = 0;
     for (int d = 0; d < x->ndim; d++)
-        if (!mask[d]) shape[n++] = x->shape[d];
-    return tg_view(out, n, shape);
+        if (!mask[d]) out->shape[n++] = x->shape[d];
+    out->ndim = n;
+    int64_t stride = 1;
+    for (int d = n - 1; d >= 0; d--) {
+        out->stride[d] = stride;
+        stride *= out->shape[d];
+    }
+    return out;
 }
 
 /* y = sum x over dims;  dx = g broadcast back over the reduced dims (times

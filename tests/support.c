@@ -100,6 +100,12 @@ void assert_close_impl(const tg_tensor *actual, const tg_tensor *expected, doubl
     free(e);
 }
 
+void assert_near_impl(double actual, double expected, double tol, const char *file, int line)
+{
+    if (!(fabs(actual - expected) <= tol))
+        fail_at(file, line, "%.17g is not within %g of %.17g", actual, tol, expected);
+}
+
 void assert_gradcheck_impl(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *ctx, const char *what,
                            const char *file, int line)
 {

@@ -22,6 +22,11 @@ void assert_close_impl(const tg_tensor *actual, const tg_tensor *expected, doubl
                        const char *what, const char *file, int line);
 #define assert_close(a, e, rtol, atol, what) assert_close_impl(a, e, rtol, atol, what, __FILE__, __LINE__)
 
+/* Fails the test unless |actual - expected| <= tol, in double (cmocka's
+ * assert_float_equal compares in float). */
+void assert_near_impl(double actual, double expected, double tol, const char *file, int line);
+#define assert_near(a, e, tol) assert_near_impl(a, e, tol, __FILE__, __LINE__)
+
 /* Fails the test unless tg_gradcheck passes (F64, eps 1e-6, atol 1e-6, rtol 1e-4). */
 void assert_gradcheck_impl(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *ctx, const char *what,
                            const char *file, int line);

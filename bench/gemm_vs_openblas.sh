@@ -1,0 +1,97 @@
+#!/bin/sh
+# tapegrad GEMM against OpenBLAS, measured in the same run.
+#
+#   bench/gemm_vs_openblas.sh [BUILD_DIR] [REPS]
+#
+# For each shape and thread count it prints the median time of one call for
+#   tg      bench/gemm (our kernels, SIMD level chosen at run time)
+#   cblas   bench/gemm --impl cblas: cblas_sgemm of the system OpenBLAS,
+#           called from the same C program (no interpreter overhead)
+#   numpy   /usr/bin/python3 + numpy matmul (numpy links the same OpenBLAS)
+# and the ratios ours/OpenBLAS as speed-ups (>1 means tapegrad is faster).
+# Then the single-thread runs again with TG_SIMD=avx2 forced.
+# OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are set per row.
+set -eu
+BUILD=${1:-build}
+REPS=${2:-15}
+GEMM="$BUILD/bench/gemm"
+PY=/usr/bin/python3
+[ -x "$GEMM" ] || { echo "no $GEMM: build first (meson setup $BUILD && ninja -C $BUILD)" >&2; exit 1; }
+HAVE_CBLAS=1
+"$GEMM" --m 2 --n 2 --k 2 --reps 1 --impl cblas >/dev/null 2>&1 || HAVE_CBLAS=0
+HAVE_NUMPY=1
+$PY -c 'import numpy' 2>/dev/null || HAVE_NUMPY=0
+
+# m n k flags: the squares, then recurrent-layer shapes (batch x 4H x H,
+# weights row-major (4H,H) so B is transposed: h W_hh^T).
+SHAPES="256 256 256 -
+512 512 512 -
+1024 1024 1024 -
+2048 2048 2048 -
+64 1024 256 --tb
+128 1024 256 --tb
+32 768 256 --tb
+64 2048 512 --tb
+1 1024 256 --tb
+1 256 64 --tb"
+
+field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p"; }
+
+numpy_ms() { # m n k flags reps -> median ms of one call
+    $PY - "$@" <<'PYEOF'
+import sys, time, statistics
+import numpy as np
+m, n, k, flags, reps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+rng = np.random.default_rng(1)
+a = (rng.random((m, k), dtype=np.float32) - 0.5)
+b = (rng.random((n, k), dtype=np.float32) - 0.5).T if flags == "--tb" else (rng.random((k, n), dtype=np.float32) - 0.5)
+c = np.empty((m, n), dtype=np.float32)
+t0 = time.perf_counter(); calls = 0
+while time.perf_counter() - t0 < 0.05:
+    np.matmul(a, b, out=c); calls += 1
+batch = max(1, int(0.002 / ((time.perf_counter() - t0) / calls)) + 1)
+times = []
+for _ in range(reps):
+    t = time.perf_counter()
+    for _ in range(batch):
+        np.matmul(a, b, out=c)
+    times.append((time.perf_counter() - t) / batch * 1e3)
+print(statistics.median(times))
+PYEOF
+}
+
+row() { # threads m n k flags [env...]
+    t=$1 m=$2 n=$3 k=$4 f=$5
+    fl=$f; [ "$fl" = - ] && fl=
+    ours=$(OMP_NUM_THREADS=$t "$GEMM" --m $m --n $n --k $k $fl --threads $t --reps $REPS)
+    ms=$(echo "$ours" | field ms); gf=$(echo "$ours" | field gflops); simd=$(echo "$ours" | field simd)
+    cb=-; np_=-; rcb=-; rnp=-
+    if [ $HAVE_CBLAS = 1 ]; then
+        cb=$(OPENBLAS_NUM_THREADS=$t "$GEMM" --m $m --n $n --k $k $fl --reps $REPS --impl cblas | field ms)
+        rcb=$(awk "BEGIN{printf \"%.2f\", $cb/$ms}")
+    fi
+    if [ $HAVE_NUMPY = 1 ]; then
+        np_=$(OPENBLAS_NUM_THREADS=$t numpy_ms $m $n $k $f $REPS)
+        rnp=$(awk "BEGIN{printf \"%.2f\", $np_/$ms}")
+        np_=$(awk "BEGIN{printf \"%.4f\", $np_}")
+    fi
+    tb=no; [ "$f" = --tb ] && tb=yes
+    printf '| %5s | %5s | %5s | %3s | %2s | %-6s | %9s | %7s | %9s | %9s | %6s | %6s |\n' \
+        $m $n $k $tb $t $simd $ms $gf $cb $np_ $rcb $rnp
+}
+
+header() {
+    echo "| M | N | K | B^T | thr | simd | tg ms | tg GF/s | cblas ms | numpy ms | cblas/tg | numpy/tg |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+}
+
+echo "## f32, automatic SIMD level"
+header
+for t in 1 2; do
+    echo "$SHAPES" | while read m n k f; do row $t $m $n $k $f; done
+done
+echo
+echo "## f32, TG_SIMD=avx2 (1 thread)"
+header
+export TG_SIMD=avx2
+echo "$SHAPES" | while read m n k f; do row 1 $m $n $k $f; done

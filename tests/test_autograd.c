@@ -1,0 +1,231 @@
+/* The tape: gradients of expressions and views, accumulation, grad mode,
+ * and the errors of misuse. */
+#include "support.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* y = sum(tanh(a) * b + exp(a) / 2) with a (2,3), b (3) broadcast:
+ * dy/da = (1 - tanh(a)^2) * b + exp(a) / 2,  dy/db = sum over rows of tanh(a) */
+static void test_expression_gradients(void **state)
+{
+    (void)state;
+    double av[6] = {0.1, -0.2, 0.3, 0.7, -1.1, 0.05}, bv[3] = {1.5, -0.5, 2.0};
+    tg_tensor *a = tg_requires_grad(tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, av), true);
+    tg_tensor *b = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, bv), true);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *y = tg_sum(tg_add(tg_mul(tg_tanh(a), b), tg_div(tg_exp(a), tg_scalar(TG_F64, 2.0))), 0, NULL, false);
+    assert_int_equal(tg_backward(y, NULL), 0);
+    double expect_b[3] = {0, 0, 0};
+    for (int i = 0; i < 6; i++) {
+        double t = tanh(av[i]);
+        assert_near(tg_get(a->grad, (int64_t[]){i / 3, i % 3}), (1 - t * t) * bv[i % 3] + exp(av[i]) / 2, 1e-12);
+        expect_b[i % 3] += t;
+    }
+    for (int j = 0; j < 3; j++) assert_near(tg_get(b->grad, (int64_t[]){j}), expect_b[j], 1e-14);
+    tg_scope_end(s);
+    tg_free(a);
+    tg_free(b);
+}
+
+/* x used twice (a diamond): both paths add into x's gradient. */
+static void test_accumulation(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_full(TG_F64, 1, (int64_t[]){4}, 3.0), true);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *y = tg_sum(tg_add(tg_mul(x, x), tg_mul_scalar(x, 5)), 0, NULL, false);
+    tg_backward(y, NULL);
+    assert_near(tg_get(x->grad, (int64_t[]){2}), 2 * 3.0 + 5, 1e-15);
+    /* A second graph adds into the same .grad, as PyTorch. */
+    tg_backward(tg_sum(x, 0, NULL, false), NULL);
+    assert_near(tg_get(x->grad, (int64_t[]){0}), 12.0, 1e-15);
+    tg_zero_grad(&x, 1);
+    assert_true(tg_get(x->grad, (int64_t[]){0}) == 0.0);
+    /* An explicit output gradient for a non-scalar. */
+    tg_tensor *g = tg_from_array(TG_F64, 1, (int64_t[]){4}, (double[]){1, 2, 3, 4});
+    tg_backward(tg_mul_scalar(x, 2), g);
+    assert_near(tg_get(x->grad, (int64_t[]){3}), 8.0, 1e-15);
+    tg_scope_end(s);
+    tg_free(x);
+}
+
+static void test_grad_mode_and_detach(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_ones(TG_F32, 1, (int64_t[]){3}), true);
+    tg_scope *s = tg_scope_begin();
+    bool was = tg_set_grad_enabled(false);
+    assert_true(was);
+    tg_tensor *y = tg_exp(x);
+    assert_false(y->requires_grad);
+    assert_null(y->node);
+    bool inner = tg_set_grad_enabled(false); /* nested */
+    assert_false(inner);
+    tg_set_grad_enabled(inner);
+    assert_false(tg_is_grad_enabled());
+    tg_set_grad_enabled(was);
+    assert_true(tg_is_grad_enabled());
+    tg_tensor *z = tg_exp(x);
+    assert_true(z->requires_grad);
+    assert_string_equal(z->node->op, "exp");
+    tg_tensor *d = tg_detach(z);
+    assert_false(d->requires_grad);
+    assert_ptr_equal(d->storage, z->storage);
+    /* Gradient stops at the detached tensor. */
+    tg_backward(tg_sum(tg_mul(z, d), 0, NULL, false), NULL);
+    assert_near(tg_get(x->grad, (int64_t[]){0}), exp(1.0) * exp(1.0), 1e-5);
+    tg_scope_end(s);
+    tg_free(x);
+}
+
+static void test_backward_errors(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_ones(TG_F64, 2, (int64_t[]){2, 2}), true);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *y = tg_sum(tg_mul(x, x), 0, NULL, false);
+    assert_int_equal(tg_backward(y, NULL), 0);
+    assert_int_equal(tg_backward(y, NULL), -1);
+    assert_error_contains("backward through the graph a second time");
+    tg_tensor *y2 = tg_sum(tg_mul(x, x), 0, NULL, false);
+    assert_int_equal(tg_backward_retain(y2, NULL), 0);
+    assert_int_equal(tg_backward(y2, NULL), 0);
+    assert_near(tg_get(x->grad, (int64_t[]){0, 0}), 6.0, 1e-15);
+    assert_int_equal(tg_backward(tg_ones(TG_F64, 0, NULL), NULL), -1);
+    assert_error_contains("does not require grad");
+    assert_int_equal(tg_backward(tg_exp(x), NULL), -1);
+    assert_error_contains("grad can be implicitly created only for scalar outputs (got shape [2,2])");
+    assert_int_equal(tg_backward(tg_exp(x), tg_ones(TG_F64, 1, (int64_t[]){3})), -1);
+    assert_error_contains("does not match output of shape [2,2]");
+    assert_null(tg_requires_grad(tg_zeros(TG_I64, 1, (int64_t[]){2}), true));
+    assert_error_contains("floating point");
+    tg_tensor *leaf = tg_exp(x);
+    assert_null(tg_requires_grad(leaf, false));
+    assert_error_contains("leaf");
+    /* In-place updates of a tensor that requires grad need grad mode off. */
+    assert_int_equal(tg_fill_(x, 0.0), -1);
+    assert_error_contains("in-place");
+    tg_scope_end(s);
+    tg_free(x);
+}
+
+/* --- gradients of views ----------------------------------------------------- */
+
+static tg_tensor *view_chain(tg_tensor **in, int n, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    tg_tensor *x = in[0];                                           /* (3,4,2) */
+    tg_tensor *t = tg_transpose(x, 0, 2);                           /* (2,4,3) */
+    tg_tensor *p = tg_permute(t, (int[]){1, 0, 2});                 /* (4,2,3) */
+    tg_tensor *nr = tg_narrow(p, 0, 1, 3);                          /* (3,2,3) */
+    tg_tensor *sel = tg_select(nr, 1, 1);                           /* (3,3) */
+    tg_tensor *r = tg_reshape(sel, 1, (int64_t[]){9});              /* copies: not viewable */
+    tg_tensor *u = tg_unsqueeze(r, 0);                              /* (1,9) */
+    tg_tensor *e = tg_expand(u, 2, (int64_t[]){2, 9});              /* (2,9), stride 0 */
+    tg_tensor *parts[3];
+    tg_chunk(e, 3, 1, parts);                                       /* 3 x (2,3) */
+    tg_tensor *f = tg_flatten(tg_contiguous(parts[2]), 0, 1);       /* (6) */
+    return tg_add(tg_mul(tg_squeeze(tg_view(f, 2, (int64_t[]){6, 1}), 1), f), tg_sum(parts[0], 0, NULL, false));
+}
+
+static void test_view_gradients(void **state)
+{
+    (void)state;
+    tg_manual_seed(1);
+    tg_tensor *x = leaf_f64(3, (int64_t[]){3, 4, 2}, -1, 1);
+    assert_gradcheck(view_chain, &x, 1, NULL, "view chain");
+    tg_free(x);
+}
+
+static tg_tensor *split_and_cast(tg_tensor **in, int n, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    tg_tensor *parts[3];
+    int k = tg_split(in[0], 2, 1, parts, 3);                        /* (4,2), (4,2), (4,1) */
+    tg_tensor *c = tg_cast(tg_cast(parts[1], TG_F32), TG_F64);
+    tg_tensor *cl = tg_clone(parts[k - 1]);
+    return tg_mul(tg_add(parts[0], c), cl);                         /* (4,2) */
+}
+
+static void test_split_cast_clone_gradients(void **state)
+{
+    (void)state;
+    tg_manual_seed(2);
+    tg_tensor *x = leaf_f64(2, (int64_t[]){4, 5}, -1, 1);
+    /* The float32 round trip loses precision: compare at float tolerance. */
+    tg_gradcheck_result r;
+    assert_true(tg_gradcheck(split_and_cast, &x, 1, NULL, 1e-3, 1e-4, 1e-3, &r) == 0);
+    tg_free(x);
+}
+
+/* Slicing a (B,T,K) tensor into T steps: backward adds each step's gradient
+ * into one gradient buffer of the base, so it allocates O(B*T*K) bytes, not
+ * the O(B*T*T*K) that a full-size gradient per slice would cost. */
+static void test_slice_backward_is_linear(void **state)
+{
+    (void)state;
+    const int64_t B = 4, T = 64, K = 32;
+    tg_tensor *x = tg_requires_grad(tg_ones(TG_F64, 3, (int64_t[]){B, T, K}), true);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *h = tg_mul_scalar(x, 2.0); /* a non-leaf, so its gradient lives in the arena */
+    tg_tensor *acc = NULL;
+    for (int64_t t = 0; t < T; t++) {
+        tg_tensor *step = tg_tanh(tg_select(h, 1, t)); /* (B,K) */
+        acc = acc ? tg_add(acc, step) : step;
+    }
+    tg_tensor *loss = tg_sum(acc, 0, NULL, false);
+    size_t before = tg_arena_used();
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    size_t used = tg_arena_used() - before;
+    size_t base = (size_t)(B * T * K) * sizeof(double);
+    /* Per step: a few (B,K) gradients plus headers; once: the base's buffer. */
+    size_t linear_bound = 2 * base + (size_t)T * (6 * (size_t)(B * K) * sizeof(double) + 4096);
+    assert_true(used <= linear_bound);
+    assert_true(used < (size_t)T * base / 4); /* far below quadratic */
+    double t2 = tanh(2.0);
+    assert_near(tg_get(x->grad, (int64_t[]){3, 63, 31}), 2 * (1 - t2 * t2), 1e-12);
+    tg_scope_end(s);
+    tg_free(x);
+}
+
+static void test_graph_dot(void **state)
+{
+    (void)state;
+    tg_tensor *w = tg_requires_grad(tg_ones(TG_F32, 2, (int64_t[]){3, 2}), true);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_ones(TG_F32, 2, (int64_t[]){4, 2});
+    tg_tensor *y = tg_sum(tg_tanh(tg_matmul(x, tg_transpose(w, 0, 1))), 0, NULL, false);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(tg_graph_dot(y, f), 0);
+    fclose(f);
+    assert_non_null(strstr(buf, "digraph tapegrad"));
+    assert_non_null(strstr(buf, "label=\"tanh\\n[4,3]\""));
+    assert_non_null(strstr(buf, "label=\"matmul\\n[4,3]\""));
+    assert_non_null(strstr(buf, "label=\"leaf [3,2]\""));
+    assert_non_null(strstr(buf, "label=\"sum\\n[]\""));
+    free(buf);
+    assert_int_equal(tg_graph_dot(y, NULL), -1);
+    tg_scope_end(s);
+    tg_free(w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expression_gradients),
+        cmocka_unit_test(test_accumulation),
+        cmocka_unit_test(test_grad_mode_and_detach),
+        cmocka_unit_test(test_backward_errors),
+        cmocka_unit_test(test_view_gradients),
+        cmocka_unit_test(test_split_cast_clone_gradients),
+        cmocka_unit_test(test_slice_backward_is_linear),
+        cmocka_unit_test(test_graph_dot),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

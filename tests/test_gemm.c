@@ -1,0 +1,262 @@
+/* GEMM kernels: every SIMD level the CPU has, against a naive double
+ * reference, over odd shapes, transposes, strided views, alpha/beta, both
+ * dtypes; bit-identical results for 1 and 2 threads; argument errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "error.h"
+#include "gemm.h"
+#include "threads.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const levels[] = {"avx512", "avx2", "scalar"};
+
+/* A small deterministic generator, so failures reproduce. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+static uint64_t rng_next(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+static double rng_uniform(void) { return (double)(rng_next() >> 11) / 9007199254740992.0 - 0.5; }
+
+/* One product, described the way the API sees it. Matrices live in
+ * buffers with a leading dimension of (row length + pad), so a nonzero pad
+ * makes them strided views. */
+typedef struct {
+    int64_t M, N, K;
+    bool ta, tb, c_colmajor;
+    int64_t pad;
+    double alpha, beta;
+} gemm_case;
+
+typedef struct {
+    int64_t rsA, csA, rsB, csB, rsC, csC;
+    size_t na, nb, nc;
+} layout;
+
+static layout layout_of(const gemm_case *g)
+{
+    layout l;
+    /* A stored (M,K) row-major, or (K,M) row-major when transposed. */
+    int64_t lda = (g->ta ? g->M : g->K) + g->pad;
+    l.rsA = g->ta ? 1 : lda, l.csA = g->ta ? lda : 1;
+    l.na = (size_t)((g->ta ? g->K : g->M) * lda);
+    int64_t ldb = (g->tb ? g->K : g->N) + g->pad;
+    l.rsB = g->tb ? 1 : ldb, l.csB = g->tb ? ldb : 1;
+    l.nb = (size_t)((g->tb ? g->N : g->K) * ldb);
+    int64_t ldc = (g->c_colmajor ? g->M : g->N) + g->pad;
+    l.rsC = g->c_colmajor ? 1 : ldc, l.csC = g->c_colmajor ? ldc : 1;
+    l.nc = (size_t)((g->c_colmajor ? g->N : g->M) * ldc);
+    return l;
+}
+
+/* Fill A, B, C with values in [-0.5, 0.5); with beta == 0, C holds NaN,
+ * which the result must not show. Computes the expected C in double and a
+ * bound on |alpha| sum_k |a||b| + |beta c| per element for the tolerance. */
+static void reference(const gemm_case *g, const layout *l, const double *A, const double *B,
+                      const double *C, double *expected, double *magnitude)
+{
+    for (int64_t i = 0; i < g->M; i++)
+        for (int64_t j = 0; j < g->N; j++) {
+            double sum = 0, abs_sum = 0;
+            for (int64_t k = 0; k < g->K; k++) {
+                double p = A[i * l->rsA + k * l->csA] * B[k * l->rsB + j * l->csB];
+                sum += p;
+                abs_sum += fabs(p);
+            }
+            double c = C[i * l->rsC + j * l->csC];
+            double e = g->alpha * sum + (g->beta == 0 ? 0 : g->beta * c);
+            expected[i * g->N + j] = e;
+            magnitude[i * g->N + j] = fabs(g->alpha) * abs_sum + (g->beta == 0 ? 0 : fabs(g->beta * c));
+        }
+}
+
+static void describe(char *buf, size_t size, const gemm_case *g, const char *dtype, const char *level)
+{
+    snprintf(buf, size, "%s %s M=%lld N=%lld K=%lld ta=%d tb=%d ccol=%d pad=%lld alpha=%g beta=%g",
+             level, dtype, (long long)g->M, (long long)g->N, (long long)g->K, g->ta, g->tb,
+             g->c_colmajor, (long long)g->pad, g->alpha, g->beta);
+}
+
+/* Runs one case in both dtypes at the current SIMD level and checks every
+ * element of C (and that padding between rows of C is left alone). */
+static void check_case(const gemm_case *g, const char *level)
+{
+    layout l = layout_of(g);
+    double *A = malloc(sizeof(double) * (l.na + 1)), *B = malloc(sizeof(double) * (l.nb + 1));
+    double *C = malloc(sizeof(double) * (l.nc + 1));
+    size_t mn = (size_t)(g->M * g->N) + 1;
+    double *expected = malloc(sizeof(double) * mn), *magnitude = malloc(sizeof(double) * mn);
+    float *A32 = malloc(sizeof(float) * (l.na + 1)), *B32 = malloc(sizeof(float) * (l.nb + 1));
+    float *C32 = malloc(sizeof(float) * (l.nc + 1));
+    assert_non_null(A32);
+    /* The float inputs are the double ones rounded, so one reference in
+     * double serves both dtypes: round first, then widen. */
+    for (size_t i = 0; i < l.na; i++) A32[i] = (float)rng_uniform(), A[i] = A32[i];
+    for (size_t i = 0; i < l.nb; i++) B32[i] = (float)rng_uniform(), B[i] = B32[i];
+    for (size_t i = 0; i < l.nc; i++) {
+        C32[i] = g->beta == 0 ? NAN : (float)rng_uniform();
+        C[i] = C32[i];
+    }
+    reference(g, &l, A, B, C, expected, magnitude);
+    char what[200];
+    for (int dtype = 0; dtype < 2; dtype++) {
+        double eps = dtype ? DBL_EPSILON : FLT_EPSILON;
+        describe(what, sizeof what, g, dtype ? "f64" : "f32", level);
+        int rc = dtype ? tg_gemm_f64(g->M, g->N, g->K, g->alpha, A, l.rsA, l.csA, B, l.rsB, l.csB,
+                                     g->beta, C, l.rsC, l.csC)
+                       : tg_gemm_f32(g->M, g->N, g->K, (float)g->alpha, A32, l.rsA, l.csA, B32, l.rsB,
+                                     l.csB, (float)g->beta, C32, l.rsC, l.csC);
+        if (rc != 0) fail_msg("%s: returned %d (%s)", what, rc, tg_last_error());
+        for (int64_t i = 0; i < g->M; i++)
+            for (int64_t j = 0; j < g->N; j++) {
+                size_t at = (size_t)(i * l.rsC + j * l.csC);
+                double got = dtype ? C[at] : C32[at];
+                double want = expected[i * g->N + j];
+                double tol = (double)(g->K + 4) * eps * magnitude[i * g->N + j] + 1e-300;
+                if (!(fabs(got - want) <= tol))
+                    fail_msg("%s: C(%lld,%lld) = %.9g, expected %.9g (tol %.3g)", what, (long long)i,
+                             (long long)j, got, want, tol);
+            }
+        /* Padding past each row/column of C keeps its input value. */
+        int64_t outer = g->c_colmajor ? g->N : g->M, inner = g->c_colmajor ? g->M : g->N;
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t p = inner; p < inner + g->pad; p++) {
+                size_t at = (size_t)(o * (inner + g->pad) + p);
+                /* The f32 run is checked against the untouched double copy,
+                 * then the f64 run against the (checked) float one. */
+                double got = dtype ? C[at] : C32[at], before = dtype ? C32[at] : C[at];
+                if (!(got == before || (isnan(got) && isnan(before))))
+                    fail_msg("%s: padding of C was written", what);
+            }
+    }
+    free(A), free(B), free(C), free(expected), free(magnitude), free(A32), free(B32), free(C32);
+}
+
+/* Sizes around every tile and block edge: 1, primes, 64 +- 1 (tiles of 6,
+ * 8, 12, 16, 32) and 257 (past KC = 256 and MC = 192). */
+static const int64_t sizes[] = {1, 7, 17, 63, 64, 65, 257};
+#define NSIZES (int64_t)(sizeof sizes / sizeof sizes[0])
+
+static int64_t pick_size(void) { return sizes[rng_next() % NSIZES]; }
+
+static void run_random_cases(const char *level, int count)
+{
+    static const double alphas[] = {1.0, -0.5, 2.0};
+    static const double betas[] = {0.0, 1.0, -1.5};
+    for (int i = 0; i < count; i++) {
+        gemm_case g = {
+            .M = pick_size(), .N = pick_size(), .K = pick_size(),
+            /* Every combination of transposes, strides and C layout. */
+            .ta = i & 1, .tb = (i >> 1) & 1, .pad = (i >> 2) & 1 ? 3 : 0, .c_colmajor = (i >> 3) & 1,
+            .alpha = alphas[rng_next() % 3], .beta = betas[rng_next() % 3],
+        };
+        /* Two dimensions at 257 would make the naive reference slow. */
+        if (g.M == 257 && g.N == 257) g.N = 65;
+        check_case(&g, level);
+    }
+}
+
+static void test_gemm_all_levels(void **state)
+{
+    (void)state;
+    for (size_t lv = 0; lv < sizeof levels / sizeof levels[0]; lv++) {
+        if (tg_simd_force(levels[lv]) != 0) continue; /* this CPU lacks it */
+        assert_string_equal(tg_simd_level(), levels[lv]);
+        run_random_cases(levels[lv], 48);
+        /* Past NC = 4096 columns, with few rows (B read in place) and more. */
+        check_case(&(gemm_case){.M = 3, .N = 4100, .K = 5, .alpha = 1, .beta = 0}, levels[lv]);
+        check_case(&(gemm_case){.M = 13, .N = 4100, .K = 5, .tb = true, .alpha = 1, .beta = 1},
+                   levels[lv]);
+        /* K = 0 and alpha = 0: C = beta * C, A and B never read. */
+        check_case(&(gemm_case){.M = 5, .N = 9, .K = 0, .alpha = 1, .beta = -1.5}, levels[lv]);
+        check_case(&(gemm_case){.M = 5, .N = 9, .K = 0, .alpha = 1, .beta = 0}, levels[lv]);
+        check_case(&(gemm_case){.M = 5, .N = 9, .K = 3, .alpha = 0, .beta = 2}, levels[lv]);
+    }
+    assert_int_equal(tg_simd_force(NULL), 0);
+}
+
+/* The same product with 1 and 2 threads, compared bit for bit. */
+static void test_threads_bit_identical(void **state)
+{
+    (void)state;
+    static const int64_t shapes[][3] = {{130, 300, 70}, {64, 1024, 256}, {1000, 40, 90}, {3, 5000, 60}};
+    for (size_t lv = 0; lv < sizeof levels / sizeof levels[0]; lv++) {
+        if (tg_simd_force(levels[lv]) != 0) continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            float *A = malloc(sizeof(float) * (size_t)(M * K)), *B = malloc(sizeof(float) * (size_t)(K * N));
+            float *C1 = malloc(sizeof(float) * (size_t)(M * N)), *C2 = malloc(sizeof(float) * (size_t)(M * N));
+            double *D1 = malloc(sizeof(double) * (size_t)(M * N)), *D2 = malloc(sizeof(double) * (size_t)(M * N));
+            double *Ad = malloc(sizeof(double) * (size_t)(M * K)), *Bd = malloc(sizeof(double) * (size_t)(K * N));
+            for (int64_t i = 0; i < M * K; i++) A[i] = (float)rng_uniform(), Ad[i] = rng_uniform();
+            for (int64_t i = 0; i < K * N; i++) B[i] = (float)rng_uniform(), Bd[i] = rng_uniform();
+            /* B transposed (x W^T), as the recurrent layers call it. */
+            for (int threads = 1; threads <= 2; threads++) {
+                assert_int_equal(tg_set_num_threads(threads), 0);
+                float *C = threads == 1 ? C1 : C2;
+                double *D = threads == 1 ? D1 : D2;
+                assert_int_equal(tg_gemm_f32(M, N, K, 1.0f, A, K, 1, B, 1, K, 0.0f, C, N, 1), 0);
+                assert_int_equal(tg_gemm_f64(M, N, K, 0.5, Ad, K, 1, Bd, N, 1, 0.0, D, N, 1), 0);
+            }
+            assert_memory_equal(C1, C2, sizeof(float) * (size_t)(M * N));
+            assert_memory_equal(D1, D2, sizeof(double) * (size_t)(M * N));
+            free(A), free(B), free(C1), free(C2), free(D1), free(D2), free(Ad), free(Bd);
+        }
+    }
+    assert_int_equal(tg_set_num_threads(2), 0);
+    assert_int_equal(tg_simd_force(NULL), 0);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    float a[4] = {0}, b[4] = {0}, c[4] = {0};
+    tg_clear_error();
+    assert_int_equal(tg_gemm_f32(-1, 2, 2, 1.0f, a, 2, 1, b, 2, 1, 0.0f, c, 2, 1), -1);
+    assert_non_null(strstr(tg_last_error(), "tg_gemm_f32"));
+    assert_non_null(strstr(tg_last_error(), "M=-1"));
+    tg_clear_error();
+    assert_int_equal(tg_gemm_f64(2, 2, -3, 1.0, NULL, 2, 1, NULL, 2, 1, 0.0, NULL, 2, 1), -1);
+    assert_non_null(strstr(tg_last_error(), "tg_gemm_f64"));
+    assert_int_equal(tg_gemm_f32(2, 2, 2, 1.0f, a, 2, 1, b, 2, 1, 0.0f, NULL, 2, 1), -1);
+    assert_non_null(strstr(tg_last_error(), "C is NULL"));
+    assert_int_equal(tg_gemm_f32(2, 2, 2, 1.0f, NULL, 2, 1, b, 2, 1, 0.0f, c, 2, 1), -1);
+    assert_non_null(strstr(tg_last_error(), "A is NULL"));
+    /* Empty products are fine, and read nothing. */
+    assert_int_equal(tg_gemm_f32(0, 2, 2, 1.0f, NULL, 2, 1, NULL, 2, 1, 0.0f, NULL, 2, 1), 0);
+    assert_int_equal(tg_gemm_f32(2, 2, 0, 1.0f, NULL, 0, 1, NULL, 2, 1, 0.0f, c, 2, 1), 0);
+
+    assert_int_equal(tg_simd_force("sse9"), -1);
+    assert_non_null(strstr(tg_last_error(), "tg_simd_force"));
+    assert_int_equal(tg_simd_force("scalar"), 0);
+    assert_string_equal(tg_simd_level(), "scalar");
+    /* TG_SIMD caps the automatic choice. */
+    setenv("TG_SIMD", "scalar", 1);
+    assert_int_equal(tg_simd_force(NULL), 0);
+    assert_string_equal(tg_simd_level(), "scalar");
+    unsetenv("TG_SIMD");
+    assert_int_equal(tg_simd_force(NULL), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_all_levels),
+        cmocka_unit_test(test_threads_bit_identical),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
