@@ -165,6 +165,43 @@ static void test_errors(void **state)
     tg_scope_end(s);
 }
 
+typedef tg_tensor *(*binary_fn)(tg_tensor *, tg_tensor *);
+
+/* Every binary op names itself and both shapes when they do not broadcast,
+ * and refuses mixed dtypes and integer tensors. */
+static void test_binary_op_errors(void **state)
+{
+    (void)state;
+    struct { const char *name; binary_fn fn; } ops[] = {
+        {"tg_add", tg_add}, {"tg_sub", tg_sub}, {"tg_mul", tg_mul}, {"tg_div", tg_div},
+        {"tg_pow", tg_pow}, {"tg_maximum", tg_maximum}, {"tg_minimum", tg_minimum},
+        {"tg_eq", tg_eq}, {"tg_ne", tg_ne}, {"tg_lt", tg_lt}, {"tg_le", tg_le},
+        {"tg_gt", tg_gt}, {"tg_ge", tg_ge},
+    };
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *a = tg_ones(TG_F32, 2, (int64_t[]){2, 3});
+    tg_tensor *b = tg_ones(TG_F32, 2, (int64_t[]){4, 3});
+    tg_tensor *c = tg_ones(TG_F64, 2, (int64_t[]){2, 3});
+    tg_tensor *i = tg_zeros(TG_I64, 2, (int64_t[]){2, 3});
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+        char expect[160];
+        assert_null(ops[k].fn(a, b));
+        snprintf(expect, sizeof expect, "%s: The size of tensor a (2) must match the size of tensor b (4) "
+                 "at non-singleton dimension 0 (shapes [2,3] and [4,3])", ops[k].name);
+        assert_string_equal(tg_last_error(), expect);
+        assert_null(ops[k].fn(a, c));
+        assert_error_contains(ops[k].name);
+        assert_error_contains("same dtype");
+        assert_null(ops[k].fn(a, i));
+        assert_error_contains("int64");
+        tg_clear_error();
+        assert_null(ops[k].fn(NULL, a));
+        assert_string_equal(tg_last_error(), "");
+        assert_non_null(ops[k].fn(a, tg_ones(TG_F32, 1, (int64_t[]){3}))); /* broadcasts */
+    }
+    tg_scope_end(s);
+}
+
 static int handler_calls;
 static void count_errors(const char *message, void *user)
 {
@@ -201,7 +238,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_factories),   cmocka_unit_test(test_random_is_seeded),
         cmocka_unit_test(test_views_share_storage), cmocka_unit_test(test_repr),
-        cmocka_unit_test(test_errors),      cmocka_unit_test(test_error_handler),
+        cmocka_unit_test(test_errors),      cmocka_unit_test(test_binary_op_errors),
+        cmocka_unit_test(test_error_handler),
         cmocka_unit_test(test_persistent_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
