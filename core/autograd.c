@@ -59,9 +59,22 @@ tg_tensor *tg_grad_slot(tg_tensor *x)
     tg_tensor **home = grad_home(x);
     if (!*home) {
         *home = new_grad_buffer(x);
-        if (*home) tg_fill_(*home, 0.0);
+        if (*home) {
+            (*home)->in_grad_slot = true;
+            tg_fill_(*home, 0.0);
+        }
     }
     return *home;
+}
+
+/* A first gradient for a non-leaf can become its buffer without a copy when
+ * nothing else holds it: a fresh result of the backward function, or the
+ * gradient of the node being processed, whose own use ended when its
+ * backward began. in_grad_slot marks tensors already adopted, so one tensor
+ * handed to two inputs is adopted by the first and copied by the second. */
+static bool adoptable(const tg_tensor *x, const tg_tensor *g)
+{
+    return x->node && !g->persistent && !g->in_grad_slot && g->dtype == x->dtype && tg_is_contiguous(g);
 }
 
 void tg_accum_grad(tg_tensor *x, tg_tensor *g)
@@ -70,11 +83,19 @@ void tg_accum_grad(tg_tensor *x, tg_tensor *g)
     if (!tg_same_shape(x, g)) g = tg_sum_to(g, x->ndim, x->shape);
     if (!g) return;
     tg_tensor **home = grad_home(x);
-    if (!*home) {
-        *home = new_grad_buffer(x);
-        if (*home) tg_copy_(*home, g);
-    } else {
+    if (*home) {
         tg_add_(*home, g, 1.0);
+    } else if (adoptable(x, g)) {
+        if (g->ndim != x->ndim) g = tg_view(g, x->ndim, x->shape); /* a size-1 dim apart */
+        if (!g) return;
+        g->in_grad_slot = true;
+        *home = g;
+    } else {
+        *home = new_grad_buffer(x);
+        if (*home) {
+            (*home)->in_grad_slot = true;
+            tg_copy_(*home, g);
+        }
     }
 }
 
@@ -113,6 +134,7 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
         tg_tensor *g = n->grad;
         if (!g) continue;
         n->grad = NULL;
+        g->in_grad_slot = false; /* out's gradient is final: its inputs may adopt it */
         if (n->released) {
             tg_error("tg_backward: Trying to backward through the graph a second time (node '%s' "
                      "was released by an earlier backward)", n->op);

@@ -37,6 +37,7 @@ typedef struct tg_tensor {
     tg_dtype dtype;
     bool requires_grad;
     bool persistent;           /* header malloc'd; free with tg_free */
+    bool in_grad_slot;         /* serves as some tensor's gradient buffer in backward */
     int64_t shape[TG_MAX_DIMS];
     int64_t stride[TG_MAX_DIMS];
     int64_t offset;            /* in elements */
