@@ -10,8 +10,14 @@
 #   numpy   /usr/bin/python3 + numpy matmul (numpy links the same OpenBLAS)
 # and the ratios ours/OpenBLAS as speed-ups (>1 means tapegrad is faster).
 # Then the single-thread runs again with TG_SIMD=avx2 forced.
-# OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are set per row.
+# OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are set per row. Our runs get
+# OMP_PROC_BIND=spread (override with TG_PROC_BIND): on small VMs the kernel
+# sometimes starts both OpenMP threads on one vCPU and leaves them there,
+# which halves (or, with spinning waits, wrecks) a 2-thread run for reasons
+# unrelated to the kernels. The cblas runs must not get it: libgomp would pin
+# the main thread, and OpenBLAS's pthreads would inherit that single CPU.
 set -eu
+BIND=${TG_PROC_BIND:-spread}
 BUILD=${1:-build}
 REPS=${2:-15}
 GEMM="$BUILD/bench/gemm"
@@ -35,7 +41,7 @@ SHAPES="256 256 256 -
 1 1024 256 --tb
 1 256 64 --tb"
 
-field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p"; }
+field() { sed -n "s/.*\"$1\":\"*\([^,}\"]*\).*/\1/p"; }
 
 numpy_ms() { # m n k flags reps -> median ms of one call
     $PY - "$@" <<'PYEOF'
@@ -63,11 +69,12 @@ PYEOF
 row() { # threads m n k flags [env...]
     t=$1 m=$2 n=$3 k=$4 f=$5
     fl=$f; [ "$fl" = - ] && fl=
-    ours=$(OMP_NUM_THREADS=$t "$GEMM" --m $m --n $n --k $k $fl --threads $t --reps $REPS)
+    ours=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=$t "$GEMM" --m $m --n $n --k $k $fl --threads $t --reps $REPS)
     ms=$(echo "$ours" | field ms); gf=$(echo "$ours" | field gflops); simd=$(echo "$ours" | field simd)
     cb=-; np_=-; rcb=-; rnp=-
     if [ $HAVE_CBLAS = 1 ]; then
-        cb=$(OPENBLAS_NUM_THREADS=$t "$GEMM" --m $m --n $n --k $k $fl --reps $REPS --impl cblas | field ms)
+        cb=$(OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$GEMM" --m $m --n $n --k $k $fl --threads $t \
+             --reps $REPS --impl cblas | field ms)
         rcb=$(awk "BEGIN{printf \"%.2f\", $cb/$ms}")
     fi
     if [ $HAVE_NUMPY = 1 ]; then

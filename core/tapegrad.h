@@ -16,5 +16,10 @@
 #include "linalg.h"
 #include "shape.h"
 #include "params.h"
+#include "cells.h"
+#include "rnn.h"
+#include "optim.h"
+#include "clip.h"
+#include "schedule.h"
 
 #endif

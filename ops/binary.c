@@ -42,9 +42,9 @@ static void mul_backward(tg_node *n, tg_tensor *g)
 }
 tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b) { return binary("tg_mul", KERNELS(mul), mul_backward, a, b); }
 
-/* y = a / b;  da = g / b, db = -g * y / b */
+/* y = a / b;  da = g / b, db = -g (y / b) */
 KERNEL2(div, a / b)
-KERNEL3(div_grad_b, -a * b / w) /* a = g, b = y, w = divisor */
+KERNEL3(div_grad_b, -a * (b / w)) /* a = g, b = y, w = divisor */
 static void div_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *a = n->inputs[0], *b = n->inputs[1];
@@ -53,43 +53,50 @@ static void div_backward(tg_node *n, tg_tensor *g)
 }
 tg_tensor *tg_div(tg_tensor *a, tg_tensor *b) { return binary("tg_div", KERNELS(div), div_backward, a, b); }
 
-/* y = a ^ b;  da = g b a^(b-1) (0 where b == 0),
- *             db = g y log(a) (0 where a == 0 and b >= 0, as torch) */
+/* y = a ^ b;  da = g (b a^(b-1)) (0 where b == 0),
+ *             db = g (y log(a)) (0 where a == 0 and b >= 0, as torch) */
 KERNEL2(pow, pow(a, b))
-KERNEL3(pow_grad_a, b == 0 ? 0 * a : a * b * pow(w, b - 1)) /* a = g, b = exponent, w = base */
-KERNEL3(pow_grad_b, (b == 0 && w >= 0) ? 0 * a : a * log(b)) /* a = g y, b = base, w = exponent */
+KERNEL3(pow_grad_a, b == 0 ? 0 : a * (b * pow(w, b - 1))) /* a = g, b = exponent, w = base */
+KERNEL3(pow_grad_b, (b == 0 && w >= 0) ? 0 : a * log(b))   /* a = y, b = base, w = exponent */
 static void pow_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *a = n->inputs[0], *b = n->inputs[1];
     if (tg_needs_grad(a))
         tg_accum_grad(a, tg__map("tg_pow", KERNELS(pow_grad_a), 3, (tg_tensor *[]){g, b, a}, NULL));
-    if (tg_needs_grad(b)) {
-        tg_tensor *dy = tg_mul(g, n->out);
-        tg_accum_grad(b, tg__map("tg_pow", KERNELS(pow_grad_b), 3, (tg_tensor *[]){dy, a, b}, NULL));
-    }
+    if (tg_needs_grad(b))
+        tg_accum_grad(b, tg_mul(g, tg__map("tg_pow", KERNELS(pow_grad_b), 3, (tg_tensor *[]){n->out, a, b}, NULL)));
 }
 tg_tensor *tg_pow(tg_tensor *a, tg_tensor *b) { return binary("tg_pow", KERNELS(pow), pow_backward, a, b); }
 
-/* y = max(a, b);  the larger side gets g, ties split g / 2 each */
+/* y = max(a, b), NaN if either is NaN;  the larger side gets g, ties split
+ * g / 2 each, and where a NaN is involved both sides get g (torch 1.13:
+ * only a strictly smaller side is masked out) */
 KERNEL2(maximum, (isnan(a) || a > b) ? a : b)
 KERNEL2(minimum, (isnan(a) || a < b) ? a : b)
-KERNEL3(share_gt, b > w ? a : (b == w ? a / 2 : 0 * a)) /* a = g, b = mine, w = other */
-KERNEL3(share_lt, b < w ? a : (b == w ? a / 2 : 0 * a))
-static void extremum_backward(tg_node *n, tg_tensor *g, tg_kernel share)
+KERNEL3(share_max, b == w ? a / 2 : (b < w ? 0 : a)) /* a = g, b = mine, w = other */
+KERNEL3(share_min, b == w ? a / 2 : (b > w ? 0 : a))
+static void extremum_backward(tg_node *n, tg_tensor *g, const char *fn, tg_kernel share)
 {
     tg_tensor *a = n->inputs[0], *b = n->inputs[1];
-    if (tg_needs_grad(a)) tg_accum_grad(a, tg__map("tg_maximum", share, 3, (tg_tensor *[]){g, a, b}, NULL));
-    if (tg_needs_grad(b)) tg_accum_grad(b, tg__map("tg_maximum", share, 3, (tg_tensor *[]){g, b, a}, NULL));
+    if (tg_needs_grad(a)) tg_accum_grad(a, tg__map(fn, share, 3, (tg_tensor *[]){g, a, b}, NULL));
+    if (tg_needs_grad(b)) tg_accum_grad(b, tg__map(fn, share, 3, (tg_tensor *[]){g, b, a}, NULL));
 }
-static void maximum_backward(tg_node *n, tg_tensor *g) { extremum_backward(n, g, KERNELS(share_gt)); }
-static void minimum_backward(tg_node *n, tg_tensor *g) { extremum_backward(n, g, KERNELS(share_lt)); }
+static void maximum_backward(tg_node *n, tg_tensor *g)
+{
+    extremum_backward(n, g, "tg_maximum", KERNELS(share_max));
+}
+static void minimum_backward(tg_node *n, tg_tensor *g)
+{
+    extremum_backward(n, g, "tg_minimum", KERNELS(share_min));
+}
 tg_tensor *tg_maximum(tg_tensor *a, tg_tensor *b) { return binary("tg_maximum", KERNELS(maximum), maximum_backward, a, b); }
 tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b) { return binary("tg_minimum", KERNELS(minimum), minimum_backward, a, b); }
 
 /* --- fused gate updates ---------------------------------------------------- */
 
-/* y = s + w (e - s);  ds = g (1 - w), de = g w, dw = g (e - s) */
-KERNEL3(lerp, a + w * (b - a))
+/* y = s + w (e - s);  ds = g (1 - w), de = g w, dw = g (e - s)
+ * Computed from the nearer end, as torch, so that w = 1 gives e exactly. */
+KERNEL3(lerp, fabs(w) < 0.5 ? a + w * (b - a) : b - (b - a) * (1 - w))
 KERNEL2(one_minus_times, a * (1 - b))
 static void lerp_backward(tg_node *n, tg_tensor *g)
 {
@@ -113,8 +120,8 @@ static void addcmul_backward(tg_node *n, tg_tensor *g)
     tg_tensor *t = n->inputs[0], *a = n->inputs[1], *b = n->inputs[2];
     double v = n->farg[0];
     tg_accum_grad(t, g);
-    if (tg_needs_grad(a)) tg_accum_grad(a, tg_mul_scalar(tg_mul(g, b), v));
-    if (tg_needs_grad(b)) tg_accum_grad(b, tg_mul_scalar(tg_mul(g, a), v));
+    if (tg_needs_grad(a)) tg_accum_grad(a, tg_mul(g, tg_mul_scalar(b, v)));
+    if (tg_needs_grad(b)) tg_accum_grad(b, tg_mul(g, tg_mul_scalar(a, v)));
 }
 tg_tensor *tg_addcmul(tg_tensor *t, tg_tensor *a, tg_tensor *b, double value)
 {

@@ -30,9 +30,11 @@ tg_tensor *tg_elu(tg_tensor *x, double alpha);                   /* torch defaul
 tg_tensor *tg_gelu(tg_tensor *x, bool tanh_approximation);
 /* log(1 + exp(beta x)) / beta, linear above threshold (torch: beta 1, threshold 20). */
 tg_tensor *tg_softplus(tg_tensor *x, double beta, double threshold);
+/* clamp to [min_val, max_val]; gradient 0 at the bounds themselves (torch). */
 tg_tensor *tg_hardtanh(tg_tensor *x, double min_val, double max_val);   /* torch: -1, 1 */
 tg_tensor *tg_hardsigmoid(tg_tensor *x);                               /* relu6(x + 3) / 6 */
-/* min(max(x, lo), hi); NAN for a bound means "no bound" on that side. */
+/* min(max(x, lo), hi); NAN for a bound means "no bound" on that side. The
+ * gradient passes at the bounds themselves (torch), unlike tg_hardtanh's. */
 tg_tensor *tg_clamp(tg_tensor *x, double lo, double hi);
 
 /* --- scalar forms ----------------------------------------------------------- */
@@ -46,7 +48,9 @@ tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_div(tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_pow(tg_tensor *a, tg_tensor *b);
-/* Elementwise max/min; at ties each input gets half the gradient (torch 1.13). */
+/* Elementwise max/min, NaN if either input is NaN (torch propagates NaN); at
+ * ties each input gets half the gradient, and at a NaN both get all of it
+ * (torch 1.13). */
 tg_tensor *tg_maximum(tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b);
 

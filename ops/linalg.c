@@ -60,10 +60,16 @@ static tg_tensor *batched(const char *fn, tg_tensor *a, tg_tensor *b, bool broad
     tg_tensor ab = *a, bb = *b;
     ab.ndim -= 2;
     bb.ndim -= 2;
-    if (!broadcast && (ab.ndim != bb.ndim || memcmp(ab.shape, bb.shape, sizeof(int64_t) * (size_t)ab.ndim)))
-        return tg_error("%s: batch dims of %s and %s must match", fn, tg_shape_str(a, s1, sizeof s1),
-                        tg_shape_str(b, s2, sizeof s2));
-    int nb;
+    int nb = ab.ndim > bb.ndim ? ab.ndim : bb.ndim;
+    bool match = broadcast || ab.ndim == bb.ndim;
+    for (int d = 0; match && d < nb; d++) {
+        int da = d - (nb - ab.ndim), db = d - (nb - bb.ndim);
+        int64_t sa = da >= 0 ? ab.shape[da] : 1, sb = db >= 0 ? bb.shape[db] : 1;
+        match = sa == sb || (broadcast && (sa == 1 || sb == 1));
+    }
+    if (!match)
+        return tg_error("%s: the batch dims of shapes %s and %s %s", fn, tg_shape_str(a, s1, sizeof s1),
+                        tg_shape_str(b, s2, sizeof s2), broadcast ? "do not broadcast" : "must match");
     int64_t shape[TG_MAX_DIMS];
     if (tg__broadcast_shape(fn, &ab, &bb, &nb, shape) < 0) return NULL;
     if (nb + 2 > TG_MAX_DIMS) return tg_error("%s: result would have more than %d dims", fn, TG_MAX_DIMS);
@@ -96,6 +102,14 @@ tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b)
     if (a->ndim == 0 || b->ndim == 0)
         return tg_error("tg_matmul: both arguments to matmul need to be at least 1D, but they are %dD and %dD",
                         a->ndim, b->ndim);
+    /* Checked here so that the message names the shapes as given, before
+     * 1-D operands are promoted. */
+    int64_t ka = a->shape[a->ndim - 1], kb = b->shape[b->ndim == 1 ? 0 : b->ndim - 2];
+    if (ka != kb) {
+        char s1[128], s2[128];
+        return tg_error("tg_matmul: shapes %s and %s cannot be multiplied (%lld != %lld)",
+                        tg_shape_str(a, s1, sizeof s1), tg_shape_str(b, s2, sizeof s2), (long long)ka, (long long)kb);
+    }
     /* Promote 1-D operands to matrices with views and drop the dim after. */
     tg_tensor *am = a->ndim == 1 ? tg_unsqueeze(a, 0) : a;
     tg_tensor *bm = b->ndim == 1 ? tg_unsqueeze(b, -1) : b;
@@ -118,17 +132,30 @@ tg_tensor *tg_outer(tg_tensor *a, tg_tensor *b)
     if (!tg__check_float("tg_outer", a) || !tg__check_float("tg_outer", b)) return NULL;
     if (a->ndim != 1 || b->ndim != 1)
         return tg_error("tg_outer: expected 1-D inputs, got %dD and %dD", a->ndim, b->ndim);
+    if (a->dtype != b->dtype)
+        return tg_error("tg_outer: expected both inputs to have the same dtype, got %s and %s",
+                        tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
     return tg_mul(tg_unsqueeze(a, 1), tg_unsqueeze(b, 0));
 }
 
 /* --- linear ----------------------------------------------------------------
  * y = x W^T + b with x viewed as (N, in):
  *     dx = g W,  dW = g^T x,  db = sum of g over rows */
+
+/* N: the product of x's leading dims (spelled out rather than -1, which is
+ * ambiguous when in_features is 0). */
+static int64_t rows_of(const tg_tensor *x)
+{
+    int64_t rows = 1;
+    for (int d = 0; d < x->ndim - 1; d++) rows *= x->shape[d];
+    return rows;
+}
+
 static void linear_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *x = n->inputs[0], *w = n->inputs[1], *bias = n->n_inputs > 2 ? n->inputs[2] : NULL;
-    int64_t out_f = w->shape[0], in_f = w->shape[1];
-    tg_tensor *g2 = tg_reshape(g, 2, (int64_t[]){-1, out_f});
+    int64_t out_f = w->shape[0], in_f = w->shape[1], rows = rows_of(x);
+    tg_tensor *g2 = tg_reshape(g, 2, (int64_t[]){rows, out_f});
     if (tg_needs_grad(x)) {
         tg_tensor *dx = tg__new(x->dtype, 2, (int64_t[]){g2->shape[0], in_f});
         gemm2d(dx, g2, w, 0.0);
@@ -137,7 +164,7 @@ static void linear_backward(tg_node *n, tg_tensor *g)
     if (tg_needs_grad(w)) {
         /* Add straight into the weight's gradient: a GEMM with beta = 1
          * saves a temporary and a pass over (out, in). */
-        tg_tensor *x2 = tg_reshape(x, 2, (int64_t[]){-1, in_f});
+        tg_tensor *x2 = tg_reshape(x, 2, (int64_t[]){rows, in_f});
         tg_tensor *slot = tg_grad_slot(w);
         gemm2d(slot, tg_transpose(g2, 0, 1), x2, 1.0);
     }
@@ -164,12 +191,12 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
                         bias ? tg_dtype_name(bias->dtype) : "none");
     int64_t out_f = weight->shape[0], in_f = weight->shape[1];
     bool was = tg_set_grad_enabled(false);
-    tg_tensor *x2 = tg_reshape(x, 2, (int64_t[]){-1, in_f});
+    tg_tensor *x2 = tg_reshape(x, 2, (int64_t[]){rows_of(x), in_f});
     int64_t shape[TG_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = out_f;
     tg_tensor *y = tg__new(x->dtype, x->ndim, shape);
-    tg_tensor *y2 = y ? tg_view(y, 2, (int64_t[]){x2->shape[0], out_f}) : NULL;
+    tg_tensor *y2 = y && x2 ? tg_view(y, 2, (int64_t[]){x2->shape[0], out_f}) : NULL;
     if (y2) {
         if (bias) tg_copy_(y2, bias); /* broadcast over rows; the GEMM adds onto it */
         gemm2d(y2, x2, tg_transpose(weight, 0, 1), bias ? 1.0 : 0.0);

@@ -1,9 +1,13 @@
-/* Reductions. */
+/* Reductions. Each one folds x into a double accumulator of the keepdim
+ * shape with tg__foreach (single-threaded, so the order of the additions is
+ * fixed), then converts to x's dtype. Backward functions are written with
+ * the ops; they view the gradient in the keepdim shape (saved in iarg) so
+ * that it broadcasts back over x. */
 #include <math.h>
 #include <string.h>
 
 #include "elementwise.h"
-#include "internal.h"
+#include "map.h"
 #include "reduce.h"
 
 /* Which dims of x are reduced; -1 with a message on a bad or repeated dim. */
@@ -28,46 +32,6 @@ void tg__keepdim_shape(const tg_tensor *x, const bool *mask, int64_t *shape)
     for (int d = 0; d < x->ndim; d++) shape[d] = mask[d] ? 1 : x->shape[d];
 }
 
-static void accumulate_row(int64_t n, char **p, const int64_t *s, void *ctx)
-{
-    tg_dtype dtype = *(const tg_dtype *)ctx;
-    double *acc = (double *)p[0];
-    if (s[0] == 0) { /* the whole row reduces into one sum */
-        double total = 0;
-        if (dtype == TG_F32) for (int64_t i = 0; i < n; i++) total += *(const float *)(p[1] + i * s[1]);
-        else for (int64_t i = 0; i < n; i++) total += *(const double *)(p[1] + i * s[1]);
-        *acc += total;
-    } else if (dtype == TG_F32) {
-        for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) += *(const float *)(p[1] + i * s[1]);
-    } else {
-        for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) += *(const double *)(p[1] + i * s[1]);
-    }
-}
-
-/* out (keepdim shape, x's dtype) = sum of x over the masked dims, scaled. */
-static tg_tensor *sum_kernel(const tg_tensor *x, const bool *mask, double scale)
-{
-    int64_t kshape[TG_MAX_DIMS];
-    tg__keepdim_shape(x, mask, kshape);
-    tg_tensor *acc = tg__new(TG_F64, x->ndim, kshape);
-    tg_tensor *out = tg__new(x->dtype, x->ndim, kshape);
-    if (!acc || !out) return NULL;
-    memset(tg_data(acc), 0, (size_t)tg_numel(acc) * sizeof(double));
-    /* acc has stride 0 along reduced dims: walking x in order adds each
-     * element into its output's accumulator, in a fixed order. */
-    tg_tensor acc_view = *acc;
-    for (int d = 0; d < x->ndim; d++) {
-        acc_view.shape[d] = x->shape[d];
-        if (mask[d]) acc_view.stride[d] = 0;
-    }
-    const tg_tensor *ops[2] = {&acc_view, x};
-    tg__foreach(2, ops, x->ndim, x->shape, accumulate_row, (void *)&x->dtype, false);
-    double *a = tg_data(acc);
-    char *o = tg_data(out);
-    for (int64_t i = 0; i < tg_numel(out); i++) tg__store(o + i * (int64_t)tg_dtype_size(out->dtype), out->dtype, a[i] * scale);
-    return out;
-}
-
 /* Drop the reduced dims from a fresh keepdim-shaped result unless keepdim.
  * The header is edited in place rather than viewed, so a reduction records
  * one node, not two. */
@@ -86,14 +50,127 @@ tg_tensor *tg__finish_reduce(tg_tensor *out, const tg_tensor *x, const bool *mas
     return out;
 }
 
+/* A node's output (or its gradient) in the keepdim shape saved in iarg, so
+ * that it broadcasts against the input. */
+static tg_tensor *keepdim_view(const tg_node *n, tg_tensor *t)
+{
+    return tg_view(t, n->inputs[0]->ndim, n->iarg);
+}
+
+static int64_t reduced_count(const tg_tensor *x, const bool *mask)
+{
+    int64_t count = 1;
+    for (int d = 0; d < x->ndim; d++)
+        if (mask[d]) count *= x->shape[d];
+    return count;
+}
+
+/* --- the fold ---------------------------------------------------------------
+ * acc = combine(acc, term(x, centre)) for every element of x, where acc and
+ * centre (the mean for the variance, the max for logsumexp) are F64 tensors
+ * of the keepdim shape viewed with stride 0 along the reduced dims. */
+typedef enum {
+    FOLD_SUM,     /* acc += x */
+    FOLD_ABS,     /* acc += |x| */
+    FOLD_SQUARE,  /* acc += x^2 */
+    FOLD_POW_ABS, /* acc += |x|^p */
+    FOLD_SQ_DEV,  /* acc += (x - centre)^2 */
+    FOLD_EXP_DEV, /* acc += exp(x - centre) */
+    FOLD_MAX,     /* acc = max(acc, x) */
+    FOLD_MIN,     /* acc = min(acc, x) */
+    FOLD_ABS_MAX, /* acc = max(acc, |x|) */
+} fold_kind;
+typedef struct {
+    fold_kind kind;
+    tg_dtype dtype;
+    double p;
+} fold_ctx;
+
+/* NaN wins, as in torch's max and min. */
+static double nan_max(double acc, double v) { return (acc >= v || isnan(acc)) ? acc : v; }
+static double nan_min(double acc, double v) { return (acc <= v || isnan(acc)) ? acc : v; }
+
+static void sum_row(int64_t n, char **p, const int64_t *s, tg_dtype dtype)
+{
+    if (s[0] == 0) { /* the whole row reduces into one sum */
+        double total = 0;
+        if (dtype == TG_F32) for (int64_t i = 0; i < n; i++) total += *(const float *)(p[1] + i * s[1]);
+        else for (int64_t i = 0; i < n; i++) total += *(const double *)(p[1] + i * s[1]);
+        *(double *)p[0] += total;
+    } else if (dtype == TG_F32) {
+        for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) += *(const float *)(p[1] + i * s[1]);
+    } else {
+        for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) += *(const double *)(p[1] + i * s[1]);
+    }
+}
+
+static void fold_row(int64_t n, char **p, const int64_t *s, void *ctx)
+{
+    const fold_ctx *c = ctx;
+    if (c->kind == FOLD_SUM) {
+        sum_row(n, p, s, c->dtype);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double *acc = (double *)(p[0] + i * s[0]);
+        double v = c->dtype == TG_F32 ? *(const float *)(p[1] + i * s[1]) : *(const double *)(p[1] + i * s[1]);
+        double centre = *(const double *)(p[2] + i * s[2]);
+        switch (c->kind) {
+        case FOLD_ABS: *acc += fabs(v); break;
+        case FOLD_SQUARE: *acc += v * v; break;
+        case FOLD_POW_ABS: *acc += pow(fabs(v), c->p); break;
+        case FOLD_SQ_DEV: *acc += (v - centre) * (v - centre); break;
+        case FOLD_EXP_DEV: *acc += exp(v - centre); break;
+        case FOLD_MAX: *acc = nan_max(*acc, v); break;
+        case FOLD_MIN: *acc = nan_min(*acc, v); break;
+        case FOLD_ABS_MAX: *acc = nan_max(*acc, fabs(v)); break;
+        default: break;
+        }
+    }
+}
+
+/* The fold of x over the masked dims into a new contiguous F64 tensor of
+ * the keepdim shape, every accumulator starting at init. */
+static tg_tensor *fold(const tg_tensor *x, const bool *mask, fold_kind kind, double p, double init,
+                       const tg_tensor *centre)
+{
+    int64_t kshape[TG_MAX_DIMS];
+    tg__keepdim_shape(x, mask, kshape);
+    tg_tensor *acc = tg__new(TG_F64, x->ndim, kshape);
+    if (!acc) return NULL;
+    double *a = tg_data(acc);
+    for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = init;
+    tg_tensor acc_view = *acc, centre_view = centre ? *centre : *acc;
+    for (int d = 0; d < x->ndim; d++) {
+        acc_view.shape[d] = centre_view.shape[d] = x->shape[d];
+        if (mask[d]) acc_view.stride[d] = centre_view.stride[d] = 0;
+    }
+    fold_ctx ctx = {kind, x->dtype, p};
+    const tg_tensor *ops[3] = {&acc_view, x, &centre_view};
+    tg__foreach(3, ops, x->ndim, x->shape, fold_row, &ctx, false);
+    return acc;
+}
+
+/* acc's values in dtype: acc itself for F64, else a rounded copy. */
+static tg_tensor *in_dtype(tg_tensor *acc, tg_dtype dtype)
+{
+    if (!acc || dtype == TG_F64) return acc;
+    tg_tensor *out = tg__new(dtype, acc->ndim, acc->shape);
+    if (!out) return NULL;
+    const double *a = tg_data(acc);
+    float *o = tg_data(out);
+    for (int64_t i = 0; i < tg_numel(acc); i++) o[i] = (float)a[i];
+    return out;
+}
+
+/* --- sum and mean ------------------------------------------------------------ */
+
 /* y = sum x over dims;  dx = g broadcast back over the reduced dims (times
  * farg[0], which is 1/count for the mean) */
 static void sum_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *x = n->inputs[0];
-    int64_t kshape[TG_MAX_DIMS];
-    for (int d = 0; d < x->ndim; d++) kshape[d] = n->iarg[d];
-    tg_tensor *gk = tg_view(g, x->ndim, kshape);
+    tg_tensor *gk = keepdim_view(n, g);
     if (n->farg[0] != 1.0) gk = tg_mul_scalar(gk, n->farg[0]);
     tg_accum_grad(x, tg_expand(gk, x->ndim, x->shape));
 }
@@ -103,12 +180,15 @@ static tg_tensor *sum_or_mean(const char *fn, tg_tensor *x, int ndims, const int
     if (!tg__check_float(fn, x)) return NULL;
     bool mask[TG_MAX_DIMS];
     if (tg__reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
-    int64_t count = 1;
-    for (int d = 0; d < x->ndim; d++)
-        if (mask[d]) count *= x->shape[d];
+    int64_t count = reduced_count(x, mask);
     double scale = mean ? (count ? 1.0 / (double)count : NAN) : 1.0;
-    tg_tensor *out = sum_kernel(x, mask, scale);
-    tg_node *n = out ? tg_record(fn + 3, sum_backward, out, 1, &x) : NULL;
+    tg_tensor *acc = fold(x, mask, FOLD_SUM, 0, 0, NULL);
+    if (!acc) return NULL;
+    double *a = tg_data(acc);
+    if (scale != 1.0)
+        for (int64_t i = 0; i < tg_numel(acc); i++) a[i] *= scale;
+    tg_tensor *out = in_dtype(acc, x->dtype);
+    tg_node *n = tg_record(fn + 3, sum_backward, out, 1, &x);
     if (n) {
         tg__keepdim_shape(x, mask, n->iarg);
         n->farg[0] = scale;
@@ -144,4 +224,293 @@ tg_tensor *tg_sum_to(tg_tensor *x, int ndim, const int64_t *shape)
     }
     if (nd == 0) return x;
     return tg_view(tg_sum(x, nd, dims, true), ndim, shape);
+}
+
+/* --- variance and standard deviation ------------------------------------------
+ * y = sum (x - mean)^2 / D with D = N - 1 (unbiased) or N;
+ *     dvar/dx = (2 / D) g (x - mean)
+ * std = sqrt(var);  dstd/dx = (g / (2 std), 0 where std == 0) * dvar/dx */
+static void var_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *x = n->inputs[0], *mean = n->saved[0];
+    tg_accum_grad(x, tg_mul(tg_mul_scalar(keepdim_view(n, g), n->farg[0]), tg_sub(x, mean)));
+}
+
+KERNEL2(std_grad_scale, b == 0 ? 0 : a / (2 * b)) /* a = g, b = std */
+static void std_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *x = n->inputs[0], *mean = n->saved[0];
+    tg_tensor *gvar = tg__map("tg_std", KERNELS(std_grad_scale), 2, (tg_tensor *[]){g, n->out}, NULL);
+    tg_accum_grad(x, tg_mul(tg_mul_scalar(keepdim_view(n, gvar), n->farg[0]), tg_sub(x, mean)));
+}
+
+static tg_tensor *variance(const char *fn, tg_tensor *x, int ndims, const int *dims, bool unbiased, bool keepdim,
+                           bool take_sqrt)
+{
+    if (!tg__check_float(fn, x)) return NULL;
+    bool mask[TG_MAX_DIMS];
+    if (tg__reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
+    int64_t count = reduced_count(x, mask);
+    /* Two passes in double: the mean, then the squared deviations from it. */
+    tg_tensor *mean = fold(x, mask, FOLD_SUM, 0, 0, NULL);
+    if (!mean) return NULL;
+    double *m = tg_data(mean);
+    for (int64_t i = 0; i < tg_numel(mean); i++) m[i] /= (double)count;
+    tg_tensor *acc = fold(x, mask, FOLD_SQ_DEV, 0, 0, mean);
+    if (!acc) return NULL;
+    double divisor = fmax((double)count - (unbiased ? 1 : 0), 0);
+    double *a = tg_data(acc);
+    for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = take_sqrt ? sqrt(a[i] / divisor) : a[i] / divisor;
+    tg_tensor *out = in_dtype(acc, x->dtype);
+    tg_node *n = tg_record(fn + 3, take_sqrt ? std_backward : var_backward, out, 1, &x);
+    if (n) {
+        tg__keepdim_shape(x, mask, n->iarg);
+        n->saved[0] = in_dtype(mean, x->dtype);
+        n->farg[0] = 2 / divisor;
+    }
+    return tg__finish_reduce(out, x, mask, keepdim);
+}
+
+tg_tensor *tg_var(tg_tensor *x, int ndims, const int *dims, bool unbiased, bool keepdim)
+{
+    return variance("tg_var", x, ndims, dims, unbiased, keepdim, false);
+}
+
+tg_tensor *tg_std(tg_tensor *x, int ndims, const int *dims, bool unbiased, bool keepdim)
+{
+    return variance("tg_std", x, ndims, dims, unbiased, keepdim, true);
+}
+
+/* --- max and min along one dim --------------------------------------------------
+ * y = x at position idx along dim;  dx = g at those positions, 0 elsewhere */
+
+/* Offset (in elements, from t's storage start) of the element of t whose
+ * index is `o` unravelled over t's shape with dim left out, at position pos
+ * along dim. */
+static int64_t offset_along(const tg_tensor *t, int dim, int64_t o, int64_t pos)
+{
+    int64_t off = t->offset;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (d == dim) continue;
+        off += (o % t->shape[d]) * t->stride[d];
+        o /= t->shape[d];
+    }
+    return off + (t->ndim ? pos * t->stride[dim] : 0);
+}
+
+/* values (x's dtype) and indices (I64), both contiguous of the keepdim
+ * shape: the first largest (smallest) element along dim, NaN first of all. */
+static void select_extreme(const tg_tensor *x, int dim, bool largest, tg_tensor *values, tg_tensor *indices)
+{
+    int64_t len = x->ndim ? x->shape[dim] : 1;
+    size_t es = tg_dtype_size(x->dtype);
+    const char *data = x->storage->data;
+    char *vals = tg_data(values);
+    int64_t *idx = tg_data(indices);
+    for (int64_t o = 0; o < tg_numel(values); o++) {
+        int64_t best_pos = 0;
+        double best = tg__load(data + offset_along(x, dim, o, 0) * (int64_t)es, x->dtype);
+        for (int64_t pos = 1; pos < len && !isnan(best); pos++) {
+            double v = tg__load(data + offset_along(x, dim, o, pos) * (int64_t)es, x->dtype);
+            if (isnan(v) || (largest ? v > best : v < best)) {
+                best = v;
+                best_pos = pos;
+            }
+        }
+        tg__store(vals + o * (int64_t)es, x->dtype, best);
+        idx[o] = best_pos;
+    }
+}
+
+static void select_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *x = n->inputs[0], *indices = n->saved[0];
+    int dim = (int)n->iarg[0];
+    tg_tensor *slot = tg_grad_slot(x);
+    if (!slot) return;
+    const int64_t *idx = tg_data(indices);
+    size_t es = tg_dtype_size(x->dtype);
+    char *dst = slot->storage->data;
+    const char *src = tg_data(g);
+    for (int64_t o = 0; o < tg_numel(g); o++) {
+        char *p = dst + offset_along(slot, dim, o, idx[o]) * (int64_t)es;
+        tg__store(p, x->dtype, tg__load(p, x->dtype) + tg__load(src + o * (int64_t)es, x->dtype));
+    }
+}
+
+/* Checks for the one-dim forms; the normalised dim, or -1. */
+static int extreme_dim(const char *fn, const tg_tensor *x, int dim)
+{
+    if (!tg__check_float(fn, x)) return -1;
+    int d = tg__dim(fn, dim, x->ndim);
+    if (d >= 0 && x->ndim > 0 && x->shape[d] == 0) {
+        tg_error("%s: Expected reduction dim %d to have non-zero size.", fn, dim);
+        return -1;
+    }
+    return d;
+}
+
+static tg_tensor *extreme_along(const char *fn, tg_tensor *x, int dim, bool keepdim, tg_tensor **indices,
+                                bool largest, bool want_values)
+{
+    if (indices) *indices = NULL;
+    int d = extreme_dim(fn, x, dim);
+    if (d < 0) return NULL;
+    bool mask[TG_MAX_DIMS] = {false};
+    mask[d] = true;
+    int64_t kshape[TG_MAX_DIMS];
+    tg__keepdim_shape(x, mask, kshape);
+    tg_tensor *values = tg__new(x->dtype, x->ndim, kshape);
+    tg_tensor *idx = tg__new(TG_I64, x->ndim, kshape);
+    if (!values || !idx) return NULL;
+    select_extreme(x, d, largest, values, idx);
+    if (!want_values) return tg__finish_reduce(idx, x, mask, keepdim);
+    tg_node *n = tg_record(fn + 3, select_backward, values, 1, &x);
+    if (n) {
+        n->saved[0] = idx;
+        n->iarg[0] = d;
+    }
+    if (indices) *indices = tg__finish_reduce(idx, x, mask, keepdim);
+    return tg__finish_reduce(values, x, mask, keepdim);
+}
+
+tg_tensor *tg_max_dim(tg_tensor *x, int dim, bool keepdim, tg_tensor **indices)
+{
+    return extreme_along("tg_max_dim", x, dim, keepdim, indices, true, true);
+}
+
+tg_tensor *tg_min_dim(tg_tensor *x, int dim, bool keepdim, tg_tensor **indices)
+{
+    return extreme_along("tg_min_dim", x, dim, keepdim, indices, false, true);
+}
+
+tg_tensor *tg_argmax(tg_tensor *x, int dim, bool keepdim)
+{
+    return extreme_along("tg_argmax", x, dim, keepdim, NULL, true, false);
+}
+
+tg_tensor *tg_argmin(tg_tensor *x, int dim, bool keepdim)
+{
+    return extreme_along("tg_argmin", x, dim, keepdim, NULL, false, false);
+}
+
+/* --- max and min of all elements ---------------------------------------------------
+ * y = max x;  dx = g / k at the k elements equal to y (the NaNs when y is NaN) */
+KERNEL2(tie_mask, (a == b || (isnan(a) && isnan(b))) ? 1 : 0) /* a = x, b = y */
+static void extreme_all_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *x = n->inputs[0];
+    tg_tensor *ties = tg__map("tg_max", KERNELS(tie_mask), 2, (tg_tensor *[]){x, n->out}, NULL);
+    tg_accum_grad(x, tg_mul(ties, tg_div(g, tg_sum(ties, 0, NULL, false))));
+}
+
+static tg_tensor *extreme_all(const char *fn, tg_tensor *x, bool largest)
+{
+    if (!tg__check_float(fn, x)) return NULL;
+    if (tg_numel(x) == 0)
+        return tg_error("%s: Expected reduction dim to be specified for input.numel() == 0. "
+                        "Specify the reduction dim with the 'dim' argument.", fn);
+    bool mask[TG_MAX_DIMS];
+    tg__reduce_mask(fn, x, 0, NULL, mask);
+    tg_tensor *acc = fold(x, mask, largest ? FOLD_MAX : FOLD_MIN, 0, largest ? -INFINITY : INFINITY, NULL);
+    tg_tensor *out = in_dtype(acc, x->dtype);
+    tg_record(fn + 3, extreme_all_backward, out, 1, &x);
+    return tg__finish_reduce(out, x, mask, false);
+}
+
+tg_tensor *tg_max(tg_tensor *x) { return extreme_all("tg_max", x, true); }
+tg_tensor *tg_min(tg_tensor *x) { return extreme_all("tg_min", x, false); }
+
+/* --- logsumexp -----------------------------------------------------------------------
+ * y = m + log(sum exp(x - m)), m = max x over dims (0 where infinite, so
+ * that all -inf gives -inf and +inf gives +inf);  dx = g exp(x - y) */
+static void logsumexp_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *x = n->inputs[0];
+    tg_accum_grad(x, tg_mul(keepdim_view(n, g), tg_exp(tg_sub(x, keepdim_view(n, n->out)))));
+}
+
+tg_tensor *tg_logsumexp(tg_tensor *x, int ndims, const int *dims, bool keepdim)
+{
+    const char *fn = "tg_logsumexp";
+    if (!tg__check_float(fn, x)) return NULL;
+    bool mask[TG_MAX_DIMS];
+    if (tg__reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
+    tg_tensor *max = fold(x, mask, FOLD_MAX, 0, -INFINITY, NULL);
+    if (!max) return NULL;
+    double *m = tg_data(max);
+    for (int64_t i = 0; i < tg_numel(max); i++)
+        if (isinf(m[i])) m[i] = 0;
+    tg_tensor *acc = fold(x, mask, FOLD_EXP_DEV, 0, 0, max);
+    if (!acc) return NULL;
+    double *a = tg_data(acc);
+    for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = log(a[i]) + m[i];
+    tg_tensor *out = in_dtype(acc, x->dtype);
+    tg_node *n = tg_record("logsumexp", logsumexp_backward, out, 1, &x);
+    if (n) tg__keepdim_shape(x, mask, n->iarg);
+    return tg__finish_reduce(out, x, mask, keepdim);
+}
+
+/* --- vector norms -----------------------------------------------------------------------
+ * p = 1:   y = sum |x|;             dx = sgn(x) g
+ * p = 2:   y = sqrt(sum x^2);       dx = x (g / y, 0 where y == 0)
+ * p = inf: y = max |x|;             dx = sgn(x) g / k at the k elements with
+ *                                   |x| == y (or NaN), 0 elsewhere
+ * other p: y = (sum |x|^p)^(1/p);   dx = sgn(x) |x|^(p-1) (g / y^(p-1), 0
+ *                                   where y == 0), and 0 where x == 0 */
+KERNEL2(sgn_times, b > 0 ? a : (b < 0 ? -a : 0 * a))                /* a = g, b = x */
+KERNEL2(div_or_zero, b == 0 ? 0 : a / b)                             /* a = g, b = y */
+KERNEL2(div_pow_or_zero, b == 0 ? 0 : a / pow(b, c[0] - 1))          /* a = g, b = y */
+KERNEL1(sgn_pow_abs, x == 0 ? 0 : (x > 0 ? 1 : (x < 0 ? -1 : 0)) * pow(fabs(x), c[0] - 1))
+KERNEL2(abs_max_mask, (fabs(a) == b || isnan(a)) ? 1 : 0)           /* a = x, b = y */
+
+static void norm_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *x = n->inputs[0], *y = keepdim_view(n, n->out);
+    g = keepdim_view(n, g);
+    double p = n->farg[0];
+    tg_tensor *dx;
+    if (p == 1) {
+        dx = tg__map("tg_norm", KERNELS(sgn_times), 2, (tg_tensor *[]){g, x}, NULL);
+    } else if (p == 2) {
+        dx = tg_mul(x, tg__map("tg_norm", KERNELS(div_or_zero), 2, (tg_tensor *[]){g, y}, NULL));
+    } else if (isinf(p)) {
+        tg_tensor *at_max = tg__map("tg_norm", KERNELS(abs_max_mask), 2, (tg_tensor *[]){x, y}, NULL);
+        tg_tensor *share = tg_div(g, tg_sum_to(at_max, y->ndim, y->shape));
+        dx = tg__map("tg_norm", KERNELS(sgn_times), 2, (tg_tensor *[]){tg_mul(share, at_max), x}, NULL);
+    } else {
+        tg_tensor *scale = tg__map("tg_norm", KERNELS(div_pow_or_zero), 2, (tg_tensor *[]){g, y}, &p);
+        dx = tg_mul(tg__map("tg_norm", KERNELS(sgn_pow_abs), 1, &x, &p), scale);
+    }
+    tg_accum_grad(x, dx);
+}
+
+tg_tensor *tg_norm(tg_tensor *x, double p, int ndims, const int *dims, bool keepdim)
+{
+    const char *fn = "tg_norm";
+    if (!tg__check_float(fn, x)) return NULL;
+    if (!(p > 0)) return tg_error("%s: p must be positive or INFINITY, got %g", fn, p);
+    bool mask[TG_MAX_DIMS];
+    if (tg__reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
+    if (isinf(p) && reduced_count(x, mask) == 0)
+        return tg_error("%s: cannot compute the inf norm over an empty dimension because the operation "
+                        "does not have an identity", fn);
+    tg_tensor *acc;
+    if (isinf(p)) acc = fold(x, mask, FOLD_ABS_MAX, 0, 0, NULL);
+    else if (p == 1) acc = fold(x, mask, FOLD_ABS, 0, 0, NULL);
+    else if (p == 2) acc = fold(x, mask, FOLD_SQUARE, 0, 0, NULL);
+    else acc = fold(x, mask, FOLD_POW_ABS, p, 0, NULL);
+    if (!acc) return NULL;
+    double *a = tg_data(acc);
+    if (p == 2)
+        for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = sqrt(a[i]);
+    else if (p != 1 && !isinf(p))
+        for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = pow(a[i], 1 / p);
+    tg_tensor *out = in_dtype(acc, x->dtype);
+    tg_node *n = tg_record("norm", norm_backward, out, 1, &x);
+    if (n) {
+        tg__keepdim_shape(x, mask, n->iarg);
+        n->farg[0] = p;
+    }
+    return tg__finish_reduce(out, x, mask, keepdim);
 }

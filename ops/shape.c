@@ -1,4 +1,7 @@
-/* Shape and indexing ops. */
+/* Shape and indexing ops. Data movement goes through tg_copy_ and tg_add_
+ * on headers built on the stack (regions, flipped strides), so every op
+ * handles any strides and its backward adds into the input's gradient
+ * buffer in place. */
 #include <string.h>
 
 #include "internal.h"
@@ -100,5 +103,449 @@ tg_tensor *tg_stack(tg_tensor *const *ts, int n, int dim)
     tg_set_grad_enabled(was);
     tg_node *node = tg_record("stack", stack_backward, y, n, ts);
     if (node) node->iarg[0] = d;
+    return y;
+}
+
+/* --- helpers: stack headers over existing storage ---------------------------
+ * They share t's storage, record nothing and need no freeing. */
+
+/* t restricted to [start[d], start[d] + len[d]) along every dim. */
+static tg_tensor region(const tg_tensor *t, const int64_t *start, const int64_t *len)
+{
+    tg_tensor r = *t;
+    for (int d = 0; d < t->ndim; d++) {
+        r.offset += start[d] * t->stride[d];
+        r.shape[d] = len[d];
+    }
+    return r;
+}
+
+/* t restricted to [start, start + len) along dim. */
+static tg_tensor slice(const tg_tensor *t, int dim, int64_t start, int64_t len)
+{
+    tg_tensor r = *t;
+    r.offset += start * t->stride[dim];
+    r.shape[dim] = len;
+    return r;
+}
+
+/* t with its element order reversed along the dims where flip[d] is set. */
+static tg_tensor flipped(const tg_tensor *t, const bool *flip)
+{
+    tg_tensor r = *t;
+    for (int d = 0; d < t->ndim; d++)
+        if (flip[d] && t->shape[d] > 1) {
+            r.offset += (t->shape[d] - 1) * t->stride[d];
+            r.stride[d] = -t->stride[d];
+        }
+    return r;
+}
+
+/* t seen with ndim >= t->ndim dims: leading size-1 dims added. */
+static tg_tensor with_leading_dims(const tg_tensor *t, int ndim)
+{
+    tg_tensor r = *t;
+    int lead = ndim - t->ndim;
+    r.ndim = ndim;
+    for (int d = ndim - 1; d >= 0; d--) {
+        r.shape[d] = d >= lead ? t->shape[d - lead] : 1;
+        r.stride[d] = d >= lead ? t->stride[d - lead] : 0;
+    }
+    return r;
+}
+
+/* --- flip ---------------------------------------------------------------------
+ * y[i] = x[n-1-i] along each flipped dim;  dx = g read with the same flips */
+static void flip_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *slot = tg_grad_slot(n->inputs[0]);
+    bool flip[TG_MAX_DIMS];
+    for (int d = 0; d < TG_MAX_DIMS; d++) flip[d] = n->iarg[d] != 0;
+    tg_tensor source = flipped(g, flip);
+    if (slot) tg_add_(slot, &source, 1.0);
+}
+
+tg_tensor *tg_flip(tg_tensor *x, int ndims, const int *dims)
+{
+    const char *fn = "tg_flip";
+    if (!tg__check(fn, x)) return NULL;
+    if (ndims < 0 || ndims > TG_MAX_DIMS || (ndims > 0 && !dims))
+        return tg_error("%s: expected a list of up to %d dims, got %d", fn, TG_MAX_DIMS, ndims);
+    bool flip[TG_MAX_DIMS] = {false};
+    for (int i = 0; i < ndims; i++) {
+        int d = tg__dim(fn, dims[i], x->ndim);
+        if (d < 0) return NULL;
+        if (flip[d]) return tg_error("%s: dim %d appears multiple times in the list of dims", fn, dims[i]);
+        flip[d] = true;
+    }
+    tg_tensor *y = tg__new_like(x);
+    if (!y) return NULL;
+    tg_tensor source = flipped(x, flip);
+    tg_copy_(y, &source);
+    tg_node *node = tg_record("flip", flip_backward, y, 1, &x);
+    for (int d = 0; node && d < TG_MAX_DIMS; d++) node->iarg[d] = flip[d];
+    return y;
+}
+
+/* --- repeat -------------------------------------------------------------------
+ * y = x tiled repeats[d] times along each dim;  dx = sum of g over the tiles */
+
+/* Copy x into every tile of y, or (backward) add every tile of y into x.
+ * x has y's ndim. */
+static void repeat_tiles(tg_tensor *x, const tg_tensor *y, const int64_t *repeats, bool backward)
+{
+    if (tg_numel(y) == 0) return;
+    int nd = y->ndim;
+    int64_t tile[TG_MAX_DIMS] = {0}, start[TG_MAX_DIMS], ntiles = 1;
+    for (int d = 0; d < nd; d++) ntiles *= repeats[d];
+    for (int64_t k = 0; k < ntiles; k++) {
+        for (int d = 0; d < nd; d++) start[d] = tile[d] * x->shape[d];
+        tg_tensor part = region(y, start, x->shape);
+        if (backward) tg_add_(x, &part, 1.0);
+        else tg_copy_(&part, x);
+        for (int d = nd - 1; d >= 0 && ++tile[d] == repeats[d]; d--) tile[d] = 0;
+    }
+}
+
+static void repeat_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *slot = tg_grad_slot(n->inputs[0]);
+    if (!slot) return;
+    tg_tensor target = with_leading_dims(slot, g->ndim);
+    repeat_tiles(&target, g, n->iarg, true);
+}
+
+tg_tensor *tg_repeat(tg_tensor *x, int ndim, const int64_t *repeats)
+{
+    const char *fn = "tg_repeat";
+    if (!tg__check(fn, x)) return NULL;
+    if (ndim < x->ndim || ndim > TG_MAX_DIMS || (ndim > 0 && !repeats))
+        return tg_error("%s: Number of dimensions of repeat dims (%d) can not be smaller than number of "
+                        "dimensions of tensor (%d) or larger than %d", fn, ndim, x->ndim, TG_MAX_DIMS);
+    tg_tensor source = with_leading_dims(x, ndim);
+    int64_t shape[TG_MAX_DIMS];
+    for (int d = 0; d < ndim; d++) {
+        if (repeats[d] < 0)
+            return tg_error("%s: Trying to create tensor with negative dimension %lld (repeats[%d])", fn,
+                            (long long)repeats[d], d);
+        shape[d] = source.shape[d] * repeats[d];
+    }
+    tg_tensor *y = tg__new(x->dtype, ndim, shape);
+    if (!y) return NULL;
+    repeat_tiles(&source, y, repeats, false);
+    tg_node *node = tg_record("repeat", repeat_backward, y, 1, &x);
+    for (int d = 0; node && d < ndim; d++) node->iarg[d] = repeats[d];
+    return y;
+}
+
+/* --- pad ------------------------------------------------------------------------
+ * y = value everywhere, with the kept part of x copied in at its offset;
+ * dx = the matching part of g (padding gets no gradient, cropped parts 0) */
+typedef struct {
+    int64_t in_start[TG_MAX_DIMS], out_start[TG_MAX_DIMS], len[TG_MAX_DIMS];
+} pad_geometry;
+
+static void pad_backward(tg_node *n, tg_tensor *g)
+{
+    const pad_geometry *geo = n->ctx;
+    tg_tensor *slot = tg_grad_slot(n->inputs[0]);
+    if (!slot) return;
+    tg_tensor dst = region(slot, geo->in_start, geo->len), src = region(g, geo->out_start, geo->len);
+    tg_add_(&dst, &src, 1.0);
+}
+
+tg_tensor *tg_pad(tg_tensor *x, int npad, const int64_t *pad, double value)
+{
+    const char *fn = "tg_pad";
+    if (!tg__check(fn, x)) return NULL;
+    if (npad < 0 || npad % 2 != 0 || (npad > 0 && !pad))
+        return tg_error("%s: Padding length must be divisible by 2 (got %d)", fn, npad);
+    if (npad / 2 > x->ndim)
+        return tg_error("%s: Padding length too large: %d values pad %d dims but the input has %d", fn, npad,
+                        npad / 2, x->ndim);
+    pad_geometry geo;
+    int64_t shape[TG_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++) {
+        int k = x->ndim - 1 - d; /* pad[2k], pad[2k+1] belong to dim d */
+        int64_t size = x->shape[d], left = k < npad / 2 ? pad[2 * k] : 0, right = k < npad / 2 ? pad[2 * k + 1] : 0;
+        shape[d] = size + left + right;
+        if (shape[d] < 0)
+            return tg_error("%s: The input size %lld, plus negative padding %lld and %lld resulted in a negative "
+                            "output size, which is invalid. Check dimension %d of your input.", fn,
+                            (long long)size, (long long)left, (long long)right, d);
+        geo.in_start[d] = left < 0 ? -left : 0;
+        geo.out_start[d] = left > 0 ? left : 0;
+        geo.len[d] = size - geo.in_start[d] - (right < 0 ? -right : 0);
+        if (geo.len[d] <= 0) geo.len[d] = geo.in_start[d] = geo.out_start[d] = 0;
+    }
+    tg_tensor *y = tg_full(x->dtype, x->ndim, shape, value);
+    if (!y) return NULL;
+    tg_tensor dst = region(y, geo.out_start, geo.len), src = region(x, geo.in_start, geo.len);
+    tg_copy_(&dst, &src);
+    tg_node *node = tg_record("pad", pad_backward, y, 1, &x);
+    if (node) {
+        /* Out of memory leaves the node unreachable: y is not handed out. */
+        if (!(node->ctx = tg__arena_alloc(sizeof geo))) return NULL;
+        memcpy(node->ctx, &geo, sizeof geo);
+    }
+    return y;
+}
+
+/* --- index checks ---------------------------------------------------------------- */
+
+/* index as a contiguous I64 tensor, or NULL with a message. */
+static tg_tensor *index_arg(const char *fn, tg_tensor *index)
+{
+    if (!tg__check(fn, index)) return NULL;
+    if (index->dtype != TG_I64)
+        return tg_error("%s: expected an index tensor of dtype int64, got %s", fn, tg_dtype_name(index->dtype));
+    return tg_contiguous(index);
+}
+
+/* Every entry of a contiguous I64 index in [0, size), checked before anything
+ * is read through it. */
+static bool indices_in_range(const char *fn, const tg_tensor *index, int64_t size, int dim)
+{
+    const int64_t *iv = tg_data(index);
+    for (int64_t k = 0, n = tg_numel(index); k < n; k++) {
+        if (iv[k] >= 0 && iv[k] < size) continue;
+        if (size == 0)
+            tg_error("%s: index %lld is out of bounds for dimension %d with size 0 (no index is valid)", fn,
+                     (long long)iv[k], dim);
+        else
+            tg_error("%s: index %lld is out of bounds for dimension %d with size %lld (valid range is [0, %lld])",
+                     fn, (long long)iv[k], dim, (long long)size, (long long)(size - 1));
+        return false;
+    }
+    return true;
+}
+
+/* Hand the checked index and an integer argument to the node's backward;
+ * without a node, free the index's contiguous copy (made persistent outside
+ * a scope, and referred to by nothing else). */
+static void keep_index(tg_node *node, tg_tensor *idx, const tg_tensor *index, int64_t arg)
+{
+    if (node) {
+        node->iarg[0] = arg;
+        node->saved[0] = idx;
+    } else if (idx != index) {
+        tg_free(idx);
+    }
+}
+
+/* dst += src for one element of dtype. */
+static void add_element(char *dst, const char *src, tg_dtype dtype)
+{
+    switch (dtype) {
+    case TG_F32: *(float *)dst += *(const float *)src; break;
+    case TG_F64: *(double *)dst += *(const double *)src; break;
+    default: *(int64_t *)dst += *(const int64_t *)src; break;
+    }
+}
+
+/* --- index_select ------------------------------------------------------------------
+ * y[..., k, ...] = x[..., index[k], ...];  dx[..., index[k], ...] += g[..., k, ...] */
+static void index_select_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *slot = tg_grad_slot(n->inputs[0]);
+    if (!slot) return;
+    int dim = (int)n->iarg[0];
+    const int64_t *iv = tg_data(n->saved[0]);
+    for (int64_t k = 0; k < g->shape[dim]; k++) {
+        tg_tensor dst = slice(slot, dim, iv[k], 1), src = slice(g, dim, k, 1);
+        tg_add_(&dst, &src, 1.0);
+    }
+}
+
+tg_tensor *tg_index_select(tg_tensor *x, int dim, tg_tensor *index)
+{
+    const char *fn = "tg_index_select";
+    if (!tg__check(fn, x) || !tg__check(fn, index)) return NULL;
+    if (x->ndim == 0) return tg_error("%s: expected a tensor with at least 1 dim, got a 0-dim tensor", fn);
+    int d = tg__dim(fn, dim, x->ndim);
+    if (d < 0) return NULL;
+    if (index->ndim > 1) {
+        char s[128];
+        return tg_error("%s: Index is supposed to be a vector (got shape %s)", fn, tg_shape_str(index, s, sizeof s));
+    }
+    tg_tensor *idx = index_arg(fn, index);
+    if (!idx || !indices_in_range(fn, idx, x->shape[d], d)) return NULL;
+    int64_t shape[TG_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[d] = tg_numel(idx);
+    tg_tensor *y = tg__new(x->dtype, x->ndim, shape);
+    if (!y) return NULL;
+    const int64_t *iv = tg_data(idx);
+    for (int64_t k = 0; k < shape[d]; k++) {
+        tg_tensor dst = slice(y, d, k, 1), src = slice(x, d, iv[k], 1);
+        tg_copy_(&dst, &src);
+    }
+    tg_node *node = tg_record("index_select", index_select_backward, y, 1, &x);
+    keep_index(node, idx, index, d);
+    return y;
+}
+
+/* --- gather, scatter_add -------------------------------------------------------------
+ * For each position p of index, q is p with q[dim] = index[p]:
+ * gather y[p] = x[q], dx[q] += g[p];  scatter_add y = x, y[q] += src[p],
+ * dx = g, dsrc[p] = g[q]. */
+typedef enum { GATHER, GATHER_ADD, SCATTER_ADD } index_walk_mode;
+
+/* GATHER: other[p] = indexed[q]; GATHER_ADD: other[p] += indexed[q];
+ * SCATTER_ADD: indexed[q] += other[p]. index is contiguous and checked. */
+static void index_walk(index_walk_mode mode, const tg_tensor *indexed, int dim, const tg_tensor *index,
+                       const tg_tensor *other)
+{
+    const int64_t *iv = tg_data(index);
+    size_t es = tg_dtype_size(other->dtype);
+    char *a = indexed->storage->data, *b = other->storage->data;
+    int64_t pos[TG_MAX_DIMS] = {0};
+    for (int64_t k = 0, n = tg_numel(index); k < n; k++) {
+        int64_t oa = indexed->offset, ob = other->offset;
+        for (int d = 0; d < index->ndim; d++) {
+            if (d != dim) oa += pos[d] * indexed->stride[d];
+            ob += pos[d] * other->stride[d];
+        }
+        if (index->ndim > 0) oa += iv[k] * indexed->stride[dim];
+        char *pa = a + oa * (int64_t)es, *pb = b + ob * (int64_t)es;
+        if (mode == GATHER) memcpy(pb, pa, es);
+        else if (mode == GATHER_ADD) add_element(pb, pa, other->dtype);
+        else add_element(pa, pb, other->dtype);
+        for (int d = index->ndim - 1; d >= 0 && ++pos[d] == index->shape[d]; d--) pos[d] = 0;
+    }
+}
+
+/* index has t's ndim and index.shape[d] <= t.shape[d] for every d (but dim
+ * when skip_dim). */
+static bool index_fits(const char *fn, const tg_tensor *index, const tg_tensor *t, int dim, bool skip_dim,
+                       const char *what)
+{
+    char s1[128], s2[128];
+    if (index->ndim != t->ndim) {
+        tg_error("%s: Index tensor must have the same number of dimensions as %s tensor (index %s, %s %s)", fn,
+                 what, tg_shape_str(index, s1, sizeof s1), what, tg_shape_str(t, s2, sizeof s2));
+        return false;
+    }
+    for (int d = 0; d < t->ndim; d++)
+        if ((d != dim || !skip_dim) && index->shape[d] > t->shape[d]) {
+            tg_error("%s: Size does not match at dimension %d expected index %s to be smaller than %s %s%s", fn, d,
+                     tg_shape_str(index, s1, sizeof s1), what, tg_shape_str(t, s2, sizeof s2),
+                     skip_dim ? " apart from dimension dim" : "");
+            return false;
+        }
+    return true;
+}
+
+static int64_t size_along(const tg_tensor *t, int dim) { return t->ndim ? t->shape[dim] : 1; }
+
+static void gather_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *slot = tg_grad_slot(n->inputs[0]);
+    if (slot) index_walk(SCATTER_ADD, slot, (int)n->iarg[0], n->saved[0], g);
+}
+
+tg_tensor *tg_gather(tg_tensor *x, int dim, tg_tensor *index)
+{
+    const char *fn = "tg_gather";
+    if (!tg__check(fn, x) || !tg__check(fn, index)) return NULL;
+    int d = tg__dim(fn, dim, x->ndim);
+    if (d < 0) return NULL;
+    tg_tensor *idx = index_arg(fn, index);
+    if (!idx || !index_fits(fn, idx, x, d, true, "input") || !indices_in_range(fn, idx, size_along(x, d), d))
+        return NULL;
+    tg_tensor *y = tg__new(x->dtype, idx->ndim, idx->shape);
+    if (!y) return NULL;
+    index_walk(GATHER, x, d, idx, y);
+    tg_node *node = tg_record("gather", gather_backward, y, 1, &x);
+    keep_index(node, idx, index, d);
+    return y;
+}
+
+static void scatter_add_backward(tg_node *n, tg_tensor *g)
+{
+    tg_accum_grad(n->inputs[0], g);
+    tg_tensor *slot = tg_grad_slot(n->inputs[1]);
+    if (slot) index_walk(GATHER_ADD, g, (int)n->iarg[0], n->saved[0], slot);
+}
+
+tg_tensor *tg_scatter_add(tg_tensor *x, int dim, tg_tensor *index, tg_tensor *src)
+{
+    const char *fn = "tg_scatter_add";
+    if (!tg__check(fn, x) || !tg__check(fn, index) || !tg__check(fn, src)) return NULL;
+    if (src->dtype != x->dtype)
+        return tg_error("%s: Expected self.dtype to be equal to src.dtype (got %s and %s)", fn,
+                        tg_dtype_name(x->dtype), tg_dtype_name(src->dtype));
+    int d = tg__dim(fn, dim, x->ndim);
+    if (d < 0) return NULL;
+    tg_tensor *idx = index_arg(fn, index);
+    if (!idx || !index_fits(fn, idx, x, d, true, "self") || !index_fits(fn, idx, src, d, false, "src") ||
+        !indices_in_range(fn, idx, size_along(x, d), d))
+        return NULL;
+    tg_tensor *y = tg__new_like(x);
+    if (!y) return NULL;
+    tg_copy_(y, x);
+    index_walk(SCATTER_ADD, y, d, idx, src);
+    tg_node *node = tg_record("scatter_add", scatter_add_backward, y, 2, (tg_tensor *[]){x, src});
+    keep_index(node, idx, index, d);
+    return y;
+}
+
+/* --- embedding ------------------------------------------------------------------------
+ * y[k, :] = weight[indices[k], :];  dweight[indices[k], :] += g[k, :] unless
+ * indices[k] is padding_idx */
+static void embedding_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *slot = tg_grad_slot(n->inputs[0]);
+    if (!slot) return;
+    const tg_tensor *idx = n->saved[0];
+    const int64_t *iv = tg_data(idx);
+    int64_t dim = slot->shape[1], count = tg_numel(idx);
+    tg_tensor rows = *g; /* g as (count, dim) */
+    rows.ndim = 2;
+    rows.shape[0] = count;
+    rows.shape[1] = dim;
+    rows.stride[0] = dim;
+    rows.stride[1] = 1;
+    for (int64_t k = 0; k < count; k++) {
+        if (iv[k] == n->iarg[0]) continue;
+        tg_tensor dst = slice(slot, 0, iv[k], 1), src = slice(&rows, 0, k, 1);
+        tg_add_(&dst, &src, 1.0);
+    }
+}
+
+tg_tensor *tg_embedding(tg_tensor *weight, tg_tensor *indices, int64_t padding_idx)
+{
+    const char *fn = "tg_embedding";
+    if (!tg__check_float(fn, weight) || !tg__check(fn, indices)) return NULL;
+    char s[128];
+    if (weight->ndim != 2)
+        return tg_error("%s: 'weight' must be 2-D (num_embeddings, embedding_dim), got shape %s", fn,
+                        tg_shape_str(weight, s, sizeof s));
+    if (indices->ndim >= TG_MAX_DIMS)
+        return tg_error("%s: indices have %d dims; the result would exceed %d", fn, indices->ndim, TG_MAX_DIMS);
+    int64_t num = weight->shape[0], dim = weight->shape[1];
+    if (padding_idx != -1 && (padding_idx < 0 || padding_idx >= num))
+        return tg_error("%s: padding_idx must be -1 (none) or within [0, %lld) for a weight of shape %s, got %lld",
+                        fn, (long long)num, tg_shape_str(weight, s, sizeof s), (long long)padding_idx);
+    tg_tensor *idx = index_arg(fn, indices);
+    if (!idx || !indices_in_range(fn, idx, num, 0)) return NULL;
+    int64_t shape[TG_MAX_DIMS], count = tg_numel(idx);
+    memcpy(shape, idx->shape, sizeof(int64_t) * (size_t)idx->ndim);
+    shape[idx->ndim] = dim;
+    tg_tensor *y = tg__new(weight->dtype, idx->ndim + 1, shape);
+    if (!y) return NULL;
+    tg_tensor rows = *y; /* y as (count, dim) */
+    rows.ndim = 2;
+    rows.shape[0] = count;
+    rows.shape[1] = dim;
+    rows.stride[0] = dim;
+    rows.stride[1] = 1;
+    const int64_t *iv = tg_data(idx);
+    for (int64_t k = 0; k < count; k++) {
+        tg_tensor dst = slice(&rows, 0, k, 1), src = slice(weight, 0, iv[k], 1);
+        tg_copy_(&dst, &src);
+    }
+    tg_node *node = tg_record("embedding", embedding_backward, y, 1, &weight);
+    keep_index(node, idx, indices, padding_idx);
     return y;
 }

@@ -5,6 +5,7 @@
 
 #include "elementwise.h"
 #include "map.h"
+#include "vmath.h"
 
 typedef struct {
     const char *name;
@@ -37,6 +38,19 @@ static tg_tensor *unary(const unary_op *op, tg_tensor *x, double c0, double c1)
     KERNEL3(fname##_bwd, bwd)                                               \
     static const unary_op fname##_op = {#fname, KERNELS(fname##_fwd), KERNELS(fname##_bwd)};
 
+/* The hot activations of recurrent cells: a contiguous float32 row goes
+ * through the SIMD vector math (vmath.h, within 2e-7 of libm), any other
+ * row through the expression. */
+#define UNARY_VMATH(fname, vector_fn, fwd, bwd)                                       \
+    KERNEL1(fname##_expr, fwd)                                                        \
+    static void fname##_fwd_f32(int64_t n, char **p, const int64_t *s, void *ctx)     \
+    {                                                                                 \
+        if (s[0] == 4 && s[1] == 4) vector_fn(n, (const float *)p[1], (float *)p[0]); \
+        else fname##_expr_f32(n, p, s, ctx);                                          \
+    }                                                                                 \
+    KERNEL3(fname##_bwd, bwd)                                                         \
+    static const unary_op fname##_op = {#fname, {{fname##_fwd_f32, fname##_expr_f64}}, KERNELS(fname##_bwd)};
+
 /* In backward expressions: a = g, b = x, w = y. */
 #define SQRT_2_OVER_PI 0.7978845608028654
 #define INV_SQRT_2 0.7071067811865476
@@ -44,20 +58,25 @@ static tg_tensor *unary(const unary_op *op, tg_tensor *x, double c0, double c1)
 
 UNARY(tg_neg, -x, -a)
 UNARY(tg_abs, fabs(x), b > 0 ? a : (b < 0 ? -a : 0 * a))
-UNARY(tg_exp, exp(x), a * w)
+UNARY_VMATH(tg_exp, tg_vexp_f32, exp(x), a * w)
 UNARY(tg_log, log(x), a / b)
 UNARY(tg_log1p, log1p(x), a / (b + 1))
 UNARY(tg_sqrt, sqrt(x), a / (2 * w))
-UNARY(tg_rsqrt, 1 / sqrt(x), -0.5 * a * w * w * w)
+UNARY(tg_rsqrt, 1 / sqrt(x), -0.5 * a * (w * w * w))
 UNARY(tg_square, x * x, 2 * a * b)
 /* torch: d/dx x^p = p x^(p-1), and exactly 0 for p = 0 */
-UNARY(tg_pow_scalar, pow(x, c[0]), c[0] == 0 ? 0 * a : a * c[0] * pow(b, c[0] - 1))
+UNARY(tg_pow_scalar, pow(x, c[0]), c[0] == 0 ? 0 : a * (c[0] * pow(b, c[0] - 1)))
 UNARY(tg_sin, sin(x), a * cos(b))
 UNARY(tg_cos, cos(x), -a * sin(b))
-UNARY(tg_tanh, tanh(x), a * (1 - w * w))
+UNARY_VMATH(tg_tanh, tg_vtanh_f32, tanh(x), a * (1 - w * w))
 /* 1/(1+exp(-x)) saturates cleanly at both ends: exp(-x) -> inf gives 0. */
-UNARY(tg_sigmoid, 1 / (1 + exp(-x)), a * w * (1 - w))
-UNARY(tg_relu, x > 0 ? x : 0 * x, w > 0 ? a : 0 * a)
+UNARY_VMATH(tg_sigmoid, tg_vsigmoid_f32, 1 / (1 + exp(-x)), a * (1 - w) * w)
+/* Where a backward reads "cond ? 0 : a", torch selects a zero (a NaN or
+ * infinite gradient does not leak through); where it reads "0 * a", torch
+ * multiplies. A NaN input takes the branch torch's comparison sends it to;
+ * where torch's vectorised and scalar kernels disagree (elu, hardtanh), the
+ * vectorised one, which every tensor of more than a few elements gets. */
+UNARY(tg_relu, x < 0 ? 0 : x, w <= 0 ? 0 : a)
 UNARY(tg_leaky_relu, x > 0 ? x : x * c[0], b > 0 ? a : a * c[0])
 UNARY(tg_elu, x > 0 ? x : c[0] * (exp(x) - 1), b > 0 ? a : a * c[0] * exp(b))
 /* gelu(x) = x Phi(x);  d/dx = Phi(x) + x phi(x) */
@@ -71,11 +90,11 @@ UNARY(tg_gelu_tanh, 0.5 * x * (1 + tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x *
 /* softplus = log1p(exp(beta x)) / beta, x itself where beta x > threshold */
 UNARY(tg_softplus, x * c[0] > c[1] ? x : log1p(exp(x * c[0])) / c[0],
       b * c[0] > c[1] ? a : a * exp(b * c[0]) / (exp(b * c[0]) + 1))
-UNARY(tg_hardtanh, x < c[0] ? c[0] : (x > c[1] ? c[1] : x), (b > c[0] && b < c[1]) ? a : 0 * a)
-UNARY(tg_hardsigmoid, x <= -3 ? 0 * x : (x >= 3 ? 1 + 0 * x : x / 6 + 0.5), (b > -3 && b < 3) ? a / 6 : 0 * a)
+UNARY(tg_hardtanh, x < c[0] ? c[0] : (x > c[1] ? c[1] : x), (b > c[0] && b < c[1]) ? a : 0)
+UNARY(tg_hardsigmoid, x <= -3 ? 0 : (x >= 3 ? 1 : x / 6 + 0.5), (b > -3 && b < 3) ? a / 6 : 0)
 /* NAN bounds mean "unbounded" on that side; the gradient passes where lo <= x <= hi. */
 UNARY(tg_clamp, (!isnan(c[0]) && x < c[0]) ? c[0] : ((!isnan(c[1]) && x > c[1]) ? c[1] : x),
-      ((isnan(c[0]) || b >= c[0]) && (isnan(c[1]) || b <= c[1])) ? a : 0 * a)
+      ((isnan(c[0]) || b >= c[0]) && (isnan(c[1]) || b <= c[1])) ? a : 0)
 UNARY(tg_add_scalar, x + c[0], a)
 UNARY(tg_mul_scalar, x * c[0], a * c[0])
 UNARY(tg_rsub_scalar, c[0] - x, -a)

@@ -180,6 +180,11 @@ static void test_gemm_all_levels(void **state)
         check_case(&(gemm_case){.M = 3, .N = 4100, .K = 5, .alpha = 1, .beta = 0}, levels[lv]);
         check_case(&(gemm_case){.M = 13, .N = 4100, .K = 5, .tb = true, .alpha = 1, .beta = 1},
                    levels[lv]);
+        /* Few rows times a transposed B (dot products along k): ragged
+         * columns, k tails of every length modulo the vector width. */
+        for (int64_t K = 1; K <= 40; K += 13)
+            check_case(&(gemm_case){.M = 5, .N = 6, .K = K, .tb = true, .alpha = -1, .beta = 1},
+                       levels[lv]);
         /* K = 0 and alpha = 0: C = beta * C, A and B never read. */
         check_case(&(gemm_case){.M = 5, .N = 9, .K = 0, .alpha = 1, .beta = -1.5}, levels[lv]);
         check_case(&(gemm_case){.M = 5, .N = 9, .K = 0, .alpha = 1, .beta = 0}, levels[lv]);

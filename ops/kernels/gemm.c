@@ -19,8 +19,11 @@
  * columns use zero-padded B and a private copy of the tile.
  *
  * Small M (a batch of a few rows times a weight matrix) is dominated by
- * packing B, which is as much memory traffic as the product itself; when
- * B's rows are contiguous the kernel then reads B in place instead.
+ * packing B, which is as much memory traffic as the product itself, so B
+ * is read in place: when B's rows are contiguous the micro-kernel reads its
+ * slivers directly; when B is transposed (x W^T with W row-major) and A's
+ * rows are contiguous, C is computed as dot products of rows of A with
+ * rows of W, vectorised along k.
  *
  * Threads split C into blocks of whole tiles along M and N, never K: every
  * element is accumulated in the same order whatever the thread count.
@@ -100,6 +103,16 @@ static int check_args(const char *fn, int64_t M, int64_t N, int64_t K, bool read
 static bool use_direct_b(const tg_gemm_blocking *bl, int64_t M, int64_t csB)
 {
     return csB == 1 && M <= bl->mr;
+}
+
+/* A batch of at most this many rows times a transposed B (the x W^T of a
+ * recurrent step) uses dot products over W in place: packing W would cost
+ * more than the product. */
+#define TG_GEMM_DOTS_MAX_M 8
+
+static bool use_dots(int64_t M, int64_t csA, int64_t rsB)
+{
+    return M <= TG_GEMM_DOTS_MAX_M && csA == 1 && rsB == 1;
 }
 
 static int threads_for(int64_t M, int64_t N, int64_t K)

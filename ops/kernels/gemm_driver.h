@@ -28,8 +28,10 @@ static void NAME(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t rsA, int64_
 /* Pack rows [0, kc) x cols [0, nc) of B into slivers of nr columns, each
  * stored k-major (nr contiguous values per k, the vectors the kernel loads).
  * A partial last sliver is padded with zeros so the kernel can load whole
- * vectors; those columns are computed and dropped. */
-static void NAME(pack_b)(int64_t kc, int64_t nc, const T *B, int64_t rsB, int64_t csB, int nr, T *dst)
+ * vectors; those columns are computed and dropped. A transposed B
+ * (rsB == 1) goes to the level's pack_bt, which transposes in registers. */
+static void NAME(pack_b)(const tg_simd_impl *impl, int64_t kc, int64_t nc, const T *B, int64_t rsB,
+                         int64_t csB, int nr, T *dst)
 {
     for (int64_t j0 = 0; j0 < nc; j0 += nr) {
         int64_t cols = nc - j0 < nr ? nc - j0 : nr;
@@ -39,13 +41,11 @@ static void NAME(pack_b)(int64_t kc, int64_t nc, const T *B, int64_t rsB, int64_
                 memcpy(dst + k * nr, src + k * rsB, (size_t)cols * sizeof(T));
                 for (int64_t j = cols; j < nr; j++) dst[k * nr + j] = 0;
             }
+        } else if (rsB == 1) {
+            impl->NAME(pack_bt)(kc, cols, src, csB, dst);
         } else {
-            /* Transposed B (rsB == 1 typically): read each column of B
-             * contiguously along k, scatter by nr. */
-            for (int64_t j = 0; j < cols; j++)
-                for (int64_t k = 0; k < kc; k++) dst[k * nr + j] = src[j * csB + k * rsB];
             for (int64_t k = 0; k < kc; k++)
-                for (int64_t j = cols; j < nr; j++) dst[k * nr + j] = 0;
+                for (int64_t j = 0; j < nr; j++) dst[k * nr + j] = j < cols ? src[j * csB + k * rsB] : 0;
         }
         dst += (int64_t)nr * kc;
     }
@@ -73,12 +73,14 @@ static void NAME(edge_tile)(const tg_gemm_blocking *bl, NAME(ukr_fn) ukr, int64_
  * direct_b (only with csB == 1): the kernel reads full slivers of B straight
  * from memory instead of a packed copy; only a partial last sliver is
  * packed. Returns -1 if a packing buffer cannot be allocated. */
-static int NAME(gemm_serial)(const tg_gemm_blocking *bl, NAME(ukr_fn) ukr, bool direct_b,
+static int NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b,
                              int64_t M, int64_t N, int64_t K, T alpha,
                              const T *A, int64_t rsA, int64_t csA,
                              const T *B, int64_t rsB, int64_t csB,
                              T beta, T *C, int64_t rsC, int64_t csC)
 {
+    const tg_gemm_blocking *bl = &impl->NAME(blocking);
+    NAME(ukr_fn) ukr = impl->NAME(ukr);
     const int MR = bl->mr, NR = bl->nr;
     int64_t kc_max = K < bl->kc ? K : bl->kc;
     int64_t mc_max = round_up(M < bl->mc ? M : bl->mc, MR);
@@ -96,7 +98,7 @@ static int NAME(gemm_serial)(const tg_gemm_blocking *bl, NAME(ukr_fn) ukr, bool 
             /* Later K blocks add to what the first one wrote. */
             T beta_p = pc == 0 ? beta : 1;
             const T *Bp = B + pc * rsB + jc * csB;
-            if (nc > nfull) NAME(pack_b)(kc, nc - nfull, Bp + nfull * csB, rsB, csB, NR, bbuf);
+            if (nc > nfull) NAME(pack_b)(impl, kc, nc - nfull, Bp + nfull * csB, rsB, csB, NR, bbuf);
             for (int64_t ic = 0; ic < M; ic += bl->mc) {
                 int64_t mc = M - ic < bl->mc ? M - ic : bl->mc;
                 NAME(pack_a)(mc, kc, A + ic * rsA + pc * csA, rsA, csA, MR, abuf);
@@ -123,18 +125,46 @@ static int NAME(gemm_serial)(const tg_gemm_blocking *bl, NAME(ukr_fn) ukr, bool 
 /* Split C into a tm x tn grid of blocks (tm * tn = nthreads), in whole tiles,
  * and run this thread's block. Which thread computes a tile changes nothing
  * in how it is computed, hence bit-identical results for any thread count. */
-static int NAME(gemm_block)(const tg_gemm_blocking *bl, NAME(ukr_fn) ukr, bool direct_b,
+static int NAME(gemm_block)(const tg_simd_impl *impl, bool direct_b,
                             int nthreads, int tid, int64_t M, int64_t N, int64_t K, T alpha,
                             const T *A, int64_t rsA, int64_t csA,
                             const T *B, int64_t rsB, int64_t csB,
                             T beta, T *C, int64_t rsC, int64_t csC)
 {
     int64_t m0, m1, n0, n1;
-    thread_block(bl, nthreads, tid, M, N, &m0, &m1, &n0, &n1);
+    thread_block(&impl->NAME(blocking), nthreads, tid, M, N, &m0, &m1, &n0, &n1);
     if (m0 >= m1 || n0 >= n1) return 0;
-    return NAME(gemm_serial)(bl, ukr, direct_b, m1 - m0, n1 - n0, K, alpha,
+    return NAME(gemm_serial)(impl, direct_b, m1 - m0, n1 - n0, K, alpha,
                              A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB,
                              beta, C + m0 * rsC + n0 * csC, rsC, csC);
+}
+
+/* Few rows of a row-major A times a transposed B (csA == 1, rsB == 1), for
+ * columns [n0, n1) of C: dot products along k with both operands read in
+ * place, 4 x 4 outputs per kernel call (missing rows or columns repeat the
+ * first, and their results are dropped). */
+static void NAME(gemm_dots)(const tg_simd_impl *impl, int64_t n0, int64_t n1, int64_t M, int64_t K,
+                            T alpha, const T *A, int64_t rsA, const T *B, int64_t csB, T beta, T *C,
+                            int64_t rsC, int64_t csC)
+{
+    for (int64_t i0 = 0; i0 < M; i0 += 4) {
+        int m = M - i0 < 4 ? (int)(M - i0) : 4;
+        const T *a[4];
+        for (int i = 0; i < 4; i++) a[i] = A + (i0 + (i < m ? i : 0)) * rsA;
+        for (int64_t j0 = n0; j0 < n1; j0 += 4) {
+            int nj = n1 - j0 < 4 ? (int)(n1 - j0) : 4;
+            const T *w[4];
+            for (int j = 0; j < 4; j++) w[j] = B + (j0 + (j < nj ? j : 0)) * csB;
+            T out[16];
+            impl->NAME(dots)(K, m, a, w, out);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < nj; j++) {
+                    T *c = C + (i0 + i) * rsC + (j0 + j) * csC;
+                    T scaled = alpha * out[i * 4 + j];
+                    *c = beta == 0 ? scaled : beta * *c + scaled;
+                }
+        }
+    }
 }
 
 /* C = beta*C, the whole product when alpha == 0 or K == 0; beta == 0
@@ -174,18 +204,32 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
     if (NAME(gemm_blas)(M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC)) return 0;
 #endif
     const tg_simd_impl *impl = tg_simd_current();
-    const tg_gemm_blocking *bl = &impl->NAME(blocking);
-    NAME(ukr_fn) ukr = impl->NAME(ukr);
-    bool direct_b = use_direct_b(bl, M, csB);
     int nthreads = threads_for(M, N, K);
+    if (use_dots(M, csA, rsB)) {
+        if (nthreads == 1) {
+            NAME(gemm_dots)(impl, 0, N, M, K, alpha, A, rsA, B, csB, beta, C, rsC, csC);
+        } else {
+#ifdef _OPENMP
+            /* Columns split in multiples of 4 between threads. */
+#pragma omp parallel num_threads(nthreads)
+            {
+                int64_t quads = (N + 3) / 4, nt = omp_get_num_threads(), tid = omp_get_thread_num();
+                int64_t n0 = quads * tid / nt * 4, n1 = quads * (tid + 1) / nt * 4;
+                NAME(gemm_dots)(impl, n0, n1 < N ? n1 : N, M, K, alpha, A, rsA, B, csB, beta, C, rsC, csC);
+            }
+#endif
+        }
+        return 0;
+    }
+    bool direct_b = use_direct_b(&impl->NAME(blocking), M, csB);
     int failed = 0;
     if (nthreads == 1) {
-        failed = NAME(gemm_block)(bl, ukr, direct_b, 1, 0, M, N, K, alpha, A, rsA, csA,
+        failed = NAME(gemm_block)(impl, direct_b, 1, 0, M, N, K, alpha, A, rsA, csA,
                                   B, rsB, csB, beta, C, rsC, csC);
     } else {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads) reduction(| : failed)
-        failed |= NAME(gemm_block)(bl, ukr, direct_b, omp_get_num_threads(), omp_get_thread_num(),
+        failed |= NAME(gemm_block)(impl, direct_b, omp_get_num_threads(), omp_get_thread_num(),
                                    M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC);
 #endif
     }

@@ -44,6 +44,17 @@ typedef struct {
 #define TG_SCALAR_MR 4
 #define TG_SCALAR_NR 8
 
+/* Pack one sliver of NR columns of a transposed B (B(k,j) = src[j*ld + k],
+ * j < cols <= NR) as dst[k*NR + j], zero-padding columns cols..NR-1. */
+typedef void (*tg_pack_bt_f32)(int64_t kc, int64_t cols, const float *src, int64_t ld, float *dst);
+typedef void (*tg_pack_bt_f64)(int64_t kc, int64_t cols, const double *src, int64_t ld, double *dst);
+
+/* Dot products for few rows of A and a transposed B, both read in place:
+ * out[i*4 + j] = sum_{k<K} a[i][k] * w[j][k] for i < m (1..4), j < 4, where
+ * a[i] is row i of A and w[j] row j of W = B^T (column j of B). */
+typedef void (*tg_dots_f32)(int64_t K, int m, const float *const *a, const float *const *w, float *out);
+typedef void (*tg_dots_f64)(int64_t K, int m, const double *const *a, const double *const *w, double *out);
+
 typedef void (*tg_vmath_f32)(int64_t n, const float *x, float *y);
 
 typedef struct {
@@ -51,6 +62,10 @@ typedef struct {
     tg_gemm_blocking blocking_f32, blocking_f64;
     tg_ukr_f32 ukr_f32;
     tg_ukr_f64 ukr_f64;
+    tg_pack_bt_f32 pack_bt_f32;
+    tg_pack_bt_f64 pack_bt_f64;
+    tg_dots_f32 dots_f32;
+    tg_dots_f64 dots_f64;
     tg_vmath_f32 vexp_f32, vtanh_f32, vsigmoid_f32;
 } tg_simd_impl;
 
@@ -61,6 +76,10 @@ TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
 /* Per-level kernels (gemm_<level>.c, vmath_<level>.c). */
 TG_HIDDEN void tg_ukr_f32_scalar(int64_t, int, const float *, const float *, int64_t, float *, int64_t, float, float);
 TG_HIDDEN void tg_ukr_f64_scalar(int64_t, int, const double *, const double *, int64_t, double *, int64_t, double, double);
+TG_HIDDEN void tg_pack_bt_f32_scalar(int64_t, int64_t, const float *, int64_t, float *);
+TG_HIDDEN void tg_pack_bt_f64_scalar(int64_t, int64_t, const double *, int64_t, double *);
+TG_HIDDEN void tg_dots_f32_scalar(int64_t, int, const float *const *, const float *const *, float *);
+TG_HIDDEN void tg_dots_f64_scalar(int64_t, int, const double *const *, const double *const *, double *);
 TG_HIDDEN void tg_vexp_f32_scalar(int64_t n, const float *x, float *y);
 TG_HIDDEN void tg_vtanh_f32_scalar(int64_t n, const float *x, float *y);
 TG_HIDDEN void tg_vsigmoid_f32_scalar(int64_t n, const float *x, float *y);
@@ -68,6 +87,10 @@ TG_HIDDEN void tg_vsigmoid_f32_scalar(int64_t n, const float *x, float *y);
 #ifdef TG_HAVE_AVX2
 TG_HIDDEN void tg_ukr_f32_avx2(int64_t, int, const float *, const float *, int64_t, float *, int64_t, float, float);
 TG_HIDDEN void tg_ukr_f64_avx2(int64_t, int, const double *, const double *, int64_t, double *, int64_t, double, double);
+TG_HIDDEN void tg_pack_bt_f32_avx2(int64_t, int64_t, const float *, int64_t, float *);
+TG_HIDDEN void tg_pack_bt_f64_avx2(int64_t, int64_t, const double *, int64_t, double *);
+TG_HIDDEN void tg_dots_f32_avx2(int64_t, int, const float *const *, const float *const *, float *);
+TG_HIDDEN void tg_dots_f64_avx2(int64_t, int, const double *const *, const double *const *, double *);
 TG_HIDDEN void tg_vexp_f32_avx2(int64_t n, const float *x, float *y);
 TG_HIDDEN void tg_vtanh_f32_avx2(int64_t n, const float *x, float *y);
 TG_HIDDEN void tg_vsigmoid_f32_avx2(int64_t n, const float *x, float *y);
@@ -76,6 +99,10 @@ TG_HIDDEN void tg_vsigmoid_f32_avx2(int64_t n, const float *x, float *y);
 #ifdef TG_HAVE_AVX512
 TG_HIDDEN void tg_ukr_f32_avx512(int64_t, int, const float *, const float *, int64_t, float *, int64_t, float, float);
 TG_HIDDEN void tg_ukr_f64_avx512(int64_t, int, const double *, const double *, int64_t, double *, int64_t, double, double);
+TG_HIDDEN void tg_pack_bt_f32_avx512(int64_t, int64_t, const float *, int64_t, float *);
+TG_HIDDEN void tg_pack_bt_f64_avx512(int64_t, int64_t, const double *, int64_t, double *);
+TG_HIDDEN void tg_dots_f32_avx512(int64_t, int, const float *const *, const float *const *, float *);
+TG_HIDDEN void tg_dots_f64_avx512(int64_t, int, const double *const *, const double *const *, double *);
 TG_HIDDEN void tg_vexp_f32_avx512(int64_t n, const float *x, float *y);
 TG_HIDDEN void tg_vtanh_f32_avx512(int64_t n, const float *x, float *y);
 TG_HIDDEN void tg_vsigmoid_f32_avx512(int64_t n, const float *x, float *y);

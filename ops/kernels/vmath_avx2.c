@@ -47,10 +47,15 @@ static inline __m256d tanh_pd(__m256d x)
     return _mm256_or_pd(t, _mm256_and_pd(x, sign));
 }
 
+/* Round each lane to float and back: one float operation, correctly rounded. */
+static inline __m256d to_float_pd(__m256d v) { return _mm256_cvtps_pd(_mm256_cvtpd_ps(v)); }
+
+/* Rounded to float after each step, like 1 / (1 + expf(-x)) (see vmath_avx512.c). */
 static inline __m256d sigmoid_pd(__m256d x)
 {
     __m256d one = _mm256_set1_pd(1.0);
-    __m256d s = _mm256_div_pd(one, _mm256_add_pd(one, exp_pd(_mm256_sub_pd(_mm256_setzero_pd(), x))));
+    __m256d e = to_float_pd(exp_pd(_mm256_sub_pd(_mm256_setzero_pd(), x)));
+    __m256d s = _mm256_div_pd(one, to_float_pd(_mm256_add_pd(one, e)));
     __m256d overflow = _mm256_cmp_pd(x, _mm256_set1_pd(-88.722835), _CMP_LT_OQ);
     return _mm256_andnot_pd(overflow, s);
 }

@@ -63,10 +63,17 @@ static inline __m512d tanh_pd(__m512d x)
 /* 1 / (1 + exp(-x)), and 0 where expf(-x) overflows float (x below
  * -88.72284, the largest float whose expf is finite is 88.72283), so the
  * result matches the formula as written in float. */
+/* Round each lane to float and back: one float operation, correctly rounded. */
+static inline __m512d to_float_pd(__m512d v) { return _mm512_cvtps_pd(_mm512_cvtpd_ps(v)); }
+
+/* Rounded to float after each step, like 1 / (1 + expf(-x)) in float (as
+ * PyTorch computes it): the gradient y (1 - y) amplifies any difference in y
+ * near saturation, so y must be float's own answer, not a closer one. */
 static inline __m512d sigmoid_pd(__m512d x)
 {
     __m512d one = _mm512_set1_pd(1.0);
-    __m512d s = _mm512_div_pd(one, _mm512_add_pd(one, exp_pd(_mm512_sub_pd(_mm512_setzero_pd(), x))));
+    __m512d e = to_float_pd(exp_pd(_mm512_sub_pd(_mm512_setzero_pd(), x)));
+    __m512d s = _mm512_div_pd(one, to_float_pd(_mm512_add_pd(one, e)));
     __mmask8 overflow = _mm512_cmp_pd_mask(x, _mm512_set1_pd(-88.722835), _CMP_LT_OQ);
     return _mm512_mask_blend_pd(overflow, s, _mm512_setzero_pd());
 }

@@ -8,7 +8,7 @@ of fixed data (3,4,3), then a Linear(5,2) and an MSE loss against fixed
 targets (4,2). Biases are in group 1, weights in group 0, so per-group
 hyper-parameters are exercised. For each optimizer configuration and dtype
 the script records the 50 losses (before each step) and the parameters
-after step 1 and after step 50.
+after steps 1, 10 and 50.
 
 Run with Debian's python3-torch: /usr/bin/python3 tests/golden/gen_optim.py
 """
@@ -87,7 +87,7 @@ def trajectories(fx):
                 loss.backward()
                 losses.append(loss.item())
                 opt.step()
-                if step in (1, STEPS):
+                if step in (1, 10, STEPS):
                     for pname, p in zip(NAMES, params):
                         fx.add(f"{cname}.{tag}.step{step}.{pname}", p)
             fx.add(f"{cname}.{tag}.losses", losses)
@@ -110,11 +110,11 @@ def clipping(fx):
             fx.add(f"clip.{tag}.grad{i}", p.grad)
 
 
-def lr_trace(sched_steps, groups_lr, epochs=30, metrics=None):
+def lr_trace(make_schedules, groups_lr, epochs=30, metrics=None):
     """Learning rates of every group at epochs 0..epochs-1."""
     params = [torch.zeros(1, requires_grad=True) for _ in groups_lr]
     opt = torch.optim.SGD([{"params": [p], "lr": lr} for p, lr in zip(params, groups_lr)], lr=groups_lr[0])
-    scheds = sched_steps(opt)
+    scheds = make_schedules(opt)
     trace = []
     for epoch in range(epochs):
         trace.append([g["lr"] for g in opt.param_groups])

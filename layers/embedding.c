@@ -1,0 +1,58 @@
+/* torch.nn.Embedding on the embedding op. */
+#include <stdlib.h>
+
+#include "autograd.h"
+#include "embedding.h"
+#include "shape.h"
+
+tg_embedding_layer *tg_embedding_layer_new(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
+                                           tg_dtype dtype)
+{
+    const char *fn = "tg_embedding_layer_new";
+    if (num_embeddings < 1 || embedding_dim < 1)
+        return tg_error("%s: num_embeddings and embedding_dim must be positive, got %lld and %lld", fn,
+                        (long long)num_embeddings, (long long)embedding_dim);
+    if (padding_idx < -1 || padding_idx >= num_embeddings)
+        return tg_error("%s: padding_idx must be -1 (none) or within num_embeddings %lld, got %lld", fn,
+                        (long long)num_embeddings, (long long)padding_idx);
+    if (dtype != TG_F32 && dtype != TG_F64) return tg_error("%s: dtype must be float32 or float64", fn);
+    tg_embedding_layer *layer = calloc(1, sizeof *layer);
+    if (!layer) return tg_error("%s: out of memory", fn);
+    *layer = (tg_embedding_layer){.num_embeddings = num_embeddings, .embedding_dim = embedding_dim,
+                                  .padding_idx = padding_idx};
+    layer->weight = tg_param_normal(dtype, 2, (int64_t[]){num_embeddings, embedding_dim}, 0.0, 1.0);
+    if (!layer->weight) {
+        free(layer);
+        return NULL;
+    }
+    if (padding_idx >= 0) {
+        bool was = tg_set_grad_enabled(false);
+        tg_tensor *row = tg_select(layer->weight, 0, padding_idx); /* persistent outside a scope */
+        tg_fill_(row, 0.0);
+        tg_free(row);
+        tg_set_grad_enabled(was);
+    }
+    return layer;
+}
+
+void tg_embedding_layer_free(tg_embedding_layer *layer)
+{
+    if (!layer) return;
+    tg_free(layer->weight);
+    free(layer);
+}
+
+tg_tensor *tg_embedding_layer_forward(tg_embedding_layer *layer, tg_tensor *indices)
+{
+    if (!layer) return tg_error("tg_embedding_layer_forward: NULL layer");
+    return tg_embedding(layer->weight, indices, layer->padding_idx);
+}
+
+int tg_embedding_layer_params(tg_embedding_layer *layer, tg_params *out, const char *prefix)
+{
+    if (!layer || !out) {
+        tg_error("tg_embedding_layer_params: NULL layer or collection");
+        return -1;
+    }
+    return tg_params_add(out, prefix, "weight", layer->weight);
+}

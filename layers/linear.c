@@ -1,0 +1,56 @@
+/* torch.nn.Linear on the fused linear op. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "linalg.h"
+#include "linear.h"
+
+tg_linear_layer *tg_linear_layer_new(int64_t in_features, int64_t out_features, bool bias, tg_dtype dtype)
+{
+    const char *fn = "tg_linear_layer_new";
+    if (in_features < 1 || out_features < 1)
+        return tg_error("%s: in_features and out_features must be positive, got %lld and %lld", fn,
+                        (long long)in_features, (long long)out_features);
+    if (dtype != TG_F32 && dtype != TG_F64) return tg_error("%s: dtype must be float32 or float64", fn);
+    tg_linear_layer *layer = calloc(1, sizeof *layer);
+    if (!layer) return tg_error("%s: out of memory", fn);
+    layer->in_features = in_features;
+    layer->out_features = out_features;
+    /* kaiming_uniform(a = sqrt(5)): gain sqrt(2 / 6) * sqrt(3 / in) = 1 / sqrt(in) */
+    double bound = 1.0 / sqrt((double)in_features);
+    layer->weight = tg_param_uniform(dtype, 2, (int64_t[]){out_features, in_features}, -bound, bound);
+    bool ok = layer->weight != NULL;
+    if (bias) {
+        layer->bias = tg_param_uniform(dtype, 1, &out_features, -bound, bound);
+        ok = ok && layer->bias;
+    }
+    if (!ok) {
+        tg_linear_layer_free(layer);
+        return NULL;
+    }
+    return layer;
+}
+
+void tg_linear_layer_free(tg_linear_layer *layer)
+{
+    if (!layer) return;
+    tg_free(layer->weight);
+    tg_free(layer->bias);
+    free(layer);
+}
+
+tg_tensor *tg_linear_layer_forward(tg_linear_layer *layer, tg_tensor *x)
+{
+    if (!layer) return tg_error("tg_linear_layer_forward: NULL layer");
+    return tg_linear(x, layer->weight, layer->bias);
+}
+
+int tg_linear_layer_params(tg_linear_layer *layer, tg_params *out, const char *prefix)
+{
+    if (!layer || !out) {
+        tg_error("tg_linear_layer_params: NULL layer or collection");
+        return -1;
+    }
+    if (tg_params_add(out, prefix, "weight", layer->weight) < 0) return -1;
+    return layer->bias ? tg_params_add(out, prefix, "bias", layer->bias) : 0;
+}

@@ -1,0 +1,261 @@
+/* Softmax, dropout and layer norm. Each records one node; the softmax and
+ * layer-norm backward passes are single fused loops over the same lines or
+ * rows as the forward. Kernels run on a contiguous copy of a strided input
+ * (made with tg_contiguous, so the gradient flows back through it) and
+ * accumulate in double for both float dtypes. */
+#include <math.h>
+#include <string.h>
+
+#include "elementwise.h"
+#include "map.h"
+#include "nn.h"
+#include "random.h"
+
+/* Element i of a contiguous float buffer of dtype dt, as double. */
+static inline double ld(const void *p, tg_dtype dt, int64_t i)
+{
+    return dt == TG_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
+}
+
+static inline void st(void *p, tg_dtype dt, int64_t i, double v)
+{
+    if (dt == TG_F32) ((float *)p)[i] = (float)v;
+    else ((double *)p)[i] = v;
+}
+
+/* --- softmax, log_softmax ------------------------------------------------------
+ * Along dim, a contiguous tensor is `outer` blocks of `n` x `inner`
+ * elements: line (o, i) starts at o * n * inner + i with stride inner.
+ *   softmax:      y = exp(x - max) / sum(exp(x - max))
+ *                 dx = y * (g - sum(g * y))
+ *   log_softmax:  y = (x - max) - log(sum(exp(x - max)))
+ *                 dx = g - exp(y) * sum(g) */
+typedef struct {
+    int64_t outer, n, inner;
+} line_layout;
+
+static line_layout layout_along(const tg_tensor *t, int dim)
+{
+    line_layout l = {1, t->ndim ? t->shape[dim] : 1, 1};
+    for (int d = 0; d < t->ndim; d++) {
+        if (d < dim) l.outer *= t->shape[d];
+        if (d > dim) l.inner *= t->shape[d];
+    }
+    return l;
+}
+
+/* Forward (g == NULL, a = x) or backward (a = y, g = dL/dy) of one kind over
+ * every line, into out; all contiguous with one shape. */
+static void softmax_lines(bool log_kind, const tg_tensor *a, const tg_tensor *g, tg_tensor *out, line_layout l)
+{
+    tg_dtype dt = out->dtype;
+    const void *pa = tg_data(a), *pg = g ? tg_data(g) : NULL;
+    void *po = tg_data(out);
+    int64_t lines = l.outer * l.inner, s = l.inner;
+#pragma omp parallel for schedule(static) if (lines * l.n >= TG_PARALLEL_MIN)
+    for (int64_t line = 0; line < lines; line++) {
+        int64_t base = (line / l.inner) * l.n * l.inner + line % l.inner;
+        if (!g) {
+            double max = -INFINITY, sum = 0;
+            for (int64_t i = 0; i < l.n; i++) max = fmax(max, ld(pa, dt, base + i * s));
+            for (int64_t i = 0; i < l.n; i++) sum += exp(ld(pa, dt, base + i * s) - max);
+            double log_sum = log(sum);
+            for (int64_t i = 0; i < l.n; i++) {
+                double shifted = ld(pa, dt, base + i * s) - max;
+                st(po, dt, base + i * s, log_kind ? shifted - log_sum : exp(shifted) / sum);
+            }
+        } else if (log_kind) {
+            double gsum = 0;
+            for (int64_t i = 0; i < l.n; i++) gsum += ld(pg, dt, base + i * s);
+            for (int64_t i = 0; i < l.n; i++) {
+                int64_t k = base + i * s;
+                st(po, dt, k, ld(pg, dt, k) - exp(ld(pa, dt, k)) * gsum);
+            }
+        } else {
+            double dot = 0;
+            for (int64_t i = 0; i < l.n; i++) dot += ld(pg, dt, base + i * s) * ld(pa, dt, base + i * s);
+            for (int64_t i = 0; i < l.n; i++) {
+                int64_t k = base + i * s;
+                st(po, dt, k, ld(pa, dt, k) * (ld(pg, dt, k) - dot));
+            }
+        }
+    }
+}
+
+static void softmax_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *dx = tg__new_like(g);
+    if (!dx) return;
+    softmax_lines(n->iarg[1] != 0, n->out, g, dx, layout_along(g, (int)n->iarg[0]));
+    tg_accum_grad(n->inputs[0], dx);
+}
+
+static tg_tensor *softmax_impl(const char *fn, bool log_kind, tg_tensor *x, int dim)
+{
+    if (!tg__check_float(fn, x)) return NULL;
+    int d = tg__dim(fn, dim, x->ndim);
+    if (d < 0) return NULL;
+    tg_tensor *xc = tg_contiguous(x);
+    tg_tensor *y = xc ? tg__new_like(xc) : NULL;
+    if (!y) return NULL;
+    softmax_lines(log_kind, xc, NULL, y, layout_along(xc, d));
+    tg_node *node = tg_record(log_kind ? "log_softmax" : "softmax", softmax_backward, y, 1, &xc);
+    if (node) {
+        node->iarg[0] = d;
+        node->iarg[1] = log_kind;
+    } else if (xc != x) {
+        tg_free(xc); /* an unrecorded copy: persistent outside a scope */
+    }
+    return y;
+}
+
+tg_tensor *tg_softmax(tg_tensor *x, int dim) { return softmax_impl("tg_softmax", false, x, dim); }
+tg_tensor *tg_log_softmax(tg_tensor *x, int dim) { return softmax_impl("tg_log_softmax", true, x, dim); }
+
+/* --- dropout ---------------------------------------------------------------------
+ * y = x * m with m = 0 (probability p) or 1 / (1 - p);  dx = g * m */
+KERNEL2(dropout_apply, a * b)
+
+static void dropout_backward(tg_node *n, tg_tensor *g) { tg_accum_grad(n->inputs[0], tg_mul(g, n->saved[0])); }
+
+tg_tensor *tg_dropout(tg_tensor *x, double p, bool training)
+{
+    const char *fn = "tg_dropout";
+    if (!tg__check_float(fn, x)) return NULL;
+    if (!(p >= 0 && p <= 1)) return tg_error("%s: dropout probability has to be between 0 and 1, but got %g", fn, p);
+    if (!training || p == 0) return x;
+    tg_tensor *mask = tg__new_like(x);
+    if (!mask) return NULL;
+    /* Drawn in row-major order on this thread, so a seed fixes the mask. */
+    double scale = p == 1 ? 0 : 1 / (1 - p);
+    for (int64_t i = 0, n = tg_numel(mask); i < n; i++)
+        st(tg_data(mask), mask->dtype, i, tg_rand_uniform() < p ? 0 : scale);
+    tg_tensor *y = tg__map(fn, KERNELS(dropout_apply), 2, (tg_tensor *[]){x, mask}, NULL);
+    tg_node *node = tg_record("dropout", dropout_backward, y, 1, &x);
+    if (node) node->saved[0] = mask;
+    else tg_free(mask); /* unused: persistent outside a scope */
+    return y;
+}
+
+/* --- layer norm --------------------------------------------------------------------
+ * Per row of N normalised elements: xhat = (x - mean) * rstd with
+ * rstd = 1 / sqrt(var + eps) (biased var), y = xhat * w + b;
+ *   dxhat = g * w
+ *   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+ *   dw = sum over rows of g * xhat,  db = sum over rows of g */
+static void layer_norm_backward(tg_node *n, tg_tensor *g)
+{
+    tg_tensor *x = n->inputs[0], *w = n->inputs[1], *b = n->inputs[2];
+    const double *stats = tg_data(n->saved[0]); /* (rows, 2): mean, rstd */
+    int64_t N = n->iarg[0], rows = N ? tg_numel(x) / N : 0;
+    tg_dtype dt = x->dtype;
+    const void *px = tg_data(x), *pg = tg_data(g), *pw = w ? tg_data(w) : NULL;
+    if (tg_needs_grad(x)) {
+        tg_tensor *dx = tg__new_like(x);
+        if (!dx) return;
+        void *pdx = tg_data(dx);
+#pragma omp parallel for schedule(static) if (rows * N >= TG_PARALLEL_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            double mean = stats[2 * r], rstd = stats[2 * r + 1], sum_dxhat = 0, sum_dxhat_xhat = 0;
+            for (int64_t j = 0; j < N; j++) {
+                double dxhat = ld(pg, dt, r * N + j) * (pw ? ld(pw, dt, j) : 1);
+                sum_dxhat += dxhat;
+                sum_dxhat_xhat += dxhat * (ld(px, dt, r * N + j) - mean) * rstd;
+            }
+            for (int64_t j = 0; j < N; j++) {
+                double xhat = (ld(px, dt, r * N + j) - mean) * rstd;
+                double dxhat = ld(pg, dt, r * N + j) * (pw ? ld(pw, dt, j) : 1);
+                st(pdx, dt, r * N + j, rstd * (dxhat - sum_dxhat / N - xhat * sum_dxhat_xhat / N));
+            }
+        }
+        tg_accum_grad(x, dx);
+    }
+    if (!tg_needs_grad(w) && !tg_needs_grad(b)) return;
+    /* Rows in order, so the sums do not depend on the thread count. */
+    tg_tensor *sums = tg__new(TG_F64, 1, (int64_t[]){2 * N});
+    tg_tensor *dw = w ? tg__new_like(w) : NULL, *db = b ? tg__new_like(b) : NULL;
+    if (!sums || (w && !dw) || (b && !db)) return;
+    double *dw_sum = tg_data(sums), *db_sum = dw_sum + N;
+    memset(dw_sum, 0, sizeof(double) * (size_t)(2 * N));
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < N; j++) {
+            double gj = ld(pg, dt, r * N + j);
+            dw_sum[j] += gj * (ld(px, dt, r * N + j) - stats[2 * r]) * stats[2 * r + 1];
+            db_sum[j] += gj;
+        }
+    for (int64_t j = 0; j < N; j++) {
+        if (dw) st(tg_data(dw), dt, j, dw_sum[j]);
+        if (db) st(tg_data(db), dt, j, db_sum[j]);
+    }
+    tg_accum_grad(w, dw);
+    tg_accum_grad(b, db);
+}
+
+/* weight or bias of layer norm: NULL, or x's dtype and the normalised shape. */
+static bool affine_ok(const char *fn, const char *what, const tg_tensor *p, const tg_tensor *x, int n)
+{
+    if (!p) return true;
+    if (!tg__check_float(fn, p)) return false;
+    bool ok = p->dtype == x->dtype && p->ndim == n;
+    for (int d = 0; ok && d < n; d++) ok = p->shape[d] == x->shape[x->ndim - n + d];
+    if (!ok) {
+        char s1[128], s2[128];
+        tg_error("%s: Expected %s of the normalized shape (the last %d dims of input %s) and dtype %s, got %s %s", fn,
+                 what, n, tg_shape_str(x, s1, sizeof s1), tg_dtype_name(x->dtype), tg_dtype_name(p->dtype),
+                 tg_shape_str(p, s2, sizeof s2));
+    }
+    return ok;
+}
+
+tg_tensor *tg_layer_norm(tg_tensor *x, int n_normalized, tg_tensor *weight, tg_tensor *bias, double eps)
+{
+    const char *fn = "tg_layer_norm";
+    if (!tg__check_float(fn, x)) return NULL;
+    if (n_normalized < 1 || n_normalized > x->ndim) {
+        char s[128];
+        return tg_error("%s: n_normalized must be in [1, %d] for input of shape %s, got %d", fn, x->ndim,
+                        tg_shape_str(x, s, sizeof s), n_normalized);
+    }
+    if (!affine_ok(fn, "weight", weight, x, n_normalized) || !affine_ok(fn, "bias", bias, x, n_normalized)) return NULL;
+    tg_tensor *xc = tg_contiguous(x);
+    tg_tensor *wc = weight ? tg_contiguous(weight) : NULL, *bc = bias ? tg_contiguous(bias) : NULL;
+    if (!xc || (weight && !wc) || (bias && !bc)) return NULL;
+    int64_t N = 1;
+    for (int d = x->ndim - n_normalized; d < x->ndim; d++) N *= x->shape[d];
+    int64_t rows = N ? tg_numel(x) / N : 0;
+    tg_tensor *y = tg__new_like(xc), *stats = tg__new(TG_F64, 2, (int64_t[]){rows, 2});
+    if (!y || !stats) return NULL;
+    tg_dtype dt = x->dtype;
+    const void *px = tg_data(xc), *pw = wc ? tg_data(wc) : NULL, *pb = bc ? tg_data(bc) : NULL;
+    void *py = tg_data(y);
+    double *mean_rstd = tg_data(stats);
+#pragma omp parallel for schedule(static) if (rows * N >= TG_PARALLEL_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        double mean = 0, var = 0;
+        for (int64_t j = 0; j < N; j++) mean += ld(px, dt, r * N + j);
+        mean /= N;
+        for (int64_t j = 0; j < N; j++) {
+            double centred = ld(px, dt, r * N + j) - mean;
+            var += centred * centred;
+        }
+        double rstd = 1 / sqrt(var / N + eps);
+        for (int64_t j = 0; j < N; j++) {
+            double v = (ld(px, dt, r * N + j) - mean) * rstd;
+            st(py, dt, r * N + j, v * (pw ? ld(pw, dt, j) : 1) + (pb ? ld(pb, dt, j) : 0));
+        }
+        mean_rstd[2 * r] = mean;
+        mean_rstd[2 * r + 1] = rstd;
+    }
+    tg_node *node = tg_record("layer_norm", layer_norm_backward, y, 3, (tg_tensor *[]){xc, wc, bc});
+    if (node) {
+        node->iarg[0] = N;
+        node->saved[0] = stats;
+        return y;
+    }
+    /* Unrecorded temporaries are persistent outside a scope. */
+    tg_free(stats);
+    if (xc != x) tg_free(xc);
+    if (wc != weight) tg_free(wc);
+    if (bc != bias) tg_free(bc);
+    return y;
+}

@@ -1,0 +1,494 @@
+/* Layers and parameters: Linear, Embedding, Dropout, LayerNorm and the
+ * RNN/LSTM/GRU cells against PyTorch (forward and every gradient), their
+ * initialisation, named parameter collections under prefixes, parameter
+ * counts, train/eval mode, and bad input. Fixtures come from
+ * tests/golden/gen_layers.py. */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cells.h"
+#include "dropout.h"
+#include "embedding.h"
+#include "layernorm.h"
+#include "linear.h"
+#include "rnn.h"
+
+#define FIXTURES "layers.txt"
+
+static double rtol_of(tg_dtype dtype) { return dtype == TG_F64 ? 1e-12 : 1e-5; }
+static double atol_of(tg_dtype dtype) { return dtype == TG_F64 ? 1e-12 : 1e-6; }
+
+static tg_tensor *fixture(const char *prefix, const char *name, tg_dtype dtype)
+{
+    char full[320];
+    snprintf(full, sizeof full, "%s.%s", prefix, name);
+    return golden(FIXTURES, full, dtype);
+}
+
+/* Copy the fixture's parameters into the collection's tensors by name. */
+static void load_params(const tg_params *params, const char *prefix, tg_dtype dtype)
+{
+    tg_scope *s = tg_scope_begin();
+    bool was = tg_set_grad_enabled(false);
+    for (int i = 0; i < params->count; i++)
+        assert_int_equal(tg_copy_(params->items[i].tensor, fixture(prefix, params->items[i].name, dtype)), 0);
+    tg_set_grad_enabled(was);
+    tg_scope_end(s);
+}
+
+/* Compare every parameter's gradient with the fixture's "grad.<name>". */
+static void check_param_grads(const tg_params *params, const char *prefix, tg_dtype dtype)
+{
+    for (int i = 0; i < params->count; i++) {
+        char name[256], what[300];
+        snprintf(name, sizeof name, "grad.%s", params->items[i].name);
+        snprintf(what, sizeof what, "%s %s %s", prefix, tg_dtype_name(dtype), name);
+        assert_close(params->items[i].tensor->grad, fixture(prefix, name, dtype), rtol_of(dtype), atol_of(dtype), what);
+    }
+}
+
+/* A persistent leaf holding fixture prefix.name. */
+static tg_tensor *fixture_leaf(const char *prefix, const char *name, tg_dtype dtype)
+{
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *t = tg_keep(fixture(prefix, name, dtype));
+    tg_scope_end(s);
+    return tg_requires_grad(t, true);
+}
+
+/* sum(out * w_<key>) */
+static tg_tensor *weighted(const char *prefix, const char *key, tg_tensor *out, tg_dtype dtype)
+{
+    char name[64];
+    snprintf(name, sizeof name, "w_%s", key);
+    return tg_sum(tg_mul(out, fixture(prefix, name, dtype)), 0, NULL, false);
+}
+
+/* --- Linear ------------------------------------------------------------------ */
+
+static void linear_golden(tg_dtype dtype)
+{
+    tg_linear_layer *layer = tg_linear_layer_new(6, 4, true, dtype);
+    assert_non_null(layer);
+    tg_params params = tg_params_new();
+    assert_int_equal(tg_linear_layer_params(layer, &params, NULL), 0);
+    load_params(&params, "linear", dtype);
+    tg_tensor *x = fixture_leaf("linear", "x", dtype);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *y = tg_linear_layer_forward(layer, x);
+    assert_close(y, fixture("linear", "y", dtype), rtol_of(dtype), atol_of(dtype), "linear y");
+    assert_int_equal(tg_backward(weighted("linear", "y", y, dtype), NULL), 0);
+    check_param_grads(&params, "linear", dtype);
+    assert_close(x->grad, fixture("linear", "grad.x", dtype), rtol_of(dtype), atol_of(dtype), "linear grad x");
+    tg_scope_end(s);
+    tg_free(x);
+    tg_params_free(&params);
+    tg_linear_layer_free(layer);
+}
+
+static void test_linear_golden(void **state)
+{
+    (void)state;
+    linear_golden(TG_F64);
+    linear_golden(TG_F32);
+}
+
+/* Every value of t lies in [lo, hi); returns their mean. */
+static double check_range(const tg_tensor *t, double lo, double hi)
+{
+    double sum = 0;
+    int64_t n = tg_numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t idx[2] = {i / t->shape[t->ndim - 1], i % t->shape[t->ndim - 1]};
+        double v = t->ndim == 1 ? tg_get(t, &i) : tg_get(t, idx);
+        assert_true(v >= lo && v < hi);
+        sum += v;
+    }
+    return sum / (double)n;
+}
+
+static void test_linear_init(void **state)
+{
+    (void)state;
+    tg_manual_seed(3);
+    tg_linear_layer *layer = tg_linear_layer_new(100, 50, true, TG_F32);
+    double bound = 0.1; /* 1 / sqrt(100) */
+    assert_true(fabs(check_range(layer->weight, -bound, bound)) < 0.01);
+    check_range(layer->bias, -bound, bound);
+    assert_true(layer->weight->requires_grad && layer->weight->persistent);
+    /* the same seed gives the same layer */
+    tg_manual_seed(3);
+    tg_linear_layer *again = tg_linear_layer_new(100, 50, true, TG_F32);
+    assert_memory_equal(tg_data(layer->weight), tg_data(again->weight), 100 * 50 * sizeof(float));
+    tg_linear_layer *nobias = tg_linear_layer_new(3, 2, false, TG_F64);
+    assert_null(nobias->bias);
+    tg_params params = tg_params_new();
+    assert_int_equal(tg_linear_layer_params(nobias, &params, "head"), 0);
+    assert_int_equal(params.count, 1);
+    assert_string_equal(params.items[0].name, "head.weight");
+    tg_params_free(&params);
+    /* made inside a scope, the parameters still outlive it */
+    tg_scope *s = tg_scope_begin();
+    tg_linear_layer *inner = tg_linear_layer_new(3, 2, true, TG_F64);
+    tg_scope_end(s);
+    assert_true(inner->weight->persistent);
+    assert_true(isfinite(tg_get(inner->weight, (int64_t[]){1, 2})));
+
+    assert_null(tg_linear_layer_new(0, 2, true, TG_F32));
+    assert_error_contains("tg_linear_layer_new");
+    assert_null(tg_linear_layer_new(2, 2, true, TG_I64));
+    assert_error_contains("float32 or float64");
+    s = tg_scope_begin();
+    assert_null(tg_linear_layer_forward(layer, tg_zeros(TG_F32, 2, (int64_t[]){4, 99})));
+    assert_error_contains("tg_linear");
+    tg_scope_end(s);
+    tg_linear_layer_free(inner);
+    tg_linear_layer_free(nobias);
+    tg_linear_layer_free(again);
+    tg_linear_layer_free(layer);
+}
+
+/* --- Embedding ------------------------------------------------------------------ */
+
+static void embedding_golden(tg_dtype dtype)
+{
+    tg_embedding_layer *layer = tg_embedding_layer_new(10, 4, 0, dtype);
+    assert_non_null(layer);
+    tg_params params = tg_params_new();
+    assert_int_equal(tg_embedding_layer_params(layer, &params, NULL), 0);
+    load_params(&params, "embedding", dtype);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *indices = fixture("embedding", "indices", TG_F64);
+    indices = tg_cast(indices, TG_I64);
+    tg_tensor *y = tg_embedding_layer_forward(layer, indices);
+    assert_close(y, fixture("embedding", "y", dtype), rtol_of(dtype), atol_of(dtype), "embedding y");
+    assert_int_equal(tg_backward(weighted("embedding", "y", y, dtype), NULL), 0);
+    check_param_grads(&params, "embedding", dtype);
+    tg_scope_end(s);
+    tg_params_free(&params);
+    tg_embedding_layer_free(layer);
+}
+
+static void test_embedding(void **state)
+{
+    (void)state;
+    embedding_golden(TG_F64);
+    embedding_golden(TG_F32);
+    tg_manual_seed(1);
+    tg_embedding_layer *layer = tg_embedding_layer_new(200, 50, 7, TG_F64);
+    /* N(0, 1) except the zero padding row */
+    double sum = 0, sq = 0;
+    for (int64_t r = 0; r < 200; r++)
+        for (int64_t c = 0; c < 50; c++) {
+            double v = tg_get(layer->weight, (int64_t[]){r, c});
+            if (r == 7) assert_true(v == 0.0);
+            sum += v;
+            sq += v * v;
+        }
+    double n = 199 * 50;
+    assert_true(fabs(sum / n) < 0.05);
+    assert_true(fabs(sq / n - 1) < 0.05);
+    tg_scope *s = tg_scope_begin();
+    assert_null(tg_embedding_layer_forward(layer, tg_full(TG_I64, 1, (int64_t[]){2}, 200)));
+    assert_error_contains("tg_embedding");
+    tg_scope_end(s);
+    assert_null(tg_embedding_layer_new(10, 4, 10, TG_F32));
+    assert_error_contains("padding_idx");
+    assert_null(tg_embedding_layer_new(10, 0, -1, TG_F32));
+    assert_error_contains("tg_embedding_layer_new");
+    tg_embedding_layer_free(layer);
+}
+
+/* --- LayerNorm ------------------------------------------------------------------- */
+
+static void layernorm_golden(tg_dtype dtype)
+{
+    tg_layernorm_layer *layer = tg_layernorm_layer_new(2, (int64_t[]){3, 4}, 1e-5, true, dtype);
+    assert_non_null(layer);
+    tg_params params = tg_params_new();
+    assert_int_equal(tg_layernorm_layer_params(layer, &params, NULL), 0);
+    assert_int_equal(params.count, 2);
+    load_params(&params, "layernorm", dtype);
+    tg_tensor *x = fixture_leaf("layernorm", "x", dtype);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *y = tg_layernorm_layer_forward(layer, x);
+    assert_close(y, fixture("layernorm", "y", dtype), rtol_of(dtype), atol_of(dtype), "layernorm y");
+    assert_int_equal(tg_backward(weighted("layernorm", "y", y, dtype), NULL), 0);
+    check_param_grads(&params, "layernorm", dtype);
+    assert_close(x->grad, fixture("layernorm", "grad.x", dtype), rtol_of(dtype), 1e-5, "layernorm grad x");
+    tg_scope_end(s);
+    tg_free(x);
+    tg_params_free(&params);
+    tg_layernorm_layer_free(layer);
+}
+
+static void test_layernorm(void **state)
+{
+    (void)state;
+    layernorm_golden(TG_F64);
+    layernorm_golden(TG_F32);
+    tg_layernorm_layer *layer = tg_layernorm_layer_new(1, (int64_t[]){4}, 1e-5, true, TG_F32);
+    assert_true(tg_get(layer->weight, (int64_t[]){2}) == 1.0 && tg_get(layer->bias, (int64_t[]){2}) == 0.0);
+    tg_scope *s = tg_scope_begin();
+    assert_null(tg_layernorm_layer_forward(layer, tg_zeros(TG_F32, 2, (int64_t[]){2, 5})));
+    assert_error_contains("normalized_shape=[4]");
+    tg_scope_end(s);
+    tg_layernorm_layer *plain = tg_layernorm_layer_new(1, (int64_t[]){4}, 1e-5, false, TG_F32);
+    tg_params params = tg_params_new();
+    assert_int_equal(tg_layernorm_layer_params(plain, &params, "norm"), 0);
+    assert_int_equal(params.count, 0);
+    tg_params_free(&params);
+    assert_null(tg_layernorm_layer_new(0, (int64_t[]){4}, 1e-5, true, TG_F32));
+    assert_error_contains("tg_layernorm_layer_new");
+    tg_layernorm_layer_free(plain);
+    tg_layernorm_layer_free(layer);
+}
+
+/* --- Dropout --------------------------------------------------------------------- */
+
+static void test_dropout_layer(void **state)
+{
+    (void)state;
+    tg_dropout_layer *drop = tg_dropout_layer_new(0.5);
+    assert_true(drop->training);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_ones(TG_F64, 1, (int64_t[]){10000});
+    tg_tensor *y = tg_dropout_layer_forward(drop, x);
+    int zeros = 0;
+    for (int64_t i = 0; i < 10000; i++) {
+        double v = tg_get(y, &i);
+        assert_true(v == 0.0 || v == 2.0); /* survivors scaled by 1 / (1 - p) */
+        zeros += v == 0.0;
+    }
+    assert_true(zeros > 4700 && zeros < 5300);
+    tg_dropout_layer_train(drop, false);
+    tg_tensor *same = tg_dropout_layer_forward(drop, x);
+    assert_close(same, x, 0, 0, "dropout in eval mode");
+    tg_scope_end(s);
+    assert_null(tg_dropout_layer_new(1.5));
+    assert_error_contains("between 0 and 1");
+    tg_dropout_layer_free(drop);
+}
+
+/* --- Cells ---------------------------------------------------------------------- */
+
+static void cell_golden(const char *name, tg_rnn_mode mode, tg_dtype dtype)
+{
+    tg_cell *cell = tg_cell_new(mode, 7, 5, true, dtype);
+    assert_non_null(cell);
+    tg_params params = tg_params_new();
+    assert_int_equal(tg_cell_params(cell, &params, NULL), 0);
+    assert_int_equal(params.count, 4);
+    load_params(&params, name, dtype);
+    bool lstm = mode == TG_LSTM;
+    tg_tensor *x = fixture_leaf(name, "x", dtype), *h = fixture_leaf(name, "h", dtype);
+    tg_tensor *c = lstm ? fixture_leaf(name, "c", dtype) : NULL;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *c1 = NULL;
+    tg_tensor *h1 = tg_cell_forward(cell, x, h, c, lstm ? &c1 : NULL);
+    char what[128];
+    snprintf(what, sizeof what, "%s %s h'", name, tg_dtype_name(dtype));
+    assert_close(h1, fixture(name, "h1", dtype), rtol_of(dtype), atol_of(dtype), what);
+    tg_tensor *loss = weighted(name, "h1", h1, dtype);
+    if (lstm) {
+        assert_close(c1, fixture(name, "c1", dtype), rtol_of(dtype), atol_of(dtype), "lstm cell c'");
+        loss = tg_add(loss, weighted(name, "c1", c1, dtype));
+    }
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    check_param_grads(&params, name, dtype);
+    assert_close(x->grad, fixture(name, "grad.x", dtype), rtol_of(dtype), atol_of(dtype), "cell grad x");
+    assert_close(h->grad, fixture(name, "grad.h", dtype), rtol_of(dtype), atol_of(dtype), "cell grad h");
+    if (lstm) assert_close(c->grad, fixture(name, "grad.c", dtype), rtol_of(dtype), atol_of(dtype), "cell grad c");
+    tg_scope_end(s);
+    tg_free(x);
+    tg_free(h);
+    tg_free(c);
+    tg_params_free(&params);
+    tg_cell_free(cell);
+}
+
+static void test_cells_golden(void **state)
+{
+    (void)state;
+    const char *names[] = {"rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell"};
+    tg_rnn_mode modes[] = {TG_RNN_TANH, TG_RNN_RELU, TG_LSTM, TG_GRU};
+    for (int i = 0; i < 4; i++) {
+        cell_golden(names[i], modes[i], TG_F64);
+        cell_golden(names[i], modes[i], TG_F32);
+    }
+}
+
+typedef struct {
+    tg_cell *cell;
+} cell_ctx;
+
+/* inputs: x (B, I), h (B, H), c (B, H); x enters transposed to test strides */
+static tg_tensor *cell_fn(tg_tensor **in, int n, void *ctx)
+{
+    tg_cell *cell = ((cell_ctx *)ctx)->cell;
+    tg_tensor *x = tg_transpose(tg_transpose(in[0], 0, 1), 0, 1);
+    tg_tensor *c1 = NULL;
+    tg_tensor *h1 = tg_cell_forward(cell, x, in[1], cell->mode == TG_LSTM ? in[2] : NULL, cell->mode == TG_LSTM ? &c1 : NULL);
+    (void)n;
+    return c1 ? tg_cat((tg_tensor *[]){h1, c1}, 2, 1) : h1;
+}
+
+static void test_cells_gradcheck(void **state)
+{
+    (void)state;
+    for (tg_rnn_mode mode = TG_RNN_TANH; mode <= TG_GRU; mode++) {
+        tg_manual_seed(10 + mode);
+        cell_ctx ctx = {tg_cell_new(mode, 3, 2, true, TG_F64)};
+        tg_tensor *in[7] = {leaf_f64(2, (int64_t[]){2, 3}, -1, 1), leaf_f64(2, (int64_t[]){2, 2}, -1, 1),
+                            leaf_f64(2, (int64_t[]){2, 2}, -1, 1), ctx.cell->weight_ih, ctx.cell->weight_hh,
+                            ctx.cell->bias_ih, ctx.cell->bias_hh};
+        /* relu's kink: keep pre-activations away from 0 by the random data */
+        assert_gradcheck(cell_fn, in, 7, &ctx, "cell");
+        for (int i = 0; i < 3; i++) tg_free(in[i]);
+        tg_cell_free(ctx.cell);
+    }
+}
+
+static void test_cell_errors(void **state)
+{
+    (void)state;
+    tg_cell *lstm = tg_cell_new(TG_LSTM, 7, 5, true, TG_F32);
+    tg_cell *gru = tg_cell_new(TG_GRU, 7, 5, false, TG_F32);
+    assert_null(gru->bias_ih);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_zeros(TG_F32, 2, (int64_t[]){3, 7});
+    tg_tensor *c1;
+    assert_null(tg_cell_forward(lstm, tg_zeros(TG_F32, 2, (int64_t[]){3, 6}), NULL, NULL, &c1));
+    assert_error_contains("tg_cell_forward: expected input of shape (batch, 7)");
+    assert_null(tg_cell_forward(lstm, x, tg_zeros(TG_F32, 2, (int64_t[]){3, 4}), NULL, &c1));
+    assert_error_contains("expected hidden state of shape [3,5]");
+    assert_null(tg_cell_forward(lstm, x, NULL, NULL, NULL));
+    assert_error_contains("c_out");
+    assert_null(tg_cell_forward(gru, x, NULL, tg_zeros(TG_F32, 2, (int64_t[]){3, 5}), NULL));
+    assert_error_contains("only an LSTM cell");
+    assert_null(tg_cell_forward(gru, tg_zeros(TG_F64, 2, (int64_t[]){3, 7}), NULL, NULL, NULL));
+    assert_error_contains("float64");
+    /* unbatched, zero state */
+    tg_tensor *h1 = tg_cell_forward(lstm, tg_zeros(TG_F32, 1, (int64_t[]){7}), NULL, NULL, &c1);
+    assert_non_null(h1);
+    assert_int_equal(h1->ndim, 1);
+    assert_int_equal(c1->shape[0], 5);
+    /* the gate functions check their own shapes */
+    assert_null(tg_lstm_gates(tg_zeros(TG_F32, 2, (int64_t[]){3, 18}), tg_zeros(TG_F32, 2, (int64_t[]){3, 18}),
+                              tg_zeros(TG_F32, 2, (int64_t[]){3, 5}), &c1));
+    assert_error_contains("tg_lstm_gates");
+    assert_null(tg_gru_gates(tg_zeros(TG_F32, 2, (int64_t[]){3, 15}), tg_zeros(TG_F32, 2, (int64_t[]){3, 15}),
+                             tg_zeros(TG_F32, 2, (int64_t[]){3, 4})));
+    assert_error_contains("expected a state of shape (..., 5)");
+    tg_scope_end(s);
+    assert_null(tg_cell_new(TG_GRU, 0, 5, true, TG_F32));
+    assert_error_contains("tg_cell_new");
+    tg_cell_free(gru);
+    tg_cell_free(lstm);
+}
+
+/* --- parameter collections -------------------------------------------------------- */
+
+/* A user model made of several layers, listed under prefixes. */
+typedef struct {
+    tg_embedding_layer *embed;
+    tg_lstm *encoder;
+    tg_linear_layer *decoder;
+} seq_model;
+
+static int seq_model_params(seq_model *m, tg_params *out)
+{
+    if (tg_embedding_layer_params(m->embed, out, "embed") < 0) return -1;
+    if (tg_rnn_params(m->encoder, out, "encoder") < 0) return -1;
+    return tg_linear_layer_params(m->decoder, out, "decoder");
+}
+
+static void test_params_under_prefixes(void **state)
+{
+    (void)state;
+    seq_model m = {
+        tg_embedding_layer_new(30, 10, -1, TG_F32),
+        tg_lstm_new(&(tg_lstm_config){.input_size = 10, .hidden_size = 20, .num_layers = 2, .bidirectional = true,
+                                      .proj_size = 7}),
+        tg_linear_layer_new(14, 3, true, TG_F32),
+    };
+    tg_params params = tg_params_new();
+    assert_int_equal(seq_model_params(&m, &params), 0);
+    const char *expected[] = {
+        "embed.weight",
+        "encoder.weight_ih_l0", "encoder.weight_hh_l0", "encoder.bias_ih_l0", "encoder.bias_hh_l0",
+        "encoder.weight_hr_l0",
+        "encoder.weight_ih_l0_reverse", "encoder.weight_hh_l0_reverse", "encoder.bias_ih_l0_reverse",
+        "encoder.bias_hh_l0_reverse", "encoder.weight_hr_l0_reverse",
+        "encoder.weight_ih_l1", "encoder.weight_hh_l1", "encoder.bias_ih_l1", "encoder.bias_hh_l1",
+        "encoder.weight_hr_l1",
+        "encoder.weight_ih_l1_reverse", "encoder.weight_hh_l1_reverse", "encoder.bias_ih_l1_reverse",
+        "encoder.bias_hh_l1_reverse", "encoder.weight_hr_l1_reverse",
+        "decoder.weight", "decoder.bias",
+    };
+    assert_int_equal(params.count, (int)(sizeof expected / sizeof *expected));
+    for (int i = 0; i < params.count; i++) assert_string_equal(params.items[i].name, expected[i]);
+    /* torch shapes: weight_ih_l1 (4H, 2*proj), weight_hh (4H, proj), weight_hr (proj, H) */
+    tg_tensor *w = tg_params_find(&params, "encoder.weight_ih_l1_reverse");
+    assert_true(w->shape[0] == 80 && w->shape[1] == 14);
+    w = tg_params_find(&params, "encoder.weight_hh_l0");
+    assert_true(w->shape[0] == 80 && w->shape[1] == 7);
+    w = tg_params_find(&params, "encoder.weight_hr_l1");
+    assert_true(w->shape[0] == 7 && w->shape[1] == 20);
+    tg_scope *s = tg_scope_begin();
+    int64_t encoder = (int64_t)tg_item(golden(FIXTURES, "count_lstm_10_20_proj7_l2_bi", TG_F64));
+    tg_scope_end(s);
+    assert_int_equal(tg_params_numel(&params), 300 + encoder + 14 * 3 + 3);
+    /* listing the same layer twice under one prefix is a duplicate */
+    assert_int_equal(tg_linear_layer_params(m.decoder, &params, "decoder"), -1);
+    assert_error_contains("duplicate parameter name 'decoder.weight'");
+    tg_params_free(&params);
+    tg_embedding_layer_free(m.embed);
+    tg_rnn_free(m.encoder);
+    tg_linear_layer_free(m.decoder);
+}
+
+static void test_param_counts_match_torch(void **state)
+{
+    (void)state;
+    struct {
+        const char *fixture;
+        tg_rnn_mode mode;
+        tg_rnn_config cfg;
+    } cases[] = {
+        {"count_lstm_10_20_l2", TG_LSTM, {.input_size = 10, .hidden_size = 20, .num_layers = 2, .batch_first = true}},
+        {"count_lstm_10_20_bi", TG_LSTM, {.input_size = 10, .hidden_size = 20, .bidirectional = true}},
+        {"count_gru_10_20_l3_bi_nobias", TG_GRU,
+         {.input_size = 10, .hidden_size = 20, .num_layers = 3, .bidirectional = true, .no_bias = true}},
+        {"count_lstm_10_20_proj7_l2_bi", TG_LSTM,
+         {.input_size = 10, .hidden_size = 20, .num_layers = 2, .bidirectional = true, .proj_size = 7}},
+        {"count_rnn_10_20_l2", TG_RNN_TANH, {.input_size = 10, .hidden_size = 20, .num_layers = 2}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        tg_rnn *rnn = cases[i].mode == TG_LSTM ? tg_lstm_new(&cases[i].cfg)
+                    : cases[i].mode == TG_GRU  ? tg_gru_new(&cases[i].cfg)
+                                               : tg_rnn_new(&cases[i].cfg);
+        tg_params params = tg_params_new();
+        assert_int_equal(tg_rnn_params(rnn, &params, NULL), 0);
+        tg_scope *s = tg_scope_begin();
+        assert_int_equal(tg_params_numel(&params), (int64_t)tg_item(golden(FIXTURES, cases[i].fixture, TG_F64)));
+        tg_scope_end(s);
+        tg_params_free(&params);
+        tg_rnn_free(rnn);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linear_golden),        cmocka_unit_test(test_linear_init),
+        cmocka_unit_test(test_embedding),            cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_dropout_layer),        cmocka_unit_test(test_cells_golden),
+        cmocka_unit_test(test_cells_gradcheck),      cmocka_unit_test(test_cell_errors),
+        cmocka_unit_test(test_params_under_prefixes), cmocka_unit_test(test_param_counts_match_torch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,294 @@
+/* Matrix products: golden values and gradients vs PyTorch (F32 and F64) for
+ * every rank combination of torch.matmul, bmm, linear (1-, 2- and 3-D input,
+ * with and without bias) and outer; gradcheck on contiguous, transposed,
+ * sliced and broadcast inputs; empty sizes; bad input. */
+#include "support.h"
+
+#include <math.h>
+#include <string.h>
+
+#define FILE_ "linalg.txt"
+
+static const double RTOL[2] = {1e-5, 1e-12}, ATOL[2] = {1e-6, 1e-12};
+static const char *SUFFIX[2] = {"f32", "f64"};
+
+/* --- golden ----------------------------------------------------------------------- */
+
+static tg_tensor *golden_leaf(const char *name, tg_dtype dtype)
+{
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *t = tg_keep(golden(FILE_, name, dtype));
+    tg_scope_end(s);
+    return tg_requires_grad(t, true);
+}
+
+typedef tg_tensor *(*product_fn)(tg_tensor **in);
+static tg_tensor *matmul(tg_tensor **in) { return tg_matmul(in[0], in[1]); }
+static tg_tensor *bmm(tg_tensor **in) { return tg_bmm(in[0], in[1]); }
+static tg_tensor *outer(tg_tensor **in) { return tg_outer(in[0], in[1]); }
+static tg_tensor *linear(tg_tensor **in) { return tg_linear(in[0], in[1], in[2]); }
+static tg_tensor *linear_nobias(tg_tensor **in) { return tg_linear(in[0], in[1], NULL); }
+
+/* Case `name` with inputs name_<letters[i]>: output and every gradient. */
+static void check_golden(const char *name, product_fn fn, const char *letters)
+{
+    char key[128];
+    int n = (int)strlen(letters);
+    for (int dt = 0; dt < 2; dt++) {
+        tg_dtype dtype = dt ? TG_F64 : TG_F32;
+        tg_tensor *in[3] = {NULL, NULL, NULL};
+        for (int i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "%s_%c", name, letters[i]);
+            in[i] = golden_leaf(key, dtype);
+        }
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *y = fn(in);
+        snprintf(key, sizeof key, "%s_y_%s", name, SUFFIX[dt]);
+        assert_close(y, golden(FILE_, key, dtype), RTOL[dt], ATOL[dt], key);
+        snprintf(key, sizeof key, "%s_gy", name);
+        assert_int_equal(tg_backward(y, golden(FILE_, key, dtype)), 0);
+        for (int i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "%s_d%c_%s", name, letters[i], SUFFIX[dt]);
+            assert_close(in[i]->grad, golden(FILE_, key, dtype), RTOL[dt], ATOL[dt], key);
+        }
+        tg_scope_end(s);
+        for (int i = 0; i < n; i++) tg_free(in[i]);
+    }
+}
+
+/* The same list is in gen_linalg.py. */
+static const char *MATMUL[] = {"mm_1_1", "mm_1_2", "mm_2_1", "mm_2_2", "mm_3_1",
+                               "mm_1_3", "mm_3_2", "mm_2_3", "mm_bcast", "mm_3_3"};
+
+static void test_golden(void **state)
+{
+    (void)state;
+    for (int i = 0; i < (int)(sizeof MATMUL / sizeof MATMUL[0]); i++) check_golden(MATMUL[i], matmul, "ab");
+    check_golden("bmm", bmm, "ab");
+    check_golden("outer", outer, "ab");
+    static const char *lin[] = {"linear_1d", "linear_2d", "linear_3d"};
+    char name[64];
+    for (int i = 0; i < 3; i++) {
+        check_golden(lin[i], linear, "xwb");
+        snprintf(name, sizeof name, "%s_nobias", lin[i]);
+        check_golden(name, linear_nobias, "xw");
+    }
+}
+
+static void test_matmul_shapes(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    static const struct {
+        int na, nb;
+        int64_t a[4], b[4];
+        int ny;
+        int64_t y[4];
+    } cases[] = {
+        {1, 1, {4}, {4}, 0, {0}},
+        {1, 2, {4}, {4, 3}, 1, {3}},
+        {2, 1, {3, 4}, {4}, 1, {3}},
+        {3, 1, {2, 3, 4}, {4}, 2, {2, 3}},
+        {1, 3, {4}, {2, 4, 3}, 2, {2, 3}},
+        {4, 3, {2, 1, 3, 4}, {5, 4, 2}, 4, {2, 5, 3, 2}},
+    };
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        tg_tensor *y = tg_matmul(tg_ones(TG_F32, cases[i].na, cases[i].a), tg_ones(TG_F32, cases[i].nb, cases[i].b));
+        assert_non_null(y);
+        assert_int_equal(y->ndim, cases[i].ny);
+        for (int d = 0; d < cases[i].ny; d++) assert_int_equal(y->shape[d], cases[i].y[d]);
+        assert_true(tg_data(y) && ((float *)tg_data(y))[0] == 4.0f);
+    }
+    tg_scope_end(s);
+}
+
+/* --- gradcheck ---------------------------------------------------------------------- */
+
+enum { AS_IS, TRANSPOSED, NARROWED, EXPANDED };
+
+typedef struct {
+    product_fn fn;
+    int n;
+    int layout[3], ndim[3];
+    int64_t shape[3][4]; /* each input's shape after its view */
+} gc_case;
+
+static tg_tensor *gc_fn(tg_tensor **inputs, int n, void *ctx)
+{
+    const gc_case *c = ctx;
+    tg_tensor *v[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < n; i++) {
+        tg_tensor *t = inputs[i];
+        switch (c->layout[i]) {
+        case TRANSPOSED: v[i] = tg_transpose(t, -1, -2); break;
+        case NARROWED: v[i] = tg_narrow(t, -1, 1, t->shape[t->ndim - 1] - 2); break;
+        case EXPANDED: v[i] = tg_expand(t, c->ndim[i], c->shape[i]); break;
+        default: v[i] = t;
+        }
+    }
+    return c->fn(v);
+}
+
+static void run_gradcheck(const gc_case *c, const char *what)
+{
+    tg_tensor *leaves[3];
+    for (int i = 0; i < c->n; i++) {
+        int nd = c->ndim[i];
+        int64_t s[4];
+        memcpy(s, c->shape[i], sizeof s);
+        if (c->layout[i] == TRANSPOSED) {
+            s[nd - 1] = c->shape[i][nd - 2];
+            s[nd - 2] = c->shape[i][nd - 1];
+        }
+        if (c->layout[i] == NARROWED) s[nd - 1] += 2;
+        if (c->layout[i] == EXPANDED) s[0] = 1;
+        leaves[i] = leaf_f64(nd, s, -1, 1);
+    }
+    assert_gradcheck(gc_fn, leaves, c->n, (void *)c, what);
+    for (int i = 0; i < c->n; i++) tg_free(leaves[i]);
+}
+
+static void test_gradcheck(void **state)
+{
+    (void)state;
+    tg_manual_seed(11);
+    static const gc_case cases[] = {
+        {matmul, 2, {AS_IS, AS_IS}, {1, 1}, {{4}, {4}}},
+        {matmul, 2, {NARROWED, AS_IS}, {1, 2}, {{4}, {4, 3}}},
+        {matmul, 2, {TRANSPOSED, NARROWED}, {2, 1}, {{3, 4}, {4}}},
+        {matmul, 2, {AS_IS, AS_IS}, {2, 2}, {{3, 4}, {4, 5}}},
+        {matmul, 2, {TRANSPOSED, TRANSPOSED}, {2, 2}, {{3, 4}, {4, 5}}},
+        {matmul, 2, {NARROWED, TRANSPOSED}, {2, 2}, {{3, 4}, {4, 5}}},
+        {matmul, 2, {AS_IS, AS_IS}, {3, 1}, {{2, 3, 4}, {4}}},
+        {matmul, 2, {AS_IS, TRANSPOSED}, {1, 3}, {{4}, {2, 4, 3}}},
+        {matmul, 2, {AS_IS, AS_IS}, {4, 3}, {{2, 1, 3, 4}, {5, 4, 2}}},
+        {matmul, 2, {TRANSPOSED, NARROWED}, {4, 3}, {{2, 1, 3, 4}, {5, 4, 2}}},
+        {matmul, 2, {EXPANDED, AS_IS}, {3, 3}, {{2, 3, 4}, {2, 4, 5}}},
+        {matmul, 2, {AS_IS, AS_IS}, {3, 2}, {{2, 3, 4}, {4, 5}}},
+        {bmm, 2, {AS_IS, AS_IS}, {3, 3}, {{2, 3, 4}, {2, 4, 5}}},
+        {bmm, 2, {TRANSPOSED, EXPANDED}, {3, 3}, {{2, 3, 4}, {2, 4, 5}}},
+        {outer, 2, {AS_IS, AS_IS}, {1, 1}, {{3}, {4}}},
+        {outer, 2, {NARROWED, NARROWED}, {1, 1}, {{3}, {4}}},
+        {linear, 3, {AS_IS, AS_IS, AS_IS}, {1, 2, 1}, {{4}, {5, 4}, {5}}},
+        {linear, 3, {AS_IS, AS_IS, AS_IS}, {2, 2, 1}, {{3, 4}, {5, 4}, {5}}},
+        {linear, 3, {TRANSPOSED, TRANSPOSED, NARROWED}, {3, 2, 1}, {{2, 3, 4}, {5, 4}, {5}}},
+        {linear, 3, {EXPANDED, NARROWED, AS_IS}, {3, 2, 1}, {{2, 3, 4}, {5, 4}, {5}}},
+        {linear_nobias, 2, {AS_IS, AS_IS}, {1, 2}, {{4}, {5, 4}}},
+        {linear_nobias, 2, {NARROWED, TRANSPOSED}, {2, 2}, {{3, 4}, {5, 4}}},
+        {linear_nobias, 2, {AS_IS, AS_IS}, {3, 2}, {{2, 3, 4}, {5, 4}}},
+    };
+    char what[64];
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        snprintf(what, sizeof what, "case %d", i);
+        run_gradcheck(&cases[i], what);
+    }
+}
+
+/* --- edge sizes -------------------------------------------------------------------------- */
+
+static void test_empty_sizes(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    for (int dt = 0; dt < 2; dt++) {
+        tg_dtype dtype = dt ? TG_F64 : TG_F32;
+        /* (0,3)x(3,4) -> (0,4); (2,0)x(0,3) -> zeros (2,3), as torch */
+        tg_tensor *y = tg_matmul(tg_ones(dtype, 2, (int64_t[]){0, 3}), tg_ones(dtype, 2, (int64_t[]){3, 4}));
+        assert_true(y && y->ndim == 2 && y->shape[0] == 0 && y->shape[1] == 4);
+        tg_tensor *garbage = tg_full(dtype, 2, (int64_t[]){2, 3}, NAN);
+        (void)garbage; /* arena memory that the next result may reuse is not read */
+        y = tg_matmul(tg_ones(dtype, 2, (int64_t[]){2, 0}), tg_ones(dtype, 2, (int64_t[]){0, 3}));
+        assert_true(y && y->shape[0] == 2 && y->shape[1] == 3);
+        for (int64_t i = 0; i < 2; i++)
+            for (int64_t j = 0; j < 3; j++) assert_true(tg_get(y, (int64_t[]){i, j}) == 0.0);
+        assert_true(tg_item(tg_matmul(tg_ones(dtype, 1, (int64_t[]){0}), tg_ones(dtype, 1, (int64_t[]){0}))) == 0.0);
+        y = tg_bmm(tg_ones(dtype, 3, (int64_t[]){0, 2, 3}), tg_ones(dtype, 3, (int64_t[]){0, 3, 4}));
+        assert_true(y && y->shape[0] == 0 && y->shape[1] == 2 && y->shape[2] == 4);
+        y = tg_linear(tg_ones(dtype, 2, (int64_t[]){0, 4}), tg_ones(dtype, 2, (int64_t[]){5, 4}),
+                      tg_ones(dtype, 1, (int64_t[]){5}));
+        assert_true(y && y->ndim == 2 && y->shape[0] == 0 && y->shape[1] == 5);
+        /* in_features 0: the bias alone */
+        y = tg_linear(tg_ones(dtype, 2, (int64_t[]){2, 0}), tg_ones(dtype, 2, (int64_t[]){3, 0}),
+                      tg_full(dtype, 1, (int64_t[]){3}, 1.5));
+        assert_true(y && tg_get(y, (int64_t[]){1, 2}) == 1.5);
+    }
+    tg_scope_end(s);
+
+    /* Gradients through an empty inner dimension are empty or zero. */
+    tg_tensor *a = tg_requires_grad(tg_zeros(TG_F64, 2, (int64_t[]){2, 0}), true);
+    tg_tensor *b = tg_requires_grad(tg_zeros(TG_F64, 2, (int64_t[]){0, 3}), true);
+    s = tg_scope_begin();
+    assert_int_equal(tg_backward(tg_matmul(a, b), tg_ones(TG_F64, 2, (int64_t[]){2, 3})), 0);
+    assert_true(a->grad && a->grad->shape[0] == 2 && a->grad->shape[1] == 0);
+    tg_scope_end(s);
+    tg_free(a);
+    tg_free(b);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *v3 = tg_ones(TG_F32, 1, (int64_t[]){3}), *v4 = tg_ones(TG_F32, 1, (int64_t[]){4});
+    tg_tensor *m23 = tg_ones(TG_F32, 2, (int64_t[]){2, 3}), *m45 = tg_ones(TG_F32, 2, (int64_t[]){4, 5});
+    tg_tensor *m34 = tg_ones(TG_F32, 2, (int64_t[]){3, 4});
+    tg_clear_error();
+    assert_null(tg_matmul(v3, v4));
+    assert_string_equal(tg_last_error(), "tg_matmul: shapes [3] and [4] cannot be multiplied (3 != 4)");
+    assert_null(tg_matmul(m23, v4));
+    assert_string_equal(tg_last_error(), "tg_matmul: shapes [2,3] and [4] cannot be multiplied (3 != 4)");
+    assert_null(tg_matmul(v4, m23));
+    assert_error_contains("shapes [4] and [2,3] cannot be multiplied (4 != 2)");
+    assert_null(tg_matmul(m23, m45));
+    assert_error_contains("shapes [2,3] and [4,5]");
+    assert_null(tg_matmul(tg_ones(TG_F32, 3, (int64_t[]){2, 2, 3}), tg_ones(TG_F32, 3, (int64_t[]){3, 3, 4})));
+    assert_string_equal(tg_last_error(), "tg_matmul: the batch dims of shapes [2,2,3] and [3,3,4] do not broadcast");
+    assert_null(tg_matmul(tg_scalar(TG_F32, 1), v3));
+    assert_error_contains("both arguments to matmul need to be at least 1D, but they are 0D and 1D");
+    assert_null(tg_matmul(m23, tg_ones(TG_F64, 2, (int64_t[]){3, 4})));
+    assert_error_contains("tg_matmul: expected both inputs to have the same dtype, got float32 and float64");
+    assert_null(tg_matmul(tg_zeros(TG_I64, 2, (int64_t[]){2, 3}), m34));
+    assert_error_contains("tg_matmul: expected a float32 or float64 tensor, got int64");
+    tg_clear_error();
+    assert_null(tg_matmul(NULL, m34));
+    assert_string_equal(tg_last_error(), "");
+
+    assert_null(tg_bmm(m23, m34));
+    assert_error_contains("tg_bmm: batch1 and batch2 must be 3D tensors, got 2D and 2D");
+    assert_null(tg_bmm(tg_ones(TG_F32, 3, (int64_t[]){2, 2, 3}), tg_ones(TG_F32, 3, (int64_t[]){3, 3, 4})));
+    assert_string_equal(tg_last_error(), "tg_bmm: the batch dims of shapes [2,2,3] and [3,3,4] must match");
+    assert_null(tg_bmm(tg_ones(TG_F32, 3, (int64_t[]){1, 2, 3}), tg_ones(TG_F32, 3, (int64_t[]){3, 3, 4})));
+    assert_error_contains("must match"); /* bmm does not broadcast */
+    assert_null(tg_bmm(tg_ones(TG_F32, 3, (int64_t[]){2, 2, 3}), tg_ones(TG_F32, 3, (int64_t[]){2, 4, 4})));
+    assert_error_contains("tg_bmm: shapes [2,2,3] and [2,4,4] cannot be multiplied (3 != 4)");
+
+    assert_null(tg_linear(m23, m45, NULL));
+    assert_error_contains("tg_linear");
+    assert_error_contains("input [2,3], weight [4,5]");
+    assert_null(tg_linear(m23, v3, NULL));
+    assert_error_contains("tg_linear: weight must be 2-D (out, in), got [3]");
+    assert_null(tg_linear(m23, tg_ones(TG_F32, 2, (int64_t[]){4, 3}), v3));
+    assert_error_contains("tg_linear: bias must have shape [4], got [3]");
+    assert_null(tg_linear(tg_scalar(TG_F32, 1), m34, NULL));
+    assert_error_contains("tg_linear");
+    assert_null(tg_linear(m23, tg_ones(TG_F64, 2, (int64_t[]){4, 3}), NULL));
+    assert_error_contains("float32, float64");
+    assert_null(tg_linear(m23, tg_zeros(TG_I64, 2, (int64_t[]){4, 3}), NULL));
+    assert_error_contains("got int64");
+
+    assert_null(tg_outer(m23, v3));
+    assert_error_contains("tg_outer: expected 1-D inputs, got 2D and 1D");
+    assert_null(tg_outer(v3, tg_ones(TG_F64, 1, (int64_t[]){3})));
+    assert_error_contains("tg_outer: expected both inputs to have the same dtype");
+    tg_scope_end(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden),      cmocka_unit_test(test_matmul_shapes),
+        cmocka_unit_test(test_gradcheck),   cmocka_unit_test(test_empty_sizes),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

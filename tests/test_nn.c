@@ -1,0 +1,346 @@
+/* NN functions: softmax, log_softmax, layer_norm, dropout. Golden values
+ * and gradients from PyTorch in F32 and F64 (contiguous and strided
+ * inputs), gradchecks on contiguous, transposed, sliced and broadcast
+ * inputs, dropout statistics, and bad inputs. */
+#include "support.h"
+#include "nn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* --- golden cases ------------------------------------------------------------ */
+
+typedef tg_tensor *(*golden_op)(tg_tensor **in);
+
+typedef struct {
+    const char *name;
+    int n_inputs;
+    unsigned grad_inputs; /* bit k: input k gets a gradient */
+    golden_op op;
+} golden_case;
+
+/* t's values in a non-contiguous layout (dims reversed in memory, or every
+ * other element for 1-D), reached through differentiable ops. */
+static tg_tensor *strided(tg_tensor *t)
+{
+    if (t->ndim == 0) return t;
+    if (t->ndim == 1) return tg_select(tg_stack((tg_tensor *[]){t, t}, 2, 1), 1, 1);
+    int reverse[TG_MAX_DIMS];
+    for (int d = 0; d < t->ndim; d++) reverse[d] = t->ndim - 1 - d;
+    return tg_permute(tg_contiguous(tg_permute(t, reverse)), reverse);
+}
+
+static void run_golden(const golden_case *c, tg_dtype dtype, bool make_strided)
+{
+    const char *file = "nn.txt", *tag = dtype == TG_F32 ? "f32" : "f64";
+    double rtol = dtype == TG_F32 ? 1e-5 : 1e-12, atol = dtype == TG_F32 ? 1e-6 : 1e-12;
+    char key[128];
+    tg_tensor *leaves[8] = {0}, *in[8];
+    tg_scope *s = tg_scope_begin();
+    for (int k = 0; k < c->n_inputs; k++) {
+        snprintf(key, sizeof key, "%s.in%d", c->name, k);
+        tg_tensor *t = golden(file, key, dtype);
+        if (c->grad_inputs >> k & 1) t = leaves[k] = tg_requires_grad(tg_keep(t), true);
+        in[k] = make_strided ? strided(t) : t;
+    }
+    tg_tensor *out = c->op(in);
+    snprintf(key, sizeof key, "%s.out.%s", c->name, tag);
+    assert_close(out, golden(file, key, dtype), rtol, atol, key);
+    snprintf(key, sizeof key, "%s.gout", c->name);
+    assert_int_equal(tg_backward(out, golden(file, key, dtype)), 0);
+    for (int k = 0; k < c->n_inputs; k++) {
+        if (!(c->grad_inputs >> k & 1)) continue;
+        snprintf(key, sizeof key, "%s.grad%d.%s", c->name, k, tag);
+        assert_close(leaves[k]->grad, golden(file, key, dtype), rtol, atol, key);
+        tg_free(leaves[k]);
+    }
+    tg_scope_end(s);
+}
+
+static tg_tensor *op_softmax_d1(tg_tensor **in) { return tg_softmax(in[0], 1); }
+static tg_tensor *op_softmax_d0(tg_tensor **in) { return tg_softmax(in[0], 0); }
+static tg_tensor *op_softmax_last(tg_tensor **in) { return tg_softmax(in[0], -1); }
+static tg_tensor *op_log_softmax_d1(tg_tensor **in) { return tg_log_softmax(in[0], 1); }
+static tg_tensor *op_log_softmax_d0(tg_tensor **in) { return tg_log_softmax(in[0], 0); }
+static tg_tensor *op_log_softmax_last(tg_tensor **in) { return tg_log_softmax(in[0], -1); }
+static tg_tensor *op_layer_norm_1(tg_tensor **in) { return tg_layer_norm(in[0], 1, in[1], in[2], 1e-5); }
+static tg_tensor *op_layer_norm_2(tg_tensor **in) { return tg_layer_norm(in[0], 2, in[1], in[2], 1e-5); }
+static tg_tensor *op_layer_norm_plain(tg_tensor **in) { return tg_layer_norm(in[0], 1, NULL, NULL, 1e-5); }
+static tg_tensor *op_layer_norm_weight(tg_tensor **in) { return tg_layer_norm(in[0], 1, in[1], NULL, 1e-3); }
+static tg_tensor *op_layer_norm_all(tg_tensor **in) { return tg_layer_norm(in[0], 2, NULL, in[1], 1e-5); }
+static tg_tensor *op_dropout_eval(tg_tensor **in) { return tg_dropout(in[0], 0.5, false); }
+static tg_tensor *op_dropout_p0(tg_tensor **in) { return tg_dropout(in[0], 0.0, true); }
+static tg_tensor *op_dropout_p1(tg_tensor **in) { return tg_dropout(in[0], 1.0, true); }
+
+static void test_golden(void **state)
+{
+    (void)state;
+    static const golden_case cases[] = {
+        {"softmax_d1", 1, 1, op_softmax_d1},
+        {"softmax_d0", 1, 1, op_softmax_d0},
+        {"softmax_3d", 1, 1, op_softmax_d1},
+        {"softmax_big", 1, 1, op_softmax_last},
+        {"softmax_0d", 1, 1, op_softmax_d0},
+        {"log_softmax_d1", 1, 1, op_log_softmax_d1},
+        {"log_softmax_d0", 1, 1, op_log_softmax_d0},
+        {"log_softmax_3d", 1, 1, op_log_softmax_d1},
+        {"log_softmax_big", 1, 1, op_log_softmax_last},
+        {"log_softmax_0d", 1, 1, op_log_softmax_d0},
+        {"layer_norm_1", 3, 7, op_layer_norm_1},
+        {"layer_norm_2", 3, 7, op_layer_norm_2},
+        {"layer_norm_plain", 1, 1, op_layer_norm_plain},
+        {"layer_norm_weight", 2, 3, op_layer_norm_weight},
+        {"layer_norm_all", 2, 3, op_layer_norm_all},
+        {"dropout_eval", 1, 1, op_dropout_eval},
+        {"dropout_p0", 1, 1, op_dropout_p0},
+        {"dropout_p1", 1, 1, op_dropout_p1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int strided_inputs = 0; strided_inputs < 2; strided_inputs++) {
+            run_golden(&cases[i], TG_F32, strided_inputs);
+            run_golden(&cases[i], TG_F64, strided_inputs);
+        }
+}
+
+/* --- gradchecks -----------------------------------------------------------------
+ * The first input runs on a view of its leaf in four layouts. */
+
+typedef enum { CONTIGUOUS, TRANSPOSED, SLICED, EXPANDED, N_LAYOUTS } layout;
+
+/* A leaf whose `l` view (see as_layout) has the given shape (ndim >= 1). */
+static tg_tensor *leaf_for(layout l, int ndim, const int64_t *shape)
+{
+    int64_t s[TG_MAX_DIMS];
+    memcpy(s, shape, sizeof(int64_t) * (size_t)ndim);
+    if (l == TRANSPOSED) {
+        s[0] = shape[ndim - 1];
+        s[ndim - 1] = shape[0];
+    }
+    if (l == SLICED) s[ndim - 1] += 3;
+    if (l == EXPANDED) s[0] = 1;
+    return leaf_f64(ndim, s, -2, 2);
+}
+
+static tg_tensor *as_layout(tg_tensor *leaf, layout l, const int64_t *shape)
+{
+    switch (l) {
+    case TRANSPOSED: return tg_transpose(leaf, 0, -1);
+    case SLICED: return tg_narrow(leaf, -1, 1, leaf->shape[leaf->ndim - 1] - 3);
+    case EXPANDED: return tg_expand(leaf, leaf->ndim, shape);
+    default: return leaf;
+    }
+}
+
+typedef struct {
+    layout l;
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+    int dim;
+} check_ctx;
+
+static tg_tensor *gc_softmax(tg_tensor **in, int n, void *vctx)
+{
+    (void)n;
+    check_ctx *c = vctx;
+    return tg_softmax(as_layout(in[0], c->l, c->shape), c->dim);
+}
+static tg_tensor *gc_log_softmax(tg_tensor **in, int n, void *vctx)
+{
+    (void)n;
+    check_ctx *c = vctx;
+    return tg_log_softmax(as_layout(in[0], c->l, c->shape), c->dim);
+}
+static tg_tensor *gc_layer_norm(tg_tensor **in, int n, void *vctx)
+{
+    check_ctx *c = vctx;
+    /* A sliced weight (every other element) tests a strided affine too. */
+    tg_tensor *w = n > 1 ? tg_select(tg_view(in[1], 2, (int64_t[]){-1, 2}), 1, 0) : NULL;
+    return tg_layer_norm(as_layout(in[0], c->l, c->shape), c->dim, w, n > 2 ? in[2] : NULL, 1e-5);
+}
+static tg_tensor *gc_dropout(tg_tensor **in, int n, void *vctx)
+{
+    (void)n;
+    check_ctx *c = vctx;
+    tg_manual_seed(11); /* the same mask on every evaluation */
+    return tg_dropout(as_layout(in[0], c->l, c->shape), 0.4, true);
+}
+
+/* Gradcheck fn in every layout of input 0 (c->shape); extra leaves have
+ * the shapes in extra (n_extra of them, each (len) 1-D). */
+static void check_layouts(tg_gradcheck_fn fn, check_ctx *c, int n_extra, const int64_t *extra_len, const char *what)
+{
+    for (layout l = CONTIGUOUS; l < N_LAYOUTS; l++) {
+        c->l = l;
+        tg_tensor *in[3] = {leaf_for(l, c->ndim, c->shape), NULL, NULL};
+        for (int k = 0; k < n_extra; k++) in[1 + k] = leaf_f64(1, &extra_len[k], -2, 2);
+        char name[64];
+        snprintf(name, sizeof name, "%s (layout %d)", what, (int)l);
+        assert_gradcheck(fn, in, 1 + n_extra, c, name);
+        for (int k = 0; k < 3; k++) tg_free(in[k]);
+    }
+}
+
+static void test_gradcheck(void **state)
+{
+    (void)state;
+    check_ctx c = {.ndim = 3, .shape = {3, 4, 5}, .dim = 1};
+    check_layouts(gc_softmax, &c, 0, NULL, "softmax dim 1");
+    check_layouts(gc_log_softmax, &c, 0, NULL, "log_softmax dim 1");
+    c.dim = -1;
+    check_layouts(gc_softmax, &c, 0, NULL, "softmax dim -1");
+    check_layouts(gc_log_softmax, &c, 0, NULL, "log_softmax dim -1");
+    c.dim = 0;
+    check_layouts(gc_log_softmax, &c, 0, NULL, "log_softmax dim 0");
+    /* layer norm over the last dim (5) and the last two (4, 5). */
+    c.dim = 1;
+    check_layouts(gc_layer_norm, &c, 2, (int64_t[]){10, 5}, "layer_norm affine");
+    check_layouts(gc_layer_norm, &c, 0, NULL, "layer_norm plain");
+    c.dim = 2;
+    check_layouts(gc_layer_norm, &c, 0, NULL, "layer_norm 2 dims");
+    check_layouts(gc_dropout, &c, 0, NULL, "dropout");
+}
+
+/* layer norm over two dims with (4, 5) weight and bias. */
+static tg_tensor *gc_layer_norm_2d_affine(tg_tensor **in, int n, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_layer_norm(in[0], 2, tg_transpose(in[1], 0, 1), in[2], 1e-5);
+}
+
+static void test_layer_norm_2d_affine(void **state)
+{
+    (void)state;
+    tg_tensor *in[3] = {leaf_f64(3, (int64_t[]){2, 4, 5}, -2, 2), leaf_f64(2, (int64_t[]){5, 4}, -2, 2),
+                        leaf_f64(2, (int64_t[]){4, 5}, -2, 2)};
+    assert_gradcheck(gc_layer_norm_2d_affine, in, 3, NULL, "layer_norm (4,5) affine");
+    for (int k = 0; k < 3; k++) tg_free(in[k]);
+}
+
+/* --- behaviour ------------------------------------------------------------------- */
+
+static void test_softmax_values(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    /* Huge logits: no overflow, exact one-hot. */
+    tg_tensor *x = tg_from_array(TG_F32, 1, (int64_t[]){3}, (float[]){1e4f, -1e4f, 0});
+    tg_tensor *y = tg_softmax(x, 0);
+    assert_true(tg_get(y, (int64_t[]){0}) == 1 && tg_get(y, (int64_t[]){1}) == 0);
+    tg_tensor *ly = tg_log_softmax(x, 0);
+    assert_true(tg_get(ly, (int64_t[]){0}) == 0 && tg_get(ly, (int64_t[]){1}) == -2e4f);
+    /* Rows sum to one along the chosen dim. */
+    tg_tensor *r = tg_softmax(tg_randn(TG_F64, 2, (int64_t[]){4, 6}, 0, 3), 0);
+    tg_tensor *sums = tg_sum(r, 1, (int[]){0}, false);
+    for (int64_t j = 0; j < 6; j++) assert_true(fabs(tg_get(sums, &j) - 1) < 1e-14);
+    tg_scope_end(s);
+}
+
+static void test_dropout(void **state)
+{
+    (void)state;
+    const double p = 0.3;
+    tg_tensor *x = tg_requires_grad(tg_ones(TG_F32, 2, (int64_t[]){200, 500}), true);
+    tg_scope *s = tg_scope_begin();
+    tg_manual_seed(5);
+    tg_tensor *y = tg_dropout(x, p, true);
+    int64_t zeros = 0, n = tg_numel(y);
+    const float *py = tg_data(y);
+    for (int64_t i = 0; i < n; i++) {
+        if (py[i] == 0) zeros++;
+        else assert_float_equal(py[i], 1 / (1 - p), 1e-6); /* survivors scaled by 1 / (1 - p) */
+    }
+    assert_true(fabs((double)zeros / (double)n - p) < 0.01);
+    /* The same seed gives the same mask; the gradient is the mask times the scale. */
+    tg_manual_seed(5);
+    tg_tensor *again = tg_dropout(x, p, true);
+    assert_memory_equal(tg_data(again), py, sizeof(float) * (size_t)n);
+    assert_int_equal(tg_backward(tg_sum(y, 0, NULL, false), NULL), 0);
+    assert_memory_equal(tg_data(x->grad), py, sizeof(float) * (size_t)n);
+    /* A different seed gives a different mask. */
+    tg_manual_seed(6);
+    assert_true(memcmp(tg_data(tg_dropout(x, p, true)), py, sizeof(float) * (size_t)n) != 0);
+    /* Evaluation and p == 0 return x itself; p == 1 zeros everything. */
+    assert_ptr_equal(tg_dropout(x, p, false), x);
+    assert_ptr_equal(tg_dropout(x, 0, true), x);
+    assert_true(tg_item(tg_sum(tg_abs(tg_dropout(x, 1, true)), 0, NULL, false)) == 0);
+    tg_scope_end(s);
+    tg_free(x);
+}
+
+/* Outside any scope and without a graph, the ops return persistent results
+ * and keep nothing else (the leak checker of the sanitizer build sees the
+ * rest). */
+static void test_outside_scope(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_randn(TG_F32, 2, (int64_t[]){4, 3}, 0, 1);
+    tg_tensor *xt = tg_transpose(x, 0, 1);
+    tg_tensor *w = tg_ones(TG_F32, 1, (int64_t[]){4}), *w8 = tg_ones(TG_F32, 1, (int64_t[]){8});
+    tg_tensor *ws = tg_narrow(w8, 0, 2, 4);
+    tg_tensor *results[] = {tg_softmax(xt, 1), tg_log_softmax(xt, 0), tg_layer_norm(xt, 1, ws, w, 1e-5),
+                            tg_dropout(xt, 0.5, true)};
+    for (int i = 0; i < 4; i++) {
+        assert_non_null(results[i]);
+        assert_true(results[i]->persistent);
+        tg_free(results[i]);
+    }
+    tg_free(ws);
+    tg_free(w8);
+    tg_free(w);
+    tg_free(xt);
+    tg_free(x);
+}
+
+static void test_bad_inputs(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_ones(TG_F32, 2, (int64_t[]){3, 4});
+    tg_tensor *ix = tg_zeros(TG_I64, 2, (int64_t[]){3, 4});
+    assert_null(tg_softmax(x, 2));
+    assert_error_contains("tg_softmax: Dimension out of range (expected to be in range of [-2, 1], but got 2)");
+    assert_null(tg_log_softmax(ix, 1));
+    assert_error_contains("tg_log_softmax: expected a float32 or float64 tensor, got int64");
+
+    assert_null(tg_dropout(x, -0.1, true));
+    assert_error_contains("tg_dropout: dropout probability has to be between 0 and 1, but got -0.1");
+    assert_null(tg_dropout(x, 1.5, false));
+    assert_error_contains("but got 1.5");
+    assert_null(tg_dropout(x, NAN, true));
+    assert_error_contains("tg_dropout: dropout probability");
+    assert_null(tg_dropout(ix, 0.5, true));
+    assert_error_contains("tg_dropout: expected a float32 or float64 tensor, got int64");
+
+    tg_tensor *w = tg_ones(TG_F32, 1, (int64_t[]){4});
+    assert_null(tg_layer_norm(x, 0, NULL, NULL, 1e-5));
+    assert_error_contains("tg_layer_norm: n_normalized must be in [1, 2] for input of shape [3,4], got 0");
+    assert_null(tg_layer_norm(x, 3, NULL, NULL, 1e-5));
+    assert_error_contains("got 3");
+    assert_null(tg_layer_norm(x, 1, tg_ones(TG_F32, 1, (int64_t[]){3}), NULL, 1e-5));
+    assert_error_contains("tg_layer_norm: Expected weight of the normalized shape (the last 1 dims of input [3,4])");
+    assert_null(tg_layer_norm(x, 1, w, tg_ones(TG_F64, 1, (int64_t[]){4}), 1e-5));
+    assert_error_contains("tg_layer_norm: Expected bias of the normalized shape");
+    assert_error_contains("got float64 [4]");
+    assert_null(tg_layer_norm(ix, 1, NULL, NULL, 1e-5));
+    assert_error_contains("tg_layer_norm: expected a float32 or float64 tensor, got int64");
+
+    tg_clear_error();
+    assert_null(tg_softmax(NULL, 0));
+    assert_null(tg_layer_norm(NULL, 1, w, NULL, 1e-5));
+    assert_null(tg_dropout(NULL, 0.5, true));
+    assert_string_equal(tg_last_error(), "");
+    tg_scope_end(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden),         cmocka_unit_test(test_gradcheck),
+        cmocka_unit_test(test_layer_norm_2d_affine), cmocka_unit_test(test_softmax_values),
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_outside_scope),        cmocka_unit_test(test_bad_inputs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

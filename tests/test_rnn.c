@@ -1,0 +1,572 @@
+/* Multi-layer RNN, LSTM and GRU: PyTorch parity (outputs, states and every
+ * gradient), gradcheck through deep bidirectional layers, shapes, variable
+ * lengths, truncated BPTT, learnable initial states, layer norm, and bad
+ * input. Fixtures come from tests/golden/gen_rnn.py. */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "linear.h"
+#include "nn.h"
+#include "optim.h"
+#include "rnn.h"
+
+#define I 7
+#define H 5
+#define B 3
+#define T 4
+#define P 3
+
+static const int64_t LENGTHS[B] = {3, 1, 2};
+
+typedef struct {
+    const char *name;
+    tg_rnn_mode mode;
+    int64_t proj;
+} mode_case;
+
+static const mode_case MODES[] = {
+    {"rnn_tanh", TG_RNN_TANH, 0}, {"rnn_relu", TG_RNN_RELU, 0}, {"lstm", TG_LSTM, 0},
+    {"lstm_proj", TG_LSTM, P},    {"gru", TG_GRU, 0},
+};
+
+static tg_rnn *new_layer(tg_rnn_mode mode, const tg_rnn_config *cfg)
+{
+    switch (mode) {
+    case TG_LSTM: return tg_lstm_new(cfg);
+    case TG_GRU: return tg_gru_new(cfg);
+    default: return tg_rnn_new(cfg);
+    }
+}
+
+/* A persistent leaf holding fixture `name`. */
+static tg_tensor *golden_leaf(const char *name, tg_dtype dtype)
+{
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *t = tg_keep(golden("rnn.txt", name, dtype));
+    tg_scope_end(s);
+    return tg_requires_grad(t, true);
+}
+
+static tg_tensor *fixture(const char *fmt, const char *case_name, tg_dtype dtype)
+{
+    char name[128];
+    snprintf(name, sizeof name, fmt, case_name);
+    return golden("rnn.txt", name, dtype);
+}
+
+/* Copy the fixture's weights into the layer by name; check the count. */
+static void load_weights(tg_rnn *rnn, tg_params *params, const char *case_name, tg_dtype dtype)
+{
+    tg_scope *s = tg_scope_begin();
+    bool was = tg_set_grad_enabled(false);
+    for (int i = 0; i < params->count; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s.%s", case_name, params->items[i].name);
+        assert_int_equal(tg_copy_(params->items[i].tensor, golden("rnn.txt", name, dtype)), 0);
+    }
+    tg_set_grad_enabled(was);
+    assert_int_equal(tg_params_numel(params), (int64_t)tg_item(fixture("%s.count", case_name, TG_F64)));
+    (void)rnn;
+    tg_scope_end(s);
+}
+
+static void parity_case(const mode_case *m, int layers, bool bidirectional, bool variable, bool batch_first,
+                        tg_dtype dtype)
+{
+    char case_name[64], what[320];
+    snprintf(case_name, sizeof case_name, "%s_l%d_%s_%s", m->name, layers, bidirectional ? "bi" : "uni",
+             variable ? "var" : "eq");
+    double rtol = dtype == TG_F64 ? 1e-10 : 1e-5, atol = dtype == TG_F64 ? 1e-12 : 1e-6;
+    tg_rnn_config cfg = {.input_size = I, .hidden_size = H, .num_layers = layers, .bidirectional = bidirectional,
+                         .batch_first = batch_first, .relu = m->mode == TG_RNN_RELU, .proj_size = m->proj,
+                         .dtype = dtype};
+    tg_rnn *rnn = new_layer(m->mode, &cfg);
+    assert_non_null(rnn);
+    tg_params params = tg_params_new();
+    assert_int_equal(tg_rnn_params(rnn, &params, NULL), 0);
+    load_weights(rnn, &params, case_name, dtype);
+    bool lstm = m->mode == TG_LSTM;
+    char name[256];
+    snprintf(name, sizeof name, "%s.x", case_name);
+    tg_tensor *x = golden_leaf(name, dtype);
+    snprintf(name, sizeof name, "%s.h0", case_name);
+    tg_tensor *h0 = golden_leaf(name, dtype);
+    tg_tensor *c0 = NULL;
+    if (lstm) {
+        snprintf(name, sizeof name, "%s.c0", case_name);
+        c0 = golden_leaf(name, dtype);
+    }
+
+    tg_scope *s = tg_scope_begin();
+    /* batch_first runs on a transposed view: a non-contiguous input */
+    tg_tensor *input = batch_first ? tg_transpose(x, 0, 1) : x;
+    tg_rnn_output r;
+    assert_int_equal(tg_rnn_forward(rnn, input, h0, c0, variable ? LENGTHS : NULL, &r), 0);
+    tg_tensor *output = batch_first ? tg_transpose(r.output, 0, 1) : r.output;
+    snprintf(what, sizeof what, "%s %s%s output", case_name, tg_dtype_name(dtype), batch_first ? " batch_first" : "");
+    assert_close(output, fixture("%s.output", case_name, dtype), rtol, atol, what);
+    snprintf(what, sizeof what, "%s %s%s h_n", case_name, tg_dtype_name(dtype), batch_first ? " batch_first" : "");
+    assert_close(r.h_n, fixture("%s.h_n", case_name, dtype), rtol, atol, what);
+    tg_tensor *loss = tg_add(tg_sum(tg_mul(output, fixture("%s.w_out", case_name, dtype)), 0, NULL, false),
+                             tg_sum(tg_mul(r.h_n, fixture("%s.w_h", case_name, dtype)), 0, NULL, false));
+    if (lstm) {
+        snprintf(what, sizeof what, "%s %s c_n", case_name, tg_dtype_name(dtype));
+        assert_close(r.c_n, fixture("%s.c_n", case_name, dtype), rtol, atol, what);
+        loss = tg_add(loss, tg_sum(tg_mul(r.c_n, fixture("%s.w_c", case_name, dtype)), 0, NULL, false));
+    } else {
+        assert_null(r.c_n);
+    }
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    for (int i = 0; i < params.count; i++) {
+        snprintf(name, sizeof name, "%s.grad.%s", case_name, params.items[i].name);
+        snprintf(what, sizeof what, "%s %s%s grad %s", case_name, tg_dtype_name(dtype),
+                 batch_first ? " batch_first" : "", params.items[i].name);
+        assert_close(params.items[i].tensor->grad, golden("rnn.txt", name, dtype), rtol, atol, what);
+    }
+    snprintf(what, sizeof what, "%s %s grad x", case_name, tg_dtype_name(dtype));
+    assert_close(x->grad, fixture("%s.grad.x", case_name, dtype), rtol, atol, what);
+    snprintf(what, sizeof what, "%s %s grad h0", case_name, tg_dtype_name(dtype));
+    assert_close(h0->grad, fixture("%s.grad.h0", case_name, dtype), rtol, atol, what);
+    if (lstm) {
+        snprintf(what, sizeof what, "%s %s grad c0", case_name, tg_dtype_name(dtype));
+        assert_close(c0->grad, fixture("%s.grad.c0", case_name, dtype), rtol, atol, what);
+    }
+    tg_scope_end(s);
+    tg_free(x);
+    tg_free(h0);
+    tg_free(c0);
+    tg_params_free(&params);
+    tg_rnn_free(rnn);
+}
+
+static void parity_mode(const mode_case *m)
+{
+    for (int layers = 1; layers <= 2; layers++)
+        for (int bi = 0; bi < 2; bi++)
+            for (int var = 0; var < 2; var++)
+                for (int bf = 0; bf < 2; bf++) {
+                    parity_case(m, layers, bi, var, bf, TG_F64);
+                    parity_case(m, layers, bi, var, bf, TG_F32);
+                }
+}
+
+static void test_parity_rnn_tanh(void **state) { (void)state; parity_mode(&MODES[0]); }
+static void test_parity_rnn_relu(void **state) { (void)state; parity_mode(&MODES[1]); }
+static void test_parity_lstm(void **state) { (void)state; parity_mode(&MODES[2]); }
+static void test_parity_lstm_proj(void **state) { (void)state; parity_mode(&MODES[3]); }
+static void test_parity_gru(void **state) { (void)state; parity_mode(&MODES[4]); }
+
+/* --- gradcheck through deep bidirectional layers ------------------------------------ */
+
+typedef struct {
+    tg_rnn *rnn;
+    const int64_t *lengths;
+} rnn_ctx;
+
+/* inputs: x (T, B, I), h0, c0 (LSTM), then the parameters. Returns output,
+ * h_n and c_n flattened into one vector. */
+static tg_tensor *rnn_fn(tg_tensor **in, int n, void *ctx)
+{
+    rnn_ctx *c = ctx;
+    bool lstm = c->rnn->mode == TG_LSTM;
+    tg_tensor *x = c->rnn->config.batch_first ? tg_transpose(in[0], 0, 1) : in[0];
+    tg_rnn_output r;
+    (void)n;
+    if (tg_rnn_forward(c->rnn, x, in[1], lstm ? in[2] : NULL, c->lengths, &r) < 0) return NULL;
+    tg_tensor *parts[3] = {tg_flatten(r.output, 0, -1), tg_flatten(r.h_n, 0, -1), lstm ? tg_flatten(r.c_n, 0, -1) : NULL};
+    return tg_cat(parts, lstm ? 3 : 2, 0);
+}
+
+static void gradcheck_deep(tg_rnn_mode mode, const tg_rnn_config *cfg, const int64_t *lengths, const char *what)
+{
+    enum { TT = 5, BB = 2 };
+    tg_manual_seed(21);
+    rnn_ctx ctx = {new_layer(mode, cfg), lengths};
+    assert_non_null(ctx.rnn);
+    tg_params params = tg_params_new();
+    assert_int_equal(tg_rnn_params(ctx.rnn, &params, NULL), 0);
+    int64_t states = ctx.rnn->config.num_layers * ctx.rnn->num_directions;
+    bool lstm = mode == TG_LSTM;
+    tg_tensor *in[16];
+    int n = 0;
+    in[n++] = leaf_f64(3, (int64_t[]){TT, BB, cfg->input_size}, -1, 1);
+    in[n++] = leaf_f64(3, (int64_t[]){states, BB, ctx.rnn->out_size}, -1, 1);
+    if (lstm) in[n++] = leaf_f64(3, (int64_t[]){states, BB, cfg->hidden_size}, -1, 1);
+    /* gradcheck takes at most 16 inputs: check the parameters in groups,
+     * each with x and the initial states */
+    int own = n;
+    for (int first = 0; first < params.count; first += 16 - own) {
+        n = own;
+        for (int i = first; i < params.count && n < 16; i++) in[n++] = params.items[i].tensor;
+        assert_gradcheck(rnn_fn, in, n, &ctx, what);
+    }
+    for (int i = 0; i < own; i++) tg_free(in[i]);
+    tg_params_free(&params);
+    tg_rnn_free(ctx.rnn);
+}
+
+static void test_gradcheck_lstm_2layer_bi(void **state)
+{
+    (void)state;
+    tg_rnn_config cfg = {.input_size = 3, .hidden_size = 2, .num_layers = 2, .bidirectional = true, .dtype = TG_F64};
+    gradcheck_deep(TG_LSTM, &cfg, NULL, "2-layer bidirectional LSTM");
+    cfg.batch_first = true;
+    gradcheck_deep(TG_LSTM, &cfg, (int64_t[]){3, 5}, "2-layer bidirectional LSTM, batch_first, lengths");
+    cfg.proj_size = 1;
+    gradcheck_deep(TG_LSTM, &cfg, (int64_t[]){5, 2}, "2-layer bidirectional LSTM with projection");
+}
+
+static void test_gradcheck_gru_2layer_bi(void **state)
+{
+    (void)state;
+    tg_rnn_config cfg = {.input_size = 3, .hidden_size = 2, .num_layers = 2, .bidirectional = true, .dtype = TG_F64};
+    gradcheck_deep(TG_GRU, &cfg, NULL, "2-layer bidirectional GRU");
+    gradcheck_deep(TG_GRU, &cfg, (int64_t[]){2, 4}, "2-layer bidirectional GRU, lengths");
+}
+
+/* --- shapes, unbatched input, defaults --------------------------------------------------- */
+
+static void test_shapes_from_the_issue(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_randn(TG_F32, 3, (int64_t[]){32, 15, 10}, 0, 1);
+    tg_lstm *lstm = tg_lstm_new(&(tg_lstm_config){.input_size = 10, .hidden_size = 20, .num_layers = 2, .batch_first = true});
+    tg_rnn_output r;
+    assert_int_equal(tg_lstm_forward(lstm, x, NULL, NULL, NULL, &r), 0);
+    char buf[64];
+    assert_string_equal(tg_shape_str(r.output, buf, sizeof buf), "[32,15,20]");
+    assert_string_equal(tg_shape_str(r.h_n, buf, sizeof buf), "[2,32,20]");
+    assert_string_equal(tg_shape_str(r.c_n, buf, sizeof buf), "[2,32,20]");
+    tg_rnn_free(lstm);
+    lstm = tg_lstm_new(&(tg_lstm_config){.input_size = 10, .hidden_size = 20, .bidirectional = true, .batch_first = true});
+    assert_int_equal(tg_lstm_forward(lstm, x, NULL, NULL, NULL, &r), 0);
+    assert_string_equal(tg_shape_str(r.output, buf, sizeof buf), "[32,15,40]");
+    assert_string_equal(tg_shape_str(r.h_n, buf, sizeof buf), "[2,32,20]");
+    /* the last step of the forward half and the first of the reverse half are h_n */
+    assert_close(tg_narrow(tg_select(r.output, 1, 14), 1, 0, 20), tg_select(r.h_n, 0, 0), 0, 0, "forward h_n");
+    assert_close(tg_narrow(tg_select(r.output, 1, 0), 1, 20, 20), tg_select(r.h_n, 0, 1), 0, 0, "reverse h_n");
+    tg_rnn_free(lstm);
+    tg_scope_end(s);
+}
+
+static void test_unbatched_and_defaults(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_gru *gru = tg_gru_new(&(tg_gru_config){.input_size = I, .hidden_size = H, .num_layers = 2, .dtype = TG_F64});
+    tg_tensor *x = tg_randn(TG_F64, 3, (int64_t[]){T, 1, I}, 0, 1);
+    tg_rnn_output batched, single, zeros;
+    assert_int_equal(tg_gru_forward(gru, x, NULL, NULL, &batched), 0);
+    /* unbatched (T, I) gives the batch of one without its batch dim */
+    assert_int_equal(tg_gru_forward(gru, tg_select(x, 1, 0), NULL, NULL, &single), 0);
+    assert_close(single.output, tg_select(batched.output, 1, 0), 0, 0, "unbatched output");
+    assert_close(single.h_n, tg_select(batched.h_n, 1, 0), 0, 0, "unbatched h_n");
+    /* no h0 means zeros, full lengths mean no lengths */
+    tg_tensor *h0 = tg_zeros(TG_F64, 3, (int64_t[]){2, 1, H});
+    assert_int_equal(tg_gru_forward(gru, x, h0, (int64_t[]){T}, &zeros), 0);
+    assert_close(zeros.output, batched.output, 0, 0, "zero h0");
+    assert_true(gru->training);
+    tg_rnn_free(gru);
+    tg_scope_end(s);
+}
+
+/* --- truncated BPTT ------------------------------------------------------------------ */
+
+/* Running T = 6 in two chunks of 3 with the state carried by tg_keep gives
+ * the values of one run over 6 steps, and each backward stops at its chunk. */
+static void test_truncated_bptt(void **state)
+{
+    (void)state;
+    tg_manual_seed(5);
+    tg_lstm *lstm = tg_lstm_new(&(tg_lstm_config){.input_size = I, .hidden_size = H, .num_layers = 2, .dtype = TG_F64});
+    tg_tensor *x = leaf_f64(3, (int64_t[]){6, B, I}, -1, 1);
+    tg_scope *s = tg_scope_begin();
+    tg_rnn_output whole;
+    assert_int_equal(tg_lstm_forward(lstm, x, NULL, NULL, NULL, &whole), 0);
+    tg_tensor *expected = tg_detach(whole.output);
+    tg_tensor *h = NULL, *c = NULL; /* persistent carries */
+    for (int chunk = 0; chunk < 2; chunk++) {
+        tg_scope *inner = tg_scope_begin();
+        tg_rnn_output r;
+        assert_int_equal(tg_lstm_forward(lstm, tg_narrow(x, 0, 3 * chunk, 3), h, c, NULL, &r), 0);
+        assert_close(r.output, tg_narrow(expected, 0, 3 * chunk, 3), 1e-14, 1e-14, "chunked output");
+        tg_zero_grad(&x, 1);
+        assert_int_equal(tg_backward(tg_sum(r.output, 0, NULL, false), NULL), 0);
+        /* the gradient reaches this chunk's inputs only */
+        double before = 0, inside = 0;
+        for (int64_t t = 0; t < 6; t++) {
+            double g = fabs(tg_get(x->grad, (int64_t[]){t, 1, 2}));
+            if (t / 3 == chunk) inside += g; else before += g;
+        }
+        assert_true(before == 0.0 && inside > 0.0);
+        tg_free(h);
+        tg_free(c);
+        h = tg_keep(r.h_n);
+        c = tg_keep(r.c_n);
+        assert_false(h->requires_grad);
+        tg_scope_end(inner);
+    }
+    tg_free(h);
+    tg_free(c);
+    tg_scope_end(s);
+    tg_free(x);
+    tg_rnn_free(lstm);
+}
+
+/* --- options beyond PyTorch ----------------------------------------------------------- */
+
+static void test_learnable_initial_state(void **state)
+{
+    (void)state;
+    tg_lstm_config cfg = {.input_size = I, .hidden_size = H, .bidirectional = true, .learn_init = true, .dtype = TG_F64};
+    tg_lstm *lstm = tg_lstm_new(&cfg);
+    tg_params params = tg_params_new();
+    assert_int_equal(tg_rnn_params(lstm, &params, "enc"), 0);
+    tg_tensor *h0 = tg_params_find(&params, "enc.h0"), *c0 = tg_params_find(&params, "enc.c0");
+    assert_non_null(h0);
+    assert_non_null(c0);
+    assert_true(h0->shape[0] == 2 && h0->shape[1] == 1 && h0->shape[2] == H);
+    tg_scope *s = tg_scope_begin();
+    bool was = tg_set_grad_enabled(false);
+    tg_copy_(h0, tg_randn(TG_F64, 3, (int64_t[]){2, 1, H}, 0, 1));
+    tg_copy_(c0, tg_randn(TG_F64, 3, (int64_t[]){2, 1, H}, 0, 1));
+    tg_set_grad_enabled(was);
+    tg_tensor *x = tg_randn(TG_F64, 3, (int64_t[]){T, B, I}, 0, 1);
+    tg_rnn_output learned, given;
+    assert_int_equal(tg_lstm_forward(lstm, x, NULL, NULL, NULL, &learned), 0);
+    tg_tensor *loss = tg_sum(tg_mul(learned.output, learned.output), 0, NULL, false);
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    /* the learned state is the given state broadcast over the batch: same
+     * values, and its gradient is the given state's summed over the batch */
+    tg_tensor *h_given = tg_requires_grad(tg_keep(tg_expand(h0, 3, (int64_t[]){2, B, H})), true);
+    tg_tensor *c_given = tg_requires_grad(tg_keep(tg_expand(c0, 3, (int64_t[]){2, B, H})), true);
+    assert_int_equal(tg_lstm_forward(lstm, x, h_given, c_given, NULL, &given), 0);
+    assert_close(learned.output, given.output, 1e-14, 0, "learned initial state");
+    assert_int_equal(tg_backward(tg_sum(tg_mul(given.output, given.output), 0, NULL, false), NULL), 0);
+    assert_close(h0->grad, tg_sum(h_given->grad, 1, (int[]){1}, true), 1e-12, 1e-14, "h0 gradient");
+    assert_close(c0->grad, tg_sum(c_given->grad, 1, (int[]){1}, true), 1e-12, 1e-14, "c0 gradient");
+    tg_scope_end(s);
+    tg_free(h_given);
+    tg_free(c_given);
+    tg_params_free(&params);
+    tg_rnn_free(lstm);
+}
+
+/* Scale the rows of gate block `gate` of weight (G*H, in) by factor. */
+static void scale_gate_rows(tg_tensor *weight, int gate, double factor)
+{
+    tg_scope *s = tg_scope_begin();
+    bool was = tg_set_grad_enabled(false);
+    tg_mul_scalar_(tg_narrow(weight, 0, gate * H, H), factor);
+    tg_set_grad_enabled(was);
+    tg_scope_end(s);
+}
+
+/* Layer norm normalises each gate block of each projection on its own:
+ * scaling one block's rows of W_ih or W_hh changes nothing. */
+static void test_layer_norm_option(void **state)
+{
+    (void)state;
+    tg_rnn_mode modes[2] = {TG_LSTM, TG_GRU};
+    for (int m = 0; m < 2; m++) {
+        tg_manual_seed(8);
+        tg_rnn_config cfg = {.input_size = I, .hidden_size = H, .num_layers = 2, .layer_norm = true, .dtype = TG_F64};
+        tg_rnn *rnn = new_layer(modes[m], &cfg);
+        assert_non_null(rnn);
+        tg_params params = tg_params_new();
+        assert_int_equal(tg_rnn_params(rnn, &params, NULL), 0);
+        tg_tensor *gain = tg_params_find(&params, "ln_weight_hh_l1");
+        assert_non_null(gain);
+        assert_true(gain->shape[0] == tg_rnn_mode_gates(modes[m]) * H && tg_get(gain, (int64_t[]){0}) == 1.0);
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *x = tg_randn(TG_F64, 3, (int64_t[]){T, B, I}, 0, 1);
+        tg_tensor *h0 = tg_randn(TG_F64, 3, (int64_t[]){2, B, H}, 0, 1);
+        /* rows scaled by 100, then by 10^4, so that eps is negligible in both */
+        tg_rnn_output before, after;
+        scale_gate_rows(rnn->weights[0].weight_ih, 1, 100.0);
+        scale_gate_rows(rnn->weights[1].weight_hh, 0, 100.0);
+        assert_int_equal(tg_rnn_forward(rnn, x, h0, NULL, NULL, &before), 0);
+        scale_gate_rows(rnn->weights[0].weight_ih, 1, 100.0);
+        scale_gate_rows(rnn->weights[1].weight_hh, 0, 100.0);
+        assert_int_equal(tg_rnn_forward(rnn, x, h0, NULL, NULL, &after), 0);
+        assert_close(after.output, before.output, 1e-5, 1e-6, "layer norm per gate block");
+        tg_scope_end(s);
+        tg_params_free(&params);
+        tg_rnn_free(rnn);
+    }
+    /* and gradients are right through the normalisation */
+    tg_rnn_config cfg = {.input_size = 3, .hidden_size = 2, .bidirectional = true, .layer_norm = true, .dtype = TG_F64};
+    gradcheck_deep(TG_LSTM, &cfg, (int64_t[]){5, 3}, "layer-normalised LSTM");
+    gradcheck_deep(TG_GRU, &cfg, NULL, "layer-normalised GRU");
+}
+
+static void test_dropout_between_layers(void **state)
+{
+    (void)state;
+    tg_gru *gru = tg_gru_new(&(tg_gru_config){.input_size = I, .hidden_size = H, .num_layers = 2, .dropout = 0.5,
+                                              .dtype = TG_F64});
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_randn(TG_F64, 3, (int64_t[]){T, B, I}, 0, 1);
+    tg_rnn_output train1, train2, eval1, eval2;
+    assert_int_equal(tg_gru_forward(gru, x, NULL, NULL, &train1), 0);
+    assert_int_equal(tg_gru_forward(gru, x, NULL, NULL, &train2), 0);
+    tg_rnn_train(gru, false);
+    assert_int_equal(tg_gru_forward(gru, x, NULL, NULL, &eval1), 0);
+    assert_int_equal(tg_gru_forward(gru, x, NULL, NULL, &eval2), 0);
+    assert_close(eval1.output, eval2.output, 0, 0, "eval mode is deterministic");
+    double diff = tg_item(tg_sum(tg_abs(tg_sub(train1.output, train2.output)), 0, NULL, false));
+    assert_true(diff > 1e-3); /* different masks */
+    /* the first layer has no dropout after it in eval mode, so its h_n agrees */
+    assert_close(tg_select(train1.h_n, 0, 0), tg_select(eval1.h_n, 0, 0), 0, 0, "first layer untouched");
+    tg_scope_end(s);
+    tg_rnn_free(gru);
+}
+
+/* --- bad input ------------------------------------------------------------------------ */
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    tg_lstm *lstm = tg_lstm_new(&(tg_lstm_config){.input_size = I, .hidden_size = H, .num_layers = 2});
+    tg_scope *s = tg_scope_begin();
+    tg_rnn_output r;
+    tg_tensor *x = tg_zeros(TG_F32, 3, (int64_t[]){T, B, I});
+    assert_int_equal(tg_lstm_forward(lstm, tg_zeros(TG_F32, 4, (int64_t[]){T, B, I, 1}), NULL, NULL, NULL, &r), -1);
+    assert_error_contains("tg_lstm_forward: expected input of 3 dims (seq, batch, feature)");
+    assert_null(r.output);
+    assert_int_equal(tg_lstm_forward(lstm, tg_zeros(TG_F32, 3, (int64_t[]){T, B, 8}), NULL, NULL, NULL, &r), -1);
+    assert_error_contains("input.size(-1) must be equal to input_size. Expected 7, got 8");
+    assert_int_equal(tg_lstm_forward(lstm, tg_zeros(TG_F64, 3, (int64_t[]){T, B, I}), NULL, NULL, NULL, &r), -1);
+    assert_error_contains("input is float64 but the layer's parameters are float32");
+    assert_int_equal(tg_lstm_forward(lstm, x, tg_zeros(TG_F32, 3, (int64_t[]){2, B, 6}), NULL, NULL, &r), -1);
+    assert_error_contains("Expected h0 of size (2, 3, 5)");
+    assert_error_contains("got [2,3,6]");
+    assert_int_equal(tg_lstm_forward(lstm, x, NULL, tg_zeros(TG_F32, 3, (int64_t[]){1, B, H}), NULL, &r), -1);
+    assert_error_contains("Expected c0 of size (2, 3, 5)");
+    assert_int_equal(tg_lstm_forward(lstm, x, NULL, NULL, (int64_t[]){3, 5, 1}, &r), -1);
+    assert_error_contains("lengths[1] is 5, longer than the input's 4 time steps");
+    assert_int_equal(tg_lstm_forward(lstm, x, NULL, NULL, (int64_t[]){3, 0, 1}, &r), -1);
+    assert_error_contains("lengths[1] is 0: Length of all samples has to be greater than 0");
+    assert_int_equal(tg_lstm_forward(lstm, tg_zeros(TG_F32, 2, (int64_t[]){T, I}), NULL, NULL, (int64_t[]){2}, &r), -1);
+    assert_error_contains("lengths need a batched");
+    assert_int_equal(tg_lstm_forward(lstm, tg_zeros(TG_F32, 3, (int64_t[]){0, B, I}), NULL, NULL, NULL, &r), -1);
+    assert_error_contains("at least one time step");
+    tg_clear_error();
+    assert_int_equal(tg_lstm_forward(lstm, NULL, NULL, NULL, NULL, &r), -1); /* NULL propagates quietly */
+    assert_string_equal(tg_last_error(), "");
+    tg_gru *gru = tg_gru_new(&(tg_gru_config){.input_size = I, .hidden_size = H});
+    assert_int_equal(tg_rnn_forward(gru, x, NULL, tg_zeros(TG_F32, 3, (int64_t[]){1, B, H}), NULL, &r), -1);
+    assert_error_contains("tg_gru_forward: only an LSTM takes an initial cell state c0");
+    tg_rnn_free(gru);
+    tg_scope_end(s);
+    tg_rnn_free(lstm);
+
+    assert_null(tg_lstm_new(&(tg_lstm_config){.input_size = I, .hidden_size = H, .proj_size = H}));
+    assert_error_contains("tg_lstm_new: proj_size has to be smaller than hidden_size");
+    assert_null(tg_gru_new(&(tg_gru_config){.input_size = I, .hidden_size = H, .proj_size = 2}));
+    assert_error_contains("proj_size argument is only supported for LSTM");
+    assert_null(tg_rnn_new(&(tg_rnn_config){.input_size = I, .hidden_size = H, .dropout = 1.5}));
+    assert_error_contains("dropout should be a number in range [0, 1]");
+    assert_null(tg_rnn_new(&(tg_rnn_config){.input_size = 0, .hidden_size = H}));
+    assert_error_contains("input_size and hidden_size must be positive");
+    assert_null(tg_rnn_new(&(tg_rnn_config){.input_size = I, .hidden_size = H, .layer_norm = true}));
+    assert_error_contains("layer_norm is only supported for LSTM and GRU");
+    assert_null(tg_lstm_new(NULL));
+    assert_error_contains("tg_lstm_new: NULL config");
+}
+
+/* --- a user-defined cell trains with no backward code ------------------------------------ */
+
+/* A minimal gated unit (Zhou et al. 2016), written with ops in the test:
+ *   f = sigmoid(W_fx x + b_f + W_fh h)
+ *   n = tanh(W_nx x + b_n + W_nh (f * h))
+ *   h' = (1 - f) * h + f * n
+ * Its input projection for every step is one linear, as in the built-ins. */
+typedef struct {
+    tg_tensor *w_x, *b_x; /* (2H, 1), (2H): [f n] blocks */
+    tg_tensor *w_fh, *w_nh; /* (H, H) */
+    tg_linear_layer *readout;
+} mgu;
+
+enum { MGU_H = 8, MGU_T = 6, MGU_B = 32 };
+
+/* x (T, B, 1) -> prediction (B, 1) from the last state */
+static tg_tensor *mgu_forward(mgu *m, tg_tensor *x)
+{
+    tg_tensor *xproj = tg_linear(x, m->w_x, m->b_x); /* (T, B, 2H) */
+    tg_tensor *h = tg_zeros(x->dtype, 2, (int64_t[]){x->shape[1], MGU_H});
+    for (int64_t t = 0; t < x->shape[0]; t++) {
+        tg_tensor *xt = tg_select(xproj, 0, t);
+        tg_tensor *forget = tg_sigmoid(tg_add(tg_narrow(xt, 1, 0, MGU_H), tg_linear(h, m->w_fh, NULL)));
+        tg_tensor *candidate = tg_tanh(tg_add(tg_narrow(xt, 1, MGU_H, MGU_H), tg_linear(tg_mul(forget, h), m->w_nh, NULL)));
+        h = tg_lerp(h, candidate, forget);
+    }
+    return tg_linear_layer_forward(m->readout, h);
+}
+
+/* The task: output the first value of a sequence of uniform noise, which
+ * takes remembering it through T - 1 steps. */
+static void test_custom_cell_trains(void **state)
+{
+    (void)state;
+    tg_manual_seed(4);
+    double bound = 1.0 / sqrt(MGU_H);
+    mgu m = {
+        tg_param_uniform(TG_F64, 2, (int64_t[]){2 * MGU_H, 1}, -bound, bound),
+        tg_param_uniform(TG_F64, 1, (int64_t[]){2 * MGU_H}, -bound, bound),
+        tg_param_uniform(TG_F64, 2, (int64_t[]){MGU_H, MGU_H}, -bound, bound),
+        tg_param_uniform(TG_F64, 2, (int64_t[]){MGU_H, MGU_H}, -bound, bound),
+        tg_linear_layer_new(MGU_H, 1, true, TG_F64),
+    };
+    tg_params params = tg_params_new();
+    tg_params_add(&params, "mgu", "w_x", m.w_x);
+    tg_params_add(&params, "mgu", "b_x", m.b_x);
+    tg_params_add(&params, "mgu", "w_fh", m.w_fh);
+    tg_params_add(&params, "mgu", "w_nh", m.w_nh);
+    assert_int_equal(tg_linear_layer_params(m.readout, &params, "readout"), 0);
+    tg_adam_config adam = tg_adam_defaults();
+    adam.lr = 0.03;
+    tg_optim *opt = tg_adam(&params, 1, &adam);
+    assert_non_null(opt);
+    double first = 0, last = 0;
+    for (int step = 0; step < 300; step++) {
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *x = tg_rand(TG_F64, 3, (int64_t[]){MGU_T, MGU_B, 1}, -1, 1);
+        tg_tensor *loss = tg_mse_loss(mgu_forward(&m, x), tg_select(x, 0, 0), TG_REDUCTION_MEAN);
+        tg_optim_zero_grad(opt);
+        assert_int_equal(tg_backward(loss, NULL), 0);
+        assert_int_equal(tg_optim_step(opt), 0);
+        if (step < 10) first += tg_item(loss) / 10;
+        if (step >= 290) last += tg_item(loss) / 10;
+        tg_scope_end(s);
+    }
+    print_message("minimal gated unit: loss %.4f over the first 10 steps, %.5f over the last 10\n", first, last);
+    assert_true(first > 0.2);  /* about var(x0) = 1/3 before training */
+    assert_true(last < 0.01);
+    tg_optim_free(opt);
+    tg_params_free(&params);
+    tg_free(m.w_x);
+    tg_free(m.b_x);
+    tg_free(m.w_fh);
+    tg_free(m.w_nh);
+    tg_linear_layer_free(m.readout);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parity_rnn_tanh), cmocka_unit_test(test_parity_rnn_relu),
+        cmocka_unit_test(test_parity_lstm),     cmocka_unit_test(test_parity_lstm_proj),
+        cmocka_unit_test(test_parity_gru),
+        cmocka_unit_test(test_gradcheck_lstm_2layer_bi), cmocka_unit_test(test_gradcheck_gru_2layer_bi),
+        cmocka_unit_test(test_shapes_from_the_issue),    cmocka_unit_test(test_unbatched_and_defaults),
+        cmocka_unit_test(test_truncated_bptt),           cmocka_unit_test(test_learnable_initial_state),
+        cmocka_unit_test(test_layer_norm_option),        cmocka_unit_test(test_dropout_between_layers),
+        cmocka_unit_test(test_bad_input),                cmocka_unit_test(test_custom_cell_trains),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

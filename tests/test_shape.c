@@ -1,0 +1,427 @@
+/* Shape and indexing ops: golden values and gradients from PyTorch in F32
+ * and F64 (contiguous and strided inputs), gradchecks on contiguous,
+ * transposed, sliced and broadcast inputs, and bad inputs. */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* --- golden cases ------------------------------------------------------------ */
+
+typedef tg_tensor *(*golden_op)(tg_tensor **in);
+
+typedef struct {
+    const char *name;
+    int n_inputs;
+    unsigned index_inputs; /* bit k: input k is I64 */
+    unsigned grad_inputs;  /* bit k: input k gets a gradient */
+    golden_op op;
+} golden_case;
+
+/* t's values in a non-contiguous layout (dims reversed in memory, or every
+ * other element for 1-D), reached through differentiable ops. */
+static tg_tensor *strided(tg_tensor *t)
+{
+    if (t->ndim == 0) return t;
+    if (t->ndim == 1) return tg_select(tg_stack((tg_tensor *[]){t, t}, 2, 1), 1, 1);
+    int reverse[TG_MAX_DIMS];
+    for (int d = 0; d < t->ndim; d++) reverse[d] = t->ndim - 1 - d;
+    return tg_permute(tg_contiguous(tg_permute(t, reverse)), reverse);
+}
+
+static void run_golden(const char *file, const golden_case *c, tg_dtype dtype, bool make_strided)
+{
+    const char *tag = dtype == TG_F32 ? "f32" : "f64";
+    double rtol = dtype == TG_F32 ? 1e-5 : 1e-12, atol = dtype == TG_F32 ? 1e-6 : 1e-12;
+    char key[128];
+    tg_tensor *leaves[8] = {0}, *in[8];
+    tg_scope *s = tg_scope_begin();
+    for (int k = 0; k < c->n_inputs; k++) {
+        snprintf(key, sizeof key, "%s.in%d", c->name, k);
+        tg_tensor *t = golden(file, key, (c->index_inputs >> k & 1) ? TG_I64 : dtype);
+        if (c->grad_inputs >> k & 1) t = leaves[k] = tg_requires_grad(tg_keep(t), true);
+        in[k] = make_strided ? strided(t) : t;
+    }
+    tg_tensor *out = c->op(in);
+    snprintf(key, sizeof key, "%s.out.%s", c->name, tag);
+    assert_close(out, golden(file, key, dtype), rtol, atol, key);
+    if (c->grad_inputs) {
+        snprintf(key, sizeof key, "%s.gout", c->name);
+        assert_int_equal(tg_backward(out, golden(file, key, dtype)), 0);
+        for (int k = 0; k < c->n_inputs; k++) {
+            if (!(c->grad_inputs >> k & 1)) continue;
+            snprintf(key, sizeof key, "%s.grad%d.%s", c->name, k, tag);
+            assert_close(leaves[k]->grad, golden(file, key, dtype), rtol, atol, key);
+        }
+    }
+    for (int k = 0; k < c->n_inputs; k++) tg_free(leaves[k]);
+    tg_scope_end(s);
+}
+
+static void run_golden_cases(const char *file, const golden_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (int strided_inputs = 0; strided_inputs < 2; strided_inputs++) {
+            run_golden(file, &cases[i], TG_F32, strided_inputs);
+            run_golden(file, &cases[i], TG_F64, strided_inputs);
+        }
+}
+
+static tg_tensor *op_cat(tg_tensor **in) { return tg_cat(in, 3, 1); }
+static tg_tensor *op_stack(tg_tensor **in) { return tg_stack(in, 3, 1); }
+static tg_tensor *op_flip(tg_tensor **in) { return tg_flip(in[0], 2, (int[]){0, 2}); }
+static tg_tensor *op_flip_last(tg_tensor **in) { return tg_flip(in[0], 1, (int[]){-1}); }
+static tg_tensor *op_repeat(tg_tensor **in) { return tg_repeat(in[0], 3, (int64_t[]){2, 1, 3}); }
+static tg_tensor *op_repeat_same(tg_tensor **in) { return tg_repeat(in[0], 2, (int64_t[]){3, 2}); }
+static tg_tensor *op_pad(tg_tensor **in) { return tg_pad(in[0], 4, (int64_t[]){1, 2, -1, 1}, 0.5); }
+static tg_tensor *op_pad_3d(tg_tensor **in) { return tg_pad(in[0], 6, (int64_t[]){0, 0, 2, 0, 1, 1}, 0); }
+static tg_tensor *op_pad_crop(tg_tensor **in) { return tg_pad(in[0], 2, (int64_t[]){-1, -2}, 0); }
+static tg_tensor *op_index_select0(tg_tensor **in) { return tg_index_select(in[0], 0, in[1]); }
+static tg_tensor *op_index_select1(tg_tensor **in) { return tg_index_select(in[0], 1, in[1]); }
+static tg_tensor *op_gather1(tg_tensor **in) { return tg_gather(in[0], 1, in[1]); }
+static tg_tensor *op_gather0(tg_tensor **in) { return tg_gather(in[0], 0, in[1]); }
+static tg_tensor *op_scatter_add1(tg_tensor **in) { return tg_scatter_add(in[0], 1, in[1], in[2]); }
+static tg_tensor *op_scatter_add0(tg_tensor **in) { return tg_scatter_add(in[0], 0, in[1], in[2]); }
+static tg_tensor *op_embedding(tg_tensor **in) { return tg_embedding(in[0], in[1], -1); }
+static tg_tensor *op_embedding_pad(tg_tensor **in) { return tg_embedding(in[0], in[1], 2); }
+
+static void test_golden(void **state)
+{
+    (void)state;
+    static const golden_case cases[] = {
+        {"cat", 3, 0, 7, op_cat},
+        {"stack", 3, 0, 7, op_stack},
+        {"flip", 1, 0, 1, op_flip},
+        {"flip_last", 1, 0, 1, op_flip_last},
+        {"repeat", 1, 0, 1, op_repeat},
+        {"repeat_same", 1, 0, 1, op_repeat_same},
+        {"pad", 1, 0, 1, op_pad},
+        {"pad_3d", 1, 0, 1, op_pad_3d},
+        {"pad_crop", 1, 0, 1, op_pad_crop},
+        {"index_select0", 2, 2, 1, op_index_select0},
+        {"index_select1", 2, 2, 1, op_index_select1},
+        {"gather1", 2, 2, 1, op_gather1},
+        {"gather0", 2, 2, 1, op_gather0},
+        {"scatter_add1", 3, 2, 5, op_scatter_add1},
+        {"scatter_add0", 3, 2, 5, op_scatter_add0},
+        {"embedding", 2, 2, 1, op_embedding},
+        {"embedding_pad", 2, 2, 1, op_embedding_pad},
+        {"embedding_1d", 2, 2, 1, op_embedding},
+    };
+    run_golden_cases("shape.txt", cases, sizeof cases / sizeof cases[0]);
+}
+
+/* --- gradchecks -----------------------------------------------------------------
+ * Each op runs on a view of its leaf in four layouts. */
+
+typedef enum { CONTIGUOUS, TRANSPOSED, SLICED, EXPANDED, N_LAYOUTS } layout;
+
+/* A leaf whose `l` view (see as_layout) has the given shape (ndim >= 1). */
+static tg_tensor *leaf_for(layout l, int ndim, const int64_t *shape)
+{
+    int64_t s[TG_MAX_DIMS];
+    memcpy(s, shape, sizeof(int64_t) * (size_t)ndim);
+    if (l == TRANSPOSED) {
+        s[0] = shape[ndim - 1];
+        s[ndim - 1] = shape[0];
+    }
+    if (l == SLICED) s[ndim - 1] += 3;
+    if (l == EXPANDED) s[0] = 1;
+    return leaf_f64(ndim, s, -1, 1);
+}
+
+static tg_tensor *as_layout(tg_tensor *leaf, layout l, const int64_t *shape)
+{
+    switch (l) {
+    case TRANSPOSED: return tg_transpose(leaf, 0, -1);
+    case SLICED: return tg_narrow(leaf, -1, 1, leaf->shape[leaf->ndim - 1] - 3);
+    case EXPANDED: return tg_expand(leaf, leaf->ndim, shape);
+    default: return leaf;
+    }
+}
+
+typedef struct {
+    layout l;
+    int64_t shape[TG_MAX_DIMS];
+    tg_tensor *index;
+    int dim;
+} check_ctx;
+
+static tg_tensor *gc_flip(tg_tensor **in, int n, void *vctx)
+{
+    (void)n;
+    check_ctx *c = vctx;
+    return tg_flip(as_layout(in[0], c->l, c->shape), 2, (int[]){0, -1});
+}
+static tg_tensor *gc_repeat(tg_tensor **in, int n, void *vctx)
+{
+    (void)n;
+    check_ctx *c = vctx;
+    return tg_repeat(as_layout(in[0], c->l, c->shape), 3, (int64_t[]){2, 1, 2});
+}
+static tg_tensor *gc_pad(tg_tensor **in, int n, void *vctx)
+{
+    (void)n;
+    check_ctx *c = vctx;
+    return tg_pad(as_layout(in[0], c->l, c->shape), 4, (int64_t[]){2, -1, 1, 1}, -3);
+}
+static tg_tensor *gc_index_select(tg_tensor **in, int n, void *vctx)
+{
+    (void)n;
+    check_ctx *c = vctx;
+    return tg_index_select(as_layout(in[0], c->l, c->shape), c->dim, c->index);
+}
+static tg_tensor *gc_gather(tg_tensor **in, int n, void *vctx)
+{
+    (void)n;
+    check_ctx *c = vctx;
+    return tg_gather(as_layout(in[0], c->l, c->shape), c->dim, c->index);
+}
+static tg_tensor *gc_scatter_add(tg_tensor **in, int n, void *vctx)
+{
+    (void)n;
+    check_ctx *c = vctx;
+    /* src (4, 4) is larger than index (3, 2): only the indexed part gets a gradient. */
+    return tg_scatter_add(as_layout(in[0], c->l, c->shape), c->dim, c->index, in[1]);
+}
+static tg_tensor *gc_embedding(tg_tensor **in, int n, void *vctx)
+{
+    (void)n;
+    check_ctx *c = vctx;
+    return tg_embedding(as_layout(in[0], c->l, c->shape), c->index, c->dim);
+}
+static tg_tensor *gc_cat(tg_tensor **in, int n, void *vctx)
+{
+    (void)n;
+    check_ctx *c = vctx;
+    return tg_cat((tg_tensor *[]){as_layout(in[0], c->l, c->shape), in[1]}, 2, 0);
+}
+static tg_tensor *gc_stack(tg_tensor **in, int n, void *vctx)
+{
+    (void)n;
+    check_ctx *c = vctx;
+    return tg_stack((tg_tensor *[]){as_layout(in[0], c->l, c->shape), in[1]}, 2, -1);
+}
+
+/* Gradcheck fn in every layout of input 0 (shape (3, 4)); extra is an
+ * optional second leaf of shape extra_shape. */
+static void check_layouts(tg_gradcheck_fn fn, check_ctx *c, const int64_t *extra_shape, const char *what)
+{
+    c->shape[0] = 3;
+    c->shape[1] = 4;
+    for (layout l = CONTIGUOUS; l < N_LAYOUTS; l++) {
+        c->l = l;
+        tg_tensor *in[2] = {leaf_for(l, 2, c->shape), extra_shape ? leaf_f64(2, extra_shape, -1, 1) : NULL};
+        char name[64];
+        snprintf(name, sizeof name, "%s (layout %d)", what, (int)l);
+        assert_gradcheck(fn, in, extra_shape ? 2 : 1, c, name);
+        tg_free(in[0]);
+        tg_free(in[1]);
+    }
+}
+
+static void test_gradcheck(void **state)
+{
+    (void)state;
+    check_ctx c = {0};
+    check_layouts(gc_flip, &c, NULL, "flip");
+    check_layouts(gc_repeat, &c, NULL, "repeat");
+    check_layouts(gc_pad, &c, NULL, "pad");
+    check_layouts(gc_cat, &c, (int64_t[]){2, 4}, "cat");
+    check_layouts(gc_stack, &c, (int64_t[]){3, 4}, "stack");
+    tg_tensor *index = tg_from_array(TG_I64, 1, (int64_t[]){5}, (int64_t[]){3, 0, 3, 1, 3});
+    c.index = index;
+    c.dim = 1;
+    check_layouts(gc_index_select, &c, NULL, "index_select");
+    tg_free(index);
+    index = tg_from_array(TG_I64, 2, (int64_t[]){3, 2}, (int64_t[]){0, 3, 1, 1, 2, 0});
+    c.index = index;
+    check_layouts(gc_gather, &c, NULL, "gather");
+    check_layouts(gc_scatter_add, &c, (int64_t[]){4, 4}, "scatter_add");
+    tg_free(index);
+    index = tg_from_array(TG_I64, 2, (int64_t[]){2, 4}, (int64_t[]){2, 0, 1, 2, 2, 2, 0, 1});
+    c.index = index;
+    c.dim = 0;
+    check_layouts(gc_gather, &c, NULL, "gather dim 0");
+    check_layouts(gc_scatter_add, &c, (int64_t[]){2, 5}, "scatter_add dim 0");
+    tg_free(index);
+    /* Embedding of a (3, 4) weight with repeated indices; a padding row
+     * has a zero gradient on purpose, which a numeric check cannot see. */
+    index = tg_from_array(TG_I64, 2, (int64_t[]){2, 3}, (int64_t[]){2, 0, 1, 2, 2, 1});
+    c.index = index;
+    c.dim = -1;
+    check_layouts(gc_embedding, &c, NULL, "embedding");
+    tg_free(index);
+}
+
+/* --- behaviour ---------------------------------------------------------------------- */
+
+static void test_values(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_arange(TG_F64, 0, 6, 1);
+    tg_tensor *y = tg_flip(tg_view(x, 2, (int64_t[]){2, 3}), 1, (int[]){1});
+    assert_true(tg_get(y, (int64_t[]){0, 0}) == 2 && tg_get(y, (int64_t[]){1, 2}) == 3);
+    /* Data movers also take I64. */
+    tg_tensor *ix = tg_cast(tg_arange(TG_F64, 0, 3, 1), TG_I64);
+    tg_tensor *r = tg_repeat(ix, 2, (int64_t[]){2, 2});
+    assert_int_equal(r->dtype, TG_I64);
+    assert_int_equal(r->shape[0], 2);
+    assert_int_equal(r->shape[1], 6);
+    assert_true(tg_get(r, (int64_t[]){1, 4}) == 1);
+    assert_true(tg_get(tg_flip(ix, 1, (int[]){0}), (int64_t[]){0}) == 2);
+    /* Zero repeats and crops to nothing give empty tensors. */
+    assert_int_equal(tg_numel(tg_repeat(x, 1, (int64_t[]){0})), 0);
+    tg_tensor *p = tg_pad(tg_view(x, 2, (int64_t[]){2, 3}), 2, (int64_t[]){-3, 0}, 0);
+    assert_int_equal(p->shape[1], 0);
+    p = tg_pad(x, 2, (int64_t[]){-2, 4}, 7); /* crop two, pad four */
+    assert_int_equal(p->shape[0], 8);
+    assert_true(tg_get(p, (int64_t[]){0}) == 2 && tg_get(p, (int64_t[]){3}) == 5 && tg_get(p, (int64_t[]){4}) == 7);
+    /* 0-dim gather: the only index is 0. */
+    tg_tensor *g = tg_gather(tg_scalar(TG_F64, 4.5), 0, tg_cast(tg_scalar(TG_F64, 0), TG_I64));
+    assert_int_equal(g->ndim, 0);
+    assert_true(tg_item(g) == 4.5);
+    tg_scope_end(s);
+}
+
+static void test_embedding_padding_and_duplicates(void **state)
+{
+    (void)state;
+    tg_tensor *w = leaf_f64(2, (int64_t[]){4, 3}, -1, 1);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *idx = tg_from_array(TG_I64, 1, (int64_t[]){5}, (int64_t[]){1, 3, 1, 1, 0});
+    tg_tensor *y = tg_embedding(w, idx, 3);
+    assert_true(tg_get(y, (int64_t[]){1, 2}) == tg_get(w, (int64_t[]){3, 2})); /* padding row still read */
+    assert_int_equal(tg_backward(tg_sum(y, 0, NULL, false), NULL), 0);
+    assert_true(tg_get(w->grad, (int64_t[]){1, 0}) == 3); /* three lookups of row 1 */
+    assert_true(tg_get(w->grad, (int64_t[]){0, 1}) == 1);
+    assert_true(tg_get(w->grad, (int64_t[]){2, 2}) == 0);
+    assert_true(tg_get(w->grad, (int64_t[]){3, 0}) == 0); /* padding row: no gradient */
+    tg_scope_end(s);
+    tg_free(w);
+}
+
+/* Outside any scope and without a graph, the index ops return persistent
+ * results and keep nothing else, even for strided index tensors (the leak
+ * checker of the sanitizer build sees the rest). */
+static void test_outside_scope(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_randn(TG_F64, 2, (int64_t[]){3, 4}, 0, 1);
+    tg_tensor *index = tg_from_array(TG_I64, 2, (int64_t[]){2, 3}, (int64_t[]){0, 2, 1, 1, 0, 2});
+    tg_tensor *index_t = tg_transpose(index, 0, 1); /* (3, 2), strided */
+    tg_tensor *column = tg_select(index, 0, 1);    /* {1, 0, 2}, strided */
+    tg_tensor *results[] = {tg_gather(x, 1, index_t), tg_index_select(x, 0, column),
+                            tg_scatter_add(x, 1, index_t, x), tg_embedding(x, index_t, -1),
+                            tg_pad(x, 2, (int64_t[]){1, 1}, 0), tg_flip(x, 1, (int[]){0}),
+                            tg_repeat(x, 2, (int64_t[]){2, 1})};
+    assert_true(tg_get(results[0], (int64_t[]){2, 1}) == tg_get(x, (int64_t[]){2, 2}));
+    assert_true(tg_get(results[1], (int64_t[]){0, 3}) == tg_get(x, (int64_t[]){1, 3}));
+    for (size_t i = 0; i < sizeof results / sizeof results[0]; i++) {
+        assert_non_null(results[i]);
+        tg_free(results[i]);
+    }
+    tg_free(column);
+    tg_free(index_t);
+    tg_free(index);
+    tg_free(x);
+}
+
+static void test_bad_inputs(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_ones(TG_F32, 2, (int64_t[]){3, 4});
+    tg_tensor *idx = tg_from_array(TG_I64, 1, (int64_t[]){3}, (int64_t[]){0, 7, 1});
+    tg_tensor *fidx = tg_zeros(TG_F32, 1, (int64_t[]){3});
+
+    assert_null(tg_flip(x, 2, (int[]){1, -1}));
+    assert_error_contains("tg_flip: dim -1 appears multiple times");
+    assert_null(tg_flip(x, 1, (int[]){2}));
+    assert_error_contains("tg_flip: Dimension out of range");
+
+    assert_null(tg_repeat(x, 1, (int64_t[]){2}));
+    assert_error_contains("tg_repeat: Number of dimensions of repeat dims (1) can not be smaller");
+    assert_null(tg_repeat(x, 2, (int64_t[]){2, -1}));
+    assert_error_contains("tg_repeat: Trying to create tensor with negative dimension -1");
+
+    assert_null(tg_pad(x, 3, (int64_t[]){1, 1, 1}, 0));
+    assert_error_contains("tg_pad: Padding length must be divisible by 2");
+    assert_null(tg_pad(x, 6, (int64_t[]){1, 1, 1, 1, 1, 1}, 0));
+    assert_error_contains("tg_pad: Padding length too large");
+    assert_null(tg_pad(x, 2, (int64_t[]){-3, -2}, 0));
+    assert_error_contains("tg_pad: The input size 4, plus negative padding -3 and -2 resulted in a negative");
+
+    assert_null(tg_index_select(x, 1, idx));
+    assert_error_contains("tg_index_select: index 7 is out of bounds for dimension 1 with size 4");
+    assert_error_contains("(valid range is [0, 3])");
+    assert_null(tg_index_select(x, 0, tg_from_array(TG_I64, 1, (int64_t[]){1}, (int64_t[]){-1})));
+    assert_error_contains("tg_index_select: index -1 is out of bounds for dimension 0 with size 3");
+    assert_null(tg_index_select(x, 1, fidx));
+    assert_error_contains("tg_index_select: expected an index tensor of dtype int64, got float32");
+    assert_null(tg_index_select(x, 2, idx));
+    assert_error_contains("tg_index_select: Dimension out of range");
+    assert_null(tg_index_select(x, 0, tg_zeros(TG_I64, 2, (int64_t[]){1, 1})));
+    assert_error_contains("tg_index_select: Index is supposed to be a vector");
+
+    tg_tensor *gidx = tg_from_array(TG_I64, 2, (int64_t[]){2, 2}, (int64_t[]){0, 1, 4, 0});
+    assert_null(tg_gather(x, 1, gidx));
+    assert_error_contains("tg_gather: index 4 is out of bounds for dimension 1 with size 4 (valid range is [0, 3])");
+    assert_null(tg_gather(x, 1, idx));
+    assert_error_contains("tg_gather: Index tensor must have the same number of dimensions as input tensor");
+    assert_null(tg_gather(x, 1, tg_zeros(TG_I64, 2, (int64_t[]){4, 1})));
+    assert_error_contains("tg_gather: Size does not match at dimension 0");
+    assert_null(tg_gather(x, 1, tg_zeros(TG_F64, 2, (int64_t[]){2, 2})));
+    assert_error_contains("tg_gather: expected an index tensor of dtype int64, got float64");
+
+    tg_tensor *src = tg_ones(TG_F32, 2, (int64_t[]){2, 2});
+    assert_null(tg_scatter_add(x, 1, gidx, src));
+    assert_error_contains("tg_scatter_add: index 4 is out of bounds for dimension 1 with size 4");
+    assert_null(tg_scatter_add(x, 1, tg_zeros(TG_I64, 2, (int64_t[]){2, 3}), src));
+    assert_error_contains("tg_scatter_add: Size does not match at dimension 1");
+    assert_error_contains("expected index [2,3] to be smaller than src [2,2]");
+    assert_null(tg_scatter_add(x, 1, tg_zeros(TG_I64, 2, (int64_t[]){2, 2}), tg_ones(TG_F64, 2, (int64_t[]){2, 2})));
+    assert_error_contains("tg_scatter_add: Expected self.dtype to be equal to src.dtype");
+
+    tg_tensor *w = tg_ones(TG_F32, 2, (int64_t[]){5, 2});
+    assert_null(tg_embedding(w, tg_from_array(TG_I64, 2, (int64_t[]){1, 2}, (int64_t[]){1, 5}), -1));
+    assert_error_contains("tg_embedding: index 5 is out of bounds for dimension 0 with size 5 (valid range is [0, 4])");
+    assert_null(tg_embedding(w, tg_from_array(TG_I64, 1, (int64_t[]){1}, (int64_t[]){(int64_t)1 << 40}), -1));
+    assert_error_contains("index 1099511627776 is out of bounds");
+    assert_null(tg_embedding(w, idx, 5));
+    assert_error_contains("tg_embedding: padding_idx must be -1 (none) or within [0, 5)");
+    assert_null(tg_embedding(tg_ones(TG_F32, 1, (int64_t[]){5}), idx, -1));
+    assert_error_contains("tg_embedding: 'weight' must be 2-D");
+    assert_null(tg_embedding(tg_zeros(TG_I64, 2, (int64_t[]){5, 2}), idx, -1));
+    assert_error_contains("tg_embedding: expected a float32 or float64 tensor, got int64");
+
+    assert_null(tg_cat((tg_tensor *[]){x, tg_ones(TG_F32, 2, (int64_t[]){2, 3})}, 2, 0));
+    assert_error_contains("tg_cat: Sizes of tensors must match except in dimension 0");
+    assert_null(tg_cat((tg_tensor *[]){x, tg_ones(TG_F64, 2, (int64_t[]){3, 4})}, 2, 0));
+    assert_error_contains("tg_cat: expected all tensors to have dtype float32");
+    assert_null(tg_stack((tg_tensor *[]){x, tg_ones(TG_F32, 2, (int64_t[]){4, 3})}, 2, 0));
+    assert_error_contains("tg_stack: stack expects each tensor to be equal size");
+
+    /* NULL propagates without a new message. */
+    tg_clear_error();
+    assert_null(tg_flip(NULL, 0, NULL));
+    assert_null(tg_gather(x, 0, NULL));
+    assert_null(tg_embedding(NULL, idx, -1));
+    assert_string_equal(tg_last_error(), "");
+    tg_scope_end(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_gradcheck),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_embedding_padding_and_duplicates),
+        cmocka_unit_test(test_outside_scope),
+        cmocka_unit_test(test_bad_inputs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
