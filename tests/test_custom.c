@@ -59,8 +59,8 @@ static void test_dot_of_lstm_like_expression_renders(void **state)
     (void)state;
     tg_manual_seed(4);
     const int64_t B = 2, H = 3;
-    tg_tensor *w = tg_requires_grad(tg_keep(tg_rand(TG_F32, 2, (int64_t[]){4 * H, H}, -0.5, 0.5)), true);
     tg_scope *s = tg_scope_begin();
+    tg_tensor *w = tg_requires_grad(tg_keep(tg_rand(TG_F32, 2, (int64_t[]){4 * H, H}, -0.5, 0.5)), true);
     tg_tensor *h = tg_zeros(TG_F32, 2, (int64_t[]){B, H}), *c = tg_zeros(TG_F32, 2, (int64_t[]){B, H});
     tg_tensor *x = tg_ones(TG_F32, 2, (int64_t[]){B, H});
     for (int t = 0; t < 3; t++) {

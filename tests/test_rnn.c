@@ -58,7 +58,7 @@ static tg_tensor *fixture(const char *fmt, const char *case_name, tg_dtype dtype
 }
 
 /* Copy the fixture's weights into the layer by name; check the count. */
-static void load_weights(tg_rnn *rnn, tg_params *params, const char *case_name, tg_dtype dtype)
+static void load_weights(tg_params *params, const char *case_name, tg_dtype dtype)
 {
     tg_scope *s = tg_scope_begin();
     bool was = tg_set_grad_enabled(false);
@@ -69,7 +69,6 @@ static void load_weights(tg_rnn *rnn, tg_params *params, const char *case_name, 
     }
     tg_set_grad_enabled(was);
     assert_int_equal(tg_params_numel(params), (int64_t)tg_item(fixture("%s.count", case_name, TG_F64)));
-    (void)rnn;
     tg_scope_end(s);
 }
 
@@ -87,7 +86,7 @@ static void parity_case(const mode_case *m, int layers, bool bidirectional, bool
     assert_non_null(rnn);
     tg_params params = tg_params_new();
     assert_int_equal(tg_rnn_params(rnn, &params, NULL), 0);
-    load_weights(rnn, &params, case_name, dtype);
+    load_weights(&params, case_name, dtype);
     bool lstm = m->mode == TG_LSTM;
     char name[256];
     snprintf(name, sizeof name, "%s.x", case_name);
