@@ -71,6 +71,10 @@ bool tg__any_requires_grad(int n, tg_tensor *const *ts);
 /* The scope depth of this thread (0: no scope open). */
 int tg__scope_depth(void);
 
+/* The newest tensor header made in a scope on this thread (a list through
+ * scope_prev), so that scope end can mark them dead. */
+void tg__scope_register(tg_tensor *t);
+
 /* Tape bookkeeping used by scope.c. */
 tg_node *tg__tape_tail(void);
 void tg__tape_rewind(tg_node *tail);

@@ -9,7 +9,6 @@
 #define CHUNK_MIN (4u << 20)
 #define ALIGN 64
 #define SCOPE_MAGIC 0x73636f70u
-#define POISON 0xDB
 
 typedef struct chunk {
     struct chunk *next;
@@ -23,12 +22,20 @@ struct tg_scope {
     chunk *mark_chunk;
     size_t mark_used;
     tg_node *mark_tape;
+    tg_tensor *mark_tensors;
     size_t mark_total;
 };
 
 static _Thread_local chunk *first_chunk, *current;
 static _Thread_local size_t total_used, chunk_allocs;
 static _Thread_local int depth;
+static _Thread_local tg_tensor *newest_tensor;
+
+void tg__scope_register(tg_tensor *t)
+{
+    t->scope_prev = newest_tensor;
+    newest_tensor = t;
+}
 
 int tg__scope_depth(void) { return depth; }
 
@@ -89,6 +96,7 @@ tg_scope *tg_scope_begin(void)
     s->mark_chunk = mark_chunk;
     s->mark_used = mark_used;
     s->mark_tape = tg__tape_tail();
+    s->mark_tensors = newest_tensor;
     s->mark_total = mark_total;
     return s;
 }
@@ -100,17 +108,10 @@ int tg_scope_end(tg_scope *s)
         return -1;
     }
     struct tg_scope mark = *s;
-#ifndef NDEBUG
-    /* Poison everything handed out since the mark, so a tensor used after
-     * its scope fails tg__check instead of reading stale values. */
-    chunk *c = mark.mark_chunk ? mark.mark_chunk : first_chunk;
-    size_t from = mark.mark_chunk ? mark.mark_used : 0;
-    for (; c; c = c->next) {
-        memset(c->data + from, POISON, c->used - from);
-        if (c == current) break;
-        from = 0;
-    }
-#endif
+    /* Mark the scope's tensors dead, so that a pointer kept past the scope
+     * fails tg__check instead of reading whatever reuses the memory. */
+    for (tg_tensor *t = newest_tensor; t && t != mark.mark_tensors; t = t->scope_prev) t->magic = 0;
+    newest_tensor = mark.mark_tensors;
     current = mark.mark_chunk ? mark.mark_chunk : first_chunk;
     if (current) current->used = mark.mark_chunk ? mark.mark_used : 0;
     total_used = mark.mark_total;

@@ -9,9 +9,11 @@
  * aligned. Ending a scope rewinds the arena but keeps its chunks, so a steady
  * training loop makes no malloc calls. Scopes nest and must end in reverse
  * order. Tensors made outside any scope are persistent (tg_free them);
- * tg_keep copies a result out of a scope. In builds without NDEBUG the
- * memory of an ended scope is poisoned and any tg_ function given a tensor
- * from it reports "used after its scope ended" instead of computing garbage.
+ * tg_keep copies a result out of a scope. Ending a scope marks every tensor
+ * made in it as dead (a walk over their headers, not their data, so it costs
+ * nothing that matters), and any tg_ function later given one of them
+ * reports "used after its scope ended" instead of computing garbage, as long
+ * as the memory has not been handed out again by a later scope.
  *
  * Tape nodes recorded outside any scope go to the thread's base arena, which
  * is only released by tg_release_thread_memory: record graphs inside scopes. */

@@ -97,6 +97,7 @@ static tg_tensor *alloc_tensor(tg_dtype dtype, int ndim, const int64_t *shape, b
         if (!data) return NULL;
         memset(t, 0, sizeof *t);
         s->refcount = 0;
+        tg__scope_register(t);
     }
     s->data = data;
     s->nbytes = (int64_t)nbytes;
@@ -134,6 +135,7 @@ tg_tensor *tg__view_of(const tg_tensor *t, int ndim, const int64_t *shape, const
     tg_tensor *v = persistent ? calloc(1, sizeof *v) : tg__arena_alloc(sizeof *v);
     if (!v) return persistent ? tg_error("tg_view: out of memory") : NULL;
     memset(v, 0, sizeof *v);
+    if (!persistent) tg__scope_register(v);
     v->magic = TG_MAGIC;
     v->ndim = ndim;
     v->dtype = t->dtype;

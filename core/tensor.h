@@ -32,7 +32,7 @@ typedef struct tg_storage {
 typedef struct tg_node tg_node;
 
 typedef struct tg_tensor {
-    uint32_t magic;            /* poisoned when the owning scope ends */
+    uint32_t magic;            /* cleared when the owning scope ends */
     int ndim;
     tg_dtype dtype;
     bool requires_grad;
@@ -44,6 +44,7 @@ typedef struct tg_tensor {
     tg_storage *storage;
     tg_node *node;             /* the op that made it; NULL for leaves */
     struct tg_tensor *grad;    /* leaves: gradient accumulated by tg_backward */
+    struct tg_tensor *scope_prev; /* scope tensors: the one made before it, for scope end */
 } tg_tensor;
 
 /* --- dtypes -------------------------------------------------------------- */

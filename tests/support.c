@@ -130,3 +130,100 @@ tg_tensor *leaf_f64(int ndim, const int64_t *shape, double lo, double hi)
     tg_scope_end(s);
     return tg_requires_grad(t, true);
 }
+
+tg_tensor *golden_leaf(const char *file, const char *name, tg_dtype dtype, bool requires_grad)
+{
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *t = tg_keep(golden(file, name, dtype));
+    tg_scope_end(s);
+    return requires_grad ? tg_requires_grad(t, true) : t;
+}
+
+/* t's values in a non-contiguous layout (dims reversed in memory, or every
+ * other element for 1-D), reached through differentiable ops. */
+static tg_tensor *strided(tg_tensor *t)
+{
+    if (t->ndim == 0) return t;
+    if (t->ndim == 1) return tg_select(tg_stack((tg_tensor *[]){t, t}, 2, 1), 1, 1);
+    int reverse[TG_MAX_DIMS];
+    for (int d = 0; d < t->ndim; d++) reverse[d] = t->ndim - 1 - d;
+    return tg_permute(tg_contiguous(tg_permute(t, reverse)), reverse);
+}
+
+static void run_golden(const char *file, const golden_case *c, tg_dtype dtype, bool make_strided)
+{
+    const char *tag = dtype == TG_F32 ? "f32" : "f64";
+    double rtol = dtype == TG_F32 ? 1e-5 : 1e-12, atol = dtype == TG_F32 ? 1e-6 : 1e-12;
+    char key[128];
+    tg_tensor *leaves[8] = {0}, *in[8];
+    tg_scope *s = tg_scope_begin();
+    for (int k = 0; k < c->n_inputs; k++) {
+        snprintf(key, sizeof key, "%s.in%d", c->name, k);
+        tg_tensor *t = golden(file, key, (c->index_inputs >> k & 1) ? TG_I64 : dtype);
+        if (c->grad_inputs >> k & 1) t = leaves[k] = tg_requires_grad(tg_keep(t), true);
+        in[k] = make_strided ? strided(t) : t;
+    }
+    tg_tensor *out = c->op(in);
+    snprintf(key, sizeof key, "%s.out.%s", c->name, tag);
+    assert_close(out, golden(file, key, dtype), rtol, atol, key);
+    if (c->grad_inputs) {
+        snprintf(key, sizeof key, "%s.gout", c->name);
+        assert_int_equal(tg_backward(out, golden(file, key, dtype)), 0);
+        for (int k = 0; k < c->n_inputs; k++) {
+            if (!(c->grad_inputs >> k & 1)) continue;
+            snprintf(key, sizeof key, "%s.grad%d.%s", c->name, k, tag);
+            assert_close(leaves[k]->grad, golden(file, key, dtype), rtol, atol, key);
+        }
+    }
+    for (int k = 0; k < c->n_inputs; k++) tg_free(leaves[k]);
+    tg_scope_end(s);
+}
+
+void run_golden_cases(const char *file, const golden_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (int strided_inputs = 0; strided_inputs < 2; strided_inputs++) {
+            run_golden(file, &cases[i], TG_F32, strided_inputs);
+            run_golden(file, &cases[i], TG_F64, strided_inputs);
+        }
+}
+
+/* A leaf whose view in layout l has the given shape. */
+static tg_tensor *layout_leaf(test_layout l, int ndim, const int64_t *shape, double lo, double hi)
+{
+    int64_t s[TG_MAX_DIMS];
+    memcpy(s, shape, sizeof(int64_t) * (size_t)ndim);
+    if (l == LAYOUT_TRANSPOSED) {
+        s[0] = shape[ndim - 1];
+        s[ndim - 1] = shape[0];
+    }
+    if (l == LAYOUT_SLICED) s[ndim - 1] += 3;
+    if (l == LAYOUT_EXPANDED) s[0] = 1;
+    return leaf_f64(ndim, s, lo, hi);
+}
+
+tg_tensor *layout_view(tg_tensor *leaf, const layout_input *x)
+{
+    switch (x->layout) {
+    case LAYOUT_TRANSPOSED: return tg_transpose(leaf, 0, -1);
+    case LAYOUT_SLICED: return tg_narrow(leaf, -1, 1, leaf->shape[leaf->ndim - 1] - 3);
+    case LAYOUT_EXPANDED: return tg_expand(leaf, x->ndim, x->shape);
+    default: return leaf;
+    }
+}
+
+void assert_gradcheck_layouts_impl(tg_gradcheck_fn fn, void *ctx, layout_input *x, double lo, double hi, int n_extra,
+                                   const leaf_spec *extra, const char *what, const char *file, int line)
+{
+    tg_tensor *in[8] = {0};
+    if (n_extra > 7) fail_at(file, line, "%s: at most 7 extra leaves", what);
+    for (test_layout l = LAYOUT_CONTIGUOUS; l < N_LAYOUTS; l++) {
+        x->layout = l;
+        in[0] = layout_leaf(l, x->ndim, x->shape, lo, hi);
+        for (int k = 0; k < n_extra; k++) in[1 + k] = leaf_f64(extra[k].ndim, extra[k].shape, extra[k].lo, extra[k].hi);
+        char name[128];
+        snprintf(name, sizeof name, "%s (layout %d)", what, (int)l);
+        assert_gradcheck_impl(fn, in, 1 + n_extra, ctx, name, file, line);
+        for (int k = 0; k <= n_extra; k++) tg_free(in[k]);
+    }
+}

@@ -39,4 +39,58 @@ void assert_error_contains_impl(const char *needle, const char *file, int line);
 /* A persistent F64 leaf requiring grad with values uniform in [lo, hi). */
 tg_tensor *leaf_f64(int ndim, const int64_t *shape, double lo, double hi);
 
+/* A persistent tensor holding fixture `name` of tests/golden/<file> in dtype,
+ * requiring grad if requires_grad. */
+tg_tensor *golden_leaf(const char *file, const char *name, tg_dtype dtype, bool requires_grad);
+
+/* --- golden cases with fixtures <name>.in<k>, <name>.gout, <name>.out.<dt>
+ * and <name>.grad<k>.<dt> (dt f32 or f64), as gen_*.py's Fixtures.case
+ * writes them. */
+
+typedef tg_tensor *(*golden_op)(tg_tensor **in);
+
+typedef struct {
+    const char *name;
+    int n_inputs;
+    unsigned index_inputs; /* bit k: input k is I64 */
+    unsigned grad_inputs;  /* bit k: input k gets a gradient */
+    golden_op op;
+} golden_case;
+
+/* Runs each case in F32 (rtol 1e-5, atol 1e-6) and F64 (1e-12, 1e-12), on
+ * the fixture inputs as stored and in a strided layout, comparing the output
+ * and, when some input gets one, the gradients after backpropagating gout. */
+void run_golden_cases(const char *file, const golden_case *cases, size_t n);
+
+/* --- gradchecks on views of a leaf: an input runs as its leaf (contiguous),
+ * a transpose of the first and last dims, a narrow of the last dim (from a
+ * leaf 3 longer) or an expand of the first dim (from size 1). */
+
+typedef enum { LAYOUT_CONTIGUOUS, LAYOUT_TRANSPOSED, LAYOUT_SLICED, LAYOUT_EXPANDED, N_LAYOUTS } test_layout;
+
+/* The input viewed in a layout: the view has shape [ndim] (ndim >= 1). */
+typedef struct {
+    test_layout layout;
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+} layout_input;
+
+/* A plain leaf of an F64 gradcheck: its shape and value range. */
+typedef struct {
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+    double lo, hi;
+} leaf_spec;
+
+/* The view of leaf (made by assert_gradcheck_layouts) that x->layout names;
+ * call it inside the gradcheck fn. */
+tg_tensor *layout_view(tg_tensor *leaf, const layout_input *x);
+
+/* assert_gradcheck of fn(ctx) once per layout: input 0 is a fresh leaf in
+ * [lo, hi) for the layout set in *x, inputs 1..n_extra fresh leaves as in extra. */
+void assert_gradcheck_layouts_impl(tg_gradcheck_fn fn, void *ctx, layout_input *x, double lo, double hi, int n_extra,
+                                   const leaf_spec *extra, const char *what, const char *file, int line);
+#define assert_gradcheck_layouts(fn, ctx, x, lo, hi, n_extra, extra, what) \
+    assert_gradcheck_layouts_impl(fn, ctx, x, lo, hi, n_extra, extra, what, __FILE__, __LINE__)
+
 #endif

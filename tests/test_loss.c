@@ -10,53 +10,7 @@
 
 /* --- golden cases ------------------------------------------------------------ */
 
-typedef tg_tensor *(*golden_op)(tg_tensor **in);
-
-typedef struct {
-    const char *name;
-    int n_inputs;
-    unsigned index_inputs; /* bit k: input k is I64 */
-    unsigned grad_inputs;  /* bit k: input k gets a gradient */
-    golden_op op;
-} golden_case;
-
-/* t's values in a non-contiguous layout (dims reversed in memory, or every
- * other element for 1-D), reached through differentiable ops. */
-static tg_tensor *strided(tg_tensor *t)
-{
-    if (t->ndim == 0) return t;
-    if (t->ndim == 1) return tg_select(tg_stack((tg_tensor *[]){t, t}, 2, 1), 1, 1);
-    int reverse[TG_MAX_DIMS];
-    for (int d = 0; d < t->ndim; d++) reverse[d] = t->ndim - 1 - d;
-    return tg_permute(tg_contiguous(tg_permute(t, reverse)), reverse);
-}
-
-static void run_golden(const golden_case *c, tg_dtype dtype, bool make_strided)
-{
-    const char *file = "loss.txt", *tag = dtype == TG_F32 ? "f32" : "f64";
-    double rtol = dtype == TG_F32 ? 1e-5 : 1e-12, atol = dtype == TG_F32 ? 1e-6 : 1e-12;
-    char key[128];
-    tg_tensor *leaves[8] = {0}, *in[8];
-    tg_scope *s = tg_scope_begin();
-    for (int k = 0; k < c->n_inputs; k++) {
-        snprintf(key, sizeof key, "%s.in%d", c->name, k);
-        tg_tensor *t = golden(file, key, (c->index_inputs >> k & 1) ? TG_I64 : dtype);
-        if (c->grad_inputs >> k & 1) t = leaves[k] = tg_requires_grad(tg_keep(t), true);
-        in[k] = make_strided ? strided(t) : t;
-    }
-    tg_tensor *out = c->op(in);
-    snprintf(key, sizeof key, "%s.out.%s", c->name, tag);
-    assert_close(out, golden(file, key, dtype), rtol, atol, key);
-    snprintf(key, sizeof key, "%s.gout", c->name);
-    assert_int_equal(tg_backward(out, golden(file, key, dtype)), 0);
-    for (int k = 0; k < c->n_inputs; k++) {
-        if (!(c->grad_inputs >> k & 1)) continue;
-        snprintf(key, sizeof key, "%s.grad%d.%s", c->name, k, tag);
-        assert_close(leaves[k]->grad, golden(file, key, dtype), rtol, atol, key);
-        tg_free(leaves[k]);
-    }
-    tg_scope_end(s);
-}
+typedef tg_tensor *(*pointwise_loss)(tg_tensor *a, tg_tensor *b, tg_reduction r);
 
 #define REDUCTION_OPS(name, call)                                                              \
     static tg_tensor *op_##name##_mean(tg_tensor **in) { return call(in[0], in[1], TG_REDUCTION_MEAN); } \
@@ -164,83 +118,28 @@ static void test_golden(void **state)
         {"nll_3d_none", 2, 2, 1, op_nll_none},
         {"nll_sum", 2, 2, 1, op_nll_sum},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (int strided_inputs = 0; strided_inputs < 2; strided_inputs++) {
-            run_golden(&cases[i], TG_F32, strided_inputs);
-            run_golden(&cases[i], TG_F64, strided_inputs);
-        }
+    run_golden_cases("loss.txt", cases, sizeof cases / sizeof cases[0]);
 }
 
 /* --- gradchecks -----------------------------------------------------------------
  * The first input runs on a view of its leaf in four layouts; the others are
  * plain leaves (or constants in the context). */
 
-typedef enum { CONTIGUOUS, TRANSPOSED, SLICED, EXPANDED, N_LAYOUTS } layout;
-
-/* A leaf whose `l` view (see as_layout) has the given shape (ndim >= 1). */
-static tg_tensor *leaf_for(layout l, int ndim, const int64_t *shape)
-{
-    int64_t s[TG_MAX_DIMS];
-    memcpy(s, shape, sizeof(int64_t) * (size_t)ndim);
-    if (l == TRANSPOSED) {
-        s[0] = shape[ndim - 1];
-        s[ndim - 1] = shape[0];
-    }
-    if (l == SLICED) s[ndim - 1] += 3;
-    if (l == EXPANDED) s[0] = 1;
-    return leaf_f64(ndim, s, -2, 2);
-}
-
-static tg_tensor *as_layout(tg_tensor *leaf, layout l, int ndim, const int64_t *shape)
-{
-    switch (l) {
-    case TRANSPOSED: return tg_transpose(leaf, 0, -1);
-    case SLICED: return tg_narrow(leaf, -1, 1, leaf->shape[leaf->ndim - 1] - 3);
-    case EXPANDED: return tg_expand(leaf, ndim, shape);
-    default: return leaf;
-    }
-}
-
 typedef struct {
-    int ndim;
-    int64_t shape[TG_MAX_DIMS];
-    double lo, hi;
-} leaf_spec;
-
-typedef struct {
-    layout l;
-    int ndim;
-    int64_t shape[TG_MAX_DIMS];
+    layout_input x;
+    pointwise_loss pointwise;
     tg_reduction reduction;
     tg_tensor *target;                 /* class indices */
     tg_cross_entropy_opts opts;
 } check_ctx;
 
-#define X(in, c) as_layout((in)[0], (c)->l, (c)->ndim, (c)->shape)
+#define X(in, c) layout_view((in)[0], &(c)->x)
 
-static tg_tensor *gc_mse(tg_tensor **in, int n, void *v)
+static tg_tensor *gc_pointwise(tg_tensor **in, int n, void *v)
 {
     (void)n;
     check_ctx *c = v;
-    return tg_mse_loss(X(in, c), in[1], c->reduction);
-}
-static tg_tensor *gc_l1(tg_tensor **in, int n, void *v)
-{
-    (void)n;
-    check_ctx *c = v;
-    return tg_l1_loss(X(in, c), in[1], c->reduction);
-}
-static tg_tensor *gc_smooth_l1(tg_tensor **in, int n, void *v)
-{
-    (void)n;
-    check_ctx *c = v;
-    return tg_smooth_l1_loss(X(in, c), in[1], c->reduction, 0.5);
-}
-static tg_tensor *gc_huber(tg_tensor **in, int n, void *v)
-{
-    (void)n;
-    check_ctx *c = v;
-    return tg_huber_loss(X(in, c), in[1], c->reduction, 0.7);
+    return c->pointwise(X(in, c), in[1], c->reduction);
 }
 static tg_tensor *gc_bce(tg_tensor **in, int n, void *v)
 {
@@ -261,42 +160,35 @@ static tg_tensor *gc_nll(tg_tensor **in, int n, void *v)
     return tg_nll_loss(X(in, c), c->target, &c->opts);
 }
 
-/* Gradcheck fn in every layout of input 0 (c->shape), with extra leaves. */
+/* Gradcheck fn in every layout of input 0 (c->x), with extra leaves. */
 static void check_layouts(tg_gradcheck_fn fn, check_ctx *c, int n_extra, const leaf_spec *extra, const char *what)
 {
-    for (layout l = CONTIGUOUS; l < N_LAYOUTS; l++) {
-        c->l = l;
-        tg_tensor *in[4] = {leaf_for(l, c->ndim, c->shape), NULL, NULL, NULL};
-        for (int k = 0; k < n_extra; k++) in[1 + k] = leaf_f64(extra[k].ndim, extra[k].shape, extra[k].lo, extra[k].hi);
-        char name[96];
-        snprintf(name, sizeof name, "%s (layout %d)", what, (int)l);
-        assert_gradcheck(fn, in, 1 + n_extra, c, name);
-        for (int k = 0; k < 4; k++) tg_free(in[k]);
-    }
+    assert_gradcheck_layouts(fn, c, &c->x, -2, 2, n_extra, extra, what);
 }
 
 static void test_gradcheck_pointwise(void **state)
 {
     (void)state;
-    check_ctx c = {.ndim = 2, .shape = {3, 4}};
+    check_ctx c = {.x = {.ndim = 2, .shape = {3, 4}}};
     const leaf_spec same = {2, {3, 4}, -2, 2}, row = {1, {4}, -2, 2};
-    tg_gradcheck_fn fns[4] = {gc_mse, gc_l1, gc_smooth_l1, gc_huber};
+    pointwise_loss losses[4] = {tg_mse_loss, tg_l1_loss, smooth_l1_half, huber_07};
     const char *names[4] = {"mse", "l1", "smooth_l1", "huber"};
     for (int i = 0; i < 4; i++)
         for (tg_reduction r = TG_REDUCTION_MEAN; r <= TG_REDUCTION_NONE; r++) {
+            c.pointwise = losses[i];
             c.reduction = r;
             char what[64];
             snprintf(what, sizeof what, "%s reduction %d", names[i], (int)r);
-            check_layouts(fns[i], &c, 1, &same, what);
+            check_layouts(gc_pointwise, &c, 1, &same, what);
             snprintf(what, sizeof what, "%s broadcast target, reduction %d", names[i], (int)r);
-            check_layouts(fns[i], &c, 1, &row, what);
+            check_layouts(gc_pointwise, &c, 1, &row, what);
         }
 }
 
 static void test_gradcheck_bce(void **state)
 {
     (void)state;
-    check_ctx c = {.ndim = 2, .shape = {3, 4}};
+    check_ctx c = {.x = {.ndim = 2, .shape = {3, 4}}};
     const leaf_spec extra[3] = {{2, {3, 4}, 0, 1}, {1, {4}, 0.2, 2}, {1, {4}, 0.2, 3}};
     for (tg_reduction r = TG_REDUCTION_MEAN; r <= TG_REDUCTION_NONE; r++) {
         c.reduction = r;
@@ -310,7 +202,7 @@ static void test_gradcheck_classification(void **state)
     (void)state;
     tg_tensor *target = tg_from_array(TG_I64, 1, (int64_t[]){3}, (int64_t[]){2, -100, 0});
     tg_tensor *weight = tg_from_array(TG_F64, 1, (int64_t[]){4}, (double[]){0.5, 1.5, 2.0, 1.0});
-    check_ctx c = {.ndim = 2, .shape = {3, 4}, .target = target};
+    check_ctx c = {.x = {.ndim = 2, .shape = {3, 4}}, .target = target};
     for (tg_reduction r = TG_REDUCTION_MEAN; r <= TG_REDUCTION_NONE; r++) {
         c.opts = (tg_cross_entropy_opts){r, -100, 0.0, NULL};
         check_layouts(gc_ce, &c, 0, NULL, "cross_entropy");
@@ -326,7 +218,7 @@ static void test_gradcheck_classification(void **state)
     tg_free(target);
     /* (N, C, d) logits with (N, d) targets. */
     target = tg_from_array(TG_I64, 2, (int64_t[]){2, 3}, (int64_t[]){1, 3, 0, 2, 2, -100});
-    check_ctx c3 = {.ndim = 3, .shape = {2, 4, 3}, .target = target,
+    check_ctx c3 = {.x = {.ndim = 3, .shape = {2, 4, 3}}, .target = target,
                     .opts = {TG_REDUCTION_MEAN, -100, 0.1, weight}};
     check_layouts(gc_ce, &c3, 0, NULL, "cross_entropy 3-D");
     c3.opts.label_smoothing = 0;

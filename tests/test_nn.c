@@ -11,53 +11,6 @@
 
 /* --- golden cases ------------------------------------------------------------ */
 
-typedef tg_tensor *(*golden_op)(tg_tensor **in);
-
-typedef struct {
-    const char *name;
-    int n_inputs;
-    unsigned grad_inputs; /* bit k: input k gets a gradient */
-    golden_op op;
-} golden_case;
-
-/* t's values in a non-contiguous layout (dims reversed in memory, or every
- * other element for 1-D), reached through differentiable ops. */
-static tg_tensor *strided(tg_tensor *t)
-{
-    if (t->ndim == 0) return t;
-    if (t->ndim == 1) return tg_select(tg_stack((tg_tensor *[]){t, t}, 2, 1), 1, 1);
-    int reverse[TG_MAX_DIMS];
-    for (int d = 0; d < t->ndim; d++) reverse[d] = t->ndim - 1 - d;
-    return tg_permute(tg_contiguous(tg_permute(t, reverse)), reverse);
-}
-
-static void run_golden(const golden_case *c, tg_dtype dtype, bool make_strided)
-{
-    const char *file = "nn.txt", *tag = dtype == TG_F32 ? "f32" : "f64";
-    double rtol = dtype == TG_F32 ? 1e-5 : 1e-12, atol = dtype == TG_F32 ? 1e-6 : 1e-12;
-    char key[128];
-    tg_tensor *leaves[8] = {0}, *in[8];
-    tg_scope *s = tg_scope_begin();
-    for (int k = 0; k < c->n_inputs; k++) {
-        snprintf(key, sizeof key, "%s.in%d", c->name, k);
-        tg_tensor *t = golden(file, key, dtype);
-        if (c->grad_inputs >> k & 1) t = leaves[k] = tg_requires_grad(tg_keep(t), true);
-        in[k] = make_strided ? strided(t) : t;
-    }
-    tg_tensor *out = c->op(in);
-    snprintf(key, sizeof key, "%s.out.%s", c->name, tag);
-    assert_close(out, golden(file, key, dtype), rtol, atol, key);
-    snprintf(key, sizeof key, "%s.gout", c->name);
-    assert_int_equal(tg_backward(out, golden(file, key, dtype)), 0);
-    for (int k = 0; k < c->n_inputs; k++) {
-        if (!(c->grad_inputs >> k & 1)) continue;
-        snprintf(key, sizeof key, "%s.grad%d.%s", c->name, k, tag);
-        assert_close(leaves[k]->grad, golden(file, key, dtype), rtol, atol, key);
-        tg_free(leaves[k]);
-    }
-    tg_scope_end(s);
-}
-
 static tg_tensor *op_softmax_d1(tg_tensor **in) { return tg_softmax(in[0], 1); }
 static tg_tensor *op_softmax_d0(tg_tensor **in) { return tg_softmax(in[0], 0); }
 static tg_tensor *op_softmax_last(tg_tensor **in) { return tg_softmax(in[0], -1); }
@@ -77,65 +30,33 @@ static void test_golden(void **state)
 {
     (void)state;
     static const golden_case cases[] = {
-        {"softmax_d1", 1, 1, op_softmax_d1},
-        {"softmax_d0", 1, 1, op_softmax_d0},
-        {"softmax_3d", 1, 1, op_softmax_d1},
-        {"softmax_big", 1, 1, op_softmax_last},
-        {"softmax_0d", 1, 1, op_softmax_d0},
-        {"log_softmax_d1", 1, 1, op_log_softmax_d1},
-        {"log_softmax_d0", 1, 1, op_log_softmax_d0},
-        {"log_softmax_3d", 1, 1, op_log_softmax_d1},
-        {"log_softmax_big", 1, 1, op_log_softmax_last},
-        {"log_softmax_0d", 1, 1, op_log_softmax_d0},
-        {"layer_norm_1", 3, 7, op_layer_norm_1},
-        {"layer_norm_2", 3, 7, op_layer_norm_2},
-        {"layer_norm_plain", 1, 1, op_layer_norm_plain},
-        {"layer_norm_weight", 2, 3, op_layer_norm_weight},
-        {"layer_norm_all", 2, 3, op_layer_norm_all},
-        {"dropout_eval", 1, 1, op_dropout_eval},
-        {"dropout_p0", 1, 1, op_dropout_p0},
-        {"dropout_p1", 1, 1, op_dropout_p1},
+        {"softmax_d1", 1, 0, 1, op_softmax_d1},
+        {"softmax_d0", 1, 0, 1, op_softmax_d0},
+        {"softmax_3d", 1, 0, 1, op_softmax_d1},
+        {"softmax_big", 1, 0, 1, op_softmax_last},
+        {"softmax_0d", 1, 0, 1, op_softmax_d0},
+        {"log_softmax_d1", 1, 0, 1, op_log_softmax_d1},
+        {"log_softmax_d0", 1, 0, 1, op_log_softmax_d0},
+        {"log_softmax_3d", 1, 0, 1, op_log_softmax_d1},
+        {"log_softmax_big", 1, 0, 1, op_log_softmax_last},
+        {"log_softmax_0d", 1, 0, 1, op_log_softmax_d0},
+        {"layer_norm_1", 3, 0, 7, op_layer_norm_1},
+        {"layer_norm_2", 3, 0, 7, op_layer_norm_2},
+        {"layer_norm_plain", 1, 0, 1, op_layer_norm_plain},
+        {"layer_norm_weight", 2, 0, 3, op_layer_norm_weight},
+        {"layer_norm_all", 2, 0, 3, op_layer_norm_all},
+        {"dropout_eval", 1, 0, 1, op_dropout_eval},
+        {"dropout_p0", 1, 0, 1, op_dropout_p0},
+        {"dropout_p1", 1, 0, 1, op_dropout_p1},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (int strided_inputs = 0; strided_inputs < 2; strided_inputs++) {
-            run_golden(&cases[i], TG_F32, strided_inputs);
-            run_golden(&cases[i], TG_F64, strided_inputs);
-        }
+    run_golden_cases("nn.txt", cases, sizeof cases / sizeof cases[0]);
 }
 
 /* --- gradchecks -----------------------------------------------------------------
  * The first input runs on a view of its leaf in four layouts. */
 
-typedef enum { CONTIGUOUS, TRANSPOSED, SLICED, EXPANDED, N_LAYOUTS } layout;
-
-/* A leaf whose `l` view (see as_layout) has the given shape (ndim >= 1). */
-static tg_tensor *leaf_for(layout l, int ndim, const int64_t *shape)
-{
-    int64_t s[TG_MAX_DIMS];
-    memcpy(s, shape, sizeof(int64_t) * (size_t)ndim);
-    if (l == TRANSPOSED) {
-        s[0] = shape[ndim - 1];
-        s[ndim - 1] = shape[0];
-    }
-    if (l == SLICED) s[ndim - 1] += 3;
-    if (l == EXPANDED) s[0] = 1;
-    return leaf_f64(ndim, s, -2, 2);
-}
-
-static tg_tensor *as_layout(tg_tensor *leaf, layout l, const int64_t *shape)
-{
-    switch (l) {
-    case TRANSPOSED: return tg_transpose(leaf, 0, -1);
-    case SLICED: return tg_narrow(leaf, -1, 1, leaf->shape[leaf->ndim - 1] - 3);
-    case EXPANDED: return tg_expand(leaf, leaf->ndim, shape);
-    default: return leaf;
-    }
-}
-
 typedef struct {
-    layout l;
-    int ndim;
-    int64_t shape[TG_MAX_DIMS];
+    layout_input x;
     int dim;
 } check_ctx;
 
@@ -143,48 +64,42 @@ static tg_tensor *gc_softmax(tg_tensor **in, int n, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
-    return tg_softmax(as_layout(in[0], c->l, c->shape), c->dim);
+    return tg_softmax(layout_view(in[0], &c->x), c->dim);
 }
 static tg_tensor *gc_log_softmax(tg_tensor **in, int n, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
-    return tg_log_softmax(as_layout(in[0], c->l, c->shape), c->dim);
+    return tg_log_softmax(layout_view(in[0], &c->x), c->dim);
 }
 static tg_tensor *gc_layer_norm(tg_tensor **in, int n, void *vctx)
 {
     check_ctx *c = vctx;
     /* A sliced weight (every other element) tests a strided affine too. */
     tg_tensor *w = n > 1 ? tg_select(tg_view(in[1], 2, (int64_t[]){-1, 2}), 1, 0) : NULL;
-    return tg_layer_norm(as_layout(in[0], c->l, c->shape), c->dim, w, n > 2 ? in[2] : NULL, 1e-5);
+    return tg_layer_norm(layout_view(in[0], &c->x), c->dim, w, n > 2 ? in[2] : NULL, 1e-5);
 }
 static tg_tensor *gc_dropout(tg_tensor **in, int n, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
     tg_manual_seed(11); /* the same mask on every evaluation */
-    return tg_dropout(as_layout(in[0], c->l, c->shape), 0.4, true);
+    return tg_dropout(layout_view(in[0], &c->x), 0.4, true);
 }
 
-/* Gradcheck fn in every layout of input 0 (c->shape); extra leaves have
- * the shapes in extra (n_extra of them, each (len) 1-D). */
+/* Gradcheck fn in every layout of input 0 (c->x); the n_extra extra leaves
+ * are 1-D of the lengths in extra_len. */
 static void check_layouts(tg_gradcheck_fn fn, check_ctx *c, int n_extra, const int64_t *extra_len, const char *what)
 {
-    for (layout l = CONTIGUOUS; l < N_LAYOUTS; l++) {
-        c->l = l;
-        tg_tensor *in[3] = {leaf_for(l, c->ndim, c->shape), NULL, NULL};
-        for (int k = 0; k < n_extra; k++) in[1 + k] = leaf_f64(1, &extra_len[k], -2, 2);
-        char name[64];
-        snprintf(name, sizeof name, "%s (layout %d)", what, (int)l);
-        assert_gradcheck(fn, in, 1 + n_extra, c, name);
-        for (int k = 0; k < 3; k++) tg_free(in[k]);
-    }
+    leaf_spec extra[2];
+    for (int k = 0; k < n_extra; k++) extra[k] = (leaf_spec){1, {extra_len[k]}, -2, 2};
+    assert_gradcheck_layouts(fn, c, &c->x, -2, 2, n_extra, extra, what);
 }
 
 static void test_gradcheck(void **state)
 {
     (void)state;
-    check_ctx c = {.ndim = 3, .shape = {3, 4, 5}, .dim = 1};
+    check_ctx c = {.x = {.ndim = 3, .shape = {3, 4, 5}}, .dim = 1};
     check_layouts(gc_softmax, &c, 0, NULL, "softmax dim 1");
     check_layouts(gc_log_softmax, &c, 0, NULL, "log_softmax dim 1");
     c.dim = -1;

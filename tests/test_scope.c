@@ -46,7 +46,6 @@ static void test_ending_outer_closes_inner(void **state)
     assert_int_equal(tg_arena_used(), start);
 }
 
-#ifndef NDEBUG
 static void test_use_after_scope_is_caught(void **state)
 {
     (void)state;
@@ -59,7 +58,6 @@ static void test_use_after_scope_is_caught(void **state)
     assert_error_contains("tg_exp: tensor used after its scope ended");
     tg_scope_end(s2);
 }
-#endif
 
 /* --- a small model trained in a loop ---------------------------------------- */
 
@@ -142,9 +140,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scope_rewinds),
         cmocka_unit_test(test_ending_outer_closes_inner),
-#ifndef NDEBUG
         cmocka_unit_test(test_use_after_scope_is_caught),
-#endif
         cmocka_unit_test(test_memory_loop),
     };
     if (argc > 1 && strcmp(argv[1], "memory_loop") == 0) {

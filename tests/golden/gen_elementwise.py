@@ -11,37 +11,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-from golden import Fixtures
+from golden import Fixtures, uniform
 
 fx = Fixtures("elementwise.txt")
 torch.manual_seed(0)
-SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
-
-
-def uniform(shape, lo, hi):
-    return (torch.rand(shape, dtype=torch.float32) * (hi - lo) + lo).double()
-
-
-def record(name, fn, inputs, grads=None, gy=None):
-    """inputs: {letter: tensor}; grads: letters that require grad."""
-    grads = list(inputs) if grads is None else grads
-    for k, v in inputs.items():
-        fx.add(f"{name}_{k}", v)
-    first = True
-    for dtype in (torch.float32, torch.float64):
-        xs = {k: v.to(dtype).clone().requires_grad_(k in grads) for k, v in inputs.items()}
-        y = fn(**xs)
-        if first:
-            if gy is None:
-                gy = uniform(y.shape, -1, 1)
-            fx.add(f"{name}_gy", gy)
-            first = False
-        fx.add(f"{name}_y_{SUFFIX[dtype]}", y)
-        if grads:
-            y.backward(gy.to(dtype))
-            for k in grads:
-                fx.add(f"{name}_d{k}_{SUFFIX[dtype]}", xs[k].grad)
-
+record = fx.record
 
 # name: (function, low, high) -- the same table is in test_elementwise.c
 UNARY = {

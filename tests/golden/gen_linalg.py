@@ -10,32 +10,11 @@ float32 so both dtypes start from the same values.
 import torch
 import torch.nn.functional as F
 
-from golden import Fixtures
+from golden import Fixtures, uniform
 
 fx = Fixtures("linalg.txt")
 torch.manual_seed(0)
-SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
-
-
-def uniform(shape, lo=-1, hi=1):
-    return (torch.rand(shape, dtype=torch.float32) * (hi - lo) + lo).double()
-
-
-def record(name, fn, inputs):
-    for k, v in inputs.items():
-        fx.add(f"{name}_{k}", v)
-    gy = None
-    for dtype in (torch.float32, torch.float64):
-        xs = {k: v.to(dtype).clone().requires_grad_() for k, v in inputs.items()}
-        y = fn(**xs)
-        if gy is None:
-            gy = uniform(y.shape)
-            fx.add(f"{name}_gy", gy)
-        fx.add(f"{name}_y_{SUFFIX[dtype]}", y)
-        y.backward(gy.to(dtype))
-        for k in inputs:
-            fx.add(f"{name}_d{k}_{SUFFIX[dtype]}", xs[k].grad)
-
+record = fx.record
 
 # name: (shape of a, shape of b) -- the same list is in test_linalg.c
 MATMUL = {

@@ -10,33 +10,15 @@ import math
 
 import torch
 
-from golden import Fixtures
+from golden import Fixtures, uniform
 
 fx = Fixtures("reduce.txt")
 torch.manual_seed(0)
-SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 nan, inf = math.nan, math.inf
 
 
-def uniform(shape, lo, hi):
-    return (torch.rand(shape, dtype=torch.float32) * (hi - lo) + lo).double()
-
-
 def record(name, fn, x, indices=False):
-    fx.add(f"{name}_x", x)
-    gy = None
-    for dtype in (torch.float32, torch.float64):
-        xs = x.to(dtype).clone().requires_grad_()
-        out = fn(xs)
-        y = out[0] if indices else out
-        if gy is None:
-            gy = uniform(y.shape, -1, 1)
-            fx.add(f"{name}_gy", gy)
-            if indices:
-                fx.add(f"{name}_i", out[1])
-        fx.add(f"{name}_y_{SUFFIX[dtype]}", y)
-        y.backward(gy.to(dtype))
-        fx.add(f"{name}_dx_{SUFFIX[dtype]}", xs.grad)
+    fx.record(name, lambda x: fn(x), {"x": x}, indices=indices)
 
 
 x = uniform((3, 4, 5), -2, 2)
