@@ -203,8 +203,9 @@ static tg_tensor *run_direction(const tg_rnn *rnn, const tg_rnn_weights *w, tg_t
                                 const sequence *sq, tg_tensor **hidden, tg_tensor **cell)
 {
     int gates = tg_rnn_mode_gates(rnn->mode);
-    tg_tensor **outputs = malloc(sizeof *outputs * (size_t)sq->steps);
-    if (!outputs) return tg_error("%s: out of memory", forward_name(rnn->mode));
+    /* Scope memory, like every tensor of the step: a steady loop never mallocs. */
+    tg_tensor **outputs = tg__arena_alloc(sizeof *outputs * (size_t)sq->steps);
+    if (!outputs) return NULL;
     /* (T, B, G*H) or (B, T, G*H): every step's input projection at once */
     tg_tensor *xproj = project(in, w->weight_ih, w->bias_ih, w->ln_weight_ih, gates);
     for (int64_t s = 0; s < sq->steps; s++) {
@@ -229,9 +230,7 @@ static tg_tensor *run_direction(const tg_rnn *rnn, const tg_rnn_weights *w, tg_t
             if (*cell) *cell = new_cell;
         }
     }
-    tg_tensor *out = tg_stack(outputs, (int)sq->steps, sq->tdim);
-    free(outputs);
-    return out;
+    return tg_stack(outputs, (int)sq->steps, sq->tdim);
 }
 
 /* state must be (D*L, B, size), or (D*L, size) for an unbatched input. */
@@ -273,14 +272,13 @@ static bool make_mask(const char *fn, const int64_t *lengths, tg_dtype dtype, se
         full = full && lengths[b] == sq->steps;
     }
     if (full) return true;
-    double *values = malloc(sizeof *values * (size_t)(sq->steps * sq->batch));
-    if (!values) return tg_error("%s: out of memory", fn) != NULL;
+    sq->mask = tg_empty(dtype, 3, (int64_t[]){sq->steps, sq->batch, 1});
+    if (!sq->mask) return false;
     for (int64_t t = 0; t < sq->steps; t++)
-        for (int64_t b = 0; b < sq->batch; b++) values[t * sq->batch + b] = t < lengths[b];
-    tg_tensor *mask = tg_from_array(TG_F64, 3, (int64_t[]){sq->steps, sq->batch, 1}, values);
-    free(values);
-    sq->mask = dtype == TG_F64 ? mask : tg_cast(mask, dtype);
-    return sq->mask != NULL;
+        for (int64_t b = 0; b < sq->batch; b++)
+            tg__store((char *)tg_data(sq->mask) + (t * sq->batch + b) * (int64_t)tg_dtype_size(dtype), dtype,
+                      t < lengths[b]);
+    return true;
 }
 
 int tg_rnn_forward(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0, const int64_t *lengths,
@@ -338,11 +336,8 @@ int tg_rnn_forward(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0, cons
     }
 
     tg_tensor *layer_in = x;
-    tg_tensor **finals = malloc(sizeof *finals * 2 * (size_t)n_states); /* h_n entries, then c_n entries */
-    if (!finals) {
-        tg_error("%s: out of memory", fn);
-        return -1;
-    }
+    tg_tensor **finals = tg__arena_alloc(sizeof *finals * 2 * (size_t)n_states); /* h_n entries, then c_n entries */
+    if (!finals) return -1;
     for (int layer = 0; layer < cfg->num_layers && layer_in; layer++) {
         tg_tensor *dir_out[2];
         for (int dir = 0; dir < rnn->num_directions; dir++) {
@@ -361,7 +356,6 @@ int tg_rnn_forward(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0, cons
     tg_tensor *output = layer_in;
     tg_tensor *h_n = output ? tg_stack(finals, n_states, 0) : NULL;
     tg_tensor *c_n = output && lstm ? tg_stack(finals + n_states, n_states, 0) : NULL;
-    free(finals);
     if (!output || !h_n || (lstm && !c_n)) return -1;
     if (!batched) {
         output = tg_squeeze(output, 1);

@@ -11,7 +11,7 @@
 #include "reduce.h"
 
 /* Which dims of x are reduced; -1 with a message on a bad or repeated dim. */
-int tg__reduce_mask(const char *fn, const tg_tensor *x, int ndims, const int *dims, bool *mask)
+static int reduce_mask(const char *fn, const tg_tensor *x, int ndims, const int *dims, bool *mask)
 {
     for (int d = 0; d < TG_MAX_DIMS; d++) mask[d] = ndims == 0;
     for (int i = 0; i < ndims; i++) {
@@ -27,7 +27,7 @@ int tg__reduce_mask(const char *fn, const tg_tensor *x, int ndims, const int *di
 }
 
 /* Shape of the result with keepdim (reduced dims set to 1). */
-void tg__keepdim_shape(const tg_tensor *x, const bool *mask, int64_t *shape)
+static void keepdim_shape(const tg_tensor *x, const bool *mask, int64_t *shape)
 {
     for (int d = 0; d < x->ndim; d++) shape[d] = mask[d] ? 1 : x->shape[d];
 }
@@ -35,7 +35,7 @@ void tg__keepdim_shape(const tg_tensor *x, const bool *mask, int64_t *shape)
 /* Drop the reduced dims from a fresh keepdim-shaped result unless keepdim.
  * The header is edited in place rather than viewed, so a reduction records
  * one node, not two. */
-tg_tensor *tg__finish_reduce(tg_tensor *out, const tg_tensor *x, const bool *mask, bool keepdim)
+static tg_tensor *finish_reduce(tg_tensor *out, const tg_tensor *x, const bool *mask, bool keepdim)
 {
     if (!out || keepdim) return out;
     int n = 0;
@@ -135,7 +135,7 @@ static tg_tensor *fold(const tg_tensor *x, const bool *mask, fold_kind kind, dou
                        const tg_tensor *centre)
 {
     int64_t kshape[TG_MAX_DIMS];
-    tg__keepdim_shape(x, mask, kshape);
+    keepdim_shape(x, mask, kshape);
     tg_tensor *acc = tg__new(TG_F64, x->ndim, kshape);
     if (!acc) return NULL;
     double *a = tg_data(acc);
@@ -179,7 +179,7 @@ static tg_tensor *sum_or_mean(const char *fn, tg_tensor *x, int ndims, const int
 {
     if (!tg__check_float(fn, x)) return NULL;
     bool mask[TG_MAX_DIMS];
-    if (tg__reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
+    if (reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
     int64_t count = reduced_count(x, mask);
     double scale = mean ? (count ? 1.0 / (double)count : NAN) : 1.0;
     tg_tensor *acc = fold(x, mask, FOLD_SUM, 0, 0, NULL);
@@ -190,10 +190,10 @@ static tg_tensor *sum_or_mean(const char *fn, tg_tensor *x, int ndims, const int
     tg_tensor *out = in_dtype(acc, x->dtype);
     tg_node *n = tg_record(fn + 3, sum_backward, out, 1, &x);
     if (n) {
-        tg__keepdim_shape(x, mask, n->iarg);
+        keepdim_shape(x, mask, n->iarg);
         n->farg[0] = scale;
     }
-    return tg__finish_reduce(out, x, mask, keepdim);
+    return finish_reduce(out, x, mask, keepdim);
 }
 
 tg_tensor *tg_sum(tg_tensor *x, int ndims, const int *dims, bool keepdim)
@@ -249,7 +249,7 @@ static tg_tensor *variance(const char *fn, tg_tensor *x, int ndims, const int *d
 {
     if (!tg__check_float(fn, x)) return NULL;
     bool mask[TG_MAX_DIMS];
-    if (tg__reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
+    if (reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
     int64_t count = reduced_count(x, mask);
     /* Two passes in double: the mean, then the squared deviations from it. */
     tg_tensor *mean = fold(x, mask, FOLD_SUM, 0, 0, NULL);
@@ -264,11 +264,11 @@ static tg_tensor *variance(const char *fn, tg_tensor *x, int ndims, const int *d
     tg_tensor *out = in_dtype(acc, x->dtype);
     tg_node *n = tg_record(fn + 3, take_sqrt ? std_backward : var_backward, out, 1, &x);
     if (n) {
-        tg__keepdim_shape(x, mask, n->iarg);
+        keepdim_shape(x, mask, n->iarg);
         n->saved[0] = in_dtype(mean, x->dtype);
         n->farg[0] = 2 / divisor;
     }
-    return tg__finish_reduce(out, x, mask, keepdim);
+    return finish_reduce(out, x, mask, keepdim);
 }
 
 tg_tensor *tg_var(tg_tensor *x, int ndims, const int *dims, bool unbiased, bool keepdim)
@@ -359,19 +359,19 @@ static tg_tensor *extreme_along(const char *fn, tg_tensor *x, int dim, bool keep
     bool mask[TG_MAX_DIMS] = {false};
     mask[d] = true;
     int64_t kshape[TG_MAX_DIMS];
-    tg__keepdim_shape(x, mask, kshape);
+    keepdim_shape(x, mask, kshape);
     tg_tensor *values = tg__new(x->dtype, x->ndim, kshape);
     tg_tensor *idx = tg__new(TG_I64, x->ndim, kshape);
     if (!values || !idx) return NULL;
     select_extreme(x, d, largest, values, idx);
-    if (!want_values) return tg__finish_reduce(idx, x, mask, keepdim);
+    if (!want_values) return finish_reduce(idx, x, mask, keepdim);
     tg_node *n = tg_record(fn + 3, select_backward, values, 1, &x);
     if (n) {
         n->saved[0] = idx;
         n->iarg[0] = d;
     }
-    if (indices) *indices = tg__finish_reduce(idx, x, mask, keepdim);
-    return tg__finish_reduce(values, x, mask, keepdim);
+    if (indices) *indices = finish_reduce(idx, x, mask, keepdim);
+    return finish_reduce(values, x, mask, keepdim);
 }
 
 tg_tensor *tg_max_dim(tg_tensor *x, int dim, bool keepdim, tg_tensor **indices)
@@ -411,11 +411,11 @@ static tg_tensor *extreme_all(const char *fn, tg_tensor *x, bool largest)
         return tg_error("%s: Expected reduction dim to be specified for input.numel() == 0. "
                         "Specify the reduction dim with the 'dim' argument.", fn);
     bool mask[TG_MAX_DIMS];
-    tg__reduce_mask(fn, x, 0, NULL, mask);
+    reduce_mask(fn, x, 0, NULL, mask);
     tg_tensor *acc = fold(x, mask, largest ? FOLD_MAX : FOLD_MIN, 0, largest ? -INFINITY : INFINITY, NULL);
     tg_tensor *out = in_dtype(acc, x->dtype);
     tg_record(fn + 3, extreme_all_backward, out, 1, &x);
-    return tg__finish_reduce(out, x, mask, false);
+    return finish_reduce(out, x, mask, false);
 }
 
 tg_tensor *tg_max(tg_tensor *x) { return extreme_all("tg_max", x, true); }
@@ -435,7 +435,7 @@ tg_tensor *tg_logsumexp(tg_tensor *x, int ndims, const int *dims, bool keepdim)
     const char *fn = "tg_logsumexp";
     if (!tg__check_float(fn, x)) return NULL;
     bool mask[TG_MAX_DIMS];
-    if (tg__reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
+    if (reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
     tg_tensor *max = fold(x, mask, FOLD_MAX, 0, -INFINITY, NULL);
     if (!max) return NULL;
     double *m = tg_data(max);
@@ -447,8 +447,8 @@ tg_tensor *tg_logsumexp(tg_tensor *x, int ndims, const int *dims, bool keepdim)
     for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = log(a[i]) + m[i];
     tg_tensor *out = in_dtype(acc, x->dtype);
     tg_node *n = tg_record("logsumexp", logsumexp_backward, out, 1, &x);
-    if (n) tg__keepdim_shape(x, mask, n->iarg);
-    return tg__finish_reduce(out, x, mask, keepdim);
+    if (n) keepdim_shape(x, mask, n->iarg);
+    return finish_reduce(out, x, mask, keepdim);
 }
 
 /* --- vector norms -----------------------------------------------------------------------
@@ -491,7 +491,7 @@ tg_tensor *tg_norm(tg_tensor *x, double p, int ndims, const int *dims, bool keep
     if (!tg__check_float(fn, x)) return NULL;
     if (!(p > 0)) return tg_error("%s: p must be positive or INFINITY, got %g", fn, p);
     bool mask[TG_MAX_DIMS];
-    if (tg__reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
+    if (reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
     if (isinf(p) && reduced_count(x, mask) == 0)
         return tg_error("%s: cannot compute the inf norm over an empty dimension because the operation "
                         "does not have an identity", fn);
@@ -509,8 +509,8 @@ tg_tensor *tg_norm(tg_tensor *x, double p, int ndims, const int *dims, bool keep
     tg_tensor *out = in_dtype(acc, x->dtype);
     tg_node *n = tg_record("norm", norm_backward, out, 1, &x);
     if (n) {
-        tg__keepdim_shape(x, mask, n->iarg);
+        keepdim_shape(x, mask, n->iarg);
         n->farg[0] = p;
     }
-    return tg__finish_reduce(out, x, mask, keepdim);
+    return finish_reduce(out, x, mask, keepdim);
 }
