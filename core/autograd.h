@@ -63,8 +63,8 @@ bool tg_needs_grad(const tg_tensor *x);
  * (it is then summed down). Ignored if x does not need grad. The first
  * gradient of a non-leaf is adopted as its buffer without a copy, so a
  * backward function must not write to g afterwards, nor hand two inputs
- * views that share g's memory (hand the same tensor twice instead: the
- * second is copied). */
+ * overlapping views of g (handing the same tensor twice is fine: the second
+ * is copied). */
 void tg_accum_grad(tg_tensor *x, tg_tensor *g);
 /* x's gradient buffer (contiguous, x's shape), zero-filled on first use,
  * for backward functions that add into a region of it in place. NULL if x
