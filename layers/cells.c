@@ -48,8 +48,8 @@ static int64_t check_gates(const char *fn, int gates, const tg_tensor *xproj, co
 /* h' = act(xW + hW) */
 tg_tensor *tg_rnn_gates(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode)
 {
-    if (check_gates("tg_rnn_gates", 1, xproj, hproj, NULL) < 0) return NULL;
-    tg_tensor *pre = tg_add(xproj, hproj);
+    if (check_gates("tg_rnn_gates", 1, xproj, hproj ? hproj : xproj, NULL) < 0) return NULL;
+    tg_tensor *pre = hproj ? tg_add(xproj, hproj) : xproj;
     return mode == TG_RNN_RELU ? tg_relu(pre) : tg_tanh(pre);
 }
 
@@ -57,10 +57,10 @@ tg_tensor *tg_rnn_gates(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode)
 tg_tensor *tg_lstm_gates(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *c, tg_tensor **c_out)
 {
     if (c_out) *c_out = NULL;
-    int64_t hidden = check_gates("tg_lstm_gates", 4, xproj, hproj, c);
+    int64_t hidden = check_gates("tg_lstm_gates", 4, xproj, hproj ? hproj : xproj, c);
     if (hidden < 0) return NULL;
     if (!c || !c_out) return tg_error("tg_lstm_gates: NULL cell state or c_out");
-    tg_tensor *pre = tg_add(xproj, hproj);
+    tg_tensor *pre = hproj ? tg_add(xproj, hproj) : xproj;
     /* i and f are adjacent blocks: one sigmoid over both. */
     tg_tensor *in_forget = tg_sigmoid(tg_narrow(pre, -1, 0, 2 * hidden));
     tg_tensor *input_gate = tg_narrow(in_forget, -1, 0, hidden);

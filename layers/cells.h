@@ -42,6 +42,10 @@ int tg_rnn_mode_gates(tg_rnn_mode mode);
  * computed by the caller (the drivers compute xproj for all time steps in
  * one matmul). h and c are (..., H). NULL with a message on bad shapes. */
 
+/* For the Elman and LSTM steps hproj may be NULL when xproj already holds
+ * the sum of both projections (the drivers compute it as one tg_linear with
+ * xproj as the added term). */
+
 /* Elman step: act(xproj + hproj), act tanh or relu per mode. */
 tg_tensor *tg_rnn_gates(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode);
 /* LSTM step: returns h' = o * tanh(c') and writes c' = f * c + i * g to *c_out. */

@@ -208,10 +208,17 @@ static tg_tensor *run_direction(const tg_rnn *rnn, const tg_rnn_weights *w, tg_t
     if (!outputs) return NULL;
     /* (T, B, G*H) or (B, T, G*H): every step's input projection at once */
     tg_tensor *xproj = project(in, w->weight_ih, w->bias_ih, w->ln_weight_ih, gates);
+    /* Elman and LSTM steps need only xW + b_ih + b_hh + hW: add b_hh once for
+     * all steps, and each step is then one linear with xW as the added term.
+     * The GRU keeps hW apart (r scales it), and layer norm normalises it. */
+    bool fused = rnn->mode != TG_GRU && !w->ln_weight_hh;
+    if (fused && w->bias_hh) xproj = tg_add(xproj, w->bias_hh);
     for (int64_t s = 0; s < sq->steps; s++) {
         int64_t t = reverse ? sq->steps - 1 - s : s;
         tg_tensor *xt = tg_select(xproj, sq->tdim, t); /* (B, G*H) */
-        tg_tensor *hproj = project(*hidden, w->weight_hh, w->bias_hh, w->ln_weight_hh, gates);
+        tg_tensor *hproj = NULL;
+        if (fused) xt = tg_linear(*hidden, w->weight_hh, xt);
+        else hproj = project(*hidden, w->weight_hh, w->bias_hh, w->ln_weight_hh, gates);
         tg_tensor *new_cell = NULL, *new_hidden;
         switch (rnn->mode) {
         case TG_LSTM: new_hidden = tg_lstm_gates(xt, hproj, *cell, &new_cell); break;

@@ -140,7 +140,7 @@ tg_tensor *tg_outer(tg_tensor *a, tg_tensor *b)
 
 /* --- linear ----------------------------------------------------------------
  * y = x W^T + b with x viewed as (N, in):
- *     dx = g W,  dW = g^T x,  db = sum of g over rows */
+ *     dx = g W,  dW = g^T x,  db = g summed down to b's shape */
 
 /* N: the product of x's leading dims (spelled out rather than -1, which is
  * ambiguous when in_features is 0). */
@@ -151,24 +151,52 @@ static int64_t rows_of(const tg_tensor *x)
     return rows;
 }
 
+/* t (..., cols) as a (rows, cols) matrix header on the stack, when its
+ * leading dims merge into one stride; false otherwise. Stack headers keep
+ * the op from leaving temporaries behind when no scope is open. */
+static bool as_matrix(const tg_tensor *t, tg_tensor *m)
+{
+    int64_t rows = rows_of(t), row_stride = 0;
+    bool first = true;
+    for (int d = t->ndim - 2; d >= 0; d--) {
+        if (t->shape[d] == 1) continue;
+        if (first) row_stride = t->stride[d];
+        else if (t->stride[d] != t->stride[d + 1] * t->shape[d + 1]) return false;
+        first = false;
+    }
+    *m = *t;
+    m->ndim = 2;
+    m->shape[0] = rows;
+    m->shape[1] = t->shape[t->ndim - 1];
+    m->stride[0] = row_stride;
+    m->stride[1] = t->stride[t->ndim - 1];
+    return true;
+}
+
 static void linear_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *x = n->inputs[0], *w = n->inputs[1], *bias = n->n_inputs > 2 ? n->inputs[2] : NULL;
-    int64_t out_f = w->shape[0], in_f = w->shape[1], rows = rows_of(x);
-    tg_tensor *g2 = tg_reshape(g, 2, (int64_t[]){rows, out_f});
+    tg_tensor g2, x2;
+    as_matrix(g, &g2); /* g is contiguous */
     if (tg_needs_grad(x)) {
-        tg_tensor *dx = tg__new(x->dtype, 2, (int64_t[]){g2->shape[0], in_f});
-        gemm2d(dx, g2, w, 0.0);
-        tg_accum_grad(x, tg_view(dx, x->ndim, x->shape));
+        tg_tensor *dx = tg__new(x->dtype, x->ndim, x->shape), dx2;
+        as_matrix(dx, &dx2);
+        gemm2d(&dx2, &g2, w, 0.0);
+        tg_accum_grad(x, dx);
     }
     if (tg_needs_grad(w)) {
         /* Add straight into the weight's gradient: a GEMM with beta = 1
          * saves a temporary and a pass over (out, in). */
-        tg_tensor *x2 = tg_reshape(x, 2, (int64_t[]){rows, in_f});
-        tg_tensor *slot = tg_grad_slot(w);
-        gemm2d(slot, tg_transpose(g2, 0, 1), x2, 1.0);
+        tg_tensor *xc = as_matrix(x, &x2) ? x : tg_contiguous(x);
+        as_matrix(xc, &x2);
+        tg_tensor g2t = g2;
+        g2t.shape[0] = g2.shape[1];
+        g2t.shape[1] = g2.shape[0];
+        g2t.stride[0] = g2.stride[1];
+        g2t.stride[1] = g2.stride[0];
+        gemm2d(tg_grad_slot(w), &g2t, &x2, 1.0);
     }
-    if (tg_needs_grad(bias)) tg_accum_grad(bias, tg_sum(g2, 1, (int[]){0}, false));
+    tg_accum_grad(bias, g);
 }
 
 tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
@@ -182,27 +210,40 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
         return tg_error("%s: mat1 and mat2 shapes cannot be multiplied (input %s, weight %s: %lld != %lld)", fn,
                         tg_shape_str(x, s1, sizeof s1), tg_shape_str(weight, s2, sizeof s2),
                         (long long)(x->ndim ? x->shape[x->ndim - 1] : 0), (long long)weight->shape[1]);
-    if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0]))
-        return tg_error("%s: bias must have shape [%lld], got %s", fn, (long long)weight->shape[0],
-                        tg_shape_str(bias, s1, sizeof s1));
     if (x->dtype != weight->dtype || (bias && bias->dtype != x->dtype))
         return tg_error("%s: expected input, weight and bias of one dtype, got %s, %s and %s", fn,
                         tg_dtype_name(x->dtype), tg_dtype_name(weight->dtype),
                         bias ? tg_dtype_name(bias->dtype) : "none");
-    int64_t out_f = weight->shape[0], in_f = weight->shape[1];
-    bool was = tg_set_grad_enabled(false);
-    tg_tensor *x2 = tg_reshape(x, 2, (int64_t[]){rows_of(x), in_f});
+    int64_t out_f = weight->shape[0];
     int64_t shape[TG_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = out_f;
-    tg_tensor *y = tg__new(x->dtype, x->ndim, shape);
-    tg_tensor *y2 = y && x2 ? tg_view(y, 2, (int64_t[]){x2->shape[0], out_f}) : NULL;
-    if (y2) {
-        if (bias) tg_copy_(y2, bias); /* broadcast over rows; the GEMM adds onto it */
-        gemm2d(y2, x2, tg_transpose(weight, 0, 1), bias ? 1.0 : 0.0);
+    if (bias) {
+        tg_tensor out_shape = *x;
+        out_shape.shape[x->ndim - 1] = out_f;
+        int nd;
+        int64_t b[TG_MAX_DIMS];
+        if (tg__broadcast_shape(fn, &out_shape, bias, &nd, b) < 0 || nd != x->ndim ||
+            memcmp(b, shape, sizeof(int64_t) * (size_t)nd) != 0)
+            return tg_error("%s: bias of shape %s does not broadcast to the output shape %s", fn,
+                            tg_shape_str(bias, s1, sizeof s1), tg_shape_str(&out_shape, s2, sizeof s2));
+    }
+    bool was = tg_set_grad_enabled(false);
+    tg_tensor x2, y2, wt = *weight;
+    tg_tensor *xc = as_matrix(x, &x2) ? x : tg_contiguous(x);
+    tg_tensor *y = xc ? tg__new(x->dtype, x->ndim, shape) : NULL;
+    if (y) {
+        as_matrix(xc, &x2);
+        as_matrix(y, &y2);
+        wt.shape[0] = weight->shape[1];
+        wt.shape[1] = out_f;
+        wt.stride[0] = weight->stride[1];
+        wt.stride[1] = weight->stride[0];
+        if (bias) tg_copy_(y, bias); /* broadcast; the GEMM adds onto it */
+        gemm2d(&y2, &x2, &wt, bias ? 1.0 : 0.0);
     }
     tg_set_grad_enabled(was);
-    if (!y2) return NULL;
+    if (!y) return NULL;
     tg_tensor *in[3] = {x, weight, bias};
     tg_record("linear", linear_backward, y, bias ? 3 : 2, in);
     return y;

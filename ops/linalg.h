@@ -13,8 +13,11 @@
 tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b);
 /* Batched product without broadcasting: (B,n,k) x (B,k,m) -> (B,n,m). */
 tg_tensor *tg_bmm(tg_tensor *a, tg_tensor *b);
-/* x W^T + b with x (..., in), W (out, in) as PyTorch stores it, bias (out)
- * or NULL: one op, one GEMM, the bias added in the same pass. */
+/* x W^T + b with x (..., in), W (out, in) as PyTorch stores it, and bias
+ * (out) or NULL: one op, one GEMM, the bias added in the same pass. bias
+ * may also be any tensor that broadcasts to the output (..., out), such as
+ * a (B, out) term to add, as torch.addmm's input: a recurrent cell's
+ * x W_ih^T + b + h W_hh^T is then one op per step. */
 tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias);
 /* Outer product: (n) x (m) -> (n,m). */
 tg_tensor *tg_outer(tg_tensor *a, tg_tensor *b);

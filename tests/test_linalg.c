@@ -14,14 +14,6 @@ static const char *SUFFIX[2] = {"f32", "f64"};
 
 /* --- golden ----------------------------------------------------------------------- */
 
-static tg_tensor *golden_leaf(const char *name, tg_dtype dtype)
-{
-    tg_scope *s = tg_scope_begin();
-    tg_tensor *t = tg_keep(golden(FILE_, name, dtype));
-    tg_scope_end(s);
-    return tg_requires_grad(t, true);
-}
-
 typedef tg_tensor *(*product_fn)(tg_tensor **in);
 static tg_tensor *matmul(tg_tensor **in) { return tg_matmul(in[0], in[1]); }
 static tg_tensor *bmm(tg_tensor **in) { return tg_bmm(in[0], in[1]); }
@@ -39,7 +31,7 @@ static void check_golden(const char *name, product_fn fn, const char *letters)
         tg_tensor *in[3] = {NULL, NULL, NULL};
         for (int i = 0; i < n; i++) {
             snprintf(key, sizeof key, "%s_%c", name, letters[i]);
-            in[i] = golden_leaf(key, dtype);
+            in[i] = golden_leaf(FILE_, key, dtype, true);
         }
         tg_scope *s = tg_scope_begin();
         tg_tensor *y = fn(in);
@@ -176,6 +168,9 @@ static void test_gradcheck(void **state)
         {linear_nobias, 2, {AS_IS, AS_IS}, {1, 2}, {{4}, {5, 4}}},
         {linear_nobias, 2, {NARROWED, TRANSPOSED}, {2, 2}, {{3, 4}, {5, 4}}},
         {linear_nobias, 2, {AS_IS, AS_IS}, {3, 2}, {{2, 3, 4}, {5, 4}}},
+        /* a bias that is a whole term to add (torch.addmm's input) */
+        {linear, 3, {AS_IS, AS_IS, AS_IS}, {2, 2, 2}, {{3, 4}, {5, 4}, {3, 5}}},
+        {linear, 3, {AS_IS, TRANSPOSED, TRANSPOSED}, {3, 2, 2}, {{2, 3, 4}, {5, 4}, {3, 5}}},
     };
     char what[64];
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
@@ -185,6 +180,27 @@ static void test_gradcheck(void **state)
 }
 
 /* --- edge sizes -------------------------------------------------------------------------- */
+
+/* A matrix bias gives what adding it after the product gives (both dtypes,
+ * and with a time-major slice as the term, as a recurrent layer passes it). */
+static void test_linear_with_added_term(void **state)
+{
+    (void)state;
+    tg_manual_seed(11);
+    for (tg_dtype dtype = TG_F32; dtype <= TG_F64; dtype++) {
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *x = tg_randn(dtype, 2, (int64_t[]){3, 4}, 0, 1);
+        tg_tensor *w = tg_randn(dtype, 2, (int64_t[]){5, 4}, 0, 1);
+        tg_tensor *steps = tg_randn(dtype, 3, (int64_t[]){2, 3, 5}, 0, 1);
+        tg_tensor *term = tg_select(steps, 0, 1);
+        tg_tensor *expect = tg_add(tg_linear(x, w, NULL), term);
+        assert_close(tg_linear(x, w, term), expect, dtype == TG_F32 ? 1e-6 : 1e-14, 1e-6, "linear + term");
+        tg_tensor *column = tg_narrow(tg_transpose(steps, 0, 2), 0, 0, 1); /* (1,3,2) does not fit (3,5) */
+        assert_null(tg_linear(x, w, column));
+        assert_error_contains("does not broadcast to the output shape [3,5]");
+        tg_scope_end(s);
+    }
+}
 
 static void test_empty_sizes(void **state)
 {
@@ -268,7 +284,7 @@ static void test_bad_input(void **state)
     assert_null(tg_linear(m23, v3, NULL));
     assert_error_contains("tg_linear: weight must be 2-D (out, in), got [3]");
     assert_null(tg_linear(m23, tg_ones(TG_F32, 2, (int64_t[]){4, 3}), v3));
-    assert_error_contains("tg_linear: bias must have shape [4], got [3]");
+    assert_error_contains("tg_linear: bias of shape [3] does not broadcast to the output shape [2,4]");
     assert_null(tg_linear(tg_scalar(TG_F32, 1), m34, NULL));
     assert_error_contains("tg_linear");
     assert_null(tg_linear(m23, tg_ones(TG_F64, 2, (int64_t[]){4, 3}), NULL));
@@ -288,7 +304,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),      cmocka_unit_test(test_matmul_shapes),
         cmocka_unit_test(test_gradcheck),   cmocka_unit_test(test_empty_sizes),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_bad_input),   cmocka_unit_test(test_linear_with_added_term),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
