@@ -102,15 +102,6 @@ static const struct {
 
 /* --- golden checks ------------------------------------------------------------ */
 
-/* A persistent leaf requiring grad holding fixture `name` in dtype. */
-static tg_tensor *golden_leaf(const char *name, tg_dtype dtype, bool requires_grad)
-{
-    tg_scope *s = tg_scope_begin();
-    tg_tensor *t = tg_keep(golden(FILE_, name, dtype));
-    tg_scope_end(s);
-    return requires_grad ? tg_requires_grad(t, true) : t;
-}
-
 /* Runs fn on fixtures <name>_<letters[i]>, backpropagates <name>_gy and
  * compares the output and the gradients of the inputs in `grads`. */
 typedef tg_tensor *(*apply_fn)(const void *op, tg_tensor **in);
@@ -125,7 +116,7 @@ static void check_golden_tol(const char *name, const void *op, apply_fn apply, c
         tg_tensor *in[4];
         for (int i = 0; i < n; i++) {
             snprintf(key, sizeof key, "%s_%c", name, letters[i]);
-            in[i] = golden_leaf(key, dtype, strchr(grads, letters[i]) != NULL);
+            in[i] = golden_leaf(FILE_, key, dtype, strchr(grads, letters[i]) != NULL);
         }
         tg_scope *s = tg_scope_begin();
         tg_tensor *y = apply(op, in);
@@ -384,7 +375,7 @@ static void test_f32_sigmoid_tanh_accuracy(void **state)
     char key[64];
     for (int i = 0; i < 2; i++) {
         snprintf(key, sizeof key, "%s_x", names[i]);
-        tg_tensor *x = golden_leaf(key, TG_F32, true);
+        tg_tensor *x = golden_leaf(FILE_, key, TG_F32, true);
         tg_scope *s = tg_scope_begin();
         tg_tensor *y = fns[i](x);
         snprintf(key, sizeof key, "%s_y_f32", names[i]);

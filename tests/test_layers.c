@@ -53,10 +53,9 @@ static void check_param_grads(const tg_params *params, const char *prefix, tg_dt
 /* A persistent leaf holding fixture prefix.name. */
 static tg_tensor *fixture_leaf(const char *prefix, const char *name, tg_dtype dtype)
 {
-    tg_scope *s = tg_scope_begin();
-    tg_tensor *t = tg_keep(fixture(prefix, name, dtype));
-    tg_scope_end(s);
-    return tg_requires_grad(t, true);
+    char full[320];
+    snprintf(full, sizeof full, "%s.%s", prefix, name);
+    return golden_leaf(FIXTURES, full, dtype, true);
 }
 
 /* sum(out * w_<key>) */
@@ -67,25 +66,56 @@ static tg_tensor *weighted(const char *prefix, const char *key, tg_tensor *out, 
     return tg_sum(tg_mul(out, fixture(prefix, name, dtype)), 0, NULL, false);
 }
 
-/* --- Linear ------------------------------------------------------------------ */
+/* A layer type for layer_golden: void * wrappers of its functions. */
+typedef struct {
+    const char *prefix;
+    tg_tensor *(*forward)(void *layer, tg_tensor *x);
+    int (*params)(void *layer, tg_params *out, const char *prefix);
+    int n_params;
+    bool indices;       /* the input is prefix.indices (class indices), not a leaf prefix.x */
+    double grad_x_atol; /* 0: atol_of(dtype) */
+} layer_kind;
 
-static void linear_golden(tg_dtype dtype)
+/* Loads the fixture's parameters into layer, runs it on the fixture input,
+ * backpropagates sum(y * w_y) and compares y and every gradient. */
+static void layer_golden(const layer_kind *k, void *layer, tg_dtype dtype)
 {
-    tg_linear_layer *layer = tg_linear_layer_new(6, 4, true, dtype);
     assert_non_null(layer);
     tg_params params = tg_params_new();
-    assert_int_equal(tg_linear_layer_params(layer, &params, NULL), 0);
-    load_params(&params, "linear", dtype);
-    tg_tensor *x = fixture_leaf("linear", "x", dtype);
+    assert_int_equal(k->params(layer, &params, NULL), 0);
+    assert_int_equal(params.count, k->n_params);
+    load_params(&params, k->prefix, dtype);
+    tg_tensor *x = k->indices ? NULL : fixture_leaf(k->prefix, "x", dtype);
     tg_scope *s = tg_scope_begin();
-    tg_tensor *y = tg_linear_layer_forward(layer, x);
-    assert_close(y, fixture("linear", "y", dtype), rtol_of(dtype), atol_of(dtype), "linear y");
-    assert_int_equal(tg_backward(weighted("linear", "y", y, dtype), NULL), 0);
-    check_param_grads(&params, "linear", dtype);
-    assert_close(x->grad, fixture("linear", "grad.x", dtype), rtol_of(dtype), atol_of(dtype), "linear grad x");
+    tg_tensor *y = k->forward(layer, x ? x : tg_cast(fixture(k->prefix, "indices", TG_F64), TG_I64));
+    char what[96];
+    snprintf(what, sizeof what, "%s y", k->prefix);
+    assert_close(y, fixture(k->prefix, "y", dtype), rtol_of(dtype), atol_of(dtype), what);
+    assert_int_equal(tg_backward(weighted(k->prefix, "y", y, dtype), NULL), 0);
+    check_param_grads(&params, k->prefix, dtype);
+    if (x) {
+        snprintf(what, sizeof what, "%s grad x", k->prefix);
+        assert_close(x->grad, fixture(k->prefix, "grad.x", dtype), rtol_of(dtype),
+                     k->grad_x_atol ? k->grad_x_atol : atol_of(dtype), what);
+    }
     tg_scope_end(s);
     tg_free(x);
     tg_params_free(&params);
+}
+
+/* --- Linear ------------------------------------------------------------------ */
+
+static tg_tensor *linear_forward(void *layer, tg_tensor *x) { return tg_linear_layer_forward(layer, x); }
+static int linear_params(void *layer, tg_params *out, const char *prefix)
+{
+    return tg_linear_layer_params(layer, out, prefix);
+}
+
+static void linear_golden(tg_dtype dtype)
+{
+    static const layer_kind kind = {"linear", linear_forward, linear_params, 2, false, 0};
+    tg_linear_layer *layer = tg_linear_layer_new(6, 4, true, dtype);
+    layer_golden(&kind, layer, dtype);
     tg_linear_layer_free(layer);
 }
 
@@ -153,22 +183,20 @@ static void test_linear_init(void **state)
 
 /* --- Embedding ------------------------------------------------------------------ */
 
+static tg_tensor *embedding_forward(void *layer, tg_tensor *indices)
+{
+    return tg_embedding_layer_forward(layer, indices);
+}
+static int embedding_params(void *layer, tg_params *out, const char *prefix)
+{
+    return tg_embedding_layer_params(layer, out, prefix);
+}
+
 static void embedding_golden(tg_dtype dtype)
 {
+    static const layer_kind kind = {"embedding", embedding_forward, embedding_params, 1, true, 0};
     tg_embedding_layer *layer = tg_embedding_layer_new(10, 4, 0, dtype);
-    assert_non_null(layer);
-    tg_params params = tg_params_new();
-    assert_int_equal(tg_embedding_layer_params(layer, &params, NULL), 0);
-    load_params(&params, "embedding", dtype);
-    tg_scope *s = tg_scope_begin();
-    tg_tensor *indices = fixture("embedding", "indices", TG_F64);
-    indices = tg_cast(indices, TG_I64);
-    tg_tensor *y = tg_embedding_layer_forward(layer, indices);
-    assert_close(y, fixture("embedding", "y", dtype), rtol_of(dtype), atol_of(dtype), "embedding y");
-    assert_int_equal(tg_backward(weighted("embedding", "y", y, dtype), NULL), 0);
-    check_param_grads(&params, "embedding", dtype);
-    tg_scope_end(s);
-    tg_params_free(&params);
+    layer_golden(&kind, layer, dtype);
     tg_embedding_layer_free(layer);
 }
 
@@ -204,24 +232,17 @@ static void test_embedding(void **state)
 
 /* --- LayerNorm ------------------------------------------------------------------- */
 
+static tg_tensor *layernorm_forward(void *layer, tg_tensor *x) { return tg_layernorm_layer_forward(layer, x); }
+static int layernorm_params(void *layer, tg_params *out, const char *prefix)
+{
+    return tg_layernorm_layer_params(layer, out, prefix);
+}
+
 static void layernorm_golden(tg_dtype dtype)
 {
+    static const layer_kind kind = {"layernorm", layernorm_forward, layernorm_params, 2, false, 1e-5};
     tg_layernorm_layer *layer = tg_layernorm_layer_new(2, (int64_t[]){3, 4}, 1e-5, true, dtype);
-    assert_non_null(layer);
-    tg_params params = tg_params_new();
-    assert_int_equal(tg_layernorm_layer_params(layer, &params, NULL), 0);
-    assert_int_equal(params.count, 2);
-    load_params(&params, "layernorm", dtype);
-    tg_tensor *x = fixture_leaf("layernorm", "x", dtype);
-    tg_scope *s = tg_scope_begin();
-    tg_tensor *y = tg_layernorm_layer_forward(layer, x);
-    assert_close(y, fixture("layernorm", "y", dtype), rtol_of(dtype), atol_of(dtype), "layernorm y");
-    assert_int_equal(tg_backward(weighted("layernorm", "y", y, dtype), NULL), 0);
-    check_param_grads(&params, "layernorm", dtype);
-    assert_close(x->grad, fixture("layernorm", "grad.x", dtype), rtol_of(dtype), 1e-5, "layernorm grad x");
-    tg_scope_end(s);
-    tg_free(x);
-    tg_params_free(&params);
+    layer_golden(&kind, layer, dtype);
     tg_layernorm_layer_free(layer);
 }
 

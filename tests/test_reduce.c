@@ -52,26 +52,28 @@ static const struct {
 
 /* --- golden --------------------------------------------------------------------- */
 
-static tg_tensor *golden_leaf(const char *name, tg_dtype dtype)
-{
-    tg_scope *s = tg_scope_begin();
-    tg_tensor *t = tg_keep(golden(FILE_, name, dtype));
-    tg_scope_end(s);
-    return tg_requires_grad(t, true);
-}
-
-/* Case `name`: y = fn(x, dims) against name_y_*, dx against name_dx_*. */
-static void check_golden(const char *name, reduce_fn fn, int ndims, const int *dims, bool keepdim)
+/* Case `name` in both dtypes: y = fn(x, dims) against name_y_*, dx against
+ * name_dx_*. With extreme set, y is instead max_dim (extreme > 0) or min_dim
+ * (extreme < 0) over dims[0], and its indices are compared with name_i. */
+static void check_golden_case(const char *name, reduce_fn fn, int ndims, const int *dims, bool keepdim, int extreme)
 {
     char key[128];
     for (int dt = 0; dt < 2; dt++) {
         tg_dtype dtype = dt ? TG_F64 : TG_F32;
         snprintf(key, sizeof key, "%s_x", name);
-        tg_tensor *x = golden_leaf(key, dtype);
+        tg_tensor *x = golden_leaf(FILE_, key, dtype, true);
         tg_scope *s = tg_scope_begin();
-        tg_tensor *y = fn(x, ndims, dims, keepdim);
+        tg_tensor *idx = NULL, *y;
+        if (extreme) y = extreme > 0 ? tg_max_dim(x, dims[0], keepdim, &idx) : tg_min_dim(x, dims[0], keepdim, &idx);
+        else y = fn(x, ndims, dims, keepdim);
         snprintf(key, sizeof key, "%s_y_%s", name, SUFFIX[dt]);
         assert_close(y, golden(FILE_, key, dtype), RTOL[dt], ATOL[dt], key);
+        if (extreme) {
+            assert_non_null(idx);
+            assert_int_equal(idx->dtype, TG_I64);
+            snprintf(key, sizeof key, "%s_i", name);
+            assert_close(tg_cast(idx, TG_F64), golden(FILE_, key, TG_F64), 0, 0, key);
+        }
         snprintf(key, sizeof key, "%s_gy", name);
         assert_int_equal(tg_backward(y, golden(FILE_, key, dtype)), 0);
         snprintf(key, sizeof key, "%s_dx_%s", name, SUFFIX[dt]);
@@ -79,6 +81,11 @@ static void check_golden(const char *name, reduce_fn fn, int ndims, const int *d
         tg_scope_end(s);
         tg_free(x);
     }
+}
+
+static void check_golden(const char *name, reduce_fn fn, int ndims, const int *dims, bool keepdim)
+{
+    check_golden_case(name, fn, ndims, dims, keepdim, 0);
 }
 
 static void test_golden_over_dims(void **state)
@@ -95,30 +102,10 @@ static void test_golden_over_dims(void **state)
     check_golden("lse_inf", tg_logsumexp, 1, d1, false);
 }
 
-/* max_dim / min_dim values, indices and gradients; argmax / argmin. */
+/* max_dim / min_dim values, indices and gradients. */
 static void check_extreme_dim(const char *name, bool largest, int dim, bool keepdim)
 {
-    char key[128];
-    for (int dt = 0; dt < 2; dt++) {
-        tg_dtype dtype = dt ? TG_F64 : TG_F32;
-        snprintf(key, sizeof key, "%s_x", name);
-        tg_tensor *x = golden_leaf(key, dtype);
-        tg_scope *s = tg_scope_begin();
-        tg_tensor *idx = NULL;
-        tg_tensor *y = largest ? tg_max_dim(x, dim, keepdim, &idx) : tg_min_dim(x, dim, keepdim, &idx);
-        snprintf(key, sizeof key, "%s_y_%s", name, SUFFIX[dt]);
-        assert_close(y, golden(FILE_, key, dtype), RTOL[dt], ATOL[dt], key);
-        assert_non_null(idx);
-        assert_int_equal(idx->dtype, TG_I64);
-        snprintf(key, sizeof key, "%s_i", name);
-        assert_close(tg_cast(idx, TG_F64), golden(FILE_, key, TG_F64), 0, 0, key);
-        snprintf(key, sizeof key, "%s_gy", name);
-        assert_int_equal(tg_backward(y, golden(FILE_, key, dtype)), 0);
-        snprintf(key, sizeof key, "%s_dx_%s", name, SUFFIX[dt]);
-        assert_close(x->grad, golden(FILE_, key, dtype), RTOL[dt], ATOL[dt], key);
-        tg_scope_end(s);
-        tg_free(x);
-    }
+    check_golden_case(name, NULL, 1, &dim, keepdim, largest ? 1 : -1);
 }
 
 static void test_max_min_dim_golden(void **state)

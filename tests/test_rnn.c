@@ -41,15 +41,6 @@ static tg_rnn *new_layer(tg_rnn_mode mode, const tg_rnn_config *cfg)
     }
 }
 
-/* A persistent leaf holding fixture `name`. */
-static tg_tensor *golden_leaf(const char *name, tg_dtype dtype)
-{
-    tg_scope *s = tg_scope_begin();
-    tg_tensor *t = tg_keep(golden("rnn.txt", name, dtype));
-    tg_scope_end(s);
-    return tg_requires_grad(t, true);
-}
-
 static tg_tensor *fixture(const char *fmt, const char *case_name, tg_dtype dtype)
 {
     char name[128];
@@ -90,13 +81,13 @@ static void parity_case(const mode_case *m, int layers, bool bidirectional, bool
     bool lstm = m->mode == TG_LSTM;
     char name[256];
     snprintf(name, sizeof name, "%s.x", case_name);
-    tg_tensor *x = golden_leaf(name, dtype);
+    tg_tensor *x = golden_leaf("rnn.txt", name, dtype, true);
     snprintf(name, sizeof name, "%s.h0", case_name);
-    tg_tensor *h0 = golden_leaf(name, dtype);
+    tg_tensor *h0 = golden_leaf("rnn.txt", name, dtype, true);
     tg_tensor *c0 = NULL;
     if (lstm) {
         snprintf(name, sizeof name, "%s.c0", case_name);
-        c0 = golden_leaf(name, dtype);
+        c0 = golden_leaf("rnn.txt", name, dtype, true);
     }
 
     tg_scope *s = tg_scope_begin();

@@ -9,65 +9,6 @@
 
 /* --- golden cases ------------------------------------------------------------ */
 
-typedef tg_tensor *(*golden_op)(tg_tensor **in);
-
-typedef struct {
-    const char *name;
-    int n_inputs;
-    unsigned index_inputs; /* bit k: input k is I64 */
-    unsigned grad_inputs;  /* bit k: input k gets a gradient */
-    golden_op op;
-} golden_case;
-
-/* t's values in a non-contiguous layout (dims reversed in memory, or every
- * other element for 1-D), reached through differentiable ops. */
-static tg_tensor *strided(tg_tensor *t)
-{
-    if (t->ndim == 0) return t;
-    if (t->ndim == 1) return tg_select(tg_stack((tg_tensor *[]){t, t}, 2, 1), 1, 1);
-    int reverse[TG_MAX_DIMS];
-    for (int d = 0; d < t->ndim; d++) reverse[d] = t->ndim - 1 - d;
-    return tg_permute(tg_contiguous(tg_permute(t, reverse)), reverse);
-}
-
-static void run_golden(const char *file, const golden_case *c, tg_dtype dtype, bool make_strided)
-{
-    const char *tag = dtype == TG_F32 ? "f32" : "f64";
-    double rtol = dtype == TG_F32 ? 1e-5 : 1e-12, atol = dtype == TG_F32 ? 1e-6 : 1e-12;
-    char key[128];
-    tg_tensor *leaves[8] = {0}, *in[8];
-    tg_scope *s = tg_scope_begin();
-    for (int k = 0; k < c->n_inputs; k++) {
-        snprintf(key, sizeof key, "%s.in%d", c->name, k);
-        tg_tensor *t = golden(file, key, (c->index_inputs >> k & 1) ? TG_I64 : dtype);
-        if (c->grad_inputs >> k & 1) t = leaves[k] = tg_requires_grad(tg_keep(t), true);
-        in[k] = make_strided ? strided(t) : t;
-    }
-    tg_tensor *out = c->op(in);
-    snprintf(key, sizeof key, "%s.out.%s", c->name, tag);
-    assert_close(out, golden(file, key, dtype), rtol, atol, key);
-    if (c->grad_inputs) {
-        snprintf(key, sizeof key, "%s.gout", c->name);
-        assert_int_equal(tg_backward(out, golden(file, key, dtype)), 0);
-        for (int k = 0; k < c->n_inputs; k++) {
-            if (!(c->grad_inputs >> k & 1)) continue;
-            snprintf(key, sizeof key, "%s.grad%d.%s", c->name, k, tag);
-            assert_close(leaves[k]->grad, golden(file, key, dtype), rtol, atol, key);
-        }
-    }
-    for (int k = 0; k < c->n_inputs; k++) tg_free(leaves[k]);
-    tg_scope_end(s);
-}
-
-static void run_golden_cases(const char *file, const golden_case *cases, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        for (int strided_inputs = 0; strided_inputs < 2; strided_inputs++) {
-            run_golden(file, &cases[i], TG_F32, strided_inputs);
-            run_golden(file, &cases[i], TG_F64, strided_inputs);
-        }
-}
-
 static tg_tensor *op_cat(tg_tensor **in) { return tg_cat(in, 3, 1); }
 static tg_tensor *op_stack(tg_tensor **in) { return tg_stack(in, 3, 1); }
 static tg_tensor *op_flip(tg_tensor **in) { return tg_flip(in[0], 2, (int[]){0, 2}); }
@@ -115,35 +56,8 @@ static void test_golden(void **state)
 /* --- gradchecks -----------------------------------------------------------------
  * Each op runs on a view of its leaf in four layouts. */
 
-typedef enum { CONTIGUOUS, TRANSPOSED, SLICED, EXPANDED, N_LAYOUTS } layout;
-
-/* A leaf whose `l` view (see as_layout) has the given shape (ndim >= 1). */
-static tg_tensor *leaf_for(layout l, int ndim, const int64_t *shape)
-{
-    int64_t s[TG_MAX_DIMS];
-    memcpy(s, shape, sizeof(int64_t) * (size_t)ndim);
-    if (l == TRANSPOSED) {
-        s[0] = shape[ndim - 1];
-        s[ndim - 1] = shape[0];
-    }
-    if (l == SLICED) s[ndim - 1] += 3;
-    if (l == EXPANDED) s[0] = 1;
-    return leaf_f64(ndim, s, -1, 1);
-}
-
-static tg_tensor *as_layout(tg_tensor *leaf, layout l, const int64_t *shape)
-{
-    switch (l) {
-    case TRANSPOSED: return tg_transpose(leaf, 0, -1);
-    case SLICED: return tg_narrow(leaf, -1, 1, leaf->shape[leaf->ndim - 1] - 3);
-    case EXPANDED: return tg_expand(leaf, leaf->ndim, shape);
-    default: return leaf;
-    }
-}
-
 typedef struct {
-    layout l;
-    int64_t shape[TG_MAX_DIMS];
+    layout_input x;
     tg_tensor *index;
     int dim;
 } check_ctx;
@@ -152,73 +66,68 @@ static tg_tensor *gc_flip(tg_tensor **in, int n, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
-    return tg_flip(as_layout(in[0], c->l, c->shape), 2, (int[]){0, -1});
+    return tg_flip(layout_view(in[0], &c->x), 2, (int[]){0, -1});
 }
 static tg_tensor *gc_repeat(tg_tensor **in, int n, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
-    return tg_repeat(as_layout(in[0], c->l, c->shape), 3, (int64_t[]){2, 1, 2});
+    return tg_repeat(layout_view(in[0], &c->x), 3, (int64_t[]){2, 1, 2});
 }
 static tg_tensor *gc_pad(tg_tensor **in, int n, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
-    return tg_pad(as_layout(in[0], c->l, c->shape), 4, (int64_t[]){2, -1, 1, 1}, -3);
+    return tg_pad(layout_view(in[0], &c->x), 4, (int64_t[]){2, -1, 1, 1}, -3);
 }
 static tg_tensor *gc_index_select(tg_tensor **in, int n, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
-    return tg_index_select(as_layout(in[0], c->l, c->shape), c->dim, c->index);
+    return tg_index_select(layout_view(in[0], &c->x), c->dim, c->index);
 }
 static tg_tensor *gc_gather(tg_tensor **in, int n, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
-    return tg_gather(as_layout(in[0], c->l, c->shape), c->dim, c->index);
+    return tg_gather(layout_view(in[0], &c->x), c->dim, c->index);
 }
 static tg_tensor *gc_scatter_add(tg_tensor **in, int n, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
     /* src (4, 4) is larger than index (3, 2): only the indexed part gets a gradient. */
-    return tg_scatter_add(as_layout(in[0], c->l, c->shape), c->dim, c->index, in[1]);
+    return tg_scatter_add(layout_view(in[0], &c->x), c->dim, c->index, in[1]);
 }
 static tg_tensor *gc_embedding(tg_tensor **in, int n, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
-    return tg_embedding(as_layout(in[0], c->l, c->shape), c->index, c->dim);
+    return tg_embedding(layout_view(in[0], &c->x), c->index, c->dim);
 }
 static tg_tensor *gc_cat(tg_tensor **in, int n, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
-    return tg_cat((tg_tensor *[]){as_layout(in[0], c->l, c->shape), in[1]}, 2, 0);
+    return tg_cat((tg_tensor *[]){layout_view(in[0], &c->x), in[1]}, 2, 0);
 }
 static tg_tensor *gc_stack(tg_tensor **in, int n, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
-    return tg_stack((tg_tensor *[]){as_layout(in[0], c->l, c->shape), in[1]}, 2, -1);
+    return tg_stack((tg_tensor *[]){layout_view(in[0], &c->x), in[1]}, 2, -1);
 }
 
 /* Gradcheck fn in every layout of input 0 (shape (3, 4)); extra is an
  * optional second leaf of shape extra_shape. */
 static void check_layouts(tg_gradcheck_fn fn, check_ctx *c, const int64_t *extra_shape, const char *what)
 {
-    c->shape[0] = 3;
-    c->shape[1] = 4;
-    for (layout l = CONTIGUOUS; l < N_LAYOUTS; l++) {
-        c->l = l;
-        tg_tensor *in[2] = {leaf_for(l, 2, c->shape), extra_shape ? leaf_f64(2, extra_shape, -1, 1) : NULL};
-        char name[64];
-        snprintf(name, sizeof name, "%s (layout %d)", what, (int)l);
-        assert_gradcheck(fn, in, extra_shape ? 2 : 1, c, name);
-        tg_free(in[0]);
-        tg_free(in[1]);
-    }
+    c->x.ndim = 2;
+    c->x.shape[0] = 3;
+    c->x.shape[1] = 4;
+    leaf_spec extra = {2, {0}, -1, 1};
+    if (extra_shape) memcpy(extra.shape, extra_shape, sizeof(int64_t) * 2);
+    assert_gradcheck_layouts(fn, c, &c->x, -1, 1, extra_shape ? 1 : 0, &extra, what);
 }
 
 static void test_gradcheck(void **state)
