@@ -129,6 +129,41 @@ static void fold_row(int64_t n, char **p, const int64_t *s, void *ctx)
     }
 }
 
+/* Elements per block of a parallel full reduction. The blocks, and the
+ * order their partial results are combined in, depend only on the size, so
+ * the result is the same for any number of threads. */
+#define FOLD_BLOCK 32768
+
+/* A contiguous x folded into one value: blocks folded in parallel, then
+ * combined in block order. */
+static void fold_blocks(const tg_tensor *x, fold_ctx *ctx, double init, const tg_tensor *centre, double *result)
+{
+    int64_t n = tg_numel(x), blocks = (n + FOLD_BLOCK - 1) / FOLD_BLOCK;
+    int64_t es = (int64_t)tg_dtype_size(x->dtype);
+    double *partial = tg__arena_alloc(sizeof(double) * (size_t)blocks);
+    if (!partial) return;
+    char *base = tg_data(x);
+    double centre_value = centre ? *(const double *)tg_data(centre) : 0.0;
+    bool extremum = ctx->kind == FOLD_MAX || ctx->kind == FOLD_MIN || ctx->kind == FOLD_ABS_MAX;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < blocks; b++) {
+        partial[b] = extremum ? init : 0.0;
+        int64_t len = n - b * FOLD_BLOCK < FOLD_BLOCK ? n - b * FOLD_BLOCK : FOLD_BLOCK;
+        char *ptrs[3] = {(char *)&partial[b], base + b * FOLD_BLOCK * es, (char *)&centre_value};
+        int64_t steps[3] = {0, es, 0};
+        fold_row(len, ptrs, steps, ctx);
+    }
+    double total = init;
+    for (int64_t b = 0; b < blocks; b++) {
+        switch (ctx->kind) {
+        case FOLD_MAX: case FOLD_ABS_MAX: total = nan_max(total, partial[b]); break;
+        case FOLD_MIN: total = nan_min(total, partial[b]); break;
+        default: total += partial[b]; break;
+        }
+    }
+    *result = total;
+}
+
 /* The fold of x over the masked dims into a new contiguous F64 tensor of
  * the keepdim shape, every accumulator starting at init. */
 static tg_tensor *fold(const tg_tensor *x, const bool *mask, fold_kind kind, double p, double init,
@@ -139,6 +174,10 @@ static tg_tensor *fold(const tg_tensor *x, const bool *mask, fold_kind kind, dou
     tg_tensor *acc = tg__new(TG_F64, x->ndim, kshape);
     if (!acc) return NULL;
     double *a = tg_data(acc);
+    if (tg_numel(acc) == 1 && tg_numel(x) >= 2 * FOLD_BLOCK && tg_is_contiguous(x)) {
+        fold_blocks(x, &(fold_ctx){kind, x->dtype, p}, init, centre, a);
+        return acc;
+    }
     for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = init;
     tg_tensor acc_view = *acc, centre_view = centre ? *centre : *acc;
     for (int d = 0; d < x->ndim; d++) {

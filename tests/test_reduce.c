@@ -348,6 +348,15 @@ static void test_thread_count_independent(void **state)
     tg_set_num_threads(threads);
     for (int k = 0; k < 6; k++)
         assert_memory_equal(tg_data(r[0][k]), tg_data(r[1][k]), (size_t)tg_numel(r[0][k]) * sizeof(float));
+    /* The full sum, folded in parallel blocks, against a plain double loop. */
+    const float *v = tg_data(x);
+    double total = 0, largest = -INFINITY;
+    for (int64_t i = 0; i < 300 * 400; i++) {
+        total += v[i];
+        largest = v[i] > largest ? v[i] : largest;
+    }
+    assert_near(tg_item(r[0][0]), total, 1e-6 * fabs(total) + 1e-4);
+    assert_near(tg_item(tg_max(x)), largest, 0.0);
     tg_scope_end(s);
 }
 
