@@ -192,6 +192,41 @@ static void test_slice_backward_is_linear(void **state)
     tg_free(x);
 }
 
+/* A custom op that adds into a region of its input's gradient buffer, the
+ * way views do: y = x[1:3] * 2 as one node. */
+static void first_rows_backward(tg_node *node, tg_tensor *g)
+{
+    tg_tensor *slot = tg_grad_slot(node->inputs[0]);
+    assert_true(tg_needs_grad(node->inputs[0]) && slot);
+    tg_add_(tg_narrow(slot, 0, 1, 2), g, 2.0);
+}
+
+static void test_custom_op_with_grad_slot(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_ones(TG_F64, 2, (int64_t[]){4, 3}), true);
+    tg_tensor *layer_params = tg_requires_grad(tg_ones(TG_F64, 1, (int64_t[]){3}), true);
+    tg_params params = tg_params_new();
+    assert_int_equal(tg_params_add(&params, "m", "x", x), 0);
+    assert_int_equal(tg_params_add(&params, "m", "bias", layer_params), 0);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *region = tg_narrow(tg_detach(x), 0, 1, 2);
+    tg_tensor *y = tg_mul_scalar(tg_contiguous(region), 2.0); /* off the tape: the custom node supplies the gradient */
+    tg_record("first_rows", first_rows_backward, y, 1, &x);
+    tg_backward(tg_sum(tg_add(y, layer_params), 0, NULL, false), NULL);
+    assert_near(tg_get(x->grad, (int64_t[]){0, 0}), 0.0, 0);
+    assert_near(tg_get(x->grad, (int64_t[]){2, 1}), 2.0, 0);
+    assert_near(tg_get(layer_params->grad, (int64_t[]){0}), 2.0, 0);
+    assert_false(tg_needs_grad(tg_detach(x)));
+    tg_params_zero_grad(&params);
+    assert_near(tg_get(x->grad, (int64_t[]){2, 1}), 0.0, 0);
+    assert_near(tg_get(layer_params->grad, (int64_t[]){0}), 0.0, 0);
+    tg_scope_end(s);
+    tg_params_free(&params);
+    tg_free(x);
+    tg_free(layer_params);
+}
+
 static void test_graph_dot(void **state)
 {
     (void)state;
@@ -226,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_split_cast_clone_gradients),
         cmocka_unit_test(test_slice_backward_is_linear),
         cmocka_unit_test(test_graph_dot),
+        cmocka_unit_test(test_custom_op_with_grad_slot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

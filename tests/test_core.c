@@ -2,7 +2,10 @@
 #include "support.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void test_factories(void **state)
 {
@@ -221,6 +224,52 @@ static void test_error_handler(void **state)
     tg_set_error_handler(NULL, NULL);
 }
 
+static void test_inspection_and_print(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_zeros(TG_F64, 3, (int64_t[]){2, 3, 4});
+    assert_int_equal(tg_size(x, 1), 3);
+    assert_int_equal(tg_size(x, -1), 4);
+    assert_int_equal(tg_size(x, 3), -1);
+    assert_error_contains("tg_size: Dimension out of range");
+    assert_true(tg_arena_reserved() >= tg_arena_used());
+    /* tg_print writes tg_repr's text and a newline to stdout. */
+    char path[] = "/tmp/tg_print_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stdout);
+    int saved = dup(1);
+    dup2(fd, 1);
+    tg_print(tg_arange(TG_F32, 0, 3, 1));
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    char text[128] = {0};
+    assert_true(pread(fd, text, sizeof text - 1, 0) > 0);
+    close(fd);
+    unlink(path);
+    assert_string_equal(text, "tensor([0., 1., 2.])\n");
+    tg_scope_end(s);
+}
+
+static void test_normal_draws(void **state)
+{
+    (void)state;
+    tg_manual_seed(5);
+    double sum = 0, sq = 0;
+    for (int i = 0; i < 100000; i++) {
+        double v = tg_rand_normal();
+        sum += v;
+        sq += v * v;
+    }
+    assert_near(sum / 100000, 0.0, 0.02);
+    assert_near(sq / 100000, 1.0, 0.02);
+    /* tg_error formats and records like the library's own messages. */
+    assert_null(tg_error("my_op: shape [%d,%d] is wrong", 2, 3));
+    assert_string_equal(tg_last_error(), "my_op: shape [2,3] is wrong");
+}
+
 static void test_persistent_free(void **state)
 {
     (void)state;
@@ -240,7 +289,8 @@ int main(void)
         cmocka_unit_test(test_views_share_storage), cmocka_unit_test(test_repr),
         cmocka_unit_test(test_errors),      cmocka_unit_test(test_binary_op_errors),
         cmocka_unit_test(test_error_handler),
-        cmocka_unit_test(test_persistent_free),
+        cmocka_unit_test(test_persistent_free), cmocka_unit_test(test_inspection_and_print),
+        cmocka_unit_test(test_normal_draws),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

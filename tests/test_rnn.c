@@ -500,6 +500,26 @@ static tg_tensor *mgu_forward(mgu *m, tg_tensor *x)
 
 /* The task: output the first value of a sequence of uniform noise, which
  * takes remembering it through T - 1 steps. */
+/* The gate functions take the two projections apart, or already summed
+ * (hproj NULL), as the drivers pass them; both give the same step. */
+static void test_gates_with_summed_projections(void **state)
+{
+    (void)state;
+    tg_manual_seed(21);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *xp = tg_randn(TG_F64, 2, (int64_t[]){3, 8}, 0, 1), *hp = tg_randn(TG_F64, 2, (int64_t[]){3, 8}, 0, 1);
+    tg_tensor *c = tg_randn(TG_F64, 2, (int64_t[]){3, 2}, 0, 1), *sum = tg_add(xp, hp);
+    assert_close(tg_rnn_gates(sum, NULL, TG_RNN_TANH), tg_tanh(sum), 0, 0, "elman summed");
+    assert_close(tg_rnn_gates(xp, hp, TG_RNN_RELU), tg_relu(sum), 0, 0, "elman relu apart");
+    tg_tensor *c_apart, *c_summed;
+    tg_tensor *h_apart = tg_lstm_gates(xp, hp, c, &c_apart), *h_summed = tg_lstm_gates(sum, NULL, c, &c_summed);
+    assert_close(h_summed, h_apart, 0, 0, "lstm h");
+    assert_close(c_summed, c_apart, 0, 0, "lstm c");
+    assert_null(tg_rnn_gates(xp, tg_randn(TG_F64, 2, (int64_t[]){3, 4}, 0, 1), TG_RNN_TANH));
+    assert_error_contains("tg_rnn_gates");
+    tg_scope_end(s);
+}
+
 static void test_custom_cell_trains(void **state)
 {
     (void)state;
@@ -557,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_truncated_bptt),           cmocka_unit_test(test_learnable_initial_state),
         cmocka_unit_test(test_layer_norm_option),        cmocka_unit_test(test_dropout_between_layers),
         cmocka_unit_test(test_bad_input),                cmocka_unit_test(test_custom_cell_trains),
+        cmocka_unit_test(test_gates_with_summed_projections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
