@@ -49,9 +49,14 @@
 #define TG_TILE_MAX 384
 _Static_assert(TG_AVX512_MR * TG_AVX512_NR_F32 <= TG_TILE_MAX, "edge tile too small");
 
-/* Below this many multiply-adds a product stays on one thread: waking the
- * OpenMP team costs a few microseconds, about what 2^18 FMAs take. */
-#define TG_GEMM_PARALLEL_MIN (1 << 18)
+/* Below this much work a product stays on one thread. Waking the OpenMP
+ * team costs several microseconds, and on a small shared VM the second
+ * thread sometimes waits for a busy vCPU; measured on 2 vCPUs, a second
+ * thread wins by a clear margin (1.3x or more in medians) only from about
+ * 20 us of work: 2^21 f32 multiply-adds in packed tiles (a recurrent step's
+ * 32 x 512 x 128 product). An f64 multiply-add, or one in the dot-product
+ * path, takes about twice as long, so threads_for counts it double. */
+#define TG_GEMM_PARALLEL_MIN (1 << 21)
 
 typedef tg_ukr_f32 ukr_fn_f32;
 typedef tg_ukr_f64 ukr_fn_f64;
@@ -115,11 +120,12 @@ static bool use_dots(int64_t M, int64_t csA, int64_t rsB)
     return M <= TG_GEMM_DOTS_MAX_M && csA == 1 && rsB == 1;
 }
 
-static int threads_for(int64_t M, int64_t N, int64_t K)
+/* cost: the time of one multiply-add relative to an f32 one in packed
+ * tiles (see TG_GEMM_PARALLEL_MIN). */
+static int threads_for(int64_t M, int64_t N, int64_t K, double cost)
 {
-    int n = tg_get_num_threads();
-    if ((double)M * (double)N * (double)K < TG_GEMM_PARALLEL_MIN) return 1;
-    return n;
+    if ((double)M * (double)N * (double)K * cost < TG_GEMM_PARALLEL_MIN) return 1;
+    return tg_get_num_threads();
 }
 
 /* This thread's block [m0,m1) x [n0,n1) of C. The grid splits N first (each

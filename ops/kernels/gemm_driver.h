@@ -204,8 +204,9 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
     if (NAME(gemm_blas)(M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC)) return 0;
 #endif
     const tg_simd_impl *impl = tg_simd_current();
-    int nthreads = threads_for(M, N, K);
-    if (use_dots(M, csA, rsB)) {
+    bool dots = use_dots(M, csA, rsB);
+    int nthreads = threads_for(M, N, K, (dots ? 2.0 : 1.0) * (double)(sizeof(T) / sizeof(float)));
+    if (dots) {
         if (nthreads == 1) {
             NAME(gemm_dots)(impl, 0, N, M, K, alpha, A, rsA, B, csB, beta, C, rsC, csC);
         } else {

@@ -73,39 +73,29 @@ typedef struct {
  * tg_simd_force(). */
 TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
 
-/* Per-level kernels (gemm_<level>.c, vmath_<level>.c). */
-TG_HIDDEN void tg_ukr_f32_scalar(int64_t, int, const float *, const float *, int64_t, float *, int64_t, float, float);
-TG_HIDDEN void tg_ukr_f64_scalar(int64_t, int, const double *, const double *, int64_t, double *, int64_t, double, double);
-TG_HIDDEN void tg_pack_bt_f32_scalar(int64_t, int64_t, const float *, int64_t, float *);
-TG_HIDDEN void tg_pack_bt_f64_scalar(int64_t, int64_t, const double *, int64_t, double *);
-TG_HIDDEN void tg_dots_f32_scalar(int64_t, int, const float *const *, const float *const *, float *);
-TG_HIDDEN void tg_dots_f64_scalar(int64_t, int, const double *const *, const double *const *, double *);
-TG_HIDDEN void tg_vexp_f32_scalar(int64_t n, const float *x, float *y);
-TG_HIDDEN void tg_vtanh_f32_scalar(int64_t n, const float *x, float *y);
-TG_HIDDEN void tg_vsigmoid_f32_scalar(int64_t n, const float *x, float *y);
+/* Each level's kernels (gemm_<level>.c, vmath_<level>.c, or gemm_scalar.c
+ * and vmath.c for the portable level), named tg_<kernel>_<dtype>_<level>. */
+#define TG_SIMD_DECLARE(LEVEL)                                                              \
+    TG_HIDDEN void tg_ukr_f32_##LEVEL(int64_t, int, const float *, const float *, int64_t,  \
+                                      float *, int64_t, float, float);                      \
+    TG_HIDDEN void tg_ukr_f64_##LEVEL(int64_t, int, const double *, const double *, int64_t, \
+                                      double *, int64_t, double, double);                   \
+    TG_HIDDEN void tg_pack_bt_f32_##LEVEL(int64_t, int64_t, const float *, int64_t, float *); \
+    TG_HIDDEN void tg_pack_bt_f64_##LEVEL(int64_t, int64_t, const double *, int64_t, double *); \
+    TG_HIDDEN void tg_dots_f32_##LEVEL(int64_t, int, const float *const *, const float *const *, \
+                                       float *);                                            \
+    TG_HIDDEN void tg_dots_f64_##LEVEL(int64_t, int, const double *const *,                 \
+                                       const double *const *, double *);                    \
+    TG_HIDDEN void tg_vexp_f32_##LEVEL(int64_t n, const float *x, float *y);                \
+    TG_HIDDEN void tg_vtanh_f32_##LEVEL(int64_t n, const float *x, float *y);               \
+    TG_HIDDEN void tg_vsigmoid_f32_##LEVEL(int64_t n, const float *x, float *y)
 
+TG_SIMD_DECLARE(scalar);
 #ifdef TG_HAVE_AVX2
-TG_HIDDEN void tg_ukr_f32_avx2(int64_t, int, const float *, const float *, int64_t, float *, int64_t, float, float);
-TG_HIDDEN void tg_ukr_f64_avx2(int64_t, int, const double *, const double *, int64_t, double *, int64_t, double, double);
-TG_HIDDEN void tg_pack_bt_f32_avx2(int64_t, int64_t, const float *, int64_t, float *);
-TG_HIDDEN void tg_pack_bt_f64_avx2(int64_t, int64_t, const double *, int64_t, double *);
-TG_HIDDEN void tg_dots_f32_avx2(int64_t, int, const float *const *, const float *const *, float *);
-TG_HIDDEN void tg_dots_f64_avx2(int64_t, int, const double *const *, const double *const *, double *);
-TG_HIDDEN void tg_vexp_f32_avx2(int64_t n, const float *x, float *y);
-TG_HIDDEN void tg_vtanh_f32_avx2(int64_t n, const float *x, float *y);
-TG_HIDDEN void tg_vsigmoid_f32_avx2(int64_t n, const float *x, float *y);
+TG_SIMD_DECLARE(avx2);
 #endif
-
 #ifdef TG_HAVE_AVX512
-TG_HIDDEN void tg_ukr_f32_avx512(int64_t, int, const float *, const float *, int64_t, float *, int64_t, float, float);
-TG_HIDDEN void tg_ukr_f64_avx512(int64_t, int, const double *, const double *, int64_t, double *, int64_t, double, double);
-TG_HIDDEN void tg_pack_bt_f32_avx512(int64_t, int64_t, const float *, int64_t, float *);
-TG_HIDDEN void tg_pack_bt_f64_avx512(int64_t, int64_t, const double *, int64_t, double *);
-TG_HIDDEN void tg_dots_f32_avx512(int64_t, int, const float *const *, const float *const *, float *);
-TG_HIDDEN void tg_dots_f64_avx512(int64_t, int, const double *const *, const double *const *, double *);
-TG_HIDDEN void tg_vexp_f32_avx512(int64_t n, const float *x, float *y);
-TG_HIDDEN void tg_vtanh_f32_avx512(int64_t n, const float *x, float *y);
-TG_HIDDEN void tg_vsigmoid_f32_avx512(int64_t n, const float *x, float *y);
+TG_SIMD_DECLARE(avx512);
 #endif
 
 #endif

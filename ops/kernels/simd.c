@@ -8,93 +8,89 @@
 #include "error.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The fields every level fills the same way: its name and its kernels,
+ * tg_<kernel>_<dtype>_<level> (declared in kern_simd.h). */
+#define TG_SIMD_KERNELS(LEVEL)                                                              \
+    .name = #LEVEL, .ukr_f32 = tg_ukr_f32_##LEVEL, .ukr_f64 = tg_ukr_f64_##LEVEL,           \
+    .pack_bt_f32 = tg_pack_bt_f32_##LEVEL, .pack_bt_f64 = tg_pack_bt_f64_##LEVEL,           \
+    .dots_f32 = tg_dots_f32_##LEVEL, .dots_f64 = tg_dots_f64_##LEVEL,                       \
+    .vexp_f32 = tg_vexp_f32_##LEVEL, .vtanh_f32 = tg_vtanh_f32_##LEVEL,                     \
+    .vsigmoid_f32 = tg_vsigmoid_f32_##LEVEL
+
+/* Blocking: {mr, nr, mc, kc, nc} (see tg_gemm_blocking). */
 static const tg_simd_impl impl_scalar = {
-    .name = "scalar",
+    TG_SIMD_KERNELS(scalar),
     .blocking_f32 = {TG_SCALAR_MR, TG_SCALAR_NR, 128, 256, 2048},
     .blocking_f64 = {TG_SCALAR_MR, TG_SCALAR_NR, 128, 128, 2048},
-    .ukr_f32 = tg_ukr_f32_scalar,
-    .ukr_f64 = tg_ukr_f64_scalar,
-    .pack_bt_f32 = tg_pack_bt_f32_scalar,
-    .pack_bt_f64 = tg_pack_bt_f64_scalar,
-    .dots_f32 = tg_dots_f32_scalar,
-    .dots_f64 = tg_dots_f64_scalar,
-    .vexp_f32 = tg_vexp_f32_scalar,
-    .vtanh_f32 = tg_vtanh_f32_scalar,
-    .vsigmoid_f32 = tg_vsigmoid_f32_scalar,
 };
+
+static bool cpu_any(void) { return true; }
 
 #ifdef TG_HAVE_AVX2
 static const tg_simd_impl impl_avx2 = {
-    .name = "avx2",
+    TG_SIMD_KERNELS(avx2),
     .blocking_f32 = {TG_AVX2_MR, TG_AVX2_NR_F32, 144, 256, 4096},
     .blocking_f64 = {TG_AVX2_MR, TG_AVX2_NR_F64, 96, 256, 4096},
-    .ukr_f32 = tg_ukr_f32_avx2,
-    .ukr_f64 = tg_ukr_f64_avx2,
-    .pack_bt_f32 = tg_pack_bt_f32_avx2,
-    .pack_bt_f64 = tg_pack_bt_f64_avx2,
-    .dots_f32 = tg_dots_f32_avx2,
-    .dots_f64 = tg_dots_f64_avx2,
-    .vexp_f32 = tg_vexp_f32_avx2,
-    .vtanh_f32 = tg_vtanh_f32_avx2,
-    .vsigmoid_f32 = tg_vsigmoid_f32_avx2,
 };
+
+static bool cpu_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 #endif
 
 #ifdef TG_HAVE_AVX512
 static const tg_simd_impl impl_avx512 = {
-    .name = "avx512",
+    TG_SIMD_KERNELS(avx512),
     .blocking_f32 = {TG_AVX512_MR, TG_AVX512_NR_F32, 192, 256, 4096},
     .blocking_f64 = {TG_AVX512_MR, TG_AVX512_NR_F64, 96, 256, 4096},
-    .ukr_f32 = tg_ukr_f32_avx512,
-    .ukr_f64 = tg_ukr_f64_avx512,
-    .pack_bt_f32 = tg_pack_bt_f32_avx512,
-    .pack_bt_f64 = tg_pack_bt_f64_avx512,
-    .dots_f32 = tg_dots_f32_avx512,
-    .dots_f64 = tg_dots_f64_avx512,
-    .vexp_f32 = tg_vexp_f32_avx512,
-    .vtanh_f32 = tg_vtanh_f32_avx512,
-    .vsigmoid_f32 = tg_vsigmoid_f32_avx512,
 };
+
+static bool cpu_avx512(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("fma");
+}
 #endif
 
-/* Levels from best to worst; a level is usable if this build has it and the
- * CPU supports it. */
-enum { LEVEL_AVX512, LEVEL_AVX2, LEVEL_SCALAR, LEVEL_COUNT };
-static const char *const level_names[LEVEL_COUNT] = {"avx512", "avx2", "scalar"};
+/* Levels from best to worst. A level is usable if this build has its table
+ * and cpu_has() says the CPU can run it; a level the build lacks keeps its
+ * name, so that forcing it says "not supported" rather than "unknown". */
+static const struct {
+    const char *name;
+    const tg_simd_impl *impl;
+    bool (*cpu_has)(void);
+} levels[] = {
+#ifdef TG_HAVE_AVX512
+    {"avx512", &impl_avx512, cpu_avx512},
+#else
+    {"avx512", NULL, NULL},
+#endif
+#ifdef TG_HAVE_AVX2
+    {"avx2", &impl_avx2, cpu_avx2},
+#else
+    {"avx2", NULL, NULL},
+#endif
+    {"scalar", &impl_scalar, cpu_any},
+};
+enum { LEVEL_COUNT = sizeof levels / sizeof levels[0] };
 
 static const tg_simd_impl *level_impl(int level)
 {
-    switch (level) {
-#ifdef TG_HAVE_AVX512
-    case LEVEL_AVX512:
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
-            __builtin_cpu_supports("fma"))
-            return &impl_avx512;
-        return NULL;
-#endif
-#ifdef TG_HAVE_AVX2
-    case LEVEL_AVX2:
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-            return &impl_avx2;
-        return NULL;
-#endif
-    case LEVEL_SCALAR:
-        return &impl_scalar;
-    default:
-        return NULL;
-    }
+    return levels[level].impl && levels[level].cpu_has() ? levels[level].impl : NULL;
 }
 
 static int level_from_name(const char *name)
 {
     for (int level = 0; level < LEVEL_COUNT; level++)
-        if (strcmp(name, level_names[level]) == 0) return level;
+        if (strcmp(name, levels[level].name) == 0) return level;
     return -1;
 }
 

@@ -13,35 +13,18 @@
 /* Below this many elements one thread finishes before a team would start. */
 #define TG_VMATH_PARALLEL_MIN (1 << 15)
 
-void tg_vexp_f32_scalar(int64_t n, const float *x, float *y)
-{
-    for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
-}
-
-void tg_vtanh_f32_scalar(int64_t n, const float *x, float *y)
-{
-    for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
-}
-
-void tg_vsigmoid_f32_scalar(int64_t n, const float *x, float *y)
-{
-    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
-}
-
-static void exp_f64(int64_t n, const double *x, double *y)
-{
-    for (int64_t i = 0; i < n; i++) y[i] = exp(x[i]);
-}
-
-static void tanh_f64(int64_t n, const double *x, double *y)
-{
-    for (int64_t i = 0; i < n; i++) y[i] = tanh(x[i]);
-}
-
-static void sigmoid_f64(int64_t n, const double *x, double *y)
-{
-    for (int64_t i = 0; i < n; i++) y[i] = 1.0 / (1.0 + exp(-x[i]));
-}
+/* y[i] = EXPR for i < n. */
+#define TG_LIBM_LOOP(NAME_, T_, EXPR)                                                       \
+    void NAME_(int64_t n, const T_ *x, T_ *y)                                               \
+    {                                                                                       \
+        for (int64_t i = 0; i < n; i++) y[i] = EXPR;                                        \
+    }
+TG_LIBM_LOOP(tg_vexp_f32_scalar, float, expf(x[i]))
+TG_LIBM_LOOP(tg_vtanh_f32_scalar, float, tanhf(x[i]))
+TG_LIBM_LOOP(tg_vsigmoid_f32_scalar, float, 1.0f / (1.0f + expf(-x[i])))
+static TG_LIBM_LOOP(exp_f64, double, exp(x[i]))
+static TG_LIBM_LOOP(tanh_f64, double, tanh(x[i]))
+static TG_LIBM_LOOP(sigmoid_f64, double, 1.0 / (1.0 + exp(-x[i])))
 
 static bool check_args(const char *fn, int64_t n, const void *x, const void *y)
 {
@@ -77,41 +60,16 @@ static bool check_args(const char *fn, int64_t n, const void *x, const void *y)
 TG_VMATH_SPLIT(split_f32, float)
 TG_VMATH_SPLIT(split_f64, double)
 
-void tg_vexp_f32(int64_t n, const float *x, float *y)
-{
-    if (!check_args("tg_vexp_f32", n, x, y)) return;
-    tg_vmath_f32 fn = tg_simd_current()->vexp_f32;
-    split_f32(fn, n, x, y);
-}
-
-void tg_vtanh_f32(int64_t n, const float *x, float *y)
-{
-    if (!check_args("tg_vtanh_f32", n, x, y)) return;
-    tg_vmath_f32 fn = tg_simd_current()->vtanh_f32;
-    split_f32(fn, n, x, y);
-}
-
-void tg_vsigmoid_f32(int64_t n, const float *x, float *y)
-{
-    if (!check_args("tg_vsigmoid_f32", n, x, y)) return;
-    tg_vmath_f32 fn = tg_simd_current()->vsigmoid_f32;
-    split_f32(fn, n, x, y);
-}
-
-void tg_vexp_f64(int64_t n, const double *x, double *y)
-{
-    if (!check_args("tg_vexp_f64", n, x, y)) return;
-    split_f64(exp_f64, n, x, y);
-}
-
-void tg_vtanh_f64(int64_t n, const double *x, double *y)
-{
-    if (!check_args("tg_vtanh_f64", n, x, y)) return;
-    split_f64(tanh_f64, n, x, y);
-}
-
-void tg_vsigmoid_f64(int64_t n, const double *x, double *y)
-{
-    if (!check_args("tg_vsigmoid_f64", n, x, y)) return;
-    split_f64(sigmoid_f64, n, x, y);
-}
+/* The public entry points: the float ones take the level's kernel, the
+ * double ones the libm loops above. */
+#define TG_VMATH_ENTRY(FN, T_, DT, KERNEL)                                                  \
+    void tg_##FN##_##DT(int64_t n, const T_ *x, T_ *y)                                      \
+    {                                                                                       \
+        if (check_args("tg_" #FN "_" #DT, n, x, y)) split_##DT(KERNEL, n, x, y);           \
+    }
+TG_VMATH_ENTRY(vexp, float, f32, tg_simd_current()->vexp_f32)
+TG_VMATH_ENTRY(vtanh, float, f32, tg_simd_current()->vtanh_f32)
+TG_VMATH_ENTRY(vsigmoid, float, f32, tg_simd_current()->vsigmoid_f32)
+TG_VMATH_ENTRY(vexp, double, f64, exp_f64)
+TG_VMATH_ENTRY(vtanh, double, f64, tanh_f64)
+TG_VMATH_ENTRY(vsigmoid, double, f64, sigmoid_f64)

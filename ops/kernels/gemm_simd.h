@@ -1,0 +1,171 @@
+/* The GEMM micro-kernel, the packing of a transposed B and the dot-product
+ * kernel, written once for every SIMD level and float dtype. Each level's file (gemm_avx512.c,
+ * gemm_avx2.c), compiled with its own -m flags, includes this file once per
+ * dtype after defining
+ *   ISA     the level's name suffix (avx512), MR its tile rows
+ *   VW      its intrinsic prefix (_mm512)
+ *   T, V    the element and vector types (float, __m512)
+ *   VS      the intrinsic suffix of that dtype (ps), and DT its tag (f32)
+ *   mask_<VS>, tail_mask_<VS>(rem), masked_load_<VS>(p, mask)
+ *           the mask of lanes [0, rem) (all lanes if rem >= LANES) and a
+ *           load of those lanes that reads nothing beyond them (zeros)
+ *   hsum_<VS>(v)  the sum of v's lanes
+ *   transpose_<VS>(src, ld, dst, ldd)  dst[c*ldd + j] = src[j*ld + c] for
+ *           j, c < LANES, in registers
+ * and gets tg_ukr_<DT>_<ISA>, tg_pack_bt_<DT>_<ISA> and tg_dots_<DT>_<ISA>
+ * (see kern_simd.h for their contracts). A row of the tile is two
+ * vectors: NR = 2 * LANES. */
+
+#define TG_CAT_(a, b) a##b
+#define TG_CAT(a, b) TG_CAT_(a, b)
+/* VOP(fmadd) is _mm512_fmadd_ps for VW = _mm512, VS = ps. */
+#define VOP(op) TG_CAT(TG_CAT(VW, _##op##_), VS)
+/* NAME(x): this dtype's static helpers; KNAME(x): the exported kernels. */
+#define NAME(x) TG_CAT(x##_, DT)
+#define KNAME(x) TG_CAT(TG_CAT(tg_##x##_, DT), TG_CAT(_, ISA))
+#define LANES ((int)(sizeof(V) / sizeof(T)))
+#define NR (2 * LANES)
+
+/* The kernel body for a compile-time row count m (1..MR): every call site
+ * below passes a constant, so the loops unroll (16 >= any MR) and the
+ * accumulator arrays become registers; rows beyond m cost nothing. Per k:
+ * two loads of B, m broadcasts of A and 2m independent FMA chains. */
+static inline __attribute__((always_inline)) void
+NAME(ukr_rows)(const int m, int64_t kc, const T *a, const T *b, int64_t ldb, T *c, int64_t rsc,
+               T alpha, T beta)
+{
+    V acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < m; i++) {
+        acc0[i] = VOP(setzero)();
+        acc1[i] = VOP(setzero)();
+        /* Each 64-byte line of this row of C, so the stores below hit L1. */
+        for (int p = 0; p < NR; p += 64 / (int)sizeof(T))
+            _mm_prefetch((const char *)(c + i * rsc + p), _MM_HINT_T0);
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        V b0 = VOP(loadu)(b), b1 = VOP(loadu)(b + LANES);
+#pragma GCC unroll 16
+        for (int i = 0; i < m; i++) {
+            V ai = VOP(set1)(a[i]);
+            acc0[i] = VOP(fmadd)(ai, b0, acc0[i]);
+            acc1[i] = VOP(fmadd)(ai, b1, acc1[i]);
+        }
+        a += MR;
+        b += ldb;
+    }
+    V va = VOP(set1)(alpha);
+    if (beta == 0) {
+#pragma GCC unroll 16
+        for (int i = 0; i < m; i++) {
+            VOP(storeu)(c + i * rsc, VOP(mul)(va, acc0[i]));
+            VOP(storeu)(c + i * rsc + LANES, VOP(mul)(va, acc1[i]));
+        }
+    } else {
+        V vb = VOP(set1)(beta);
+#pragma GCC unroll 16
+        for (int i = 0; i < m; i++) {
+            T *row = c + i * rsc;
+            VOP(storeu)(row, VOP(fmadd)(vb, VOP(loadu)(row), VOP(mul)(va, acc0[i])));
+            VOP(storeu)(row + LANES, VOP(fmadd)(vb, VOP(loadu)(row + LANES), VOP(mul)(va, acc1[i])));
+        }
+    }
+}
+
+/* One case per row count, each an instance of the body with m constant. */
+void KNAME(ukr)(int64_t kc, int mr, const T *a, const T *b, int64_t ldb, T *c, int64_t rsc,
+                T alpha, T beta)
+{
+#define ROWS(m) NAME(ukr_rows)(m, kc, a, b, ldb, c, rsc, alpha, beta)
+    switch (mr) {
+    case 1: ROWS(1); break;
+    case 2: ROWS(2); break;
+    case 3: ROWS(3); break;
+    case 4: ROWS(4); break;
+    case 5: ROWS(5); break;
+#if MR == 12
+    case 6: ROWS(6); break;
+    case 7: ROWS(7); break;
+    case 8: ROWS(8); break;
+    case 9: ROWS(9); break;
+    case 10: ROWS(10); break;
+    case 11: ROWS(11); break;
+#elif MR != 6
+#error "the row cases cover MR = 6 and MR = 12"
+#endif
+    default: ROWS(MR); break;
+    }
+#undef ROWS
+}
+
+/* Packing a transposed B (B(k,j) = src[j*ld + k]: the weight of x W^T)
+ * into a sliver dst[k*NR + j] is a transpose; done one element at a time it
+ * costs as much as a small product, so full slivers go through the
+ * level's register transposes, LANES x LANES blocks at a time. Ragged edges
+ * (k beyond a multiple of LANES, or fewer than NR columns) are copied
+ * element by element. */
+void KNAME(pack_bt)(int64_t kc, int64_t cols, const T *src, int64_t ld, T *dst)
+{
+    int64_t k0 = 0;
+    if (cols == NR)
+        for (; k0 + LANES <= kc; k0 += LANES)
+            for (int half = 0; half < 2; half++)
+                TG_CAT(transpose_, VS)(src + half * LANES * ld + k0, ld,
+                                       dst + k0 * NR + half * LANES, NR);
+    for (int64_t k = k0; k < kc; k++)
+        for (int64_t j = 0; j < NR; j++) dst[k * NR + j] = j < cols ? src[j * ld + k] : 0;
+}
+
+/* Dot products for a few rows of A against rows of a transposed B (a
+ * weight W with B(k,j) = W[j*ldw + k]): out[i*4 + j] = sum_k a_i[k] w_j[k]
+ * for i < m, j < 4. Both operands are read in place along k, LANES at a
+ * time, and each accumulator is summed across lanes at the end. This is
+ * the path for a batch of one to a few rows, where packing W would cost
+ * more than the product. */
+static inline __attribute__((always_inline)) void
+NAME(dots_rows)(const int m, int64_t K, const T *const *a, const T *const *w, T *out)
+{
+    V acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < m; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) acc[i][j] = VOP(setzero)();
+    for (int64_t k = 0; k < K; k += LANES) {
+        TG_CAT(mask_, VS) mask = TG_CAT(tail_mask_, VS)(K - k);
+        V wv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) wv[j] = TG_CAT(masked_load_, VS)(w[j] + k, mask);
+#pragma GCC unroll 4
+        for (int i = 0; i < m; i++) {
+            V av = TG_CAT(masked_load_, VS)(a[i] + k, mask);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) acc[i][j] = VOP(fmadd)(av, wv[j], acc[i][j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < m; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) out[i * 4 + j] = TG_CAT(hsum_, VS)(acc[i][j]);
+}
+
+void KNAME(dots)(int64_t K, int m, const T *const *a, const T *const *w, T *out)
+{
+    switch (m) {
+    case 1: NAME(dots_rows)(1, K, a, w, out); break;
+    case 2: NAME(dots_rows)(2, K, a, w, out); break;
+    case 3: NAME(dots_rows)(3, K, a, w, out); break;
+    default: NAME(dots_rows)(4, K, a, w, out); break;
+    }
+}
+
+#undef TG_CAT_
+#undef TG_CAT
+#undef VOP
+#undef NAME
+#undef KNAME
+#undef LANES
+#undef NR
+#undef T
+#undef V
+#undef VS
+#undef DT
