@@ -399,7 +399,9 @@ int tg_copy_(tg_tensor *dst, const tg_tensor *src)
 static void fill_row(int64_t n, char **p, const int64_t *s, void *vctx)
 {
     const copy_ctx *c = vctx;
-    if (c->dst == TG_F32) {
+    if (c->alpha == 0.0 && !signbit(c->alpha) && s[0] == (int64_t)tg_dtype_size(c->dst)) { /* +0 is all-zero bits in every dtype */
+        memset(p[0], 0, (size_t)(n * s[0]));
+    } else if (c->dst == TG_F32) {
         float v = (float)c->alpha;
         for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = v;
     } else if (c->dst == TG_F64) {

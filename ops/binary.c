@@ -120,8 +120,9 @@ static void addcmul_backward(tg_node *n, tg_tensor *g)
     tg_tensor *t = n->inputs[0], *a = n->inputs[1], *b = n->inputs[2];
     double v = n->farg[0];
     tg_accum_grad(t, g);
-    if (tg_needs_grad(a)) tg_accum_grad(a, tg_mul(g, tg_mul_scalar(b, v)));
-    if (tg_needs_grad(b)) tg_accum_grad(b, tg_mul(g, tg_mul_scalar(a, v)));
+    /* v = 1 (the LSTM cell update) skips a pass: b * 1 is b exactly. */
+    if (tg_needs_grad(a)) tg_accum_grad(a, tg_mul(g, v == 1 ? b : tg_mul_scalar(b, v)));
+    if (tg_needs_grad(b)) tg_accum_grad(b, tg_mul(g, v == 1 ? a : tg_mul_scalar(a, v)));
 }
 tg_tensor *tg_addcmul(tg_tensor *t, tg_tensor *a, tg_tensor *b, double value)
 {
