@@ -75,6 +75,18 @@ int tg__scope_depth(void);
  * scope_prev), so that scope end can mark them dead. */
 void tg__scope_register(tg_tensor *t);
 
+/* Ops made of other ops, called outside any scope with nothing to record,
+ * run inside a scope of their own so that their temporaries vanish, and
+ * return a persistent copy of their result:
+ *     tg_scope *s = tg__autoscope(1, &x);
+ *     return tg__autoscope_keep(s, compute(x));
+ * tg__autoscope returns NULL (and keep passes the result through) inside a
+ * scope, or when the op records a node, which must outlive the call. */
+tg_scope *tg__autoscope(int n, tg_tensor *const *inputs);
+tg_tensor *tg__autoscope_keep(tg_scope *s, tg_tensor *result);
+/* For ops with a second result (an index tensor): keep both, end the scope. */
+tg_tensor *tg__autoscope_keep2(tg_scope *s, tg_tensor *result, tg_tensor **second);
+
 /* Tape bookkeeping used by scope.c. */
 tg_node *tg__tape_tail(void);
 void tg__tape_rewind(tg_node *tail);

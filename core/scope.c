@@ -157,3 +157,20 @@ tg_tensor *tg_keep(const tg_tensor *t)
     tg_set_grad_enabled(was);
     return kept;
 }
+
+tg_scope *tg__autoscope(int n, tg_tensor *const *inputs)
+{
+    if (depth > 0 || (tg_is_grad_enabled() && tg__any_requires_grad(n, inputs))) return NULL;
+    return tg_scope_begin();
+}
+
+tg_tensor *tg__autoscope_keep2(tg_scope *s, tg_tensor *result, tg_tensor **second)
+{
+    if (!s) return result;
+    tg_tensor *kept = result ? tg_keep(result) : NULL;
+    if (second && *second) *second = tg_keep(*second);
+    tg_scope_end(s);
+    return kept;
+}
+
+tg_tensor *tg__autoscope_keep(tg_scope *s, tg_tensor *result) { return tg__autoscope_keep2(s, result, NULL); }

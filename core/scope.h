@@ -15,8 +15,12 @@
  * reports "used after its scope ended" instead of computing garbage, as long
  * as the memory has not been handed out again by a later scope.
  *
- * Tape nodes recorded outside any scope go to the thread's base arena, which
- * is only released by tg_release_thread_memory: record graphs inside scopes. */
+ * Outside any scope each op's result is persistent and the caller frees it;
+ * ops built from other ops run their temporaries in a scope of their own,
+ * so nothing else is left behind. Tape nodes recorded outside any scope go
+ * to the thread's base arena, which only tg_release_thread_memory releases,
+ * and such ops may keep their temporaries for the graph: record graphs
+ * inside scopes. */
 #ifndef TG_SCOPE_H
 #define TG_SCOPE_H
 

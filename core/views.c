@@ -104,7 +104,9 @@ static tg_tensor *view_impl(const char *fn, tg_tensor *t, int ndim, const int64_
             return tg_error("%s: view size is not compatible with input tensor's size and stride "
                             "(at least one dimension spans across two contiguous subspaces). "
                             "Use tg_reshape instead.", fn);
-        return view_impl(fn, tg_contiguous(t), ndim, resolved, false);
+        /* The copy is the result's storage; only its header is a temporary. */
+        tg_scope *s = tg__autoscope(1, &t);
+        return tg__autoscope_keep(s, view_impl(fn, tg_contiguous(t), ndim, resolved, false));
     }
     tg_tensor *v = tg__view_of(t, ndim, resolved, stride, t->offset);
     if (v) tg_record("view", reshape_backward, v, 1, &t);

@@ -288,8 +288,8 @@ static bool make_mask(const char *fn, const int64_t *lengths, tg_dtype dtype, se
     return true;
 }
 
-int tg_rnn_forward(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0, const int64_t *lengths,
-                   tg_rnn_output *out)
+static int forward_impl(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0, const int64_t *lengths,
+                        tg_rnn_output *out)
 {
     if (out) *out = (tg_rnn_output){0};
     if (!rnn || !out) {
@@ -371,4 +371,21 @@ int tg_rnn_forward(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0, cons
     }
     *out = (tg_rnn_output){.output = output, .h_n = h_n, .c_n = c_n};
     return 0;
+}
+
+int tg_rnn_forward(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0, const int64_t *lengths,
+                   tg_rnn_output *out)
+{
+    /* Outside any scope, with nothing to record, the step tensors are
+     * temporaries of this call and only the results are kept. */
+    tg_tensor *inputs[4] = {x, h0, c0, rnn && rnn->weights ? rnn->weights[0].weight_ih : NULL};
+    tg_scope *s = tg__autoscope(4, inputs);
+    int status = forward_impl(rnn, x, h0, c0, lengths, out);
+    if (s) {
+        tg_tensor *results[3] = {out->output, out->h_n, out->c_n};
+        for (int i = 0; i < 3; i++) results[i] = results[i] ? tg_keep(results[i]) : NULL;
+        tg_scope_end(s);
+        *out = (tg_rnn_output){.output = results[0], .h_n = results[1], .c_n = results[2]};
+    }
+    return status;
 }

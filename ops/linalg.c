@@ -111,12 +111,14 @@ tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b)
                         tg_shape_str(a, s1, sizeof s1), tg_shape_str(b, s2, sizeof s2), (long long)ka, (long long)kb);
     }
     /* Promote 1-D operands to matrices with views and drop the dim after. */
+    tg_tensor *in[2] = {a, b};
+    tg_scope *s = tg__autoscope(2, in);
     tg_tensor *am = a->ndim == 1 ? tg_unsqueeze(a, 0) : a;
     tg_tensor *bm = b->ndim == 1 ? tg_unsqueeze(b, -1) : b;
     tg_tensor *y = batched("tg_matmul", am, bm, true);
     if (y && b->ndim == 1) y = tg_squeeze(y, -1);
     if (y && a->ndim == 1) y = tg_squeeze(y, a->ndim == 1 && b->ndim == 1 ? -1 : -2);
-    return y;
+    return tg__autoscope_keep(s, y);
 }
 
 tg_tensor *tg_bmm(tg_tensor *a, tg_tensor *b)
@@ -135,7 +137,9 @@ tg_tensor *tg_outer(tg_tensor *a, tg_tensor *b)
     if (a->dtype != b->dtype)
         return tg_error("tg_outer: expected both inputs to have the same dtype, got %s and %s",
                         tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
-    return tg_mul(tg_unsqueeze(a, 1), tg_unsqueeze(b, 0));
+    tg_tensor *in[2] = {a, b};
+    tg_scope *s = tg__autoscope(2, in);
+    return tg__autoscope_keep(s, tg_mul(tg_unsqueeze(a, 1), tg_unsqueeze(b, 0)));
 }
 
 /* --- linear ----------------------------------------------------------------
@@ -228,12 +232,16 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
             return tg_error("%s: bias of shape %s does not broadcast to the output shape %s", fn,
                             tg_shape_str(bias, s1, sizeof s1), tg_shape_str(&out_shape, s2, sizeof s2));
     }
+    tg_tensor *y = tg__new(x->dtype, x->ndim, shape);
+    if (!y) return NULL;
     bool was = tg_set_grad_enabled(false);
     tg_tensor x2, y2, wt = *weight;
-    tg_tensor *xc = as_matrix(x, &x2) ? x : tg_contiguous(x);
-    tg_tensor *y = xc ? tg__new(x->dtype, x->ndim, shape) : NULL;
-    if (y) {
-        as_matrix(xc, &x2);
+    /* Leading dims that do not merge need a contiguous copy of x: a
+     * temporary of this call, in a scope of its own when none is open. */
+    bool merges = as_matrix(x, &x2);
+    tg_scope *scratch = merges || tg__scope_depth() > 0 ? NULL : tg_scope_begin();
+    tg_tensor *xc = merges ? x : tg_contiguous(x);
+    if (xc && (merges || as_matrix(xc, &x2))) {
         as_matrix(y, &y2);
         wt.shape[0] = weight->shape[1];
         wt.shape[1] = out_f;
@@ -242,8 +250,8 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
         if (bias) tg_copy_(y, bias); /* broadcast; the GEMM adds onto it */
         gemm2d(&y2, &x2, &wt, bias ? 1.0 : 0.0);
     }
+    if (scratch) tg_scope_end(scratch);
     tg_set_grad_enabled(was);
-    if (!y) return NULL;
     tg_tensor *in[3] = {x, weight, bias};
     tg_record("linear", linear_backward, y, bias ? 3 : 2, in);
     return y;

@@ -237,15 +237,17 @@ static tg_tensor *sum_or_mean(const char *fn, tg_tensor *x, int ndims, const int
 
 tg_tensor *tg_sum(tg_tensor *x, int ndims, const int *dims, bool keepdim)
 {
-    return sum_or_mean("tg_sum", x, ndims, dims, keepdim, false);
+    tg_scope *s = tg__autoscope(1, &x);
+    return tg__autoscope_keep(s, sum_or_mean("tg_sum", x, ndims, dims, keepdim, false));
 }
 
 tg_tensor *tg_mean(tg_tensor *x, int ndims, const int *dims, bool keepdim)
 {
-    return sum_or_mean("tg_mean", x, ndims, dims, keepdim, true);
+    tg_scope *s = tg__autoscope(1, &x);
+    return tg__autoscope_keep(s, sum_or_mean("tg_mean", x, ndims, dims, keepdim, true));
 }
 
-tg_tensor *tg_sum_to(tg_tensor *x, int ndim, const int64_t *shape)
+static tg_tensor *sum_to_impl(tg_tensor *x, int ndim, const int64_t *shape)
 {
     if (!tg__check_float("tg_sum_to", x)) return NULL;
     int lead = x->ndim - ndim;
@@ -312,12 +314,14 @@ static tg_tensor *variance(const char *fn, tg_tensor *x, int ndims, const int *d
 
 tg_tensor *tg_var(tg_tensor *x, int ndims, const int *dims, bool unbiased, bool keepdim)
 {
-    return variance("tg_var", x, ndims, dims, unbiased, keepdim, false);
+    tg_scope *s = tg__autoscope(1, &x);
+    return tg__autoscope_keep(s, variance("tg_var", x, ndims, dims, unbiased, keepdim, false));
 }
 
 tg_tensor *tg_std(tg_tensor *x, int ndims, const int *dims, bool unbiased, bool keepdim)
 {
-    return variance("tg_std", x, ndims, dims, unbiased, keepdim, true);
+    tg_scope *s = tg__autoscope(1, &x);
+    return tg__autoscope_keep(s, variance("tg_std", x, ndims, dims, unbiased, keepdim, true));
 }
 
 /* --- max and min along one dim --------------------------------------------------
@@ -415,22 +419,28 @@ static tg_tensor *extreme_along(const char *fn, tg_tensor *x, int dim, bool keep
 
 tg_tensor *tg_max_dim(tg_tensor *x, int dim, bool keepdim, tg_tensor **indices)
 {
-    return extreme_along("tg_max_dim", x, dim, keepdim, indices, true, true);
+    tg_scope *s = tg__autoscope(1, &x);
+    tg_tensor *values = extreme_along("tg_max_dim", x, dim, keepdim, indices, true, true);
+    return tg__autoscope_keep2(s, values, indices);
 }
 
 tg_tensor *tg_min_dim(tg_tensor *x, int dim, bool keepdim, tg_tensor **indices)
 {
-    return extreme_along("tg_min_dim", x, dim, keepdim, indices, false, true);
+    tg_scope *s = tg__autoscope(1, &x);
+    tg_tensor *values = extreme_along("tg_min_dim", x, dim, keepdim, indices, false, true);
+    return tg__autoscope_keep2(s, values, indices);
 }
 
 tg_tensor *tg_argmax(tg_tensor *x, int dim, bool keepdim)
 {
-    return extreme_along("tg_argmax", x, dim, keepdim, NULL, true, false);
+    tg_scope *s = tg__autoscope(1, &x);
+    return tg__autoscope_keep(s, extreme_along("tg_argmax", x, dim, keepdim, NULL, true, false));
 }
 
 tg_tensor *tg_argmin(tg_tensor *x, int dim, bool keepdim)
 {
-    return extreme_along("tg_argmin", x, dim, keepdim, NULL, false, false);
+    tg_scope *s = tg__autoscope(1, &x);
+    return tg__autoscope_keep(s, extreme_along("tg_argmin", x, dim, keepdim, NULL, false, false));
 }
 
 /* --- max and min of all elements ---------------------------------------------------
@@ -457,8 +467,17 @@ static tg_tensor *extreme_all(const char *fn, tg_tensor *x, bool largest)
     return finish_reduce(out, x, mask, false);
 }
 
-tg_tensor *tg_max(tg_tensor *x) { return extreme_all("tg_max", x, true); }
-tg_tensor *tg_min(tg_tensor *x) { return extreme_all("tg_min", x, false); }
+tg_tensor *tg_max(tg_tensor *x)
+{
+    tg_scope *s = tg__autoscope(1, &x);
+    return tg__autoscope_keep(s, extreme_all("tg_max", x, true));
+}
+
+tg_tensor *tg_min(tg_tensor *x)
+{
+    tg_scope *s = tg__autoscope(1, &x);
+    return tg__autoscope_keep(s, extreme_all("tg_min", x, false));
+}
 
 /* --- logsumexp -----------------------------------------------------------------------
  * y = m + log(sum exp(x - m)), m = max x over dims (0 where infinite, so
@@ -469,7 +488,7 @@ static void logsumexp_backward(tg_node *n, tg_tensor *g)
     tg_accum_grad(x, tg_mul(keepdim_view(n, g), tg_exp(tg_sub(x, keepdim_view(n, n->out)))));
 }
 
-tg_tensor *tg_logsumexp(tg_tensor *x, int ndims, const int *dims, bool keepdim)
+static tg_tensor *logsumexp_impl(tg_tensor *x, int ndims, const int *dims, bool keepdim)
 {
     const char *fn = "tg_logsumexp";
     if (!tg__check_float(fn, x)) return NULL;
@@ -524,7 +543,7 @@ static void norm_backward(tg_node *n, tg_tensor *g)
     tg_accum_grad(x, dx);
 }
 
-tg_tensor *tg_norm(tg_tensor *x, double p, int ndims, const int *dims, bool keepdim)
+static tg_tensor *norm_impl(tg_tensor *x, double p, int ndims, const int *dims, bool keepdim)
 {
     const char *fn = "tg_norm";
     if (!tg__check_float(fn, x)) return NULL;
@@ -552,4 +571,22 @@ tg_tensor *tg_norm(tg_tensor *x, double p, int ndims, const int *dims, bool keep
         n->farg[0] = p;
     }
     return finish_reduce(out, x, mask, keepdim);
+}
+
+tg_tensor *tg_logsumexp(tg_tensor *x, int ndims, const int *dims, bool keepdim)
+{
+    tg_scope *s = tg__autoscope(1, &x);
+    return tg__autoscope_keep(s, logsumexp_impl(x, ndims, dims, keepdim));
+}
+
+tg_tensor *tg_norm(tg_tensor *x, double p, int ndims, const int *dims, bool keepdim)
+{
+    tg_scope *s = tg__autoscope(1, &x);
+    return tg__autoscope_keep(s, norm_impl(x, p, ndims, dims, keepdim));
+}
+
+tg_tensor *tg_sum_to(tg_tensor *x, int ndim, const int64_t *shape)
+{
+    tg_scope *s = tg__autoscope(1, &x);
+    return tg__autoscope_keep(s, sum_to_impl(x, ndim, shape));
 }

@@ -7,6 +7,67 @@
 #include "internal.h"
 #include "shape.h"
 
+/* --- helpers: stack headers over existing storage ---------------------------
+ * They share t's storage, record nothing and need no freeing. */
+
+/* t restricted to [start[d], start[d] + len[d]) along every dim. */
+static tg_tensor region(const tg_tensor *t, const int64_t *start, const int64_t *len)
+{
+    tg_tensor r = *t;
+    for (int d = 0; d < t->ndim; d++) {
+        r.offset += start[d] * t->stride[d];
+        r.shape[d] = len[d];
+    }
+    return r;
+}
+
+/* t at index along dim, that dim removed. */
+static tg_tensor selected(const tg_tensor *t, int dim, int64_t index)
+{
+    tg_tensor r = *t;
+    r.offset += index * t->stride[dim];
+    for (int d = dim; d < t->ndim - 1; d++) {
+        r.shape[d] = t->shape[d + 1];
+        r.stride[d] = t->stride[d + 1];
+    }
+    r.ndim--;
+    return r;
+}
+
+/* t restricted to [start, start + len) along dim. */
+static tg_tensor slice(const tg_tensor *t, int dim, int64_t start, int64_t len)
+{
+    tg_tensor r = *t;
+    r.offset += start * t->stride[dim];
+    r.shape[dim] = len;
+    return r;
+}
+
+/* t with its element order reversed along the dims where flip[d] is set. */
+static tg_tensor flipped(const tg_tensor *t, const bool *flip)
+{
+    tg_tensor r = *t;
+    for (int d = 0; d < t->ndim; d++)
+        if (flip[d] && t->shape[d] > 1) {
+            r.offset += (t->shape[d] - 1) * t->stride[d];
+            r.stride[d] = -t->stride[d];
+        }
+    return r;
+}
+
+/* t seen with ndim >= t->ndim dims: leading size-1 dims added. */
+static tg_tensor with_leading_dims(const tg_tensor *t, int ndim)
+{
+    tg_tensor r = *t;
+    int lead = ndim - t->ndim;
+    r.ndim = ndim;
+    for (int d = ndim - 1; d >= 0; d--) {
+        r.shape[d] = d >= lead ? t->shape[d - lead] : 1;
+        r.stride[d] = d >= lead ? t->stride[d - lead] : 0;
+    }
+    return r;
+}
+
 /* --- cat, stack -------------------------------------------------------------
  * y = [x0, x1, ...] along dim;  dx_i = the slice of g that x_i filled */
 static void cat_backward(tg_node *n, tg_tensor *g)
@@ -64,7 +125,8 @@ tg_tensor *tg_cat(tg_tensor *const *ts, int n, int dim)
     bool was = tg_set_grad_enabled(false);
     int64_t start = 0;
     for (int i = 0; i < n; i++) {
-        tg_copy_(tg_narrow(y, d, start, ts[i]->shape[d]), ts[i]);
+        tg_tensor part = slice(y, d, start, ts[i]->shape[d]);
+        tg_copy_(&part, ts[i]);
         start += ts[i]->shape[d];
     }
     tg_set_grad_enabled(was);
@@ -99,59 +161,14 @@ tg_tensor *tg_stack(tg_tensor *const *ts, int n, int dim)
     tg_tensor *y = tg__new(first->dtype, first->ndim + 1, shape);
     if (!y) return NULL;
     bool was = tg_set_grad_enabled(false);
-    for (int i = 0; i < n; i++) tg_copy_(tg_select(y, d, i), ts[i]);
+    for (int i = 0; i < n; i++) {
+        tg_tensor part = selected(y, d, i);
+        tg_copy_(&part, ts[i]);
+    }
     tg_set_grad_enabled(was);
     tg_node *node = tg_record("stack", stack_backward, y, n, ts);
     if (node) node->iarg[0] = d;
     return y;
-}
-
-/* --- helpers: stack headers over existing storage ---------------------------
- * They share t's storage, record nothing and need no freeing. */
-
-/* t restricted to [start[d], start[d] + len[d]) along every dim. */
-static tg_tensor region(const tg_tensor *t, const int64_t *start, const int64_t *len)
-{
-    tg_tensor r = *t;
-    for (int d = 0; d < t->ndim; d++) {
-        r.offset += start[d] * t->stride[d];
-        r.shape[d] = len[d];
-    }
-    return r;
-}
-
-/* t restricted to [start, start + len) along dim. */
-static tg_tensor slice(const tg_tensor *t, int dim, int64_t start, int64_t len)
-{
-    tg_tensor r = *t;
-    r.offset += start * t->stride[dim];
-    r.shape[dim] = len;
-    return r;
-}
-
-/* t with its element order reversed along the dims where flip[d] is set. */
-static tg_tensor flipped(const tg_tensor *t, const bool *flip)
-{
-    tg_tensor r = *t;
-    for (int d = 0; d < t->ndim; d++)
-        if (flip[d] && t->shape[d] > 1) {
-            r.offset += (t->shape[d] - 1) * t->stride[d];
-            r.stride[d] = -t->stride[d];
-        }
-    return r;
-}
-
-/* t seen with ndim >= t->ndim dims: leading size-1 dims added. */
-static tg_tensor with_leading_dims(const tg_tensor *t, int ndim)
-{
-    tg_tensor r = *t;
-    int lead = ndim - t->ndim;
-    r.ndim = ndim;
-    for (int d = ndim - 1; d >= 0; d--) {
-        r.shape[d] = d >= lead ? t->shape[d - lead] : 1;
-        r.stride[d] = d >= lead ? t->stride[d - lead] : 0;
-    }
-    return r;
 }
 
 /* --- flip ---------------------------------------------------------------------
