@@ -55,6 +55,18 @@ static tg_tensor flipped(const tg_tensor *t, const bool *flip)
     return r;
 }
 
+/* A contiguous t seen as a (count, dim) matrix of rows. */
+static tg_tensor as_rows(const tg_tensor *t, int64_t count, int64_t dim)
+{
+    tg_tensor r = *t;
+    r.ndim = 2;
+    r.shape[0] = count;
+    r.shape[1] = dim;
+    r.stride[0] = dim;
+    r.stride[1] = 1;
+    return r;
+}
+
 /* t seen with ndim >= t->ndim dims: leading size-1 dims added. */
 static tg_tensor with_leading_dims(const tg_tensor *t, int ndim)
 {
@@ -517,12 +529,7 @@ static void embedding_backward(tg_node *n, tg_tensor *g)
     const tg_tensor *idx = n->saved[0];
     const int64_t *iv = tg_data(idx);
     int64_t dim = slot->shape[1], count = tg_numel(idx);
-    tg_tensor rows = *g; /* g as (count, dim) */
-    rows.ndim = 2;
-    rows.shape[0] = count;
-    rows.shape[1] = dim;
-    rows.stride[0] = dim;
-    rows.stride[1] = 1;
+    tg_tensor rows = as_rows(g, count, dim);
     for (int64_t k = 0; k < count; k++) {
         if (iv[k] == n->iarg[0]) continue;
         tg_tensor dst = slice(slot, 0, iv[k], 1), src = slice(&rows, 0, k, 1);
@@ -551,12 +558,7 @@ tg_tensor *tg_embedding(tg_tensor *weight, tg_tensor *indices, int64_t padding_i
     shape[idx->ndim] = dim;
     tg_tensor *y = tg__new(weight->dtype, idx->ndim + 1, shape);
     if (!y) return NULL;
-    tg_tensor rows = *y; /* y as (count, dim) */
-    rows.ndim = 2;
-    rows.shape[0] = count;
-    rows.shape[1] = dim;
-    rows.stride[0] = dim;
-    rows.stride[1] = 1;
+    tg_tensor rows = as_rows(y, count, dim);
     const int64_t *iv = tg_data(idx);
     for (int64_t k = 0; k < count; k++) {
         tg_tensor dst = slice(&rows, 0, k, 1), src = slice(weight, 0, iv[k], 1);
