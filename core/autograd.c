@@ -124,9 +124,16 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
         return -1;
     }
     bool was = tg_set_grad_enabled(false);
-    tg_tensor *seed = grad ? (tg_tensor *)grad : tg_ones_like(t);
+    /* A copy of the caller's gradient, since buffers get adopted and added into. */
+    tg_tensor *seed = tg__new(t->dtype, t->ndim, t->shape);
+    if (!seed) {
+        tg_set_grad_enabled(was);
+        return -1;
+    }
+    if (grad) tg_copy_(seed, grad);
+    else tg_fill_(seed, 1.0);
     if (t->node) t->node->grad = NULL;
-    tg_accum_grad(t, seed->dtype == t->dtype ? seed : tg_cast(seed, t->dtype));
+    tg_accum_grad(t, seed);
     int status = 0;
     /* Creation order is a topological order: every node that contributes to
      * a node's gradient was made after it, so one backward sweep suffices. */
