@@ -5,6 +5,9 @@
 #include "reduce.h"
 
 static _Thread_local tg_node *tape_tail;
+/* The gradient the running backward function was given: it may still read
+ * it, so a buffer that adopted it is copied before anything adds into it. */
+static _Thread_local tg_tensor *active_grad;
 static _Thread_local bool grad_disabled; /* false: grad mode on by default */
 
 tg_node *tg__tape_tail(void) { return tape_tail; }
@@ -53,6 +56,21 @@ static tg_tensor *new_grad_buffer(tg_tensor *x)
                    : tg__new_persistent(x->dtype, x->ndim, x->shape);
 }
 
+/* x's existing buffer, ready to be written: a private copy when it is the
+ * memory of the gradient the running backward function may still read
+ * (as in addcmul(c, c, x), where c adopts g and then g is read again). */
+static tg_tensor *writable_home(tg_tensor *x, tg_tensor **home)
+{
+    if (active_grad && (*home)->storage == active_grad->storage) {
+        tg_tensor *copy = new_grad_buffer(x);
+        if (!copy) return NULL;
+        copy->in_grad_slot = true;
+        tg_copy_(copy, *home);
+        *home = copy;
+    }
+    return *home;
+}
+
 tg_tensor *tg_grad_slot(tg_tensor *x)
 {
     if (!tg_needs_grad(x)) return NULL;
@@ -63,8 +81,9 @@ tg_tensor *tg_grad_slot(tg_tensor *x)
             (*home)->in_grad_slot = true;
             tg_fill_(*home, 0.0);
         }
+        return *home;
     }
-    return *home;
+    return writable_home(x, home);
 }
 
 /* A first gradient for a non-leaf can become its buffer without a copy when
@@ -84,7 +103,7 @@ void tg_accum_grad(tg_tensor *x, tg_tensor *g)
     if (!g) return;
     tg_tensor **home = grad_home(x);
     if (*home) {
-        tg_add_(*home, g, 1.0);
+        if (writable_home(x, home)) tg_add_(*home, g, 1.0);
     } else if (adoptable(x, g)) {
         if (g->ndim != x->ndim) g = tg_view(g, x->ndim, x->shape); /* a size-1 dim apart */
         if (!g) return;
@@ -148,7 +167,9 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
             status = -1;
             break;
         }
+        active_grad = g;
         n->backward(n, g);
+        active_grad = NULL;
         if (!retain) n->released = true;
     }
     tg_set_grad_enabled(was);

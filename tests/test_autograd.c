@@ -164,6 +164,31 @@ static void test_split_cast_clone_gradients(void **state)
     tg_free(x);
 }
 
+/* One tensor as several inputs of one op. The first input to take the
+ * incoming gradient adopts it as its buffer; later inputs must still see
+ * that gradient as it was (addcmul reads g again after adding it into t). */
+static tg_tensor *repeated_inputs(tg_tensor **in, int n, void *ctx)
+{
+    (void)n;
+    tg_tensor *c = tg_mul_scalar(in[0], 1.5), *x = in[1];
+    switch (*(const int *)ctx) {
+    case 0: return tg_addcmul(c, c, x, 0.7);
+    case 1: return tg_lerp(c, c, tg_sigmoid(x));
+    case 2: return tg_sub(tg_mul(c, c), c);
+    default: return tg_where(tg_gt(x, c), c, tg_add(c, c));
+    }
+}
+
+static void test_repeated_inputs(void **state)
+{
+    (void)state;
+    tg_manual_seed(6);
+    tg_tensor *in[2] = {leaf_f64(1, (int64_t[]){5}, -1, 1), leaf_f64(1, (int64_t[]){5}, -1, 1)};
+    for (int which = 0; which < 4; which++) assert_gradcheck(repeated_inputs, in, 2, &which, "inputs used twice");
+    tg_free(in[0]);
+    tg_free(in[1]);
+}
+
 /* Slicing a (B,T,K) tensor into T steps: backward adds each step's gradient
  * into one gradient buffer of the base, so it allocates O(B*T*K) bytes, not
  * the O(B*T*T*K) that a full-size gradient per slice would cost. */
@@ -264,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_slice_backward_is_linear),
         cmocka_unit_test(test_graph_dot),
         cmocka_unit_test(test_custom_op_with_grad_slot),
+        cmocka_unit_test(test_repeated_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
