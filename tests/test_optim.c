@@ -158,14 +158,27 @@ static void compare_losses(const double *losses, const char *config, const char 
     tg_scope_end(s);
 }
 
+/* Configurations whose float32 trajectory is itself uncertain past 1e-5 by
+ * step 50: PyTorch's own F32 run departs from its F64 run by 1.2e-5
+ * (adagrad) and 2.1e-5 (centered RMSprop with momentum, where sqrt(v - m^2)
+ * cancels) relative, more than the tolerance, so matching its rounding
+ * there would be matching noise. */
+static bool ill_conditioned_in_f32(const char *config)
+{
+    return !strcmp(config, "adagrad") || !strcmp(config, "rmsprop_centered_momentum");
+}
+
 /* 50 steps of every configuration against PyTorch's: the losses before
  * every step and the parameters after steps 1, 10 and 50 at rtol/atol up to
- * step `exact_steps`, and at the looser far_rtol/far_atol beyond it. */
+ * step `exact_steps` (all 50 where exact_steps is 0), and at the looser
+ * far_rtol/far_atol beyond it. */
 static void run_trajectories(tg_dtype dtype, double rtol, double atol, int exact_steps, double far_rtol,
                              double far_atol)
 {
     const char *tag = dtype == TG_F64 ? "f64" : "f32";
+    const int limit = exact_steps;
     for (int ci = 0; ci < N_CONFIGS; ci++) {
+        exact_steps = limit && ill_conditioned_in_f32(configs[ci]) ? limit : STEPS;
         model m;
         model_init(&m, dtype);
         tg_optim *o = make_config(configs[ci], &m.params);
@@ -191,18 +204,17 @@ static void run_trajectories(tg_dtype dtype, double rtol, double atol, int exact
 static void test_trajectories_f64(void **state)
 {
     (void)state;
-    run_trajectories(TG_F64, 1e-10, 1e-13, STEPS, 0, 0);
+    run_trajectories(TG_F64, 1e-10, 1e-13, 0, 0, 0);
 }
 
 /* F32 rounding differs between this library's kernels and PyTorch's (GEMM
- * summation order, transcendental functions) by an ulp or so per op, and
- * 50 steps of RMSprop or Adagrad on this problem amplify that past 1e-5 (as
- * much as PyTorch's own F32 run departs from its F64 run). So the 1e-5
- * comparison covers the first 10 steps; all 50 stay within 1e-3. */
+ * summation order, transcendental functions) by an ulp or so per op. All
+ * 50 steps match at rel 1e-5 (atol 1e-6 for values near zero), except the
+ * two ill-conditioned configurations above: 1e-5 for 10 steps, 1e-3 after. */
 static void test_trajectories_f32(void **state)
 {
     (void)state;
-    run_trajectories(TG_F32, 1e-5, 1e-7, 10, 1e-3, 1e-5);
+    run_trajectories(TG_F32, 1e-5, 1e-6, 10, 1e-3, 1e-5);
 }
 
 /* --- state export / import ----------------------------------------------------- */
