@@ -162,7 +162,8 @@ static void compare_losses(const double *losses, const char *config, const char 
  * step 50: PyTorch's own F32 run departs from its F64 run by 1.2e-5
  * (adagrad) and 2.1e-5 (centered RMSprop with momentum, where sqrt(v - m^2)
  * cancels) relative, more than the tolerance, so matching its rounding
- * there would be matching noise. */
+ * there would be matching noise. (This library's F32 run stays closer to
+ * the F64 one than PyTorch's: 0.4e-5 and 1.8e-5.) */
 static bool ill_conditioned_in_f32(const char *config)
 {
     return !strcmp(config, "adagrad") || !strcmp(config, "rmsprop_centered_momentum");
