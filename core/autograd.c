@@ -25,7 +25,9 @@ bool tg_is_grad_enabled(void) { return !grad_disabled; }
 tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out, int n_inputs,
                    tg_tensor *const *inputs)
 {
+    if (n_inputs > 0 && !inputs) return tg_error("tg_record: inputs is NULL for %d inputs", n_inputs);
     if (grad_disabled || !out || !tg__any_requires_grad(n_inputs, inputs)) return NULL;
+    if (!op || !backward) return tg_error("tg_record: op name and backward function are required");
     tg_node *node = tg__arena_alloc(sizeof *node);
     tg_tensor **in = node ? tg__arena_alloc(sizeof(tg_tensor *) * (size_t)(n_inputs ? n_inputs : 1)) : NULL;
     if (!in) return NULL;
@@ -187,6 +189,7 @@ tg_tensor *tg_detach(tg_tensor *t)
 
 void tg_zero_grad(tg_tensor *const *leaves, int n)
 {
+    if (!leaves) return;
     bool was = tg_set_grad_enabled(false);
     for (int i = 0; i < n; i++)
         if (leaves[i] && leaves[i]->grad) tg_fill_(leaves[i]->grad, 0.0);

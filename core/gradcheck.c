@@ -1,4 +1,5 @@
 #include <math.h>
+#include <stdio.h>
 
 #include "gradcheck.h"
 #include "internal.h"
@@ -45,6 +46,10 @@ int tg_gradcheck(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *ctx, doubl
         tg_error("tg_gradcheck: expected fn and 1..16 inputs, got %d", n);
         return -1;
     }
+    if (!(eps > 0) || !isfinite(eps)) {
+        tg_error("tg_gradcheck: eps must be positive and finite, got %g", eps);
+        return -1;
+    }
     for (int i = 0; i < n; i++) {
         if (!tg__check_float("tg_gradcheck", inputs[i])) return -1;
         if (inputs[i]->node) {
@@ -63,7 +68,10 @@ int tg_gradcheck(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *ctx, doubl
     }
     tg_tensor *out = fn(inputs, n, ctx);
     if (!out || !out->requires_grad) {
+        char cause[512];
+        snprintf(cause, sizeof cause, "%s", tg_last_error());
         if (out) tg_error("tg_gradcheck: the output does not require grad");
+        else tg_error("tg_gradcheck: fn returned NULL (%s)", cause[0] ? cause : "no message");
         status = -1;
         goto done;
     }

@@ -1,6 +1,8 @@
 #include "random.h"
 #include <math.h>
 
+#include "error.h"
+
 static _Thread_local uint64_t state[4] = {
     0x9E3779B97F4A7C15ull, 0xBF58476D1CE4E5B9ull, 0x94D049BB133111EBull, 0x2545F4914F6CDD1Dull};
 static _Thread_local double spare_normal;
@@ -53,6 +55,10 @@ double tg_rand_normal(void)
 
 uint64_t tg_rand_below(uint64_t n)
 {
+    if (n == 0) {
+        tg_error("tg_rand_below: n must be > 0, got 0");
+        return 0;
+    }
     /* Rejection keeps the result unbiased for any n. */
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     uint64_t x;

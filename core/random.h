@@ -13,7 +13,7 @@ void tg_manual_seed(uint64_t seed);
 double tg_rand_uniform(void);
 /* Next standard normal double. */
 double tg_rand_normal(void);
-/* Next uniform integer in [0, n), n > 0. */
+/* Next uniform integer in [0, n), n > 0 (0 with a message for n == 0). */
 uint64_t tg_rand_below(uint64_t n);
 
 #endif

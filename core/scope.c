@@ -58,6 +58,7 @@ static chunk *chunk_new(size_t need)
 
 void *tg__arena_alloc(size_t nbytes)
 {
+    if (nbytes > SIZE_MAX / 2) return tg_error("tg_scope: out of memory allocating %zu bytes", nbytes);
     nbytes = (nbytes + ALIGN - 1) / ALIGN * ALIGN;
     if (!current) {
         first_chunk = current = chunk_new(nbytes);

@@ -20,6 +20,7 @@ const char *tg_dtype_name(tg_dtype dtype)
 
 char *tg_shape_str(const tg_tensor *t, char *buf, size_t len)
 {
+    if (!buf || len == 0) return buf;
     size_t n = 0;
     n += (size_t)snprintf(buf, len, "[");
     for (int d = 0; t && d < t->ndim && n < len; d++)
@@ -152,23 +153,38 @@ tg_tensor *tg__view_of(const tg_tensor *t, int ndim, const int64_t *shape, const
     return v;
 }
 
-tg_tensor *tg_empty(tg_dtype dtype, int ndim, const int64_t *shape)
+/* An int64 tensor cannot hold NaN, infinities or values beyond its range. */
+static bool fits_dtype(const char *fn, tg_dtype dtype, double value)
 {
-    if (!valid_dtype("tg_empty", dtype) || !valid_shape("tg_empty", ndim, shape)) return NULL;
+    if (dtype == TG_I64 && !(value >= -0x1p63 && value < 0x1p63)) {
+        tg_error("%s: value cannot be converted to type int64 without overflow: %g", fn, value);
+        return false;
+    }
+    return true;
+}
+
+static tg_tensor *empty_named(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape)
+{
+    if (!valid_dtype(fn, dtype) || !valid_shape(fn, ndim, shape)) return NULL;
     return tg__new(dtype, ndim, shape);
 }
 
-tg_tensor *tg_full(tg_dtype dtype, int ndim, const int64_t *shape, double value)
+static tg_tensor *full_named(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape, double value)
 {
-    if (!valid_dtype("tg_full", dtype) || !valid_shape("tg_full", ndim, shape)) return NULL;
+    if (!valid_dtype(fn, dtype) || !valid_shape(fn, ndim, shape) || !fits_dtype(fn, dtype, value)) return NULL;
     tg_tensor *t = tg__new(dtype, ndim, shape);
     if (t) tg_fill_(t, value);
     return t;
 }
 
-tg_tensor *tg_zeros(tg_dtype dtype, int ndim, const int64_t *shape) { return tg_full(dtype, ndim, shape, 0.0); }
-tg_tensor *tg_ones(tg_dtype dtype, int ndim, const int64_t *shape) { return tg_full(dtype, ndim, shape, 1.0); }
-tg_tensor *tg_scalar(tg_dtype dtype, double value) { return tg_full(dtype, 0, NULL, value); }
+tg_tensor *tg_empty(tg_dtype dtype, int ndim, const int64_t *shape) { return empty_named("tg_empty", dtype, ndim, shape); }
+tg_tensor *tg_full(tg_dtype dtype, int ndim, const int64_t *shape, double value)
+{
+    return full_named("tg_full", dtype, ndim, shape, value);
+}
+tg_tensor *tg_zeros(tg_dtype dtype, int ndim, const int64_t *shape) { return full_named("tg_zeros", dtype, ndim, shape, 0.0); }
+tg_tensor *tg_ones(tg_dtype dtype, int ndim, const int64_t *shape) { return full_named("tg_ones", dtype, ndim, shape, 1.0); }
+tg_tensor *tg_scalar(tg_dtype dtype, double value) { return full_named("tg_scalar", dtype, 0, NULL, value); }
 
 tg_tensor *tg_zeros_like(const tg_tensor *t)
 {
@@ -189,8 +205,12 @@ tg_tensor *tg_arange(tg_dtype dtype, double start, double end, double step)
     if ((step > 0 && end < start) || (step < 0 && end > start))
         return tg_error("tg_arange: upper bound and larger bound inconsistent with step sign "
                         "(start=%g end=%g step=%g)", start, end, step);
-    int64_t n = (int64_t)ceil((end - start) / step);
-    tg_tensor *t = tg_empty(dtype, 1, &n);
+    double count = ceil((end - start) / step);
+    if (!(count <= (double)(INT64_MAX / 8)) || !fits_dtype("tg_arange", dtype, start) || !fits_dtype("tg_arange", dtype, end))
+        return tg_error("tg_arange: invalid size %g for %s (start=%g end=%g step=%g)", count, tg_dtype_name(dtype),
+                        start, end, step);
+    int64_t n = (int64_t)count;
+    tg_tensor *t = empty_named("tg_arange", dtype, 1, &n);
     if (!t) return NULL;
     char *p = tg_data(t);
     for (int64_t i = 0; i < n; i++) tg__store(p + i * (int64_t)tg_dtype_size(dtype), dtype, start + (double)i * step);
@@ -200,7 +220,8 @@ tg_tensor *tg_arange(tg_dtype dtype, double start, double end, double step)
 tg_tensor *tg_linspace(tg_dtype dtype, double start, double end, int64_t steps)
 {
     if (steps < 0) return tg_error("tg_linspace: number of steps must be non-negative, got %lld", (long long)steps);
-    tg_tensor *t = tg_empty(dtype, 1, &steps);
+    if (!fits_dtype("tg_linspace", dtype, start) || !fits_dtype("tg_linspace", dtype, end)) return NULL;
+    tg_tensor *t = empty_named("tg_linspace", dtype, 1, &steps);
     if (!t) return NULL;
     char *p = tg_data(t);
     double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0.0;
@@ -215,7 +236,7 @@ tg_tensor *tg_linspace(tg_dtype dtype, double start, double end, int64_t steps)
 tg_tensor *tg_eye(tg_dtype dtype, int64_t n)
 {
     int64_t shape[2] = {n, n};
-    tg_tensor *t = tg_zeros(dtype, 2, shape);
+    tg_tensor *t = full_named("tg_eye", dtype, 2, shape, 0.0);
     if (!t) return NULL;
     char *p = tg_data(t);
     for (int64_t i = 0; i < n; i++) tg__store(p + (i * n + i) * (int64_t)tg_dtype_size(dtype), dtype, 1.0);
@@ -224,8 +245,10 @@ tg_tensor *tg_eye(tg_dtype dtype, int64_t n)
 
 tg_tensor *tg_rand(tg_dtype dtype, int ndim, const int64_t *shape, double low, double high)
 {
-    if (!(low <= high)) return tg_error("tg_rand: expected low <= high, got low=%g high=%g", low, high);
-    tg_tensor *t = tg_empty(dtype, ndim, shape);
+    if (!(low <= high) || !isfinite(high - low))
+        return tg_error("tg_rand: expected finite low <= high, got low=%g high=%g", low, high);
+    if (!fits_dtype("tg_rand", dtype, low) || !fits_dtype("tg_rand", dtype, high)) return NULL;
+    tg_tensor *t = empty_named("tg_rand", dtype, ndim, shape);
     if (!t) return NULL;
     char *p = tg_data(t);
     size_t es = tg_dtype_size(dtype);
@@ -236,7 +259,8 @@ tg_tensor *tg_rand(tg_dtype dtype, int ndim, const int64_t *shape, double low, d
 tg_tensor *tg_randn(tg_dtype dtype, int ndim, const int64_t *shape, double mean, double std)
 {
     if (!(std >= 0)) return tg_error("tg_randn: std must be >= 0, got %g", std);
-    tg_tensor *t = tg_empty(dtype, ndim, shape);
+    if (dtype == TG_I64) return tg_error("tg_randn: expected a float dtype, got int64");
+    tg_tensor *t = empty_named("tg_randn", dtype, ndim, shape);
     if (!t) return NULL;
     char *p = tg_data(t);
     size_t es = tg_dtype_size(dtype);
@@ -249,17 +273,19 @@ tg_tensor *tg_randint(int ndim, const int64_t *shape, int64_t low, int64_t high)
     if (high <= low)
         return tg_error("tg_randint: random_ expects 'from' to be less than 'to', but got from=%lld >= to=%lld",
                         (long long)low, (long long)high);
-    tg_tensor *t = tg_empty(TG_I64, ndim, shape);
+    tg_tensor *t = empty_named("tg_randint", TG_I64, ndim, shape);
     if (!t) return NULL;
     int64_t *p = tg_data(t);
-    for (int64_t i = 0; i < tg_numel(t); i++) p[i] = low + (int64_t)tg_rand_below((uint64_t)(high - low));
+    /* Unsigned arithmetic: the range may exceed INT64_MAX. */
+    uint64_t range = (uint64_t)high - (uint64_t)low;
+    for (int64_t i = 0; i < tg_numel(t); i++) p[i] = (int64_t)((uint64_t)low + tg_rand_below(range));
     return t;
 }
 
 tg_tensor *tg_from_array(tg_dtype dtype, int ndim, const int64_t *shape, const void *data)
 {
     if (!data) return tg_error("tg_from_array: data is NULL");
-    tg_tensor *t = tg_empty(dtype, ndim, shape);
+    tg_tensor *t = empty_named("tg_from_array", dtype, ndim, shape);
     if (t) memcpy(tg_data(t), data, (size_t)tg_numel(t) * tg_dtype_size(dtype));
     return t;
 }
@@ -281,6 +307,7 @@ int64_t tg_size(const tg_tensor *t, int dim)
 
 bool tg_is_contiguous(const tg_tensor *t)
 {
+    if (!t) return false;
     int64_t s = 1;
     for (int d = t->ndim - 1; d >= 0; d--) {
         if (t->shape[d] != 1 && t->stride[d] != s) return false;
@@ -291,12 +318,13 @@ bool tg_is_contiguous(const tg_tensor *t)
 
 void *tg_data(const tg_tensor *t)
 {
+    if (!t) return NULL;
     return (char *)t->storage->data + t->offset * (int64_t)tg_dtype_size(t->dtype);
 }
 
 bool tg_same_shape(const tg_tensor *a, const tg_tensor *b)
 {
-    if (a->ndim != b->ndim) return false;
+    if (!a || !b || a->ndim != b->ndim) return false;
     for (int d = 0; d < a->ndim; d++)
         if (a->shape[d] != b->shape[d]) return false;
     return true;
@@ -305,6 +333,10 @@ bool tg_same_shape(const tg_tensor *a, const tg_tensor *b)
 double tg_get(const tg_tensor *t, const int64_t *index)
 {
     if (!tg__check("tg_get", t)) return NAN;
+    if (!index && t->ndim > 0) {
+        tg_error("tg_get: index is NULL for a tensor of %d dims", t->ndim);
+        return NAN;
+    }
     int64_t off = t->offset;
     for (int d = 0; d < t->ndim; d++) {
         if (index[d] < 0 || index[d] >= t->shape[d]) {
@@ -389,7 +421,7 @@ static void copy_row(int64_t n, char **p, const int64_t *s, void *vctx)
 
 int tg_copy_(tg_tensor *dst, const tg_tensor *src)
 {
-    if (!inplace_ok("tg_copy_", dst, src)) return -1;
+    if (!src || !inplace_ok("tg_copy_", dst, src)) return -1;
     copy_ctx c = {dst->dtype, src->dtype, 1.0};
     const tg_tensor *ops[2] = {dst, src};
     tg__foreach(2, ops, dst->ndim, dst->shape, copy_row, &c, true);
@@ -413,7 +445,7 @@ static void fill_row(int64_t n, char **p, const int64_t *s, void *vctx)
 
 int tg_fill_(tg_tensor *dst, double value)
 {
-    if (!inplace_ok("tg_fill_", dst, NULL)) return -1;
+    if (!inplace_ok("tg_fill_", dst, NULL) || !fits_dtype("tg_fill_", dst->dtype, value)) return -1;
     copy_ctx c = {dst->dtype, dst->dtype, value};
     const tg_tensor *ops[1] = {dst};
     tg__foreach(1, ops, dst->ndim, dst->shape, fill_row, &c, true);
@@ -448,7 +480,7 @@ static void axpy_row(int64_t n, char **p, const int64_t *s, void *vctx)
 
 int tg_add_(tg_tensor *dst, const tg_tensor *src, double alpha)
 {
-    if (!inplace_ok("tg_add_", dst, src)) return -1;
+    if (!src || !inplace_ok("tg_add_", dst, src)) return -1;
     copy_ctx c = {dst->dtype, src->dtype, alpha};
     const tg_tensor *ops[2] = {dst, src};
     /* A broadcast source adds into many places of dst, but each dst element

@@ -56,7 +56,9 @@ const char *tg_dtype_name(tg_dtype dtype);
 
 /* --- factories ------------------------------------------------------------
  * shape has ndim entries (0 <= ndim <= 8, each >= 0). The result is
- * contiguous, in the current scope (or persistent outside any scope). */
+ * contiguous, in the current scope (or persistent outside any scope). An
+ * int64 tensor cannot be filled with NaN, infinities or values beyond its
+ * range (an error, as in PyTorch). */
 tg_tensor *tg_empty(tg_dtype dtype, int ndim, const int64_t *shape);
 tg_tensor *tg_zeros(tg_dtype dtype, int ndim, const int64_t *shape);
 tg_tensor *tg_ones(tg_dtype dtype, int ndim, const int64_t *shape);

@@ -70,6 +70,9 @@ static bool infer_shape(const char *fn, const tg_tensor *t, int ndim, const int6
         } else if (shape[d] < 0) {
             tg_error("%s: invalid shape dimension %lld", fn, (long long)shape[d]);
             return false;
+        } else if (shape[d] > 0 && known > INT64_MAX / shape[d]) {
+            tg_error("%s: shape too large at dim %d", fn, d);
+            return false;
         } else {
             known *= shape[d];
         }
@@ -289,7 +292,7 @@ int tg_split(tg_tensor *t, int64_t split_size, int dim, tg_tensor **out, int max
         return -1;
     }
     int64_t size = t->shape[d];
-    int64_t pieces = size == 0 ? 1 : (size + split_size - 1) / split_size;
+    int64_t pieces = size == 0 ? 1 : (size - 1) / split_size + 1; /* no overflow for huge split_size */
     if (pieces > max_out || !out) {
         tg_error("tg_split: %lld pieces do not fit in an output array of %d", (long long)pieces, max_out);
         return -1;
@@ -311,6 +314,10 @@ int tg_chunk(tg_tensor *t, int chunks, int dim, tg_tensor **out)
     }
     if (t->ndim == 0) {
         tg_error("tg_chunk: chunk expects at least a 1-dimensional tensor");
+        return -1;
+    }
+    if (!out) {
+        tg_error("tg_chunk: out is NULL");
         return -1;
     }
     int d = tg__dim("tg_chunk", dim, t->ndim);
@@ -342,6 +349,16 @@ tg_tensor *tg_expand(tg_tensor *t, int ndim, const int64_t *shape)
         }
         out[d] = want;
         stride[d] = (td >= 0 && have == want) ? t->stride[td] : 0;
+    }
+    /* Elements are counted in int64 everywhere, so the view's count must fit. */
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (out[d] > 0 && numel > INT64_MAX / 8 / out[d]) {
+            char s[128];
+            return tg_error("tg_expand: expanded size too large at dim %d (input shape %s)", d,
+                            tg_shape_str(t, s, sizeof s));
+        }
+        numel *= out[d];
     }
     tg_tensor *v = tg__view_of(t, ndim, out, stride, t->offset);
     if (v) tg_record("expand", expand_backward, v, 1, &t);

@@ -49,6 +49,8 @@ static int64_t check_gates(const char *fn, int gates, const tg_tensor *xproj, co
 tg_tensor *tg_rnn_gates(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode)
 {
     if (check_gates("tg_rnn_gates", 1, xproj, hproj ? hproj : xproj, NULL) < 0) return NULL;
+    if (mode != TG_RNN_TANH && mode != TG_RNN_RELU)
+        return tg_error("tg_rnn_gates: mode must be TG_RNN_TANH or TG_RNN_RELU, got %d", (int)mode);
     tg_tensor *pre = hproj ? tg_add(xproj, hproj) : xproj;
     return mode == TG_RNN_RELU ? tg_relu(pre) : tg_tanh(pre);
 }

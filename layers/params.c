@@ -18,7 +18,8 @@ int tg_params_add(tg_params *p, const char *prefix, const char *name, tg_tensor 
     int n = prefix && *prefix ? snprintf(full, sizeof full, "%s.%s", prefix, name)
                               : snprintf(full, sizeof full, "%s", name);
     if (n < 0 || n >= (int)sizeof full) {
-        tg_error("tg_params_add: name '%s.%s' is longer than %d characters", prefix, name, TG_PARAM_NAME_MAX - 1);
+        tg_error("tg_params_add: name '%s.%s' is longer than %d characters", prefix ? prefix : "", name,
+                 TG_PARAM_NAME_MAX - 1);
         return -1;
     }
     if (tg_params_find(p, full)) {
@@ -48,7 +49,9 @@ int tg_params_extend(tg_params *dst, const char *prefix, const tg_params *src)
         tg_error("tg_params_extend: NULL collection");
         return -1;
     }
-    for (int i = 0; i < src->count; i++) {
+    /* src may be dst itself: only its entries from before the call are added. */
+    int count = src->count;
+    for (int i = 0; i < count; i++) {
         if (tg_params_add(dst, prefix, src->items[i].name, src->items[i].tensor) < 0) return -1;
         dst->items[dst->count - 1].group = src->items[i].group;
     }
@@ -105,8 +108,16 @@ static tg_tensor *param_new(const char *fn, tg_dtype dtype, int ndim, const int6
     if (dtype != TG_F32 && dtype != TG_F64) return tg_error("%s: parameters must be float32 or float64", fn);
     if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape))
         return tg_error("%s: expected 0 to %d dims, got %d", fn, TG_MAX_DIMS, ndim);
-    for (int d = 0; d < ndim; d++)
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0) return tg_error("%s: negative size %lld in dim %d", fn, (long long)shape[d], d);
+        if (shape[d] > 0 && numel > INT64_MAX / 8 / shape[d])
+            return tg_error("%s: size %lld in dim %d is too large", fn, (long long)shape[d], d);
+        numel *= shape[d];
+    }
+    if (kind == FILL_UNIFORM && !(a <= b))
+        return tg_error("%s: uniform_ expects to return a [from, to) range, but found from=%g > to=%g", fn, a, b);
+    if (kind == FILL_NORMAL && !(b >= 0)) return tg_error("%s: normal expects std >= 0.0, but found std %g", fn, b);
     tg_tensor *t = tg__new_persistent(dtype, ndim, shape);
     if (!t) return NULL;
     char *data = tg_data(t);

@@ -158,12 +158,12 @@ static void where_backward(tg_node *n, tg_tensor *g)
     if (tg_needs_grad(b)) tg_accum_grad(b, tg_where(m, zero, g));
 }
 /* The mask is an input of the node but never receives a gradient. */
-static tg_tensor *where_impl(tg_tensor *mask, tg_tensor *a, tg_tensor *b)
+static tg_tensor *where_impl(const char *fn, tg_tensor *mask, tg_tensor *a, tg_tensor *b)
 {
-    if (!tg__check("tg_where", mask) || !tg__check("tg_where", a) || !tg__check("tg_where", b)) return NULL;
+    if (!tg__check(fn, mask) || !tg__check(fn, a) || !tg__check(fn, b)) return NULL;
     tg_tensor *m = mask->dtype == a->dtype ? mask : tg_cast(mask, a->dtype);
     tg_tensor *in[3] = {m, a, b};
-    tg_tensor *y = tg__map("tg_where", KERNELS(where), 3, in, NULL);
+    tg_tensor *y = tg__map(fn, KERNELS(where), 3, in, NULL);
     tg_record("where", where_backward, y, 3, in);
     return y;
 }
@@ -172,12 +172,12 @@ tg_tensor *tg_where(tg_tensor *mask, tg_tensor *a, tg_tensor *b)
 {
     tg_tensor *in[3] = {mask, a, b};
     tg_scope *s = tg__autoscope(3, in);
-    return tg__autoscope_keep(s, where_impl(mask, a, b));
+    return tg__autoscope_keep(s, where_impl("tg_where", mask, a, b));
 }
 
 tg_tensor *tg_masked_fill(tg_tensor *x, tg_tensor *mask, double value)
 {
     if (!tg__check_float("tg_masked_fill", x)) return NULL;
     tg_scope *s = tg__autoscope(1, &x);
-    return tg__autoscope_keep(s, where_impl(mask, tg_full(x->dtype, 0, NULL, value), x));
+    return tg__autoscope_keep(s, where_impl("tg_masked_fill", mask, tg_full(x->dtype, 0, NULL, value), x));
 }

@@ -13,6 +13,10 @@
 /* Which dims of x are reduced; -1 with a message on a bad or repeated dim. */
 static int reduce_mask(const char *fn, const tg_tensor *x, int ndims, const int *dims, bool *mask)
 {
+    if (ndims < 0 || (ndims > 0 && !dims)) {
+        tg_error("%s: expected a list of dims (got %d dims at %p)", fn, ndims, (const void *)dims);
+        return -1;
+    }
     for (int d = 0; d < TG_MAX_DIMS; d++) mask[d] = ndims == 0;
     for (int i = 0; i < ndims; i++) {
         int d = tg__dim(fn, dims[i], x->ndim);

@@ -80,6 +80,21 @@ static tg_tensor with_leading_dims(const tg_tensor *t, int ndim)
     return r;
 }
 
+/* False with a message naming fn when a result of this shape would have more
+ * elements than int64 byte counts can address. */
+static bool shape_fits(const char *fn, int ndim, const int64_t *shape)
+{
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] > 0 && numel > INT64_MAX / 8 / shape[d]) {
+            tg_error("%s: result too large at dim %d (size %lld)", fn, d, (long long)shape[d]);
+            return false;
+        }
+        numel *= shape[d];
+    }
+    return true;
+}
+
 /* --- cat, stack -------------------------------------------------------------
  * y = [x0, x1, ...] along dim;  dx_i = the slice of g that x_i filled */
 static void cat_backward(tg_node *n, tg_tensor *g)
@@ -257,8 +272,12 @@ tg_tensor *tg_repeat(tg_tensor *x, int ndim, const int64_t *repeats)
         if (repeats[d] < 0)
             return tg_error("%s: Trying to create tensor with negative dimension %lld (repeats[%d])", fn,
                             (long long)repeats[d], d);
+        if (source.shape[d] > 0 && repeats[d] > INT64_MAX / 8 / source.shape[d])
+            return tg_error("%s: result too large at dim %d (size %lld, repeats %lld)", fn, d,
+                            (long long)source.shape[d], (long long)repeats[d]);
         shape[d] = source.shape[d] * repeats[d];
     }
+    if (!shape_fits(fn, ndim, shape)) return NULL;
     tg_tensor *y = tg__new(x->dtype, ndim, shape);
     if (!y) return NULL;
     repeat_tiles(&source, y, repeats, false);
@@ -297,6 +316,10 @@ tg_tensor *tg_pad(tg_tensor *x, int npad, const int64_t *pad, double value)
     for (int d = 0; d < x->ndim; d++) {
         int k = x->ndim - 1 - d; /* pad[2k], pad[2k+1] belong to dim d */
         int64_t size = x->shape[d], left = k < npad / 2 ? pad[2 * k] : 0, right = k < npad / 2 ? pad[2 * k + 1] : 0;
+        /* Bounded amounts keep the sum below from overflowing. */
+        if (left > INT64_MAX / 4 || left < -(INT64_MAX / 4) || right > INT64_MAX / 4 || right < -(INT64_MAX / 4))
+            return tg_error("%s: padding (%lld, %lld) of dimension %d is too large", fn, (long long)left,
+                            (long long)right, d);
         shape[d] = size + left + right;
         if (shape[d] < 0)
             return tg_error("%s: The input size %lld, plus negative padding %lld and %lld resulted in a negative "
@@ -307,6 +330,9 @@ tg_tensor *tg_pad(tg_tensor *x, int npad, const int64_t *pad, double value)
         geo.len[d] = size - geo.in_start[d] - (right < 0 ? -right : 0);
         if (geo.len[d] <= 0) geo.len[d] = geo.in_start[d] = geo.out_start[d] = 0;
     }
+    if (!shape_fits(fn, x->ndim, shape)) return NULL;
+    if (x->dtype == TG_I64 && !(value >= -0x1p63 && value < 0x1p63))
+        return tg_error("%s: value cannot be converted to type int64 without overflow: %g", fn, value);
     tg_tensor *y = tg_full(x->dtype, x->ndim, shape, value);
     if (!y) return NULL;
     tg_tensor dst = region(y, geo.out_start, geo.len), src = region(x, geo.in_start, geo.len);
