@@ -46,7 +46,8 @@ int tg_rnn_mode_gates(tg_rnn_mode mode);
  * the sum of both projections (the drivers compute it as one tg_linear with
  * xproj as the added term). */
 
-/* Elman step: act(xproj + hproj), act tanh or relu per mode. */
+/* Elman step: act(xproj + hproj), act tanh or relu per mode (TG_RNN_TANH
+ * or TG_RNN_RELU; any other mode is an error). */
 tg_tensor *tg_rnn_gates(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode);
 /* LSTM step: returns h' = o * tanh(c') and writes c' = f * c + i * g to *c_out. */
 tg_tensor *tg_lstm_gates(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *c, tg_tensor **c_out);
