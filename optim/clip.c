@@ -91,7 +91,7 @@ int tg_clip_grad_norm(const tg_params *params, double max_norm, double norm_type
         return -1;
     }
     /* The per-gradient norms, then their norm (PyTorch's two levels). */
-    double norms_stack[64];
+    double norms_stack[64] = {0};
     double *norms = params->count <= 64 ? norms_stack : malloc(sizeof *norms * (size_t)params->count);
     if (!norms) {
         tg_error("%s: out of memory", fn);

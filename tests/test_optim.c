@@ -780,7 +780,7 @@ static double train_rnn(bool clip, int steps, double *first_loss, double *max_no
 static void test_exploding_gradients_need_clipping(void **state)
 {
     (void)state;
-    double first_plain, first_clipped, norm_plain, norm_clipped;
+    double first_plain = 0, first_clipped = 0, norm_plain = 0, norm_clipped = 0;
     const double plain = train_rnn(false, 40, &first_plain, &norm_plain);
     const double clipped = train_rnn(true, 40, &first_clipped, &norm_clipped);
     assert_true(first_plain == first_clipped);
