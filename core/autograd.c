@@ -21,6 +21,8 @@ bool tg_set_grad_enabled(bool enabled)
 }
 
 bool tg_is_grad_enabled(void) { return !grad_disabled; }
+bool tg_no_grad_begin(void) { return tg_set_grad_enabled(false); }
+void tg_no_grad_end(bool was) { tg_set_grad_enabled(was); }
 
 tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out, int n_inputs,
                    tg_tensor *const *inputs)

@@ -77,6 +77,10 @@ tg_tensor *tg_grad_slot(tg_tensor *x);
  * Nestable: `bool was = tg_set_grad_enabled(false); ... tg_set_grad_enabled(was);` */
 bool tg_set_grad_enabled(bool enabled);
 bool tg_is_grad_enabled(void);
+/* PyTorch's `with torch.no_grad():` as a nestable pair:
+ *     bool was = tg_no_grad_begin(); ... tg_no_grad_end(was); */
+bool tg_no_grad_begin(void);
+void tg_no_grad_end(bool was);
 
 /* A tensor sharing t's storage that does not require grad and has no node. */
 tg_tensor *tg_detach(tg_tensor *t);

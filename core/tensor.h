@@ -165,7 +165,7 @@ tg_tensor *tg_requires_grad(tg_tensor *t, bool requires_grad);
 
 /* --- printing ------------------------------------------------------------ */
 
-/* PyTorch-like text: "tensor([[1.0000, 2.0000], ...], dtype=float64)",
+/* PyTorch-like text: "tensor([[1.0000, 2.0000], ...], dtype=torch.float64)",
  * summarised with "..." past 1000 elements. Written into buf (truncated to
  * len); returns buf. */
 char *tg_repr(const tg_tensor *t, char *buf, size_t len);

@@ -72,6 +72,13 @@ static void test_grad_mode_and_detach(void **state)
     tg_tensor *z = tg_exp(x);
     assert_true(z->requires_grad);
     assert_string_equal(z->node->op, "exp");
+    bool outer = tg_no_grad_begin(); /* no_grad blocks nest */
+    bool inner_was = tg_no_grad_begin();
+    assert_false(tg_exp(x)->requires_grad);
+    tg_no_grad_end(inner_was);
+    assert_false(tg_is_grad_enabled());
+    tg_no_grad_end(outer);
+    assert_true(tg_is_grad_enabled() && tg_exp(x)->requires_grad);
     tg_tensor *d = tg_detach(z);
     assert_false(d->requires_grad);
     assert_ptr_equal(d->storage, z->storage);
