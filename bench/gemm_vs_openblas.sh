@@ -37,6 +37,7 @@ SHAPES="256 256 256 -
 64 1024 256 --tb
 128 1024 256 --tb
 32 768 256 --tb
+64 768 256 --tb
 64 2048 512 --tb
 1 1024 256 --tb
 1 256 64 --tb"
@@ -97,6 +98,12 @@ header
 for t in 1 2; do
     echo "$SHAPES" | while read m n k f; do row $t $m $n $k $f; done
 done
+echo
+echo "## f32 1024^3, automatic SIMD level: against the core's peak, and 2 threads against 1"
+one=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=1 "$GEMM" --m 1024 --n 1024 --k 1024 --threads 1 --reps $REPS)
+two=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=2 "$GEMM" --m 1024 --n 1024 --k 1024 --threads 2 --reps $REPS)
+awk -v gf="$(echo "$one" | field gflops)" -v t1="$(echo "$one" | field ms)" -v t2="$(echo "$two" | field ms)" \
+    'BEGIN { printf "1 thread: %.1f GFLOP/s = %.0f%% of the ~226 GFLOP/s single-core FMA peak; 2 threads: %.2fx the 1-thread speed\n", gf, 100 * gf / 226, t1 / t2 }'
 echo
 echo "## f32, TG_SIMD=avx2 (1 thread)"
 header
