@@ -270,6 +270,27 @@ static void test_normal_draws(void **state)
     assert_string_equal(tg_last_error(), "my_op: shape [2,3] is wrong");
 }
 
+/* tg_set_num_threads and OMP_NUM_THREADS decide the thread count (the
+ * suite runs this file once more with OMP_NUM_THREADS=1). */
+static void test_threads(void **state)
+{
+    (void)state;
+    int start = tg_get_num_threads();
+#ifdef _OPENMP
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env) assert_int_equal(start, atoi(env));
+    assert_int_equal(tg_set_num_threads(3), 0);
+    assert_int_equal(tg_get_num_threads(), 3);
+#else
+    assert_int_equal(start, 1);
+#endif
+    assert_int_equal(tg_set_num_threads(1), 0);
+    assert_int_equal(tg_get_num_threads(), 1);
+    assert_int_equal(tg_set_num_threads(0), -1);
+    assert_error_contains("tg_set_num_threads: n must be >= 1, got 0");
+    tg_set_num_threads(start);
+}
+
 static void test_persistent_free(void **state)
 {
     (void)state;
@@ -290,7 +311,7 @@ int main(void)
         cmocka_unit_test(test_errors),      cmocka_unit_test(test_binary_op_errors),
         cmocka_unit_test(test_error_handler),
         cmocka_unit_test(test_persistent_free), cmocka_unit_test(test_inspection_and_print),
-        cmocka_unit_test(test_normal_draws),
+        cmocka_unit_test(test_normal_draws),    cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

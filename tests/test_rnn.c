@@ -520,6 +520,42 @@ static void test_gates_with_summed_projections(void **state)
     tg_scope_end(s);
 }
 
+/* Every recurrent weight and bias starts uniform in [-1/sqrt(H), 1/sqrt(H)),
+ * as torch.nn: all inside the bound, and the mean and variance of a uniform
+ * distribution (0 and bound^2 / 3). */
+static void test_recurrent_init(void **state)
+{
+    (void)state;
+    tg_manual_seed(17);
+    const int64_t hidden = 64;
+    const double bound = 1.0 / 8.0;
+    tg_rnn *layers[3] = {
+        tg_lstm_new(&(tg_lstm_config){.input_size = 10, .hidden_size = hidden, .num_layers = 2, .bidirectional = true}),
+        tg_gru_new(&(tg_gru_config){.input_size = 10, .hidden_size = hidden}),
+        tg_rnn_new(&(tg_rnn_config){.input_size = 10, .hidden_size = hidden, .relu = true}),
+    };
+    for (int l = 0; l < 3; l++) {
+        tg_params params = tg_params_new();
+        assert_int_equal(tg_rnn_params(layers[l], &params, NULL), 0);
+        double sum = 0, sq = 0;
+        int64_t count = 0;
+        for (int i = 0; i < params.count; i++) {
+            const tg_tensor *t = params.items[i].tensor;
+            const float *v = tg_data(t);
+            for (int64_t k = 0; k < tg_numel(t); k++) {
+                assert_true(v[k] >= -bound && v[k] < bound);
+                sum += v[k];
+                sq += (double)v[k] * v[k];
+            }
+            count += tg_numel(t);
+        }
+        assert_near(sum / (double)count, 0.0, 0.05 * bound); /* several standard errors */
+        assert_near(sq / (double)count, bound * bound / 3, 0.06 * bound * bound / 3);
+        tg_params_free(&params);
+        tg_rnn_free(layers[l]);
+    }
+}
+
 static void test_custom_cell_trains(void **state)
 {
     (void)state;
@@ -578,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_layer_norm_option),        cmocka_unit_test(test_dropout_between_layers),
         cmocka_unit_test(test_bad_input),                cmocka_unit_test(test_custom_cell_trains),
         cmocka_unit_test(test_gates_with_summed_projections),
+        cmocka_unit_test(test_recurrent_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
