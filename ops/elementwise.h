@@ -41,6 +41,8 @@ tg_tensor *tg_clamp(tg_tensor *x, double lo, double hi);
 tg_tensor *tg_add_scalar(tg_tensor *x, double s);    /* x + s */
 tg_tensor *tg_mul_scalar(tg_tensor *x, double s);    /* x * s */
 tg_tensor *tg_rsub_scalar(double s, tg_tensor *x);   /* s - x, e.g. 1 - z */
+tg_tensor *tg_sub_scalar(tg_tensor *x, double s);    /* x - s */
+tg_tensor *tg_div_scalar(tg_tensor *x, double s);    /* x / s (a true division, not x * (1/s)) */
 
 /* --- binary with broadcasting: shapes broadcast as in PyTorch --------------- */
 tg_tensor *tg_add(tg_tensor *a, tg_tensor *b);

@@ -98,6 +98,8 @@ UNARY(tg_clamp, (!isnan(c[0]) && x < c[0]) ? c[0] : ((!isnan(c[1]) && x > c[1]) 
 UNARY(tg_add_scalar, x + c[0], a)
 UNARY(tg_mul_scalar, x * c[0], a * c[0])
 UNARY(tg_rsub_scalar, c[0] - x, -a)
+UNARY(tg_sub_scalar, x - c[0], a)
+UNARY(tg_div_scalar, x / c[0], a / c[0])
 
 tg_tensor *tg_neg(tg_tensor *x) { return unary(&tg_neg_op, x, 0, 0); }
 tg_tensor *tg_abs(tg_tensor *x) { return unary(&tg_abs_op, x, 0, 0); }
@@ -138,3 +140,5 @@ tg_tensor *tg_clamp(tg_tensor *x, double lo, double hi)
 tg_tensor *tg_add_scalar(tg_tensor *x, double s) { return unary(&tg_add_scalar_op, x, s, 0); }
 tg_tensor *tg_mul_scalar(tg_tensor *x, double s) { return unary(&tg_mul_scalar_op, x, s, 0); }
 tg_tensor *tg_rsub_scalar(double s, tg_tensor *x) { return unary(&tg_rsub_scalar_op, x, s, 0); }
+tg_tensor *tg_sub_scalar(tg_tensor *x, double s) { return unary(&tg_sub_scalar_op, x, s, 0); }
+tg_tensor *tg_div_scalar(tg_tensor *x, double s) { return unary(&tg_div_scalar_op, x, s, 0); }

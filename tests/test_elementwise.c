@@ -62,6 +62,8 @@ static tg_tensor *clamp_max(tg_tensor *x) { return tg_clamp(x, NAN, 0.7); }
 static tg_tensor *add_scalar(tg_tensor *x) { return tg_add_scalar(x, 1.5); }
 static tg_tensor *mul_scalar(tg_tensor *x) { return tg_mul_scalar(x, -2.5); }
 static tg_tensor *rsub_scalar(tg_tensor *x) { return tg_rsub_scalar(1, x); }
+static tg_tensor *sub_scalar(tg_tensor *x) { return tg_sub_scalar(x, 0.75); }
+static tg_tensor *div_scalar(tg_tensor *x) { return tg_div_scalar(x, 3.0); }
 
 /* The same table (names and input ranges) is in gen_elementwise.py. */
 static const struct {
@@ -84,7 +86,8 @@ static const struct {
     {"hardsigmoid", tg_hardsigmoid, -5, 5}, {"clamp", clamp, -2, 2},
     {"clamp_min", clamp_min, -2, 2},  {"clamp_max", clamp_max, -2, 2},
     {"add_scalar", add_scalar, -2, 2}, {"mul_scalar", mul_scalar, -2, 2},
-    {"rsub_scalar", rsub_scalar, -2, 2},
+    {"rsub_scalar", rsub_scalar, -2, 2}, {"sub_scalar", sub_scalar, -2, 2},
+    {"div_scalar", div_scalar, -2, 2},
 };
 #define N_UNARY (int)(sizeof UNARY / sizeof UNARY[0])
 

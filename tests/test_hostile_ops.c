@@ -14,6 +14,8 @@ static tg_tensor *clamp(tg_tensor *x) { return tg_clamp(x, 0, 1); }
 static tg_tensor *add_scalar(tg_tensor *x) { return tg_add_scalar(x, 1); }
 static tg_tensor *mul_scalar(tg_tensor *x) { return tg_mul_scalar(x, 2); }
 static tg_tensor *rsub_scalar(tg_tensor *x) { return tg_rsub_scalar(1, x); }
+static tg_tensor *sub_scalar(tg_tensor *x) { return tg_sub_scalar(x, 1); }
+static tg_tensor *div_scalar(tg_tensor *x) { return tg_div_scalar(x, 2); }
 static tg_tensor *softmax0(tg_tensor *x) { return tg_softmax(x, -1); }
 static tg_tensor *log_softmax0(tg_tensor *x) { return tg_log_softmax(x, -1); }
 static tg_tensor *dropout_half(tg_tensor *x) { return tg_dropout(x, 0.5, true); }
@@ -39,7 +41,8 @@ static const unary_case unary_cases[] = {
     UW("tg_pow_scalar", pow_scalar2, true), UW("tg_leaky_relu", leaky_relu, true), UW("tg_elu", elu, true),
     UW("tg_gelu", gelu, true), UW("tg_softplus", softplus, true), UW("tg_hardtanh", hardtanh, true),
     UW("tg_clamp", clamp, true), UW("tg_add_scalar", add_scalar, true), UW("tg_mul_scalar", mul_scalar, true),
-    UW("tg_rsub_scalar", rsub_scalar, true), UW("tg_softmax", softmax0, true),
+    UW("tg_rsub_scalar", rsub_scalar, true), UW("tg_sub_scalar", sub_scalar, true),
+    UW("tg_div_scalar", div_scalar, true), UW("tg_softmax", softmax0, true),
     UW("tg_log_softmax", log_softmax0, true), UW("tg_dropout", dropout_half, true),
     UW("tg_sum", sum_all, true), UW("tg_mean", mean_all, true), UW("tg_var", var_all, true),
     UW("tg_std", std_all, true), UW("tg_logsumexp", logsumexp_all, true), UW("tg_norm", norm_all, true),

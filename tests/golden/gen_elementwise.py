@@ -50,6 +50,8 @@ UNARY = {
     "add_scalar": (lambda x: x + 1.5, -2, 2),
     "mul_scalar": (lambda x: x * -2.5, -2, 2),
     "rsub_scalar": (lambda x: 1 - x, -2, 2),
+    "sub_scalar": (lambda x: x - 0.75, -2, 2),
+    "div_scalar": (lambda x: x / 3.0, -2, 2),
 }
 nan, inf = math.nan, math.inf
 EDGE = torch.tensor([nan, inf, -inf, 0.0, -0.0, 1, -1, 100, -100, 1e4, -1e4, 0.5, -0.5, 0.7, 2, 3, -3,
