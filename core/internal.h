@@ -3,7 +3,8 @@
  * Op files need four things from here: argument checking (tg__check,
  * tg__dim), result allocation (tg__new), broadcasting (tg__broadcast_shape)
  * and the strided loop driver (tg__foreach), which walks any number of
- * operands of any strides row by row and hands each row to a kernel. */
+ * operands of any strides row by row and hands each row to a kernel. Ops
+ * built from other ops also use tg__autoscope, below. */
 #ifndef TG_INTERNAL_H
 #define TG_INTERNAL_H
 
