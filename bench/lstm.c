@@ -1,8 +1,10 @@
-/* LSTM training-step benchmark: forward and backward of a torch.nn.LSTM-
- * shaped layer and a sum loss, the way a training loop runs it.
+/* Recurrent training-step benchmark: forward and backward of a
+ * torch.nn.LSTM- (or GRU-) shaped layer and a sum loss, the way a training
+ * loop runs it.
  *
  *   build/bench/lstm [--batch B] [--seq T] [--input I] [--hidden H]
  *                    [--layers L] [--threads N] [--reps R] [--dtype f32|f64]
+ *                    [--mode lstm|gru]
  *
  * prints one JSON line with the median forward and forward+backward times
  * in milliseconds; bench/lstm_vs_torch.sh runs the same shapes through
@@ -38,6 +40,7 @@ int main(int argc, char **argv)
     int64_t batch = 64, seq = 50, input = 256, hidden = 256;
     int layers = 1, threads = 1, reps = 20;
     tg_dtype dtype = TG_F32;
+    bool gru = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--batch")) batch = atoll(v);
@@ -48,6 +51,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--threads")) threads = atoi(v);
         else if (!strcmp(k, "--reps")) reps = atoi(v);
         else if (!strcmp(k, "--dtype")) dtype = strcmp(v, "f64") ? TG_F32 : TG_F64;
+        else if (!strcmp(k, "--mode")) gru = !strcmp(v, "gru");
         else {
             fprintf(stderr, "lstm: unknown option %s\n", k);
             return 2;
@@ -58,8 +62,8 @@ int main(int argc, char **argv)
         return 2;
     }
     tg_manual_seed(0);
-    tg_lstm *lstm = tg_lstm_new(&(tg_lstm_config){.input_size = input, .hidden_size = hidden,
-                                                  .num_layers = layers, .dtype = dtype});
+    tg_rnn_config config = {.input_size = input, .hidden_size = hidden, .num_layers = layers, .dtype = dtype};
+    tg_rnn *lstm = gru ? tg_gru_new(&config) : tg_lstm_new(&config);
     tg_tensor *x = tg_rand(dtype, 3, (int64_t[]){seq, batch, input}, -1, 1);
     if (!lstm || !x) {
         fprintf(stderr, "lstm: %s\n", tg_last_error());
@@ -73,7 +77,7 @@ int main(int argc, char **argv)
         tg_params_zero_grad(&params);
         double t0 = now_ms();
         tg_rnn_output out;
-        tg_lstm_forward(lstm, x, NULL, NULL, NULL, &out);
+        tg_rnn_forward(lstm, x, NULL, NULL, NULL, &out);
         tg_tensor *loss = tg_sum(out.output, 0, NULL, false);
         double t1 = now_ms();
         tg_backward(loss, NULL);
@@ -84,9 +88,9 @@ int main(int argc, char **argv)
             total[r] = t2 - t0;
         }
     }
-    printf("{\"batch\":%lld,\"seq\":%lld,\"input\":%lld,\"hidden\":%lld,\"layers\":%d,\"threads\":%d,"
+    printf("{\"mode\":\"%s\",\"batch\":%lld,\"seq\":%lld,\"input\":%lld,\"hidden\":%lld,\"layers\":%d,\"threads\":%d,"
            "\"dtype\":\"%s\",\"simd\":\"%s\",\"forward_ms\":%.3f,\"train_ms\":%.3f}\n",
-           (long long)batch, (long long)seq, (long long)input, (long long)hidden, layers, threads,
+           gru ? "gru" : "lstm", (long long)batch, (long long)seq, (long long)input, (long long)hidden, layers, threads,
            dtype == TG_F32 ? "f32" : "f64", tg_simd_level(), median(forward, reps), median(total, reps));
     free(forward);
     free(total);

@@ -1,4 +1,4 @@
-"""PyTorch's side of bench/lstm_vs_torch.sh: the same LSTM step as
+"""PyTorch's side of bench/lstm_vs_torch.sh: the same LSTM (or GRU) step as
 bench/lstm.c (forward, sum loss, backward), median times in ms as JSON."""
 import argparse
 import json
@@ -12,11 +12,13 @@ for name, default in [("batch", 64), ("seq", 50), ("input", 256), ("hidden", 256
                       ("threads", 1), ("reps", 20)]:
     p.add_argument("--" + name, type=int, default=default)
 p.add_argument("--dtype", default="f32")
+p.add_argument("--mode", default="lstm", choices=["lstm", "gru"])
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 dtype = torch.float32 if a.dtype == "f32" else torch.float64
 torch.manual_seed(0)
-lstm = torch.nn.LSTM(a.input, a.hidden, a.layers).to(dtype)
+layer = torch.nn.GRU if a.mode == "gru" else torch.nn.LSTM
+lstm = layer(a.input, a.hidden, a.layers).to(dtype)
 x = torch.rand(a.seq, a.batch, a.input, dtype=dtype) * 2 - 1
 forward, total = [], []
 for r in range(-2, a.reps):

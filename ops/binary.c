@@ -96,7 +96,8 @@ tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b) { return binary("tg_minimum", 
 
 /* y = s + w (e - s);  ds = g (1 - w), de = g w, dw = g (e - s)
  * Computed from the nearer end, as torch, so that w = 1 gives e exactly. */
-KERNEL3(lerp, fabs(w) < 0.5 ? a + w * (b - a) : b - (b - a) * (1 - w))
+/* torch's two-sided form, exact at w = 0 and w = 1 */
+KERNEL3(lerp, fabs(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1 - w))
 KERNEL2(one_minus_times, a * (1 - b))
 static void lerp_backward(tg_node *n, tg_tensor *g)
 {
