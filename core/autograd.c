@@ -53,11 +53,14 @@ bool tg_needs_grad(const tg_tensor *x) { return x && x->requires_grad; }
  * buffer during backward. */
 static tg_tensor **grad_home(tg_tensor *x) { return x->node ? &x->node->grad : &x->grad; }
 
+/* An uninitialised gradient buffer for x, marked as serving as one. */
 static tg_tensor *new_grad_buffer(tg_tensor *x)
 {
     /* Leaf gradients outlive the scope; intermediate ones die with it. */
-    return x->node ? tg__new(x->dtype, x->ndim, x->shape)
-                   : tg__new_persistent(x->dtype, x->ndim, x->shape);
+    tg_tensor *buffer = x->node ? tg__new(x->dtype, x->ndim, x->shape)
+                                : tg__new_persistent(x->dtype, x->ndim, x->shape);
+    if (buffer) buffer->in_grad_slot = true;
+    return buffer;
 }
 
 /* x's existing buffer, ready to be written: a private copy when it is the
@@ -68,7 +71,6 @@ static tg_tensor *writable_home(tg_tensor *x, tg_tensor **home)
     if (active_grad && (*home)->storage == active_grad->storage) {
         tg_tensor *copy = new_grad_buffer(x);
         if (!copy) return NULL;
-        copy->in_grad_slot = true;
         tg_copy_(copy, *home);
         *home = copy;
     }
@@ -81,10 +83,7 @@ tg_tensor *tg_grad_slot(tg_tensor *x)
     tg_tensor **home = grad_home(x);
     if (!*home) {
         *home = new_grad_buffer(x);
-        if (*home) {
-            (*home)->in_grad_slot = true;
-            tg_fill_(*home, 0.0);
-        }
+        if (*home) tg_fill_(*home, 0.0);
         return *home;
     }
     return writable_home(x, home);
@@ -109,16 +108,11 @@ void tg_accum_grad(tg_tensor *x, tg_tensor *g)
     if (*home) {
         if (writable_home(x, home)) tg_add_(*home, g, 1.0);
     } else if (adoptable(x, g)) {
-        if (g->ndim != x->ndim) g = tg_view(g, x->ndim, x->shape); /* a size-1 dim apart */
-        if (!g) return;
         g->in_grad_slot = true;
         *home = g;
     } else {
         *home = new_grad_buffer(x);
-        if (*home) {
-            (*home)->in_grad_slot = true;
-            tg_copy_(*home, g);
-        }
+        if (*home) tg_copy_(*home, g);
     }
 }
 
