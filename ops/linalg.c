@@ -177,6 +177,17 @@ static bool as_matrix(const tg_tensor *t, tg_tensor *m)
     return true;
 }
 
+/* The transpose of a 2-D header, on the stack. */
+static tg_tensor transposed(const tg_tensor *m)
+{
+    tg_tensor t = *m;
+    t.shape[0] = m->shape[1];
+    t.shape[1] = m->shape[0];
+    t.stride[0] = m->stride[1];
+    t.stride[1] = m->stride[0];
+    return t;
+}
+
 static void linear_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *x = n->inputs[0], *w = n->inputs[1], *bias = n->n_inputs > 2 ? n->inputs[2] : NULL;
@@ -192,12 +203,8 @@ static void linear_backward(tg_node *n, tg_tensor *g)
         /* Add straight into the weight's gradient: a GEMM with beta = 1
          * saves a temporary and a pass over (out, in). */
         tg_tensor *xc = as_matrix(x, &x2) ? x : tg_contiguous(x);
-        as_matrix(xc, &x2);
-        tg_tensor g2t = g2;
-        g2t.shape[0] = g2.shape[1];
-        g2t.shape[1] = g2.shape[0];
-        g2t.stride[0] = g2.stride[1];
-        g2t.stride[1] = g2.stride[0];
+        if (!xc || !as_matrix(xc, &x2)) return;
+        tg_tensor g2t = transposed(&g2);
         gemm2d(tg_grad_slot(w), &g2t, &x2, 1.0);
     }
     tg_accum_grad(bias, g);
@@ -235,7 +242,7 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
     tg_tensor *y = tg__new(x->dtype, x->ndim, shape);
     if (!y) return NULL;
     bool was = tg_set_grad_enabled(false);
-    tg_tensor x2, y2, wt = *weight;
+    tg_tensor x2, y2, wt = transposed(weight);
     /* Leading dims that do not merge need a contiguous copy of x: a
      * temporary of this call, in a scope of its own when none is open. */
     bool merges = as_matrix(x, &x2);
@@ -243,10 +250,6 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
     tg_tensor *xc = merges ? x : tg_contiguous(x);
     if (xc && (merges || as_matrix(xc, &x2))) {
         as_matrix(y, &y2);
-        wt.shape[0] = weight->shape[1];
-        wt.shape[1] = out_f;
-        wt.stride[0] = weight->stride[1];
-        wt.stride[1] = weight->stride[0];
         if (bias) tg_copy_(y, bias); /* broadcast; the GEMM adds onto it */
         gemm2d(&y2, &x2, &wt, bias ? 1.0 : 0.0);
     }
