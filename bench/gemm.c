@@ -9,8 +9,8 @@
  * for the clock to resolve it; "ms" is the median time of one call. With
  * --impl cblas (only if the benchmark was built against OpenBLAS) the same
  * product goes to cblas_sgemm/dgemm in the same process, for comparison. */
-#include "gemm.h"
-#include "threads.h"
+#include <tapegrad/gemm.h>
+#include <tapegrad/threads.h>
 
 #include <math.h>
 #include <stdbool.h>

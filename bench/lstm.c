@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "tapegrad.h"
+#include <tapegrad/tapegrad.h>
 
 static double now_ms(void)
 {

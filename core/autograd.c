@@ -2,7 +2,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "reduce.h"
 
 static _Thread_local tg_node *tape_tail;
 /* The gradient the running backward function was given: it may still read
@@ -99,12 +98,58 @@ static bool adoptable(const tg_tensor *x, const tg_tensor *g)
     return x->node && !g->persistent && !g->in_grad_slot && g->dtype == x->dtype && tg_is_contiguous(g);
 }
 
+/* --- the engine's one reduction ---------------------------------------------
+ * A gradient g shaped like the broadcast result of x is summed down to x's
+ * shape (PyTorch's sum_to_size): dst[i] += sum over the broadcast positions
+ * of g. dst is walked as a view expanded to g's shape (stride 0 on the summed
+ * dims), one thread, so the order of the sums never depends on threads.
+ * A row that folds into one element is summed in double. */
+static void sum_into_row(int64_t n, char **p, const int64_t *step, void *ctx)
+{
+    tg_dtype dtype = *(const tg_dtype *)ctx;
+    if (step[0] == 0) {
+        double total = 0;
+        for (int64_t i = 0; i < n; i++) total += tg__load(p[1] + i * step[1], dtype);
+        tg__store(p[0], dtype, tg__load(p[0], dtype) + total);
+    } else if (dtype == TG_F32) {
+        for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * step[0]) += *(const float *)(p[1] + i * step[1]);
+    } else {
+        for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * step[0]) += *(const double *)(p[1] + i * step[1]);
+    }
+}
+
+static int sum_into(tg_tensor *dst, const tg_tensor *g)
+{
+    int lead = g->ndim - dst->ndim;
+    int64_t stride[TG_MAX_DIMS];
+    bool ok = lead >= 0 && g->dtype == dst->dtype;
+    for (int d = 0; ok && d < g->ndim; d++) {
+        if (d < lead) stride[d] = 0;
+        else if (dst->shape[d - lead] == g->shape[d]) stride[d] = dst->stride[d - lead];
+        else if (dst->shape[d - lead] == 1) stride[d] = 0;
+        else ok = false;
+    }
+    if (!ok) {
+        char a[128], b[128];
+        return tg_fail("tg_accum_grad: a gradient of shape %s (%s) does not reduce to shape %s (%s)",
+                       tg_shape_str(g, a, sizeof a), tg_dtype_name(g->dtype),
+                       tg_shape_str(dst, b, sizeof b), tg_dtype_name(dst->dtype));
+    }
+    tg_tensor spread = tg__header(dst, g->ndim, g->shape, stride, dst->offset);
+    tg__foreach(2, (const tg_tensor *[]){&spread, g}, g->ndim, g->shape, sum_into_row, &spread.dtype, false);
+    return 0;
+}
+
 void tg_accum_grad(tg_tensor *x, tg_tensor *g)
 {
     if (!tg_needs_grad(x) || !g) return;
-    if (!tg_same_shape(x, g)) g = tg_sum_to(g, x->ndim, x->shape);
-    if (!g) return;
     tg_tensor **home = grad_home(x);
+    if (!tg_same_shape(x, g)) {
+        if (!*home && (*home = new_grad_buffer(x))) tg_fill_(*home, 0.0);
+        tg_tensor *dst = *home ? writable_home(x, home) : NULL;
+        if (dst) sum_into(dst, g);
+        return;
+    }
     if (*home) {
         if (writable_home(x, home)) tg_add_(*home, g, 1.0);
     } else if (adoptable(x, g)) {

@@ -20,7 +20,11 @@
 #ifndef TG_AUTOGRAD_H
 #define TG_AUTOGRAD_H
 
-#include "tensor.h"
+#include <tapegrad/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Receives the gradient of node->out (same shape as out, contiguous). */
 typedef void (*tg_backward_fn)(tg_node *node, tg_tensor *grad_out);
@@ -91,5 +95,9 @@ void tg_zero_grad(tg_tensor *const *leaves, int n);
 /* Write the recorded graph that produced t as Graphviz DOT: one box per op
  * (name and output shape), one ellipse per leaf. Returns 0 or -1. */
 int tg_graph_dot(const tg_tensor *t, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

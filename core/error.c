@@ -1,4 +1,5 @@
-#include "error.h"
+#include <tapegrad/error.h>
+#include <tapegrad/version.h>
 #include <stdio.h>
 
 static _Thread_local char last_message[1024];
@@ -17,12 +18,28 @@ tg_error_handler tg_set_error_handler(tg_error_handler h, void *user)
     return previous;
 }
 
+static void record(const char *fmt, va_list ap)
+{
+    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    if (handler) handler(last_message, handler_user);
+}
+
 void *tg_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    record(fmt, ap);
     va_end(ap);
-    if (handler) handler(last_message, handler_user);
     return NULL;
 }
+
+int tg_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    record(fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *tg_version(void) { return TG_VERSION_STRING; }

@@ -11,6 +11,10 @@
 
 #include <stdarg.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The message of the most recent failure on this thread, or "" if none. */
 const char *tg_last_error(void);
 
@@ -23,9 +27,16 @@ void tg_clear_error(void);
 typedef void (*tg_error_handler)(const char *message, void *user);
 tg_error_handler tg_set_error_handler(tg_error_handler handler, void *user);
 
-/* Record a printf-style message; the library's own functions use this, and
- * so can custom ops. Always returns NULL so that `return tg_error(...)` reads
- * naturally in a function returning a pointer. */
+/* The two ways to fail, one per kind of return value; the library's own
+ * functions use nothing else, and custom ops can use them too:
+ *     return tg_error("tg_foo: ...");   in a function returning a pointer
+ *     return tg_fail("tg_foo: ...");    in a function returning a status
+ * Both record a printf-style message; tg_error returns NULL, tg_fail -1. */
 void *tg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int tg_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,9 +8,9 @@
 #ifndef TG_INTERNAL_H
 #define TG_INTERNAL_H
 
-#include "autograd.h"
-#include "scope.h"
-#include "tensor.h"
+#include <tapegrad/autograd.h>
+#include <tapegrad/scope.h>
+#include <tapegrad/tensor.h>
 
 #define TG_MAGIC 0x7467746eu /* "tgtn" */
 
@@ -40,6 +40,11 @@ tg_tensor *tg__new_persistent(tg_dtype dtype, int ndim, const int64_t *shape);
 /* A header sharing t's storage with the given geometry (no node recorded). */
 tg_tensor *tg__view_of(const tg_tensor *t, int ndim, const int64_t *shape,
                        const int64_t *stride, int64_t offset);
+/* A header on the stack over t's storage with the given geometry: nothing
+ * recorded, nothing to free, no gradient. The one way kernels and backward
+ * functions look at part of a tensor (a matrix of a batch, a slice, rows). */
+tg_tensor tg__header(const tg_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
+                     int64_t offset);
 /* New tensor shaped like t. */
 tg_tensor *tg__new_like(const tg_tensor *t);
 

@@ -1,7 +1,7 @@
-#include "random.h"
+#include <tapegrad/random.h>
 #include <math.h>
 
-#include "error.h"
+#include <tapegrad/error.h>
 
 static _Thread_local uint64_t state[4] = {
     0x9E3779B97F4A7C15ull, 0xBF58476D1CE4E5B9ull, 0x94D049BB133111EBull, 0x2545F4914F6CDD1Dull};

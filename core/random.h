@@ -7,6 +7,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Reseed this thread's generator. */
 void tg_manual_seed(uint64_t seed);
 /* Next uniform double in [0, 1). */
@@ -15,5 +19,9 @@ double tg_rand_uniform(void);
 double tg_rand_normal(void);
 /* Next uniform integer in [0, n), n > 0 (0 with a message for n == 0). */
 uint64_t tg_rand_below(uint64_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -24,7 +24,11 @@
 #ifndef TG_SCOPE_H
 #define TG_SCOPE_H
 
-#include "tensor.h"
+#include <tapegrad/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct tg_scope tg_scope;
 
@@ -50,5 +54,9 @@ size_t tg_arena_chunk_allocs(void);
 /* Release this thread's arena chunks and base-level tape; every scope must
  * have ended. */
 void tg_release_thread_memory(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "random.h"
+#include <tapegrad/random.h>
 
 size_t tg_dtype_size(tg_dtype dtype) { return dtype == TG_F32 ? 4 : 8; }
 

@@ -16,7 +16,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "error.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include <tapegrad/error.h>
 
 #define TG_MAX_DIMS 8
 
@@ -171,5 +175,9 @@ tg_tensor *tg_requires_grad(tg_tensor *t, bool requires_grad);
 char *tg_repr(const tg_tensor *t, char *buf, size_t len);
 /* tg_repr to stdout with a newline. */
 void tg_print(const tg_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

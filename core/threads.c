@@ -1,5 +1,5 @@
-#include "threads.h"
-#include "error.h"
+#include <tapegrad/threads.h>
+#include <tapegrad/error.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif

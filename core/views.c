@@ -398,3 +398,13 @@ tg_tensor *tg_cast(tg_tensor *t, tg_dtype dtype)
     if (dtype != TG_F32 && dtype != TG_F64 && dtype != TG_I64) return tg_error("tg_cast: unknown dtype %d", (int)dtype);
     return copy_as("tg_cast", t, dtype);
 }
+
+tg_tensor tg__header(const tg_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
+                     int64_t offset)
+{
+    tg_tensor h = {.magic = TG_MAGIC, .ndim = ndim, .dtype = t->dtype, .offset = offset,
+                   .storage = t->storage};
+    memcpy(h.shape, shape, sizeof(int64_t) * (size_t)ndim);
+    memcpy(h.stride, stride, sizeof(int64_t) * (size_t)ndim);
+    return h;
+}

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tapegrad.h"
+#include <tapegrad/tapegrad.h>
 
 #define ROWS 28
 #define HIDDEN 128

@@ -4,8 +4,8 @@
  *   output (32,15,40) and h_n (2,32,20). */
 #include <stdio.h>
 
-#include "tapegrad.h"
-#include "rnn.h"
+#include <tapegrad/tapegrad.h>
+#include <tapegrad/rnn.h>
 
 static int show(const char *title, const tg_lstm_config *cfg, tg_tensor *x)
 {

@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tapegrad.h"
-#include "linear.h"
-#include "nn.h"
-#include "optim.h"
-#include "rnn.h"
+#include <tapegrad/tapegrad.h>
+#include <tapegrad/linear.h>
+#include <tapegrad/nn.h>
+#include <tapegrad/optim.h>
+#include <tapegrad/rnn.h>
 
 #define WINDOW 10
 #define SAMPLES 1200

@@ -12,7 +12,7 @@
 
 #include <math.h>
 
-#include "tapegrad.h"
+#include <tapegrad/tapegrad.h>
 
 static double swish_sigmoid(double v) { return 1.0 / (1.0 + exp(-v)); }
 

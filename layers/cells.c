@@ -3,10 +3,10 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "cells.h"
-#include "elementwise.h"
-#include "internal.h"
-#include "linalg.h"
+#include <tapegrad/cells.h>
+#include <tapegrad/elementwise.h>
+#include "../core/internal.h"
+#include <tapegrad/linalg.h>
 
 int tg_rnn_mode_gates(tg_rnn_mode mode)
 {

@@ -28,8 +28,12 @@
 #ifndef TG_CELLS_H
 #define TG_CELLS_H
 
-#include "params.h"
-#include "tensor.h"
+#include <tapegrad/params.h>
+#include <tapegrad/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* The recurrence, as torch's RNNBase mode. */
 typedef enum { TG_RNN_TANH = 0, TG_RNN_RELU, TG_LSTM, TG_GRU } tg_rnn_mode;
@@ -77,5 +81,9 @@ tg_tensor *tg_cell_forward(tg_cell *cell, tg_tensor *x, tg_tensor *h, tg_tensor 
 
 /* List weight_ih, weight_hh, bias_ih, bias_hh under prefix (torch names). */
 int tg_cell_params(tg_cell *cell, tg_params *out, const char *prefix);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,8 +1,8 @@
 /* torch.nn.Dropout on the dropout op. */
 #include <stdlib.h>
 
-#include "dropout.h"
-#include "nn.h"
+#include <tapegrad/dropout.h>
+#include <tapegrad/nn.h>
 
 tg_dropout_layer *tg_dropout_layer_new(double p)
 {

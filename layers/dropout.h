@@ -7,7 +7,11 @@
 
 #include <stdbool.h>
 
-#include "tensor.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include <tapegrad/tensor.h>
 
 typedef struct {
     double p;
@@ -22,5 +26,9 @@ void tg_dropout_layer_free(tg_dropout_layer *layer);
 tg_tensor *tg_dropout_layer_forward(tg_dropout_layer *layer, tg_tensor *x);
 /* Training mode (dropout on) or evaluation mode (identity). */
 void tg_dropout_layer_train(tg_dropout_layer *layer, bool training);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,9 +1,9 @@
 /* torch.nn.Embedding on the embedding op. */
 #include <stdlib.h>
 
-#include "autograd.h"
-#include "embedding.h"
-#include "shape.h"
+#include <tapegrad/autograd.h>
+#include <tapegrad/embedding.h>
+#include <tapegrad/shape.h>
 
 tg_embedding_layer *tg_embedding_layer_new(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
                                            tg_dtype dtype)

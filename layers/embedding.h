@@ -7,8 +7,12 @@
 #ifndef TG_EMBEDDING_LAYER_H
 #define TG_EMBEDDING_LAYER_H
 
-#include "params.h"
-#include "tensor.h"
+#include <tapegrad/params.h>
+#include <tapegrad/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct {
     int64_t num_embeddings, embedding_dim;
@@ -28,5 +32,9 @@ void tg_embedding_layer_free(tg_embedding_layer *layer);
 tg_tensor *tg_embedding_layer_forward(tg_embedding_layer *layer, tg_tensor *indices);
 /* List "weight" under prefix. Returns 0 or -1. */
 int tg_embedding_layer_params(tg_embedding_layer *layer, tg_params *out, const char *prefix);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

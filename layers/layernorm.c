@@ -2,9 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "layernorm.h"
-#include "nn.h"
+#include "../core/internal.h"
+#include <tapegrad/layernorm.h>
+#include <tapegrad/nn.h>
 
 tg_layernorm_layer *tg_layernorm_layer_new(int n_normalized, const int64_t *normalized_shape, double eps,
                                            bool elementwise_affine, tg_dtype dtype)

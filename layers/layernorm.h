@@ -6,8 +6,12 @@
 #ifndef TG_LAYERNORM_LAYER_H
 #define TG_LAYERNORM_LAYER_H
 
-#include "params.h"
-#include "tensor.h"
+#include <tapegrad/params.h>
+#include <tapegrad/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct {
     int n_normalized;
@@ -27,5 +31,9 @@ void tg_layernorm_layer_free(tg_layernorm_layer *layer);
 tg_tensor *tg_layernorm_layer_forward(tg_layernorm_layer *layer, tg_tensor *x);
 /* List "weight" and "bias" under prefix (nothing without affine). Returns 0 or -1. */
 int tg_layernorm_layer_params(tg_layernorm_layer *layer, tg_params *out, const char *prefix);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

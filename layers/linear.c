@@ -2,8 +2,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "linalg.h"
-#include "linear.h"
+#include <tapegrad/linalg.h>
+#include <tapegrad/linear.h>
 
 tg_linear_layer *tg_linear_layer_new(int64_t in_features, int64_t out_features, bool bias, tg_dtype dtype)
 {

@@ -6,8 +6,12 @@
 #ifndef TG_LINEAR_LAYER_H
 #define TG_LINEAR_LAYER_H
 
-#include "params.h"
-#include "tensor.h"
+#include <tapegrad/params.h>
+#include <tapegrad/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct {
     int64_t in_features, out_features;
@@ -24,5 +28,9 @@ void tg_linear_layer_free(tg_linear_layer *layer);
 tg_tensor *tg_linear_layer_forward(tg_linear_layer *layer, tg_tensor *x);
 /* List "weight" and "bias" under prefix. Returns 0 or -1. */
 int tg_linear_layer_params(tg_linear_layer *layer, tg_params *out, const char *prefix);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

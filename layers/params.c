@@ -1,10 +1,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd.h"
-#include "internal.h"
-#include "params.h"
-#include "random.h"
+#include <tapegrad/autograd.h>
+#include "../core/internal.h"
+#include <tapegrad/params.h>
+#include <tapegrad/random.h>
 
 tg_params tg_params_new(void) { return (tg_params){0}; }
 

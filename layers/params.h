@@ -10,7 +10,11 @@
 #ifndef TG_PARAMS_H
 #define TG_PARAMS_H
 
-#include "tensor.h"
+#include <tapegrad/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define TG_PARAM_NAME_MAX 128
 
@@ -53,5 +57,9 @@ void tg_params_free(tg_params *p);
 tg_tensor *tg_param_uniform(tg_dtype dtype, int ndim, const int64_t *shape, double low, double high);
 tg_tensor *tg_param_normal(tg_dtype dtype, int ndim, const int64_t *shape, double mean, double std);
 tg_tensor *tg_param_full(tg_dtype dtype, int ndim, const int64_t *shape, double value);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -4,12 +4,12 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "elementwise.h"
-#include "internal.h"
-#include "linalg.h"
-#include "nn.h"
-#include "rnn.h"
-#include "shape.h"
+#include <tapegrad/elementwise.h>
+#include "../core/internal.h"
+#include <tapegrad/linalg.h>
+#include <tapegrad/nn.h>
+#include <tapegrad/rnn.h>
+#include <tapegrad/shape.h>
 
 static const char *new_name(tg_rnn_mode mode)
 {

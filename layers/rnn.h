@@ -66,9 +66,13 @@
 #ifndef TG_RNN_H
 #define TG_RNN_H
 
-#include "cells.h"
-#include "params.h"
-#include "tensor.h"
+#include <tapegrad/cells.h>
+#include <tapegrad/params.h>
+#include <tapegrad/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define TG_RNN_LN_EPS 1e-5
 
@@ -147,5 +151,9 @@ void tg_rnn_train(tg_rnn *rnn, bool training);
 /* List the parameters under prefix, names and order as above; then
  * tg_params_numel gives PyTorch's parameter count. Returns 0 or -1. */
 int tg_rnn_params(tg_rnn *rnn, tg_params *out, const char *prefix);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

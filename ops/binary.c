@@ -3,7 +3,7 @@
  * broadcast shape down to each input's own shape. */
 #include <math.h>
 
-#include "elementwise.h"
+#include <tapegrad/elementwise.h>
 #include "map.h"
 
 static tg_tensor *binary(const char *fn, tg_kernel kernel, tg_backward_fn backward, tg_tensor *a, tg_tensor *b)

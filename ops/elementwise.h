@@ -7,7 +7,11 @@
 #ifndef TG_ELEMENTWISE_H
 #define TG_ELEMENTWISE_H
 
-#include "tensor.h"
+#include <tapegrad/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* --- unary: y has x's shape ------------------------------------------------ */
 tg_tensor *tg_neg(tg_tensor *x);
@@ -77,5 +81,9 @@ tg_tensor *tg_ge(tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_where(tg_tensor *mask, tg_tensor *a, tg_tensor *b);
 /* x with value wherever mask != 0 (mask broadcasts to x); no gradient there. */
 tg_tensor *tg_masked_fill(tg_tensor *x, tg_tensor *mask, double value);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

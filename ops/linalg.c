@@ -3,11 +3,11 @@
  *     y = a b   =>   da = g b^T,   db = a^T g */
 #include <string.h>
 
-#include "elementwise.h"
-#include "gemm.h"
-#include "internal.h"
-#include "linalg.h"
-#include "reduce.h"
+#include <tapegrad/elementwise.h>
+#include <tapegrad/gemm.h>
+#include "../core/internal.h"
+#include <tapegrad/linalg.h>
+#include <tapegrad/reduce.h>
 
 /* c = a b + beta c for 2-D views of one float dtype; no autograd. */
 static void gemm2d(tg_tensor *c, const tg_tensor *a, const tg_tensor *b, double beta)

@@ -4,7 +4,11 @@
 #ifndef TG_LINALG_H
 #define TG_LINALG_H
 
-#include "tensor.h"
+#include <tapegrad/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* torch.matmul: 1-D x 1-D is a dot product (0-dim); 2-D x 2-D is the matrix
  * product (n,k)x(k,m) -> (n,m); a 1-D operand is promoted to a row (first)
@@ -21,5 +25,9 @@ tg_tensor *tg_bmm(tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias);
 /* Outer product: (n) x (m) -> (n,m). */
 tg_tensor *tg_outer(tg_tensor *a, tg_tensor *b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

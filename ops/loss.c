@@ -4,10 +4,10 @@
  * position in one node and scatter its gradient back in place. */
 #include <string.h>
 
-#include "elementwise.h"
+#include <tapegrad/elementwise.h>
 #include "map.h"
-#include "nn.h"
-#include "reduce.h"
+#include <tapegrad/nn.h>
+#include <tapegrad/reduce.h>
 
 /* Outside any scope and with no graph to record, a loss's intermediates
  * would be persistent tensors that nobody frees: such a call runs in a

@@ -12,7 +12,7 @@
 
 #include <tgmath.h>
 
-#include "internal.h"
+#include "../core/internal.h"
 
 #define TG__ROW_KERNEL(name, T, NIN, DECL, expr)                                        \
     static void name(int64_t n, char **p, const int64_t *s, void *ctx)                   \

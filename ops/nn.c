@@ -6,10 +6,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "elementwise.h"
+#include <tapegrad/elementwise.h>
 #include "map.h"
-#include "nn.h"
-#include "random.h"
+#include <tapegrad/nn.h>
+#include <tapegrad/random.h>
 
 /* Element i of a contiguous float buffer of dtype dt, as double. */
 static inline double ld(const void *p, tg_dtype dt, int64_t i)

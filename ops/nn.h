@@ -10,7 +10,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tensor.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include <tapegrad/tensor.h>
 
 /* --- softmax ------------------------------------------------------------- */
 
@@ -94,5 +98,9 @@ tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *target, const tg_cross
  * log_probs directly (l_n = -w[t_n] log_probs_n[t_n]); label_smoothing must
  * be 0. */
 tg_tensor *tg_nll_loss(tg_tensor *log_probs, tg_tensor *target, const tg_cross_entropy_opts *opts);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

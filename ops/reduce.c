@@ -6,9 +6,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "elementwise.h"
+#include <tapegrad/elementwise.h>
 #include "map.h"
-#include "reduce.h"
+#include <tapegrad/reduce.h>
 
 /* Which dims of x are reduced; -1 with a message on a bad or repeated dim. */
 static int reduce_mask(const char *fn, const tg_tensor *x, int ndims, const int *dims, bool *mask)

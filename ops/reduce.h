@@ -9,7 +9,11 @@
 #ifndef TG_REDUCE_H
 #define TG_REDUCE_H
 
-#include "tensor.h"
+#include <tapegrad/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Sum of x over dims (0 for an empty reduction). */
 tg_tensor *tg_sum(tg_tensor *x, int ndims, const int *dims, bool keepdim);
@@ -59,5 +63,9 @@ tg_tensor *tg_logsumexp(tg_tensor *x, int ndims, const int *dims, bool keepdim);
  * among the elements of largest magnitude. Other p (0, negative, NaN) are
  * an error, and so is p = INFINITY over an empty reduction. */
 tg_tensor *tg_norm(tg_tensor *x, double p, int ndims, const int *dims, bool keepdim);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

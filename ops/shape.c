@@ -4,8 +4,8 @@
  * buffer in place. */
 #include <string.h>
 
-#include "internal.h"
-#include "shape.h"
+#include "../core/internal.h"
+#include <tapegrad/shape.h>
 
 /* --- helpers: stack headers over existing storage ---------------------------
  * They share t's storage, record nothing and need no freeing. */

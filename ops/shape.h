@@ -10,7 +10,11 @@
 #ifndef TG_SHAPE_H
 #define TG_SHAPE_H
 
-#include "tensor.h"
+#include <tapegrad/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Join n tensors along an existing dim; all have one dtype and equal sizes
  * except along dim: (a, k0, b), (a, k1, b), ... -> (a, k0 + k1 + ..., b). */
@@ -57,5 +61,9 @@ tg_tensor *tg_scatter_add(tg_tensor *x, int dim, tg_tensor *index, tg_tensor *sr
  * (..., dim). padding_idx is -1 for none, otherwise a row in [0, num) that
  * receives no gradient (its value is still looked up as stored). */
 tg_tensor *tg_embedding(tg_tensor *weight, tg_tensor *indices, int64_t padding_idx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

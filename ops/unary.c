@@ -3,9 +3,9 @@
  * output), side by side. */
 #include <math.h>
 
-#include "elementwise.h"
+#include <tapegrad/elementwise.h>
 #include "map.h"
-#include "vmath.h"
+#include <tapegrad/vmath.h>
 
 typedef struct {
     const char *name;

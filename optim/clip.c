@@ -2,8 +2,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "clip.h"
-#include "internal.h"
+#include <tapegrad/clip.h>
+#include "../core/internal.h"
 
 /* The gradient of entry i, or NULL: skipped when absent, an error (*bad set)
  * when it is not a contiguous float tensor. */

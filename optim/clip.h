@@ -3,7 +3,11 @@
 #ifndef TG_CLIP_H
 #define TG_CLIP_H
 
-#include "params.h"
+#include <tapegrad/params.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Scale every gradient by min(1, max_norm / (total + 1e-6)), where total is
  * the norm_type-norm of all gradients taken together, computed as PyTorch
@@ -23,5 +27,9 @@ int tg_clip_grad_norm(const tg_params *params, double max_norm, double norm_type
  * NaN). Returns 0, or -1 with a message for clip_value < 0 or NaN or a bad
  * gradient. */
 int tg_clip_grad_value(const tg_params *params, double clip_value);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "../core/internal.h"
 #include "optim_internal.h"
 
 /* --- defaults (torch.optim 1.13) ------------------------------------------ */

@@ -47,7 +47,11 @@
 
 #include <stdbool.h>
 
-#include "params.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include <tapegrad/params.h>
 
 typedef struct tg_optim tg_optim;
 
@@ -158,5 +162,9 @@ int tg_optim_state_import(tg_optim *o, const tg_params *in);
 
 /* Free the optimizer and its state (not the parameters). NULL is ignored. */
 void tg_optim_free(tg_optim *o);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

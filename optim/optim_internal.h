@@ -3,7 +3,7 @@
 #ifndef TG_OPTIM_INTERNAL_H
 #define TG_OPTIM_INTERNAL_H
 
-#include "optim.h"
+#include <tapegrad/optim.h>
 
 typedef enum { OPTIM_SGD, OPTIM_ADAM, OPTIM_ADAMW, OPTIM_RMSPROP, OPTIM_ADAGRAD } optim_kind;
 

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "../core/internal.h"
 #include "optim_internal.h"
-#include "schedule.h"
+#include <tapegrad/schedule.h>
 
 typedef enum {
     SCHED_STEP, SCHED_MULTISTEP, SCHED_EXPONENTIAL, SCHED_COSINE, SCHED_LAMBDA, SCHED_LINEAR, SCHED_PLATEAU

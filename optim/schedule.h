@@ -28,7 +28,11 @@
 
 #include <stdbool.h>
 
-#include "optim.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include <tapegrad/optim.h>
 
 typedef struct tg_sched tg_sched;
 
@@ -102,5 +106,9 @@ int tg_sched_state_import(tg_sched *s, const tg_params *in);
 
 /* NULL is ignored; the optimizer is not freed. */
 void tg_sched_free(tg_sched *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -2,7 +2,7 @@
  * update_tmpl.h, written once for both types) and their dispatch. */
 #include <math.h>
 
-#include "internal.h"
+#include "../core/internal.h"
 #include "optim_internal.h"
 
 /* torch.maximum: NaN if either side is NaN. */

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "tapegrad.h"
+#include <tapegrad/tapegrad.h>
 
 /* Tensor `name` from tests/golden/<file> (written by the scripts beside it),
  * converted to dtype, in the current scope. Fails the test if missing. */

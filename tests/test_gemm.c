@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "error.h"
-#include "gemm.h"
-#include "threads.h"
+#include <tapegrad/error.h>
+#include <tapegrad/gemm.h>
+#include <tapegrad/threads.h>
 
 #include <float.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* Hostile arguments to the core: factories, inspection, views, in-place
  * updates, autograd, scopes, gradcheck, threads, random numbers and kernels. */
 #include "hostile.h"
-#include "vmath.h"
+#include <tapegrad/vmath.h>
 
 static void test_factories(void **state)
 {

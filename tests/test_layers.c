@@ -9,12 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cells.h"
-#include "dropout.h"
-#include "embedding.h"
-#include "layernorm.h"
-#include "linear.h"
-#include "rnn.h"
+#include <tapegrad/cells.h>
+#include <tapegrad/dropout.h>
+#include <tapegrad/embedding.h>
+#include <tapegrad/layernorm.h>
+#include <tapegrad/linear.h>
+#include <tapegrad/rnn.h>
 
 #define FIXTURES "layers.txt"
 

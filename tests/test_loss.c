@@ -2,7 +2,7 @@
  * (contiguous and strided inputs), gradchecks on contiguous, transposed,
  * sliced and broadcast inputs, and bad inputs. */
 #include "support.h"
-#include "nn.h"
+#include <tapegrad/nn.h>
 
 #include <math.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * inputs), gradchecks on contiguous, transposed, sliced and broadcast
  * inputs, dropout statistics, and bad inputs. */
 #include "support.h"
-#include "nn.h"
+#include <tapegrad/nn.h>
 
 #include <math.h>
 #include <stdio.h>

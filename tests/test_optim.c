@@ -7,8 +7,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "clip.h"
-#include "optim.h"
+#include <tapegrad/clip.h>
+#include <tapegrad/optim.h>
 
 #define FIXTURE "optim.txt"
 #define STEPS 50

@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "linear.h"
-#include "nn.h"
-#include "optim.h"
-#include "rnn.h"
+#include <tapegrad/linear.h>
+#include <tapegrad/nn.h>
+#include <tapegrad/optim.h>
+#include <tapegrad/rnn.h>
 
 #define I 7
 #define H 5

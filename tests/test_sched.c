@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "schedule.h"
+#include <tapegrad/schedule.h>
 
 #define FIXTURE "sched.txt"
 #define EPOCHS 30

@@ -29,10 +29,10 @@
  * element is accumulated in the same order whatever the thread count.
  * Each thread keeps its packing buffers across calls (thread-local, grown
  * on demand, 64-byte aligned), so steady-state calls do not allocate. */
-#include "gemm.h"
+#include <tapegrad/gemm.h>
 #include "kern_simd.h"
-#include "error.h"
-#include "threads.h"
+#include <tapegrad/error.h>
+#include <tapegrad/threads.h>
 
 #include <stdbool.h>
 #include <stdlib.h>

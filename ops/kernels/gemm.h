@@ -18,6 +18,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* C = alpha * A * B + beta * C in float. beta == 0 means C is written and
  * never read (NaN or garbage in C is ignored); alpha == 0 or K == 0 leaves
  * C = beta * C without reading A or B. M, N or K may be 0. C must not
@@ -46,5 +50,9 @@ const char *tg_simd_level(void);
  * the CPU (or this build) lacks that level, leaving the level unchanged.
  * Not to be called while another thread is inside a kernel. */
 int tg_simd_force(const char *level);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -3,9 +3,9 @@
  * compiled without such flags, so it runs on any x86-64 (or other) CPU and
  * only hands out a table whose instructions the CPU (and OS: the builtin
  * checks XGETBV for zmm/ymm state) supports. */
-#include "gemm.h"
+#include <tapegrad/gemm.h>
 #include "kern_simd.h"
-#include "error.h"
+#include <tapegrad/error.h>
 
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -2,10 +2,10 @@
  * arrays across threads (each element is independent, so the split cannot
  * change a result), and the plain libm loops used by the scalar level and
  * by the double versions. */
-#include "vmath.h"
+#include <tapegrad/vmath.h>
 #include "kern_simd.h"
-#include "error.h"
-#include "threads.h"
+#include <tapegrad/error.h>
+#include <tapegrad/threads.h>
 
 #include <math.h>
 #include <stdbool.h>

@@ -12,6 +12,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* y = exp(x). */
 void tg_vexp_f32(int64_t n, const float *x, float *y);
 /* y = tanh(x); tiny x keep full relative accuracy (tanh(x) = x). */
@@ -23,5 +27,9 @@ void tg_vsigmoid_f32(int64_t n, const float *x, float *y);
 void tg_vexp_f64(int64_t n, const double *x, double *y);
 void tg_vtanh_f64(int64_t n, const double *x, double *y);
 void tg_vsigmoid_f64(int64_t n, const double *x, double *y);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

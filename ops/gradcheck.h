@@ -10,7 +10,11 @@
 #ifndef TG_GRADCHECK_H
 #define TG_GRADCHECK_H
 
-#include "tensor.h"
+#include <tapegrad/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef tg_tensor *(*tg_gradcheck_fn)(tg_tensor **inputs, int n, void *ctx);
 
@@ -28,5 +32,9 @@ typedef struct {
  * atol 1e-5, rtol 1e-3. result may be NULL. */
 int tg_gradcheck(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *ctx, double eps, double atol,
                  double rtol, tg_gradcheck_result *result);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,11 +1,11 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "gradcheck.h"
-#include "internal.h"
-#include "elementwise.h"
-#include "random.h"
-#include "reduce.h"
+#include <tapegrad/gradcheck.h>
+#include "../core/internal.h"
+#include <tapegrad/elementwise.h>
+#include <tapegrad/random.h>
+#include <tapegrad/reduce.h>
 
 /* Weights in [0.5, 1.5) from a fixed seed, leaving the caller's stream as
  * it was (persistent: they serve every evaluation of the check). */

@@ -1,0 +1,1 @@
+../../ops/gradcheck.h

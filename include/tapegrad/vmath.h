@@ -1,0 +1,1 @@
+../../ops/kernels/vmath.h
