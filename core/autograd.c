@@ -228,7 +228,7 @@ tg_tensor *tg_detach(tg_tensor *t)
     return tg__view_of(t, t->ndim, t->shape, t->stride, t->offset);
 }
 
-void tg_zero_grad(tg_tensor *const *leaves, int n)
+void tg_zero_grad(int n, tg_tensor *const *leaves)
 {
     if (!leaves) return;
     bool was = tg_set_grad_enabled(false);

@@ -90,7 +90,7 @@ void tg_no_grad_end(bool was);
 tg_tensor *tg_detach(tg_tensor *t);
 
 /* Set every leaf's .grad in the array to zero (kept allocated). */
-void tg_zero_grad(tg_tensor *const *leaves, int n);
+void tg_zero_grad(int n, tg_tensor *const *leaves);
 
 /* Write the recorded graph that produced t as Graphviz DOT: one box per op
  * (name and output shape), one ellipse per leaf. Returns 0 or -1. */

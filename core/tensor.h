@@ -141,11 +141,13 @@ tg_tensor *tg_unsqueeze(tg_tensor *t, int dim);
 /* Merge dims start_dim..end_dim into one. */
 tg_tensor *tg_flatten(tg_tensor *t, int start_dim, int end_dim);
 /* Split into pieces of split_size along dim (the last may be smaller);
- * writes up to max_out views into out and returns how many there are, or -1. */
-int tg_split(tg_tensor *t, int64_t split_size, int dim, tg_tensor **out, int max_out);
-/* Split into `chunks` pieces of ceil(size/chunks) along dim; returns the
- * number of pieces written to out, or -1. */
-int tg_chunk(tg_tensor *t, int chunks, int dim, tg_tensor **out);
+ * writes the views into out (room for max_out) and returns how many there
+ * are, or -1 if they do not fit. */
+int tg_split(tg_tensor *t, int64_t split_size, int dim, int max_out, tg_tensor **out);
+/* Split into at most `chunks` pieces of ceil(size/chunks) along dim, as
+ * torch.chunk (fewer when the size is small); writes them into out (room for
+ * max_out) and returns how many there are, or -1. */
+int tg_chunk(tg_tensor *t, int chunks, int dim, int max_out, tg_tensor **out);
 
 /* --- in-place updates (no autograd; for optimizers and gradient buffers) --
  * Each fails if dst requires grad while grad mode is on. src broadcasts to

@@ -278,7 +278,7 @@ tg_tensor *tg_select(tg_tensor *t, int dim, int64_t index)
     return v;
 }
 
-int tg_split(tg_tensor *t, int64_t split_size, int dim, tg_tensor **out, int max_out)
+int tg_split(tg_tensor *t, int64_t split_size, int dim, int max_out, tg_tensor **out)
 {
     if (!tg__check("tg_split", t)) return -1;
     if (t->ndim == 0) {
@@ -305,7 +305,7 @@ int tg_split(tg_tensor *t, int64_t split_size, int dim, tg_tensor **out, int max
     return (int)pieces;
 }
 
-int tg_chunk(tg_tensor *t, int chunks, int dim, tg_tensor **out)
+int tg_chunk(tg_tensor *t, int chunks, int dim, int max_out, tg_tensor **out)
 {
     if (!tg__check("tg_chunk", t)) return -1;
     if (chunks <= 0) {
@@ -323,7 +323,7 @@ int tg_chunk(tg_tensor *t, int chunks, int dim, tg_tensor **out)
     int d = tg__dim("tg_chunk", dim, t->ndim);
     if (d < 0) return -1;
     int64_t split_size = (t->shape[d] + chunks - 1) / chunks;
-    return tg_split(t, split_size > 0 ? split_size : 1, d, out, chunks);
+    return tg_split(t, split_size > 0 ? split_size : 1, d, max_out, out);
 }
 
 /* --- expand ---------------------------------------------------------------
@@ -373,7 +373,7 @@ static void copy_backward(tg_node *n, tg_tensor *g)
     tg_accum_grad(x, g->dtype == x->dtype ? g : tg_cast(g, x->dtype));
 }
 
-static tg_tensor *copy_as(const char *fn, tg_tensor *t, tg_dtype dtype)
+static tg_tensor *copy_as(const char *fn, const char *op, tg_tensor *t, tg_dtype dtype)
 {
     if (!tg__check(fn, t)) return NULL;
     tg_tensor *out = tg__new(dtype, t->ndim, t->shape);
@@ -381,22 +381,22 @@ static tg_tensor *copy_as(const char *fn, tg_tensor *t, tg_dtype dtype)
     bool was = tg_set_grad_enabled(false);
     tg_copy_(out, t);
     tg_set_grad_enabled(was);
-    if (dtype != TG_I64 && t->dtype != TG_I64) tg_record(fn + 3, copy_backward, out, 1, &t);
+    if (dtype != TG_I64 && t->dtype != TG_I64) tg_record(op, copy_backward, out, 1, &t);
     return out;
 }
 
-tg_tensor *tg_clone(tg_tensor *t) { return copy_as("tg_clone", t, t ? t->dtype : TG_F32); }
+tg_tensor *tg_clone(tg_tensor *t) { return copy_as("tg_clone", "clone", t, t ? t->dtype : TG_F32); }
 
 tg_tensor *tg_contiguous(tg_tensor *t)
 {
     if (!tg__check("tg_contiguous", t)) return NULL;
-    return tg_is_contiguous(t) ? t : copy_as("tg_contiguous", t, t->dtype);
+    return tg_is_contiguous(t) ? t : copy_as("tg_contiguous", "contiguous", t, t->dtype);
 }
 
 tg_tensor *tg_cast(tg_tensor *t, tg_dtype dtype)
 {
     if (dtype != TG_F32 && dtype != TG_F64 && dtype != TG_I64) return tg_error("tg_cast: unknown dtype %d", (int)dtype);
-    return copy_as("tg_cast", t, dtype);
+    return copy_as("tg_cast", "cast", t, dtype);
 }
 
 tg_tensor tg__header(const tg_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,

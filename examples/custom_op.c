@@ -6,7 +6,7 @@
 
 #include "swish.h"
 
-static tg_tensor *swish_of_first(tg_tensor **in, int n, void *ctx)
+static tg_tensor *swish_of_first(int n, tg_tensor **in, void *ctx)
 {
     (void)n;
     (void)ctx;
@@ -26,7 +26,7 @@ int main(void)
     fprintf(stderr, "%s\n", tg_repr(x->grad, text, sizeof text));
 
     tg_gradcheck_result check;
-    int status = tg_gradcheck(swish_of_first, &x, 1, NULL, 1e-6, 1e-6, 1e-4, &check);
+    int status = tg_gradcheck(swish_of_first, 1, &x, NULL, 1e-6, 1e-6, 1e-4, &check);
     fprintf(stderr, "gradcheck: %s (worst abs error %.2e)\n", status == 0 ? "ok" : "FAILED", check.max_abs_err);
 
     tg_graph_dot(loss, stdout);

@@ -46,22 +46,22 @@ static int64_t check_gates(const char *fn, int gates, const tg_tensor *xproj, co
 }
 
 /* h' = act(xW + hW) */
-tg_tensor *tg_rnn_gates(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode)
+tg_tensor *tg_rnn_step(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode)
 {
-    if (check_gates("tg_rnn_gates", 1, xproj, hproj ? hproj : xproj, NULL) < 0) return NULL;
+    if (check_gates("tg_rnn_step", 1, xproj, hproj ? hproj : xproj, NULL) < 0) return NULL;
     if (mode != TG_RNN_TANH && mode != TG_RNN_RELU)
-        return tg_error("tg_rnn_gates: mode must be TG_RNN_TANH or TG_RNN_RELU, got %d", (int)mode);
+        return tg_error("tg_rnn_step: mode must be TG_RNN_TANH or TG_RNN_RELU, got %d", (int)mode);
     tg_tensor *pre = hproj ? tg_add(xproj, hproj) : xproj;
     return mode == TG_RNN_RELU ? tg_relu(pre) : tg_tanh(pre);
 }
 
 /* [i f g o] = xW + hW;  c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c') */
-tg_tensor *tg_lstm_gates(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *c, tg_tensor **c_out)
+tg_tensor *tg_lstm_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *c, tg_tensor **c_out)
 {
     if (c_out) *c_out = NULL;
-    int64_t hidden = check_gates("tg_lstm_gates", 4, xproj, hproj ? hproj : xproj, c);
+    int64_t hidden = check_gates("tg_lstm_step", 4, xproj, hproj ? hproj : xproj, c);
     if (hidden < 0) return NULL;
-    if (!c || !c_out) return tg_error("tg_lstm_gates: NULL cell state or c_out");
+    if (!c || !c_out) return tg_error("tg_lstm_step: NULL cell state or c_out");
     tg_tensor *pre = hproj ? tg_add(xproj, hproj) : xproj;
     /* i and f are adjacent blocks: one sigmoid over both. */
     tg_tensor *in_forget = tg_sigmoid(tg_narrow(pre, -1, 0, 2 * hidden));
@@ -75,11 +75,11 @@ tg_tensor *tg_lstm_gates(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *c, tg_te
 }
 
 /* [r z n] blocks;  r, z = sigmoid(xW + hW);  n = tanh(xW_n + r hW_n);  h' = lerp(n, h, z) = (1-z) n + z h */
-tg_tensor *tg_gru_gates(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *h)
+tg_tensor *tg_gru_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *h)
 {
-    int64_t hidden = check_gates("tg_gru_gates", 3, xproj, hproj, h);
+    int64_t hidden = check_gates("tg_gru_step", 3, xproj, hproj, h);
     if (hidden < 0) return NULL;
-    if (!h) return tg_error("tg_gru_gates: NULL hidden state");
+    if (!h) return tg_error("tg_gru_step: NULL hidden state");
     tg_tensor *reset_update = tg_sigmoid(tg_add(tg_narrow(xproj, -1, 0, 2 * hidden), tg_narrow(hproj, -1, 0, 2 * hidden)));
     tg_tensor *reset = tg_narrow(reset_update, -1, 0, hidden);
     tg_tensor *update = tg_narrow(reset_update, -1, hidden, hidden);
@@ -167,9 +167,9 @@ tg_tensor *tg_cell_forward(tg_cell *cell, tg_tensor *x, tg_tensor *h, tg_tensor 
     tg_tensor *xproj = tg_linear(x, cell->weight_ih, cell->bias_ih);
     tg_tensor *hproj = tg_linear(h, cell->weight_hh, cell->bias_hh);
     switch (cell->mode) {
-    case TG_LSTM: return tg_lstm_gates(xproj, hproj, c, c_out);
-    case TG_GRU: return tg_gru_gates(xproj, hproj, h);
-    default: return tg_rnn_gates(xproj, hproj, cell->mode);
+    case TG_LSTM: return tg_lstm_step(xproj, hproj, c, c_out);
+    case TG_GRU: return tg_gru_step(xproj, hproj, h);
+    default: return tg_rnn_step(xproj, hproj, cell->mode);
     }
 }
 

@@ -41,7 +41,7 @@ typedef enum { TG_RNN_TANH = 0, TG_RNN_RELU, TG_LSTM, TG_GRU } tg_rnn_mode;
 /* Number of gate blocks G: 1, 1, 4 or 3. */
 int tg_rnn_mode_gates(tg_rnn_mode mode);
 
-/* --- gate functions: the step given both projections ----------------------
+/* --- step functions: one time step given both projections -----------------
  * xproj and hproj are (..., G*H): x W_ih^T + b_ih and h W_hh^T + b_hh,
  * computed by the caller (the drivers compute xproj for all time steps in
  * one matmul). h and c are (..., H). NULL with a message on bad shapes. */
@@ -52,11 +52,11 @@ int tg_rnn_mode_gates(tg_rnn_mode mode);
 
 /* Elman step: act(xproj + hproj), act tanh or relu per mode (TG_RNN_TANH
  * or TG_RNN_RELU; any other mode is an error). */
-tg_tensor *tg_rnn_gates(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode);
+tg_tensor *tg_rnn_step(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode);
 /* LSTM step: returns h' = o * tanh(c') and writes c' = f * c + i * g to *c_out. */
-tg_tensor *tg_lstm_gates(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *c, tg_tensor **c_out);
+tg_tensor *tg_lstm_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *c, tg_tensor **c_out);
 /* GRU step (PyTorch convention above): returns h'. */
-tg_tensor *tg_gru_gates(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *h);
+tg_tensor *tg_gru_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *h);
 
 /* --- cells: torch.nn.RNNCell, LSTMCell, GRUCell ---------------------------- */
 

@@ -88,7 +88,7 @@ int64_t tg_params_numel(const tg_params *p)
 
 void tg_params_zero_grad(const tg_params *p)
 {
-    for (int i = 0; p && i < p->count; i++) tg_zero_grad(&p->items[i].tensor, 1);
+    for (int i = 0; p && i < p->count; i++) tg_zero_grad(1, &p->items[i].tensor);
 }
 
 void tg_params_free(tg_params *p)

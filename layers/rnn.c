@@ -221,9 +221,9 @@ static tg_tensor *run_direction(const tg_rnn *rnn, const tg_rnn_weights *w, tg_t
         else hproj = project(*hidden, w->weight_hh, w->bias_hh, w->ln_weight_hh, gates);
         tg_tensor *new_cell = NULL, *new_hidden;
         switch (rnn->mode) {
-        case TG_LSTM: new_hidden = tg_lstm_gates(xt, hproj, *cell, &new_cell); break;
-        case TG_GRU: new_hidden = tg_gru_gates(xt, hproj, *hidden); break;
-        default: new_hidden = tg_rnn_gates(xt, hproj, rnn->mode); break;
+        case TG_LSTM: new_hidden = tg_lstm_step(xt, hproj, *cell, &new_cell); break;
+        case TG_GRU: new_hidden = tg_gru_step(xt, hproj, *hidden); break;
+        default: new_hidden = tg_rnn_step(xt, hproj, rnn->mode); break;
         }
         if (w->weight_hr) new_hidden = tg_linear(new_hidden, w->weight_hr, NULL);
         outputs[t] = new_hidden;
@@ -237,7 +237,7 @@ static tg_tensor *run_direction(const tg_rnn *rnn, const tg_rnn_weights *w, tg_t
             if (*cell) *cell = new_cell;
         }
     }
-    return tg_stack(outputs, (int)sq->steps, sq->tdim);
+    return tg_stack((int)sq->steps, outputs, sq->tdim);
 }
 
 /* state must be (D*L, B, size), or (D*L, size) for an unbatched input. */
@@ -355,14 +355,14 @@ static int forward_impl(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0,
             finals[i] = hidden;
             finals[n_states + i] = cell;
         }
-        layer_in = rnn->num_directions == 2 ? tg_cat(dir_out, 2, -1) : dir_out[0];
+        layer_in = rnn->num_directions == 2 ? tg_cat(2, dir_out, -1) : dir_out[0];
         if (sq.mask) /* outputs past each sequence's end are zero */
             layer_in = tg_mul(layer_in, sq.tdim ? tg_transpose(sq.mask, 0, 1) : sq.mask);
         if (layer < cfg->num_layers - 1) layer_in = tg_dropout(layer_in, cfg->dropout, rnn->training);
     }
     tg_tensor *output = layer_in;
-    tg_tensor *h_n = output ? tg_stack(finals, n_states, 0) : NULL;
-    tg_tensor *c_n = output && lstm ? tg_stack(finals + n_states, n_states, 0) : NULL;
+    tg_tensor *h_n = output ? tg_stack(n_states, finals, 0) : NULL;
+    tg_tensor *c_n = output && lstm ? tg_stack(n_states, finals + n_states, 0) : NULL;
     if (!output || !h_n || (lstm && !c_n)) return -1;
     if (!batched) {
         output = tg_squeeze(output, 1);

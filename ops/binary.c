@@ -6,58 +6,58 @@
 #include <tapegrad/elementwise.h>
 #include "map.h"
 
-static tg_tensor *binary(const char *fn, tg_kernel kernel, tg_backward_fn backward, tg_tensor *a, tg_tensor *b)
+static tg_tensor *binary(const char *fn, const char *op, tg_kernel kernel, tg_backward_fn backward, tg_tensor *a, tg_tensor *b)
 {
     tg_tensor *in[2] = {a, b};
     tg_tensor *y = tg__map(fn, kernel, 2, in, NULL);
-    if (backward) tg_record(fn + 3, backward, y, 2, in);
+    if (backward) tg_record(op, backward, y, 2, in);
     return y;
 }
 
 /* y = a + b;  da = g, db = g */
-KERNEL2(add, a + b)
+KERNEL2(add, a, b, a + b)
 static void add_backward(tg_node *n, tg_tensor *g)
 {
     tg_accum_grad(n->inputs[0], g);
     tg_accum_grad(n->inputs[1], g);
 }
-tg_tensor *tg_add(tg_tensor *a, tg_tensor *b) { return binary("tg_add", KERNELS(add), add_backward, a, b); }
+tg_tensor *tg_add(tg_tensor *a, tg_tensor *b) { return binary("tg_add", "add", KERNELS(add), add_backward, a, b); }
 
 /* y = a - b;  da = g, db = -g */
-KERNEL2(sub, a - b)
+KERNEL2(sub, a, b, a - b)
 static void sub_backward(tg_node *n, tg_tensor *g)
 {
     tg_accum_grad(n->inputs[0], g);
     if (tg_needs_grad(n->inputs[1])) tg_accum_grad(n->inputs[1], tg_neg(g));
 }
-tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b) { return binary("tg_sub", KERNELS(sub), sub_backward, a, b); }
+tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b) { return binary("tg_sub", "sub", KERNELS(sub), sub_backward, a, b); }
 
 /* y = a * b;  da = g * b, db = g * a */
-KERNEL2(mul, a * b)
+KERNEL2(mul, a, b, a * b)
 static void mul_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *a = n->inputs[0], *b = n->inputs[1];
     if (tg_needs_grad(a)) tg_accum_grad(a, tg_mul(g, b));
     if (tg_needs_grad(b)) tg_accum_grad(b, tg_mul(g, a));
 }
-tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b) { return binary("tg_mul", KERNELS(mul), mul_backward, a, b); }
+tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b) { return binary("tg_mul", "mul", KERNELS(mul), mul_backward, a, b); }
 
 /* y = a / b;  da = g / b, db = -g (y / b) */
-KERNEL2(div, a / b)
-KERNEL3(div_grad_b, -a * (b / w)) /* a = g, b = y, w = divisor */
+KERNEL2(div, a, b, a / b)
+KERNEL3(div_grad_b, g, y, b, -g * (y / b))
 static void div_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *a = n->inputs[0], *b = n->inputs[1];
     if (tg_needs_grad(a)) tg_accum_grad(a, tg_div(g, b));
     if (tg_needs_grad(b)) tg_accum_grad(b, tg__map("tg_div", KERNELS(div_grad_b), 3, (tg_tensor *[]){g, n->out, b}, NULL));
 }
-tg_tensor *tg_div(tg_tensor *a, tg_tensor *b) { return binary("tg_div", KERNELS(div), div_backward, a, b); }
+tg_tensor *tg_div(tg_tensor *a, tg_tensor *b) { return binary("tg_div", "div", KERNELS(div), div_backward, a, b); }
 
 /* y = a ^ b;  da = g (b a^(b-1)) (0 where b == 0),
  *             db = g (y log(a)) (0 where a == 0 and b >= 0, as torch) */
-KERNEL2(pow, pow(a, b))
-KERNEL3(pow_grad_a, b == 0 ? 0 : a * (b * pow(w, b - 1))) /* a = g, b = exponent, w = base */
-KERNEL3(pow_grad_b, (b == 0 && w >= 0) ? 0 : a * log(b))   /* a = y, b = base, w = exponent */
+KERNEL2(pow, a, b, pow(a, b))
+KERNEL3(pow_grad_a, g, b, a, b == 0 ? 0 : g * (b * pow(a, b - 1)))
+KERNEL3(pow_grad_b, y, a, b, (a == 0 && b >= 0) ? 0 : y * log(a))
 static void pow_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *a = n->inputs[0], *b = n->inputs[1];
@@ -66,15 +66,15 @@ static void pow_backward(tg_node *n, tg_tensor *g)
     if (tg_needs_grad(b))
         tg_accum_grad(b, tg_mul(g, tg__map("tg_pow", KERNELS(pow_grad_b), 3, (tg_tensor *[]){n->out, a, b}, NULL)));
 }
-tg_tensor *tg_pow(tg_tensor *a, tg_tensor *b) { return binary("tg_pow", KERNELS(pow), pow_backward, a, b); }
+tg_tensor *tg_pow(tg_tensor *a, tg_tensor *b) { return binary("tg_pow", "pow", KERNELS(pow), pow_backward, a, b); }
 
 /* y = max(a, b), NaN if either is NaN;  the larger side gets g, ties split
  * g / 2 each, and where a NaN is involved both sides get g (torch 1.13:
  * only a strictly smaller side is masked out) */
-KERNEL2(maximum, (isnan(a) || a > b) ? a : b)
-KERNEL2(minimum, (isnan(a) || a < b) ? a : b)
-KERNEL3(share_max, b == w ? a / 2 : (b < w ? 0 : a)) /* a = g, b = mine, w = other */
-KERNEL3(share_min, b == w ? a / 2 : (b > w ? 0 : a))
+KERNEL2(maximum, a, b, (isnan(a) || a > b) ? a : b)
+KERNEL2(minimum, a, b, (isnan(a) || a < b) ? a : b)
+KERNEL3(share_max, g, mine, other, mine == other ? g / 2 : (mine < other ? 0 : g))
+KERNEL3(share_min, g, mine, other, mine == other ? g / 2 : (mine > other ? 0 : g))
 static void extremum_backward(tg_node *n, tg_tensor *g, const char *fn, tg_kernel share)
 {
     tg_tensor *a = n->inputs[0], *b = n->inputs[1];
@@ -89,16 +89,16 @@ static void minimum_backward(tg_node *n, tg_tensor *g)
 {
     extremum_backward(n, g, "tg_minimum", KERNELS(share_min));
 }
-tg_tensor *tg_maximum(tg_tensor *a, tg_tensor *b) { return binary("tg_maximum", KERNELS(maximum), maximum_backward, a, b); }
-tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b) { return binary("tg_minimum", KERNELS(minimum), minimum_backward, a, b); }
+tg_tensor *tg_maximum(tg_tensor *a, tg_tensor *b) { return binary("tg_maximum", "maximum", KERNELS(maximum), maximum_backward, a, b); }
+tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b) { return binary("tg_minimum", "minimum", KERNELS(minimum), minimum_backward, a, b); }
 
 /* --- fused gate updates ---------------------------------------------------- */
 
 /* y = s + w (e - s);  ds = g (1 - w), de = g w, dw = g (e - s)
  * Computed from the nearer end, as torch, so that w = 1 gives e exactly. */
 /* torch's two-sided form, exact at w = 0 and w = 1 */
-KERNEL3(lerp, fabs(w) < 0.5f ? a + w * (b - a) : b - (b - a) * (1 - w))
-KERNEL2(one_minus_times, a * (1 - b))
+KERNEL3(lerp, s, e, w, fabs(w) < 0.5f ? s + w * (e - s) : e - (e - s) * (1 - w))
+KERNEL2(one_minus_times, g, w, g * (1 - w))
 static void lerp_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *s = n->inputs[0], *e = n->inputs[1], *w = n->inputs[2];
@@ -115,7 +115,7 @@ tg_tensor *tg_lerp(tg_tensor *start, tg_tensor *end, tg_tensor *weight)
 }
 
 /* y = t + v a b;  dt = g, da = v g b, db = v g a */
-KERNEL3(addcmul, a + c[0] * b * w)
+KERNEL3(addcmul, t, a, b, t + c[0] * a * b)
 static void addcmul_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *t = n->inputs[0], *a = n->inputs[1], *b = n->inputs[2];
@@ -136,21 +136,21 @@ tg_tensor *tg_addcmul(tg_tensor *t, tg_tensor *a, tg_tensor *b, double value)
 
 /* --- comparisons and selection (no gradient through the mask) -------------- */
 
-KERNEL2(eq, a == b)
-KERNEL2(ne, a != b)
-KERNEL2(lt, a < b)
-KERNEL2(le, a <= b)
-KERNEL2(gt, a > b)
-KERNEL2(ge, a >= b)
-tg_tensor *tg_eq(tg_tensor *a, tg_tensor *b) { return binary("tg_eq", KERNELS(eq), NULL, a, b); }
-tg_tensor *tg_ne(tg_tensor *a, tg_tensor *b) { return binary("tg_ne", KERNELS(ne), NULL, a, b); }
-tg_tensor *tg_lt(tg_tensor *a, tg_tensor *b) { return binary("tg_lt", KERNELS(lt), NULL, a, b); }
-tg_tensor *tg_le(tg_tensor *a, tg_tensor *b) { return binary("tg_le", KERNELS(le), NULL, a, b); }
-tg_tensor *tg_gt(tg_tensor *a, tg_tensor *b) { return binary("tg_gt", KERNELS(gt), NULL, a, b); }
-tg_tensor *tg_ge(tg_tensor *a, tg_tensor *b) { return binary("tg_ge", KERNELS(ge), NULL, a, b); }
+KERNEL2(eq, a, b, a == b)
+KERNEL2(ne, a, b, a != b)
+KERNEL2(lt, a, b, a < b)
+KERNEL2(le, a, b, a <= b)
+KERNEL2(gt, a, b, a > b)
+KERNEL2(ge, a, b, a >= b)
+tg_tensor *tg_eq(tg_tensor *a, tg_tensor *b) { return binary("tg_eq", "eq", KERNELS(eq), NULL, a, b); }
+tg_tensor *tg_ne(tg_tensor *a, tg_tensor *b) { return binary("tg_ne", "ne", KERNELS(ne), NULL, a, b); }
+tg_tensor *tg_lt(tg_tensor *a, tg_tensor *b) { return binary("tg_lt", "lt", KERNELS(lt), NULL, a, b); }
+tg_tensor *tg_le(tg_tensor *a, tg_tensor *b) { return binary("tg_le", "le", KERNELS(le), NULL, a, b); }
+tg_tensor *tg_gt(tg_tensor *a, tg_tensor *b) { return binary("tg_gt", "gt", KERNELS(gt), NULL, a, b); }
+tg_tensor *tg_ge(tg_tensor *a, tg_tensor *b) { return binary("tg_ge", "ge", KERNELS(ge), NULL, a, b); }
 
 /* y = m ? a : b;  da = m ? g : 0, db = m ? 0 : g */
-KERNEL3(where, a != 0 ? b : w)
+KERNEL3(where, cond, a, b, cond != 0 ? a : b)
 static void where_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *m = n->inputs[0], *a = n->inputs[1], *b = n->inputs[2];

@@ -44,7 +44,7 @@ tg_tensor *tg_clamp(tg_tensor *x, double lo, double hi);
 /* --- scalar forms ----------------------------------------------------------- */
 tg_tensor *tg_add_scalar(tg_tensor *x, double s);    /* x + s */
 tg_tensor *tg_mul_scalar(tg_tensor *x, double s);    /* x * s */
-tg_tensor *tg_rsub_scalar(double s, tg_tensor *x);   /* s - x, e.g. 1 - z */
+tg_tensor *tg_rsub_scalar(tg_tensor *x, double s);   /* s - x, e.g. 1 - z */
 tg_tensor *tg_sub_scalar(tg_tensor *x, double s);    /* x - s */
 tg_tensor *tg_div_scalar(tg_tensor *x, double s);    /* x / s (a true division, not x * (1/s)) */
 

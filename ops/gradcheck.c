@@ -22,7 +22,7 @@ static tg_tensor *make_weights(const tg_tensor *out)
 static double loss_value(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *ctx, tg_tensor *weights)
 {
     tg_scope *s = tg_scope_begin();
-    double value = tg_item(tg_sum(tg_mul(fn(inputs, n, ctx), weights), 0, NULL, false));
+    double value = tg_item(tg_sum(tg_mul(fn(n, inputs, ctx), weights), 0, NULL, false));
     tg_scope_end(s);
     return value;
 }
@@ -38,7 +38,7 @@ static char *element(tg_tensor *t, int64_t k)
     return (char *)t->storage->data + off * (int64_t)tg_dtype_size(t->dtype);
 }
 
-int tg_gradcheck(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *ctx, double eps, double atol,
+int tg_gradcheck(tg_gradcheck_fn fn, int n, tg_tensor **inputs, void *ctx, double eps, double atol,
                  double rtol, tg_gradcheck_result *result)
 {
     tg_gradcheck_result r = {0};
@@ -66,7 +66,7 @@ int tg_gradcheck(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *ctx, doubl
         saved_grads[i] = inputs[i]->grad;
         inputs[i]->grad = NULL;
     }
-    tg_tensor *out = fn(inputs, n, ctx);
+    tg_tensor *out = fn(n, inputs, ctx);
     if (!out || !out->requires_grad) {
         char cause[512];
         snprintf(cause, sizeof cause, "%s", tg_last_error());

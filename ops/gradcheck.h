@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-typedef tg_tensor *(*tg_gradcheck_fn)(tg_tensor **inputs, int n, void *ctx);
+typedef tg_tensor *(*tg_gradcheck_fn)(int n, tg_tensor **inputs, void *ctx);
 
 typedef struct {
     double max_abs_err;   /* worst |analytic - numeric| */
@@ -30,7 +30,7 @@ typedef struct {
  * |numeric| (PyTorch's test), 1 if not (result says where), -1 on error (fn
  * failed, an input is not a float leaf, or eps is not positive). Sensible values for F64: eps 1e-6,
  * atol 1e-5, rtol 1e-3. result may be NULL. */
-int tg_gradcheck(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *ctx, double eps, double atol,
+int tg_gradcheck(tg_gradcheck_fn fn, int n, tg_tensor **inputs, void *ctx, double eps, double atol,
                  double rtol, tg_gradcheck_result *result);
 
 #ifdef __cplusplus

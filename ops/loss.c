@@ -40,34 +40,34 @@ static tg_tensor *reduce(tg_tensor *loss, tg_reduction r)
 }
 
 /* --- pointwise regression losses of d = input - target ------------------------
- * In the loss kernels a = input, b = target; in the gradient kernels a = g,
- * b = input, w = target; c[0] is beta or delta. dtarget is the gradient
+ * c[0] is beta or delta. dtarget is the gradient
  * kernel with input and target swapped (torch's definition: -dinput except
  * at smooth L1's tie with beta == 0). */
 typedef struct {
-    const char *name;
+    const char *name; /* the public function, for messages */
+    const char *op;   /* the node's name on the tape */
     tg_kernel loss, grad_input;
 } pointwise_loss;
 
 /* d^2;  dinput = 2 d g */
-KERNEL2(mse, (a - b) * (a - b))
-KERNEL3(mse_grad, 2 * (b - w) * a)
+KERNEL2(mse, input, target, (input - target) * (input - target))
+KERNEL3(mse_grad, g, input, target, 2 * (input - target) * g)
 /* |d|;  dinput = sign(d) g */
-KERNEL2(l1, fabs(a - b))
-KERNEL3(l1_grad, b > w ? a : (b < w ? -a : 0 * a))
+KERNEL2(l1, input, target, fabs(input - target))
+KERNEL3(l1_grad, g, input, target, input > target ? g : (input < target ? -g : 0 * g))
 /* |d| < beta ? d^2 / (2 beta) : |d| - beta / 2;
  * dinput = (d <= -beta ? -1 : d >= beta ? 1 : d / beta) g, tested in torch's
  * order, so beta == 0 gives -g at d == 0 as torch 1.13 does */
-KERNEL2(smooth_l1, fabs(a - b) < c[0] ? 0.5 * (a - b) * (a - b) / c[0] : fabs(a - b) - 0.5 * c[0])
-KERNEL3(smooth_l1_grad, b - w <= -c[0] ? -a : (b - w >= c[0] ? a : a * (b - w) / c[0]))
+KERNEL2(smooth_l1, input, target, fabs(input - target) < c[0] ? 0.5 * (input - target) * (input - target) / c[0] : fabs(input - target) - 0.5 * c[0])
+KERNEL3(smooth_l1_grad, g, input, target, input - target <= -c[0] ? -g : (input - target >= c[0] ? g : g * (input - target) / c[0]))
 /* |d| < delta ? d^2 / 2 : delta (|d| - delta / 2);  dinput = clamp(d, -delta, delta) g */
-KERNEL2(huber, fabs(a - b) < c[0] ? 0.5 * (a - b) * (a - b) : c[0] * (fabs(a - b) - 0.5 * c[0]))
-KERNEL3(huber_grad, b - w < -c[0] ? -c[0] * a : (b - w > c[0] ? c[0] * a : (b - w) * a))
+KERNEL2(huber, input, target, fabs(input - target) < c[0] ? 0.5 * (input - target) * (input - target) : c[0] * (fabs(input - target) - 0.5 * c[0]))
+KERNEL3(huber_grad, g, input, target, input - target < -c[0] ? -c[0] * g : (input - target > c[0] ? c[0] * g : (input - target) * g))
 
-static const pointwise_loss mse_op = {"tg_mse_loss", KERNELS(mse), KERNELS(mse_grad)};
-static const pointwise_loss l1_op = {"tg_l1_loss", KERNELS(l1), KERNELS(l1_grad)};
-static const pointwise_loss smooth_l1_op = {"tg_smooth_l1_loss", KERNELS(smooth_l1), KERNELS(smooth_l1_grad)};
-static const pointwise_loss huber_op = {"tg_huber_loss", KERNELS(huber), KERNELS(huber_grad)};
+static const pointwise_loss mse_op = {"tg_mse_loss", "mse_loss", KERNELS(mse), KERNELS(mse_grad)};
+static const pointwise_loss l1_op = {"tg_l1_loss", "l1_loss", KERNELS(l1), KERNELS(l1_grad)};
+static const pointwise_loss smooth_l1_op = {"tg_smooth_l1_loss", "smooth_l1_loss", KERNELS(smooth_l1), KERNELS(smooth_l1_grad)};
+static const pointwise_loss huber_op = {"tg_huber_loss", "huber_loss", KERNELS(huber), KERNELS(huber_grad)};
 
 static void pointwise_backward(tg_node *n, tg_tensor *g)
 {
@@ -85,7 +85,7 @@ static tg_tensor *pointwise(const pointwise_loss *op, tg_tensor *input, tg_tenso
         return NULL;
     tg_tensor *in[2] = {input, target};
     tg_tensor *loss = tg__map(op->name, op->loss, 2, in, &c);
-    tg_node *node = tg_record(op->name + 3, pointwise_backward, loss, 2, in);
+    tg_node *node = tg_record(op->op, pointwise_backward, loss, 2, in);
     if (node) {
         node->ctx = (void *)op;
         node->farg[0] = c;
@@ -126,7 +126,7 @@ tg_tensor *tg_huber_loss(tg_tensor *input, tg_tensor *target, tg_reduction r, do
  * exp(-x - m)) with m = max(-x, 0)) and lw = 1 + (pw - 1) t:
  *   l = (1 - t) x + lw sp          (then times weight, by tg_mul)
  *   dx = (lw sigmoid(x) - pw t) g,  dt = (-x + (pw - 1) sp) g,  dpw = t sp g
- * In the kernels a = x, b = t, w = pw. */
+ */
 static inline double softplus_neg(double x)
 {
     double m = x < 0 ? -x : 0;
@@ -134,10 +134,10 @@ static inline double softplus_neg(double x)
 }
 static inline double sigmoid(double x) { return 1 / (1 + exp(-x)); }
 
-KERNEL3(bce, (1 - b) * a + (1 + (w - 1) * b) * softplus_neg(a))
-KERNEL3(bce_grad_input, (1 + (w - 1) * b) * sigmoid(a) - w * b)
-KERNEL3(bce_grad_target, -a + (w - 1) * softplus_neg(a))
-KERNEL3(bce_grad_pos_weight, b * softplus_neg(a) + 0 * w)
+KERNEL3(bce, x, t, pw, (1 - t) * x + (1 + (pw - 1) * t) * softplus_neg(x))
+KERNEL3(bce_grad_input, x, t, pw, (1 + (pw - 1) * t) * sigmoid(x) - pw * t)
+KERNEL3(bce_grad_target, x, t, pw, -x + (pw - 1) * softplus_neg(x))
+KERNEL3(bce_grad_pos_weight, x, t, pw, t * softplus_neg(x) + 0 * pw)
 
 static void bce_backward(tg_node *n, tg_tensor *g)
 {

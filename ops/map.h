@@ -1,12 +1,15 @@
 /* Internal: elementwise kernels from one expression.
  *
- * KERNEL1(name, expr) defines name_f32 and name_f64, row kernels computing
- * out = expr for each element, where expr reads the input as `x` (and the
- * op's scalar arguments as c[0], c[1], ...). KERNEL2 reads `a` and `b`,
- * KERNEL3 reads `a`, `b` and `w`. <tgmath.h> makes exp(x), tanh(x), ...
- * pick the float or double function from x's type, so one expression
- * serves both dtypes. Each kernel has a plain-pointer loop for contiguous
- * rows, which the compiler vectorises, and a strided loop for the rest. */
+ * KERNEL2(name, g, y, expr) defines name_f32 and name_f64, row kernels
+ * computing out = expr for each element, where expr names its operands with
+ * the letters of the formula it implements (here g and y, in the order the
+ * operands are passed to tg__map) and reads the op's scalar arguments as
+ * c[0], c[1], ... KERNEL1 and KERNEL3 take one and three names. The
+ * expression becomes an inline function in float and in double; <tgmath.h>
+ * makes exp(x), tanh(x), ... pick the function of the operand's type, so
+ * one expression serves both dtypes. Each kernel has a plain-pointer loop for
+ * contiguous rows, which the compiler vectorises, and a strided loop for the
+ * rest. */
 #ifndef TG_MAP_H
 #define TG_MAP_H
 
@@ -14,40 +17,43 @@
 
 #include "../core/internal.h"
 
-#define TG__ROW_KERNEL(name, T, NIN, DECL, expr)                                        \
-    static void name(int64_t n, char **p, const int64_t *s, void *ctx)                   \
-    {                                                                                    \
-        const double *c = ctx;                                                           \
-        (void)c;                                                                         \
-        bool contiguous = s[0] == (int64_t)sizeof(T);                                    \
-        for (int k = 1; k <= NIN; k++) contiguous = contiguous && s[k] == (int64_t)sizeof(T); \
-        if (contiguous) {                                                                \
-            T *restrict o = (T *)p[0];                                                   \
-            for (int64_t i = 0; i < n; i++) {                                            \
-                DECL(T, i * (int64_t)sizeof(T))                                          \
-                o[i] = (T)(expr);                                                        \
-            }                                                                            \
-        } else {                                                                         \
-            for (int64_t i = 0; i < n; i++) {                                            \
-                DECL##_STRIDED(T, i)                                                     \
-                *(T *)(p[0] + i * s[0]) = (T)(expr);                                     \
-            }                                                                            \
-        }                                                                                \
+/* Operand k's element at byte offset off of its row. */
+#define TG__AT(T, k, off) (*(const T *)(p[k] + (off)))
+#define TG__ARGS1(T, o1, o2, o3) TG__AT(T, 1, o1), c
+#define TG__ARGS2(T, o1, o2, o3) TG__AT(T, 1, o1), TG__AT(T, 2, o2), c
+#define TG__ARGS3(T, o1, o2, o3) TG__AT(T, 1, o1), TG__AT(T, 2, o2), TG__AT(T, 3, o3), c
+
+/* A row kernel applying the element function f to NIN operands. */
+#define TG__ROW_KERNEL(name, T, NIN, f)                                                   \
+    static void name(int64_t n, char **p, const int64_t *s, void *ctx)                     \
+    {                                                                                      \
+        const double *c = ctx;                                                             \
+        const int64_t z = (int64_t)sizeof(T);                                              \
+        bool contiguous = s[0] == z;                                                       \
+        for (int k = 1; k <= NIN; k++) contiguous = contiguous && s[k] == z;               \
+        if (contiguous) {                                                                  \
+            T *restrict o = (T *)p[0];                                                     \
+            for (int64_t i = 0; i < n; i++) o[i] = f(TG__ARGS##NIN(T, i * z, i * z, i * z)); \
+        } else {                                                                           \
+            for (int64_t i = 0; i < n; i++)                                                \
+                *(T *)(p[0] + i * s[0]) = f(TG__ARGS##NIN(T, i * s[1], i * s[2], i * s[3])); \
+        }                                                                                  \
     }
 
-#define TG__DECL1(T, off) T x = *(const T *)(p[1] + (off)); (void)x;
-#define TG__DECL1_STRIDED(T, i) T x = *(const T *)(p[1] + (i) * s[1]); (void)x;
-#define TG__DECL2(T, off) T a = *(const T *)(p[1] + (off)), b = *(const T *)(p[2] + (off)); (void)a; (void)b;
-#define TG__DECL2_STRIDED(T, i) T a = *(const T *)(p[1] + (i) * s[1]), b = *(const T *)(p[2] + (i) * s[2]); (void)a; (void)b;
-#define TG__DECL3(T, off) T a = *(const T *)(p[1] + (off)), b = *(const T *)(p[2] + (off)), w = *(const T *)(p[3] + (off)); (void)a; (void)b; (void)w;
-#define TG__DECL3_STRIDED(T, i) T a = *(const T *)(p[1] + (i) * s[1]), b = *(const T *)(p[2] + (i) * s[2]), w = *(const T *)(p[3] + (i) * s[3]); (void)a; (void)b; (void)w;
-
-#define KERNEL1(name, expr) \
-    TG__ROW_KERNEL(name##_f32, float, 1, TG__DECL1, expr) TG__ROW_KERNEL(name##_f64, double, 1, TG__DECL1, expr)
-#define KERNEL2(name, expr) \
-    TG__ROW_KERNEL(name##_f32, float, 2, TG__DECL2, expr) TG__ROW_KERNEL(name##_f64, double, 2, TG__DECL2, expr)
-#define KERNEL3(name, expr) \
-    TG__ROW_KERNEL(name##_f32, float, 3, TG__DECL3, expr) TG__ROW_KERNEL(name##_f64, double, 3, TG__DECL3, expr)
+#define KERNEL1(name, x, expr)                                                              \
+    static inline float name##_el_f32(float x, const double *c) { (void)x; (void)c; return (float)(expr); }   \
+    static inline double name##_el_f64(double x, const double *c) { (void)x; (void)c; return (double)(expr); } \
+    TG__ROW_KERNEL(name##_f32, float, 1, name##_el_f32) TG__ROW_KERNEL(name##_f64, double, 1, name##_el_f64)
+#define KERNEL2(name, x, y, expr)                                                                                 \
+    static inline float name##_el_f32(float x, float y, const double *c) { (void)x; (void)y; (void)c; return (float)(expr); }     \
+    static inline double name##_el_f64(double x, double y, const double *c) { (void)x; (void)y; (void)c; return (double)(expr); } \
+    TG__ROW_KERNEL(name##_f32, float, 2, name##_el_f32) TG__ROW_KERNEL(name##_f64, double, 2, name##_el_f64)
+#define KERNEL3(name, x, y, z, expr)                                                                                        \
+    static inline float name##_el_f32(float x, float y, float z, const double *c)                                            \
+    { (void)x; (void)y; (void)z; (void)c; return (float)(expr); }                                                             \
+    static inline double name##_el_f64(double x, double y, double z, const double *c)                                        \
+    { (void)x; (void)y; (void)z; (void)c; return (double)(expr); }                                                            \
+    TG__ROW_KERNEL(name##_f32, float, 3, name##_el_f32) TG__ROW_KERNEL(name##_f64, double, 3, name##_el_f64)
 
 /* The pair of kernels for one op, indexed by dtype (TG_F32 = 0, TG_F64 = 1). */
 typedef struct {

@@ -114,7 +114,7 @@ tg_tensor *tg_log_softmax(tg_tensor *x, int dim) { return softmax_impl("tg_log_s
 
 /* --- dropout ---------------------------------------------------------------------
  * y = x * m with m = 0 (probability p) or 1 / (1 - p);  dx = g * m */
-KERNEL2(dropout_apply, a * b)
+KERNEL2(dropout_apply, x, mask, x * mask)
 
 static void dropout_backward(tg_node *n, tg_tensor *g) { tg_accum_grad(n->inputs[0], tg_mul(g, n->saved[0])); }
 

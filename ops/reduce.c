@@ -218,7 +218,7 @@ static void sum_backward(tg_node *n, tg_tensor *g)
     tg_accum_grad(x, tg_expand(gk, x->ndim, x->shape));
 }
 
-static tg_tensor *sum_or_mean(const char *fn, tg_tensor *x, int ndims, const int *dims, bool keepdim, bool mean)
+static tg_tensor *sum_or_mean(const char *fn, const char *op, tg_tensor *x, int ndims, const int *dims, bool keepdim, bool mean)
 {
     if (!tg__check_float(fn, x)) return NULL;
     bool mask[TG_MAX_DIMS];
@@ -231,7 +231,7 @@ static tg_tensor *sum_or_mean(const char *fn, tg_tensor *x, int ndims, const int
     if (scale != 1.0)
         for (int64_t i = 0; i < tg_numel(acc); i++) a[i] *= scale;
     tg_tensor *out = in_dtype(acc, x->dtype);
-    tg_node *n = tg_record(fn + 3, sum_backward, out, 1, &x);
+    tg_node *n = tg_record(op, sum_backward, out, 1, &x);
     if (n) {
         keepdim_shape(x, mask, n->iarg);
         n->farg[0] = scale;
@@ -242,13 +242,13 @@ static tg_tensor *sum_or_mean(const char *fn, tg_tensor *x, int ndims, const int
 tg_tensor *tg_sum(tg_tensor *x, int ndims, const int *dims, bool keepdim)
 {
     tg_scope *s = tg__autoscope(1, &x);
-    return tg__autoscope_keep(s, sum_or_mean("tg_sum", x, ndims, dims, keepdim, false));
+    return tg__autoscope_keep(s, sum_or_mean("tg_sum", "sum", x, ndims, dims, keepdim, false));
 }
 
 tg_tensor *tg_mean(tg_tensor *x, int ndims, const int *dims, bool keepdim)
 {
     tg_scope *s = tg__autoscope(1, &x);
-    return tg__autoscope_keep(s, sum_or_mean("tg_mean", x, ndims, dims, keepdim, true));
+    return tg__autoscope_keep(s, sum_or_mean("tg_mean", "mean", x, ndims, dims, keepdim, true));
 }
 
 static tg_tensor *sum_to_impl(tg_tensor *x, int ndim, const int64_t *shape)
@@ -281,7 +281,7 @@ static void var_backward(tg_node *n, tg_tensor *g)
     tg_accum_grad(x, tg_mul(tg_mul_scalar(keepdim_view(n, g), n->farg[0]), tg_sub(x, mean)));
 }
 
-KERNEL2(std_grad_scale, b == 0 ? 0 : a / (2 * b)) /* a = g, b = std */
+KERNEL2(std_grad_scale, g, std, std == 0 ? 0 : g / (2 * std))
 static void std_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *x = n->inputs[0], *mean = n->saved[0];
@@ -289,7 +289,7 @@ static void std_backward(tg_node *n, tg_tensor *g)
     tg_accum_grad(x, tg_mul(tg_mul_scalar(keepdim_view(n, gvar), n->farg[0]), tg_sub(x, mean)));
 }
 
-static tg_tensor *variance(const char *fn, tg_tensor *x, int ndims, const int *dims, bool unbiased, bool keepdim,
+static tg_tensor *variance(const char *fn, const char *op, tg_tensor *x, int ndims, const int *dims, bool unbiased, bool keepdim,
                            bool take_sqrt)
 {
     if (!tg__check_float(fn, x)) return NULL;
@@ -307,7 +307,7 @@ static tg_tensor *variance(const char *fn, tg_tensor *x, int ndims, const int *d
     double *a = tg_data(acc);
     for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = take_sqrt ? sqrt(a[i] / divisor) : a[i] / divisor;
     tg_tensor *out = in_dtype(acc, x->dtype);
-    tg_node *n = tg_record(fn + 3, take_sqrt ? std_backward : var_backward, out, 1, &x);
+    tg_node *n = tg_record(op, take_sqrt ? std_backward : var_backward, out, 1, &x);
     if (n) {
         keepdim_shape(x, mask, n->iarg);
         n->saved[0] = in_dtype(mean, x->dtype);
@@ -319,13 +319,13 @@ static tg_tensor *variance(const char *fn, tg_tensor *x, int ndims, const int *d
 tg_tensor *tg_var(tg_tensor *x, int ndims, const int *dims, bool unbiased, bool keepdim)
 {
     tg_scope *s = tg__autoscope(1, &x);
-    return tg__autoscope_keep(s, variance("tg_var", x, ndims, dims, unbiased, keepdim, false));
+    return tg__autoscope_keep(s, variance("tg_var", "var", x, ndims, dims, unbiased, keepdim, false));
 }
 
 tg_tensor *tg_std(tg_tensor *x, int ndims, const int *dims, bool unbiased, bool keepdim)
 {
     tg_scope *s = tg__autoscope(1, &x);
-    return tg__autoscope_keep(s, variance("tg_std", x, ndims, dims, unbiased, keepdim, true));
+    return tg__autoscope_keep(s, variance("tg_std", "std", x, ndims, dims, unbiased, keepdim, true));
 }
 
 /* --- max and min along one dim --------------------------------------------------
@@ -397,7 +397,7 @@ static int extreme_dim(const char *fn, const tg_tensor *x, int dim)
     return d;
 }
 
-static tg_tensor *extreme_along(const char *fn, tg_tensor *x, int dim, bool keepdim, tg_tensor **indices,
+static tg_tensor *extreme_along(const char *fn, const char *op, tg_tensor *x, int dim, bool keepdim, tg_tensor **indices,
                                 bool largest, bool want_values)
 {
     if (indices) *indices = NULL;
@@ -412,7 +412,7 @@ static tg_tensor *extreme_along(const char *fn, tg_tensor *x, int dim, bool keep
     if (!values || !idx) return NULL;
     select_extreme(x, d, largest, values, idx);
     if (!want_values) return finish_reduce(idx, x, mask, keepdim);
-    tg_node *n = tg_record(fn + 3, select_backward, values, 1, &x);
+    tg_node *n = tg_record(op, select_backward, values, 1, &x);
     if (n) {
         n->saved[0] = idx;
         n->iarg[0] = d;
@@ -424,32 +424,32 @@ static tg_tensor *extreme_along(const char *fn, tg_tensor *x, int dim, bool keep
 tg_tensor *tg_max_dim(tg_tensor *x, int dim, bool keepdim, tg_tensor **indices)
 {
     tg_scope *s = tg__autoscope(1, &x);
-    tg_tensor *values = extreme_along("tg_max_dim", x, dim, keepdim, indices, true, true);
+    tg_tensor *values = extreme_along("tg_max_dim", "max_dim", x, dim, keepdim, indices, true, true);
     return tg__autoscope_keep2(s, values, indices);
 }
 
 tg_tensor *tg_min_dim(tg_tensor *x, int dim, bool keepdim, tg_tensor **indices)
 {
     tg_scope *s = tg__autoscope(1, &x);
-    tg_tensor *values = extreme_along("tg_min_dim", x, dim, keepdim, indices, false, true);
+    tg_tensor *values = extreme_along("tg_min_dim", "min_dim", x, dim, keepdim, indices, false, true);
     return tg__autoscope_keep2(s, values, indices);
 }
 
 tg_tensor *tg_argmax(tg_tensor *x, int dim, bool keepdim)
 {
     tg_scope *s = tg__autoscope(1, &x);
-    return tg__autoscope_keep(s, extreme_along("tg_argmax", x, dim, keepdim, NULL, true, false));
+    return tg__autoscope_keep(s, extreme_along("tg_argmax", "argmax", x, dim, keepdim, NULL, true, false));
 }
 
 tg_tensor *tg_argmin(tg_tensor *x, int dim, bool keepdim)
 {
     tg_scope *s = tg__autoscope(1, &x);
-    return tg__autoscope_keep(s, extreme_along("tg_argmin", x, dim, keepdim, NULL, false, false));
+    return tg__autoscope_keep(s, extreme_along("tg_argmin", "argmin", x, dim, keepdim, NULL, false, false));
 }
 
 /* --- max and min of all elements ---------------------------------------------------
  * y = max x;  dx = g / k at the k elements equal to y (the NaNs when y is NaN) */
-KERNEL2(tie_mask, (a == b || (isnan(a) && isnan(b))) ? 1 : 0) /* a = x, b = y */
+KERNEL2(tie_mask, x, y, (x == y || (isnan(x) && isnan(y))) ? 1 : 0)
 static void extreme_all_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *x = n->inputs[0];
@@ -457,7 +457,7 @@ static void extreme_all_backward(tg_node *n, tg_tensor *g)
     tg_accum_grad(x, tg_mul(ties, tg_div(g, tg_sum(ties, 0, NULL, false))));
 }
 
-static tg_tensor *extreme_all(const char *fn, tg_tensor *x, bool largest)
+static tg_tensor *extreme_all(const char *fn, const char *op, tg_tensor *x, bool largest)
 {
     if (!tg__check_float(fn, x)) return NULL;
     if (tg_numel(x) == 0)
@@ -467,20 +467,20 @@ static tg_tensor *extreme_all(const char *fn, tg_tensor *x, bool largest)
     reduce_mask(fn, x, 0, NULL, mask);
     tg_tensor *acc = fold(x, mask, largest ? FOLD_MAX : FOLD_MIN, 0, largest ? -INFINITY : INFINITY, NULL);
     tg_tensor *out = in_dtype(acc, x->dtype);
-    tg_record(fn + 3, extreme_all_backward, out, 1, &x);
+    tg_record(op, extreme_all_backward, out, 1, &x);
     return finish_reduce(out, x, mask, false);
 }
 
 tg_tensor *tg_max(tg_tensor *x)
 {
     tg_scope *s = tg__autoscope(1, &x);
-    return tg__autoscope_keep(s, extreme_all("tg_max", x, true));
+    return tg__autoscope_keep(s, extreme_all("tg_max", "max", x, true));
 }
 
 tg_tensor *tg_min(tg_tensor *x)
 {
     tg_scope *s = tg__autoscope(1, &x);
-    return tg__autoscope_keep(s, extreme_all("tg_min", x, false));
+    return tg__autoscope_keep(s, extreme_all("tg_min", "min", x, false));
 }
 
 /* --- logsumexp -----------------------------------------------------------------------
@@ -520,11 +520,11 @@ static tg_tensor *logsumexp_impl(tg_tensor *x, int ndims, const int *dims, bool 
  *                                   |x| == y (or NaN), 0 elsewhere
  * other p: y = (sum |x|^p)^(1/p);   dx = sgn(x) |x|^(p-1) (g / y^(p-1), 0
  *                                   where y == 0), and 0 where x == 0 */
-KERNEL2(sgn_times, b > 0 ? a : (b < 0 ? -a : 0 * a))                /* a = g, b = x */
-KERNEL2(div_or_zero, b == 0 ? 0 : a / b)                             /* a = g, b = y */
-KERNEL2(div_pow_or_zero, b == 0 ? 0 : a / pow(b, c[0] - 1))          /* a = g, b = y */
-KERNEL1(sgn_pow_abs, x == 0 ? 0 : (x > 0 ? 1 : (x < 0 ? -1 : 0)) * pow(fabs(x), c[0] - 1))
-KERNEL2(abs_max_mask, (fabs(a) == b || isnan(a)) ? 1 : 0)           /* a = x, b = y */
+KERNEL2(sgn_times, g, x, x > 0 ? g : (x < 0 ? -g : 0 * g))
+KERNEL2(div_or_zero, g, y, y == 0 ? 0 : g / y)
+KERNEL2(div_pow_or_zero, g, y, y == 0 ? 0 : g / pow(y, c[0] - 1))
+KERNEL1(sgn_pow_abs, x, x == 0 ? 0 : (x > 0 ? 1 : (x < 0 ? -1 : 0)) * pow(fabs(x), c[0] - 1))
+KERNEL2(abs_max_mask, x, y, (fabs(x) == y || isnan(x)) ? 1 : 0)
 
 static void norm_backward(tg_node *n, tg_tensor *g)
 {

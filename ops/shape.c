@@ -126,7 +126,7 @@ static bool same_dtype_all(const char *fn, tg_tensor *const *ts, int n)
     return true;
 }
 
-tg_tensor *tg_cat(tg_tensor *const *ts, int n, int dim)
+tg_tensor *tg_cat(int n, tg_tensor *const *ts, int dim)
 {
     const char *fn = "tg_cat";
     if (!same_dtype_all(fn, ts, n)) return NULL;
@@ -169,7 +169,7 @@ static void stack_backward(tg_node *n, tg_tensor *g)
         if (tg_needs_grad(n->inputs[i])) tg_accum_grad(n->inputs[i], tg_select(g, (int)n->iarg[0], i));
 }
 
-tg_tensor *tg_stack(tg_tensor *const *ts, int n, int dim)
+tg_tensor *tg_stack(int n, tg_tensor *const *ts, int dim)
 {
     const char *fn = "tg_stack";
     if (!same_dtype_all(fn, ts, n)) return NULL;

@@ -18,10 +18,10 @@ extern "C" {
 
 /* Join n tensors along an existing dim; all have one dtype and equal sizes
  * except along dim: (a, k0, b), (a, k1, b), ... -> (a, k0 + k1 + ..., b). */
-tg_tensor *tg_cat(tg_tensor *const *tensors, int n, int dim);
+tg_tensor *tg_cat(int n, tg_tensor *const *tensors, int dim);
 /* Join n tensors of one shape along a new dim (0 <= dim <= ndim, or
  * negative): n x (a, b) with dim 1 -> (a, n, b). */
-tg_tensor *tg_stack(tg_tensor *const *tensors, int n, int dim);
+tg_tensor *tg_stack(int n, tg_tensor *const *tensors, int dim);
 
 /* Reverse the order of elements along each of the ndims dims listed (each
  * at most once, negative counts from the end): y has x's shape. */

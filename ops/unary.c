@@ -8,9 +8,10 @@
 #include <tapegrad/vmath.h>
 
 typedef struct {
-    const char *name;
+    const char *name;   /* the public function, for messages: "tg_tanh" */
+    const char *op;     /* the node's name on the tape: "tanh" */
     tg_kernel forward;  /* y = f(x) */
-    tg_kernel backward; /* dx from a = g, b = x, w = y */
+    tg_kernel backward; /* dx = f'(x) g, from g, x and y */
 } unary_op;
 
 static void unary_backward(tg_node *n, tg_tensor *g)
@@ -24,7 +25,7 @@ static tg_tensor *unary(const unary_op *op, tg_tensor *x, double c0, double c1)
 {
     double args[2] = {c0, c1};
     tg_tensor *y = tg__map(op->name, op->forward, 1, &x, args);
-    tg_node *n = tg_record(op->name + 3, unary_backward, y, 1, &x);
+    tg_node *n = tg_record(op->op, unary_backward, y, 1, &x);
     if (n) {
         n->ctx = (void *)op;
         n->farg[0] = c0;
@@ -34,111 +35,111 @@ static tg_tensor *unary(const unary_op *op, tg_tensor *x, double c0, double c1)
 }
 
 #define UNARY(fname, fwd, bwd)                                              \
-    KERNEL1(fname##_fwd, fwd)                                               \
-    KERNEL3(fname##_bwd, bwd)                                               \
-    static const unary_op fname##_op = {#fname, KERNELS(fname##_fwd), KERNELS(fname##_bwd)};
+    KERNEL1(fname##_fwd, x, fwd)                                            \
+    KERNEL3(fname##_bwd, g, x, y, bwd)                                      \
+    static const unary_op fname##_op = {"tg_" #fname, #fname, KERNELS(fname##_fwd), KERNELS(fname##_bwd)};
 
 /* The hot activations of recurrent cells: a contiguous float32 row goes
  * through the SIMD vector math (vmath.h, within 2e-7 of libm), any other
  * row through the expression. */
 #define UNARY_VMATH(fname, vector_fn, fwd, bwd)                                       \
-    KERNEL1(fname##_expr, fwd)                                                        \
+    KERNEL1(fname##_expr, x, fwd)                                                     \
     static void fname##_fwd_f32(int64_t n, char **p, const int64_t *s, void *ctx)     \
     {                                                                                 \
         if (s[0] == 4 && s[1] == 4) vector_fn(n, (const float *)p[1], (float *)p[0]); \
         else fname##_expr_f32(n, p, s, ctx);                                          \
     }                                                                                 \
-    KERNEL3(fname##_bwd, bwd)                                                         \
-    static const unary_op fname##_op = {#fname, {{fname##_fwd_f32, fname##_expr_f64}}, KERNELS(fname##_bwd)};
+    KERNEL3(fname##_bwd, g, x, y, bwd)                                                \
+    static const unary_op fname##_op = {"tg_" #fname, #fname, {{fname##_fwd_f32, fname##_expr_f64}}, KERNELS(fname##_bwd)};
 
-/* In backward expressions: a = g, b = x, w = y. */
+/* Backward expressions read g (the gradient of y), x and y = f(x). */
 #define SQRT_2_OVER_PI 0.7978845608028654
 #define INV_SQRT_2 0.7071067811865476
 #define INV_SQRT_2PI 0.3989422804014327
 
-UNARY(tg_neg, -x, -a)
-UNARY(tg_abs, fabs(x), b > 0 ? a : (b < 0 ? -a : 0 * a))
-UNARY_VMATH(tg_exp, tg_vexp_f32, exp(x), a * w)
-UNARY(tg_log, log(x), a / b)
-UNARY(tg_log1p, log1p(x), a / (b + 1))
-UNARY(tg_sqrt, sqrt(x), a / (2 * w))
-UNARY(tg_rsqrt, 1 / sqrt(x), -0.5 * a * (w * w * w))
-UNARY(tg_square, x * x, 2 * a * b)
+UNARY(neg, -x, -g)
+UNARY(abs, fabs(x), x > 0 ? g : (x < 0 ? -g : 0 * g))
+UNARY_VMATH(exp, tg_vexp_f32, exp(x), g * y)
+UNARY(log, log(x), g / x)
+UNARY(log1p, log1p(x), g / (x + 1))
+UNARY(sqrt, sqrt(x), g / (2 * y))
+UNARY(rsqrt, 1 / sqrt(x), -0.5 * g * (y * y * y))
+UNARY(square, x * x, 2 * g * x)
 /* torch: d/dx x^p = p x^(p-1), and exactly 0 for p = 0 */
-UNARY(tg_pow_scalar, pow(x, c[0]), c[0] == 0 ? 0 : a * (c[0] * pow(b, c[0] - 1)))
-UNARY(tg_sin, sin(x), a * cos(b))
-UNARY(tg_cos, cos(x), -a * sin(b))
-UNARY_VMATH(tg_tanh, tg_vtanh_f32, tanh(x), a * (1 - w * w))
+UNARY(pow_scalar, pow(x, c[0]), c[0] == 0 ? 0 : g * (c[0] * pow(x, c[0] - 1)))
+UNARY(sin, sin(x), g * cos(x))
+UNARY(cos, cos(x), -g * sin(x))
+UNARY_VMATH(tanh, tg_vtanh_f32, tanh(x), g * (1 - y * y))
 /* 1/(1+exp(-x)) saturates cleanly at both ends: exp(-x) -> inf gives 0. */
-UNARY_VMATH(tg_sigmoid, tg_vsigmoid_f32, 1 / (1 + exp(-x)), a * (1 - w) * w)
+UNARY_VMATH(sigmoid, tg_vsigmoid_f32, 1 / (1 + exp(-x)), g * (1 - y) * y)
 /* Where a backward reads "cond ? 0 : a", torch selects a zero (a NaN or
  * infinite gradient does not leak through); where it reads "0 * a", torch
  * multiplies. A NaN input takes the branch torch's comparison sends it to;
  * where torch's vectorised and scalar kernels disagree (elu, hardtanh), the
  * vectorised one, which every tensor of more than a few elements gets. */
-UNARY(tg_relu, x < 0 ? 0 : x, w <= 0 ? 0 : a)
-UNARY(tg_leaky_relu, x > 0 ? x : x * c[0], b > 0 ? a : a * c[0])
-UNARY(tg_elu, x > 0 ? x : c[0] * (exp(x) - 1), b > 0 ? a : a * c[0] * exp(b))
+UNARY(relu, x < 0 ? 0 : x, y <= 0 ? 0 : g)
+UNARY(leaky_relu, x > 0 ? x : x * c[0], x > 0 ? g : g * c[0])
+UNARY(elu, x > 0 ? x : c[0] * (exp(x) - 1), x > 0 ? g : g * c[0] * exp(x))
 /* gelu(x) = x Phi(x);  d/dx = Phi(x) + x phi(x) */
-UNARY(tg_gelu_erf, 0.5 * x * (1 + erf(x * INV_SQRT_2)),
-      a * (0.5 * (1 + erf(b * INV_SQRT_2)) + b * INV_SQRT_2PI * exp(-0.5 * b * b)))
+UNARY(gelu_erf, 0.5 * x * (1 + erf(x * INV_SQRT_2)),
+      g * (0.5 * (1 + erf(x * INV_SQRT_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x)))
 /* gelu_tanh(x) = x/2 (1 + tanh(k (x + 0.044715 x^3))), k = sqrt(2/pi) */
-UNARY(tg_gelu_tanh, 0.5 * x * (1 + tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))),
-      a * (0.5 * (1 + tanh(SQRT_2_OVER_PI * (b + 0.044715 * b * b * b))) +
-           0.5 * b * (1 - pow(tanh(SQRT_2_OVER_PI * (b + 0.044715 * b * b * b)), 2)) * SQRT_2_OVER_PI *
-               (1 + 3 * 0.044715 * b * b)))
+UNARY(gelu_tanh, 0.5 * x * (1 + tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))),
+      g * (0.5 * (1 + tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))) +
+           0.5 * x * (1 - pow(tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)), 2)) * SQRT_2_OVER_PI *
+               (1 + 3 * 0.044715 * x * x)))
 /* softplus = log1p(exp(beta x)) / beta, x itself where beta x > threshold */
-UNARY(tg_softplus, x * c[0] > c[1] ? x : log1p(exp(x * c[0])) / c[0],
-      b * c[0] > c[1] ? a : a * exp(b * c[0]) / (exp(b * c[0]) + 1))
-UNARY(tg_hardtanh, x < c[0] ? c[0] : (x > c[1] ? c[1] : x), (b > c[0] && b < c[1]) ? a : 0)
-UNARY(tg_hardsigmoid, x <= -3 ? 0 : (x >= 3 ? 1 : x / 6 + 0.5), (b > -3 && b < 3) ? a / 6 : 0)
+UNARY(softplus, x * c[0] > c[1] ? x : log1p(exp(x * c[0])) / c[0],
+      x * c[0] > c[1] ? g : g * exp(x * c[0]) / (exp(x * c[0]) + 1))
+UNARY(hardtanh, x < c[0] ? c[0] : (x > c[1] ? c[1] : x), (x > c[0] && x < c[1]) ? g : 0)
+UNARY(hardsigmoid, x <= -3 ? 0 : (x >= 3 ? 1 : x / 6 + 0.5), (x > -3 && x < 3) ? g / 6 : 0)
 /* NAN bounds mean "unbounded" on that side; the gradient passes where lo <= x <= hi. */
-UNARY(tg_clamp, (!isnan(c[0]) && x < c[0]) ? c[0] : ((!isnan(c[1]) && x > c[1]) ? c[1] : x),
-      ((isnan(c[0]) || b >= c[0]) && (isnan(c[1]) || b <= c[1])) ? a : 0)
-UNARY(tg_add_scalar, x + c[0], a)
-UNARY(tg_mul_scalar, x * c[0], a * c[0])
-UNARY(tg_rsub_scalar, c[0] - x, -a)
-UNARY(tg_sub_scalar, x - c[0], a)
-UNARY(tg_div_scalar, x / c[0], a / c[0])
+UNARY(clamp, (!isnan(c[0]) && x < c[0]) ? c[0] : ((!isnan(c[1]) && x > c[1]) ? c[1] : x),
+      ((isnan(c[0]) || x >= c[0]) && (isnan(c[1]) || x <= c[1])) ? g : 0)
+UNARY(add_scalar, x + c[0], g)
+UNARY(mul_scalar, x * c[0], g * c[0])
+UNARY(rsub_scalar, c[0] - x, -g)
+UNARY(sub_scalar, x - c[0], g)
+UNARY(div_scalar, x / c[0], g / c[0])
 
-tg_tensor *tg_neg(tg_tensor *x) { return unary(&tg_neg_op, x, 0, 0); }
-tg_tensor *tg_abs(tg_tensor *x) { return unary(&tg_abs_op, x, 0, 0); }
-tg_tensor *tg_exp(tg_tensor *x) { return unary(&tg_exp_op, x, 0, 0); }
-tg_tensor *tg_log(tg_tensor *x) { return unary(&tg_log_op, x, 0, 0); }
-tg_tensor *tg_log1p(tg_tensor *x) { return unary(&tg_log1p_op, x, 0, 0); }
-tg_tensor *tg_sqrt(tg_tensor *x) { return unary(&tg_sqrt_op, x, 0, 0); }
-tg_tensor *tg_rsqrt(tg_tensor *x) { return unary(&tg_rsqrt_op, x, 0, 0); }
-tg_tensor *tg_square(tg_tensor *x) { return unary(&tg_square_op, x, 0, 0); }
-tg_tensor *tg_pow_scalar(tg_tensor *x, double p) { return unary(&tg_pow_scalar_op, x, p, 0); }
-tg_tensor *tg_sin(tg_tensor *x) { return unary(&tg_sin_op, x, 0, 0); }
-tg_tensor *tg_cos(tg_tensor *x) { return unary(&tg_cos_op, x, 0, 0); }
-tg_tensor *tg_tanh(tg_tensor *x) { return unary(&tg_tanh_op, x, 0, 0); }
-tg_tensor *tg_sigmoid(tg_tensor *x) { return unary(&tg_sigmoid_op, x, 0, 0); }
-tg_tensor *tg_relu(tg_tensor *x) { return unary(&tg_relu_op, x, 0, 0); }
-tg_tensor *tg_leaky_relu(tg_tensor *x, double slope) { return unary(&tg_leaky_relu_op, x, slope, 0); }
-tg_tensor *tg_elu(tg_tensor *x, double alpha) { return unary(&tg_elu_op, x, alpha, 0); }
+tg_tensor *tg_neg(tg_tensor *x) { return unary(&neg_op, x, 0, 0); }
+tg_tensor *tg_abs(tg_tensor *x) { return unary(&abs_op, x, 0, 0); }
+tg_tensor *tg_exp(tg_tensor *x) { return unary(&exp_op, x, 0, 0); }
+tg_tensor *tg_log(tg_tensor *x) { return unary(&log_op, x, 0, 0); }
+tg_tensor *tg_log1p(tg_tensor *x) { return unary(&log1p_op, x, 0, 0); }
+tg_tensor *tg_sqrt(tg_tensor *x) { return unary(&sqrt_op, x, 0, 0); }
+tg_tensor *tg_rsqrt(tg_tensor *x) { return unary(&rsqrt_op, x, 0, 0); }
+tg_tensor *tg_square(tg_tensor *x) { return unary(&square_op, x, 0, 0); }
+tg_tensor *tg_pow_scalar(tg_tensor *x, double p) { return unary(&pow_scalar_op, x, p, 0); }
+tg_tensor *tg_sin(tg_tensor *x) { return unary(&sin_op, x, 0, 0); }
+tg_tensor *tg_cos(tg_tensor *x) { return unary(&cos_op, x, 0, 0); }
+tg_tensor *tg_tanh(tg_tensor *x) { return unary(&tanh_op, x, 0, 0); }
+tg_tensor *tg_sigmoid(tg_tensor *x) { return unary(&sigmoid_op, x, 0, 0); }
+tg_tensor *tg_relu(tg_tensor *x) { return unary(&relu_op, x, 0, 0); }
+tg_tensor *tg_leaky_relu(tg_tensor *x, double slope) { return unary(&leaky_relu_op, x, slope, 0); }
+tg_tensor *tg_elu(tg_tensor *x, double alpha) { return unary(&elu_op, x, alpha, 0); }
 tg_tensor *tg_gelu(tg_tensor *x, bool tanh_approximation)
 {
-    return unary(tanh_approximation ? &tg_gelu_tanh_op : &tg_gelu_erf_op, x, 0, 0);
+    return unary(tanh_approximation ? &gelu_tanh_op : &gelu_erf_op, x, 0, 0);
 }
 tg_tensor *tg_softplus(tg_tensor *x, double beta, double threshold)
 {
     if (beta == 0) return tg_error("tg_softplus: beta must be nonzero");
-    return unary(&tg_softplus_op, x, beta, threshold);
+    return unary(&softplus_op, x, beta, threshold);
 }
 tg_tensor *tg_hardtanh(tg_tensor *x, double lo, double hi)
 {
     if (lo > hi) return tg_error("tg_hardtanh: min_val (%g) cannot be greater than max_val (%g)", lo, hi);
-    return unary(&tg_hardtanh_op, x, lo, hi);
+    return unary(&hardtanh_op, x, lo, hi);
 }
-tg_tensor *tg_hardsigmoid(tg_tensor *x) { return unary(&tg_hardsigmoid_op, x, 0, 0); }
+tg_tensor *tg_hardsigmoid(tg_tensor *x) { return unary(&hardsigmoid_op, x, 0, 0); }
 tg_tensor *tg_clamp(tg_tensor *x, double lo, double hi)
 {
     if (isnan(lo) && isnan(hi)) return tg_error("tg_clamp: At least one of 'min' or 'max' must not be None");
-    return unary(&tg_clamp_op, x, lo, hi);
+    return unary(&clamp_op, x, lo, hi);
 }
-tg_tensor *tg_add_scalar(tg_tensor *x, double s) { return unary(&tg_add_scalar_op, x, s, 0); }
-tg_tensor *tg_mul_scalar(tg_tensor *x, double s) { return unary(&tg_mul_scalar_op, x, s, 0); }
-tg_tensor *tg_rsub_scalar(double s, tg_tensor *x) { return unary(&tg_rsub_scalar_op, x, s, 0); }
-tg_tensor *tg_sub_scalar(tg_tensor *x, double s) { return unary(&tg_sub_scalar_op, x, s, 0); }
-tg_tensor *tg_div_scalar(tg_tensor *x, double s) { return unary(&tg_div_scalar_op, x, s, 0); }
+tg_tensor *tg_add_scalar(tg_tensor *x, double s) { return unary(&add_scalar_op, x, s, 0); }
+tg_tensor *tg_mul_scalar(tg_tensor *x, double s) { return unary(&mul_scalar_op, x, s, 0); }
+tg_tensor *tg_rsub_scalar(tg_tensor *x, double s) { return unary(&rsub_scalar_op, x, s, 0); }
+tg_tensor *tg_sub_scalar(tg_tensor *x, double s) { return unary(&sub_scalar_op, x, s, 0); }
+tg_tensor *tg_div_scalar(tg_tensor *x, double s) { return unary(&div_scalar_op, x, s, 0); }

@@ -110,7 +110,7 @@ void assert_gradcheck_impl(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *
                            const char *file, int line)
 {
     tg_gradcheck_result r;
-    int status = tg_gradcheck(fn, inputs, n, ctx, 1e-6, 1e-6, 1e-4, &r);
+    int status = tg_gradcheck(fn, n, inputs, ctx, 1e-6, 1e-6, 1e-4, &r);
     if (status < 0) fail_at(file, line, "%s: gradcheck error: %s", what, tg_last_error());
     if (status > 0)
         fail_at(file, line, "%s: gradcheck failed at input %d element %lld: analytic %.10g, numeric %.10g",
@@ -144,7 +144,7 @@ tg_tensor *golden_leaf(const char *file, const char *name, tg_dtype dtype, bool 
 static tg_tensor *strided(tg_tensor *t)
 {
     if (t->ndim == 0) return t;
-    if (t->ndim == 1) return tg_select(tg_stack((tg_tensor *[]){t, t}, 2, 1), 1, 1);
+    if (t->ndim == 1) return tg_select(tg_stack(2, (tg_tensor *[]){t, t}, 1), 1, 1);
     int reverse[TG_MAX_DIMS];
     for (int d = 0; d < t->ndim; d++) reverse[d] = t->ndim - 1 - d;
     return tg_permute(tg_contiguous(tg_permute(t, reverse)), reverse);

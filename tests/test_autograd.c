@@ -41,7 +41,7 @@ static void test_accumulation(void **state)
     /* A second graph adds into the same .grad, as PyTorch. */
     tg_backward(tg_sum(x, 0, NULL, false), NULL);
     assert_near(tg_get(x->grad, (int64_t[]){0}), 12.0, 1e-15);
-    tg_zero_grad(&x, 1);
+    tg_zero_grad(1, &x);
     assert_true(tg_get(x->grad, (int64_t[]){0}) == 0.0);
     /* An explicit output gradient for a non-scalar. */
     tg_tensor *g = tg_from_array(TG_F64, 1, (int64_t[]){4}, (double[]){1, 2, 3, 4});
@@ -122,7 +122,7 @@ static void test_backward_errors(void **state)
 
 /* --- gradients of views ----------------------------------------------------- */
 
-static tg_tensor *view_chain(tg_tensor **in, int n, void *ctx)
+static tg_tensor *view_chain(int n, tg_tensor **in, void *ctx)
 {
     (void)n;
     (void)ctx;
@@ -135,7 +135,7 @@ static tg_tensor *view_chain(tg_tensor **in, int n, void *ctx)
     tg_tensor *u = tg_unsqueeze(r, 0);                              /* (1,9) */
     tg_tensor *e = tg_expand(u, 2, (int64_t[]){2, 9});              /* (2,9), stride 0 */
     tg_tensor *parts[3];
-    tg_chunk(e, 3, 1, parts);                                       /* 3 x (2,3) */
+    tg_chunk(e, 3, 1, 3, parts);                                       /* 3 x (2,3) */
     tg_tensor *f = tg_flatten(tg_contiguous(parts[2]), 0, 1);       /* (6) */
     return tg_add(tg_mul(tg_squeeze(tg_view(f, 2, (int64_t[]){6, 1}), 1), f), tg_sum(parts[0], 0, NULL, false));
 }
@@ -149,12 +149,12 @@ static void test_view_gradients(void **state)
     tg_free(x);
 }
 
-static tg_tensor *split_and_cast(tg_tensor **in, int n, void *ctx)
+static tg_tensor *split_and_cast(int n, tg_tensor **in, void *ctx)
 {
     (void)n;
     (void)ctx;
     tg_tensor *parts[3];
-    int k = tg_split(in[0], 2, 1, parts, 3);                        /* (4,2), (4,2), (4,1) */
+    int k = tg_split(in[0], 2, 1, 3, parts);                        /* (4,2), (4,2), (4,1) */
     tg_tensor *c = tg_cast(tg_cast(parts[1], TG_F32), TG_F64);
     tg_tensor *cl = tg_clone(parts[k - 1]);
     return tg_mul(tg_add(parts[0], c), cl);                         /* (4,2) */
@@ -167,14 +167,14 @@ static void test_split_cast_clone_gradients(void **state)
     tg_tensor *x = leaf_f64(2, (int64_t[]){4, 5}, -1, 1);
     /* The float32 round trip loses precision: compare at float tolerance. */
     tg_gradcheck_result r;
-    assert_true(tg_gradcheck(split_and_cast, &x, 1, NULL, 1e-3, 1e-4, 1e-3, &r) == 0);
+    assert_true(tg_gradcheck(split_and_cast, 1, &x, NULL, 1e-3, 1e-4, 1e-3, &r) == 0);
     tg_free(x);
 }
 
 /* One tensor as several inputs of one op. The first input to take the
  * incoming gradient adopts it as its buffer; later inputs must still see
  * that gradient as it was (addcmul reads g again after adding it into t). */
-static tg_tensor *repeated_inputs(tg_tensor **in, int n, void *ctx)
+static tg_tensor *repeated_inputs(int n, tg_tensor **in, void *ctx)
 {
     (void)n;
     tg_tensor *c = tg_mul_scalar(in[0], 1.5), *x = in[1];

@@ -104,9 +104,9 @@ static void test_views_share_storage(void **state)
     assert_true(r->storage != x->storage);
     assert_true(tg_get(r, (int64_t[]){1}) == 12.0);
     tg_tensor *parts[4];
-    assert_int_equal(tg_chunk(x, 4, 0, parts), 4);
+    assert_int_equal(tg_chunk(x, 4, 0, 4, parts), 4);
     assert_true(tg_get(parts[3], (int64_t[]){0}) == 18.0);
-    assert_int_equal(tg_split(x, 10, 0, parts, 4), 3);
+    assert_int_equal(tg_split(x, 10, 0, 4, parts), 3);
     assert_int_equal(parts[2]->shape[0], 4);
     tg_tensor *c = tg_contiguous(t);
     assert_true(tg_is_contiguous(c));

@@ -8,21 +8,21 @@
 
 #include "../examples/swish.h"
 
-static tg_tensor *swish_plain(tg_tensor **in, int n, void *ctx)
+static tg_tensor *swish_plain(int n, tg_tensor **in, void *ctx)
 {
     (void)n;
     (void)ctx;
     return swish(in[0], 0.7);
 }
 
-static tg_tensor *swish_transposed(tg_tensor **in, int n, void *ctx)
+static tg_tensor *swish_transposed(int n, tg_tensor **in, void *ctx)
 {
     (void)n;
     (void)ctx;
     return swish(tg_narrow(tg_transpose(in[0], 0, 1), 0, 1, 2), 0.7);
 }
 
-static tg_tensor *swish_broadcast(tg_tensor **in, int n, void *ctx)
+static tg_tensor *swish_broadcast(int n, tg_tensor **in, void *ctx)
 {
     (void)n;
     (void)ctx;
@@ -66,7 +66,7 @@ static void test_dot_of_lstm_like_expression_renders(void **state)
     for (int t = 0; t < 3; t++) {
         tg_tensor *gates = tg_linear(tg_add(x, h), w, NULL);
         tg_tensor *g[4];
-        tg_chunk(gates, 4, 1, g);
+        tg_chunk(gates, 4, 1, 4, g);
         c = tg_addcmul(tg_mul(tg_sigmoid(g[1]), c), tg_sigmoid(g[0]), tg_tanh(g[2]), 1.0);
         h = tg_mul(tg_sigmoid(g[3]), tg_tanh(c));
     }

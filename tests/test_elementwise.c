@@ -61,7 +61,7 @@ static tg_tensor *clamp_min(tg_tensor *x) { return tg_clamp(x, -0.5, NAN); }
 static tg_tensor *clamp_max(tg_tensor *x) { return tg_clamp(x, NAN, 0.7); }
 static tg_tensor *add_scalar(tg_tensor *x) { return tg_add_scalar(x, 1.5); }
 static tg_tensor *mul_scalar(tg_tensor *x) { return tg_mul_scalar(x, -2.5); }
-static tg_tensor *rsub_scalar(tg_tensor *x) { return tg_rsub_scalar(1, x); }
+static tg_tensor *rsub_scalar(tg_tensor *x) { return tg_rsub_scalar(x, 1); }
 static tg_tensor *sub_scalar(tg_tensor *x) { return tg_sub_scalar(x, 0.75); }
 static tg_tensor *div_scalar(tg_tensor *x) { return tg_div_scalar(x, 3.0); }
 
@@ -221,7 +221,7 @@ typedef struct {
     int64_t shape[3][TG_MAX_DIMS]; /* each input's shape after its view */
 } gc_case;
 
-static tg_tensor *gc_fn(tg_tensor **inputs, int n, void *ctx)
+static tg_tensor *gc_fn(int n, tg_tensor **inputs, void *ctx)
 {
     const gc_case *c = ctx;
     tg_tensor *v[3];
@@ -430,13 +430,13 @@ static void test_kink_gradients(void **state)
     tg_tensor *ones = tg_ones(TG_F64, 1, (int64_t[]){3});
     tg_backward(tg_relu(x), ones);
     assert_true(tg_get(x->grad, (int64_t[]){0}) == 0.0);
-    tg_zero_grad(&x, 1);
+    tg_zero_grad(1, &x);
     tg_backward(tg_abs(x), ones);
     assert_true(tg_get(x->grad, (int64_t[]){0}) == 0.0);
-    tg_zero_grad(&x, 1);
+    tg_zero_grad(1, &x);
     tg_backward(tg_clamp(x, -0.5, 0.7), ones); /* torch: the gradient passes at the bounds */
     assert_true(tg_get(x->grad, (int64_t[]){1}) == 1.0 && tg_get(x->grad, (int64_t[]){2}) == 1.0);
-    tg_zero_grad(&x, 1);
+    tg_zero_grad(1, &x);
     tg_backward(tg_hardtanh(x, -0.5, 0.7), ones); /* torch: and stops at hardtanh's */
     assert_true(tg_get(x->grad, (int64_t[]){1}) == 0.0 && tg_get(x->grad, (int64_t[]){2}) == 0.0);
     assert_true(tg_get(x->grad, (int64_t[]){0}) == 1.0);

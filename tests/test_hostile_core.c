@@ -195,21 +195,21 @@ static void test_views(void **state)
     EXPECT_ERR(tg_flatten(z.f64, 1, 0), "tg_flatten");
     EXPECT_OK(tg_flatten(z.dim0, 5, 9));
     /* split / chunk */
-    EXPECT_SILENT(tg_split(NULL, 1, 0, out, 4), -1);
-    EXPECT_FAIL(tg_split(z.f64, 1, 0, NULL, 4), -1, "tg_split");
-    EXPECT_FAIL(tg_split(z.f64, 0, 0, out, 4), -1, "tg_split");
-    EXPECT_FAIL(tg_split(z.f64, -1, 0, out, 4), -1, "tg_split");
-    EXPECT_FAIL(tg_split(z.f64, 1, 1, out, 2), -1, "tg_split");
-    EXPECT_FAIL(tg_split(z.f64, 1, 1, out, -1), -1, "tg_split");
-    EXPECT_FAIL(tg_split(z.dim0, 1, 0, out, 4), -1, "tg_split");
-    assert_int_equal(tg_split(z.f64, INT64_MAX, 1, out, 4), 1);
-    assert_int_equal(tg_split(z.empty, 2, 0, out, 4), 1);
-    EXPECT_SILENT(tg_chunk(NULL, 2, 0, out), -1);
-    EXPECT_FAIL(tg_chunk(z.f64, 0, 0, out), -1, "tg_chunk");
-    EXPECT_FAIL(tg_chunk(z.f64, -2, 0, out), -1, "tg_chunk");
-    EXPECT_FAIL(tg_chunk(z.f64, 2, 0, NULL), -1, "tg_chunk");
-    EXPECT_FAIL(tg_chunk(z.dim0, 2, 0, out), -1, "tg_chunk");
-    assert_int_equal(tg_chunk(z.f64, 4, 1, out), 3);
+    EXPECT_SILENT(tg_split(NULL, 1, 0, 4, out), -1);
+    EXPECT_FAIL(tg_split(z.f64, 1, 0, 4, NULL), -1, "tg_split");
+    EXPECT_FAIL(tg_split(z.f64, 0, 0, 4, out), -1, "tg_split");
+    EXPECT_FAIL(tg_split(z.f64, -1, 0, 4, out), -1, "tg_split");
+    EXPECT_FAIL(tg_split(z.f64, 1, 1, 2, out), -1, "tg_split");
+    EXPECT_FAIL(tg_split(z.f64, 1, 1, -1, out), -1, "tg_split");
+    EXPECT_FAIL(tg_split(z.dim0, 1, 0, 4, out), -1, "tg_split");
+    assert_int_equal(tg_split(z.f64, INT64_MAX, 1, 4, out), 1);
+    assert_int_equal(tg_split(z.empty, 2, 0, 4, out), 1);
+    EXPECT_SILENT(tg_chunk(NULL, 2, 0, 4, out), -1);
+    EXPECT_FAIL(tg_chunk(z.f64, 0, 0, 4, out), -1, "tg_chunk");
+    EXPECT_FAIL(tg_chunk(z.f64, -2, 0, 4, out), -1, "tg_chunk");
+    EXPECT_FAIL(tg_chunk(z.f64, 2, 0, 4, NULL), -1, "tg_chunk");
+    EXPECT_FAIL(tg_chunk(z.dim0, 2, 0, 4, out), -1, "tg_chunk");
+    assert_int_equal(tg_chunk(z.f64, 4, 1, 4, out), 3);
     tg_scope_end(s);
 }
 
@@ -253,14 +253,14 @@ static void noop_backward(tg_node *n, tg_tensor *g)
     (void)g;
 }
 
-static tg_tensor *identity_fn(tg_tensor **in, int n, void *ctx)
+static tg_tensor *identity_fn(int n, tg_tensor **in, void *ctx)
 {
     (void)n;
     (void)ctx;
     return in[0];
 }
 
-static tg_tensor *failing_fn(tg_tensor **in, int n, void *ctx)
+static tg_tensor *failing_fn(int n, tg_tensor **in, void *ctx)
 {
     (void)in;
     (void)n;
@@ -298,9 +298,9 @@ static void test_autograd(void **state)
     tg_accum_grad(leaf, NULL);
     assert_null(tg_grad_slot(NULL));
     assert_null(tg_grad_slot(z.f64));
-    tg_zero_grad(NULL, 3);
-    tg_zero_grad(&leaf, -1);
-    tg_zero_grad((tg_tensor *[]){NULL, leaf}, 2);
+    tg_zero_grad(3, NULL);
+    tg_zero_grad(-1, &leaf);
+    tg_zero_grad(2, (tg_tensor *[]){NULL, leaf});
     EXPECT_SILENT(tg_graph_dot(NULL, stdout), -1);
     EXPECT_FAIL(tg_graph_dot(z.f64, NULL), -1, "tg_graph_dot");
     EXPECT_FAIL(tg_graph_dot(z.dead, stdout), -1, "tg_graph_dot");
@@ -313,19 +313,19 @@ static void test_autograd(void **state)
     /* gradcheck */
     tg_tensor *in[17];
     for (int i = 0; i < 17; i++) in[i] = leaf;
-    EXPECT_FAIL(tg_gradcheck(NULL, in, 1, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
-    EXPECT_FAIL(tg_gradcheck(identity_fn, NULL, 1, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
-    EXPECT_FAIL(tg_gradcheck(identity_fn, in, 0, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
-    EXPECT_FAIL(tg_gradcheck(identity_fn, in, -1, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
-    EXPECT_FAIL(tg_gradcheck(identity_fn, in, 17, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
-    EXPECT_FAIL(tg_gradcheck(identity_fn, (tg_tensor *[]){z.i64}, 1, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
-    EXPECT_FAIL(tg_gradcheck(identity_fn, (tg_tensor *[]){y}, 1, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
-    EXPECT_FAIL(tg_gradcheck(identity_fn, in, 1, NULL, 0, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
-    EXPECT_FAIL(tg_gradcheck(identity_fn, in, 1, NULL, NAN, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
-    EXPECT_SILENT(tg_gradcheck(identity_fn, (tg_tensor *[]){NULL}, 1, NULL, 1e-6, 1e-5, 1e-3, NULL), -1);
+    EXPECT_FAIL(tg_gradcheck(NULL, 1, in, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
+    EXPECT_FAIL(tg_gradcheck(identity_fn, 1, NULL, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
+    EXPECT_FAIL(tg_gradcheck(identity_fn, 0, in, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
+    EXPECT_FAIL(tg_gradcheck(identity_fn, -1, in, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
+    EXPECT_FAIL(tg_gradcheck(identity_fn, 17, in, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
+    EXPECT_FAIL(tg_gradcheck(identity_fn, 1, (tg_tensor *[]){z.i64}, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
+    EXPECT_FAIL(tg_gradcheck(identity_fn, 1, (tg_tensor *[]){y}, NULL, 1e-6, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
+    EXPECT_FAIL(tg_gradcheck(identity_fn, 1, in, NULL, 0, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
+    EXPECT_FAIL(tg_gradcheck(identity_fn, 1, in, NULL, NAN, 1e-5, 1e-3, NULL), -1, "tg_gradcheck");
+    EXPECT_SILENT(tg_gradcheck(identity_fn, 1, (tg_tensor *[]){NULL}, NULL, 1e-6, 1e-5, 1e-3, NULL), -1);
     tg_gradcheck_result r;
-    EXPECT_FAIL(tg_gradcheck(failing_fn, in, 1, NULL, 1e-6, 1e-5, 1e-3, &r), -1, "tg_gradcheck");
-    assert_int_equal(tg_gradcheck(identity_fn, in, 1, NULL, 1e-6, 1e-5, 1e-3, &r), 0);
+    EXPECT_FAIL(tg_gradcheck(failing_fn, 1, in, NULL, 1e-6, 1e-5, 1e-3, &r), -1, "tg_gradcheck");
+    assert_int_equal(tg_gradcheck(identity_fn, 1, in, NULL, 1e-6, 1e-5, 1e-3, &r), 0);
     tg_scope_end(s);
     tg_free(leaf);
     /* threads and random */

@@ -214,12 +214,12 @@ static void test_modules(void **state)
     EXPECT_ERR(tg_cell_forward(cell, z.f64, NULL, NULL, NULL), "tg_cell_forward");
     EXPECT_ERR(tg_cell_forward(cell, z.dim0, NULL, NULL, &c_out), "tg_cell_forward");
     EXPECT_ERR(tg_cell_forward(cell, z.i64, NULL, NULL, &c_out), "tg_cell_forward");
-    EXPECT_ERR(tg_rnn_gates(z.f64, z.other, TG_RNN_TANH), "tg_rnn_gates");
-    EXPECT_ERR(tg_rnn_gates(z.f64, NULL, (tg_rnn_mode)9), "tg_rnn_gates");
-    EXPECT_ERR(tg_lstm_gates(z.f64, NULL, z.f64, &c_out), "tg_lstm_gates");
-    EXPECT_ERR(tg_lstm_gates(tg_ones(TG_F64, 2, (int64_t[]){2, 8}), NULL, z.f64, NULL), "tg_lstm_gates");
-    EXPECT_ERR(tg_gru_gates(z.f64, z.f64, z.f64), "tg_gru_gates");
-    EXPECT_ERR(tg_gru_gates(z.dim0, z.dim0, z.dim0), "tg_gru_gates");
+    EXPECT_ERR(tg_rnn_step(z.f64, z.other, TG_RNN_TANH), "tg_rnn_step");
+    EXPECT_ERR(tg_rnn_step(z.f64, NULL, (tg_rnn_mode)9), "tg_rnn_step");
+    EXPECT_ERR(tg_lstm_step(z.f64, NULL, z.f64, &c_out), "tg_lstm_step");
+    EXPECT_ERR(tg_lstm_step(tg_ones(TG_F64, 2, (int64_t[]){2, 8}), NULL, z.f64, NULL), "tg_lstm_step");
+    EXPECT_ERR(tg_gru_step(z.f64, z.f64, z.f64), "tg_gru_step");
+    EXPECT_ERR(tg_gru_step(z.dim0, z.dim0, z.dim0), "tg_gru_step");
     EXPECT_FAIL(tg_rnn_forward(NULL, x, NULL, NULL, NULL, &out), -1, "_forward: ");
     EXPECT_FAIL(tg_lstm_forward(lstm, x, NULL, NULL, NULL, NULL), -1, "_forward: ");
     EXPECT_SILENT(tg_lstm_forward(lstm, NULL, NULL, NULL, NULL, &out), -1);

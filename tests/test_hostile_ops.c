@@ -13,7 +13,7 @@ static tg_tensor *hardtanh(tg_tensor *x) { return tg_hardtanh(x, -1, 1); }
 static tg_tensor *clamp(tg_tensor *x) { return tg_clamp(x, 0, 1); }
 static tg_tensor *add_scalar(tg_tensor *x) { return tg_add_scalar(x, 1); }
 static tg_tensor *mul_scalar(tg_tensor *x) { return tg_mul_scalar(x, 2); }
-static tg_tensor *rsub_scalar(tg_tensor *x) { return tg_rsub_scalar(1, x); }
+static tg_tensor *rsub_scalar(tg_tensor *x) { return tg_rsub_scalar(x, 1); }
 static tg_tensor *sub_scalar(tg_tensor *x) { return tg_sub_scalar(x, 1); }
 static tg_tensor *div_scalar(tg_tensor *x) { return tg_div_scalar(x, 2); }
 static tg_tensor *softmax0(tg_tensor *x) { return tg_softmax(x, -1); }
@@ -209,15 +209,15 @@ static tg_tensor *d_flatten2(tg_tensor *x, int d) { return tg_flatten(x, 0, d); 
 static tg_tensor *d_split(tg_tensor *x, int d)
 {
     tg_tensor *out[8];
-    return tg_split(x, 1, d, out, 8) > 0 ? out[0] : NULL;
+    return tg_split(x, 1, d, 8, out) > 0 ? out[0] : NULL;
 }
 static tg_tensor *d_chunk(tg_tensor *x, int d)
 {
     tg_tensor *out[2];
-    return tg_chunk(x, 2, d, out) > 0 ? out[0] : NULL;
+    return tg_chunk(x, 2, d, 2, out) > 0 ? out[0] : NULL;
 }
-static tg_tensor *d_cat(tg_tensor *x, int d) { return tg_cat((tg_tensor *[]){x, x}, 2, d); }
-static tg_tensor *d_stack(tg_tensor *x, int d) { return tg_stack((tg_tensor *[]){x, x}, 2, d); }
+static tg_tensor *d_cat(tg_tensor *x, int d) { return tg_cat(2, (tg_tensor *[]){x, x}, d); }
+static tg_tensor *d_stack(tg_tensor *x, int d) { return tg_stack(2, (tg_tensor *[]){x, x}, d); }
 static tg_tensor *d_index_select(tg_tensor *x, int d)
 {
     return tg_index_select(x, d, tg_zeros(TG_I64, 1, (int64_t[]){1}));
@@ -318,24 +318,24 @@ static void test_shape_ops(void **state)
     zoo z = make_zoo();
     tg_tensor *idx_bad = tg_full(TG_I64, 1, (int64_t[]){1}, 3), *idx_neg = tg_full(TG_I64, 1, (int64_t[]){1}, -1);
     /* cat / stack */
-    EXPECT_ERR(tg_cat(NULL, 2, 0), "tg_cat");
-    EXPECT_ERR(tg_cat((tg_tensor *[]){z.f64}, 0, 0), "tg_cat");
-    EXPECT_ERR(tg_cat((tg_tensor *[]){z.f64}, -1, 0), "tg_cat");
-    EXPECT_NULL_SILENT(tg_cat((tg_tensor *[]){z.f64, NULL}, 2, 0));
-    EXPECT_ERR(tg_cat((tg_tensor *[]){z.f64, z.f32}, 2, 0), "tg_cat");
-    EXPECT_ERR(tg_cat((tg_tensor *[]){z.f64, z.other}, 2, 0), "tg_cat");
-    EXPECT_ERR(tg_cat((tg_tensor *[]){z.f64, z.dim0}, 2, 0), "tg_cat");
-    EXPECT_ERR(tg_cat((tg_tensor *[]){z.dim0, z.dim0}, 2, 0), "tg_cat");
-    EXPECT_ERR(tg_cat((tg_tensor *[]){z.f64, z.dead}, 2, 0), "tg_cat");
-    EXPECT_OK(tg_cat((tg_tensor *[]){z.f64, z.empty}, 2, 0));
-    EXPECT_ERR(tg_stack(NULL, 2, 0), "tg_stack");
-    EXPECT_ERR(tg_stack((tg_tensor *[]){z.f64}, 0, 0), "tg_stack");
-    EXPECT_NULL_SILENT(tg_stack((tg_tensor *[]){NULL, z.f64}, 2, 0));
-    EXPECT_ERR(tg_stack((tg_tensor *[]){z.f64, z.empty}, 2, 0), "tg_stack");
-    EXPECT_ERR(tg_stack((tg_tensor *[]){z.f64, z.i64}, 2, 0), "tg_stack");
+    EXPECT_ERR(tg_cat(2, NULL, 0), "tg_cat");
+    EXPECT_ERR(tg_cat(0, (tg_tensor *[]){z.f64}, 0), "tg_cat");
+    EXPECT_ERR(tg_cat(-1, (tg_tensor *[]){z.f64}, 0), "tg_cat");
+    EXPECT_NULL_SILENT(tg_cat(2, (tg_tensor *[]){z.f64, NULL}, 0));
+    EXPECT_ERR(tg_cat(2, (tg_tensor *[]){z.f64, z.f32}, 0), "tg_cat");
+    EXPECT_ERR(tg_cat(2, (tg_tensor *[]){z.f64, z.other}, 0), "tg_cat");
+    EXPECT_ERR(tg_cat(2, (tg_tensor *[]){z.f64, z.dim0}, 0), "tg_cat");
+    EXPECT_ERR(tg_cat(2, (tg_tensor *[]){z.dim0, z.dim0}, 0), "tg_cat");
+    EXPECT_ERR(tg_cat(2, (tg_tensor *[]){z.f64, z.dead}, 0), "tg_cat");
+    EXPECT_OK(tg_cat(2, (tg_tensor *[]){z.f64, z.empty}, 0));
+    EXPECT_ERR(tg_stack(2, NULL, 0), "tg_stack");
+    EXPECT_ERR(tg_stack(0, (tg_tensor *[]){z.f64}, 0), "tg_stack");
+    EXPECT_NULL_SILENT(tg_stack(2, (tg_tensor *[]){NULL, z.f64}, 0));
+    EXPECT_ERR(tg_stack(2, (tg_tensor *[]){z.f64, z.empty}, 0), "tg_stack");
+    EXPECT_ERR(tg_stack(2, (tg_tensor *[]){z.f64, z.i64}, 0), "tg_stack");
     tg_tensor *eight = tg_zeros(TG_F32, 8, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1});
-    EXPECT_ERR(tg_stack((tg_tensor *[]){eight, eight}, 2, 0), "tg_stack");
-    EXPECT_OK(tg_stack((tg_tensor *[]){z.dim0, z.dim0}, 2, 0));
+    EXPECT_ERR(tg_stack(2, (tg_tensor *[]){eight, eight}, 0), "tg_stack");
+    EXPECT_OK(tg_stack(2, (tg_tensor *[]){z.dim0, z.dim0}, 0));
     /* flip */
     EXPECT_ERR(tg_flip(z.f64, 2, (int[]){0, 0}), "tg_flip");
     /* repeat */

@@ -347,14 +347,14 @@ typedef struct {
 } cell_ctx;
 
 /* inputs: x (B, I), h (B, H), c (B, H); x enters transposed to test strides */
-static tg_tensor *cell_fn(tg_tensor **in, int n, void *ctx)
+static tg_tensor *cell_fn(int n, tg_tensor **in, void *ctx)
 {
     tg_cell *cell = ((cell_ctx *)ctx)->cell;
     tg_tensor *x = tg_transpose(tg_transpose(in[0], 0, 1), 0, 1);
     tg_tensor *c1 = NULL;
     tg_tensor *h1 = tg_cell_forward(cell, x, in[1], cell->mode == TG_LSTM ? in[2] : NULL, cell->mode == TG_LSTM ? &c1 : NULL);
     (void)n;
-    return c1 ? tg_cat((tg_tensor *[]){h1, c1}, 2, 1) : h1;
+    return c1 ? tg_cat(2, (tg_tensor *[]){h1, c1}, 1) : h1;
 }
 
 static void test_cells_gradcheck(void **state)
@@ -398,10 +398,10 @@ static void test_cell_errors(void **state)
     assert_int_equal(h1->ndim, 1);
     assert_int_equal(c1->shape[0], 5);
     /* the gate functions check their own shapes */
-    assert_null(tg_lstm_gates(tg_zeros(TG_F32, 2, (int64_t[]){3, 18}), tg_zeros(TG_F32, 2, (int64_t[]){3, 18}),
+    assert_null(tg_lstm_step(tg_zeros(TG_F32, 2, (int64_t[]){3, 18}), tg_zeros(TG_F32, 2, (int64_t[]){3, 18}),
                               tg_zeros(TG_F32, 2, (int64_t[]){3, 5}), &c1));
-    assert_error_contains("tg_lstm_gates");
-    assert_null(tg_gru_gates(tg_zeros(TG_F32, 2, (int64_t[]){3, 15}), tg_zeros(TG_F32, 2, (int64_t[]){3, 15}),
+    assert_error_contains("tg_lstm_step");
+    assert_null(tg_gru_step(tg_zeros(TG_F32, 2, (int64_t[]){3, 15}), tg_zeros(TG_F32, 2, (int64_t[]){3, 15}),
                              tg_zeros(TG_F32, 2, (int64_t[]){3, 4})));
     assert_error_contains("expected a state of shape (..., 5)");
     tg_scope_end(s);

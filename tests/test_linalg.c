@@ -105,7 +105,7 @@ typedef struct {
     int64_t shape[3][4]; /* each input's shape after its view */
 } gc_case;
 
-static tg_tensor *gc_fn(tg_tensor **inputs, int n, void *ctx)
+static tg_tensor *gc_fn(int n, tg_tensor **inputs, void *ctx)
 {
     const gc_case *c = ctx;
     tg_tensor *v[3] = {NULL, NULL, NULL};

@@ -135,25 +135,25 @@ typedef struct {
 
 #define X(in, c) layout_view((in)[0], &(c)->x)
 
-static tg_tensor *gc_pointwise(tg_tensor **in, int n, void *v)
+static tg_tensor *gc_pointwise(int n, tg_tensor **in, void *v)
 {
     (void)n;
     check_ctx *c = v;
     return c->pointwise(X(in, c), in[1], c->reduction);
 }
-static tg_tensor *gc_bce(tg_tensor **in, int n, void *v)
+static tg_tensor *gc_bce(int n, tg_tensor **in, void *v)
 {
     check_ctx *c = v;
     tg_tensor *weight = n > 2 ? in[2] : NULL, *pos_weight = n > 3 ? in[3] : NULL;
     return tg_binary_cross_entropy_with_logits(X(in, c), in[1], weight, pos_weight, c->reduction);
 }
-static tg_tensor *gc_ce(tg_tensor **in, int n, void *v)
+static tg_tensor *gc_ce(int n, tg_tensor **in, void *v)
 {
     (void)n;
     check_ctx *c = v;
     return tg_cross_entropy(X(in, c), c->target, &c->opts);
 }
-static tg_tensor *gc_nll(tg_tensor **in, int n, void *v)
+static tg_tensor *gc_nll(int n, tg_tensor **in, void *v)
 {
     (void)n;
     check_ctx *c = v;

@@ -60,26 +60,26 @@ typedef struct {
     int dim;
 } check_ctx;
 
-static tg_tensor *gc_softmax(tg_tensor **in, int n, void *vctx)
+static tg_tensor *gc_softmax(int n, tg_tensor **in, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
     return tg_softmax(layout_view(in[0], &c->x), c->dim);
 }
-static tg_tensor *gc_log_softmax(tg_tensor **in, int n, void *vctx)
+static tg_tensor *gc_log_softmax(int n, tg_tensor **in, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
     return tg_log_softmax(layout_view(in[0], &c->x), c->dim);
 }
-static tg_tensor *gc_layer_norm(tg_tensor **in, int n, void *vctx)
+static tg_tensor *gc_layer_norm(int n, tg_tensor **in, void *vctx)
 {
     check_ctx *c = vctx;
     /* A sliced weight (every other element) tests a strided affine too. */
     tg_tensor *w = n > 1 ? tg_select(tg_view(in[1], 2, (int64_t[]){-1, 2}), 1, 0) : NULL;
     return tg_layer_norm(layout_view(in[0], &c->x), c->dim, w, n > 2 ? in[2] : NULL, 1e-5);
 }
-static tg_tensor *gc_dropout(tg_tensor **in, int n, void *vctx)
+static tg_tensor *gc_dropout(int n, tg_tensor **in, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
@@ -114,7 +114,7 @@ static void test_gradcheck(void **state)
 }
 
 /* layer norm over two dims with (4, 5) weight and bias. */
-static tg_tensor *gc_layer_norm_2d_affine(tg_tensor **in, int n, void *ctx)
+static tg_tensor *gc_layer_norm_2d_affine(int n, tg_tensor **in, void *ctx)
 {
     (void)n;
     (void)ctx;

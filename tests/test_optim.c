@@ -59,7 +59,7 @@ static tg_tensor *model_loss(model *m, tg_tensor *x, tg_tensor *y)
     for (int64_t t = 0; t < x->shape[0]; t++) {
         tg_tensor *gates = tg_add(tg_linear(tg_select(x, 0, t), m->w[0], m->w[2]), tg_linear(h, m->w[1], m->w[3]));
         tg_tensor *g4[4];
-        assert_int_equal(tg_chunk(gates, 4, 1, g4), 4);
+        assert_int_equal(tg_chunk(gates, 4, 1, 4, g4), 4);
         tg_tensor *in = tg_sigmoid(g4[0]), *forget = tg_sigmoid(g4[1]);
         tg_tensor *cand = tg_tanh(g4[2]), *out = tg_sigmoid(g4[3]);
         c = tg_add(tg_mul(forget, c), tg_mul(in, cand));

@@ -208,7 +208,7 @@ typedef struct {
 } gc_case;
 
 /* The leaf is viewed to shape (2,3,4) inside the function. */
-static tg_tensor *gc_fn(tg_tensor **in, int n, void *ctx)
+static tg_tensor *gc_fn(int n, tg_tensor **in, void *ctx)
 {
     (void)n;
     const gc_case *c = ctx;

@@ -158,7 +158,7 @@ typedef struct {
 
 /* inputs: x (T, B, I), h0, c0 (LSTM), then the parameters. Returns output,
  * h_n and c_n flattened into one vector. */
-static tg_tensor *rnn_fn(tg_tensor **in, int n, void *ctx)
+static tg_tensor *rnn_fn(int n, tg_tensor **in, void *ctx)
 {
     rnn_ctx *c = ctx;
     bool lstm = c->rnn->mode == TG_LSTM;
@@ -167,7 +167,7 @@ static tg_tensor *rnn_fn(tg_tensor **in, int n, void *ctx)
     (void)n;
     if (tg_rnn_forward(c->rnn, x, in[1], lstm ? in[2] : NULL, c->lengths, &r) < 0) return NULL;
     tg_tensor *parts[3] = {tg_flatten(r.output, 0, -1), tg_flatten(r.h_n, 0, -1), lstm ? tg_flatten(r.c_n, 0, -1) : NULL};
-    return tg_cat(parts, lstm ? 3 : 2, 0);
+    return tg_cat(lstm ? 3 : 2, parts, 0);
 }
 
 static void gradcheck_deep(tg_rnn_mode mode, const tg_rnn_config *cfg, const int64_t *lengths, const char *what)
@@ -284,7 +284,7 @@ static void test_truncated_bptt(void **state)
         tg_rnn_output r;
         assert_int_equal(tg_lstm_forward(lstm, tg_narrow(x, 0, 3 * chunk, 3), h, c, NULL, &r), 0);
         assert_close(r.output, tg_narrow(expected, 0, 3 * chunk, 3), 1e-14, 1e-14, "chunked output");
-        tg_zero_grad(&x, 1);
+        tg_zero_grad(1, &x);
         assert_int_equal(tg_backward(tg_sum(r.output, 0, NULL, false), NULL), 0);
         /* the gradient reaches this chunk's inputs only */
         double before = 0, inside = 0;
@@ -509,14 +509,14 @@ static void test_gates_with_summed_projections(void **state)
     tg_scope *s = tg_scope_begin();
     tg_tensor *xp = tg_randn(TG_F64, 2, (int64_t[]){3, 8}, 0, 1), *hp = tg_randn(TG_F64, 2, (int64_t[]){3, 8}, 0, 1);
     tg_tensor *c = tg_randn(TG_F64, 2, (int64_t[]){3, 2}, 0, 1), *sum = tg_add(xp, hp);
-    assert_close(tg_rnn_gates(sum, NULL, TG_RNN_TANH), tg_tanh(sum), 0, 0, "elman summed");
-    assert_close(tg_rnn_gates(xp, hp, TG_RNN_RELU), tg_relu(sum), 0, 0, "elman relu apart");
+    assert_close(tg_rnn_step(sum, NULL, TG_RNN_TANH), tg_tanh(sum), 0, 0, "elman summed");
+    assert_close(tg_rnn_step(xp, hp, TG_RNN_RELU), tg_relu(sum), 0, 0, "elman relu apart");
     tg_tensor *c_apart, *c_summed;
-    tg_tensor *h_apart = tg_lstm_gates(xp, hp, c, &c_apart), *h_summed = tg_lstm_gates(sum, NULL, c, &c_summed);
+    tg_tensor *h_apart = tg_lstm_step(xp, hp, c, &c_apart), *h_summed = tg_lstm_step(sum, NULL, c, &c_summed);
     assert_close(h_summed, h_apart, 0, 0, "lstm h");
     assert_close(c_summed, c_apart, 0, 0, "lstm c");
-    assert_null(tg_rnn_gates(xp, tg_randn(TG_F64, 2, (int64_t[]){3, 4}, 0, 1), TG_RNN_TANH));
-    assert_error_contains("tg_rnn_gates");
+    assert_null(tg_rnn_step(xp, tg_randn(TG_F64, 2, (int64_t[]){3, 4}, 0, 1), TG_RNN_TANH));
+    assert_error_contains("tg_rnn_step");
     tg_scope_end(s);
 }
 

@@ -81,7 +81,7 @@ static void test_ops_outside_scopes_leave_nothing(void **state)
         tg_max(x), tg_max_dim(x, 1, false, &max_idx), tg_argmin(x, 0, false), tg_sum_to(x, 1, (int64_t[]){6}),
         tg_matmul(x, v), tg_matmul(v, v), tg_matmul(x, wt), tg_outer(v, v), tg_linear(x, w, NULL),
         tg_linear(xt, w2, NULL), tg_reshape(xt, 1, (int64_t[]){24}),
-        tg_flatten(xt, 0, 1), tg_cat(pair, 2, 0), tg_stack(pair, 2, 1), tg_flip(x, 1, (int[]){0}),
+        tg_flatten(xt, 0, 1), tg_cat(2, pair, 0), tg_stack(2, pair, 1), tg_flip(x, 1, (int[]){0}),
         tg_repeat(v, 2, (int64_t[]){2, 1}), tg_pad(x, 2, (int64_t[]){1, 1}, 0.0), tg_index_select(x, 0, idx),
         tg_softmax(x, 1), tg_log_softmax(xt, 0), tg_layer_norm(x, 1, NULL, NULL, 1e-5), tg_dropout(x, 0.5, true),
         tg_mse_loss(x, x, TG_REDUCTION_MEAN), tg_cross_entropy(x, target, NULL), tg_contiguous(xt), tg_clone(x),
@@ -143,7 +143,7 @@ static double train_step(model *m)
     tg_tensor *loss = tg_mean(tg_mul(diff, diff), 0, NULL, false);
     double value = tg_item(loss);
     tg_tensor *params[4] = {m->w1, m->b1, m->w2, m->b2};
-    tg_zero_grad(params, 4);
+    tg_zero_grad(4, params);
     tg_backward(loss, NULL);
     bool was = tg_set_grad_enabled(false);
     for (int i = 0; i < 4; i++) tg_add_(params[i], params[i]->grad, -0.05);

@@ -9,8 +9,8 @@
 
 /* --- golden cases ------------------------------------------------------------ */
 
-static tg_tensor *op_cat(tg_tensor **in) { return tg_cat(in, 3, 1); }
-static tg_tensor *op_stack(tg_tensor **in) { return tg_stack(in, 3, 1); }
+static tg_tensor *op_cat(tg_tensor **in) { return tg_cat(3, in, 1); }
+static tg_tensor *op_stack(tg_tensor **in) { return tg_stack(3, in, 1); }
 static tg_tensor *op_flip(tg_tensor **in) { return tg_flip(in[0], 2, (int[]){0, 2}); }
 static tg_tensor *op_flip_last(tg_tensor **in) { return tg_flip(in[0], 1, (int[]){-1}); }
 static tg_tensor *op_repeat(tg_tensor **in) { return tg_repeat(in[0], 3, (int64_t[]){2, 1, 3}); }
@@ -62,60 +62,60 @@ typedef struct {
     int dim;
 } check_ctx;
 
-static tg_tensor *gc_flip(tg_tensor **in, int n, void *vctx)
+static tg_tensor *gc_flip(int n, tg_tensor **in, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
     return tg_flip(layout_view(in[0], &c->x), 2, (int[]){0, -1});
 }
-static tg_tensor *gc_repeat(tg_tensor **in, int n, void *vctx)
+static tg_tensor *gc_repeat(int n, tg_tensor **in, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
     return tg_repeat(layout_view(in[0], &c->x), 3, (int64_t[]){2, 1, 2});
 }
-static tg_tensor *gc_pad(tg_tensor **in, int n, void *vctx)
+static tg_tensor *gc_pad(int n, tg_tensor **in, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
     return tg_pad(layout_view(in[0], &c->x), 4, (int64_t[]){2, -1, 1, 1}, -3);
 }
-static tg_tensor *gc_index_select(tg_tensor **in, int n, void *vctx)
+static tg_tensor *gc_index_select(int n, tg_tensor **in, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
     return tg_index_select(layout_view(in[0], &c->x), c->dim, c->index);
 }
-static tg_tensor *gc_gather(tg_tensor **in, int n, void *vctx)
+static tg_tensor *gc_gather(int n, tg_tensor **in, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
     return tg_gather(layout_view(in[0], &c->x), c->dim, c->index);
 }
-static tg_tensor *gc_scatter_add(tg_tensor **in, int n, void *vctx)
+static tg_tensor *gc_scatter_add(int n, tg_tensor **in, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
     /* src (4, 4) is larger than index (3, 2): only the indexed part gets a gradient. */
     return tg_scatter_add(layout_view(in[0], &c->x), c->dim, c->index, in[1]);
 }
-static tg_tensor *gc_embedding(tg_tensor **in, int n, void *vctx)
+static tg_tensor *gc_embedding(int n, tg_tensor **in, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
     return tg_embedding(layout_view(in[0], &c->x), c->index, c->dim);
 }
-static tg_tensor *gc_cat(tg_tensor **in, int n, void *vctx)
+static tg_tensor *gc_cat(int n, tg_tensor **in, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
-    return tg_cat((tg_tensor *[]){layout_view(in[0], &c->x), in[1]}, 2, 0);
+    return tg_cat(2, (tg_tensor *[]){layout_view(in[0], &c->x), in[1]}, 0);
 }
-static tg_tensor *gc_stack(tg_tensor **in, int n, void *vctx)
+static tg_tensor *gc_stack(int n, tg_tensor **in, void *vctx)
 {
     (void)n;
     check_ctx *c = vctx;
-    return tg_stack((tg_tensor *[]){layout_view(in[0], &c->x), in[1]}, 2, -1);
+    return tg_stack(2, (tg_tensor *[]){layout_view(in[0], &c->x), in[1]}, -1);
 }
 
 /* Gradcheck fn in every layout of input 0 (shape (3, 4)); extra is an
@@ -306,11 +306,11 @@ static void test_bad_inputs(void **state)
     assert_null(tg_embedding(tg_zeros(TG_I64, 2, (int64_t[]){5, 2}), idx, -1));
     assert_error_contains("tg_embedding: expected a float32 or float64 tensor, got int64");
 
-    assert_null(tg_cat((tg_tensor *[]){x, tg_ones(TG_F32, 2, (int64_t[]){2, 3})}, 2, 0));
+    assert_null(tg_cat(2, (tg_tensor *[]){x, tg_ones(TG_F32, 2, (int64_t[]){2, 3})}, 0));
     assert_error_contains("tg_cat: Sizes of tensors must match except in dimension 0");
-    assert_null(tg_cat((tg_tensor *[]){x, tg_ones(TG_F64, 2, (int64_t[]){3, 4})}, 2, 0));
+    assert_null(tg_cat(2, (tg_tensor *[]){x, tg_ones(TG_F64, 2, (int64_t[]){3, 4})}, 0));
     assert_error_contains("tg_cat: expected all tensors to have dtype float32");
-    assert_null(tg_stack((tg_tensor *[]){x, tg_ones(TG_F32, 2, (int64_t[]){4, 3})}, 2, 0));
+    assert_null(tg_stack(2, (tg_tensor *[]){x, tg_ones(TG_F32, 2, (int64_t[]){4, 3})}, 0));
     assert_error_contains("tg_stack: stack expects each tensor to be equal size");
 
     /* NULL propagates without a new message. */
