@@ -166,25 +166,17 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
     if (!tg__check("tg_backward", t)) return -1;
     if (grad && !tg__check("tg_backward", grad)) return -1;
     char s1[128], s2[128];
-    if (!t->requires_grad) {
-        tg_error("tg_backward: element 0 of tensors does not require grad and does not have a grad_fn");
-        return -1;
-    }
-    if (!grad && tg_numel(t) != 1) {
-        tg_error("tg_backward: grad can be implicitly created only for scalar outputs (got shape %s)",
-                 tg_shape_str(t, s1, sizeof s1));
-        return -1;
-    }
-    if (grad && (!tg_same_shape(grad, t) || grad->dtype == TG_I64)) {
-        tg_error("tg_backward: grad of shape %s and dtype %s does not match output of shape %s",
-                 tg_shape_str(grad, s1, sizeof s1), tg_dtype_name(grad->dtype), tg_shape_str(t, s2, sizeof s2));
-        return -1;
-    }
-    if (t->node && t->node->released) {
-        tg_error("tg_backward: Trying to backward through the graph a second time (the graph from '%s' "
-                 "was released by an earlier backward; use tg_backward_retain the first time)", t->node->op);
-        return -1;
-    }
+    if (!t->requires_grad)
+        return tg_fail("tg_backward: element 0 of tensors does not require grad and does not have a grad_fn");
+    if (!grad && tg_numel(t) != 1)
+        return tg_fail("tg_backward: grad can be implicitly created only for scalar outputs (got shape %s)",
+                       tg_shape_str(t, s1, sizeof s1));
+    if (grad && (!tg_same_shape(grad, t) || grad->dtype == TG_I64))
+        return tg_fail("tg_backward: grad of shape %s and dtype %s does not match output of shape %s",
+                       tg_shape_str(grad, s1, sizeof s1), tg_dtype_name(grad->dtype), tg_shape_str(t, s2, sizeof s2));
+    if (t->node && t->node->released)
+        return tg_fail("tg_backward: Trying to backward through the graph a second time (the graph from '%s' "
+                       "was released by an earlier backward; use tg_backward_retain the first time)", t->node->op);
     bool was = tg_set_grad_enabled(false);
     /* A copy of the caller's gradient, since buffers get adopted and added into. */
     tg_tensor *seed = tg__new(t->dtype, t->ndim, t->shape);
@@ -248,10 +240,7 @@ static void dot_tensor_id(FILE *out, const tg_tensor *t)
 int tg_graph_dot(const tg_tensor *t, FILE *out)
 {
     if (!tg__check("tg_graph_dot", t)) return -1;
-    if (!out) {
-        tg_error("tg_graph_dot: out is NULL");
-        return -1;
-    }
+    if (!out) return tg_fail("tg_graph_dot: out is NULL");
     fprintf(out, "digraph tapegrad {\n  rankdir=BT;\n  node [fontname=\"Helvetica\", fontsize=10];\n");
     char s[128];
     if (!t->node) {

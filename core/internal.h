@@ -8,11 +8,19 @@
 #ifndef TG_INTERNAL_H
 #define TG_INTERNAL_H
 
+#include <math.h>
+
 #include <tapegrad/autograd.h>
 #include <tapegrad/scope.h>
 #include <tapegrad/tensor.h>
 
 #define TG_MAGIC 0x7467746eu /* "tgtn" */
+
+/* Every failure in the library is one statement, `return` and the helper
+ * that fits the function's result: tg_error (NULL) and tg_fail (-1), from
+ * error.h, and for predicates and functions returning a number: */
+#define TG__REJECT(...) (tg_fail(__VA_ARGS__), false)
+#define TG__NAN(...) (tg_fail(__VA_ARGS__), NAN)
 
 /* Elements above which loops split across OpenMP threads. */
 #define TG_PARALLEL_MIN 32768

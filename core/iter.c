@@ -6,31 +6,25 @@
 bool tg__check(const char *fn, const tg_tensor *t)
 {
     if (!t) return false;
-    if (t->magic != TG_MAGIC) {
-        tg_error("%s: tensor used after its scope ended (or not a tensor)", fn);
-        return false;
-    }
+    if (t->magic != TG_MAGIC)
+        return TG__REJECT("%s: tensor used after its scope ended (or not a tensor)", fn);
     return true;
 }
 
 bool tg__check_float(const char *fn, const tg_tensor *t)
 {
     if (!tg__check(fn, t)) return false;
-    if (t->dtype != TG_F32 && t->dtype != TG_F64) {
-        tg_error("%s: expected a float32 or float64 tensor, got %s", fn, tg_dtype_name(t->dtype));
-        return false;
-    }
+    if (t->dtype != TG_F32 && t->dtype != TG_F64)
+        return TG__REJECT("%s: expected a float32 or float64 tensor, got %s", fn, tg_dtype_name(t->dtype));
     return true;
 }
 
 int tg__dim(const char *fn, int dim, int ndim)
 {
     int lo = ndim > 0 ? -ndim : -1, hi = ndim > 0 ? ndim - 1 : 0;
-    if (dim < lo || dim > hi) {
-        tg_error("%s: Dimension out of range (expected to be in range of [%d, %d], but got %d)",
-                 fn, lo, hi, dim);
-        return -1;
-    }
+    if (dim < lo || dim > hi)
+        return tg_fail("%s: Dimension out of range (expected to be in range of [%d, %d], but got %d)",
+                       fn, lo, hi, dim);
     return dim < 0 ? dim + (ndim > 0 ? ndim : 1) : dim;
 }
 
@@ -43,11 +37,10 @@ int tg__broadcast_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
         int64_t sa = ia >= 0 ? a->shape[ia] : 1, sb = ib >= 0 ? b->shape[ib] : 1;
         if (sa != sb && sa != 1 && sb != 1) {
             char s1[128], s2[128];
-            tg_error("%s: The size of tensor a (%lld) must match the size of tensor b (%lld) "
-                     "at non-singleton dimension %d (shapes %s and %s)",
-                     fn, (long long)sa, (long long)sb, i, tg_shape_str(a, s1, sizeof s1),
-                     tg_shape_str(b, s2, sizeof s2));
-            return -1;
+            return tg_fail("%s: The size of tensor a (%lld) must match the size of tensor b (%lld) "
+                           "at non-singleton dimension %d (shapes %s and %s)",
+                           fn, (long long)sa, (long long)sb, i, tg_shape_str(a, s1, sizeof s1),
+                           tg_shape_str(b, s2, sizeof s2));
         }
         out[i] = sa == 1 ? sb : sa;
     }

@@ -104,10 +104,8 @@ tg_scope *tg_scope_begin(void)
 
 int tg_scope_end(tg_scope *s)
 {
-    if (!s || s->magic != SCOPE_MAGIC || s->depth > depth || s->depth < 1) {
-        tg_error("tg_scope_end: not an open scope of this thread");
-        return -1;
-    }
+    if (!s || s->magic != SCOPE_MAGIC || s->depth > depth || s->depth < 1)
+        return tg_fail("tg_scope_end: not an open scope of this thread");
     struct tg_scope mark = *s;
     /* Mark the scope's tensors dead, so that a pointer kept past the scope
      * fails tg__check instead of reading whatever reuses the memory. */

@@ -40,24 +40,15 @@ static void set_contiguous_strides(tg_tensor *t)
 
 static bool valid_shape(const char *fn, int ndim, const int64_t *shape)
 {
-    if (ndim < 0 || ndim > TG_MAX_DIMS) {
-        tg_error("%s: ndim must be in [0, %d], got %d", fn, TG_MAX_DIMS, ndim);
-        return false;
-    }
-    if (ndim > 0 && !shape) {
-        tg_error("%s: shape is NULL for ndim %d", fn, ndim);
-        return false;
-    }
+    if (ndim < 0 || ndim > TG_MAX_DIMS)
+        return TG__REJECT("%s: ndim must be in [0, %d], got %d", fn, TG_MAX_DIMS, ndim);
+    if (ndim > 0 && !shape) return TG__REJECT("%s: shape is NULL for ndim %d", fn, ndim);
     int64_t numel = 1;
     for (int d = 0; d < ndim; d++) {
-        if (shape[d] < 0) {
-            tg_error("%s: negative dimension %lld at dim %d", fn, (long long)shape[d], d);
-            return false;
-        }
-        if (shape[d] > 0 && numel > INT64_MAX / 8 / shape[d]) {
-            tg_error("%s: shape too large at dim %d", fn, d);
-            return false;
-        }
+        if (shape[d] < 0)
+            return TG__REJECT("%s: negative dimension %lld at dim %d", fn, (long long)shape[d], d);
+        if (shape[d] > 0 && numel > INT64_MAX / 8 / shape[d])
+            return TG__REJECT("%s: shape too large at dim %d", fn, d);
         numel *= shape[d];
     }
     return true;
@@ -65,10 +56,8 @@ static bool valid_shape(const char *fn, int ndim, const int64_t *shape)
 
 static bool valid_dtype(const char *fn, tg_dtype dtype)
 {
-    if (dtype != TG_F32 && dtype != TG_F64 && dtype != TG_I64) {
-        tg_error("%s: unknown dtype %d", fn, (int)dtype);
-        return false;
-    }
+    if (dtype != TG_F32 && dtype != TG_F64 && dtype != TG_I64)
+        return TG__REJECT("%s: unknown dtype %d", fn, (int)dtype);
     return true;
 }
 
@@ -156,10 +145,8 @@ tg_tensor *tg__view_of(const tg_tensor *t, int ndim, const int64_t *shape, const
 /* An int64 tensor cannot hold NaN, infinities or values beyond its range. */
 static bool fits_dtype(const char *fn, tg_dtype dtype, double value)
 {
-    if (dtype == TG_I64 && !(value >= -0x1p63 && value < 0x1p63)) {
-        tg_error("%s: value cannot be converted to type int64 without overflow: %g", fn, value);
-        return false;
-    }
+    if (dtype == TG_I64 && !(value >= -0x1p63 && value < 0x1p63))
+        return TG__REJECT("%s: value cannot be converted to type int64 without overflow: %g", fn, value);
     return true;
 }
 
@@ -333,17 +320,12 @@ bool tg_same_shape(const tg_tensor *a, const tg_tensor *b)
 double tg_get(const tg_tensor *t, const int64_t *index)
 {
     if (!tg__check("tg_get", t)) return NAN;
-    if (!index && t->ndim > 0) {
-        tg_error("tg_get: index is NULL for a tensor of %d dims", t->ndim);
-        return NAN;
-    }
+    if (!index && t->ndim > 0) return TG__NAN("tg_get: index is NULL for a tensor of %d dims", t->ndim);
     int64_t off = t->offset;
     for (int d = 0; d < t->ndim; d++) {
-        if (index[d] < 0 || index[d] >= t->shape[d]) {
-            tg_error("tg_get: index %lld is out of bounds for dimension %d with size %lld",
-                     (long long)index[d], d, (long long)t->shape[d]);
-            return NAN;
-        }
+        if (index[d] < 0 || index[d] >= t->shape[d])
+            return TG__NAN("tg_get: index %lld is out of bounds for dimension %d with size %lld",
+                           (long long)index[d], d, (long long)t->shape[d]);
         off += index[d] * t->stride[d];
     }
     return tg__load((char *)t->storage->data + off * (int64_t)tg_dtype_size(t->dtype), t->dtype);
@@ -354,9 +336,8 @@ double tg_item(const tg_tensor *t)
     if (!tg__check("tg_item", t)) return NAN;
     if (tg_numel(t) != 1) {
         char s[128];
-        tg_error("tg_item: a Tensor with %lld elements cannot be converted to Scalar (shape %s)",
-                 (long long)tg_numel(t), tg_shape_str(t, s, sizeof s));
-        return NAN;
+        return TG__NAN("tg_item: a Tensor with %lld elements cannot be converted to Scalar (shape %s)",
+                       (long long)tg_numel(t), tg_shape_str(t, s, sizeof s));
     }
     return tg__load(tg_data(t), t->dtype);
 }
@@ -364,10 +345,7 @@ double tg_item(const tg_tensor *t)
 int tg_copy_to_array(const tg_tensor *t, void *out)
 {
     if (!tg__check("tg_copy_to_array", t)) return -1;
-    if (!out) {
-        tg_error("tg_copy_to_array: out is NULL");
-        return -1;
-    }
+    if (!out) return tg_fail("tg_copy_to_array: out is NULL");
     tg_tensor dst = *t;
     tg_storage s = {.data = out, .nbytes = tg_numel(t) * (int64_t)tg_dtype_size(t->dtype)};
     dst.storage = &s;
@@ -382,20 +360,17 @@ int tg_copy_to_array(const tg_tensor *t, void *out)
 static bool inplace_ok(const char *fn, const tg_tensor *dst, const tg_tensor *src)
 {
     if (!tg__check(fn, dst) || (src && !tg__check(fn, src))) return false;
-    if (dst->requires_grad && tg_is_grad_enabled()) {
-        tg_error("%s: a leaf Variable that requires grad is being used in an in-place operation "
-                 "(turn grad mode off first)", fn);
-        return false;
-    }
+    if (dst->requires_grad && tg_is_grad_enabled())
+        return TG__REJECT("%s: a leaf Variable that requires grad is being used in an in-place operation "
+                          "(turn grad mode off first)", fn);
     if (src) {
         int nd;
         int64_t shape[TG_MAX_DIMS];
         if (tg__broadcast_shape(fn, dst, src, &nd, shape) < 0) return false;
         if (nd != dst->ndim || memcmp(shape, dst->shape, sizeof(int64_t) * (size_t)nd) != 0) {
             char s1[128], s2[128];
-            tg_error("%s: source shape %s does not broadcast to destination shape %s", fn,
-                     tg_shape_str(src, s1, sizeof s1), tg_shape_str(dst, s2, sizeof s2));
-            return false;
+            return TG__REJECT("%s: source shape %s does not broadcast to destination shape %s", fn,
+                              tg_shape_str(src, s1, sizeof s1), tg_shape_str(dst, s2, sizeof s2));
         }
     }
     return true;

@@ -6,10 +6,7 @@
 
 int tg_set_num_threads(int n)
 {
-    if (n < 1) {
-        tg_error("tg_set_num_threads: n must be >= 1, got %d", n);
-        return -1;
-    }
+    if (n < 1) return tg_fail("tg_set_num_threads: n must be >= 1, got %d", n);
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif

@@ -53,27 +53,16 @@ static bool view_strides(const tg_tensor *t, int ndim, const int64_t *shape, int
 /* Resolve a -1 entry and check the element count. */
 static bool infer_shape(const char *fn, const tg_tensor *t, int ndim, const int64_t *shape, int64_t *out)
 {
-    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
-        tg_error("%s: invalid ndim %d", fn, ndim);
-        return false;
-    }
+    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape))
+        return TG__REJECT("%s: invalid ndim %d", fn, ndim);
     int infer = -1;
     int64_t known = 1;
     for (int d = 0; d < ndim; d++) {
         out[d] = shape[d];
         if (shape[d] == -1) {
-            if (infer >= 0) {
-                tg_error("%s: only one dimension can be inferred", fn);
-                return false;
-            }
+            if (infer >= 0) return TG__REJECT("%s: only one dimension can be inferred", fn);
             infer = d;
-        } else if (shape[d] < 0) {
-            tg_error("%s: invalid shape dimension %lld", fn, (long long)shape[d]);
-            return false;
-        } else if (shape[d] > 0 && known > INT64_MAX / shape[d]) {
-            tg_error("%s: shape too large at dim %d", fn, d);
-            return false;
-        } else {
+        } else if (shape[d] < 0) return TG__REJECT("%s: invalid shape dimension %lld", fn, (long long)shape[d]); else if (shape[d] > 0 && known > INT64_MAX / shape[d]) return TG__REJECT("%s: shape too large at dim %d", fn, d); else {
             known *= shape[d];
         }
     }
@@ -92,9 +81,8 @@ mismatch:;
     for (int d = 0; d < ndim && n < sizeof want; d++)
         n += (size_t)snprintf(want + n, sizeof want - n, d ? ",%lld" : "%lld", (long long)shape[d]);
     if (n < sizeof want) snprintf(want + n, sizeof want - n, "]");
-    tg_error("%s: shape '%s' is invalid for input of size %lld (input shape %s)", fn, want,
-             (long long)numel, tg_shape_str(t, s, sizeof s));
-    return false;
+    return TG__REJECT("%s: shape '%s' is invalid for input of size %lld (input shape %s)", fn, want,
+                      (long long)numel, tg_shape_str(t, s, sizeof s));
 }
 
 static tg_tensor *view_impl(const char *fn, tg_tensor *t, int ndim, const int64_t *shape, bool copy_ok)
@@ -281,22 +269,15 @@ tg_tensor *tg_select(tg_tensor *t, int dim, int64_t index)
 int tg_split(tg_tensor *t, int64_t split_size, int dim, int max_out, tg_tensor **out)
 {
     if (!tg__check("tg_split", t)) return -1;
-    if (t->ndim == 0) {
-        tg_error("tg_split: split expects at least a 1-dimensional tensor");
-        return -1;
-    }
+    if (t->ndim == 0) return tg_fail("tg_split: split expects at least a 1-dimensional tensor");
     int d = tg__dim("tg_split", dim, t->ndim);
     if (d < 0) return -1;
-    if (split_size <= 0) {
-        tg_error("tg_split: split_size must be positive, got %lld", (long long)split_size);
-        return -1;
-    }
+    if (split_size <= 0)
+        return tg_fail("tg_split: split_size must be positive, got %lld", (long long)split_size);
     int64_t size = t->shape[d];
     int64_t pieces = size == 0 ? 1 : (size - 1) / split_size + 1; /* no overflow for huge split_size */
-    if (pieces > max_out || !out) {
-        tg_error("tg_split: %lld pieces do not fit in an output array of %d", (long long)pieces, max_out);
-        return -1;
-    }
+    if (pieces > max_out || !out)
+        return tg_fail("tg_split: %lld pieces do not fit in an output array of %d", (long long)pieces, max_out);
     for (int64_t i = 0; i < pieces; i++) {
         int64_t len = size - i * split_size < split_size ? size - i * split_size : split_size;
         out[i] = tg_narrow(t, d, i * split_size, len);
@@ -308,18 +289,9 @@ int tg_split(tg_tensor *t, int64_t split_size, int dim, int max_out, tg_tensor *
 int tg_chunk(tg_tensor *t, int chunks, int dim, int max_out, tg_tensor **out)
 {
     if (!tg__check("tg_chunk", t)) return -1;
-    if (chunks <= 0) {
-        tg_error("tg_chunk: chunk expects `chunks` to be greater than 0, got: %d", chunks);
-        return -1;
-    }
-    if (t->ndim == 0) {
-        tg_error("tg_chunk: chunk expects at least a 1-dimensional tensor");
-        return -1;
-    }
-    if (!out) {
-        tg_error("tg_chunk: out is NULL");
-        return -1;
-    }
+    if (chunks <= 0) return tg_fail("tg_chunk: chunk expects `chunks` to be greater than 0, got: %d", chunks);
+    if (t->ndim == 0) return tg_fail("tg_chunk: chunk expects at least a 1-dimensional tensor");
+    if (!out) return tg_fail("tg_chunk: out is NULL");
     int d = tg__dim("tg_chunk", dim, t->ndim);
     if (d < 0) return -1;
     int64_t split_size = (t->shape[d] + chunks - 1) / chunks;

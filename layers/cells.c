@@ -25,22 +25,18 @@ static int64_t check_gates(const char *fn, int gates, const tg_tensor *xproj, co
     if (!tg__check_float(fn, xproj) || !tg__check_float(fn, hproj)) return -1;
     char s1[128], s2[128];
     int64_t width = xproj->ndim ? xproj->shape[xproj->ndim - 1] : 0;
-    if (!tg_same_shape(xproj, hproj) || xproj->dtype != hproj->dtype || width % gates != 0 || width == 0) {
-        tg_error("%s: expected input and hidden projections of one shape (..., %d*H) and dtype, got %s and %s", fn,
-                 gates, tg_shape_str(xproj, s1, sizeof s1), tg_shape_str(hproj, s2, sizeof s2));
-        return -1;
-    }
+    if (!tg_same_shape(xproj, hproj) || xproj->dtype != hproj->dtype || width % gates != 0 || width == 0)
+        return tg_fail("%s: expected input and hidden projections of one shape (..., %d*H) and dtype, got %s and %s", fn,
+                       gates, tg_shape_str(xproj, s1, sizeof s1), tg_shape_str(hproj, s2, sizeof s2));
     int64_t hidden = width / gates;
     if (state) {
         if (!tg__check_float(fn, state)) return -1;
         bool ok = state->ndim == xproj->ndim && state->dtype == xproj->dtype;
         for (int d = 0; ok && d < state->ndim; d++)
             ok = state->shape[d] == (d == state->ndim - 1 ? hidden : xproj->shape[d]);
-        if (!ok) {
-            tg_error("%s: expected a state of shape (..., %lld) matching projections %s, got %s", fn,
-                     (long long)hidden, tg_shape_str(xproj, s1, sizeof s1), tg_shape_str(state, s2, sizeof s2));
-            return -1;
-        }
+        if (!ok)
+            return tg_fail("%s: expected a state of shape (..., %lld) matching projections %s, got %s", fn,
+                           (long long)hidden, tg_shape_str(xproj, s1, sizeof s1), tg_shape_str(state, s2, sizeof s2));
     }
     return hidden;
 }
@@ -175,10 +171,7 @@ tg_tensor *tg_cell_forward(tg_cell *cell, tg_tensor *x, tg_tensor *h, tg_tensor 
 
 int tg_cell_params(tg_cell *cell, tg_params *out, const char *prefix)
 {
-    if (!cell || !out) {
-        tg_error("tg_cell_params: NULL cell or collection");
-        return -1;
-    }
+    if (!cell || !out) return tg_fail("tg_cell_params: NULL cell or collection");
     if (tg_params_add(out, prefix, "weight_ih", cell->weight_ih) < 0 ||
         tg_params_add(out, prefix, "weight_hh", cell->weight_hh) < 0)
         return -1;

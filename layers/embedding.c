@@ -50,9 +50,6 @@ tg_tensor *tg_embedding_layer_forward(tg_embedding_layer *layer, tg_tensor *indi
 
 int tg_embedding_layer_params(tg_embedding_layer *layer, tg_params *out, const char *prefix)
 {
-    if (!layer || !out) {
-        tg_error("tg_embedding_layer_params: NULL layer or collection");
-        return -1;
-    }
+    if (!layer || !out) return tg_fail("tg_embedding_layer_params: NULL layer or collection");
     return tg_params_add(out, prefix, "weight", layer->weight);
 }

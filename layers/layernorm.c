@@ -62,10 +62,7 @@ tg_tensor *tg_layernorm_layer_forward(tg_layernorm_layer *layer, tg_tensor *x)
 
 int tg_layernorm_layer_params(tg_layernorm_layer *layer, tg_params *out, const char *prefix)
 {
-    if (!layer || !out) {
-        tg_error("tg_layernorm_layer_params: NULL layer or collection");
-        return -1;
-    }
+    if (!layer || !out) return tg_fail("tg_layernorm_layer_params: NULL layer or collection");
     if (!layer->weight) return 0;
     if (tg_params_add(out, prefix, "weight", layer->weight) < 0) return -1;
     return tg_params_add(out, prefix, "bias", layer->bias);

@@ -47,10 +47,7 @@ tg_tensor *tg_linear_layer_forward(tg_linear_layer *layer, tg_tensor *x)
 
 int tg_linear_layer_params(tg_linear_layer *layer, tg_params *out, const char *prefix)
 {
-    if (!layer || !out) {
-        tg_error("tg_linear_layer_params: NULL layer or collection");
-        return -1;
-    }
+    if (!layer || !out) return tg_fail("tg_linear_layer_params: NULL layer or collection");
     if (tg_params_add(out, prefix, "weight", layer->weight) < 0) return -1;
     return layer->bias ? tg_params_add(out, prefix, "bias", layer->bias) : 0;
 }

@@ -10,29 +10,18 @@ tg_params tg_params_new(void) { return (tg_params){0}; }
 
 int tg_params_add(tg_params *p, const char *prefix, const char *name, tg_tensor *tensor)
 {
-    if (!p || !name || !tensor) {
-        tg_error("tg_params_add: NULL collection, name or tensor");
-        return -1;
-    }
+    if (!p || !name || !tensor) return tg_fail("tg_params_add: NULL collection, name or tensor");
     char full[TG_PARAM_NAME_MAX];
     int n = prefix && *prefix ? snprintf(full, sizeof full, "%s.%s", prefix, name)
                               : snprintf(full, sizeof full, "%s", name);
-    if (n < 0 || n >= (int)sizeof full) {
-        tg_error("tg_params_add: name '%s.%s' is longer than %d characters", prefix ? prefix : "", name,
-                 TG_PARAM_NAME_MAX - 1);
-        return -1;
-    }
-    if (tg_params_find(p, full)) {
-        tg_error("tg_params_add: duplicate parameter name '%s'", full);
-        return -1;
-    }
+    if (n < 0 || n >= (int)sizeof full)
+        return tg_fail("tg_params_add: name '%s.%s' is longer than %d characters", prefix ? prefix : "", name,
+                       TG_PARAM_NAME_MAX - 1);
+    if (tg_params_find(p, full)) return tg_fail("tg_params_add: duplicate parameter name '%s'", full);
     if (p->count == p->capacity) {
         int cap = p->capacity ? 2 * p->capacity : 16;
         tg_param *items = realloc(p->items, sizeof *items * (size_t)cap);
-        if (!items) {
-            tg_error("tg_params_add: out of memory");
-            return -1;
-        }
+        if (!items) return tg_fail("tg_params_add: out of memory");
         p->items = items;
         p->capacity = cap;
     }
@@ -45,10 +34,7 @@ int tg_params_add(tg_params *p, const char *prefix, const char *name, tg_tensor 
 
 int tg_params_extend(tg_params *dst, const char *prefix, const tg_params *src)
 {
-    if (!dst || !src) {
-        tg_error("tg_params_extend: NULL collection");
-        return -1;
-    }
+    if (!dst || !src) return tg_fail("tg_params_extend: NULL collection");
     /* src may be dst itself: only its entries from before the call are added. */
     int count = src->count;
     for (int i = 0; i < count; i++) {

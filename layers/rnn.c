@@ -138,10 +138,7 @@ void tg_rnn_train(tg_rnn *rnn, bool training)
 
 int tg_rnn_params(tg_rnn *rnn, tg_params *out, const char *prefix)
 {
-    if (!rnn || !out) {
-        tg_error("tg_rnn_params: NULL layer or collection");
-        return -1;
-    }
+    if (!rnn || !out) return tg_fail("tg_rnn_params: NULL layer or collection");
     static const char *const kinds[] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "ln_weight_ih",
                                         "ln_weight_hh"};
     for (int i = 0; i < rnn->config.num_layers * rnn->num_directions; i++) {
@@ -252,14 +249,12 @@ static bool check_state(const char *fn, const char *name, const tg_tensor *state
     if (ok) return true;
     char s[128];
     if (batched)
-        tg_error("%s: Expected %s of size (%lld, %lld, %lld) and dtype %s, got %s (%s)", fn, name, (long long)layers,
-                 (long long)batch, (long long)size, tg_dtype_name(x->dtype), tg_shape_str(state, s, sizeof s),
-                 tg_dtype_name(state->dtype));
-    else
-        tg_error("%s: Expected %s of size (%lld, %lld) and dtype %s for an unbatched input, got %s (%s)", fn, name,
-                 (long long)layers, (long long)size, tg_dtype_name(x->dtype), tg_shape_str(state, s, sizeof s),
-                 tg_dtype_name(state->dtype));
-    return false;
+        return TG__REJECT("%s: Expected %s of size (%lld, %lld, %lld) and dtype %s, got %s (%s)", fn, name,
+                          (long long)layers, (long long)batch, (long long)size, tg_dtype_name(x->dtype),
+                          tg_shape_str(state, s, sizeof s), tg_dtype_name(state->dtype));
+    return TG__REJECT("%s: Expected %s of size (%lld, %lld) and dtype %s for an unbatched input, got %s (%s)", fn, name,
+                      (long long)layers, (long long)size, tg_dtype_name(x->dtype), tg_shape_str(state, s, sizeof s),
+                      tg_dtype_name(state->dtype));
 }
 
 /* Validates lengths and builds the (T, B, 1) mask in sq (NULL when every
@@ -292,46 +287,30 @@ static int forward_impl(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0,
                         tg_rnn_output *out)
 {
     if (out) *out = (tg_rnn_output){0};
-    if (!rnn || !out) {
-        tg_error("tg_rnn_forward: NULL layer or output");
-        return -1;
-    }
+    if (!rnn || !out) return tg_fail("tg_rnn_forward: NULL layer or output");
     const char *fn = forward_name(rnn->mode);
     const tg_rnn_config *cfg = &rnn->config;
     if (!tg__check_float(fn, x)) return -1;
     char s1[128];
-    if (x->ndim != 2 && x->ndim != 3) {
-        tg_error("%s: expected input of 3 dims %s or 2 dims (seq, feature) unbatched, got %s", fn,
-                 cfg->batch_first ? "(batch, seq, feature)" : "(seq, batch, feature)", tg_shape_str(x, s1, sizeof s1));
-        return -1;
-    }
-    if (x->shape[x->ndim - 1] != cfg->input_size) {
-        tg_error("%s: input.size(-1) must be equal to input_size. Expected %lld, got %lld (input %s)", fn,
-                 (long long)cfg->input_size, (long long)x->shape[x->ndim - 1], tg_shape_str(x, s1, sizeof s1));
-        return -1;
-    }
-    if (x->dtype != cfg->dtype) {
-        tg_error("%s: input is %s but the layer's parameters are %s", fn, tg_dtype_name(x->dtype),
-                 tg_dtype_name(cfg->dtype));
-        return -1;
-    }
+    if (x->ndim != 2 && x->ndim != 3)
+        return tg_fail("%s: expected input of 3 dims %s or 2 dims (seq, feature) unbatched, got %s", fn,
+                       cfg->batch_first ? "(batch, seq, feature)" : "(seq, batch, feature)", tg_shape_str(x, s1, sizeof s1));
+    if (x->shape[x->ndim - 1] != cfg->input_size)
+        return tg_fail("%s: input.size(-1) must be equal to input_size. Expected %lld, got %lld (input %s)", fn,
+                       (long long)cfg->input_size, (long long)x->shape[x->ndim - 1], tg_shape_str(x, s1, sizeof s1));
+    if (x->dtype != cfg->dtype)
+        return tg_fail("%s: input is %s but the layer's parameters are %s", fn, tg_dtype_name(x->dtype),
+                       tg_dtype_name(cfg->dtype));
     bool lstm = rnn->mode == TG_LSTM, batched = x->ndim == 3;
-    if (c0 && !lstm) {
-        tg_error("%s: only an LSTM takes an initial cell state c0", fn);
-        return -1;
-    }
-    if (!batched && lengths) {
-        tg_error("%s: lengths need a batched (3-dim) input, got %s", fn, tg_shape_str(x, s1, sizeof s1));
-        return -1;
-    }
+    if (c0 && !lstm) return tg_fail("%s: only an LSTM takes an initial cell state c0", fn);
+    if (!batched && lengths)
+        return tg_fail("%s: lengths need a batched (3-dim) input, got %s", fn, tg_shape_str(x, s1, sizeof s1));
     sequence sq = {.tdim = cfg->batch_first && batched ? 1 : 0};
     sq.steps = x->shape[sq.tdim];
     sq.batch = batched ? x->shape[1 - sq.tdim] : 1;
     int n_states = cfg->num_layers * rnn->num_directions;
-    if (sq.steps < 1 || sq.batch < 1) {
-        tg_error("%s: expected at least one time step and one sequence, got input %s", fn, tg_shape_str(x, s1, sizeof s1));
-        return -1;
-    }
+    if (sq.steps < 1 || sq.batch < 1)
+        return tg_fail("%s: expected at least one time step and one sequence, got input %s", fn, tg_shape_str(x, s1, sizeof s1));
     if (!check_state(fn, "h0", h0, x, batched, n_states, sq.batch, rnn->out_size) ||
         !check_state(fn, "c0", c0, x, batched, n_states, sq.batch, cfg->hidden_size) ||
         !make_mask(fn, lengths, x->dtype, &sq))

@@ -42,20 +42,14 @@ int tg_gradcheck(tg_gradcheck_fn fn, int n, tg_tensor **inputs, void *ctx, doubl
                  double rtol, tg_gradcheck_result *result)
 {
     tg_gradcheck_result r = {0};
-    if (n < 1 || n > 16 || !inputs || !fn) {
-        tg_error("tg_gradcheck: expected fn and 1..16 inputs, got %d", n);
-        return -1;
-    }
-    if (!(eps > 0) || !isfinite(eps)) {
-        tg_error("tg_gradcheck: eps must be positive and finite, got %g", eps);
-        return -1;
-    }
+    if (n < 1 || n > 16 || !inputs || !fn)
+        return tg_fail("tg_gradcheck: expected fn and 1..16 inputs, got %d", n);
+    if (!(eps > 0) || !isfinite(eps))
+        return tg_fail("tg_gradcheck: eps must be positive and finite, got %g", eps);
     for (int i = 0; i < n; i++) {
         if (!tg__check_float("tg_gradcheck", inputs[i])) return -1;
-        if (inputs[i]->node) {
-            tg_error("tg_gradcheck: input %d is not a leaf (made by '%s')", i, inputs[i]->node->op);
-            return -1;
-        }
+        if (inputs[i]->node)
+            return tg_fail("tg_gradcheck: input %d is not a leaf (made by '%s')", i, inputs[i]->node->op);
     }
     tg_scope *scope = tg_scope_begin();
     tg_tensor *weights = NULL;

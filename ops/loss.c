@@ -28,8 +28,7 @@
 static bool reduction_ok(const char *fn, tg_reduction r)
 {
     if (r == TG_REDUCTION_MEAN || r == TG_REDUCTION_SUM || r == TG_REDUCTION_NONE) return true;
-    tg_error("%s: %d is not a valid value for reduction (expected TG_REDUCTION_MEAN, SUM or NONE)", fn, (int)r);
-    return false;
+    return TG__REJECT("%s: %d is not a valid value for reduction (expected TG_REDUCTION_MEAN, SUM or NONE)", fn, (int)r);
 }
 
 static tg_tensor *reduce(tg_tensor *loss, tg_reduction r)
@@ -157,13 +156,11 @@ static bool broadcasts_to(const char *fn, const char *what, const tg_tensor *p, 
     int64_t shape[TG_MAX_DIMS];
     bool ok = p->dtype == input->dtype && tg__broadcast_shape(fn, input, p, &nd, shape) == 0 && nd == input->ndim &&
               memcmp(shape, input->shape, sizeof(int64_t) * (size_t)nd) == 0;
-    if (!ok) {
-        char s1[128], s2[128];
-        tg_error("%s: %s of dtype %s and shape %s must have the input's dtype (%s) and broadcast to its shape %s", fn,
-                 what, tg_dtype_name(p->dtype), tg_shape_str(p, s1, sizeof s1), tg_dtype_name(input->dtype),
-                 tg_shape_str(input, s2, sizeof s2));
-    }
-    return ok;
+    if (ok) return true;
+    char s1[128], s2[128];
+    return TG__REJECT("%s: %s of dtype %s and shape %s must have the input's dtype (%s) and broadcast to its shape %s",
+                      fn, what, tg_dtype_name(p->dtype), tg_shape_str(p, s1, sizeof s1), tg_dtype_name(input->dtype),
+                      tg_shape_str(input, s2, sizeof s2));
 }
 
 tg_tensor *tg_binary_cross_entropy_with_logits(tg_tensor *input, tg_tensor *target, tg_tensor *weight,
@@ -212,14 +209,10 @@ static bool class_args_ok(const char *fn, const tg_tensor *input, const tg_tenso
 {
     if (!reduction_ok(fn, o->reduction)) return false;
     char s1[128], s2[128], s3[128];
-    if (target->dtype != TG_I64) {
-        tg_error("%s: expected target of dtype int64 (class indices), got %s", fn, tg_dtype_name(target->dtype));
-        return false;
-    }
-    if (input->ndim < 1) {
-        tg_error("%s: expected input of shape (C), (N, C) or (N, C, d1, ...), got a 0-dim tensor", fn);
-        return false;
-    }
+    if (target->dtype != TG_I64)
+        return TG__REJECT("%s: expected target of dtype int64 (class indices), got %s", fn, tg_dtype_name(target->dtype));
+    if (input->ndim < 1)
+        return TG__REJECT("%s: expected input of shape (C), (N, C) or (N, C, d1, ...), got a 0-dim tensor", fn);
     l->class_dim = input->ndim == 1 ? 0 : 1;
     l->classes = input->shape[l->class_dim];
     l->inner = 1;
@@ -228,32 +221,24 @@ static bool class_args_ok(const char *fn, const tg_tensor *input, const tg_tenso
     for (int d = 0, k = 0; d < input->ndim; d++)
         if (d != l->class_dim) want.shape[k++] = input->shape[d];
     for (int d = 2; d < input->ndim; d++) l->inner *= input->shape[d];
-    if (!tg_same_shape(&want, target)) {
-        tg_error("%s: expected target of shape %s for input of shape %s, got %s", fn,
-                 tg_shape_str(&want, s1, sizeof s1), tg_shape_str(input, s2, sizeof s2),
-                 tg_shape_str(target, s3, sizeof s3));
-        return false;
-    }
+    if (!tg_same_shape(&want, target))
+        return TG__REJECT("%s: expected target of shape %s for input of shape %s, got %s", fn,
+                          tg_shape_str(&want, s1, sizeof s1), tg_shape_str(input, s2, sizeof s2),
+                          tg_shape_str(target, s3, sizeof s3));
     const tg_tensor *w = o->weight;
     if (w && !tg__check_float(fn, w)) return false;
-    if (w && (w->ndim != 1 || w->shape[0] != l->classes || w->dtype != input->dtype)) {
-        tg_error("%s: weight tensor should be defined either for all %lld classes or no classes (with the input's "
-                 "dtype %s) but got weight tensor of shape %s and dtype %s", fn, (long long)l->classes,
-                 tg_dtype_name(input->dtype), tg_shape_str(w, s1, sizeof s1), tg_dtype_name(w->dtype));
-        return false;
-    }
-    if (!(o->label_smoothing >= 0 && o->label_smoothing <= 1)) {
-        tg_error("%s: label_smoothing must be between 0.0 and 1.0. Got: %g", fn, o->label_smoothing);
-        return false;
-    }
+    if (w && (w->ndim != 1 || w->shape[0] != l->classes || w->dtype != input->dtype))
+        return TG__REJECT("%s: weight tensor should be defined either for all %lld classes or no classes (with the input's "
+                          "dtype %s) but got weight tensor of shape %s and dtype %s", fn, (long long)l->classes,
+                          tg_dtype_name(input->dtype), tg_shape_str(w, s1, sizeof s1), tg_dtype_name(w->dtype));
+    if (!(o->label_smoothing >= 0 && o->label_smoothing <= 1))
+        return TG__REJECT("%s: label_smoothing must be between 0.0 and 1.0. Got: %g", fn, o->label_smoothing);
     const int64_t *t = tg_data(target);
     for (int64_t p = 0, n = tg_numel(target); p < n; p++)
-        if (t[p] != o->ignore_index && (t[p] < 0 || t[p] >= l->classes)) {
-            tg_error("%s: Target %lld is out of bounds: class indices must be in [0, %lld] for %lld classes (or equal "
-                     "ignore_index %lld)", fn, (long long)t[p], (long long)l->classes - 1, (long long)l->classes,
-                     (long long)o->ignore_index);
-            return false;
-        }
+        if (t[p] != o->ignore_index && (t[p] < 0 || t[p] >= l->classes))
+            return TG__REJECT("%s: Target %lld is out of bounds: class indices must be in [0, %lld] for %lld classes (or equal "
+                              "ignore_index %lld)", fn, (long long)t[p], (long long)l->classes - 1, (long long)l->classes,
+                              (long long)o->ignore_index);
     return true;
 }
 

@@ -198,13 +198,11 @@ static bool affine_ok(const char *fn, const char *what, const tg_tensor *p, cons
     if (!tg__check_float(fn, p)) return false;
     bool ok = p->dtype == x->dtype && p->ndim == n;
     for (int d = 0; ok && d < n; d++) ok = p->shape[d] == x->shape[x->ndim - n + d];
-    if (!ok) {
-        char s1[128], s2[128];
-        tg_error("%s: Expected %s of the normalized shape (the last %d dims of input %s) and dtype %s, got %s %s", fn,
-                 what, n, tg_shape_str(x, s1, sizeof s1), tg_dtype_name(x->dtype), tg_dtype_name(p->dtype),
-                 tg_shape_str(p, s2, sizeof s2));
-    }
-    return ok;
+    if (ok) return true;
+    char s1[128], s2[128];
+    return TG__REJECT("%s: Expected %s of the normalized shape (the last %d dims of input %s) and dtype %s, got %s %s",
+                      fn, what, n, tg_shape_str(x, s1, sizeof s1), tg_dtype_name(x->dtype), tg_dtype_name(p->dtype),
+                      tg_shape_str(p, s2, sizeof s2));
 }
 
 tg_tensor *tg_layer_norm(tg_tensor *x, int n_normalized, tg_tensor *weight, tg_tensor *bias, double eps)

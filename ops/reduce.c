@@ -13,18 +13,14 @@
 /* Which dims of x are reduced; -1 with a message on a bad or repeated dim. */
 static int reduce_mask(const char *fn, const tg_tensor *x, int ndims, const int *dims, bool *mask)
 {
-    if (ndims < 0 || (ndims > 0 && !dims)) {
-        tg_error("%s: expected a list of dims (got %d dims at %p)", fn, ndims, (const void *)dims);
-        return -1;
-    }
+    if (ndims < 0 || (ndims > 0 && !dims))
+        return tg_fail("%s: expected a list of dims (got %d dims at %p)", fn, ndims, (const void *)dims);
     for (int d = 0; d < TG_MAX_DIMS; d++) mask[d] = ndims == 0;
     for (int i = 0; i < ndims; i++) {
         int d = tg__dim(fn, dims[i], x->ndim);
         if (d < 0) return -1;
-        if (mask[d] && x->ndim > 0) {
-            tg_error("%s: dim %d appears multiple times in the list of dims", fn, dims[i]);
-            return -1;
-        }
+        if (mask[d] && x->ndim > 0)
+            return tg_fail("%s: dim %d appears multiple times in the list of dims", fn, dims[i]);
         mask[d] = true;
     }
     return 0;
@@ -390,10 +386,8 @@ static int extreme_dim(const char *fn, const tg_tensor *x, int dim)
 {
     if (!tg__check_float(fn, x)) return -1;
     int d = tg__dim(fn, dim, x->ndim);
-    if (d >= 0 && x->ndim > 0 && x->shape[d] == 0) {
-        tg_error("%s: Expected reduction dim %d to have non-zero size.", fn, dim);
-        return -1;
-    }
+    if (d >= 0 && x->ndim > 0 && x->shape[d] == 0)
+        return tg_fail("%s: Expected reduction dim %d to have non-zero size.", fn, dim);
     return d;
 }
 

@@ -86,10 +86,8 @@ static bool shape_fits(const char *fn, int ndim, const int64_t *shape)
 {
     int64_t numel = 1;
     for (int d = 0; d < ndim; d++) {
-        if (shape[d] > 0 && numel > INT64_MAX / 8 / shape[d]) {
-            tg_error("%s: result too large at dim %d (size %lld)", fn, d, (long long)shape[d]);
-            return false;
-        }
+        if (shape[d] > 0 && numel > INT64_MAX / 8 / shape[d])
+            return TG__REJECT("%s: result too large at dim %d (size %lld)", fn, d, (long long)shape[d]);
         numel *= shape[d];
     }
     return true;
@@ -111,17 +109,12 @@ static void cat_backward(tg_node *n, tg_tensor *g)
 
 static bool same_dtype_all(const char *fn, tg_tensor *const *ts, int n)
 {
-    if (!ts || n < 1) {
-        tg_error("%s: expected a non-empty list of Tensors", fn);
-        return false;
-    }
+    if (!ts || n < 1) return TG__REJECT("%s: expected a non-empty list of Tensors", fn);
     for (int i = 0; i < n; i++) {
         if (!tg__check(fn, ts[i])) return false;
-        if (ts[i]->dtype != ts[0]->dtype) {
-            tg_error("%s: expected all tensors to have dtype %s, but tensor %d has %s", fn,
-                     tg_dtype_name(ts[0]->dtype), i, tg_dtype_name(ts[i]->dtype));
-            return false;
-        }
+        if (ts[i]->dtype != ts[0]->dtype)
+            return TG__REJECT("%s: expected all tensors to have dtype %s, but tensor %d has %s", fn,
+                              tg_dtype_name(ts[0]->dtype), i, tg_dtype_name(ts[i]->dtype));
     }
     return true;
 }
@@ -365,12 +358,10 @@ static bool indices_in_range(const char *fn, const tg_tensor *index, int64_t siz
     for (int64_t k = 0, n = tg_numel(index); k < n; k++) {
         if (iv[k] >= 0 && iv[k] < size) continue;
         if (size == 0)
-            tg_error("%s: index %lld is out of bounds for dimension %d with size 0 (no index is valid)", fn,
-                     (long long)iv[k], dim);
-        else
-            tg_error("%s: index %lld is out of bounds for dimension %d with size %lld (valid range is [0, %lld])",
-                     fn, (long long)iv[k], dim, (long long)size, (long long)(size - 1));
-        return false;
+            return TG__REJECT("%s: index %lld is out of bounds for dimension %d with size 0 (no index is valid)", fn,
+                              (long long)iv[k], dim);
+        return TG__REJECT("%s: index %lld is out of bounds for dimension %d with size %lld (valid range is [0, %lld])",
+                          fn, (long long)iv[k], dim, (long long)size, (long long)(size - 1));
     }
     return true;
 }
@@ -476,18 +467,14 @@ static bool index_fits(const char *fn, const tg_tensor *index, const tg_tensor *
                        const char *what)
 {
     char s1[128], s2[128];
-    if (index->ndim != t->ndim) {
-        tg_error("%s: Index tensor must have the same number of dimensions as %s tensor (index %s, %s %s)", fn,
-                 what, tg_shape_str(index, s1, sizeof s1), what, tg_shape_str(t, s2, sizeof s2));
-        return false;
-    }
+    if (index->ndim != t->ndim)
+        return TG__REJECT("%s: Index tensor must have the same number of dimensions as %s tensor (index %s, %s %s)", fn,
+                          what, tg_shape_str(index, s1, sizeof s1), what, tg_shape_str(t, s2, sizeof s2));
     for (int d = 0; d < t->ndim; d++)
-        if ((d != dim || !skip_dim) && index->shape[d] > t->shape[d]) {
-            tg_error("%s: Size does not match at dimension %d expected index %s to be smaller than %s %s%s", fn, d,
-                     tg_shape_str(index, s1, sizeof s1), what, tg_shape_str(t, s2, sizeof s2),
-                     skip_dim ? " apart from dimension dim" : "");
-            return false;
-        }
+        if ((d != dim || !skip_dim) && index->shape[d] > t->shape[d])
+            return TG__REJECT("%s: Size does not match at dimension %d expected index %s to be smaller than %s %s%s", fn, d,
+                              tg_shape_str(index, s1, sizeof s1), what, tg_shape_str(t, s2, sizeof s2),
+                              skip_dim ? " apart from dimension dim" : "");
     return true;
 }
 

@@ -82,21 +82,13 @@ static double vector_norm(const void *data, tg_dtype dtype, int64_t n, double p)
 int tg_clip_grad_norm(const tg_params *params, double max_norm, double norm_type, double *total_norm)
 {
     const char *fn = "tg_clip_grad_norm";
-    if (!params) {
-        tg_error("%s: NULL parameter collection", fn);
-        return -1;
-    }
-    if (!(max_norm >= 0) || !(norm_type >= 0)) {
-        tg_error("%s: max_norm (%g) and norm_type (%g) must be >= 0", fn, max_norm, norm_type);
-        return -1;
-    }
+    if (!params) return tg_fail("%s: NULL parameter collection", fn);
+    if (!(max_norm >= 0) || !(norm_type >= 0))
+        return tg_fail("%s: max_norm (%g) and norm_type (%g) must be >= 0", fn, max_norm, norm_type);
     /* The per-gradient norms, then their norm (PyTorch's two levels). */
     double norms_stack[64] = {0};
     double *norms = params->count <= 64 ? norms_stack : malloc(sizeof *norms * (size_t)params->count);
-    if (!norms) {
-        tg_error("%s: out of memory", fn);
-        return -1;
-    }
+    if (!norms) return tg_fail("%s: out of memory", fn);
     int n = 0;
     bool bad = false;
     for (int i = 0; i < params->count && !bad; i++) {
@@ -132,14 +124,8 @@ int tg_clip_grad_norm(const tg_params *params, double max_norm, double norm_type
 int tg_clip_grad_value(const tg_params *params, double clip_value)
 {
     const char *fn = "tg_clip_grad_value";
-    if (!params) {
-        tg_error("%s: NULL parameter collection", fn);
-        return -1;
-    }
-    if (!(clip_value >= 0)) {
-        tg_error("%s: clip_value must be >= 0 (got %g)", fn, clip_value);
-        return -1;
-    }
+    if (!params) return tg_fail("%s: NULL parameter collection", fn);
+    if (!(clip_value >= 0)) return tg_fail("%s: clip_value must be >= 0 (got %g)", fn, clip_value);
     bool bad = false;
     for (int i = 0; i < params->count && !bad; i++) entry_grad(fn, params, i, &bad);
     if (bad) return -1;

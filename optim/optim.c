@@ -122,29 +122,19 @@ static bool check_param(const char *fn, const tg_params *params, int i, int n_gr
 {
     const tg_param *e = &params->items[i];
     const tg_tensor *t = e->tensor;
-    if (!t) {
-        tg_error("%s: parameter '%s' is NULL", fn, e->name);
-        return false;
-    }
+    if (!t) return TG__REJECT("%s: parameter '%s' is NULL", fn, e->name);
     if (!tg__check_float(fn, t)) return false;
     const char *problem = t->node ? "is not a leaf (can't optimize a non-leaf Tensor)"
                           : !t->persistent ? "belongs to a scope (parameters must be persistent)"
                           : !tg_is_contiguous(t) ? "is not contiguous"
                           : NULL;
-    if (problem) {
-        tg_error("%s: parameter '%s' %s", fn, e->name, problem);
-        return false;
-    }
-    if (e->group < 0 || e->group >= n_groups) {
-        tg_error("%s: parameter '%s' is in group %d but %d group config%s given", fn, e->name, e->group, n_groups,
-                 n_groups == 1 ? " was" : "s were");
-        return false;
-    }
+    if (problem) return TG__REJECT("%s: parameter '%s' %s", fn, e->name, problem);
+    if (e->group < 0 || e->group >= n_groups)
+        return TG__REJECT("%s: parameter '%s' is in group %d but %d group config%s given", fn, e->name, e->group, n_groups,
+                          n_groups == 1 ? " was" : "s were");
     for (int j = 0; j < i; j++)
-        if (params->items[j].tensor == t) {
-            tg_error("%s: parameter '%s' appears more than once (also as '%s')", fn, e->name, params->items[j].name);
-            return false;
-        }
+        if (params->items[j].tensor == t)
+            return TG__REJECT("%s: parameter '%s' appears more than once (also as '%s')", fn, e->name, params->items[j].name);
     return true;
 }
 
@@ -195,11 +185,9 @@ static bool check_sgd(const char *fn, int g, const tg_sgd_config *c)
     REQUIRE(c->lr >= 0, "learning rate", c->lr);
     REQUIRE(c->momentum >= 0, "momentum value", c->momentum);
     REQUIRE(c->weight_decay >= 0, "weight_decay value", c->weight_decay);
-    if (c->nesterov && (c->momentum <= 0 || c->dampening != 0)) {
-        tg_error("%s: group %d: Nesterov momentum requires a momentum and zero dampening (momentum %g, dampening %g)",
-                 fn, g, c->momentum, c->dampening);
-        return false;
-    }
+    if (c->nesterov && (c->momentum <= 0 || c->dampening != 0))
+        return TG__REJECT("%s: group %d: Nesterov momentum requires a momentum and zero dampening (momentum %g, dampening %g)",
+                          fn, g, c->momentum, c->dampening);
     return true;
 }
 
@@ -319,20 +307,16 @@ static bool check_grad(const tg_optim *o, int i)
     if (!tg__check("tg_optim_step", g)) return false;
     if (!tg_same_shape(p, g) || g->dtype != p->dtype || !tg_is_contiguous(g)) {
         char s1[128], s2[128];
-        tg_error("tg_optim_step: gradient of parameter '%s' is %s %s%s but the parameter is %s %s", e->name,
-                 tg_dtype_name(g->dtype), tg_shape_str(g, s1, sizeof s1), tg_is_contiguous(g) ? "" : " (strided)",
-                 tg_dtype_name(p->dtype), tg_shape_str(p, s2, sizeof s2));
-        return false;
+        return TG__REJECT("tg_optim_step: gradient of parameter '%s' is %s %s%s but the parameter is %s %s", e->name,
+                          tg_dtype_name(g->dtype), tg_shape_str(g, s1, sizeof s1), tg_is_contiguous(g) ? "" : " (strided)",
+                          tg_dtype_name(p->dtype), tg_shape_str(p, s2, sizeof s2));
     }
     return true;
 }
 
 int tg_optim_step(tg_optim *o)
 {
-    if (!o) {
-        tg_error("tg_optim_step: NULL optimizer");
-        return -1;
-    }
+    if (!o) return tg_fail("tg_optim_step: NULL optimizer");
     /* Check and allocate everything first so that a failure updates nothing. */
     for (int i = 0; i < o->n_params; i++)
         if (o->params[i].tensor->grad && (!check_grad(o, i) || ensure_state(o, i) < 0)) return -1;
@@ -361,14 +345,9 @@ int tg_optim_num_groups(const tg_optim *o) { return o ? o->n_groups : 0; }
 
 static bool check_group(const char *fn, const tg_optim *o, int group)
 {
-    if (!o) {
-        tg_error("%s: NULL optimizer", fn);
-        return false;
-    }
-    if (group < 0 || group >= o->n_groups) {
-        tg_error("%s: group %d is out of range (the optimizer has %d)", fn, group, o->n_groups);
-        return false;
-    }
+    if (!o) return TG__REJECT("%s: NULL optimizer", fn);
+    if (group < 0 || group >= o->n_groups)
+        return TG__REJECT("%s: group %d is out of range (the optimizer has %d)", fn, group, o->n_groups);
     return true;
 }
 
@@ -381,21 +360,16 @@ double tg_optim_get_lr(const tg_optim *o, int group)
 int tg_optim_set_lr(tg_optim *o, int group, double lr)
 {
     if (!check_group("tg_optim_set_lr", o, group)) return -1;
-    if (!(lr >= 0)) {
-        tg_error("tg_optim_set_lr: Invalid learning rate: %g", lr);
-        return -1;
-    }
+    if (!(lr >= 0)) return tg_fail("tg_optim_set_lr: Invalid learning rate: %g", lr);
     set_group_lr(o, group, lr);
     return 0;
 }
 
 int64_t tg_optim_param_steps(const tg_optim *o, int index)
 {
-    if (!o || index < 0 || index >= o->n_params) {
-        tg_error("tg_optim_param_steps: parameter index %d is out of range (the optimizer has %d)", index,
-                 o ? o->n_params : 0);
-        return -1;
-    }
+    if (!o || index < 0 || index >= o->n_params)
+        return tg_fail("tg_optim_param_steps: parameter index %d is out of range (the optimizer has %d)", index,
+                       o ? o->n_params : 0);
     const optim_state *st = &o->state[index];
     return st->step ? *(const int64_t *)tg_data(st->step) : 0;
 }
@@ -404,10 +378,7 @@ int64_t tg_optim_param_steps(const tg_optim *o, int index)
 
 int tg_optim_state_export(const tg_optim *o, tg_params *out)
 {
-    if (!o || !out) {
-        tg_error("tg_optim_state_export: NULL optimizer or output collection");
-        return -1;
-    }
+    if (!o || !out) return tg_fail("tg_optim_state_export: NULL optimizer or output collection");
     const int count = out->count;
     char name[TG_PARAM_NAME_MAX];
     for (int g = 0; g < o->n_groups; g++) {
@@ -463,32 +434,23 @@ static bool parse_entry(const tg_optim *o, const tg_param *e, entry_ref *ref)
     if (strncmp(e->name, "param_groups.", 13) == 0) {
         int g = parse_index(e->name + 13, &rest);
         if (g < 0 || strcmp(rest, "lr") != 0) goto unknown;
-        if (g >= o->n_groups) {
-            tg_error("%s: entry '%s': group %d is out of range (the optimizer has %d)", fn, e->name, g, o->n_groups);
-            return false;
-        }
+        if (g >= o->n_groups)
+            return TG__REJECT("%s: entry '%s': group %d is out of range (the optimizer has %d)", fn, e->name, g, o->n_groups);
         double lr = tg_numel(t) == 1 ? tg_item(t) : NAN;
-        if (!(lr >= 0)) {
-            tg_error("%s: entry '%s' must hold one learning rate >= 0", fn, e->name);
-            return false;
-        }
+        if (!(lr >= 0)) return TG__REJECT("%s: entry '%s' must hold one learning rate >= 0", fn, e->name);
         *ref = (entry_ref){true, g, 0};
         return true;
     }
     if (strncmp(e->name, "state.", 6) != 0) goto unknown;
     int i = parse_index(e->name + 6, &rest);
     if (i < 0) goto unknown;
-    if (i >= o->n_params) {
-        tg_error("%s: entry '%s': parameter %d is out of range (the optimizer has %d)", fn, e->name, i, o->n_params);
-        return false;
-    }
+    if (i >= o->n_params)
+        return TG__REJECT("%s: entry '%s': parameter %d is out of range (the optimizer has %d)", fn, e->name, i, o->n_params);
     const tg_tensor *p = o->params[i].tensor;
     if (has_step(o) && strcmp(rest, "step") == 0) {
         double step = tg_numel(t) == 1 ? tg_item(t) : NAN;
-        if (!(step >= 0 && step == floor(step) && step < 9e15)) {
-            tg_error("%s: entry '%s' must hold one whole step count >= 0", fn, e->name);
-            return false;
-        }
+        if (!(step >= 0 && step == floor(step) && step < 9e15))
+            return TG__REJECT("%s: entry '%s' must hold one whole step count >= 0", fn, e->name);
         *ref = (entry_ref){false, i, -1};
         return true;
     }
@@ -497,26 +459,21 @@ static bool parse_entry(const tg_optim *o, const tg_param *e, entry_ref *ref)
         if (!slot_used(o->kind, &o->hyper[o->params[i].group], k)) goto unknown;
         if (t->dtype == TG_I64 || !tg_same_shape(t, p)) {
             char s1[128], s2[128];
-            tg_error("%s: entry '%s' is %s %s but parameter %d ('%s') is %s %s", fn, e->name, tg_dtype_name(t->dtype),
-                     tg_shape_str(t, s1, sizeof s1), i, o->params[i].name, tg_dtype_name(p->dtype),
-                     tg_shape_str(p, s2, sizeof s2));
-            return false;
+            return TG__REJECT("%s: entry '%s' is %s %s but parameter %d ('%s') is %s %s", fn, e->name, tg_dtype_name(t->dtype),
+                              tg_shape_str(t, s1, sizeof s1), i, o->params[i].name, tg_dtype_name(p->dtype),
+                              tg_shape_str(p, s2, sizeof s2));
         }
         *ref = (entry_ref){false, i, k};
         return true;
     }
 unknown:
-    tg_error("%s: unexpected entry '%s' for %s with these options", fn, e->name, o->name + 3);
-    return false;
+    return TG__REJECT("%s: unexpected entry '%s' for %s with these options", fn, e->name, o->name + 3);
 }
 
 int tg_optim_state_import(tg_optim *o, const tg_params *in)
 {
     const char *fn = "tg_optim_state_import";
-    if (!o || !in) {
-        tg_error("%s: NULL optimizer or input collection", fn);
-        return -1;
-    }
+    if (!o || !in) return tg_fail("%s: NULL optimizer or input collection", fn);
     /* seen[i * (1 + OPTIM_SLOTS) + 1 + slot]: which entries parameter i has. */
     const int stride = 1 + OPTIM_SLOTS;
     entry_ref *refs = malloc(sizeof *refs * (size_t)(in->count ? in->count : 1));

@@ -233,14 +233,9 @@ tg_sched *tg_sched_plateau(tg_optim *o, const tg_plateau_config *cfg)
 
 int tg_sched_step(tg_sched *s)
 {
-    if (!s) {
-        tg_error("tg_sched_step: NULL schedule");
-        return -1;
-    }
-    if (s->kind == SCHED_PLATEAU) {
-        tg_error("tg_sched_step: ReduceLROnPlateau needs the metric: use tg_sched_step_metric");
-        return -1;
-    }
+    if (!s) return tg_fail("tg_sched_step: NULL schedule");
+    if (s->kind == SCHED_PLATEAU)
+        return tg_fail("tg_sched_step: ReduceLROnPlateau needs the metric: use tg_sched_step_metric");
     s->last_epoch++;
     apply_epoch(s);
     return 0;
@@ -254,10 +249,8 @@ static bool is_better(const tg_plateau_config *c, double a, double best)
 
 int tg_sched_step_metric(tg_sched *s, double metric)
 {
-    if (!s || s->kind != SCHED_PLATEAU) {
-        tg_error("tg_sched_step_metric: only ReduceLROnPlateau takes a metric (use tg_sched_step)");
-        return -1;
-    }
+    if (!s || s->kind != SCHED_PLATEAU)
+        return tg_fail("tg_sched_step_metric: only ReduceLROnPlateau takes a metric (use tg_sched_step)");
     s->last_epoch++;
     if (is_better(&s->plateau, metric, s->best)) {
         s->best = metric;
@@ -284,10 +277,8 @@ int tg_sched_step_metric(tg_sched *s, double metric)
 
 double tg_sched_last_lr(const tg_sched *s, int group)
 {
-    if (!s || group < 0 || group >= s->n_groups) {
-        tg_error("tg_sched_last_lr: group %d is out of range (the schedule has %d)", group, s ? s->n_groups : 0);
-        return NAN;
-    }
+    if (!s || group < 0 || group >= s->n_groups)
+        return TG__NAN("tg_sched_last_lr: group %d is out of range (the schedule has %d)", group, s ? s->n_groups : 0);
     return s->last_lr[group];
 }
 
@@ -306,10 +297,7 @@ static bool is_vector(int k) { return k == EX_BASE_LRS || k == EX_LAST_LR; }
 
 int tg_sched_state_export(tg_sched *s, tg_params *out)
 {
-    if (!s || !out) {
-        tg_error("tg_sched_state_export: NULL schedule or output collection");
-        return -1;
-    }
+    if (!s || !out) return tg_fail("tg_sched_state_export: NULL schedule or output collection");
     const int count = out->count;
     for (int k = 0; k < EX_COUNT; k++) {
         if (!exports(s, k)) continue;
@@ -339,27 +327,19 @@ fail:
 int tg_sched_state_import(tg_sched *s, const tg_params *in)
 {
     const char *fn = "tg_sched_state_import";
-    if (!s || !in) {
-        tg_error("%s: NULL schedule or input collection", fn);
-        return -1;
-    }
+    if (!s || !in) return tg_fail("%s: NULL schedule or input collection", fn);
     const tg_tensor *src[EX_COUNT] = {0};
     for (int j = 0; j < in->count; j++) {
         int k = 0;
         while (k < EX_COUNT && strcmp(in->items[j].name, export_names[k]) != 0) k++;
-        if (k == EX_COUNT || !exports(s, k)) {
-            tg_error("%s: unexpected entry '%s'", fn, in->items[j].name);
-            return -1;
-        }
+        if (k == EX_COUNT || !exports(s, k))
+            return tg_fail("%s: unexpected entry '%s'", fn, in->items[j].name);
         src[k] = in->items[j].tensor;
     }
     for (int k = 0; k < EX_COUNT; k++) {
         if (!exports(s, k)) continue;
         const tg_tensor *t = src[k];
-        if (!t) {
-            tg_error("%s: no '%s' entry", fn, export_names[k]);
-            return -1;
-        }
+        if (!t) return tg_fail("%s: no '%s' entry", fn, export_names[k]);
         if (!tg__check(fn, t)) return -1;
         const int64_t want = is_vector(k) ? s->n_groups : 1;
         bool ok = tg_numel(t) == want && (is_vector(k) ? t->ndim == 1 : true);
@@ -369,9 +349,8 @@ int tg_sched_state_import(tg_sched *s, const tg_params *in)
         }
         if (!ok) {
             char shape[128];
-            tg_error("%s: entry '%s' has shape %s; expected %s", fn, export_names[k], tg_shape_str(t, shape, sizeof shape),
-                     is_vector(k) ? "one value per group" : "one whole number >= 0");
-            return -1;
+            return tg_fail("%s: entry '%s' has shape %s; expected %s", fn, export_names[k], tg_shape_str(t, shape, sizeof shape),
+                           is_vector(k) ? "one value per group" : "one whole number >= 0");
         }
     }
     for (int k = 0; k < EX_COUNT; k++) {

@@ -86,20 +86,14 @@ static void *tls_buffer(int which, size_t bytes)
 static int check_args(const char *fn, int64_t M, int64_t N, int64_t K, bool reads_ab,
                       const void *A, const void *B, const void *C)
 {
-    if (M < 0 || N < 0 || K < 0) {
-        tg_error("%s: negative size M=%lld, N=%lld, K=%lld", fn, (long long)M, (long long)N,
-                 (long long)K);
-        return -1;
-    }
-    if (M > 0 && N > 0 && !C) {
-        tg_error("%s: C is NULL for a %lldx%lld result", fn, (long long)M, (long long)N);
-        return -1;
-    }
-    if (M > 0 && N > 0 && K > 0 && reads_ab && (!A || !B)) {
-        tg_error("%s: %s is NULL (M=%lld, N=%lld, K=%lld)", fn, !A ? "A" : "B", (long long)M,
-                 (long long)N, (long long)K);
-        return -1;
-    }
+    if (M < 0 || N < 0 || K < 0)
+        return tg_fail("%s: negative size M=%lld, N=%lld, K=%lld", fn, (long long)M, (long long)N,
+                       (long long)K);
+    if (M > 0 && N > 0 && !C)
+        return tg_fail("%s: C is NULL for a %lldx%lld result", fn, (long long)M, (long long)N);
+    if (M > 0 && N > 0 && K > 0 && reads_ab && (!A || !B))
+        return tg_fail("%s: %s is NULL (M=%lld, N=%lld, K=%lld)", fn, !A ? "A" : "B", (long long)M,
+                       (long long)N, (long long)K);
     return 0;
 }
 

@@ -234,10 +234,8 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
                                    M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC);
 #endif
     }
-    if (failed) {
-        tg_error("%s: out of memory for packing buffers (M=%lld, N=%lld, K=%lld)", fn,
-                 (long long)M, (long long)N, (long long)K);
-        return -1;
-    }
+    if (failed)
+        return tg_fail("%s: out of memory for packing buffers (M=%lld, N=%lld, K=%lld)", fn, (long long)M,
+                       (long long)N, (long long)K);
     return 0;
 }

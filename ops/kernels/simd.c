@@ -132,15 +132,10 @@ int tg_simd_force(const char *name)
         return 0;
     }
     int level = level_from_name(name);
-    if (level < 0) {
-        tg_error("tg_simd_force: unknown SIMD level '%s' (expected avx512, avx2 or scalar)", name);
-        return -1;
-    }
+    if (level < 0)
+        return tg_fail("tg_simd_force: unknown SIMD level '%s' (expected avx512, avx2 or scalar)", name);
     const tg_simd_impl *impl = level_impl(level);
-    if (!impl) {
-        tg_error("tg_simd_force: SIMD level '%s' is not supported by this CPU or build", name);
-        return -1;
-    }
+    if (!impl) return tg_fail("tg_simd_force: SIMD level '%s' is not supported by this CPU or build", name);
     atomic_store_explicit(&current, impl, memory_order_release);
     return 0;
 }

@@ -3,8 +3,8 @@
  * change a result), and the plain libm loops used by the scalar level and
  * by the double versions. */
 #include <tapegrad/vmath.h>
+#include "../../core/internal.h"
 #include "kern_simd.h"
-#include <tapegrad/error.h>
 #include <tapegrad/threads.h>
 
 #include <math.h>
@@ -28,10 +28,7 @@ static TG_LIBM_LOOP(sigmoid_f64, double, 1.0 / (1.0 + exp(-x[i])))
 
 static bool check_args(const char *fn, int64_t n, const void *x, const void *y)
 {
-    if (n > 0 && (!x || !y)) {
-        tg_error("%s: %s is NULL for n=%lld", fn, !x ? "x" : "y", (long long)n);
-        return false;
-    }
+    if (n > 0 && (!x || !y)) return TG__REJECT("%s: %s is NULL for n=%lld", fn, !x ? "x" : "y", (long long)n);
     return n > 0;
 }
 
