@@ -25,26 +25,26 @@ static const char *forward_name(tg_rnn_mode mode)
 
 static bool check_config(const char *fn, tg_rnn_mode mode, const tg_rnn_config *c)
 {
-    if (!c) return tg_error("%s: NULL config", fn) != NULL;
+    if (!c) return TG__REJECT("%s: NULL config", fn);
     if (c->input_size < 1 || c->hidden_size < 1)
-        return tg_error("%s: input_size and hidden_size must be positive, got %lld and %lld", fn,
-                        (long long)c->input_size, (long long)c->hidden_size) != NULL;
-    if (c->num_layers < 0) return tg_error("%s: num_layers must be positive, got %d", fn, c->num_layers) != NULL;
+        return TG__REJECT("%s: input_size and hidden_size must be positive, got %lld and %lld", fn,
+                          (long long)c->input_size, (long long)c->hidden_size);
+    if (c->num_layers < 0) return TG__REJECT("%s: num_layers must be positive, got %d", fn, c->num_layers);
     if (!(c->dropout >= 0 && c->dropout <= 1))
-        return tg_error("%s: dropout should be a number in range [0, 1] representing the probability of an "
-                        "element being zeroed, got %g", fn, c->dropout) != NULL;
-    if (c->proj_size < 0) return tg_error("%s: proj_size should be a positive integer or zero to disable projections, got %lld", fn,
-                                          (long long)c->proj_size) != NULL;
+        return TG__REJECT("%s: dropout should be a number in range [0, 1] representing the probability of an "
+                          "element being zeroed, got %g", fn, c->dropout);
+    if (c->proj_size < 0) return TG__REJECT("%s: proj_size should be a positive integer or zero to disable projections, got %lld", fn,
+                                            (long long)c->proj_size);
     if (c->proj_size > 0 && mode != TG_LSTM)
-        return tg_error("%s: proj_size argument is only supported for LSTM, not RNN or GRU", fn) != NULL;
+        return TG__REJECT("%s: proj_size argument is only supported for LSTM, not RNN or GRU", fn);
     if (c->proj_size >= c->hidden_size && c->proj_size > 0)
-        return tg_error("%s: proj_size has to be smaller than hidden_size (proj_size %lld, hidden_size %lld)", fn,
-                        (long long)c->proj_size, (long long)c->hidden_size) != NULL;
+        return TG__REJECT("%s: proj_size has to be smaller than hidden_size (proj_size %lld, hidden_size %lld)", fn,
+                          (long long)c->proj_size, (long long)c->hidden_size);
     if (c->layer_norm && mode != TG_LSTM && mode != TG_GRU)
-        return tg_error("%s: layer_norm is only supported for LSTM and GRU", fn) != NULL;
+        return TG__REJECT("%s: layer_norm is only supported for LSTM and GRU", fn);
     if (c->relu && mode != TG_RNN_TANH && mode != TG_RNN_RELU)
-        return tg_error("%s: relu is only a nonlinearity of the Elman RNN", fn) != NULL;
-    if (c->dtype != TG_F32 && c->dtype != TG_F64) return tg_error("%s: dtype must be float32 or float64", fn) != NULL;
+        return TG__REJECT("%s: relu is only a nonlinearity of the Elman RNN", fn);
+    if (c->dtype != TG_F32 && c->dtype != TG_F64) return TG__REJECT("%s: dtype must be float32 or float64", fn);
     return true;
 }
 
@@ -266,11 +266,11 @@ static bool make_mask(const char *fn, const int64_t *lengths, tg_dtype dtype, se
     bool full = true;
     for (int64_t b = 0; b < sq->batch; b++) {
         if (lengths[b] < 1)
-            return tg_error("%s: lengths[%lld] is %lld: Length of all samples has to be greater than 0", fn,
-                            (long long)b, (long long)lengths[b]) != NULL;
+            return TG__REJECT("%s: lengths[%lld] is %lld: Length of all samples has to be greater than 0", fn,
+                              (long long)b, (long long)lengths[b]);
         if (lengths[b] > sq->steps)
-            return tg_error("%s: lengths[%lld] is %lld, longer than the input's %lld time steps", fn, (long long)b,
-                            (long long)lengths[b], (long long)sq->steps) != NULL;
+            return TG__REJECT("%s: lengths[%lld] is %lld, longer than the input's %lld time steps", fn, (long long)b,
+                              (long long)lengths[b], (long long)sq->steps);
         full = full && lengths[b] == sq->steps;
     }
     if (full) return true;
