@@ -121,21 +121,15 @@ static void sum_into_row(int64_t n, char **p, const int64_t *step, void *ctx)
 static int sum_into(tg_tensor *dst, const tg_tensor *g)
 {
     int lead = g->ndim - dst->ndim;
-    int64_t stride[TG_MAX_DIMS];
     bool ok = lead >= 0 && g->dtype == dst->dtype;
-    for (int d = 0; ok && d < g->ndim; d++) {
-        if (d < lead) stride[d] = 0;
-        else if (dst->shape[d - lead] == g->shape[d]) stride[d] = dst->stride[d - lead];
-        else if (dst->shape[d - lead] == 1) stride[d] = 0;
-        else ok = false;
-    }
+    for (int d = lead; ok && d < g->ndim; d++) ok = dst->shape[d - lead] == g->shape[d] || dst->shape[d - lead] == 1;
     if (!ok) {
         char a[128], b[128];
         return tg_fail("tg_accum_grad: a gradient of shape %s (%s) does not reduce to shape %s (%s)",
                        tg_shape_str(g, a, sizeof a), tg_dtype_name(g->dtype),
                        tg_shape_str(dst, b, sizeof b), tg_dtype_name(dst->dtype));
     }
-    tg_tensor spread = tg__header(dst, g->ndim, g->shape, stride, dst->offset);
+    tg_tensor spread = tg__spread(dst, g->ndim, g->shape);
     tg__foreach(2, (const tg_tensor *[]){&spread, g}, g->ndim, g->shape, sum_into_row, &spread.dtype, false);
     return 0;
 }

@@ -48,11 +48,26 @@ tg_tensor *tg__new_persistent(tg_dtype dtype, int ndim, const int64_t *shape);
 /* A header sharing t's storage with the given geometry (no node recorded). */
 tg_tensor *tg__view_of(const tg_tensor *t, int ndim, const int64_t *shape,
                        const int64_t *stride, int64_t offset);
-/* A header on the stack over t's storage with the given geometry: nothing
- * recorded, nothing to free, no gradient. The one way kernels and backward
- * functions look at part of a tensor (a matrix of a batch, a slice, rows). */
+/* --- stack headers -----------------------------------------------------------
+ * Headers on the stack over t's storage: nothing recorded, nothing to free,
+ * no gradient. They are how kernels and backward functions look at part of a
+ * tensor (a slice, a matrix of a batch, rows) or at it under another
+ * geometry; every one is built by tg__header. */
+
+/* t's storage with the given geometry. */
 tg_tensor tg__header(const tg_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
                      int64_t offset);
+/* t restricted to [start, start + len) along dim. */
+tg_tensor tg__slice(const tg_tensor *t, int dim, int64_t start, int64_t len);
+/* t restricted to [start[d], start[d] + len[d]) along every dim. */
+tg_tensor tg__region(const tg_tensor *t, const int64_t *start, const int64_t *len);
+/* t at index along dim, that dim removed. */
+tg_tensor tg__selected(const tg_tensor *t, int dim, int64_t index);
+/* t seen with the shape it broadcasts to (ndim >= t->ndim dims, trailing
+ * dims aligned): new leading dims and size-1 dims that grow get stride 0. */
+tg_tensor tg__spread(const tg_tensor *t, int ndim, const int64_t *shape);
+/* A 2-D t with its dims swapped. */
+tg_tensor tg__transposed(const tg_tensor *t);
 /* New tensor shaped like t. */
 tg_tensor *tg__new_like(const tg_tensor *t);
 

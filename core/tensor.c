@@ -346,11 +346,9 @@ int tg_copy_to_array(const tg_tensor *t, void *out)
 {
     if (!tg__check("tg_copy_to_array", t)) return -1;
     if (!out) return tg_fail("tg_copy_to_array: out is NULL");
-    tg_tensor dst = *t;
     tg_storage s = {.data = out, .nbytes = tg_numel(t) * (int64_t)tg_dtype_size(t->dtype)};
+    tg_tensor dst = tg__header(t, t->ndim, t->shape, t->stride, 0);
     dst.storage = &s;
-    dst.offset = 0;
-    dst.requires_grad = false;
     set_contiguous_strides(&dst);
     return tg_copy_(&dst, t);
 }

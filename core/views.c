@@ -371,6 +371,8 @@ tg_tensor *tg_cast(tg_tensor *t, tg_dtype dtype)
     return copy_as("tg_cast", "cast", t, dtype);
 }
 
+/* --- stack headers ------------------------------------------------------------ */
+
 tg_tensor tg__header(const tg_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
                      int64_t offset)
 {
@@ -379,4 +381,44 @@ tg_tensor tg__header(const tg_tensor *t, int ndim, const int64_t *shape, const i
     memcpy(h.shape, shape, sizeof(int64_t) * (size_t)ndim);
     memcpy(h.stride, stride, sizeof(int64_t) * (size_t)ndim);
     return h;
+}
+
+tg_tensor tg__slice(const tg_tensor *t, int dim, int64_t start, int64_t len)
+{
+    tg_tensor r = tg__header(t, t->ndim, t->shape, t->stride, t->offset + start * t->stride[dim]);
+    r.shape[dim] = len;
+    return r;
+}
+
+tg_tensor tg__region(const tg_tensor *t, const int64_t *start, const int64_t *len)
+{
+    int64_t offset = t->offset;
+    for (int d = 0; d < t->ndim; d++) offset += start[d] * t->stride[d];
+    return tg__header(t, t->ndim, len, t->stride, offset);
+}
+
+tg_tensor tg__selected(const tg_tensor *t, int dim, int64_t index)
+{
+    int64_t shape[TG_MAX_DIMS], stride[TG_MAX_DIMS];
+    for (int d = 0, k = 0; d < t->ndim; d++)
+        if (d != dim) {
+            shape[k] = t->shape[d];
+            stride[k++] = t->stride[d];
+        }
+    return tg__header(t, t->ndim - 1, shape, stride, t->offset + index * t->stride[dim]);
+}
+
+tg_tensor tg__spread(const tg_tensor *t, int ndim, const int64_t *shape)
+{
+    int64_t stride[TG_MAX_DIMS];
+    int lead = ndim - t->ndim;
+    for (int d = 0; d < ndim; d++)
+        stride[d] = d < lead || (t->shape[d - lead] == 1 && shape[d] != 1) ? 0 : t->stride[d - lead];
+    return tg__header(t, ndim, shape, stride, t->offset);
+}
+
+tg_tensor tg__transposed(const tg_tensor *t)
+{
+    return tg__header(t, 2, (int64_t[]){t->shape[1], t->shape[0]}, (int64_t[]){t->stride[1], t->stride[0]},
+                      t->offset);
 }

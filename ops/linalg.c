@@ -25,7 +25,6 @@ static void gemm2d(tg_tensor *c, const tg_tensor *a, const tg_tensor *b, double 
  * broadcast against the batch shape bshape (nb dims). */
 static tg_tensor matrix_at(const tg_tensor *t, int nb, const int64_t *bshape, int64_t batch)
 {
-    tg_tensor m = *t;
     int64_t off = t->offset;
     int lead = t->ndim - 2;
     for (int d = nb - 1; d >= 0; d--) {
@@ -34,13 +33,7 @@ static tg_tensor matrix_at(const tg_tensor *t, int nb, const int64_t *bshape, in
         int td = d - (nb - lead);
         if (td >= 0 && t->shape[td] != 1) off += idx * t->stride[td];
     }
-    m.ndim = 2;
-    m.shape[0] = t->shape[t->ndim - 2];
-    m.shape[1] = t->shape[t->ndim - 1];
-    m.stride[0] = t->stride[t->ndim - 2];
-    m.stride[1] = t->stride[t->ndim - 1];
-    m.offset = off;
-    return m;
+    return tg__header(t, 2, t->shape + lead, t->stride + lead, off);
 }
 
 /* y = a b over broadcast batch dims; a (..., n, k), b (..., k, m), both >= 2-D. */
@@ -57,9 +50,8 @@ static tg_tensor *batched(const char *fn, tg_tensor *a, tg_tensor *b, bool broad
         return tg_error("%s: expected both inputs to have the same dtype, got %s and %s", fn,
                         tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
     /* Broadcast the batch dims, treating each operand's last two as a matrix. */
-    tg_tensor ab = *a, bb = *b;
-    ab.ndim -= 2;
-    bb.ndim -= 2;
+    tg_tensor ab = tg__header(a, a->ndim - 2, a->shape, a->stride, a->offset);
+    tg_tensor bb = tg__header(b, b->ndim - 2, b->shape, b->stride, b->offset);
     int nb = ab.ndim > bb.ndim ? ab.ndim : bb.ndim;
     bool match = broadcast || ab.ndim == bb.ndim;
     for (int d = 0; match && d < nb; d++) {
@@ -168,25 +160,11 @@ static bool as_matrix(const tg_tensor *t, tg_tensor *m)
         else if (t->stride[d] != t->stride[d + 1] * t->shape[d + 1]) return false;
         first = false;
     }
-    *m = *t;
-    m->ndim = 2;
-    m->shape[0] = rows;
-    m->shape[1] = t->shape[t->ndim - 1];
-    m->stride[0] = row_stride;
-    m->stride[1] = t->stride[t->ndim - 1];
+    *m = tg__header(t, 2, (int64_t[]){rows, t->shape[t->ndim - 1]},
+                    (int64_t[]){row_stride, t->stride[t->ndim - 1]}, t->offset);
     return true;
 }
 
-/* The transpose of a 2-D header, on the stack. */
-static tg_tensor transposed(const tg_tensor *m)
-{
-    tg_tensor t = *m;
-    t.shape[0] = m->shape[1];
-    t.shape[1] = m->shape[0];
-    t.stride[0] = m->stride[1];
-    t.stride[1] = m->stride[0];
-    return t;
-}
 
 static void linear_backward(tg_node *n, tg_tensor *g)
 {
@@ -204,7 +182,7 @@ static void linear_backward(tg_node *n, tg_tensor *g)
          * saves a temporary and a pass over (out, in). */
         tg_tensor *xc = as_matrix(x, &x2) ? x : tg_contiguous(x);
         if (!xc || !as_matrix(xc, &x2)) return;
-        tg_tensor g2t = transposed(&g2);
+        tg_tensor g2t = tg__transposed(&g2);
         gemm2d(tg_grad_slot(w), &g2t, &x2, 1.0);
     }
     tg_accum_grad(bias, g);
@@ -230,8 +208,7 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = out_f;
     if (bias) {
-        tg_tensor out_shape = *x;
-        out_shape.shape[x->ndim - 1] = out_f;
+        tg_tensor out_shape = tg__header(x, x->ndim, shape, x->stride, 0);
         int nd;
         int64_t b[TG_MAX_DIMS];
         if (tg__broadcast_shape(fn, &out_shape, bias, &nd, b) < 0 || nd != x->ndim ||
@@ -242,7 +219,7 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
     tg_tensor *y = tg__new(x->dtype, x->ndim, shape);
     if (!y) return NULL;
     bool was = tg_set_grad_enabled(false);
-    tg_tensor x2, y2, wt = transposed(weight);
+    tg_tensor x2, y2, wt = tg__transposed(weight);
     /* Leading dims that do not merge need a contiguous copy of x: a
      * temporary of this call, in a scope of its own when none is open. */
     bool merges = as_matrix(x, &x2);

@@ -216,10 +216,7 @@ static bool class_args_ok(const char *fn, const tg_tensor *input, const tg_tenso
     l->class_dim = input->ndim == 1 ? 0 : 1;
     l->classes = input->shape[l->class_dim];
     l->inner = 1;
-    tg_tensor want = *input; /* input's shape without the class dim */
-    want.ndim = input->ndim - 1;
-    for (int d = 0, k = 0; d < input->ndim; d++)
-        if (d != l->class_dim) want.shape[k++] = input->shape[d];
+    tg_tensor want = tg__selected(input, l->class_dim, 0); /* input's shape without the class dim */
     for (int d = 2; d < input->ndim; d++) l->inner *= input->shape[d];
     if (!tg_same_shape(&want, target))
         return TG__REJECT("%s: expected target of shape %s for input of shape %s, got %s", fn,

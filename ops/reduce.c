@@ -179,11 +179,9 @@ static tg_tensor *fold(const tg_tensor *x, const bool *mask, fold_kind kind, dou
         return acc;
     }
     for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = init;
-    tg_tensor acc_view = *acc, centre_view = centre ? *centre : *acc;
-    for (int d = 0; d < x->ndim; d++) {
-        acc_view.shape[d] = centre_view.shape[d] = x->shape[d];
-        if (mask[d]) acc_view.stride[d] = centre_view.stride[d] = 0;
-    }
+    /* acc and centre have x's dims, size 1 where mask is set: spread them over x. */
+    tg_tensor acc_view = tg__spread(acc, x->ndim, x->shape);
+    tg_tensor centre_view = tg__spread(centre ? centre : acc, x->ndim, x->shape);
     fold_ctx ctx = {kind, x->dtype, p};
     const tg_tensor *ops[3] = {&acc_view, x, &centre_view};
     tg__foreach(3, ops, x->ndim, x->shape, fold_row, &ctx, false);

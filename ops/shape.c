@@ -7,77 +7,34 @@
 #include "../core/internal.h"
 #include <tapegrad/shape.h>
 
-/* --- helpers: stack headers over existing storage ---------------------------
- * They share t's storage, record nothing and need no freeing. */
-
-/* t restricted to [start[d], start[d] + len[d]) along every dim. */
-static tg_tensor region(const tg_tensor *t, const int64_t *start, const int64_t *len)
-{
-    tg_tensor r = *t;
-    for (int d = 0; d < t->ndim; d++) {
-        r.offset += start[d] * t->stride[d];
-        r.shape[d] = len[d];
-    }
-    return r;
-}
-
-/* t at index along dim, that dim removed. */
-static tg_tensor selected(const tg_tensor *t, int dim, int64_t index)
-{
-    tg_tensor r = *t;
-    r.offset += index * t->stride[dim];
-    for (int d = dim; d < t->ndim - 1; d++) {
-        r.shape[d] = t->shape[d + 1];
-        r.stride[d] = t->stride[d + 1];
-    }
-    r.ndim--;
-    return r;
-}
-
-/* t restricted to [start, start + len) along dim. */
-static tg_tensor slice(const tg_tensor *t, int dim, int64_t start, int64_t len)
-{
-    tg_tensor r = *t;
-    r.offset += start * t->stride[dim];
-    r.shape[dim] = len;
-    return r;
-}
+/* --- helpers -----------------------------------------------------------------
+ * Parts of tensors are stack headers from core (tg__slice, tg__region, ...). */
 
 /* t with its element order reversed along the dims where flip[d] is set. */
 static tg_tensor flipped(const tg_tensor *t, const bool *flip)
 {
-    tg_tensor r = *t;
-    for (int d = 0; d < t->ndim; d++)
-        if (flip[d] && t->shape[d] > 1) {
-            r.offset += (t->shape[d] - 1) * t->stride[d];
-            r.stride[d] = -t->stride[d];
-        }
-    return r;
+    int64_t stride[TG_MAX_DIMS], offset = t->offset;
+    for (int d = 0; d < t->ndim; d++) {
+        bool reverse = flip[d] && t->shape[d] > 1;
+        if (reverse) offset += (t->shape[d] - 1) * t->stride[d];
+        stride[d] = reverse ? -t->stride[d] : t->stride[d];
+    }
+    return tg__header(t, t->ndim, t->shape, stride, offset);
 }
 
 /* A contiguous t seen as a (count, dim) matrix of rows. */
 static tg_tensor as_rows(const tg_tensor *t, int64_t count, int64_t dim)
 {
-    tg_tensor r = *t;
-    r.ndim = 2;
-    r.shape[0] = count;
-    r.shape[1] = dim;
-    r.stride[0] = dim;
-    r.stride[1] = 1;
-    return r;
+    return tg__header(t, 2, (int64_t[]){count, dim}, (int64_t[]){dim, 1}, t->offset);
 }
 
 /* t seen with ndim >= t->ndim dims: leading size-1 dims added. */
 static tg_tensor with_leading_dims(const tg_tensor *t, int ndim)
 {
-    tg_tensor r = *t;
+    int64_t shape[TG_MAX_DIMS];
     int lead = ndim - t->ndim;
-    r.ndim = ndim;
-    for (int d = ndim - 1; d >= 0; d--) {
-        r.shape[d] = d >= lead ? t->shape[d - lead] : 1;
-        r.stride[d] = d >= lead ? t->stride[d - lead] : 0;
-    }
-    return r;
+    for (int d = 0; d < ndim; d++) shape[d] = d < lead ? 1 : t->shape[d - lead];
+    return tg__spread(t, ndim, shape);
 }
 
 /* False with a message naming fn when a result of this shape would have more
@@ -145,7 +102,7 @@ tg_tensor *tg_cat(int n, tg_tensor *const *ts, int dim)
     bool was = tg_set_grad_enabled(false);
     int64_t start = 0;
     for (int i = 0; i < n; i++) {
-        tg_tensor part = slice(y, d, start, ts[i]->shape[d]);
+        tg_tensor part = tg__slice(y, d, start, ts[i]->shape[d]);
         tg_copy_(&part, ts[i]);
         start += ts[i]->shape[d];
     }
@@ -182,7 +139,7 @@ tg_tensor *tg_stack(int n, tg_tensor *const *ts, int dim)
     if (!y) return NULL;
     bool was = tg_set_grad_enabled(false);
     for (int i = 0; i < n; i++) {
-        tg_tensor part = selected(y, d, i);
+        tg_tensor part = tg__selected(y, d, i);
         tg_copy_(&part, ts[i]);
     }
     tg_set_grad_enabled(was);
@@ -237,7 +194,7 @@ static void repeat_tiles(tg_tensor *x, const tg_tensor *y, const int64_t *repeat
     for (int d = 0; d < nd; d++) ntiles *= repeats[d];
     for (int64_t k = 0; k < ntiles; k++) {
         for (int d = 0; d < nd; d++) start[d] = tile[d] * x->shape[d];
-        tg_tensor part = region(y, start, x->shape);
+        tg_tensor part = tg__region(y, start, x->shape);
         if (backward) tg_add_(x, &part, 1.0);
         else tg_copy_(&part, x);
         for (int d = nd - 1; d >= 0 && ++tile[d] == repeats[d]; d--) tile[d] = 0;
@@ -291,7 +248,7 @@ static void pad_backward(tg_node *n, tg_tensor *g)
     const pad_geometry *geo = n->ctx;
     tg_tensor *slot = tg_grad_slot(n->inputs[0]);
     if (!slot) return;
-    tg_tensor dst = region(slot, geo->in_start, geo->len), src = region(g, geo->out_start, geo->len);
+    tg_tensor dst = tg__region(slot, geo->in_start, geo->len), src = tg__region(g, geo->out_start, geo->len);
     tg_add_(&dst, &src, 1.0);
 }
 
@@ -328,7 +285,7 @@ tg_tensor *tg_pad(tg_tensor *x, int npad, const int64_t *pad, double value)
         return tg_error("%s: value cannot be converted to type int64 without overflow: %g", fn, value);
     tg_tensor *y = tg_full(x->dtype, x->ndim, shape, value);
     if (!y) return NULL;
-    tg_tensor dst = region(y, geo.out_start, geo.len), src = region(x, geo.in_start, geo.len);
+    tg_tensor dst = tg__region(y, geo.out_start, geo.len), src = tg__region(x, geo.in_start, geo.len);
     tg_copy_(&dst, &src);
     tg_node *node = tg_record("pad", pad_backward, y, 1, &x);
     if (node) {
@@ -398,7 +355,7 @@ static void index_select_backward(tg_node *n, tg_tensor *g)
     int dim = (int)n->iarg[0];
     const int64_t *iv = tg_data(n->saved[0]);
     for (int64_t k = 0; k < g->shape[dim]; k++) {
-        tg_tensor dst = slice(slot, dim, iv[k], 1), src = slice(g, dim, k, 1);
+        tg_tensor dst = tg__slice(slot, dim, iv[k], 1), src = tg__slice(g, dim, k, 1);
         tg_add_(&dst, &src, 1.0);
     }
 }
@@ -423,7 +380,7 @@ tg_tensor *tg_index_select(tg_tensor *x, int dim, tg_tensor *index)
     if (!y) return NULL;
     const int64_t *iv = tg_data(idx);
     for (int64_t k = 0; k < shape[d]; k++) {
-        tg_tensor dst = slice(y, d, k, 1), src = slice(x, d, iv[k], 1);
+        tg_tensor dst = tg__slice(y, d, k, 1), src = tg__slice(x, d, iv[k], 1);
         tg_copy_(&dst, &src);
     }
     tg_node *node = tg_record("index_select", index_select_backward, y, 1, &x);
@@ -545,7 +502,7 @@ static void embedding_backward(tg_node *n, tg_tensor *g)
     tg_tensor rows = as_rows(g, count, dim);
     for (int64_t k = 0; k < count; k++) {
         if (iv[k] == n->iarg[0]) continue;
-        tg_tensor dst = slice(slot, 0, iv[k], 1), src = slice(&rows, 0, k, 1);
+        tg_tensor dst = tg__slice(slot, 0, iv[k], 1), src = tg__slice(&rows, 0, k, 1);
         tg_add_(&dst, &src, 1.0);
     }
 }
@@ -574,7 +531,7 @@ tg_tensor *tg_embedding(tg_tensor *weight, tg_tensor *indices, int64_t padding_i
     tg_tensor rows = as_rows(y, count, dim);
     const int64_t *iv = tg_data(idx);
     for (int64_t k = 0; k < count; k++) {
-        tg_tensor dst = slice(&rows, 0, k, 1), src = slice(weight, 0, iv[k], 1);
+        tg_tensor dst = tg__slice(&rows, 0, k, 1), src = tg__slice(weight, 0, iv[k], 1);
         tg_copy_(&dst, &src);
     }
     tg_node *node = tg_record("embedding", embedding_backward, y, 1, &weight);
