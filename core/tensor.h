@@ -96,6 +96,7 @@ tg_tensor *tg_contiguous(tg_tensor *t);
 
 /* --- inspection ---------------------------------------------------------- */
 
+/* Number of elements (the product of the shape; 1 for a 0-dim tensor). */
 int64_t tg_numel(const tg_tensor *t);
 /* Size of dim (negative counts from the end); -1 with a message if out of range. */
 int64_t tg_size(const tg_tensor *t, int dim);
