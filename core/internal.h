@@ -13,6 +13,7 @@
 #include <tapegrad/autograd.h>
 #include <tapegrad/scope.h>
 #include <tapegrad/tensor.h>
+#include <tapegrad/threads.h>
 
 #define TG_MAGIC 0x7467746eu /* "tgtn" */
 
@@ -24,6 +25,37 @@
 
 /* Elements above which loops split across OpenMP threads. */
 #define TG_PARALLEL_MIN 32768
+
+/* --- parallel regions that give way on a busy machine ------------------------
+ * Every parallel region of the library is written
+ *
+ *     tg__parallel region = tg__parallel_begin(tg__threads_for(work, TG_PARALLEL_MIN));
+ *     #pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+ *     {
+ *         tg__parallel_arrive(&region);
+ *         #pragma omp for schedule(static)
+ *         for (...) ...
+ *     }
+ *     tg__parallel_end(&region);
+ *
+ * so that the library sees how late its helper threads start. When another
+ * process holds a core, a helper thread waits for the scheduler and every
+ * region waits for it: two threads then run slower than one. When regions
+ * keep starting late, regions run on the calling thread alone for a while
+ * (10 ms, doubling up to 1 s while the load lasts), then try threads again.
+ * Every parallel loop of the library gives bit-identical results for any
+ * thread count, so this changes time, never values. */
+#define TG__PARALLEL_SLOTS 64
+typedef struct {
+    int threads;
+    double start;
+    double arrive[TG__PARALLEL_SLOTS]; /* when helper thread i began (seconds) */
+} tg__parallel;
+/* The threads wanted for work units, parallel from min_work on. */
+int tg__threads_for(int64_t work, int64_t min_work);
+tg__parallel tg__parallel_begin(int wanted);
+void tg__parallel_arrive(tg__parallel *r);
+void tg__parallel_end(tg__parallel *r);
 
 /* False for NULL (no message: NULL propagates) and for a tensor whose scope
  * has ended (message naming fn). */

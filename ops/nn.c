@@ -52,34 +52,40 @@ static void softmax_lines(bool log_kind, const tg_tensor *a, const tg_tensor *g,
     const void *pa = tg_data(a), *pg = g ? tg_data(g) : NULL;
     void *po = tg_data(out);
     int64_t lines = l.outer * l.inner, s = l.inner;
-#pragma omp parallel for schedule(static) if (lines * l.n >= TG_PARALLEL_MIN)
-    for (int64_t line = 0; line < lines; line++) {
-        int64_t base = (line / l.inner) * l.n * l.inner + line % l.inner;
-        if (!g) {
-            double max = -INFINITY, sum = 0;
-            for (int64_t i = 0; i < l.n; i++) max = fmax(max, ld(pa, dt, base + i * s));
-            for (int64_t i = 0; i < l.n; i++) sum += exp(ld(pa, dt, base + i * s) - max);
-            double log_sum = log(sum);
-            for (int64_t i = 0; i < l.n; i++) {
-                double shifted = ld(pa, dt, base + i * s) - max;
-                st(po, dt, base + i * s, log_kind ? shifted - log_sum : exp(shifted) / sum);
-            }
-        } else if (log_kind) {
-            double gsum = 0;
-            for (int64_t i = 0; i < l.n; i++) gsum += ld(pg, dt, base + i * s);
-            for (int64_t i = 0; i < l.n; i++) {
-                int64_t k = base + i * s;
-                st(po, dt, k, ld(pg, dt, k) - exp(ld(pa, dt, k)) * gsum);
-            }
-        } else {
-            double dot = 0;
-            for (int64_t i = 0; i < l.n; i++) dot += ld(pg, dt, base + i * s) * ld(pa, dt, base + i * s);
-            for (int64_t i = 0; i < l.n; i++) {
-                int64_t k = base + i * s;
-                st(po, dt, k, ld(pa, dt, k) * (ld(pg, dt, k) - dot));
+    tg__parallel region = tg__parallel_begin(tg__threads_for(lines * l.n, TG_PARALLEL_MIN));
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t line = 0; line < lines; line++) {
+            int64_t base = (line / l.inner) * l.n * l.inner + line % l.inner;
+            if (!g) {
+                double max = -INFINITY, sum = 0;
+                for (int64_t i = 0; i < l.n; i++) max = fmax(max, ld(pa, dt, base + i * s));
+                for (int64_t i = 0; i < l.n; i++) sum += exp(ld(pa, dt, base + i * s) - max);
+                double log_sum = log(sum);
+                for (int64_t i = 0; i < l.n; i++) {
+                    double shifted = ld(pa, dt, base + i * s) - max;
+                    st(po, dt, base + i * s, log_kind ? shifted - log_sum : exp(shifted) / sum);
+                }
+            } else if (log_kind) {
+                double gsum = 0;
+                for (int64_t i = 0; i < l.n; i++) gsum += ld(pg, dt, base + i * s);
+                for (int64_t i = 0; i < l.n; i++) {
+                    int64_t k = base + i * s;
+                    st(po, dt, k, ld(pg, dt, k) - exp(ld(pa, dt, k)) * gsum);
+                }
+            } else {
+                double dot = 0;
+                for (int64_t i = 0; i < l.n; i++) dot += ld(pg, dt, base + i * s) * ld(pa, dt, base + i * s);
+                for (int64_t i = 0; i < l.n; i++) {
+                    int64_t k = base + i * s;
+                    st(po, dt, k, ld(pa, dt, k) * (ld(pg, dt, k) - dot));
+                }
             }
         }
     }
+    tg__parallel_end(&region);
 }
 
 static void softmax_backward(tg_node *n, tg_tensor *g)
@@ -154,20 +160,26 @@ static void layer_norm_backward(tg_node *n, tg_tensor *g)
         tg_tensor *dx = tg__new_like(x);
         if (!dx) return;
         void *pdx = tg_data(dx);
-#pragma omp parallel for schedule(static) if (rows * N >= TG_PARALLEL_MIN)
-        for (int64_t r = 0; r < rows; r++) {
-            double mean = stats[2 * r], rstd = stats[2 * r + 1], sum_dxhat = 0, sum_dxhat_xhat = 0;
-            for (int64_t j = 0; j < N; j++) {
-                double dxhat = ld(pg, dt, r * N + j) * (pw ? ld(pw, dt, j) : 1);
-                sum_dxhat += dxhat;
-                sum_dxhat_xhat += dxhat * (ld(px, dt, r * N + j) - mean) * rstd;
-            }
-            for (int64_t j = 0; j < N; j++) {
-                double xhat = (ld(px, dt, r * N + j) - mean) * rstd;
-                double dxhat = ld(pg, dt, r * N + j) * (pw ? ld(pw, dt, j) : 1);
-                st(pdx, dt, r * N + j, rstd * (dxhat - sum_dxhat / N - xhat * sum_dxhat_xhat / N));
+        tg__parallel region = tg__parallel_begin(tg__threads_for(rows * N, TG_PARALLEL_MIN));
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+        {
+            tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+            for (int64_t r = 0; r < rows; r++) {
+                double mean = stats[2 * r], rstd = stats[2 * r + 1], sum_dxhat = 0, sum_dxhat_xhat = 0;
+                for (int64_t j = 0; j < N; j++) {
+                    double dxhat = ld(pg, dt, r * N + j) * (pw ? ld(pw, dt, j) : 1);
+                    sum_dxhat += dxhat;
+                    sum_dxhat_xhat += dxhat * (ld(px, dt, r * N + j) - mean) * rstd;
+                }
+                for (int64_t j = 0; j < N; j++) {
+                    double xhat = (ld(px, dt, r * N + j) - mean) * rstd;
+                    double dxhat = ld(pg, dt, r * N + j) * (pw ? ld(pw, dt, j) : 1);
+                    st(pdx, dt, r * N + j, rstd * (dxhat - sum_dxhat / N - xhat * sum_dxhat_xhat / N));
+                }
             }
         }
+        tg__parallel_end(&region);
         tg_accum_grad(x, dx);
     }
     if (!tg_needs_grad(w) && !tg_needs_grad(b)) return;
@@ -227,23 +239,29 @@ tg_tensor *tg_layer_norm(tg_tensor *x, int n_normalized, tg_tensor *weight, tg_t
     const void *px = tg_data(xc), *pw = wc ? tg_data(wc) : NULL, *pb = bc ? tg_data(bc) : NULL;
     void *py = tg_data(y);
     double *mean_rstd = tg_data(stats);
-#pragma omp parallel for schedule(static) if (rows * N >= TG_PARALLEL_MIN)
-    for (int64_t r = 0; r < rows; r++) {
-        double mean = 0, var = 0;
-        for (int64_t j = 0; j < N; j++) mean += ld(px, dt, r * N + j);
-        mean /= N;
-        for (int64_t j = 0; j < N; j++) {
-            double centred = ld(px, dt, r * N + j) - mean;
-            var += centred * centred;
+    tg__parallel region = tg__parallel_begin(tg__threads_for(rows * N, TG_PARALLEL_MIN));
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            double mean = 0, var = 0;
+            for (int64_t j = 0; j < N; j++) mean += ld(px, dt, r * N + j);
+            mean /= N;
+            for (int64_t j = 0; j < N; j++) {
+                double centred = ld(px, dt, r * N + j) - mean;
+                var += centred * centred;
+            }
+            double rstd = 1 / sqrt(var / N + eps);
+            for (int64_t j = 0; j < N; j++) {
+                double v = (ld(px, dt, r * N + j) - mean) * rstd;
+                st(py, dt, r * N + j, v * (pw ? ld(pw, dt, j) : 1) + (pb ? ld(pb, dt, j) : 0));
+            }
+            mean_rstd[2 * r] = mean;
+            mean_rstd[2 * r + 1] = rstd;
         }
-        double rstd = 1 / sqrt(var / N + eps);
-        for (int64_t j = 0; j < N; j++) {
-            double v = (ld(px, dt, r * N + j) - mean) * rstd;
-            st(py, dt, r * N + j, v * (pw ? ld(pw, dt, j) : 1) + (pb ? ld(pb, dt, j) : 0));
-        }
-        mean_rstd[2 * r] = mean;
-        mean_rstd[2 * r + 1] = rstd;
     }
+    tg__parallel_end(&region);
     tg_node *node = tg_record("layer_norm", layer_norm_backward, y, 3, (tg_tensor *[]){xc, wc, bc});
     if (node) {
         node->iarg[0] = N;

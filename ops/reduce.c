@@ -145,14 +145,20 @@ static void fold_blocks(const tg_tensor *x, fold_ctx *ctx, double init, const tg
     char *base = tg_data(x);
     double centre_value = centre ? *(const double *)tg_data(centre) : 0.0;
     bool extremum = ctx->kind == FOLD_MAX || ctx->kind == FOLD_MIN || ctx->kind == FOLD_ABS_MAX;
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < blocks; b++) {
-        partial[b] = extremum ? init : 0.0;
-        int64_t len = n - b * FOLD_BLOCK < FOLD_BLOCK ? n - b * FOLD_BLOCK : FOLD_BLOCK;
-        char *ptrs[3] = {(char *)&partial[b], base + b * FOLD_BLOCK * es, (char *)&centre_value};
-        int64_t steps[3] = {0, es, 0};
-        fold_row(len, ptrs, steps, ctx);
+    tg__parallel region = tg__parallel_begin(tg_get_num_threads());
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < blocks; b++) {
+            partial[b] = extremum ? init : 0.0;
+            int64_t len = n - b * FOLD_BLOCK < FOLD_BLOCK ? n - b * FOLD_BLOCK : FOLD_BLOCK;
+            char *ptrs[3] = {(char *)&partial[b], base + b * FOLD_BLOCK * es, (char *)&centre_value};
+            int64_t steps[3] = {0, es, 0};
+            fold_row(len, ptrs, steps, ctx);
+        }
     }
+    tg__parallel_end(&region);
     double total = init;
     for (int64_t b = 0; b < blocks; b++) {
         switch (ctx->kind) {

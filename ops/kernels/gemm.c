@@ -30,9 +30,8 @@
  * Each thread keeps its packing buffers across calls (thread-local, grown
  * on demand, 64-byte aligned), so steady-state calls do not allocate. */
 #include <tapegrad/gemm.h>
+#include "../../core/internal.h"
 #include "kern_simd.h"
-#include <tapegrad/error.h>
-#include <tapegrad/threads.h>
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -118,8 +117,7 @@ static bool use_dots(int64_t M, int64_t csA, int64_t rsB)
  * tiles (see TG_GEMM_PARALLEL_MIN). */
 static int threads_for(int64_t M, int64_t N, int64_t K, double cost)
 {
-    if ((double)M * (double)N * (double)K * cost < TG_GEMM_PARALLEL_MIN) return 1;
-    return tg_get_num_threads();
+    return (double)M * (double)N * (double)K * cost < TG_GEMM_PARALLEL_MIN ? 1 : tg_get_num_threads();
 }
 
 /* This thread's block [m0,m1) x [n0,n1) of C. The grid splits N first (each
