@@ -19,7 +19,7 @@ tg_tensor *tg__map(const char *fn, tg_kernel kernel, int n, tg_tensor *const *in
         memcpy(acc.shape, shape, sizeof shape);
         if (tg__broadcast_shape(fn, &acc, inputs[i], &ndim, shape) < 0) return NULL;
     }
-    tg_tensor *out = tg__new(inputs[0]->dtype, ndim, shape);
+    tg_tensor *out = tg__new(fn, inputs[0]->dtype, ndim, shape);
     if (!out) return NULL;
     const tg_tensor *ops[4] = {out};
     for (int i = 0; i < n; i++) ops[i + 1] = inputs[i];
