@@ -6,8 +6,8 @@
  *    answer, and the fuzzer can refuse allocations above a size;
  *  - debug builds know which persistent tensor headers are alive, so that a
  *    second tg_free of the same tensor is reported instead of freeing twice;
- *  - each thread's scratch buffers (GEMM packing) are freed by
- *    tg_release_thread_memory and when the thread exits. */
+ *  - a thread's memory (its arena, its scratch buffers for GEMM packing)
+ *    is freed when the thread exits, not only by tg_release_thread_memory. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -19,12 +19,13 @@
 
 /* Off unless a test arms it: one relaxed load per allocation. */
 static atomic_bool armed;
-static atomic_int_least64_t counted, fail_at = -1;
+static atomic_int_least64_t counted, refusals, fail_at = -1;
 static atomic_size_t size_limit;
 
 void tg__alloc_fail_at(int64_t k)
 {
     atomic_store(&counted, 0);
+    atomic_store(&refusals, 0);
     atomic_store(&fail_at, k);
     atomic_store(&armed, k >= 0 || atomic_load(&size_limit) > 0);
 }
@@ -36,13 +37,15 @@ void tg__alloc_limit(size_t max_bytes)
 }
 
 int64_t tg__alloc_count(void) { return atomic_load(&counted); }
+int64_t tg__alloc_refusals(void) { return atomic_load(&refusals); }
 
 bool tg__alloc_refused(size_t nbytes)
 {
     if (!atomic_load_explicit(&armed, memory_order_relaxed)) return false;
     size_t limit = atomic_load(&size_limit);
-    if (limit > 0 && nbytes > limit) return true;
-    return atomic_fetch_add(&counted, 1) == atomic_load(&fail_at);
+    bool refuse = atomic_fetch_add(&counted, 1) == atomic_load(&fail_at) || (limit > 0 && nbytes > limit);
+    if (refuse) atomic_fetch_add(&refusals, 1);
+    return refuse;
 }
 
 void *tg__malloc(size_t nbytes) { return tg__alloc_refused(nbytes) ? NULL : malloc(nbytes ? nbytes : 1); }
@@ -163,7 +166,7 @@ bool tg__live_remove(const tg_tensor *t)
 }
 #endif
 
-/* --- per-thread scratch buffers ------------------------------------------------ */
+/* --- per-thread memory ------------------------------------------------------ */
 
 typedef struct {
     void *data[TG_SCRATCH_BUFFERS];
@@ -171,32 +174,35 @@ typedef struct {
 } scratch_set;
 
 static _Thread_local scratch_set scratch;
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static atomic_size_t scratch_total; /* bytes held by every thread's buffers */
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
 
-static void scratch_free(void *set_v)
+/* The key's destructor runs when a thread that holds memory exits (OpenMP
+ * workers of short-lived threads included) and frees it all. */
+static void thread_exit(void *unused)
 {
-    scratch_set *set = set_v;
-    for (int i = 0; i < TG_SCRATCH_BUFFERS; i++) {
-        free(set->data[i]);
-        set->data[i] = NULL;
-        set->size[i] = 0;
-    }
+    (void)unused;
+    tg__thread_memory_free();
 }
 
-/* The key's destructor frees a thread's buffers when it exits (OpenMP
- * workers of short-lived threads included). */
-static void scratch_key_create(void) { pthread_key_create(&scratch_key, scratch_free); }
+static void thread_key_create(void) { pthread_key_create(&thread_key, thread_exit); }
+
+bool tg__thread_holds_memory(void)
+{
+    pthread_once(&thread_key_once, thread_key_create);
+    return pthread_getspecific(thread_key) || pthread_setspecific(thread_key, &scratch) == 0;
+}
 
 void *tg__thread_scratch(int which, size_t nbytes)
 {
     if (scratch.size[which] >= nbytes) return scratch.data[which];
-    pthread_once(&scratch_once, scratch_key_create);
-    if (!pthread_getspecific(scratch_key) && pthread_setspecific(scratch_key, &scratch) != 0) return NULL;
+    if (!tg__thread_holds_memory()) return NULL;
     size_t size = (nbytes + 4095) / 4096 * 4096;
     void *data = tg__aligned_alloc(size);
     if (!data) return NULL;
     free(scratch.data[which]);
+    atomic_fetch_add(&scratch_total, size - scratch.size[which]);
     scratch.data[which] = data;
     scratch.size[which] = size;
     return data;
@@ -209,4 +215,14 @@ size_t tg__thread_scratch_bytes(void)
     return n;
 }
 
-void tg__thread_scratch_release(void) { scratch_free(&scratch); }
+size_t tg__scratch_bytes(void) { return atomic_load(&scratch_total); }
+
+void tg__thread_scratch_release(void)
+{
+    for (int i = 0; i < TG_SCRATCH_BUFFERS; i++) {
+        free(scratch.data[i]);
+        atomic_fetch_sub(&scratch_total, scratch.size[i]);
+        scratch.data[i] = NULL;
+        scratch.size[i] = 0;
+    }
+}

@@ -75,10 +75,12 @@ void *tg__aligned_alloc(size_t nbytes);
 bool tg__alloc_refused(size_t nbytes);
 /* Test seams. tg__alloc_fail_at(k): the allocation numbered k (from 0,
  * arena bumps included) after this call fails; k < 0 for none, INT64_MAX
- * to count only. tg__alloc_count: allocations counted since. And
- * tg__alloc_limit(n): refuse every allocation above n bytes (0: none). */
+ * to count only. tg__alloc_count and tg__alloc_refusals: allocations asked
+ * for and refused since, while armed. And tg__alloc_limit(n): refuse every
+ * allocation above n bytes (0: none). */
 void tg__alloc_fail_at(int64_t k);
 int64_t tg__alloc_count(void);
+int64_t tg__alloc_refusals(void);
 void tg__alloc_limit(size_t max_bytes);
 
 /* Persistent tensor headers alive: added when made (false if the
@@ -91,9 +93,17 @@ int64_t tg__live_tensors(void);
 /* This thread's scratch buffer `which` (0 or 1) of at least nbytes, its
  * contents not kept when it grows; NULL if out of memory. Freed by
  * tg_release_thread_memory and when the thread exits. */
+/* Make sure tg__thread_memory_free runs when this thread exits (false if
+ * that cannot be arranged); the arena and the scratch buffers ask it. */
+bool tg__thread_holds_memory(void);
+/* Free this thread's arena (whatever scopes are open), base-level tape and
+ * scratch buffers. */
+void tg__thread_memory_free(void);
 #define TG_SCRATCH_BUFFERS 2
 void *tg__thread_scratch(int which, size_t nbytes);
+/* Bytes held by this thread's scratch buffers, and by every thread's. */
 size_t tg__thread_scratch_bytes(void);
+size_t tg__scratch_bytes(void);
 void tg__thread_scratch_release(void);
 
 /* Memory from this thread's arena, TG_ALIGN-aligned: the innermost

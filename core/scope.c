@@ -45,6 +45,7 @@ int tg__scope_depth(void) { return depth; }
 static chunk *chunk_new(size_t need)
 {
     size_t size = need > CHUNK_MIN ? need : CHUNK_MIN;
+    if (!first_chunk && !tg__thread_holds_memory()) return NULL;
     chunk *c = tg__malloc(sizeof *c);
     if (!c) return NULL;
     c->data = tg__aligned_alloc(size);
@@ -170,12 +171,8 @@ size_t tg_arena_reserved(void)
 
 size_t tg_arena_chunk_allocs(void) { return chunk_allocs; }
 
-void tg_release_thread_memory(void)
+void tg__thread_memory_free(void)
 {
-    if (depth > 0) {
-        tg_error("tg_release_thread_memory: %d scope(s) still open", depth);
-        return;
-    }
     tg__tape_detach_outputs();
     for (chunk *c = first_chunk, *next; c; c = next) {
         next = c->next;
@@ -185,8 +182,19 @@ void tg_release_thread_memory(void)
     }
     first_chunk = current = NULL;
     total_used = 0;
+    depth = 0;
+    newest_tensor = NULL;
     tg__tape_rewind(NULL);
     tg__thread_scratch_release();
+}
+
+void tg_release_thread_memory(void)
+{
+    if (depth > 0) {
+        tg_error("tg_release_thread_memory: %d scope(s) still open", depth);
+        return;
+    }
+    tg__thread_memory_free();
 }
 
 tg_tensor *tg_keep(const tg_tensor *t)

@@ -52,11 +52,14 @@ bool tg__valid_shape(const char *fn, int ndim, const int64_t *shape)
         return TG__REJECT("%s: ndim must be in [0, %d], got %d", fn, TG_MAX_DIMS, ndim);
     if (ndim > 0 && !shape) return TG__REJECT("%s: shape is NULL for ndim %d", fn, ndim);
     int64_t numel = 1;
-    for (int d = 0; d < ndim; d++)
+    bool empty = false;
+    for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0)
             return TG__REJECT("%s: Trying to create tensor with negative dimension %lld at dim %d", fn,
                               (long long)shape[d], d);
-    for (int d = 0; d < ndim; d++) {
+        empty = empty || shape[d] == 0;
+    }
+    for (int d = 0; d < ndim && !empty; d++) {
         if (shape[d] > 0 && numel > TG_MAX_NUMEL / shape[d]) {
             char s[160];
             return TG__REJECT("%s: a tensor of shape %s would have more than 2^60 elements (too large)", fn,

@@ -183,6 +183,7 @@ static tg_tensor *cell_forward(tg_cell *cell, tg_tensor *x, tg_tensor *h, tg_ten
     if (lstm && !c) c = tg_zeros(x->dtype, state_ndim, state_shape);
     tg_tensor *xproj = tg_linear(x, cell->weight_ih, cell->bias_ih);
     tg_tensor *hproj = tg_linear(h, cell->weight_hh, cell->bias_hh);
+    if (!xproj || !hproj) return NULL; /* not an absent projection: a failure */
     switch (cell->mode) {
     case TG_LSTM: return lstm_step(xproj, hproj, c, c_out);
     case TG_GRU: return gru_step(xproj, hproj, h);

@@ -361,7 +361,14 @@ int tg_rnn_forward(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0, cons
     if (!out) return forward_impl(rnn, x, h0, c0, lengths, out); /* fails, naming the NULL */
     tg_tensor *inputs[4] = {x, h0, c0, rnn && rnn->weights ? rnn->weights[0].weight_ih : NULL};
     tg_scope *s = tg__autoscope(4, inputs);
+    /* A step that failed (out of memory) must not pass for an absent
+     * optional argument (a NULL bias, h0): any failure inside fails the call. */
+    uint64_t errors = tg__error_count();
     int status = forward_impl(rnn, x, h0, c0, lengths, out);
+    if (status == 0 && tg__error_count() != errors) {
+        status = -1;
+        *out = (tg_rnn_output){0};
+    }
     if (s) {
         /* All three kept, or none. */
         tg_tensor *results[3] = {out->output, out->h_n, out->c_n};

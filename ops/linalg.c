@@ -83,7 +83,7 @@ static tg_tensor *batched(const char *fn, tg_tensor *a, tg_tensor *b, bool broad
         tg_tensor am = matrix_at(a, nb, shape, i), bm = matrix_at(b, nb, shape, i), ym = matrix_at(y, nb, shape, i);
         if (gemm2d(&ym, &am, &bm, 0.0) < 0) {
             tg_free(y);
-            return NULL;
+            return tg_error("%s: %s", fn, tg_last_error());
         }
     }
     tg_tensor *in[2] = {a, b};
@@ -264,7 +264,7 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
     tg_set_grad_enabled(was);
     if (!done) {
         tg_free(y);
-        return NULL;
+        return tg_error("%s: %s", fn, tg_last_error());
     }
     tg_tensor *in[3] = {x, weight, bias};
     tg_record("linear", linear_backward, y, bias ? 3 : 2, in);
