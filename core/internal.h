@@ -37,8 +37,9 @@
 #define TG_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-/* The most elements a tensor (or a view) may have: its byte size and every
- * byte offset into it fit int64 for every dtype. */
+/* The most elements a tensor (or a view) may have, counting a size 0 as 1:
+ * its byte size, strides and every byte offset into it fit int64 for every
+ * dtype, empty tensors included. */
 #define TG_MAX_NUMEL (INT64_MAX / 8)
 
 /* Every failure in the library is one statement, `return` and the helper
@@ -123,8 +124,8 @@ uint64_t tg__error_count(void);
  * fn names the function the user called, for messages. */
 
 /* False with a message naming fn when a tensor of this shape cannot exist:
- * ndim outside [0, 8], a NULL shape, a negative size, or more than
- * TG_MAX_NUMEL elements. */
+ * ndim outside [0, 8], a NULL shape, a negative size, or sizes (zeros
+ * counted as ones) multiplying to more than TG_MAX_NUMEL. */
 bool tg__valid_shape(const char *fn, int ndim, const int64_t *shape);
 /* A contiguous uninitialised tensor (scope or persistent, as tg_empty);
  * NULL with a message naming fn if the shape is invalid or too large, or

@@ -51,21 +51,19 @@ bool tg__valid_shape(const char *fn, int ndim, const int64_t *shape)
     if (ndim < 0 || ndim > TG_MAX_DIMS)
         return TG__REJECT("%s: ndim must be in [0, %d], got %d", fn, TG_MAX_DIMS, ndim);
     if (ndim > 0 && !shape) return TG__REJECT("%s: shape is NULL for ndim %d", fn, ndim);
-    int64_t numel = 1;
-    bool empty = false;
+    /* Zero sizes count as ones, so that strides and offsets of empty
+     * tensors fit as well. */
+    int64_t extent = 1;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0)
             return TG__REJECT("%s: Trying to create tensor with negative dimension %lld at dim %d", fn,
                               (long long)shape[d], d);
-        empty = empty || shape[d] == 0;
-    }
-    for (int d = 0; d < ndim && !empty; d++) {
-        if (shape[d] > 0 && numel > TG_MAX_NUMEL / shape[d]) {
+        if (shape[d] > 1 && extent > TG_MAX_NUMEL / shape[d]) {
             char s[160];
-            return TG__REJECT("%s: a tensor of shape %s would have more than 2^60 elements (too large)", fn,
+            return TG__REJECT("%s: a tensor of shape %s is too large (its sizes multiply to more than 2^60)", fn,
                               shape_text(ndim, shape, s, sizeof s));
         }
-        numel *= shape[d];
+        if (shape[d] > 1) extent *= shape[d];
     }
     return true;
 }

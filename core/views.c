@@ -89,7 +89,7 @@ static tg_tensor *view_impl(const char *fn, tg_tensor *t, int ndim, const int64_
 {
     if (!tg__check(fn, t)) return NULL;
     int64_t resolved[TG_MAX_DIMS], stride[TG_MAX_DIMS];
-    if (!infer_shape(fn, t, ndim, shape, resolved)) return NULL;
+    if (!infer_shape(fn, t, ndim, shape, resolved) || !tg__valid_shape(fn, ndim, resolved)) return NULL;
     if (!view_strides(t, ndim, resolved, stride)) {
         if (!copy_ok)
             return tg_error("%s: view size is not compatible with input tensor's size and stride "
