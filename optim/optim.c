@@ -335,7 +335,9 @@ void tg_optim_zero_grad(tg_optim *o)
     if (!o) return;
     for (int i = 0; i < o->n_params; i++) {
         tg_tensor *g = o->params[i].tensor->grad;
-        if (g) memset(tg_data(g), 0, (size_t)tg_numel(g) * tg_dtype_size(g->dtype));
+        if (!g) continue;
+        memset(tg_data(g), 0, (size_t)tg_numel(g) * tg_dtype_size(g->dtype));
+        g->storage->version++;
     }
 }
 

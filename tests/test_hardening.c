@@ -35,7 +35,7 @@ static void test_result_sizes_checked(void **state)
     /* Empty tensors obey the same bound (zeros count as ones), so that their
      * strides and offsets fit too. */
     EXPECT_ERR(tg_zeros(TG_F32, 2, (int64_t[]){0, (int64_t)1 << 62}), "tg_zeros: a tensor of shape [0,4611686018427387904] is too large");
-    EXPECT_ERR(tg_reshape(tg_zeros(TG_F32, 1, (int64_t[]){0}), 3, (int64_t[]){0, 1 << 30, 1 << 31}), "tg_reshape");
+    EXPECT_ERR(tg_reshape(tg_zeros(TG_F32, 1, (int64_t[]){0}), 3, (int64_t[]){0, (int64_t)1 << 30, (int64_t)1 << 31}), "tg_reshape");
     /* Reductions over an empty dim of a huge tensor have a huge result,
      * which the memory of this machine (1 GB here) cannot hold. */
     tg_tensor *empty = tg_zeros(TG_F32, 2, (int64_t[]){0, (int64_t)1 << 59});
@@ -108,6 +108,19 @@ static void test_saved_tensors_modified_in_place(void **state)
     loss = tg_sum(tg_mul(w, scale), 0, NULL, false);
     tg_fill_(scale, 3.0);
     expect_modified(loss, &w, 1);
+
+    /* An optimizer step is an in-place write to its parameters. */
+    tg_params params = tg_params_new();
+    tg_params_add(&params, NULL, "w", w);
+    tg_optim *sgd = tg_sgd(&params, 1, &(tg_sgd_config){.lr = 0.1});
+    tg_tensor *held = tg_sum(tg_mul(w, w), 0, NULL, false);
+    assert_int_equal(tg_backward_retain(held, NULL), 0);
+    assert_int_equal(tg_optim_step(sgd), 0);
+    tg_free(w->grad);
+    w->grad = NULL;
+    expect_modified(held, &w, 1);
+    tg_optim_free(sgd);
+    tg_params_free(&params);
 
     /* Unchanged, the same graphs run; a change made before forward is fine. */
     idx = tg_from_array(TG_I64, 1, (int64_t[]){3}, (int64_t[]){0, 1, 4});
