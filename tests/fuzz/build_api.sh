@@ -31,4 +31,5 @@ $cc $flags -fsanitize=fuzzer "$root/tests/fuzz/fuzz_api.c" $objs -lm -lpthread -
 [ "$seconds" -gt 0 ] || exit 0
 cd "$out"
 ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    ./fuzz_api -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=512 -print_final_stats=1 corpus
+    ./fuzz_api -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=512 -len_control=0 \
+    -print_final_stats=1 corpus
