@@ -62,7 +62,9 @@ void tg__store(void *p, tg_dtype dtype, double v)
     switch (dtype) {
     case TG_F32: *(float *)p = (float)v; break;
     case TG_F64: *(double *)p = v; break;
-    default: *(int64_t *)p = (int64_t)v; break;
+    /* Out of range (NaN included) saturates as x86 converts, never UB;
+     * conversions users ask for check the range first (tg__fits_int64). */
+    default: *(int64_t *)p = v >= -0x1p63 && v < 0x1p63 ? (int64_t)v : (v > 0 ? INT64_MAX : INT64_MIN); break;
     }
 }
 

@@ -37,19 +37,6 @@ static tg_tensor with_leading_dims(const tg_tensor *t, int ndim)
     return tg__spread(t, ndim, shape);
 }
 
-/* False with a message naming fn when a result of this shape would have more
- * elements than int64 byte counts can address. */
-static bool shape_fits(const char *fn, int ndim, const int64_t *shape)
-{
-    int64_t numel = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] > 0 && numel > INT64_MAX / 8 / shape[d])
-            return TG__REJECT("%s: result too large at dim %d (size %lld)", fn, d, (long long)shape[d]);
-        numel *= shape[d];
-    }
-    return true;
-}
-
 /* --- cat, stack -------------------------------------------------------------
  * y = [x0, x1, ...] along dim;  dx_i = the slice of g that x_i filled */
 static void cat_backward(tg_node *n, tg_tensor *g)
@@ -95,9 +82,11 @@ tg_tensor *tg_cat(int n, tg_tensor *const *ts, int dim)
             return tg_error("%s: Sizes of tensors must match except in dimension %d (tensor 0 is %s, tensor %d is %s)",
                             fn, d, tg_shape_str(first, s1, sizeof s1), i, tg_shape_str(ts[i], s2, sizeof s2));
         }
+        if (ts[i]->shape[d] > TG_MAX_NUMEL - shape[d])
+            return tg_error("%s: the result would have more than 2^60 elements along dim %d (too large)", fn, d);
         shape[d] += ts[i]->shape[d];
     }
-    tg_tensor *y = tg__new(first->dtype, first->ndim, shape);
+    tg_tensor *y = tg__new(fn, first->dtype, first->ndim, shape);
     if (!y) return NULL;
     bool was = tg_set_grad_enabled(false);
     int64_t start = 0;
@@ -135,7 +124,7 @@ tg_tensor *tg_stack(int n, tg_tensor *const *ts, int dim)
         }
     int64_t shape[TG_MAX_DIMS];
     for (int k = 0, j = 0; k <= first->ndim; k++) shape[k] = k == d ? n : first->shape[j++];
-    tg_tensor *y = tg__new(first->dtype, first->ndim + 1, shape);
+    tg_tensor *y = tg__new(fn, first->dtype, first->ndim + 1, shape);
     if (!y) return NULL;
     bool was = tg_set_grad_enabled(false);
     for (int i = 0; i < n; i++) {
@@ -172,7 +161,7 @@ tg_tensor *tg_flip(tg_tensor *x, int ndims, const int *dims)
         if (flip[d]) return tg_error("%s: dim %d appears multiple times in the list of dims", fn, dims[i]);
         flip[d] = true;
     }
-    tg_tensor *y = tg__new_like(x);
+    tg_tensor *y = tg__new_like(fn, x);
     if (!y) return NULL;
     tg_tensor source = flipped(x, flip);
     tg_copy_(y, &source);
@@ -227,8 +216,8 @@ tg_tensor *tg_repeat(tg_tensor *x, int ndim, const int64_t *repeats)
                             (long long)source.shape[d], (long long)repeats[d]);
         shape[d] = source.shape[d] * repeats[d];
     }
-    if (!shape_fits(fn, ndim, shape)) return NULL;
-    tg_tensor *y = tg__new(x->dtype, ndim, shape);
+    if (!tg__valid_shape(fn, ndim, shape)) return NULL;
+    tg_tensor *y = tg__new(fn, x->dtype, ndim, shape);
     if (!y) return NULL;
     repeat_tiles(&source, y, repeats, false);
     tg_node *node = tg_record("repeat", repeat_backward, y, 1, &x);
@@ -280,7 +269,7 @@ tg_tensor *tg_pad(tg_tensor *x, int npad, const int64_t *pad, double value)
         geo.len[d] = size - geo.in_start[d] - (right < 0 ? -right : 0);
         if (geo.len[d] <= 0) geo.len[d] = geo.in_start[d] = geo.out_start[d] = 0;
     }
-    if (!shape_fits(fn, x->ndim, shape)) return NULL;
+    if (!tg__valid_shape(fn, x->ndim, shape)) return NULL;
     if (x->dtype == TG_I64 && !(value >= -0x1p63 && value < 0x1p63))
         return tg_error("%s: value cannot be converted to type int64 without overflow: %g", fn, value);
     tg_tensor *y = tg_full(x->dtype, x->ndim, shape, value);
@@ -304,7 +293,7 @@ static tg_tensor *index_arg(const char *fn, tg_tensor *index)
     if (!tg__check(fn, index)) return NULL;
     if (index->dtype != TG_I64)
         return tg_error("%s: expected an index tensor of dtype int64, got %s", fn, tg_dtype_name(index->dtype));
-    return tg_contiguous(index);
+    return tg__contiguous(index);
 }
 
 /* Every entry of a contiguous I64 index in [0, size), checked before anything
@@ -330,7 +319,7 @@ static void keep_index(tg_node *node, tg_tensor *idx, const tg_tensor *index, in
 {
     if (node) {
         node->iarg[0] = arg;
-        node->saved[0] = idx;
+        tg_save_for_backward(node, 0, idx);
     } else if (idx != index) {
         tg_free(idx);
     }
@@ -342,7 +331,8 @@ static void add_element(char *dst, const char *src, tg_dtype dtype)
     switch (dtype) {
     case TG_F32: *(float *)dst += *(const float *)src; break;
     case TG_F64: *(double *)dst += *(const double *)src; break;
-    default: *(int64_t *)dst += *(const int64_t *)src; break;
+    /* int64 sums wrap around, as PyTorch's do, without signed overflow. */
+    default: *(int64_t *)dst = (int64_t)((uint64_t)*(int64_t *)dst + (uint64_t)*(const int64_t *)src); break;
     }
 }
 
@@ -376,7 +366,7 @@ tg_tensor *tg_index_select(tg_tensor *x, int dim, tg_tensor *index)
     int64_t shape[TG_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[d] = tg_numel(idx);
-    tg_tensor *y = tg__new(x->dtype, x->ndim, shape);
+    tg_tensor *y = tg__new(fn, x->dtype, x->ndim, shape);
     if (!y) return NULL;
     const int64_t *iv = tg_data(idx);
     for (int64_t k = 0; k < shape[d]; k++) {
@@ -452,7 +442,7 @@ tg_tensor *tg_gather(tg_tensor *x, int dim, tg_tensor *index)
     tg_tensor *idx = index_arg(fn, index);
     if (!idx || !index_fits(fn, idx, x, d, true, "input") || !indices_in_range(fn, idx, size_along(x, d), d))
         return NULL;
-    tg_tensor *y = tg__new(x->dtype, idx->ndim, idx->shape);
+    tg_tensor *y = tg__new(fn, x->dtype, idx->ndim, idx->shape);
     if (!y) return NULL;
     index_walk(GATHER, x, d, idx, y);
     tg_node *node = tg_record("gather", gather_backward, y, 1, &x);
@@ -480,7 +470,7 @@ tg_tensor *tg_scatter_add(tg_tensor *x, int dim, tg_tensor *index, tg_tensor *sr
     if (!idx || !index_fits(fn, idx, x, d, true, "self") || !index_fits(fn, idx, src, d, false, "src") ||
         !indices_in_range(fn, idx, size_along(x, d), d))
         return NULL;
-    tg_tensor *y = tg__new_like(x);
+    tg_tensor *y = tg__new_like(fn, x);
     if (!y) return NULL;
     tg_copy_(y, x);
     index_walk(SCATTER_ADD, y, d, idx, src);
@@ -526,7 +516,7 @@ tg_tensor *tg_embedding(tg_tensor *weight, tg_tensor *indices, int64_t padding_i
     int64_t shape[TG_MAX_DIMS], count = tg_numel(idx);
     memcpy(shape, idx->shape, sizeof(int64_t) * (size_t)idx->ndim);
     shape[idx->ndim] = dim;
-    tg_tensor *y = tg__new(weight->dtype, idx->ndim + 1, shape);
+    tg_tensor *y = tg__new(fn, weight->dtype, idx->ndim + 1, shape);
     if (!y) return NULL;
     tg_tensor rows = as_rows(y, count, dim);
     const int64_t *iv = tg_data(idx);
