@@ -14,7 +14,9 @@ The model, for P nodes with one rank each and a gradient of n bytes:
                                             all-reduces, recursive doubling)
 where compute(b) is the measured forward + backward time at the per-rank
 batch b, update the measured clip + Adam time and pack the measured
-single-rank reduction (packing, unpacking and dividing the flat buffer).
+single-rank reduction (packing, unpacking and dividing the flat buffer),
+all three as CPU time of one thread: on a shared machine the wall time
+also counts the time other processes held the core.
 Strong scaling keeps the global batch at 128 (b = 128 / P); weak scaling
 keeps b = 128 per node (global batch 128 P).
 """
@@ -43,8 +45,10 @@ def med(rows, key):
 def main():
     runs, sweep = load(sys.argv[1]), load(sys.argv[2])
     print("## Measured step (medians over steps, then over repetitions; ms)\n")
-    print("| ranks x threads | per-rank batch | step | compute | wait | reduce | update | reduce / step |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("step range: the lowest and highest median step of the repetitions\n")
+    print("| ranks x threads | per-rank batch | step | step range | compute | compute CPU | wait | reduce | update "
+          "| reduce / step |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     configs = []
     for r in runs:
         key = (r["ranks"], r["threads"])
@@ -53,20 +57,26 @@ def main():
     for ranks, threads in configs:
         rows = [r for r in runs if (r["ranks"], r["threads"]) == (ranks, threads)]
         step, reduce = med(rows, "step_ms"), med(rows, "reduce_ms")
-        print(f"| {ranks} x {threads} | {rows[0]['rank_batch']} | {step:.2f} | {med(rows, 'compute_ms'):.2f} | "
+        low, high = min(r["step_ms"] for r in rows), max(r["step_ms"] for r in rows)
+        print(f"| {ranks} x {threads} | {rows[0]['rank_batch']} | {step:.2f} | {low:.2f} .. {high:.2f} | "
+              f"{med(rows, 'compute_ms'):.2f} | {med(rows, 'compute_cpu_ms'):.2f} | "
               f"{med(rows, 'wait_ms'):.3f} | {reduce:.3f} | {med(rows, 'update_ms'):.3f} | "
               f"{100 * reduce / step:.1f}% |")
 
-    compute = {r["rank_batch"]: med([s for s in sweep if s["rank_batch"] == r["rank_batch"]], "compute_ms")
+    compute = {r["rank_batch"]: med([s for s in sweep if s["rank_batch"] == r["rank_batch"]], "compute_cpu_ms")
                for r in sweep}
+    wall = {r["rank_batch"]: med([s for s in sweep if s["rank_batch"] == r["rank_batch"]], "compute_ms")
+            for r in sweep}
     one = [s for s in sweep if s["rank_batch"] == GLOBAL]
-    update, pack = med(one, "update_ms"), med(one, "reduce_ms")
+    update, pack = med(one, "update_cpu_ms"), med(one, "reduce_cpu_ms")
     grad_bytes = sweep[0]["grad_bytes"]
+    batches = sorted(compute, reverse=True)
     print("\n## Forward + backward time against the per-rank batch (1 rank x 1 thread, ms)\n")
-    print("| batch | " + " | ".join(str(b) for b in sorted(compute, reverse=True)) + " |")
+    print("| batch | " + " | ".join(str(b) for b in batches) + " |")
     print("|---|" + "---|" * len(compute))
-    print("| compute | " + " | ".join(f"{compute[b]:.2f}" for b in sorted(compute, reverse=True)) + " |")
-    print(f"\nupdate (clip + Adam) {update:.3f} ms, pack/unpack on one rank {pack:.3f} ms, "
+    print("| CPU time | " + " | ".join(f"{compute[b]:.2f}" for b in batches) + " |")
+    print("| wall time | " + " | ".join(f"{wall[b]:.2f}" for b in batches) + " |")
+    print(f"\nCPU time of update (clip + Adam) {update:.3f} ms, of pack/unpack on one rank {pack:.3f} ms; "
           f"gradient {grad_bytes} bytes\n")
 
     def step_ms(p, b, alpha, beta):

@@ -6,7 +6,9 @@
 # docs/distributed.md for 2 to 64 nodes (bench/dist_model.py).
 #   bench/dist_scaling.sh [build-dir] [repetitions]
 # Every configuration runs `repetitions` times (3) and each run prints the
-# medians of 20 timed steps; the tables show medians over the runs.
+# medians of 20 timed steps; the tables show medians over the runs. The
+# model takes CPU times of one thread, which a shared machine inflates less
+# than wall times.
 set -eu
 build=${1:-build-rel}
 repeats=${2:-3}

@@ -13,7 +13,10 @@
  *            division), which then finds every rank ready
  *   update   clipping and the Adam step
  * and rank 0 prints one JSON line with the medians of each part and of the
- * whole step in milliseconds, and the gradient size. The barrier splits
+ * whole step in milliseconds, and the gradient size; the *_cpu_ms entries
+ * are this thread's CPU time in compute, reduce and update, which on a
+ * shared machine estimate what one thread takes on a core of its own
+ * (with T > 1 threads they miss the other threads' work). The barrier splits
  * waiting from communicating; without it the reduction would absorb the
  * wait. bench/dist_scaling.sh runs the configurations and the scaling model. */
 #include <stdio.h>
@@ -27,12 +30,17 @@
 #define HIDDEN 128
 #define CLASSES 10
 
-static double now_ms(void)
+static double clock_ms(clockid_t clock)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clock, &t);
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
+
+static double now_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+/* CPU time of this thread: on a shared machine, what the work would take
+ * on a core of its own (with one thread, all the work runs here). */
+static double cpu_ms(void) { return clock_ms(CLOCK_THREAD_CPUTIME_ID); }
 
 static int compare(const void *a, const void *b)
 {
@@ -52,7 +60,8 @@ static int fail(const char *message)
     return 1;
 }
 
-enum { PARTS = 5 }; /* compute, wait, reduce, update, step */
+/* wall: compute, wait, reduce, update, step; CPU: compute, reduce, update */
+enum { PARTS = 8 };
 
 int main(int argc, char **argv)
 {
@@ -94,22 +103,22 @@ int main(int argc, char **argv)
 
     for (int step = -3; step < steps; step++) { /* three warm-up steps fill the arena and caches */
         tg_scope *s = tg_scope_begin();
-        const double t0 = now_ms();
+        const double t0 = now_ms(), c0 = cpu_ms();
         tg_optim_zero_grad(opt);
         tg_rnn_output r;
         if (tg_gru_forward(gru, images, NULL, NULL, &r) < 0) return fail(tg_last_error());
         tg_tensor *loss = tg_cross_entropy(tg_linear_layer_forward(head, tg_select(r.h_n, 0, 0)), labels, NULL);
         if (!loss || tg_backward(loss, NULL) < 0) return fail(tg_last_error());
-        const double t1 = now_ms();
+        const double t1 = now_ms(), c1 = cpu_ms();
         tg_dist_barrier();
-        const double t2 = now_ms();
+        const double t2 = now_ms(), c2 = cpu_ms();
         if (tg_dist_average_grads(&params) < 0) return fail(tg_last_error());
-        const double t3 = now_ms();
+        const double t3 = now_ms(), c3 = cpu_ms();
         if (tg_clip_grad_norm(&params, 5.0, 2.0, NULL) != 0 || tg_optim_step(opt) < 0) return fail(tg_last_error());
-        const double t4 = now_ms();
+        const double t4 = now_ms(), c4 = cpu_ms();
         tg_scope_end(s);
         if (step < 0) continue;
-        const double part[PARTS] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0};
+        const double part[PARTS] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0, c1 - c0, c3 - c2, c4 - c3};
         for (int p = 0; p < PARTS; p++) times[p * steps + step] = part[p];
     }
     double med[PARTS];
@@ -117,9 +126,11 @@ int main(int argc, char **argv)
     if (rank == 0)
         printf("{\"ranks\": %d, \"threads\": %d, \"global_batch\": %lld, \"rank_batch\": %lld, \"steps\": %d, "
                "\"grad_bytes\": %lld, \"step_ms\": %.4f, \"compute_ms\": %.4f, \"wait_ms\": %.4f, "
-               "\"reduce_ms\": %.4f, \"update_ms\": %.4f}\n",
+               "\"reduce_ms\": %.4f, \"update_ms\": %.4f, \"compute_cpu_ms\": %.4f, \"reduce_cpu_ms\": %.4f, "
+               "\"update_cpu_ms\": %.4f}\n",
                world, tg_get_num_threads(), (long long)batch, (long long)local, steps,
-               (long long)tg_params_numel(&params) * 4, med[4], med[0], med[1], med[2], med[3]);
+               (long long)tg_params_numel(&params) * 4, med[4], med[0], med[1], med[2], med[3], med[5], med[6],
+               med[7]);
 
     free(times);
     tg_optim_free(opt);
