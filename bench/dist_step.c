@@ -79,7 +79,8 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--steps")) steps = atoi(v);
         else return fail("dist_step: unknown option (use --batch B --threads T --steps S)");
     }
-    if (steps < 1 || steps > 10000 || tg_set_num_threads(threads) < 0) return fail("dist_step: bad --steps or --threads");
+    if (steps < 1 || steps > 10000 || tg_set_num_threads(threads) < 0)
+        return fail("dist_step: bad --steps or --threads");
     /* The sampler refuses a batch the ranks cannot share equally. */
     tg_dist_sampler *shares = tg_dist_sampler_new(batch, rank, world, batch, 0, false);
     if (!shares) return fail(tg_last_error());

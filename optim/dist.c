@@ -208,7 +208,8 @@ static const char *desc_str(const entry_desc *d, char *buf, size_t len)
     int n = snprintf(buf, len, "'%s' %s [", d->name, tg_dtype_name((tg_dtype)d->dtype));
     for (int k = 0; k < d->ndim && n > 0 && (size_t)n < len; k++)
         n += snprintf(buf + n, len - (size_t)n, k ? ",%lld" : "%lld", (long long)d->shape[k]);
-    if (n > 0 && (size_t)n < len) snprintf(buf + n, len - (size_t)n, "]%s", d->requires_grad ? "" : " (requires_grad false)");
+    if (n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, "]%s", d->requires_grad ? "" : " (requires_grad false)");
     return buf;
 }
 

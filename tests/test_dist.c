@@ -112,6 +112,15 @@ static void test_setup_own_communicator(void **state)
     MPI_Comm null = MPI_COMM_NULL;
     assert_int_equal(tg_dist_setup(&null), -1);
     assert_error_contains("tg_dist_setup: the communicator is MPI_COMM_NULL");
+
+    /* Even and odd ranks as the two sides of an intercommunicator. */
+    MPI_Comm side, inter;
+    MPI_Comm_split(MPI_COMM_WORLD, rank % 2, rank, &side);
+    MPI_Intercomm_create(side, 0, MPI_COMM_WORLD, rank % 2 ? 0 : 1, 7, &inter);
+    assert_int_equal(tg_dist_setup(&inter), -1);
+    assert_error_contains("tg_dist_setup: an intercommunicator cannot be used; pass an intracommunicator");
+    MPI_Comm_free(&inter);
+    MPI_Comm_free(&side);
 }
 
 /* tg_dist_init when the program already initialised MPI: it sets up on
@@ -303,6 +312,26 @@ static void test_bad_arguments_on_one_rank(void **state)
     tg_free(l.tensors[1]->grad);
     l.tensors[1]->grad = NULL;
 
+    /* A gradient of the right shape that is a strided view. */
+    tg_tensor *columns = tg_zeros(TG_F32, 2, (int64_t[]){3, 2}), *column = tg_select(columns, 1, 0);
+    if (rank == 0) l.tensors[0]->grad = column;
+    assert_int_equal(tg_dist_average_grads(&l.params), -1);
+    assert_error_contains("tg_dist_average_grads: the gradient of 'a' must be a contiguous float32 [3] like its "
+                          "parameter, got float32 [3] (not contiguous) (on rank 0 of");
+    l.tensors[0]->grad = NULL;
+    tg_free(column);
+    tg_free(columns);
+
+    /* A tensor whose scope has ended. */
+    tg_scope *scope = tg_scope_begin();
+    tg_tensor *dead = tg_zeros(TG_F32, 1, (int64_t[]){3});
+    tg_scope_end(scope);
+    if (rank == 1) l.params.items[2].tensor = dead;
+    assert_int_equal(tg_dist_broadcast_params(&l.params), -1);
+    assert_error_contains(
+        "tg_dist_broadcast_params: tensor used after its scope ended (or not a tensor) (on rank 1 of");
+    l.params.items[2].tensor = l.tensors[2];
+
     /* A transposed view is not contiguous. */
     tg_tensor *matrix = tg_zeros(TG_F32, 2, (int64_t[]){2, 3}), *transposed = tg_transpose(matrix, 0, 1);
     tg_tensor *saved = l.params.items[0].tensor;
@@ -465,6 +494,12 @@ static void test_sampler_bad_input(void **state)
     tg_dist_sampler_free(s);
     assert_int_equal(tg_dist_sampler_num_batches(NULL), -1);
     assert_error_contains("tg_dist_sampler_num_batches: NULL sampler");
+    assert_int_equal(tg_dist_sampler_num_samples(NULL), -1);
+    assert_error_contains("tg_dist_sampler_num_samples: NULL sampler");
+    assert_int_equal(tg_dist_sampler_batch_size(NULL), -1);
+    assert_error_contains("tg_dist_sampler_batch_size: NULL sampler");
+    assert_int_equal(tg_dist_sampler_set_epoch(NULL, 0), -1);
+    assert_error_contains("tg_dist_sampler_set_epoch: NULL sampler");
     assert_int_equal(tg_dist_sampler_batch(NULL, 0, 2, out), -1);
     assert_error_contains("tg_dist_sampler_batch: NULL sampler or output");
     tg_dist_sampler_free(NULL);
@@ -528,15 +563,19 @@ static double net_step(net *m, tg_tensor *x, tg_tensor *y, int64_t n, const int6
     return total;
 }
 
+/* Element i of a contiguous float tensor. */
+static double value_at(const tg_tensor *t, int64_t i)
+{
+    return t->dtype == TG_F32 ? ((const float *)tg_data(t))[i] : ((const double *)tg_data(t))[i];
+}
+
 /* max |a - e| / max |e| over the elements of two tensors of one shape. */
 static double relative_difference(const tg_tensor *actual, const tg_tensor *expected)
 {
     double diff = 0, scale = 0;
     const int64_t n = tg_numel(expected);
     for (int64_t i = 0; i < n; i++) {
-        const double a = actual->dtype == TG_F32 ? ((const float *)tg_data(actual))[i] : ((const double *)tg_data(actual))[i];
-        const double e =
-            expected->dtype == TG_F32 ? ((const float *)tg_data(expected))[i] : ((const double *)tg_data(expected))[i];
+        const double a = value_at(actual, i), e = value_at(expected, i);
         diff = fmax(diff, fabs(a - e));
         scale = fmax(scale, fabs(e));
     }
