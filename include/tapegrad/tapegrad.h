@@ -27,6 +27,7 @@
 #include <tapegrad/optim.h>
 #include <tapegrad/clip.h>
 #include <tapegrad/schedule.h>
+#include <tapegrad/dist.h>
 
 #ifdef __cplusplus
 extern "C" {

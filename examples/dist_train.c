@@ -1,0 +1,262 @@
+/* Data-parallel training over MPI: the Fashion-MNIST row classifier
+ *
+ *     GRU(28 -> 128) -> h_n -> Linear(128 -> 10),  cross-entropy, Adam
+ *
+ * trained on several processes. Every rank holds the whole model; each
+ * global batch of B images is split into B/P images per rank (the sampler
+ * of <tapegrad/dist.h>), the ranks average their gradients, clip the
+ * average and step, so P ranks follow the run of one process with batch B
+ * (to rounding) and reach the same accuracy:
+ *
+ *     mpirun -np 2 ./build/examples/dist_train --train 12000
+ *     ./build/examples/dist_train --train 12000          # one process, same result
+ *
+ * Only rank 0 prints. Options: --dir DIR (default the Debian package
+ * dataset-fashion-mnist's /usr/share/datasets/fashion-mnist), --epochs N
+ * (1), --train N (first N training images; all 60000 by default), --batch B
+ * (global batch, 128, a multiple of the number of ranks), --threads T
+ * (OpenMP threads per rank), --seed S. On two cores, run two ranks of one
+ * thread each (Open MPI binds each rank to a core). docs/distributed.md
+ * says how to run on several machines.
+ *
+ * The IDX files are untrusted input: magic numbers, dims and lengths are
+ * checked against the bytes actually read. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tapegrad/tapegrad.h>
+
+#define ROWS 28
+#define HIDDEN 128
+#define CLASSES 10
+#define MAX_NORM 5.0
+
+/* Ends the job on every rank with the message (a rank that cannot go on
+ * must not leave the others waiting in a collective). */
+static int fail(const char *message)
+{
+    if (tg_dist_abort(message) < 0) fprintf(stderr, "%s\n", message);
+    return 1;
+}
+
+/* The decompressed bytes of an IDX file of unsigned bytes with ndim dims
+ * whose first dim is the count and whose other dims are want[1..]; the
+ * data follow the header. NULL with a message in error[]. */
+static unsigned char *read_idx(const char *path, int ndim, const int64_t *want, int64_t *count, char *error,
+                               size_t error_len)
+{
+    FILE *probe = fopen(path, "rb");
+    if (!probe) {
+        snprintf(error, error_len, "dist_train: cannot open %s (install dataset-fashion-mnist or pass --dir)", path);
+        return NULL;
+    }
+    fclose(probe);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
+    FILE *f = popen(cmd, "r");
+    size_t cap = 1 << 20, n = 0;
+    unsigned char *buf = f ? malloc(cap) : NULL;
+    for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
+        n += got;
+        if (n == cap) {
+            unsigned char *bigger = realloc(buf, cap *= 2);
+            if (!bigger) free(buf);
+            buf = bigger;
+        }
+    }
+    if (!f || pclose(f) != 0 || !buf) {
+        snprintf(error, error_len, "dist_train: %s is not a readable gzip file", path);
+        free(buf);
+        return NULL;
+    }
+    const size_t header = 4 + 4 * (size_t)ndim;
+    uint64_t total = 1;
+    const char *problem = n < header ? "shorter than its header" : NULL;
+    if (!problem && (buf[0] != 0 || buf[1] != 0 || buf[2] != 0x08))
+        problem = "not an IDX file of unsigned bytes (bytes 0..2 of the magic number)";
+    if (!problem && buf[3] != ndim) problem = "the wrong number of dims (byte 3)";
+    for (int d = 0; !problem && d < ndim; d++) {
+        const unsigned char *p = buf + 4 + 4 * d;
+        uint32_t dim = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        if (dim == 0 || (d > 0 && dim != want[d])) problem = "an unexpected dim (bytes 4.. of the header)";
+        if (d == 0) *count = dim;
+        total *= dim; /* at most 2^32 * 28 * 28: no overflow */
+    }
+    if (!problem && n - header != total) problem = "a data length that differs from its header's dims";
+    if (problem) {
+        snprintf(error, error_len, "dist_train: %s: %s", path, problem);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Images scaled to [0, 1] as (count, 28, 28) and labels as I64 (count),
+ * persistent; false with a message in error[]. */
+static bool load_split(const char *dir, const char *prefix, int64_t limit, tg_tensor **images, tg_tensor **labels,
+                       char *error, size_t error_len)
+{
+    char ipath[1024], lpath[1024];
+    snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
+    snprintf(lpath, sizeof lpath, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+    int64_t n_images = 0, n_labels = 0;
+    unsigned char *ibuf = read_idx(ipath, 3, (int64_t[]){0, ROWS, ROWS}, &n_images, error, error_len);
+    unsigned char *lbuf = ibuf ? read_idx(lpath, 1, (int64_t[]){0}, &n_labels, error, error_len) : NULL;
+    bool ok = ibuf && lbuf;
+    if (ok && n_images != n_labels) {
+        snprintf(error, error_len, "dist_train: %s has %lld images but %s has %lld labels", ipath,
+                 (long long)n_images, lpath, (long long)n_labels);
+        ok = false;
+    }
+    for (int64_t i = 0; ok && i < n_labels; i++)
+        if (lbuf[8 + i] >= CLASSES) {
+            snprintf(error, error_len, "dist_train: %s: label %u at offset %lld is not a class 0..9", lpath,
+                     lbuf[8 + i], (long long)(8 + i));
+            ok = false;
+        }
+    if (ok) {
+        const int64_t n = limit > 0 && limit < n_images ? limit : n_images;
+        *images = tg_empty(TG_F32, 3, (int64_t[]){n, ROWS, ROWS});
+        *labels = tg_empty(TG_I64, 1, &n);
+        float *x = tg_data(*images);
+        int64_t *y = tg_data(*labels);
+        for (int64_t i = 0; i < n * ROWS * ROWS; i++) x[i] = ibuf[16 + i] / 255.0f;
+        for (int64_t i = 0; i < n; i++) y[i] = lbuf[8 + i];
+    }
+    free(ibuf);
+    free(lbuf);
+    return ok;
+}
+
+typedef struct {
+    tg_gru *gru;
+    tg_linear_layer *head;
+} model;
+
+/* images (B, 28, 28) -> logits (B, 10) */
+static tg_tensor *logits(model *m, tg_tensor *images)
+{
+    tg_rnn_output r;
+    if (tg_gru_forward(m->gru, images, NULL, NULL, &r) < 0) return NULL;
+    return tg_linear_layer_forward(m->head, tg_select(r.h_n, 0, 0));
+}
+
+/* Correct guesses on this rank's contiguous share of the test set; the
+ * caller sums them over the ranks. -1 on failure. */
+static int64_t correct_on_share(model *m, tg_tensor *images, tg_tensor *labels, int rank, int world)
+{
+    const int64_t n = images->shape[0], first = n * rank / world, last = n * (rank + 1) / world;
+    int64_t correct = 0;
+    bool was = tg_set_grad_enabled(false);
+    for (int64_t start = first; start < last; start += 1000) {
+        tg_scope *s = tg_scope_begin();
+        const int64_t count = last - start < 1000 ? last - start : 1000;
+        tg_tensor *guess = tg_argmax(logits(m, tg_narrow(images, 0, start, count)), 1, false);
+        if (!guess) correct = -1;
+        for (int64_t i = 0; guess && i < count; i++)
+            correct += ((const int64_t *)tg_data(guess))[i] == ((const int64_t *)tg_data(labels))[start + i];
+        tg_scope_end(s);
+        if (correct < 0) break;
+    }
+    tg_set_grad_enabled(was);
+    return correct;
+}
+
+int main(int argc, char **argv)
+{
+    if (tg_dist_init(&argc, &argv) < 0) {
+        fprintf(stderr, "dist_train: %s\n", tg_last_error());
+        return 1;
+    }
+    const int rank = tg_dist_rank(), world = tg_dist_world_size();
+    const char *dir = "/usr/share/datasets/fashion-mnist";
+    int epochs = 1, threads = 0;
+    int64_t limit = 0, batch = 128;
+    uint64_t seed = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
+        else if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) epochs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--train") == 0 && i + 1 < argc) limit = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) batch = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
+        else {
+            if (rank == 0)
+                fprintf(stderr, "usage: %s [--dir DIR] [--epochs N] [--train N] [--batch B] [--threads T] [--seed S]\n",
+                        argv[0]);
+            tg_dist_finalize();
+            return 2;
+        }
+    }
+    if (threads > 0) tg_set_num_threads(threads);
+    char error[2400];
+    tg_tensor *train_x = NULL, *train_y = NULL, *test_x = NULL, *test_y = NULL;
+    if (!load_split(dir, "train", limit, &train_x, &train_y, error, sizeof error) ||
+        !load_split(dir, "t10k", 0, &test_x, &test_y, error, sizeof error))
+        return fail(error);
+    const int64_t n_train = train_x->shape[0];
+    /* Refuses a batch that the ranks cannot share equally. */
+    tg_dist_sampler *sampler = tg_dist_sampler_new(n_train, rank, world, batch, seed, false);
+    if (!sampler) return fail(tg_last_error());
+
+    /* The same seed everywhere, and rank 0's values broadcast anyway: the
+     * replicas must start equal whatever the generator did. */
+    tg_manual_seed(seed);
+    model m = {
+        tg_gru_new(&(tg_gru_config){.input_size = ROWS, .hidden_size = HIDDEN, .batch_first = true}),
+        tg_linear_layer_new(HIDDEN, CLASSES, true, TG_F32),
+    };
+    tg_params params = tg_params_new();
+    if (!m.gru || !m.head || tg_rnn_params(m.gru, &params, "gru") < 0 ||
+        tg_linear_layer_params(m.head, &params, "head") < 0 || tg_dist_broadcast_params(&params) < 0)
+        return fail(tg_last_error());
+    tg_adam_config adam = tg_adam_defaults();
+    adam.lr = 0.002;
+    tg_optim *opt = tg_adam(&params, 1, &adam);
+    if (rank == 0)
+        printf("GRU(%d, %d) + Linear(%d, %d): %lld parameters; %d rank%s x %d thread%s, global batch %lld (%lld per "
+               "rank), %lld training and %lld test images\n",
+               ROWS, HIDDEN, HIDDEN, CLASSES, (long long)tg_params_numel(&params), world, world > 1 ? "s" : "",
+               tg_get_num_threads(), tg_get_num_threads() > 1 ? "s" : "", (long long)batch,
+               (long long)tg_dist_sampler_batch_size(sampler), (long long)n_train, (long long)test_x->shape[0]);
+
+    int64_t *idx = malloc(sizeof *idx * (size_t)tg_dist_sampler_batch_size(sampler));
+    if (!opt || !idx) return fail(opt ? "dist_train: out of memory" : tg_last_error());
+    for (int epoch = 0; epoch < epochs; epoch++) {
+        tg_dist_sampler_set_epoch(sampler, epoch);
+        double totals[3] = {0, 0, 0}; /* loss sum, samples, correct test guesses */
+        for (int64_t k = 0; k < tg_dist_sampler_num_batches(sampler); k++) {
+            const int64_t count = tg_dist_sampler_batch(sampler, k, tg_dist_sampler_batch_size(sampler), idx);
+            tg_scope *s = tg_scope_begin();
+            tg_tensor *index = tg_from_array(TG_I64, 1, &count, idx);
+            tg_tensor *loss = tg_cross_entropy(logits(&m, tg_index_select(train_x, 0, index)),
+                                               tg_index_select(train_y, 0, index), NULL);
+            tg_optim_zero_grad(opt);
+            /* Average, then clip: the norm is the global batch's. */
+            if (!loss || tg_backward(loss, NULL) < 0 || tg_dist_average_grads(&params) < 0 ||
+                tg_clip_grad_norm(&params, MAX_NORM, 2.0, NULL) != 0 || tg_optim_step(opt) < 0)
+                return fail(tg_last_error());
+            totals[0] += tg_item(loss) * (double)count;
+            totals[1] += (double)count;
+            tg_scope_end(s);
+        }
+        const int64_t correct = correct_on_share(&m, test_x, test_y, rank, world);
+        if (correct < 0) return fail(tg_last_error());
+        totals[2] = (double)correct;
+        if (tg_dist_sum(3, totals) < 0) return fail(tg_last_error());
+        if (rank == 0)
+            printf("epoch %d loss %.4f test accuracy %.4f\n", epoch + 1, totals[0] / totals[1],
+                   totals[2] / (double)test_x->shape[0]);
+    }
+
+    free(idx);
+    tg_dist_sampler_free(sampler);
+    tg_optim_free(opt);
+    tg_params_free(&params);
+    tg_rnn_free(m.gru);
+    tg_linear_layer_free(m.head);
+    tg_tensor *all[] = {train_x, train_y, test_x, test_y};
+    for (int i = 0; i < 4; i++) tg_free(all[i]);
+    return tg_dist_finalize() < 0 ? fail(tg_last_error()) : 0;
+}
