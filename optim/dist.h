@@ -159,6 +159,8 @@ int tg_dist_barrier(void);
  * and the caller exits as it would have. */
 int tg_dist_abort(const char *message);
 
+typedef struct tg_dist_sampler tg_dist_sampler;
+
 /* --- the sampler: each rank's disjoint share of one seeded shuffle -----------
  * torch.utils.data.distributed.DistributedSampler (shuffle=True), with
  * batching. Every epoch the indices 0..dataset_size-1 are shuffled with a
@@ -185,8 +187,6 @@ int tg_dist_abort(const char *message);
  * world size (the shares would differ, and averaging equal-weighted
  * gradients would no longer give the mean over the batch: choose a multiple
  * of P), or drop_last with fewer samples than ranks. */
-typedef struct tg_dist_sampler tg_dist_sampler;
-
 tg_dist_sampler *tg_dist_sampler_new(int64_t dataset_size, int rank, int world_size, int64_t global_batch,
                                      uint64_t seed, bool drop_last);
 /* Reshuffle for epoch (>= 0; the sampler starts at epoch 0). Returns 0 or -1. */
