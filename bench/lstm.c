@@ -77,7 +77,7 @@ int main(int argc, char **argv)
         tg_params_zero_grad(&params);
         double t0 = now_ms();
         tg_rnn_output out;
-        tg_rnn_forward(lstm, x, NULL, NULL, NULL, &out);
+        tg_rnn_forward(lstm, x, 0, NULL, NULL, &out);
         tg_tensor *loss = tg_sum(out.output, 0, NULL, false);
         double t1 = now_ms();
         tg_backward(loss, NULL);
