@@ -110,6 +110,9 @@ bool tg__cell_check(const char *fn, const tg_cell *cell)
                 return TG__REJECT("%s: cell '%s': field states[%d].name: '%s' is declared twice", fn, cell->name, k, st->name);
         if (size_is_zero(st->size))
             return TG__REJECT("%s: cell '%s': field states[%d].size of '%s' is zero", fn, cell->name, k, st->name);
+        if (st->size.i != 0)
+            return TG__REJECT("%s: cell '%s': field states[%d].size of '%s' depends on the input size I, which differs "
+                              "between layers: a state's size is a function of H and O", fn, cell->name, k, st->name);
     }
     for (int j = 0; j < n_proj; j++) {
         const tg_cell_proj *pj = &cell->proj[j];
@@ -195,16 +198,8 @@ bool tg__cell_check_sizes(const char *fn, const tg_cell *cell, tg__layer_sizes z
 
 /* --- the built-ins ------------------------------------------------------------------ */
 
-/* torch's four recurrent parameters for G gate blocks, in its order:
- * weight_ih (G*H, I), weight_hh (G*H, O), bias_ih (G*H), bias_hh (G*H). */
+/* The parameters by index in a step: torch's order (TG_CELL_TORCH_PARAMS). */
 enum { W_IH, W_HH, B_IH, B_HH, W_HR };
-#define TORCH_PARAMS(G)                                                                       \
-    {"weight_ih", {{.h = G}, {.i = 1}}}, {"weight_hh", {{.h = G}, {.o = 1}}},                 \
-    {"bias_ih", {{.h = G}}, .bias = true}, {"bias_hh", {{.h = G}}, .bias = true}
-/* x W_ih^T + b_ih for every step before the loop, and h W_hh^T + b_hh
- * either added into it by each step's matmul (summed) or handed apart. */
-#define TORCH_PROJ(G, SUMMED)                                                                  \
-    {"weight_ih", "bias_ih", TG_FROM_INPUT, G}, {"weight_hh", "bias_hh", TG_FROM_STATE(0), G, .summed = SUMMED}
 
 /* h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh), or relu: proj[0] holds the sum */
 static tg_tensor *rnn_tanh_step(const tg_cell_args *a) { return a->next[0] = tg_tanh(a->proj[0]); }
@@ -212,17 +207,17 @@ static tg_tensor *rnn_relu_step(const tg_cell_args *a) { return a->next[0] = tg_
 
 const tg_cell tg_cell_rnn_tanh = {
     .name = "RNN_TANH",
-    .params = {TORCH_PARAMS(1)},
+    .params = {TG_CELL_TORCH_PARAMS(1)},
     .states = {{"h", {.o = 1}}},
-    .proj = {TORCH_PROJ(1, true)},
+    .proj = {TG_CELL_TORCH_PROJ(1, true)},
     .step = rnn_tanh_step,
 };
 
 const tg_cell tg_cell_rnn_relu = {
     .name = "RNN_RELU",
-    .params = {TORCH_PARAMS(1)},
+    .params = {TG_CELL_TORCH_PARAMS(1)},
     .states = {{"h", {.o = 1}}},
-    .proj = {TORCH_PROJ(1, true)},
+    .proj = {TG_CELL_TORCH_PROJ(1, true)},
     .step = rnn_relu_step,
 };
 
@@ -248,9 +243,9 @@ static tg_tensor *lstm_step(const tg_cell_args *a)
 
 const tg_cell tg_cell_lstm = {
     .name = "LSTM",
-    .params = {TORCH_PARAMS(4), {"weight_hr", {{.o = 1}, {.h = 1}}, .proj = true}},
+    .params = {TG_CELL_TORCH_PARAMS(4), {"weight_hr", {{.o = 1}, {.h = 1}}, .proj = true}},
     .states = {{"h", {.o = 1}}, {"c", {.h = 1}}},
-    .proj = {TORCH_PROJ(4, true)},
+    .proj = {TG_CELL_TORCH_PROJ(4, true)},
     .step = lstm_step,
 };
 
@@ -269,9 +264,9 @@ static tg_tensor *gru_step(const tg_cell_args *a)
 
 const tg_cell tg_cell_gru = {
     .name = "GRU",
-    .params = {TORCH_PARAMS(3)},
+    .params = {TG_CELL_TORCH_PARAMS(3)},
     .states = {{"h", {.o = 1}}},
     /* r scales the hidden projection of n: hW stays apart */
-    .proj = {TORCH_PROJ(3, false)},
+    .proj = {TG_CELL_TORCH_PROJ(3, false)},
     .step = gru_step,
 };

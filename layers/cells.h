@@ -117,7 +117,7 @@ typedef struct {
 
 typedef struct {
     const char *name;                        /* "h", "c": learned initial states list as h0, c0 */
-    tg_cell_size size;                       /* its width: (B, size) in a step */
+    tg_cell_size size;                       /* its width, (B, size) in a step: of H and O only */
 } tg_cell_state;
 
 /* Where a projection reads from. */
@@ -166,6 +166,19 @@ typedef struct {
     tg_cell_step_fn step;
     const void *data;                        /* handed to every step (constants, options) */
 } tg_cell;
+
+/* torch's four recurrent parameters for G gate blocks, in its order, for a
+ * description's params: weight_ih (G*H, I), weight_hh (G*H, O), bias_ih
+ * (G*H), bias_hh (G*H), all TG_INIT_RECURRENT. */
+#define TG_CELL_TORCH_PARAMS(G)                                                                 \
+    {"weight_ih", {{.h = G}, {.i = 1}}}, {"weight_hh", {{.h = G}, {.o = 1}}},                   \
+    {"bias_ih", {{.h = G}}, .bias = true}, {"bias_hh", {{.h = G}}, .bias = true}
+/* torch's two projections of them, for a description's proj: x W_ih^T +
+ * b_ih for every step before the loop, and h W_hh^T + b_hh of state 0,
+ * either summed into it (SUMMED true: proj[0] holds both) or handed apart
+ * as proj[1]. */
+#define TG_CELL_TORCH_PROJ(G, SUMMED)                                                           \
+    {"weight_ih", "bias_ih", TG_FROM_INPUT, G}, {"weight_hh", "bias_hh", TG_FROM_STATE(0), G, .summed = SUMMED}
 
 /* The built-ins, torch.nn's RNN (tanh and relu), LSTM (with proj_size) and
  * GRU. States: h; LSTM h and c. */

@@ -104,9 +104,10 @@ static tg_rnn *rnn_new(const char *fn, const tg_cell *cell, const tg_rnn_config 
         tg__layer_sizes z = {i < dirs ? config->input_size : dirs * out, config->hidden_size, out};
         ok = make_layer(rnn, i, z);
     }
+    tg__layer_sizes z = {0, config->hidden_size, out}; /* states do not depend on I */
+    for (int k = 0; k < rnn->n_states; k++) rnn->state_size[k] = tg__cell_size(cell->states[k].size, z);
     for (int k = 0; ok && config->learn_init && k < rnn->n_states; k++) {
-        tg__layer_sizes z = {config->input_size, config->hidden_size, out};
-        rnn->init[k] = tg_param_full(config->dtype, 3, (int64_t[]){n, 1, tg__cell_size(cell->states[k].size, z)}, 0.0);
+        rnn->init[k] = tg_param_full(config->dtype, 3, (int64_t[]){n, 1, rnn->state_size[k]}, 0.0);
         ok = rnn->init[k] != NULL;
     }
     if (!ok) {
@@ -257,7 +258,6 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
     /* Scope memory, like every tensor of the step: a steady loop never mallocs. */
     tg_tensor **outputs = tg__arena_alloc(sizeof *outputs * (size_t)sq->steps);
     if (!outputs) return NULL;
-    tg__layer_sizes z = {0, rnn->config.hidden_size, rnn->out_size};
     for (int64_t s = 0; s < sq->steps; s++) {
         int64_t t = reverse ? sq->steps - 1 - s : s;
         tg_tensor *proj[TG_CELL_MAX_PROJ] = {0}, *next[TG_CELL_MAX_STATES] = {0};
@@ -276,7 +276,7 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
         for (int k = 0; k < rnn->n_states; k++) {
             char what[TG_CELL_NAME_MAX + 16];
             snprintf(what, sizeof what, "state %d '%s'", k, cell->states[k].name);
-            if (!check_result(rnn, sq, t, i, what, next[k], tg__cell_size(cell->states[k].size, z), in->dtype)) return NULL;
+            if (!check_result(rnn, sq, t, i, what, next[k], rnn->state_size[k], in->dtype)) return NULL;
         }
         outputs[t] = output;
         /* finished sequences keep their state */
@@ -360,12 +360,11 @@ static int forward_impl(const char *fn, tg_rnn *rnn, tg_tensor *x, int n_init, t
     int n_dirs_layers = cfg->num_layers * rnn->num_directions;
     if (sq.steps < 1 || sq.batch < 1)
         return tg_fail("%s: expected at least one time step and one sequence, got input %s", fn, tg_shape_str(x, s1, sizeof s1));
-    tg__layer_sizes z = {cfg->input_size, cfg->hidden_size, rnn->out_size};
     tg_tensor *init[TG_CELL_MAX_STATES] = {0};
     for (int k = 0; k < rnn->n_states; k++) {
         init[k] = k < n_init ? init_given[k] : NULL;
         if (!check_state(fn, rnn->cell->states[k].name, init[k], x, batched, n_dirs_layers, sq.batch,
-                         tg__cell_size(rnn->cell->states[k].size, z)))
+                         rnn->state_size[k]))
             return -1;
         if (init[k] && !batched) init[k] = tg_unsqueeze(init[k], 1);
     }
@@ -382,7 +381,7 @@ static int forward_impl(const char *fn, tg_rnn *rnn, tg_tensor *x, int n_init, t
             int i = layer * rnn->num_directions + dir;
             tg_tensor *state[TG_CELL_MAX_STATES];
             for (int k = 0; k < rnn->n_states; k++)
-                state[k] = initial_state(init[k], rnn->init[k], i, sq.batch, tg__cell_size(rnn->cell->states[k].size, z), x->dtype);
+                state[k] = initial_state(init[k], rnn->init[k], i, sq.batch, rnn->state_size[k], x->dtype);
             dir_out[dir] = run_direction(rnn, i, layer_in, &sq, state);
             if (!dir_out[dir]) return -1;
             for (int k = 0; k < rnn->n_states; k++) finals[k * n_dirs_layers + i] = state[k];
@@ -506,13 +505,12 @@ static tg_tensor *cell_step(const char *fn, tg_cell_layer *layer, tg_tensor *x, 
                         rnn->n_states > 1 ? "s" : "", n);
     if (!next && rnn->n_states > 1)
         return tg_error("%s: cell '%s' has %d states: pass next to receive the new ones", fn, layer->cell->name, rnn->n_states);
-    tg__layer_sizes z = {layer->input_size, layer->hidden_size, layer->hidden_size};
     tg_tensor *init[TG_CELL_MAX_STATES] = {0};
     for (int k = 0; k < n; k++) {
         tg_tensor *st = states[k];
         if (!st) continue;
         if (!tg__check_float(fn, st)) return NULL;
-        int64_t size = tg__cell_size(layer->cell->states[k].size, z);
+        int64_t size = rnn->state_size[k];
         bool ok = st->ndim == x->ndim && st->dtype == x->dtype && st->shape[st->ndim - 1] == size &&
                   (x->ndim == 1 || st->shape[0] == x->shape[0]);
         if (!ok && x->ndim == 1)

@@ -107,6 +107,7 @@ typedef struct tg_rnn {
     int num_directions;
     int n_params, n_states, n_proj; /* the cell's counts */
     int64_t out_size;         /* O: proj_size or hidden_size */
+    int64_t state_size[TG_CELL_MAX_STATES]; /* each state's width */
     bool training;            /* starts true, as a torch module */
     /* [(layer * num_directions + direction) * n_params + k]: parameter k of
      * the cell, NULL when left out (no bias, no proj_size) */

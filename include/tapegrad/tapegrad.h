@@ -24,6 +24,7 @@
 #include <tapegrad/layernorm.h>
 #include <tapegrad/cells.h>
 #include <tapegrad/rnn.h>
+#include <tapegrad/variants.h>
 #include <tapegrad/optim.h>
 #include <tapegrad/clip.h>
 #include <tapegrad/schedule.h>
