@@ -13,6 +13,7 @@
 #include <tapegrad/gradcheck.h>
 #include <tapegrad/gemm.h>
 #include <tapegrad/elementwise.h>
+#include <tapegrad/custom.h>
 #include <tapegrad/reduce.h>
 #include <tapegrad/linalg.h>
 #include <tapegrad/shape.h>
