@@ -200,24 +200,24 @@ static tg_tensor *initial_state(tg_tensor *given, tg_tensor *learned, int index,
     return tg_zeros(dtype, 2, shape);
 }
 
-/* A step's result t must be (B, size) of dtype: false with a message naming
- * the cell, the step, the layer and the shapes. what is "state 1 'c'" or
- * "the output". */
-static bool check_result(const tg_rnn *rnn, const sequence *sq, int64_t t, int i, const char *what, const tg_tensor *t_out,
+/* A step's result (state k, or the output for k = -1) must be (B, size)
+ * of dtype: false with a message naming the cell, the step, the layer and
+ * the shapes. Runs every step: the message is made only on failure. */
+static bool check_result(const tg_rnn *rnn, const sequence *sq, int64_t t, int i, int k, const tg_tensor *result,
                          int64_t size, tg_dtype dtype)
 {
-    if (t_out && t_out->magic == TG_MAGIC && t_out->ndim == 2 && t_out->shape[0] == sq->batch && t_out->shape[1] == size &&
-        t_out->dtype == dtype)
+    if (result && result->magic == TG_MAGIC && result->ndim == 2 && result->shape[0] == sq->batch &&
+        result->shape[1] == size && result->dtype == dtype)
         return true;
-    char got[160] = "NULL", when[96];
-    snprintf(when, sizeof when, "time step %lld of layer %d%s", (long long)t, i / rnn->num_directions,
-             i % rnn->num_directions ? " (reverse)" : "");
-    if (t_out && t_out->magic == TG_MAGIC) {
+    char got[160] = "NULL", what[TG_CELL_NAME_MAX + 16] = "the output";
+    if (k >= 0) snprintf(what, sizeof what, "state %d '%s'", k, rnn->cell->states[k].name);
+    if (result && result->magic == TG_MAGIC) {
         char s[128];
-        snprintf(got, sizeof got, "%s (%s)", tg_shape_str(t_out, s, sizeof s), tg_dtype_name(t_out->dtype));
+        snprintf(got, sizeof got, "%s (%s)", tg_shape_str(result, s, sizeof s), tg_dtype_name(result->dtype));
     }
-    return TG__REJECT("%s: cell '%s' at %s: %s is %s, expected [%lld,%lld] (%s)", sq->fn, rnn->cell->name, when, what, got,
-                      (long long)sq->batch, (long long)size, tg_dtype_name(dtype));
+    return TG__REJECT("%s: cell '%s' at time step %lld of layer %d%s: %s is %s, expected [%lld,%lld] (%s)", sq->fn,
+                      rnn->cell->name, (long long)t, i / rnn->num_directions, i % rnn->num_directions ? " (reverse)" : "",
+                      what, got, (long long)sq->batch, (long long)size, tg_dtype_name(dtype));
 }
 
 /* A step that returned no output failed in an op: say where, then what. */
@@ -272,12 +272,9 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
                              .w = w, .next = next, .hidden_size = rnn->config.hidden_size, .data = cell->data};
         tg_tensor *output = cell->step(&args);
         if (!output) return step_failed(rnn, sq, t, i);
-        if (!check_result(rnn, sq, t, i, "the output", output, rnn->out_size, in->dtype)) return NULL;
-        for (int k = 0; k < rnn->n_states; k++) {
-            char what[TG_CELL_NAME_MAX + 16];
-            snprintf(what, sizeof what, "state %d '%s'", k, cell->states[k].name);
-            if (!check_result(rnn, sq, t, i, what, next[k], rnn->state_size[k], in->dtype)) return NULL;
-        }
+        if (!check_result(rnn, sq, t, i, -1, output, rnn->out_size, in->dtype)) return NULL;
+        for (int k = 0; k < rnn->n_states; k++)
+            if (!check_result(rnn, sq, t, i, k, next[k], rnn->state_size[k], in->dtype)) return NULL;
         outputs[t] = output;
         /* finished sequences keep their state */
         tg_tensor *valid = sq->mask ? tg_select(sq->mask, 0, t) : NULL; /* (B, 1) */
