@@ -142,24 +142,30 @@ static const char *layer_words(int layer, char *buf, size_t len)
     return layer ? buf : "";
 }
 
+/* "[32,16]": parameter k's shape at the layer's sizes. */
+static const char *shape_at(const tg_cell_param *p, tg__layer_sizes z, char *buf, size_t len)
+{
+    int used = snprintf(buf, len, "[");
+    for (int d = 0; d < tg__cell_param_ndim(p) && used < (int)len; d++)
+        used += snprintf(buf + used, len - (size_t)used, "%s%lld", d ? "," : "", (long long)tg__cell_size(p->shape[d], z));
+    if (used < (int)len) snprintf(buf + used, len - (size_t)used, "]");
+    return buf;
+}
+
 bool tg__cell_check_sizes(const char *fn, const tg_cell *cell, tg__layer_sizes z, int layer, bool with_proj)
 {
-    char where[32];
+    char where[32], shape[96];
     const char *at = layer_words(layer, where, sizeof where);
-    int64_t rows_of[TG_CELL_MAX_PARAMS], cols_of[TG_CELL_MAX_PARAMS];
-    int ndim_of[TG_CELL_MAX_PARAMS], n_params = tg_cell_count_params(cell);
+    int n_params = tg_cell_count_params(cell);
     for (int k = 0; k < n_params; k++) {
         const tg_cell_param *p = &cell->params[k];
-        ndim_of[k] = tg__cell_param_ndim(p);
-        for (int d = 0; d < ndim_of[k]; d++) {
+        for (int d = 0; d < tg__cell_param_ndim(p); d++) {
             int64_t n = tg__cell_size(p->shape[d], z);
             if (n < 1 && (with_proj || !p->proj))
                 return TG__REJECT("%s: cell '%s': field params[%d].shape: dim %d of '%s' is %lld for I = %lld, H = %lld, "
                                   "O = %lld%s", fn, cell->name, k, d, p->name, (long long)n, (long long)z.in,
                                   (long long)z.hidden, (long long)z.out, at);
         }
-        rows_of[k] = tg__cell_size(p->shape[0], z);
-        cols_of[k] = ndim_of[k] > 1 ? tg__cell_size(p->shape[1], z) : 0;
     }
     for (int k = 0; k < tg_cell_count_states(cell); k++) {
         int64_t n = tg__cell_size(cell->states[k].size, z);
@@ -168,30 +174,32 @@ bool tg__cell_check_sizes(const char *fn, const tg_cell *cell, tg__layer_sizes z
                               cell->name, k, cell->states[k].name, (long long)n, (long long)z.in, (long long)z.hidden,
                               (long long)z.out);
     }
+    int w0 = tg_cell_count_proj(cell) ? tg__cell_find_param(cell, n_params, cell->proj[0].weight) : -1;
     for (int j = 0; j < tg_cell_count_proj(cell); j++) {
         const tg_cell_proj *pj = &cell->proj[j];
-        int w = tg__cell_find_param(cell, n_params, pj->weight), b = pj->bias ? tg__cell_find_param(cell, n_params, pj->bias) : -1;
+        const tg_cell_param *w = &cell->params[tg__cell_find_param(cell, n_params, pj->weight)];
+        const tg_cell_param *b = pj->bias ? &cell->params[tg__cell_find_param(cell, n_params, pj->bias)] : NULL;
+        int64_t rows = tg__cell_size(w->shape[0], z);
         int64_t width = pj->from == TG_FROM_INPUT ? z.in : tg__cell_size(cell->states[pj->from - 1].size, z);
         char source[TG_CELL_NAME_MAX + 32];
         if (pj->from == TG_FROM_INPUT) snprintf(source, sizeof source, "the layer's input");
         else snprintf(source, sizeof source, "state %d '%s'", pj->from - 1, cell->states[pj->from - 1].name);
-        if (ndim_of[w] != 2 || cols_of[w] != width)
-            return TG__REJECT("%s: cell '%s': field proj[%d]: weight '%s' must be (rows, %lld) to project %s of width "
-                              "%lld%s, but its shape has %d dims and %lld columns", fn, cell->name, j, pj->weight,
-                              (long long)width, source, (long long)width, at, ndim_of[w], (long long)cols_of[w]);
-        if (b >= 0 && (ndim_of[b] != 1 || rows_of[b] != rows_of[w]))
-            return TG__REJECT("%s: cell '%s': field proj[%d]: bias '%s' must be (%lld) as weight '%s' has %lld rows, but "
-                              "its shape has %d dims and %lld entries in the first%s", fn, cell->name, j, pj->bias,
-                              (long long)rows_of[w], pj->weight, (long long)rows_of[w], ndim_of[b], (long long)rows_of[b], at);
-        int w0 = tg__cell_find_param(cell, n_params, cell->proj[0].weight);
-        if (pj->summed && rows_of[w] != rows_of[w0])
+        if (tg__cell_param_ndim(w) != 2 || tg__cell_size(w->shape[1], z) != width)
+            return TG__REJECT("%s: cell '%s': field proj[%d]: weight '%s' is %s but must be (rows, %lld) to project %s "
+                              "of width %lld%s", fn, cell->name, j, pj->weight, shape_at(w, z, shape, sizeof shape),
+                              (long long)width, source, (long long)width, at);
+        if (b && (tg__cell_param_ndim(b) != 1 || tg__cell_size(b->shape[0], z) != rows))
+            return TG__REJECT("%s: cell '%s': field proj[%d]: bias '%s' is %s but must be [%lld] as weight '%s' has %lld "
+                              "rows%s", fn, cell->name, j, pj->bias, shape_at(b, z, shape, sizeof shape), (long long)rows,
+                              pj->weight, (long long)rows, at);
+        int64_t rows0 = tg__cell_size(cell->params[w0].shape[0], z);
+        if (pj->summed && rows != rows0)
             return TG__REJECT("%s: cell '%s': field proj[%d]: '%s' has %lld rows but is summed into proj[0] of %lld rows "
-                              "('%s')", fn, cell->name, j, pj->weight, (long long)rows_of[w], (long long)rows_of[w0],
-                              cell->proj[0].weight);
+                              "('%s')", fn, cell->name, j, pj->weight, (long long)rows, (long long)rows0, cell->proj[0].weight);
         int blocks = pj->blocks ? pj->blocks : 1;
-        if (rows_of[w] % blocks != 0)
+        if (rows % blocks != 0)
             return TG__REJECT("%s: cell '%s': field proj[%d].blocks: %d blocks do not divide the %lld rows of '%s'", fn,
-                              cell->name, j, blocks, (long long)rows_of[w], pj->weight);
+                              cell->name, j, blocks, (long long)rows, pj->weight);
     }
     return true;
 }

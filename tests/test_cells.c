@@ -550,16 +550,18 @@ static void test_bad_descriptions(void **state)
     /* inconsistent shapes, at the first layer and at the second */
     bad = c;
     bad.params[1].shape[1] = (tg_cell_size){.i = 1};
-    expect_bad_cell(&bad, "cell 'mine': field proj[1]: weight 'weight_hh' must be (rows, 4) to project state 0 'h' of "
-                          "width 4, but its shape has 2 dims and 3 columns");
+    expect_bad_cell(&bad, "cell 'mine': field proj[1]: weight 'weight_hh' is [4,3] but must be (rows, 4) to project "
+                          "state 0 'h' of width 4");
     bad = c;
     bad.params[0].shape[1] = (tg_cell_size){.k = 3};
-    expect_bad_cell(&bad, "weight 'weight_ih' must be (rows, 8) to project the layer's input of width 8 at layer 1, but "
-                          "its shape has 2 dims and 3 columns");
+    expect_bad_cell(&bad, "weight 'weight_ih' is [4,3] but must be (rows, 8) to project the layer's input of width 8 "
+                          "at layer 1");
     bad = c;
     bad.params[2].shape[0] = (tg_cell_size){.h = 2};
-    expect_bad_cell(&bad, "field proj[0]: bias 'bias_ih' must be (4) as weight 'weight_ih' has 4 rows, but its shape has "
-                          "1 dims and 8 entries");
+    expect_bad_cell(&bad, "field proj[0]: bias 'bias_ih' is [8] but must be [4] as weight 'weight_ih' has 4 rows");
+    bad = c;
+    bad.params[0].shape[2] = (tg_cell_size){.k = 2};
+    expect_bad_cell(&bad, "field proj[0]: weight 'weight_ih' is [4,3,2] but must be (rows, 3)");
     bad = c;
     bad.params[1].shape[0] = (tg_cell_size){.h = 3};
     expect_bad_cell(&bad, "field proj[1]: 'weight_hh' has 12 rows but is summed into proj[0] of 4 rows ('weight_ih')");
