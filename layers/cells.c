@@ -89,7 +89,8 @@ static bool check_init(const char *fn, const tg_cell *cell, int k)
 bool tg__cell_check(const char *fn, const tg_cell *cell)
 {
     if (!cell) return TG__REJECT("%s: NULL cell", fn);
-    if (!cell->name || !*cell->name) return TG__REJECT("%s: a cell needs a name (field name is %s)", fn, cell->name ? "empty" : "NULL");
+    if (!cell->name || !*cell->name)
+        return TG__REJECT("%s: a cell needs a name (field name is %s)", fn, cell->name ? "empty" : "NULL");
     if (!cell->step) return TG__REJECT("%s: cell '%s': field step is NULL", fn, cell->name);
     int n_params = tg_cell_count_params(cell), n_states = tg_cell_count_states(cell), n_proj = tg_cell_count_proj(cell);
     for (int k = 0; k < n_params; k++) {
@@ -107,7 +108,8 @@ bool tg__cell_check(const char *fn, const tg_cell *cell)
         if (!check_name(fn, cell, "states", k, st->name)) return false;
         for (int j = 0; j < k; j++)
             if (strcmp(cell->states[j].name, st->name) == 0)
-                return TG__REJECT("%s: cell '%s': field states[%d].name: '%s' is declared twice", fn, cell->name, k, st->name);
+                return TG__REJECT("%s: cell '%s': field states[%d].name: '%s' is declared twice", fn, cell->name, k,
+                                  st->name);
         if (size_is_zero(st->size))
             return TG__REJECT("%s: cell '%s': field states[%d].size of '%s' is zero", fn, cell->name, k, st->name);
         if (st->size.i != 0)
@@ -118,12 +120,14 @@ bool tg__cell_check(const char *fn, const tg_cell *cell)
         const tg_cell_proj *pj = &cell->proj[j];
         int w = tg__cell_find_param(cell, n_params, pj->weight);
         if (w < 0)
-            return TG__REJECT("%s: cell '%s': field proj[%d].weight: unknown parameter name '%s'", fn, cell->name, j, pj->weight);
+            return TG__REJECT("%s: cell '%s': field proj[%d].weight: unknown parameter name '%s'", fn, cell->name, j,
+                              pj->weight);
         if (cell->params[w].bias || cell->params[w].proj)
             return TG__REJECT("%s: cell '%s': field proj[%d].weight: '%s' may be left out (it is marked %s)", fn,
                               cell->name, j, pj->weight, cell->params[w].bias ? "bias" : "proj");
         if (pj->bias && tg__cell_find_param(cell, n_params, pj->bias) < 0)
-            return TG__REJECT("%s: cell '%s': field proj[%d].bias: unknown parameter name '%s'", fn, cell->name, j, pj->bias);
+            return TG__REJECT("%s: cell '%s': field proj[%d].bias: unknown parameter name '%s'", fn, cell->name, j,
+                              pj->bias);
         if (pj->from < TG_FROM_INPUT || pj->from > TG_FROM_STATE(n_states - 1))
             return TG__REJECT("%s: cell '%s': field proj[%d].from is %d: neither TG_FROM_INPUT nor TG_FROM_STATE(k) of its "
                               "%d state%s", fn, cell->name, j, pj->from, n_states, n_states > 1 ? "s" : "");
@@ -195,7 +199,8 @@ bool tg__cell_check_sizes(const char *fn, const tg_cell *cell, tg__layer_sizes z
         int64_t rows0 = tg__cell_size(cell->params[w0].shape[0], z);
         if (pj->summed && rows != rows0)
             return TG__REJECT("%s: cell '%s': field proj[%d]: '%s' has %lld rows but is summed into proj[0] of %lld rows "
-                              "('%s')", fn, cell->name, j, pj->weight, (long long)rows, (long long)rows0, cell->proj[0].weight);
+                              "('%s')", fn, cell->name, j, pj->weight, (long long)rows, (long long)rows0,
+                              cell->proj[0].weight);
         int blocks = pj->blocks ? pj->blocks : 1;
         if (rows % blocks != 0)
             return TG__REJECT("%s: cell '%s': field proj[%d].blocks: %d blocks do not divide the %lld rows of '%s'", fn,

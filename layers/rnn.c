@@ -265,7 +265,8 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
             const tg_cell_proj *pj = &cell->proj[j];
             if (pj->from == TG_FROM_INPUT) proj[j] = tg_select(hoisted[j], sq->tdim, t); /* (B, rows) */
             else if (!pj->summed) proj[j] = project(state[pj->from - 1], weight[j], bias[j], gain[j], pj->blocks);
-            else if (gain[j]) proj[0] = tg_add(proj[0], project(state[pj->from - 1], weight[j], bias[j], gain[j], pj->blocks));
+            else if (gain[j])
+                proj[0] = tg_add(proj[0], project(state[pj->from - 1], weight[j], bias[j], gain[j], pj->blocks));
             else proj[0] = tg_linear(state[pj->from - 1], weight[j], proj[0]);
         }
         tg_cell_args args = {.x = has_input_proj ? NULL : tg_select(in, sq->tdim, t), .proj = proj, .state = state,
@@ -347,7 +348,8 @@ static int forward_impl(const char *fn, tg_rnn *rnn, tg_tensor *x, int n_init, t
     if (n_init < 0 || n_init > rnn->n_states || (n_init > 0 && !init_given))
         return tg_fail("%s: cell '%s' has %d state%s (%s%s%s), got %d initial states%s", fn, rnn->cell->name, rnn->n_states,
                        rnn->n_states > 1 ? "s" : "", rnn->cell->states[0].name, rnn->n_states > 1 ? ", " : "",
-                       rnn->n_states > 1 ? rnn->cell->states[1].name : "", n_init, n_init > 0 && !init_given ? " in a NULL array" : "");
+                       rnn->n_states > 1 ? rnn->cell->states[1].name : "", n_init,
+                       n_init > 0 && !init_given ? " in a NULL array" : "");
     bool batched = x->ndim == 3;
     if (!batched && lengths)
         return tg_fail("%s: lengths need a batched (3-dim) input, got %s", fn, tg_shape_str(x, s1, sizeof s1));
@@ -501,7 +503,8 @@ static tg_tensor *cell_step(const char *fn, tg_cell_layer *layer, tg_tensor *x, 
         return tg_error("%s: cell '%s' has %d state%s, got %d", fn, layer->cell->name, rnn->n_states,
                         rnn->n_states > 1 ? "s" : "", n);
     if (!next && rnn->n_states > 1)
-        return tg_error("%s: cell '%s' has %d states: pass next to receive the new ones", fn, layer->cell->name, rnn->n_states);
+        return tg_error("%s: cell '%s' has %d states: pass next to receive the new ones", fn, layer->cell->name,
+                        rnn->n_states);
     tg_tensor *init[TG_CELL_MAX_STATES] = {0};
     for (int k = 0; k < n; k++) {
         tg_tensor *st = states[k];
@@ -511,8 +514,9 @@ static tg_tensor *cell_step(const char *fn, tg_cell_layer *layer, tg_tensor *x, 
         bool ok = st->ndim == x->ndim && st->dtype == x->dtype && st->shape[st->ndim - 1] == size &&
                   (x->ndim == 1 || st->shape[0] == x->shape[0]);
         if (!ok && x->ndim == 1)
-            return tg_error("%s: expected state %d '%s' of shape [%lld] (%s), got %s (%s)", fn, k, layer->cell->states[k].name,
-                            (long long)size, tg_dtype_name(x->dtype), tg_shape_str(st, s2, sizeof s2), tg_dtype_name(st->dtype));
+            return tg_error("%s: expected state %d '%s' of shape [%lld] (%s), got %s (%s)", fn, k,
+                            layer->cell->states[k].name, (long long)size, tg_dtype_name(x->dtype),
+                            tg_shape_str(st, s2, sizeof s2), tg_dtype_name(st->dtype));
         if (!ok)
             return tg_error("%s: expected state %d '%s' of shape [%lld,%lld] (%s), got %s (%s)", fn, k,
                             layer->cell->states[k].name, (long long)x->shape[0], (long long)size, tg_dtype_name(x->dtype),

@@ -37,7 +37,8 @@ void assert_rnn_gradcheck_impl(const tg_cell *cell, const tg_rnn_config *cfg, co
     /* the states' sizes, from a dry run */
     tg_scope *s = tg_scope_begin();
     tg_rnn_output dry;
-    assert_int_equal(tg_rnn_forward(ctx.rnn, tg_zeros(TG_F64, 3, (int64_t[]){1, BB, cfg->input_size}), 0, NULL, NULL, &dry), 0);
+    tg_tensor *one_step = tg_zeros(TG_F64, 3, (int64_t[]){1, BB, cfg->input_size});
+    assert_int_equal(tg_rnn_forward(ctx.rnn, one_step, 0, NULL, NULL, &dry), 0);
     int64_t sizes[TG_CELL_MAX_STATES];
     for (int k = 0; k < ctx.rnn->n_states; k++) sizes[k] = dry.state_n[k]->shape[2];
     tg_scope_end(s);

@@ -249,7 +249,8 @@ static void assert_same_layers(tg_rnn *a, tg_rnn *b, tg_dtype dtype, const int64
     assert_int_equal(params[0].count, params[1].count);
     for (int i = 0; i < params[0].count; i++) {
         snprintf(msg, sizeof msg, "%s: grad %s", what, params[0].items[i].name);
-        assert_close(params[0].items[i].tensor->grad, tg_params_find(&params[1], params[0].items[i].name)->grad, 0, tol, msg);
+        tg_tensor *other = tg_params_find(&params[1], params[0].items[i].name);
+        assert_close(params[0].items[i].tensor->grad, other->grad, 0, tol, msg);
     }
     for (int k = 0; k < 2; k++) {
         tg_free(r[k].output);

@@ -74,7 +74,8 @@ static void chart_draw_panel(FILE *f, chart_panel p, int metric, const char *lab
     double lo = INFINITY, hi = -INFINITY, vanilla = NAN;
     for (int s = 0; s < n; s++) {
         chart_summary m = chart_summarise(&series[s]);
-        double mean = metric ? m.train_loss : 100 * m.test_accuracy, spread = metric ? m.train_loss_spread : 100 * m.test_accuracy_spread;
+        double mean = metric ? m.train_loss : 100 * m.test_accuracy;
+        double spread = metric ? m.train_loss_spread : 100 * m.test_accuracy_spread;
         lo = fmin(lo, mean - spread);
         hi = fmax(hi, mean + spread);
         for (int r = 0; r < series[s].n_runs; r++) {
@@ -108,13 +109,14 @@ static void chart_draw_panel(FILE *f, chart_panel p, int metric, const char *lab
         const char *colour = !strcmp(series[s].family, "GRU") ? "#d9730d" : "#1f5fa8";
         double x = p.left + column * (s + 0.5);
         chart_summary m = chart_summarise(&series[s]);
-        double mean = metric ? m.train_loss : 100 * m.test_accuracy, spread = metric ? m.train_loss_spread : 100 * m.test_accuracy_spread;
+        double mean = metric ? m.train_loss : 100 * m.test_accuracy;
+        double spread = metric ? m.train_loss_spread : 100 * m.test_accuracy_spread;
         for (int r = 0; r < series[s].n_runs; r++) {
             double v = metric ? series[s].runs[r].train_loss : 100 * series[s].runs[r].test_accuracy;
             fprintf(f, "<circle cx='%.1f' cy='%.1f' r='3' fill='none' stroke='%s'/>\n", x + 12, chart_y(&p, v), colour);
         }
-        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s' stroke-width='2'/>\n", x, chart_y(&p, mean - spread),
-                x, chart_y(&p, mean + spread), colour);
+        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s' stroke-width='2'/>\n", x,
+                chart_y(&p, mean - spread), x, chart_y(&p, mean + spread), colour);
         for (int e = -1; e <= 1; e += 2)
             fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s' stroke-width='2'/>\n", x - 6,
                     chart_y(&p, mean + e * spread), x + 6, chart_y(&p, mean + e * spread), colour);
@@ -140,10 +142,10 @@ static int chart_write_svg(const char *path, const char *title, int n, const cha
                "and minimal gated unit)</text>\n", top.left + top.width / 2, bottom.top + bottom.height + 40);
     /* legend */
     double y = height - 34;
-    fprintf(f, "<circle cx='100' cy='%g' r='5' fill='#1f5fa8'/><text x='112' y='%g' font-size='12'>LSTM family: mean</text>\n",
-            y, y + 4);
-    fprintf(f, "<circle cx='250' cy='%g' r='5' fill='#d9730d'/><text x='262' y='%g' font-size='12'>GRU family: mean</text>\n",
-            y, y + 4);
+    fprintf(f, "<circle cx='100' cy='%g' r='5' fill='#1f5fa8'/>"
+               "<text x='112' y='%g' font-size='12'>LSTM family: mean</text>\n", y, y + 4);
+    fprintf(f, "<circle cx='250' cy='%g' r='5' fill='#d9730d'/>"
+               "<text x='262' y='%g' font-size='12'>GRU family: mean</text>\n", y, y + 4);
     fprintf(f, "<line x1='400' y1='%g' x2='400' y2='%g' stroke='#444' stroke-width='2'/><text x='410' y='%g' "
                "font-size='12'>bar: &#177; 1 standard deviation</text>\n", y - 8, y + 8, y + 4);
     fprintf(f, "<circle cx='590' cy='%g' r='3' fill='none' stroke='#444'/><text x='600' y='%g' font-size='12'>one seed"
