@@ -72,7 +72,7 @@ static bool make_layer(tg_rnn *rnn, int i, tg__layer_sizes z)
         w[k] = make_param(p, z, c->dtype);
         ok = ok && w[k];
     }
-    for (int j = 0; rnn->ln_gains && j < rnn->n_proj; j++) {
+    for (int j = 0; ok && rnn->ln_gains && j < rnn->n_proj; j++) { /* each the size of its weight's rows */
         tg_tensor *weight = w[tg__cell_find_param(rnn->cell, rnn->n_params, rnn->cell->proj[j].weight)];
         rnn->ln_gains[i * rnn->n_proj + j] = tg_param_full(c->dtype, 1, weight->shape, 1.0);
         ok = ok && rnn->ln_gains[i * rnn->n_proj + j];
@@ -98,8 +98,12 @@ static tg_rnn *rnn_new(const char *fn, const tg_cell *cell, const tg_rnn_config 
     int n = layers * dirs;
     rnn->weights = calloc((size_t)(n * rnn->n_params + 1), sizeof *rnn->weights);
     if (config->layer_norm) rnn->ln_gains = calloc((size_t)(n * rnn->n_proj), sizeof *rnn->ln_gains);
-    bool ok = rnn->weights && (!config->layer_norm || rnn->ln_gains);
-    if (!ok) tg_error("%s: out of memory", fn);
+    if (!rnn->weights || (config->layer_norm && !rnn->ln_gains)) {
+        tg_error("%s: out of memory", fn);
+        tg_rnn_free(rnn);
+        return NULL;
+    }
+    bool ok = true;
     for (int i = 0; ok && i < n; i++) {
         tg__layer_sizes z = {i < dirs ? config->input_size : dirs * out, config->hidden_size, out};
         ok = make_layer(rnn, i, z);
@@ -226,7 +230,7 @@ static tg_tensor *step_failed(const tg_rnn *rnn, const sequence *sq, int64_t t, 
     char cause[512];
     snprintf(cause, sizeof cause, "%s", *tg_last_error() ? tg_last_error() : "it returned NULL with no message");
     return tg_error("%s: cell '%s' failed at time step %lld of layer %d%s: %s", sq->fn, rnn->cell->name, (long long)t,
-                      i / rnn->num_directions, i % rnn->num_directions ? " (reverse)" : "", cause);
+                    i / rnn->num_directions, i % rnn->num_directions ? " (reverse)" : "", cause);
 }
 
 /* Layer and direction i over in (time along sq->tdim). state holds the
