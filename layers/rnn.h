@@ -113,7 +113,7 @@ typedef struct tg_rnn {
      * the cell, NULL when left out (no bias, no proj_size) */
     tg_tensor **weights;
     /* [(layer * num_directions + direction) * n_proj + j]: layer_norm's gain
-     * for projection j, else NULL */
+     * for projection j; NULL without layer_norm */
     tg_tensor **ln_gains;
     tg_tensor *init[TG_CELL_MAX_STATES]; /* learn_init's initial states, else NULL */
 } tg_rnn;
@@ -131,7 +131,9 @@ typedef struct {
     tg_tensor *state_n[TG_CELL_MAX_STATES];
 } tg_rnn_output;
 
-/* A new layer over cell with persistent, initialised parameters. NULL with
+/* A new layer over cell with persistent, initialised parameters; the layer
+ * keeps a pointer to the description, which must outlive it (a static const
+ * description does). NULL with
  * a message for a bad description (naming the cell and the field: a NULL
  * step, no states, an unknown or repeated name, parameter shapes that do
  * not fit the projections), sizes < 1, dropout outside [0, 1], proj_size
