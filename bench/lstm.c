@@ -4,11 +4,14 @@
  *
  *   build/bench/lstm [--batch B] [--seq T] [--input I] [--hidden H]
  *                    [--layers L] [--threads N] [--reps R] [--dtype f32|f64]
- *                    [--mode lstm|gru]
+ *                    [--mode lstm|gru|user]
  *
- * prints one JSON line with the median forward and forward+backward times
- * in milliseconds; bench/lstm_vs_torch.sh runs the same shapes through
- * PyTorch in the same run and prints the ratio. */
+ * --mode user runs the LSTM written below as a user's cell description,
+ * with nothing but the public API, through the same driver as the built-in
+ * one. Prints one JSON line with the median forward and forward+backward
+ * times in milliseconds; bench/lstm_vs_torch.sh runs the same shapes
+ * through PyTorch in the same run and prints the ratio, and
+ * bench/user_cell.sh compares the user's LSTM with the built-in one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,29 @@
 #include <time.h>
 
 #include <tapegrad/tapegrad.h>
+
+/* torch's LSTM as a user writes it from the formulas:
+ *   [i f g o] = x W_ih^T + b_ih + h W_hh^T + b_hh     (proj[0]: the hidden projection is summed into it)
+ *   c' = sigmoid(f) * c + sigmoid(i) * tanh(g);  h' = sigmoid(o) * tanh(c') */
+static tg_tensor *user_lstm_step(const tg_cell_args *a)
+{
+    tg_tensor *gate[4];
+    if (tg_chunk(a->proj[0], 4, 1, 4, gate) != 4) return NULL;
+    tg_tensor *c = tg_addcmul(tg_mul(tg_sigmoid(gate[1]), a->state[1]), tg_sigmoid(gate[0]), tg_tanh(gate[2]), 1.0);
+    a->next[1] = c;
+    return a->next[0] = tg_mul(tg_sigmoid(gate[3]), tg_tanh(c));
+}
+
+static const tg_cell user_lstm = {
+    .name = "user LSTM",
+    .params = {{"weight_ih", {{.h = 4}, {.i = 1}}},
+               {"weight_hh", {{.h = 4}, {.h = 1}}},
+               {"bias_ih", {{.h = 4}}, .bias = true},
+               {"bias_hh", {{.h = 4}}, .bias = true}},
+    .states = {{"h", {.h = 1}}, {"c", {.h = 1}}},
+    .proj = {{"weight_ih", "bias_ih", TG_FROM_INPUT, 4}, {"weight_hh", "bias_hh", TG_FROM_STATE(0), 4, .summed = true}},
+    .step = user_lstm_step,
+};
 
 static double now_ms(void)
 {
@@ -49,7 +75,7 @@ int main(int argc, char **argv)
     int64_t batch = 64, seq = 50, input = 256, hidden = 256;
     int layers = 1, threads = 1, reps = 20;
     tg_dtype dtype = TG_F32;
-    bool gru = false;
+    const char *mode = "lstm";
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--batch")) batch = atoll(v);
@@ -60,19 +86,21 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--threads")) threads = atoi(v);
         else if (!strcmp(k, "--reps")) reps = atoi(v);
         else if (!strcmp(k, "--dtype")) dtype = strcmp(v, "f64") ? TG_F32 : TG_F64;
-        else if (!strcmp(k, "--mode")) gru = !strcmp(v, "gru");
+        else if (!strcmp(k, "--mode")) mode = v;
         else {
             fprintf(stderr, "lstm: unknown option %s\n", k);
             return 2;
         }
     }
-    if (reps < 1 || reps > 1000 || tg_set_num_threads(threads) < 0) {
-        fprintf(stderr, "lstm: bad --reps or --threads\n");
+    const tg_cell *cell = !strcmp(mode, "lstm") ? &tg_cell_lstm : !strcmp(mode, "gru") ? &tg_cell_gru
+                        : !strcmp(mode, "user") ? &user_lstm : NULL;
+    if (reps < 1 || reps > 1000 || tg_set_num_threads(threads) < 0 || !cell) {
+        fprintf(stderr, "lstm: bad --reps, --threads or --mode\n");
         return 2;
     }
     tg_manual_seed(0);
     tg_rnn_config config = {.input_size = input, .hidden_size = hidden, .num_layers = layers, .dtype = dtype};
-    tg_rnn *lstm = gru ? tg_gru_new(&config) : tg_lstm_new(&config);
+    tg_rnn *lstm = tg_rnn_new(cell, &config);
     tg_tensor *x = tg_rand(dtype, 3, (int64_t[]){seq, batch, input}, -1, 1);
     if (!lstm || !x) {
         fprintf(stderr, "lstm: %s\n", tg_last_error());
@@ -86,7 +114,7 @@ int main(int argc, char **argv)
         tg_params_zero_grad(&params);
         double t0 = now_ms();
         tg_rnn_output out;
-        tg_rnn_forward(lstm, x, NULL, NULL, NULL, &out);
+        tg_rnn_forward(lstm, x, 0, NULL, NULL, &out);
         tg_tensor *loss = tg_sum(out.output, 0, NULL, false);
         double t1 = now_ms();
         tg_backward(loss, NULL);
@@ -99,7 +127,7 @@ int main(int argc, char **argv)
     }
     printf("{\"mode\":\"%s\",\"batch\":%lld,\"seq\":%lld,\"input\":%lld,\"hidden\":%lld,\"layers\":%d,\"threads\":%d,"
            "\"dtype\":\"%s\",\"simd\":\"%s\",\"forward_ms\":%.3f,\"train_ms\":%.3f,\"max_rss_mb\":%.1f}\n",
-           gru ? "gru" : "lstm", (long long)batch, (long long)seq, (long long)input, (long long)hidden, layers, threads,
+           mode, (long long)batch, (long long)seq, (long long)input, (long long)hidden, layers, threads,
            dtype == TG_F32 ? "f32" : "f64", tg_simd_level(), median(forward, reps), median(total, reps),
            max_rss_mb());
     free(forward);

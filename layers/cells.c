@@ -1,211 +1,285 @@
-/* Recurrent cells from ops: the gate math of one step, and the cell modules
- * that compute both projections and call it. */
-#include <math.h>
-#include <stdlib.h>
+/* Cell descriptions: counting and checking them, and the built-in cells,
+ * torch.nn's RNN, LSTM and GRU: their parameters in torch's order and
+ * names, their states, their projections, and one step each. The driver
+ * (rnn.c) checks and runs them as it runs any user's cell. */
+#include <stdio.h>
+#include <string.h>
 
 #include <tapegrad/cells.h>
 #include <tapegrad/elementwise.h>
-#include "../core/internal.h"
 #include <tapegrad/linalg.h>
+#include "../core/internal.h"
+#include "cells_internal.h"
 
-int tg_rnn_mode_gates(tg_rnn_mode mode)
+int tg_cell_count_params(const tg_cell *cell)
 {
-    switch (mode) {
-    case TG_LSTM: return 4;
-    case TG_GRU: return 3;
-    default: return 1;
+    int n = 0;
+    while (cell && n < TG_CELL_MAX_PARAMS && cell->params[n].name) n++;
+    return n;
+}
+
+int tg_cell_count_states(const tg_cell *cell)
+{
+    int n = 0;
+    while (cell && n < TG_CELL_MAX_STATES && cell->states[n].name) n++;
+    return n;
+}
+
+int tg_cell_count_proj(const tg_cell *cell)
+{
+    int n = 0;
+    while (cell && n < TG_CELL_MAX_PROJ && cell->proj[n].weight) n++;
+    return n;
+}
+
+/* --- checking a description ------------------------------------------------------ */
+
+int64_t tg__cell_size(tg_cell_size s, tg__layer_sizes z)
+{
+    int64_t terms[3], total = s.k;
+    if (__builtin_mul_overflow((int64_t)s.i, z.in, &terms[0]) || __builtin_mul_overflow((int64_t)s.h, z.hidden, &terms[1]) ||
+        __builtin_mul_overflow((int64_t)s.o, z.out, &terms[2]))
+        return -1;
+    for (int k = 0; k < 3; k++)
+        if (__builtin_add_overflow(total, terms[k], &total)) return -1;
+    return total;
+}
+
+static bool size_is_zero(tg_cell_size s) { return s.i == 0 && s.h == 0 && s.o == 0 && s.k == 0; }
+
+int tg__cell_param_ndim(const tg_cell_param *p)
+{
+    int nd = 0;
+    while (nd < TG_CELL_MAX_DIMS && !size_is_zero(p->shape[nd])) nd++;
+    return nd;
+}
+
+int tg__cell_find_param(const tg_cell *cell, int n_params, const char *name)
+{
+    for (int k = 0; name && k < n_params; k++)
+        if (strcmp(cell->params[k].name, name) == 0) return k;
+    return -1;
+}
+
+static bool check_name(const char *fn, const tg_cell *cell, const char *field, int index, const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len >= TG_CELL_NAME_MAX)
+        return TG__REJECT("%s: cell '%s': field %s[%d].name '%s' must have 1 to %d characters", fn, cell->name, field,
+                          index, name, TG_CELL_NAME_MAX - 1);
+    return true;
+}
+
+static bool check_init(const char *fn, const tg_cell *cell, int k)
+{
+    const tg_cell_init *init = &cell->params[k].init;
+    const char *name = cell->params[k].name;
+    if (init->kind < TG_INIT_RECURRENT || init->kind > TG_INIT_CONSTANT)
+        return TG__REJECT("%s: cell '%s': field params[%d].init: unknown kind %d for '%s'", fn, cell->name, k,
+                          (int)init->kind, name);
+    if (init->kind == TG_INIT_UNIFORM && !(init->a <= init->b))
+        return TG__REJECT("%s: cell '%s': field params[%d].init: uniform range [%g, %g) of '%s' is empty", fn,
+                          cell->name, k, init->a, init->b, name);
+    if (init->kind == TG_INIT_NORMAL && !(init->b >= 0))
+        return TG__REJECT("%s: cell '%s': field params[%d].init: normal std %g of '%s' is negative", fn, cell->name, k,
+                          init->b, name);
+    return true;
+}
+
+bool tg__cell_check(const char *fn, const tg_cell *cell)
+{
+    if (!cell) return TG__REJECT("%s: NULL cell", fn);
+    if (!cell->name || !*cell->name)
+        return TG__REJECT("%s: a cell needs a name (field name is %s)", fn, cell->name ? "empty" : "NULL");
+    if (!cell->step) return TG__REJECT("%s: cell '%s': field step is NULL", fn, cell->name);
+    int n_params = tg_cell_count_params(cell), n_states = tg_cell_count_states(cell), n_proj = tg_cell_count_proj(cell);
+    for (int k = 0; k < n_params; k++) {
+        const tg_cell_param *p = &cell->params[k];
+        if (!check_name(fn, cell, "params", k, p->name) || !check_init(fn, cell, k)) return false;
+        if (tg__cell_find_param(cell, k, p->name) >= 0)
+            return TG__REJECT("%s: cell '%s': field params[%d].name: '%s' is declared twice", fn, cell->name, k, p->name);
+        if (tg__cell_param_ndim(p) == 0)
+            return TG__REJECT("%s: cell '%s': field params[%d].shape: '%s' has no dims", fn, cell->name, k, p->name);
     }
-}
-
-/* xproj and hproj are (..., G*H) of one shape and dtype, and state (if
- * given) is (..., H). Returns H, or -1 with a message. */
-static int64_t check_gates(const char *fn, int gates, const tg_tensor *xproj, const tg_tensor *hproj,
-                           const tg_tensor *state)
-{
-    if (!tg__check_float(fn, xproj) || !tg__check_float(fn, hproj)) return -1;
-    char s1[128], s2[128];
-    int64_t width = xproj->ndim ? xproj->shape[xproj->ndim - 1] : 0;
-    if (!tg_same_shape(xproj, hproj) || xproj->dtype != hproj->dtype || width % gates != 0 || width == 0)
-        return tg_fail("%s: expected input and hidden projections of one shape (..., %d*H) and dtype, got %s and %s", fn,
-                       gates, tg_shape_str(xproj, s1, sizeof s1), tg_shape_str(hproj, s2, sizeof s2));
-    int64_t hidden = width / gates;
-    if (state) {
-        if (!tg__check_float(fn, state)) return -1;
-        bool ok = state->ndim == xproj->ndim && state->dtype == xproj->dtype;
-        for (int d = 0; ok && d < state->ndim; d++)
-            ok = state->shape[d] == (d == state->ndim - 1 ? hidden : xproj->shape[d]);
-        if (!ok)
-            return tg_fail("%s: expected a state of shape (..., %lld) matching projections %s, got %s", fn,
-                           (long long)hidden, tg_shape_str(xproj, s1, sizeof s1), tg_shape_str(state, s2, sizeof s2));
+    if (n_states == 0)
+        return TG__REJECT("%s: cell '%s': field states is empty: a cell carries at least one state", fn, cell->name);
+    for (int k = 0; k < n_states; k++) {
+        const tg_cell_state *st = &cell->states[k];
+        if (!check_name(fn, cell, "states", k, st->name)) return false;
+        for (int j = 0; j < k; j++)
+            if (strcmp(cell->states[j].name, st->name) == 0)
+                return TG__REJECT("%s: cell '%s': field states[%d].name: '%s' is declared twice", fn, cell->name, k,
+                                  st->name);
+        if (size_is_zero(st->size))
+            return TG__REJECT("%s: cell '%s': field states[%d].size of '%s' is zero", fn, cell->name, k, st->name);
+        if (st->size.i != 0)
+            return TG__REJECT("%s: cell '%s': field states[%d].size of '%s' depends on the input size I, which differs "
+                              "between layers: a state's size is a function of H and O", fn, cell->name, k, st->name);
     }
-    return hidden;
+    for (int j = 0; j < n_proj; j++) {
+        const tg_cell_proj *pj = &cell->proj[j];
+        int w = tg__cell_find_param(cell, n_params, pj->weight);
+        if (w < 0)
+            return TG__REJECT("%s: cell '%s': field proj[%d].weight: unknown parameter name '%s'", fn, cell->name, j,
+                              pj->weight);
+        if (cell->params[w].bias || cell->params[w].proj)
+            return TG__REJECT("%s: cell '%s': field proj[%d].weight: '%s' may be left out (it is marked %s)", fn,
+                              cell->name, j, pj->weight, cell->params[w].bias ? "bias" : "proj");
+        if (pj->bias && tg__cell_find_param(cell, n_params, pj->bias) < 0)
+            return TG__REJECT("%s: cell '%s': field proj[%d].bias: unknown parameter name '%s'", fn, cell->name, j,
+                              pj->bias);
+        if (pj->from < TG_FROM_INPUT || pj->from > TG_FROM_STATE(n_states - 1))
+            return TG__REJECT("%s: cell '%s': field proj[%d].from is %d: neither TG_FROM_INPUT nor TG_FROM_STATE(k) of its "
+                              "%d state%s", fn, cell->name, j, pj->from, n_states, n_states > 1 ? "s" : "");
+        if (pj->blocks < 0)
+            return TG__REJECT("%s: cell '%s': field proj[%d].blocks is %d, negative", fn, cell->name, j, pj->blocks);
+        if (pj->summed && (j == 0 || pj->from == TG_FROM_INPUT || cell->proj[0].from != TG_FROM_INPUT))
+            return TG__REJECT("%s: cell '%s': field proj[%d].summed: only a state projection after an input projection "
+                              "proj[0] can be summed into it", fn, cell->name, j);
+    }
+    return true;
 }
 
-/* Outside any scope and with nothing to record, a step's temporaries live
- * in a scope of its own and only its results are kept (tg__autoscope). */
-
-/* h' = act(xW + hW) */
-static tg_tensor *rnn_step(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode)
+static const char *layer_words(int layer, char *buf, size_t len)
 {
-    if (check_gates("tg_rnn_step", 1, xproj, hproj ? hproj : xproj, NULL) < 0) return NULL;
-    if (mode != TG_RNN_TANH && mode != TG_RNN_RELU)
-        return tg_error("tg_rnn_step: mode must be TG_RNN_TANH or TG_RNN_RELU, got %d", (int)mode);
-    tg_tensor *pre = hproj ? tg_add(xproj, hproj) : xproj;
-    return mode == TG_RNN_RELU ? tg_relu(pre) : tg_tanh(pre);
+    snprintf(buf, len, " at layer %d", layer);
+    return layer ? buf : "";
 }
 
-/* [i f g o] = xW + hW;  c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c') */
-static tg_tensor *lstm_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *c, tg_tensor **c_out)
+/* "[32,16]": parameter k's shape at the layer's sizes. */
+static const char *shape_at(const tg_cell_param *p, tg__layer_sizes z, char *buf, size_t len)
 {
-    if (c_out) *c_out = NULL;
-    int64_t hidden = check_gates("tg_lstm_step", 4, xproj, hproj ? hproj : xproj, c);
-    if (hidden < 0) return NULL;
-    if (!c || !c_out) return tg_error("tg_lstm_step: NULL cell state or c_out");
-    tg_tensor *pre = hproj ? tg_add(xproj, hproj) : xproj;
+    int used = snprintf(buf, len, "[");
+    for (int d = 0; d < tg__cell_param_ndim(p) && used < (int)len; d++)
+        used += snprintf(buf + used, len - (size_t)used, "%s%lld", d ? "," : "", (long long)tg__cell_size(p->shape[d], z));
+    if (used < (int)len) snprintf(buf + used, len - (size_t)used, "]");
+    return buf;
+}
+
+bool tg__cell_check_sizes(const char *fn, const tg_cell *cell, tg__layer_sizes z, int layer, bool with_proj)
+{
+    char where[32], shape[96];
+    const char *at = layer_words(layer, where, sizeof where);
+    int n_params = tg_cell_count_params(cell);
+    for (int k = 0; k < n_params; k++) {
+        const tg_cell_param *p = &cell->params[k];
+        for (int d = 0; d < tg__cell_param_ndim(p); d++) {
+            int64_t n = tg__cell_size(p->shape[d], z);
+            if (n < 1 && (with_proj || !p->proj))
+                return TG__REJECT("%s: cell '%s': field params[%d].shape: dim %d of '%s' is %lld for I = %lld, H = %lld, "
+                                  "O = %lld%s", fn, cell->name, k, d, p->name, (long long)n, (long long)z.in,
+                                  (long long)z.hidden, (long long)z.out, at);
+        }
+    }
+    for (int k = 0; k < tg_cell_count_states(cell); k++) {
+        int64_t n = tg__cell_size(cell->states[k].size, z);
+        if (n < 1)
+            return TG__REJECT("%s: cell '%s': field states[%d].size of '%s' is %lld for I = %lld, H = %lld, O = %lld", fn,
+                              cell->name, k, cell->states[k].name, (long long)n, (long long)z.in, (long long)z.hidden,
+                              (long long)z.out);
+    }
+    int w0 = tg_cell_count_proj(cell) ? tg__cell_find_param(cell, n_params, cell->proj[0].weight) : -1;
+    for (int j = 0; j < tg_cell_count_proj(cell); j++) {
+        const tg_cell_proj *pj = &cell->proj[j];
+        const tg_cell_param *w = &cell->params[tg__cell_find_param(cell, n_params, pj->weight)];
+        const tg_cell_param *b = pj->bias ? &cell->params[tg__cell_find_param(cell, n_params, pj->bias)] : NULL;
+        int64_t rows = tg__cell_size(w->shape[0], z);
+        int64_t width = pj->from == TG_FROM_INPUT ? z.in : tg__cell_size(cell->states[pj->from - 1].size, z);
+        char source[TG_CELL_NAME_MAX + 32];
+        if (pj->from == TG_FROM_INPUT) snprintf(source, sizeof source, "the layer's input");
+        else snprintf(source, sizeof source, "state %d '%s'", pj->from - 1, cell->states[pj->from - 1].name);
+        if (tg__cell_param_ndim(w) != 2 || tg__cell_size(w->shape[1], z) != width)
+            return TG__REJECT("%s: cell '%s': field proj[%d]: weight '%s' is %s but must be (rows, %lld) to project %s "
+                              "of width %lld%s", fn, cell->name, j, pj->weight, shape_at(w, z, shape, sizeof shape),
+                              (long long)width, source, (long long)width, at);
+        if (b && (tg__cell_param_ndim(b) != 1 || tg__cell_size(b->shape[0], z) != rows))
+            return TG__REJECT("%s: cell '%s': field proj[%d]: bias '%s' is %s but must be [%lld] as weight '%s' has %lld "
+                              "rows%s", fn, cell->name, j, pj->bias, shape_at(b, z, shape, sizeof shape), (long long)rows,
+                              pj->weight, (long long)rows, at);
+        int64_t rows0 = tg__cell_size(cell->params[w0].shape[0], z);
+        if (pj->summed && rows != rows0)
+            return TG__REJECT("%s: cell '%s': field proj[%d]: '%s' has %lld rows but is summed into proj[0] of %lld rows "
+                              "('%s')", fn, cell->name, j, pj->weight, (long long)rows, (long long)rows0,
+                              cell->proj[0].weight);
+        int blocks = pj->blocks ? pj->blocks : 1;
+        if (rows % blocks != 0)
+            return TG__REJECT("%s: cell '%s': field proj[%d].blocks: %d blocks do not divide the %lld rows of '%s'", fn,
+                              cell->name, j, blocks, (long long)rows, pj->weight);
+    }
+    return true;
+}
+
+/* --- the built-ins ------------------------------------------------------------------ */
+
+/* The parameters by index in a step: torch's order (TG_CELL_TORCH_PARAMS). */
+enum { W_IH, W_HH, B_IH, B_HH, W_HR };
+
+/* h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh), or relu: proj[0] holds the sum */
+static tg_tensor *rnn_tanh_step(const tg_cell_args *a) { return a->next[0] = tg_tanh(a->proj[0]); }
+static tg_tensor *rnn_relu_step(const tg_cell_args *a) { return a->next[0] = tg_relu(a->proj[0]); }
+
+const tg_cell tg_cell_rnn_tanh = {
+    .name = "RNN_TANH",
+    .params = {TG_CELL_TORCH_PARAMS(1)},
+    .states = {{"h", {.o = 1}}},
+    .proj = {TG_CELL_TORCH_PROJ(1, true)},
+    .step = rnn_tanh_step,
+};
+
+const tg_cell tg_cell_rnn_relu = {
+    .name = "RNN_RELU",
+    .params = {TG_CELL_TORCH_PARAMS(1)},
+    .states = {{"h", {.o = 1}}},
+    .proj = {TG_CELL_TORCH_PROJ(1, true)},
+    .step = rnn_relu_step,
+};
+
+/* [i f g o] = x W_ih^T + b_ih + h W_hh^T + b_hh   (proj[0], (B, 4H))
+ * c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c'),
+ * then h' W_hr^T with proj_size */
+static tg_tensor *lstm_step(const tg_cell_args *a)
+{
+    int64_t H = a->hidden_size;
+    tg_tensor *gates = a->proj[0];
     /* i and f are adjacent blocks: one sigmoid over both. */
-    tg_tensor *in_forget = tg_sigmoid(tg_narrow(pre, -1, 0, 2 * hidden));
-    tg_tensor *input_gate = tg_narrow(in_forget, -1, 0, hidden);
-    tg_tensor *forget_gate = tg_narrow(in_forget, -1, hidden, hidden);
-    tg_tensor *candidate = tg_tanh(tg_narrow(pre, -1, 2 * hidden, hidden));
-    tg_tensor *output_gate = tg_sigmoid(tg_narrow(pre, -1, 3 * hidden, hidden));
-    tg_tensor *cell = tg_addcmul(tg_mul(forget_gate, c), input_gate, candidate, 1.0);
-    *c_out = cell;
-    return tg_mul(output_gate, tg_tanh(cell));
+    tg_tensor *in_forget = tg_sigmoid(tg_narrow(gates, 1, 0, 2 * H));
+    tg_tensor *input_gate = tg_narrow(in_forget, 1, 0, H);
+    tg_tensor *forget_gate = tg_narrow(in_forget, 1, H, H);
+    tg_tensor *candidate = tg_tanh(tg_narrow(gates, 1, 2 * H, H));
+    tg_tensor *output_gate = tg_sigmoid(tg_narrow(gates, 1, 3 * H, H));
+    tg_tensor *cell = tg_addcmul(tg_mul(forget_gate, a->state[1]), input_gate, candidate, 1.0);
+    tg_tensor *hidden = tg_mul(output_gate, tg_tanh(cell));
+    if (a->w[W_HR]) hidden = tg_linear(hidden, a->w[W_HR], NULL);
+    a->next[1] = cell;
+    return a->next[0] = hidden;
 }
 
-/* [r z n] blocks;  r, z = sigmoid(xW + hW);  n = tanh(xW_n + r hW_n);  h' = lerp(n, h, z) = (1-z) n + z h */
-static tg_tensor *gru_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *h)
+const tg_cell tg_cell_lstm = {
+    .name = "LSTM",
+    .params = {TG_CELL_TORCH_PARAMS(4), {"weight_hr", {{.o = 1}, {.h = 1}}, .proj = true}},
+    .states = {{"h", {.o = 1}}, {"c", {.h = 1}}},
+    .proj = {TG_CELL_TORCH_PROJ(4, true)},
+    .step = lstm_step,
+};
+
+/* [r z n] blocks of xW = proj[0] and hW = proj[1], each (B, 3H):
+ * r, z = sigmoid(xW + hW);  n = tanh(xW_n + r hW_n);  h' = lerp(n, h, z) = (1-z) n + z h */
+static tg_tensor *gru_step(const tg_cell_args *a)
 {
-    int64_t hidden = check_gates("tg_gru_step", 3, xproj, hproj, h);
-    if (hidden < 0) return NULL;
-    if (!h) return tg_error("tg_gru_step: NULL hidden state");
-    tg_tensor *reset_update = tg_sigmoid(tg_add(tg_narrow(xproj, -1, 0, 2 * hidden), tg_narrow(hproj, -1, 0, 2 * hidden)));
-    tg_tensor *reset = tg_narrow(reset_update, -1, 0, hidden);
-    tg_tensor *update = tg_narrow(reset_update, -1, hidden, hidden);
-    tg_tensor *candidate = tg_tanh(tg_addcmul(tg_narrow(xproj, -1, 2 * hidden, hidden), reset,
-                                              tg_narrow(hproj, -1, 2 * hidden, hidden), 1.0));
-    return tg_lerp(candidate, h, update);
+    int64_t H = a->hidden_size;
+    tg_tensor *xw = a->proj[0], *hw = a->proj[1];
+    tg_tensor *reset_update = tg_sigmoid(tg_add(tg_narrow(xw, 1, 0, 2 * H), tg_narrow(hw, 1, 0, 2 * H)));
+    tg_tensor *reset = tg_narrow(reset_update, 1, 0, H);
+    tg_tensor *update = tg_narrow(reset_update, 1, H, H);
+    tg_tensor *candidate = tg_tanh(tg_addcmul(tg_narrow(xw, 1, 2 * H, H), reset, tg_narrow(hw, 1, 2 * H, H), 1.0));
+    return a->next[0] = tg_lerp(candidate, a->state[0], update);
 }
 
-tg_tensor *tg_rnn_step(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode)
-{
-    tg_scope *s = tg__autoscope(2, (tg_tensor *[]){xproj, hproj});
-    return tg__autoscope_keep(s, rnn_step(xproj, hproj, mode));
-}
-
-tg_tensor *tg_lstm_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *c, tg_tensor **c_out)
-{
-    tg_scope *s = tg__autoscope(3, (tg_tensor *[]){xproj, hproj, c});
-    return tg__autoscope_keep2(s, lstm_step(xproj, hproj, c, c_out), c_out);
-}
-
-tg_tensor *tg_gru_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *h)
-{
-    tg_scope *s = tg__autoscope(3, (tg_tensor *[]){xproj, hproj, h});
-    return tg__autoscope_keep(s, gru_step(xproj, hproj, h));
-}
-
-/* --- cell modules ------------------------------------------------------------ */
-
-tg_cell *tg_cell_new(tg_rnn_mode mode, int64_t input_size, int64_t hidden_size, bool bias, tg_dtype dtype)
-{
-    const char *fn = "tg_cell_new";
-    if (mode < TG_RNN_TANH || mode > TG_GRU) return tg_error("%s: unknown mode %d", fn, (int)mode);
-    if (input_size < 1 || hidden_size < 1)
-        return tg_error("%s: input_size and hidden_size must be positive, got %lld and %lld", fn,
-                        (long long)input_size, (long long)hidden_size);
-    if (input_size > TG_MAX_NUMEL || hidden_size > TG_MAX_NUMEL) /* 4 * hidden_size must not wrap */
-        return tg_error("%s: input_size %lld or hidden_size %lld is too large", fn, (long long)input_size,
-                        (long long)hidden_size);
-    if (dtype != TG_F32 && dtype != TG_F64) return tg_error("%s: dtype must be float32 or float64", fn);
-    tg_cell *cell = tg__calloc(1, sizeof *cell);
-    if (!cell) return tg_error("%s: out of memory", fn);
-    *cell = (tg_cell){.mode = mode, .input_size = input_size, .hidden_size = hidden_size};
-    int64_t rows = tg_rnn_mode_gates(mode) * hidden_size;
-    double bound = 1.0 / sqrt((double)hidden_size);
-    /* Stop at the first failure, naming this function before the cause. */
-    bool ok = (cell->weight_ih = tg_param_uniform(dtype, 2, (int64_t[]){rows, input_size}, -bound, bound)) &&
-              (cell->weight_hh = tg_param_uniform(dtype, 2, (int64_t[]){rows, hidden_size}, -bound, bound)) &&
-              (!bias || ((cell->bias_ih = tg_param_uniform(dtype, 1, &rows, -bound, bound)) &&
-                         (cell->bias_hh = tg_param_uniform(dtype, 1, &rows, -bound, bound))));
-    if (!ok) {
-        tg_cell_free(cell);
-        return tg_error("%s: %s", fn, tg_last_error());
-    }
-    return cell;
-}
-
-void tg_cell_free(tg_cell *cell)
-{
-    if (!cell) return;
-    tg_free(cell->weight_ih);
-    tg_free(cell->weight_hh);
-    tg_free(cell->bias_ih);
-    tg_free(cell->bias_hh);
-    free(cell);
-}
-
-static tg_tensor *cell_forward(tg_cell *cell, tg_tensor *x, tg_tensor *h, tg_tensor *c, tg_tensor **c_out)
-{
-    const char *fn = "tg_cell_forward";
-    if (c_out) *c_out = NULL;
-    if (!cell) return tg_error("%s: NULL cell", fn);
-    if (!tg__check_float(fn, x) || (h && !tg__check_float(fn, h)) || (c && !tg__check_float(fn, c))) return NULL;
-    char s1[128], s2[128];
-    if ((x->ndim != 1 && x->ndim != 2) || x->shape[x->ndim - 1] != cell->input_size)
-        return tg_error("%s: expected input of shape (batch, %lld) or (%lld), got %s", fn, (long long)cell->input_size,
-                        (long long)cell->input_size, tg_shape_str(x, s1, sizeof s1));
-    if (x->dtype != cell->weight_ih->dtype)
-        return tg_error("%s: input is %s but the cell's parameters are %s", fn, tg_dtype_name(x->dtype),
-                        tg_dtype_name(cell->weight_ih->dtype));
-    bool lstm = cell->mode == TG_LSTM;
-    if (lstm && !c_out) return tg_error("%s: an LSTM cell needs c_out for the new cell state", fn);
-    if (!lstm && c) return tg_error("%s: only an LSTM cell takes a cell state", fn);
-    int64_t state_shape[2] = {x->shape[0], cell->hidden_size};
-    int state_ndim = x->ndim;
-    if (state_ndim == 1) state_shape[0] = cell->hidden_size;
-    tg_tensor *states[2] = {h, c};
-    for (int k = 0; k < 2; k++) {
-        tg_tensor *s = states[k];
-        if (!s) continue;
-        bool ok = s->ndim == state_ndim && s->dtype == x->dtype;
-        for (int d = 0; ok && d < state_ndim; d++) ok = s->shape[d] == state_shape[d];
-        if (!ok && state_ndim == 1)
-            return tg_error("%s: expected %s of shape [%lld] (%s), got %s (%s)", fn, k ? "cell state" : "hidden state",
-                            (long long)cell->hidden_size, tg_dtype_name(x->dtype), tg_shape_str(s, s2, sizeof s2),
-                            tg_dtype_name(s->dtype));
-        if (!ok)
-            return tg_error("%s: expected %s of shape [%lld,%lld] (%s), got %s (%s)", fn, k ? "cell state" : "hidden state",
-                            (long long)state_shape[0], (long long)cell->hidden_size, tg_dtype_name(x->dtype),
-                            tg_shape_str(s, s2, sizeof s2), tg_dtype_name(s->dtype));
-    }
-    if (!h) h = tg_zeros(x->dtype, state_ndim, state_shape);
-    if (lstm && !c) c = tg_zeros(x->dtype, state_ndim, state_shape);
-    tg_tensor *xproj = tg_linear(x, cell->weight_ih, cell->bias_ih);
-    tg_tensor *hproj = tg_linear(h, cell->weight_hh, cell->bias_hh);
-    if (!xproj || !hproj) return NULL; /* not an absent projection: a failure */
-    switch (cell->mode) {
-    case TG_LSTM: return lstm_step(xproj, hproj, c, c_out);
-    case TG_GRU: return gru_step(xproj, hproj, h);
-    default: return rnn_step(xproj, hproj, cell->mode);
-    }
-}
-
-tg_tensor *tg_cell_forward(tg_cell *cell, tg_tensor *x, tg_tensor *h, tg_tensor *c, tg_tensor **c_out)
-{
-    tg_tensor *in[5] = {x, h, c, cell ? cell->weight_ih : NULL, cell ? cell->weight_hh : NULL};
-    tg_scope *s = tg__autoscope(5, in);
-    return tg__autoscope_keep2(s, cell_forward(cell, x, h, c, c_out), c_out);
-}
-
-int tg_cell_params(tg_cell *cell, tg_params *out, const char *prefix)
-{
-    if (!cell || !out) return tg_fail("tg_cell_params: NULL cell or collection");
-    if (tg_params_add(out, prefix, "weight_ih", cell->weight_ih) < 0 ||
-        tg_params_add(out, prefix, "weight_hh", cell->weight_hh) < 0)
-        return -1;
-    if (cell->bias_ih && (tg_params_add(out, prefix, "bias_ih", cell->bias_ih) < 0 ||
-                          tg_params_add(out, prefix, "bias_hh", cell->bias_hh) < 0))
-        return -1;
-    return 0;
-}
+const tg_cell tg_cell_gru = {
+    .name = "GRU",
+    .params = {TG_CELL_TORCH_PARAMS(3)},
+    .states = {{"h", {.o = 1}}},
+    /* r scales the hidden projection of n: hW stays apart */
+    .proj = {TG_CELL_TORCH_PROJ(3, false)},
+    .step = gru_step,
+};

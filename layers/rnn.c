@@ -1,30 +1,25 @@
-/* Multi-layer RNN, LSTM and GRU: one driver for all three. Per layer and
- * direction: one linear for the input projection of every step, then a
- * loop of h W_hh^T plus the cell's gate math on a view of that step. */
+/* The multi-layer driver for any cell description. Per layer and
+ * direction: one linear per input projection for every step at once, then
+ * a loop that computes the state projections and calls the cell's step on
+ * views of that step. It checks a description in full when a layer is
+ * made, and each step's results as they come. */
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <tapegrad/elementwise.h>
 #include "../core/internal.h"
+#include "cells_internal.h"
 #include <tapegrad/linalg.h>
 #include <tapegrad/nn.h>
 #include <tapegrad/rnn.h>
 #include <tapegrad/shape.h>
 
-static const char *new_name(tg_rnn_mode mode)
-{
-    return mode == TG_LSTM ? "tg_lstm_new" : mode == TG_GRU ? "tg_gru_new" : "tg_rnn_new";
-}
-
-static const char *forward_name(tg_rnn_mode mode)
-{
-    return mode == TG_LSTM ? "tg_lstm_forward" : mode == TG_GRU ? "tg_gru_forward" : "tg_rnn_forward";
-}
-
 /* --- construction ------------------------------------------------------------ */
 
-static bool check_config(const char *fn, tg_rnn_mode mode, const tg_rnn_config *c)
+static bool check_config(const char *fn, const tg_cell *cell, const tg_rnn_config *c)
 {
     if (!c) return TG__REJECT("%s: NULL config", fn);
     if (c->input_size < 1 || c->hidden_size < 1)
@@ -40,95 +35,110 @@ static bool check_config(const char *fn, tg_rnn_mode mode, const tg_rnn_config *
                           "element being zeroed, got %g", fn, c->dropout);
     if (c->proj_size < 0) return TG__REJECT("%s: proj_size should be a positive integer or zero to disable projections, got %lld", fn,
                                             (long long)c->proj_size);
-    if (c->proj_size > 0 && mode != TG_LSTM)
-        return TG__REJECT("%s: proj_size argument is only supported for LSTM, not RNN or GRU", fn);
+    bool has_proj = false;
+    for (int k = 0; k < tg_cell_count_params(cell); k++) has_proj = has_proj || cell->params[k].proj;
+    if (c->proj_size > 0 && !has_proj)
+        return TG__REJECT("%s: proj_size argument is only supported for LSTM (cells with a proj parameter), not cell '%s'",
+                          fn, cell->name);
     if (c->proj_size >= c->hidden_size && c->proj_size > 0)
         return TG__REJECT("%s: proj_size has to be smaller than hidden_size (proj_size %lld, hidden_size %lld)", fn,
                           (long long)c->proj_size, (long long)c->hidden_size);
-    if (c->layer_norm && mode != TG_LSTM && mode != TG_GRU)
-        return TG__REJECT("%s: layer_norm is only supported for LSTM and GRU", fn);
-    if (c->relu && mode != TG_RNN_TANH && mode != TG_RNN_RELU)
-        return TG__REJECT("%s: relu is only a nonlinearity of the Elman RNN", fn);
+    if (c->layer_norm && tg_cell_count_proj(cell) == 0)
+        return TG__REJECT("%s: layer_norm normalises projections, and cell '%s' declares none", fn, cell->name);
     if (c->dtype != TG_F32 && c->dtype != TG_F64) return TG__REJECT("%s: dtype must be float32 or float64", fn);
     return true;
 }
 
-/* Stops at the first parameter that cannot be made (out of memory or too
- * large, already reported). */
-static bool make_weights(tg_rnn *rnn, int layer, tg_rnn_weights *w)
+static tg_tensor *make_param(const tg_cell_param *p, tg__layer_sizes z, tg_dtype dtype)
 {
-    const tg_rnn_config *c = &rnn->config;
-    tg_dtype dt = c->dtype;
-    int64_t hidden = c->hidden_size, rows = tg_rnn_mode_gates(rnn->mode) * hidden;
-    int64_t in = layer == 0 ? c->input_size : rnn->num_directions * rnn->out_size;
-    double bound = 1.0 / sqrt((double)hidden);
-    if (!(w->weight_ih = tg_param_uniform(dt, 2, (int64_t[]){rows, in}, -bound, bound))) return false;
-    if (!(w->weight_hh = tg_param_uniform(dt, 2, (int64_t[]){rows, rnn->out_size}, -bound, bound))) return false;
-    if (!c->no_bias) {
-        if (!(w->bias_ih = tg_param_uniform(dt, 1, &rows, -bound, bound))) return false;
-        if (!(w->bias_hh = tg_param_uniform(dt, 1, &rows, -bound, bound))) return false;
+    int64_t shape[TG_CELL_MAX_DIMS];
+    int nd = tg__cell_param_ndim(p);
+    for (int d = 0; d < nd; d++) shape[d] = tg__cell_size(p->shape[d], z);
+    double bound = 1.0 / sqrt((double)z.hidden);
+    switch (p->init.kind) {
+    case TG_INIT_UNIFORM: return tg_param_uniform(dtype, nd, shape, p->init.a, p->init.b);
+    case TG_INIT_NORMAL: return tg_param_normal(dtype, nd, shape, p->init.a, p->init.b);
+    case TG_INIT_CONSTANT: return tg_param_full(dtype, nd, shape, p->init.a);
+    default: return tg_param_uniform(dtype, nd, shape, -bound, bound);
     }
-    if (c->proj_size > 0 && !(w->weight_hr = tg_param_uniform(dt, 2, (int64_t[]){c->proj_size, hidden}, -bound, bound)))
-        return false;
-    if (c->layer_norm) {
-        if (!(w->ln_weight_ih = tg_param_full(dt, 1, &rows, 1.0))) return false;
-        if (!(w->ln_weight_hh = tg_param_full(dt, 1, &rows, 1.0))) return false;
-    }
-    return true;
 }
 
-static tg_rnn *rnn_new(tg_rnn_mode mode, const tg_rnn_config *config)
+/* The parameters of layer and direction i, then their layer-norm gains;
+ * stops at the first that cannot be made (out of memory, already reported). */
+static bool make_layer(tg_rnn *rnn, int i, tg__layer_sizes z)
 {
-    const char *fn = new_name(mode);
-    if (!check_config(fn, mode, config)) return NULL;
+    const tg_rnn_config *c = &rnn->config;
+    tg_tensor **w = rnn->weights + i * rnn->n_params;
+    bool ok = true;
+    for (int k = 0; ok && k < rnn->n_params; k++) {
+        const tg_cell_param *p = &rnn->cell->params[k];
+        if ((p->bias && c->no_bias) || (p->proj && c->proj_size == 0)) continue;
+        w[k] = make_param(p, z, c->dtype);
+        ok = ok && w[k];
+    }
+    for (int j = 0; ok && rnn->ln_gains && j < rnn->n_proj; j++) { /* each the size of its weight's rows */
+        tg_tensor *weight = w[tg__cell_find_param(rnn->cell, rnn->n_params, rnn->cell->proj[j].weight)];
+        rnn->ln_gains[i * rnn->n_proj + j] = tg_param_full(c->dtype, 1, weight->shape, 1.0);
+        ok = ok && rnn->ln_gains[i * rnn->n_proj + j];
+    }
+    return ok;
+}
+
+static tg_rnn *rnn_new(const char *fn, const tg_cell *cell, const tg_rnn_config *config)
+{
+    if (!tg__cell_check(fn, cell) || !check_config(fn, cell, config)) return NULL;
+    int layers = config->num_layers ? config->num_layers : 1, dirs = config->bidirectional ? 2 : 1;
+    int64_t out = config->proj_size > 0 ? config->proj_size : config->hidden_size;
+    for (int layer = 0; layer < layers && layer < 2; layer++) { /* the first two layers cover every input size */
+        tg__layer_sizes z = {layer == 0 ? config->input_size : dirs * out, config->hidden_size, out};
+        if (!tg__cell_check_sizes(fn, cell, z, layer, config->proj_size > 0)) return NULL;
+    }
     tg_rnn *rnn = tg__calloc(1, sizeof *rnn);
     if (!rnn) return tg_error("%s: out of memory", fn);
-    rnn->mode = mode;
-    rnn->config = *config;
-    if (rnn->config.num_layers == 0) rnn->config.num_layers = 1;
-    rnn->num_directions = config->bidirectional ? 2 : 1;
-    rnn->out_size = config->proj_size > 0 ? config->proj_size : config->hidden_size;
-    rnn->training = true;
-    int n = rnn->config.num_layers * rnn->num_directions;
-    rnn->weights = tg__calloc((size_t)n, sizeof *rnn->weights);
-    bool ok = rnn->weights != NULL;
-    for (int i = 0; ok && i < n; i++) ok = make_weights(rnn, i / rnn->num_directions, &rnn->weights[i]);
-    if (ok && config->learn_init) {
-        rnn->init_h = tg_param_full(config->dtype, 3, (int64_t[]){n, 1, rnn->out_size}, 0.0);
-        ok = rnn->init_h != NULL;
-        if (ok && mode == TG_LSTM) {
-            rnn->init_c = tg_param_full(config->dtype, 3, (int64_t[]){n, 1, config->hidden_size}, 0.0);
-            ok = rnn->init_c != NULL;
-        }
+    *rnn = (tg_rnn){.cell = cell, .config = *config, .num_directions = dirs, .out_size = out, .training = true,
+                    .n_params = tg_cell_count_params(cell), .n_states = tg_cell_count_states(cell),
+                    .n_proj = tg_cell_count_proj(cell)};
+    rnn->config.num_layers = layers;
+    int n = layers * dirs;
+    rnn->weights = tg__calloc((size_t)(n * rnn->n_params + 1), sizeof *rnn->weights);
+    if (config->layer_norm) rnn->ln_gains = tg__calloc((size_t)(n * rnn->n_proj), sizeof *rnn->ln_gains);
+    if (!rnn->weights || (config->layer_norm && !rnn->ln_gains)) {
+        tg_error("%s: out of memory", fn);
+        tg_rnn_free(rnn);
+        return NULL;
+    }
+    bool ok = true;
+    for (int i = 0; ok && i < n; i++) {
+        tg__layer_sizes z = {i < dirs ? config->input_size : dirs * out, config->hidden_size, out};
+        ok = make_layer(rnn, i, z);
+    }
+    tg__layer_sizes z = {0, config->hidden_size, out}; /* states do not depend on I */
+    for (int k = 0; k < rnn->n_states; k++) rnn->state_size[k] = tg__cell_size(cell->states[k].size, z);
+    for (int k = 0; ok && config->learn_init && k < rnn->n_states; k++) {
+        rnn->init[k] = tg_param_full(config->dtype, 3, (int64_t[]){n, 1, rnn->state_size[k]}, 0.0);
+        ok = rnn->init[k] != NULL;
     }
     if (!ok) {
-        if (!rnn->weights) tg_error("%s: out of memory", fn);
-        else tg_error("%s: %s", fn, tg_last_error()); /* name the function the user called */
+        tg_error("%s: %s", fn, tg_last_error()); /* name the function the user called */
         tg_rnn_free(rnn);
         return NULL;
     }
     return rnn;
 }
 
-tg_rnn *tg_rnn_new(const tg_rnn_config *config)
-{
-    return rnn_new(config && config->relu ? TG_RNN_RELU : TG_RNN_TANH, config);
-}
-tg_lstm *tg_lstm_new(const tg_lstm_config *config) { return rnn_new(TG_LSTM, config); }
-tg_gru *tg_gru_new(const tg_gru_config *config) { return rnn_new(TG_GRU, config); }
+tg_rnn *tg_rnn_new(const tg_cell *cell, const tg_rnn_config *config) { return rnn_new("tg_rnn_new", cell, config); }
+tg_lstm *tg_lstm_new(const tg_lstm_config *config) { return rnn_new("tg_lstm_new", &tg_cell_lstm, config); }
+tg_gru *tg_gru_new(const tg_gru_config *config) { return rnn_new("tg_gru_new", &tg_cell_gru, config); }
 
 void tg_rnn_free(tg_rnn *rnn)
 {
     if (!rnn) return;
     int n = rnn->config.num_layers * rnn->num_directions;
-    for (int i = 0; rnn->weights && i < n; i++) {
-        tg_rnn_weights *w = &rnn->weights[i];
-        tg_tensor *all[] = {w->weight_ih, w->weight_hh, w->bias_ih, w->bias_hh, w->weight_hr, w->ln_weight_ih, w->ln_weight_hh};
-        for (size_t k = 0; k < sizeof all / sizeof *all; k++) tg_free(all[k]);
-    }
+    for (int i = 0; rnn->weights && i < n * rnn->n_params; i++) tg_free(rnn->weights[i]);
+    for (int i = 0; rnn->ln_gains && i < n * rnn->n_proj; i++) tg_free(rnn->ln_gains[i]);
+    for (int k = 0; k < rnn->n_states; k++) tg_free(rnn->init[k]);
     free(rnn->weights);
-    tg_free(rnn->init_h);
-    tg_free(rnn->init_c);
+    free(rnn->ln_gains);
     free(rnn);
 }
 
@@ -140,20 +150,24 @@ void tg_rnn_train(tg_rnn *rnn, bool training)
 int tg_rnn_params(tg_rnn *rnn, tg_params *out, const char *prefix)
 {
     if (!rnn || !out) return tg_fail("tg_rnn_params: NULL layer or collection");
-    static const char *const kinds[] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "ln_weight_ih",
-                                        "ln_weight_hh"};
+    char name[TG_PARAM_NAME_MAX];
     for (int i = 0; i < rnn->config.num_layers * rnn->num_directions; i++) {
-        tg_rnn_weights *w = &rnn->weights[i];
-        tg_tensor *all[] = {w->weight_ih, w->weight_hh, w->bias_ih, w->bias_hh, w->weight_hr, w->ln_weight_ih, w->ln_weight_hh};
-        for (int k = 0; k < 7; k++) {
-            if (!all[k]) continue;
-            char name[64];
-            snprintf(name, sizeof name, "%s_l%d%s", kinds[k], i / rnn->num_directions, i % rnn->num_directions ? "_reverse" : "");
-            if (tg_params_add(out, prefix, name, all[k]) < 0) return -1;
+        const char *suffix = i % rnn->num_directions ? "_reverse" : "";
+        int layer = i / rnn->num_directions;
+        for (int k = 0; k < rnn->n_params; k++) {
+            tg_tensor *w = rnn->weights[i * rnn->n_params + k];
+            snprintf(name, sizeof name, "%s_l%d%s", rnn->cell->params[k].name, layer, suffix);
+            if (w && tg_params_add(out, prefix, name, w) < 0) return -1;
+        }
+        for (int j = 0; rnn->ln_gains && j < rnn->n_proj; j++) {
+            snprintf(name, sizeof name, "ln_%s_l%d%s", rnn->cell->proj[j].weight, layer, suffix);
+            if (tg_params_add(out, prefix, name, rnn->ln_gains[i * rnn->n_proj + j]) < 0) return -1;
         }
     }
-    if (rnn->init_h && tg_params_add(out, prefix, "h0", rnn->init_h) < 0) return -1;
-    if (rnn->init_c && tg_params_add(out, prefix, "c0", rnn->init_c) < 0) return -1;
+    for (int k = 0; k < rnn->n_states; k++) {
+        snprintf(name, sizeof name, "%s0", rnn->cell->states[k].name);
+        if (rnn->init[k] && tg_params_add(out, prefix, name, rnn->init[k]) < 0) return -1;
+    }
     return 0;
 }
 
@@ -161,30 +175,31 @@ int tg_rnn_params(tg_rnn *rnn, tg_params *out, const char *prefix)
 
 /* The time layout of one call. */
 typedef struct {
+    const char *fn;      /* the public function, for messages */
     int tdim;            /* time dim of x and output: 0, or 1 with batch_first */
     int64_t steps, batch;
     tg_tensor *mask;     /* (T, B, 1): 1 while t < lengths[b]; NULL if all are T */
 } sequence;
 
-/* x W^T + b, or with layer norm LN_gates(x W^T) * gain + b, where LN_gates
- * normalises each of the G blocks of H columns on its own. x is (..., in). */
-static tg_tensor *project(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, tg_tensor *gain, int gates)
+/* x W^T + b, or with layer norm LN_blocks(x W^T) * gain + b, where LN_blocks
+ * normalises each of the blocks of columns on its own. x is (..., in). */
+static tg_tensor *project(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, tg_tensor *gain, int blocks)
 {
     if (!gain) return tg_linear(x, weight, bias);
     tg_tensor *proj = tg_linear(x, weight, NULL);
     if (!proj) return NULL;
-    int64_t blocks[TG_MAX_DIMS];
+    int64_t split[TG_MAX_DIMS];
     int nd = proj->ndim;
-    for (int d = 0; d < nd - 1; d++) blocks[d] = proj->shape[d];
-    blocks[nd - 1] = gates;
-    blocks[nd] = proj->shape[nd - 1] / gates;
-    tg_tensor *normed = tg_layer_norm(tg_view(proj, nd + 1, blocks), 1, NULL, NULL, TG_RNN_LN_EPS);
+    for (int d = 0; d < nd - 1; d++) split[d] = proj->shape[d];
+    split[nd - 1] = blocks ? blocks : 1;
+    split[nd] = proj->shape[nd - 1] / split[nd - 1];
+    tg_tensor *normed = tg_layer_norm(tg_view(proj, nd + 1, split), 1, NULL, NULL, TG_RNN_LN_EPS);
     normed = tg_view(normed, nd, proj->shape);
     return bias ? tg_addcmul(bias, normed, gain, 1.0) : tg_mul(normed, gain);
 }
 
-/* The state a layer and direction starts from: the given h0/c0 slice, the
- * learned one broadcast over the batch, or zeros. (B, size). */
+/* The state a layer and direction starts from: the given initial state's
+ * slice, the learned one broadcast over the batch, or zeros. (B, size). */
 static tg_tensor *initial_state(tg_tensor *given, tg_tensor *learned, int index, int64_t batch, int64_t size,
                                 tg_dtype dtype)
 {
@@ -194,46 +209,86 @@ static tg_tensor *initial_state(tg_tensor *given, tg_tensor *learned, int index,
     return tg_zeros(dtype, 2, shape);
 }
 
-/* One layer in one direction over in (time along sq->tdim). *hidden and
- * *cell hold the initial state on entry and the final one on return.
- * Returns the output of every step, stacked along the time dim. */
-static tg_tensor *run_direction(const tg_rnn *rnn, const tg_rnn_weights *w, tg_tensor *in, bool reverse,
-                                const sequence *sq, tg_tensor **hidden, tg_tensor **cell)
+/* A step's result (state k, or the output for k = -1) must be (B, size)
+ * of dtype: false with a message naming the cell, the step, the layer and
+ * the shapes. Runs every step: the message is made only on failure. */
+static bool check_result(const tg_rnn *rnn, const sequence *sq, int64_t t, int i, int k, const tg_tensor *result,
+                         int64_t size, tg_dtype dtype)
 {
-    int gates = tg_rnn_mode_gates(rnn->mode);
+    if (result && result->magic == TG_MAGIC && result->ndim == 2 && result->shape[0] == sq->batch &&
+        result->shape[1] == size && result->dtype == dtype)
+        return true;
+    char got[160] = "NULL", what[TG_CELL_NAME_MAX + 16] = "the output";
+    if (k >= 0) snprintf(what, sizeof what, "state %d '%s'", k, rnn->cell->states[k].name);
+    if (result && result->magic == TG_MAGIC) {
+        char s[128];
+        snprintf(got, sizeof got, "%s (%s)", tg_shape_str(result, s, sizeof s), tg_dtype_name(result->dtype));
+    }
+    return TG__REJECT("%s: cell '%s' at time step %lld of layer %d%s: %s is %s, expected [%lld,%lld] (%s)", sq->fn,
+                      rnn->cell->name, (long long)t, i / rnn->num_directions, i % rnn->num_directions ? " (reverse)" : "",
+                      what, got, (long long)sq->batch, (long long)size, tg_dtype_name(dtype));
+}
+
+/* A step that returned no output failed in an op: say where, then what. */
+static tg_tensor *step_failed(const tg_rnn *rnn, const sequence *sq, int64_t t, int i)
+{
+    char cause[512];
+    snprintf(cause, sizeof cause, "%s", *tg_last_error() ? tg_last_error() : "it returned NULL with no message");
+    return tg_error("%s: cell '%s' failed at time step %lld of layer %d%s: %s", sq->fn, rnn->cell->name, (long long)t,
+                    i / rnn->num_directions, i % rnn->num_directions ? " (reverse)" : "", cause);
+}
+
+/* Layer and direction i over in (time along sq->tdim). state holds the
+ * initial states on entry and the final ones on return. Returns the output
+ * of every step, stacked along the time dim. */
+static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const sequence *sq, tg_tensor **state)
+{
+    const tg_cell *cell = rnn->cell;
+    bool reverse = i % rnn->num_directions == 1;
+    tg_tensor *const *w = rnn->weights + i * rnn->n_params;
+    tg_tensor *const *gains = rnn->ln_gains ? rnn->ln_gains + i * rnn->n_proj : NULL;
+    tg_tensor *weight[TG_CELL_MAX_PROJ], *bias[TG_CELL_MAX_PROJ], *gain[TG_CELL_MAX_PROJ];
+    /* (T, B, rows) or (B, T, rows): every step's input projections at once */
+    tg_tensor *hoisted[TG_CELL_MAX_PROJ] = {0};
+    bool has_input_proj = false;
+    for (int j = 0; j < rnn->n_proj; j++) {
+        const tg_cell_proj *pj = &cell->proj[j];
+        weight[j] = w[tg__cell_find_param(cell, rnn->n_params, pj->weight)];
+        bias[j] = pj->bias ? w[tg__cell_find_param(cell, rnn->n_params, pj->bias)] : NULL;
+        gain[j] = gains ? gains[j] : NULL;
+        if (pj->from != TG_FROM_INPUT) continue;
+        hoisted[j] = project(in, weight[j], bias[j], gain[j], pj->blocks);
+        has_input_proj = true;
+    }
+    /* A summed projection's bias joins projection 0 once for all steps, and
+     * each step's matmul adds the rest (layer norm normalises it apart). */
+    for (int j = 1; j < rnn->n_proj; j++)
+        if (cell->proj[j].summed && !gain[j] && bias[j]) hoisted[0] = tg_add(hoisted[0], bias[j]);
     /* Scope memory, like every tensor of the step: a steady loop never mallocs. */
     tg_tensor **outputs = tg__arena_alloc(sizeof *outputs * (size_t)sq->steps);
     if (!outputs) return NULL;
-    /* (T, B, G*H) or (B, T, G*H): every step's input projection at once */
-    tg_tensor *xproj = project(in, w->weight_ih, w->bias_ih, w->ln_weight_ih, gates);
-    /* Elman and LSTM steps need only xW + b_ih + b_hh + hW: add b_hh once for
-     * all steps, and each step is then one linear with xW as the added term.
-     * The GRU keeps hW apart (r scales it), and layer norm normalises it. */
-    bool fused = rnn->mode != TG_GRU && !w->ln_weight_hh;
-    if (fused && w->bias_hh) xproj = tg_add(xproj, w->bias_hh);
     for (int64_t s = 0; s < sq->steps; s++) {
         int64_t t = reverse ? sq->steps - 1 - s : s;
-        tg_tensor *xt = tg_select(xproj, sq->tdim, t); /* (B, G*H) */
-        tg_tensor *hproj = NULL;
-        if (fused) xt = tg_linear(*hidden, w->weight_hh, xt);
-        else hproj = project(*hidden, w->weight_hh, w->bias_hh, w->ln_weight_hh, gates);
-        tg_tensor *new_cell = NULL, *new_hidden;
-        switch (rnn->mode) {
-        case TG_LSTM: new_hidden = tg_lstm_step(xt, hproj, *cell, &new_cell); break;
-        case TG_GRU: new_hidden = tg_gru_step(xt, hproj, *hidden); break;
-        default: new_hidden = tg_rnn_step(xt, hproj, rnn->mode); break;
+        tg_tensor *proj[TG_CELL_MAX_PROJ] = {0}, *next[TG_CELL_MAX_STATES] = {0};
+        for (int j = 0; j < rnn->n_proj; j++) {
+            const tg_cell_proj *pj = &cell->proj[j];
+            if (pj->from == TG_FROM_INPUT) proj[j] = tg_select(hoisted[j], sq->tdim, t); /* (B, rows) */
+            else if (!pj->summed) proj[j] = project(state[pj->from - 1], weight[j], bias[j], gain[j], pj->blocks);
+            else if (gain[j])
+                proj[0] = tg_add(proj[0], project(state[pj->from - 1], weight[j], bias[j], gain[j], pj->blocks));
+            else proj[0] = tg_linear(state[pj->from - 1], weight[j], proj[0]);
         }
-        if (w->weight_hr) new_hidden = tg_linear(new_hidden, w->weight_hr, NULL);
-        outputs[t] = new_hidden;
-        if (sq->mask) {
-            /* finished sequences keep their state */
-            tg_tensor *valid = tg_select(sq->mask, 0, t); /* (B, 1) */
-            *hidden = tg_where(valid, new_hidden, *hidden);
-            if (*cell) *cell = tg_where(valid, new_cell, *cell);
-        } else {
-            *hidden = new_hidden;
-            if (*cell) *cell = new_cell;
-        }
+        tg_cell_args args = {.x = has_input_proj ? NULL : tg_select(in, sq->tdim, t), .proj = proj, .state = state,
+                             .w = w, .next = next, .hidden_size = rnn->config.hidden_size, .data = cell->data};
+        tg_tensor *output = cell->step(&args);
+        if (!output) return step_failed(rnn, sq, t, i);
+        if (!check_result(rnn, sq, t, i, -1, output, rnn->out_size, in->dtype)) return NULL;
+        for (int k = 0; k < rnn->n_states; k++)
+            if (!check_result(rnn, sq, t, i, k, next[k], rnn->state_size[k], in->dtype)) return NULL;
+        outputs[t] = output;
+        /* finished sequences keep their state */
+        tg_tensor *valid = sq->mask ? tg_select(sq->mask, 0, t) : NULL; /* (B, 1) */
+        for (int k = 0; k < rnn->n_states; k++) state[k] = valid ? tg_where(valid, next[k], state[k]) : next[k];
     }
     return tg_stack((int)sq->steps, outputs, sq->tdim);
 }
@@ -250,10 +305,10 @@ static bool check_state(const char *fn, const char *name, const tg_tensor *state
     if (ok) return true;
     char s[128];
     if (batched)
-        return TG__REJECT("%s: Expected %s of size (%lld, %lld, %lld) and dtype %s, got %s (%s)", fn, name,
+        return TG__REJECT("%s: Expected %s0 of size (%lld, %lld, %lld) and dtype %s, got %s (%s)", fn, name,
                           (long long)layers, (long long)batch, (long long)size, tg_dtype_name(x->dtype),
                           tg_shape_str(state, s, sizeof s), tg_dtype_name(state->dtype));
-    return TG__REJECT("%s: Expected %s of size (%lld, %lld) and dtype %s for an unbatched input, got %s (%s)", fn, name,
+    return TG__REJECT("%s: Expected %s0 of size (%lld, %lld) and dtype %s for an unbatched input, got %s (%s)", fn, name,
                       (long long)layers, (long long)size, tg_dtype_name(x->dtype), tg_shape_str(state, s, sizeof s),
                       tg_dtype_name(state->dtype));
 }
@@ -284,12 +339,9 @@ static bool make_mask(const char *fn, const int64_t *lengths, tg_dtype dtype, se
     return true;
 }
 
-static int forward_impl(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0, const int64_t *lengths,
-                        tg_rnn_output *out)
+static int forward_impl(const char *fn, tg_rnn *rnn, tg_tensor *x, int n_init, tg_tensor *const *init_given,
+                        const int64_t *lengths, tg_rnn_output *out)
 {
-    if (out) *out = (tg_rnn_output){0};
-    if (!rnn || !out) return tg_fail("tg_rnn_forward: NULL layer or output");
-    const char *fn = forward_name(rnn->mode);
     const tg_rnn_config *cfg = &rnn->config;
     if (!tg__check_float(fn, x)) return -1;
     char s1[128];
@@ -302,38 +354,45 @@ static int forward_impl(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0,
     if (x->dtype != cfg->dtype)
         return tg_fail("%s: input is %s but the layer's parameters are %s", fn, tg_dtype_name(x->dtype),
                        tg_dtype_name(cfg->dtype));
-    bool lstm = rnn->mode == TG_LSTM, batched = x->ndim == 3;
-    if (c0 && !lstm) return tg_fail("%s: only an LSTM takes an initial cell state c0", fn);
+    if (n_init < 0 || n_init > rnn->n_states || (n_init > 0 && !init_given))
+        return tg_fail("%s: cell '%s' has %d state%s (%s%s%s), got %d initial states%s", fn, rnn->cell->name, rnn->n_states,
+                       rnn->n_states > 1 ? "s" : "", rnn->cell->states[0].name, rnn->n_states > 1 ? ", " : "",
+                       rnn->n_states > 1 ? rnn->cell->states[1].name : "", n_init,
+                       n_init > 0 && !init_given ? " in a NULL array" : "");
+    bool batched = x->ndim == 3;
     if (!batched && lengths)
         return tg_fail("%s: lengths need a batched (3-dim) input, got %s", fn, tg_shape_str(x, s1, sizeof s1));
-    sequence sq = {.tdim = cfg->batch_first && batched ? 1 : 0};
+    sequence sq = {.fn = fn, .tdim = cfg->batch_first && batched ? 1 : 0};
     sq.steps = x->shape[sq.tdim];
     sq.batch = batched ? x->shape[1 - sq.tdim] : 1;
-    int n_states = cfg->num_layers * rnn->num_directions;
+    int n_dirs_layers = cfg->num_layers * rnn->num_directions;
     if (sq.steps < 1 || sq.batch < 1)
         return tg_fail("%s: expected at least one time step and one sequence, got input %s", fn, tg_shape_str(x, s1, sizeof s1));
-    if (!check_state(fn, "h0", h0, x, batched, n_states, sq.batch, rnn->out_size) ||
-        !check_state(fn, "c0", c0, x, batched, n_states, sq.batch, cfg->hidden_size) ||
-        !make_mask(fn, lengths, x->dtype, &sq))
-        return -1;
-    if (!batched) {
-        x = tg_unsqueeze(x, 1);
-        h0 = h0 ? tg_unsqueeze(h0, 1) : NULL;
-        c0 = c0 ? tg_unsqueeze(c0, 1) : NULL;
+    tg_tensor *init[TG_CELL_MAX_STATES] = {0};
+    for (int k = 0; k < rnn->n_states; k++) {
+        init[k] = k < n_init ? init_given[k] : NULL;
+        if (!check_state(fn, rnn->cell->states[k].name, init[k], x, batched, n_dirs_layers, sq.batch,
+                         rnn->state_size[k]))
+            return -1;
+        if (init[k] && !batched) init[k] = tg_unsqueeze(init[k], 1);
     }
+    if (!make_mask(fn, lengths, x->dtype, &sq)) return -1;
+    if (!batched) x = tg_unsqueeze(x, 1);
 
     tg_tensor *layer_in = x;
-    tg_tensor **finals = tg__arena_alloc(sizeof *finals * 2 * (size_t)n_states); /* h_n entries, then c_n entries */
+    /* final states: [k * n_dirs_layers + i] */
+    tg_tensor **finals = tg__arena_alloc(sizeof *finals * (size_t)(rnn->n_states * n_dirs_layers));
     if (!finals) return -1;
     for (int layer = 0; layer < cfg->num_layers && layer_in; layer++) {
         tg_tensor *dir_out[2];
         for (int dir = 0; dir < rnn->num_directions; dir++) {
             int i = layer * rnn->num_directions + dir;
-            tg_tensor *hidden = initial_state(h0, rnn->init_h, i, sq.batch, rnn->out_size, x->dtype);
-            tg_tensor *cell = lstm ? initial_state(c0, rnn->init_c, i, sq.batch, cfg->hidden_size, x->dtype) : NULL;
-            dir_out[dir] = run_direction(rnn, &rnn->weights[i], layer_in, dir == 1, &sq, &hidden, &cell);
-            finals[i] = hidden;
-            finals[n_states + i] = cell;
+            tg_tensor *state[TG_CELL_MAX_STATES];
+            for (int k = 0; k < rnn->n_states; k++)
+                state[k] = initial_state(init[k], rnn->init[k], i, sq.batch, rnn->state_size[k], x->dtype);
+            dir_out[dir] = run_direction(rnn, i, layer_in, &sq, state);
+            if (!dir_out[dir]) return -1;
+            for (int k = 0; k < rnn->n_states; k++) finals[k * n_dirs_layers + i] = state[k];
         }
         layer_in = rnn->num_directions == 2 ? tg_cat(2, dir_out, -1) : dir_out[0];
         if (sq.mask) /* outputs past each sequence's end are zero */
@@ -341,46 +400,179 @@ static int forward_impl(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0,
         if (layer < cfg->num_layers - 1) layer_in = tg_dropout(layer_in, cfg->dropout, rnn->training);
     }
     tg_tensor *output = layer_in;
-    tg_tensor *h_n = output ? tg_stack(n_states, finals, 0) : NULL;
-    tg_tensor *c_n = output && lstm ? tg_stack(n_states, finals + n_states, 0) : NULL;
-    if (!output || !h_n || (lstm && !c_n)) return -1;
-    if (!batched) {
-        output = tg_squeeze(output, 1);
-        h_n = tg_squeeze(h_n, 1);
-        c_n = c_n ? tg_squeeze(c_n, 1) : NULL;
+    if (!output) return -1;
+    if (!batched) output = tg_squeeze(output, 1);
+    out->output = output;
+    for (int k = 0; k < rnn->n_states; k++) {
+        tg_tensor *final = tg_stack(n_dirs_layers, finals + k * n_dirs_layers, 0);
+        if (!final) return -1;
+        out->state_n[k] = batched ? final : tg_squeeze(final, 1);
     }
-    *out = (tg_rnn_output){.output = output, .h_n = h_n, .c_n = c_n};
+    out->h_n = out->state_n[0];
+    out->c_n = out->state_n[1];
     return 0;
 }
 
-int tg_rnn_forward(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0, const int64_t *lengths,
-                   tg_rnn_output *out)
+/* A parameter of the layer: whether it requires grad decides if a call records. */
+static tg_tensor *first_weight(const tg_rnn *rnn)
 {
-    /* Outside any scope, with nothing to record, the step tensors are
-     * temporaries of this call and only the results are kept. */
-    if (!out) return forward_impl(rnn, x, h0, c0, lengths, out); /* fails, naming the NULL */
-    tg_tensor *inputs[4] = {x, h0, c0, rnn && rnn->weights ? rnn->weights[0].weight_ih : NULL};
-    tg_scope *s = tg__autoscope(4, inputs);
-    /* A step that failed (out of memory) must not pass for an absent
-     * optional argument (a NULL bias, h0): any failure inside fails the call. */
-    uint64_t errors = tg__error_count();
-    int status = forward_impl(rnn, x, h0, c0, lengths, out);
-    if (status == 0 && tg__error_count() != errors) {
-        status = -1;
-        *out = (tg_rnn_output){0};
+    for (int k = 0; k < rnn->n_params; k++)
+        if (rnn->weights[k]) return rnn->weights[k];
+    return NULL;
+}
+
+/* Keep results made inside an automatic scope (tg__autoscope), then end it:
+ * all of them, or none and -1 when one cannot be kept. */
+static int keep_results(tg_scope *s, int n, tg_tensor **results)
+{
+    if (!s) return 0;
+    int status = 0;
+    for (int k = 0; k < n; k++) {
+        tg_tensor *kept = results[k] ? tg_keep(results[k]) : NULL;
+        if (results[k] && !kept) status = -1;
+        results[k] = kept;
     }
-    if (s) {
-        /* All three kept, or none. */
-        tg_tensor *results[3] = {out->output, out->h_n, out->c_n};
-        for (int i = 0; i < 3; i++) {
-            tg_tensor *kept = results[i] ? tg_keep(results[i]) : NULL;
-            if (results[i] && !kept) status = -1;
-            results[i] = kept;
-        }
-        tg_scope_end(s);
-        if (status < 0)
-            for (int i = 0; i < 3; i++) tg_free(results[i]);
-        *out = status < 0 ? (tg_rnn_output){0} : (tg_rnn_output){.output = results[0], .h_n = results[1], .c_n = results[2]};
+    tg_scope_end(s);
+    for (int k = 0; status < 0 && k < n; k++) {
+        tg_free(results[k]);
+        results[k] = NULL;
     }
     return status;
+}
+
+int tg_rnn_forward(tg_rnn *rnn, tg_tensor *x, int n_init, tg_tensor *const *init, const int64_t *lengths,
+                   tg_rnn_output *out)
+{
+    if (out) *out = (tg_rnn_output){0};
+    if (!rnn || !out) return tg_fail("tg_rnn_forward: NULL layer or output");
+    /* Outside any scope, with nothing to record, the step tensors are
+     * temporaries of this call and only the results are kept. */
+    tg_tensor *inputs[TG_CELL_MAX_STATES + 2] = {x, first_weight(rnn)};
+    for (int k = 0; init && k < n_init && k < TG_CELL_MAX_STATES; k++) inputs[k + 2] = init[k];
+    tg_scope *s = tg__autoscope(TG_CELL_MAX_STATES + 2, inputs);
+    /* A step that failed (out of memory) must not pass for an absent
+     * optional argument (a NULL bias or initial state): any failure inside
+     * fails the call. */
+    uint64_t errors = tg__error_count();
+    int status = forward_impl("tg_rnn_forward", rnn, x, n_init, init, lengths, out);
+    if (status == 0 && tg__error_count() != errors) status = -1;
+    if (status < 0) *out = (tg_rnn_output){0};
+    tg_tensor *results[TG_CELL_MAX_STATES + 1] = {out->output};
+    for (int k = 0; k < TG_CELL_MAX_STATES; k++) results[k + 1] = out->state_n[k];
+    if (keep_results(s, TG_CELL_MAX_STATES + 1, results) < 0) status = -1;
+    if (s && status == 0) {
+        *out = (tg_rnn_output){.output = results[0]};
+        for (int k = 0; k < TG_CELL_MAX_STATES; k++) out->state_n[k] = results[k + 1];
+        out->h_n = out->state_n[0];
+        out->c_n = out->state_n[1];
+    }
+    return status;
+}
+
+/* --- one step as a module ------------------------------------------------------ */
+
+tg_cell_layer *tg_cell_layer_new(const tg_cell *cell, int64_t input_size, int64_t hidden_size, bool bias, tg_dtype dtype)
+{
+    const char *fn = "tg_cell_layer_new";
+    tg_rnn_config config = {.input_size = input_size, .hidden_size = hidden_size, .no_bias = !bias, .dtype = dtype};
+    tg_rnn *rnn = rnn_new(fn, cell, &config);
+    if (!rnn) return NULL;
+    tg_cell_layer *layer = tg__malloc(sizeof *layer);
+    if (!layer) {
+        tg_rnn_free(rnn);
+        return tg_error("%s: out of memory", fn);
+    }
+    *layer = (tg_cell_layer){.cell = cell, .input_size = input_size, .hidden_size = hidden_size, .rnn = rnn};
+    return layer;
+}
+
+void tg_cell_layer_free(tg_cell_layer *layer)
+{
+    if (!layer) return;
+    tg_rnn_free(layer->rnn);
+    free(layer);
+}
+
+tg_tensor *tg_cell_layer_param(const tg_cell_layer *layer, const char *name)
+{
+    if (!layer) return NULL;
+    int k = tg__cell_find_param(layer->cell, layer->rnn->n_params, name);
+    return k < 0 ? NULL : layer->rnn->weights[k];
+}
+
+int tg_cell_layer_params(tg_cell_layer *layer, tg_params *out, const char *prefix)
+{
+    if (!layer || !out) return tg_fail("tg_cell_layer_params: NULL layer or collection");
+    for (int k = 0; k < layer->rnn->n_params; k++) {
+        tg_tensor *w = layer->rnn->weights[k];
+        if (w && tg_params_add(out, prefix, layer->cell->params[k].name, w) < 0) return -1;
+    }
+    return 0;
+}
+
+/* x (B, I) or (I) and the states, checked here with this function's name;
+ * then one step of the driver over a sequence of length 1. */
+static tg_tensor *cell_step(const char *fn, tg_cell_layer *layer, tg_tensor *x, int n, tg_tensor *const *states,
+                            tg_tensor **next)
+{
+    tg_rnn *rnn = layer->rnn;
+    if (!tg__check_float(fn, x)) return NULL;
+    char s1[128], s2[128];
+    if ((x->ndim != 1 && x->ndim != 2) || x->shape[x->ndim - 1] != layer->input_size)
+        return tg_error("%s: expected input of shape (batch, %lld) or (%lld), got %s", fn, (long long)layer->input_size,
+                        (long long)layer->input_size, tg_shape_str(x, s1, sizeof s1));
+    if (x->dtype != rnn->config.dtype)
+        return tg_error("%s: input is %s but the cell's parameters are %s", fn, tg_dtype_name(x->dtype),
+                        tg_dtype_name(rnn->config.dtype));
+    if (n < 0 || n > rnn->n_states || (n > 0 && !states))
+        return tg_error("%s: cell '%s' has %d state%s, got %d", fn, layer->cell->name, rnn->n_states,
+                        rnn->n_states > 1 ? "s" : "", n);
+    if (!next && rnn->n_states > 1)
+        return tg_error("%s: cell '%s' has %d states: pass next to receive the new ones", fn, layer->cell->name,
+                        rnn->n_states);
+    tg_tensor *init[TG_CELL_MAX_STATES] = {0};
+    for (int k = 0; k < n; k++) {
+        tg_tensor *st = states[k];
+        if (!st) continue;
+        if (!tg__check_float(fn, st)) return NULL;
+        int64_t size = rnn->state_size[k];
+        bool ok = st->ndim == x->ndim && st->dtype == x->dtype && st->shape[st->ndim - 1] == size &&
+                  (x->ndim == 1 || st->shape[0] == x->shape[0]);
+        if (!ok && x->ndim == 1)
+            return tg_error("%s: expected state %d '%s' of shape [%lld] (%s), got %s (%s)", fn, k,
+                            layer->cell->states[k].name, (long long)size, tg_dtype_name(x->dtype),
+                            tg_shape_str(st, s2, sizeof s2), tg_dtype_name(st->dtype));
+        if (!ok)
+            return tg_error("%s: expected state %d '%s' of shape [%lld,%lld] (%s), got %s (%s)", fn, k,
+                            layer->cell->states[k].name, (long long)x->shape[0], (long long)size, tg_dtype_name(x->dtype),
+                            tg_shape_str(st, s2, sizeof s2), tg_dtype_name(st->dtype));
+        init[k] = tg_unsqueeze(st, 0); /* (D*L = 1, B, size) or (1, size) */
+    }
+    tg_rnn_output r = {0};
+    if (forward_impl(fn, rnn, tg_unsqueeze(x, 0), rnn->n_states, init, NULL, &r) < 0) return NULL;
+    for (int k = 0; next && k < rnn->n_states; k++) next[k] = tg_select(r.state_n[k], 0, 0);
+    return tg_select(r.output, 0, 0);
+}
+
+tg_tensor *tg_cell_layer_forward(tg_cell_layer *layer, tg_tensor *x, int n, tg_tensor *const *states, tg_tensor **next)
+{
+    const char *fn = "tg_cell_layer_forward";
+    if (!layer) return tg_error("%s: NULL layer", fn);
+    for (int k = 0; next && k < layer->rnn->n_states; k++) next[k] = NULL;
+    tg_tensor *inputs[TG_CELL_MAX_STATES + 2] = {x, first_weight(layer->rnn)};
+    for (int k = 0; states && k < n && k < TG_CELL_MAX_STATES; k++) inputs[k + 2] = states[k];
+    tg_scope *s = tg__autoscope(TG_CELL_MAX_STATES + 2, inputs);
+    tg_tensor *results[TG_CELL_MAX_STATES + 1] = {cell_step(fn, layer, x, n, states, next)};
+    if (!results[0]) {
+        for (int k = 0; next && k < layer->rnn->n_states; k++) next[k] = NULL;
+        if (s) tg_scope_end(s);
+        return NULL;
+    }
+    for (int k = 0; next && k < layer->rnn->n_states; k++) results[k + 1] = next[k];
+    if (keep_results(s, layer->rnn->n_states + 1, results) < 0) {
+        for (int k = 0; next && k < layer->rnn->n_states; k++) next[k] = NULL;
+        return NULL;
+    }
+    for (int k = 0; next && k < layer->rnn->n_states; k++) next[k] = results[k + 1];
+    return results[0];
 }

@@ -4,6 +4,11 @@
 
 tg_tensor *tg__map(const char *fn, tg_kernel kernel, int n, tg_tensor *const *inputs, const double *args)
 {
+    return tg__map_ctx(fn, kernel, n, inputs, (void *)args);
+}
+
+tg_tensor *tg__map_ctx(const char *fn, tg_kernel kernel, int n, tg_tensor *const *inputs, void *ctx)
+{
     for (int i = 0; i < n; i++)
         if (!tg__check_float(fn, inputs[i])) return NULL;
     for (int i = 1; i < n; i++)
@@ -21,6 +26,6 @@ tg_tensor *tg__map(const char *fn, tg_kernel kernel, int n, tg_tensor *const *in
     if (!out) return NULL;
     const tg_tensor *ops[4] = {out};
     for (int i = 0; i < n; i++) ops[i + 1] = inputs[i];
-    tg__foreach(n + 1, ops, ndim, shape, kernel.k[out->dtype], (void *)args, true);
+    tg__foreach(n + 1, ops, ndim, shape, kernel.k[out->dtype], ctx, true);
     return out;
 }

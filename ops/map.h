@@ -66,5 +66,7 @@ typedef struct {
  * expression). No node is recorded. NULL with a message naming fn on bad
  * input. */
 tg_tensor *tg__map(const char *fn, tg_kernel kernel, int n, tg_tensor *const *inputs, const double *args);
+/* tg__map with any context for the kernels (custom.c's per-element functions). */
+tg_tensor *tg__map_ctx(const char *fn, tg_kernel kernel, int n, tg_tensor *const *inputs, void *ctx);
 
 #endif

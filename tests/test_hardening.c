@@ -245,7 +245,7 @@ static void test_null_outputs(void **state)
     tg_lstm *lstm = tg_lstm_new(&(tg_lstm_config){.input_size = 2, .hidden_size = 3});
     tg_tensor *x = tg_zeros(TG_F32, 3, (int64_t[]){4, 1, 2});
     bool was = tg_no_grad_begin(); /* outside any scope, nothing to record */
-    EXPECT_FAIL(tg_rnn_forward(lstm, x, NULL, NULL, NULL, NULL), -1, "tg_rnn_forward");
+    EXPECT_FAIL(tg_rnn_forward(lstm, x, 0, NULL, NULL, NULL), -1, "tg_rnn_forward");
     EXPECT_FAIL(tg_lstm_forward(lstm, x, NULL, NULL, NULL, NULL), -1, "tg_rnn_forward");
     tg_no_grad_end(was);
     EXPECT_ERR(tg_sum_to(x, 1, NULL), "tg_sum_to");
@@ -307,27 +307,25 @@ static void test_no_leaks(void **state)
     tg_free(squares);
     tg_free(x);
 
-    /* the cell and its gate functions, outside a scope with nothing to record */
-    tg_cell *lstm = tg_cell_new(TG_LSTM, 3, 4, true, TG_F32), *gru = tg_cell_new(TG_GRU, 3, 4, true, TG_F32);
-    tg_tensor *in = tg_ones(TG_F32, 2, (int64_t[]){2, 3}), *proj = tg_ones(TG_F32, 2, (int64_t[]){2, 16});
-    tg_tensor *state4 = tg_ones(TG_F32, 2, (int64_t[]){2, 4}), *proj3 = tg_ones(TG_F32, 2, (int64_t[]){2, 12});
+    /* one step of a cell, outside a scope with nothing to record */
+    tg_cell_layer *lstm = tg_cell_layer_new(&tg_cell_lstm, 3, 4, true, TG_F32);
+    tg_cell_layer *gru = tg_cell_layer_new(&tg_cell_gru, 3, 4, true, TG_F32);
+    tg_tensor *in = tg_ones(TG_F32, 2, (int64_t[]){2, 3}), *state4 = tg_ones(TG_F32, 2, (int64_t[]){2, 4});
     bool was = tg_no_grad_begin();
     live = tg__live_tensors();
-    tg_tensor *c, *outputs[] = {tg_cell_forward(lstm, in, NULL, NULL, &c), c, tg_cell_forward(gru, in, NULL, NULL, NULL),
-                                tg_lstm_step(proj, proj, state4, &c), c, tg_gru_step(proj3, proj3, state4),
-                                tg_rnn_step(state4, state4, TG_RNN_TANH)};
+    tg_tensor *next[TG_CELL_MAX_STATES] = {0}, *h_gru[TG_CELL_MAX_STATES] = {0};
+    tg_tensor *h = tg_cell_layer_forward(lstm, in, 2, (tg_tensor *[]){state4, state4}, next);
+    tg_tensor *outputs[] = {h, next[0], next[1], tg_cell_layer_forward(gru, in, 1, &state4, h_gru), h_gru[0]};
     tg_no_grad_end(was);
-    assert_int_equal(tg__live_tensors() - live, 7);
-    for (int i = 0; i < 7; i++) {
+    assert_int_equal(tg__live_tensors() - live, 5);
+    for (int i = 0; i < 5; i++) {
         assert_non_null(outputs[i]);
         tg_free(outputs[i]);
     }
     tg_free(in);
-    tg_free(proj);
-    tg_free(proj3);
     tg_free(state4);
-    tg_cell_free(lstm);
-    tg_cell_free(gru);
+    tg_cell_layer_free(lstm);
+    tg_cell_layer_free(gru);
 }
 
 /* 7. GEMM's packing buffers go with tg_release_thread_memory and with the
@@ -386,7 +384,7 @@ static void test_absurd_arguments(void **state)
     const int64_t wraps = (int64_t)1 << 62;
     EXPECT_ERR(tg_lstm_new(&(tg_lstm_config){.input_size = 1, .hidden_size = wraps}), "tg_lstm_new");
     EXPECT_ERR(tg_gru_new(&(tg_gru_config){.input_size = wraps, .hidden_size = 1}), "tg_gru_new");
-    EXPECT_ERR(tg_cell_new(TG_LSTM, 1, wraps, true, TG_F32), "tg_cell_new");
+    EXPECT_ERR(tg_cell_layer_new(&tg_cell_lstm, 1, wraps, true, TG_F32), "tg_cell_layer_new");
     EXPECT_ERR(tg_lstm_new(&(tg_lstm_config){.input_size = 1, .hidden_size = 8, .num_layers = 1 << 30}), "tg_lstm_new");
 
     /* Memory for 1e9 hidden units is refused (as a machine without it would):
@@ -400,9 +398,9 @@ static void test_absurd_arguments(void **state)
     assert_error_contains("can't allocate memory");
     tg__alloc_fail_at(INT64_MAX);
     tg_clear_error();
-    assert_null(tg_cell_new(TG_GRU, 1, 1000000000, true, TG_F32));
+    assert_null(tg_cell_layer_new(&tg_cell_gru, 1, 1000000000, true, TG_F32));
     assert_int_equal(tg__alloc_refusals(), 1);
-    assert_true(strncmp(tg_last_error(), "tg_cell_new: ", 13) == 0);
+    assert_true(strncmp(tg_last_error(), "tg_cell_layer_new: ", 19) == 0);
     tg__alloc_fail_at(INT64_MAX);
     tg_clear_error();
     assert_null(tg_linear_layer_new(1000000000, 1000, true, TG_F32));

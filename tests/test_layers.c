@@ -296,27 +296,28 @@ static void test_dropout_layer(void **state)
 
 /* --- Cells ---------------------------------------------------------------------- */
 
-static void cell_golden(const char *name, tg_rnn_mode mode, tg_dtype dtype)
+static void cell_golden(const char *name, const tg_cell *desc, tg_dtype dtype)
 {
-    tg_cell *cell = tg_cell_new(mode, 7, 5, true, dtype);
+    tg_cell_layer *cell = tg_cell_layer_new(desc, 7, 5, true, dtype);
     assert_non_null(cell);
     tg_params params = tg_params_new();
-    assert_int_equal(tg_cell_params(cell, &params, NULL), 0);
+    assert_int_equal(tg_cell_layer_params(cell, &params, NULL), 0);
     assert_int_equal(params.count, 4);
     load_params(&params, name, dtype);
-    bool lstm = mode == TG_LSTM;
+    bool lstm = desc == &tg_cell_lstm;
     tg_tensor *x = fixture_leaf(name, "x", dtype), *h = fixture_leaf(name, "h", dtype);
     tg_tensor *c = lstm ? fixture_leaf(name, "c", dtype) : NULL;
     tg_scope *s = tg_scope_begin();
-    tg_tensor *c1 = NULL;
-    tg_tensor *h1 = tg_cell_forward(cell, x, h, c, lstm ? &c1 : NULL);
+    tg_tensor *next[2] = {NULL, NULL};
+    tg_tensor *h1 = tg_cell_layer_forward(cell, x, lstm ? 2 : 1, (tg_tensor *[]){h, c}, next);
+    assert_close(h1, next[0], 0, 0, "output is the new h");
     char what[128];
     snprintf(what, sizeof what, "%s %s h'", name, tg_dtype_name(dtype));
     assert_close(h1, fixture(name, "h1", dtype), rtol_of(dtype), atol_of(dtype), what);
     tg_tensor *loss = weighted(name, "h1", h1, dtype);
     if (lstm) {
-        assert_close(c1, fixture(name, "c1", dtype), rtol_of(dtype), atol_of(dtype), "lstm cell c'");
-        loss = tg_add(loss, weighted(name, "c1", c1, dtype));
+        assert_close(next[1], fixture(name, "c1", dtype), rtol_of(dtype), atol_of(dtype), "lstm cell c'");
+        loss = tg_add(loss, weighted(name, "c1", next[1], dtype));
     }
     assert_int_equal(tg_backward(loss, NULL), 0);
     check_param_grads(&params, name, dtype);
@@ -328,87 +329,86 @@ static void cell_golden(const char *name, tg_rnn_mode mode, tg_dtype dtype)
     tg_free(h);
     tg_free(c);
     tg_params_free(&params);
-    tg_cell_free(cell);
+    tg_cell_layer_free(cell);
 }
+
+static const tg_cell *const BUILTIN_CELLS[] = {&tg_cell_rnn_tanh, &tg_cell_rnn_relu, &tg_cell_lstm, &tg_cell_gru};
 
 static void test_cells_golden(void **state)
 {
     (void)state;
     const char *names[] = {"rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell"};
-    tg_rnn_mode modes[] = {TG_RNN_TANH, TG_RNN_RELU, TG_LSTM, TG_GRU};
     for (int i = 0; i < 4; i++) {
-        cell_golden(names[i], modes[i], TG_F64);
-        cell_golden(names[i], modes[i], TG_F32);
+        cell_golden(names[i], BUILTIN_CELLS[i], TG_F64);
+        cell_golden(names[i], BUILTIN_CELLS[i], TG_F32);
     }
 }
 
 typedef struct {
-    tg_cell *cell;
+    tg_cell_layer *cell;
 } cell_ctx;
 
 /* inputs: x (B, I), h (B, H), c (B, H); x enters transposed to test strides */
 static tg_tensor *cell_fn(int n, tg_tensor **in, void *ctx)
 {
-    tg_cell *cell = ((cell_ctx *)ctx)->cell;
+    tg_cell_layer *cell = ((cell_ctx *)ctx)->cell;
     tg_tensor *x = tg_transpose(tg_transpose(in[0], 0, 1), 0, 1);
-    tg_tensor *c1 = NULL;
-    tg_tensor *h1 = tg_cell_forward(cell, x, in[1], cell->mode == TG_LSTM ? in[2] : NULL, cell->mode == TG_LSTM ? &c1 : NULL);
+    tg_tensor *next[2] = {NULL, NULL};
+    bool lstm = cell->cell == &tg_cell_lstm;
+    tg_tensor *h1 = tg_cell_layer_forward(cell, x, lstm ? 2 : 1, in + 1, next);
     (void)n;
-    return c1 ? tg_cat(2, (tg_tensor *[]){h1, c1}, 1) : h1;
+    return lstm ? tg_cat(2, next, 1) : h1;
 }
 
 static void test_cells_gradcheck(void **state)
 {
     (void)state;
-    for (tg_rnn_mode mode = TG_RNN_TANH; mode <= TG_GRU; mode++) {
-        tg_manual_seed(10 + mode);
-        cell_ctx ctx = {tg_cell_new(mode, 3, 2, true, TG_F64)};
+    for (int i = 0; i < 4; i++) {
+        tg_manual_seed(10 + (uint64_t)i);
+        cell_ctx ctx = {tg_cell_layer_new(BUILTIN_CELLS[i], 3, 2, true, TG_F64)};
         tg_tensor *in[7] = {leaf_f64(2, (int64_t[]){2, 3}, -1, 1), leaf_f64(2, (int64_t[]){2, 2}, -1, 1),
-                            leaf_f64(2, (int64_t[]){2, 2}, -1, 1), ctx.cell->weight_ih, ctx.cell->weight_hh,
-                            ctx.cell->bias_ih, ctx.cell->bias_hh};
+                            leaf_f64(2, (int64_t[]){2, 2}, -1, 1), tg_cell_layer_param(ctx.cell, "weight_ih"),
+                            tg_cell_layer_param(ctx.cell, "weight_hh"), tg_cell_layer_param(ctx.cell, "bias_ih"),
+                            tg_cell_layer_param(ctx.cell, "bias_hh")};
         /* relu's kink: keep pre-activations away from 0 by the random data */
         assert_gradcheck(cell_fn, in, 7, &ctx, "cell");
-        for (int i = 0; i < 3; i++) tg_free(in[i]);
-        tg_cell_free(ctx.cell);
+        for (int k = 0; k < 3; k++) tg_free(in[k]);
+        tg_cell_layer_free(ctx.cell);
     }
 }
 
 static void test_cell_errors(void **state)
 {
     (void)state;
-    tg_cell *lstm = tg_cell_new(TG_LSTM, 7, 5, true, TG_F32);
-    tg_cell *gru = tg_cell_new(TG_GRU, 7, 5, false, TG_F32);
-    assert_null(gru->bias_ih);
+    tg_cell_layer *lstm = tg_cell_layer_new(&tg_cell_lstm, 7, 5, true, TG_F32);
+    tg_cell_layer *gru = tg_cell_layer_new(&tg_cell_gru, 7, 5, false, TG_F32);
+    assert_null(tg_cell_layer_param(gru, "bias_ih"));
+    assert_null(tg_cell_layer_param(gru, "no_such_name"));
     tg_scope *s = tg_scope_begin();
     tg_tensor *x = tg_zeros(TG_F32, 2, (int64_t[]){3, 7});
-    tg_tensor *c1;
-    assert_null(tg_cell_forward(lstm, tg_zeros(TG_F32, 2, (int64_t[]){3, 6}), NULL, NULL, &c1));
-    assert_error_contains("tg_cell_forward: expected input of shape (batch, 7)");
-    assert_null(tg_cell_forward(lstm, x, tg_zeros(TG_F32, 2, (int64_t[]){3, 4}), NULL, &c1));
-    assert_error_contains("expected hidden state of shape [3,5]");
-    assert_null(tg_cell_forward(lstm, x, NULL, NULL, NULL));
-    assert_error_contains("c_out");
-    assert_null(tg_cell_forward(gru, x, NULL, tg_zeros(TG_F32, 2, (int64_t[]){3, 5}), NULL));
-    assert_error_contains("only an LSTM cell");
-    assert_null(tg_cell_forward(gru, tg_zeros(TG_F64, 2, (int64_t[]){3, 7}), NULL, NULL, NULL));
+    tg_tensor *next[2];
+    assert_null(tg_cell_layer_forward(lstm, tg_zeros(TG_F32, 2, (int64_t[]){3, 6}), 0, NULL, next));
+    assert_error_contains("tg_cell_layer_forward: expected input of shape (batch, 7)");
+    assert_null(tg_cell_layer_forward(lstm, x, 1, (tg_tensor *[]){tg_zeros(TG_F32, 2, (int64_t[]){3, 4})}, next));
+    assert_error_contains("expected state 0 'h' of shape [3,5] (float32), got [3,4] (float32)");
+    assert_null(next[0]);
+    assert_null(tg_cell_layer_forward(lstm, x, 0, NULL, NULL));
+    assert_error_contains("cell 'LSTM' has 2 states: pass next");
+    assert_null(tg_cell_layer_forward(gru, x, 2, (tg_tensor *[]){NULL, tg_zeros(TG_F32, 2, (int64_t[]){3, 5})}, NULL));
+    assert_error_contains("cell 'GRU' has 1 state, got 2");
+    assert_null(tg_cell_layer_forward(gru, tg_zeros(TG_F64, 2, (int64_t[]){3, 7}), 0, NULL, NULL));
     assert_error_contains("float64");
     /* unbatched, zero state */
-    tg_tensor *h1 = tg_cell_forward(lstm, tg_zeros(TG_F32, 1, (int64_t[]){7}), NULL, NULL, &c1);
+    tg_tensor *h1 = tg_cell_layer_forward(lstm, tg_zeros(TG_F32, 1, (int64_t[]){7}), 0, NULL, next);
     assert_non_null(h1);
     assert_int_equal(h1->ndim, 1);
-    assert_int_equal(c1->shape[0], 5);
-    /* the gate functions check their own shapes */
-    assert_null(tg_lstm_step(tg_zeros(TG_F32, 2, (int64_t[]){3, 18}), tg_zeros(TG_F32, 2, (int64_t[]){3, 18}),
-                              tg_zeros(TG_F32, 2, (int64_t[]){3, 5}), &c1));
-    assert_error_contains("tg_lstm_step");
-    assert_null(tg_gru_step(tg_zeros(TG_F32, 2, (int64_t[]){3, 15}), tg_zeros(TG_F32, 2, (int64_t[]){3, 15}),
-                             tg_zeros(TG_F32, 2, (int64_t[]){3, 4})));
-    assert_error_contains("expected a state of shape (..., 5)");
+    assert_int_equal(next[1]->ndim, 1);
+    assert_int_equal(next[1]->shape[0], 5);
     tg_scope_end(s);
-    assert_null(tg_cell_new(TG_GRU, 0, 5, true, TG_F32));
-    assert_error_contains("tg_cell_new");
-    tg_cell_free(gru);
-    tg_cell_free(lstm);
+    assert_null(tg_cell_layer_new(&tg_cell_gru, 0, 5, true, TG_F32));
+    assert_error_contains("tg_cell_layer_new: input_size and hidden_size must be positive");
+    tg_cell_layer_free(gru);
+    tg_cell_layer_free(lstm);
 }
 
 /* --- parameter collections -------------------------------------------------------- */
@@ -477,21 +477,19 @@ static void test_param_counts_match_torch(void **state)
     (void)state;
     struct {
         const char *fixture;
-        tg_rnn_mode mode;
+        const tg_cell *cell;
         tg_rnn_config cfg;
     } cases[] = {
-        {"count_lstm_10_20_l2", TG_LSTM, {.input_size = 10, .hidden_size = 20, .num_layers = 2, .batch_first = true}},
-        {"count_lstm_10_20_bi", TG_LSTM, {.input_size = 10, .hidden_size = 20, .bidirectional = true}},
-        {"count_gru_10_20_l3_bi_nobias", TG_GRU,
+        {"count_lstm_10_20_l2", &tg_cell_lstm, {.input_size = 10, .hidden_size = 20, .num_layers = 2, .batch_first = true}},
+        {"count_lstm_10_20_bi", &tg_cell_lstm, {.input_size = 10, .hidden_size = 20, .bidirectional = true}},
+        {"count_gru_10_20_l3_bi_nobias", &tg_cell_gru,
          {.input_size = 10, .hidden_size = 20, .num_layers = 3, .bidirectional = true, .no_bias = true}},
-        {"count_lstm_10_20_proj7_l2_bi", TG_LSTM,
+        {"count_lstm_10_20_proj7_l2_bi", &tg_cell_lstm,
          {.input_size = 10, .hidden_size = 20, .num_layers = 2, .bidirectional = true, .proj_size = 7}},
-        {"count_rnn_10_20_l2", TG_RNN_TANH, {.input_size = 10, .hidden_size = 20, .num_layers = 2}},
+        {"count_rnn_10_20_l2", &tg_cell_rnn_tanh, {.input_size = 10, .hidden_size = 20, .num_layers = 2}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        tg_rnn *rnn = cases[i].mode == TG_LSTM ? tg_lstm_new(&cases[i].cfg)
-                    : cases[i].mode == TG_GRU  ? tg_gru_new(&cases[i].cfg)
-                                               : tg_rnn_new(&cases[i].cfg);
+        tg_rnn *rnn = tg_rnn_new(cases[i].cell, &cases[i].cfg);
         tg_params params = tg_params_new();
         assert_int_equal(tg_rnn_params(rnn, &params, NULL), 0);
         tg_scope *s = tg_scope_begin();

@@ -13,6 +13,7 @@
 #include <tapegrad/gradcheck.h>
 #include <tapegrad/gemm.h>
 #include <tapegrad/elementwise.h>
+#include <tapegrad/custom.h>
 #include <tapegrad/reduce.h>
 #include <tapegrad/linalg.h>
 #include <tapegrad/shape.h>
@@ -24,6 +25,7 @@
 #include <tapegrad/layernorm.h>
 #include <tapegrad/cells.h>
 #include <tapegrad/rnn.h>
+#include <tapegrad/variants.h>
 #include <tapegrad/optim.h>
 #include <tapegrad/clip.h>
 #include <tapegrad/schedule.h>

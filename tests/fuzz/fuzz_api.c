@@ -248,7 +248,7 @@ static void recurrent(input *in)
                             .bidirectional = byte(in) & 1, .batch_first = byte(in) & 1,
                             .dtype = byte(in) & 1 ? TG_F64 : TG_F32, .dropout = byte(in) & 1 ? 0.5 : 0};
     int mode = pick(in, 3);
-    tg_rnn *rnn = mode == 0 ? tg_lstm_new(&config) : mode == 1 ? tg_gru_new(&config) : tg_rnn_new(&config);
+    tg_rnn *rnn = mode == 0 ? tg_lstm_new(&config) : mode == 1 ? tg_gru_new(&config) : tg_rnn_new(&tg_cell_rnn_tanh, &config);
     if (!rnn) return;
     tg_params params = tg_params_new();
     tg_rnn_params(rnn, &params, "rnn");
@@ -257,7 +257,7 @@ static void recurrent(input *in)
     tg_tensor *x = tg_randn(config.dtype, 3, (int64_t[]){1 + pick(in, 4), 1 + pick(in, 3), features}, 0, 1);
     int64_t lengths[4] = {1 + pick(in, 4), 1 + pick(in, 4), 1 + pick(in, 4), 1 + pick(in, 4)};
     tg_rnn_output out;
-    if (tg_rnn_forward(rnn, byte(in) == 7 ? any(in) : x, NULL, NULL, byte(in) & 1 ? lengths : NULL, &out) == 0) {
+    if (tg_rnn_forward(rnn, byte(in) == 7 ? any(in) : x, 0, NULL, byte(in) & 1 ? lengths : NULL, &out) == 0) {
         if (byte(in) & 1) modify(in, x, any(in));
         if (tg_backward(tg_sum(out.output, 0, NULL, false), NULL) == 0) tg_optim_step(opt);
         /* Detached: the graph refers to the layer's weights, freed below. */
@@ -296,11 +296,12 @@ static void layers(input *in)
         break;
     }
     default: {
-        tg_cell *cell = tg_cell_new((tg_rnn_mode)pick(in, 4), a, b, byte(in) & 1, dtype);
-        tg_tensor *c = NULL;
-        if (cell && small(x)) keep_detached(in, tg_cell_forward(cell, x, NULL, NULL, &c));
-        keep_detached(in, c);
-        tg_cell_free(cell);
+        const tg_cell *const cells[] = {&tg_cell_rnn_tanh, &tg_cell_rnn_relu, &tg_cell_lstm, &tg_cell_gru};
+        tg_cell_layer *cell = tg_cell_layer_new(cells[pick(in, 4)], a, b, byte(in) & 1, dtype);
+        tg_tensor *next[TG_CELL_MAX_STATES] = {0};
+        if (cell && small(x)) keep_detached(in, tg_cell_layer_forward(cell, x, 0, NULL, next));
+        keep_detached(in, next[1]);
+        tg_cell_layer_free(cell);
         break;
     }
     }

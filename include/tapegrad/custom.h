@@ -1,0 +1,1 @@
+../../ops/custom.h
