@@ -161,6 +161,107 @@ void tg_accum_grad(tg_tensor *x, tg_tensor *g)
     }
 }
 
+/* --- hooks and retain_grad --------------------------------------------------
+ * A non-leaf's hooks hang off its node. A leaf has no node, so its hooks hang
+ * off a node of their own (op "hook", no backward function, out = the leaf)
+ * recorded on the tape, which rewinds it with its scope, and reached by no
+ * edge. Backward finds those by a walk over the tape, gives each hooked leaf
+ * an empty .grad for the pass (its old one waits in saved[0]), and after the
+ * sweep runs the hooks on what arrived and adds the result into the old one. */
+struct tg_hook {
+    tg_hook_fn fn;
+    void *ctx;
+    tg_hook *next;
+};
+
+static _Thread_local bool leaf_hooks_recorded; /* no tape walks before the first */
+
+/* grad after t's hooks, added into t->grad too when t retains its gradient;
+ * NULL with a message if a hook returns a gradient of the wrong shape. */
+static tg_tensor *hooked_grad(tg_tensor *t, const tg_hook *hooks, bool retains, tg_tensor *grad)
+{
+    for (; hooks; hooks = hooks->next) {
+        tg_tensor *replaced = hooks->fn(t, grad, hooks->ctx);
+        if (!replaced) continue;
+        if (!tg__check("tg_backward", replaced) || !tg_same_shape(replaced, t) || replaced->dtype != t->dtype) {
+            char s1[128], s2[128];
+            return tg_error("tg_backward: a hook on a tensor of shape %s (%s) returned a gradient of shape %s (%s)",
+                            tg_shape_str(t, s1, sizeof s1), tg_dtype_name(t->dtype),
+                            tg_shape_str(replaced, s2, sizeof s2), tg_dtype_name(replaced->dtype));
+        }
+        grad = tg_contiguous(replaced);
+    }
+    if (retains && !t->grad && (t->grad = tg__new(t->dtype, t->ndim, t->shape))) tg_copy_(t->grad, grad);
+    else if (retains && t->grad) tg_add_(t->grad, grad, 1.0);
+    return grad;
+}
+
+static tg_node *leaf_hook_node(tg_tensor *leaf)
+{
+    for (tg_node *n = tape_tail; n; n = n->prev)
+        if (!n->backward && n->out == leaf) return n;
+    tg_node *node = tg__arena_alloc(sizeof *node);
+    if (!node) return NULL;
+    *node = (tg_node){.op = "hook", .out = leaf, .prev = tape_tail};
+    tape_tail = node;
+    leaf_hooks_recorded = true;
+    return node;
+}
+
+int tg_register_hook(tg_tensor *t, tg_hook_fn fn, void *ctx)
+{
+    if (!tg__check("tg_register_hook", t)) return -1;
+    if (!t->requires_grad)
+        return tg_fail("tg_register_hook: cannot register a hook on a tensor that doesn't require gradient");
+    if (!fn) return tg_fail("tg_register_hook: fn is NULL");
+    tg_node *node = t->node ? t->node : leaf_hook_node(t);
+    tg_hook *hook = node ? tg__arena_alloc(sizeof *hook) : NULL;
+    if (!hook) return -1;
+    *hook = (tg_hook){fn, ctx, NULL};
+    tg_hook **end = &node->hooks;
+    while (*end) end = &(*end)->next;
+    *end = hook;
+    return 0;
+}
+
+int tg_retain_grad(tg_tensor *t)
+{
+    if (!tg__check("tg_retain_grad", t)) return -1;
+    if (!t->requires_grad) return tg_fail("tg_retain_grad: can't retain_grad on Tensor that has requires_grad=False");
+    if (t->node) t->node->retains_grad = true;
+    return 0;
+}
+
+static void begin_leaf_hooks(void)
+{
+    for (tg_node *n = leaf_hooks_recorded ? tape_tail : NULL; n; n = n->prev)
+        if (!n->backward) {
+            n->saved[0] = n->out->grad;
+            n->out->grad = NULL;
+            n->iarg[0] = 1; /* swapped: a hook registered during backward has nothing to give back */
+        }
+}
+
+/* Run the leaves' hooks (when run_hooks) on this pass's gradients and add
+ * the results into their own .grad; 0, or -1 if a hook failed. */
+static int end_leaf_hooks(bool run_hooks)
+{
+    int status = 0;
+    for (tg_node *n = leaf_hooks_recorded ? tape_tail : NULL; n; n = n->prev) {
+        if (n->backward || !n->iarg[0]) continue;
+        tg_tensor *leaf = n->out, *pass = leaf->grad, *kept = n->saved[0];
+        tg_tensor *grad = pass && run_hooks ? hooked_grad(leaf, n->hooks, false, pass) : pass;
+        leaf->grad = kept;
+        n->iarg[0] = 0;
+        if (pass && !grad) status = -1;
+        if (grad && grad != pass) tg_copy_(pass, grad);
+        if (grad && !kept) leaf->grad = pass;
+        else if (grad) tg_add_(kept, pass, 1.0);
+        if (pass && leaf->grad != pass) tg_free(pass);
+    }
+    return status;
+}
+
 static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
 {
     if (!tg__check("tg_backward", t)) return -1;
@@ -187,6 +288,7 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
     if (grad) tg_copy_(seed, grad);
     else tg_fill_(seed, 1.0);
     if (t->node) t->node->grad = NULL;
+    begin_leaf_hooks();
     tg_accum_grad(t, seed);
     int status = 0;
     /* Creation order is a topological order: every node that contributes to
@@ -202,11 +304,16 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
             status = -1;
             break;
         }
+        if ((n->hooks || n->retains_grad) && !(g = hooked_grad(n->out, n->hooks, n->retains_grad, g))) {
+            status = -1;
+            break;
+        }
         active_grad = g;
         n->backward(n, g);
         active_grad = NULL;
         if (!retain) n->released = true;
     }
+    if (end_leaf_hooks(status == 0) < 0) status = -1;
     tg_set_grad_enabled(was);
     return status;
 }
