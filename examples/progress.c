@@ -15,7 +15,8 @@ double progress_now(void)
 
 progress progress_new(bool quiet, const char *unit)
 {
-    return (progress){.quiet = quiet, .tty = !quiet && isatty(STDOUT_FILENO), .unit = unit ? unit : "item"};
+    return (progress){.quiet = quiet, .tty = !quiet && isatty(STDOUT_FILENO), .unit = unit ? unit : "item",
+                      .label = "epoch"};
 }
 
 void progress_begin(progress *p, int epoch, int epochs, int64_t batches)
@@ -49,7 +50,7 @@ void progress_step(progress *p, int64_t items, double loss)
     clock_text(left, eta, sizeof eta);
     int width = snprintf(NULL, 0, "%lld", (long long)p->batches);
     /* \r returns to the line's start, \033[K clears what a longer line left. */
-    printf("\repoch %d/%d  [%*lld/%lld]  loss %.4g  %.0f %s/s  %s left\033[K", p->epoch, p->epochs, width,
+    printf("\r%s %d/%d  [%*lld/%lld]  loss %.4g  %.0f %s/s  %s left\033[K", p->label, p->epoch, p->epochs, width,
            (long long)p->batch, (long long)p->batches, p->loss_sum / (double)p->batch,
            (double)p->items / (elapsed > 1e-9 ? elapsed : 1e-9), p->unit, eta);
     fflush(stdout);
@@ -60,7 +61,7 @@ double progress_end(progress *p, const char *fmt, ...)
     p->seconds = progress_now() - p->start;
     double mean = p->batch ? p->loss_sum / (double)p->batch : 0;
     if (p->quiet) return mean;
-    printf("%sepoch %d/%d  loss %.4g  %.0f %s/s  %.1f s", p->tty ? "\r\033[K" : "", p->epoch, p->epochs, mean,
+    printf("%s%s %d/%d  loss %.4g  %.0f %s/s  %.1f s", p->tty ? "\r\033[K" : "", p->label, p->epoch, p->epochs, mean,
            (double)p->items / (p->seconds > 1e-9 ? p->seconds : 1e-9), p->unit, p->seconds);
     if (fmt) {
         printf("  ");

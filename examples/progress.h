@@ -29,6 +29,7 @@
 typedef struct {
     bool quiet, tty;
     const char *unit;        /* what items are: "img", "char", "seq" */
+    const char *label;       /* what a round is: "epoch" (the default), "run" */
     int epoch, epochs;
     int64_t batch, batches;  /* batches done and in the epoch */
     int64_t items;           /* items done in the epoch */
@@ -37,7 +38,8 @@ typedef struct {
     double seconds;          /* the last finished epoch's time */
 } progress;
 
-/* A progress display; unit names the items counted ("img" gives img/s). */
+/* A progress display; unit names the items counted ("img" gives img/s).
+ * Set .label afterwards to count rounds other than epochs. */
 progress progress_new(bool quiet, const char *unit);
 /* Start epoch `epoch` of `epochs`, which has `batches` batches. */
 void progress_begin(progress *p, int epoch, int epochs, int64_t batches);

@@ -23,6 +23,8 @@ typedef struct {
     char *name;
     int n;
     double *x, *y;
+    int colour; /* index into palette */
+    bool dashed;
 } series;
 
 struct svg_chart {
@@ -99,6 +101,8 @@ static int add_series(svg_chart *c, const char *name, int n, const double *x, co
     for (int i = 0; i < n; i++) s->x[i] = x ? x[i] : i;
     memcpy(s->y, y, sizeof(double) * (size_t)n);
     s->n = n;
+    s->colour = c->n_series % (int)(sizeof palette / sizeof *palette);
+    s->dashed = false;
     c->n_series++;
     return 0;
 }
@@ -125,6 +129,14 @@ int svg_chart_bars(svg_chart *c, const char *name, const double *values)
 {
     if (!c || !c->bars) return -1;
     return add_series(c, name, c->n_categories, NULL, values);
+}
+
+int svg_chart_style(svg_chart *c, int colour, bool dashed)
+{
+    if (!c || c->n_series == 0 || colour < 0 || colour >= (int)(sizeof palette / sizeof *palette)) return -1;
+    c->s[c->n_series - 1].colour = colour;
+    c->s[c->n_series - 1].dashed = dashed;
+    return 0;
 }
 
 int svg_chart_hline(svg_chart *c, const char *name, double y)
@@ -298,10 +310,10 @@ int svg_chart_write(const svg_chart *c, const char *path)
     fprintf(f, "<clipPath id=\"plot\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/></clipPath>\n",
             x.px0, y.px1, x.px1 - x.px0, y.px0 - y.px1);
     fprintf(f, "<g clip-path=\"url(#plot)\">\n");
-    int n_colours = (int)(sizeof palette / sizeof *palette);
     for (int i = 0; i < c->n_series; i++) {
         const series *s = &c->s[i];
-        const char *colour = palette[i % n_colours];
+        const char *colour = palette[s->colour];
+        const char *dash = s->dashed ? " stroke-dasharray=\"7 4\"" : "";
         if (c->bars) {
             double group = 0.8 / c->n_series, base = y.log ? pow(10, y.lo) : 0;
             for (int k = 0; k < s->n; k++) {
@@ -313,7 +325,8 @@ int svg_chart_write(const svg_chart *c, const char *path)
             continue;
         }
         bool pen_down = false;
-        fprintf(f, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"2\" stroke-linejoin=\"round\" d=\"", colour);
+        fprintf(f, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s stroke-linejoin=\"round\" d=\"", colour,
+                dash);
         for (int k = 0; k < s->n; k++) {
             if (!usable(s->y[k], y.log) || !usable(s->x[k], x.log)) {
                 pen_down = false;
@@ -343,9 +356,9 @@ int svg_chart_write(const svg_chart *c, const char *path)
         if (hline) fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\" stroke-width=\"1.5\" "
                               "stroke-dasharray=\"6 4\"/>\n", lx, ly, lx + 24, ly);
         else if (c->bars) fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"24\" height=\"10\" fill=\"%s\"/>\n", lx, ly - 5,
-                                  palette[i % n_colours]);
-        else fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", lx, ly,
-                     lx + 24, ly, palette[i % n_colours]);
+                                  palette[c->s[i].colour]);
+        else fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n", lx,
+                     ly, lx + 24, ly, palette[c->s[i].colour], c->s[i].dashed ? " stroke-dasharray=\"7 4\"" : "");
         text(f, lx + 30, ly + 4, "start", 12, NULL, name);
     }
     fprintf(f, "</svg>\n");

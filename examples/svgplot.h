@@ -22,7 +22,8 @@
  *
  * A chart holds either lines or bars. Points that are not finite (or not
  * positive on a log axis) are left out: a line has a gap there. Series get
- * colours from a fixed palette in the order they are added; up to 16 series
+ * colours from a fixed palette in the order they are added (or as
+ * svg_chart_style says); up to 16 series
  * and 8 reference lines. Strings are copied and escaped for XML. Functions
  * returning int give 0, or -1 (bad arguments, out of memory, or, for
  * svg_chart_write, a file that cannot be written: errno tells why). */
@@ -49,6 +50,10 @@ int svg_chart_line(svg_chart *c, const char *name, int n, const double *x, const
  * then one series of n values per call. */
 int svg_chart_categories(svg_chart *c, int n, const char *const *names);
 int svg_chart_bars(svg_chart *c, const char *name, const double *values);
+/* Draw the series added last in palette colour `colour` (0..9: blue, red,
+ * green, orange, purple, brown, pink, grey, olive, cyan) instead of the next
+ * one in turn, and, for a line, dashed. */
+int svg_chart_style(svg_chart *c, int colour, bool dashed);
 /* A dashed horizontal reference line at y, named in the legend. */
 int svg_chart_hline(svg_chart *c, const char *name, double y);
 
