@@ -193,8 +193,8 @@ static int ticks(const axis *a, double *out, int max)
 {
     int n = 0;
     if (a->log) {
-        int every = (int)ceil((a->hi - a->lo) / 8); /* at most 8 labelled decades */
-        for (double e = a->lo; e <= a->hi + 1e-9 && n < max; e += every) out[n++] = pow(10, e);
+        double every = ceil((a->hi - a->lo) / 8); /* at most 8 labelled decades, at multiples of every */
+        for (double e = ceil(a->lo / every) * every; e <= a->hi + 1e-9 && n < max; e += every) out[n++] = pow(10, e);
         return n;
     }
     double range = a->hi - a->lo, step = pow(10, floor(log10(range)));
@@ -279,9 +279,9 @@ int svg_chart_write(const svg_chart *c, const char *path)
         tick_label(tv[i], y.log, label, sizeof label);
         text(f, x.px0 - 6, py + 4, "end", 11, NULL, label);
     }
-    if (y.log) /* minor ticks: 2..9 times each decade */
+    if (y.log) /* minor ticks: 2..9 times each decade, or each decade when there are many */
         for (double e = y.lo; e < y.hi; e++)
-            for (int m = 2; m <= 9; m++) {
+            for (int m = y.hi - y.lo > 8 ? 10 : 2; m <= 10; m++) {
                 double py = to_px(&y, m * pow(10, e));
                 fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\"/>\n", x.px0, py,
                         x.px0 + 4, py);
