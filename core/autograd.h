@@ -80,10 +80,12 @@ int tg_backward_retain(tg_tensor *t, const tg_tensor *grad);
  *     ...
  *     tg_register_hook(hidden, halve, NULL);   // every gradient behind hidden halves
  *
- * A hook belongs to the graph: registered on a tensor made by an op, it ends
- * with that tensor; registered on a leaf (a parameter), it is recorded on
- * the tape and ends with the scope that was open when it was registered,
- * like the graph itself (register it in each iteration's scope). */
+ * A hook belongs to the graph and lives in the scope open when it is
+ * registered: on a tensor made by an op, register it in the scope that made
+ * the tensor (not in an inner scope that ends before backward), and it ends
+ * with the tensor; on a leaf (a parameter), it is recorded on the tape and
+ * ends with that scope, like the graph itself (register it in each
+ * iteration's scope). */
 typedef tg_tensor *(*tg_hook_fn)(tg_tensor *t, tg_tensor *grad, void *ctx);
 
 /* PyTorch's register_hook: run fn(t, grad, ctx) on t's gradient in every
