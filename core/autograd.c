@@ -265,6 +265,130 @@ static int commit_leaf_grads(void)
     return 0;
 }
 
+/* --- hooks and retain_grad --------------------------------------------------
+ * A non-leaf's hooks hang off its node and run in the sweep, on its summed
+ * gradient, before its backward function. A leaf has no node, so its hooks
+ * hang off a node of their own (op "hook", no backward function, out = the
+ * leaf) recorded on the tape, which rewinds it with its scope, and reached by
+ * no edge; they run on the leaf's pass gradient before the commit. A retained
+ * gradient is added into t->grad at the commit too, so a failed pass changes
+ * no retained gradient either; its buffer is made before the pass, in the
+ * caller's scope, which the pass's own scope would otherwise take with it. */
+struct tg_hook {
+    tg_hook_fn fn;
+    void *ctx;
+    tg_hook *next;
+};
+
+static _Thread_local bool leaf_hooks_recorded; /* no tape walks before the first */
+static _Thread_local bool retains_recorded;
+
+/* A non-leaf's gradient after its hooks, waiting for the commit. */
+typedef struct pass_retained {
+    tg_tensor *t, *grad;
+    bool made_grad;
+    struct pass_retained *next;
+} pass_retained;
+static _Thread_local pass_retained *pass_retains;
+
+/* grad after t's hooks; NULL with a message if a hook returns a gradient of
+ * the wrong shape. */
+static tg_tensor *hooked_grad(tg_tensor *t, const tg_hook *hooks, tg_tensor *grad)
+{
+    for (; hooks; hooks = hooks->next) {
+        tg_tensor *replaced = hooks->fn(t, grad, hooks->ctx);
+        if (!replaced) continue;
+        if (!tg__check("tg_backward", replaced) || !tg_same_shape(replaced, t) || replaced->dtype != t->dtype) {
+            char s1[128], s2[128];
+            return tg_error("tg_backward: a hook on a tensor of shape %s (%s) returned a gradient of shape %s (%s)",
+                            tg_shape_str(t, s1, sizeof s1), tg_dtype_name(t->dtype),
+                            tg_shape_str(replaced, s2, sizeof s2), tg_dtype_name(replaced->dtype));
+        }
+        grad = tg__contiguous(replaced);
+    }
+    return grad;
+}
+
+static tg_node *leaf_hook_node(tg_tensor *leaf)
+{
+    for (tg_node *n = tape_tail; n; n = n->prev)
+        if (!n->backward && n->out == leaf) return n;
+    tg_node *node = tg__arena_alloc(sizeof *node);
+    if (!node) return NULL;
+    *node = (tg_node){.op = "hook", .out = leaf, .prev = tape_tail};
+    tape_tail = node;
+    leaf_hooks_recorded = true;
+    return node;
+}
+
+int tg_register_hook(tg_tensor *t, tg_hook_fn fn, void *ctx)
+{
+    if (!tg__check("tg_register_hook", t)) return -1;
+    if (!t->requires_grad)
+        return tg_fail("tg_register_hook: cannot register a hook on a tensor that doesn't require gradient");
+    if (!fn) return tg_fail("tg_register_hook: fn is NULL");
+    tg_node *node = t->node ? t->node : leaf_hook_node(t);
+    tg_hook *hook = node ? tg__arena_alloc(sizeof *hook) : NULL;
+    if (!hook) return tg_fail("tg_register_hook: out of memory");
+    *hook = (tg_hook){fn, ctx, NULL};
+    tg_hook **end = &node->hooks;
+    while (*end) end = &(*end)->next;
+    *end = hook;
+    return 0;
+}
+
+int tg_retain_grad(tg_tensor *t)
+{
+    if (!tg__check("tg_retain_grad", t)) return -1;
+    if (!t->requires_grad) return tg_fail("tg_retain_grad: can't retain_grad on Tensor that has requires_grad=False");
+    if (t->node) {
+        t->node->retains_grad = true;
+        retains_recorded = true;
+    }
+    return 0;
+}
+
+/* Before the pass, in the caller's scope: an entry for every retaining
+ * tensor behind t, and a zeroed .grad for those that have none yet. */
+static int prepare_retained(tg_tensor *t)
+{
+    pass_retains = NULL;
+    for (tg_node *n = retains_recorded ? t->node : NULL; n; n = n->prev) {
+        if (!n->retains_grad) continue;
+        pass_retained *r = tg__arena_alloc(sizeof *r);
+        if (!r) return -1;
+        *r = (pass_retained){n->out, NULL, !n->out->grad, pass_retains};
+        pass_retains = r;
+        if (r->made_grad && !(n->out->grad = tg__new("tg_backward", n->out->dtype, n->out->ndim, n->out->shape)))
+            return -1;
+        if (r->made_grad) tg_fill_(n->out->grad, 0.0);
+    }
+    return 0;
+}
+
+/* After the pass: add the retained gradients (status 0), or take back the
+ * buffers made for a pass that failed. */
+static void finish_retained(int status)
+{
+    for (pass_retained *r = pass_retains; r; r = r->next) {
+        if (status == 0 && r->grad) tg_add_(r->t->grad, r->grad, 1.0);
+        else if (status < 0 && r->made_grad) r->t->grad = NULL;
+    }
+    pass_retains = NULL;
+}
+
+/* Run each hooked leaf's hooks on its pass gradient; 0 or -1. */
+static int run_leaf_hooks(void)
+{
+    for (tg_node *n = leaf_hooks_recorded ? tape_tail : NULL; n; n = n->prev) {
+        if (n->backward || !n->hooks || !n->out->pass_grad) continue;
+        tg_tensor *grad = hooked_grad(n->out, n->hooks, n->out->pass_grad);
+        if (!grad) return -1;
+        n->out->pass_grad = grad;
+    }
+    return 0;
+}
+
 static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
 {
     if (!tg__check("tg_backward", t)) return -1;
@@ -283,9 +407,17 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
         return tg_fail("tg_backward: Trying to backward through the graph a second time (the graph from '%s' "
                        "was released by an earlier backward; use tg_backward_retain the first time)", t->node->op);
     if (in_pass) return tg_fail("tg_backward: called from inside a backward function");
-    /* Everything the pass makes but the leaves' .grad lives in this scope. */
+    if (prepare_retained(t) < 0) {
+        finish_retained(-1);
+        return tg_fail("tg_backward: out of memory for retained gradients");
+    }
+    /* Everything the pass makes but the leaves' and retained .grad lives in
+     * this scope. */
     tg_scope *pass = tg_scope_begin();
-    if (!pass) return -1;
+    if (!pass) {
+        finish_retained(-1);
+        return -1;
+    }
     bool was = tg_set_grad_enabled(false);
     in_pass = true;
     pass_leaves = NULL;
@@ -311,12 +443,16 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
             break;
         }
         if (!unmodified(n)) break;
+        if (n->hooks && !(g = hooked_grad(n->out, n->hooks, g))) break;
+        for (pass_retained *r = n->retains_grad ? pass_retains : NULL; r; r = r->next)
+            if (r->t == n->out) r->grad = g;
         active_grad = g;
         n->backward(n, g);
         active_grad = NULL;
         if (!retain) n->released = true;
     }
-    int status = tg__error_count() == errors ? commit_leaf_grads() : -1;
+    int status = tg__error_count() == errors && run_leaf_hooks() == 0 ? commit_leaf_grads() : -1;
+    finish_retained(status);
     /* After a failure, gradients left on the unvisited nodes die with the
      * pass's scope: forget them. */
     if (status < 0)

@@ -29,6 +29,9 @@ extern "C" {
 /* Receives the gradient of node->out (same shape as out, contiguous). */
 typedef void (*tg_backward_fn)(tg_node *node, tg_tensor *grad_out);
 
+/* Hooks registered on a tensor (tg_register_hook), in registration order. */
+typedef struct tg_hook tg_hook;
+
 struct tg_node {
     const char *op;            /* "mul", "narrow", ... (graph export, errors) */
     tg_backward_fn backward;
@@ -44,6 +47,8 @@ struct tg_node {
     double farg[4];            /* small float arguments (scalars, eps) */
     void *ctx;                 /* anything else, allocated in the scope */
     bool released;             /* its graph was used by a backward already */
+    tg_hook *hooks;            /* run on out's gradient before it flows on */
+    bool retains_grad;         /* copy out's final gradient into out->grad */
 };
 
 /* Record a node for out = op(inputs) if grad mode is on and any input
@@ -71,6 +76,42 @@ int tg_save_for_backward(tg_node *node, int slot, tg_tensor *t);
 int tg_backward(tg_tensor *t, const tg_tensor *grad);
 /* tg_backward that keeps the graph for another backward (retain_graph). */
 int tg_backward_retain(tg_tensor *t, const tg_tensor *grad);
+
+/* --- gradients of intermediate tensors: retain_grad and hooks ---------------
+ *
+ * A hook sees the gradient dL/dt of a tensor t during backward, once all of
+ * it has been summed (every use of t has contributed), before it flows on to
+ * the inputs of the op that made t (for a leaf: before it is added into
+ * t->grad). It returns the gradient to use instead (t's shape and dtype; a
+ * new tensor made with ops, or grad itself), or NULL for "unchanged". It
+ * must not modify grad in place. Grad mode is off while it runs and its
+ * results live in the scope current during backward. Several hooks on one
+ * tensor run in registration order, each on the previous one's result.
+ *
+ *     static tg_tensor *halve(tg_tensor *t, tg_tensor *grad, void *ctx)
+ *     { (void)t; (void)ctx; return tg_mul_scalar(grad, 0.5); }
+ *     ...
+ *     tg_register_hook(hidden, halve, NULL);   // every gradient behind hidden halves
+ *
+ * A hook belongs to the graph and lives in the scope open when it is
+ * registered: on a tensor made by an op, register it in the scope that made
+ * the tensor (not in an inner scope that ends before backward), and it ends
+ * with the tensor; on a leaf (a parameter), it is recorded on the tape and
+ * ends with that scope, like the graph itself (register it in each
+ * iteration's scope). */
+typedef tg_tensor *(*tg_hook_fn)(tg_tensor *t, tg_tensor *grad, void *ctx);
+
+/* PyTorch's register_hook: run fn(t, grad, ctx) on t's gradient in every
+ * later backward that reaches t. Returns 0, or -1 with a message if t does
+ * not require grad or fn is NULL. */
+int tg_register_hook(tg_tensor *t, tg_hook_fn fn, void *ctx);
+
+/* PyTorch's retain_grad: keep the gradient of a non-leaf t in t->grad after
+ * backward (the gradient after t's hooks, summed over backward calls as a
+ * leaf's is, in the scope current during the first backward). A no-op for
+ * leaves, which keep theirs anyway. Returns 0, or -1 with a message if t
+ * does not require grad. */
+int tg_retain_grad(tg_tensor *t);
 
 /* --- for backward functions ---------------------------------------------- */
 

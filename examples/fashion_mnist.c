@@ -1,17 +1,23 @@
-/* Real data: a GRU reads each Fashion-MNIST image as a sequence of its 28
- * rows and classifies it from the last hidden state.
+/* Real data: a recurrent network reads each Fashion-MNIST image as a
+ * sequence of its 28 rows and classifies it from the last hidden state.
  *
  *     GRU(28 -> 128) -> h_n -> Linear(128 -> 10),  cross-entropy, Adam
  *
  * The data set's own benchmark table lists a GRU row-sequence classifier at
- * about 0.89 test accuracy; the default 3 epochs reach about 0.87 (80 s on
- * two cores). The IDX files come from Debian's
- * dataset-fashion-mnist package (gzip'd; read through `gzip -dc`):
+ * 0.888 test accuracy (0.897 with dropout); the defaults (GRU, 128 units, 8
+ * epochs, Adam with a cosine learning-rate decay) pass 0.89. --cell lstm or
+ * --cell rnn swaps the recurrence: the plain Elman RNN is the classic
+ * teaching version of this classifier, and its gradient, which has to pass
+ * through 28 tanh steps, shows in its lower accuracy. The IDX files come
+ * from Debian's dataset-fashion-mnist package (gzip'd; read through
+ * `gzip -dc`):
  *
  *     sudo apt-get install dataset-fashion-mnist
- *     fashion_mnist [--dir DIR] [--epochs N] [--train N] [--seed S]
+ *     fashion_mnist [--cell gru|lstm|rnn] [--hidden H] [--epochs N] [--lr LR]
+ *                   [--train N] [--test N] [--dir DIR] [--seed S] [--plot FILE] [--quiet]
  *
- * --train uses only the first N training images (for a quick run). The
+ * --train and --test use only the first N images of each split (for a quick
+ * run); --plot writes the train and test loss per epoch as an SVG chart. The
  * files are untrusted input: every header field and length is checked
  * against the data actually read, and a bad file is reported with its byte
  * offset instead of being trusted. */
@@ -21,10 +27,13 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "progress.h"
+#include "svgplot.h"
+
 #define ROWS 28
-#define HIDDEN 128
 #define CLASSES 10
 #define BATCH 128
+#define EVAL_BATCH 1000
 
 /* The whole decompressed content of a .gz file, or NULL with a message. */
 static unsigned char *read_gz(const char *path, size_t *size)
@@ -140,7 +149,7 @@ static bool load_split(const char *dir, const char *prefix, int64_t limit, tg_te
 }
 
 typedef struct {
-    tg_gru *gru;
+    tg_rnn *rnn;
     tg_linear_layer *head;
 } model;
 
@@ -148,75 +157,126 @@ typedef struct {
 static tg_tensor *logits(model *m, tg_tensor *images)
 {
     tg_rnn_output r;
-    if (tg_gru_forward(m->gru, images, NULL, NULL, &r) < 0) return NULL;
+    if (tg_rnn_forward(m->rnn, images, 0, NULL, NULL, &r) < 0) return NULL;
     return tg_linear_layer_forward(m->head, tg_select(r.h_n, 0, 0));
 }
 
-/* Fraction of images whose largest logit is their label. */
-static double accuracy(model *m, tg_tensor *images, tg_tensor *labels)
+/* Mean cross-entropy and the fraction of images whose largest logit is
+ * their label, without recording. */
+static double evaluate(model *m, tg_tensor *images, tg_tensor *labels, double *accuracy)
 {
     int64_t n = images->shape[0], correct = 0;
-    bool was = tg_set_grad_enabled(false);
-    for (int64_t start = 0; start < n; start += 1000) {
+    double loss = 0;
+    bool was = tg_no_grad_begin();
+    for (int64_t start = 0; start < n; start += EVAL_BATCH) {
         tg_scope *s = tg_scope_begin();
-        int64_t count = n - start < 1000 ? n - start : 1000;
-        tg_tensor *guess = tg_argmax(logits(m, tg_narrow(images, 0, start, count)), 1, false);
-        const int64_t *g = tg_data(guess), *y = (const int64_t *)tg_data(labels) + start;
+        int64_t count = n - start < EVAL_BATCH ? n - start : EVAL_BATCH;
+        tg_tensor *out = logits(m, tg_narrow(images, 0, start, count));
+        tg_tensor *target = tg_narrow(labels, 0, start, count);
+        loss += tg_item(tg_cross_entropy(out, target, NULL)) * (double)count;
+        tg_tensor *guess = tg_argmax(out, 1, false);
+        const int64_t *g = tg_data(guess), *y = tg_data(target);
         for (int64_t i = 0; i < count; i++) correct += g[i] == y[i];
         tg_scope_end(s);
     }
-    tg_set_grad_enabled(was);
-    return (double)correct / (double)n;
+    tg_no_grad_end(was);
+    *accuracy = (double)correct / (double)n;
+    return loss / (double)n;
+}
+
+/* The recurrent layer for --cell: gru, lstm or rnn (Elman, tanh). */
+static tg_rnn *recurrent_layer(const char *cell, int64_t hidden)
+{
+    tg_rnn_config config = {.input_size = ROWS, .hidden_size = hidden, .batch_first = true};
+    if (strcmp(cell, "gru") == 0) return tg_gru_new(&config);
+    if (strcmp(cell, "lstm") == 0) return tg_lstm_new(&config);
+    return tg_rnn_new(&tg_cell_rnn_tanh, &config);
+}
+
+static void usage(FILE *to, const char *argv0)
+{
+    fprintf(to,
+            "usage: %s [--cell gru|lstm|rnn] [--hidden H] [--epochs N] [--lr LR] [--train N] [--test N]\n"
+            "          [--dir DIR] [--seed S] [--plot FILE] [--quiet]\n"
+            "Classifies Fashion-MNIST images read row by row (28 steps of 28 pixels) with a recurrent\n"
+            "layer and a linear head. Defaults: --cell gru --hidden 128 --epochs 8 --lr 0.003\n"
+            "--dir /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist).\n"
+            "--train/--test N use the first N images of each split; --plot writes the loss curves as SVG.\n",
+            argv0);
 }
 
 int main(int argc, char **argv)
 {
-    const char *dir = "/usr/share/datasets/fashion-mnist";
-    int epochs = 3;
-    int64_t limit = 0;
+    const char *dir = "/usr/share/datasets/fashion-mnist", *cell = "gru", *plot = NULL;
+    int epochs = 8;
+    int64_t limit = 0, test_limit = 0, hidden = 128;
+    double lr = 0.003;
     uint64_t seed = 1;
+    bool quiet = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
-        else if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) epochs = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--train") == 0 && i + 1 < argc) limit = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
-        else {
-            fprintf(stderr, "usage: %s [--dir DIR] [--epochs N] [--train N] [--seed S]\n", argv[0]);
+        bool more = i + 1 < argc;
+        if (strcmp(argv[i], "--dir") == 0 && more) dir = argv[++i];
+        else if (strcmp(argv[i], "--cell") == 0 && more) cell = argv[++i];
+        else if (strcmp(argv[i], "--hidden") == 0 && more) hidden = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--epochs") == 0 && more) epochs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--lr") == 0 && more) lr = atof(argv[++i]);
+        else if (strcmp(argv[i], "--train") == 0 && more) limit = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--test") == 0 && more) test_limit = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--seed") == 0 && more) seed = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--plot") == 0 && more) plot = argv[++i];
+        else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout, argv[0]);
+            return 0;
+        } else {
+            usage(stderr, argv[0]);
             return 2;
         }
     }
+    if (strcmp(cell, "gru") != 0 && strcmp(cell, "lstm") != 0 && strcmp(cell, "rnn") != 0) {
+        fprintf(stderr, "fashion_mnist: --cell must be gru, lstm or rnn, not '%s'\n", cell);
+        return 2;
+    }
+    if (hidden < 1 || epochs < 1 || !(lr > 0)) {
+        fprintf(stderr, "fashion_mnist: --hidden and --epochs must be at least 1 and --lr positive\n");
+        return 2;
+    }
     tg_manual_seed(seed);
     tg_tensor *train_x = NULL, *train_y = NULL, *test_x = NULL, *test_y = NULL;
-    if (!load_split(dir, "train", limit, &train_x, &train_y) || !load_split(dir, "t10k", 0, &test_x, &test_y))
+    if (!load_split(dir, "train", limit, &train_x, &train_y) || !load_split(dir, "t10k", test_limit, &test_x, &test_y))
         return 1;
 
-    model m = {
-        tg_gru_new(&(tg_gru_config){.input_size = ROWS, .hidden_size = HIDDEN, .batch_first = true}),
-        tg_linear_layer_new(HIDDEN, CLASSES, true, TG_F32),
-    };
+    model m = {recurrent_layer(cell, hidden), tg_linear_layer_new(hidden, CLASSES, true, TG_F32)};
     tg_params params = tg_params_new();
-    if (!m.gru || !m.head || tg_rnn_params(m.gru, &params, "gru") < 0 ||
+    if (!m.rnn || !m.head || tg_rnn_params(m.rnn, &params, cell) < 0 ||
         tg_linear_layer_params(m.head, &params, "head") < 0) {
         fprintf(stderr, "fashion_mnist: %s\n", tg_last_error());
         return 1;
     }
     tg_adam_config adam = tg_adam_defaults();
-    adam.lr = 0.002;
+    adam.lr = lr;
     tg_optim *opt = tg_adam(&params, 1, &adam);
-    int64_t n_train = train_x->shape[0];
-    printf("GRU(%d, %d) + Linear(%d, %d): %lld parameters, %lld training and %lld test images\n", ROWS, HIDDEN,
-           HIDDEN, CLASSES, (long long)tg_params_numel(&params), (long long)n_train, (long long)test_x->shape[0]);
+    tg_sched *decay = tg_sched_cosine_lr(opt, epochs, lr / 20);
+    int64_t n_train = train_x->shape[0], batches = (n_train + BATCH - 1) / BATCH;
+    if (!quiet)
+        printf("%s(%d, %lld) + Linear(%lld, %d): %lld parameters, %lld training and %lld test images\n", cell, ROWS,
+               (long long)hidden, (long long)hidden, CLASSES, (long long)tg_params_numel(&params),
+               (long long)n_train, (long long)test_x->shape[0]);
+    fflush(stdout);
 
     int64_t *order = malloc(sizeof *order * (size_t)n_train);
+    double *epoch_axis = malloc(sizeof(double) * (size_t)epochs), *train_loss = malloc(sizeof(double) * (size_t)epochs),
+           *test_loss = malloc(sizeof(double) * (size_t)epochs);
     for (int64_t i = 0; i < n_train; i++) order[i] = i;
+    progress bar = progress_new(quiet, "img");
+    double accuracy = 0, started = progress_now();
     for (int epoch = 1; epoch <= epochs; epoch++) {
         for (int64_t i = n_train - 1; i > 0; i--) {
             int64_t j = (int64_t)tg_rand_below((uint64_t)i + 1), t = order[i];
             order[i] = order[j];
             order[j] = t;
         }
-        double total = 0;
-        int batches = 0;
+        progress_begin(&bar, epoch, epochs, batches);
         for (int64_t start = 0; start < n_train; start += BATCH) {
             int64_t count = n_train - start < BATCH ? n_train - start : BATCH;
             tg_scope *s = tg_scope_begin();
@@ -228,19 +288,41 @@ int main(int argc, char **argv)
                 fprintf(stderr, "fashion_mnist: %s\n", tg_last_error());
                 return 1;
             }
-            total += tg_item(loss);
-            batches++;
+            progress_step(&bar, count, tg_item(loss));
             tg_scope_end(s);
         }
-        printf("epoch %d loss %.4f test accuracy %.4f\n", epoch, total / batches, accuracy(&m, test_x, test_y));
+        tg_sched_step(decay);
+        epoch_axis[epoch - 1] = epoch;
+        test_loss[epoch - 1] = evaluate(&m, test_x, test_y, &accuracy);
+        train_loss[epoch - 1] = progress_end(&bar, "test loss %.4f  test accuracy %.4f", test_loss[epoch - 1], accuracy);
+    }
+    printf("%s, hidden %lld, %d epochs: test accuracy %.4f (%.0f s)\n", cell, (long long)hidden, epochs, accuracy,
+           progress_now() - started);
+
+    int status = 0;
+    if (plot) {
+        char title[128];
+        snprintf(title, sizeof title, "Fashion-MNIST, %s(28, %lld) over rows", cell, (long long)hidden);
+        svg_chart *chart = svg_chart_new(title, "epoch", "cross-entropy loss");
+        svg_chart_line(chart, "train", epochs, epoch_axis, train_loss);
+        svg_chart_line(chart, "test", epochs, epoch_axis, test_loss);
+        if (svg_chart_write(chart, plot) < 0) {
+            perror(plot);
+            status = 1;
+        }
+        svg_chart_free(chart);
     }
 
     free(order);
+    free(epoch_axis);
+    free(train_loss);
+    free(test_loss);
+    tg_sched_free(decay);
     tg_optim_free(opt);
     tg_params_free(&params);
-    tg_rnn_free(m.gru);
+    tg_rnn_free(m.rnn);
     tg_linear_layer_free(m.head);
     tg_tensor *all[] = {train_x, train_y, test_x, test_y};
     for (int i = 0; i < 4; i++) tg_free(all[i]);
-    return 0;
+    return status;
 }

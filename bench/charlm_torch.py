@@ -1,0 +1,147 @@
+"""PyTorch twin of examples/charlm.c: the same corpus, split, vocabulary,
+batching, model, optimizer, clipping and time budget, so that the two can be
+compared on time per epoch and on held-out bits per character after the
+same training time (bench/charlm_vs_torch.sh runs both).
+
+    /usr/bin/python3 bench/charlm_torch.py [--time SECONDS] [--epochs N] [--threads T] ...
+
+Corpus: every plain file (no '.' in its name, not a link) of the directory
+in name order, or one file; each file ends with a line "%"; fortunes are
+split at lines holding only "%" and every 20th (k % 20 == 19) is held out.
+Model: Embedding(V, E) -> LSTM(E, H, L) -> Linear(H, V); B parallel streams
+read in chunks of T bytes with the state carried across chunks detached;
+Adam, clip_grad_norm_. The time budget counts training only, not the
+held-out evaluations, as in the C program."""
+import argparse
+import math
+import os
+import time
+
+import torch
+from torch import nn
+
+HELD_OUT_EVERY = 20
+EVAL_STREAMS = 32
+
+
+def read_sources(path):
+    if os.path.isdir(path):
+        names = sorted(n for n in os.listdir(path) if "." not in n)
+        files = [os.path.join(path, n) for n in names
+                 if os.path.isfile(os.path.join(path, n)) and not os.path.islink(os.path.join(path, n))]
+    else:
+        files = [path]
+    src = bytearray()
+    for name in files:
+        with open(name, "rb") as f:
+            data = f.read()
+        if data and not data.endswith(b"\n"):
+            data += b"\n"
+        src += data + b"%\n"
+    return bytes(src)
+
+
+def split(src):
+    train, held, record, k = bytearray(), bytearray(), bytearray(), 0
+    for line in src.split(b"\n")[:-1]:
+        if line == b"%":
+            if record:
+                (held if k % HELD_OUT_EVERY == HELD_OUT_EVERY - 1 else train).extend(record + b"%\n")
+                k += 1
+                record = bytearray()
+        else:
+            record += line + b"\n"
+    return bytes(train), bytes(held)
+
+
+class CharLM(nn.Module):
+    def __init__(self, cell, vocab, embed, hidden, layers):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embed)
+        self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell](embed, hidden, layers)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, x, state):
+        out, state = self.rnn(self.embed(x), state)
+        return self.head(out), state
+
+
+def detach(state):
+    if state is None:
+        return None
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+def chunk(data, first, n, streams, seq, k):
+    """Inputs (T, B) and targets (T*B) of chunk k, as examples/charlm.c."""
+    stream_len = (n - 1) // streams
+    at = first + torch.arange(streams) * stream_len + k * seq
+    at = at[None, :] + torch.arange(seq)[:, None]
+    return data[at], data[at + 1].reshape(-1)
+
+
+def held_out_bits(model, data, first, n, seq, vocab):
+    chunks = (n - 1) // EVAL_STREAMS // seq
+    state, nats = None, 0.0
+    model.eval()
+    with torch.no_grad():
+        for k in range(chunks):
+            x, y = chunk(data, first, n, EVAL_STREAMS, seq, k)
+            logits, state = model(x, state)
+            nats += nn.functional.cross_entropy(logits.reshape(-1, vocab), y).item()
+    model.train()
+    return nats / chunks / math.log(2)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default="/usr/share/games/fortunes")
+    p.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
+    for name, default in [("embed", 64), ("hidden", 256), ("layers", 2), ("seq", 100), ("batch", 64),
+                          ("epochs", 3), ("threads", 2), ("seed", 1)]:
+        p.add_argument("--" + name, type=int, default=default)
+    for name, default in [("lr", 0.002), ("clip", 1.0), ("time", 0.0)]:
+        p.add_argument("--" + name, type=float, default=default)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    if not os.path.exists(a.data):
+        raise SystemExit(f"charlm_torch: no corpus at {a.data} (sudo apt-get install fortunes, or pass --data)")
+    train, held = split(read_sources(a.data))
+    vocab_bytes = sorted(set(train + held))
+    index_of = {b: i for i, b in enumerate(vocab_bytes)}
+    vocab = len(vocab_bytes)
+    data = torch.tensor([index_of[b] for b in train + held], dtype=torch.long)
+    chunks = (len(train) - 1) // a.batch // a.seq
+    model = CharLM(a.cell, vocab, a.embed, a.hidden, a.layers)
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    print(f"{len(train)} training and {len(held)} held-out bytes, {vocab} distinct; "
+          f"{sum(p.numel() for p in model.parameters())} parameters, {chunks} chunks per epoch", flush=True)
+    trained, done, bits = 0.0, 0, float("nan")
+    for epoch in range(1, a.epochs + 1):
+        state, start, k = None, time.perf_counter(), 0
+        for k in range(chunks):
+            x, y = chunk(data, 0, len(train), a.batch, a.seq, k)
+            logits, state = model(x, state)
+            loss = nn.functional.cross_entropy(logits.reshape(-1, vocab), y)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), a.clip)
+            opt.step()
+            state = detach(state)
+            done += 1
+            if a.time > 0 and trained + time.perf_counter() - start > a.time:
+                break
+        seconds = time.perf_counter() - start
+        trained += seconds
+        bits = held_out_bits(model, data, len(train), len(held), a.seq, vocab)
+        print(f"epoch {epoch}/{a.epochs}  {(k + 1) * a.batch * a.seq / seconds:.0f} char/s  {seconds:.1f} s  "
+              f"held-out {bits:.3f} bits/char", flush=True)
+        if a.time > 0 and trained > a.time:
+            break
+    print(f"held-out {bits:.3f} bits per character after {trained:.0f} s of training "
+          f"({trained / done * chunks:.1f} s per epoch)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,503 @@
+/* A character-level language model on Debian's fortune cookies.
+ *
+ *     bytes -> Embedding(V, 64) -> LSTM(64, 256, 2 layers) -> Linear(256, V)
+ *
+ * trained to predict the next byte with truncated back-propagation through
+ * time: the training text is cut into B parallel streams read in chunks of
+ * T bytes; the state at the end of a chunk starts the next one, carried
+ * across detached (tg_keep), so each backward stops at the chunk boundary
+ * while the model still sees a long context. Adam, gradient clipping, and
+ * the held-out loss in bits per character after every epoch (log2 of the
+ * vocabulary, about 6.8, is a model that knows nothing; the defaults pass
+ * 2.0 in their first epoch). Then it writes text, one byte at a time, each
+ * drawn from the model's distribution sharpened by a temperature:
+ *
+ *     sudo apt-get install fortunes
+ *     charlm [--epochs N] [--time SECONDS] [--sample N] [--temperature 0.8] [--prime "Q: "]
+ *
+ * The corpus is every plain file in /usr/share/games/fortunes (or --data,
+ * a file or a directory), fortunes separated by lines holding "%"; every
+ * 20th fortune is held out. bench/charlm_torch.py is the same model, data
+ * and split in PyTorch. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <tapegrad/tapegrad.h>
+
+#include "progress.h"
+#include "svgplot.h"
+
+#define HELD_OUT_EVERY 20 /* fortune k is held out when k % 20 == 19 */
+#define EVAL_STREAMS 32
+#define CURVE_POINTS 20   /* training-loss points per epoch in the plot */
+
+typedef struct {
+    char *data; /* train: the training text, then the held-out text */
+    size_t train, held_out;
+    int vocab;
+    unsigned char byte_of[256]; /* index -> byte */
+    int index_of[256];          /* byte -> index, -1 when absent */
+} corpus;
+
+/* --- the corpus --------------------------------------------------------------- */
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Append the whole file at path to *buf (size *len, capacity *cap), ending
+ * it with a line "%" so that no fortune runs on into the next file. */
+static bool slurp(const char *path, char **buf, size_t *len, size_t *cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "charlm: cannot read %s: %s\n", path, strerror(errno));
+        return false;
+    }
+    for (size_t got = 1; got > 0;) {
+        if (*cap - *len < 65536) {
+            char *bigger = realloc(*buf, *cap = *cap * 2 + 65536);
+            if (!bigger) {
+                fclose(f);
+                return false;
+            }
+            *buf = bigger;
+        }
+        got = fread(*buf + *len, 1, *cap - *len, f);
+        *len += got;
+    }
+    fclose(f);
+    if (*len > 0 && (*buf)[*len - 1] != '\n') (*buf)[(*len)++] = '\n';
+    memcpy(*buf + *len, "%\n", 2); /* the loop left at least 65536 bytes free */
+    *len += 2;
+    return true;
+}
+
+/* The text of every plain file under path (a file, or a directory's files
+ * whose names hold no '.', in name order: Debian's fortunes without their
+ * .dat indexes and .u8 links), or NULL with a message. */
+static char *read_sources(const char *path, size_t *len)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr,
+                "charlm: no corpus at %s (%s).\n"
+                "Install Debian's fortune cookies with `sudo apt-get install fortunes`, or pass --data FILE|DIR.\n",
+                path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 0;
+    char *buf = NULL;
+    *len = 0;
+    if (!S_ISDIR(st.st_mode)) return slurp(path, &buf, len, &cap) ? buf : (free(buf), NULL);
+    DIR *dir = opendir(path);
+    if (!dir) {
+        fprintf(stderr, "charlm: cannot list %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char **names = NULL;
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(dir));) {
+        char full[4096];
+        snprintf(full, sizeof full, "%s/%s", path, e->d_name);
+        if (strchr(e->d_name, '.') || lstat(full, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        char **more = realloc(names, sizeof *names * (n + 1));
+        if (!more || !(more[n] = strdup(full))) break;
+        names = more;
+        n++;
+    }
+    closedir(dir);
+    qsort(names, n, sizeof *names, by_name);
+    bool ok = n > 0;
+    if (!ok) fprintf(stderr, "charlm: %s holds no fortune files (install the package `fortunes`)\n", path);
+    for (size_t i = 0; i < n; i++) {
+        ok = ok && slurp(names[i], &buf, len, &cap);
+        free(names[i]);
+    }
+    free(names);
+    return ok ? buf : (free(buf), NULL);
+}
+
+/* Append fortune number k (its lines, then "%\n") to the held-out text if
+ * k % HELD_OUT_EVERY == HELD_OUT_EVERY - 1, else to the training text. */
+static void put_fortune(size_t k, const char *text, size_t len, char *train, size_t *nt, char *held, size_t *nh)
+{
+    bool out = k % HELD_OUT_EVERY == HELD_OUT_EVERY - 1;
+    char *to = out ? held + *nh : train + *nt;
+    memcpy(to, text, len);
+    memcpy(to + len, "%\n", 2);
+    *(out ? nh : nt) += len + 2;
+}
+
+/* Split the sources into fortunes at lines holding only "%", and lay them
+ * out as the training text followed by the held-out text. */
+static bool load_corpus(const char *path, corpus *c)
+{
+    size_t len;
+    char *src = read_sources(path, &len);
+    if (!src) return false;
+    /* Every line of the sources ends with '\n' and every fortune with "%\n":
+     * the texts are never longer than the sources. */
+    char *train = malloc(len), *held = malloc(len), *record = malloc(len);
+    size_t nt = 0, nh = 0, fortunes = 0, record_len = 0;
+    for (size_t p = 0, end; p < len; p = end + 1) {
+        for (end = p; end < len && src[end] != '\n';) end++;
+        if (end - p == 1 && src[p] == '%') {
+            if (record_len > 0) put_fortune(fortunes++, record, record_len, train, &nt, held, &nh);
+            record_len = 0;
+        } else {
+            memcpy(record + record_len, src + p, end - p);
+            record_len += end - p;
+            record[record_len++] = '\n';
+        }
+    }
+    free(src);
+    free(record);
+    c->data = malloc(nt + nh + 1);
+    memcpy(c->data, train, nt);
+    memcpy(c->data + nt, held, nh);
+    free(train);
+    free(held);
+    c->train = nt;
+    c->held_out = nh;
+    bool present[256] = {false};
+    for (size_t i = 0; i < nt + nh; i++) present[(unsigned char)c->data[i]] = true;
+    c->vocab = 0;
+    for (int b = 0; b < 256; b++) {
+        c->index_of[b] = present[b] ? c->vocab : -1;
+        if (present[b]) c->byte_of[c->vocab++] = (unsigned char)b;
+    }
+    if (fortunes < HELD_OUT_EVERY) {
+        fprintf(stderr, "charlm: %s holds %zu fortunes; at least %d are needed to hold some out\n", path, fortunes,
+                HELD_OUT_EVERY);
+        free(c->data);
+        return false;
+    }
+    return true;
+}
+
+/* --- the model ------------------------------------------------------------------ */
+
+typedef struct {
+    tg_embedding_layer *embed;
+    tg_rnn *rnn;
+    tg_linear_layer *head;
+    tg_params params;
+} model;
+
+typedef struct {
+    tg_tensor *h, *c; /* persistent (L, B, H) carries, or NULL for zeros */
+} state;
+
+static void state_clear(state *s)
+{
+    tg_free(s->h);
+    tg_free(s->c);
+    s->h = s->c = NULL;
+}
+
+/* bytes (T, B) as I64 indices -> logits (T, B, V), starting from state `in`;
+ * the final state goes into *out as detached persistent copies. The graph
+ * reads `in`: free it only after backward (state_carry). */
+static tg_tensor *forward(model *m, tg_tensor *bytes, const state *in, state *out)
+{
+    tg_rnn_output r;
+    tg_tensor *init[2] = {in->h, in->c};
+    if (tg_rnn_forward(m->rnn, tg_embedding_layer_forward(m->embed, bytes), m->rnn->n_states, init, NULL, &r) < 0)
+        return NULL;
+    out->h = tg_keep(r.h_n);
+    out->c = r.c_n ? tg_keep(r.c_n) : NULL;
+    return tg_linear_layer_forward(m->head, r.output);
+}
+
+/* The next chunk starts where this one ended. */
+static void state_carry(state *carry, state *next)
+{
+    state_clear(carry);
+    *carry = *next;
+    *next = (state){NULL, NULL};
+}
+
+/* Chunk `k` of `streams` parallel streams of the text [first, first + n):
+ * inputs (T, B) and the next bytes as targets (T*B), in the current scope.
+ * Stream b reads text from first + b * (n - 1) / B onwards. */
+static void chunk(const corpus *c, size_t first, size_t n, int64_t streams, int64_t T, int64_t k, tg_tensor **x,
+                  tg_tensor **y)
+{
+    *x = tg_empty(TG_I64, 2, (int64_t[]){T, streams});
+    *y = tg_empty(TG_I64, 1, (int64_t[]){T * streams});
+    int64_t *xs = tg_data(*x), *ys = tg_data(*y);
+    size_t stream_len = (n - 1) / (size_t)streams;
+    for (int64_t b = 0; b < streams; b++)
+        for (int64_t t = 0; t < T; t++) {
+            size_t at = first + (size_t)b * stream_len + (size_t)(k * T + t);
+            xs[t * streams + b] = c->index_of[(unsigned char)c->data[at]];
+            ys[t * streams + b] = c->index_of[(unsigned char)c->data[at + 1]];
+        }
+}
+
+/* Mean cross-entropy of the held-out text in bits per character. */
+static double held_out_bits(model *m, const corpus *c, int64_t T)
+{
+    int64_t streams = EVAL_STREAMS, chunks = (int64_t)((c->held_out - 1) / (size_t)streams) / T;
+    state carry = {NULL, NULL};
+    double nats = 0;
+    bool was = tg_no_grad_begin();
+    tg_rnn_train(m->rnn, false);
+    for (int64_t k = 0; k < chunks; k++) {
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *x, *y;
+        chunk(c, c->train, c->held_out, streams, T, k, &x, &y);
+        state next = {NULL, NULL};
+        tg_tensor *logits = forward(m, x, &carry, &next);
+        nats += tg_item(tg_cross_entropy(tg_view(logits, 2, (int64_t[]){-1, c->vocab}), y, NULL));
+        tg_scope_end(s);
+        state_carry(&carry, &next);
+    }
+    tg_rnn_train(m->rnn, true);
+    tg_no_grad_end(was);
+    state_clear(&carry);
+    return chunks > 0 ? nats / (double)chunks / log(2.0) : NAN;
+}
+
+/* Feed byte index `index` to the model and write the distribution of the
+ * next byte, softmax(logits / temperature), into p (V entries). */
+static void next_byte_probs(model *m, int vocab, int64_t index, state *carry, double temperature, double *p)
+{
+    tg_scope *s = tg_scope_begin();
+    state next = {NULL, NULL};
+    tg_tensor *logits = forward(m, tg_from_array(TG_I64, 2, (int64_t[]){1, 1}, &index), carry, &next);
+    tg_tensor *probs = tg_softmax(tg_div_scalar(tg_view(logits, 1, (int64_t[]){vocab}), temperature), 0);
+    if (tg_copy_to_array(tg_cast(probs, TG_F64), p) < 0)
+        for (int v = 0; v < vocab; v++) p[v] = 1.0 / vocab;
+    tg_scope_end(s);
+    state_carry(carry, &next);
+}
+
+/* Print `prime`, then n bytes drawn one at a time from the model. */
+static void sample(model *m, const corpus *c, const char *prime, int64_t n, double temperature)
+{
+    state carry = {NULL, NULL};
+    bool was = tg_no_grad_begin();
+    tg_rnn_train(m->rnn, false);
+    double *p = malloc(sizeof(double) * (size_t)c->vocab);
+    fputs(prime, stdout);
+    /* Read the prompt (bytes the corpus never has are skipped); with none,
+     * start as after a line break. */
+    int64_t read = 0;
+    for (const char *q = prime; *q; q++)
+        if (c->index_of[(unsigned char)*q] >= 0) {
+            next_byte_probs(m, c->vocab, c->index_of[(unsigned char)*q], &carry, temperature, p);
+            read++;
+        }
+    if (read == 0) next_byte_probs(m, c->vocab, c->index_of['\n'] >= 0 ? c->index_of['\n'] : 0, &carry, temperature, p);
+    for (int64_t i = 0; i < n; i++) {
+        double u = tg_rand_uniform(), total = 0;
+        int next = c->vocab - 1;
+        for (int v = 0; v < c->vocab; v++)
+            if ((total += p[v]) > u) {
+                next = v;
+                break;
+            }
+        putchar(c->byte_of[next]);
+        if (i + 1 < n) next_byte_probs(m, c->vocab, next, &carry, temperature, p);
+    }
+    putchar('\n');
+    fflush(stdout);
+    free(p);
+    state_clear(&carry);
+    tg_rnn_train(m->rnn, true);
+    tg_no_grad_end(was);
+}
+
+/* --- training ------------------------------------------------------------------ */
+
+static tg_rnn *recurrent_layer(const char *cell, int64_t input, int64_t hidden, int layers)
+{
+    tg_rnn_config config = {.input_size = input, .hidden_size = hidden, .num_layers = layers};
+    if (strcmp(cell, "lstm") == 0) return tg_lstm_new(&config);
+    if (strcmp(cell, "gru") == 0) return tg_gru_new(&config);
+    return tg_rnn_new(&tg_cell_rnn_tanh, &config);
+}
+
+static void usage(FILE *to, const char *argv0)
+{
+    fprintf(to,
+            "usage: %s [--data FILE|DIR] [--cell lstm|gru|rnn] [--embed E] [--hidden H] [--layers L]\n"
+            "          [--seq T] [--batch B] [--lr LR] [--clip NORM] [--epochs N] [--time SECONDS]\n"
+            "          [--sample N] [--temperature X] [--prime TEXT] [--seed S] [--plot FILE] [--quiet]\n"
+            "Trains a character-level language model (embedding, recurrent layers, linear head) on\n"
+            "Debian's fortune cookies with truncated back-propagation through time, prints the\n"
+            "held-out loss in bits per character after every epoch, then samples text.\n"
+            "Defaults: --data /usr/share/games/fortunes (package fortunes) --cell lstm --embed 64\n"
+            "--hidden 256 --layers 2 --seq 100 --batch 64 --lr 0.002 --clip 1 --epochs 3 (no --time limit)\n"
+            "--sample 600 --temperature 0.8 --prime \"Q: \". --time stops training after that many seconds.\n"
+            "--plot writes the training and held-out loss curves as SVG.\n",
+            argv0);
+}
+
+int main(int argc, char **argv)
+{
+    const char *data = "/usr/share/games/fortunes", *cell = "lstm", *prime = "Q: ", *plot = NULL;
+    int64_t embed = 64, hidden = 256, T = 100, B = 64, n_sample = 600;
+    int layers = 2, epochs = 3;
+    double lr = 0.002, clip = 1.0, time_limit = 0, temperature = 0.8;
+    uint64_t seed = 1;
+    bool quiet = false;
+    for (int i = 1; i < argc; i++) {
+        bool more = i + 1 < argc;
+        if (strcmp(argv[i], "--data") == 0 && more) data = argv[++i];
+        else if (strcmp(argv[i], "--cell") == 0 && more) cell = argv[++i];
+        else if (strcmp(argv[i], "--embed") == 0 && more) embed = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--hidden") == 0 && more) hidden = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--layers") == 0 && more) layers = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--seq") == 0 && more) T = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--batch") == 0 && more) B = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--lr") == 0 && more) lr = atof(argv[++i]);
+        else if (strcmp(argv[i], "--clip") == 0 && more) clip = atof(argv[++i]);
+        else if (strcmp(argv[i], "--epochs") == 0 && more) epochs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--time") == 0 && more) time_limit = atof(argv[++i]);
+        else if (strcmp(argv[i], "--sample") == 0 && more) n_sample = atoll(argv[++i]);
+        else if (strcmp(argv[i], "--temperature") == 0 && more) temperature = atof(argv[++i]);
+        else if (strcmp(argv[i], "--prime") == 0 && more) prime = argv[++i];
+        else if (strcmp(argv[i], "--seed") == 0 && more) seed = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--plot") == 0 && more) plot = argv[++i];
+        else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout, argv[0]);
+            return 0;
+        } else {
+            usage(stderr, argv[0]);
+            return 2;
+        }
+    }
+    if (strcmp(cell, "lstm") != 0 && strcmp(cell, "gru") != 0 && strcmp(cell, "rnn") != 0) {
+        fprintf(stderr, "charlm: --cell must be lstm, gru or rnn, not '%s'\n", cell);
+        return 2;
+    }
+    if (embed < 1 || hidden < 1 || layers < 1 || T < 1 || B < 1 || epochs < 0 || n_sample < 0 || !(lr > 0) ||
+        !(clip > 0) || !(temperature > 0) || time_limit < 0) {
+        fprintf(stderr, "charlm: sizes must be at least 1, --lr, --clip and --temperature positive\n");
+        return 2;
+    }
+    tg_manual_seed(seed);
+    corpus text;
+    if (!load_corpus(data, &text)) return 1;
+    int64_t chunks = (int64_t)((text.train - 1) / (size_t)B) / T;
+    if (chunks < 1 || (int64_t)((text.held_out - 1) / EVAL_STREAMS) < T) {
+        fprintf(stderr, "charlm: %s is too small for %lld streams of chunks of %lld bytes\n", data, (long long)B,
+                (long long)T);
+        return 1;
+    }
+
+    model m = {tg_embedding_layer_new(text.vocab, embed, -1, TG_F32), recurrent_layer(cell, embed, hidden, layers),
+               tg_linear_layer_new(hidden, text.vocab, true, TG_F32), tg_params_new()};
+    if (!m.embed || !m.rnn || !m.head || tg_embedding_layer_params(m.embed, &m.params, "embed") < 0 ||
+        tg_rnn_params(m.rnn, &m.params, "rnn") < 0 || tg_linear_layer_params(m.head, &m.params, "head") < 0) {
+        fprintf(stderr, "charlm: %s\n", tg_last_error());
+        return 1;
+    }
+    /* PERSISTENCE (pending the persistence API): --load FILE goes here,
+     * replacing the fresh parameters above. A file must hold the entries of
+     * m.params under their names (embed.weight, rnn.weight_ih_l0, ...,
+     * head.bias), the vocabulary (text.byte_of, text.vocab bytes: a model is
+     * only meaningful with the byte each index stands for) and the sizes
+     * (cell, embed, hidden, layers) to check against the options; with
+     * --epochs 0 the program then only samples. */
+    tg_adam_config adam = tg_adam_defaults();
+    adam.lr = lr;
+    tg_optim *opt = tg_adam(&m.params, 1, &adam);
+    if (!quiet) {
+        printf("%s: %zu training and %zu held-out bytes, %d distinct\n", data, text.train, text.held_out, text.vocab);
+        printf("Embedding(%d, %lld) -> %s(%lld, %lld, %d layers) -> Linear(%lld, %d): %lld parameters\n", text.vocab,
+               (long long)embed, cell, (long long)embed, (long long)hidden, layers, (long long)hidden, text.vocab,
+               (long long)tg_params_numel(&m.params));
+        printf("%lld streams, chunks of %lld bytes (%lld per epoch), Adam lr %g, clip_grad_norm %g\n", (long long)B,
+               (long long)T, (long long)chunks, lr, clip);
+        fflush(stdout);
+    }
+
+    int max_points = (epochs + 1) * (CURVE_POINTS + 1);
+    double *train_x = malloc(sizeof(double) * (size_t)max_points), *train_y = malloc(sizeof(double) * (size_t)max_points);
+    double *held_x = malloc(sizeof(double) * (size_t)(epochs + 1)), *held_y = malloc(sizeof(double) * (size_t)(epochs + 1));
+    int n_train_points = 0, n_held_points = 0, every = chunks / CURVE_POINTS > 0 ? (int)(chunks / CURVE_POINTS) : 1;
+    progress bar = progress_new(quiet, "char");
+    double trained = 0, bits = NAN; /* seconds of training, evaluations left out */
+    int64_t chunks_done = 0;
+    bool out_of_time = false;
+    for (int epoch = 1; epoch <= epochs && !out_of_time; epoch++) {
+        state carry = {NULL, NULL};
+        double recent = 0;
+        progress_begin(&bar, epoch, epochs, chunks);
+        double epoch_start = progress_now();
+        int64_t k = 0;
+        for (; k < chunks && !out_of_time; k++) {
+            tg_scope *s = tg_scope_begin();
+            tg_tensor *x, *y;
+            chunk(&text, 0, text.train, B, T, k, &x, &y);
+            state next = {NULL, NULL};
+            tg_tensor *logits = forward(&m, x, &carry, &next);
+            tg_tensor *loss = tg_cross_entropy(tg_view(logits, 2, (int64_t[]){-1, text.vocab}), y, NULL);
+            tg_optim_zero_grad(opt);
+            if (!loss || tg_backward(loss, NULL) < 0 || tg_clip_grad_norm(&m.params, clip, 2.0, NULL) < 0 ||
+                tg_optim_step(opt) < 0) {
+                fprintf(stderr, "charlm: %s\n", tg_last_error());
+                return 1;
+            }
+            double chunk_bits = tg_item(loss) / log(2.0);
+            tg_scope_end(s);
+            state_carry(&carry, &next);
+            progress_step(&bar, B * T, chunk_bits);
+            recent += chunk_bits;
+            if ((k + 1) % every == 0 && n_train_points < max_points) {
+                train_x[n_train_points] = epoch - 1 + (double)(k + 1) / (double)chunks;
+                train_y[n_train_points++] = recent / every;
+                recent = 0;
+            }
+            out_of_time = time_limit > 0 && trained + progress_now() - epoch_start > time_limit;
+        }
+        trained += progress_now() - epoch_start;
+        chunks_done += k;
+        state_clear(&carry);
+        bits = held_out_bits(&m, &text, T);
+        held_x[n_held_points] = epoch - 1 + (double)k / (double)chunks;
+        held_y[n_held_points++] = bits;
+        progress_end(&bar, "held-out %.3f bits/char%s", bits, out_of_time ? " (time limit: stopped in this epoch)" : "");
+    }
+    if (chunks_done > 0)
+        printf("held-out %.3f bits per character after %.0f s of training (%.1f s per epoch)\n", bits, trained,
+               trained / (double)chunks_done * (double)chunks);
+    /* PERSISTENCE (pending the persistence API): --save FILE goes here: the
+     * entries of m.params, text.byte_of[0 .. text.vocab) and the sizes, as
+     * described at --load above. */
+    if (n_sample > 0) {
+        if (!quiet) printf("\n--- %lld sampled bytes, temperature %g ---\n", (long long)n_sample, temperature);
+        sample(&m, &text, prime, n_sample, temperature);
+    }
+
+    int status = 0;
+    if (plot && n_held_points > 0) {
+        svg_chart *chart = svg_chart_new("Character LM on fortunes: loss", "epoch", "bits per character");
+        svg_chart_line(chart, "train (running mean)", n_train_points, train_x, train_y);
+        svg_chart_line(chart, "held-out", n_held_points, held_x, held_y);
+        if (svg_chart_write(chart, plot) < 0) {
+            perror(plot);
+            status = 1;
+        }
+        svg_chart_free(chart);
+    }
+    free(train_x);
+    free(train_y);
+    free(held_x);
+    free(held_y);
+    tg_optim_free(opt);
+    tg_params_free(&m.params);
+    tg_embedding_layer_free(m.embed);
+    tg_rnn_free(m.rnn);
+    tg_linear_layer_free(m.head);
+    free(text.data);
+    return status;
+}

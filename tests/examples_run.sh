@@ -1,0 +1,130 @@
+#!/bin/sh
+# Runs each example briefly (tiny sizes through its flags, data made here)
+# with stdout going to a file, as in CI or a pipe, and checks that:
+#  - its first progress line is in the file while it is still running
+#    (flushed as it goes, not at exit), and it exits 0;
+#  - --help prints the usage and exits 0, and --quiet leaves out the
+#    per-epoch lines;
+#  - --plot writes a whole SVG file;
+#  - a missing data set is reported with how to install it.
+#   examples_run.sh SINE FASHION_MNIST GRADIENT_FLOW CHARLM LSTM_BACKWARD
+set -eu
+sine=$1 fashion=$2 flow=$3 charlm=$4 lstm_backward=$5
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+passed=0
+failed=0
+fail() { echo "FAIL $*"; failed=$((failed + 1)); }
+
+# flushed NAME PATTERN CMD...: run CMD in the background with stdout to a
+# file; PATTERN (the first progress line) must appear before it exits.
+flushed() {
+    name=$1 pattern=$2
+    shift 2
+    out="$dir/$name.out"
+    : > "$out"
+    "$@" > "$out" 2> "$dir/$name.err" &
+    pid=$!
+    seen_running=no
+    while kill -0 "$pid" 2> /dev/null; do
+        if grep -q "$pattern" "$out"; then
+            kill -0 "$pid" 2> /dev/null && seen_running=yes
+            break
+        fi
+        sleep 0.02
+    done
+    if wait "$pid"; then status=0; else status=$?; fi
+    if [ "$status" != 0 ]; then
+        fail "$name: exit status $status: $(cat "$dir/$name.err")"
+    elif [ "$seen_running" != yes ]; then
+        fail "$name: '$pattern' was not in its piped output while it ran (not flushed?)"; cat "$out"
+    else
+        passed=$((passed + 1))
+    fi
+}
+
+# usage NAME EXE: --help prints the usage on stdout and exits 0.
+usage() {
+    if "$2" --help > "$dir/help" 2>&1 && grep -q "^usage: " "$dir/help"; then
+        passed=$((passed + 1))
+    else
+        fail "$1 --help: $(cat "$dir/help")"
+    fi
+}
+
+# svg NAME FILE: a whole SVG document with axis labels and a legend entry.
+svg() {
+    if grep -q "^<svg " "$2" && grep -q "^</svg>" "$2" && [ "$(grep -c "<text" "$2")" -ge 5 ]; then
+        passed=$((passed + 1))
+    else
+        fail "$1: $2 is not a whole chart"
+    fi
+}
+
+# quiet NAME PATTERN CMD...: with --quiet, no line matches PATTERN.
+quiet() {
+    name=$1 pattern=$2
+    shift 2
+    if "$@" --quiet > "$dir/quiet" 2>&1 && ! grep -q "$pattern" "$dir/quiet"; then
+        passed=$((passed + 1))
+    else
+        fail "$name --quiet: $(head -5 "$dir/quiet")"
+    fi
+}
+
+for pair in "sine $sine" "fashion_mnist $fashion" "gradient_flow $flow" "charlm $charlm" "lstm_backward $lstm_backward"; do
+    usage $pair
+done
+
+# sine: its defaults are fast enough (20 epochs, under a second or two).
+flushed sine "^epoch 1/20 " "$sine" --plot "$dir/sine.svg"
+svg sine "$dir/sine.svg"
+quiet sine "^epoch" "$sine" --epochs 5
+
+# Fashion-MNIST: 512 training and 100 test images of noise, all of class 3, in IDX files.
+be32() { printf "\\%03o\\%03o\\%03o\\%03o" $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
+idx() { # idx PREFIX COUNT
+    { printf "$(be32 2051)$(be32 $2)$(be32 28)$(be32 28)"; head -c $(($2 * 784)) /dev/urandom; } | gzip > "$dir/$1-images-idx3-ubyte.gz"
+    { printf "$(be32 2049)$(be32 $2)"; head -c "$2" /dev/zero | tr '\000' '\003'; } | gzip > "$dir/$1-labels-idx1-ubyte.gz"
+}
+idx train 512
+idx t10k 100
+for cell in gru rnn; do
+    flushed "fashion_mnist-$cell" "^epoch 1/4 " "$fashion" --dir "$dir" --cell $cell --hidden 16 --epochs 4 --plot "$dir/fm.svg"
+done
+svg fashion_mnist "$dir/fm.svg"
+quiet fashion_mnist "^epoch" "$fashion" --dir "$dir" --hidden 8 --epochs 1
+
+# gradient_flow: tiny lengths and sizes; the plot needs --plot-t among the lengths.
+flushed gradient_flow "^run 1/6 " "$flow" --hidden 8 --steps 40 --batch 8 --lengths 8,12 --plot-t 12 --plot "$dir/flow.svg"
+svg gradient_flow "$dir/flow.svg"
+grep -q "baseline" "$dir/gradient_flow.out" && passed=$((passed + 1)) || fail "gradient_flow: no MSE table"
+
+# charlm: a corpus of 400 made-up fortunes.
+i=0
+while [ $i -lt 400 ]; do
+    echo "Q: What is $i times two?"; echo "A: $((i * 2)), as always."; echo "%"; i=$((i + 1))
+done > "$dir/fortunes"
+flushed charlm "^epoch 1/3 " "$charlm" --data "$dir/fortunes" --embed 8 --hidden 16 --seq 20 --batch 8 --epochs 3 \
+    --sample 40 --plot "$dir/charlm.svg"
+svg charlm "$dir/charlm.svg"
+grep -q "^Q: " "$dir/charlm.out" && passed=$((passed + 1)) || fail "charlm: no sample after the prompt"
+quiet charlm "^epoch" "$charlm" --data "$dir/fortunes" --embed 4 --hidden 4 --seq 10 --batch 2 --epochs 1 --sample 0
+if "$charlm" --data "$dir/none" > "$dir/missing" 2>&1; then
+    fail "charlm: ran without a corpus"
+elif grep -q "apt-get install fortunes" "$dir/missing"; then
+    passed=$((passed + 1))
+else
+    fail "charlm without a corpus said: $(cat "$dir/missing")"
+fi
+
+# lstm_backward: short; prints every gradient and a DOT graph.
+if "$lstm_backward" --dot "$dir/g.dot" > "$dir/lstm.out" && [ "$(grep -c "dL/d" "$dir/lstm.out")" -ge 18 ] &&
+    grep -q "digraph tapegrad" "$dir/g.dot"; then
+    passed=$((passed + 1))
+else
+    fail "lstm_backward: $(cat "$dir/lstm.out")"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
