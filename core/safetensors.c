@@ -190,7 +190,7 @@ static bool check_entry(const tg_safetensors *f, const cJSON *item, int64_t at, 
                           OPEN, f->path, name, at_ll);
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p < 0x20 || *p == 0x7F)
-            return TG__REJECT("%s: '%s': tensor name with a control character (byte %lld)", OPEN, f->path, at_ll);
+            return TG__REJECT("%s: '%s': tensor name with a control character (entry at byte %lld)", OPEN, f->path, at_ll);
     static const char *const fields[3] = {"dtype", "shape", "data_offsets"};
     const cJSON *field[3] = {0};
     for (const cJSON *c = item->child; c; c = c->next) {
@@ -271,19 +271,26 @@ static int by_offset(const void *a, const void *b)
     return (x->nbytes > y->nbytes) - (x->nbytes < y->nbytes);
 }
 
-/* Sorted name_refs of n names, or NULL; reports the first duplicate. */
+/* Sorted name_refs of n names, or NULL; reports the first duplicate, with
+ * where its two entries start when at (the entries' offsets) is given. */
 static name_ref *sorted_names(const tg_safetensors *f, int n, const char *(*name_of)(const tg_safetensors *, int),
-                              const char *what)
+                              const char *what, const int64_t *at)
 {
     name_ref *refs = malloc(sizeof *refs * (size_t)(n ? n : 1));
     if (!refs) return tg_error("%s: '%s': out of memory", OPEN, f->path);
     for (int i = 0; i < n; i++) refs[i] = (name_ref){name_of(f, i), i};
     qsort(refs, (size_t)n, sizeof *refs, by_name);
     for (int i = 1; i < n; i++) {
-        if (strcmp(refs[i - 1].name, refs[i].name) == 0) {
-            free(refs);
-            return tg_error("%s: '%s': duplicate %s '%s'", OPEN, f->path, what, refs[i].name);
-        }
+        if (strcmp(refs[i - 1].name, refs[i].name) != 0) continue;
+        int first = refs[i - 1].index < refs[i].index ? refs[i - 1].index : refs[i].index;
+        int second = refs[i - 1].index ^ refs[i].index ^ first;
+        if (at)
+            tg_error("%s: '%s': duplicate %s '%s' (entries at bytes %lld and %lld)", OPEN, f->path, what, refs[i].name,
+                     (long long)at[first], (long long)at[second]);
+        else
+            tg_error("%s: '%s': duplicate %s '%s'", OPEN, f->path, what, refs[i].name);
+        free(refs);
+        return NULL;
     }
     return refs;
 }
@@ -333,29 +340,31 @@ static bool check_root(tg_safetensors *f, const int64_t *key_at, int n_keys)
         else meta = c;
     }
     f->entries = calloc((size_t)(n_tensors ? n_tensors : 1), sizeof *f->entries);
-    if (!f->entries) return TG__REJECT("%s: '%s': out of memory", OPEN, f->path);
-    for (const cJSON *c = f->root->child; c; c = c->next, k++) {
+    /* Where each tensor's entry starts, for the duplicate check. */
+    int64_t *entry_at = malloc(sizeof *entry_at * (size_t)(n_tensors ? n_tensors : 1));
+    bool ok = f->entries && entry_at;
+    if (!ok) tg_fail("%s: '%s': out of memory", OPEN, f->path);
+    for (const cJSON *c = f->root->child; ok && c; c = c->next, k++) {
         if (c == meta) continue;
         /* cJSON lists keys in the order the scan saw them. */
-        int64_t at = k < n_keys ? key_at[k] : f->buffer_start - 1;
-        if (!check_entry(f, c, at, &f->entries[f->count])) return false;
-        f->count++;
+        entry_at[f->count] = k < n_keys ? key_at[k] : f->buffer_start - 1;
+        ok = check_entry(f, c, entry_at[f->count], &f->entries[f->count]);
+        f->count += ok;
     }
-    if (meta) {
-        if (!cJSON_IsObject(meta))
-            return TG__REJECT("%s: '%s': \"__metadata__\" must be an object of strings", OPEN, f->path);
+    if (ok && meta) {
         f->metadata = malloc(sizeof *f->metadata * (size_t)(cJSON_GetArraySize(meta) + 1));
-        if (!f->metadata) return TG__REJECT("%s: '%s': out of memory", OPEN, f->path);
-        for (const cJSON *c = meta->child; c; c = c->next) {
+        if (!cJSON_IsObject(meta)) ok = TG__REJECT("%s: '%s': \"__metadata__\" must be an object of strings", OPEN, f->path);
+        else if (!f->metadata) ok = TG__REJECT("%s: '%s': out of memory", OPEN, f->path);
+        for (const cJSON *c = meta->child; ok && c; c = c->next) {
             if (!cJSON_IsString(c))
-                return TG__REJECT("%s: '%s': metadata value of \"%.60s\" is not a string", OPEN, f->path, c->string);
-            f->metadata[f->n_metadata++] = (tg_metadata_item){c->string, c->valuestring};
+                ok = TG__REJECT("%s: '%s': metadata value of \"%.60s\" is not a string", OPEN, f->path, c->string);
+            else f->metadata[f->n_metadata++] = (tg_metadata_item){c->string, c->valuestring};
         }
     }
-    f->by_name = sorted_names(f, f->count, entry_name, "tensor name");
-    if (!f->by_name) return false;
-    f->metadata_by_key = sorted_names(f, f->n_metadata, metadata_key, "metadata key");
-    return f->metadata_by_key && check_layout(f);
+    ok = ok && (f->by_name = sorted_names(f, f->count, entry_name, "tensor name", entry_at)) != NULL;
+    free(entry_at);
+    ok = ok && (f->metadata_by_key = sorted_names(f, f->n_metadata, metadata_key, "metadata key", NULL)) != NULL;
+    return ok && check_layout(f);
 }
 
 static bool read_header(tg_safetensors *f)
@@ -391,7 +400,7 @@ static bool read_header(tg_safetensors *f)
     if (ok) {
         f->root = cJSON_ParseWithLengthOpts(h, n, &end, false);
         if (!f->root) {
-            ok = TG__REJECT("%s: '%s': invalid JSON in the header at byte %lld", OPEN, f->path,
+            ok = TG__REJECT("%s: '%s': invalid JSON in the header near byte %lld", OPEN, f->path,
                             (long long)(8 + (end ? end - h : 0)));
         } else {
             /* The format pads the header with spaces. */
