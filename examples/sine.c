@@ -9,7 +9,11 @@
  * Prints the mean training loss per epoch and the final test MSE, and exits
  * with status 1 if the test MSE is not below 1e-3.
  *
- *     sine [--epochs N] [--seed S]
+ *     sine [--epochs N] [--seed S] [--save FILE] [--load FILE]
+ *
+ * --save writes the trained model to FILE (safetensors, PyTorch's names:
+ * lstm.weight_ih_l0, ..., head.bias; `tapegrad-inspect FILE` lists them);
+ * --load reads a saved model and only predicts, without training.
  */
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +25,7 @@
 #include <tapegrad/nn.h>
 #include <tapegrad/optim.h>
 #include <tapegrad/rnn.h>
+#include <tapegrad/state.h>
 
 #define WINDOW 10
 #define SAMPLES 1200
@@ -70,13 +75,18 @@ int main(int argc, char **argv)
 {
     int epochs = 20;
     uint64_t seed = 1;
+    const char *save = NULL, *load = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) {
             epochs = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--save") == 0 && i + 1 < argc) {
+            save = argv[++i];
+        } else if (strcmp(argv[i], "--load") == 0 && i + 1 < argc) {
+            load = argv[++i];
         } else {
-            fprintf(stderr, "usage: %s [--epochs N] [--seed S]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--epochs N] [--seed S] [--save FILE] [--load FILE]\n", argv[0]);
             return 2;
         }
     }
@@ -98,6 +108,15 @@ int main(int argc, char **argv)
         tg_linear_layer_params(m.head, &params, "head") < 0) {
         fprintf(stderr, "sine: %s\n", tg_last_error());
         return 1;
+    }
+    if (load) {
+        /* Strict: the file must hold exactly this model's parameters. */
+        if (tg_state_load(load, &params, true, NULL) < 0) {
+            fprintf(stderr, "sine: %s\n", tg_last_error());
+            return 1;
+        }
+        printf("loaded %s\n", load);
+        epochs = 0;
     }
     tg_adam_config adam = tg_adam_defaults();
     adam.lr = 0.01;
@@ -135,6 +154,12 @@ int main(int argc, char **argv)
     }
     double mse = evaluate(&m, test_x, test_y);
     printf("test mse: %.6g\n", mse);
+    const tg_metadata_item about[] = {{"model", "sine: LSTM(1, 50, batch_first=True) + Linear(50, 1)"}};
+    if (save && tg_state_save(save, &params, 1, about) < 0) {
+        fprintf(stderr, "sine: %s\n", tg_last_error());
+        return 1;
+    }
+    if (save) printf("saved the model to %s\n", save);
 
     free(order);
     tg_optim_free(opt);
