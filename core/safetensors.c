@@ -36,6 +36,11 @@ static const dtype_info dtypes[] = {
 
 /* The format's nesting: root object, tensor (or metadata) object, array. */
 #define MAX_DEPTH 3
+/* cJSON spends about 100 bytes per value, and a hostile header can pack a
+ * value into 2 bytes ("0,"): the values are counted (roughly, as opening
+ * brackets and commas) before parsing and capped at 2^22, which bounds the
+ * parse to a few hundred MB and still allows some 400,000 tensors. */
+#define MAX_VALUES (1 << 22)
 /* Numbers in the header are JSON doubles; whole numbers up to 2^53 are exact. */
 #define MAX_EXACT 9007199254740992.0
 
@@ -115,6 +120,7 @@ static const char *read_reason(void) { return errno ? strerror(errno) : "unexpec
 static bool scan_header(const tg_safetensors *f, const unsigned char *h, int64_t n, int64_t **key_at, int *n_keys)
 {
     int depth = 0, cap = 0;
+    int64_t values = 0;
     bool in_string = false, expect_key = false;
     *key_at = NULL;
     *n_keys = 0;
@@ -140,6 +146,9 @@ static bool scan_header(const tg_safetensors *f, const unsigned char *h, int64_t
             }
             continue;
         }
+        if ((c == '{' || c == '[' || c == ',') && ++values > MAX_VALUES)
+            return TG__REJECT("%s: '%s': more than %d JSON values in the header (at byte %lld)", OPEN, f->path, MAX_VALUES,
+                              (long long)at);
         if (c == '"') {
             in_string = true;
             if (depth == 1 && expect_key) {
@@ -427,7 +436,9 @@ tg_safetensors *tg_safetensors_open(const char *path)
         return tg_error("%s: out of memory", OPEN);
     }
     f->path = copy;
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused
+     * below); reads of regular files ignore the flag. */
+    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (f->fd < 0) {
         tg_error("%s: cannot open '%s': %s", OPEN, path, strerror(errno));
         tg_safetensors_close(f);

@@ -19,7 +19,9 @@
  * A file is hostile until checked. tg_safetensors_open reads the header and
  * checks all of it before handing anything out: the header length against
  * the file size and a cap (TG_SAFETENSORS_MAX_HEADER), UTF-8, JSON
- * validity and nesting (the format needs three levels), every key and dtype
+ * validity, nesting (the format needs three levels) and size (at most 2^22
+ * values, some 400,000 tensors, so that parsing a hostile header cannot take
+ * more than a few hundred MB), every key and dtype
  * name, shapes (whole numbers >= 0, at most TG_MAX_DIMS, whose product times
  * the dtype size equals end - begin without overflow), offsets inside the
  * buffer, no duplicate names, and tensors that tile the buffer exactly (no
@@ -36,8 +38,9 @@
  * is a float). Big-endian hosts are not supported (the build refuses).
  *
  * Saving is atomic: the file is written under a temporary name in the same
- * directory, flushed, fsync'd and renamed over the target, so an error or a
- * crash at any point leaves the previous file as it was. */
+ * directory ("<path>.tmp-<pid>-<n>"), flushed, fsync'd and renamed over the
+ * target, so an error or a crash at any point leaves the previous file as it
+ * was (a crash can leave the temporary file behind). */
 #ifndef TG_SAFETENSORS_H
 #define TG_SAFETENSORS_H
 

@@ -78,7 +78,7 @@ static void test_round_trip(void **state)
     assert_int_equal(data_start % 8, 0);
     tg_safetensors_close(f);
     FILE *raw = fopen(scratch("a.safetensors"), "rb");
-    char *header = calloc(1, (size_t)data_start);
+    char *header = calloc(1, (size_t)data_start + 1);
     assert_int_equal(fread(header, 1, (size_t)data_start, raw), (size_t)data_start);
     fclose(raw);
     cJSON *json = cJSON_Parse(header + 8);

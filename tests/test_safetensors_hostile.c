@@ -115,6 +115,9 @@ static void test_not_files(void **state)
     assert_error_contains("missing.safetensors': No such file or directory");
     assert_null(tg_safetensors_open(scratch_dir));
     assert_error_contains("is not a regular file");
+    assert_int_equal(mkfifo(scratch("fifo"), 0600), 0);
+    assert_null(tg_safetensors_open(scratch("fifo"))); /* refused, without waiting for a writer */
+    assert_error_contains("fifo' is not a regular file");
     assert_null(tg_safetensors_open(NULL));
     assert_error_contains("NULL path");
 }
@@ -174,6 +177,22 @@ static void test_many_tensors(void **state)
     free(header);
 }
 
+/* A header of two-byte values ("0,") would cost cJSON 50 times its size:
+ * refused before parsing. */
+static void test_too_many_values(void **state)
+{
+    (void)state;
+    const size_t zeros = (1 << 22) + 10;
+    char *header = malloc(2 * zeros + 32), *p = header;
+    p += sprintf(p, "{\"a\":{\"shape\":[");
+    for (size_t i = 0; i < zeros; i++) p += sprintf(p, i ? ",0" : "0");
+    sprintf(p, "]}}");
+    write_file(scratch("values.safetensors"), header, 0);
+    assert_null(tg_safetensors_open(scratch("values.safetensors")));
+    assert_error_contains("more than 4194304 JSON values in the header (at byte ");
+    free(header);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +201,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_files, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_edge_cases_that_open, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_many_tensors, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_too_many_values, scratch_setup, scratch_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
