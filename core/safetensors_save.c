@@ -127,16 +127,18 @@ static char *make_header(int n, const tg_named_tensor *tensors, int n_metadata, 
     for (int i = 0; ok && i < n; i++) {
         const tg_tensor *t = tensors[i].tensor;
         int64_t nbytes = tg_numel(t) * (int64_t)tg_dtype_size(t->dtype);
-        cJSON *entry = cJSON_CreateObject(), *shape = cJSON_CreateArray(), *offsets = cJSON_CreateArray();
-        ok = cJSON_AddItemToObject(root, tensors[i].name, entry) && shape && offsets &&
-             cJSON_AddStringToObject(entry, "dtype", file_dtype(t->dtype)) && cJSON_AddItemToObject(entry, "shape", shape);
-        if (!ok) {
-            cJSON_Delete(shape);
-            cJSON_Delete(offsets);
+        /* Each item is attached as soon as it is made, so that deleting
+         * the root frees everything after a failure. */
+        cJSON *entry = cJSON_CreateObject();
+        if (!entry || !cJSON_AddItemToObject(root, tensors[i].name, entry)) {
+            cJSON_Delete(entry);
+            ok = false;
             break;
         }
-        ok = cJSON_AddItemToObject(entry, "data_offsets", offsets);
-        if (!ok) cJSON_Delete(offsets);
+        ok = cJSON_AddStringToObject(entry, "dtype", file_dtype(t->dtype)) != NULL;
+        cJSON *shape = ok ? cJSON_AddArrayToObject(entry, "shape") : NULL;
+        cJSON *offsets = shape ? cJSON_AddArrayToObject(entry, "data_offsets") : NULL;
+        ok = offsets != NULL;
         for (int d = 0; ok && d < t->ndim; d++) ok = add_number(shape, t->shape[d]);
         ok = ok && add_number(offsets, offset) && add_number(offsets, offset + nbytes);
         offset += nbytes;
