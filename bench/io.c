@@ -84,10 +84,14 @@ int main(int argc, char **argv)
     int mb = 200, count = 50, reps = 5;
     const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--mb") == 0 && i + 1 < argc) mb = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--tensors") == 0 && i + 1 < argc) count = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
+        if (strcmp(argv[i], "--mb") == 0 && i + 1 < argc)
+            mb = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--tensors") == 0 && i + 1 < argc)
+            count = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+            dir = argv[++i];
         else {
             fprintf(stderr, "usage: %s [--mb N] [--tensors K] [--reps R] [--dir DIR]\n", argv[0]);
             return 2;
@@ -124,7 +128,8 @@ int main(int argc, char **argv)
     }
     /* The load must have brought back what was saved. */
     for (int i = 0; status == 0 && i < saved.count; i++)
-        if (memcmp(tg_data(saved.items[i].tensor), tg_data(loaded.items[i].tensor), (size_t)floats_each * 4) != 0) status = 1;
+        if (memcmp(tg_data(saved.items[i].tensor), tg_data(loaded.items[i].tensor), (size_t)floats_each * 4) != 0)
+            status = 1;
     unlink(path);
     free_params(&saved);
     free_params(&loaded);

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,10 +29,10 @@ typedef struct {
 } dtype_info;
 
 static const dtype_info dtypes[] = {
-    {"F32", 4, true, TG_F32},  {"F64", 8, true, TG_F64},  {"I64", 8, true, TG_I64}, {"F16", 2, true, TG_F32},
-    {"BF16", 2, true, TG_F32}, {"BOOL", 1, false, TG_F32}, {"U8", 1, false, TG_F32}, {"I8", 1, false, TG_F32},
-    {"F8_E5M2", 1, false, TG_F32}, {"F8_E4M3", 1, false, TG_F32}, {"I16", 2, false, TG_F32},
-    {"U16", 2, false, TG_F32}, {"I32", 4, false, TG_F32}, {"U32", 4, false, TG_F32}, {"U64", 8, false, TG_F32},
+    {"F32", 4, true, TG_F32},      {"F64", 8, true, TG_F64},      {"I64", 8, true, TG_I64},  {"F16", 2, true, TG_F32},
+    {"BF16", 2, true, TG_F32},     {"BOOL", 1, false, TG_F32},    {"U8", 1, false, TG_F32},  {"I8", 1, false, TG_F32},
+    {"F8_E5M2", 1, false, TG_F32}, {"F8_E4M3", 1, false, TG_F32}, {"I16", 2, false, TG_F32}, {"U16", 2, false, TG_F32},
+    {"I32", 4, false, TG_F32},     {"U32", 4, false, TG_F32},     {"U64", 8, false, TG_F32},
 };
 #define N_DTYPES (int)(sizeof dtypes / sizeof dtypes[0])
 
@@ -84,7 +86,8 @@ int tg__utf8_length(const unsigned char *s, int64_t avail)
 char *tg__shape_text(int ndim, const int64_t *shape, char *buf, size_t len)
 {
     size_t n = (size_t)snprintf(buf, len, "[");
-    for (int d = 0; d < ndim && n < len; d++) n += (size_t)snprintf(buf + n, len - n, d ? ",%lld" : "%lld", (long long)shape[d]);
+    for (int d = 0; d < ndim && n < len; d++)
+        n += (size_t)snprintf(buf + n, len - n, d ? ",%lld" : "%lld", (long long)shape[d]);
     if (n < len) snprintf(buf + n, len - n, "]");
     return buf;
 }
@@ -129,17 +132,19 @@ static bool scan_header(const tg_safetensors *f, const unsigned char *h, int64_t
         const int64_t at = f->buffer_start - n + i; /* offset in the file */
         if (c >= 0x80) {
             int len = tg__utf8_length(h + i, n - i);
-            if (!len) return TG__REJECT("%s: '%s': invalid UTF-8 in the header at byte %lld", OPEN, f->path, (long long)at);
+            if (!len)
+                return TG__REJECT("%s: '%s': invalid UTF-8 in the header at byte %lld", OPEN, f->path, (long long)at);
             i += len - 1;
             continue;
         }
         if (in_string) {
             if (c < 0x20)
-                return TG__REJECT("%s: '%s': control character 0x%02x inside a JSON string at byte %lld", OPEN, f->path, c,
-                                  (long long)at);
+                return TG__REJECT("%s: '%s': control character 0x%02x inside a JSON string at byte %lld", OPEN, f->path,
+                                  c, (long long)at);
             if (c == '\\') {
                 if (n - i >= 6 && memcmp(h + i + 1, "u0000", 5) == 0)
-                    return TG__REJECT("%s: '%s': \\u0000 inside a JSON string at byte %lld", OPEN, f->path, (long long)at);
+                    return TG__REJECT("%s: '%s': \\u0000 inside a JSON string at byte %lld", OPEN, f->path,
+                                      (long long)at);
                 i++;
             } else if (c == '"') {
                 in_string = false;
@@ -147,8 +152,8 @@ static bool scan_header(const tg_safetensors *f, const unsigned char *h, int64_t
             continue;
         }
         if ((c == '{' || c == '[' || c == ',') && ++values > MAX_VALUES)
-            return TG__REJECT("%s: '%s': more than %d JSON values in the header (at byte %lld)", OPEN, f->path, MAX_VALUES,
-                              (long long)at);
+            return TG__REJECT("%s: '%s': more than %d JSON values in the header (at byte %lld)", OPEN, f->path,
+                              MAX_VALUES, (long long)at);
         if (c == '"') {
             in_string = true;
             if (depth == 1 && expect_key) {
@@ -163,8 +168,10 @@ static bool scan_header(const tg_safetensors *f, const unsigned char *h, int64_t
             }
         } else if (c == '{' || c == '[') {
             if (++depth > MAX_DEPTH)
-                return TG__REJECT("%s: '%s': JSON nested deeper than %d levels at byte %lld (a safetensors header is an "
-                                  "object of objects)", OPEN, f->path, MAX_DEPTH, (long long)at);
+                return TG__REJECT(
+                    "%s: '%s': JSON nested deeper than %d levels at byte %lld (a safetensors header is an "
+                    "object of objects)",
+                    OPEN, f->path, MAX_DEPTH, (long long)at);
             if (depth == 1) expect_key = c == '{';
         } else if (c == '}' || c == ']') {
             depth--;
@@ -187,79 +194,78 @@ static bool whole_number(const cJSON *v, int64_t *out)
     return true;
 }
 
+/* A failure in tensor `name`'s entry, which starts at file byte `at`:
+ * "tg_safetensors_open: 'FILE': tensor 'NAME' (entry at byte AT): WHAT". */
+static bool bad_entry(const tg_safetensors *f, const char *name, int64_t at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static bool bad_entry(const tg_safetensors *f, const char *name, int64_t at, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return TG__REJECT("%s: '%s': tensor '%s' (entry at byte %lld): %s", OPEN, f->path, name, (long long)at, what);
+}
+
 /* Check the object describing tensor `name` (its entry starts at file byte
  * `at`) and fill e. Offsets are checked against the buffer here; overlaps
  * and gaps, which involve other tensors, in check_layout. */
 static bool check_entry(const tg_safetensors *f, const cJSON *item, int64_t at, tg_safetensors_entry *e)
 {
     const char *name = item->string;
-    const long long at_ll = (long long)at;
-    if (!cJSON_IsObject(item))
-        return TG__REJECT("%s: '%s': tensor '%s' (entry at byte %lld): expected an object with dtype, shape and data_offsets",
-                          OPEN, f->path, name, at_ll);
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p < 0x20 || *p == 0x7F)
-            return TG__REJECT("%s: '%s': tensor name with a control character (entry at byte %lld)", OPEN, f->path, at_ll);
+            return TG__REJECT("%s: '%s': tensor name with a control character (entry at byte %lld)", OPEN, f->path,
+                              (long long)at);
+    if (!cJSON_IsObject(item)) return bad_entry(f, name, at, "expected an object with dtype, shape and data_offsets");
     static const char *const fields[3] = {"dtype", "shape", "data_offsets"};
     const cJSON *field[3] = {0};
     for (const cJSON *c = item->child; c; c = c->next) {
         int k = 0;
         while (k < 3 && strcmp(c->string, fields[k]) != 0) k++;
-        if (k == 3)
-            return TG__REJECT("%s: '%s': tensor '%s' (entry at byte %lld): unknown field \"%.40s\"", OPEN, f->path, name, at_ll,
-                              c->string);
-        if (field[k])
-            return TG__REJECT("%s: '%s': tensor '%s' (entry at byte %lld): field \"%s\" appears twice", OPEN, f->path, name, at_ll,
-                              fields[k]);
+        if (k == 3) return bad_entry(f, name, at, "unknown field \"%.40s\"", c->string);
+        if (field[k]) return bad_entry(f, name, at, "field \"%s\" appears twice", fields[k]);
         field[k] = c;
     }
     for (int k = 0; k < 3; k++)
-        if (!field[k])
-            return TG__REJECT("%s: '%s': tensor '%s' (entry at byte %lld): no \"%s\" field", OPEN, f->path, name, at_ll, fields[k]);
+        if (!field[k]) return bad_entry(f, name, at, "no \"%s\" field", fields[k]);
 
-    if (!cJSON_IsString(field[0]))
-        return TG__REJECT("%s: '%s': tensor '%s' (entry at byte %lld): dtype is not a string", OPEN, f->path, name, at_ll);
+    if (!cJSON_IsString(field[0])) return bad_entry(f, name, at, "dtype is not a string");
     const dtype_info *dt = NULL;
     for (int k = 0; k < N_DTYPES && !dt; k++)
         if (strcmp(field[0]->valuestring, dtypes[k].name) == 0) dt = &dtypes[k];
-    if (!dt)
-        return TG__REJECT("%s: '%s': tensor '%s' (entry at byte %lld): dtype \"%.20s\" is not a safetensors dtype", OPEN, f->path,
-                          name, at_ll, field[0]->valuestring);
+    if (!dt) return bad_entry(f, name, at, "dtype \"%.20s\" is not a safetensors dtype", field[0]->valuestring);
 
     const cJSON *shape = field[1];
     int ndim = cJSON_IsArray(shape) ? cJSON_GetArraySize(shape) : -1;
     if (ndim < 0 || ndim > TG_MAX_DIMS)
-        return TG__REJECT("%s: '%s': tensor '%s' (entry at byte %lld): shape must be an array of at most %d sizes", OPEN, f->path,
-                          name, at_ll, TG_MAX_DIMS);
+        return bad_entry(f, name, at, "shape must be an array of at most %d sizes", TG_MAX_DIMS);
     /* numel for the data size; extent (the product of the non-zero sizes)
      * so that strides never overflow either, even when numel is 0. */
     int64_t numel = 1, extent = 1;
     int d = 0;
     for (const cJSON *v = shape->child; v; v = v->next, d++) {
         int64_t size;
-        if (!whole_number(v, &size))
-            return TG__REJECT("%s: '%s': tensor '%s' (entry at byte %lld): shape entry %d is not a whole number >= 0", OPEN, f->path,
-                              name, at_ll, d);
-        if (size > 0 && extent > INT64_MAX / 8 / size)
-            return TG__REJECT("%s: '%s': tensor '%s' (entry at byte %lld): shape overflows at entry %d", OPEN, f->path, name, at_ll, d);
+        if (!whole_number(v, &size)) return bad_entry(f, name, at, "shape entry %d is not a whole number >= 0", d);
+        if (size > 0 && extent > INT64_MAX / 8 / size) return bad_entry(f, name, at, "shape overflows at entry %d", d);
         if (size > 0) extent *= size;
         numel *= size;
         e->shape[d] = size;
     }
 
-    const cJSON *offs = field[2];
+    const cJSON *offsets = field[2];
     int64_t begin, end;
-    if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 || !whole_number(offs->child, &begin) ||
-        !whole_number(offs->child->next, &end))
-        return TG__REJECT("%s: '%s': tensor '%s' (entry at byte %lld): data_offsets must be two whole numbers >= 0", OPEN, f->path,
-                          name, at_ll);
+    if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2 || !whole_number(offsets->child, &begin) ||
+        !whole_number(offsets->child->next, &end))
+        return bad_entry(f, name, at, "data_offsets must be two whole numbers >= 0");
     if (begin > end || end > f->buffer_size)
-        return TG__REJECT("%s: '%s': tensor '%s' (entry at byte %lld): data_offsets [%lld, %lld] lie outside the %lld-byte data "
-                          "buffer", OPEN, f->path, name, at_ll, (long long)begin, (long long)end, (long long)f->buffer_size);
+        return bad_entry(f, name, at, "data_offsets [%lld, %lld] lie outside the %lld-byte data buffer",
+                         (long long)begin, (long long)end, (long long)f->buffer_size);
     if (numel * dt->size != end - begin)
-        return TG__REJECT("%s: '%s': tensor '%s' (entry at byte %lld): %lld elements of %s need %lld bytes but data_offsets [%lld, "
-                          "%lld] hold %lld", OPEN, f->path, name, at_ll, (long long)numel, dt->name,
-                          (long long)(numel * dt->size), (long long)begin, (long long)end, (long long)(end - begin));
+        return bad_entry(f, name, at, "%lld elements of %s need %lld bytes but data_offsets [%lld, %lld] hold %lld",
+                         (long long)numel, dt->name, (long long)(numel * dt->size), (long long)begin, (long long)end,
+                         (long long)(end - begin));
     e->name = name;
     e->dtype = dt->name;
     e->ndim = ndim;
@@ -271,11 +277,15 @@ static bool check_entry(const tg_safetensors *f, const cJSON *item, int64_t at, 
     return true;
 }
 
-static int by_name(const void *a, const void *b) { return strcmp(((const name_ref *)a)->name, ((const name_ref *)b)->name); }
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const name_ref *)a)->name, ((const name_ref *)b)->name);
+}
 
 static int by_offset(const void *a, const void *b)
 {
-    const tg_safetensors_entry *x = *(const tg_safetensors_entry *const *)a, *y = *(const tg_safetensors_entry *const *)b;
+    const tg_safetensors_entry *x = *(const tg_safetensors_entry *const *)a,
+                               *y = *(const tg_safetensors_entry *const *)b;
     if (x->offset != y->offset) return x->offset < y->offset ? -1 : 1;
     return (x->nbytes > y->nbytes) - (x->nbytes < y->nbytes);
 }
@@ -321,12 +331,12 @@ static bool check_layout(const tg_safetensors *f)
     for (int i = 0; i < f->count && ok; i++) {
         const tg_safetensors_entry *e = order[i];
         if (e->offset < expected)
-            ok = TG__REJECT("%s: '%s': tensor '%s' (bytes %lld..%lld) overlaps tensor '%s' (bytes %lld..%lld)", OPEN, f->path,
-                            e->name, (long long)e->offset, (long long)(e->offset + e->nbytes), prev->name,
+            ok = TG__REJECT("%s: '%s': tensor '%s' (bytes %lld..%lld) overlaps tensor '%s' (bytes %lld..%lld)", OPEN,
+                            f->path, e->name, (long long)e->offset, (long long)(e->offset + e->nbytes), prev->name,
                             (long long)prev->offset, (long long)(prev->offset + prev->nbytes));
         else if (e->offset > expected)
-            ok = TG__REJECT("%s: '%s': bytes %lld..%lld of the data belong to no tensor (a gap before tensor '%s')", OPEN,
-                            f->path, (long long)expected, (long long)e->offset, e->name);
+            ok = TG__REJECT("%s: '%s': bytes %lld..%lld of the data belong to no tensor (a gap before tensor '%s')",
+                            OPEN, f->path, (long long)expected, (long long)e->offset, e->name);
         expected = e->offset + e->nbytes;
         prev = e;
     }
@@ -344,9 +354,12 @@ static bool check_root(tg_safetensors *f, const int64_t *key_at, int n_keys)
     const cJSON *meta = NULL;
     int n_tensors = 0, k = 0;
     for (const cJSON *c = f->root->child; c; c = c->next) {
-        if (strcmp(c->string, "__metadata__") != 0) n_tensors++;
-        else if (meta) return TG__REJECT("%s: '%s': \"__metadata__\" appears twice", OPEN, f->path);
-        else meta = c;
+        if (strcmp(c->string, "__metadata__") != 0)
+            n_tensors++;
+        else if (meta)
+            return TG__REJECT("%s: '%s': \"__metadata__\" appears twice", OPEN, f->path);
+        else
+            meta = c;
     }
     f->entries = calloc((size_t)(n_tensors ? n_tensors : 1), sizeof *f->entries);
     /* Where each tensor's entry starts, for the duplicate check. */
@@ -362,12 +375,15 @@ static bool check_root(tg_safetensors *f, const int64_t *key_at, int n_keys)
     }
     if (ok && meta) {
         f->metadata = malloc(sizeof *f->metadata * (size_t)(cJSON_GetArraySize(meta) + 1));
-        if (!cJSON_IsObject(meta)) ok = TG__REJECT("%s: '%s': \"__metadata__\" must be an object of strings", OPEN, f->path);
-        else if (!f->metadata) ok = TG__REJECT("%s: '%s': out of memory", OPEN, f->path);
+        if (!cJSON_IsObject(meta))
+            ok = TG__REJECT("%s: '%s': \"__metadata__\" must be an object of strings", OPEN, f->path);
+        else if (!f->metadata)
+            ok = TG__REJECT("%s: '%s': out of memory", OPEN, f->path);
         for (const cJSON *c = meta->child; ok && c; c = c->next) {
             if (!cJSON_IsString(c))
                 ok = TG__REJECT("%s: '%s': metadata value of \"%.60s\" is not a string", OPEN, f->path, c->string);
-            else f->metadata[f->n_metadata++] = (tg_metadata_item){c->string, c->valuestring};
+            else
+                f->metadata[f->n_metadata++] = (tg_metadata_item){c->string, c->valuestring};
         }
     }
     ok = ok && (f->by_name = sorted_names(f, f->count, entry_name, "tensor name", entry_at)) != NULL;
@@ -392,7 +408,8 @@ static bool read_header(tg_safetensors *f)
     if (n > TG_SAFETENSORS_MAX_HEADER || n > (uint64_t)(file_size - 8))
         return TG__REJECT("%s: '%s': header length %llu (byte 0) is larger than %s (%lld)", OPEN, f->path,
                           (unsigned long long)n, n > TG_SAFETENSORS_MAX_HEADER ? "the cap" : "the rest of the file",
-                          n > TG_SAFETENSORS_MAX_HEADER ? (long long)TG_SAFETENSORS_MAX_HEADER : (long long)(file_size - 8));
+                          n > TG_SAFETENSORS_MAX_HEADER ? (long long)TG_SAFETENSORS_MAX_HEADER
+                                                        : (long long)(file_size - 8));
     f->buffer_start = 8 + (int64_t)n;
     f->buffer_size = file_size - f->buffer_start;
     char *h = malloc(n + 1);
@@ -401,10 +418,12 @@ static bool read_header(tg_safetensors *f)
     int n_keys = 0;
     bool ok = true;
     if (!read_exact(f->fd, h, (int64_t)n, 8))
-        ok = TG__REJECT("%s: '%s': %s in the header (bytes 8..%lld)", OPEN, f->path, read_reason(), (long long)f->buffer_start);
+        ok = TG__REJECT("%s: '%s': %s in the header (bytes 8..%lld)", OPEN, f->path, read_reason(),
+                        (long long)f->buffer_start);
     else if (n == 0 || h[0] != '{')
         ok = TG__REJECT("%s: '%s': the header (byte 8) does not start with '{'", OPEN, f->path);
-    else ok = scan_header(f, (const unsigned char *)h, (int64_t)n, &key_at, &n_keys);
+    else
+        ok = scan_header(f, (const unsigned char *)h, (int64_t)n, &key_at, &n_keys);
     const char *end = NULL;
     if (ok) {
         f->root = cJSON_ParseWithLengthOpts(h, n, &end, false);
@@ -474,7 +493,8 @@ const tg_safetensors_entry *tg_safetensors_entry_at(const tg_safetensors *f, int
 {
     if (!f) return tg_error("tg_safetensors_entry_at: NULL file");
     if (i < 0 || i >= f->count)
-        return tg_error("tg_safetensors_entry_at: index %d is out of range for '%s' (%d tensors)", i, f->path, f->count);
+        return tg_error("tg_safetensors_entry_at: index %d is out of range for '%s' (%d tensors)", i, f->path,
+                        f->count);
     return &f->entries[i];
 }
 
@@ -485,7 +505,10 @@ static int lookup(const name_ref *refs, int n, const char *name)
     return hit ? hit->index : -1;
 }
 
-int tg_safetensors_find(const tg_safetensors *f, const char *name) { return f ? lookup(f->by_name, f->count, name) : -1; }
+int tg_safetensors_find(const tg_safetensors *f, const char *name)
+{
+    return f ? lookup(f->by_name, f->count, name) : -1;
+}
 
 int tg_safetensors_metadata_count(const tg_safetensors *f) { return f ? f->n_metadata : 0; }
 
@@ -511,9 +534,12 @@ static float half_to_float(uint16_t h)
 {
     const uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF;
     uint32_t bits;
-    if (exponent == 0x1F) bits = sign | 0x7F800000u | mantissa << 13; /* inf, NaN */
-    else if (exponent) bits = sign | (exponent + 112) << 23 | mantissa << 13;
-    else return (sign ? -1.0f : 1.0f) * (float)mantissa * 0x1p-24f; /* zero, subnormal */
+    if (exponent == 0x1F)
+        bits = sign | 0x7F800000u | mantissa << 13; /* inf, NaN */
+    else if (exponent)
+        bits = sign | (exponent + 112) << 23 | mantissa << 13;
+    else
+        return (sign ? -1.0f : 1.0f) * (float)mantissa * 0x1p-24f; /* zero, subnormal */
     float out;
     memcpy(&out, &bits, sizeof out);
     return out;
@@ -552,7 +578,8 @@ int tg_safetensors_read_into(tg_safetensors *f, int i, tg_tensor *dst)
                        tg__shape_text(e->ndim, e->shape, want, sizeof want), tg_dtype_name(dst->dtype),
                        tg_shape_str(dst, have, sizeof have));
     }
-    if (!tg_is_contiguous(dst)) return tg_fail("%s: '%s': the destination of tensor '%s' is not contiguous", fn, f->path, e->name);
+    if (!tg_is_contiguous(dst))
+        return tg_fail("%s: '%s': the destination of tensor '%s' is not contiguous", fn, f->path, e->name);
     char *out = tg_data(dst);
     if (strcmp(e->dtype, "F16") != 0 && strcmp(e->dtype, "BF16") != 0) {
         if (!read_exact(f->fd, out, e->nbytes, e->offset))
@@ -623,8 +650,10 @@ int tg_safetensors_load(const char *path, tg_safetensors_contents *out)
         if (!(ok = check_readable("tg_safetensors_load", f, e))) break;
         item->name = strdup(e->name);
         item->tensor = tg__new_persistent(e->read_dtype, e->ndim, e->shape);
-        if (!item->name) ok = TG__REJECT("tg_safetensors_load: '%s': out of memory", path);
-        else ok = item->tensor && tg_safetensors_read_into(f, i, item->tensor) == 0;
+        if (!item->name)
+            ok = TG__REJECT("tg_safetensors_load: '%s': out of memory", path);
+        else
+            ok = item->tensor && tg_safetensors_read_into(f, i, item->tensor) == 0;
     }
     for (int i = 0; ok && i < f->n_metadata; i++) {
         tg_metadata_item *m = &out->metadata[out->n_metadata++];

@@ -85,14 +85,18 @@ static bool check_arguments(const char *path, int n, const tg_named_tensor *tens
         const tg_tensor *t = tensors[i].tensor;
         if (!name || !*name || !valid_string(name, true) || strcmp(name, "__metadata__") == 0)
             ok = TG__REJECT("%s: '%s': tensor %d has %s name", SAVE, path, i,
-                            !name ? "a NULL" : !*name ? "an empty" : *name == '_' ? "the reserved" : "a non-UTF-8 or control-character");
+                            !name          ? "a NULL"
+                            : !*name       ? "an empty"
+                            : *name == '_' ? "the reserved"
+                                           : "a non-UTF-8 or control-character");
         else if (!t)
             ok = TG__REJECT("%s: '%s': tensor '%s' is NULL", SAVE, path, name);
         else if (!tg__check(SAVE, t))
             ok = false;
         names[i] = name;
     }
-    if (ok && (dup = first_duplicate(n, names))) ok = TG__REJECT("%s: '%s': duplicate tensor name '%s'", SAVE, path, dup);
+    if (ok && (dup = first_duplicate(n, names)))
+        ok = TG__REJECT("%s: '%s': duplicate tensor name '%s'", SAVE, path, dup);
     for (int i = 0; ok && i < n_metadata; i++) {
         const tg_metadata_item *m = &metadata[i];
         if (!m->key || !m->value || !valid_string(m->key, true) || !valid_string(m->value, false))
@@ -100,7 +104,8 @@ static bool check_arguments(const char *path, int n, const tg_named_tensor *tens
                             path, i);
         names[i] = m->key;
     }
-    if (ok && (dup = first_duplicate(n_metadata, names))) ok = TG__REJECT("%s: '%s': duplicate metadata key '%s'", SAVE, path, dup);
+    if (ok && (dup = first_duplicate(n_metadata, names)))
+        ok = TG__REJECT("%s: '%s': duplicate metadata key '%s'", SAVE, path, dup);
     free(names);
     return ok;
 }
@@ -146,7 +151,8 @@ static char *make_header(int n, const tg_named_tensor *tensors, int n_metadata, 
     if (ok && n_metadata > 0) {
         cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
         ok = meta != NULL;
-        for (int i = 0; ok && i < n_metadata; i++) ok = cJSON_AddStringToObject(meta, metadata[i].key, metadata[i].value);
+        for (int i = 0; ok && i < n_metadata; i++)
+            ok = cJSON_AddStringToObject(meta, metadata[i].key, metadata[i].value);
     }
     char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);

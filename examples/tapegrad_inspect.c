@@ -30,18 +30,24 @@ static const char *grouped(int64_t n, char *buf, size_t len)
 static void print_escaped(const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '\n') fputs("\\n", stdout);
-        else if (*p == '\t') fputs("\\t", stdout);
-        else if (*p < 0x20 || *p == 0x7F) printf("\\x%02x", *p);
-        else putchar(*p);
+        if (*p == '\n')
+            fputs("\\n", stdout);
+        else if (*p == '\t')
+            fputs("\\t", stdout);
+        else if (*p < 0x20 || *p == 0x7F)
+            printf("\\x%02x", *p);
+        else
+            putchar(*p);
     }
 }
 
 int main(int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: %s FILE\n  print the tensors (name, dtype, shape), parameter count and metadata of a "
-                        "safetensors file\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s FILE\n  print the tensors (name, dtype, shape), parameter count and metadata of a "
+                "safetensors file\n",
+                argv[0]);
         return 2;
     }
     tg_safetensors *f = tg_safetensors_open(argv[1]);

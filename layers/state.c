@@ -100,9 +100,10 @@ int tg_state_load_from(tg_safetensors *f, const char *prefix, tg_params *params,
         for (int d = 0; same_shape && d < e->ndim; d++) same_shape = e->shape[d] == p->tensor->shape[d];
         char from[160], to[160];
         if (!same_shape)
-            say(&mismatches, " size mismatch for %s: copying a param with shape %s from checkpoint, the shape in current "
-                "model is %s.", p->name, tg__shape_text(e->ndim, e->shape, from, sizeof from),
-                tg_shape_str(p->tensor, to, sizeof to));
+            say(&mismatches,
+                " size mismatch for %s: copying a param with shape %s from checkpoint, the shape in current "
+                "model is %s.",
+                p->name, tg__shape_text(e->ndim, e->shape, from, sizeof from), tg_shape_str(p->tensor, to, sizeof to));
         else if (!e->readable || e->read_dtype != p->tensor->dtype)
             say(&mismatches, " dtype mismatch for %s: the checkpoint holds %s, the parameter in current model is %s.",
                 p->name, e->dtype, tg_dtype_name(p->tensor->dtype));
@@ -134,8 +135,10 @@ int tg_state_load_from(tg_safetensors *f, const char *prefix, tg_params *params,
     free(match);
     free(used);
     free(name);
-    if (keys) *keys = found;
-    else tg_state_keys_free(&found);
+    if (keys)
+        *keys = found;
+    else
+        tg_state_keys_free(&found);
     return status;
 }
 

@@ -49,7 +49,8 @@ int tg_checkpoint_save(const char *path, const tg_checkpoint *ck)
 {
     if (!ck || !ck->params) return tg_fail("%s: NULL checkpoint or parameters", SAVE);
     if (ck->step < 0 || ck->epoch < 0)
-        return tg_fail("%s: step (%lld) and epoch (%lld) must be >= 0", SAVE, (long long)ck->step, (long long)ck->epoch);
+        return tg_fail("%s: step (%lld) and epoch (%lld) must be >= 0", SAVE, (long long)ck->step,
+                       (long long)ck->epoch);
     tg_scope *scope = tg_scope_begin();
     if (!scope) return tg_fail("%s: out of memory", SAVE);
     int64_t rng_words[RNG_WORDS];
@@ -132,13 +133,14 @@ static bool read_parts(tg_safetensors *f, const tg_checkpoint *ck, pending *p)
     const char *path = tg_safetensors_path(f);
     const char *format = tg_safetensors_metadata(f, "format");
     if (!format || strcmp(format, FORMAT) != 0)
-        return TG__REJECT("%s: '%s' is not a tapegrad checkpoint (its metadata has no \"format\": \"" FORMAT "\")", LOAD, path);
+        return TG__REJECT("%s: '%s' is not a tapegrad checkpoint (its metadata has no \"format\": \"" FORMAT "\")",
+                          LOAD, path);
     for (int j = 0; j < tg_safetensors_count(f); j++) {
         const char *name = tg_safetensors_entry_at(f, j)->name;
         tg_tensor **scalar = strcmp(name, "rng_state") == 0 ? &p->rng
-                           : strcmp(name, "step") == 0    ? &p->step
-                           : strcmp(name, "epoch") == 0   ? &p->epoch
-                                                          : NULL;
+                             : strcmp(name, "step") == 0    ? &p->step
+                             : strcmp(name, "epoch") == 0   ? &p->epoch
+                                                            : NULL;
         if (strncmp(name, "model.", 6) == 0) continue;
         if (strncmp(name, "optimizer.", 10) == 0) {
             if (!collect(&p->optim, name + 10, read_entry(f, j))) return false;
@@ -154,8 +156,8 @@ static bool read_parts(tg_safetensors *f, const tg_checkpoint *ck, pending *p)
     const bool given[2] = {ck->optim != NULL, ck->sched != NULL}, in_file[2] = {p->optim.count > 0, p->sched.count > 0};
     for (int k = 0; k < 2; k++)
         if (given[k] != in_file[k])
-            return TG__REJECT("%s: '%s' holds %s%s state but %s was given", LOAD, path, in_file[k] ? "" : "no ", parts[k],
-                              in_file[k] ? "none" : "one");
+            return TG__REJECT("%s: '%s' holds %s%s state but %s was given", LOAD, path, in_file[k] ? "" : "no ",
+                              parts[k], in_file[k] ? "none" : "one");
     const tg_tensor *rng = p->rng, *counters[2] = {p->step, p->epoch};
     if (!rng || rng->dtype != TG_I64 || rng->ndim != 1 || rng->shape[0] != RNG_WORDS)
         return TG__REJECT("%s: '%s': expected 'rng_state', int64 of shape [%d]", LOAD, path, RNG_WORDS);
@@ -183,8 +185,7 @@ static bool save_before(const tg_checkpoint *ck, pending *p)
 {
     tg_params exported = tg_params_new();
     bool ok = true;
-    if (ck->optim)
-        ok = tg_optim_state_export(ck->optim, &exported) == 0 && keep_copies(&exported, &p->optim_before);
+    if (ck->optim) ok = tg_optim_state_export(ck->optim, &exported) == 0 && keep_copies(&exported, &p->optim_before);
     exported.count = 0;
     if (ok && ck->sched)
         ok = tg_sched_state_export(ck->sched, &exported) == 0 && keep_copies(&exported, &p->sched_before);

@@ -32,8 +32,8 @@ int main(int argc, char **argv)
     snprintf(io_path, sizeof io_path, "%s/lstm_io.safetensors", argv[1]);
     tg_manual_seed(7);
     /* Every kind of name torch.nn.LSTM has: layers, _reverse, weight_hr. */
-    tg_lstm_config cfg = {.input_size = 3, .hidden_size = 6, .num_layers = 2, .bidirectional = true, .proj_size = 4,
-                          .batch_first = true};
+    tg_lstm_config cfg = {
+        .input_size = 3, .hidden_size = 6, .num_layers = 2, .bidirectional = true, .proj_size = 4, .batch_first = true};
     tg_lstm *lstm = tg_lstm_new(&cfg);
     tg_params params = tg_params_new();
     if (!lstm || tg_rnn_params(lstm, &params, NULL) < 0) return fail();
@@ -51,8 +51,8 @@ int main(int argc, char **argv)
             return fail();
         tg_scope_end(s);
     }
-    const tg_metadata_item config[] = {{"input_size", "3"}, {"hidden_size", "6"}, {"num_layers", "2"},
-                                       {"bidirectional", "true"}, {"proj_size", "4"}, {"batch_first", "true"}};
+    const tg_metadata_item config[] = {{"input_size", "3"},       {"hidden_size", "6"}, {"num_layers", "2"},
+                                       {"bidirectional", "true"}, {"proj_size", "4"},   {"batch_first", "true"}};
     if (tg_state_save(state_path, &params, 6, config) < 0) return fail();
 
     tg_scope *s = tg_scope_begin();
