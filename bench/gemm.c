@@ -99,6 +99,12 @@ int main(int argc, char **argv)
     if (o.cblas) return usage("built without OpenBLAS: --impl cblas unavailable");
 #endif
     tg_set_num_threads(o.threads);
+#ifdef TG_BENCH_CBLAS
+    /* OpenBLAS keeps its own thread pool, which OMP_NUM_THREADS does not
+     * always reach: pin it to the same count, or its "1-thread" figure uses
+     * every core. */
+    openblas_set_num_threads(o.threads);
+#endif
 
     size_t elem = o.f64 ? sizeof(double) : sizeof(float);
     size_t na = (size_t)(o.m * o.k), nb = (size_t)(o.k * o.n), nc = (size_t)(o.m * o.n);

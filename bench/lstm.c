@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <tapegrad/tapegrad.h>
@@ -33,6 +34,14 @@ static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, compare);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The process's peak resident memory so far. */
+static double max_rss_mb(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_maxrss / 1024.0;
 }
 
 int main(int argc, char **argv)
@@ -89,9 +98,10 @@ int main(int argc, char **argv)
         }
     }
     printf("{\"mode\":\"%s\",\"batch\":%lld,\"seq\":%lld,\"input\":%lld,\"hidden\":%lld,\"layers\":%d,\"threads\":%d,"
-           "\"dtype\":\"%s\",\"simd\":\"%s\",\"forward_ms\":%.3f,\"train_ms\":%.3f}\n",
+           "\"dtype\":\"%s\",\"simd\":\"%s\",\"forward_ms\":%.3f,\"train_ms\":%.3f,\"max_rss_mb\":%.1f}\n",
            gru ? "gru" : "lstm", (long long)batch, (long long)seq, (long long)input, (long long)hidden, layers, threads,
-           dtype == TG_F32 ? "f32" : "f64", tg_simd_level(), median(forward, reps), median(total, reps));
+           dtype == TG_F32 ? "f32" : "f64", tg_simd_level(), median(forward, reps), median(total, reps),
+           max_rss_mb());
     free(forward);
     free(total);
     tg_params_free(&params);

@@ -2,6 +2,7 @@
 bench/lstm.c (forward, sum loss, backward), median times in ms as JSON."""
 import argparse
 import json
+import resource
 import statistics
 import time
 
@@ -33,4 +34,5 @@ for r in range(-2, a.reps):
         forward.append((t1 - t0) * 1e3)
         total.append((t2 - t0) * 1e3)
 print(json.dumps({"forward_ms": statistics.median(forward), "train_ms": statistics.median(total),
+                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "torch": torch.__version__}))

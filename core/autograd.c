@@ -23,22 +23,39 @@ bool tg_is_grad_enabled(void) { return !grad_disabled; }
 bool tg_no_grad_begin(void) { return tg_set_grad_enabled(false); }
 void tg_no_grad_end(bool was) { tg_set_grad_enabled(was); }
 
+/* The node of a result whose recording ran out of memory: a backward that
+ * reaches it fails instead of dropping that path's gradient. */
+static tg_node lost_node = {.op = "(not recorded: out of memory)", .released = true};
+#define LOST_GRAPH "tg_backward: the graph is incomplete: recording the op that made a %s tensor ran out of memory"
+
 tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out, int n_inputs,
                    tg_tensor *const *inputs)
 {
     if (n_inputs > 0 && !inputs) return tg_error("tg_record: inputs is NULL for %d inputs", n_inputs);
     if (grad_disabled || !out || !tg__any_requires_grad(n_inputs, inputs)) return NULL;
     if (!op || !backward) return tg_error("tg_record: op name and backward function are required");
-    tg_node *node = tg__arena_alloc(sizeof *node);
-    tg_tensor **in = node ? tg__arena_alloc(sizeof(tg_tensor *) * (size_t)(n_inputs ? n_inputs : 1)) : NULL;
-    if (!in) return NULL;
+    size_t n = (size_t)(n_inputs > 0 ? n_inputs : 1);
+    tg_node *node = tg__arena_take(sizeof *node);
+    char *arrays = node ? tg__arena_take((sizeof(tg_tensor *) + sizeof(int64_t)) * n) : NULL;
+    if (!arrays) {
+        out->requires_grad = true;
+        out->node = &lost_node;
+        return tg_error("tg_record: out of memory recording '%s'", op);
+    }
     memset(node, 0, sizeof *node);
-    memcpy(in, inputs, sizeof(tg_tensor *) * (size_t)n_inputs);
+    tg_tensor **in = (tg_tensor **)arrays;
+    int64_t *versions = (int64_t *)(arrays + sizeof(tg_tensor *) * n);
+    for (int i = 0; i < n_inputs; i++) {
+        in[i] = inputs[i];
+        versions[i] = inputs[i] ? inputs[i]->storage->version : 0;
+    }
+    for (int k = 0; k < 4; k++) node->saved_versions[k] = -1;
     node->op = op;
     node->backward = backward;
     node->out = out;
     node->n_inputs = n_inputs;
     node->inputs = in;
+    node->input_versions = versions;
     node->prev = tape_tail;
     tape_tail = node;
     out->requires_grad = true;
@@ -46,18 +63,62 @@ tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out, int 
     return node;
 }
 
+int tg_save_for_backward(tg_node *node, int slot, tg_tensor *t)
+{
+    if (!node || slot < 0 || slot > 3)
+        return tg_fail("tg_save_for_backward: expected a node and a slot in [0, 3], got %d", slot);
+    if (t && !tg__check("tg_save_for_backward", t)) return -1;
+    node->saved[slot] = t;
+    node->saved_versions[slot] = t ? t->storage->version : -1;
+    return 0;
+}
+
+void tg__tape_detach_outputs(void)
+{
+    for (tg_node *n = tape_tail; n; n = n->prev)
+        if (n->out && n->out->node == n) {
+            n->out->node = NULL;
+            n->out->requires_grad = false;
+        }
+}
+
 bool tg_needs_grad(const tg_tensor *x) { return x && x->requires_grad; }
 
-/* Where x's gradient accumulates: a leaf's persistent .grad, or its node's
- * buffer during backward. */
-static tg_tensor **grad_home(tg_tensor *x) { return x->node ? &x->node->grad : &x->grad; }
+/* --- leaves' gradients during a pass ------------------------------------------
+ * A pass adds each leaf's gradient into leaf->pass_grad, a buffer of the
+ * pass's scope, and only when every node succeeded into leaf->grad: a
+ * failed pass changes no .grad. The leaves touched are listed here. */
+typedef struct pass_leaf {
+    tg_tensor *leaf;
+    bool made_grad; /* its .grad was made by this pass's commit */
+    struct pass_leaf *next;
+} pass_leaf;
+static _Thread_local bool in_pass;
+static _Thread_local pass_leaf *pass_leaves;
 
-/* An uninitialised gradient buffer for x, marked as serving as one. */
+/* Where x's gradient accumulates: a non-leaf's node buffer, a leaf's pass
+ * buffer (its persistent .grad outside a pass). NULL with a message if x's
+ * node was lost or the leaf cannot be listed. */
+static tg_tensor **grad_home(tg_tensor *x)
+{
+    if (x->node == &lost_node) return tg_error(LOST_GRAPH, tg_dtype_name(x->dtype));
+    if (x->node) return &x->node->grad;
+    if (!in_pass) return &x->grad;
+    if (!x->pass_grad) {
+        pass_leaf *entry = tg__arena_alloc(sizeof *entry);
+        if (!entry) return NULL;
+        *entry = (pass_leaf){x, false, pass_leaves};
+        pass_leaves = entry;
+    }
+    return &x->pass_grad;
+}
+
+/* An uninitialised gradient buffer for x, marked as serving as one: in the
+ * pass's scope, or persistent for a leaf's .grad outside a pass. */
 static tg_tensor *new_grad_buffer(tg_tensor *x)
 {
-    /* Leaf gradients outlive the scope; intermediate ones die with it. */
-    tg_tensor *buffer = x->node ? tg__new(x->dtype, x->ndim, x->shape)
-                                : tg__new_persistent(x->dtype, x->ndim, x->shape);
+    tg_tensor *buffer = x->node || in_pass ? tg__new("tg_backward", x->dtype, x->ndim, x->shape)
+                                           : tg__new_persistent("tg_backward", x->dtype, x->ndim, x->shape);
     if (buffer) buffer->in_grad_slot = true;
     return buffer;
 }
@@ -80,6 +141,7 @@ tg_tensor *tg_grad_slot(tg_tensor *x)
 {
     if (!tg_needs_grad(x)) return NULL;
     tg_tensor **home = grad_home(x);
+    if (!home) return NULL;
     if (!*home) {
         *home = new_grad_buffer(x);
         if (*home) tg_fill_(*home, 0.0);
@@ -88,14 +150,16 @@ tg_tensor *tg_grad_slot(tg_tensor *x)
     return writable_home(x, home);
 }
 
-/* A first gradient for a non-leaf can become its buffer without a copy when
- * nothing else holds it: a fresh result of the backward function, or the
- * gradient of the node being processed, whose own use ended when its
- * backward began. in_grad_slot marks tensors already adopted, so one tensor
- * handed to two inputs is adopted by the first and copied by the second. */
+/* A first gradient can become x's buffer without a copy when nothing else
+ * holds it: a fresh result of the backward function, or the gradient of the
+ * node being processed, whose own use ended when its backward began.
+ * in_grad_slot marks tensors already adopted, so one tensor handed to two
+ * inputs is adopted by the first and copied by the second. A leaf adopts
+ * only within a pass (its buffer is the pass's). */
 static bool adoptable(const tg_tensor *x, const tg_tensor *g)
 {
-    return x->node && !g->persistent && !g->in_grad_slot && g->dtype == x->dtype && tg_is_contiguous(g);
+    return (x->node || in_pass) && !g->persistent && !g->in_grad_slot && g->dtype == x->dtype &&
+           tg_is_contiguous(g);
 }
 
 /* --- the engine's one reduction ---------------------------------------------
@@ -121,21 +185,15 @@ static void sum_into_row(int64_t n, char **p, const int64_t *step, void *ctx)
 static int sum_into(tg_tensor *dst, const tg_tensor *g)
 {
     int lead = g->ndim - dst->ndim;
-    int64_t stride[TG_MAX_DIMS];
     bool ok = lead >= 0 && g->dtype == dst->dtype;
-    for (int d = 0; ok && d < g->ndim; d++) {
-        if (d < lead) stride[d] = 0;
-        else if (dst->shape[d - lead] == g->shape[d]) stride[d] = dst->stride[d - lead];
-        else if (dst->shape[d - lead] == 1) stride[d] = 0;
-        else ok = false;
-    }
+    for (int d = lead; ok && d < g->ndim; d++) ok = dst->shape[d - lead] == g->shape[d] || dst->shape[d - lead] == 1;
     if (!ok) {
         char a[128], b[128];
         return tg_fail("tg_accum_grad: a gradient of shape %s (%s) does not reduce to shape %s (%s)",
                        tg_shape_str(g, a, sizeof a), tg_dtype_name(g->dtype),
                        tg_shape_str(dst, b, sizeof b), tg_dtype_name(dst->dtype));
     }
-    tg_tensor spread = tg__header(dst, g->ndim, g->shape, stride, dst->offset);
+    tg_tensor spread = tg__spread(dst, g->ndim, g->shape);
     tg__foreach(2, (const tg_tensor *[]){&spread, g}, g->ndim, g->shape, sum_into_row, &spread.dtype, false);
     return 0;
 }
@@ -144,6 +202,7 @@ void tg_accum_grad(tg_tensor *x, tg_tensor *g)
 {
     if (!tg_needs_grad(x) || !g) return;
     tg_tensor **home = grad_home(x);
+    if (!home) return;
     if (!tg_same_shape(x, g)) {
         if (!*home && (*home = new_grad_buffer(x))) tg_fill_(*home, 0.0);
         tg_tensor *dst = *home ? writable_home(x, home) : NULL;
@@ -161,6 +220,51 @@ void tg_accum_grad(tg_tensor *x, tg_tensor *g)
     }
 }
 
+/* False with PyTorch's message if an input or saved tensor of n has been
+ * modified in place since n was recorded. */
+static bool unmodified(const tg_node *n)
+{
+    for (int k = 0; k < n->n_inputs + 4; k++) {
+        bool input = k < n->n_inputs;
+        const tg_tensor *t = input ? n->inputs[k] : n->saved[k - n->n_inputs];
+        int64_t expected = input ? n->input_versions[k] : n->saved_versions[k - n->n_inputs];
+        if (!t || expected < 0 || t->storage->version == expected) continue;
+        char s[128];
+        return TG__REJECT("tg_backward: one of the variables needed for gradient computation has been modified by an "
+                          "inplace operation: [%s %s], which is %s %d of '%s', is at version %lld; expected version "
+                          "%lld instead", tg_dtype_name(t->dtype), tg_shape_str(t, s, sizeof s),
+                          input ? "input" : "saved tensor", input ? k : k - n->n_inputs, n->op,
+                          (long long)t->storage->version, (long long)expected);
+    }
+    return true;
+}
+
+/* Add every leaf's pass gradient into its .grad, making the missing .grad
+ * buffers first so that running out of memory changes nothing. */
+static int commit_leaf_grads(void)
+{
+    for (pass_leaf *e = pass_leaves; e; e = e->next) {
+        tg_tensor *x = e->leaf;
+        if (!x->pass_grad || x->grad) continue;
+        if (!(x->grad = tg__new_persistent("tg_backward", x->dtype, x->ndim, x->shape))) {
+            for (pass_leaf *made = pass_leaves; made != e; made = made->next)
+                if (made->made_grad) {
+                    tg_free(made->leaf->grad);
+                    made->leaf->grad = NULL;
+                }
+            return -1;
+        }
+        e->made_grad = true;
+    }
+    for (pass_leaf *e = pass_leaves; e; e = e->next) {
+        tg_tensor *x = e->leaf;
+        if (!x->pass_grad) continue;
+        if (e->made_grad) tg_copy_(x->grad, x->pass_grad);
+        else tg_add_(x->grad, x->pass_grad, 1.0);
+    }
+    return 0;
+}
+
 static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
 {
     if (!tg__check("tg_backward", t)) return -1;
@@ -174,24 +278,29 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
     if (grad && (!tg_same_shape(grad, t) || grad->dtype == TG_I64))
         return tg_fail("tg_backward: grad of shape %s and dtype %s does not match output of shape %s",
                        tg_shape_str(grad, s1, sizeof s1), tg_dtype_name(grad->dtype), tg_shape_str(t, s2, sizeof s2));
+    if (t->node == &lost_node) return tg_fail(LOST_GRAPH, tg_dtype_name(t->dtype));
     if (t->node && t->node->released)
         return tg_fail("tg_backward: Trying to backward through the graph a second time (the graph from '%s' "
                        "was released by an earlier backward; use tg_backward_retain the first time)", t->node->op);
+    if (in_pass) return tg_fail("tg_backward: called from inside a backward function");
+    /* Everything the pass makes but the leaves' .grad lives in this scope. */
+    tg_scope *pass = tg_scope_begin();
+    if (!pass) return -1;
     bool was = tg_set_grad_enabled(false);
+    in_pass = true;
+    pass_leaves = NULL;
+    uint64_t errors = tg__error_count();
     /* A copy of the caller's gradient, since buffers get adopted and added into. */
-    tg_tensor *seed = tg__new(t->dtype, t->ndim, t->shape);
-    if (!seed) {
-        tg_set_grad_enabled(was);
-        return -1;
+    tg_tensor *seed = tg__new("tg_backward", t->dtype, t->ndim, t->shape);
+    if (seed) {
+        if (grad) tg_copy_(seed, grad);
+        else tg_fill_(seed, 1.0);
+        if (t->node) t->node->grad = NULL;
+        tg_accum_grad(t, seed);
     }
-    if (grad) tg_copy_(seed, grad);
-    else tg_fill_(seed, 1.0);
-    if (t->node) t->node->grad = NULL;
-    tg_accum_grad(t, seed);
-    int status = 0;
     /* Creation order is a topological order: every node that contributes to
      * a node's gradient was made after it, so one backward sweep suffices. */
-    for (tg_node *n = t->node; n; n = n->prev) {
+    for (tg_node *n = t->node; n && tg__error_count() == errors; n = n->prev) {
         tg_tensor *g = n->grad;
         if (!g) continue;
         n->grad = NULL;
@@ -199,15 +308,24 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
         if (n->released) {
             tg_error("tg_backward: Trying to backward through the graph a second time (node '%s' "
                      "was released by an earlier backward)", n->op);
-            status = -1;
             break;
         }
+        if (!unmodified(n)) break;
         active_grad = g;
         n->backward(n, g);
         active_grad = NULL;
         if (!retain) n->released = true;
     }
+    int status = tg__error_count() == errors ? commit_leaf_grads() : -1;
+    /* After a failure, gradients left on the unvisited nodes die with the
+     * pass's scope: forget them. */
+    if (status < 0)
+        for (tg_node *n = t->node; n; n = n->prev) n->grad = NULL;
+    for (pass_leaf *e = pass_leaves; e; e = e->next) e->leaf->pass_grad = NULL;
+    pass_leaves = NULL;
+    in_pass = false;
     tg_set_grad_enabled(was);
+    tg_scope_end(pass);
     return status;
 }
 
@@ -217,7 +335,7 @@ int tg_backward_retain(tg_tensor *t, const tg_tensor *grad) { return run_backwar
 tg_tensor *tg_detach(tg_tensor *t)
 {
     if (!tg__check("tg_detach", t)) return NULL;
-    return tg__view_of(t, t->ndim, t->shape, t->stride, t->offset);
+    return tg__view_of("tg_detach", t, t->ndim, t->shape, t->stride, t->offset);
 }
 
 void tg_zero_grad(int n, tg_tensor *const *leaves)

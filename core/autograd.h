@@ -37,7 +37,9 @@ struct tg_node {
     tg_tensor *grad;           /* gradient of out, accumulated during backward */
     int n_inputs;
     tg_tensor **inputs;
+    int64_t *input_versions;   /* each input's storage version when recorded */
     tg_tensor *saved[4];       /* tensors the backward needs besides inputs */
+    int64_t saved_versions[4]; /* their versions (tg_save_for_backward), -1 if unchecked */
     int64_t iarg[TG_MAX_DIMS]; /* small integer arguments (dims, sizes) */
     double farg[4];            /* small float arguments (scalars, eps) */
     void *ctx;                 /* anything else, allocated in the scope */
@@ -47,14 +49,25 @@ struct tg_node {
 /* Record a node for out = op(inputs) if grad mode is on and any input
  * requires grad; sets out->requires_grad and out->node. Returns the node so
  * the op can fill saved/iarg/farg/ctx, or NULL when nothing was recorded
- * (which is not an error). */
+ * (which is not an error). Out of memory, it records a message, returns
+ * NULL and marks out so that a backward through it fails with that cause
+ * (out's value is still right: the op may return it). */
 tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out,
                    int n_inputs, tg_tensor *const *inputs);
+/* Keep t in node->saved[slot] (slot 0..3) for the backward, as PyTorch's
+ * ctx.save_for_backward: the backward refuses to run if t (or anything
+ * sharing its storage) was modified in place since, as it does for the
+ * node's inputs ("one of the variables needed for gradient computation has
+ * been modified by an inplace operation"). Returns 0 or -1. */
+int tg_save_for_backward(tg_node *node, int slot, tg_tensor *t);
 
 /* Compute gradients of t with respect to every leaf that requires grad and
  * add them into those leaves' .grad. grad is dL/dt (t's shape); it may be
  * NULL when t has one element (then dL/dt = 1). The graph is released:
- * a second backward through it is an error, as in PyTorch. Returns 0 or -1. */
+ * a second backward through it is an error, as in PyTorch. Returns 0, or -1
+ * with a message when something failed (out of memory, a saved tensor
+ * modified in place, ...): then no .grad has changed. The pass runs in a
+ * scope of its own, so it leaves nothing behind but the leaves' .grad. */
 int tg_backward(tg_tensor *t, const tg_tensor *grad);
 /* tg_backward that keeps the graph for another backward (retain_graph). */
 int tg_backward_retain(tg_tensor *t, const tg_tensor *grad);

@@ -1,10 +1,16 @@
 #include <tapegrad/error.h>
 #include <tapegrad/version.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
 
 static _Thread_local char last_message[1024];
 static _Thread_local tg_error_handler handler;
 static _Thread_local void *handler_user;
+static _Thread_local uint64_t recorded;
+
+uint64_t tg__error_count(void) { return recorded; }
 
 const char *tg_last_error(void) { return last_message; }
 
@@ -18,9 +24,13 @@ tg_error_handler tg_set_error_handler(tg_error_handler h, void *user)
     return previous;
 }
 
+/* Formatted apart first, so that a message may quote tg_last_error(). */
 static void record(const char *fmt, va_list ap)
 {
-    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    char message[sizeof last_message];
+    vsnprintf(message, sizeof message, fmt, ap);
+    memcpy(last_message, message, sizeof message);
+    recorded++;
     if (handler) handler(last_message, handler_user);
 }
 

@@ -31,7 +31,10 @@ tg_error_handler tg_set_error_handler(tg_error_handler handler, void *user);
  * functions use nothing else, and custom ops can use them too:
  *     return tg_error("tg_foo: ...");   in a function returning a pointer
  *     return tg_fail("tg_foo: ...");    in a function returning a status
- * Both record a printf-style message; tg_error returns NULL, tg_fail -1. */
+ * Both record a printf-style message; tg_error returns NULL, tg_fail -1.
+ * The message may quote tg_last_error() to add context to a failure from a
+ * callee, as constructors do: "tg_lstm_new: tg_param_uniform: can't
+ * allocate memory ..." (the handler then sees both messages). */
 void *tg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int tg_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -13,8 +13,35 @@
 #include <tapegrad/autograd.h>
 #include <tapegrad/scope.h>
 #include <tapegrad/tensor.h>
+#include <tapegrad/threads.h>
 
 #define TG_MAGIC 0x7467746eu /* "tgtn" */
+
+/* Alignment of every data buffer and arena allocation (SIMD loads). */
+#define TG_ALIGN 64
+
+/* Sanitizer builds poison arena memory that is not in use and the slack
+ * past persistent buffers, so that ASan sees overflows inside them. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TG_ASAN 1
+#endif
+#endif
+#ifdef TG_ASAN
+#include <sanitizer/asan_interface.h>
+#define TG_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define TG_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define TG_POISON(p, n) ((void)(p), (void)(n))
+#define TG_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* The most elements a tensor (or a view) may have, counting a size 0 as 1:
+ * its byte size, strides and every byte offset into it fit int64 for every
+ * dtype, empty tensors included. */
+#define TG_MAX_NUMEL (INT64_MAX / 8)
 
 /* Every failure in the library is one statement, `return` and the helper
  * that fits the function's result: tg_error (NULL) and tg_fail (-1), from
@@ -24,6 +51,37 @@
 
 /* Elements above which loops split across OpenMP threads. */
 #define TG_PARALLEL_MIN 32768
+
+/* --- parallel regions that give way on a busy machine ------------------------
+ * Every parallel region of the library is written
+ *
+ *     tg__parallel region = tg__parallel_begin(tg__threads_for(work, TG_PARALLEL_MIN));
+ *     #pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+ *     {
+ *         tg__parallel_arrive(&region);
+ *         #pragma omp for schedule(static)
+ *         for (...) ...
+ *     }
+ *     tg__parallel_end(&region);
+ *
+ * so that the library sees how late its helper threads start. When another
+ * process holds a core, a helper thread waits for the scheduler and every
+ * region waits for it: two threads then run slower than one. When regions
+ * keep starting late, regions run on the calling thread alone for a while
+ * (10 ms, doubling up to 1 s while the load lasts), then try threads again.
+ * Every parallel loop of the library gives bit-identical results for any
+ * thread count, so this changes time, never values. */
+#define TG__PARALLEL_SLOTS 64
+typedef struct {
+    int threads;
+    double start;
+    double arrive[TG__PARALLEL_SLOTS]; /* when helper thread i began (seconds) */
+} tg__parallel;
+/* The threads wanted for work units, parallel from min_work on. */
+int tg__threads_for(int64_t work, int64_t min_work);
+tg__parallel tg__parallel_begin(int wanted);
+void tg__parallel_arrive(tg__parallel *r);
+void tg__parallel_end(tg__parallel *r);
 
 /* False for NULL (no message: NULL propagates) and for a tensor whose scope
  * has ended (message naming fn). */
@@ -36,25 +94,112 @@ bool tg__check_float(const char *fn, const tg_tensor *t);
  * got 5)") when out of range. */
 int tg__dim(const char *fn, int dim, int ndim);
 
-/* Memory from this thread's arena, 64-byte aligned: the innermost scope's,
- * or the base level when no scope is open (tape nodes). NULL with a message
- * if out of memory. */
-void *tg__arena_alloc(size_t nbytes);
+/* --- memory (alloc.c, scope.c) ----------------------------------------------
+ * Every allocation of the library goes through these wrappers; they return
+ * NULL when out of memory without a message (the caller reports it, naming
+ * the function the user called). */
+void *tg__malloc(size_t nbytes);
+void *tg__calloc(size_t count, size_t size);
+void *tg__realloc(void *p, size_t nbytes);
+/* TG_ALIGN-aligned, the size rounded up to a multiple of it. */
+void *tg__aligned_alloc(size_t nbytes);
+/* True when the allocation about to be made must fail (fault injection);
+ * the wrappers and every arena bump ask it. */
+bool tg__alloc_refused(size_t nbytes);
+/* Test seams. tg__alloc_fail_at(k): the allocation numbered k (from 0,
+ * arena bumps included) after this call fails; k < 0 for none, INT64_MAX
+ * to count only. tg__alloc_count and tg__alloc_refusals: allocations asked
+ * for and refused since, while armed. And tg__alloc_limit(n): refuse every
+ * allocation above n bytes (0: none). */
+void tg__alloc_fail_at(int64_t k);
+int64_t tg__alloc_count(void);
+int64_t tg__alloc_refusals(void);
+void tg__alloc_limit(size_t max_bytes);
 
-/* A contiguous uninitialised tensor (scope or persistent, as tg_empty). */
-tg_tensor *tg__new(tg_dtype dtype, int ndim, const int64_t *shape);
-/* Always persistent (leaf gradients, optimizer state). */
-tg_tensor *tg__new_persistent(tg_dtype dtype, int ndim, const int64_t *shape);
+/* Persistent tensor headers alive: added when made (false if the
+ * bookkeeping is out of memory), removed when freed (false, in debug
+ * builds, for a header that is not alive: a second tg_free). */
+bool tg__live_add(const tg_tensor *t);
+bool tg__live_remove(const tg_tensor *t);
+int64_t tg__live_tensors(void);
+
+/* This thread's scratch buffer `which` (0 or 1) of at least nbytes, its
+ * contents not kept when it grows; NULL if out of memory. Freed by
+ * tg_release_thread_memory and when the thread exits. */
+/* Make sure tg__thread_memory_free runs when this thread exits (false if
+ * that cannot be arranged); the arena and the scratch buffers ask it. */
+bool tg__thread_holds_memory(void);
+/* Free this thread's arena (whatever scopes are open), base-level tape and
+ * scratch buffers. */
+void tg__thread_memory_free(void);
+#define TG_SCRATCH_BUFFERS 2
+void *tg__thread_scratch(int which, size_t nbytes);
+/* Bytes held by this thread's scratch buffers, and by every thread's. */
+size_t tg__thread_scratch_bytes(void);
+size_t tg__scratch_bytes(void);
+void tg__thread_scratch_release(void);
+
+/* Memory from this thread's arena, TG_ALIGN-aligned: the innermost
+ * scope's, or the base level when no scope is open (tape nodes). NULL with
+ * a message if out of memory. */
+void *tg__arena_alloc(size_t nbytes);
+/* The same without a message (the caller reports the failure). */
+void *tg__arena_take(size_t nbytes);
+/* True if p lies in one of this thread's arena chunks. */
+bool tg__arena_owns(const void *p);
+
+/* Messages recorded on this thread so far (a backward pass compares it
+ * before and after each node to notice failures inside). */
+uint64_t tg__error_count(void);
+
+/* --- tensors ------------------------------------------------------------------
+ * fn names the function the user called, for messages. */
+
+/* False with a message naming fn when a tensor of this shape cannot exist:
+ * ndim outside [0, 8], a NULL shape, a negative size, or sizes (zeros
+ * counted as ones) multiplying to more than TG_MAX_NUMEL. */
+bool tg__valid_shape(const char *fn, int ndim, const int64_t *shape);
+/* A contiguous uninitialised tensor (scope or persistent, as tg_empty);
+ * NULL with a message naming fn if the shape is invalid or too large, or
+ * memory runs out. Every result of the library is made here. */
+tg_tensor *tg__new(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape);
+/* Always persistent (leaf gradients, optimizer state, parameters). */
+tg_tensor *tg__new_persistent(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape);
+/* New tensor shaped like t. */
+tg_tensor *tg__new_like(const char *fn, const tg_tensor *t);
 /* A header sharing t's storage with the given geometry (no node recorded). */
-tg_tensor *tg__view_of(const tg_tensor *t, int ndim, const int64_t *shape,
+tg_tensor *tg__view_of(const char *fn, const tg_tensor *t, int ndim, const int64_t *shape,
                        const int64_t *stride, int64_t offset);
-/* A header on the stack over t's storage with the given geometry: nothing
- * recorded, nothing to free, no gradient. The one way kernels and backward
- * functions look at part of a tensor (a matrix of a batch, a slice, rows). */
+/* A new header with t's geometry over its storage, recorded as op with the
+ * gradient passing through (dx = dy): what a function returns when its
+ * result has the same values as its input (never the input itself). */
+tg_tensor *tg__alias(const char *fn, const char *op, tg_tensor *t);
+/* t itself if contiguous, else a recorded contiguous copy: for the
+ * library's own use (tg_contiguous never returns its input). */
+tg_tensor *tg__contiguous(tg_tensor *t);
+/* False with a message naming fn when some value of the float tensor src
+ * (NaN, infinite, beyond +-2^63) cannot be converted to int64. */
+bool tg__fits_int64(const char *fn, const tg_tensor *src);
+/* --- stack headers -----------------------------------------------------------
+ * Headers on the stack over t's storage: nothing recorded, nothing to free,
+ * no gradient. They are how kernels and backward functions look at part of a
+ * tensor (a slice, a matrix of a batch, rows) or at it under another
+ * geometry; every one is built by tg__header. */
+
+/* t's storage with the given geometry. */
 tg_tensor tg__header(const tg_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
                      int64_t offset);
-/* New tensor shaped like t. */
-tg_tensor *tg__new_like(const tg_tensor *t);
+/* t restricted to [start, start + len) along dim. */
+tg_tensor tg__slice(const tg_tensor *t, int dim, int64_t start, int64_t len);
+/* t restricted to [start[d], start[d] + len[d]) along every dim. */
+tg_tensor tg__region(const tg_tensor *t, const int64_t *start, const int64_t *len);
+/* t at index along dim, that dim removed. */
+tg_tensor tg__selected(const tg_tensor *t, int dim, int64_t index);
+/* t seen with the shape it broadcasts to (ndim >= t->ndim dims, trailing
+ * dims aligned): new leading dims and size-1 dims that grow get stride 0. */
+tg_tensor tg__spread(const tg_tensor *t, int ndim, const int64_t *shape);
+/* A 2-D t with its dims swapped. */
+tg_tensor tg__transposed(const tg_tensor *t);
 
 /* Broadcast shapes a and b into out (PyTorch's rules); -1 with a message
  * naming fn and both shapes if they do not broadcast. */
@@ -106,6 +251,8 @@ tg_tensor *tg__autoscope_keep2(tg_scope *s, tg_tensor *result, tg_tensor **secon
 /* Length of the valid UTF-8 sequence at s (1 to 4), or 0 if it is not one
  * (truncated, overlong, a surrogate, past U+10FFFF); avail > 0 bytes. */
 int tg__utf8_length(const unsigned char *s, int64_t avail);
+/* A copy of s from tg__malloc, or NULL. */
+char *tg__strdup(const char *s);
 /* Writes "[3,4]" for a shape given as ndim sizes into buf; returns buf. */
 char *tg__shape_text(int ndim, const int64_t *shape, char *buf, size_t len);
 /* Test seam for atomic saves: the k-th I/O call (counting from 1: opening
@@ -119,5 +266,8 @@ int64_t tg__io_calls(void);
 /* Tape bookkeeping used by scope.c. */
 tg_node *tg__tape_tail(void);
 void tg__tape_rewind(tg_node *tail);
+/* Detach every tensor that base-level nodes (recorded outside any scope)
+ * made from its node, before tg_release_thread_memory frees those nodes. */
+void tg__tape_detach_outputs(void);
 
 #endif

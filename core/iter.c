@@ -62,7 +62,9 @@ void tg__store(void *p, tg_dtype dtype, double v)
     switch (dtype) {
     case TG_F32: *(float *)p = (float)v; break;
     case TG_F64: *(double *)p = v; break;
-    default: *(int64_t *)p = (int64_t)v; break;
+    /* Out of range (NaN included) saturates as x86 converts, never UB;
+     * conversions users ask for check the range first (tg__fits_int64). */
+    default: *(int64_t *)p = v >= -0x1p63 && v < 0x1p63 ? (int64_t)v : (v > 0 ? INT64_MAX : INT64_MIN); break;
     }
 }
 
@@ -164,19 +166,31 @@ void tg__foreach(int nops, const tg_tensor *const *ops, int ndim, const int64_t 
          * the thread count, so the arithmetic is the same for any count). */
         const int64_t piece = 8192;
         int64_t pieces = (p.shape[inner] + piece - 1) / piece;
-#pragma omp parallel for schedule(static)
-        for (int64_t k = 0; k < pieces; k++) {
-            char *ptrs[MAX_OPS];
-            int64_t steps[MAX_OPS];
-            for (int i = 0; i < nops; i++) {
-                steps[i] = p.step[i][inner];
-                ptrs[i] = p.base[i] + k * piece * steps[i];
+        tg__parallel region = tg__parallel_begin(tg_get_num_threads());
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+        {
+            tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+            for (int64_t k = 0; k < pieces; k++) {
+                char *ptrs[MAX_OPS];
+                int64_t steps[MAX_OPS];
+                for (int i = 0; i < nops; i++) {
+                    steps[i] = p.step[i][inner];
+                    ptrs[i] = p.base[i] + k * piece * steps[i];
+                }
+                int64_t n = p.shape[inner] - k * piece;
+                fn(n < piece ? n : piece, ptrs, steps, ctx);
             }
-            int64_t n = p.shape[inner] - k * piece;
-            fn(n < piece ? n : piece, ptrs, steps, ctx);
         }
+        tg__parallel_end(&region);
         return;
     }
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) run_rows(&p, r, r + 1, fn, ctx);
+    tg__parallel region = tg__parallel_begin(tg_get_num_threads());
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) run_rows(&p, r, r + 1, fn, ctx);
+    }
+    tg__parallel_end(&region);
 }

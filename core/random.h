@@ -14,19 +14,20 @@ extern "C" {
 
 /* Reseed this thread's generator. */
 void tg_manual_seed(uint64_t seed);
-/* The whole state of this thread's generator (torch.get_rng_state), for
- * checkpoints: the four xoshiro256** words and the second normal of the
- * last Box-Muller pair, pending when has_spare_normal is set. Setting it
- * back makes the same numbers follow, bit for bit. */
+/* The whole state of a thread's generator, for checkpoints: the four
+ * xoshiro256** words and the second normal of the last Box-Muller pair,
+ * pending when has_spare_normal is set. */
 typedef struct {
     uint64_t words[4];
     double spare_normal;
     bool has_spare_normal;
 } tg_rng_state;
 
+/* This thread's generator state (torch.get_rng_state). */
 tg_rng_state tg_get_rng_state(void);
-/* Fails (-1) on NULL or all four words zero, the state xoshiro256** never
- * leaves. */
+/* Make state this thread's generator state (torch.set_rng_state): the same
+ * numbers follow as after the get, bit for bit. Fails (-1) on NULL or all
+ * four words zero, the state xoshiro256** never leaves. */
 int tg_set_rng_state(const tg_rng_state *state);
 
 /* Next uniform double in [0, 1). */

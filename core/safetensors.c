@@ -83,6 +83,13 @@ int tg__utf8_length(const unsigned char *s, int64_t avail)
     return cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : len;
 }
 
+char *tg__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = tg__malloc(n);
+    return copy ? memcpy(copy, s, n) : NULL;
+}
+
 char *tg__shape_text(int ndim, const int64_t *shape, char *buf, size_t len)
 {
     size_t n = (size_t)snprintf(buf, len, "[");
@@ -159,7 +166,7 @@ static bool scan_header(const tg_safetensors *f, const unsigned char *h, int64_t
             if (depth == 1 && expect_key) {
                 if (*n_keys == cap) {
                     cap = cap ? 2 * cap : 64;
-                    int64_t *grown = realloc(*key_at, sizeof *grown * (size_t)cap);
+                    int64_t *grown = tg__realloc(*key_at, sizeof *grown * (size_t)cap);
                     if (!grown) return TG__REJECT("%s: '%s': out of memory", OPEN, f->path);
                     *key_at = grown;
                 }
@@ -248,7 +255,7 @@ static bool check_entry(const tg_safetensors *f, const cJSON *item, int64_t at, 
     for (const cJSON *v = shape->child; v; v = v->next, d++) {
         int64_t size;
         if (!whole_number(v, &size)) return bad_entry(f, name, at, "shape entry %d is not a whole number >= 0", d);
-        if (size > 0 && extent > INT64_MAX / 8 / size) return bad_entry(f, name, at, "shape overflows at entry %d", d);
+        if (size > 0 && extent > TG_MAX_NUMEL / size) return bad_entry(f, name, at, "shape overflows at entry %d", d);
         if (size > 0) extent *= size;
         numel *= size;
         e->shape[d] = size;
@@ -295,7 +302,7 @@ static int by_offset(const void *a, const void *b)
 static name_ref *sorted_names(const tg_safetensors *f, int n, const char *(*name_of)(const tg_safetensors *, int),
                               const char *what, const int64_t *at)
 {
-    name_ref *refs = malloc(sizeof *refs * (size_t)(n ? n : 1));
+    name_ref *refs = tg__malloc(sizeof *refs * (size_t)(n ? n : 1));
     if (!refs) return tg_error("%s: '%s': out of memory", OPEN, f->path);
     for (int i = 0; i < n; i++) refs[i] = (name_ref){name_of(f, i), i};
     qsort(refs, (size_t)n, sizeof *refs, by_name);
@@ -321,7 +328,7 @@ static const char *metadata_key(const tg_safetensors *f, int i) { return f->meta
  * before ended and the last ends at the buffer's end. */
 static bool check_layout(const tg_safetensors *f)
 {
-    const tg_safetensors_entry **order = malloc(sizeof *order * (size_t)(f->count ? f->count : 1));
+    const tg_safetensors_entry **order = tg__malloc(sizeof *order * (size_t)(f->count ? f->count : 1));
     if (!order) return TG__REJECT("%s: '%s': out of memory", OPEN, f->path);
     for (int i = 0; i < f->count; i++) order[i] = &f->entries[i];
     qsort(order, (size_t)f->count, sizeof *order, by_offset);
@@ -361,9 +368,9 @@ static bool check_root(tg_safetensors *f, const int64_t *key_at, int n_keys)
         else
             meta = c;
     }
-    f->entries = calloc((size_t)(n_tensors ? n_tensors : 1), sizeof *f->entries);
+    f->entries = tg__calloc((size_t)(n_tensors ? n_tensors : 1), sizeof *f->entries);
     /* Where each tensor's entry starts, for the duplicate check. */
-    int64_t *entry_at = malloc(sizeof *entry_at * (size_t)(n_tensors ? n_tensors : 1));
+    int64_t *entry_at = tg__malloc(sizeof *entry_at * (size_t)(n_tensors ? n_tensors : 1));
     bool ok = f->entries && entry_at;
     if (!ok) tg_fail("%s: '%s': out of memory", OPEN, f->path);
     for (const cJSON *c = f->root->child; ok && c; c = c->next, k++) {
@@ -374,7 +381,7 @@ static bool check_root(tg_safetensors *f, const int64_t *key_at, int n_keys)
         f->count += ok;
     }
     if (ok && meta) {
-        f->metadata = malloc(sizeof *f->metadata * (size_t)(cJSON_GetArraySize(meta) + 1));
+        f->metadata = tg__malloc(sizeof *f->metadata * (size_t)(cJSON_GetArraySize(meta) + 1));
         if (!cJSON_IsObject(meta))
             ok = TG__REJECT("%s: '%s': \"__metadata__\" must be an object of strings", OPEN, f->path);
         else if (!f->metadata)
@@ -412,7 +419,7 @@ static bool read_header(tg_safetensors *f)
                                                         : (long long)(file_size - 8));
     f->buffer_start = 8 + (int64_t)n;
     f->buffer_size = file_size - f->buffer_start;
-    char *h = malloc(n + 1);
+    char *h = tg__malloc(n + 1);
     if (!h) return TG__REJECT("%s: '%s': out of memory for a %llu-byte header", OPEN, f->path, (unsigned long long)n);
     int64_t *key_at = NULL;
     int n_keys = 0;
@@ -447,8 +454,8 @@ static bool read_header(tg_safetensors *f)
 tg_safetensors *tg_safetensors_open(const char *path)
 {
     if (!path) return tg_error("%s: NULL path", OPEN);
-    tg_safetensors *f = calloc(1, sizeof *f);
-    char *copy = strdup(path);
+    tg_safetensors *f = tg__calloc(1, sizeof *f);
+    char *copy = tg__strdup(path);
     if (!f || !copy) {
         free(f);
         free(copy);
@@ -581,6 +588,8 @@ int tg_safetensors_read_into(tg_safetensors *f, int i, tg_tensor *dst)
     if (!tg_is_contiguous(dst))
         return tg_fail("%s: '%s': the destination of tensor '%s' is not contiguous", fn, f->path, e->name);
     char *out = tg_data(dst);
+    /* An in-place write, as tg_copy_: a graph that saved dst is stale now. */
+    dst->storage->version++;
     if (strcmp(e->dtype, "F16") != 0 && strcmp(e->dtype, "BF16") != 0) {
         if (!read_exact(f->fd, out, e->nbytes, e->offset))
             return tg_fail("%s: '%s': tensor '%s': %s reading bytes %lld..%lld", fn, f->path, e->name, read_reason(),
@@ -639,8 +648,8 @@ int tg_safetensors_load(const char *path, tg_safetensors_contents *out)
     *out = (tg_safetensors_contents){0};
     tg_safetensors *f = tg_safetensors_open(path);
     if (!f) return -1;
-    out->tensors = calloc((size_t)(f->count ? f->count : 1), sizeof *out->tensors);
-    out->metadata = calloc((size_t)(f->n_metadata ? f->n_metadata : 1), sizeof *out->metadata);
+    out->tensors = tg__calloc((size_t)(f->count ? f->count : 1), sizeof *out->tensors);
+    out->metadata = tg__calloc((size_t)(f->n_metadata ? f->n_metadata : 1), sizeof *out->metadata);
     bool ok = out->tensors && out->metadata;
     if (!ok) tg_error("tg_safetensors_load: '%s': out of memory", path);
     /* Counts grow before an item is filled, so that a failure frees it too. */
@@ -648,8 +657,8 @@ int tg_safetensors_load(const char *path, tg_safetensors_contents *out)
         const tg_safetensors_entry *e = &f->entries[i];
         tg_named_tensor *item = &out->tensors[out->count++];
         if (!(ok = check_readable("tg_safetensors_load", f, e))) break;
-        item->name = strdup(e->name);
-        item->tensor = tg__new_persistent(e->read_dtype, e->ndim, e->shape);
+        item->name = tg__strdup(e->name);
+        item->tensor = tg__new_persistent("tg_safetensors_load", e->read_dtype, e->ndim, e->shape);
         if (!item->name)
             ok = TG__REJECT("tg_safetensors_load: '%s': out of memory", path);
         else
@@ -657,8 +666,8 @@ int tg_safetensors_load(const char *path, tg_safetensors_contents *out)
     }
     for (int i = 0; ok && i < f->n_metadata; i++) {
         tg_metadata_item *m = &out->metadata[out->n_metadata++];
-        m->key = strdup(f->metadata[i].key);
-        m->value = strdup(f->metadata[i].value);
+        m->key = tg__strdup(f->metadata[i].key);
+        m->value = tg__strdup(f->metadata[i].value);
         if (!m->key || !m->value) ok = TG__REJECT("tg_safetensors_load: '%s': out of memory", path);
     }
     tg_safetensors_close(f);

@@ -114,9 +114,9 @@ const tg_safetensors_entry *tg_safetensors_entry_at(const tg_safetensors *f, int
 /* Index of the tensor called name, or -1 (no message). O(log count). */
 int tg_safetensors_find(const tg_safetensors *f, const char *name);
 
-/* Number of metadata entries, and entry i in the header's order (NULL with
- * a message when out of range). */
+/* Number of metadata entries. */
 int tg_safetensors_metadata_count(const tg_safetensors *f);
+/* Metadata entry i in the header's order, or NULL with a message. */
 const tg_metadata_item *tg_safetensors_metadata_at(const tg_safetensors *f, int i);
 /* The metadata value for key, or NULL (no message). */
 const char *tg_safetensors_metadata(const tg_safetensors *f, const char *key);

@@ -76,7 +76,7 @@ static bool check_arguments(const char *path, int n, const tg_named_tensor *tens
         return TG__REJECT("%s: '%s': %d tensors and %d metadata entries with %s", SAVE, path, n, n_metadata,
                           n < 0 || n_metadata < 0 ? "a negative count" : "a NULL array");
     int most = n > n_metadata ? n : n_metadata;
-    const char **names = malloc(sizeof *names * (size_t)(most ? most : 1));
+    const char **names = tg__malloc(sizeof *names * (size_t)(most ? most : 1));
     if (!names) return TG__REJECT("%s: '%s': out of memory", SAVE, path);
     const char *dup = NULL;
     bool ok = true;
@@ -189,7 +189,7 @@ static FILE *create_temporary(const char *path, char **tmp_path)
 {
     static _Thread_local unsigned counter;
     size_t len = strlen(path) + 48;
-    *tmp_path = malloc(len);
+    *tmp_path = tg__malloc(len);
     if (!*tmp_path) {
         errno = ENOMEM;
         return NULL;
@@ -218,7 +218,8 @@ static FILE *create_temporary(const char *path, char **tmp_path)
 static void sync_directory(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    char *dir = tg__strdup(slash ? path : ".");
+    if (dir && slash) dir[slash == path ? 1 : slash - path] = '\0';
     int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
     if (fd >= 0) {
         fsync(fd);

@@ -1,13 +1,16 @@
 /* The arena behind scopes: a list of chunks with a bump pointer. A scope is
  * a mark (chunk, offset, tape tail); ending it rewinds to the mark and keeps
- * every chunk for reuse. */
+ * every chunk for reuse. In sanitizer builds every byte of a chunk that is
+ * not handed out is poisoned (the alignment padding of each allocation
+ * included), so ASan reports overflows and use after scope inside chunks as
+ * it does for malloc'd memory; only the headers of dead tensors stay
+ * readable, so that using one is reported by tg__check. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
 #define CHUNK_MIN (4u << 20)
-#define ALIGN 64
 #define SCOPE_MAGIC 0x73636f70u
 
 typedef struct chunk {
@@ -42,13 +45,15 @@ int tg__scope_depth(void) { return depth; }
 static chunk *chunk_new(size_t need)
 {
     size_t size = need > CHUNK_MIN ? need : CHUNK_MIN;
-    chunk *c = malloc(sizeof *c);
+    if (!first_chunk && !tg__thread_holds_memory()) return NULL;
+    chunk *c = tg__malloc(sizeof *c);
     if (!c) return NULL;
-    c->data = aligned_alloc(ALIGN, (size + ALIGN - 1) / ALIGN * ALIGN);
+    c->data = tg__aligned_alloc(size);
     if (!c->data) {
         free(c);
         return NULL;
     }
+    TG_POISON(c->data, size);
     c->size = size;
     c->used = 0;
     c->next = NULL;
@@ -56,33 +61,47 @@ static chunk *chunk_new(size_t need)
     return c;
 }
 
-void *tg__arena_alloc(size_t nbytes)
+void *tg__arena_take(size_t nbytes)
 {
-    if (nbytes > SIZE_MAX / 2) return tg_error("tg_scope: out of memory allocating %zu bytes", nbytes);
-    nbytes = (nbytes + ALIGN - 1) / ALIGN * ALIGN;
+    if (nbytes > SIZE_MAX / 2 || tg__alloc_refused(nbytes)) return NULL;
+    size_t need = (nbytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
     if (!current) {
-        first_chunk = current = chunk_new(nbytes);
-        if (!current) return tg_error("tg_scope: out of memory allocating %zu bytes", nbytes);
+        first_chunk = current = chunk_new(need);
+        if (!current) return NULL;
     }
     /* Move on through the chunks kept from earlier iterations; make a new
      * one, inserted after the current, only when none of them fits. */
-    while (current->size - current->used < nbytes) {
+    while (current->size - current->used < need) {
         chunk *next = current->next;
-        if (next && next->size >= nbytes) {
+        if (next && next->size >= need) {
             current = next;
             current->used = 0;
             continue;
         }
-        chunk *c = chunk_new(nbytes);
-        if (!c) return tg_error("tg_scope: out of memory allocating %zu bytes", nbytes);
+        chunk *c = chunk_new(need);
+        if (!c) return NULL;
         c->next = next;
         current->next = c;
         current = c;
     }
-    void *p = current->data + current->used;
-    current->used += nbytes;
-    total_used += nbytes;
+    char *p = current->data + current->used;
+    current->used += need;
+    total_used += need;
+    TG_UNPOISON(p, nbytes);
     return p;
+}
+
+void *tg__arena_alloc(size_t nbytes)
+{
+    void *p = tg__arena_take(nbytes);
+    return p ? p : tg_error("tg_scope: out of memory allocating %zu bytes", nbytes);
+}
+
+bool tg__arena_owns(const void *p)
+{
+    for (chunk *c = first_chunk; c; c = c->next)
+        if ((const char *)p >= c->data && (const char *)p < c->data + c->size) return true;
+    return false;
 }
 
 tg_scope *tg_scope_begin(void)
@@ -90,8 +109,8 @@ tg_scope *tg_scope_begin(void)
     chunk *mark_chunk = current;
     size_t mark_used = current ? current->used : 0;
     size_t mark_total = total_used;
-    tg_scope *s = tg__arena_alloc(sizeof *s);
-    if (!s) return NULL;
+    tg_scope *s = tg__arena_take(sizeof *s);
+    if (!s) return tg_error("tg_scope_begin: out of memory");
     s->magic = SCOPE_MAGIC;
     s->depth = ++depth;
     s->mark_chunk = mark_chunk;
@@ -102,14 +121,36 @@ tg_scope *tg_scope_begin(void)
     return s;
 }
 
+/* Sanitizer builds: everything handed out since the mark becomes
+ * unaddressable again (chunks after the mark's were used from their start). */
+static void poison_since(const chunk *mark_chunk, size_t mark_used)
+{
+    const chunk *c = mark_chunk ? mark_chunk : first_chunk;
+    if (!c) return;
+    size_t from = mark_chunk ? mark_used : 0;
+    TG_POISON(c->data + from, c->size - from);
+    for (c = c->next; c; c = c->next) TG_POISON(c->data, c->size);
+}
+
 int tg_scope_end(tg_scope *s)
 {
     if (!s || s->magic != SCOPE_MAGIC || s->depth > depth || s->depth < 1)
         return tg_fail("tg_scope_end: not an open scope of this thread");
     struct tg_scope mark = *s;
+    poison_since(mark.mark_chunk, mark.mark_used);
+    /* An ended scope stays readable, and is refused by a second end. */
+    TG_UNPOISON(s, sizeof *s);
+    s->magic = 0;
     /* Mark the scope's tensors dead, so that a pointer kept past the scope
-     * fails tg__check instead of reading whatever reuses the memory. */
-    for (tg_tensor *t = newest_tensor; t && t != mark.mark_tensors; t = t->scope_prev) t->magic = 0;
+     * fails tg__check instead of reading whatever reuses the memory. A leaf
+     * made here takes its persistent .grad along. */
+    for (tg_tensor *t = newest_tensor, *prev; t && t != mark.mark_tensors; t = prev) {
+        TG_UNPOISON(t, sizeof *t);
+        prev = t->scope_prev;
+        t->magic = 0;
+        if (t->grad) tg_free(t->grad);
+        t->grad = NULL;
+    }
     newest_tensor = mark.mark_tensors;
     current = mark.mark_chunk ? mark.mark_chunk : first_chunk;
     if (current) current->used = mark.mark_chunk ? mark.mark_used : 0;
@@ -130,26 +171,36 @@ size_t tg_arena_reserved(void)
 
 size_t tg_arena_chunk_allocs(void) { return chunk_allocs; }
 
+void tg__thread_memory_free(void)
+{
+    tg__tape_detach_outputs();
+    for (chunk *c = first_chunk, *next; c; c = next) {
+        next = c->next;
+        TG_UNPOISON(c->data, c->size);
+        free(c->data);
+        free(c);
+    }
+    first_chunk = current = NULL;
+    total_used = 0;
+    depth = 0;
+    newest_tensor = NULL;
+    tg__tape_rewind(NULL);
+    tg__thread_scratch_release();
+}
+
 void tg_release_thread_memory(void)
 {
     if (depth > 0) {
         tg_error("tg_release_thread_memory: %d scope(s) still open", depth);
         return;
     }
-    for (chunk *c = first_chunk, *next; c; c = next) {
-        next = c->next;
-        free(c->data);
-        free(c);
-    }
-    first_chunk = current = NULL;
-    total_used = 0;
-    tg__tape_rewind(NULL);
+    tg__thread_memory_free();
 }
 
 tg_tensor *tg_keep(const tg_tensor *t)
 {
     if (!tg__check("tg_keep", t)) return NULL;
-    tg_tensor *kept = tg__new_persistent(t->dtype, t->ndim, t->shape);
+    tg_tensor *kept = tg__new_persistent("tg_keep", t->dtype, t->ndim, t->shape);
     if (!kept) return NULL;
     bool was = tg_set_grad_enabled(false);
     tg_copy_(kept, t);
@@ -166,8 +217,14 @@ tg_scope *tg__autoscope(int n, tg_tensor *const *inputs)
 tg_tensor *tg__autoscope_keep2(tg_scope *s, tg_tensor *result, tg_tensor **second)
 {
     if (!s) return result;
+    /* Both results or neither: a failure keeps nothing. */
     tg_tensor *kept = result ? tg_keep(result) : NULL;
-    if (second && *second) *second = tg_keep(*second);
+    tg_tensor *kept2 = kept && second && *second ? tg_keep(*second) : NULL;
+    if (kept && second && *second && !kept2) {
+        tg_free(kept);
+        kept = NULL;
+    }
+    if (second) *second = kept ? kept2 : NULL;
     tg_scope_end(s);
     return kept;
 }

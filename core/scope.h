@@ -18,9 +18,30 @@
  * Outside any scope each op's result is persistent and the caller frees it;
  * ops built from other ops run their temporaries in a scope of their own,
  * so nothing else is left behind. Tape nodes recorded outside any scope go
- * to the thread's base arena, which only tg_release_thread_memory releases,
- * and such ops may keep their temporaries for the graph: record graphs
- * inside scopes. */
+ * to the thread's base arena, which only tg_release_thread_memory (or the
+ * thread's exit) releases, and such ops may keep their temporaries for the
+ * graph: record graphs inside scopes. Releasing detaches the persistent
+ * results of those nodes from their graph: they keep their values and no
+ * longer require grad.
+ *
+ * A leaf made inside a scope gets its .grad (persistent, as every .grad)
+ * freed with it when the scope ends.
+ *
+ * Ownership, the one rule every public function follows: a function that
+ * returns a tensor returns a new tensor header, never one of its arguments
+ * (tg_requires_grad, which marks its argument and returns it for chaining,
+ * is the one exception). Outside any scope the caller owns that header and
+ * frees it with tg_free; inside a scope the scope does. When the result has
+ * the same values as an input (tg_contiguous of a contiguous tensor,
+ * tg_dropout in eval mode or with p = 0, tg_sum_to with nothing to sum, a
+ * view) the new header shares the input's storage, which lives until its
+ * last persistent header is freed, so freeing both the input and the result
+ * is always right and never a double free. Debug builds (NDEBUG undefined)
+ * report a second tg_free of the same tensor instead of freeing twice.
+ *
+ * Sanitizer builds poison every byte of the arena that is not handed out
+ * (padding, ended scopes), so AddressSanitizer reports overflows and uses
+ * after scope inside the arena as it does for malloc'd memory. */
 #ifndef TG_SCOPE_H
 #define TG_SCOPE_H
 
@@ -51,8 +72,8 @@ size_t tg_arena_reserved(void);
  * makes none). */
 size_t tg_arena_chunk_allocs(void);
 
-/* Release this thread's arena chunks and base-level tape; every scope must
- * have ended. */
+/* Release this thread's arena chunks, base-level tape and GEMM packing
+ * buffers; every scope must have ended. A thread's exit does the same. */
 void tg_release_thread_memory(void);
 
 #ifdef __cplusplus

@@ -38,18 +38,32 @@ static void set_contiguous_strides(tg_tensor *t)
     }
 }
 
-static bool valid_shape(const char *fn, int ndim, const int64_t *shape)
+/* "[2,3]" for an array shape, into buf. */
+static char *shape_text(int ndim, const int64_t *shape, char *buf, size_t len)
+{
+    tg_tensor t = {.ndim = ndim};
+    for (int d = 0; d < ndim && d < TG_MAX_DIMS; d++) t.shape[d] = shape[d];
+    return tg_shape_str(&t, buf, len);
+}
+
+bool tg__valid_shape(const char *fn, int ndim, const int64_t *shape)
 {
     if (ndim < 0 || ndim > TG_MAX_DIMS)
         return TG__REJECT("%s: ndim must be in [0, %d], got %d", fn, TG_MAX_DIMS, ndim);
     if (ndim > 0 && !shape) return TG__REJECT("%s: shape is NULL for ndim %d", fn, ndim);
-    int64_t numel = 1;
+    /* Zero sizes count as ones, so that strides and offsets of empty
+     * tensors fit as well. */
+    int64_t extent = 1;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0)
-            return TG__REJECT("%s: negative dimension %lld at dim %d", fn, (long long)shape[d], d);
-        if (shape[d] > 0 && numel > INT64_MAX / 8 / shape[d])
-            return TG__REJECT("%s: shape too large at dim %d", fn, d);
-        numel *= shape[d];
+            return TG__REJECT("%s: Trying to create tensor with negative dimension %lld at dim %d", fn,
+                              (long long)shape[d], d);
+        if (shape[d] > 1 && extent > TG_MAX_NUMEL / shape[d]) {
+            char s[160];
+            return TG__REJECT("%s: a tensor of shape %s is too large (its sizes multiply to more than 2^60)", fn,
+                              shape_text(ndim, shape, s, sizeof s));
+        }
+        if (shape[d] > 1) extent *= shape[d];
     }
     return true;
 }
@@ -61,8 +75,26 @@ static bool valid_dtype(const char *fn, tg_dtype dtype)
     return true;
 }
 
-static tg_tensor *alloc_tensor(tg_dtype dtype, int ndim, const int64_t *shape, bool persistent)
+static void *out_of_memory(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape, size_t nbytes)
 {
+    char s[160];
+    return tg_error("%s: can't allocate memory: you tried to allocate %zu bytes for a %s tensor of shape %s", fn,
+                    nbytes, tg_dtype_name(dtype), shape_text(ndim, shape, s, sizeof s));
+}
+
+/* Persistent data keeps TG_ALIGN bytes of slack past the end for kernels
+ * that round a length up; sanitizer builds poison it. */
+static void *persistent_data(size_t nbytes)
+{
+    size_t padded = (nbytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN + TG_ALIGN;
+    char *data = tg__aligned_alloc(padded);
+    if (data) TG_POISON(data + nbytes, padded - nbytes);
+    return data;
+}
+
+static tg_tensor *alloc_tensor(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape, bool persistent)
+{
+    if (!valid_dtype(fn, dtype) || !tg__valid_shape(fn, ndim, shape)) return NULL;
     int64_t numel = 1;
     for (int d = 0; d < ndim; d++) numel *= shape[d];
     size_t nbytes = (size_t)numel * tg_dtype_size(dtype);
@@ -70,23 +102,23 @@ static tg_tensor *alloc_tensor(tg_dtype dtype, int ndim, const int64_t *shape, b
     tg_storage *s;
     void *data;
     if (persistent) {
-        t = calloc(1, sizeof *t);
-        s = calloc(1, sizeof *s);
-        data = aligned_alloc(64, (nbytes + 63) / 64 * 64 + 64);
-        if (!t || !s || !data) {
+        t = tg__calloc(1, sizeof *t);
+        s = tg__calloc(1, sizeof *s);
+        data = persistent_data(nbytes);
+        if (!t || !s || !data || !tg__live_add(t)) {
             free(t);
             free(s);
             free(data);
-            return tg_error("tg_empty: out of memory for %zu bytes", nbytes);
+            return out_of_memory(fn, dtype, ndim, shape, nbytes);
         }
         s->refcount = 1;
     } else {
-        t = tg__arena_alloc(sizeof *t);
-        s = t ? tg__arena_alloc(sizeof *s) : NULL;
-        data = s ? tg__arena_alloc(nbytes ? nbytes : 1) : NULL;
-        if (!data) return NULL;
+        t = tg__arena_take(sizeof *t);
+        s = t ? tg__arena_take(sizeof *s) : NULL;
+        data = s ? tg__arena_take(nbytes) : NULL;
+        if (!data) return out_of_memory(fn, dtype, ndim, shape, nbytes);
         memset(t, 0, sizeof *t);
-        s->refcount = 0;
+        memset(s, 0, sizeof *s);
         tg__scope_register(t);
     }
     s->data = data;
@@ -95,35 +127,35 @@ static tg_tensor *alloc_tensor(tg_dtype dtype, int ndim, const int64_t *shape, b
     t->magic = TG_MAGIC;
     t->ndim = ndim;
     t->dtype = dtype;
-    t->requires_grad = false;
     t->persistent = persistent;
     for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
     set_contiguous_strides(t);
-    t->offset = 0;
     t->storage = s;
-    t->node = NULL;
-    t->grad = NULL;
     return t;
 }
 
-tg_tensor *tg__new(tg_dtype dtype, int ndim, const int64_t *shape)
+tg_tensor *tg__new(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape)
 {
-    return alloc_tensor(dtype, ndim, shape, tg__scope_depth() == 0);
+    return alloc_tensor(fn, dtype, ndim, shape, tg__scope_depth() == 0);
 }
 
-tg_tensor *tg__new_persistent(tg_dtype dtype, int ndim, const int64_t *shape)
+tg_tensor *tg__new_persistent(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape)
 {
-    return alloc_tensor(dtype, ndim, shape, true);
+    return alloc_tensor(fn, dtype, ndim, shape, true);
 }
 
-tg_tensor *tg__new_like(const tg_tensor *t) { return tg__new(t->dtype, t->ndim, t->shape); }
+tg_tensor *tg__new_like(const char *fn, const tg_tensor *t) { return tg__new(fn, t->dtype, t->ndim, t->shape); }
 
-tg_tensor *tg__view_of(const tg_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
+tg_tensor *tg__view_of(const char *fn, const tg_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
                        int64_t offset)
 {
     bool persistent = tg__scope_depth() == 0;
-    tg_tensor *v = persistent ? calloc(1, sizeof *v) : tg__arena_alloc(sizeof *v);
-    if (!v) return persistent ? tg_error("tg_view: out of memory") : NULL;
+    tg_tensor *v = persistent ? tg__calloc(1, sizeof *v) : tg__arena_take(sizeof *v);
+    if (v && persistent && !tg__live_add(v)) {
+        free(v);
+        v = NULL;
+    }
+    if (!v) return tg_error("%s: out of memory for a tensor header", fn);
     memset(v, 0, sizeof *v);
     if (!persistent) tg__scope_register(v);
     v->magic = TG_MAGIC;
@@ -152,14 +184,13 @@ static bool fits_dtype(const char *fn, tg_dtype dtype, double value)
 
 static tg_tensor *empty_named(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape)
 {
-    if (!valid_dtype(fn, dtype) || !valid_shape(fn, ndim, shape)) return NULL;
-    return tg__new(dtype, ndim, shape);
+    return tg__new(fn, dtype, ndim, shape);
 }
 
 static tg_tensor *full_named(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape, double value)
 {
-    if (!valid_dtype(fn, dtype) || !valid_shape(fn, ndim, shape) || !fits_dtype(fn, dtype, value)) return NULL;
-    tg_tensor *t = tg__new(dtype, ndim, shape);
+    if (!valid_dtype(fn, dtype) || !fits_dtype(fn, dtype, value)) return NULL;
+    tg_tensor *t = tg__new(fn, dtype, ndim, shape);
     if (t) tg_fill_(t, value);
     return t;
 }
@@ -346,11 +377,9 @@ int tg_copy_to_array(const tg_tensor *t, void *out)
 {
     if (!tg__check("tg_copy_to_array", t)) return -1;
     if (!out) return tg_fail("tg_copy_to_array: out is NULL");
-    tg_tensor dst = *t;
     tg_storage s = {.data = out, .nbytes = tg_numel(t) * (int64_t)tg_dtype_size(t->dtype)};
+    tg_tensor dst = tg__header(t, t->ndim, t->shape, t->stride, 0);
     dst.storage = &s;
-    dst.offset = 0;
-    dst.requires_grad = false;
     set_contiguous_strides(&dst);
     return tg_copy_(&dst, t);
 }
@@ -394,9 +423,35 @@ static void copy_row(int64_t n, char **p, const int64_t *s, void *vctx)
     }
 }
 
+typedef struct {
+    bool bad;
+    double value;
+} range_ctx;
+
+static void int64_range_row(int64_t n, char **p, const int64_t *s, void *vctx)
+{
+    range_ctx *c = vctx;
+    for (int64_t i = 0; i < n && !c->bad; i++) {
+        double v = tg__load(p[0] + i * s[0], c->value == 4 ? TG_F32 : TG_F64);
+        if (!(v >= -0x1p63 && v < 0x1p63)) c->bad = true, c->value = v;
+    }
+}
+
+bool tg__fits_int64(const char *fn, const tg_tensor *src)
+{
+    if (src->dtype == TG_I64) return true;
+    /* value carries the element size in, the offending value out */
+    range_ctx c = {false, (double)tg_dtype_size(src->dtype)};
+    tg__foreach(1, &src, src->ndim, src->shape, int64_range_row, &c, false);
+    if (c.bad) return TG__REJECT("%s: value cannot be converted to type int64 without overflow: %g", fn, c.value);
+    return true;
+}
+
 int tg_copy_(tg_tensor *dst, const tg_tensor *src)
 {
     if (!src || !inplace_ok("tg_copy_", dst, src)) return -1;
+    if (dst->dtype == TG_I64 && !tg__fits_int64("tg_copy_", src)) return -1;
+    dst->storage->version++;
     copy_ctx c = {dst->dtype, src->dtype, 1.0};
     const tg_tensor *ops[2] = {dst, src};
     tg__foreach(2, ops, dst->ndim, dst->shape, copy_row, &c, true);
@@ -421,6 +476,7 @@ static void fill_row(int64_t n, char **p, const int64_t *s, void *vctx)
 int tg_fill_(tg_tensor *dst, double value)
 {
     if (!inplace_ok("tg_fill_", dst, NULL) || !fits_dtype("tg_fill_", dst->dtype, value)) return -1;
+    dst->storage->version++;
     copy_ctx c = {dst->dtype, dst->dtype, value};
     const tg_tensor *ops[1] = {dst};
     tg__foreach(1, ops, dst->ndim, dst->shape, fill_row, &c, true);
@@ -456,6 +512,7 @@ static void axpy_row(int64_t n, char **p, const int64_t *s, void *vctx)
 int tg_add_(tg_tensor *dst, const tg_tensor *src, double alpha)
 {
     if (!src || !inplace_ok("tg_add_", dst, src)) return -1;
+    dst->storage->version++;
     copy_ctx c = {dst->dtype, src->dtype, alpha};
     const tg_tensor *ops[2] = {dst, src};
     /* A broadcast source adds into many places of dst, but each dst element
@@ -473,6 +530,7 @@ static void scale_row(int64_t n, char **p, const int64_t *s, void *vctx)
 int tg_mul_scalar_(tg_tensor *dst, double value)
 {
     if (!inplace_ok("tg_mul_scalar_", dst, NULL)) return -1;
+    dst->storage->version++;
     copy_ctx c = {dst->dtype, dst->dtype, value};
     const tg_tensor *ops[1] = {dst};
     tg__foreach(1, ops, dst->ndim, dst->shape, scale_row, &c, true);
@@ -483,8 +541,18 @@ int tg_mul_scalar_(tg_tensor *dst, double value)
 
 void tg_free(tg_tensor *t)
 {
-    if (!t || t->magic != TG_MAGIC || !t->persistent) return;
+    /* A scope tensor is left to its scope. Anything else must be a live
+     * persistent tensor: debug builds ask their set of live headers before
+     * reading t, so that a second tg_free is reported, not done. */
+    if (!t || tg__arena_owns(t)) return;
+    if (!tg__live_remove(t)) {
+        tg_error("tg_free: %p is not a live persistent tensor (freed twice?)", (void *)t);
+        return;
+    }
     if (t->grad) tg_free(t->grad);
+    /* Base-level graphs outlive their tensors: the node forgets this one,
+     * so that tg_release_thread_memory does not touch it. */
+    if (t->node && t->node->out == t) t->node->out = NULL;
     tg_storage *s = t->storage;
     if (s->persistent && --s->refcount == 0) {
         free(s->data);

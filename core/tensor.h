@@ -31,6 +31,9 @@ typedef struct tg_storage {
     int64_t nbytes;
     int refcount;      /* persistent storage only; arena storage is not counted */
     bool persistent;   /* malloc'd (freed at refcount 0) rather than arena-owned */
+    int64_t version;   /* bumped by every in-place write (tg_copy_, tg_fill_, tg_add_,
+                          tg_mul_scalar_, optimizer steps): backward refuses a tensor
+                          it saved that has been modified since, as PyTorch does */
 } tg_storage;
 
 typedef struct tg_node tg_node;
@@ -48,6 +51,8 @@ typedef struct tg_tensor {
     tg_storage *storage;
     tg_node *node;             /* the op that made it; NULL for leaves */
     struct tg_tensor *grad;    /* leaves: gradient accumulated by tg_backward */
+    struct tg_tensor *pass_grad; /* leaves during a backward pass: its gradient, added
+                                    into grad only when the whole pass succeeds */
     struct tg_tensor *scope_prev; /* scope tensors: the one made before it, for scope end */
 } tg_tensor;
 
@@ -59,7 +64,8 @@ size_t tg_dtype_size(tg_dtype dtype);
 const char *tg_dtype_name(tg_dtype dtype);
 
 /* --- factories ------------------------------------------------------------
- * shape has ndim entries (0 <= ndim <= 8, each >= 0). The result is
+ * shape has ndim entries (0 <= ndim <= 8, each >= 0, multiplying to at
+ * most 2^60 with zeros counted as ones: "too large" otherwise). The result is
  * contiguous, in the current scope (or persistent outside any scope). An
  * int64 tensor cannot be filled with NaN, infinities or values beyond its
  * range (an error, as in PyTorch). */
@@ -89,13 +95,18 @@ tg_tensor *tg_zeros_like(const tg_tensor *t);
 tg_tensor *tg_ones_like(const tg_tensor *t);
 /* A contiguous copy of t's values (differentiable). */
 tg_tensor *tg_clone(tg_tensor *t);
-/* t's values converted to dtype (differentiable between float dtypes). */
+/* t's values converted to dtype (differentiable between float dtypes).
+ * NaN, infinities and values beyond int64's range cannot become int64: an
+ * error, not a garbage value. */
 tg_tensor *tg_cast(tg_tensor *t, tg_dtype dtype);
-/* t itself if contiguous, else a contiguous copy (differentiable). */
+/* A contiguous tensor with t's values (differentiable): a new header over
+ * t's storage when t is contiguous already, else a copy. Never t itself
+ * (see the ownership rule in scope.h). */
 tg_tensor *tg_contiguous(tg_tensor *t);
 
 /* --- inspection ---------------------------------------------------------- */
 
+/* Number of elements (the product of the shape; 1 for a 0-dim tensor). */
 int64_t tg_numel(const tg_tensor *t);
 /* Size of dim (negative counts from the end); -1 with a message if out of range. */
 int64_t tg_size(const tg_tensor *t, int dim);
@@ -151,7 +162,10 @@ int tg_chunk(tg_tensor *t, int chunks, int dim, int max_out, tg_tensor **out);
 
 /* --- in-place updates (no autograd; for optimizers and gradient buffers) --
  * Each fails if dst requires grad while grad mode is on. src broadcasts to
- * dst's shape. Return 0 or -1. */
+ * dst's shape. Each advances dst's storage version, so that a backward that
+ * needs the old values refuses to run (see autograd.h). tg_copy_ of float
+ * values into an int64 tensor fails on NaN, infinities and values beyond
+ * int64's range. Return 0 or -1. */
 int tg_copy_(tg_tensor *dst, const tg_tensor *src);
 int tg_fill_(tg_tensor *dst, double value);
 /* dst += alpha * src */
@@ -163,10 +177,12 @@ int tg_mul_scalar_(tg_tensor *dst, double value);
 
 /* Free a persistent tensor (its storage when no other persistent tensor
  * shares it) and its .grad. A tensor that belongs to a scope is left to the
- * scope. NULL is ignored. */
+ * scope. NULL is ignored. In debug builds (NDEBUG undefined) a second
+ * tg_free of the same tensor records a message instead of freeing twice. */
 void tg_free(tg_tensor *t);
 
-/* Mark a leaf as requiring grad (float dtypes only); returns t, or NULL. */
+/* Mark a leaf as requiring grad (float dtypes only); returns t itself (the
+ * one function that hands back its argument, for chaining), or NULL. */
 tg_tensor *tg_requires_grad(tg_tensor *t, bool requires_grad);
 
 /* --- printing ------------------------------------------------------------ */

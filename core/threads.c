@@ -1,12 +1,24 @@
+/* Threads: the count, and parallel regions that give way on a busy machine
+ * (the policy is described in core/internal.h). */
 #include <tapegrad/threads.h>
-#include <tapegrad/error.h>
+
+#include "internal.h"
+
 #ifdef _OPENMP
 #include <omp.h>
+static double now(void) { return omp_get_wtime(); }
+#else
+static double now(void) { return 0; }
 #endif
+
+/* More threads than this is a mistake, not a machine (the OpenMP runtime
+ * itself fails far below 100000). */
+#define TG_MAX_THREADS 1024
 
 int tg_set_num_threads(int n)
 {
-    if (n < 1) return tg_fail("tg_set_num_threads: n must be >= 1, got %d", n);
+    if (n < 1 || n > TG_MAX_THREADS)
+        return tg_fail("tg_set_num_threads: n must be in [1, %d], got %d", TG_MAX_THREADS, n);
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
@@ -16,8 +28,66 @@ int tg_set_num_threads(int n)
 int tg_get_num_threads(void)
 {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    int n = omp_get_max_threads();
+    return n < TG_MAX_THREADS ? n : TG_MAX_THREADS;
 #else
     return 1;
 #endif
+}
+
+int tg__threads_for(int64_t work, int64_t min_work)
+{
+    return work < min_work ? 1 : tg_get_num_threads();
+}
+
+/* What the calling thread has seen of the machine's load. */
+static _Thread_local struct {
+    double lateness;      /* decaying count of regions whose helpers started late */
+    double demoted_until; /* run regions alone until then */
+    double backoff;       /* the next demotion's length */
+    double last_demotion_end;
+} load;
+
+#define DEMOTE_FIRST 0.010
+#define DEMOTE_MAX 1.0
+
+tg__parallel tg__parallel_begin(int wanted)
+{
+    tg__parallel r = {.threads = wanted};
+    if (wanted > 1) {
+        r.start = now();
+        if (r.start < load.demoted_until) r.threads = 1;
+    }
+    return r;
+}
+
+void tg__parallel_arrive(tg__parallel *r)
+{
+#ifdef _OPENMP
+    int tid = omp_get_thread_num();
+    if (r->threads > 1 && tid > 0 && tid < TG__PARALLEL_SLOTS) r->arrive[tid] = now();
+#else
+    (void)r;
+#endif
+}
+
+void tg__parallel_end(tg__parallel *r)
+{
+    if (r->threads < 2) return;
+    double end = now(), delay = 0;
+    int slots = r->threads < TG__PARALLEL_SLOTS ? r->threads : TG__PARALLEL_SLOTS;
+    for (int i = 1; i < slots; i++)
+        if (r->arrive[i] - r->start > delay) delay = r->arrive[i] - r->start;
+    /* Late: a helper started after a wait that cost a third of the region or
+     * more (a spinning helper starts within microseconds; one the scheduler
+     * gave to another process, after milliseconds). */
+    bool late = delay > 20e-6 && delay * 3 > end - r->start;
+    load.lateness = load.lateness * 0.75 + (late ? 1.0 : 0.0);
+    if (load.lateness <= 1.0) return;
+    /* Demoted again soon after the last demotion ended: the load persists. */
+    bool persists = load.backoff > 0 && end - load.last_demotion_end < 0.1;
+    load.backoff = persists ? (load.backoff * 2 < DEMOTE_MAX ? load.backoff * 2 : DEMOTE_MAX) : DEMOTE_FIRST;
+    load.demoted_until = end + load.backoff;
+    load.last_demotion_end = load.demoted_until;
+    load.lateness = 0;
 }

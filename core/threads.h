@@ -1,6 +1,7 @@
 /* Threads. OpenMP parallelises GEMM over M/N blocks and large elementwise
  * loops; results are bit-identical for any thread count because no
- * reduction is split in a way that depends on it. */
+ * reduction is split in a way that depends on it. A busy machine makes the
+ * library use fewer threads, never a different result. */
 #ifndef TG_THREADS_H
 #define TG_THREADS_H
 
@@ -8,9 +9,13 @@
 extern "C" {
 #endif
 
-/* Use n threads (n >= 1) for later parallel work; OMP_NUM_THREADS sets the
- * starting value. Returns 0, or -1 (with a message) for n < 1. Without
- * OpenMP the library is single-threaded and n > 1 is accepted but ignored. */
+/* Use n threads (1 <= n <= 1024) for later parallel work; OMP_NUM_THREADS
+ * sets the starting value. Returns 0, or -1 (with a message) outside that
+ * range. Without OpenMP the library is single-threaded and n > 1 is
+ * accepted but ignored. When another process holds the cores, parallel
+ * regions run on the calling thread alone for a while instead of waiting
+ * for helpers the scheduler is not running (results are identical either
+ * way). */
 int tg_set_num_threads(int n);
 
 /* The number of threads parallel work will use. */

@@ -11,7 +11,7 @@
 static void reshape_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *x = n->inputs[0];
-    tg_accum_grad(x, tg_view(tg_contiguous(g), x->ndim, x->shape));
+    tg_accum_grad(x, tg_view(tg__contiguous(g), x->ndim, x->shape));
 }
 
 /* Strides for viewing t with a new shape, or false when its strides do not
@@ -89,7 +89,7 @@ static tg_tensor *view_impl(const char *fn, tg_tensor *t, int ndim, const int64_
 {
     if (!tg__check(fn, t)) return NULL;
     int64_t resolved[TG_MAX_DIMS], stride[TG_MAX_DIMS];
-    if (!infer_shape(fn, t, ndim, shape, resolved)) return NULL;
+    if (!infer_shape(fn, t, ndim, shape, resolved) || !tg__valid_shape(fn, ndim, resolved)) return NULL;
     if (!view_strides(t, ndim, resolved, stride)) {
         if (!copy_ok)
             return tg_error("%s: view size is not compatible with input tensor's size and stride "
@@ -97,9 +97,9 @@ static tg_tensor *view_impl(const char *fn, tg_tensor *t, int ndim, const int64_
                             "Use tg_reshape instead.", fn);
         /* The copy is the result's storage; only its header is a temporary. */
         tg_scope *s = tg__autoscope(1, &t);
-        return tg__autoscope_keep(s, view_impl(fn, tg_contiguous(t), ndim, resolved, false));
+        return tg__autoscope_keep(s, view_impl(fn, tg__contiguous(t), ndim, resolved, false));
     }
-    tg_tensor *v = tg__view_of(t, ndim, resolved, stride, t->offset);
+    tg_tensor *v = tg__view_of(fn, t, ndim, resolved, stride, t->offset);
     if (v) tg_record("view", reshape_backward, v, 1, &t);
     return v;
 }
@@ -182,7 +182,7 @@ tg_tensor *tg_permute(tg_tensor *t, const int *perm)
         shape[i] = t->shape[d];
         stride[i] = t->stride[d];
     }
-    tg_tensor *v = tg__view_of(t, t->ndim, shape, stride, t->offset);
+    tg_tensor *v = tg__view_of("tg_permute", t, t->ndim, shape, stride, t->offset);
     tg_node *n = v ? tg_record("permute", permute_backward, v, 1, &t) : NULL;
     for (int i = 0; n && i < t->ndim; i++) n->iarg[i] = p[i];
     return v;
@@ -224,7 +224,7 @@ tg_tensor *tg_narrow(tg_tensor *t, int dim, int64_t start, int64_t length)
     int64_t shape[TG_MAX_DIMS];
     memcpy(shape, t->shape, sizeof shape);
     shape[d] = length;
-    tg_tensor *v = tg__view_of(t, t->ndim, shape, t->stride, t->offset + start * t->stride[d]);
+    tg_tensor *v = tg__view_of("tg_narrow", t, t->ndim, shape, t->stride, t->offset + start * t->stride[d]);
     tg_node *n = v ? tg_record("narrow", narrow_backward, v, 1, &t) : NULL;
     if (n) {
         n->iarg[0] = d;
@@ -257,7 +257,7 @@ tg_tensor *tg_select(tg_tensor *t, int dim, int64_t index)
             shape[nd] = t->shape[i];
             stride[nd++] = t->stride[i];
         }
-    tg_tensor *v = tg__view_of(t, nd, shape, stride, t->offset + index * t->stride[d]);
+    tg_tensor *v = tg__view_of("tg_select", t, nd, shape, stride, t->offset + index * t->stride[d]);
     tg_node *n = v ? tg_record("select", select_backward, v, 1, &t) : NULL;
     if (n) {
         n->iarg[0] = d;
@@ -323,16 +323,8 @@ tg_tensor *tg_expand(tg_tensor *t, int ndim, const int64_t *shape)
         stride[d] = (td >= 0 && have == want) ? t->stride[td] : 0;
     }
     /* Elements are counted in int64 everywhere, so the view's count must fit. */
-    int64_t numel = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (out[d] > 0 && numel > INT64_MAX / 8 / out[d]) {
-            char s[128];
-            return tg_error("tg_expand: expanded size too large at dim %d (input shape %s)", d,
-                            tg_shape_str(t, s, sizeof s));
-        }
-        numel *= out[d];
-    }
-    tg_tensor *v = tg__view_of(t, ndim, out, stride, t->offset);
+    if (!tg__valid_shape("tg_expand", ndim, out)) return NULL;
+    tg_tensor *v = tg__view_of("tg_expand", t, ndim, out, stride, t->offset);
     if (v) tg_record("expand", expand_backward, v, 1, &t);
     return v;
 }
@@ -348,7 +340,8 @@ static void copy_backward(tg_node *n, tg_tensor *g)
 static tg_tensor *copy_as(const char *fn, const char *op, tg_tensor *t, tg_dtype dtype)
 {
     if (!tg__check(fn, t)) return NULL;
-    tg_tensor *out = tg__new(dtype, t->ndim, t->shape);
+    if (dtype == TG_I64 && !tg__fits_int64(fn, t)) return NULL;
+    tg_tensor *out = tg__new(fn, dtype, t->ndim, t->shape);
     if (!out) return NULL;
     bool was = tg_set_grad_enabled(false);
     tg_copy_(out, t);
@@ -359,10 +352,26 @@ static tg_tensor *copy_as(const char *fn, const char *op, tg_tensor *t, tg_dtype
 
 tg_tensor *tg_clone(tg_tensor *t) { return copy_as("tg_clone", "clone", t, t ? t->dtype : TG_F32); }
 
-tg_tensor *tg_contiguous(tg_tensor *t)
+/* y = x, a new header over x's storage;  dx = dy */
+static void alias_backward(tg_node *n, tg_tensor *g) { tg_accum_grad(n->inputs[0], g); }
+
+tg_tensor *tg__alias(const char *fn, const char *op, tg_tensor *t)
+{
+    tg_tensor *v = tg__view_of(fn, t, t->ndim, t->shape, t->stride, t->offset);
+    if (v) tg_record(op, alias_backward, v, 1, &t);
+    return v;
+}
+
+tg_tensor *tg__contiguous(tg_tensor *t)
 {
     if (!tg__check("tg_contiguous", t)) return NULL;
     return tg_is_contiguous(t) ? t : copy_as("tg_contiguous", "contiguous", t, t->dtype);
+}
+
+tg_tensor *tg_contiguous(tg_tensor *t)
+{
+    if (!tg__check("tg_contiguous", t)) return NULL;
+    return tg_is_contiguous(t) ? tg__alias("tg_contiguous", "contiguous", t) : tg__contiguous(t);
 }
 
 tg_tensor *tg_cast(tg_tensor *t, tg_dtype dtype)
@@ -370,6 +379,8 @@ tg_tensor *tg_cast(tg_tensor *t, tg_dtype dtype)
     if (dtype != TG_F32 && dtype != TG_F64 && dtype != TG_I64) return tg_error("tg_cast: unknown dtype %d", (int)dtype);
     return copy_as("tg_cast", "cast", t, dtype);
 }
+
+/* --- stack headers ------------------------------------------------------------ */
 
 tg_tensor tg__header(const tg_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
                      int64_t offset)
@@ -379,4 +390,44 @@ tg_tensor tg__header(const tg_tensor *t, int ndim, const int64_t *shape, const i
     memcpy(h.shape, shape, sizeof(int64_t) * (size_t)ndim);
     memcpy(h.stride, stride, sizeof(int64_t) * (size_t)ndim);
     return h;
+}
+
+tg_tensor tg__slice(const tg_tensor *t, int dim, int64_t start, int64_t len)
+{
+    tg_tensor r = tg__header(t, t->ndim, t->shape, t->stride, t->offset + start * t->stride[dim]);
+    r.shape[dim] = len;
+    return r;
+}
+
+tg_tensor tg__region(const tg_tensor *t, const int64_t *start, const int64_t *len)
+{
+    int64_t offset = t->offset;
+    for (int d = 0; d < t->ndim; d++) offset += start[d] * t->stride[d];
+    return tg__header(t, t->ndim, len, t->stride, offset);
+}
+
+tg_tensor tg__selected(const tg_tensor *t, int dim, int64_t index)
+{
+    int64_t shape[TG_MAX_DIMS], stride[TG_MAX_DIMS];
+    for (int d = 0, k = 0; d < t->ndim; d++)
+        if (d != dim) {
+            shape[k] = t->shape[d];
+            stride[k++] = t->stride[d];
+        }
+    return tg__header(t, t->ndim - 1, shape, stride, t->offset + index * t->stride[dim]);
+}
+
+tg_tensor tg__spread(const tg_tensor *t, int ndim, const int64_t *shape)
+{
+    int64_t stride[TG_MAX_DIMS];
+    int lead = ndim - t->ndim;
+    for (int d = 0; d < ndim; d++)
+        stride[d] = d < lead || (t->shape[d - lead] == 1 && shape[d] != 1) ? 0 : t->stride[d - lead];
+    return tg__header(t, ndim, shape, stride, t->offset);
+}
+
+tg_tensor tg__transposed(const tg_tensor *t)
+{
+    return tg__header(t, 2, (int64_t[]){t->shape[1], t->shape[0]}, (int64_t[]){t->stride[1], t->stride[0]},
+                      t->offset);
 }

@@ -41,8 +41,11 @@ static int64_t check_gates(const char *fn, int gates, const tg_tensor *xproj, co
     return hidden;
 }
 
+/* Outside any scope and with nothing to record, a step's temporaries live
+ * in a scope of its own and only its results are kept (tg__autoscope). */
+
 /* h' = act(xW + hW) */
-tg_tensor *tg_rnn_step(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode)
+static tg_tensor *rnn_step(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode)
 {
     if (check_gates("tg_rnn_step", 1, xproj, hproj ? hproj : xproj, NULL) < 0) return NULL;
     if (mode != TG_RNN_TANH && mode != TG_RNN_RELU)
@@ -52,7 +55,7 @@ tg_tensor *tg_rnn_step(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode)
 }
 
 /* [i f g o] = xW + hW;  c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c') */
-tg_tensor *tg_lstm_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *c, tg_tensor **c_out)
+static tg_tensor *lstm_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *c, tg_tensor **c_out)
 {
     if (c_out) *c_out = NULL;
     int64_t hidden = check_gates("tg_lstm_step", 4, xproj, hproj ? hproj : xproj, c);
@@ -71,7 +74,7 @@ tg_tensor *tg_lstm_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *c, tg_ten
 }
 
 /* [r z n] blocks;  r, z = sigmoid(xW + hW);  n = tanh(xW_n + r hW_n);  h' = lerp(n, h, z) = (1-z) n + z h */
-tg_tensor *tg_gru_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *h)
+static tg_tensor *gru_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *h)
 {
     int64_t hidden = check_gates("tg_gru_step", 3, xproj, hproj, h);
     if (hidden < 0) return NULL;
@@ -84,6 +87,24 @@ tg_tensor *tg_gru_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *h)
     return tg_lerp(candidate, h, update);
 }
 
+tg_tensor *tg_rnn_step(tg_tensor *xproj, tg_tensor *hproj, tg_rnn_mode mode)
+{
+    tg_scope *s = tg__autoscope(2, (tg_tensor *[]){xproj, hproj});
+    return tg__autoscope_keep(s, rnn_step(xproj, hproj, mode));
+}
+
+tg_tensor *tg_lstm_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *c, tg_tensor **c_out)
+{
+    tg_scope *s = tg__autoscope(3, (tg_tensor *[]){xproj, hproj, c});
+    return tg__autoscope_keep2(s, lstm_step(xproj, hproj, c, c_out), c_out);
+}
+
+tg_tensor *tg_gru_step(tg_tensor *xproj, tg_tensor *hproj, tg_tensor *h)
+{
+    tg_scope *s = tg__autoscope(3, (tg_tensor *[]){xproj, hproj, h});
+    return tg__autoscope_keep(s, gru_step(xproj, hproj, h));
+}
+
 /* --- cell modules ------------------------------------------------------------ */
 
 tg_cell *tg_cell_new(tg_rnn_mode mode, int64_t input_size, int64_t hidden_size, bool bias, tg_dtype dtype)
@@ -93,23 +114,23 @@ tg_cell *tg_cell_new(tg_rnn_mode mode, int64_t input_size, int64_t hidden_size, 
     if (input_size < 1 || hidden_size < 1)
         return tg_error("%s: input_size and hidden_size must be positive, got %lld and %lld", fn,
                         (long long)input_size, (long long)hidden_size);
+    if (input_size > TG_MAX_NUMEL || hidden_size > TG_MAX_NUMEL) /* 4 * hidden_size must not wrap */
+        return tg_error("%s: input_size %lld or hidden_size %lld is too large", fn, (long long)input_size,
+                        (long long)hidden_size);
     if (dtype != TG_F32 && dtype != TG_F64) return tg_error("%s: dtype must be float32 or float64", fn);
-    tg_cell *cell = calloc(1, sizeof *cell);
+    tg_cell *cell = tg__calloc(1, sizeof *cell);
     if (!cell) return tg_error("%s: out of memory", fn);
     *cell = (tg_cell){.mode = mode, .input_size = input_size, .hidden_size = hidden_size};
     int64_t rows = tg_rnn_mode_gates(mode) * hidden_size;
     double bound = 1.0 / sqrt((double)hidden_size);
-    cell->weight_ih = tg_param_uniform(dtype, 2, (int64_t[]){rows, input_size}, -bound, bound);
-    cell->weight_hh = tg_param_uniform(dtype, 2, (int64_t[]){rows, hidden_size}, -bound, bound);
-    bool ok = cell->weight_ih && cell->weight_hh;
-    if (bias) {
-        cell->bias_ih = tg_param_uniform(dtype, 1, &rows, -bound, bound);
-        cell->bias_hh = tg_param_uniform(dtype, 1, &rows, -bound, bound);
-        ok = ok && cell->bias_ih && cell->bias_hh;
-    }
+    /* Stop at the first failure, naming this function before the cause. */
+    bool ok = (cell->weight_ih = tg_param_uniform(dtype, 2, (int64_t[]){rows, input_size}, -bound, bound)) &&
+              (cell->weight_hh = tg_param_uniform(dtype, 2, (int64_t[]){rows, hidden_size}, -bound, bound)) &&
+              (!bias || ((cell->bias_ih = tg_param_uniform(dtype, 1, &rows, -bound, bound)) &&
+                         (cell->bias_hh = tg_param_uniform(dtype, 1, &rows, -bound, bound))));
     if (!ok) {
         tg_cell_free(cell);
-        return NULL;
+        return tg_error("%s: %s", fn, tg_last_error());
     }
     return cell;
 }
@@ -124,7 +145,7 @@ void tg_cell_free(tg_cell *cell)
     free(cell);
 }
 
-tg_tensor *tg_cell_forward(tg_cell *cell, tg_tensor *x, tg_tensor *h, tg_tensor *c, tg_tensor **c_out)
+static tg_tensor *cell_forward(tg_cell *cell, tg_tensor *x, tg_tensor *h, tg_tensor *c, tg_tensor **c_out)
 {
     const char *fn = "tg_cell_forward";
     if (c_out) *c_out = NULL;
@@ -162,11 +183,19 @@ tg_tensor *tg_cell_forward(tg_cell *cell, tg_tensor *x, tg_tensor *h, tg_tensor 
     if (lstm && !c) c = tg_zeros(x->dtype, state_ndim, state_shape);
     tg_tensor *xproj = tg_linear(x, cell->weight_ih, cell->bias_ih);
     tg_tensor *hproj = tg_linear(h, cell->weight_hh, cell->bias_hh);
+    if (!xproj || !hproj) return NULL; /* not an absent projection: a failure */
     switch (cell->mode) {
-    case TG_LSTM: return tg_lstm_step(xproj, hproj, c, c_out);
-    case TG_GRU: return tg_gru_step(xproj, hproj, h);
-    default: return tg_rnn_step(xproj, hproj, cell->mode);
+    case TG_LSTM: return lstm_step(xproj, hproj, c, c_out);
+    case TG_GRU: return gru_step(xproj, hproj, h);
+    default: return rnn_step(xproj, hproj, cell->mode);
     }
+}
+
+tg_tensor *tg_cell_forward(tg_cell *cell, tg_tensor *x, tg_tensor *h, tg_tensor *c, tg_tensor **c_out)
+{
+    tg_tensor *in[5] = {x, h, c, cell ? cell->weight_ih : NULL, cell ? cell->weight_hh : NULL};
+    tg_scope *s = tg__autoscope(5, in);
+    return tg__autoscope_keep2(s, cell_forward(cell, x, h, c, c_out), c_out);
 }
 
 int tg_cell_params(tg_cell *cell, tg_params *out, const char *prefix)

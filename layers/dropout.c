@@ -1,6 +1,7 @@
 /* torch.nn.Dropout on the dropout op. */
 #include <stdlib.h>
 
+#include "../core/internal.h"
 #include <tapegrad/dropout.h>
 #include <tapegrad/nn.h>
 
@@ -8,7 +9,7 @@ tg_dropout_layer *tg_dropout_layer_new(double p)
 {
     if (!(p >= 0 && p <= 1))
         return tg_error("tg_dropout_layer_new: dropout probability has to be between 0 and 1, but got %g", p);
-    tg_dropout_layer *layer = calloc(1, sizeof *layer);
+    tg_dropout_layer *layer = tg__calloc(1, sizeof *layer);
     if (!layer) return tg_error("tg_dropout_layer_new: out of memory");
     *layer = (tg_dropout_layer){.p = p, .training = true};
     return layer;

@@ -1,6 +1,7 @@
 /* torch.nn.Embedding on the embedding op. */
 #include <stdlib.h>
 
+#include "../core/internal.h"
 #include <tapegrad/autograd.h>
 #include <tapegrad/embedding.h>
 #include <tapegrad/shape.h>
@@ -16,20 +17,21 @@ tg_embedding_layer *tg_embedding_layer_new(int64_t num_embeddings, int64_t embed
         return tg_error("%s: padding_idx must be -1 (none) or within num_embeddings %lld, got %lld", fn,
                         (long long)num_embeddings, (long long)padding_idx);
     if (dtype != TG_F32 && dtype != TG_F64) return tg_error("%s: dtype must be float32 or float64", fn);
-    tg_embedding_layer *layer = calloc(1, sizeof *layer);
+    tg_embedding_layer *layer = tg__calloc(1, sizeof *layer);
     if (!layer) return tg_error("%s: out of memory", fn);
     *layer = (tg_embedding_layer){.num_embeddings = num_embeddings, .embedding_dim = embedding_dim,
                                   .padding_idx = padding_idx};
     layer->weight = tg_param_normal(dtype, 2, (int64_t[]){num_embeddings, embedding_dim}, 0.0, 1.0);
     if (!layer->weight) {
         free(layer);
-        return NULL;
+        return tg_error("%s: %s", fn, tg_last_error());
     }
     if (padding_idx >= 0) {
+        /* A header on the stack: nothing to allocate, nothing to fail. */
+        tg_tensor *w = layer->weight;
+        tg_tensor row = tg__header(w, 1, &w->shape[1], &w->stride[1], w->offset + padding_idx * w->stride[0]);
         bool was = tg_set_grad_enabled(false);
-        tg_tensor *row = tg_select(layer->weight, 0, padding_idx); /* persistent outside a scope */
-        tg_fill_(row, 0.0);
-        tg_free(row);
+        tg_fill_(&row, 0.0);
         tg_set_grad_enabled(was);
     }
     return layer;

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "../core/internal.h"
 #include <tapegrad/linalg.h>
 #include <tapegrad/linear.h>
 
@@ -12,21 +13,18 @@ tg_linear_layer *tg_linear_layer_new(int64_t in_features, int64_t out_features, 
         return tg_error("%s: in_features and out_features must be positive, got %lld and %lld", fn,
                         (long long)in_features, (long long)out_features);
     if (dtype != TG_F32 && dtype != TG_F64) return tg_error("%s: dtype must be float32 or float64", fn);
-    tg_linear_layer *layer = calloc(1, sizeof *layer);
+    tg_linear_layer *layer = tg__calloc(1, sizeof *layer);
     if (!layer) return tg_error("%s: out of memory", fn);
     layer->in_features = in_features;
     layer->out_features = out_features;
     /* kaiming_uniform(a = sqrt(5)): gain sqrt(2 / 6) * sqrt(3 / in) = 1 / sqrt(in) */
     double bound = 1.0 / sqrt((double)in_features);
+    /* Stop at the first failure, naming this function before the cause. */
     layer->weight = tg_param_uniform(dtype, 2, (int64_t[]){out_features, in_features}, -bound, bound);
-    bool ok = layer->weight != NULL;
-    if (bias) {
-        layer->bias = tg_param_uniform(dtype, 1, &out_features, -bound, bound);
-        ok = ok && layer->bias;
-    }
-    if (!ok) {
+    if (layer->weight && bias) layer->bias = tg_param_uniform(dtype, 1, &out_features, -bound, bound);
+    if (!layer->weight || (bias && !layer->bias)) {
         tg_linear_layer_free(layer);
-        return NULL;
+        return tg_error("%s: %s", fn, tg_last_error());
     }
     return layer;
 }

@@ -20,7 +20,7 @@ int tg_params_add(tg_params *p, const char *prefix, const char *name, tg_tensor 
     if (tg_params_find(p, full)) return tg_fail("tg_params_add: duplicate parameter name '%s'", full);
     if (p->count == p->capacity) {
         int cap = p->capacity ? 2 * p->capacity : 16;
-        tg_param *items = realloc(p->items, sizeof *items * (size_t)cap);
+        tg_param *items = tg__realloc(p->items, sizeof *items * (size_t)cap);
         if (!items) return tg_fail("tg_params_add: out of memory");
         p->items = items;
         p->capacity = cap;
@@ -92,19 +92,11 @@ static tg_tensor *param_new(const char *fn, tg_dtype dtype, int ndim, const int6
                             double a, double b)
 {
     if (dtype != TG_F32 && dtype != TG_F64) return tg_error("%s: parameters must be float32 or float64", fn);
-    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape))
-        return tg_error("%s: expected 0 to %d dims, got %d", fn, TG_MAX_DIMS, ndim);
-    int64_t numel = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] < 0) return tg_error("%s: negative size %lld in dim %d", fn, (long long)shape[d], d);
-        if (shape[d] > 0 && numel > INT64_MAX / 8 / shape[d])
-            return tg_error("%s: size %lld in dim %d is too large", fn, (long long)shape[d], d);
-        numel *= shape[d];
-    }
+    if (!tg__valid_shape(fn, ndim, shape)) return NULL;
     if (kind == FILL_UNIFORM && !(a <= b))
         return tg_error("%s: uniform_ expects to return a [from, to) range, but found from=%g > to=%g", fn, a, b);
     if (kind == FILL_NORMAL && !(b >= 0)) return tg_error("%s: normal expects std >= 0.0, but found std %g", fn, b);
-    tg_tensor *t = tg__new_persistent(dtype, ndim, shape);
+    tg_tensor *t = tg__new_persistent(fn, dtype, ndim, shape);
     if (!t) return NULL;
     char *data = tg_data(t);
     size_t size = tg_dtype_size(dtype);

@@ -1,6 +1,7 @@
 /* Multi-layer RNN, LSTM and GRU: one driver for all three. Per layer and
  * direction: one linear for the input projection of every step, then a
  * loop of h W_hh^T plus the cell's gate math on a view of that step. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -29,6 +30,10 @@ static bool check_config(const char *fn, tg_rnn_mode mode, const tg_rnn_config *
     if (c->input_size < 1 || c->hidden_size < 1)
         return TG__REJECT("%s: input_size and hidden_size must be positive, got %lld and %lld", fn,
                           (long long)c->input_size, (long long)c->hidden_size);
+    /* Products of sizes (4 * hidden_size, 2 * hidden_size) must not wrap. */
+    if (c->input_size > TG_MAX_NUMEL || c->hidden_size > TG_MAX_NUMEL || c->num_layers > INT_MAX / 2)
+        return TG__REJECT("%s: input_size %lld, hidden_size %lld or num_layers %d is too large", fn,
+                          (long long)c->input_size, (long long)c->hidden_size, c->num_layers);
     if (c->num_layers < 0) return TG__REJECT("%s: num_layers must be positive, got %d", fn, c->num_layers);
     if (!(c->dropout >= 0 && c->dropout <= 1))
         return TG__REJECT("%s: dropout should be a number in range [0, 1] representing the probability of an "
@@ -48,8 +53,8 @@ static bool check_config(const char *fn, tg_rnn_mode mode, const tg_rnn_config *
     return true;
 }
 
-/* Each parameter is created, then checked once at the end: a NULL means out
- * of memory, already reported. */
+/* Stops at the first parameter that cannot be made (out of memory or too
+ * large, already reported). */
 static bool make_weights(tg_rnn *rnn, int layer, tg_rnn_weights *w)
 {
     const tg_rnn_config *c = &rnn->config;
@@ -57,31 +62,26 @@ static bool make_weights(tg_rnn *rnn, int layer, tg_rnn_weights *w)
     int64_t hidden = c->hidden_size, rows = tg_rnn_mode_gates(rnn->mode) * hidden;
     int64_t in = layer == 0 ? c->input_size : rnn->num_directions * rnn->out_size;
     double bound = 1.0 / sqrt((double)hidden);
-    w->weight_ih = tg_param_uniform(dt, 2, (int64_t[]){rows, in}, -bound, bound);
-    w->weight_hh = tg_param_uniform(dt, 2, (int64_t[]){rows, rnn->out_size}, -bound, bound);
-    bool ok = w->weight_ih && w->weight_hh;
+    if (!(w->weight_ih = tg_param_uniform(dt, 2, (int64_t[]){rows, in}, -bound, bound))) return false;
+    if (!(w->weight_hh = tg_param_uniform(dt, 2, (int64_t[]){rows, rnn->out_size}, -bound, bound))) return false;
     if (!c->no_bias) {
-        w->bias_ih = tg_param_uniform(dt, 1, &rows, -bound, bound);
-        w->bias_hh = tg_param_uniform(dt, 1, &rows, -bound, bound);
-        ok = ok && w->bias_ih && w->bias_hh;
+        if (!(w->bias_ih = tg_param_uniform(dt, 1, &rows, -bound, bound))) return false;
+        if (!(w->bias_hh = tg_param_uniform(dt, 1, &rows, -bound, bound))) return false;
     }
-    if (c->proj_size > 0) {
-        w->weight_hr = tg_param_uniform(dt, 2, (int64_t[]){c->proj_size, hidden}, -bound, bound);
-        ok = ok && w->weight_hr;
-    }
+    if (c->proj_size > 0 && !(w->weight_hr = tg_param_uniform(dt, 2, (int64_t[]){c->proj_size, hidden}, -bound, bound)))
+        return false;
     if (c->layer_norm) {
-        w->ln_weight_ih = tg_param_full(dt, 1, &rows, 1.0);
-        w->ln_weight_hh = tg_param_full(dt, 1, &rows, 1.0);
-        ok = ok && w->ln_weight_ih && w->ln_weight_hh;
+        if (!(w->ln_weight_ih = tg_param_full(dt, 1, &rows, 1.0))) return false;
+        if (!(w->ln_weight_hh = tg_param_full(dt, 1, &rows, 1.0))) return false;
     }
-    return ok;
+    return true;
 }
 
 static tg_rnn *rnn_new(tg_rnn_mode mode, const tg_rnn_config *config)
 {
     const char *fn = new_name(mode);
     if (!check_config(fn, mode, config)) return NULL;
-    tg_rnn *rnn = calloc(1, sizeof *rnn);
+    tg_rnn *rnn = tg__calloc(1, sizeof *rnn);
     if (!rnn) return tg_error("%s: out of memory", fn);
     rnn->mode = mode;
     rnn->config = *config;
@@ -90,7 +90,7 @@ static tg_rnn *rnn_new(tg_rnn_mode mode, const tg_rnn_config *config)
     rnn->out_size = config->proj_size > 0 ? config->proj_size : config->hidden_size;
     rnn->training = true;
     int n = rnn->config.num_layers * rnn->num_directions;
-    rnn->weights = calloc((size_t)n, sizeof *rnn->weights);
+    rnn->weights = tg__calloc((size_t)n, sizeof *rnn->weights);
     bool ok = rnn->weights != NULL;
     for (int i = 0; ok && i < n; i++) ok = make_weights(rnn, i / rnn->num_directions, &rnn->weights[i]);
     if (ok && config->learn_init) {
@@ -103,6 +103,7 @@ static tg_rnn *rnn_new(tg_rnn_mode mode, const tg_rnn_config *config)
     }
     if (!ok) {
         if (!rnn->weights) tg_error("%s: out of memory", fn);
+        else tg_error("%s: %s", fn, tg_last_error()); /* name the function the user called */
         tg_rnn_free(rnn);
         return NULL;
     }
@@ -357,14 +358,29 @@ int tg_rnn_forward(tg_rnn *rnn, tg_tensor *x, tg_tensor *h0, tg_tensor *c0, cons
 {
     /* Outside any scope, with nothing to record, the step tensors are
      * temporaries of this call and only the results are kept. */
+    if (!out) return forward_impl(rnn, x, h0, c0, lengths, out); /* fails, naming the NULL */
     tg_tensor *inputs[4] = {x, h0, c0, rnn && rnn->weights ? rnn->weights[0].weight_ih : NULL};
     tg_scope *s = tg__autoscope(4, inputs);
+    /* A step that failed (out of memory) must not pass for an absent
+     * optional argument (a NULL bias, h0): any failure inside fails the call. */
+    uint64_t errors = tg__error_count();
     int status = forward_impl(rnn, x, h0, c0, lengths, out);
+    if (status == 0 && tg__error_count() != errors) {
+        status = -1;
+        *out = (tg_rnn_output){0};
+    }
     if (s) {
+        /* All three kept, or none. */
         tg_tensor *results[3] = {out->output, out->h_n, out->c_n};
-        for (int i = 0; i < 3; i++) results[i] = results[i] ? tg_keep(results[i]) : NULL;
+        for (int i = 0; i < 3; i++) {
+            tg_tensor *kept = results[i] ? tg_keep(results[i]) : NULL;
+            if (results[i] && !kept) status = -1;
+            results[i] = kept;
+        }
         tg_scope_end(s);
-        *out = (tg_rnn_output){.output = results[0], .h_n = results[1], .c_n = results[2]};
+        if (status < 0)
+            for (int i = 0; i < 3; i++) tg_free(results[i]);
+        *out = status < 0 ? (tg_rnn_output){0} : (tg_rnn_output){.output = results[0], .h_n = results[1], .c_n = results[2]};
     }
     return status;
 }

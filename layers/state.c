@@ -15,7 +15,7 @@ static const char *const LOAD = "tg_state_load";
 int tg_state_save(const char *path, const tg_params *params, int n_metadata, const tg_metadata_item *metadata)
 {
     if (!params) return tg_fail("tg_state_save: NULL collection");
-    tg_named_tensor *list = malloc(sizeof *list * (size_t)(params->count ? params->count : 1));
+    tg_named_tensor *list = tg__malloc(sizeof *list * (size_t)(params->count ? params->count : 1));
     if (!list) return tg_fail("tg_state_save: out of memory");
     for (int i = 0; i < params->count; i++) list[i] = (tg_named_tensor){params->items[i].name, params->items[i].tensor};
     int status = tg_safetensors_save(path, params->count, list, n_metadata, metadata);
@@ -53,10 +53,10 @@ static void say(message *m, const char *fmt, ...)
 
 static bool push_name(char ***list, int *n, const char *name)
 {
-    char **grown = realloc(*list, sizeof *grown * (size_t)(*n + 1));
+    char **grown = tg__realloc(*list, sizeof *grown * (size_t)(*n + 1));
     if (!grown) return false;
     *list = grown;
-    grown[*n] = strdup(name);
+    grown[*n] = tg__strdup(name);
     if (!grown[*n]) return false;
     (*n)++;
     return true;
@@ -81,9 +81,9 @@ int tg_state_load_from(tg_safetensors *f, const char *prefix, tg_params *params,
     prefix = prefix ? prefix : "";
     const size_t prefix_len = strlen(prefix);
     const int count = tg_safetensors_count(f);
-    int *match = malloc(sizeof *match * (size_t)(params->count ? params->count : 1));
-    bool *used = calloc((size_t)(count ? count : 1), sizeof *used);
-    char *name = malloc(prefix_len + TG_PARAM_NAME_MAX);
+    int *match = tg__malloc(sizeof *match * (size_t)(params->count ? params->count : 1));
+    bool *used = tg__calloc((size_t)(count ? count : 1), sizeof *used);
+    char *name = tg__malloc(prefix_len + TG_PARAM_NAME_MAX);
     message mismatches = {.used = 0};
     bool ok = match && used && name;
     for (int i = 0; ok && i < params->count; i++) {

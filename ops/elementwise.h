@@ -14,20 +14,20 @@ extern "C" {
 #endif
 
 /* --- unary: y has x's shape ------------------------------------------------ */
-tg_tensor *tg_neg(tg_tensor *x);
-tg_tensor *tg_abs(tg_tensor *x);        /* gradient sign(x), 0 at 0 */
-tg_tensor *tg_exp(tg_tensor *x);
-tg_tensor *tg_log(tg_tensor *x);
-tg_tensor *tg_log1p(tg_tensor *x);
-tg_tensor *tg_sqrt(tg_tensor *x);
+tg_tensor *tg_neg(tg_tensor *x);        /* -x */
+tg_tensor *tg_abs(tg_tensor *x);        /* |x|; gradient sign(x), 0 at 0 */
+tg_tensor *tg_exp(tg_tensor *x);        /* e^x */
+tg_tensor *tg_log(tg_tensor *x);        /* natural log */
+tg_tensor *tg_log1p(tg_tensor *x);      /* log(1 + x), accurate near 0 */
+tg_tensor *tg_sqrt(tg_tensor *x);       /* square root */
 tg_tensor *tg_rsqrt(tg_tensor *x);      /* 1 / sqrt(x) */
-tg_tensor *tg_square(tg_tensor *x);
-tg_tensor *tg_pow_scalar(tg_tensor *x, double exponent);
-tg_tensor *tg_sin(tg_tensor *x);
-tg_tensor *tg_cos(tg_tensor *x);
-tg_tensor *tg_tanh(tg_tensor *x);
-tg_tensor *tg_sigmoid(tg_tensor *x);
-tg_tensor *tg_relu(tg_tensor *x);       /* gradient 0 at 0, as PyTorch */
+tg_tensor *tg_square(tg_tensor *x);     /* x * x */
+tg_tensor *tg_pow_scalar(tg_tensor *x, double exponent); /* x^exponent */
+tg_tensor *tg_sin(tg_tensor *x);        /* sine */
+tg_tensor *tg_cos(tg_tensor *x);        /* cosine */
+tg_tensor *tg_tanh(tg_tensor *x);       /* hyperbolic tangent */
+tg_tensor *tg_sigmoid(tg_tensor *x);    /* 1 / (1 + e^-x) */
+tg_tensor *tg_relu(tg_tensor *x);       /* max(x, 0); gradient 0 at 0, as PyTorch */
 tg_tensor *tg_leaky_relu(tg_tensor *x, double negative_slope);   /* torch default 0.01 */
 tg_tensor *tg_elu(tg_tensor *x, double alpha);                   /* torch default 1.0 */
 /* approximate false: x * Phi(x) with erf; true: the tanh form. */
@@ -49,11 +49,11 @@ tg_tensor *tg_sub_scalar(tg_tensor *x, double s);    /* x - s */
 tg_tensor *tg_div_scalar(tg_tensor *x, double s);    /* x / s (a true division, not x * (1/s)) */
 
 /* --- binary with broadcasting: shapes broadcast as in PyTorch --------------- */
-tg_tensor *tg_add(tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_div(tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_pow(tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_add(tg_tensor *a, tg_tensor *b); /* a + b */
+tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b); /* a - b */
+tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b); /* a * b */
+tg_tensor *tg_div(tg_tensor *a, tg_tensor *b); /* a / b */
+tg_tensor *tg_pow(tg_tensor *a, tg_tensor *b); /* a^b */
 /* Elementwise max/min, NaN if either input is NaN (torch propagates NaN); at
  * ties each input gets half the gradient, and at a NaN both get all of it
  * (torch 1.13). */

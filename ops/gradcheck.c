@@ -52,6 +52,7 @@ int tg_gradcheck(tg_gradcheck_fn fn, int n, tg_tensor **inputs, void *ctx, doubl
             return tg_fail("tg_gradcheck: input %d is not a leaf (made by '%s')", i, inputs[i]->node->op);
     }
     tg_scope *scope = tg_scope_begin();
+    if (!scope) return -1;
     tg_tensor *weights = NULL;
     int status = 0;
     /* Analytic gradients, into fresh .grad buffers. */
@@ -105,7 +106,9 @@ int tg_gradcheck(tg_gradcheck_fn fn, int n, tg_tensor **inputs, void *ctx, doubl
     }
     tg_set_grad_enabled(was);
 done:
-    for (int i = 0; i < n; i++) {
+    /* In reverse, so that a leaf given twice gets back the caller's .grad
+     * (saved by its first entry) after its check's buffer is freed once. */
+    for (int i = n - 1; i >= 0; i--) {
         tg_free(inputs[i]->grad);
         inputs[i]->grad = saved_grads[i];
     }

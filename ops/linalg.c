@@ -9,15 +9,15 @@
 #include <tapegrad/linalg.h>
 #include <tapegrad/reduce.h>
 
-/* c = a b + beta c for 2-D views of one float dtype; no autograd. */
-static void gemm2d(tg_tensor *c, const tg_tensor *a, const tg_tensor *b, double beta)
+/* c = a b + beta c for 2-D views of one float dtype; no autograd. Returns
+ * 0, or -1 with the GEMM's message (out of memory for packing buffers). */
+static int gemm2d(tg_tensor *c, const tg_tensor *a, const tg_tensor *b, double beta)
 {
     int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
     if (c->dtype == TG_F32)
-        tg_gemm_f32(M, N, K, 1.0f, tg_data(a), a->stride[0], a->stride[1], tg_data(b), b->stride[0],
+        return tg_gemm_f32(M, N, K, 1.0f, tg_data(a), a->stride[0], a->stride[1], tg_data(b), b->stride[0],
                     b->stride[1], (float)beta, tg_data(c), c->stride[0], c->stride[1]);
-    else
-        tg_gemm_f64(M, N, K, 1.0, tg_data(a), a->stride[0], a->stride[1], tg_data(b), b->stride[0],
+    return tg_gemm_f64(M, N, K, 1.0, tg_data(a), a->stride[0], a->stride[1], tg_data(b), b->stride[0],
                     b->stride[1], beta, tg_data(c), c->stride[0], c->stride[1]);
 }
 
@@ -25,7 +25,6 @@ static void gemm2d(tg_tensor *c, const tg_tensor *a, const tg_tensor *b, double 
  * broadcast against the batch shape bshape (nb dims). */
 static tg_tensor matrix_at(const tg_tensor *t, int nb, const int64_t *bshape, int64_t batch)
 {
-    tg_tensor m = *t;
     int64_t off = t->offset;
     int lead = t->ndim - 2;
     for (int d = nb - 1; d >= 0; d--) {
@@ -34,13 +33,7 @@ static tg_tensor matrix_at(const tg_tensor *t, int nb, const int64_t *bshape, in
         int td = d - (nb - lead);
         if (td >= 0 && t->shape[td] != 1) off += idx * t->stride[td];
     }
-    m.ndim = 2;
-    m.shape[0] = t->shape[t->ndim - 2];
-    m.shape[1] = t->shape[t->ndim - 1];
-    m.stride[0] = t->stride[t->ndim - 2];
-    m.stride[1] = t->stride[t->ndim - 1];
-    m.offset = off;
-    return m;
+    return tg__header(t, 2, t->shape + lead, t->stride + lead, off);
 }
 
 /* y = a b over broadcast batch dims; a (..., n, k), b (..., k, m), both >= 2-D. */
@@ -57,9 +50,8 @@ static tg_tensor *batched(const char *fn, tg_tensor *a, tg_tensor *b, bool broad
         return tg_error("%s: expected both inputs to have the same dtype, got %s and %s", fn,
                         tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
     /* Broadcast the batch dims, treating each operand's last two as a matrix. */
-    tg_tensor ab = *a, bb = *b;
-    ab.ndim -= 2;
-    bb.ndim -= 2;
+    tg_tensor ab = tg__header(a, a->ndim - 2, a->shape, a->stride, a->offset);
+    tg_tensor bb = tg__header(b, b->ndim - 2, b->shape, b->stride, b->offset);
     int nb = ab.ndim > bb.ndim ? ab.ndim : bb.ndim;
     bool match = broadcast || ab.ndim == bb.ndim;
     for (int d = 0; match && d < nb; d++) {
@@ -77,11 +69,14 @@ static tg_tensor *batched(const char *fn, tg_tensor *a, tg_tensor *b, bool broad
     for (int d = 0; d < nb; d++) batches *= shape[d];
     shape[nb] = a->shape[a->ndim - 2];
     shape[nb + 1] = b->shape[b->ndim - 1];
-    tg_tensor *y = tg__new(a->dtype, nb + 2, shape);
+    tg_tensor *y = tg__new(fn, a->dtype, nb + 2, shape);
     if (!y) return NULL;
-    for (int64_t i = 0; i < batches; i++) {
+    for (int64_t i = 0; i < batches && tg_numel(y) > 0; i++) {
         tg_tensor am = matrix_at(a, nb, shape, i), bm = matrix_at(b, nb, shape, i), ym = matrix_at(y, nb, shape, i);
-        gemm2d(&ym, &am, &bm, 0.0);
+        if (gemm2d(&ym, &am, &bm, 0.0) < 0) {
+            tg_free(y);
+            return tg_error("%s: %s", fn, tg_last_error());
+        }
     }
     tg_tensor *in[2] = {a, b};
     tg_record("matmul", batched_backward, y, 2, in);
@@ -168,25 +163,11 @@ static bool as_matrix(const tg_tensor *t, tg_tensor *m)
         else if (t->stride[d] != t->stride[d + 1] * t->shape[d + 1]) return false;
         first = false;
     }
-    *m = *t;
-    m->ndim = 2;
-    m->shape[0] = rows;
-    m->shape[1] = t->shape[t->ndim - 1];
-    m->stride[0] = row_stride;
-    m->stride[1] = t->stride[t->ndim - 1];
+    *m = tg__header(t, 2, (int64_t[]){rows, t->shape[t->ndim - 1]},
+                    (int64_t[]){row_stride, t->stride[t->ndim - 1]}, t->offset);
     return true;
 }
 
-/* The transpose of a 2-D header, on the stack. */
-static tg_tensor transposed(const tg_tensor *m)
-{
-    tg_tensor t = *m;
-    t.shape[0] = m->shape[1];
-    t.shape[1] = m->shape[0];
-    t.stride[0] = m->stride[1];
-    t.stride[1] = m->stride[0];
-    return t;
-}
 
 static void linear_backward(tg_node *n, tg_tensor *g)
 {
@@ -194,18 +175,20 @@ static void linear_backward(tg_node *n, tg_tensor *g)
     tg_tensor g2, x2;
     as_matrix(g, &g2); /* g is contiguous */
     if (tg_needs_grad(x)) {
-        tg_tensor *dx = tg__new(x->dtype, x->ndim, x->shape), dx2;
+        tg_tensor *dx = tg__new("tg_backward", x->dtype, x->ndim, x->shape), dx2;
+        if (!dx) return;
         as_matrix(dx, &dx2);
-        gemm2d(&dx2, &g2, w, 0.0);
+        if (gemm2d(&dx2, &g2, w, 0.0) < 0) return;
         tg_accum_grad(x, dx);
     }
     if (tg_needs_grad(w)) {
         /* Add straight into the weight's gradient: a GEMM with beta = 1
          * saves a temporary and a pass over (out, in). */
-        tg_tensor *xc = as_matrix(x, &x2) ? x : tg_contiguous(x);
-        if (!xc || !as_matrix(xc, &x2)) return;
-        tg_tensor g2t = transposed(&g2);
-        gemm2d(tg_grad_slot(w), &g2t, &x2, 1.0);
+        tg_tensor *xc = as_matrix(x, &x2) ? x : tg__contiguous(x);
+        tg_tensor *slot = xc && as_matrix(xc, &x2) ? tg_grad_slot(w) : NULL;
+        if (!slot) return;
+        tg_tensor g2t = tg__transposed(&g2);
+        if (gemm2d(slot, &g2t, &x2, 1.0) < 0) return;
     }
     tg_accum_grad(bias, g);
 }
@@ -230,8 +213,7 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = out_f;
     if (bias) {
-        tg_tensor out_shape = *x;
-        out_shape.shape[x->ndim - 1] = out_f;
+        tg_tensor out_shape = tg__header(x, x->ndim, shape, x->stride, 0);
         int nd;
         int64_t b[TG_MAX_DIMS];
         if (tg__broadcast_shape(fn, &out_shape, bias, &nd, b) < 0 || nd != x->ndim ||
@@ -239,22 +221,28 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
             return tg_error("%s: bias of shape %s does not broadcast to the output shape %s", fn,
                             tg_shape_str(bias, s1, sizeof s1), tg_shape_str(&out_shape, s2, sizeof s2));
     }
-    tg_tensor *y = tg__new(x->dtype, x->ndim, shape);
+    tg_tensor *y = tg__new(fn, x->dtype, x->ndim, shape);
     if (!y) return NULL;
     bool was = tg_set_grad_enabled(false);
-    tg_tensor x2, y2, wt = transposed(weight);
+    tg_tensor x2, y2, wt = tg__transposed(weight);
     /* Leading dims that do not merge need a contiguous copy of x: a
      * temporary of this call, in a scope of its own when none is open. */
     bool merges = as_matrix(x, &x2);
-    tg_scope *scratch = merges || tg__scope_depth() > 0 ? NULL : tg_scope_begin();
-    tg_tensor *xc = merges ? x : tg_contiguous(x);
-    if (xc && (merges || as_matrix(xc, &x2))) {
+    bool own_scope = !merges && tg__scope_depth() == 0;
+    tg_scope *scratch = own_scope ? tg_scope_begin() : NULL;
+    tg_tensor *xc = merges ? x : own_scope && !scratch ? NULL : tg__contiguous(x);
+    bool done = xc && (merges || as_matrix(xc, &x2));
+    if (done) {
         as_matrix(y, &y2);
         if (bias) tg_copy_(y, bias); /* broadcast; the GEMM adds onto it */
-        gemm2d(&y2, &x2, &wt, bias ? 1.0 : 0.0);
+        done = gemm2d(&y2, &x2, &wt, bias ? 1.0 : 0.0) == 0;
     }
     if (scratch) tg_scope_end(scratch);
     tg_set_grad_enabled(was);
+    if (!done) {
+        tg_free(y);
+        return tg_error("%s: %s", fn, tg_last_error());
+    }
     tg_tensor *in[3] = {x, weight, bias};
     tg_record("linear", linear_backward, y, bias ? 3 : 2, in);
     return y;

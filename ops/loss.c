@@ -216,10 +216,7 @@ static bool class_args_ok(const char *fn, const tg_tensor *input, const tg_tenso
     l->class_dim = input->ndim == 1 ? 0 : 1;
     l->classes = input->shape[l->class_dim];
     l->inner = 1;
-    tg_tensor want = *input; /* input's shape without the class dim */
-    want.ndim = input->ndim - 1;
-    for (int d = 0, k = 0; d < input->ndim; d++)
-        if (d != l->class_dim) want.shape[k++] = input->shape[d];
+    tg_tensor want = tg__selected(input, l->class_dim, 0); /* input's shape without the class dim */
     for (int d = 2; d < input->ndim; d++) l->inner *= input->shape[d];
     if (!tg_same_shape(&want, target))
         return TG__REJECT("%s: expected target of shape %s for input of shape %s, got %s", fn,
@@ -262,13 +259,13 @@ static void nll_backward(tg_node *n, tg_tensor *g)
 }
 
 /* The nll loss of checked arguments; *divisor receives MEAN's divisor. */
-static tg_tensor *nll(tg_tensor *log_probs, tg_tensor *target, const tg_cross_entropy_opts *o, const class_layout *l,
+static tg_tensor *nll(const char *fn, tg_tensor *log_probs, tg_tensor *target, const tg_cross_entropy_opts *o, const class_layout *l,
                       double *divisor)
 {
-    tg_tensor *lp = tg_contiguous(log_probs);
-    tg_tensor *w = o->weight ? tg_contiguous(tg_detach(o->weight)) : NULL;
+    tg_tensor *lp = tg__contiguous(log_probs);
+    tg_tensor *w = o->weight ? tg__contiguous(tg_detach(o->weight)) : NULL;
     bool keep = o->reduction == TG_REDUCTION_NONE; /* per-position losses, target's shape */
-    tg_tensor *out = tg__new(log_probs->dtype, keep ? target->ndim : 0, target->shape);
+    tg_tensor *out = tg__new(fn, log_probs->dtype, keep ? target->ndim : 0, target->shape);
     if (!lp || (o->weight && !w) || !out) return NULL;
     const int64_t *t = tg_data(target);
     double total = 0, weight_sum = 0;
@@ -288,8 +285,8 @@ static tg_tensor *nll(tg_tensor *log_probs, tg_tensor *target, const tg_cross_en
     *divisor = weight_sum;
     tg_node *node = tg_record("nll_loss", nll_backward, out, 1, &lp);
     if (node) {
-        node->saved[0] = target;
-        node->saved[1] = w;
+        tg_save_for_backward(node, 0, target);
+        tg_save_for_backward(node, 1, w);
         node->iarg[0] = l->classes;
         node->iarg[1] = l->inner;
         node->iarg[2] = o->ignore_index;
@@ -309,10 +306,10 @@ tg_tensor *tg_nll_loss(tg_tensor *log_probs, tg_tensor *target, const tg_cross_e
         return tg_error("%s: label_smoothing must be 0 here (it is an option of tg_cross_entropy), got %g", fn,
                         o->label_smoothing);
     class_layout l;
-    tg_tensor *tc = tg_contiguous(target);
+    tg_tensor *tc = tg__contiguous(target);
     if (!tc || !class_args_ok(fn, log_probs, tc, o, &l)) return NULL;
     double divisor;
-    return nll(log_probs, tc, o, &l, &divisor);
+    return nll(fn, log_probs, tc, o, &l, &divisor);
 }
 
 /* With label smoothing e over C classes (torch 1.13):
@@ -325,11 +322,11 @@ tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *target, const tg_cross
     RUN_IN_OWN_SCOPE_IF_UNSCOPED(tg_cross_entropy(logits, target, opts), logits);
     if (!tg__check_float(fn, logits) || !tg__check(fn, target)) return NULL;
     class_layout l;
-    tg_tensor *tc = tg_contiguous(target);
+    tg_tensor *tc = tg__contiguous(target);
     if (!tc || !class_args_ok(fn, logits, tc, o, &l)) return NULL;
     tg_tensor *lp = tg_log_softmax(logits, l.class_dim);
     double divisor;
-    tg_tensor *nll_part = lp ? nll(lp, tc, o, &l, &divisor) : NULL;
+    tg_tensor *nll_part = lp ? nll(fn, lp, tc, o, &l, &divisor) : NULL;
     if (!nll_part || o->label_smoothing == 0) return nll_part;
     tg_tensor *weighted = lp;
     if (o->weight) {
@@ -337,7 +334,7 @@ tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *target, const tg_cross
         for (int d = 0; d < lp->ndim; d++) shape[d] = d == l.class_dim ? l.classes : 1;
         weighted = tg_mul(lp, tg_view(tg_detach(o->weight), lp->ndim, shape));
     }
-    tg_tensor *ignored = tg__new(logits->dtype, tc->ndim, tc->shape);
+    tg_tensor *ignored = tg__new(fn, logits->dtype, tc->ndim, tc->shape);
     if (!ignored) return NULL;
     const int64_t *t = tg_data(tc);
     int64_t es = (int64_t)tg_dtype_size(ignored->dtype);

@@ -14,12 +14,10 @@ tg_tensor *tg__map(const char *fn, tg_kernel kernel, int n, tg_tensor *const *in
     int64_t shape[TG_MAX_DIMS];
     memcpy(shape, inputs[0]->shape, sizeof shape);
     for (int i = 1; i < n; i++) {
-        tg_tensor acc = *inputs[0];
-        acc.ndim = ndim;
-        memcpy(acc.shape, shape, sizeof shape);
-        if (tg__broadcast_shape(fn, &acc, inputs[i], &ndim, shape) < 0) return NULL;
+        tg_tensor so_far = tg__header(inputs[0], ndim, shape, (int64_t[TG_MAX_DIMS]){0}, 0);
+        if (tg__broadcast_shape(fn, &so_far, inputs[i], &ndim, shape) < 0) return NULL;
     }
-    tg_tensor *out = tg__new(inputs[0]->dtype, ndim, shape);
+    tg_tensor *out = tg__new(fn, inputs[0]->dtype, ndim, shape);
     if (!out) return NULL;
     const tg_tensor *ops[4] = {out};
     for (int i = 0; i < n; i++) ops[i + 1] = inputs[i];

@@ -1,7 +1,7 @@
 /* Softmax, dropout and layer norm. Each records one node; the softmax and
  * layer-norm backward passes are single fused loops over the same lines or
  * rows as the forward. Kernels run on a contiguous copy of a strided input
- * (made with tg_contiguous, so the gradient flows back through it) and
+ * (made with tg__contiguous, so the gradient flows back through it) and
  * accumulate in double for both float dtypes. */
 #include <math.h>
 #include <string.h>
@@ -52,39 +52,46 @@ static void softmax_lines(bool log_kind, const tg_tensor *a, const tg_tensor *g,
     const void *pa = tg_data(a), *pg = g ? tg_data(g) : NULL;
     void *po = tg_data(out);
     int64_t lines = l.outer * l.inner, s = l.inner;
-#pragma omp parallel for schedule(static) if (lines * l.n >= TG_PARALLEL_MIN)
-    for (int64_t line = 0; line < lines; line++) {
-        int64_t base = (line / l.inner) * l.n * l.inner + line % l.inner;
-        if (!g) {
-            double max = -INFINITY, sum = 0;
-            for (int64_t i = 0; i < l.n; i++) max = fmax(max, ld(pa, dt, base + i * s));
-            for (int64_t i = 0; i < l.n; i++) sum += exp(ld(pa, dt, base + i * s) - max);
-            double log_sum = log(sum);
-            for (int64_t i = 0; i < l.n; i++) {
-                double shifted = ld(pa, dt, base + i * s) - max;
-                st(po, dt, base + i * s, log_kind ? shifted - log_sum : exp(shifted) / sum);
-            }
-        } else if (log_kind) {
-            double gsum = 0;
-            for (int64_t i = 0; i < l.n; i++) gsum += ld(pg, dt, base + i * s);
-            for (int64_t i = 0; i < l.n; i++) {
-                int64_t k = base + i * s;
-                st(po, dt, k, ld(pg, dt, k) - exp(ld(pa, dt, k)) * gsum);
-            }
-        } else {
-            double dot = 0;
-            for (int64_t i = 0; i < l.n; i++) dot += ld(pg, dt, base + i * s) * ld(pa, dt, base + i * s);
-            for (int64_t i = 0; i < l.n; i++) {
-                int64_t k = base + i * s;
-                st(po, dt, k, ld(pa, dt, k) * (ld(pg, dt, k) - dot));
+    if (lines == 0 || l.n == 0) return; /* empty: no line, or lines of nothing */
+    tg__parallel region = tg__parallel_begin(tg__threads_for(lines * l.n, TG_PARALLEL_MIN));
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t line = 0; line < lines; line++) {
+            int64_t base = (line / l.inner) * l.n * l.inner + line % l.inner;
+            if (!g) {
+                double max = -INFINITY, sum = 0;
+                for (int64_t i = 0; i < l.n; i++) max = fmax(max, ld(pa, dt, base + i * s));
+                for (int64_t i = 0; i < l.n; i++) sum += exp(ld(pa, dt, base + i * s) - max);
+                double log_sum = log(sum);
+                for (int64_t i = 0; i < l.n; i++) {
+                    double shifted = ld(pa, dt, base + i * s) - max;
+                    st(po, dt, base + i * s, log_kind ? shifted - log_sum : exp(shifted) / sum);
+                }
+            } else if (log_kind) {
+                double gsum = 0;
+                for (int64_t i = 0; i < l.n; i++) gsum += ld(pg, dt, base + i * s);
+                for (int64_t i = 0; i < l.n; i++) {
+                    int64_t k = base + i * s;
+                    st(po, dt, k, ld(pg, dt, k) - exp(ld(pa, dt, k)) * gsum);
+                }
+            } else {
+                double dot = 0;
+                for (int64_t i = 0; i < l.n; i++) dot += ld(pg, dt, base + i * s) * ld(pa, dt, base + i * s);
+                for (int64_t i = 0; i < l.n; i++) {
+                    int64_t k = base + i * s;
+                    st(po, dt, k, ld(pa, dt, k) * (ld(pg, dt, k) - dot));
+                }
             }
         }
     }
+    tg__parallel_end(&region);
 }
 
 static void softmax_backward(tg_node *n, tg_tensor *g)
 {
-    tg_tensor *dx = tg__new_like(g);
+    tg_tensor *dx = tg__new_like("tg_backward", g);
     if (!dx) return;
     softmax_lines(n->iarg[1] != 0, n->out, g, dx, layout_along(g, (int)n->iarg[0]));
     tg_accum_grad(n->inputs[0], dx);
@@ -95,8 +102,8 @@ static tg_tensor *softmax_impl(const char *fn, bool log_kind, tg_tensor *x, int 
     if (!tg__check_float(fn, x)) return NULL;
     int d = tg__dim(fn, dim, x->ndim);
     if (d < 0) return NULL;
-    tg_tensor *xc = tg_contiguous(x);
-    tg_tensor *y = xc ? tg__new_like(xc) : NULL;
+    tg_tensor *xc = tg__contiguous(x);
+    tg_tensor *y = xc ? tg__new_like(fn, xc) : NULL;
     if (!y) return NULL;
     softmax_lines(log_kind, xc, NULL, y, layout_along(xc, d));
     tg_node *node = tg_record(log_kind ? "log_softmax" : "softmax", softmax_backward, y, 1, &xc);
@@ -123,8 +130,8 @@ tg_tensor *tg_dropout(tg_tensor *x, double p, bool training)
     const char *fn = "tg_dropout";
     if (!tg__check_float(fn, x)) return NULL;
     if (!(p >= 0 && p <= 1)) return tg_error("%s: dropout probability has to be between 0 and 1, but got %g", fn, p);
-    if (!training || p == 0) return x;
-    tg_tensor *mask = tg__new_like(x);
+    if (!training || p == 0) return tg__alias(fn, "dropout", x);
+    tg_tensor *mask = tg__new_like(fn, x);
     if (!mask) return NULL;
     /* Drawn in row-major order on this thread, so a seed fixes the mask. */
     double scale = p == 1 ? 0 : 1 / (1 - p);
@@ -132,7 +139,7 @@ tg_tensor *tg_dropout(tg_tensor *x, double p, bool training)
         st(tg_data(mask), mask->dtype, i, tg_rand_uniform() < p ? 0 : scale);
     tg_tensor *y = tg__map(fn, KERNELS(dropout_apply), 2, (tg_tensor *[]){x, mask}, NULL);
     tg_node *node = tg_record("dropout", dropout_backward, y, 1, &x);
-    if (node) node->saved[0] = mask;
+    if (node) tg_save_for_backward(node, 0, mask);
     else tg_free(mask); /* unused: persistent outside a scope */
     return y;
 }
@@ -151,29 +158,35 @@ static void layer_norm_backward(tg_node *n, tg_tensor *g)
     tg_dtype dt = x->dtype;
     const void *px = tg_data(x), *pg = tg_data(g), *pw = w ? tg_data(w) : NULL;
     if (tg_needs_grad(x)) {
-        tg_tensor *dx = tg__new_like(x);
+        tg_tensor *dx = tg__new_like("tg_backward", x);
         if (!dx) return;
         void *pdx = tg_data(dx);
-#pragma omp parallel for schedule(static) if (rows * N >= TG_PARALLEL_MIN)
-        for (int64_t r = 0; r < rows; r++) {
-            double mean = stats[2 * r], rstd = stats[2 * r + 1], sum_dxhat = 0, sum_dxhat_xhat = 0;
-            for (int64_t j = 0; j < N; j++) {
-                double dxhat = ld(pg, dt, r * N + j) * (pw ? ld(pw, dt, j) : 1);
-                sum_dxhat += dxhat;
-                sum_dxhat_xhat += dxhat * (ld(px, dt, r * N + j) - mean) * rstd;
-            }
-            for (int64_t j = 0; j < N; j++) {
-                double xhat = (ld(px, dt, r * N + j) - mean) * rstd;
-                double dxhat = ld(pg, dt, r * N + j) * (pw ? ld(pw, dt, j) : 1);
-                st(pdx, dt, r * N + j, rstd * (dxhat - sum_dxhat / N - xhat * sum_dxhat_xhat / N));
+        tg__parallel region = tg__parallel_begin(tg__threads_for(rows * N, TG_PARALLEL_MIN));
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+        {
+            tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+            for (int64_t r = 0; r < rows; r++) {
+                double mean = stats[2 * r], rstd = stats[2 * r + 1], sum_dxhat = 0, sum_dxhat_xhat = 0;
+                for (int64_t j = 0; j < N; j++) {
+                    double dxhat = ld(pg, dt, r * N + j) * (pw ? ld(pw, dt, j) : 1);
+                    sum_dxhat += dxhat;
+                    sum_dxhat_xhat += dxhat * (ld(px, dt, r * N + j) - mean) * rstd;
+                }
+                for (int64_t j = 0; j < N; j++) {
+                    double xhat = (ld(px, dt, r * N + j) - mean) * rstd;
+                    double dxhat = ld(pg, dt, r * N + j) * (pw ? ld(pw, dt, j) : 1);
+                    st(pdx, dt, r * N + j, rstd * (dxhat - sum_dxhat / N - xhat * sum_dxhat_xhat / N));
+                }
             }
         }
+        tg__parallel_end(&region);
         tg_accum_grad(x, dx);
     }
     if (!tg_needs_grad(w) && !tg_needs_grad(b)) return;
     /* Rows in order, so the sums do not depend on the thread count. */
-    tg_tensor *sums = tg__new(TG_F64, 1, (int64_t[]){2 * N});
-    tg_tensor *dw = w ? tg__new_like(w) : NULL, *db = b ? tg__new_like(b) : NULL;
+    tg_tensor *sums = tg__new("tg_backward", TG_F64, 2, (int64_t[]){2, N});
+    tg_tensor *dw = w ? tg__new_like("tg_backward", w) : NULL, *db = b ? tg__new_like("tg_backward", b) : NULL;
     if (!sums || (w && !dw) || (b && !db)) return;
     double *dw_sum = tg_data(sums), *db_sum = dw_sum + N;
     memset(dw_sum, 0, sizeof(double) * (size_t)(2 * N));
@@ -215,42 +228,52 @@ tg_tensor *tg_layer_norm(tg_tensor *x, int n_normalized, tg_tensor *weight, tg_t
                         tg_shape_str(x, s, sizeof s), n_normalized);
     }
     if (!affine_ok(fn, "weight", weight, x, n_normalized) || !affine_ok(fn, "bias", bias, x, n_normalized)) return NULL;
-    tg_tensor *xc = tg_contiguous(x);
-    tg_tensor *wc = weight ? tg_contiguous(weight) : NULL, *bc = bias ? tg_contiguous(bias) : NULL;
+    tg_tensor *xc = tg__contiguous(x);
+    tg_tensor *wc = weight ? tg__contiguous(weight) : NULL, *bc = bias ? tg__contiguous(bias) : NULL;
     if (!xc || (weight && !wc) || (bias && !bc)) return NULL;
     int64_t N = 1;
     for (int d = x->ndim - n_normalized; d < x->ndim; d++) N *= x->shape[d];
     int64_t rows = N ? tg_numel(x) / N : 0;
-    tg_tensor *y = tg__new_like(xc), *stats = tg__new(TG_F64, 2, (int64_t[]){rows, 2});
-    if (!y || !stats) return NULL;
+    tg_tensor *y = tg__new_like(fn, xc), *stats = y ? tg__new(fn, TG_F64, 2, (int64_t[]){rows, 2}) : NULL;
     tg_dtype dt = x->dtype;
     const void *px = tg_data(xc), *pw = wc ? tg_data(wc) : NULL, *pb = bc ? tg_data(bc) : NULL;
     void *py = tg_data(y);
     double *mean_rstd = tg_data(stats);
-#pragma omp parallel for schedule(static) if (rows * N >= TG_PARALLEL_MIN)
-    for (int64_t r = 0; r < rows; r++) {
-        double mean = 0, var = 0;
-        for (int64_t j = 0; j < N; j++) mean += ld(px, dt, r * N + j);
-        mean /= N;
-        for (int64_t j = 0; j < N; j++) {
-            double centred = ld(px, dt, r * N + j) - mean;
-            var += centred * centred;
+    if (!stats) rows = 0;
+    tg__parallel region = tg__parallel_begin(tg__threads_for(rows * N, TG_PARALLEL_MIN));
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            double mean = 0, var = 0;
+            for (int64_t j = 0; j < N; j++) mean += ld(px, dt, r * N + j);
+            mean /= N;
+            for (int64_t j = 0; j < N; j++) {
+                double centred = ld(px, dt, r * N + j) - mean;
+                var += centred * centred;
+            }
+            double rstd = 1 / sqrt(var / N + eps);
+            for (int64_t j = 0; j < N; j++) {
+                double v = (ld(px, dt, r * N + j) - mean) * rstd;
+                st(py, dt, r * N + j, v * (pw ? ld(pw, dt, j) : 1) + (pb ? ld(pb, dt, j) : 0));
+            }
+            mean_rstd[2 * r] = mean;
+            mean_rstd[2 * r + 1] = rstd;
         }
-        double rstd = 1 / sqrt(var / N + eps);
-        for (int64_t j = 0; j < N; j++) {
-            double v = (ld(px, dt, r * N + j) - mean) * rstd;
-            st(py, dt, r * N + j, v * (pw ? ld(pw, dt, j) : 1) + (pb ? ld(pb, dt, j) : 0));
-        }
-        mean_rstd[2 * r] = mean;
-        mean_rstd[2 * r + 1] = rstd;
     }
-    tg_node *node = tg_record("layer_norm", layer_norm_backward, y, 3, (tg_tensor *[]){xc, wc, bc});
+    tg__parallel_end(&region);
+    tg_node *node = stats ? tg_record("layer_norm", layer_norm_backward, y, 3, (tg_tensor *[]){xc, wc, bc}) : NULL;
     if (node) {
         node->iarg[0] = N;
-        node->saved[0] = stats;
+        tg_save_for_backward(node, 0, stats);
         return y;
     }
     /* Unrecorded temporaries are persistent outside a scope. */
+    if (!stats) {
+        tg_free(y);
+        y = NULL;
+    }
     tg_free(stats);
     if (xc != x) tg_free(xc);
     if (wc != weight) tg_free(wc);

@@ -30,8 +30,9 @@ tg_tensor *tg_log_softmax(tg_tensor *x, int dim);
 /* Zero each element with probability p and scale the survivors by
  * 1 / (1 - p) (inverted dropout), with the mask drawn from the library's
  * seeded generator (random.h), so the same seed gives the same mask. p must
- * be in [0, 1]; p == 1 gives zeros. When training is false or p == 0, x
- * itself is returned. y has x's shape; dx = g * mask / (1 - p). */
+ * be in [0, 1]; p == 1 gives zeros. When training is false or p == 0, the
+ * result is a new header over x's storage (x's values, the gradient passing
+ * through; never x itself). y has x's shape; dx = g * mask / (1 - p). */
 tg_tensor *tg_dropout(tg_tensor *x, double p, bool training);
 
 /* --- layer norm ---------------------------------------------------------- */

@@ -136,23 +136,29 @@ static void fold_row(int64_t n, char **p, const int64_t *s, void *ctx)
 
 /* A contiguous x folded into one value: blocks folded in parallel, then
  * combined in block order. */
-static void fold_blocks(const tg_tensor *x, fold_ctx *ctx, double init, const tg_tensor *centre, double *result)
+static bool fold_blocks(const tg_tensor *x, fold_ctx *ctx, double init, const tg_tensor *centre, double *result)
 {
     int64_t n = tg_numel(x), blocks = (n + FOLD_BLOCK - 1) / FOLD_BLOCK;
     int64_t es = (int64_t)tg_dtype_size(x->dtype);
     double *partial = tg__arena_alloc(sizeof(double) * (size_t)blocks);
-    if (!partial) return;
+    if (!partial) return false;
     char *base = tg_data(x);
     double centre_value = centre ? *(const double *)tg_data(centre) : 0.0;
     bool extremum = ctx->kind == FOLD_MAX || ctx->kind == FOLD_MIN || ctx->kind == FOLD_ABS_MAX;
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < blocks; b++) {
-        partial[b] = extremum ? init : 0.0;
-        int64_t len = n - b * FOLD_BLOCK < FOLD_BLOCK ? n - b * FOLD_BLOCK : FOLD_BLOCK;
-        char *ptrs[3] = {(char *)&partial[b], base + b * FOLD_BLOCK * es, (char *)&centre_value};
-        int64_t steps[3] = {0, es, 0};
-        fold_row(len, ptrs, steps, ctx);
+    tg__parallel region = tg__parallel_begin(tg_get_num_threads());
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < blocks; b++) {
+            partial[b] = extremum ? init : 0.0;
+            int64_t len = n - b * FOLD_BLOCK < FOLD_BLOCK ? n - b * FOLD_BLOCK : FOLD_BLOCK;
+            char *ptrs[3] = {(char *)&partial[b], base + b * FOLD_BLOCK * es, (char *)&centre_value};
+            int64_t steps[3] = {0, es, 0};
+            fold_row(len, ptrs, steps, ctx);
+        }
     }
+    tg__parallel_end(&region);
     double total = init;
     for (int64_t b = 0; b < blocks; b++) {
         switch (ctx->kind) {
@@ -162,28 +168,28 @@ static void fold_blocks(const tg_tensor *x, fold_ctx *ctx, double init, const tg
         }
     }
     *result = total;
+    return true;
 }
 
 /* The fold of x over the masked dims into a new contiguous F64 tensor of
  * the keepdim shape, every accumulator starting at init. */
-static tg_tensor *fold(const tg_tensor *x, const bool *mask, fold_kind kind, double p, double init,
+static tg_tensor *fold(const char *fn, const tg_tensor *x, const bool *mask, fold_kind kind, double p, double init,
                        const tg_tensor *centre)
 {
     int64_t kshape[TG_MAX_DIMS];
     keepdim_shape(x, mask, kshape);
-    tg_tensor *acc = tg__new(TG_F64, x->ndim, kshape);
+    tg_tensor *acc = tg__new(fn, TG_F64, x->ndim, kshape);
     if (!acc) return NULL;
     double *a = tg_data(acc);
     if (tg_numel(acc) == 1 && tg_numel(x) >= 2 * FOLD_BLOCK && tg_is_contiguous(x)) {
-        fold_blocks(x, &(fold_ctx){kind, x->dtype, p}, init, centre, a);
-        return acc;
+        if (fold_blocks(x, &(fold_ctx){kind, x->dtype, p}, init, centre, a)) return acc;
+        tg_free(acc);
+        return NULL;
     }
     for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = init;
-    tg_tensor acc_view = *acc, centre_view = centre ? *centre : *acc;
-    for (int d = 0; d < x->ndim; d++) {
-        acc_view.shape[d] = centre_view.shape[d] = x->shape[d];
-        if (mask[d]) acc_view.stride[d] = centre_view.stride[d] = 0;
-    }
+    /* acc and centre have x's dims, size 1 where mask is set: spread them over x. */
+    tg_tensor acc_view = tg__spread(acc, x->ndim, x->shape);
+    tg_tensor centre_view = tg__spread(centre ? centre : acc, x->ndim, x->shape);
     fold_ctx ctx = {kind, x->dtype, p};
     const tg_tensor *ops[3] = {&acc_view, x, &centre_view};
     tg__foreach(3, ops, x->ndim, x->shape, fold_row, &ctx, false);
@@ -191,10 +197,10 @@ static tg_tensor *fold(const tg_tensor *x, const bool *mask, fold_kind kind, dou
 }
 
 /* acc's values in dtype: acc itself for F64, else a rounded copy. */
-static tg_tensor *in_dtype(tg_tensor *acc, tg_dtype dtype)
+static tg_tensor *in_dtype(const char *fn, tg_tensor *acc, tg_dtype dtype)
 {
     if (!acc || dtype == TG_F64) return acc;
-    tg_tensor *out = tg__new(dtype, acc->ndim, acc->shape);
+    tg_tensor *out = tg__new(fn, dtype, acc->ndim, acc->shape);
     if (!out) return NULL;
     const double *a = tg_data(acc);
     float *o = tg_data(out);
@@ -221,12 +227,12 @@ static tg_tensor *sum_or_mean(const char *fn, const char *op, tg_tensor *x, int 
     if (reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
     int64_t count = reduced_count(x, mask);
     double scale = mean ? (count ? 1.0 / (double)count : NAN) : 1.0;
-    tg_tensor *acc = fold(x, mask, FOLD_SUM, 0, 0, NULL);
+    tg_tensor *acc = fold(fn, x, mask, FOLD_SUM, 0, 0, NULL);
     if (!acc) return NULL;
     double *a = tg_data(acc);
     if (scale != 1.0)
         for (int64_t i = 0; i < tg_numel(acc); i++) a[i] *= scale;
-    tg_tensor *out = in_dtype(acc, x->dtype);
+    tg_tensor *out = in_dtype(fn, acc, x->dtype);
     tg_node *n = tg_record(op, sum_backward, out, 1, &x);
     if (n) {
         keepdim_shape(x, mask, n->iarg);
@@ -250,6 +256,9 @@ tg_tensor *tg_mean(tg_tensor *x, int ndims, const int *dims, bool keepdim)
 static tg_tensor *sum_to_impl(tg_tensor *x, int ndim, const int64_t *shape)
 {
     if (!tg__check_float("tg_sum_to", x)) return NULL;
+    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape))
+        return tg_error("tg_sum_to: expected a shape of 0 to %d dims, got %d dims at %p", TG_MAX_DIMS, ndim,
+                        (const void *)shape);
     int lead = x->ndim - ndim;
     bool ok = lead >= 0;
     int dims[TG_MAX_DIMS], nd = 0;
@@ -263,7 +272,7 @@ static tg_tensor *sum_to_impl(tg_tensor *x, int ndim, const int64_t *shape)
         return tg_error("tg_sum_to: shape %s cannot be summed to a shape of %d dims it does not broadcast from",
                         tg_shape_str(x, s, sizeof s), ndim);
     }
-    if (nd == 0) return x;
+    if (nd == 0) return tg__alias("tg_sum_to", "sum_to", x);
     return tg_view(tg_sum(x, nd, dims, true), ndim, shape);
 }
 
@@ -293,20 +302,21 @@ static tg_tensor *variance(const char *fn, const char *op, tg_tensor *x, int ndi
     if (reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
     int64_t count = reduced_count(x, mask);
     /* Two passes in double: the mean, then the squared deviations from it. */
-    tg_tensor *mean = fold(x, mask, FOLD_SUM, 0, 0, NULL);
+    tg_tensor *mean = fold(fn, x, mask, FOLD_SUM, 0, 0, NULL);
     if (!mean) return NULL;
     double *m = tg_data(mean);
     for (int64_t i = 0; i < tg_numel(mean); i++) m[i] /= (double)count;
-    tg_tensor *acc = fold(x, mask, FOLD_SQ_DEV, 0, 0, mean);
+    tg_tensor *acc = fold(fn, x, mask, FOLD_SQ_DEV, 0, 0, mean);
     if (!acc) return NULL;
     double divisor = fmax((double)count - (unbiased ? 1 : 0), 0);
     double *a = tg_data(acc);
     for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = take_sqrt ? sqrt(a[i] / divisor) : a[i] / divisor;
-    tg_tensor *out = in_dtype(acc, x->dtype);
+    tg_tensor *out = in_dtype(fn, acc, x->dtype), *saved_mean = out ? in_dtype(fn, mean, x->dtype) : NULL;
+    if (!saved_mean) return NULL;
     tg_node *n = tg_record(op, take_sqrt ? std_backward : var_backward, out, 1, &x);
     if (n) {
         keepdim_shape(x, mask, n->iarg);
-        n->saved[0] = in_dtype(mean, x->dtype);
+        tg_save_for_backward(n, 0, saved_mean);
         n->farg[0] = 2 / divisor;
     }
     return finish_reduce(out, x, mask, keepdim);
@@ -401,14 +411,17 @@ static tg_tensor *extreme_along(const char *fn, const char *op, tg_tensor *x, in
     mask[d] = true;
     int64_t kshape[TG_MAX_DIMS];
     keepdim_shape(x, mask, kshape);
-    tg_tensor *values = tg__new(x->dtype, x->ndim, kshape);
-    tg_tensor *idx = tg__new(TG_I64, x->ndim, kshape);
-    if (!values || !idx) return NULL;
+    tg_tensor *values = tg__new(fn, x->dtype, x->ndim, kshape);
+    tg_tensor *idx = values ? tg__new(fn, TG_I64, x->ndim, kshape) : NULL;
+    if (!idx) {
+        tg_free(values);
+        return NULL;
+    }
     select_extreme(x, d, largest, values, idx);
     if (!want_values) return finish_reduce(idx, x, mask, keepdim);
     tg_node *n = tg_record(op, select_backward, values, 1, &x);
     if (n) {
-        n->saved[0] = idx;
+        tg_save_for_backward(n, 0, idx);
         n->iarg[0] = d;
     }
     if (indices) *indices = finish_reduce(idx, x, mask, keepdim);
@@ -459,8 +472,8 @@ static tg_tensor *extreme_all(const char *fn, const char *op, tg_tensor *x, bool
                         "Specify the reduction dim with the 'dim' argument.", fn);
     bool mask[TG_MAX_DIMS];
     reduce_mask(fn, x, 0, NULL, mask);
-    tg_tensor *acc = fold(x, mask, largest ? FOLD_MAX : FOLD_MIN, 0, largest ? -INFINITY : INFINITY, NULL);
-    tg_tensor *out = in_dtype(acc, x->dtype);
+    tg_tensor *acc = fold(fn, x, mask, largest ? FOLD_MAX : FOLD_MIN, 0, largest ? -INFINITY : INFINITY, NULL);
+    tg_tensor *out = in_dtype(fn, acc, x->dtype);
     tg_record(op, extreme_all_backward, out, 1, &x);
     return finish_reduce(out, x, mask, false);
 }
@@ -492,16 +505,16 @@ static tg_tensor *logsumexp_impl(tg_tensor *x, int ndims, const int *dims, bool 
     if (!tg__check_float(fn, x)) return NULL;
     bool mask[TG_MAX_DIMS];
     if (reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
-    tg_tensor *max = fold(x, mask, FOLD_MAX, 0, -INFINITY, NULL);
+    tg_tensor *max = fold(fn, x, mask, FOLD_MAX, 0, -INFINITY, NULL);
     if (!max) return NULL;
     double *m = tg_data(max);
     for (int64_t i = 0; i < tg_numel(max); i++)
         if (isinf(m[i])) m[i] = 0;
-    tg_tensor *acc = fold(x, mask, FOLD_EXP_DEV, 0, 0, max);
+    tg_tensor *acc = fold(fn, x, mask, FOLD_EXP_DEV, 0, 0, max);
     if (!acc) return NULL;
     double *a = tg_data(acc);
     for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = log(a[i]) + m[i];
-    tg_tensor *out = in_dtype(acc, x->dtype);
+    tg_tensor *out = in_dtype(fn, acc, x->dtype);
     tg_node *n = tg_record("logsumexp", logsumexp_backward, out, 1, &x);
     if (n) keepdim_shape(x, mask, n->iarg);
     return finish_reduce(out, x, mask, keepdim);
@@ -552,17 +565,17 @@ static tg_tensor *norm_impl(tg_tensor *x, double p, int ndims, const int *dims, 
         return tg_error("%s: cannot compute the inf norm over an empty dimension because the operation "
                         "does not have an identity", fn);
     tg_tensor *acc;
-    if (isinf(p)) acc = fold(x, mask, FOLD_ABS_MAX, 0, 0, NULL);
-    else if (p == 1) acc = fold(x, mask, FOLD_ABS, 0, 0, NULL);
-    else if (p == 2) acc = fold(x, mask, FOLD_SQUARE, 0, 0, NULL);
-    else acc = fold(x, mask, FOLD_POW_ABS, p, 0, NULL);
+    if (isinf(p)) acc = fold(fn, x, mask, FOLD_ABS_MAX, 0, 0, NULL);
+    else if (p == 1) acc = fold(fn, x, mask, FOLD_ABS, 0, 0, NULL);
+    else if (p == 2) acc = fold(fn, x, mask, FOLD_SQUARE, 0, 0, NULL);
+    else acc = fold(fn, x, mask, FOLD_POW_ABS, p, 0, NULL);
     if (!acc) return NULL;
     double *a = tg_data(acc);
     if (p == 2)
         for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = sqrt(a[i]);
     else if (p != 1 && !isinf(p))
         for (int64_t i = 0; i < tg_numel(acc); i++) a[i] = pow(a[i], 1 / p);
-    tg_tensor *out = in_dtype(acc, x->dtype);
+    tg_tensor *out = in_dtype(fn, acc, x->dtype);
     tg_node *n = tg_record("norm", norm_backward, out, 1, &x);
     if (n) {
         keepdim_shape(x, mask, n->iarg);

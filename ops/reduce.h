@@ -20,7 +20,8 @@ tg_tensor *tg_sum(tg_tensor *x, int ndims, const int *dims, bool keepdim);
 /* Mean of x over dims (NaN for an empty reduction, as PyTorch). */
 tg_tensor *tg_mean(tg_tensor *x, int ndims, const int *dims, bool keepdim);
 /* Sum x down to `shape`, the inverse of broadcasting shape to x's shape
- * (PyTorch's sum_to_size): used for the gradients of broadcast inputs. */
+ * (PyTorch's sum_to_size): used for the gradients of broadcast inputs.
+ * With nothing to sum, a new header over x's storage (never x itself). */
 tg_tensor *tg_sum_to(tg_tensor *x, int ndim, const int64_t *shape);
 
 /* Variance over dims: sum (x - mean)^2 / (N - 1) when unbiased (Bessel's

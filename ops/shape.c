@@ -7,90 +7,34 @@
 #include "../core/internal.h"
 #include <tapegrad/shape.h>
 
-/* --- helpers: stack headers over existing storage ---------------------------
- * They share t's storage, record nothing and need no freeing. */
-
-/* t restricted to [start[d], start[d] + len[d]) along every dim. */
-static tg_tensor region(const tg_tensor *t, const int64_t *start, const int64_t *len)
-{
-    tg_tensor r = *t;
-    for (int d = 0; d < t->ndim; d++) {
-        r.offset += start[d] * t->stride[d];
-        r.shape[d] = len[d];
-    }
-    return r;
-}
-
-/* t at index along dim, that dim removed. */
-static tg_tensor selected(const tg_tensor *t, int dim, int64_t index)
-{
-    tg_tensor r = *t;
-    r.offset += index * t->stride[dim];
-    for (int d = dim; d < t->ndim - 1; d++) {
-        r.shape[d] = t->shape[d + 1];
-        r.stride[d] = t->stride[d + 1];
-    }
-    r.ndim--;
-    return r;
-}
-
-/* t restricted to [start, start + len) along dim. */
-static tg_tensor slice(const tg_tensor *t, int dim, int64_t start, int64_t len)
-{
-    tg_tensor r = *t;
-    r.offset += start * t->stride[dim];
-    r.shape[dim] = len;
-    return r;
-}
+/* --- helpers -----------------------------------------------------------------
+ * Parts of tensors are stack headers from core (tg__slice, tg__region, ...). */
 
 /* t with its element order reversed along the dims where flip[d] is set. */
 static tg_tensor flipped(const tg_tensor *t, const bool *flip)
 {
-    tg_tensor r = *t;
-    for (int d = 0; d < t->ndim; d++)
-        if (flip[d] && t->shape[d] > 1) {
-            r.offset += (t->shape[d] - 1) * t->stride[d];
-            r.stride[d] = -t->stride[d];
-        }
-    return r;
+    int64_t stride[TG_MAX_DIMS], offset = t->offset;
+    for (int d = 0; d < t->ndim; d++) {
+        bool reverse = flip[d] && t->shape[d] > 1;
+        if (reverse) offset += (t->shape[d] - 1) * t->stride[d];
+        stride[d] = reverse ? -t->stride[d] : t->stride[d];
+    }
+    return tg__header(t, t->ndim, t->shape, stride, offset);
 }
 
 /* A contiguous t seen as a (count, dim) matrix of rows. */
 static tg_tensor as_rows(const tg_tensor *t, int64_t count, int64_t dim)
 {
-    tg_tensor r = *t;
-    r.ndim = 2;
-    r.shape[0] = count;
-    r.shape[1] = dim;
-    r.stride[0] = dim;
-    r.stride[1] = 1;
-    return r;
+    return tg__header(t, 2, (int64_t[]){count, dim}, (int64_t[]){dim, 1}, t->offset);
 }
 
 /* t seen with ndim >= t->ndim dims: leading size-1 dims added. */
 static tg_tensor with_leading_dims(const tg_tensor *t, int ndim)
 {
-    tg_tensor r = *t;
+    int64_t shape[TG_MAX_DIMS];
     int lead = ndim - t->ndim;
-    r.ndim = ndim;
-    for (int d = ndim - 1; d >= 0; d--) {
-        r.shape[d] = d >= lead ? t->shape[d - lead] : 1;
-        r.stride[d] = d >= lead ? t->stride[d - lead] : 0;
-    }
-    return r;
-}
-
-/* False with a message naming fn when a result of this shape would have more
- * elements than int64 byte counts can address. */
-static bool shape_fits(const char *fn, int ndim, const int64_t *shape)
-{
-    int64_t numel = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] > 0 && numel > INT64_MAX / 8 / shape[d])
-            return TG__REJECT("%s: result too large at dim %d (size %lld)", fn, d, (long long)shape[d]);
-        numel *= shape[d];
-    }
-    return true;
+    for (int d = 0; d < ndim; d++) shape[d] = d < lead ? 1 : t->shape[d - lead];
+    return tg__spread(t, ndim, shape);
 }
 
 /* --- cat, stack -------------------------------------------------------------
@@ -138,14 +82,16 @@ tg_tensor *tg_cat(int n, tg_tensor *const *ts, int dim)
             return tg_error("%s: Sizes of tensors must match except in dimension %d (tensor 0 is %s, tensor %d is %s)",
                             fn, d, tg_shape_str(first, s1, sizeof s1), i, tg_shape_str(ts[i], s2, sizeof s2));
         }
+        if (ts[i]->shape[d] > TG_MAX_NUMEL - shape[d])
+            return tg_error("%s: the result would have more than 2^60 elements along dim %d (too large)", fn, d);
         shape[d] += ts[i]->shape[d];
     }
-    tg_tensor *y = tg__new(first->dtype, first->ndim, shape);
+    tg_tensor *y = tg__new(fn, first->dtype, first->ndim, shape);
     if (!y) return NULL;
     bool was = tg_set_grad_enabled(false);
     int64_t start = 0;
     for (int i = 0; i < n; i++) {
-        tg_tensor part = slice(y, d, start, ts[i]->shape[d]);
+        tg_tensor part = tg__slice(y, d, start, ts[i]->shape[d]);
         tg_copy_(&part, ts[i]);
         start += ts[i]->shape[d];
     }
@@ -178,11 +124,11 @@ tg_tensor *tg_stack(int n, tg_tensor *const *ts, int dim)
         }
     int64_t shape[TG_MAX_DIMS];
     for (int k = 0, j = 0; k <= first->ndim; k++) shape[k] = k == d ? n : first->shape[j++];
-    tg_tensor *y = tg__new(first->dtype, first->ndim + 1, shape);
+    tg_tensor *y = tg__new(fn, first->dtype, first->ndim + 1, shape);
     if (!y) return NULL;
     bool was = tg_set_grad_enabled(false);
     for (int i = 0; i < n; i++) {
-        tg_tensor part = selected(y, d, i);
+        tg_tensor part = tg__selected(y, d, i);
         tg_copy_(&part, ts[i]);
     }
     tg_set_grad_enabled(was);
@@ -215,7 +161,7 @@ tg_tensor *tg_flip(tg_tensor *x, int ndims, const int *dims)
         if (flip[d]) return tg_error("%s: dim %d appears multiple times in the list of dims", fn, dims[i]);
         flip[d] = true;
     }
-    tg_tensor *y = tg__new_like(x);
+    tg_tensor *y = tg__new_like(fn, x);
     if (!y) return NULL;
     tg_tensor source = flipped(x, flip);
     tg_copy_(y, &source);
@@ -237,7 +183,7 @@ static void repeat_tiles(tg_tensor *x, const tg_tensor *y, const int64_t *repeat
     for (int d = 0; d < nd; d++) ntiles *= repeats[d];
     for (int64_t k = 0; k < ntiles; k++) {
         for (int d = 0; d < nd; d++) start[d] = tile[d] * x->shape[d];
-        tg_tensor part = region(y, start, x->shape);
+        tg_tensor part = tg__region(y, start, x->shape);
         if (backward) tg_add_(x, &part, 1.0);
         else tg_copy_(&part, x);
         for (int d = nd - 1; d >= 0 && ++tile[d] == repeats[d]; d--) tile[d] = 0;
@@ -270,8 +216,8 @@ tg_tensor *tg_repeat(tg_tensor *x, int ndim, const int64_t *repeats)
                             (long long)source.shape[d], (long long)repeats[d]);
         shape[d] = source.shape[d] * repeats[d];
     }
-    if (!shape_fits(fn, ndim, shape)) return NULL;
-    tg_tensor *y = tg__new(x->dtype, ndim, shape);
+    if (!tg__valid_shape(fn, ndim, shape)) return NULL;
+    tg_tensor *y = tg__new(fn, x->dtype, ndim, shape);
     if (!y) return NULL;
     repeat_tiles(&source, y, repeats, false);
     tg_node *node = tg_record("repeat", repeat_backward, y, 1, &x);
@@ -291,7 +237,7 @@ static void pad_backward(tg_node *n, tg_tensor *g)
     const pad_geometry *geo = n->ctx;
     tg_tensor *slot = tg_grad_slot(n->inputs[0]);
     if (!slot) return;
-    tg_tensor dst = region(slot, geo->in_start, geo->len), src = region(g, geo->out_start, geo->len);
+    tg_tensor dst = tg__region(slot, geo->in_start, geo->len), src = tg__region(g, geo->out_start, geo->len);
     tg_add_(&dst, &src, 1.0);
 }
 
@@ -323,12 +269,12 @@ tg_tensor *tg_pad(tg_tensor *x, int npad, const int64_t *pad, double value)
         geo.len[d] = size - geo.in_start[d] - (right < 0 ? -right : 0);
         if (geo.len[d] <= 0) geo.len[d] = geo.in_start[d] = geo.out_start[d] = 0;
     }
-    if (!shape_fits(fn, x->ndim, shape)) return NULL;
+    if (!tg__valid_shape(fn, x->ndim, shape)) return NULL;
     if (x->dtype == TG_I64 && !(value >= -0x1p63 && value < 0x1p63))
         return tg_error("%s: value cannot be converted to type int64 without overflow: %g", fn, value);
     tg_tensor *y = tg_full(x->dtype, x->ndim, shape, value);
     if (!y) return NULL;
-    tg_tensor dst = region(y, geo.out_start, geo.len), src = region(x, geo.in_start, geo.len);
+    tg_tensor dst = tg__region(y, geo.out_start, geo.len), src = tg__region(x, geo.in_start, geo.len);
     tg_copy_(&dst, &src);
     tg_node *node = tg_record("pad", pad_backward, y, 1, &x);
     if (node) {
@@ -347,7 +293,7 @@ static tg_tensor *index_arg(const char *fn, tg_tensor *index)
     if (!tg__check(fn, index)) return NULL;
     if (index->dtype != TG_I64)
         return tg_error("%s: expected an index tensor of dtype int64, got %s", fn, tg_dtype_name(index->dtype));
-    return tg_contiguous(index);
+    return tg__contiguous(index);
 }
 
 /* Every entry of a contiguous I64 index in [0, size), checked before anything
@@ -373,7 +319,7 @@ static void keep_index(tg_node *node, tg_tensor *idx, const tg_tensor *index, in
 {
     if (node) {
         node->iarg[0] = arg;
-        node->saved[0] = idx;
+        tg_save_for_backward(node, 0, idx);
     } else if (idx != index) {
         tg_free(idx);
     }
@@ -385,7 +331,8 @@ static void add_element(char *dst, const char *src, tg_dtype dtype)
     switch (dtype) {
     case TG_F32: *(float *)dst += *(const float *)src; break;
     case TG_F64: *(double *)dst += *(const double *)src; break;
-    default: *(int64_t *)dst += *(const int64_t *)src; break;
+    /* int64 sums wrap around, as PyTorch's do, without signed overflow. */
+    default: *(int64_t *)dst = (int64_t)((uint64_t)*(int64_t *)dst + (uint64_t)*(const int64_t *)src); break;
     }
 }
 
@@ -398,7 +345,7 @@ static void index_select_backward(tg_node *n, tg_tensor *g)
     int dim = (int)n->iarg[0];
     const int64_t *iv = tg_data(n->saved[0]);
     for (int64_t k = 0; k < g->shape[dim]; k++) {
-        tg_tensor dst = slice(slot, dim, iv[k], 1), src = slice(g, dim, k, 1);
+        tg_tensor dst = tg__slice(slot, dim, iv[k], 1), src = tg__slice(g, dim, k, 1);
         tg_add_(&dst, &src, 1.0);
     }
 }
@@ -419,11 +366,11 @@ tg_tensor *tg_index_select(tg_tensor *x, int dim, tg_tensor *index)
     int64_t shape[TG_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[d] = tg_numel(idx);
-    tg_tensor *y = tg__new(x->dtype, x->ndim, shape);
+    tg_tensor *y = tg__new(fn, x->dtype, x->ndim, shape);
     if (!y) return NULL;
     const int64_t *iv = tg_data(idx);
     for (int64_t k = 0; k < shape[d]; k++) {
-        tg_tensor dst = slice(y, d, k, 1), src = slice(x, d, iv[k], 1);
+        tg_tensor dst = tg__slice(y, d, k, 1), src = tg__slice(x, d, iv[k], 1);
         tg_copy_(&dst, &src);
     }
     tg_node *node = tg_record("index_select", index_select_backward, y, 1, &x);
@@ -495,7 +442,7 @@ tg_tensor *tg_gather(tg_tensor *x, int dim, tg_tensor *index)
     tg_tensor *idx = index_arg(fn, index);
     if (!idx || !index_fits(fn, idx, x, d, true, "input") || !indices_in_range(fn, idx, size_along(x, d), d))
         return NULL;
-    tg_tensor *y = tg__new(x->dtype, idx->ndim, idx->shape);
+    tg_tensor *y = tg__new(fn, x->dtype, idx->ndim, idx->shape);
     if (!y) return NULL;
     index_walk(GATHER, x, d, idx, y);
     tg_node *node = tg_record("gather", gather_backward, y, 1, &x);
@@ -523,7 +470,7 @@ tg_tensor *tg_scatter_add(tg_tensor *x, int dim, tg_tensor *index, tg_tensor *sr
     if (!idx || !index_fits(fn, idx, x, d, true, "self") || !index_fits(fn, idx, src, d, false, "src") ||
         !indices_in_range(fn, idx, size_along(x, d), d))
         return NULL;
-    tg_tensor *y = tg__new_like(x);
+    tg_tensor *y = tg__new_like(fn, x);
     if (!y) return NULL;
     tg_copy_(y, x);
     index_walk(SCATTER_ADD, y, d, idx, src);
@@ -545,7 +492,7 @@ static void embedding_backward(tg_node *n, tg_tensor *g)
     tg_tensor rows = as_rows(g, count, dim);
     for (int64_t k = 0; k < count; k++) {
         if (iv[k] == n->iarg[0]) continue;
-        tg_tensor dst = slice(slot, 0, iv[k], 1), src = slice(&rows, 0, k, 1);
+        tg_tensor dst = tg__slice(slot, 0, iv[k], 1), src = tg__slice(&rows, 0, k, 1);
         tg_add_(&dst, &src, 1.0);
     }
 }
@@ -569,12 +516,12 @@ tg_tensor *tg_embedding(tg_tensor *weight, tg_tensor *indices, int64_t padding_i
     int64_t shape[TG_MAX_DIMS], count = tg_numel(idx);
     memcpy(shape, idx->shape, sizeof(int64_t) * (size_t)idx->ndim);
     shape[idx->ndim] = dim;
-    tg_tensor *y = tg__new(weight->dtype, idx->ndim + 1, shape);
+    tg_tensor *y = tg__new(fn, weight->dtype, idx->ndim + 1, shape);
     if (!y) return NULL;
     tg_tensor rows = as_rows(y, count, dim);
     const int64_t *iv = tg_data(idx);
     for (int64_t k = 0; k < count; k++) {
-        tg_tensor dst = slice(&rows, 0, k, 1), src = slice(weight, 0, iv[k], 1);
+        tg_tensor dst = tg__slice(&rows, 0, k, 1), src = tg__slice(weight, 0, iv[k], 1);
         tg_copy_(&dst, &src);
     }
     tg_node *node = tg_record("embedding", embedding_backward, y, 1, &weight);

@@ -107,7 +107,7 @@ static tg_tensor *read_entry(tg_safetensors *f, int j)
     if (!e->readable)
         return tg_error("%s: '%s': entry '%s' is %s, which tapegrad cannot read", LOAD, tg_safetensors_path(f), e->name,
                         e->dtype);
-    tg_tensor *t = tg__new_persistent(e->read_dtype, e->ndim, e->shape);
+    tg_tensor *t = tg__new_persistent(LOAD, e->read_dtype, e->ndim, e->shape);
     if (t && tg_safetensors_read_into(f, j, t) < 0) {
         tg_free(t);
         return NULL;

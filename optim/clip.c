@@ -87,7 +87,7 @@ int tg_clip_grad_norm(const tg_params *params, double max_norm, double norm_type
         return tg_fail("%s: max_norm (%g) and norm_type (%g) must be >= 0", fn, max_norm, norm_type);
     /* The per-gradient norms, then their norm (PyTorch's two levels). */
     double norms_stack[64] = {0};
-    double *norms = params->count <= 64 ? norms_stack : malloc(sizeof *norms * (size_t)params->count);
+    double *norms = params->count <= 64 ? norms_stack : tg__malloc(sizeof *norms * (size_t)params->count);
     if (!norms) return tg_fail("%s: out of memory", fn);
     int n = 0;
     bool bad = false;

@@ -59,23 +59,23 @@ static bool slot_used(optim_kind kind, const optim_hyper *h, int k)
 static bool has_step(const tg_optim *o) { return o->kind != OPTIM_SGD; }
 
 /* A zeroed persistent tensor: state must outlive whatever scope step() runs in. */
-static tg_tensor *persistent_zeros(tg_dtype dtype, int ndim, const int64_t *shape)
+static tg_tensor *persistent_zeros(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape)
 {
-    tg_tensor *t = tg__new_persistent(dtype, ndim, shape);
+    tg_tensor *t = tg__new_persistent(fn, dtype, ndim, shape);
     if (t) memset(tg_data(t), 0, (size_t)tg_numel(t) * tg_dtype_size(dtype));
     return t;
 }
 
 /* Allocate parameter i's state tensors if they do not exist yet (once per
  * parameter for the optimizer's lifetime). */
-static int ensure_state(tg_optim *o, int i)
+static int ensure_state(const char *fn, tg_optim *o, int i)
 {
     optim_state *st = &o->state[i];
     const tg_tensor *p = o->params[i].tensor;
     const optim_hyper *h = &o->hyper[o->params[i].group];
-    if (has_step(o) && !st->step && !(st->step = persistent_zeros(TG_I64, 0, NULL))) return -1;
+    if (has_step(o) && !st->step && !(st->step = persistent_zeros(fn, TG_I64, 0, NULL))) return -1;
     for (int k = 0; k < OPTIM_SLOTS; k++)
-        if (slot_used(o->kind, h, k) && !st->slot[k] && !(st->slot[k] = persistent_zeros(p->dtype, p->ndim, p->shape)))
+        if (slot_used(o->kind, h, k) && !st->slot[k] && !(st->slot[k] = persistent_zeros(fn, p->dtype, p->ndim, p->shape)))
             return -1;
     return 0;
 }
@@ -83,7 +83,7 @@ static int ensure_state(tg_optim *o, int i)
 /* Back to the state of a newly made optimizer: none (zeroed, kept
  * allocated), except Adagrad's accumulator, which PyTorch fills when the
  * optimizer is made. */
-static int reset_state(tg_optim *o, int i)
+static int reset_state(const char *fn, tg_optim *o, int i)
 {
     optim_state *st = &o->state[i];
     st->initialized = false;
@@ -91,7 +91,7 @@ static int reset_state(tg_optim *o, int i)
     for (int k = 0; k < OPTIM_SLOTS; k++)
         if (st->slot[k]) memset(tg_data(st->slot[k]), 0, (size_t)tg_numel(st->slot[k]) * tg_dtype_size(st->slot[k]->dtype));
     if (o->kind == OPTIM_ADAGRAD) {
-        if (ensure_state(o, i) < 0) return -1;
+        if (ensure_state(fn, o, i) < 0) return -1;
         tg_fill_(st->slot[0], o->hyper[o->params[i].group].initial_accumulator_value);
         st->initialized = true;
     }
@@ -146,21 +146,21 @@ static tg_optim *optim_new(const char *fn, optim_kind kind, const tg_params *par
     if (n_groups < 1) return tg_error("%s: n_groups must be at least 1 (got %d)", fn, n_groups);
     for (int i = 0; i < params->count; i++)
         if (!check_param(fn, params, i, n_groups)) return NULL;
-    tg_optim *o = calloc(1, sizeof *o);
+    tg_optim *o = tg__calloc(1, sizeof *o);
     if (!o) return tg_error("%s: out of memory", fn);
     o->kind = kind;
     o->name = fn;
     o->n_groups = n_groups;
     o->n_params = params->count;
-    o->hyper = calloc((size_t)n_groups, sizeof *o->hyper);
-    o->lr = calloc((size_t)n_groups, sizeof *o->lr);
-    o->initial_lr = malloc(sizeof *o->initial_lr * (size_t)n_groups);
-    o->params = malloc(sizeof *o->params * (size_t)params->count);
-    o->state = calloc((size_t)params->count, sizeof *o->state);
+    o->hyper = tg__calloc((size_t)n_groups, sizeof *o->hyper);
+    o->lr = tg__calloc((size_t)n_groups, sizeof *o->lr);
+    o->initial_lr = tg__malloc(sizeof *o->initial_lr * (size_t)n_groups);
+    o->params = tg__malloc(sizeof *o->params * (size_t)params->count);
+    o->state = tg__calloc((size_t)params->count, sizeof *o->state);
     bool ok = o->hyper && o->lr && o->initial_lr && o->params && o->state;
     for (int g = 0; ok && g < n_groups; g++) {
         o->initial_lr[g] = NAN;
-        ok = (o->lr[g] = persistent_zeros(TG_F64, 0, NULL)) != NULL;
+        ok = (o->lr[g] = persistent_zeros(fn, TG_F64, 0, NULL)) != NULL;
     }
     if (!ok) {
         tg_optim_free(o);
@@ -291,7 +291,7 @@ tg_optim *tg_adagrad(const tg_params *params, int n_groups, const tg_adagrad_con
         set_group_lr(o, g, c->lr);
     }
     for (int i = 0; i < o->n_params; i++)
-        if (reset_state(o, i) < 0) {
+        if (reset_state("tg_adagrad", o, i) < 0) {
             tg_optim_free(o);
             return NULL;
         }
@@ -319,7 +319,7 @@ int tg_optim_step(tg_optim *o)
     if (!o) return tg_fail("tg_optim_step: NULL optimizer");
     /* Check and allocate everything first so that a failure updates nothing. */
     for (int i = 0; i < o->n_params; i++)
-        if (o->params[i].tensor->grad && (!check_grad(o, i) || ensure_state(o, i) < 0)) return -1;
+        if (o->params[i].tensor->grad && (!check_grad(o, i) || ensure_state("tg_optim_step", o, i) < 0)) return -1;
     for (int i = 0; i < o->n_params; i++) {
         optim_state *st = &o->state[i];
         if (!o->params[i].tensor->grad) continue;
@@ -335,7 +335,9 @@ void tg_optim_zero_grad(tg_optim *o)
     if (!o) return;
     for (int i = 0; i < o->n_params; i++) {
         tg_tensor *g = o->params[i].tensor->grad;
-        if (g) memset(tg_data(g), 0, (size_t)tg_numel(g) * tg_dtype_size(g->dtype));
+        if (!g) continue;
+        memset(tg_data(g), 0, (size_t)tg_numel(g) * tg_dtype_size(g->dtype));
+        g->storage->version++;
     }
 }
 
@@ -476,8 +478,8 @@ int tg_optim_state_import(tg_optim *o, const tg_params *in)
     if (!o || !in) return tg_fail("%s: NULL optimizer or input collection", fn);
     /* seen[i * (1 + OPTIM_SLOTS) + 1 + slot]: which entries parameter i has. */
     const int stride = 1 + OPTIM_SLOTS;
-    entry_ref *refs = malloc(sizeof *refs * (size_t)(in->count ? in->count : 1));
-    unsigned char *seen = calloc((size_t)o->n_params * stride, 1);
+    entry_ref *refs = tg__malloc(sizeof *refs * (size_t)(in->count ? in->count : 1));
+    unsigned char *seen = tg__calloc((size_t)o->n_params * stride, 1);
     int status = -1;
     if (!refs || !seen) {
         tg_error("%s: out of memory", fn);
@@ -507,7 +509,7 @@ int tg_optim_state_import(tg_optim *o, const tg_params *in)
                 goto done;
             }
         }
-        if (ensure_state(o, i) < 0) goto done;
+        if (ensure_state(fn, o, i) < 0) goto done;
     }
     /* Everything is checked and allocated: apply. Parameters with entries
      * get every slot overwritten (the entries may be this optimizer's own
@@ -515,7 +517,7 @@ int tg_optim_state_import(tg_optim *o, const tg_params *in)
     for (int i = 0; i < o->n_params; i++) {
         bool any = false;
         for (int k = 0; k < stride; k++) any |= seen[i * stride + k];
-        if (!any && reset_state(o, i) < 0) goto done;
+        if (!any && reset_state(fn, o, i) < 0) goto done;
     }
     for (int j = 0; j < in->count; j++) {
         const tg_tensor *t = in->items[j].tensor;

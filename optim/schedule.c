@@ -52,13 +52,13 @@ void tg_sched_free(tg_sched *s)
 static tg_sched *sched_new(const char *fn, sched_kind kind, tg_optim *o)
 {
     if (!o) return tg_error("%s: NULL optimizer", fn);
-    tg_sched *s = calloc(1, sizeof *s);
+    tg_sched *s = tg__calloc(1, sizeof *s);
     if (!s) return tg_error("%s: out of memory", fn);
     s->kind = kind;
     s->optim = o;
     s->n_groups = o->n_groups;
-    s->base_lrs = malloc(sizeof *s->base_lrs * (size_t)s->n_groups);
-    s->last_lr = malloc(sizeof *s->last_lr * (size_t)s->n_groups);
+    s->base_lrs = tg__malloc(sizeof *s->base_lrs * (size_t)s->n_groups);
+    s->last_lr = tg__malloc(sizeof *s->last_lr * (size_t)s->n_groups);
     if (!s->base_lrs || !s->last_lr) {
         tg_sched_free(s);
         return tg_error("%s: out of memory", fn);
@@ -146,7 +146,7 @@ tg_sched *tg_sched_multistep_lr(tg_optim *o, int n, const int64_t *milestones, d
                             (long long)milestones[k - 1]);
     tg_sched *s = sched_new(fn, SCHED_MULTISTEP, o);
     if (!s) return NULL;
-    s->milestones = malloc(sizeof *s->milestones * (size_t)(n ? n : 1));
+    s->milestones = tg__malloc(sizeof *s->milestones * (size_t)(n ? n : 1));
     if (!s->milestones) {
         tg_sched_free(s);
         return tg_error("%s: out of memory", fn);
@@ -218,7 +218,7 @@ tg_sched *tg_sched_plateau(tg_optim *o, const tg_plateau_config *cfg)
     if (!s) return NULL;
     s->plateau = *cfg;
     s->plateau.min_lrs = NULL;
-    s->min_lrs = malloc(sizeof *s->min_lrs * (size_t)s->n_groups);
+    s->min_lrs = tg__malloc(sizeof *s->min_lrs * (size_t)s->n_groups);
     if (!s->min_lrs) {
         tg_sched_free(s);
         return tg_error("%s: out of memory", fn);
@@ -305,7 +305,7 @@ int tg_sched_state_export(tg_sched *s, tg_params *out)
         if (!t) {
             const int64_t n = s->n_groups;
             const bool int_valued = k == EX_LAST_EPOCH || k == EX_NUM_BAD || k == EX_COOLDOWN;
-            t = s->exported[k] = tg__new_persistent(int_valued ? TG_I64 : TG_F64, is_vector(k) ? 1 : 0, &n);
+            t = s->exported[k] = tg__new_persistent("tg_sched_state_export", int_valued ? TG_I64 : TG_F64, is_vector(k) ? 1 : 0, &n);
             if (!t) goto fail;
         }
         switch (k) {

@@ -42,6 +42,7 @@ void tg__optim_update(tg_optim *o, int i, bool first)
     const bool f32 = param->dtype == TG_F32;
     void *p = tg_data(param);
     const void *g = tg_data(param->grad);
+    param->storage->version++; /* an in-place write, as tg_add_ */
     switch (o->kind) {
     case OPTIM_SGD:
         (f32 ? sgd_f32 : sgd_f64)(n, p, g, slot_data(st, 0), first, h, lr);

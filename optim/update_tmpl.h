@@ -21,16 +21,22 @@ static void FN(sgd)(int64_t n, void *param_v, const void *grad_v, void *buf_v, b
     const bool decay = h->weight_decay != 0;
     const T wd = (T)h->weight_decay, momentum = (T)h->momentum;
     const T keep = (T)(1 - h->dampening), neg_lr = (T)(-lr);
-#pragma omp parallel for if (n >= TG_PARALLEL_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        T d = grad[i];
-        if (decay) d = FMA(wd, param[i], d);
-        if (buf) {
-            buf[i] = first ? d : FMA(keep, d, buf[i] * momentum);
-            d = h->nesterov ? FMA(momentum, buf[i], d) : buf[i];
+    tg__parallel region = tg__parallel_begin(tg__threads_for(n, TG_PARALLEL_MIN));
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            T d = grad[i];
+            if (decay) d = FMA(wd, param[i], d);
+            if (buf) {
+                buf[i] = first ? d : FMA(keep, d, buf[i] * momentum);
+                d = h->nesterov ? FMA(momentum, buf[i], d) : buf[i];
+            }
+            param[i] = FMA(neg_lr, d, param[i]);
         }
-        param[i] = FMA(neg_lr, d, param[i]);
     }
+    tg__parallel_end(&region);
 }
 
 /* Adam: g += wd * p;  AdamW instead: p *= 1 - lr * wd.
@@ -50,18 +56,24 @@ static void FN(adam)(int64_t n, void *param_v, const void *grad_v, void *exp_avg
     const T one_minus_beta1 = (T)(1 - h->beta1), one_minus_beta2 = (T)(1 - h->beta2);
     const T eps = (T)h->eps, wd = (T)h->weight_decay, shrink = (T)(1 - lr * h->weight_decay);
     const bool l2 = !decoupled && h->weight_decay != 0;
-#pragma omp parallel for if (n >= TG_PARALLEL_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        T g = grad[i];
-        if (decoupled) param[i] *= shrink;
-        else if (l2) g = FMA(wd, param[i], g);
-        exp_avg[i] = FMA(one_minus_beta1, g, exp_avg[i] * beta1);
-        exp_avg_sq[i] = FMA(one_minus_beta2 * g, g, exp_avg_sq[i] * beta2);
-        T second = exp_avg_sq[i];
-        if (max_sq) second = max_sq[i] = MAX_NAN(max_sq[i], second);
-        const T denom = SQRT(second) / bias_correction2_sqrt + eps;
-        param[i] += neg_step_size * exp_avg[i] / denom;
+    tg__parallel region = tg__parallel_begin(tg__threads_for(n, TG_PARALLEL_MIN));
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            T g = grad[i];
+            if (decoupled) param[i] *= shrink;
+            else if (l2) g = FMA(wd, param[i], g);
+            exp_avg[i] = FMA(one_minus_beta1, g, exp_avg[i] * beta1);
+            exp_avg_sq[i] = FMA(one_minus_beta2 * g, g, exp_avg_sq[i] * beta2);
+            T second = exp_avg_sq[i];
+            if (max_sq) second = max_sq[i] = MAX_NAN(max_sq[i], second);
+            const T denom = SQRT(second) / bias_correction2_sqrt + eps;
+            param[i] += neg_step_size * exp_avg[i] / denom;
+        }
     }
+    tg__parallel_end(&region);
 }
 
 /* g += wd * p;  sq = alpha * sq + (1 - alpha) * g * g;
@@ -76,26 +88,32 @@ static void FN(rmsprop)(int64_t n, void *param_v, const void *grad_v, void *squa
     const bool decay = h->weight_decay != 0;
     const T wd = (T)h->weight_decay, alpha = (T)h->alpha, one_minus_alpha = (T)(1 - h->alpha);
     const T eps = (T)h->eps, momentum = (T)h->momentum, neg_lr = (T)(-lr);
-#pragma omp parallel for if (n >= TG_PARALLEL_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        T g = grad[i];
-        if (decay) g = FMA(wd, param[i], g);
-        square_avg[i] = FMA(one_minus_alpha * g, g, square_avg[i] * alpha);
-        T avg;
-        if (grad_avg) {
-            grad_avg[i] = FMA(one_minus_alpha, g, grad_avg[i] * alpha);
-            avg = SQRT(FMA(-grad_avg[i], grad_avg[i], square_avg[i]));
-        } else {
-            avg = SQRT(square_avg[i]);
-        }
-        avg = avg + eps;
-        if (buf) {
-            buf[i] = buf[i] * momentum + g / avg;
-            param[i] = FMA(neg_lr, buf[i], param[i]);
-        } else {
-            param[i] += neg_lr * g / avg;
+    tg__parallel region = tg__parallel_begin(tg__threads_for(n, TG_PARALLEL_MIN));
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            T g = grad[i];
+            if (decay) g = FMA(wd, param[i], g);
+            square_avg[i] = FMA(one_minus_alpha * g, g, square_avg[i] * alpha);
+            T avg;
+            if (grad_avg) {
+                grad_avg[i] = FMA(one_minus_alpha, g, grad_avg[i] * alpha);
+                avg = SQRT(FMA(-grad_avg[i], grad_avg[i], square_avg[i]));
+            } else {
+                avg = SQRT(square_avg[i]);
+            }
+            avg = avg + eps;
+            if (buf) {
+                buf[i] = buf[i] * momentum + g / avg;
+                param[i] = FMA(neg_lr, buf[i], param[i]);
+            } else {
+                param[i] += neg_lr * g / avg;
+            }
         }
     }
+    tg__parallel_end(&region);
 }
 
 /* g += wd * p;  sum += g * g;  p += -(lr / (1 + (step - 1) * lr_decay)) * g / (sqrt(sum) + eps) */
@@ -107,12 +125,18 @@ static void FN(adagrad)(int64_t n, void *param_v, const void *grad_v, void *sum_
     const bool decay = h->weight_decay != 0;
     const T wd = (T)h->weight_decay, eps = (T)h->eps;
     const T neg_clr = (T)(-(lr / (1 + (double)(step - 1) * h->lr_decay)));
-#pragma omp parallel for if (n >= TG_PARALLEL_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        T g = grad[i];
-        if (decay) g = FMA(wd, param[i], g);
-        sum[i] = FMA(g, g, sum[i]);
-        const T std = SQRT(sum[i]) + eps;
-        param[i] += neg_clr * g / std;
+    tg__parallel region = tg__parallel_begin(tg__threads_for(n, TG_PARALLEL_MIN));
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            T g = grad[i];
+            if (decay) g = FMA(wd, param[i], g);
+            sum[i] = FMA(g, g, sum[i]);
+            const T std = SQRT(sum[i]) + eps;
+            param[i] += neg_clr * g / std;
+        }
     }
+    tg__parallel_end(&region);
 }

@@ -1,11 +1,15 @@
 /* Tensor core: factories, views, printing, errors. */
 #include "support.h"
+#include "../core/internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static void test_factories(void **state)
 {
@@ -287,8 +291,45 @@ static void test_threads(void **state)
     assert_int_equal(tg_set_num_threads(1), 0);
     assert_int_equal(tg_get_num_threads(), 1);
     assert_int_equal(tg_set_num_threads(0), -1);
-    assert_error_contains("tg_set_num_threads: n must be >= 1, got 0");
+    assert_error_contains("tg_set_num_threads: n must be in [1, 1024], got 0");
+    assert_int_equal(tg_set_num_threads(100000), -1); /* the OpenMP runtime would fail on it */
+    assert_error_contains("got 100000");
     tg_set_num_threads(start);
+}
+
+/* Regions whose helper threads keep starting late (another process holds a
+ * core) make the next regions run on the calling thread alone; regions on
+ * time do not. */
+static void test_parallel_gives_way(void **state)
+{
+    (void)state;
+#ifdef _OPENMP
+    for (int i = 0; i < 20; i++) { /* on time: helpers started after 2 us of a 1 ms region */
+        tg__parallel r = tg__parallel_begin(2);
+        assert_int_equal(r.threads, 2);
+        r.start -= 1e-3;
+        r.arrive[1] = r.start + 2e-6;
+        tg__parallel_end(&r);
+    }
+    int demoted_after = -1;
+    for (int i = 0; i < 10 && demoted_after < 0; i++) {
+        tg__parallel r = tg__parallel_begin(2);
+        if (r.threads == 1) {
+            demoted_after = i;
+            break;
+        }
+        r.start -= 1e-3; /* a helper that waited 0.9 ms of a 1 ms region */
+        r.arrive[1] = r.start + 0.9e-3;
+        tg__parallel_end(&r);
+    }
+    assert_in_range(demoted_after, 2, 3);
+    /* A region that wants one thread is never counted. */
+    assert_int_equal(tg__parallel_begin(1).threads, 1);
+    /* The demotion ends (10 ms at first). */
+    double until = omp_get_wtime() + 0.05;
+    while (omp_get_wtime() < until) {}
+    assert_int_equal(tg__parallel_begin(2).threads, 2);
+#endif
 }
 
 static void test_persistent_free(void **state)
@@ -312,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_error_handler),
         cmocka_unit_test(test_persistent_free), cmocka_unit_test(test_inspection_and_print),
         cmocka_unit_test(test_normal_draws),    cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_parallel_gives_way),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,12 +27,12 @@
  *
  * Threads split C into blocks of whole tiles along M and N, never K: every
  * element is accumulated in the same order whatever the thread count.
- * Each thread keeps its packing buffers across calls (thread-local, grown
- * on demand, 64-byte aligned), so steady-state calls do not allocate. */
+ * Each thread keeps its packing buffers across calls (the core's per-thread
+ * scratch buffers, grown on demand, 64-byte aligned), so steady-state calls
+ * do not allocate. */
 #include <tapegrad/gemm.h>
+#include "../../core/internal.h"
 #include "kern_simd.h"
-#include <tapegrad/error.h>
-#include <tapegrad/threads.h>
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -63,25 +63,10 @@ typedef tg_ukr_f64 ukr_fn_f64;
 
 static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
-/* Thread-local packing buffers: index 0 for A, 1 for B. Grown, never
- * shrunk; a thread's buffers live as long as the thread. */
-static _Thread_local struct {
-    void *data;
-    size_t size;
-} tls_buffers[2];
-
-static void *tls_buffer(int which, size_t bytes)
-{
-    if (tls_buffers[which].size < bytes) {
-        size_t size = (size_t)round_up((int64_t)bytes, 4096);
-        void *data = aligned_alloc(64, size);
-        if (!data) return NULL;
-        free(tls_buffers[which].data);
-        tls_buffers[which].data = data;
-        tls_buffers[which].size = size;
-    }
-    return tls_buffers[which].data;
-}
+/* Packing buffers: this thread's scratch buffers 0 (A) and 1 (B), grown
+ * on demand and kept across calls; tg_release_thread_memory and the
+ * thread's exit free them. */
+static void *tls_buffer(int which, size_t bytes) { return tg__thread_scratch(which, bytes); }
 
 static int check_args(const char *fn, int64_t M, int64_t N, int64_t K, bool reads_ab,
                       const void *A, const void *B, const void *C)
@@ -118,8 +103,7 @@ static bool use_dots(int64_t M, int64_t csA, int64_t rsB)
  * tiles (see TG_GEMM_PARALLEL_MIN). */
 static int threads_for(int64_t M, int64_t N, int64_t K, double cost)
 {
-    if ((double)M * (double)N * (double)K * cost < TG_GEMM_PARALLEL_MIN) return 1;
-    return tg_get_num_threads();
+    return (double)M * (double)N * (double)K * cost < TG_GEMM_PARALLEL_MIN ? 1 : tg_get_num_threads();
 }
 
 /* This thread's block [m0,m1) x [n0,n1) of C. The grid splits N first (each

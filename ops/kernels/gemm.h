@@ -39,9 +39,11 @@ int tg_gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
                 double beta, double *C, int64_t rsC, int64_t csC);
 
 /* Name of the SIMD level in use by GEMM and the vector math: "avx512",
- * "avx2" or "scalar". The first call picks the best level the CPU supports,
- * capped by the environment variable TG_SIMD=avx512|avx2|scalar if set (a
- * level the CPU lacks falls back to the best one below it). */
+ * "avx2" or "scalar". The first call picks the fastest level on this CPU
+ * (AVX-512 where it is full width, AVX2 where 512-bit FMAs are split in two
+ * halves, as on Zen 4), or the level the environment variable
+ * TG_SIMD=avx512|avx2|scalar names (a level the CPU lacks falls back to the
+ * best one below it). */
 const char *tg_simd_level(void);
 
 /* Switch the SIMD level at run time, for tests and benchmarks: level is

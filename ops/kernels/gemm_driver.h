@@ -205,33 +205,40 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
 #endif
     const tg_simd_impl *impl = tg_simd_current();
     bool dots = use_dots(M, csA, rsB);
-    int nthreads = threads_for(M, N, K, (dots ? 2.0 : 1.0) * (double)(sizeof(T) / sizeof(float)));
+    tg__parallel region =
+        tg__parallel_begin(threads_for(M, N, K, (dots ? 2.0 : 1.0) * (double)(sizeof(T) / sizeof(float))));
     if (dots) {
-        if (nthreads == 1) {
+        if (region.threads == 1) {
             NAME(gemm_dots)(impl, 0, N, M, K, alpha, A, rsA, B, csB, beta, C, rsC, csC);
         } else {
 #ifdef _OPENMP
             /* Columns split in multiples of 4 between threads. */
-#pragma omp parallel num_threads(nthreads)
+#pragma omp parallel num_threads(region.threads)
             {
+                tg__parallel_arrive(&region);
                 int64_t quads = (N + 3) / 4, nt = omp_get_num_threads(), tid = omp_get_thread_num();
                 int64_t n0 = quads * tid / nt * 4, n1 = quads * (tid + 1) / nt * 4;
                 NAME(gemm_dots)(impl, n0, n1 < N ? n1 : N, M, K, alpha, A, rsA, B, csB, beta, C, rsC, csC);
             }
+            tg__parallel_end(&region);
 #endif
         }
         return 0;
     }
     bool direct_b = use_direct_b(&impl->NAME(blocking), M, csB);
     int failed = 0;
-    if (nthreads == 1) {
+    if (region.threads == 1) {
         failed = NAME(gemm_block)(impl, direct_b, 1, 0, M, N, K, alpha, A, rsA, csA,
                                   B, rsB, csB, beta, C, rsC, csC);
     } else {
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nthreads) reduction(| : failed)
-        failed |= NAME(gemm_block)(impl, direct_b, omp_get_num_threads(), omp_get_thread_num(),
-                                   M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC);
+#pragma omp parallel num_threads(region.threads) reduction(| : failed)
+        {
+            tg__parallel_arrive(&region);
+            failed |= NAME(gemm_block)(impl, direct_b, omp_get_num_threads(), omp_get_thread_num(),
+                                       M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC);
+        }
+        tg__parallel_end(&region);
 #endif
     }
     if (failed)

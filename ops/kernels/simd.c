@@ -7,6 +7,9 @@
 #include "kern_simd.h"
 #include <tapegrad/error.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -94,14 +97,35 @@ static int level_from_name(const char *name)
     return -1;
 }
 
+/* Which instructions exist does not say which are fast: Zen 4 (AMD family
+ * 19h) runs a 512-bit FMA as two 256-bit halves, so its AVX-512 peak equals
+ * its AVX2 peak (bench/peak: 117 GFLOP/s per core in f32 for both), and the
+ * AVX2 kernels, with their smaller tiles and cheaper loads, are faster
+ * there (SGEMM 1024^3: 103 against 97 GFLOP/s). Zen 5 (family 1Ah) and
+ * Intel's server cores have full-width AVX-512 and keep it. */
+static bool avx512_is_double_pumped(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
+    bool amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163; /* "AuthenticAMD" */
+    if (!amd || !__get_cpuid(1, &a, &b, &c, &d)) return false;
+    unsigned family = (a >> 8) & 0xf;
+    if (family == 0xf) family += (a >> 20) & 0xff;
+    return family == 0x19;
+#else
+    return false;
+#endif
+}
+
 /* The best usable level at or below the one TG_SIMD names (an unknown name
  * is ignored: the library must not fail because of a typo in the
- * environment). */
+ * environment); without TG_SIMD, the fastest level on this CPU. */
 static const tg_simd_impl *automatic_choice(void)
 {
     const char *env = getenv("TG_SIMD");
     int start = env ? level_from_name(env) : -1;
-    if (start < 0) start = 0;
+    if (start < 0) start = level_impl(0) && avx512_is_double_pumped() ? 1 : 0;
     for (int level = start; level < LEVEL_COUNT; level++) {
         const tg_simd_impl *impl = level_impl(level);
         if (impl) return impl;

@@ -37,23 +37,21 @@ static bool check_args(const char *fn, int64_t n, const void *x, const void *y)
 #define TG_VMATH_SPLIT(NAME_, T_)                                                           \
     static void NAME_(void (*fn)(int64_t, const T_ *, T_ *), int64_t n, const T_ *x, T_ *y) \
     {                                                                                       \
-        int nthreads = n < TG_VMATH_PARALLEL_MIN ? 1 : tg_get_num_threads();                \
-        if (nthreads == 1) {                                                                \
+        tg__parallel region = tg__parallel_begin(tg__threads_for(n, TG_VMATH_PARALLEL_MIN));   \
+        if (region.threads == 1) {                                                          \
             fn(n, x, y);                                                                    \
             return;                                                                         \
         }                                                                                   \
-        TG_VMATH_PARALLEL_LOOP                                                              \
+        int64_t chunk = (n / region.threads + 63) / 64 * 64;                                \
+        _Pragma("omp parallel num_threads(region.threads)")                                 \
+        {                                                                                   \
+            tg__parallel_arrive(&region);                                                   \
+            _Pragma("omp for schedule(static)")                                             \
+            for (int64_t start = 0; start < n; start += chunk)                              \
+                fn(n - start < chunk ? n - start : chunk, x + start, y + start);            \
+        }                                                                                   \
+        tg__parallel_end(&region);                                                          \
     }
-#ifdef _OPENMP
-#define TG_VMATH_PARALLEL_LOOP                                                              \
-    int64_t chunk = (n / nthreads + 63) / 64 * 64;                                          \
-    _Pragma("omp parallel for num_threads(nthreads) schedule(static)")                      \
-    for (int64_t start = 0; start < n; start += chunk)                                      \
-        fn(n - start < chunk ? n - start : chunk, x + start, y + start);
-#else
-/* tg_get_num_threads() is 1 without OpenMP. */
-#define TG_VMATH_PARALLEL_LOOP
-#endif
 TG_VMATH_SPLIT(split_f32, float)
 TG_VMATH_SPLIT(split_f64, double)
 

@@ -24,6 +24,8 @@ void tg_vtanh_f32(int64_t n, const float *x, float *y);
  * exp(-x) overflows float, like the same formula written with expf. */
 void tg_vsigmoid_f32(int64_t n, const float *x, float *y);
 
+/* The same three in double, through libm (the reference the float kernels
+ * are tested against). */
 void tg_vexp_f64(int64_t n, const double *x, double *y);
 void tg_vtanh_f64(int64_t n, const double *x, double *y);
 void tg_vsigmoid_f64(int64_t n, const double *x, double *y);

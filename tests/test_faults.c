@@ -1,0 +1,164 @@
+/* Allocation failure, every site in turn: a small training step (LSTM,
+ * linear head, cross-entropy, backward, Adam) runs once per allocation it
+ * makes, with that one allocation failing (core/alloc.c's seam counts the
+ * library's mallocs and arena bumps alike). Each run must fail cleanly: an
+ * error returned with a message and the parameters unchanged, or, where the
+ * failure was absorbed, the parameters of a run without failures. The next
+ * step after a failure must then run as if the failure never happened. */
+#include "support.h"
+#include "../core/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { BATCH = 2, STEPS = 3, FEATURES = 3, HIDDEN = 5, CLASSES = 4 };
+
+typedef struct {
+    tg_lstm *lstm;
+    tg_linear_layer *head;
+    tg_params params;
+    tg_optim *adam;
+    tg_tensor *x, *target;
+} model;
+
+static model model_new(void)
+{
+    model m = {0};
+    tg_manual_seed(11);
+    m.lstm = tg_lstm_new(&(tg_lstm_config){.input_size = FEATURES, .hidden_size = HIDDEN, .batch_first = true});
+    m.head = tg_linear_layer_new(HIDDEN, CLASSES, true, TG_F32);
+    m.params = tg_params_new();
+    assert_int_equal(tg_rnn_params(m.lstm, &m.params, "lstm"), 0);
+    assert_int_equal(tg_linear_layer_params(m.head, &m.params, "head"), 0);
+    tg_adam_config adam = tg_adam_defaults();
+    adam.lr = 0.05;
+    m.adam = tg_adam(&m.params, 1, &adam);
+    m.x = tg_randn(TG_F32, 3, (int64_t[]){BATCH, STEPS, FEATURES}, 0, 1);
+    m.target = tg_randint(1, (int64_t[]){BATCH * STEPS}, 0, CLASSES);
+    assert_true(m.lstm && m.head && m.adam && m.x && m.target);
+    return m;
+}
+
+static void model_free(model *m)
+{
+    tg_optim_free(m->adam);
+    tg_params_free(&m->params);
+    tg_rnn_free(m->lstm);
+    tg_linear_layer_free(m->head);
+    tg_free(m->x);
+    tg_free(m->target);
+}
+
+/* One training step, checking every result as a careful caller does. */
+static int train_step(model *m)
+{
+    tg_scope *s = tg_scope_begin();
+    if (!s) return -1;
+    int status = -1;
+    tg_rnn_output out;
+    if (tg_lstm_forward(m->lstm, m->x, NULL, NULL, NULL, &out) == 0) {
+        tg_tensor *logits = tg_linear_layer_forward(m->head, out.output); /* (B, T, C) */
+        tg_tensor *loss = tg_cross_entropy(tg_reshape(logits, 2, (int64_t[]){BATCH * STEPS, CLASSES}), m->target, NULL);
+        tg_optim_zero_grad(m->adam);
+        if (loss && tg_backward(loss, NULL) == 0 && tg_optim_step(m->adam) == 0) status = 0;
+    }
+    tg_scope_end(s);
+    return status;
+}
+
+/* Every parameter's values, concatenated. */
+static float *snapshot(const model *m)
+{
+    float *values = malloc(sizeof(float) * (size_t)tg_params_numel(&m->params));
+    float *at = values;
+    for (int i = 0; i < m->params.count; i++) {
+        const tg_tensor *p = m->params.items[i].tensor;
+        memcpy(at, tg_data(p), sizeof(float) * (size_t)tg_numel(p));
+        at += tg_numel(p);
+    }
+    return values;
+}
+
+static bool same_params(const model *m, const float *values)
+{
+    float *now = snapshot(m);
+    bool same = memcmp(now, values, sizeof(float) * (size_t)tg_params_numel(&m->params)) == 0;
+    free(now);
+    return same;
+}
+
+/* Fails each allocation of step number `failing` (1: the first step, which
+ * also makes the optimizer's state and the .grad buffers; 2: a steady step)
+ * in turn. Returns how many allocations that step makes. */
+static int64_t fail_each_allocation(int failing)
+{
+    /* Reference: parameters after each of three clean steps. */
+    model ref = model_new();
+    float *after[4] = {snapshot(&ref)};
+    int64_t count = 0;
+    for (int k = 1; k <= 3; k++) {
+        if (k == failing) {
+            tg_release_thread_memory(); /* the arena's chunks are made again */
+            tg__alloc_fail_at(INT64_MAX);
+        }
+        assert_int_equal(train_step(&ref), 0);
+        if (k == failing) count = tg__alloc_count();
+        tg__alloc_fail_at(-1);
+        after[k] = snapshot(&ref);
+    }
+    model_free(&ref);
+    assert_true(count > 100);
+
+    int64_t clean = 0, absorbed = 0;
+    for (int64_t site = 0; site < count; site++) {
+        model m = model_new();
+        for (int k = 1; k < failing; k++) assert_int_equal(train_step(&m), 0);
+        tg_clear_error();
+        tg_release_thread_memory();
+        tg__alloc_fail_at(site);
+        int status = train_step(&m);
+        tg__alloc_fail_at(-1);
+        if (status < 0) {
+            if (!tg_last_error()[0] || !same_params(&m, after[failing - 1]))
+                fail_msg("site %lld of step %d: failed %s", (long long)site, failing,
+                         tg_last_error()[0] ? "but changed the parameters" : "without a message");
+            clean++;
+        } else {
+            if (!same_params(&m, after[failing]))
+                fail_msg("site %lld of step %d: returned 0 with wrong parameters", (long long)site, failing);
+            absorbed++;
+        }
+        /* The model is as it was before the step (or after it): go on. */
+        int next = status < 0 ? failing : failing + 1;
+        assert_int_equal(train_step(&m), 0);
+        if (!same_params(&m, after[next])) fail_msg("site %lld of step %d: the next step went wrong", (long long)site, failing);
+        model_free(&m);
+    }
+    for (int k = 0; k < 4; k++) free(after[k]);
+    print_message("step %d: %lld allocation sites, %lld failed cleanly, %lld absorbed the failure\n", failing,
+                  (long long)count, (long long)clean, (long long)absorbed);
+    assert_int_equal(clean + absorbed, count);
+    return count;
+}
+
+static void test_first_step(void **state)
+{
+    (void)state;
+    fail_each_allocation(1);
+}
+
+static void test_steady_step(void **state)
+{
+    (void)state;
+    fail_each_allocation(2);
+}
+
+int main(void)
+{
+    tg_set_num_threads(1); /* one allocation order */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_step),
+        cmocka_unit_test(test_steady_step),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,493 @@
+/* The classes of defect a hardening audit found (fuzzing, allocation
+ * failures, probes), one test each: every call fails cleanly with a message
+ * or computes the right answer; none crashes, hangs, leaks or reads memory
+ * it does not own. Internal seams (allocation counts, live tensors) come
+ * from core/internal.h. */
+#include "hostile.h"
+#include "../core/internal.h"
+
+#include <pthread.h>
+
+static const int64_t big = (int64_t)1 << 31;
+
+/* 1. Every result's size is checked where it is allocated: numel times the
+ * dtype size never wraps into a small buffer that is then overrun. */
+static void test_result_sizes_checked(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *one = tg_ones(TG_F32, 2, (int64_t[]){1, 1});
+    tg_tensor *col = tg_expand(one, 2, (int64_t[]){big, 1}), *row = tg_expand(one, 2, (int64_t[]){1, big});
+    tg_tensor *vec = tg_expand(tg_ones(TG_F32, 1, (int64_t[]){1}), 1, &big);
+    EXPECT_ERR(tg_add(col, row), "tg_add: a tensor of shape [2147483648,2147483648] is too large");
+    EXPECT_ERR(tg_mul(col, row), "tg_mul");
+    EXPECT_ERR(tg_where(tg_ones(TG_F32, 0, NULL), col, row), "tg_where");
+    EXPECT_ERR(tg_matmul(col, row), "tg_matmul");
+    EXPECT_ERR(tg_bmm(tg_unsqueeze(col, 0), tg_unsqueeze(row, 0)), "tg_bmm");
+    EXPECT_ERR(tg_outer(vec, vec), "too large"); /* from the tg_mul it is made of */
+    EXPECT_ERR(tg_linear(col, col, NULL), "tg_linear");
+    tg_tensor *half = tg_expand(one, 2, (int64_t[]){(int64_t)1 << 58, 2}); /* 2^59 elements */
+    EXPECT_ERR(tg_cat(3, (tg_tensor *[]){half, half, half}, 0), "tg_cat");
+    EXPECT_ERR(tg_stack(3, (tg_tensor *[]){half, half, half}, 0), "tg_stack");
+    tg_tensor *wide = tg_expand(one, 2, (int64_t[]){1, (int64_t)1 << 40});
+    EXPECT_ERR(tg_embedding(wide, tg_zeros(TG_I64, 1, (int64_t[]){1 << 21}), -1), "tg_embedding");
+    EXPECT_ERR(tg_index_select(wide, 0, tg_zeros(TG_I64, 1, (int64_t[]){1 << 21})), "tg_index_select");
+    /* Empty tensors obey the same bound (zeros count as ones), so that their
+     * strides and offsets fit too. */
+    EXPECT_ERR(tg_zeros(TG_F32, 2, (int64_t[]){0, (int64_t)1 << 62}), "tg_zeros: a tensor of shape [0,4611686018427387904] is too large");
+    EXPECT_ERR(tg_reshape(tg_zeros(TG_F32, 1, (int64_t[]){0}), 3, (int64_t[]){0, (int64_t)1 << 30, (int64_t)1 << 31}), "tg_reshape");
+    /* Reductions over an empty dim of a huge tensor have a huge result,
+     * which the memory of this machine (1 GB here) cannot hold. */
+    tg_tensor *empty = tg_zeros(TG_F32, 2, (int64_t[]){0, (int64_t)1 << 59});
+    tg__alloc_limit((size_t)1 << 30);
+    EXPECT_ERR(tg_sum(empty, 1, (int[]){0}, false), "tg_sum: can't allocate memory");
+    EXPECT_ERR(tg_mean(empty, 1, (int[]){0}, true), "tg_mean");
+    EXPECT_ERR(tg_var(empty, 1, (int[]){0}, false, false), "tg_var");
+    EXPECT_ERR(tg_logsumexp(empty, 1, (int[]){0}, false), "tg_logsumexp");
+    tg__alloc_limit(0);
+    /* The same check guards the factories and views. */
+    EXPECT_ERR(tg_expand(one, 2, (int64_t[]){(int64_t)1 << 32, (int64_t)1 << 32}), "tg_expand");
+    EXPECT_ERR(tg_empty(TG_F32, 3, (int64_t[]){1 << 20, 1 << 20, 1 << 21}), "tg_empty");
+    tg_scope_end(s);
+}
+
+/* 2. A tensor a node saved (an index, a target, any input) that is changed
+ * in place before backward is refused with PyTorch's message, instead of
+ * being read out of bounds; no .grad changes. */
+static void expect_modified(tg_tensor *loss, tg_tensor *const *leaves, int n)
+{
+    tg_clear_error();
+    assert_int_equal(tg_backward(loss, NULL), -1);
+    assert_error_contains("one of the variables needed for gradient computation has been modified by an inplace "
+                          "operation");
+    assert_error_contains("expected version");
+    for (int i = 0; i < n; i++) assert_null(leaves[i]->grad);
+}
+
+static void test_saved_tensors_modified_in_place(void **state)
+{
+    (void)state;
+    tg_tensor *w = leaf_f64(2, (int64_t[]){5, 3}, -1, 1), *src = leaf_f64(2, (int64_t[]){2, 2}, -1, 1);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *idx = tg_from_array(TG_I64, 1, (int64_t[]){3}, (int64_t[]){0, 1, 4});
+    tg_tensor *loss = tg_sum(tg_embedding(w, idx, -1), 0, NULL, false);
+    tg_fill_(idx, 1000);
+    expect_modified(loss, &w, 1);
+
+    idx = tg_from_array(TG_I64, 1, (int64_t[]){3}, (int64_t[]){0, 1, 4});
+    loss = tg_sum(tg_index_select(w, 0, idx), 0, NULL, false);
+    tg_copy_(idx, tg_full(TG_I64, 1, (int64_t[]){1}, -7));
+    expect_modified(loss, &w, 1);
+
+    tg_tensor *gidx = tg_from_array(TG_I64, 2, (int64_t[]){2, 2}, (int64_t[]){0, 2, 1, 1});
+    loss = tg_sum(tg_gather(w, 1, gidx), 0, NULL, false);
+    tg_add_(gidx, tg_full(TG_I64, 0, NULL, 1e6), 1.0);
+    expect_modified(loss, &w, 1);
+
+    gidx = tg_from_array(TG_I64, 2, (int64_t[]){2, 2}, (int64_t[]){0, 2, 1, 1});
+    loss = tg_sum(tg_scatter_add(w, 1, gidx, src), 0, NULL, false);
+    tg_mul_scalar_(gidx, 1e6);
+    expect_modified(loss, (tg_tensor *[]){w, src}, 2);
+
+    tg_tensor *target = tg_from_array(TG_I64, 1, (int64_t[]){5}, (int64_t[]){0, 1, 2, 0, 1});
+    loss = tg_cross_entropy(w, target, NULL);
+    tg_fill_(target, 1000);
+    expect_modified(loss, &w, 1);
+
+    target = tg_from_array(TG_I64, 1, (int64_t[]){5}, (int64_t[]){0, 1, 2, 0, 1});
+    loss = tg_nll_loss(tg_log_softmax(w, 1), target, NULL);
+    tg_fill_(target, -5);
+    expect_modified(loss, &w, 1);
+
+    /* Indices a reduction hands back, and a plain input of a product. */
+    tg_tensor *where;
+    loss = tg_sum(tg_max_dim(w, 1, false, &where), 0, NULL, false);
+    tg_fill_(where, 1 << 30);
+    expect_modified(loss, &w, 1);
+    tg_tensor *scale = tg_full(TG_F64, 1, (int64_t[]){3}, 2.0);
+    loss = tg_sum(tg_mul(w, scale), 0, NULL, false);
+    tg_fill_(scale, 3.0);
+    expect_modified(loss, &w, 1);
+
+    /* An optimizer step is an in-place write to its parameters. */
+    tg_params params = tg_params_new();
+    tg_params_add(&params, NULL, "w", w);
+    tg_optim *sgd = tg_sgd(&params, 1, &(tg_sgd_config){.lr = 0.1});
+    tg_tensor *held = tg_sum(tg_mul(w, w), 0, NULL, false);
+    assert_int_equal(tg_backward_retain(held, NULL), 0);
+    assert_int_equal(tg_optim_step(sgd), 0);
+    tg_free(w->grad);
+    w->grad = NULL;
+    expect_modified(held, &w, 1);
+    tg_optim_free(sgd);
+    tg_params_free(&params);
+
+    /* Unchanged, the same graphs run; a change made before forward is fine. */
+    idx = tg_from_array(TG_I64, 1, (int64_t[]){3}, (int64_t[]){0, 1, 4});
+    tg_fill_(idx, 2);
+    assert_int_equal(tg_backward(tg_sum(tg_embedding(w, idx, -1), 0, NULL, false), NULL), 0);
+    assert_near(tg_get(w->grad, (int64_t[]){2, 0}), 3.0, 0);
+    tg_scope_end(s);
+    tg_free(w);
+    tg_free(src);
+}
+
+/* 3. Running out of memory inside backward is an error, and changes no
+ * .grad: every allocation of linear's backward fails in turn. */
+static void test_backward_out_of_memory(void **state)
+{
+    (void)state;
+    tg_tensor *x = leaf_f64(2, (int64_t[]){16, 12}, -1, 1), *w = leaf_f64(2, (int64_t[]){10, 12}, -1, 1);
+    tg_tensor *b = leaf_f64(1, (int64_t[]){10}, -1, 1);
+    int64_t count = 0;
+    for (int64_t k = -1; k < count; k++) {
+        tg_tensor *leaves[3] = {x, w, b};
+        for (int i = 0; i < 3; i++) { /* each run makes the .grad buffers too */
+            tg_free(leaves[i]->grad);
+            leaves[i]->grad = NULL;
+        }
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *loss = tg_sum(tg_tanh(tg_linear(x, w, b)), 0, NULL, false);
+        tg_clear_error();
+        tg__alloc_fail_at(k < 0 ? INT64_MAX : k);
+        int status = tg_backward(loss, NULL);
+        if (k < 0) count = tg__alloc_count();
+        tg__alloc_fail_at(-1);
+        if (k < 0) {
+            assert_int_equal(status, 0);
+        } else {
+            assert_int_equal(status, -1);
+            assert_true(tg_last_error()[0] != '\0');
+            assert_true(!x->grad && !w->grad && !b->grad);
+        }
+        tg_scope_end(s);
+    }
+    assert_true(count > 5);
+    tg_free(x);
+    tg_free(w);
+    tg_free(b);
+}
+
+/* 3. The GEMM's packing buffers can run out: the op fails, it does not
+ * return uninitialised memory. */
+static void test_forward_out_of_memory(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_rand(TG_F32, 2, (int64_t[]){64, 64}, -1, 1), *w = tg_rand(TG_F32, 2, (int64_t[]){48, 64}, -1, 1);
+    tg_tensor *want = tg_linear(x, w, NULL);
+    int64_t count = 0;
+    for (int64_t k = -1; k < count; k++) {
+        tg_release_thread_memory(); /* the packing buffers must be allocated again */
+        tg_clear_error();
+        tg__alloc_fail_at(k < 0 ? INT64_MAX : k);
+        tg_tensor *y = tg_linear(x, w, NULL);
+        if (k < 0) count = tg__alloc_count();
+        tg__alloc_fail_at(-1);
+        if (y) assert_close(y, want, 0, 0, "linear");
+        else assert_error_contains("tg_linear");
+        if (k >= 0) assert_true(!y || tg__alloc_refusals() == 0);
+        tg_free(y);
+    }
+    assert_true(count >= 5);
+    tg_free(x);
+    tg_free(w);
+    tg_free(want);
+}
+
+/* 4. A result recorded outside any scope no longer points into the tape
+ * tg_release_thread_memory frees: it becomes a plain tensor. */
+static void test_release_detaches_persistent_results(void **state)
+{
+    (void)state;
+    tg_tensor *x = leaf_f64(1, (int64_t[]){4}, -1, 1);
+    tg_tensor *squares = tg_mul(x, x), *loss = tg_sum(squares, 0, NULL, false);
+    assert_non_null(loss->node);
+    tg_release_thread_memory();
+    assert_null(loss->node);
+    assert_false(loss->requires_grad);
+    EXPECT_FAIL(tg_backward(loss, NULL), -1, "does not require grad");
+    tg_free(loss);
+    tg_free(squares);
+    /* Freed before the release: the node forgets it. */
+    squares = tg_mul(x, x);
+    tg_free(squares);
+    tg_release_thread_memory();
+    tg_free(x);
+}
+
+static tg_tensor *product(int n, tg_tensor **in, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_mul(in[0], in[1]);
+}
+
+/* 4. tg_gradcheck given one leaf twice gives the caller's .grad back. */
+static void test_gradcheck_same_leaf_twice(void **state)
+{
+    (void)state;
+    tg_tensor *x = leaf_f64(1, (int64_t[]){3}, 0.5, 1.5);
+    tg_scope *s = tg_scope_begin();
+    tg_backward(tg_sum(tg_mul(x, x), 0, NULL, false), NULL);
+    tg_scope_end(s);
+    tg_tensor *grad = x->grad;
+    double first = tg_get(grad, (int64_t[]){0});
+    assert_int_equal(tg_gradcheck(product, 2, (tg_tensor *[]){x, x}, NULL, 1e-6, 1e-6, 1e-4, NULL), 0);
+    assert_ptr_equal(x->grad, grad);
+    assert_true(tg_get(x->grad, (int64_t[]){0}) == first);
+    tg_free(x);
+}
+
+/* 5. NULL where an output or a shape is expected is an error. */
+static void test_null_outputs(void **state)
+{
+    (void)state;
+    tg_lstm *lstm = tg_lstm_new(&(tg_lstm_config){.input_size = 2, .hidden_size = 3});
+    tg_tensor *x = tg_zeros(TG_F32, 3, (int64_t[]){4, 1, 2});
+    bool was = tg_no_grad_begin(); /* outside any scope, nothing to record */
+    EXPECT_FAIL(tg_rnn_forward(lstm, x, NULL, NULL, NULL, NULL), -1, "tg_rnn_forward");
+    EXPECT_FAIL(tg_lstm_forward(lstm, x, NULL, NULL, NULL, NULL), -1, "tg_rnn_forward");
+    tg_no_grad_end(was);
+    EXPECT_ERR(tg_sum_to(x, 1, NULL), "tg_sum_to");
+    EXPECT_ERR(tg_sum_to(x, -1, (int64_t[]){1}), "tg_sum_to");
+    EXPECT_ERR(tg_sum_to(x, 9, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}), "tg_sum_to");
+    tg_free(x);
+    tg_rnn_free(lstm);
+}
+
+/* 6. Work over an empty tensor returns at once, however large its other
+ * dims: no loop runs 2^62 times. */
+static void test_empty_work_returns_at_once(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    const int64_t huge = (int64_t)1 << 59;
+    tg_tensor *wide = tg_zeros(TG_F32, 2, (int64_t[]){0, huge}), *tall = tg_zeros(TG_F32, 2, (int64_t[]){huge, 0});
+    for (int dim = 0; dim < 2; dim++) {
+        EXPECT_OK(tg_softmax(wide, dim));
+        EXPECT_OK(tg_log_softmax(tall, dim));
+        EXPECT_OK(tg_softmax(tall, dim));
+    }
+    EXPECT_OK(tg_layer_norm(wide, 1, NULL, NULL, 1e-5));
+    EXPECT_OK(tg_layer_norm(tall, 1, NULL, NULL, 1e-5));
+    tg_tensor *batches = tg_zeros(TG_F32, 3, (int64_t[]){(int64_t)1 << 50, 0, 3});
+    tg_tensor *right = tg_expand(tg_zeros(TG_F32, 3, (int64_t[]){1, 3, 2}), 3, (int64_t[]){(int64_t)1 << 50, 3, 2});
+    EXPECT_OK(tg_bmm(batches, right));
+    EXPECT_OK(tg_matmul(batches, right));
+    /* Backward over the same shapes. */
+    tg_tensor *leaf = tg_requires_grad(tg_zeros(TG_F64, 2, (int64_t[]){huge, 0}), true);
+    assert_int_equal(tg_backward(tg_sum(tg_softmax(leaf, 0), 0, NULL, false), NULL), 0);
+    assert_int_equal(tg_backward(tg_sum(tg_layer_norm(leaf, 2, NULL, NULL, 1e-5), 0, NULL, false), NULL), 0);
+    tg_scope_end(s);
+}
+
+/* 7. Nothing is left behind: a scope leaf's .grad, backward's own
+ * temporaries outside a scope, the cell functions' temporaries, GEMM's
+ * packing buffers. */
+static void test_no_leaks(void **state)
+{
+    (void)state;
+    int64_t live = tg__live_tensors();
+    for (int i = 0; i < 50; i++) {
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *x = tg_requires_grad(tg_ones(TG_F32, 1, (int64_t[]){1000}), true);
+        assert_int_equal(tg_backward(tg_sum(tg_mul(x, x), 0, NULL, false), NULL), 0);
+        assert_non_null(x->grad);
+        tg_scope_end(s);
+    }
+    assert_int_equal(tg__live_tensors() - live, 0);
+
+    /* backward outside any scope adds the leaf's .grad, nothing else */
+    tg_tensor *x = leaf_f64(1, (int64_t[]){5}, -1, 1);
+    tg_tensor *squares = tg_mul(x, x), *loss = tg_sum(squares, 0, NULL, false);
+    live = tg__live_tensors();
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    assert_int_equal(tg__live_tensors() - live, 1);
+    tg_free(loss);
+    tg_free(squares);
+    tg_free(x);
+
+    /* the cell and its gate functions, outside a scope with nothing to record */
+    tg_cell *lstm = tg_cell_new(TG_LSTM, 3, 4, true, TG_F32), *gru = tg_cell_new(TG_GRU, 3, 4, true, TG_F32);
+    tg_tensor *in = tg_ones(TG_F32, 2, (int64_t[]){2, 3}), *proj = tg_ones(TG_F32, 2, (int64_t[]){2, 16});
+    tg_tensor *state4 = tg_ones(TG_F32, 2, (int64_t[]){2, 4}), *proj3 = tg_ones(TG_F32, 2, (int64_t[]){2, 12});
+    bool was = tg_no_grad_begin();
+    live = tg__live_tensors();
+    tg_tensor *c, *outputs[] = {tg_cell_forward(lstm, in, NULL, NULL, &c), c, tg_cell_forward(gru, in, NULL, NULL, NULL),
+                                tg_lstm_step(proj, proj, state4, &c), c, tg_gru_step(proj3, proj3, state4),
+                                tg_rnn_step(state4, state4, TG_RNN_TANH)};
+    tg_no_grad_end(was);
+    assert_int_equal(tg__live_tensors() - live, 7);
+    for (int i = 0; i < 7; i++) {
+        assert_non_null(outputs[i]);
+        tg_free(outputs[i]);
+    }
+    tg_free(in);
+    tg_free(proj);
+    tg_free(proj3);
+    tg_free(state4);
+    tg_cell_free(lstm);
+    tg_cell_free(gru);
+}
+
+/* 7. GEMM's packing buffers go with tg_release_thread_memory and with the
+ * thread. */
+static void *short_lived(void *arg)
+{
+    (void)arg;
+    tg_set_num_threads(1); /* this thread's own OpenMP setting: no workers */
+    bool ok = true;
+    for (int round = 0; round < 2; round++) {
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *a = tg_ones(TG_F32, 2, (int64_t[]){64, 64});
+        ok = ok && tg_linear(a, a, NULL) && tg__thread_scratch_bytes() > 0;
+        tg_scope_end(s);
+        if (round == 0) {
+            tg_release_thread_memory();
+            ok = ok && tg__thread_scratch_bytes() == 0;
+        }
+    }
+    return ok ? NULL : (void *)1; /* the second round's memory goes with the thread */
+}
+
+static void test_packing_buffers_freed(void **state)
+{
+    (void)state;
+    size_t held = tg__scratch_bytes();
+    for (int i = 0; i < 20; i++) {
+        pthread_t thread;
+        void *failed = NULL;
+        assert_int_equal(pthread_create(&thread, NULL, short_lived, NULL), 0);
+        assert_int_equal(pthread_join(thread, &failed), 0);
+        assert_null(failed);
+    }
+    assert_int_equal(tg__scratch_bytes(), held);
+}
+
+/* 8. Absurd arguments: casts that cannot be represented, sizes whose
+ * products wrap, constructors that cannot get their memory (which stop at
+ * the first failure and name the function the user called). */
+static void test_absurd_arguments(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    const double bad[] = {NAN, INFINITY, -INFINITY, 1e300, 0x1p63};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        tg_tensor *x = tg_from_array(TG_F64, 1, (int64_t[]){2}, (double[]){1.0, bad[i]});
+        EXPECT_ERR(tg_cast(x, TG_I64), "tg_cast: value cannot be converted to type int64 without overflow");
+        EXPECT_FAIL(tg_copy_(tg_zeros(TG_I64, 1, (int64_t[]){2}), x), -1, "tg_copy_: value cannot be converted");
+        EXPECT_ERR(tg_cast(tg_cast(x, TG_F32), TG_I64), "tg_cast");
+    }
+    tg_tensor *fine = tg_cast(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){-0x1p63, -2.5, 7.9}), TG_I64);
+    assert_true(tg_get(fine, (int64_t[]){0}) == -0x1p63 && tg_get(fine, (int64_t[]){1}) == -2 &&
+                tg_get(fine, (int64_t[]){2}) == 7);
+    tg_scope_end(s);
+
+    const int64_t wraps = (int64_t)1 << 62;
+    EXPECT_ERR(tg_lstm_new(&(tg_lstm_config){.input_size = 1, .hidden_size = wraps}), "tg_lstm_new");
+    EXPECT_ERR(tg_gru_new(&(tg_gru_config){.input_size = wraps, .hidden_size = 1}), "tg_gru_new");
+    EXPECT_ERR(tg_cell_new(TG_LSTM, 1, wraps, true, TG_F32), "tg_cell_new");
+    EXPECT_ERR(tg_lstm_new(&(tg_lstm_config){.input_size = 1, .hidden_size = 8, .num_layers = 1 << 30}), "tg_lstm_new");
+
+    /* Memory for 1e9 hidden units is refused (as a machine without it would):
+     * one refusal, and the message starts with the constructor's name. */
+    tg__alloc_limit((size_t)1 << 30);
+    tg__alloc_fail_at(INT64_MAX);
+    tg_clear_error();
+    assert_null(tg_lstm_new(&(tg_lstm_config){.input_size = 1, .hidden_size = 1000000000}));
+    assert_int_equal(tg__alloc_refusals(), 1);
+    assert_true(strncmp(tg_last_error(), "tg_lstm_new: ", 13) == 0);
+    assert_error_contains("can't allocate memory");
+    tg__alloc_fail_at(INT64_MAX);
+    tg_clear_error();
+    assert_null(tg_cell_new(TG_GRU, 1, 1000000000, true, TG_F32));
+    assert_int_equal(tg__alloc_refusals(), 1);
+    assert_true(strncmp(tg_last_error(), "tg_cell_new: ", 13) == 0);
+    tg__alloc_fail_at(INT64_MAX);
+    tg_clear_error();
+    assert_null(tg_linear_layer_new(1000000000, 1000, true, TG_F32));
+    assert_int_equal(tg__alloc_refusals(), 1);
+    assert_true(strncmp(tg_last_error(), "tg_linear_layer_new: ", 21) == 0);
+    tg__alloc_fail_at(INT64_MAX);
+    tg_clear_error();
+    assert_null(tg_embedding_layer_new(1000000000, 1000, -1, TG_F32));
+    assert_true(strncmp(tg_last_error(), "tg_embedding_layer_new: ", 24) == 0);
+    tg__alloc_fail_at(-1);
+    tg__alloc_limit(0);
+}
+
+/* 9. Ownership: a returned tensor is always a new header the caller owns
+ * outside a scope, never the input itself; freeing input and result is
+ * right, and a second free of one tensor is reported in debug builds. */
+static void test_returned_tensors_are_new(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_ones(TG_F64, 2, (int64_t[]){2, 3}), true);
+    tg_tensor *same[] = {tg_contiguous(x), tg_dropout(x, 0.5, false), tg_dropout(x, 0, true),
+                         tg_sum_to(x, 2, (int64_t[]){2, 3})};
+    for (int i = 0; i < 4; i++) {
+        assert_non_null(same[i]);
+        assert_true(same[i] != x && same[i]->storage == x->storage && same[i]->persistent);
+        assert_true(same[i]->requires_grad); /* the gradient passes through */
+    }
+    /* The gradient flows through such a result. */
+    tg_scope *s = tg_scope_begin();
+    assert_int_equal(tg_backward(tg_sum(tg_contiguous(x), 0, NULL, false), NULL), 0);
+    assert_true(tg_get(x->grad, (int64_t[]){1, 2}) == 1.0);
+    tg_scope_end(s);
+    tg_free(x);
+    for (int i = 0; i < 4; i++) {
+        assert_true(tg_get(same[i], (int64_t[]){1, 1}) == 1.0); /* the storage lives on */
+        tg_free(same[i]);
+    }
+#ifndef NDEBUG
+    tg_tensor *once = tg_zeros(TG_F32, 1, (int64_t[]){4});
+    tg_free(once);
+    tg_clear_error();
+    tg_free(once);
+    assert_error_contains("tg_free");
+    assert_error_contains("freed twice");
+#endif
+}
+
+/* 10. In sanitizer builds the arena's unused and freed memory is poisoned,
+ * so ASan sees an overflow inside a scope's chunk. */
+static void test_arena_poisoned(void **state)
+{
+    (void)state;
+#ifdef TG_ASAN
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *t = tg_empty(TG_F32, 1, (int64_t[]){3});
+    char *data = tg_data(t);
+    assert_false(__asan_address_is_poisoned(data));
+    assert_false(__asan_address_is_poisoned(data + 11));
+    assert_true(__asan_address_is_poisoned(data + 12)); /* the padding past the end */
+    tg_scope_end(s);
+    assert_true(__asan_address_is_poisoned(data)); /* an ended scope's memory */
+    tg_tensor *kept = tg_empty(TG_F64, 1, (int64_t[]){5});
+    assert_true(__asan_address_is_poisoned((char *)tg_data(kept) + 40)); /* persistent slack */
+    tg_free(kept);
+#else
+    skip();
+#endif
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_result_sizes_checked),
+        cmocka_unit_test(test_saved_tensors_modified_in_place),
+        cmocka_unit_test(test_backward_out_of_memory),
+        cmocka_unit_test(test_forward_out_of_memory),
+        cmocka_unit_test(test_release_detaches_persistent_results),
+        cmocka_unit_test(test_gradcheck_same_leaf_twice),
+        cmocka_unit_test(test_null_outputs),
+        cmocka_unit_test(test_empty_work_returns_at_once),
+        cmocka_unit_test(test_no_leaks),
+        cmocka_unit_test(test_packing_buffers_freed),
+        cmocka_unit_test(test_absurd_arguments),
+        cmocka_unit_test(test_returned_tensors_are_new),
+        cmocka_unit_test(test_arena_poisoned),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
