@@ -148,6 +148,23 @@ static void test_strict_mismatches(void **state)
     model_free(&f64);
 }
 
+/* Loading writes the parameters in place: a graph recorded before the load
+ * is refused by backward, as after tg_copy_. */
+static void test_load_is_an_inplace_write(void **state)
+{
+    (void)state;
+    model a = model_new(1, 5, TG_F32);
+    assert_int_equal(tg_state_save(scratch("m.safetensors"), &a.params, 0, NULL), 0);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *w = a.head->weight;
+    tg_tensor *loss = tg_sum(tg_mul(w, w), 0, NULL, false);
+    assert_int_equal(tg_state_load(scratch("m.safetensors"), &a.params, true, NULL), 0);
+    assert_int_equal(tg_backward(loss, NULL), -1);
+    assert_error_contains("modified by an inplace operation");
+    tg_scope_end(s);
+    model_free(&a);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -210,6 +227,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_save_load, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_strict_mismatches, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_load_is_an_inplace_write, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_half_into_float, scratch_setup, scratch_teardown),
     };
