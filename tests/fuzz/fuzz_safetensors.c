@@ -17,7 +17,8 @@
 
 #include <tapegrad/tapegrad.h>
 
-/* Names the seeds use, so that loading by name gets past the name checks. */
+/* Names the seeds use, so that loading by name gets past the name checks.
+ * Made on the first call, outside any scope: persistent. */
 static tg_params model(void)
 {
     static tg_params params;
@@ -28,6 +29,8 @@ static tg_params model(void)
     tg_params_add(&params, NULL, "f64", tg_param_full(TG_F64, 2, (int64_t[]){2, 2}, 0));
     tg_params_add(&params, NULL, "i64", tg_zeros(TG_I64, 1, (int64_t[]){4}));
     tg_params_add(&params, NULL, "scalar", tg_param_full(TG_F32, 0, NULL, 0));
+    for (int i = 0; i < params.count; i++)
+        if (!params.items[i].tensor || !params.items[i].tensor->persistent) __builtin_trap();
     return params;
 }
 
@@ -41,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     }
     if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != (ssize_t)size) return 0;
+    tg_params params = model();
     tg_safetensors *f = tg_safetensors_open(path);
     if (!f) return 0;
     tg_scope *scope = tg_scope_begin();
@@ -54,7 +58,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const tg_metadata_item *m = tg_safetensors_metadata_at(f, i);
         if (tg_safetensors_metadata(f, m->key) != m->value) __builtin_trap();
     }
-    tg_params params = model();
     tg_state_keys keys;
     tg_state_load_from(f, NULL, &params, false, &keys);
     tg_state_keys_free(&keys);
