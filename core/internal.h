@@ -246,6 +246,23 @@ tg_tensor *tg__autoscope_keep(tg_scope *s, tg_tensor *result);
 /* For ops with a second result (an index tensor): keep both, end the scope. */
 tg_tensor *tg__autoscope_keep2(tg_scope *s, tg_tensor *result, tg_tensor **second);
 
+/* --- files (safetensors.c, safetensors_save.c) --- */
+
+/* Length of the valid UTF-8 sequence at s (1 to 4), or 0 if it is not one
+ * (truncated, overlong, a surrogate, past U+10FFFF); avail > 0 bytes. */
+int tg__utf8_length(const unsigned char *s, int64_t avail);
+/* A copy of s from tg__malloc, or NULL. */
+char *tg__strdup(const char *s);
+/* Writes "[3,4]" for a shape given as ndim sizes into buf; returns buf. */
+char *tg__shape_text(int ndim, const int64_t *shape, char *buf, size_t len);
+/* Test seam for atomic saves: the k-th I/O call (counting from 1: opening
+ * the temporary file, each write, the flush, fsync, close and the rename)
+ * of the saves that follow on this thread fails with errno err, once;
+ * k = 0 turns it off. tg__io_calls is the number of such calls made on
+ * this thread since the last tg__io_fault. */
+void tg__io_fault(int64_t k, int err);
+int64_t tg__io_calls(void);
+
 /* Tape bookkeeping used by scope.c. */
 tg_node *tg__tape_tail(void);
 void tg__tape_rewind(tg_node *tail);

@@ -37,6 +37,22 @@ void tg_manual_seed(uint64_t seed)
     has_spare = 0;
 }
 
+tg_rng_state tg_get_rng_state(void)
+{
+    return (tg_rng_state){{state[0], state[1], state[2], state[3]}, spare_normal, has_spare != 0};
+}
+
+int tg_set_rng_state(const tg_rng_state *s)
+{
+    if (!s) return tg_fail("tg_set_rng_state: NULL state");
+    if (!(s->words[0] | s->words[1] | s->words[2] | s->words[3]))
+        return tg_fail("tg_set_rng_state: all four state words are zero (xoshiro256** would only give zeros)");
+    for (int i = 0; i < 4; i++) state[i] = s->words[i];
+    spare_normal = s->spare_normal;
+    has_spare = s->has_spare_normal;
+    return 0;
+}
+
 double tg_rand_uniform(void) { return (double)(next_u64() >> 11) * 0x1.0p-53; }
 
 double tg_rand_normal(void)

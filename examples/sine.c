@@ -11,7 +11,11 @@
  * command checks: above it, the model has not learned the wave, and the run
  * says so).
  *
- *     sine [--epochs N] [--seed S] [--plot FILE] [--quiet]
+ *     sine [--epochs N] [--seed S] [--plot FILE] [--quiet] [--save FILE] [--load FILE]
+ *
+ * --save writes the trained model to FILE (safetensors, PyTorch's names:
+ * lstm.weight_ih_l0, ..., head.bias; `tapegrad-inspect FILE` lists them);
+ * --load reads a saved model and only predicts, without training.
  */
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +27,7 @@
 #include <tapegrad/nn.h>
 #include <tapegrad/optim.h>
 #include <tapegrad/rnn.h>
+#include <tapegrad/state.h>
 
 #include "progress.h"
 #include "svgplot.h"
@@ -76,7 +81,7 @@ int main(int argc, char **argv)
 {
     int epochs = 20;
     uint64_t seed = 1;
-    const char *plot = NULL;
+    const char *plot = NULL, *save = NULL, *load = NULL;
     bool quiet = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) {
@@ -87,17 +92,22 @@ int main(int argc, char **argv)
             plot = argv[++i];
         } else if (strcmp(argv[i], "--quiet") == 0) {
             quiet = true;
+        } else if (strcmp(argv[i], "--save") == 0 && i + 1 < argc) {
+            save = argv[++i];
+        } else if (strcmp(argv[i], "--load") == 0 && i + 1 < argc) {
+            load = argv[++i];
         } else {
             bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
             fprintf(help ? stdout : stderr,
-                    "usage: %s [--epochs N] [--seed S] [--plot FILE] [--quiet]\n"
+                    "usage: %s [--epochs N] [--seed S] [--plot FILE] [--quiet] [--save FILE] [--load FILE]\n"
                     "Trains an LSTM to predict sin(0.1 k) from the 10 values before it; exits 1 if the\n"
-                    "test MSE is not below %g. --plot writes the train and test loss per epoch as SVG.\n",
+                    "test MSE is not below %g. --plot writes the train and test loss per epoch as SVG;\n"
+                    "--save writes the trained model (safetensors); --load predicts with a saved one.\n",
                     argv[0], MSE_BAR);
             return help ? 0 : 2;
         }
     }
-    if (epochs < 1) epochs = 1;
+    if (epochs < 1) epochs = 1; /* --load sets 0: predict only */
     tg_manual_seed(seed);
 
     double wave[SAMPLES];
@@ -117,6 +127,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "sine: %s\n", tg_last_error());
         return 1;
     }
+    if (load) {
+        /* Strict: the file must hold exactly this model's parameters. */
+        if (tg_state_load(load, &params, true, NULL) < 0) {
+            fprintf(stderr, "sine: %s\n", tg_last_error());
+            return 1;
+        }
+        printf("loaded %s\n", load);
+        epochs = 0;
+    }
     tg_adam_config adam = tg_adam_defaults();
     adam.lr = 0.01;
     tg_optim *opt = tg_adam(&params, 1, &adam);
@@ -124,7 +143,8 @@ int main(int argc, char **argv)
         printf("LSTM(1, %d) + Linear(%d, 1): %lld parameters, %d training and %d test windows\n", HIDDEN, HIDDEN,
                (long long)tg_params_numel(&params), n_train, n_test);
     progress bar = progress_new(quiet, "win");
-    double *train_loss = malloc(sizeof(double) * (size_t)epochs), *test_loss = malloc(sizeof(double) * (size_t)epochs);
+    double *train_loss = malloc(sizeof(double) * (size_t)(epochs + 1));
+    double *test_loss = malloc(sizeof(double) * (size_t)(epochs + 1));
 
     int64_t *order = malloc(sizeof *order * (size_t)n_train);
     for (int i = 0; i < n_train; i++) order[i] = i;
@@ -153,12 +173,18 @@ int main(int argc, char **argv)
         test_loss[epoch - 1] = evaluate(&m, test_x, test_y);
         train_loss[epoch - 1] = progress_end(&bar, "test mse %.4g", test_loss[epoch - 1]);
     }
-    double mse = test_loss[epochs - 1];
+    double mse = epochs > 0 ? test_loss[epochs - 1] : evaluate(&m, test_x, test_y);
     if (mse >= MSE_BAR)
         printf("the test MSE %.3g is not below %g: the model has not learned the wave (exit status 1)\n", mse,
                MSE_BAR);
     printf("test mse: %.6g\n", mse);
-    if (plot) {
+    const tg_metadata_item about[] = {{"model", "sine: LSTM(1, 50, batch_first=True) + Linear(50, 1)"}};
+    if (save && tg_state_save(save, &params, 1, about) < 0) {
+        fprintf(stderr, "sine: %s\n", tg_last_error());
+        return 1;
+    }
+    if (save) printf("saved the model to %s\n", save);
+    if (plot && epochs > 0) {
         double *axis = malloc(sizeof(double) * (size_t)epochs);
         for (int e = 0; e < epochs; e++) axis[e] = e + 1;
         svg_chart *chart = svg_chart_new("Sine wave: LSTM(1, 50), next value from 10", "epoch", "MSE (log scale)");

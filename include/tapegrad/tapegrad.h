@@ -9,6 +9,7 @@
 #include <tapegrad/scope.h>
 #include <tapegrad/autograd.h>
 #include <tapegrad/random.h>
+#include <tapegrad/safetensors.h>
 #include <tapegrad/threads.h>
 #include <tapegrad/gradcheck.h>
 #include <tapegrad/gemm.h>
@@ -26,9 +27,11 @@
 #include <tapegrad/cells.h>
 #include <tapegrad/rnn.h>
 #include <tapegrad/variants.h>
+#include <tapegrad/state.h>
 #include <tapegrad/optim.h>
 #include <tapegrad/clip.h>
 #include <tapegrad/schedule.h>
+#include <tapegrad/checkpoint.h>
 #include <tapegrad/dist.h>
 
 #ifdef __cplusplus

@@ -13,7 +13,8 @@ out=${2:-$root/build-fuzz}
 mkdir -p "$out/objs" "$out/corpus"
 cc=${CC_FUZZ:-clang}
 flags="-g -O1 -std=c11 -D_DEFAULT_SOURCE -fno-trapping-math -Wno-unknown-pragmas -I$root/include
-       -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+       -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+       $(pkg-config --cflags libcjson)"
 kern="-DTG_HAVE_AVX512=1 -DTG_HAVE_AVX2=1"
 objs=""
 compile() { # source, extra flags
@@ -30,7 +31,7 @@ for f in simd gemm gemm_scalar vmath; do compile "ops/kernels/$f.c" "$kern"; don
 for f in gemm_avx512 vmath_avx512; do compile "ops/kernels/$f.c" "-mavx512f -mavx512dq -mavx512vl -mfma -mavx2 -DTG_HAVE_AVX512=1"; done
 for f in gemm_avx2 vmath_avx2; do compile "ops/kernels/$f.c" "-mavx2 -mfma -DTG_HAVE_AVX2=1"; done
 # shellcheck disable=SC2086
-$cc $flags -fsanitize=fuzzer "$root/tests/fuzz/fuzz_api.c" $objs -lm -lpthread -o "$out/fuzz_api"
+$cc $flags -fsanitize=fuzzer "$root/tests/fuzz/fuzz_api.c" $objs $(pkg-config --libs libcjson) -lm -lpthread -o "$out/fuzz_api"
 [ "$seconds" -gt 0 ] || exit 0
 cd "$out"
 ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

@@ -1,0 +1,223 @@
+/* Checkpoints: the model, optimizer, schedule, RNG and counters in one
+ * safetensors file. Loading reads everything but the parameters into
+ * temporaries, checks it, and applies it with the old optimizer and
+ * schedule state kept aside, so that a failure at any later point puts
+ * them back. */
+#include <tapegrad/checkpoint.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <tapegrad/random.h>
+#include <tapegrad/state.h>
+#include <tapegrad/version.h>
+#include "../core/internal.h"
+
+#define FORMAT "tapegrad.checkpoint"
+#define RNG_WORDS 6
+
+static const char *const SAVE = "tg_checkpoint_save";
+static const char *const LOAD = "tg_checkpoint_load";
+
+/* The generator as six int64: its words, the spare flag, the spare's bits. */
+static void rng_to_words(const tg_rng_state *rng, int64_t *words)
+{
+    for (int i = 0; i < 4; i++) words[i] = (int64_t)rng->words[i];
+    words[4] = rng->has_spare_normal;
+    memcpy(&words[5], &rng->spare_normal, sizeof rng->spare_normal);
+}
+
+static tg_rng_state rng_from_words(const int64_t *words)
+{
+    tg_rng_state rng;
+    for (int i = 0; i < 4; i++) rng.words[i] = (uint64_t)words[i];
+    rng.has_spare_normal = words[4] != 0;
+    memcpy(&rng.spare_normal, &words[5], sizeof rng.spare_normal);
+    return rng;
+}
+
+/* Append src's entries under prefix; the entries of src are then dropped
+ * (src is reused for the next part). */
+static int add_part(tg_params *all, const char *prefix, tg_params *src)
+{
+    int status = tg_params_extend(all, prefix, src);
+    src->count = 0;
+    return status;
+}
+
+int tg_checkpoint_save(const char *path, const tg_checkpoint *ck)
+{
+    if (!ck || !ck->params) return tg_fail("%s: NULL checkpoint or parameters", SAVE);
+    if (ck->step < 0 || ck->epoch < 0)
+        return tg_fail("%s: step (%lld) and epoch (%lld) must be >= 0", SAVE, (long long)ck->step,
+                       (long long)ck->epoch);
+    tg_scope *scope = tg_scope_begin();
+    if (!scope) return tg_fail("%s: out of memory", SAVE);
+    int64_t rng_words[RNG_WORDS];
+    tg_rng_state rng = tg_get_rng_state();
+    rng_to_words(&rng, rng_words);
+    tg_params all = tg_params_new(), part = tg_params_new();
+    int status = add_part(&all, "model", ck->params);
+    if (status == 0 && ck->optim)
+        status = tg_optim_state_export(ck->optim, &part) < 0 ? -1 : add_part(&all, "optimizer", &part);
+    if (status == 0 && ck->sched)
+        status = tg_sched_state_export(ck->sched, &part) < 0 ? -1 : add_part(&all, "scheduler", &part);
+    if (status == 0)
+        status = tg_params_add(&all, NULL, "rng_state", tg_from_array(TG_I64, 1, (int64_t[]){RNG_WORDS}, rng_words)) |
+                 tg_params_add(&all, NULL, "step", tg_from_array(TG_I64, 0, NULL, &ck->step)) |
+                 tg_params_add(&all, NULL, "epoch", tg_from_array(TG_I64, 0, NULL, &ck->epoch));
+    const tg_metadata_item metadata[] = {{"format", FORMAT}, {"tapegrad_version", tg_version()}};
+    if (status == 0) status = tg_state_save(path, &all, 2, metadata);
+    tg_params_free(&all);
+    tg_params_free(&part);
+    tg_scope_end(scope);
+    return status;
+}
+
+/* --- loading ------------------------------------------------------------------- */
+
+/* Persistent temporaries: what the file holds besides the model, and the
+ * optimizer's and schedule's state before the load. */
+typedef struct {
+    tg_params optim, sched, optim_before, sched_before;
+    tg_tensor *rng, *step, *epoch;
+} pending;
+
+static void free_tensors(tg_params *p)
+{
+    for (int i = 0; i < p->count; i++) tg_free(p->items[i].tensor);
+    tg_params_free(p);
+}
+
+static void pending_free(pending *p)
+{
+    free_tensors(&p->optim);
+    free_tensors(&p->sched);
+    free_tensors(&p->optim_before);
+    free_tensors(&p->sched_before);
+    tg_free(p->rng);
+    tg_free(p->step);
+    tg_free(p->epoch);
+}
+
+/* Tensor j of f as a new persistent tensor. */
+static tg_tensor *read_entry(tg_safetensors *f, int j)
+{
+    const tg_safetensors_entry *e = tg_safetensors_entry_at(f, j);
+    if (!e->readable)
+        return tg_error("%s: '%s': entry '%s' is %s, which tapegrad cannot read", LOAD, tg_safetensors_path(f), e->name,
+                        e->dtype);
+    tg_tensor *t = tg__new_persistent(LOAD, e->read_dtype, e->ndim, e->shape);
+    if (t && tg_safetensors_read_into(f, j, t) < 0) {
+        tg_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* Add a read entry to list under name (the list owns it). */
+static bool collect(tg_params *list, const char *name, tg_tensor *t)
+{
+    if (!t) return false;
+    if (tg_params_add(list, NULL, name, t) < 0) {
+        tg_free(t);
+        return false;
+    }
+    return true;
+}
+
+/* Sort f's entries into p (all but model.*), then check the parts that
+ * nothing else checks: which parts are present, the RNG words, the counters. */
+static bool read_parts(tg_safetensors *f, const tg_checkpoint *ck, pending *p)
+{
+    const char *path = tg_safetensors_path(f);
+    const char *format = tg_safetensors_metadata(f, "format");
+    if (!format || strcmp(format, FORMAT) != 0)
+        return TG__REJECT("%s: '%s' is not a tapegrad checkpoint (its metadata has no \"format\": \"" FORMAT "\")",
+                          LOAD, path);
+    for (int j = 0; j < tg_safetensors_count(f); j++) {
+        const char *name = tg_safetensors_entry_at(f, j)->name;
+        tg_tensor **scalar = strcmp(name, "rng_state") == 0 ? &p->rng
+                             : strcmp(name, "step") == 0    ? &p->step
+                             : strcmp(name, "epoch") == 0   ? &p->epoch
+                                                            : NULL;
+        if (strncmp(name, "model.", 6) == 0) continue;
+        if (strncmp(name, "optimizer.", 10) == 0) {
+            if (!collect(&p->optim, name + 10, read_entry(f, j))) return false;
+        } else if (strncmp(name, "scheduler.", 10) == 0) {
+            if (!collect(&p->sched, name + 10, read_entry(f, j))) return false;
+        } else if (scalar) {
+            if (!(*scalar = read_entry(f, j))) return false;
+        } else {
+            return TG__REJECT("%s: '%s': unexpected entry '%s'", LOAD, path, name);
+        }
+    }
+    const char *parts[2] = {"optimizer", "schedule"};
+    const bool given[2] = {ck->optim != NULL, ck->sched != NULL}, in_file[2] = {p->optim.count > 0, p->sched.count > 0};
+    for (int k = 0; k < 2; k++)
+        if (given[k] != in_file[k])
+            return TG__REJECT("%s: '%s' holds %s%s state but %s was given", LOAD, path, in_file[k] ? "" : "no ",
+                              parts[k], in_file[k] ? "none" : "one");
+    const tg_tensor *rng = p->rng, *counters[2] = {p->step, p->epoch};
+    if (!rng || rng->dtype != TG_I64 || rng->ndim != 1 || rng->shape[0] != RNG_WORDS)
+        return TG__REJECT("%s: '%s': expected 'rng_state', int64 of shape [%d]", LOAD, path, RNG_WORDS);
+    const int64_t *words = tg_data(rng);
+    if (!(words[0] | words[1] | words[2] | words[3]) || (words[4] != 0 && words[4] != 1))
+        return TG__REJECT("%s: '%s': 'rng_state' is not a generator state (zero words or a spare flag other than 0/1)",
+                          LOAD, path);
+    for (int k = 0; k < 2; k++) {
+        const tg_tensor *c = counters[k];
+        if (!c || c->dtype != TG_I64 || c->ndim != 0 || *(const int64_t *)tg_data(c) < 0)
+            return TG__REJECT("%s: '%s': expected '%s', an int64 0-dim tensor >= 0", LOAD, path, k ? "epoch" : "step");
+    }
+    return true;
+}
+
+/* Persistent copies of what export lists, to import back after a failure. */
+static bool keep_copies(const tg_params *exported, tg_params *copies)
+{
+    for (int i = 0; i < exported->count; i++)
+        if (!collect(copies, exported->items[i].name, tg_keep(exported->items[i].tensor))) return false;
+    return true;
+}
+
+static bool save_before(const tg_checkpoint *ck, pending *p)
+{
+    tg_params exported = tg_params_new();
+    bool ok = true;
+    if (ck->optim) ok = tg_optim_state_export(ck->optim, &exported) == 0 && keep_copies(&exported, &p->optim_before);
+    exported.count = 0;
+    if (ok && ck->sched)
+        ok = tg_sched_state_export(ck->sched, &exported) == 0 && keep_copies(&exported, &p->sched_before);
+    tg_params_free(&exported);
+    return ok;
+}
+
+int tg_checkpoint_load(const char *path, tg_checkpoint *ck)
+{
+    if (!ck || !ck->params) return tg_fail("%s: NULL checkpoint or parameters", LOAD);
+    tg_safetensors *f = tg_safetensors_open(path);
+    if (!f) return -1;
+    pending p = {tg_params_new(), tg_params_new(), tg_params_new(), tg_params_new(), NULL, NULL, NULL};
+    bool ok = read_parts(f, ck, &p) && save_before(ck, &p);
+    /* From here each step checks its input before changing anything; a
+     * failure puts back the parts already changed. */
+    bool optim_changed = false, sched_changed = false;
+    if (ok && ck->optim) ok = optim_changed = tg_optim_state_import(ck->optim, &p.optim) == 0;
+    if (ok && ck->sched) ok = sched_changed = tg_sched_state_import(ck->sched, &p.sched) == 0;
+    if (ok) ok = tg_state_load_from(f, "model.", ck->params, true, NULL) == 0;
+    if (ok) {
+        tg_rng_state rng = rng_from_words(tg_data(p.rng));
+        tg_set_rng_state(&rng);
+        ck->step = *(const int64_t *)tg_data(p.step);
+        ck->epoch = *(const int64_t *)tg_data(p.epoch);
+    } else {
+        /* Importing what the objects held before cannot fail the checks it
+         * passed when they exported it. */
+        if (optim_changed) tg_optim_state_import(ck->optim, &p.optim_before);
+        if (sched_changed) tg_sched_state_import(ck->sched, &p.sched_before);
+    }
+    pending_free(&p);
+    tg_safetensors_close(f);
+    return ok ? 0 : -1;
+}

@@ -1,0 +1,62 @@
+/* Checkpoints: everything a training run needs to continue, in one
+ * safetensors file, so that
+ *
+ *     20 steps straight  ==  10 steps, save, (a new process) load, 10 steps
+ *
+ * bit for bit, dropout masks and data shuffles included.
+ *
+ *     tg_checkpoint ck = {.params = &params, .optim = opt, .sched = sched, .step = step, .epoch = epoch};
+ *     tg_checkpoint_save("run.ckpt", &ck);
+ *     ...
+ *     tg_checkpoint_load("run.ckpt", &ck);      // fills ck.step and ck.epoch
+ *
+ * The file holds, as PyTorch's checkpoint dicts do, with names:
+ *     model.<name>            every parameter (its state_dict name)
+ *     optimizer.<name>        tg_optim_state_export's entries
+ *     scheduler.<name>        tg_sched_state_export's entries
+ *     rng_state               I64 (6): the saving thread's generator: its four
+ *                             words, has_spare_normal, spare_normal's bits
+ *     step, epoch             I64 0-dim
+ * and the metadata "format": "tapegrad.checkpoint". The model part loads
+ * by itself with tg_state_load_from(f, "model.", ...).
+ *
+ * Loading is all or nothing for the parameters, optimizer, schedule, RNG
+ * and counters: the model must match strictly (tg_state_load), the file
+ * must hold optimizer and schedule state exactly when ck names an optimizer
+ * and a schedule, and those must be of the kind and over the parameters
+ * that saved it; on any mismatch nothing changes. (As with tg_state_load,
+ * an I/O error while copying the parameters, after every check passed, can
+ * leave them partly loaded; the optimizer and schedule are put back.) */
+#ifndef TG_CHECKPOINT_H
+#define TG_CHECKPOINT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include <tapegrad/optim.h>
+#include <tapegrad/params.h>
+#include <tapegrad/schedule.h>
+
+typedef struct {
+    tg_params *params;   /* the model's parameters (required) */
+    tg_optim *optim;     /* NULL: none */
+    tg_sched *sched;     /* NULL: none */
+    int64_t step, epoch; /* the caller's counters, >= 0 */
+} tg_checkpoint;
+
+/* Write ck and the calling thread's RNG state to path, atomically (see
+ * tg_safetensors_save). Returns 0 or -1 with a message. */
+int tg_checkpoint_save(const char *path, const tg_checkpoint *ck);
+/* Load path into ck's parameters, optimizer and schedule, set the calling
+ * thread's RNG state and fill ck->step and ck->epoch. Returns 0 or -1 with
+ * a message, changing nothing (see above). */
+int tg_checkpoint_load(const char *path, tg_checkpoint *ck);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,30 @@
+#!/bin/sh
+# tapegrad-inspect on a file written by PyTorch prints every tensor, the
+# parameter count and the metadata; a bad file exits 1 with the reason, a
+# usage error 2.
+set -eu
+inspect=$1
+golden=$2
+out=$("$inspect" "$golden/lstm_linear.safetensors")
+expected='name               dtype    shape
+lstm.weight_ih_l0  F32      [32, 3]
+lstm.weight_hh_l0  F32      [32, 8]
+lstm.bias_ih_l0    F32      [32]
+lstm.bias_hh_l0    F32      [32]
+head.weight        F32      [2, 8]
+head.bias          F32      [2]
+
+6 tensors, 434 parameters, 1,736 bytes of data
+
+metadata:
+  format: pt
+  model: LSTM(3, 8, batch_first=True) + Linear(8, 2)'
+[ "$out" = "$expected" ] || { printf 'unexpected output:\n%s\n' "$out"; exit 1; }
+status=0
+err=$("$inspect" "$golden/gen_interop.py" 2>&1) || status=$?
+[ "$status" = 1 ] || { echo "a bad file gave exit status $status"; exit 1; }
+case $err in *"header length"*"larger than the cap"*) ;; *) echo "unexpected error: $err"; exit 1 ;; esac
+status=0
+"$inspect" >/dev/null 2>&1 || status=$?
+[ "$status" = 2 ] || { echo "no argument gave exit status $status"; exit 1; }
+echo "1 passed, 0 failed"
