@@ -6,7 +6,10 @@
  * fails at a chosen point. Calls may fail (NULL, -1 with a message); the
  * harness checks that none crashes, hangs, leaks or touches memory it does
  * not own (ASan, UBSan and the arena poisoning see to that), and that a
- * failed call leaves a message. Build and run: tests/fuzz/build_api.sh. */
+ * failed call leaves a message. Build and run: tests/fuzz/run.sh fuzz_api SECONDS.
+ *
+ * fuzz-options: -max_len=512 -len_control=0
+ * fuzz-env: ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
