@@ -24,35 +24,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
 #include <tapegrad/tapegrad.h>
 
 #define ROWS 28
 #define HIDDEN 128
 #define CLASSES 10
 
-static double clock_ms(clockid_t clock)
-{
-    struct timespec t;
-    clock_gettime(clock, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-static double now_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
 /* CPU time of this thread: on a shared machine, what the work would take
  * on a core of its own (with one thread, all the work runs here). */
-static double cpu_ms(void) { return clock_ms(CLOCK_THREAD_CPUTIME_ID); }
-
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+static double cpu_ms(void) { return bench_clock_s(CLOCK_THREAD_CPUTIME_ID) * 1e3; }
 
 static int fail(const char *message)
 {
@@ -104,26 +85,26 @@ int main(int argc, char **argv)
 
     for (int step = -3; step < steps; step++) { /* three warm-up steps fill the arena and caches */
         tg_scope *s = tg_scope_begin();
-        const double t0 = now_ms(), c0 = cpu_ms();
+        const double t0 = bench_now_ms(), c0 = cpu_ms();
         tg_optim_zero_grad(opt);
         tg_rnn_output r;
         if (tg_gru_forward(gru, images, NULL, NULL, &r) < 0) return fail(tg_last_error());
         tg_tensor *loss = tg_cross_entropy(tg_linear_layer_forward(head, tg_select(r.h_n, 0, 0)), labels, NULL);
         if (!loss || tg_backward(loss, NULL) < 0) return fail(tg_last_error());
-        const double t1 = now_ms(), c1 = cpu_ms();
+        const double t1 = bench_now_ms(), c1 = cpu_ms();
         tg_dist_barrier();
-        const double t2 = now_ms(), c2 = cpu_ms();
+        const double t2 = bench_now_ms(), c2 = cpu_ms();
         if (tg_dist_average_grads(&params) < 0) return fail(tg_last_error());
-        const double t3 = now_ms(), c3 = cpu_ms();
+        const double t3 = bench_now_ms(), c3 = cpu_ms();
         if (tg_clip_grad_norm(&params, 5.0, 2.0, NULL) != 0 || tg_optim_step(opt) < 0) return fail(tg_last_error());
-        const double t4 = now_ms(), c4 = cpu_ms();
+        const double t4 = bench_now_ms(), c4 = cpu_ms();
         tg_scope_end(s);
         if (step < 0) continue;
         const double part[PARTS] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0, c1 - c0, c3 - c2, c4 - c3};
         for (int p = 0; p < PARTS; p++) times[p * steps + step] = part[p];
     }
     double med[PARTS];
-    for (int p = 0; p < PARTS; p++) med[p] = median(times + p * steps, steps);
+    for (int p = 0; p < PARTS; p++) med[p] = bench_median(times + p * steps, steps);
     if (rank == 0)
         printf("{\"ranks\": %d, \"threads\": %d, \"global_batch\": %lld, \"rank_batch\": %lld, \"steps\": %d, "
                "\"grad_bytes\": %lld, \"step_ms\": %.4f, \"compute_ms\": %.4f, \"wait_ms\": %.4f, "

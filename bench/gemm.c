@@ -9,6 +9,7 @@
  * for the clock to resolve it; "ms" is the median time of one call. With
  * --impl cblas (only if the benchmark was built against OpenBLAS) the same
  * product goes to cblas_sgemm/dgemm in the same process, for comparison. */
+#include "timing.h"
 #include <tapegrad/gemm.h>
 #include <tapegrad/threads.h>
 
@@ -27,19 +28,6 @@ typedef struct {
     bool ta, tb, f64, cblas;
     int threads, reps;
 } options;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int usage(const char *why)
 {
@@ -122,24 +110,24 @@ int main(int argc, char **argv)
     }
 
     /* Warm up (thread team, packing buffers, caches) and size the batch. */
-    double t0 = now_ms();
+    double t0 = bench_now_ms();
     int calls = 0;
     do {
         run_once(&o, A, B, C);
         calls++;
-    } while (now_ms() - t0 < 50 && calls < 1000000);
-    double per_call = (now_ms() - t0) / calls;
+    } while (bench_now_ms() - t0 < 50 && calls < 1000000);
+    double per_call = (bench_now_ms() - t0) / calls;
     int batch = (int)ceil(2.0 / per_call);
     if (batch < 1) batch = 1;
 
     double *times = malloc(sizeof(double) * (size_t)o.reps);
     for (int r = 0; r < o.reps; r++) {
-        double start = now_ms();
+        double start = bench_now_ms();
         for (int b = 0; b < batch; b++) run_once(&o, A, B, C);
-        times[r] = (now_ms() - start) / batch;
+        times[r] = (bench_now_ms() - start) / batch;
     }
-    qsort(times, (size_t)o.reps, sizeof(double), compare_double);
-    double ms = o.reps % 2 ? times[o.reps / 2] : 0.5 * (times[o.reps / 2 - 1] + times[o.reps / 2]);
+    
+    double ms = bench_median(times, o.reps);
     double gflops = 2.0 * o.m * o.n * o.k / (ms * 1e6);
     printf("{\"m\":%lld,\"n\":%lld,\"k\":%lld,\"ta\":%d,\"tb\":%d,\"dtype\":\"%s\",\"threads\":%d,"
            "\"simd\":\"%s\",\"impl\":\"%s\",\"gflops\":%.2f,\"ms\":%.5f}\n",

@@ -21,31 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timing.h"
 #include <tapegrad/tapegrad.h>
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* cp src dst, optionally fsync'ing dst afterwards; seconds or -1. */
 static double time_cp(const char *src, const char *dst, bool sync)
 {
-    double start = now_s();
+    double start = bench_now_s();
     pid_t pid = fork();
     if (pid == 0) {
         execlp("cp", "cp", src, dst, (char *)NULL);
@@ -58,7 +40,7 @@ static double time_cp(const char *src, const char *dst, bool sync)
         if (fd < 0 || fsync(fd) != 0) return -1;
         close(fd);
     }
-    return now_s() - start;
+    return bench_now_s() - start;
 }
 
 /* K parameters "layer.<k>.weight" of about total_mb / K MB each. */
@@ -114,12 +96,12 @@ int main(int argc, char **argv)
     double save[100], load[100], cp[100], cp_sync[100];
     int status = 0;
     for (int r = 0; r < reps && status == 0; r++) {
-        double start = now_s();
+        double start = bench_now_s();
         if (tg_state_save(path, &saved, 0, NULL) < 0) status = 1;
-        save[r] = now_s() - start;
-        start = now_s();
+        save[r] = bench_now_s() - start;
+        start = bench_now_s();
         if (status == 0 && tg_state_load(path, &loaded, true, NULL) < 0) status = 1;
-        load[r] = now_s() - start;
+        load[r] = bench_now_s() - start;
         cp[r] = time_cp(path, copy, false);
         unlink(copy);
         cp_sync[r] = time_cp(path, copy, true);
@@ -138,7 +120,7 @@ int main(int argc, char **argv)
         return 1;
     }
     double mb_file = (double)count * (double)floats_each * 4 / (1 << 20);
-    double s = median(save, reps), l = median(load, reps), c = median(cp, reps), cs = median(cp_sync, reps);
+    double s = bench_median(save, reps), l = bench_median(load, reps), c = bench_median(cp, reps), cs = bench_median(cp_sync, reps);
     printf("%d tensors, %.0f MB, medians of %d in %s\n", count, mb_file, reps, dir);
     printf("%-8s %9s %9s\n", "", "seconds", "MB/s");
     const char *names[4] = {"save", "load", "cp", "cp+sync"};

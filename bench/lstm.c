@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "timing.h"
 #include <tapegrad/tapegrad.h>
 
 /* torch's LSTM as a user writes it from the formulas:
@@ -42,25 +43,6 @@ static const tg_cell user_lstm = {
     .proj = {{"weight_ih", "bias_ih", TG_FROM_INPUT, 4}, {"weight_hh", "bias_hh", TG_FROM_STATE(0), 4, .summed = true}},
     .step = user_lstm_step,
 };
-
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* The process's peak resident memory so far. */
 static double max_rss_mb(void)
@@ -112,13 +94,13 @@ int main(int argc, char **argv)
     for (int r = -2; r < reps; r++) { /* two warm-up runs fill the arena and caches */
         tg_scope *s = tg_scope_begin();
         tg_params_zero_grad(&params);
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         tg_rnn_output out;
         tg_rnn_forward(lstm, x, 0, NULL, NULL, &out);
         tg_tensor *loss = tg_sum(out.output, 0, NULL, false);
-        double t1 = now_ms();
+        double t1 = bench_now_ms();
         tg_backward(loss, NULL);
-        double t2 = now_ms();
+        double t2 = bench_now_ms();
         tg_scope_end(s);
         if (r >= 0) {
             forward[r] = t1 - t0;
@@ -128,7 +110,7 @@ int main(int argc, char **argv)
     printf("{\"mode\":\"%s\",\"batch\":%lld,\"seq\":%lld,\"input\":%lld,\"hidden\":%lld,\"layers\":%d,\"threads\":%d,"
            "\"dtype\":\"%s\",\"simd\":\"%s\",\"forward_ms\":%.3f,\"train_ms\":%.3f,\"max_rss_mb\":%.1f}\n",
            mode, (long long)batch, (long long)seq, (long long)input, (long long)hidden, layers, threads,
-           dtype == TG_F32 ? "f32" : "f64", tg_simd_level(), median(forward, reps), median(total, reps),
+           dtype == TG_F32 ? "f32" : "f64", tg_simd_level(), bench_median(forward, reps), bench_median(total, reps),
            max_rss_mb());
     free(forward);
     free(total);

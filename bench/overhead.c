@@ -12,20 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
 #include <tapegrad/tapegrad.h>
-
-static double now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
-}
-
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv)
 {
@@ -50,15 +38,15 @@ int main(int argc, char **argv)
     if (!x || !fwd || !bwd) return 1;
     for (int r = -3; r < reps; r++) {
         tg_scope *s = tg_scope_begin();
-        double t0 = now_ns();
+        double t0 = (bench_now_s() * 1e9);
         tg_tensor *y = x;
         /* Four kinds of op in turn: unary, binary with a leaf, scalar, activation. */
         for (int i = 0; i < ops; i += 4)
             y = tg_sigmoid(tg_mul_scalar(tg_add(tg_tanh(y), x), 0.5));
         tg_tensor *loss = tg_sum(y, 0, NULL, false);
-        double t1 = now_ns();
+        double t1 = (bench_now_s() * 1e9);
         tg_backward(loss, NULL);
-        double t2 = now_ns();
+        double t2 = (bench_now_s() * 1e9);
         tg_scope_end(s);
         if (r >= 0) {
             fwd[r] = (t1 - t0) / ops;
@@ -66,10 +54,8 @@ int main(int argc, char **argv)
         }
         tg_zero_grad(1, &x);
     }
-    qsort(fwd, (size_t)reps, sizeof *fwd, compare);
-    qsort(bwd, (size_t)reps, sizeof *bwd, compare);
-    printf("{\"ops\":%d,\"size\":%lld,\"forward_ns\":%.1f,\"backward_ns\":%.1f}\n", ops, (long long)size,
-           fwd[reps / 2], bwd[reps / 2]);
+            printf("{\"ops\":%d,\"size\":%lld,\"forward_ns\":%.1f,\"backward_ns\":%.1f}\n", ops, (long long)size,
+           bench_median(fwd, reps), bench_median(bwd, reps));
     free(fwd);
     free(bwd);
     tg_free(x);

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define X86 1
@@ -22,13 +24,6 @@
 
 #define ITERS 20000000L /* multiply-adds per accumulator chain and rep */
 #define CHAINS 12       /* independent accumulators: more than latency x ports */
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* Each kernel returns a value derived from its accumulators so the
  * compiler cannot drop the loop. */
@@ -74,24 +69,17 @@ FMA_LOOP(avx512_f64, AVX512, __m512d, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_ad
 
 typedef double (*kernel_fn)(long, double *);
 
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double measure(kernel_fn fn, long iters, int reps)
 {
     double flops = 0, sink = 0, rates[64];
     sink += fn(iters / 10, &flops); /* warm-up: clocks up, code in cache */
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now_s();
         sink += fn(iters, &flops);
-        rates[r] = flops / (now() - t0) * 1e-9;
+        rates[r] = flops / (bench_now_s() - t0) * 1e-9;
     }
-    qsort(rates, (size_t)reps, sizeof *rates, compare);
     if (sink == 12345.678) puts(""); /* keeps the results alive */
-    return rates[reps / 2];
+    return bench_median(rates, reps);
 }
 
 int main(int argc, char **argv)
