@@ -300,13 +300,13 @@ static int name_difference(const char *fn, const tg_params *params)
 static bool reserve(const char *fn, size_t bytes, int count)
 {
     if (bytes > dist.buffer_bytes) {
-        void *bigger = realloc(dist.buffer, bytes);
+        void *bigger = tg__realloc(dist.buffer, bytes);
         if (!bigger) return TG__REJECT("%s: out of memory for a %zu-byte buffer", fn, bytes);
         dist.buffer = bigger;
         dist.buffer_bytes = bytes;
     }
     if (count > dist.flags_count) {
-        unsigned char *flags = realloc(dist.flags, (size_t)count);
+        unsigned char *flags = tg__realloc(dist.flags, (size_t)count);
         if (!flags) return TG__REJECT("%s: out of memory", fn);
         dist.flags = flags;
         dist.flags_count = count;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <tapegrad/dist.h>
+#include "../core/internal.h"
 
 struct tg_dist_sampler {
     int64_t dataset_size; /* N */
@@ -63,8 +64,8 @@ tg_dist_sampler *tg_dist_sampler_new(int64_t dataset_size, int rank, int world_s
     if (drop_last && dataset_size < world_size)
         return tg_error("%s: drop_last with %lld samples for %d ranks leaves no sample for any rank", fn,
                         (long long)dataset_size, world_size);
-    tg_dist_sampler *s = malloc(sizeof *s);
-    int64_t *order = malloc(sizeof *order * (size_t)dataset_size);
+    tg_dist_sampler *s = tg__malloc(sizeof *s);
+    int64_t *order = tg__malloc(sizeof *order * (size_t)dataset_size);
     if (!s || !order) {
         tg_error("%s: out of memory for %lld indices", fn, (long long)dataset_size);
         free(s);
