@@ -84,14 +84,20 @@ row() { # threads m n k flags [env...]
         np_=$(awk "BEGIN{printf \"%.4f\", $np_}")
     fi
     tb=no; [ "$f" = --tb ] && tb=yes
-    printf '| %5s | %5s | %5s | %3s | %2s | %-6s | %9s | %7s | %9s | %9s | %6s | %6s |\n' \
-        $m $n $k $tb $t $simd $ms $gf $cb $np_ $rcb $rnp
+    pct=$(awk "BEGIN{printf \"%.0f%%\", 100 * $gf / ($PEAK * $t)}")
+    printf '| %5s | %5s | %5s | %3s | %2s | %-6s | %9s | %7s | %6s | %9s | %9s | %6s | %6s |\n' \
+        $m $n $k $tb $t $simd $ms $gf $pct $cb $np_ $rcb $rnp
 }
 
 header() {
-    echo "| M | N | K | B^T | thr | simd | tg ms | tg GF/s | cblas ms | numpy ms | cblas/tg | numpy/tg |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| M | N | K | B^T | thr | simd | tg ms | tg GF/s | % peak | cblas ms | numpy ms | cblas/tg | numpy/tg |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 }
+
+# This core's f32 FMA peak, measured now (bench/peak), for the % column.
+PEAK=$("$(dirname "$GEMM")/peak" | sed -n 's/.*"best_f32": *\([0-9.]*\).*/\1/p')
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), f32 FMA peak per core measured now: $PEAK GFLOP/s"
+echo
 
 echo "## f32, automatic SIMD level"
 header
@@ -102,8 +108,8 @@ echo
 echo "## f32 1024^3, automatic SIMD level: against the core's peak, and 2 threads against 1"
 one=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=1 "$GEMM" --m 1024 --n 1024 --k 1024 --threads 1 --reps $REPS)
 two=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=2 "$GEMM" --m 1024 --n 1024 --k 1024 --threads 2 --reps $REPS)
-awk -v gf="$(echo "$one" | field gflops)" -v t1="$(echo "$one" | field ms)" -v t2="$(echo "$two" | field ms)" \
-    'BEGIN { printf "1 thread: %.1f GFLOP/s = %.0f%% of the ~226 GFLOP/s single-core FMA peak; 2 threads: %.2fx the 1-thread speed\n", gf, 100 * gf / 226, t1 / t2 }'
+awk -v gf="$(echo "$one" | field gflops)" -v t1="$(echo "$one" | field ms)" -v t2="$(echo "$two" | field ms)" -v peak="$PEAK" \
+    'BEGIN { printf "1 thread: %.1f GFLOP/s = %.0f%% of the %.1f GFLOP/s single-core FMA peak measured now; 2 threads: %.2fx the 1-thread speed\n", gf, 100 * gf / peak, peak, t1 / t2 }'
 echo
 echo "## f32, TG_SIMD=avx2 (1 thread)"
 header

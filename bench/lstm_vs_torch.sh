@@ -7,7 +7,12 @@ set -eu
 build=${1:-build}
 here=$(dirname "$0")
 py=/usr/bin/python3
-printf '%-33s %7s %12s %12s %8s %12s %12s %8s\n' shape threads ours_fwd torch_fwd ratio ours_train torch_train ratio
+# This core's f32 FMA peak, measured now (bench/peak): the training step's
+# GEMM flops (forward 2 T B G H (I + H) per layer, backward twice that) over
+# its time, as a share of it.
+peak=$("$build/bench/peak" | sed -n 's/.*"best_f32": *\([0-9.]*\).*/\1/p')
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), f32 FMA peak per core measured now: $peak GFLOP/s"
+printf '%-33s %7s %12s %12s %8s %12s %12s %8s %7s\n' shape threads ours_fwd torch_fwd ratio ours_train torch_train ratio '%peak'
 for shape in "lstm 64 50 256 256 1" "lstm 32 100 128 128 1" "lstm 64 50 256 256 2" "lstm 1 200 64 64 1" \
              "lstm 128 35 512 512 1" "gru 64 50 256 256 1"; do
     set -- $shape
@@ -17,14 +22,17 @@ for shape in "lstm 64 50 256 256 1" "lstm 32 100 128 128 1" "lstm 64 50 256 256 
         args="--mode $mode --batch $1 --seq $2 --input $3 --hidden $4 --layers $5 --threads $threads --reps 15"
         ours=$("$build/bench/lstm" $args)
         torch=$(OMP_NUM_THREADS=$threads "$py" "$here/lstm_torch.py" $args)
-        "$py" - "$ours" "$torch" "$*" "$threads" "$mode" <<'PY'
+        "$py" - "$ours" "$torch" "$*" "$threads" "$mode" "$peak" <<'PY'
 import json, sys
 o, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-b, s, i, h, l = sys.argv[3].split()
+b, s, i, h, l = (int(v) for v in sys.argv[3].split())
+gates = 3 if sys.argv[5] == "gru" else 4
+flops = sum(3 * 2 * s * b * gates * h * ((i if k == 0 else h) + h) for k in range(l))
+pct = 100 * flops / (o['train_ms'] * 1e-3) / (float(sys.argv[6]) * 1e9 * int(sys.argv[4]))
 name = f"{sys.argv[5].upper()} B={b} T={s} I={i} H={h} L={l}"
 print(f"{name:<33} {sys.argv[4]:>7} {o['forward_ms']:12.2f} {t['forward_ms']:12.2f} "
       f"{t['forward_ms'] / o['forward_ms']:7.2f}x {o['train_ms']:12.2f} {t['train_ms']:12.2f} "
-      f"{t['train_ms'] / o['train_ms']:7.2f}x")
+      f"{t['train_ms'] / o['train_ms']:7.2f}x {pct:6.0f}%")
 PY
     done
 done
