@@ -27,6 +27,8 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "idx.h"
+
 #define ROWS 28
 #define HIDDEN 128
 #define CLASSES 10
@@ -38,95 +40,6 @@ static int fail(const char *message)
 {
     if (tg_dist_abort(message) < 0) fprintf(stderr, "%s\n", message);
     return 1;
-}
-
-/* The decompressed bytes of an IDX file of unsigned bytes with ndim dims
- * whose first dim is the count and whose other dims are want[1..]; the
- * data follow the header. NULL with a message in error[]. */
-static unsigned char *read_idx(const char *path, int ndim, const int64_t *want, int64_t *count, char *error,
-                               size_t error_len)
-{
-    FILE *probe = fopen(path, "rb");
-    if (!probe) {
-        snprintf(error, error_len, "dist_train: cannot open %s (install dataset-fashion-mnist or pass --dir)", path);
-        return NULL;
-    }
-    fclose(probe);
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
-    FILE *f = popen(cmd, "r");
-    size_t cap = 1 << 20, n = 0;
-    unsigned char *buf = f ? malloc(cap) : NULL;
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n == cap) {
-            unsigned char *bigger = realloc(buf, cap *= 2);
-            if (!bigger) free(buf);
-            buf = bigger;
-        }
-    }
-    if (!f || pclose(f) != 0 || !buf) {
-        snprintf(error, error_len, "dist_train: %s is not a readable gzip file", path);
-        free(buf);
-        return NULL;
-    }
-    const size_t header = 4 + 4 * (size_t)ndim;
-    uint64_t total = 1;
-    const char *problem = n < header ? "shorter than its header" : NULL;
-    if (!problem && (buf[0] != 0 || buf[1] != 0 || buf[2] != 0x08))
-        problem = "not an IDX file of unsigned bytes (bytes 0..2 of the magic number)";
-    if (!problem && buf[3] != ndim) problem = "the wrong number of dims (byte 3)";
-    for (int d = 0; !problem && d < ndim; d++) {
-        const unsigned char *p = buf + 4 + 4 * d;
-        uint32_t dim = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        if (dim == 0 || (d > 0 && dim != want[d])) problem = "an unexpected dim (bytes 4.. of the header)";
-        if (d == 0) *count = dim;
-        total *= dim; /* at most 2^32 * 28 * 28: no overflow */
-    }
-    if (!problem && n - header != total) problem = "a data length that differs from its header's dims";
-    if (problem) {
-        snprintf(error, error_len, "dist_train: %s: %s", path, problem);
-        free(buf);
-        return NULL;
-    }
-    return buf;
-}
-
-/* Images scaled to [0, 1] as (count, 28, 28) and labels as I64 (count),
- * persistent; false with a message in error[]. */
-static bool load_split(const char *dir, const char *prefix, int64_t limit, tg_tensor **images, tg_tensor **labels,
-                       char *error, size_t error_len)
-{
-    char ipath[1024], lpath[1024];
-    snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    snprintf(lpath, sizeof lpath, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    int64_t n_images = 0, n_labels = 0;
-    unsigned char *ibuf = read_idx(ipath, 3, (int64_t[]){0, ROWS, ROWS}, &n_images, error, error_len);
-    unsigned char *lbuf = ibuf ? read_idx(lpath, 1, (int64_t[]){0}, &n_labels, error, error_len) : NULL;
-    bool ok = ibuf && lbuf;
-    if (ok && n_images != n_labels) {
-        snprintf(error, error_len, "dist_train: %s has %lld images but %s has %lld labels", ipath,
-                 (long long)n_images, lpath, (long long)n_labels);
-        ok = false;
-    }
-    for (int64_t i = 0; ok && i < n_labels; i++)
-        if (lbuf[8 + i] >= CLASSES) {
-            snprintf(error, error_len, "dist_train: %s: label %u at offset %lld is not a class 0..9", lpath,
-                     lbuf[8 + i], (long long)(8 + i));
-            ok = false;
-        }
-    if (ok) {
-        const int64_t n = limit > 0 && limit < n_images ? limit : n_images;
-        *images = tg_empty(TG_F32, 3, (int64_t[]){n, ROWS, ROWS});
-        *labels = tg_empty(TG_I64, 1, &n);
-        float *x = tg_data(*images);
-        int64_t *y = tg_data(*labels);
-        for (int64_t i = 0; i < n * ROWS * ROWS; i++) x[i] = ibuf[16 + i] / 255.0f;
-        for (int64_t i = 0; i < n; i++) y[i] = lbuf[8 + i];
-    }
-    free(ibuf);
-    free(lbuf);
-    return ok;
 }
 
 typedef struct {
@@ -190,11 +103,11 @@ int main(int argc, char **argv)
         }
     }
     if (threads > 0) tg_set_num_threads(threads);
-    char error[2400];
+    /* idx.h says what is wrong with a file on stderr, on every rank. */
     tg_tensor *train_x = NULL, *train_y = NULL, *test_x = NULL, *test_y = NULL;
-    if (!load_split(dir, "train", limit, &train_x, &train_y, error, sizeof error) ||
-        !load_split(dir, "t10k", 0, &test_x, &test_y, error, sizeof error))
-        return fail(error);
+    if (!idx_load_split("dist_train", dir, "train", limit, &train_x, &train_y) ||
+        !idx_load_split("dist_train", dir, "t10k", 0, &test_x, &test_y))
+        return fail("dist_train: cannot read the data set");
     const int64_t n_train = train_x->shape[0];
     /* Refuses a batch that the ranks cannot share equally. */
     tg_dist_sampler *sampler = tg_dist_sampler_new(n_train, rank, world, batch, seed, false);
