@@ -378,6 +378,11 @@ static void test_absurd_arguments(void **state)
         EXPECT_FAIL(tg_copy_(tg_zeros(TG_I64, 1, (int64_t[]){2}), x), -1, "tg_copy_: value cannot be converted");
         EXPECT_ERR(tg_cast(tg_cast(x, TG_F32), TG_I64), "tg_cast");
     }
+    /* int64 extremes print as themselves (found by the API fuzzer). */
+    char text[128];
+    tg_repr(tg_from_array(TG_I64, 1, (int64_t[]){2}, (int64_t[]){INT64_MAX, INT64_MIN}), text, sizeof text);
+    assert_non_null(strstr(text, "9223372036854775807"));
+    assert_non_null(strstr(text, "-9223372036854775808"));
     tg_tensor *fine = tg_cast(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){-0x1p63, -2.5, 7.9}), TG_I64);
     assert_true(tg_get(fine, (int64_t[]){0}) == -0x1p63 && tg_get(fine, (int64_t[]){1}) == -2 &&
                 tg_get(fine, (int64_t[]){2}) == 7);
