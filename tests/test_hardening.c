@@ -109,6 +109,16 @@ static void test_saved_tensors_modified_in_place(void **state)
     tg_fill_(scale, 3.0);
     expect_modified(loss, &w, 1);
 
+    /* An output its backward reads (tanh's y), changed under no_grad. */
+    tg_tensor *y = tg_tanh(w);
+    bool was = tg_no_grad_begin();
+    tg_mul_scalar_(y, 0.5);
+    tg_no_grad_end(was);
+    tg_clear_error();
+    assert_int_equal(tg_backward(y, tg_ones_like(y)), -1);
+    assert_error_contains("which is the output of 'tanh', is at version 1; expected version 0 instead");
+    assert_null(w->grad);
+
     /* An optimizer step is an in-place write to its parameters. */
     tg_params params = tg_params_new();
     tg_params_add(&params, NULL, "w", w);
