@@ -1,4 +1,5 @@
 /* The tape and the backward walk. */
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -53,6 +54,7 @@ tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out, int 
     node->op = op;
     node->backward = backward;
     node->out = out;
+    node->out_version = out->storage->version;
     node->n_inputs = n_inputs;
     node->inputs = in;
     node->input_versions = versions;
@@ -220,20 +222,22 @@ void tg_accum_grad(tg_tensor *x, tg_tensor *g)
     }
 }
 
-/* False with PyTorch's message if an input or saved tensor of n has been
- * modified in place since n was recorded. */
+/* False with PyTorch's message if an input, a saved tensor or the output of
+ * n has been modified in place since n was recorded (backward functions
+ * read all three). */
 static bool unmodified(const tg_node *n)
 {
-    for (int k = 0; k < n->n_inputs + 4; k++) {
-        bool input = k < n->n_inputs;
-        const tg_tensor *t = input ? n->inputs[k] : n->saved[k - n->n_inputs];
-        int64_t expected = input ? n->input_versions[k] : n->saved_versions[k - n->n_inputs];
+    for (int k = -1; k < n->n_inputs + 4; k++) {
+        bool input = k >= 0 && k < n->n_inputs;
+        const tg_tensor *t = k < 0 ? n->out : input ? n->inputs[k] : n->saved[k - n->n_inputs];
+        int64_t expected = k < 0 ? n->out_version : input ? n->input_versions[k] : n->saved_versions[k - n->n_inputs];
         if (!t || expected < 0 || t->storage->version == expected) continue;
-        char s[128];
+        char s[128], which[64];
+        if (k < 0) snprintf(which, sizeof which, "the output");
+        else snprintf(which, sizeof which, "%s %d", input ? "input" : "saved tensor", input ? k : k - n->n_inputs);
         return TG__REJECT("tg_backward: one of the variables needed for gradient computation has been modified by an "
-                          "inplace operation: [%s %s], which is %s %d of '%s', is at version %lld; expected version "
-                          "%lld instead", tg_dtype_name(t->dtype), tg_shape_str(t, s, sizeof s),
-                          input ? "input" : "saved tensor", input ? k : k - n->n_inputs, n->op,
+                          "inplace operation: [%s %s], which is %s of '%s', is at version %lld; expected version "
+                          "%lld instead", tg_dtype_name(t->dtype), tg_shape_str(t, s, sizeof s), which, n->op,
                           (long long)t->storage->version, (long long)expected);
     }
     return true;

@@ -37,6 +37,7 @@ struct tg_node {
     tg_backward_fn backward;
     tg_node *prev;             /* previous node on this thread's tape */
     tg_tensor *out;
+    int64_t out_version;       /* out's storage version when recorded */
     tg_tensor *grad;           /* gradient of out, accumulated during backward */
     int n_inputs;
     tg_tensor **inputs;
@@ -62,8 +63,8 @@ tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out,
 /* Keep t in node->saved[slot] (slot 0..3) for the backward, as PyTorch's
  * ctx.save_for_backward: the backward refuses to run if t (or anything
  * sharing its storage) was modified in place since, as it does for the
- * node's inputs ("one of the variables needed for gradient computation has
- * been modified by an inplace operation"). Returns 0 or -1. */
+ * node's inputs and output ("one of the variables needed for gradient
+ * computation has been modified by an inplace operation"). Returns 0 or -1. */
 int tg_save_for_backward(tg_node *node, int slot, tg_tensor *t);
 
 /* Compute gradients of t with respect to every leaf that requires grad and

@@ -27,9 +27,12 @@ static void put(printer *p, const char *fmt, ...)
     if (p->n >= p->len) p->n = p->len - 1;
 }
 
-static void format_value(printer *p, double v, char *out, size_t len)
+/* The element at p (int64 values are printed from the integer itself: as a
+ * double, INT64_MAX would round past the range). */
+static void format_value(printer *p, const char *at, char *out, size_t len)
 {
-    if (p->t->dtype == TG_I64) snprintf(out, len, "%lld", (long long)v);
+    double v = tg__load(at, p->t->dtype);
+    if (p->t->dtype == TG_I64) snprintf(out, len, "%lld", (long long)*(const int64_t *)at);
     else if (isnan(v)) snprintf(out, len, "nan");
     else if (isinf(v)) snprintf(out, len, v > 0 ? "inf" : "-inf");
     else if (p->integral) snprintf(out, len, "%.0f.", v);
@@ -42,7 +45,7 @@ static void print_dim(printer *p, int dim, int64_t offset, int indent)
     const tg_tensor *t = p->t;
     char v[64];
     if (dim == t->ndim) {
-        format_value(p, tg__load((char *)t->storage->data + offset * (int64_t)tg_dtype_size(t->dtype), t->dtype), v, sizeof v);
+        format_value(p, (char *)t->storage->data + offset * (int64_t)tg_dtype_size(t->dtype), v, sizeof v);
         put(p, "%*s", p->width, v);
         return;
     }
@@ -99,7 +102,7 @@ char *tg_repr(const tg_tensor *t, char *buf, size_t len)
             rem /= t->shape[d];
         }
         char v[64];
-        format_value(&p, tg__load((char *)t->storage->data + off * (int64_t)tg_dtype_size(t->dtype), t->dtype), v, sizeof v);
+        format_value(&p, (char *)t->storage->data + off * (int64_t)tg_dtype_size(t->dtype), v, sizeof v);
         if ((int)strlen(v) > p.width) p.width = (int)strlen(v);
     }
     put(&p, "tensor(");

@@ -109,6 +109,16 @@ static void test_saved_tensors_modified_in_place(void **state)
     tg_fill_(scale, 3.0);
     expect_modified(loss, &w, 1);
 
+    /* An output its backward reads (tanh's y), changed under no_grad. */
+    tg_tensor *y = tg_tanh(w);
+    bool was = tg_no_grad_begin();
+    tg_mul_scalar_(y, 0.5);
+    tg_no_grad_end(was);
+    tg_clear_error();
+    assert_int_equal(tg_backward(y, tg_ones_like(y)), -1);
+    assert_error_contains("which is the output of 'tanh', is at version 1; expected version 0 instead");
+    assert_null(w->grad);
+
     /* An optimizer step is an in-place write to its parameters. */
     tg_params params = tg_params_new();
     tg_params_add(&params, NULL, "w", w);
@@ -376,6 +386,11 @@ static void test_absurd_arguments(void **state)
         EXPECT_FAIL(tg_copy_(tg_zeros(TG_I64, 1, (int64_t[]){2}), x), -1, "tg_copy_: value cannot be converted");
         EXPECT_ERR(tg_cast(tg_cast(x, TG_F32), TG_I64), "tg_cast");
     }
+    /* int64 extremes print as themselves (found by the API fuzzer). */
+    char text[128];
+    tg_repr(tg_from_array(TG_I64, 1, (int64_t[]){2}, (int64_t[]){INT64_MAX, INT64_MIN}), text, sizeof text);
+    assert_non_null(strstr(text, "9223372036854775807"));
+    assert_non_null(strstr(text, "-9223372036854775808"));
     tg_tensor *fine = tg_cast(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){-0x1p63, -2.5, 7.9}), TG_I64);
     assert_true(tg_get(fine, (int64_t[]){0}) == -0x1p63 && tg_get(fine, (int64_t[]){1}) == -2 &&
                 tg_get(fine, (int64_t[]){2}) == 7);
