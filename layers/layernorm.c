@@ -23,9 +23,10 @@ tg_layernorm_layer *tg_layernorm_layer_new(int n_normalized, const int64_t *norm
     memcpy(layer->normalized_shape, normalized_shape, sizeof *normalized_shape * (size_t)n_normalized);
     layer->eps = eps;
     if (elementwise_affine) {
-        layer->weight = tg_param_full(dtype, n_normalized, normalized_shape, 1.0);
-        layer->bias = tg_param_full(dtype, n_normalized, normalized_shape, 0.0);
-        if (!layer->weight || !layer->bias) {
+        /* Stop at the first failure, naming this function before the cause. */
+        if (!(layer->weight = tg_param_full(dtype, n_normalized, normalized_shape, 1.0)) ||
+            !(layer->bias = tg_param_full(dtype, n_normalized, normalized_shape, 0.0))) {
+            tg_error("%s: %s", fn, tg_last_error());
             tg_layernorm_layer_free(layer);
             return NULL;
         }
