@@ -425,6 +425,11 @@ static void test_absurd_arguments(void **state)
     tg_clear_error();
     assert_null(tg_embedding_layer_new(1000000000, 1000, -1, TG_F32));
     assert_true(strncmp(tg_last_error(), "tg_embedding_layer_new: ", 24) == 0);
+    tg__alloc_fail_at(INT64_MAX);
+    tg_clear_error();
+    assert_null(tg_layernorm_layer_new(2, (int64_t[]){100000, 10000}, 1e-5, true, TG_F32));
+    assert_int_equal(tg__alloc_refusals(), 1); /* the weight fails; no bias is tried */
+    assert_true(strncmp(tg_last_error(), "tg_layernorm_layer_new: ", 24) == 0);
     tg__alloc_fail_at(-1);
     tg__alloc_limit(0);
 }
