@@ -314,9 +314,9 @@ static void sample(model *m, const corpus *c, const char *prime, int64_t n, doub
 
 /* --- training ------------------------------------------------------------------ */
 
-static tg_rnn *recurrent_layer(const char *cell, int64_t input, int64_t hidden, int layers)
+static tg_rnn *recurrent_layer(const char *cell, int64_t input, int64_t hidden, int layers, bool layer_norm)
 {
-    tg_rnn_config config = {.input_size = input, .hidden_size = hidden, .num_layers = layers};
+    tg_rnn_config config = {.input_size = input, .hidden_size = hidden, .num_layers = layers, .layer_norm = layer_norm};
     if (strcmp(cell, "lstm") == 0) return tg_lstm_new(&config);
     if (strcmp(cell, "gru") == 0) return tg_gru_new(&config);
     return tg_rnn_new(&config);
@@ -345,10 +345,11 @@ int main(int argc, char **argv)
     int layers = 2, epochs = 3;
     double lr = 0.002, clip = 1.0, time_limit = 0, temperature = 0.8;
     uint64_t seed = 1;
-    bool quiet = false;
+    bool quiet = false, layer_norm = false;
     for (int i = 1; i < argc; i++) {
         bool more = i + 1 < argc;
         if (strcmp(argv[i], "--data") == 0 && more) data = argv[++i];
+        else if (strcmp(argv[i], "--layer-norm") == 0) layer_norm = true;
         else if (strcmp(argv[i], "--cell") == 0 && more) cell = argv[++i];
         else if (strcmp(argv[i], "--embed") == 0 && more) embed = atoll(argv[++i]);
         else if (strcmp(argv[i], "--hidden") == 0 && more) hidden = atoll(argv[++i]);
@@ -392,7 +393,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    model m = {tg_embedding_layer_new(text.vocab, embed, -1, TG_F32), recurrent_layer(cell, embed, hidden, layers),
+    model m = {tg_embedding_layer_new(text.vocab, embed, -1, TG_F32), recurrent_layer(cell, embed, hidden, layers, layer_norm),
                tg_linear_layer_new(hidden, text.vocab, true, TG_F32), tg_params_new()};
     if (!m.embed || !m.rnn || !m.head || tg_embedding_layer_params(m.embed, &m.params, "embed") < 0 ||
         tg_rnn_params(m.rnn, &m.params, "rnn") < 0 || tg_linear_layer_params(m.head, &m.params, "head") < 0) {
