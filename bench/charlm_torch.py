@@ -194,8 +194,9 @@ def main():
               f"held-out {bits:.3f} bits/char", flush=True)
         if a.time > 0 and trained > a.time:
             break
-    print(f"held-out {bits:.3f} bits per character after {trained:.0f} s of training "
-          f"({trained / done * chunks:.1f} s per epoch)", flush=True)
+    if done:
+        print(f"held-out {bits:.3f} bits per character after {trained:.0f} s of training "
+              f"({trained / done * chunks:.1f} s per epoch)", flush=True)
 
 
 if __name__ == "__main__":
