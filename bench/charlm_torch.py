@@ -10,8 +10,13 @@ in name order, or one file; each file ends with a line "%"; fortunes are
 split at lines holding only "%" and every 20th (k % 20 == 19) is held out.
 Model: Embedding(V, E) -> LSTM(E, H, L) -> Linear(H, V); B parallel streams
 read in chunks of T bytes with the state carried across chunks detached;
-Adam, clip_grad_norm_. The time budget counts training only, not the
-held-out evaluations, as in the C program."""
+Adam, clip_grad_norm_. The LSTM is layer-normalised as tapegrad's
+(layers/rnn.h: each gate block of x W_ih^T and of h W_hh^T normalised over
+its H units, times a gain, plus the bias), written out here as a loop over
+time steps since torch.nn has no such layer; --no-layer-norm uses
+torch.nn.LSTM. The time budget counts training only, not the held-out
+evaluations, as in the C program; --cpu-clock counts CPU seconds instead of
+wall seconds."""
 import argparse
 import math
 import os
@@ -54,11 +59,56 @@ def split(src):
     return bytes(train), bytes(held)
 
 
+class LayerNormLSTM(nn.Module):
+    """tapegrad's LSTM with layer_norm: same parameters, names and formulas."""
+
+    def __init__(self, input_size, hidden, layers):
+        super().__init__()
+        self.hidden, self.layers = hidden, layers
+        bound = hidden ** -0.5
+        for k in range(layers):
+            fan_in = input_size if k == 0 else hidden
+            for name, shape in [(f"weight_ih_l{k}", (4 * hidden, fan_in)), (f"weight_hh_l{k}", (4 * hidden, hidden)),
+                                (f"bias_ih_l{k}", (4 * hidden,)), (f"bias_hh_l{k}", (4 * hidden,))]:
+                self.register_parameter(name, nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
+            for name in [f"ln_weight_ih_l{k}", f"ln_weight_hh_l{k}"]:
+                self.register_parameter(name, nn.Parameter(torch.ones(4 * hidden)))
+
+    def project(self, x, weight, gain, bias):
+        p = x @ weight.t()
+        p = nn.functional.layer_norm(p.reshape(*p.shape[:-1], 4, self.hidden), (self.hidden,), eps=1e-5)
+        return p.reshape(*p.shape[:-2], 4 * self.hidden) * gain + bias
+
+    def forward(self, x, state):
+        seq, batch = x.shape[0], x.shape[1]
+        if state is None:
+            zeros = x.new_zeros(self.layers, batch, self.hidden)
+            state = (zeros, zeros)
+        h_n, c_n = [], []
+        for k in range(self.layers):
+            p = lambda name: getattr(self, f"{name}_l{k}")  # noqa: E731
+            xproj = self.project(x, p("weight_ih"), p("ln_weight_ih"), p("bias_ih"))  # all steps at once
+            h, c, outputs = state[0][k], state[1][k], []
+            for t in range(seq):
+                gates = xproj[t] + self.project(h, p("weight_hh"), p("ln_weight_hh"), p("bias_hh"))
+                i, f, g, o = gates.chunk(4, -1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+                outputs.append(h)
+            x = torch.stack(outputs)
+            h_n.append(h)
+            c_n.append(c)
+        return x, (torch.stack(h_n), torch.stack(c_n))
+
+
 class CharLM(nn.Module):
-    def __init__(self, cell, vocab, embed, hidden, layers):
+    def __init__(self, cell, vocab, embed, hidden, layers, layer_norm):
         super().__init__()
         self.embed = nn.Embedding(vocab, embed)
-        self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell](embed, hidden, layers)
+        if layer_norm and cell == "lstm":
+            self.rnn = LayerNormLSTM(embed, hidden, layers)
+        else:
+            self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell](embed, hidden, layers)
         self.head = nn.Linear(hidden, vocab)
 
     def forward(self, x, state):
@@ -102,7 +152,10 @@ def main():
         p.add_argument("--" + name, type=int, default=default)
     for name, default in [("lr", 0.002), ("clip", 1.0), ("time", 0.0)]:
         p.add_argument("--" + name, type=float, default=default)
+    p.add_argument("--no-layer-norm", action="store_true")
+    p.add_argument("--cpu-clock", action="store_true")
     a = p.parse_args()
+    clock = time.process_time if a.cpu_clock else time.perf_counter
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     if not os.path.exists(a.data):
@@ -113,13 +166,15 @@ def main():
     vocab = len(vocab_bytes)
     data = torch.tensor([index_of[b] for b in train + held], dtype=torch.long)
     chunks = (len(train) - 1) // a.batch // a.seq
-    model = CharLM(a.cell, vocab, a.embed, a.hidden, a.layers)
+    if a.cell != "lstm" and not a.no_layer_norm:
+        raise SystemExit("charlm_torch: layer norm is written here for the LSTM only; add --no-layer-norm")
+    model = CharLM(a.cell, vocab, a.embed, a.hidden, a.layers, not a.no_layer_norm)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     print(f"{len(train)} training and {len(held)} held-out bytes, {vocab} distinct; "
           f"{sum(p.numel() for p in model.parameters())} parameters, {chunks} chunks per epoch", flush=True)
     trained, done, bits = 0.0, 0, float("nan")
     for epoch in range(1, a.epochs + 1):
-        state, start, k = None, time.perf_counter(), 0
+        state, start, k = None, clock(), 0
         for k in range(chunks):
             x, y = chunk(data, 0, len(train), a.batch, a.seq, k)
             logits, state = model(x, state)
@@ -130,17 +185,18 @@ def main():
             opt.step()
             state = detach(state)
             done += 1
-            if a.time > 0 and trained + time.perf_counter() - start > a.time:
+            if a.time > 0 and trained + clock() - start > a.time:
                 break
-        seconds = time.perf_counter() - start
+        seconds = clock() - start
         trained += seconds
         bits = held_out_bits(model, data, len(train), len(held), a.seq, vocab)
         print(f"epoch {epoch}/{a.epochs}  {(k + 1) * a.batch * a.seq / seconds:.0f} char/s  {seconds:.1f} s  "
               f"held-out {bits:.3f} bits/char", flush=True)
         if a.time > 0 and trained > a.time:
             break
-    print(f"held-out {bits:.3f} bits per character after {trained:.0f} s of training "
-          f"({trained / done * chunks:.1f} s per epoch)", flush=True)
+    if done:
+        print(f"held-out {bits:.3f} bits per character after {trained:.0f} s of training "
+              f"({trained / done * chunks:.1f} s per epoch)", flush=True)
 
 
 if __name__ == "__main__":

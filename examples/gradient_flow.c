@@ -201,7 +201,7 @@ static void usage(FILE *to, const char *argv0)
             "(drawn on a log scale with --plot FILE, as SVG). Then shows an exploding gradient (an RNN\n"
             "with W_hh ~ N(0, S^2/H)) trained with SGD with and without clipping.\n"
             "Defaults: --hidden 64 --steps 1500 --batch 64 --lr 0.005 --lengths 50,100,200 --plot-t 100\n"
-            "--explode-scale 3.\n",
+            "--explode-scale 2.\n",
             argv0);
 }
 
@@ -210,7 +210,7 @@ int main(int argc, char **argv)
     int64_t hidden = 64, batch = 64, plot_t = 100;
     int steps = 1500, n_lengths = 3;
     int64_t lengths[MAX_LENGTHS] = {50, 100, 200};
-    double lr = 0.005, explode_scale = 3.0;
+    double lr = 0.005, explode_scale = 2.0;
     const char *plot = NULL;
     uint64_t seed = 1;
     bool quiet = false;
