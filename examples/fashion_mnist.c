@@ -14,10 +14,12 @@
  *
  *     sudo apt-get install dataset-fashion-mnist
  *     fashion_mnist [--cell gru|lstm|rnn] [--hidden H] [--epochs N] [--lr LR]
- *                   [--train N] [--test N] [--dir DIR] [--seed S] [--plot FILE] [--quiet]
+ *                   [--train N] [--test N] [--dir DIR] [--seed S] [--plot FILE] [--save FILE] [--quiet]
  *
  * --train and --test use only the first N images of each split (for a quick
- * run); --plot writes the train and test loss per epoch as an SVG chart. The
+ * run); --plot writes the train and test loss per epoch as an SVG chart;
+ * --save keeps the model of the epoch with the best test accuracy so far in
+ * FILE (safetensors with PyTorch's names, rewritten atomically). The
  * files are untrusted input: every header field and length is checked
  * against the data actually read, and a bad file is reported with its byte
  * offset instead of being trusted. */
@@ -197,17 +199,18 @@ static void usage(FILE *to, const char *argv0)
 {
     fprintf(to,
             "usage: %s [--cell gru|lstm|rnn] [--hidden H] [--epochs N] [--lr LR] [--train N] [--test N]\n"
-            "          [--dir DIR] [--seed S] [--plot FILE] [--quiet]\n"
+            "          [--dir DIR] [--seed S] [--plot FILE] [--save FILE] [--quiet]\n"
             "Classifies Fashion-MNIST images read row by row (28 steps of 28 pixels) with a recurrent\n"
             "layer and a linear head. Defaults: --cell gru --hidden 128 --epochs 8 --lr 0.003\n"
             "--dir /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist).\n"
-            "--train/--test N use the first N images of each split; --plot writes the loss curves as SVG.\n",
+            "--train/--test N use the first N images of each split; --plot writes the loss curves as SVG;\n"
+            "--save keeps the best model so far (by test accuracy) in FILE.\n",
             argv0);
 }
 
 int main(int argc, char **argv)
 {
-    const char *dir = "/usr/share/datasets/fashion-mnist", *cell = "gru", *plot = NULL;
+    const char *dir = "/usr/share/datasets/fashion-mnist", *cell = "gru", *plot = NULL, *save = NULL;
     int epochs = 8;
     int64_t limit = 0, test_limit = 0, hidden = 128;
     double lr = 0.003;
@@ -224,6 +227,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--test") == 0 && more) test_limit = atoll(argv[++i]);
         else if (strcmp(argv[i], "--seed") == 0 && more) seed = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--plot") == 0 && more) plot = argv[++i];
+        else if (strcmp(argv[i], "--save") == 0 && more) save = argv[++i];
         else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout, argv[0]);
@@ -269,7 +273,7 @@ int main(int argc, char **argv)
            *test_loss = malloc(sizeof(double) * (size_t)epochs);
     for (int64_t i = 0; i < n_train; i++) order[i] = i;
     progress bar = progress_new(quiet, "img");
-    double accuracy = 0, started = progress_now();
+    double accuracy = 0, best = -1, started = progress_now();
     for (int epoch = 1; epoch <= epochs; epoch++) {
         for (int64_t i = n_train - 1; i > 0; i--) {
             int64_t j = (int64_t)tg_rand_below((uint64_t)i + 1), t = order[i];
@@ -295,7 +299,16 @@ int main(int argc, char **argv)
         epoch_axis[epoch - 1] = epoch;
         test_loss[epoch - 1] = evaluate(&m, test_x, test_y, &accuracy);
         train_loss[epoch - 1] = progress_end(&bar, "test loss %.4f  test accuracy %.4f", test_loss[epoch - 1], accuracy);
+        if (save && accuracy > best) { /* the best model so far replaces the file, atomically */
+            const tg_metadata_item about[] = {{"model", cell}};
+            if (tg_state_save(save, &params, 1, about) < 0) {
+                fprintf(stderr, "fashion_mnist: %s\n", tg_last_error());
+                return 1;
+            }
+            best = accuracy;
+        }
     }
+    if (save) printf("saved the model of the best epoch (test accuracy %.4f) to %s\n", best, save);
     printf("%s, hidden %lld, %d epochs: test accuracy %.4f (%.0f s)\n", cell, (long long)hidden, epochs, accuracy,
            progress_now() - started);
 

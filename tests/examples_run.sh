@@ -94,6 +94,13 @@ for cell in gru rnn; do
 done
 svg fashion_mnist "$dir/fm.svg"
 quiet fashion_mnist "^epoch" "$fashion" --dir "$dir" --hidden 8 --epochs 1
+# --save keeps the best epoch's model: a safetensors file under PyTorch's names.
+if "$fashion" --dir "$dir" --hidden 8 --epochs 2 --quiet --save "$dir/best.safetensors" > "$dir/save.out" 2>&1 &&
+    grep -q "^saved the model of the best epoch" "$dir/save.out" && grep -q "gru.weight_hh_l0" "$dir/best.safetensors"; then
+    passed=$((passed + 1))
+else
+    fail "fashion_mnist --save: $(cat "$dir/save.out")"
+fi
 
 # gradient_flow: tiny lengths and sizes; the plot needs --plot-t among the lengths.
 flushed gradient_flow "^run 1/6 " "$flow" --hidden 8 --steps 40 --batch 8 --lengths 8,12 --plot-t 12 --plot "$dir/flow.svg"
