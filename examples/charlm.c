@@ -349,6 +349,7 @@ static void usage(FILE *to, const char *argv0)
             "          [--no-layer-norm] [--seq T] [--batch B] [--lr LR] [--clip NORM] [--epochs N]\n"
             "          [--time SECONDS] [--cpu-clock]\n"
             "          [--sample N] [--temperature X] [--prime TEXT] [--seed S] [--plot FILE] [--quiet]\n"
+            "          [--save FILE] [--load FILE]\n"
             "Trains a character-level language model (embedding, recurrent layers, linear head) on\n"
             "Debian's fortune cookies with truncated back-propagation through time, prints the\n"
             "held-out loss in bits per character after every epoch, then samples text.\n"
@@ -357,13 +358,16 @@ static void usage(FILE *to, const char *argv0)
             "--sample 600 --temperature 0.8 --prime \"Q: \"; the LSTM is layer-normalised unless\n"
             "--no-layer-norm. --time stops training after that many seconds (of CPU time with --cpu-clock;\n"
             "evaluations not counted; 0 for no limit): the defaults train for 9.5 minutes.\n"
-            "--plot writes the training and held-out loss curves as SVG.\n",
+            "--plot writes the training and held-out loss curves as SVG. --save writes the trained model\n"
+            "(safetensors: its parameters and vocabulary); --load starts from a saved one (with --epochs 0\n"
+            "it only samples).\n",
             argv0);
 }
 
 int main(int argc, char **argv)
 {
-    const char *data = "/usr/share/games/fortunes", *cell = "lstm", *prime = "Q: ", *plot = NULL;
+    const char *data = "/usr/share/games/fortunes", *cell = "lstm", *prime = "Q: ", *plot = NULL, *save = NULL,
+               *load = NULL;
     int64_t embed = 64, hidden = 256, T = 50, B = 32, n_sample = 600;
     int layers = 2, epochs = 10;
     double lr = 0.002, clip = 1.0, time_limit = 570, temperature = 0.8;
@@ -391,6 +395,8 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--seed") == 0 && more) seed = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--plot") == 0 && more) plot = argv[++i];
         else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
+        else if (strcmp(argv[i], "--save") == 0 && more) save = argv[++i];
+        else if (strcmp(argv[i], "--load") == 0 && more) load = argv[++i];
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout, argv[0]);
             return 0;
@@ -425,13 +431,30 @@ int main(int argc, char **argv)
         fprintf(stderr, "charlm: %s\n", tg_last_error());
         return 1;
     }
-    /* PERSISTENCE (pending the persistence API): --load FILE goes here,
-     * replacing the fresh parameters above. A file must hold the entries of
-     * m.params under their names (embed.weight, rnn.weight_ih_l0, ...,
-     * head.bias), the vocabulary (text.byte_of, text.vocab bytes: a model is
-     * only meaningful with the byte each index stands for) and the sizes
-     * (cell, embed, hidden, layers) to check against the options; with
-     * --epochs 0 the program then only samples. */
+    /* A saved model is m.params under their names (embed.weight,
+     * rnn.weight_ih_l0, ..., head.bias) and "vocab", the byte each index
+     * stands for: a model means nothing without it. A strict load checks the
+     * sizes and the cell against the options through the names and shapes. */
+    int64_t n_vocab = text.vocab, vocab_bytes[256];
+    for (int v = 0; v < text.vocab; v++) vocab_bytes[v] = text.byte_of[v];
+    tg_tensor *vocab = tg_from_array(TG_I64, 1, &n_vocab, vocab_bytes);
+    tg_params entries = tg_params_new();
+    if (!vocab || tg_params_add(&entries, NULL, "vocab", vocab) < 0 || tg_params_extend(&entries, NULL, &m.params) < 0) {
+        fprintf(stderr, "charlm: %s\n", tg_last_error());
+        return 1;
+    }
+    if (load) {
+        if (tg_state_load(load, &entries, true, NULL) < 0) {
+            fprintf(stderr, "charlm: %s\n", tg_last_error());
+            return 1;
+        }
+        for (int64_t v = 0; v < n_vocab; v++)
+            if ((int64_t)tg_get(vocab, &v) != text.byte_of[v]) {
+                fprintf(stderr, "charlm: %s was trained on text with another vocabulary than %s\n", load, data);
+                return 1;
+            }
+        if (!quiet) printf("loaded %s\n", load);
+    }
     tg_adam_config adam = tg_adam_defaults();
     adam.lr = lr;
     tg_optim *opt = tg_adam(&m.params, 1, &adam);
@@ -496,9 +519,12 @@ int main(int argc, char **argv)
     if (chunks_done > 0)
         printf("held-out %.3f bits per character after %.0f s of training (%.1f s per epoch)\n", bits, trained,
                trained / (double)chunks_done * (double)chunks);
-    /* PERSISTENCE (pending the persistence API): --save FILE goes here: the
-     * entries of m.params, text.byte_of[0 .. text.vocab) and the sizes, as
-     * described at --load above. */
+    const tg_metadata_item about[] = {{"model", "charlm: Embedding -> recurrent layers -> Linear"}, {"cell", cell}};
+    if (save && tg_state_save(save, &entries, 2, about) < 0) {
+        fprintf(stderr, "charlm: %s\n", tg_last_error());
+        return 1;
+    }
+    if (save && !quiet) printf("saved the model to %s\n", save);
     if (n_sample > 0) {
         if (!quiet) printf("\n--- %lld sampled bytes, temperature %g ---\n", (long long)n_sample, temperature);
         sample(&m, &text, prime, n_sample, temperature);
@@ -521,6 +547,8 @@ int main(int argc, char **argv)
     free(held_y);
     tg_optim_free(opt);
     tg_params_free(&m.params);
+    tg_params_free(&entries);
+    tg_free(vocab);
     tg_embedding_layer_free(m.embed);
     tg_rnn_free(m.rnn);
     tg_linear_layer_free(m.head);

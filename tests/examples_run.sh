@@ -117,6 +117,18 @@ flushed charlm "^epoch 1/3 " "$charlm" --data "$dir/fortunes" --embed 8 --hidden
 svg charlm "$dir/charlm.svg"
 grep -q "^Q: " "$dir/charlm.out" && passed=$((passed + 1)) || fail "charlm: no sample after the prompt"
 quiet charlm "^epoch" "$charlm" --data "$dir/fortunes" --embed 4 --hidden 4 --seq 10 --batch 2 --epochs 1 --sample 0
+# --save, then --load with no training: the same model samples the same text
+# (same seed), and a model of other sizes is refused by name.
+small="--data $dir/fortunes --embed 4 --hidden 8 --seq 10 --batch 2 --quiet"
+if "$charlm" $small --epochs 1 --sample 30 --save "$dir/lm.safetensors" > "$dir/lm1.out" 2>&1 &&
+    "$charlm" $small --epochs 0 --sample 30 --load "$dir/lm.safetensors" > "$dir/lm2.out" 2>&1 &&
+    [ "$(tail -n 1 "$dir/lm1.out")" = "$(tail -n 1 "$dir/lm2.out")" ] &&
+    ! "$charlm" $small --hidden 16 --epochs 0 --load "$dir/lm.safetensors" > "$dir/lm3.out" 2>&1 &&
+    grep -q "size mismatch for rnn.weight_hh_l0" "$dir/lm3.out"; then
+    passed=$((passed + 1))
+else
+    fail "charlm --save/--load: $(cat "$dir/lm1.out" "$dir/lm2.out" "$dir/lm3.out")"
+fi
 if "$charlm" --data "$dir/none" > "$dir/missing" 2>&1; then
     fail "charlm: ran without a corpus"
 elif grep -q "apt-get install fortunes" "$dir/missing"; then
