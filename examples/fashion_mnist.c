@@ -29,126 +29,14 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "idx.h"
 #include "progress.h"
 #include "svgplot.h"
 
-#define ROWS 28
-#define CLASSES 10
+#define ROWS IDX_ROWS
+#define CLASSES IDX_CLASSES
 #define BATCH 128
 #define EVAL_BATCH 1000
-
-/* The whole decompressed content of a .gz file, or NULL with a message. */
-static unsigned char *read_gz(const char *path, size_t *size)
-{
-    FILE *probe = fopen(path, "rb");
-    if (!probe) {
-        fprintf(stderr, "fashion_mnist: cannot open %s (install dataset-fashion-mnist or pass --dir)\n", path);
-        return NULL;
-    }
-    fclose(probe);
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
-    FILE *f = popen(cmd, "r");
-    if (!f) return NULL;
-    size_t cap = 1 << 20, n = 0;
-    unsigned char *buf = malloc(cap);
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n == cap) {
-            unsigned char *bigger = realloc(buf, cap *= 2);
-            if (!bigger) free(buf);
-            buf = bigger;
-        }
-    }
-    if (pclose(f) != 0 || !buf) {
-        fprintf(stderr, "fashion_mnist: %s is not a readable gzip file\n", path);
-        free(buf);
-        return NULL;
-    }
-    *size = n;
-    return buf;
-}
-
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* An IDX file of unsigned bytes with `ndim` dims: checks the magic number,
- * that the dims match `want` where want[d] > 0, and that the data length is
- * exactly the product of the dims. Returns the count (dim 0), or -1. */
-static int64_t parse_idx(const char *path, const unsigned char *buf, size_t size, int ndim, const int64_t *want,
-                         const unsigned char **data)
-{
-    size_t header = 4 + 4 * (size_t)ndim;
-    if (size < header) {
-        fprintf(stderr, "fashion_mnist: %s: %zu bytes, shorter than its %zu-byte header\n", path, size, header);
-        return -1;
-    }
-    uint32_t magic = be32(buf);
-    if (magic != (0x0800u | (uint32_t)ndim)) {
-        fprintf(stderr, "fashion_mnist: %s: magic number 0x%08x at offset 0, expected 0x%08x (unsigned bytes, %d dims)\n",
-                path, magic, 0x0800u | (uint32_t)ndim, ndim);
-        return -1;
-    }
-    uint64_t total = 1;
-    int64_t count = 0;
-    for (int d = 0; d < ndim; d++) {
-        uint32_t dim = be32(buf + 4 + 4 * d);
-        if ((want[d] > 0 && dim != want[d]) || dim == 0) {
-            fprintf(stderr, "fashion_mnist: %s: dim %d is %u at offset %d, expected %lld\n", path, d, dim, 4 + 4 * d,
-                    (long long)want[d]);
-            return -1;
-        }
-        if (d == 0) count = dim;
-        total *= dim; /* at most 2^32 * 28 * 28: no overflow */
-    }
-    if (size - header != total) {
-        fprintf(stderr, "fashion_mnist: %s: %zu data bytes after offset %zu, the header promises %llu\n", path,
-                size - header, header, (unsigned long long)total);
-        return -1;
-    }
-    *data = buf + header;
-    return count;
-}
-
-/* Images scaled to [0, 1] as (count, 28, 28) and labels as I64 (count),
- * persistent; false on any problem with the files. */
-static bool load_split(const char *dir, const char *prefix, int64_t limit, tg_tensor **images, tg_tensor **labels)
-{
-    char ipath[1024], lpath[1024];
-    snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    snprintf(lpath, sizeof lpath, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    size_t isize = 0, lsize = 0;
-    unsigned char *ibuf = read_gz(ipath, &isize), *lbuf = ibuf ? read_gz(lpath, &lsize) : NULL;
-    const unsigned char *pixels = NULL, *classes = NULL;
-    int64_t n_images = ibuf ? parse_idx(ipath, ibuf, isize, 3, (int64_t[]){0, ROWS, ROWS}, &pixels) : -1;
-    int64_t n_labels = lbuf ? parse_idx(lpath, lbuf, lsize, 1, (int64_t[]){0}, &classes) : -1;
-    bool ok = n_images > 0 && n_labels > 0;
-    if (ok && n_images != n_labels) {
-        fprintf(stderr, "fashion_mnist: %s has %lld images but %s has %lld labels\n", ipath, (long long)n_images,
-                lpath, (long long)n_labels);
-        ok = false;
-    }
-    for (int64_t i = 0; ok && i < n_labels; i++)
-        if (classes[i] >= CLASSES) {
-            fprintf(stderr, "fashion_mnist: %s: label %u at offset %lld is not a class 0..9\n", lpath, classes[i],
-                    (long long)(8 + i));
-            ok = false;
-        }
-    if (ok) {
-        int64_t n = limit > 0 && limit < n_images ? limit : n_images;
-        *images = tg_empty(TG_F32, 3, (int64_t[]){n, ROWS, ROWS});
-        *labels = tg_empty(TG_I64, 1, &n);
-        float *x = tg_data(*images);
-        int64_t *y = tg_data(*labels);
-        for (int64_t i = 0; i < n * ROWS * ROWS; i++) x[i] = pixels[i] / 255.0f;
-        for (int64_t i = 0; i < n; i++) y[i] = classes[i];
-    }
-    free(ibuf);
-    free(lbuf);
-    return ok;
-}
 
 typedef struct {
     tg_rnn *rnn;
@@ -247,7 +135,8 @@ int main(int argc, char **argv)
     }
     tg_manual_seed(seed);
     tg_tensor *train_x = NULL, *train_y = NULL, *test_x = NULL, *test_y = NULL;
-    if (!load_split(dir, "train", limit, &train_x, &train_y) || !load_split(dir, "t10k", test_limit, &test_x, &test_y))
+    if (!idx_load_split("fashion_mnist", dir, "train", limit, &train_x, &train_y) ||
+        !idx_load_split("fashion_mnist", dir, "t10k", test_limit, &test_x, &test_y))
         return 1;
 
     model m = {recurrent_layer(cell, hidden), tg_linear_layer_new(hidden, CLASSES, true, TG_F32)};
