@@ -82,11 +82,13 @@ static int NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b,
     const tg_gemm_blocking *bl = &impl->NAME(blocking);
     NAME(ukr_fn) ukr = impl->NAME(ukr);
     const int MR = bl->mr, NR = bl->nr;
-    int64_t kc_max = K < bl->kc ? K : bl->kc;
-    int64_t mc_max = round_up(M < bl->mc ? M : bl->mc, MR);
-    int64_t nc_max = direct_b ? NR : round_up(N < bl->nc ? N : bl->nc, NR);
-    T *abuf = tls_buffer(0, (size_t)(mc_max * kc_max) * sizeof(T));
-    T *bbuf = tls_buffer(1, (size_t)(kc_max * nc_max) * sizeof(T));
+    /* The buffers are sized for a whole cache block, not for this call's
+     * share of C: a thread's share changes with the thread count (a busy
+     * machine makes regions run on one thread), and a steady training loop
+     * must not start allocating then. */
+    int64_t nc_max = direct_b ? NR : round_up(bl->nc, NR);
+    T *abuf = tls_buffer(0, (size_t)(round_up(bl->mc, MR) * bl->kc) * sizeof(T));
+    T *bbuf = tls_buffer(1, (size_t)(bl->kc * nc_max) * sizeof(T));
     if (!abuf || !bbuf) return -1;
 
     for (int64_t jc = 0; jc < N; jc += bl->nc) {
