@@ -34,8 +34,8 @@ static tg_tensor *named(tg_tensor *t, const char *name)
  * c' = f * c + i * g, h' = o * tanh(c'). Names get the step number. */
 static tg_tensor *step(tg_cell *cell, tg_tensor *x, tg_tensor *h, tg_tensor *c, tg_tensor **c_out, const char **names)
 {
-    tg_tensor *pre = named(tg_add(tg_linear(x, cell->weight_ih, cell->bias_ih), tg_linear(h, cell->weight_hh, cell->bias_hh)),
-                           names[0]);
+    tg_tensor *xproj = tg_linear(x, cell->weight_ih, cell->bias_ih), *hproj = tg_linear(h, cell->weight_hh, cell->bias_hh);
+    tg_tensor *pre = named(tg_add(xproj, hproj), names[0]);
     tg_tensor *in_forget = named(tg_sigmoid(tg_narrow(pre, 0, 0, 2 * H)), names[1]);
     tg_tensor *input_gate = tg_narrow(in_forget, 0, 0, H);
     tg_tensor *forget_gate = tg_narrow(in_forget, 0, H, H);
