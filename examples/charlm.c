@@ -424,7 +424,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    model m = {tg_embedding_layer_new(text.vocab, embed, -1, TG_F32), recurrent_layer(cell, embed, hidden, layers, layer_norm),
+    model m = {tg_embedding_layer_new(text.vocab, embed, -1, TG_F32),
+               recurrent_layer(cell, embed, hidden, layers, layer_norm),
                tg_linear_layer_new(hidden, text.vocab, true, TG_F32), tg_params_new()};
     if (!m.embed || !m.rnn || !m.head || tg_embedding_layer_params(m.embed, &m.params, "embed") < 0 ||
         tg_rnn_params(m.rnn, &m.params, "rnn") < 0 || tg_linear_layer_params(m.head, &m.params, "head") < 0) {
@@ -471,7 +472,8 @@ int main(int argc, char **argv)
 
     int max_points = (epochs + 1) * (CURVE_POINTS + 1);
     double *train_x = malloc(sizeof(double) * (size_t)max_points), *train_y = malloc(sizeof(double) * (size_t)max_points);
-    double *held_x = malloc(sizeof(double) * (size_t)(epochs + 1)), *held_y = malloc(sizeof(double) * (size_t)(epochs + 1));
+    double *held_x = malloc(sizeof(double) * (size_t)(epochs + 1));
+    double *held_y = malloc(sizeof(double) * (size_t)(epochs + 1));
     int n_train_points = 0, n_held_points = 0, every = chunks / CURVE_POINTS > 0 ? (int)(chunks / CURVE_POINTS) : 1;
     progress bar = progress_new(quiet, "char");
     double trained = 0, bits = NAN; /* seconds of training, evaluations left out */

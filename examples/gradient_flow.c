@@ -184,8 +184,8 @@ static int exploding_demo(int64_t hidden, int64_t T, double scale, int steps)
            scale, lr);
     printf("%6s  %14s %14s  %14s %14s\n", "step", "loss", "grad norm", "loss (clip 1)", "grad norm");
     for (int r = 0; r < rows; r++)
-        printf("%6d  %14.4g %14.4g  %14.4g %14.4g\n", r == 0 ? 1 : r * every, fabs(loss[0][r]), fabs(norm[0][r]), loss[1][r],
-               norm[1][r]);
+        printf("%6d  %14.4g %14.4g  %14.4g %14.4g\n", r == 0 ? 1 : r * every, fabs(loss[0][r]), fabs(norm[0][r]),
+               loss[1][r], norm[1][r]);
     fflush(stdout);
     return 0;
 }

@@ -35,9 +35,9 @@ static tg_tensor *named(tg_tensor *t, const char *name)
 static tg_tensor *step(tg_cell_layer *cell, tg_tensor *x, tg_tensor *h, tg_tensor *c, tg_tensor **c_out,
                        const char **names)
 {
-    tg_tensor *pre = named(tg_add(tg_linear(x, tg_cell_layer_param(cell, "weight_ih"), tg_cell_layer_param(cell, "bias_ih")),
-                                  tg_linear(h, tg_cell_layer_param(cell, "weight_hh"), tg_cell_layer_param(cell, "bias_hh"))),
-                           names[0]);
+    tg_tensor *xproj = tg_linear(x, tg_cell_layer_param(cell, "weight_ih"), tg_cell_layer_param(cell, "bias_ih"));
+    tg_tensor *hproj = tg_linear(h, tg_cell_layer_param(cell, "weight_hh"), tg_cell_layer_param(cell, "bias_hh"));
+    tg_tensor *pre = named(tg_add(xproj, hproj), names[0]);
     tg_tensor *in_forget = named(tg_sigmoid(tg_narrow(pre, 0, 0, 2 * H)), names[1]);
     tg_tensor *input_gate = tg_narrow(in_forget, 0, 0, H);
     tg_tensor *forget_gate = tg_narrow(in_forget, 0, H, H);

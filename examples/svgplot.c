@@ -163,17 +163,20 @@ static double to_px(const axis *a, double v)
 }
 
 /* Widen [lo, hi] to a range worth drawing: nice bounds on linear axes, whole
- * decades on log axes, something sensible for empty or flat data. */
-static void fit_axis(axis *a, double lo, double hi, bool include_zero)
+ * decades on log axes, something sensible for empty or flat data. Bars
+ * start at 0 on a linear axis, and on a log axis at a decade below the
+ * smallest bar, which would otherwise have no height when it is a power of 10. */
+static void fit_axis(axis *a, double lo, double hi, bool bars)
 {
     if (!(lo <= hi)) lo = hi = a->log ? 1 : 0;
     if (a->log) {
         a->lo = floor(log10(lo));
+        if (bars && a->lo == log10(lo)) a->lo -= 1;
         a->hi = ceil(log10(hi));
         if (a->hi <= a->lo) a->hi = a->lo + 1;
         return;
     }
-    if (include_zero) {
+    if (bars) {
         lo = lo < 0 ? lo : 0;
         hi = hi > 0 ? hi : 0;
     }
@@ -236,7 +239,8 @@ int svg_chart_write(const svg_chart *c, const char *path)
     /* The legend sits right of the plot, as wide as its longest name. */
     size_t longest = 0;
     for (int i = 0; i < c->n_series; i++) longest = strlen(c->s[i].name) > longest ? strlen(c->s[i].name) : longest;
-    for (int i = 0; i < c->n_hlines; i++) longest = strlen(c->hline_name[i]) > longest ? strlen(c->hline_name[i]) : longest;
+    for (int i = 0; i < c->n_hlines; i++)
+        longest = strlen(c->hline_name[i]) > longest ? strlen(c->hline_name[i]) : longest;
     double legend_w = longest ? 44 + 7.0 * (double)longest : 10;
     axis x = {.log = c->log_x && !c->bars, .px0 = LEFT, .px1 = WIDTH - legend_w - 16};
     axis y = {.log = c->log_y, .px0 = HEIGHT - BOTTOM, .px1 = TOP};
@@ -252,7 +256,7 @@ int svg_chart_write(const svg_chart *c, const char *path)
     for (int i = 0; i < c->n_hlines; i++)
         if (usable(c->hline_y[i], y.log)) ylo = fmin(ylo, c->hline_y[i]), yhi = fmax(yhi, c->hline_y[i]);
     if (c->fixed_y) ylo = c->y_lo, yhi = c->y_hi;
-    fit_axis(&y, ylo, yhi, c->bars && !y.log);
+    fit_axis(&y, ylo, yhi, c->bars);
     if (c->fixed_y && !y.log) y.lo = c->y_lo, y.hi = c->y_hi;
     if (c->bars) x.lo = 0, x.hi = c->n_categories;
     else if (x.log) fit_axis(&x, xlo, xhi, false);
@@ -287,12 +291,14 @@ int svg_chart_write(const svg_chart *c, const char *path)
                         x.px0 + 4, py);
             }
     if (c->bars) {
-        for (int i = 0; i < c->n_categories; i++) text(f, to_px(&x, i + 0.5), y.px0 + 18, "middle", 12, NULL, c->categories[i]);
+        for (int i = 0; i < c->n_categories; i++)
+            text(f, to_px(&x, i + 0.5), y.px0 + 18, "middle", 12, NULL, c->categories[i]);
     } else {
         nt = ticks(&x, tv, 64);
         for (int i = 0; i < nt; i++) {
             double px = to_px(&x, tv[i]);
-            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", px, y.px0, px, y.px1);
+            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e0e0e0\"/>\n", px, y.px0, px,
+                    y.px1);
             tick_label(tv[i], x.log, label, sizeof label);
             text(f, px, y.px0 + 16, "middle", 11, NULL, label);
         }
@@ -353,12 +359,13 @@ int svg_chart_write(const svg_chart *c, const char *path)
     for (int i = 0; i < c->n_series + c->n_hlines; i++, ly += 20) {
         bool hline = i >= c->n_series;
         const char *name = hline ? c->hline_name[i - c->n_series] : c->s[i].name;
-        if (hline) fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\" stroke-width=\"1.5\" "
-                              "stroke-dasharray=\"6 4\"/>\n", lx, ly, lx + 24, ly);
-        else if (c->bars) fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"24\" height=\"10\" fill=\"%s\"/>\n", lx, ly - 5,
-                                  palette[c->s[i].colour]);
-        else fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n", lx,
-                     ly, lx + 24, ly, palette[c->s[i].colour], c->s[i].dashed ? " stroke-dasharray=\"7 4\"" : "");
+        const char *colour = hline ? "#000" : palette[c->s[i].colour];
+        const char *dash = hline ? " stroke-dasharray=\"6 4\"" : c->s[i].dashed ? " stroke-dasharray=\"7 4\"" : "";
+        if (!hline && c->bars)
+            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"24\" height=\"10\" fill=\"%s\"/>\n", lx, ly - 5, colour);
+        else
+            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n", lx,
+                    ly, lx + 24, ly, colour, dash);
         text(f, lx + 30, ly + 4, "start", 12, NULL, name);
     }
     fprintf(f, "</svg>\n");

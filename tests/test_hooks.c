@@ -238,7 +238,8 @@ static void test_hook_errors(void **state)
     tg_tensor *h = tg_exp(w);
     tg_register_hook(h, wrong_shape, NULL);
     assert_int_equal(tg_backward(tg_sum(h, 0, NULL, false), NULL), -1);
-    assert_error_contains("tg_backward: a hook on a tensor of shape [3] (float64) returned a gradient of shape [] (float64)");
+    assert_error_contains(
+        "tg_backward: a hook on a tensor of shape [3] (float64) returned a gradient of shape [] (float64)");
     assert_null(w->grad);
 
     /* On a leaf: the error is reported and .grad keeps what it had. */
