@@ -64,9 +64,8 @@
  * reset_parameters.
  *
  * Changed in 0.2: cells were a closed enum (tg_rnn_mode) with one gate
- * function per mode (tg_rnn_step, tg_lstm_step, tg_gru_step) and a
- * one-step module tg_cell_new(mode, ...). They are now descriptions; the
- * one-step module is tg_cell_layer_new(&tg_cell_lstm, ...). */
+ * function per mode and a one-step module made per mode. They are now
+ * descriptions; the one-step module is tg_cell_layer_new(&tg_cell_lstm, ...). */
 #ifndef TG_CELLS_H
 #define TG_CELLS_H
 

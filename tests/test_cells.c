@@ -264,6 +264,23 @@ static void assert_same_layers(tg_rnn *a, tg_rnn *b, tg_dtype dtype, const int64
 
 /* NP is the LSTM with nothing removed but the peepholes: torch's LSTM,
  * bit for bit, names, shapes and gradients included. */
+/* The built-ins declare torch's layout: weight_ih, weight_hh, bias_ih,
+ * bias_hh (and the LSTM's weight_hr for proj_size), the states h (and c),
+ * and two projections, the input's and the hidden state's. */
+static void test_builtin_descriptions_count(void **state)
+{
+    (void)state;
+    const tg_cell *cells[] = {&tg_cell_rnn_tanh, &tg_cell_rnn_relu, &tg_cell_gru, &tg_cell_lstm};
+    for (int i = 0; i < 4; i++) {
+        bool lstm = cells[i] == &tg_cell_lstm;
+        assert_int_equal(tg_cell_count_params(cells[i]), lstm ? 5 : 4);
+        assert_int_equal(tg_cell_count_states(cells[i]), lstm ? 2 : 1);
+        assert_int_equal(tg_cell_count_proj(cells[i]), 2);
+    }
+    assert_int_equal(tg_cell_count_params(NULL), 0);
+    assert_int_equal(tg_cell_count_proj(NULL), 0);
+}
+
 static void test_np_is_the_builtin_lstm(void **state)
 {
     (void)state;
@@ -656,6 +673,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_variants_gradcheck),
         cmocka_unit_test(test_variants_match_their_formulas),
+        cmocka_unit_test(test_builtin_descriptions_count),
         cmocka_unit_test(test_np_is_the_builtin_lstm),
         cmocka_unit_test(test_cifg_input_gate_is_one_minus_forget),
         cmocka_unit_test(test_fgr_has_gate_recurrence),

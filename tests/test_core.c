@@ -272,6 +272,9 @@ static void test_normal_draws(void **state)
     /* tg_error formats and records like the library's own messages. */
     assert_null(tg_error("my_op: shape [%d,%d] is wrong", 2, 3));
     assert_string_equal(tg_last_error(), "my_op: shape [2,3] is wrong");
+    /* tg_fail is its partner for functions returning a status. */
+    assert_int_equal(tg_fail("my_op: %d inputs, expected %d", 3, 2), -1);
+    assert_string_equal(tg_last_error(), "my_op: 3 inputs, expected 2");
 }
 
 /* tg_set_num_threads and OMP_NUM_THREADS decide the thread count (the

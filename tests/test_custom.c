@@ -54,6 +54,47 @@ static void test_custom_op_values_and_gradients(void **state)
 
 /* Three steps of an LSTM-like recurrence, exported as DOT and rendered by
  * Graphviz. */
+/* y = x * s with s saved for backward (not an input): dx = g * s. The saved
+ * tensor's version is checked, so changing s in place between forward and
+ * backward is refused instead of giving a silently wrong gradient. */
+static void scaled_backward(tg_node *n, tg_tensor *g)
+{
+    tg_accum_grad(n->inputs[0], tg_mul(g, n->saved[0]));
+}
+
+static tg_tensor *scaled(tg_tensor *x, tg_tensor *s)
+{
+    bool was = tg_set_grad_enabled(false);
+    tg_tensor *y = tg_mul(x, s);
+    tg_set_grad_enabled(was);
+    tg_node *node = tg_record("scaled", scaled_backward, y, 1, &x);
+    if (node && tg_save_for_backward(node, 0, s) < 0) return NULL;
+    return y;
+}
+
+static void test_saved_tensor_is_checked(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){1, 2, 3}), true);
+    tg_scope *scope = tg_scope_begin();
+    tg_tensor *s = tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){0.5, -1, 4});
+    assert_int_equal(tg_backward(tg_sum(scaled(x, s), 0, NULL, false), NULL), 0);
+    assert_true(tg_get(x->grad, (int64_t[]){0}) == 0.5 && tg_get(x->grad, (int64_t[]){1}) == -1 &&
+                tg_get(x->grad, (int64_t[]){2}) == 4);
+    tg_tensor *loss = tg_sum(scaled(x, s), 0, NULL, false);
+    tg_fill_(s, 2.0);
+    assert_int_equal(tg_backward(loss, NULL), -1);
+    assert_error_contains("modified by an inplace operation");
+    assert_true(tg_get(x->grad, (int64_t[]){2}) == 4); /* a failed pass changes no .grad */
+    tg_node *node = tg_record("scaled", scaled_backward, tg_mul(x, s), 1, &x);
+    assert_non_null(node);
+    assert_int_equal(tg_save_for_backward(node, 4, s), -1);
+    assert_error_contains("tg_save_for_backward: expected a node and a slot in [0, 3], got 4");
+    assert_int_equal(tg_save_for_backward(NULL, 0, s), -1);
+    tg_scope_end(scope);
+    tg_free(x);
+}
+
 static void test_dot_of_lstm_like_expression_renders(void **state)
 {
     (void)state;
@@ -100,6 +141,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_custom_op_values_and_gradients),
         cmocka_unit_test(test_dot_of_lstm_like_expression_renders),
+        cmocka_unit_test(test_saved_tensor_is_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
