@@ -98,6 +98,85 @@ typedef struct pass_leaf {
 static _Thread_local bool in_pass;
 static _Thread_local pass_leaf *pass_leaves;
 
+/* --- memory handed out twice --------------------------------------------------
+ * A gradient buffer is dead once its node's backward has run, and so is
+ * every temporary that backward made and did not hand on; without reuse a
+ * pass would keep a gradient for every intermediate of the forward, beside
+ * it. Blocks the pass made at its own depth that no gradient buffer holds
+ * are recycled (scope.c), and the next allocation of the same size takes
+ * one back (recurrent steps repeat their sizes). grad_homes counts the
+ * gradient buffers (a node's, a leaf's pass gradient, a retained gradient)
+ * holding a storage. */
+static _Thread_local int pass_depth;
+
+static bool pass_scope_innermost(void) { return in_pass && tg__scope_depth() == pass_depth; }
+
+uint8_t tg__pass_memory_kind(int64_t nbytes)
+{
+    return nbytes >= TG__REUSE_MIN && pass_scope_innermost() ? TG__PASS_LIVE : 0;
+}
+
+static void recycle(tg_storage *s)
+{
+    s->reuse = TG__RECYCLED;
+    tg__scope_recycle(s->data, s->nbytes);
+}
+
+static void release(tg_storage *s)
+{
+    if (s->reuse == TG__PASS_LIVE && s->grad_homes == 0) recycle(s);
+}
+
+/* After a node's backward: its gradient g, and the tensors made since mark
+ * (its temporaries), unless a gradient buffer adopted them. Their headers
+ * die with their memory, so that a stray use fails tg__check. */
+static void release_after_node(tg_tensor *g, tg_tensor *mark)
+{
+    if (!pass_scope_innermost()) return;
+    tg_tensor *newest = tg__scope_newest();
+    release(g->storage);
+    for (tg_tensor *t = newest; t && t != mark; t = t->scope_prev) release(t->storage);
+    for (tg_tensor *t = newest; t && t != mark; t = t->scope_prev)
+        if (t->storage->reuse == TG__RECYCLED) t->magic = 0;
+    if (g->storage->reuse == TG__RECYCLED) g->magic = 0;
+}
+
+/* The storage of tensors made since storage_mark that a node recorded
+ * after tape_mark reads: any use but an input, or the output, its node
+ * marked unread. */
+static bool read_by_backward(const tg_storage *s, const tg_node *tape_mark)
+{
+    for (const tg_node *n = tape_tail; n && n != tape_mark; n = n->prev) {
+        if (n->out && n->out->storage == s && !n->unread_out) return true;
+        for (int i = 0; i < n->n_inputs; i++)
+            if (n->inputs[i] && n->inputs[i]->storage == s && (i >= 8 || !(n->unread_inputs >> i & 1))) return true;
+        for (int k = 0; k < 4; k++)
+            if (n->saved[k] && n->saved[k]->storage == s) return true;
+    }
+    return false;
+}
+
+void tg__recycle_step(const tg_node *tape_mark, const tg_tensor *tensor_mark, uint64_t storage_mark, int n_keep,
+                      tg_tensor *const *keep)
+{
+    if (in_pass) return;
+    for (tg_tensor *t = tg__scope_newest(); t && t != tensor_mark; t = t->scope_prev) {
+        tg_storage *s = t->storage;
+        if (s->serial <= storage_mark || s->persistent || s->reuse || s->nbytes < TG__REUSE_MIN) continue;
+        bool kept = false;
+        for (int k = 0; k < n_keep && !kept; k++) kept = keep[k] && keep[k]->storage == s;
+        if (!kept && !read_by_backward(s, tape_mark)) recycle(s);
+    }
+}
+
+/* *home = t, keeping the count of buffers holding each storage. */
+static void set_home(tg_tensor **home, tg_tensor *t)
+{
+    if (*home) (*home)->storage->grad_homes--;
+    if (t) t->storage->grad_homes++;
+    *home = t;
+}
+
 /* Where x's gradient accumulates: a non-leaf's node buffer, a leaf's pass
  * buffer (its persistent .grad outside a pass). NULL with a message if x's
  * node was lost or the leaf cannot be listed. */
@@ -134,7 +213,7 @@ static tg_tensor *writable_home(tg_tensor *x, tg_tensor **home)
         tg_tensor *copy = new_grad_buffer(x);
         if (!copy) return NULL;
         tg_copy_(copy, *home);
-        *home = copy;
+        set_home(home, copy);
     }
     return *home;
 }
@@ -145,7 +224,7 @@ tg_tensor *tg_grad_slot(tg_tensor *x)
     tg_tensor **home = grad_home(x);
     if (!home) return NULL;
     if (!*home) {
-        *home = new_grad_buffer(x);
+        set_home(home, new_grad_buffer(x));
         if (*home) tg_fill_(*home, 0.0);
         return *home;
     }
@@ -206,7 +285,10 @@ void tg_accum_grad(tg_tensor *x, tg_tensor *g)
     tg_tensor **home = grad_home(x);
     if (!home) return;
     if (!tg_same_shape(x, g)) {
-        if (!*home && (*home = new_grad_buffer(x))) tg_fill_(*home, 0.0);
+        if (!*home) {
+            set_home(home, new_grad_buffer(x));
+            if (*home) tg_fill_(*home, 0.0);
+        }
         tg_tensor *dst = *home ? writable_home(x, home) : NULL;
         if (dst) sum_into(dst, g);
         return;
@@ -215,9 +297,9 @@ void tg_accum_grad(tg_tensor *x, tg_tensor *g)
         if (writable_home(x, home)) tg_add_(*home, g, 1.0);
     } else if (adoptable(x, g)) {
         g->in_grad_slot = true;
-        *home = g;
+        set_home(home, g);
     } else {
-        *home = new_grad_buffer(x);
+        set_home(home, new_grad_buffer(x));
         if (*home) tg_copy_(*home, g);
     }
 }
@@ -381,11 +463,17 @@ static void finish_retained(int status)
     pass_retains = NULL;
 }
 
+void tg__tape_forget_leaf(const tg_tensor *leaf)
+{
+    for (tg_node *n = leaf_hooks_recorded ? tape_tail : NULL; n; n = n->prev)
+        if (!n->backward && n->out == leaf) n->out = NULL;
+}
+
 /* Run each hooked leaf's hooks on its pass gradient; 0 or -1. */
 static int run_leaf_hooks(void)
 {
     for (tg_node *n = leaf_hooks_recorded ? tape_tail : NULL; n; n = n->prev) {
-        if (n->backward || !n->hooks || !n->out->pass_grad) continue;
+        if (n->backward || !n->hooks || !n->out || !n->out->pass_grad) continue;
         tg_tensor *grad = hooked_grad(n->out, n->hooks, n->out->pass_grad);
         if (!grad) return -1;
         n->out->pass_grad = grad;
@@ -424,6 +512,7 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
     }
     bool was = tg_set_grad_enabled(false);
     in_pass = true;
+    pass_depth = tg__scope_depth();
     pass_leaves = NULL;
     uint64_t errors = tg__error_count();
     /* A copy of the caller's gradient, since buffers get adopted and added into. */
@@ -439,7 +528,7 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
     for (tg_node *n = t->node; n && tg__error_count() == errors; n = n->prev) {
         tg_tensor *g = n->grad;
         if (!g) continue;
-        n->grad = NULL;
+        set_home(&n->grad, NULL);
         g->in_grad_slot = false; /* out's gradient is final: its inputs may adopt it */
         if (n->released) {
             tg_error("tg_backward: Trying to backward through the graph a second time (node '%s' "
@@ -449,11 +538,14 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
         if (!unmodified(n)) break;
         if (n->hooks && !(g = hooked_grad(n->out, n->hooks, g))) break;
         for (pass_retained *r = n->retains_grad ? pass_retains : NULL; r; r = r->next)
-            if (r->t == n->out) r->grad = g;
+            if (r->t == n->out) set_home(&r->grad, g);
+        tg_tensor *mark = tg__scope_newest();
         active_grad = g;
         n->backward(n, g);
         active_grad = NULL;
         if (!retain) n->released = true;
+        /* A hook may keep the gradient it was shown: then it stays. */
+        if (!n->hooks && tg__error_count() == errors) release_after_node(g, mark);
     }
     int status = tg__error_count() == errors && run_leaf_hooks() == 0 ? commit_leaf_grads() : -1;
     finish_retained(status);

@@ -50,6 +50,13 @@ struct tg_node {
     bool released;             /* its graph was used by a backward already */
     tg_hook *hooks;            /* run on out's gradient before it flows on */
     bool retains_grad;         /* copy out's final gradient into out->grad */
+    /* What the backward never reads the values of (only shapes and
+     * versions): bit i of unread_inputs for input i, unread_out for out.
+     * Zero, the default, is always safe; a set bit lets a layer hand that
+     * memory out again once the forward no longer needs it (what PyTorch's
+     * ops get from saving only what their backward needs). */
+    uint8_t unread_inputs;
+    bool unread_out;
 };
 
 /* Record a node for out = op(inputs) if grad mode is on and any input

@@ -233,6 +233,29 @@ int tg__scope_depth(void);
 /* The newest tensor header made in a scope on this thread (a list through
  * scope_prev), so that scope end can mark them dead. */
 void tg__scope_register(tg_tensor *t);
+tg_tensor *tg__scope_newest(void);
+
+/* Scope memory that nothing reads any more is handed out again (scope.c).
+ * tg__scope_recycle lists a block of nbytes (at least TG__REUSE_MIN) of the
+ * innermost scope or an outer one; tg__scope_reuse returns a listed block
+ * of exactly nbytes, or NULL. */
+#define TG__REUSE_MIN 4096
+void tg__scope_recycle(void *data, int64_t nbytes);
+void *tg__scope_reuse(int64_t nbytes);
+/* Which storages may be recycled (tg_storage.reuse): made by a backward
+ * pass at its own depth (autograd.c, tg__pass_memory_kind says at birth),
+ * and already listed. */
+#define TG__PASS_LIVE 1
+#define TG__RECYCLED 2
+uint8_t tg__pass_memory_kind(int64_t nbytes);
+/* A recurrent layer's step is done: the memory of tensors made since
+ * tensor_mark (the newest tensor header before the step) that no node
+ * recorded since tape_mark reads in its backward, and that is not the
+ * storage of one of the n_keep tensors the step hands on, is recycled. */
+void tg__recycle_step(const tg_node *tape_mark, const tg_tensor *tensor_mark, uint64_t storage_mark, int n_keep,
+                      tg_tensor *const *keep);
+/* Storages made on this thread so far (tg_storage.serial of the newest). */
+uint64_t tg__storage_serial(void);
 
 /* Ops made of other ops, called outside any scope with nothing to record,
  * run inside a scope of their own so that their temporaries vanish, and
@@ -262,6 +285,21 @@ char *tg__shape_text(int ndim, const int64_t *shape, char *buf, size_t len);
  * this thread since the last tg__io_fault. */
 void tg__io_fault(int64_t k, int err);
 int64_t tg__io_calls(void);
+
+/* Marks what n's backward never reads the values of (tg_node.unread_inputs,
+ * a mask of inputs, and unread_out); n may be NULL. Returns n. */
+static inline tg_node *tg__unread(tg_node *n, unsigned inputs, bool out)
+{
+    if (n) {
+        n->unread_inputs = (uint8_t)inputs;
+        n->unread_out = out;
+    }
+    return n;
+}
+
+/* A leaf being freed: the node its hooks hang off (which outlives it when
+ * made outside any scope) forgets it. */
+void tg__tape_forget_leaf(const tg_tensor *leaf);
 
 /* Tape bookkeeping used by scope.c. */
 tg_node *tg__tape_tail(void);

@@ -29,6 +29,20 @@ struct tg_scope {
     size_t mark_total;
 };
 
+/* --- memory handed out twice ---------------------------------------------------
+ * A block of a scope's memory that nothing will read again (a gradient whose
+ * node's backward has run, a layer's temporary that no backward reads) goes
+ * on a free list, the entry written in its own first bytes, and the next
+ * tensor of exactly its size made at that scope depth or deeper takes it
+ * back. Ending a scope drops the blocks listed at its depth or deeper. */
+typedef struct free_block {
+    struct free_block *next;
+    int64_t nbytes;
+    int depth;
+} free_block;
+#define MAX_WALK 32 /* entries looked at per request: the list stays short */
+
+static _Thread_local free_block *free_blocks;
 static _Thread_local chunk *first_chunk, *current;
 static _Thread_local size_t total_used, chunk_allocs;
 static _Thread_local int depth;
@@ -41,6 +55,30 @@ void tg__scope_register(tg_tensor *t)
 }
 
 int tg__scope_depth(void) { return depth; }
+
+void tg__scope_recycle(void *data, int64_t nbytes)
+{
+    free_block *b = data;
+    TG_POISON((char *)data + sizeof *b, (size_t)nbytes - sizeof *b);
+    *b = (free_block){free_blocks, nbytes, depth};
+    free_blocks = b;
+}
+
+void *tg__scope_reuse(int64_t nbytes)
+{
+    if (nbytes < TG__REUSE_MIN) return NULL;
+    int walked = 0;
+    for (free_block **p = &free_blocks; *p && walked < MAX_WALK; p = &(*p)->next, walked++) {
+        free_block *b = *p;
+        if (b->nbytes != nbytes || b->depth > depth) continue;
+        *p = b->next;
+        TG_UNPOISON(b, (size_t)nbytes);
+        return b;
+    }
+    return NULL;
+}
+
+tg_tensor *tg__scope_newest(void) { return newest_tensor; }
 
 static chunk *chunk_new(size_t need)
 {
@@ -137,6 +175,10 @@ int tg_scope_end(tg_scope *s)
     if (!s || s->magic != SCOPE_MAGIC || s->depth > depth || s->depth < 1)
         return tg_fail("tg_scope_end: not an open scope of this thread");
     struct tg_scope mark = *s;
+    for (free_block **p = &free_blocks; *p;) {
+        if ((*p)->depth >= mark.depth) *p = (*p)->next;
+        else p = &(*p)->next;
+    }
     poison_since(mark.mark_chunk, mark.mark_used);
     /* An ended scope stays readable, and is refused by a second end. */
     TG_UNPOISON(s, sizeof *s);
@@ -181,6 +223,7 @@ void tg__thread_memory_free(void)
         free(c);
     }
     first_chunk = current = NULL;
+    free_blocks = NULL;
     total_used = 0;
     depth = 0;
     newest_tensor = NULL;

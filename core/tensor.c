@@ -92,6 +92,10 @@ static void *persistent_data(size_t nbytes)
     return data;
 }
 
+static _Thread_local uint64_t storages_made;
+
+uint64_t tg__storage_serial(void) { return storages_made; }
+
 static tg_tensor *alloc_tensor(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape, bool persistent)
 {
     if (!valid_dtype(fn, dtype) || !tg__valid_shape(fn, ndim, shape)) return NULL;
@@ -115,14 +119,17 @@ static tg_tensor *alloc_tensor(const char *fn, tg_dtype dtype, int ndim, const i
     } else {
         t = tg__arena_take(sizeof *t);
         s = t ? tg__arena_take(sizeof *s) : NULL;
-        data = s ? tg__arena_take(nbytes) : NULL;
+        data = s ? tg__scope_reuse((int64_t)nbytes) : NULL;
+        if (!data) data = s ? tg__arena_take(nbytes) : NULL;
         if (!data) return out_of_memory(fn, dtype, ndim, shape, nbytes);
         memset(t, 0, sizeof *t);
         memset(s, 0, sizeof *s);
+        s->reuse = tg__pass_memory_kind((int64_t)nbytes);
         tg__scope_register(t);
     }
     s->data = data;
     s->nbytes = (int64_t)nbytes;
+    s->serial = ++storages_made;
     s->persistent = persistent;
     t->magic = TG_MAGIC;
     t->ndim = ndim;
@@ -553,6 +560,7 @@ void tg_free(tg_tensor *t)
     /* Base-level graphs outlive their tensors: the node forgets this one,
      * so that tg_release_thread_memory does not touch it. */
     if (t->node && t->node->out == t) t->node->out = NULL;
+    if (!t->node) tg__tape_forget_leaf(t);
     tg_storage *s = t->storage;
     if (s->persistent && --s->refcount == 0) {
         free(s->data);

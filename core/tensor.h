@@ -34,6 +34,12 @@ typedef struct tg_storage {
     int64_t version;   /* bumped by every in-place write (tg_copy_, tg_fill_, tg_add_,
                           tg_mul_scalar_, optimizer steps): backward refuses a tensor
                           it saved that has been modified since, as PyTorch does */
+    /* The engine's own bookkeeping (core/autograd.c): whether its memory may
+     * be, or has been, handed out again, how many gradient buffers hold it
+     * during a backward pass, and its number in order of making. */
+    uint8_t reuse;
+    int32_t grad_homes;
+    uint64_t serial;
 } tg_storage;
 
 typedef struct tg_node tg_node;

@@ -100,7 +100,7 @@ static tg_tensor *view_impl(const char *fn, tg_tensor *t, int ndim, const int64_
         return tg__autoscope_keep(s, view_impl(fn, tg__contiguous(t), ndim, resolved, false));
     }
     tg_tensor *v = tg__view_of(fn, t, ndim, resolved, stride, t->offset);
-    if (v) tg_record("view", reshape_backward, v, 1, &t);
+    if (v) tg__unread(tg_record("view", reshape_backward, v, 1, &t), 1, true);
     return v;
 }
 
@@ -183,7 +183,7 @@ tg_tensor *tg_permute(tg_tensor *t, const int *perm)
         stride[i] = t->stride[d];
     }
     tg_tensor *v = tg__view_of("tg_permute", t, t->ndim, shape, stride, t->offset);
-    tg_node *n = v ? tg_record("permute", permute_backward, v, 1, &t) : NULL;
+    tg_node *n = v ? tg__unread(tg_record("permute", permute_backward, v, 1, &t), 1, true) : NULL;
     for (int i = 0; n && i < t->ndim; i++) n->iarg[i] = p[i];
     return v;
 }
@@ -225,7 +225,7 @@ tg_tensor *tg_narrow(tg_tensor *t, int dim, int64_t start, int64_t length)
     memcpy(shape, t->shape, sizeof shape);
     shape[d] = length;
     tg_tensor *v = tg__view_of("tg_narrow", t, t->ndim, shape, t->stride, t->offset + start * t->stride[d]);
-    tg_node *n = v ? tg_record("narrow", narrow_backward, v, 1, &t) : NULL;
+    tg_node *n = v ? tg__unread(tg_record("narrow", narrow_backward, v, 1, &t), 1, true) : NULL;
     if (n) {
         n->iarg[0] = d;
         n->iarg[1] = start;
@@ -258,7 +258,7 @@ tg_tensor *tg_select(tg_tensor *t, int dim, int64_t index)
             stride[nd++] = t->stride[i];
         }
     tg_tensor *v = tg__view_of("tg_select", t, nd, shape, stride, t->offset + index * t->stride[d]);
-    tg_node *n = v ? tg_record("select", select_backward, v, 1, &t) : NULL;
+    tg_node *n = v ? tg__unread(tg_record("select", select_backward, v, 1, &t), 1, true) : NULL;
     if (n) {
         n->iarg[0] = d;
         n->iarg[1] = index;
@@ -325,7 +325,7 @@ tg_tensor *tg_expand(tg_tensor *t, int ndim, const int64_t *shape)
     /* Elements are counted in int64 everywhere, so the view's count must fit. */
     if (!tg__valid_shape("tg_expand", ndim, out)) return NULL;
     tg_tensor *v = tg__view_of("tg_expand", t, ndim, out, stride, t->offset);
-    if (v) tg_record("expand", expand_backward, v, 1, &t);
+    if (v) tg__unread(tg_record("expand", expand_backward, v, 1, &t), 1, true);
     return v;
 }
 
@@ -346,7 +346,7 @@ static tg_tensor *copy_as(const char *fn, const char *op, tg_tensor *t, tg_dtype
     bool was = tg_set_grad_enabled(false);
     tg_copy_(out, t);
     tg_set_grad_enabled(was);
-    if (dtype != TG_I64 && t->dtype != TG_I64) tg_record(op, copy_backward, out, 1, &t);
+    if (dtype != TG_I64 && t->dtype != TG_I64) tg__unread(tg_record(op, copy_backward, out, 1, &t), 1, true);
     return out;
 }
 
@@ -358,7 +358,7 @@ static void alias_backward(tg_node *n, tg_tensor *g) { tg_accum_grad(n->inputs[0
 tg_tensor *tg__alias(const char *fn, const char *op, tg_tensor *t)
 {
     tg_tensor *v = tg__view_of(fn, t, t->ndim, t->shape, t->stride, t->offset);
-    if (v) tg_record(op, alias_backward, v, 1, &t);
+    if (v) tg__unread(tg_record(op, alias_backward, v, 1, &t), 1, true);
     return v;
 }
 

@@ -250,25 +250,34 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
     tg_tensor *weight[TG_CELL_MAX_PROJ], *bias[TG_CELL_MAX_PROJ], *gain[TG_CELL_MAX_PROJ];
     /* (T, B, rows) or (B, T, rows): every step's input projections at once */
     tg_tensor *hoisted[TG_CELL_MAX_PROJ] = {0};
-    bool has_input_proj = false;
     for (int j = 0; j < rnn->n_proj; j++) {
         const tg_cell_proj *pj = &cell->proj[j];
         weight[j] = w[tg__cell_find_param(cell, rnn->n_params, pj->weight)];
         bias[j] = pj->bias ? w[tg__cell_find_param(cell, rnn->n_params, pj->bias)] : NULL;
         gain[j] = gains ? gains[j] : NULL;
+    }
+    /* A summed projection's bias joins projection 0's, added once for all
+     * steps with it, and each step's matmul adds the rest (layer norm
+     * normalises it apart). Summing the bias vectors first saves a pass over
+     * the (T, B, rows) projection and the memory of a second one. */
+    tg_tensor *bias0 = bias[0];
+    for (int j = 1; j < rnn->n_proj; j++)
+        if (cell->proj[j].summed && !gain[j] && bias[j]) bias0 = bias0 ? tg_add(bias0, bias[j]) : bias[j];
+    bool has_input_proj = false;
+    for (int j = 0; j < rnn->n_proj; j++) {
+        const tg_cell_proj *pj = &cell->proj[j];
         if (pj->from != TG_FROM_INPUT) continue;
-        hoisted[j] = project(in, weight[j], bias[j], gain[j], pj->blocks);
+        hoisted[j] = project(in, weight[j], j == 0 ? bias0 : bias[j], gain[j], pj->blocks);
         has_input_proj = true;
     }
-    /* A summed projection's bias joins projection 0 once for all steps, and
-     * each step's matmul adds the rest (layer norm normalises it apart). */
-    for (int j = 1; j < rnn->n_proj; j++)
-        if (cell->proj[j].summed && !gain[j] && bias[j]) hoisted[0] = tg_add(hoisted[0], bias[j]);
     /* Scope memory, like every tensor of the step: a steady loop never mallocs. */
     tg_tensor **outputs = tg__arena_alloc(sizeof *outputs * (size_t)sq->steps);
     if (!outputs) return NULL;
     for (int64_t s = 0; s < sq->steps; s++) {
         int64_t t = reverse ? sq->steps - 1 - s : s;
+        const tg_node *tape_mark = tg__tape_tail();
+        const tg_tensor *tensor_mark = tg__scope_newest();
+        uint64_t storage_mark = tg__storage_serial();
         tg_tensor *proj[TG_CELL_MAX_PROJ] = {0}, *next[TG_CELL_MAX_STATES] = {0};
         for (int j = 0; j < rnn->n_proj; j++) {
             const tg_cell_proj *pj = &cell->proj[j];
@@ -286,6 +295,11 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
         for (int k = 0; k < rnn->n_states; k++)
             if (!check_result(rnn, sq, t, i, k, next[k], rnn->state_size[k], in->dtype)) return NULL;
         outputs[t] = output;
+        /* What the step made and no backward reads (the gate pre-activations,
+         * say) is dead now: the next step's tensors reuse its memory. */
+        tg_tensor *keep[1 + TG_CELL_MAX_STATES] = {output};
+        for (int k = 0; k < rnn->n_states; k++) keep[1 + k] = next[k];
+        tg__recycle_step(tape_mark, tensor_mark, storage_mark, 1 + rnn->n_states, keep);
         /* finished sequences keep their state */
         tg_tensor *valid = sq->mask ? tg_select(sq->mask, 0, t) : NULL; /* (B, 1) */
         for (int k = 0; k < rnn->n_states; k++) state[k] = valid ? tg_where(valid, next[k], state[k]) : next[k];

@@ -6,11 +6,15 @@
 #include <tapegrad/elementwise.h>
 #include "map.h"
 
-static tg_tensor *binary(const char *fn, const char *op, tg_kernel kernel, tg_backward_fn backward, tg_tensor *a, tg_tensor *b)
+/* unread: the inputs whose values the backward never reads, and
+ * UNREAD_OUT if it never reads the output's (tg__unread). */
+#define UNREAD_OUT 0x100u
+static tg_tensor *binary(const char *fn, const char *op, tg_kernel kernel, tg_backward_fn backward, unsigned unread,
+                         tg_tensor *a, tg_tensor *b)
 {
     tg_tensor *in[2] = {a, b};
     tg_tensor *y = tg__map(fn, kernel, 2, in, NULL);
-    if (backward) tg_record(op, backward, y, 2, in);
+    if (backward) tg__unread(tg_record(op, backward, y, 2, in), unread & 0xffu, unread & UNREAD_OUT);
     return y;
 }
 
@@ -21,7 +25,7 @@ static void add_backward(tg_node *n, tg_tensor *g)
     tg_accum_grad(n->inputs[0], g);
     tg_accum_grad(n->inputs[1], g);
 }
-tg_tensor *tg_add(tg_tensor *a, tg_tensor *b) { return binary("tg_add", "add", KERNELS(add), add_backward, a, b); }
+tg_tensor *tg_add(tg_tensor *a, tg_tensor *b) { return binary("tg_add", "add", KERNELS(add), add_backward, 3 | UNREAD_OUT, a, b); }
 
 /* y = a - b;  da = g, db = -g */
 KERNEL2(sub, a, b, a - b)
@@ -30,7 +34,7 @@ static void sub_backward(tg_node *n, tg_tensor *g)
     tg_accum_grad(n->inputs[0], g);
     if (tg_needs_grad(n->inputs[1])) tg_accum_grad(n->inputs[1], tg_neg(g));
 }
-tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b) { return binary("tg_sub", "sub", KERNELS(sub), sub_backward, a, b); }
+tg_tensor *tg_sub(tg_tensor *a, tg_tensor *b) { return binary("tg_sub", "sub", KERNELS(sub), sub_backward, 3 | UNREAD_OUT, a, b); }
 
 /* y = a * b;  da = g * b, db = g * a */
 KERNEL2(mul, a, b, a * b)
@@ -40,7 +44,7 @@ static void mul_backward(tg_node *n, tg_tensor *g)
     if (tg_needs_grad(a)) tg_accum_grad(a, tg_mul(g, b));
     if (tg_needs_grad(b)) tg_accum_grad(b, tg_mul(g, a));
 }
-tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b) { return binary("tg_mul", "mul", KERNELS(mul), mul_backward, a, b); }
+tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b) { return binary("tg_mul", "mul", KERNELS(mul), mul_backward, UNREAD_OUT, a, b); }
 
 /* y = a / b;  da = g / b, db = -g (y / b) */
 KERNEL2(div, a, b, a / b)
@@ -51,7 +55,7 @@ static void div_backward(tg_node *n, tg_tensor *g)
     if (tg_needs_grad(a)) tg_accum_grad(a, tg_div(g, b));
     if (tg_needs_grad(b)) tg_accum_grad(b, tg__map("tg_div", KERNELS(div_grad_b), 3, (tg_tensor *[]){g, n->out, b}, NULL));
 }
-tg_tensor *tg_div(tg_tensor *a, tg_tensor *b) { return binary("tg_div", "div", KERNELS(div), div_backward, a, b); }
+tg_tensor *tg_div(tg_tensor *a, tg_tensor *b) { return binary("tg_div", "div", KERNELS(div), div_backward, 0, a, b); }
 
 /* y = a ^ b;  da = g (b a^(b-1)) (0 where b == 0),
  *             db = g (y log(a)) (0 where a == 0 and b >= 0, as torch) */
@@ -66,7 +70,7 @@ static void pow_backward(tg_node *n, tg_tensor *g)
     if (tg_needs_grad(b))
         tg_accum_grad(b, tg_mul(g, tg__map("tg_pow", KERNELS(pow_grad_b), 3, (tg_tensor *[]){n->out, a, b}, NULL)));
 }
-tg_tensor *tg_pow(tg_tensor *a, tg_tensor *b) { return binary("tg_pow", "pow", KERNELS(pow), pow_backward, a, b); }
+tg_tensor *tg_pow(tg_tensor *a, tg_tensor *b) { return binary("tg_pow", "pow", KERNELS(pow), pow_backward, 0, a, b); }
 
 /* y = max(a, b), NaN if either is NaN;  the larger side gets g, ties split
  * g / 2 each, and where a NaN is involved both sides get g (torch 1.13:
@@ -89,8 +93,8 @@ static void minimum_backward(tg_node *n, tg_tensor *g)
 {
     extremum_backward(n, g, "tg_minimum", KERNELS(share_min));
 }
-tg_tensor *tg_maximum(tg_tensor *a, tg_tensor *b) { return binary("tg_maximum", "maximum", KERNELS(maximum), maximum_backward, a, b); }
-tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b) { return binary("tg_minimum", "minimum", KERNELS(minimum), minimum_backward, a, b); }
+tg_tensor *tg_maximum(tg_tensor *a, tg_tensor *b) { return binary("tg_maximum", "maximum", KERNELS(maximum), maximum_backward, 0, a, b); }
+tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b) { return binary("tg_minimum", "minimum", KERNELS(minimum), minimum_backward, 0, a, b); }
 
 /* --- fused gate updates ---------------------------------------------------- */
 
@@ -110,7 +114,7 @@ tg_tensor *tg_lerp(tg_tensor *start, tg_tensor *end, tg_tensor *weight)
 {
     tg_tensor *in[3] = {start, end, weight};
     tg_tensor *y = tg__map("tg_lerp", KERNELS(lerp), 3, in, NULL);
-    tg_record("lerp", lerp_backward, y, 3, in);
+    tg__unread(tg_record("lerp", lerp_backward, y, 3, in), 0, true);
     return y;
 }
 
@@ -129,7 +133,7 @@ tg_tensor *tg_addcmul(tg_tensor *t, tg_tensor *a, tg_tensor *b, double value)
 {
     tg_tensor *in[3] = {t, a, b};
     tg_tensor *y = tg__map("tg_addcmul", KERNELS(addcmul), 3, in, &value);
-    tg_node *n = tg_record("addcmul", addcmul_backward, y, 3, in);
+    tg_node *n = tg__unread(tg_record("addcmul", addcmul_backward, y, 3, in), 1, true);
     if (n) n->farg[0] = value;
     return y;
 }
@@ -142,12 +146,12 @@ KERNEL2(lt, a, b, a < b)
 KERNEL2(le, a, b, a <= b)
 KERNEL2(gt, a, b, a > b)
 KERNEL2(ge, a, b, a >= b)
-tg_tensor *tg_eq(tg_tensor *a, tg_tensor *b) { return binary("tg_eq", "eq", KERNELS(eq), NULL, a, b); }
-tg_tensor *tg_ne(tg_tensor *a, tg_tensor *b) { return binary("tg_ne", "ne", KERNELS(ne), NULL, a, b); }
-tg_tensor *tg_lt(tg_tensor *a, tg_tensor *b) { return binary("tg_lt", "lt", KERNELS(lt), NULL, a, b); }
-tg_tensor *tg_le(tg_tensor *a, tg_tensor *b) { return binary("tg_le", "le", KERNELS(le), NULL, a, b); }
-tg_tensor *tg_gt(tg_tensor *a, tg_tensor *b) { return binary("tg_gt", "gt", KERNELS(gt), NULL, a, b); }
-tg_tensor *tg_ge(tg_tensor *a, tg_tensor *b) { return binary("tg_ge", "ge", KERNELS(ge), NULL, a, b); }
+tg_tensor *tg_eq(tg_tensor *a, tg_tensor *b) { return binary("tg_eq", "eq", KERNELS(eq), NULL, 0, a, b); }
+tg_tensor *tg_ne(tg_tensor *a, tg_tensor *b) { return binary("tg_ne", "ne", KERNELS(ne), NULL, 0, a, b); }
+tg_tensor *tg_lt(tg_tensor *a, tg_tensor *b) { return binary("tg_lt", "lt", KERNELS(lt), NULL, 0, a, b); }
+tg_tensor *tg_le(tg_tensor *a, tg_tensor *b) { return binary("tg_le", "le", KERNELS(le), NULL, 0, a, b); }
+tg_tensor *tg_gt(tg_tensor *a, tg_tensor *b) { return binary("tg_gt", "gt", KERNELS(gt), NULL, 0, a, b); }
+tg_tensor *tg_ge(tg_tensor *a, tg_tensor *b) { return binary("tg_ge", "ge", KERNELS(ge), NULL, 0, a, b); }
 
 /* y = m ? a : b;  da = m ? g : 0, db = m ? 0 : g */
 KERNEL3(where, cond, a, b, cond != 0 ? a : b)
@@ -165,7 +169,7 @@ static tg_tensor *where_impl(const char *fn, tg_tensor *mask, tg_tensor *a, tg_t
     tg_tensor *m = mask->dtype == a->dtype ? mask : tg_cast(mask, a->dtype);
     tg_tensor *in[3] = {m, a, b};
     tg_tensor *y = tg__map(fn, KERNELS(where), 3, in, NULL);
-    tg_record("where", where_backward, y, 3, in);
+    tg__unread(tg_record("where", where_backward, y, 3, in), 6, true);
     return y;
 }
 

@@ -79,7 +79,7 @@ static tg_tensor *batched(const char *fn, tg_tensor *a, tg_tensor *b, bool broad
         }
     }
     tg_tensor *in[2] = {a, b};
-    tg_record("matmul", batched_backward, y, 2, in);
+    tg__unread(tg_record("matmul", batched_backward, y, 2, in), 0, true);
     return y;
 }
 
@@ -244,6 +244,6 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
         return tg_error("%s: %s", fn, tg_last_error());
     }
     tg_tensor *in[3] = {x, weight, bias};
-    tg_record("linear", linear_backward, y, bias ? 3 : 2, in);
+    tg__unread(tg_record("linear", linear_backward, y, bias ? 3 : 2, in), 4, true);
     return y;
 }

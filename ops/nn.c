@@ -263,7 +263,7 @@ tg_tensor *tg_layer_norm(tg_tensor *x, int n_normalized, tg_tensor *weight, tg_t
         }
     }
     tg__parallel_end(&region);
-    tg_node *node = stats ? tg_record("layer_norm", layer_norm_backward, y, 3, (tg_tensor *[]){xc, wc, bc}) : NULL;
+    tg_node *node = stats ? tg__unread(tg_record("layer_norm", layer_norm_backward, y, 3, (tg_tensor *[]){xc, wc, bc}), 4, true) : NULL;
     if (node) {
         node->iarg[0] = N;
         tg_save_for_backward(node, 0, stats);

@@ -96,7 +96,7 @@ tg_tensor *tg_cat(int n, tg_tensor *const *ts, int dim)
         start += ts[i]->shape[d];
     }
     tg_set_grad_enabled(was);
-    tg_node *node = tg_record("cat", cat_backward, y, n, ts);
+    tg_node *node = tg__unread(tg_record("cat", cat_backward, y, n, ts), 0xff, true);
     if (node) node->iarg[0] = d;
     return y;
 }
@@ -132,7 +132,7 @@ tg_tensor *tg_stack(int n, tg_tensor *const *ts, int dim)
         tg_copy_(&part, ts[i]);
     }
     tg_set_grad_enabled(was);
-    tg_node *node = tg_record("stack", stack_backward, y, n, ts);
+    tg_node *node = tg__unread(tg_record("stack", stack_backward, y, n, ts), 0xff, true);
     if (node) node->iarg[0] = d;
     return y;
 }

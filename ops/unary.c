@@ -12,12 +12,16 @@ typedef struct {
     const char *op;     /* the node's name on the tape: "tanh" */
     tg_kernel forward;  /* y = f(x) */
     tg_kernel backward; /* dx = f'(x) g, from g, x and y */
+    enum { READS_X, READS_Y, READS_G } reads; /* the most the backward expression reads */
 } unary_op;
 
+/* An operand the expression does not read is handed g or y in its place,
+ * so that its memory is never touched (it may have been reused). */
 static void unary_backward(tg_node *n, tg_tensor *g)
 {
     const unary_op *op = n->ctx;
-    tg_tensor *in[3] = {g, n->inputs[0], n->out};
+    tg_tensor *x = op->reads == READS_X ? n->inputs[0] : op->reads == READS_Y ? n->out : g;
+    tg_tensor *in[3] = {g, x, op->reads == READS_G ? g : n->out};
     tg_accum_grad(n->inputs[0], tg__map(op->name, op->backward, 3, in, n->farg));
 }
 
@@ -25,7 +29,8 @@ static tg_tensor *unary(const unary_op *op, tg_tensor *x, double c0, double c1)
 {
     double args[2] = {c0, c1};
     tg_tensor *y = tg__map(op->name, op->forward, 1, &x, args);
-    tg_node *n = tg_record(op->op, unary_backward, y, 1, &x);
+    tg_node *n = tg__unread(tg_record(op->op, unary_backward, y, 1, &x), op->reads != READS_X,
+                            op->reads == READS_G);
     if (n) {
         n->ctx = (void *)op;
         n->farg[0] = c0;
@@ -34,10 +39,11 @@ static tg_tensor *unary(const unary_op *op, tg_tensor *x, double c0, double c1)
     return y;
 }
 
-#define UNARY(fname, fwd, bwd)                                              \
-    KERNEL1(fname##_fwd, x, fwd)                                            \
-    KERNEL3(fname##_bwd, g, x, y, bwd)                                      \
-    static const unary_op fname##_op = {"tg_" #fname, #fname, KERNELS(fname##_fwd), KERNELS(fname##_bwd)};
+#define UNARY_READING(reads, fname, fwd, bwd)                                                                  \
+    KERNEL1(fname##_fwd, x, fwd)                                                                               \
+    KERNEL3(fname##_bwd, g, x, y, bwd)                                                                         \
+    static const unary_op fname##_op = {"tg_" #fname, #fname, KERNELS(fname##_fwd), KERNELS(fname##_bwd), reads};
+#define UNARY(fname, fwd, bwd) UNARY_READING(READS_X, fname, fwd, bwd)
 
 /* The hot activations of recurrent cells: a contiguous float32 row goes
  * through the SIMD vector math (vmath.h, within 2e-7 of libm), any other
@@ -50,20 +56,21 @@ static tg_tensor *unary(const unary_op *op, tg_tensor *x, double c0, double c1)
         else fname##_expr_f32(n, p, s, ctx);                                          \
     }                                                                                 \
     KERNEL3(fname##_bwd, g, x, y, bwd)                                                \
-    static const unary_op fname##_op = {"tg_" #fname, #fname, {{fname##_fwd_f32, fname##_expr_f64}}, KERNELS(fname##_bwd)};
+    static const unary_op fname##_op = {"tg_" #fname, #fname, {{fname##_fwd_f32, fname##_expr_f64}},           \
+                                        KERNELS(fname##_bwd), READS_Y};
 
 /* Backward expressions read g (the gradient of y), x and y = f(x). */
 #define SQRT_2_OVER_PI 0.7978845608028654
 #define INV_SQRT_2 0.7071067811865476
 #define INV_SQRT_2PI 0.3989422804014327
 
-UNARY(neg, -x, -g)
+UNARY_READING(READS_G, neg, -x, -g)
 UNARY(abs, fabs(x), x > 0 ? g : (x < 0 ? -g : 0 * g))
 UNARY_VMATH(exp, tg_vexp_f32, exp(x), g * y)
 UNARY(log, log(x), g / x)
 UNARY(log1p, log1p(x), g / (x + 1))
-UNARY(sqrt, sqrt(x), g / (2 * y))
-UNARY(rsqrt, 1 / sqrt(x), -0.5 * g * (y * y * y))
+UNARY_READING(READS_Y, sqrt, sqrt(x), g / (2 * y))
+UNARY_READING(READS_Y, rsqrt, 1 / sqrt(x), -0.5 * g * (y * y * y))
 UNARY(square, x * x, 2 * g * x)
 /* torch: d/dx x^p = p x^(p-1), and exactly 0 for p = 0 */
 UNARY(pow_scalar, pow(x, c[0]), c[0] == 0 ? 0 : g * (c[0] * pow(x, c[0] - 1)))
@@ -77,7 +84,7 @@ UNARY_VMATH(sigmoid, tg_vsigmoid_f32, 1 / (1 + exp(-x)), g * (1 - y) * y)
  * multiplies. A NaN input takes the branch torch's comparison sends it to;
  * where torch's vectorised and scalar kernels disagree (elu, hardtanh), the
  * vectorised one, which every tensor of more than a few elements gets. */
-UNARY(relu, x < 0 ? 0 : x, y <= 0 ? 0 : g)
+UNARY_READING(READS_Y, relu, x < 0 ? 0 : x, y <= 0 ? 0 : g)
 UNARY(leaky_relu, x > 0 ? x : x * c[0], x > 0 ? g : g * c[0])
 UNARY(elu, x > 0 ? x : c[0] * (exp(x) - 1), x > 0 ? g : g * c[0] * exp(x))
 /* gelu(x) = x Phi(x);  d/dx = Phi(x) + x phi(x) */
@@ -96,11 +103,11 @@ UNARY(hardsigmoid, x <= -3 ? 0 : (x >= 3 ? 1 : x / 6 + 0.5), (x > -3 && x < 3) ?
 /* NAN bounds mean "unbounded" on that side; the gradient passes where lo <= x <= hi. */
 UNARY(clamp, (!isnan(c[0]) && x < c[0]) ? c[0] : ((!isnan(c[1]) && x > c[1]) ? c[1] : x),
       ((isnan(c[0]) || x >= c[0]) && (isnan(c[1]) || x <= c[1])) ? g : 0)
-UNARY(add_scalar, x + c[0], g)
-UNARY(mul_scalar, x * c[0], g * c[0])
-UNARY(rsub_scalar, c[0] - x, -g)
-UNARY(sub_scalar, x - c[0], g)
-UNARY(div_scalar, x / c[0], g / c[0])
+UNARY_READING(READS_G, add_scalar, x + c[0], g)
+UNARY_READING(READS_G, mul_scalar, x * c[0], g * c[0])
+UNARY_READING(READS_G, rsub_scalar, c[0] - x, -g)
+UNARY_READING(READS_G, sub_scalar, x - c[0], g)
+UNARY_READING(READS_G, div_scalar, x / c[0], g / c[0])
 
 tg_tensor *tg_neg(tg_tensor *x) { return unary(&neg_op, x, 0, 0); }
 tg_tensor *tg_abs(tg_tensor *x) { return unary(&abs_op, x, 0, 0); }

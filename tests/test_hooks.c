@@ -219,6 +219,28 @@ static void test_leaf_hook(void **state)
     tg_free(x);
 }
 
+/* A leaf hooked outside any scope and then freed: later passes and the
+ * release of the thread's memory do not touch it (the sanitizer build
+ * reports any read of the freed header). */
+static void test_freed_hooked_leaf(void **state)
+{
+    (void)state;
+    double half = 0.5;
+    tg_tensor *gone = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    assert_int_equal(tg_register_hook(gone, scale_by, &half), 0);
+    tg_free(gone);
+    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    tg_scope *s = tg_scope_begin();
+    assert_int_equal(tg_register_hook(w, scale_by, &half), 0);
+    assert_int_equal(tg_backward(tg_sum(w, 0, NULL, false), NULL), 0);
+    assert_near(tg_get(w->grad, (int64_t[]){2}), 0.5, 0);
+    tg_scope_end(s);
+    tg_release_thread_memory();
+    assert_int_equal(tg_backward(tg_sum(w, 0, NULL, false), NULL), 0);
+    assert_near(tg_get(w->grad, (int64_t[]){2}), 1.5, 0);
+    tg_free(w);
+}
+
 static void test_hook_errors(void **state)
 {
     (void)state;
@@ -260,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_retain_grad),
         cmocka_unit_test(test_hook_on_view),
         cmocka_unit_test(test_leaf_hook),
+        cmocka_unit_test(test_freed_hooked_leaf),
         cmocka_unit_test(test_hook_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

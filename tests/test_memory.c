@@ -1,0 +1,139 @@
+/* Memory of a recurrent training step: the forward keeps what backward
+ * reads and nothing else, and backward hands the memory of a gradient out
+ * again once its node's backward has run. Sizes are counted in units of
+ * one (B, H) float32 tensor, the size of a state. */
+#include "support.h"
+
+#include <string.h>
+
+enum { B = 32, H = 128, I = 128, T = 40 };
+#define UNIT ((double)B * H * 4)
+
+typedef struct {
+    double forward_units, backward_units; /* per time step */
+} step_memory;
+
+static size_t used_at_hook;
+
+static tg_tensor *note_arena(tg_tensor *t, tg_tensor *grad, void *ctx)
+{
+    (void)t, (void)grad, (void)ctx;
+    used_at_hook = tg_arena_used();
+    return NULL;
+}
+
+/* Arena bytes per step held after the forward, and taken by the backward:
+ * a hook on the input runs after every node's backward, before the pass
+ * ends, when the arena holds all the pass ever took (nothing shrinks it
+ * before the scope ends). */
+static step_memory measure(const tg_cell *cell)
+{
+    tg_manual_seed(5);
+    tg_rnn_config config = {.input_size = I, .hidden_size = H, .dtype = TG_F32};
+    tg_rnn *rnn = tg_rnn_new(cell, &config);
+    tg_tensor *x = tg_requires_grad(tg_rand(TG_F32, 3, (int64_t[]){T, B, I}, -1, 1), true);
+    assert_non_null(rnn);
+    assert_non_null(x);
+    assert_int_equal(tg_register_hook(x, note_arena, NULL), 0);
+    step_memory m = {0, 0};
+    for (int rep = 0; rep < 2; rep++) { /* the second sees the arena's chunks in place */
+        tg_scope *s = tg_scope_begin();
+        size_t before = tg_arena_used();
+        tg_rnn_output out;
+        assert_int_equal(tg_rnn_forward(rnn, x, 0, NULL, NULL, &out), 0);
+        tg_tensor *loss = tg_sum(tg_square(out.output), 0, NULL, false);
+        size_t after_forward = tg_arena_used();
+        assert_int_equal(tg_backward(loss, NULL), 0);
+        m.forward_units = (double)(after_forward - before) / T / UNIT;
+        m.backward_units = (double)(used_at_hook - after_forward) / T / UNIT;
+        tg_scope_end(s);
+    }
+    tg_rnn_free(rnn);
+    tg_free(x);
+    return m;
+}
+
+/* LSTM, per step: kept are the (B, 4H) input projection, the activated
+ * gates (4 units), c, tanh(c), h, h's copy in the stacked output and its
+ * square (the loss): 13 units and the tape's few kilobytes. The gate
+ * pre-activations (4 units) and f*c (1 unit) are read by no backward and
+ * their memory is reused. Backward keeps the gradients of the input
+ * projection (4 units), the stacked output (1), the square (1) and x (1),
+ * 7 units; every other gradient is reused (without reuse: over 17). */
+static void test_lstm_step_memory(void **state)
+{
+    (void)state;
+    step_memory m = measure(&tg_cell_lstm);
+    assert_in_range((long)(m.forward_units * 100), 1300, 1400);
+    assert_true(m.backward_units > 6.5);
+    assert_true(m.backward_units < 7.6);
+}
+
+/* GRU: kept are the input projection (3 units), the state projection (3:
+ * r multiplies its n block), the activated r and z (2), n, h, its copy and
+ * the square (4): 12 units. The sum inside the sigmoid (2) and the
+ * pre-activation of n (1) are reused. Backward keeps 3 + 1 + 1 + 1. */
+static void test_gru_step_memory(void **state)
+{
+    (void)state;
+    step_memory m = measure(&tg_cell_gru);
+    assert_in_range((long)(m.forward_units * 100), 1200, 1300);
+    assert_true(m.backward_units > 5.5);
+    assert_true(m.backward_units < 6.6);
+}
+
+/* A cell whose temporaries are read by backward keeps them, and its
+ * gradient stays right: u = proj + proj is read by the backward of u * u
+ * and kept; v = u * u (mul_scalar reads no input) and w = 0.01 v (tanh
+ * reads its output) are reused by the next step. */
+static tg_tensor *square_step(const tg_cell_args *a)
+{
+    tg_tensor *u = tg_add(a->proj[0], a->proj[0]);
+    tg_tensor *v = tg_mul(u, u);
+    tg_tensor *w = tg_mul_scalar(v, 0.01);
+    return a->next[0] = tg_tanh(w);
+}
+
+static const tg_cell square_cell = {
+    .name = "squared",
+    .params = {TG_CELL_TORCH_PARAMS(1)},
+    .states = {{"h", {.o = 1}}},
+    .proj = {TG_CELL_TORCH_PROJ(1, true)},
+    .step = square_step,
+};
+
+typedef struct {
+    tg_rnn *rnn;
+} cell_ctx;
+
+static tg_tensor *run_cell(int n, tg_tensor **inputs, void *ctx)
+{
+    (void)n;
+    tg_rnn_output out;
+    if (tg_rnn_forward(((cell_ctx *)ctx)->rnn, inputs[0], 0, NULL, NULL, &out) < 0) return NULL;
+    return tg_sum(tg_square(out.output), 0, NULL, false);
+}
+
+static void test_reused_memory_keeps_gradients_right(void **state)
+{
+    (void)state;
+    tg_manual_seed(8);
+    /* float64 (B, H) blocks of 4096 bytes: large enough to be reused */
+    tg_rnn_config config = {.input_size = 2, .hidden_size = 128, .dtype = TG_F64};
+    cell_ctx ctx = {tg_rnn_new(&square_cell, &config)};
+    assert_non_null(ctx.rnn);
+    tg_tensor *x = leaf_f64(3, (int64_t[]){3, 4, 2}, -1, 1);
+    assert_gradcheck(run_cell, &x, 1, &ctx, "squared cell through reused memory");
+    tg_rnn_free(ctx.rnn);
+    tg_free(x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lstm_step_memory),
+        cmocka_unit_test(test_gru_step_memory),
+        cmocka_unit_test(test_reused_memory_keeps_gradients_right),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
