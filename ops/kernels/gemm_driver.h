@@ -227,7 +227,7 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
         }
         return 0;
     }
-    bool direct_b = use_direct_b(&impl->NAME(blocking), M, csB);
+    bool direct_b = use_direct_b(M, csB);
     int failed = 0;
     if (region.threads == 1) {
         failed = NAME(gemm_block)(impl, direct_b, 1, 0, M, N, K, alpha, A, rsA, csA,
