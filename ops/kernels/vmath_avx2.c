@@ -21,6 +21,7 @@
                          52)))
 #define select_lt_pd(x, bound, a, b) _mm256_blendv_pd(b, a, _mm256_cmp_pd(x, bound, _CMP_LT_OQ))
 
+#define select_lt_ps(x, bound, a, b) _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, bound, _CMP_LT_OQ))
 #define WIDEN_APPLY(KERNEL, v)                                                              \
     _mm256_set_m128(_mm256_cvtpd_ps(KERNEL(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)))),  \
                     _mm256_cvtpd_ps(KERNEL(_mm256_cvtps_pd(_mm256_castps256_ps128(v)))))

@@ -16,6 +16,8 @@
 #define select_lt_pd(x, bound, a, b) \
     _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, bound, _CMP_LT_OQ), b, a)
 
+#define select_lt_ps(x, bound, a, b) \
+    _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, bound, _CMP_LT_OQ), b, a)
 #define WIDEN_APPLY(KERNEL, v)                                                              \
     _mm512_insertf32x8(                                                                     \
         _mm512_castps256_ps512(_mm512_cvtpd_ps(KERNEL(_mm512_cvtps_pd(_mm512_castps512_ps256(v))))), \

@@ -10,7 +10,8 @@
  *   ISA, VW, VD        its name suffix, intrinsic prefix and double vector
  *   round_pd(x)        x rounded to the nearest integer
  *   pow2_mul_pd(p, n)  p * 2^n for an integral double n in [-174, 145]
- *   select_lt_pd(x, bound, a, b)  a in the lanes where x < bound, else b
+ *   select_lt_pd(x, bound, a, b), select_lt_ps  a in the lanes where
+ *                      x < bound, else b (doubles, floats)
  *   VF, FLANES         the float vector and its lane count
  *   WIDEN_APPLY(KERNEL, v)  KERNEL on the floats of v: widen, evaluate,
  *                      round once
@@ -73,21 +74,27 @@ static inline VD tanh_pd(VD x)
     return VOP(or)(t, VOP(and)(x, sign));
 }
 
-/* Round each lane to float and back: one float operation, correctly rounded. */
-#define to_float_pd(v) VOP(cvtps)(TG_CAT(VW, _cvtpd_ps)(v))
-
 /* 1 / (1 + exp(-x)), rounded to float after each step like the formula in
  * float (as PyTorch computes it): the gradient y (1 - y) amplifies any
  * difference in y near saturation, so y must be float's own answer, not a
- * closer one. 0 where expf(-x) overflows float (x below -88.72284; the
- * largest float whose expf is finite is 88.72283). */
-static inline VD sigmoid_pd(VD x)
+ * closer one. exp(-x) is evaluated in double and rounded to float; the sum
+ * and the quotient are then float operations, which for float operands
+ * give exactly the double result rounded to float, with one division per
+ * FLANES lanes instead of two (division is most of the time here). 0 where
+ * expf(-x) overflows float (x below -88.72284; the largest float whose
+ * expf is finite is 88.72283). */
+static inline VD exp_neg_pd(VD x) { return exp_pd(VOP(sub)(VOP(setzero)(), x)); }
+
+static inline VF sigmoid_ps(VF x)
 {
-    VD one = VOP(set1)(1.0);
-    VD e = to_float_pd(exp_pd(VOP(sub)(VOP(setzero)(), x)));
-    VD s = VOP(div)(one, to_float_pd(VOP(add)(one, e)));
-    return select_lt_pd(x, VOP(set1)(-88.722835), VOP(setzero)(), s);
+    VF one = TG_CAT(VW, _set1_ps)(1.0f);
+    VF e = WIDEN_APPLY(exp_neg_pd, x);
+    VF s = TG_CAT(VW, _div_ps)(one, TG_CAT(VW, _add_ps)(one, e));
+    return select_lt_ps(x, TG_CAT(VW, _set1_ps)(-88.722835f), TG_CAT(VW, _setzero_ps)(), s);
 }
+
+static inline VF exp_ps(VF x) { return WIDEN_APPLY(exp_pd, x); }
+static inline VF tanh_ps(VF x) { return WIDEN_APPLY(tanh_pd, x); }
 
 /* The float array loop around a kernel. Loading before storing keeps
  * y == x (in place) correct. */
@@ -97,15 +104,15 @@ static inline VD sigmoid_pd(VD x)
         int64_t i = 0;                                                                      \
         for (; i + FLANES <= n; i += FLANES) {                                              \
             VF v = TG_CAT(VW, _loadu_ps)(x + i);                                            \
-            TG_CAT(VW, _storeu_ps)(y + i, WIDEN_APPLY(KERNEL, v));                          \
+            TG_CAT(VW, _storeu_ps)(y + i, KERNEL(v));                                       \
         }                                                                                   \
         if (i < n) {                                                                        \
             fmask m = tail_mask_ps(n - i);                                                  \
             VF v = masked_load_ps(x + i, m);                                                \
-            masked_store_ps(y + i, m, WIDEN_APPLY(KERNEL, v));                              \
+            masked_store_ps(y + i, m, KERNEL(v));                                           \
         }                                                                                   \
     }
 
-TG_VMATH_ARRAY(vexp, exp_pd)
-TG_VMATH_ARRAY(vtanh, tanh_pd)
-TG_VMATH_ARRAY(vsigmoid, sigmoid_pd)
+TG_VMATH_ARRAY(vexp, exp_ps)
+TG_VMATH_ARRAY(vtanh, tanh_ps)
+TG_VMATH_ARRAY(vsigmoid, sigmoid_ps)
