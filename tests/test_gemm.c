@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const levels[] = {"avx512", "avx2", "scalar"};
+static const char *const levels[] = {"avx512", "avx512vl", "avx2", "scalar"};
 
 /* A small deterministic generator, so failures reproduce. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;

@@ -21,7 +21,7 @@
  * denormal, since a denormal result has fewer significant bits. */
 #define REL_TOL 2e-7
 
-static const char *const levels[] = {"avx512", "avx2", "scalar"};
+static const char *const levels[] = {"avx512", "avx512vl", "avx2", "scalar"};
 
 typedef void (*vfn_f32)(int64_t, const float *, float *);
 

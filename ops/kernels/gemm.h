@@ -39,15 +39,16 @@ int tg_gemm_f64(int64_t M, int64_t N, int64_t K, double alpha,
                 double beta, double *C, int64_t rsC, int64_t csC);
 
 /* Name of the SIMD level in use by GEMM and the vector math: "avx512",
- * "avx2" or "scalar". The first call picks the fastest level on this CPU
- * (AVX-512 where it is full width, AVX2 where 512-bit FMAs are split in two
+ * "avx512vl" (256-bit vectors with AVX-512's 32 registers), "avx2" or
+ * "scalar". The first call picks the fastest level on this CPU (AVX-512
+ * where it is full width, avx512vl where 512-bit FMAs are split in two
  * halves, as on Zen 4), or the level the environment variable
- * TG_SIMD=avx512|avx2|scalar names (a level the CPU lacks falls back to the
- * best one below it). */
+ * TG_SIMD=avx512|avx512vl|avx2|scalar names (a level the CPU lacks falls
+ * back to the best one below it). */
 const char *tg_simd_level(void);
 
 /* Switch the SIMD level at run time, for tests and benchmarks: level is
- * "avx512", "avx2" or "scalar"; NULL repeats the automatic choice (reading
+ * "avx512", "avx512vl", "avx2" or "scalar"; NULL repeats the automatic choice (reading
  * TG_SIMD again). Returns 0, or -1 with a message if the name is unknown or
  * the CPU (or this build) lacks that level, leaving the level unchanged.
  * Not to be called while another thread is inside a kernel. */

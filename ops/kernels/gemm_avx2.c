@@ -7,8 +7,11 @@
 
 #include <immintrin.h>
 
+/* gemm_avx512vl.c compiles this file again under its own name and tile. */
+#ifndef ISA
 #define ISA avx2
 #define MR TG_AVX2_MR
+#endif
 #define VW _mm256
 _Static_assert(2 * sizeof(__m256) / sizeof(float) == TG_AVX2_NR_F32 &&
                    2 * sizeof(__m256d) / sizeof(double) == TG_AVX2_NR_F64,

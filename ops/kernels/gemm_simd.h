@@ -83,15 +83,17 @@ void KNAME(ukr)(int64_t kc, int mr, const T *a, const T *b, int64_t ldb, T *c, i
     case 3: ROWS(3); break;
     case 4: ROWS(4); break;
     case 5: ROWS(5); break;
-#if MR == 12
+#if MR >= 8
     case 6: ROWS(6); break;
     case 7: ROWS(7); break;
+#endif
+#if MR == 12
     case 8: ROWS(8); break;
     case 9: ROWS(9); break;
     case 10: ROWS(10); break;
     case 11: ROWS(11); break;
-#elif MR != 6
-#error "the row cases cover MR = 6 and MR = 12"
+#elif MR != 6 && MR != 8
+#error "the row cases cover MR = 6, 8 and 12"
 #endif
     default: ROWS(MR); break;
     }

@@ -38,6 +38,7 @@ typedef struct {
 #define TG_AVX512_MR 12
 #define TG_AVX512_NR_F32 32
 #define TG_AVX512_NR_F64 16
+#define TG_AVX512VL_MR 8 /* the AVX2 tile with 32 registers: 8 x 2 ymm = 16 */
 #define TG_AVX2_MR 6
 #define TG_AVX2_NR_F32 16
 #define TG_AVX2_NR_F64 8
@@ -96,6 +97,9 @@ TG_SIMD_DECLARE(avx2);
 #endif
 #ifdef TG_HAVE_AVX512
 TG_SIMD_DECLARE(avx512);
+#endif
+#ifdef TG_HAVE_AVX512VL
+TG_SIMD_DECLARE(avx512vl);
 #endif
 
 #endif

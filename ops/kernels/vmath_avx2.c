@@ -7,7 +7,10 @@
 
 #include <immintrin.h>
 
+/* vmath_avx512vl.c compiles this file again under its own name. */
+#ifndef ISA
 #define ISA avx2
+#endif
 #define VW _mm256
 #define VD __m256d
 #define VF __m256
