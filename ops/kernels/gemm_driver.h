@@ -6,12 +6,15 @@
  * k-major (mr values per k): the order the micro-kernel broadcasts them in.
  * A partial last sliver is padded with zeros: the SIMD kernels are told how
  * many rows are real and skip the rest, the plain C one computes them all. */
-static void NAME(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t rsA, int64_t csA, int mr, T *dst)
+static void NAME(pack_a)(const tg_simd_impl *impl, int64_t mc, int64_t kc, const T *A, int64_t rsA,
+                         int64_t csA, int mr, T *dst)
 {
     for (int64_t i0 = 0; i0 < mc; i0 += mr) {
         int64_t rows = mc - i0 < mr ? mc - i0 : mr;
         const T *src = A + i0 * rsA;
-        if (csA == 1) {
+        if (csA == 1 && rows == mr && impl->NAME(pack_a)) {
+            impl->NAME(pack_a)(kc, src, rsA, dst);
+        } else if (csA == 1) {
             /* Row-major A: read each row contiguously, scatter by mr. */
             for (int64_t i = 0; i < rows; i++)
                 for (int64_t k = 0; k < kc; k++) dst[k * mr + i] = src[i * rsA + k];
@@ -103,7 +106,7 @@ static int NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b,
             if (nc > nfull) NAME(pack_b)(impl, kc, nc - nfull, Bp + nfull * csB, rsB, csB, NR, bbuf);
             for (int64_t ic = 0; ic < M; ic += bl->mc) {
                 int64_t mc = M - ic < bl->mc ? M - ic : bl->mc;
-                NAME(pack_a)(mc, kc, A + ic * rsA + pc * csA, rsA, csA, MR, abuf);
+                NAME(pack_a)(impl, mc, kc, A + ic * rsA + pc * csA, rsA, csA, MR, abuf);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     int64_t nr = nc - jr < NR ? nc - jr : NR;
                     const T *b = jr < nfull ? Bp + jr : bbuf + (jr - nfull) * kc;

@@ -118,6 +118,23 @@ void KNAME(pack_bt)(int64_t kc, int64_t cols, const T *src, int64_t ld, T *dst)
         for (int64_t j = 0; j < NR; j++) dst[k * NR + j] = j < cols ? src[j * ld + k] : 0;
 }
 
+#if MR == 8
+/* Packing a full sliver of a row-major A (A(i,k) = src[i*ld + k]) into
+ * dst[k*MR + i] is a transpose too: with 8-row tiles of 256-bit vectors the
+ * rows are whole vectors of lanes, so it goes through the same register
+ * transposes (element by element, the scattered stores stall). Ragged k is
+ * copied element by element. */
+void KNAME(pack_a)(int64_t kc, const T *src, int64_t ld, T *dst)
+{
+    int64_t k0 = 0;
+    for (; k0 + LANES <= kc; k0 += LANES)
+        for (int part = 0; part < MR / LANES; part++)
+            TG_CAT(transpose_, VS)(src + part * LANES * ld + k0, ld, dst + k0 * MR + part * LANES, MR);
+    for (int64_t k = k0; k < kc; k++)
+        for (int i = 0; i < MR; i++) dst[k * MR + i] = src[i * ld + k];
+}
+#endif
+
 /* Dot products for a few rows of A against rows of a transposed B (a
  * weight W with B(k,j) = W[j*ldw + k]): out[i*4 + j] = sum_k a_i[k] w_j[k]
  * for i < m, j < 4. Both operands are read in place along k, LANES at a

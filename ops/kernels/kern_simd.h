@@ -50,6 +50,12 @@ typedef struct {
 typedef void (*tg_pack_bt_f32)(int64_t kc, int64_t cols, const float *src, int64_t ld, float *dst);
 typedef void (*tg_pack_bt_f64)(int64_t kc, int64_t cols, const double *src, int64_t ld, double *dst);
 
+/* Pack a full sliver of MR rows of a row-major A (A(i,k) = src[i*ld + k])
+ * as dst[k*MR + i]. Optional: levels without one leave it NULL and the
+ * driver packs element by element. */
+typedef void (*tg_pack_a_f32)(int64_t kc, const float *src, int64_t ld, float *dst);
+typedef void (*tg_pack_a_f64)(int64_t kc, const double *src, int64_t ld, double *dst);
+
 /* Dot products for few rows of A and a transposed B, both read in place:
  * out[i*4 + j] = sum_{k<K} a[i][k] * w[j][k] for i < m (1..4), j < 4, where
  * a[i] is row i of A and w[j] row j of W = B^T (column j of B). */
@@ -65,6 +71,8 @@ typedef struct {
     tg_ukr_f64 ukr_f64;
     tg_pack_bt_f32 pack_bt_f32;
     tg_pack_bt_f64 pack_bt_f64;
+    tg_pack_a_f32 pack_a_f32;
+    tg_pack_a_f64 pack_a_f64;
     tg_dots_f32 dots_f32;
     tg_dots_f64 dots_f64;
     tg_vmath_f32 vexp_f32, vtanh_f32, vsigmoid_f32;
@@ -100,6 +108,8 @@ TG_SIMD_DECLARE(avx512);
 #endif
 #ifdef TG_HAVE_AVX512VL
 TG_SIMD_DECLARE(avx512vl);
+TG_HIDDEN void tg_pack_a_f32_avx512vl(int64_t, const float *, int64_t, float *);
+TG_HIDDEN void tg_pack_a_f64_avx512vl(int64_t, const double *, int64_t, double *);
 #endif
 
 #endif

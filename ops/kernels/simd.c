@@ -50,6 +50,8 @@ static bool cpu_avx2(void)
 #ifdef TG_HAVE_AVX512VL
 static const tg_simd_impl impl_avx512vl = {
     TG_SIMD_KERNELS(avx512vl),
+    .pack_a_f32 = tg_pack_a_f32_avx512vl,
+    .pack_a_f64 = tg_pack_a_f64_avx512vl,
     .blocking_f32 = {TG_AVX512VL_MR, TG_AVX2_NR_F32, 144, 256, 4096},
     .blocking_f64 = {TG_AVX512VL_MR, TG_AVX2_NR_F64, 96, 256, 4096},
 };
