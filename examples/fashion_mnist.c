@@ -13,7 +13,7 @@
  * `gzip -dc`):
  *
  *     sudo apt-get install dataset-fashion-mnist
- *     fashion_mnist [--cell gru|lstm|rnn] [--hidden H] [--epochs N] [--lr LR]
+ *     fashion_mnist [--cell gru|lstm|rnn] [--hidden H] [--epochs N] [--batch B] [--lr LR]
  *                   [--train N] [--test N] [--dir DIR] [--seed S] [--plot FILE] [--save FILE] [--quiet]
  *
  * --train and --test use only the first N images of each split (for a quick
@@ -35,7 +35,6 @@
 
 #define ROWS IDX_ROWS
 #define CLASSES IDX_CLASSES
-#define BATCH 128
 #define EVAL_BATCH 1000
 
 typedef struct {
@@ -86,10 +85,10 @@ static tg_rnn *recurrent_layer(const char *cell, int64_t hidden)
 static void usage(FILE *to, const char *argv0)
 {
     fprintf(to,
-            "usage: %s [--cell gru|lstm|rnn] [--hidden H] [--epochs N] [--lr LR] [--train N] [--test N]\n"
-            "          [--dir DIR] [--seed S] [--plot FILE] [--save FILE] [--quiet]\n"
+            "usage: %s [--cell gru|lstm|rnn] [--hidden H] [--epochs N] [--batch B] [--lr LR] [--train N]\n"
+            "          [--test N] [--dir DIR] [--seed S] [--plot FILE] [--save FILE] [--quiet]\n"
             "Classifies Fashion-MNIST images read row by row (28 steps of 28 pixels) with a recurrent\n"
-            "layer and a linear head. Defaults: --cell gru --hidden 128 --epochs 8 --lr 0.003\n"
+            "layer and a linear head. Defaults: --cell gru --hidden 128 --epochs 8 --batch 128 --lr 0.003\n"
             "--dir /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist).\n"
             "--train/--test N use the first N images of each split; --plot writes the loss curves as SVG;\n"
             "--save keeps the best model so far (by test accuracy) in FILE.\n",
@@ -100,7 +99,7 @@ int main(int argc, char **argv)
 {
     const char *dir = "/usr/share/datasets/fashion-mnist", *cell = "gru", *plot = NULL, *save = NULL;
     int epochs = 8;
-    int64_t limit = 0, test_limit = 0, hidden = 128;
+    int64_t limit = 0, test_limit = 0, hidden = 128, batch = 128;
     double lr = 0.003;
     uint64_t seed = 1;
     bool quiet = false;
@@ -110,6 +109,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--cell") == 0 && more) cell = argv[++i];
         else if (strcmp(argv[i], "--hidden") == 0 && more) hidden = atoll(argv[++i]);
         else if (strcmp(argv[i], "--epochs") == 0 && more) epochs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--batch") == 0 && more) batch = atoll(argv[++i]);
         else if (strcmp(argv[i], "--lr") == 0 && more) lr = atof(argv[++i]);
         else if (strcmp(argv[i], "--train") == 0 && more) limit = atoll(argv[++i]);
         else if (strcmp(argv[i], "--test") == 0 && more) test_limit = atoll(argv[++i]);
@@ -129,8 +129,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "fashion_mnist: --cell must be gru, lstm or rnn, not '%s'\n", cell);
         return 2;
     }
-    if (hidden < 1 || epochs < 1 || !(lr > 0)) {
-        fprintf(stderr, "fashion_mnist: --hidden and --epochs must be at least 1 and --lr positive\n");
+    if (hidden < 1 || epochs < 1 || batch < 1 || !(lr > 0)) {
+        fprintf(stderr, "fashion_mnist: --hidden, --epochs and --batch must be at least 1 and --lr positive\n");
         return 2;
     }
     tg_manual_seed(seed);
@@ -150,7 +150,7 @@ int main(int argc, char **argv)
     adam.lr = lr;
     tg_optim *opt = tg_adam(&params, 1, &adam);
     tg_sched *decay = tg_sched_cosine_lr(opt, epochs, lr / 20);
-    int64_t n_train = train_x->shape[0], batches = (n_train + BATCH - 1) / BATCH;
+    int64_t n_train = train_x->shape[0], batches = (n_train + batch - 1) / batch;
     if (!quiet)
         printf("%s(%d, %lld) + Linear(%lld, %d): %lld parameters, %lld training and %lld test images\n", cell, ROWS,
                (long long)hidden, (long long)hidden, CLASSES, (long long)tg_params_numel(&params),
@@ -170,8 +170,8 @@ int main(int argc, char **argv)
             order[j] = t;
         }
         progress_begin(&bar, epoch, epochs, batches);
-        for (int64_t start = 0; start < n_train; start += BATCH) {
-            int64_t count = n_train - start < BATCH ? n_train - start : BATCH;
+        for (int64_t start = 0; start < n_train; start += batch) {
+            int64_t count = n_train - start < batch ? n_train - start : batch;
             tg_scope *s = tg_scope_begin();
             tg_tensor *idx = tg_from_array(TG_I64, 1, &count, order + start);
             tg_tensor *loss = tg_cross_entropy(logits(&m, tg_index_select(train_x, 0, idx)),

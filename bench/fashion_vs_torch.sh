@@ -1,0 +1,26 @@
+#!/bin/sh
+# One epoch of the Fashion-MNIST row classifier (LSTM(28, 128) over the 28
+# rows, Linear(128, 10), Adam, batch 64; the evaluation on 1000 test images
+# counted in both) against PyTorch's same model (bench/fashion_torch.py), in
+# the same run, each at 1 and 2 threads. Prints seconds per epoch, ours over
+# PyTorch's 1-thread time (target: at most 0.6) and our 2-thread speed-up
+# (target: at least 1.6). Needs python3-torch and dataset-fashion-mnist.
+#   bench/fashion_vs_torch.sh [build-dir] [cell]
+set -eu
+build=${1:-build}
+cell=${2:-lstm}
+here=$(dirname "$0")
+args="--cell $cell --hidden 128 --batch 64 --epochs 1 --test 1000"
+ours() { OMP_NUM_THREADS=$1 "$build/examples/fashion_mnist" $args | sed -n 's/^epoch 1\/1 .*  \([0-9.]*\) s  test.*/\1/p'; }
+torch() { /usr/bin/python3 "$here/fashion_torch.py" $args --threads "$1" | sed -n 's/^epoch 1\/1  \([0-9.]*\) s.*/\1/p'; }
+o1=$(ours 1)
+o2=$(ours 2)
+t1=$(torch 1)
+t2=$(torch 2)
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $cell, seconds per epoch"
+printf '%-10s %10s %10s\n' "" "1 thread" "2 threads"
+printf '%-10s %10s %10s\n' tapegrad "$o1" "$o2"
+printf '%-10s %10s %10s\n' PyTorch "$t1" "$t2"
+awk -v o1="$o1" -v o2="$o2" -v t1="$t1" 'BEGIN {
+    printf "ours / PyTorch 1-thread: %.2f (ours 1 thread), %.2f (ours 2 threads); target at most 0.6\n", o1 / t1, o2 / t1
+    printf "our 2-thread speed-up: %.2fx; target at least 1.6x\n", o1 / o2 }'
