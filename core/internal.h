@@ -49,6 +49,17 @@
 #define TG__REJECT(...) (tg_fail(__VA_ARGS__), false)
 #define TG__NAN(...) (tg_fail(__VA_ARGS__), NAN)
 
+/* Put on the elementwise row kernels: the compiler builds each for AVX2 as
+ * well as for the baseline, and the loader picks by the CPU (ifunc), so
+ * their contiguous loops move 8 floats at a time where the CPU can (the
+ * loader chooses, not TG_SIMD). No FMA: fusing a * b + c would round
+ * differently from the baseline clone, which computes the same values. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TG__VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TG__VECTOR_CLONES
+#endif
+
 /* Elements above which loops split across OpenMP threads. */
 #define TG_PARALLEL_MIN 32768
 

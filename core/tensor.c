@@ -490,7 +490,7 @@ int tg_fill_(tg_tensor *dst, double value)
     return 0;
 }
 
-static void axpy_row(int64_t n, char **p, const int64_t *s, void *vctx)
+TG__VECTOR_CLONES static void axpy_row(int64_t n, char **p, const int64_t *s, void *vctx)
 {
     const copy_ctx *c = vctx;
     if (c->dst == TG_F32 && c->src == TG_F32) {

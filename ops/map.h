@@ -25,7 +25,7 @@
 
 /* A row kernel applying the element function f to NIN operands. */
 #define TG__ROW_KERNEL(name, T, NIN, f)                                                   \
-    static void name(int64_t n, char **p, const int64_t *s, void *ctx)                     \
+    TG__VECTOR_CLONES static void name(int64_t n, char **p, const int64_t *s, void *ctx)   \
     {                                                                                      \
         const double *c = ctx;                                                             \
         const int64_t z = (int64_t)sizeof(T);                                              \
