@@ -23,6 +23,88 @@ static inline void st(void *p, tg_dtype dt, int64_t i, double v)
     else ((double *)p)[i] = v;
 }
 
+/* Rows are summed in 8 interleaved partial sums (two vectors of 4
+ * doubles), added in a fixed order at the end: one running sum would wait
+ * on every add, and the result depends on the row alone, never on the
+ * thread count. GCC's vector extensions spell the vectors out. */
+typedef double v4d __attribute__((vector_size(32)));
+typedef double v4d_u __attribute__((vector_size(32), aligned(8), may_alias));
+typedef float v4f __attribute__((vector_size(16)));
+typedef float v4f_u __attribute__((vector_size(16), aligned(4), may_alias));
+
+/* Four values from p as doubles (macros: a vector passed to a function
+ * would change the ABI between the baseline and the AVX2 clones). */
+#define load4_float(p) __builtin_convertvector(*(const v4f_u *)(p), v4d)
+#define load4_double(p) (*(const v4d_u *)(p))
+/* The 8 partial sums and a scalar tail, in a fixed order. */
+#define COMBINE(lo, hi, tail) \
+    ((((lo)[0] + (hi)[0]) + ((lo)[1] + (hi)[1])) + (((lo)[2] + (hi)[2]) + ((lo)[3] + (hi)[3])) + (tail))
+
+/* Layer norm of one contiguous row of n values of type T, and its mean and
+ * 1/std into stats[0], stats[1]; w and b may be NULL. */
+#define LN_FORWARD_ROW(T)                                                                                    \
+    TG__VECTOR_CLONES static void ln_forward_row_##T(const T *x, const T *w, const T *b, T *y, int64_t n,   \
+                                                     double eps, double *stats)                              \
+    {                                                                                                        \
+        v4d lo = {0}, hi = {0};                                                                              \
+        double tail = 0;                                                                                     \
+        int64_t j = 0;                                                                                       \
+        for (; j + 8 <= n; j += 8) {                                                                         \
+            lo += load4_##T(x + j);                                                                          \
+            hi += load4_##T(x + j + 4);                                                                      \
+        }                                                                                                    \
+        for (; j < n; j++) tail += x[j];                                                                     \
+        double mean = COMBINE(lo, hi, tail) / (double)n;                                                     \
+        v4d m = {mean, mean, mean, mean}, dlo = {0}, dhi = {0};                                              \
+        tail = 0;                                                                                            \
+        for (j = 0; j + 8 <= n; j += 8) {                                                                    \
+            v4d a = load4_##T(x + j) - m, c = load4_##T(x + j + 4) - m;                                      \
+            dlo += a * a;                                                                                    \
+            dhi += c * c;                                                                                    \
+        }                                                                                                    \
+        for (; j < n; j++) tail += (x[j] - mean) * (x[j] - mean);                                            \
+        double rstd = 1 / sqrt(COMBINE(dlo, dhi, tail) / (double)n + eps);                                   \
+        if (w || b)                                                                                          \
+            for (j = 0; j < n; j++)                                                                          \
+                y[j] = (T)((x[j] - mean) * rstd * (w ? (double)w[j] : 1) + (b ? (double)b[j] : 0));          \
+        else                                                                                                 \
+            for (j = 0; j < n; j++) y[j] = (T)((x[j] - mean) * rstd);                                        \
+        stats[0] = mean;                                                                                     \
+        stats[1] = rstd;                                                                                     \
+    }
+LN_FORWARD_ROW(float)
+LN_FORWARD_ROW(double)
+
+/* dx of one row: dxhat = g w, dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)).
+ * dxhat goes through dx first, so that each loop is straight-line code. */
+#define LN_BACKWARD_ROW(T)                                                                                   \
+    TG__VECTOR_CLONES static void ln_backward_row_##T(const T *x, const T *g, const T *w, T *dx, int64_t n,  \
+                                                      const double *stats)                                   \
+    {                                                                                                        \
+        double mean = stats[0], rstd = stats[1], tail = 0, tail_x = 0;                                       \
+        if (w)                                                                                               \
+            for (int64_t j = 0; j < n; j++) dx[j] = (T)((double)g[j] * w[j]);                                \
+        const T *dxhat = w ? dx : g;                                                                         \
+        v4d m = {mean, mean, mean, mean}, r = {rstd, rstd, rstd, rstd}, lo = {0}, hi = {0}, xlo = {0}, xhi = {0}; \
+        int64_t j = 0;                                                                                       \
+        for (; j + 8 <= n; j += 8) {                                                                         \
+            v4d a = load4_##T(dxhat + j), c = load4_##T(dxhat + j + 4);                                      \
+            lo += a;                                                                                         \
+            hi += c;                                                                                         \
+            xlo += a * ((load4_##T(x + j) - m) * r);                                                         \
+            xhi += c * ((load4_##T(x + j + 4) - m) * r);                                                     \
+        }                                                                                                    \
+        for (; j < n; j++) {                                                                                 \
+            tail += dxhat[j];                                                                                \
+            tail_x += dxhat[j] * ((x[j] - mean) * rstd);                                                     \
+        }                                                                                                    \
+        double mean_dxhat = COMBINE(lo, hi, tail) / (double)n, mean_dxhat_xhat = COMBINE(xlo, xhi, tail_x) / (double)n; \
+        for (j = 0; j < n; j++)                                                                              \
+            dx[j] = (T)(rstd * (dxhat[j] - mean_dxhat - (x[j] - mean) * rstd * mean_dxhat_xhat));           \
+    }
+LN_BACKWARD_ROW(float)
+LN_BACKWARD_ROW(double)
+
 /* --- softmax, log_softmax ------------------------------------------------------
  * Along dim, a contiguous tensor is `outer` blocks of `n` x `inner`
  * elements: line (o, i) starts at o * n * inner + i with stride inner.
@@ -167,17 +249,12 @@ static void layer_norm_backward(tg_node *n, tg_tensor *g)
             tg__parallel_arrive(&region);
 #pragma omp for schedule(static)
             for (int64_t r = 0; r < rows; r++) {
-                double mean = stats[2 * r], rstd = stats[2 * r + 1], sum_dxhat = 0, sum_dxhat_xhat = 0;
-                for (int64_t j = 0; j < N; j++) {
-                    double dxhat = ld(pg, dt, r * N + j) * (pw ? ld(pw, dt, j) : 1);
-                    sum_dxhat += dxhat;
-                    sum_dxhat_xhat += dxhat * (ld(px, dt, r * N + j) - mean) * rstd;
-                }
-                for (int64_t j = 0; j < N; j++) {
-                    double xhat = (ld(px, dt, r * N + j) - mean) * rstd;
-                    double dxhat = ld(pg, dt, r * N + j) * (pw ? ld(pw, dt, j) : 1);
-                    st(pdx, dt, r * N + j, rstd * (dxhat - sum_dxhat / N - xhat * sum_dxhat_xhat / N));
-                }
+                if (dt == TG_F32)
+                    ln_backward_row_float((const float *)px + r * N, (const float *)pg + r * N, pw, (float *)pdx + r * N,
+                                          N, stats + 2 * r);
+                else
+                    ln_backward_row_double((const double *)px + r * N, (const double *)pg + r * N, pw,
+                                           (double *)pdx + r * N, N, stats + 2 * r);
             }
         }
         tg__parallel_end(&region);
@@ -190,12 +267,22 @@ static void layer_norm_backward(tg_node *n, tg_tensor *g)
     if (!sums || (w && !dw) || (b && !db)) return;
     double *dw_sum = tg_data(sums), *db_sum = dw_sum + N;
     memset(dw_sum, 0, sizeof(double) * (size_t)(2 * N));
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = 0; j < N; j++) {
-            double gj = ld(pg, dt, r * N + j);
-            dw_sum[j] += gj * (ld(px, dt, r * N + j) - stats[2 * r]) * stats[2 * r + 1];
-            db_sum[j] += gj;
+    for (int64_t r = 0; r < rows; r++) {
+        double mean = stats[2 * r], rstd = stats[2 * r + 1];
+        if (dt == TG_F32) { /* plain pointers: the loop over j runs in vectors */
+            const float *gr = (const float *)pg + r * N, *xr = (const float *)px + r * N;
+            for (int64_t j = 0; j < N; j++) {
+                dw_sum[j] += gr[j] * ((xr[j] - mean) * rstd);
+                db_sum[j] += gr[j];
+            }
+        } else {
+            const double *gr = (const double *)pg + r * N, *xr = (const double *)px + r * N;
+            for (int64_t j = 0; j < N; j++) {
+                dw_sum[j] += gr[j] * ((xr[j] - mean) * rstd);
+                db_sum[j] += gr[j];
+            }
         }
+    }
     for (int64_t j = 0; j < N; j++) {
         if (dw) st(tg_data(dw), dt, j, dw_sum[j]);
         if (db) st(tg_data(db), dt, j, db_sum[j]);
@@ -246,20 +333,11 @@ tg_tensor *tg_layer_norm(tg_tensor *x, int n_normalized, tg_tensor *weight, tg_t
         tg__parallel_arrive(&region);
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
-            double mean = 0, var = 0;
-            for (int64_t j = 0; j < N; j++) mean += ld(px, dt, r * N + j);
-            mean /= N;
-            for (int64_t j = 0; j < N; j++) {
-                double centred = ld(px, dt, r * N + j) - mean;
-                var += centred * centred;
-            }
-            double rstd = 1 / sqrt(var / N + eps);
-            for (int64_t j = 0; j < N; j++) {
-                double v = (ld(px, dt, r * N + j) - mean) * rstd;
-                st(py, dt, r * N + j, v * (pw ? ld(pw, dt, j) : 1) + (pb ? ld(pb, dt, j) : 0));
-            }
-            mean_rstd[2 * r] = mean;
-            mean_rstd[2 * r + 1] = rstd;
+            if (dt == TG_F32)
+                ln_forward_row_float((const float *)px + r * N, pw, pb, (float *)py + r * N, N, eps, mean_rstd + 2 * r);
+            else
+                ln_forward_row_double((const double *)px + r * N, pw, pb, (double *)py + r * N, N, eps,
+                                      mean_rstd + 2 * r);
         }
     }
     tg__parallel_end(&region);
