@@ -60,8 +60,12 @@
 #define TG__VECTOR_CLONES
 #endif
 
-/* Elements above which loops split across OpenMP threads. */
-#define TG_PARALLEL_MIN 32768
+/* Elements from which loops split across OpenMP threads. A recurrent step's
+ * elementwise ops on a (64, 128) state are this size, and left on one
+ * thread they capped two threads at 1.4x one on the LSTM step (B=64,
+ * I=H=256: 1.43x at 32768, 1.86x here; a region costs about a
+ * microsecond). */
+#define TG_PARALLEL_MIN 8192
 
 /* --- parallel regions that give way on a busy machine ------------------------
  * Every parallel region of the library is written
