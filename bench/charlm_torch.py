@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 HELD_OUT_EVERY = 20
-LR, LR_MIN = 0.005, 0.0002  # examples/charlm.c's defaults
+LR, LR_MIN = 0.006, 0.0002  # examples/charlm.c's defaults
 EVAL_STREAMS = 32
 
 
@@ -151,7 +151,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="/usr/share/games/fortunes")
     p.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
-    for name, default in [("embed", 64), ("hidden", 192), ("layers", 2), ("seq", 25), ("batch", 32),
+    for name, default in [("embed", 64), ("hidden", 192), ("layers", 2), ("seq", 25), ("batch", 64),
                           ("epochs", 10), ("threads", 2), ("seed", 1)]:
         p.add_argument("--" + name, type=int, default=default)
     for name, default in [("lr", LR), ("lr-min", LR_MIN), ("clip", 1.0), ("time", 540.0), ("eval-every", 120.0)]:
