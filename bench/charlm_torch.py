@@ -12,11 +12,11 @@ Model: Embedding(V, E) -> LSTM(E, H, L) -> Linear(H, V); B parallel streams
 read in chunks of T bytes with the state carried across chunks detached;
 Adam with the learning rate decayed from --lr to --lr-min along half a
 cosine over the run (its fraction done: of the time budget or of the epochs,
-whichever is further along), clip_grad_norm_. The LSTM is layer-normalised as tapegrad's
-(layers/rnn.h: each gate block of x W_ih^T and of h W_hh^T normalised over
-its H units, times a gain, plus the bias), written out here as a loop over
-time steps since torch.nn has no such layer; --no-layer-norm uses
-torch.nn.LSTM. The time budget counts training only, not the held-out
+whichever is further along), clip_grad_norm_. The LSTM is layer-normalised
+as tapegrad's (layers/rnn.h: each gate block of x W_ih^T and of h W_hh^T
+normalised over its H units, times a gain, plus the bias), written out here
+as a loop over time steps since torch.nn has no such layer; --no-layer-norm
+uses torch.nn.LSTM. The time budget counts training only, not the held-out
 evaluations (after every epoch, and every --eval-every seconds of training),
 as in the C program; --cpu-clock counts CPU seconds instead of wall
 seconds. The defaults are the C program's."""
