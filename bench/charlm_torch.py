@@ -10,13 +10,16 @@ in name order, or one file; each file ends with a line "%"; fortunes are
 split at lines holding only "%" and every 20th (k % 20 == 19) is held out.
 Model: Embedding(V, E) -> LSTM(E, H, L) -> Linear(H, V); B parallel streams
 read in chunks of T bytes with the state carried across chunks detached;
-Adam, clip_grad_norm_. The LSTM is layer-normalised as tapegrad's
-(layers/rnn.h: each gate block of x W_ih^T and of h W_hh^T normalised over
-its H units, times a gain, plus the bias), written out here as a loop over
-time steps since torch.nn has no such layer; --no-layer-norm uses
-torch.nn.LSTM. The time budget counts training only, not the held-out
-evaluations, as in the C program; --cpu-clock counts CPU seconds instead of
-wall seconds."""
+Adam with the learning rate decayed from --lr to --lr-min along half a
+cosine over the run (its fraction done: of the time budget or of the epochs,
+whichever is further along), clip_grad_norm_. The LSTM is layer-normalised
+as tapegrad's (layers/rnn.h: each gate block of x W_ih^T and of h W_hh^T
+normalised over its H units, times a gain, plus the bias), written out here
+as a loop over time steps since torch.nn has no such layer; --no-layer-norm
+uses torch.nn.LSTM. The time budget counts training only, not the held-out
+evaluations (after every epoch, and every --eval-every seconds of training),
+as in the C program; --cpu-clock counts CPU seconds instead of wall
+seconds. The defaults are the C program's."""
 import argparse
 import math
 import os
@@ -26,6 +29,7 @@ import torch
 from torch import nn
 
 HELD_OUT_EVERY = 20
+LR, LR_MIN = 0.006, 0.0002  # examples/charlm.c's defaults
 EVAL_STREAMS = 32
 
 
@@ -147,10 +151,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="/usr/share/games/fortunes")
     p.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
-    for name, default in [("embed", 64), ("hidden", 256), ("layers", 2), ("seq", 100), ("batch", 64),
-                          ("epochs", 3), ("threads", 2), ("seed", 1)]:
+    for name, default in [("embed", 64), ("hidden", 192), ("layers", 2), ("seq", 25), ("batch", 64),
+                          ("epochs", 10), ("threads", 2), ("seed", 1)]:
         p.add_argument("--" + name, type=int, default=default)
-    for name, default in [("lr", 0.002), ("clip", 1.0), ("time", 0.0)]:
+    for name, default in [("lr", LR), ("lr-min", LR_MIN), ("clip", 1.0), ("time", 540.0), ("eval-every", 120.0)]:
         p.add_argument("--" + name, type=float, default=default)
     p.add_argument("--no-layer-norm", action="store_true")
     p.add_argument("--cpu-clock", action="store_true")
@@ -172,10 +176,15 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     print(f"{len(train)} training and {len(held)} held-out bytes, {vocab} distinct; "
           f"{sum(p.numel() for p in model.parameters())} parameters, {chunks} chunks per epoch", flush=True)
-    trained, done, bits = 0.0, 0, float("nan")
+    trained, done, bits, next_eval = 0.0, 0, float("nan"), a.eval_every
     for epoch in range(1, a.epochs + 1):
         state, start, k = None, clock(), 0
         for k in range(chunks):
+            fraction = done / (chunks * a.epochs)
+            if a.time > 0:
+                fraction = max(fraction, (trained + clock() - start) / a.time)
+            for group in opt.param_groups:
+                group["lr"] = a.lr_min + (a.lr - a.lr_min) * 0.5 * (1 + math.cos(math.pi * min(fraction, 1.0)))
             x, y = chunk(data, 0, len(train), a.batch, a.seq, k)
             logits, state = model(x, state)
             loss = nn.functional.cross_entropy(logits.reshape(-1, vocab), y)
@@ -185,8 +194,16 @@ def main():
             opt.step()
             state = detach(state)
             done += 1
-            if a.time > 0 and trained + clock() - start > a.time:
+            elapsed = trained + clock() - start
+            if a.time > 0 and elapsed > a.time:
                 break
+            if a.eval_every > 0 and elapsed >= next_eval and k + 1 < chunks:
+                eval_start = clock()
+                between = held_out_bits(model, data, len(train), len(held), a.seq, vocab)
+                start += clock() - eval_start
+                print(f"  {elapsed:.0f} s: held-out {between:.3f} bits/char", flush=True)
+                while next_eval <= elapsed:
+                    next_eval += a.eval_every
         seconds = clock() - start
         trained += seconds
         bits = held_out_bits(model, data, len(train), len(held), a.seq, vocab)
