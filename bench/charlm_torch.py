@@ -66,9 +66,9 @@ def split(src):
 class LayerNormLSTM(nn.Module):
     """tapegrad's LSTM with layer_norm: same parameters, names and formulas."""
 
-    def __init__(self, input_size, hidden, layers):
+    def __init__(self, input_size, hidden, layers, dropout):
         super().__init__()
-        self.hidden, self.layers = hidden, layers
+        self.hidden, self.layers, self.dropout = hidden, layers, dropout
         bound = hidden ** -0.5
         for k in range(layers):
             fan_in = input_size if k == 0 else hidden
@@ -100,19 +100,21 @@ class LayerNormLSTM(nn.Module):
                 h = torch.sigmoid(o) * torch.tanh(c)
                 outputs.append(h)
             x = torch.stack(outputs)
+            if k + 1 < self.layers:  # between layers, as torch.nn.LSTM's dropout
+                x = nn.functional.dropout(x, self.dropout, self.training)
             h_n.append(h)
             c_n.append(c)
         return x, (torch.stack(h_n), torch.stack(c_n))
 
 
 class CharLM(nn.Module):
-    def __init__(self, cell, vocab, embed, hidden, layers, layer_norm):
+    def __init__(self, cell, vocab, embed, hidden, layers, layer_norm, dropout):
         super().__init__()
         self.embed = nn.Embedding(vocab, embed)
         if layer_norm and cell == "lstm":
-            self.rnn = LayerNormLSTM(embed, hidden, layers)
+            self.rnn = LayerNormLSTM(embed, hidden, layers, dropout)
         else:
-            self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell](embed, hidden, layers)
+            self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell](embed, hidden, layers, dropout=dropout)
         self.head = nn.Linear(hidden, vocab)
 
     def forward(self, x, state):
@@ -154,7 +156,8 @@ def main():
     for name, default in [("embed", 64), ("hidden", 192), ("layers", 2), ("seq", 25), ("batch", 64),
                           ("epochs", 10), ("threads", 2), ("seed", 1)]:
         p.add_argument("--" + name, type=int, default=default)
-    for name, default in [("lr", LR), ("lr-min", LR_MIN), ("clip", 1.0), ("time", 540.0), ("eval-every", 120.0)]:
+    for name, default in [("lr", LR), ("lr-min", LR_MIN), ("clip", 1.0), ("time", 540.0), ("eval-every", 120.0),
+                          ("dropout", 0.0)]:
         p.add_argument("--" + name, type=float, default=default)
     p.add_argument("--no-layer-norm", action="store_true")
     p.add_argument("--cpu-clock", action="store_true")
@@ -172,7 +175,7 @@ def main():
     chunks = (len(train) - 1) // a.batch // a.seq
     if a.cell != "lstm" and not a.no_layer_norm:
         raise SystemExit("charlm_torch: layer norm is written here for the LSTM only; add --no-layer-norm")
-    model = CharLM(a.cell, vocab, a.embed, a.hidden, a.layers, not a.no_layer_norm)
+    model = CharLM(a.cell, vocab, a.embed, a.hidden, a.layers, not a.no_layer_norm, a.dropout)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     print(f"{len(train)} training and {len(held)} held-out bytes, {vocab} distinct; "
           f"{sum(p.numel() for p in model.parameters())} parameters, {chunks} chunks per epoch", flush=True)
