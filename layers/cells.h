@@ -152,7 +152,11 @@ typedef struct {
 /* One time step: store every new state in a->next (each (B, size), the
  * inputs' dtype) and return the step's output (B, O), which is what the
  * layer outputs and the next layer reads; usually next[0]. Return NULL if
- * an op failed (its message stands). */
+ * an op failed (its message stands). The tensors a step makes and does not
+ * return as its output or a state are its own: when it returns, the driver
+ * hands the memory of those that no backward reads to the next step's
+ * tensors (ops say what their backward reads), so a step must not keep
+ * them for later. */
 typedef tg_tensor *(*tg_cell_step_fn)(const tg_cell_args *a);
 
 /* A cell. Each array ends at its first entry with a NULL name (weight for
