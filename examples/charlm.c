@@ -472,7 +472,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (embed < 1 || hidden < 1 || layers < 1 || T < 1 || B < 1 || epochs < 0 || n_sample < 0 || !(lr > 0) ||
-        !(clip > 0) || !(temperature > 0) || time_limit < 0 || !(lr_min >= 0 && lr_min <= lr) || eval_every < 0 || !(dropout >= 0 && dropout < 1)) {
+        !(clip > 0) || !(temperature > 0) || time_limit < 0 || !(lr_min >= 0 && lr_min <= lr) || eval_every < 0 ||
+        !(dropout >= 0 && dropout < 1)) {
         fprintf(stderr, "charlm: sizes must be at least 1, --lr, --clip and --temperature positive, --lr-min\n"
                         "in [0, lr], --time and --eval-every not negative, --dropout in [0, 1)\n");
         return 2;
