@@ -140,6 +140,17 @@ else
     fail "charlm without a corpus said: $(cat "$dir/missing")"
 fi
 
+# Out-of-range values of the newer flags are refused with exit 2 and a message.
+for bad in "$charlm --dropout 1" "$charlm --lr-min 1" "$fashion --batch 0"; do
+    if $bad > "$dir/bad.out" 2>&1; then
+        fail "accepted: $bad"
+    elif [ $? -eq 2 ] && grep -q "must be" "$dir/bad.out"; then
+        passed=$((passed + 1))
+    else
+        fail "$bad said: $(cat "$dir/bad.out")"
+    fi
+done
+
 # lstm_backward: short; prints every gradient and a DOT graph.
 if "$lstm_backward" --dot "$dir/g.dot" > "$dir/lstm.out" && [ "$(grep -c "dL/d" "$dir/lstm.out")" -ge 18 ] &&
     grep -q "digraph tapegrad" "$dir/g.dot"; then
