@@ -75,32 +75,36 @@ typedef float v4f_u __attribute__((vector_size(16), aligned(4), may_alias));
 LN_FORWARD_ROW(float)
 LN_FORWARD_ROW(double)
 
-/* dx of one row: dxhat = g w, dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)).
- * dxhat goes through dx first, so that each loop is straight-line code. */
+/* dx of one row: dxhat = g w (w may be NULL: 1), in double,
+ * dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)). */
 #define LN_BACKWARD_ROW(T)                                                                                   \
     TG__VECTOR_CLONES static void ln_backward_row_##T(const T *x, const T *g, const T *w, T *dx, int64_t n,  \
                                                       const double *stats)                                   \
     {                                                                                                        \
         double mean = stats[0], rstd = stats[1], tail = 0, tail_x = 0;                                       \
-        if (w)                                                                                               \
-            for (int64_t j = 0; j < n; j++) dx[j] = (T)((double)g[j] * w[j]);                                \
-        const T *dxhat = w ? dx : g;                                                                         \
         v4d m = {mean, mean, mean, mean}, r = {rstd, rstd, rstd, rstd}, lo = {0}, hi = {0}, xlo = {0}, xhi = {0}; \
         int64_t j = 0;                                                                                       \
         for (; j + 8 <= n; j += 8) {                                                                         \
-            v4d a = load4_##T(dxhat + j), c = load4_##T(dxhat + j + 4);                                      \
+            v4d a = load4_##T(g + j), c = load4_##T(g + j + 4);                                              \
+            if (w) {                                                                                         \
+                a *= load4_##T(w + j);                                                                       \
+                c *= load4_##T(w + j + 4);                                                                   \
+            }                                                                                                \
             lo += a;                                                                                         \
             hi += c;                                                                                         \
             xlo += a * ((load4_##T(x + j) - m) * r);                                                         \
             xhi += c * ((load4_##T(x + j + 4) - m) * r);                                                     \
         }                                                                                                    \
         for (; j < n; j++) {                                                                                 \
-            tail += dxhat[j];                                                                                \
-            tail_x += dxhat[j] * ((x[j] - mean) * rstd);                                                     \
+            double dxhat = g[j] * (w ? (double)w[j] : 1);                                                    \
+            tail += dxhat;                                                                                   \
+            tail_x += dxhat * ((x[j] - mean) * rstd);                                                        \
         }                                                                                                    \
         double mean_dxhat = COMBINE(lo, hi, tail) / (double)n, mean_dxhat_xhat = COMBINE(xlo, xhi, tail_x) / (double)n; \
-        for (j = 0; j < n; j++)                                                                              \
-            dx[j] = (T)(rstd * (dxhat[j] - mean_dxhat - (x[j] - mean) * rstd * mean_dxhat_xhat));           \
+        for (j = 0; j < n; j++) {                                                                            \
+            double dxhat = g[j] * (w ? (double)w[j] : 1);                                                    \
+            dx[j] = (T)(rstd * (dxhat - mean_dxhat - (x[j] - mean) * rstd * mean_dxhat_xhat));               \
+        }                                                                                                    \
     }
 LN_BACKWARD_ROW(float)
 LN_BACKWARD_ROW(double)
