@@ -9,7 +9,9 @@ Corpus: every plain file (no '.' in its name, not a link) of the directory
 in name order, or one file; each file ends with a line "%"; fortunes are
 split at lines holding only "%" and every 20th (k % 20 == 19) is held out.
 Model: Embedding(V, E) -> LSTM(E, H, L) -> Linear(H, V); B parallel streams
-read in chunks of T bytes with the state carried across chunks detached;
+read in chunks of T bytes with the state carried across chunks detached,
+each stream read round its stretch of the text from an offset that moves
+every epoch;
 Adam with the learning rate decayed from --lr to --lr-min along half a
 cosine over the run (its fraction done: of the time budget or of the epochs,
 whichever is further along), clip_grad_norm_. The LSTM is layer-normalised
@@ -128,11 +130,15 @@ def detach(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
-def chunk(data, first, n, streams, seq, k):
-    """Inputs (T, B) and targets (T*B) of chunk k, as examples/charlm.c."""
+def chunk(data, first, n, streams, seq, k, shift=0):
+    """Inputs (T, B) and targets (T*B) of chunk k, as examples/charlm.c:
+    stream b reads its stretch of the text round from an offset that
+    `shift` (the epoch less one) moves."""
     stream_len = (n - 1) // streams
-    at = first + torch.arange(streams) * stream_len + k * seq
-    at = at[None, :] + torch.arange(seq)[:, None]
+    b = torch.arange(streams)
+    offset = shift * (b + 1) * 2654435761 % stream_len
+    at = (offset[None, :] + k * seq + torch.arange(seq)[:, None]) % stream_len
+    at = first + b[None, :] * stream_len + at
     return data[at], data[at + 1].reshape(-1)
 
 
@@ -188,7 +194,7 @@ def main():
                 fraction = max(fraction, (trained + clock() - start) / a.time)
             for group in opt.param_groups:
                 group["lr"] = a.lr_min + (a.lr - a.lr_min) * 0.5 * (1 + math.cos(math.pi * min(fraction, 1.0)))
-            x, y = chunk(data, 0, len(train), a.batch, a.seq, k)
+            x, y = chunk(data, 0, len(train), a.batch, a.seq, k, epoch - 1)
             logits, state = model(x, state)
             loss = nn.functional.cross_entropy(logits.reshape(-1, vocab), y)
             opt.zero_grad()

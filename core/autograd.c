@@ -247,7 +247,8 @@ static bool adoptable(const tg_tensor *x, const tg_tensor *g)
  * A gradient g shaped like the broadcast result of x is summed down to x's
  * shape (PyTorch's sum_to_size): dst[i] += sum over the broadcast positions
  * of g. dst is walked as a view expanded to g's shape (stride 0 on the summed
- * dims), one thread, so the order of the sums never depends on threads.
+ * dims), each element's rows in order (threads take columns), so the order
+ * of the sums never depends on threads.
  * A row that folds into one element is summed in double. */
 static void sum_into_row(int64_t n, char **p, const int64_t *step, void *ctx)
 {
@@ -279,7 +280,7 @@ static int sum_into(tg_tensor *dst, const tg_tensor *g)
                        tg_shape_str(dst, b, sizeof b), tg_dtype_name(dst->dtype));
     }
     tg_tensor spread = tg__spread(dst, g->ndim, g->shape);
-    tg__foreach(2, (const tg_tensor *[]){&spread, g}, g->ndim, g->shape, sum_into_row, &spread.dtype, false);
+    tg__foreach_columns(2, (const tg_tensor *[]){&spread, g}, g->ndim, g->shape, sum_into_row, &spread.dtype);
     return 0;
 }
 

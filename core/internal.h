@@ -235,6 +235,14 @@ typedef void (*tg_row_fn)(int64_t n, char **ptrs, const int64_t *steps, void *ct
 void tg__foreach(int nops, const tg_tensor *const *ops, int ndim, const int64_t *shape,
                  tg_row_fn fn, void *ctx, bool parallel);
 
+/* tg__foreach for a reduction into operand 0 (stride 0 along the summed
+ * dims): rows run in order on one thread, and when operand 0 moves along
+ * the innermost dim and the space is large, pieces of that dim run on
+ * threads, each over every row. Each element's sum then takes its rows in
+ * the same order for any thread count. */
+void tg__foreach_columns(int nops, const tg_tensor *const *ops, int ndim, const int64_t *shape, tg_row_fn fn,
+                         void *ctx);
+
 /* Element i of a row-major walk, converted to/from double (slow paths). */
 double tg__load(const void *p, tg_dtype dtype);
 void tg__store(void *p, tg_dtype dtype, double v);

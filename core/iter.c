@@ -163,8 +163,11 @@ void tg__foreach(int nops, const tg_tensor *const *ops, int ndim, const int64_t 
     }
     if (rows == 1) {
         /* One long row: cut it into pieces of a fixed size (independent of
-         * the thread count, so the arithmetic is the same for any count). */
-        const int64_t piece = 8192;
+         * the thread count, so the arithmetic is the same for any count).
+         * Small pieces share a recurrent state evenly: a (64, 192) state
+         * cut at 8192 gave one thread two thirds of it, a (64, 128) one
+         * left the second thread nothing. */
+        const int64_t piece = 2048;
         int64_t pieces = (p.shape[inner] + piece - 1) / piece;
         tg__parallel region = tg__parallel_begin(tg_get_num_threads());
 #pragma omp parallel num_threads(region.threads) if (region.threads > 1)
@@ -191,6 +194,41 @@ void tg__foreach(int nops, const tg_tensor *const *ops, int ndim, const int64_t 
         tg__parallel_arrive(&region);
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) run_rows(&p, r, r + 1, fn, ctx);
+    }
+    tg__parallel_end(&region);
+}
+
+void tg__foreach_columns(int nops, const tg_tensor *const *ops, int ndim, const int64_t *shape, tg_row_fn fn,
+                         void *ctx)
+{
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) numel *= shape[d];
+    if (numel == 0) return;
+    loop_plan p;
+    plan_loop(&p, nops, ops, ndim, shape);
+    int inner = p.ndim - 1;
+    int64_t rows = numel / p.shape[inner], n = p.shape[inner];
+    /* Operand 0 standing still along the row folds the row into one
+     * element: that sum stays whole, on one thread. */
+    int threads = numel < TG_PARALLEL_MIN || n < 32 || p.step[0][inner] == 0 ? 1 : tg_get_num_threads();
+    if (threads == 1) {
+        run_rows(&p, 0, rows, fn, ctx);
+        return;
+    }
+    /* Column pieces, a multiple of 16 elements each: every element still
+     * takes its rows in order, whatever the piece a thread gets. */
+    int64_t piece = ((n + threads - 1) / threads + 15) / 16 * 16, pieces = (n + piece - 1) / piece;
+    tg__parallel region = tg__parallel_begin(threads);
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < pieces; k++) {
+            loop_plan q = p;
+            q.shape[inner] = n - k * piece < piece ? n - k * piece : piece;
+            for (int i = 0; i < nops; i++) q.base[i] += k * piece * p.step[i][inner];
+            run_rows(&q, 0, rows, fn, ctx);
+        }
     }
     tg__parallel_end(&region);
 }

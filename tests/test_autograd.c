@@ -284,6 +284,48 @@ static void test_graph_dot(void **state)
     tg_free(w);
 }
 
+/* A gradient summed down to a broadcast input (a bias's): each element adds
+ * its rows in order, in float, for any thread count, wide rows split
+ * across threads by columns and rows that fold into one element summed
+ * whole. */
+static void test_broadcast_grad_sum_threads(void **state)
+{
+    (void)state;
+    const int64_t shapes[3][2] = {{500, 300}, {40, 100}, {300, 1}};
+    int before = tg_get_num_threads();
+    for (int c = 0; c < 3; c++) {
+        int64_t rows = shapes[c][0], cols = shapes[c][1];
+        tg_manual_seed(21 + (uint64_t)c);
+        tg_tensor *a = tg_randn(TG_F32, 2, (int64_t[]){rows, cols}, 0, 1);
+        tg_tensor *g = tg_randn(TG_F32, 2, (int64_t[]){rows, cols}, 0, 1);
+        tg_tensor *b = tg_zeros(TG_F32, 1, (int64_t[]){cols});
+        tg_requires_grad(b, true);
+        const float *gv = tg_data(g);
+        float *expected = calloc((size_t)cols, sizeof(float));
+        if (cols > 1) {
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t j = 0; j < cols; j++) expected[j] += gv[r * cols + j];
+        } else {
+            double total = 0; /* a row folding into one element is summed in double */
+            for (int64_t r = 0; r < rows; r++) total += gv[r];
+            expected[0] = (float)total;
+        }
+        for (int t = 1; t <= 2; t++) {
+            tg_set_num_threads(t);
+            tg_zero_grad(1, &b);
+            tg_scope *s = tg_scope_begin();
+            assert_int_equal(tg_backward(tg_add(a, b), g), 0);
+            tg_scope_end(s);
+            assert_memory_equal(tg_data(b->grad), expected, (size_t)cols * sizeof(float));
+        }
+        free(expected);
+        tg_free(a);
+        tg_free(g);
+        tg_free(b);
+    }
+    tg_set_num_threads(before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_graph_dot),
         cmocka_unit_test(test_custom_op_with_grad_slot),
         cmocka_unit_test(test_repeated_inputs),
+        cmocka_unit_test(test_broadcast_grad_sum_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
