@@ -10,8 +10,8 @@ in name order, or one file; each file ends with a line "%"; fortunes are
 split at lines holding only "%" and every 20th (k % 20 == 19) is held out.
 Model: Embedding(V, E) -> LSTM(E, H, L) -> Linear(H, V); B parallel streams
 read in chunks of T bytes with the state carried across chunks detached,
-each stream read round its stretch of the text from an offset that moves
-every epoch;
+the training fortunes in a new order every epoch and each stream read
+round its stretch of the text from an offset that moves every epoch;
 Adam with the learning rate decayed from --lr to --lr-min along half a
 cosine over the run (its fraction done: of the time budget or of the epochs,
 whichever is further along), clip_grad_norm_. The LSTM is layer-normalised
@@ -63,6 +63,28 @@ def split(src):
         else:
             record += line + b"\n"
     return bytes(train), bytes(held)
+
+
+def fortune_starts(train):
+    """Where each training fortune starts: the text's start and after every line "%"."""
+    starts, i = [0], train.find(b"\n%\n")
+    while i >= 0:
+        if i + 3 < len(train):
+            starts.append(i + 3)
+        i = train.find(b"\n%\n", i + 1)
+    return starts
+
+
+def shuffled(train, starts, seed, epoch):
+    """The training fortunes in an order drawn from (seed, epoch), as
+    examples/charlm.c: Fisher-Yates with a 64-bit LCG."""
+    n, order, r = len(starts), list(range(len(starts))), (seed * 1000003 + epoch) % 2**64
+    for i in range(n - 1, 0, -1):
+        r = (r * 6364136223846793005 + 1442695040888963407) % 2**64
+        j = (r >> 33) % (i + 1)
+        order[i], order[j] = order[j], order[i]
+    ends = starts[1:] + [len(train)]
+    return b"".join(train[starts[k]:ends[k]] for k in order)
 
 
 class LayerNormLSTM(nn.Module):
@@ -162,8 +184,8 @@ def main():
     for name, default in [("embed", 64), ("hidden", 192), ("layers", 2), ("seq", 25), ("batch", 64),
                           ("epochs", 10), ("threads", 2), ("seed", 1)]:
         p.add_argument("--" + name, type=int, default=default)
-    for name, default in [("lr", LR), ("lr-min", LR_MIN), ("clip", 1.0), ("time", 540.0), ("eval-every", 120.0),
-                          ("dropout", 0.0)]:
+    for name, default in [("lr", LR), ("lr-min", LR_MIN), ("clip", 1.0), ("time", 560.0), ("eval-every", 120.0),
+                          ("dropout", 0.0), ("weight-decay", 0.0)]:
         p.add_argument("--" + name, type=float, default=default)
     p.add_argument("--no-layer-norm", action="store_true")
     p.add_argument("--cpu-clock", action="store_true")
@@ -182,11 +204,19 @@ def main():
     if a.cell != "lstm" and not a.no_layer_norm:
         raise SystemExit("charlm_torch: layer norm is written here for the LSTM only; add --no-layer-norm")
     model = CharLM(a.cell, vocab, a.embed, a.hidden, a.layers, not a.no_layer_norm, a.dropout)
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    # AdamW: the matrices decay by --weight-decay, biases and gains never
+    # (weight decay 0 is Adam).
+    matrices = [p for p in model.parameters() if p.dim() == 2]
+    others = [p for p in model.parameters() if p.dim() != 2]
+    opt = torch.optim.AdamW([{"params": matrices, "weight_decay": a.weight_decay},
+                             {"params": others, "weight_decay": 0.0}], lr=a.lr)
     print(f"{len(train)} training and {len(held)} held-out bytes, {vocab} distinct; "
           f"{sum(p.numel() for p in model.parameters())} parameters, {chunks} chunks per epoch", flush=True)
     trained, done, bits, next_eval = 0.0, 0, float("nan"), a.eval_every
+    starts = fortune_starts(train)
     for epoch in range(1, a.epochs + 1):
+        order = shuffled(train, starts, a.seed, epoch)
+        data[:len(train)] = torch.tensor([index_of[b] for b in order], dtype=torch.long)
         state, start, k = None, clock(), 0
         for k in range(chunks):
             fraction = done / (chunks * a.epochs)

@@ -147,16 +147,25 @@ static void run_rows(const loop_plan *p, int64_t row_begin, int64_t row_end, tg_
     }
 }
 
+/* The plan of a walk over shape and its number of rows; *numel is the
+ * number of elements (0: nothing to walk, and no plan). */
+static int64_t plan_rows(loop_plan *p, int nops, const tg_tensor *const *ops, int ndim, const int64_t *shape,
+                         int64_t *numel)
+{
+    *numel = 1;
+    for (int d = 0; d < ndim; d++) *numel *= shape[d];
+    if (*numel == 0) return 0;
+    plan_loop(p, nops, ops, ndim, shape);
+    return *numel / p->shape[p->ndim - 1];
+}
+
 void tg__foreach(int nops, const tg_tensor *const *ops, int ndim, const int64_t *shape,
                  tg_row_fn fn, void *ctx, bool parallel)
 {
-    int64_t numel = 1;
-    for (int d = 0; d < ndim; d++) numel *= shape[d];
-    if (numel == 0) return;
     loop_plan p;
-    plan_loop(&p, nops, ops, ndim, shape);
+    int64_t numel, rows = plan_rows(&p, nops, ops, ndim, shape, &numel);
+    if (numel == 0) return;
     int inner = p.ndim - 1;
-    int64_t rows = numel / p.shape[inner];
     if (!parallel || numel < TG_PARALLEL_MIN) {
         run_rows(&p, 0, rows, fn, ctx);
         return;
@@ -201,13 +210,11 @@ void tg__foreach(int nops, const tg_tensor *const *ops, int ndim, const int64_t 
 void tg__foreach_columns(int nops, const tg_tensor *const *ops, int ndim, const int64_t *shape, tg_row_fn fn,
                          void *ctx)
 {
-    int64_t numel = 1;
-    for (int d = 0; d < ndim; d++) numel *= shape[d];
-    if (numel == 0) return;
     loop_plan p;
-    plan_loop(&p, nops, ops, ndim, shape);
+    int64_t numel, rows = plan_rows(&p, nops, ops, ndim, shape, &numel);
+    if (numel == 0) return;
     int inner = p.ndim - 1;
-    int64_t rows = numel / p.shape[inner], n = p.shape[inner];
+    int64_t n = p.shape[inner];
     /* Operand 0 standing still along the row folds the row into one
      * element: that sum stays whole, on one thread. */
     int threads = numel < TG_PARALLEL_MIN || n < 32 || p.step[0][inner] == 0 ? 1 : tg_get_num_threads();
