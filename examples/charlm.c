@@ -11,7 +11,8 @@
  * other places in their stretches of the text, so that the chunks and
  * batches differ from epoch to epoch: with the same chunks every epoch the
  * model learnt them by heart sooner (2.016 bits after the default budget,
- * against 1.998 and 1.999 in three runs with new chunks). Adam, with the
+ * against 1.998 to 2.002 in four runs with new chunks, the worst on a
+ * machine busy with other work). Adam, with the
  * learning rate decayed from 0.006 to 0.0002 along half a cosine over the
  * run, gradient clipping, and the held-out loss in bits per character after
  * every epoch and every two minutes of training (log2 of the vocabulary,
@@ -591,8 +592,9 @@ int main(int argc, char **argv)
                text.vocab, (long long)embed, cell, (long long)embed, (long long)hidden, layers,
                layer_norm && strcmp(cell, "rnn") != 0 ? ", layer norm" : "", (long long)hidden, text.vocab,
                (long long)tg_params_numel(&m.params));
-        printf("%lld streams, chunks of %lld bytes (%lld per epoch), Adam lr %g (cosine to %g), clip_grad_norm %g\n",
-               (long long)B, (long long)T, (long long)chunks, lr, lr_min, clip);
+        printf("%lld streams, chunks of %lld bytes (%lld per epoch), %s lr %g (cosine to %g), clip_grad_norm %g\n",
+               (long long)B, (long long)T, (long long)chunks, weight_decay > 0 ? "AdamW" : "Adam", lr, lr_min, clip);
+        if (weight_decay > 0) printf("weight decay %g on the matrices\n", weight_decay);
         fflush(stdout);
     }
 
