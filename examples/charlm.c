@@ -232,6 +232,7 @@ static void free_corpus(corpus *c)
 static void shuffle_fortunes(corpus *c, uint64_t seed, int epoch)
 {
     size_t n = c->fortunes, at = 0;
+    if (n < 2) return;
     for (size_t i = 0; i < n; i++) c->order[i] = i;
     uint64_t r = seed * 1000003u + (uint64_t)epoch;
     for (size_t i = n - 1; i > 0; i--) {
