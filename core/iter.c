@@ -159,13 +159,33 @@ static int64_t plan_rows(loop_plan *p, int nops, const tg_tensor *const *ops, in
     return *numel / p->shape[p->ndim - 1];
 }
 
+/* The innermost dim cut into pieces of `piece` elements (the last may be
+ * shorter), each walked over every row, the pieces shared among threads. */
+static void run_pieces(const loop_plan *p, int64_t rows, int64_t piece, int threads, tg_row_fn fn, void *ctx)
+{
+    int inner = p->ndim - 1;
+    int64_t n = p->shape[inner], pieces = (n + piece - 1) / piece;
+    tg__parallel region = tg__parallel_begin(threads);
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < pieces; k++) {
+            loop_plan q = *p;
+            q.shape[inner] = n - k * piece < piece ? n - k * piece : piece;
+            for (int i = 0; i < p->nops; i++) q.base[i] += k * piece * p->step[i][inner];
+            run_rows(&q, 0, rows, fn, ctx);
+        }
+    }
+    tg__parallel_end(&region);
+}
+
 void tg__foreach(int nops, const tg_tensor *const *ops, int ndim, const int64_t *shape,
                  tg_row_fn fn, void *ctx, bool parallel)
 {
     loop_plan p;
     int64_t numel, rows = plan_rows(&p, nops, ops, ndim, shape, &numel);
     if (numel == 0) return;
-    int inner = p.ndim - 1;
     if (!parallel || numel < TG_PARALLEL_MIN) {
         run_rows(&p, 0, rows, fn, ctx);
         return;
@@ -176,25 +196,7 @@ void tg__foreach(int nops, const tg_tensor *const *ops, int ndim, const int64_t 
          * Small pieces share a recurrent state evenly: a (64, 192) state
          * cut at 8192 gave one thread two thirds of it, a (64, 128) one
          * left the second thread nothing. */
-        const int64_t piece = 2048;
-        int64_t pieces = (p.shape[inner] + piece - 1) / piece;
-        tg__parallel region = tg__parallel_begin(tg_get_num_threads());
-#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
-        {
-            tg__parallel_arrive(&region);
-#pragma omp for schedule(static)
-            for (int64_t k = 0; k < pieces; k++) {
-                char *ptrs[MAX_OPS];
-                int64_t steps[MAX_OPS];
-                for (int i = 0; i < nops; i++) {
-                    steps[i] = p.step[i][inner];
-                    ptrs[i] = p.base[i] + k * piece * steps[i];
-                }
-                int64_t n = p.shape[inner] - k * piece;
-                fn(n < piece ? n : piece, ptrs, steps, ctx);
-            }
-        }
-        tg__parallel_end(&region);
+        run_pieces(&p, rows, 2048, tg_get_num_threads(), fn, ctx);
         return;
     }
     tg__parallel region = tg__parallel_begin(tg_get_num_threads());
@@ -224,18 +226,5 @@ void tg__foreach_columns(int nops, const tg_tensor *const *ops, int ndim, const 
     }
     /* Column pieces, a multiple of 16 elements each: every element still
      * takes its rows in order, whatever the piece a thread gets. */
-    int64_t piece = ((n + threads - 1) / threads + 15) / 16 * 16, pieces = (n + piece - 1) / piece;
-    tg__parallel region = tg__parallel_begin(threads);
-#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
-    {
-        tg__parallel_arrive(&region);
-#pragma omp for schedule(static)
-        for (int64_t k = 0; k < pieces; k++) {
-            loop_plan q = p;
-            q.shape[inner] = n - k * piece < piece ? n - k * piece : piece;
-            for (int i = 0; i < nops; i++) q.base[i] += k * piece * p.step[i][inner];
-            run_rows(&q, 0, rows, fn, ctx);
-        }
-    }
-    tg__parallel_end(&region);
+    run_pieces(&p, rows, ((n + threads - 1) / threads + 15) / 16 * 16, threads, fn, ctx);
 }
