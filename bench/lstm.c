@@ -55,7 +55,7 @@ static double max_rss_mb(void)
 int main(int argc, char **argv)
 {
     int64_t batch = 64, seq = 50, input = 256, hidden = 256;
-    int layers = 1, threads = 1, reps = 20;
+    int layers = 1, threads = 1, reps = 20, layer_norm = 0;
     tg_dtype dtype = TG_F32;
     const char *mode = "lstm";
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -69,6 +69,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--reps")) reps = atoi(v);
         else if (!strcmp(k, "--dtype")) dtype = strcmp(v, "f64") ? TG_F32 : TG_F64;
         else if (!strcmp(k, "--mode")) mode = v;
+        else if (!strcmp(k, "--layer-norm")) layer_norm = atoi(v);
         else {
             fprintf(stderr, "lstm: unknown option %s\n", k);
             return 2;
@@ -81,7 +82,8 @@ int main(int argc, char **argv)
         return 2;
     }
     tg_manual_seed(0);
-    tg_rnn_config config = {.input_size = input, .hidden_size = hidden, .num_layers = layers, .dtype = dtype};
+    tg_rnn_config config = {.input_size = input, .hidden_size = hidden, .num_layers = layers, .dtype = dtype,
+                             .layer_norm = layer_norm != 0};
     tg_rnn *lstm = tg_rnn_new(cell, &config);
     tg_tensor *x = tg_rand(dtype, 3, (int64_t[]){seq, batch, input}, -1, 1);
     if (!lstm || !x) {
@@ -108,8 +110,8 @@ int main(int argc, char **argv)
         }
     }
     printf("{\"mode\":\"%s\",\"batch\":%lld,\"seq\":%lld,\"input\":%lld,\"hidden\":%lld,\"layers\":%d,\"threads\":%d,"
-           "\"dtype\":\"%s\",\"simd\":\"%s\",\"forward_ms\":%.3f,\"train_ms\":%.3f,\"max_rss_mb\":%.1f}\n",
-           mode, (long long)batch, (long long)seq, (long long)input, (long long)hidden, layers, threads,
+           "\"layer_norm\":%d,\"dtype\":\"%s\",\"simd\":\"%s\",\"forward_ms\":%.3f,\"train_ms\":%.3f,\"max_rss_mb\":%.1f}\n",
+           mode, (long long)batch, (long long)seq, (long long)input, (long long)hidden, layers, threads, layer_norm,
            dtype == TG_F32 ? "f32" : "f64", tg_simd_level(), bench_median(forward, reps), bench_median(total, reps),
            max_rss_mb());
     free(forward);

@@ -292,6 +292,15 @@ tg_tensor *tg__autoscope_keep(tg_scope *s, tg_tensor *result);
 /* For ops with a second result (an index tensor): keep both, end the scope. */
 tg_tensor *tg__autoscope_keep2(tg_scope *s, tg_tensor *result, tg_tensor **second);
 
+/* --- ops for the layers --- */
+
+/* Layer norm of each of the `blocks` equal blocks of x's last dim on its
+ * own, with an affine of the whole last dim: x (..., C), weight and bias (C)
+ * or NULL, C a multiple of blocks; y has x's shape. A recurrent layer's
+ * layer norm (rnn.c) normalises each gate block of its projections and
+ * scales and shifts them with one node instead of three (ops/nn.c). */
+tg_tensor *tg__layer_norm_blocks(tg_tensor *x, int64_t blocks, tg_tensor *weight, tg_tensor *bias, double eps);
+
 /* --- files (safetensors.c, safetensors_save.c) --- */
 
 /* Length of the valid UTF-8 sequence at s (1 to 4), or 0 if it is not one

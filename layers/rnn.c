@@ -186,16 +186,7 @@ typedef struct {
 static tg_tensor *project(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, tg_tensor *gain, int blocks)
 {
     if (!gain) return tg_linear(x, weight, bias);
-    tg_tensor *proj = tg_linear(x, weight, NULL);
-    if (!proj) return NULL;
-    int64_t split[TG_MAX_DIMS];
-    int nd = proj->ndim;
-    for (int d = 0; d < nd - 1; d++) split[d] = proj->shape[d];
-    split[nd - 1] = blocks ? blocks : 1;
-    split[nd] = proj->shape[nd - 1] / split[nd - 1];
-    tg_tensor *normed = tg_layer_norm(tg_view(proj, nd + 1, split), 1, NULL, NULL, TG_RNN_LN_EPS);
-    normed = tg_view(normed, nd, proj->shape);
-    return bias ? tg_addcmul(bias, normed, gain, 1.0) : tg_mul(normed, gain);
+    return tg__layer_norm_blocks(tg_linear(x, weight, NULL), blocks ? blocks : 1, gain, bias, TG_RNN_LN_EPS);
 }
 
 /* The state a layer and direction starts from: the given initial state's

@@ -41,7 +41,8 @@ typedef float v4f_u __attribute__((vector_size(16), aligned(4), may_alias));
     ((((lo)[0] + (hi)[0]) + ((lo)[1] + (hi)[1])) + (((lo)[2] + (hi)[2]) + ((lo)[3] + (hi)[3])) + (tail))
 
 /* Layer norm of one contiguous row of n values of type T, and its mean and
- * 1/std into stats[0], stats[1]; w and b may be NULL. */
+ * 1/std into stats[0], stats[1]; w and b (this row's part of the affine)
+ * may be NULL. */
 #define LN_FORWARD_ROW(T)                                                                                    \
     TG__VECTOR_CLONES static void ln_forward_row_##T(const T *x, const T *w, const T *b, T *y, int64_t n,   \
                                                      double eps, double *stats)                              \
@@ -64,9 +65,13 @@ typedef float v4f_u __attribute__((vector_size(16), aligned(4), may_alias));
         }                                                                                                    \
         for (; j < n; j++) tail += (x[j] - mean) * (x[j] - mean);                                            \
         double rstd = 1 / sqrt(COMBINE(dlo, dhi, tail) / (double)n + eps);                                   \
-        if (w || b)                                                                                          \
-            for (j = 0; j < n; j++)                                                                          \
-                y[j] = (T)((x[j] - mean) * rstd * (w ? (double)w[j] : 1) + (b ? (double)b[j] : 0));          \
+        /* one loop per case, so that each runs in vectors */                                                \
+        if (w && b)                                                                                          \
+            for (j = 0; j < n; j++) y[j] = (T)((x[j] - mean) * rstd * w[j] + b[j]);                          \
+        else if (w)                                                                                          \
+            for (j = 0; j < n; j++) y[j] = (T)((x[j] - mean) * rstd * w[j]);                                 \
+        else if (b)                                                                                          \
+            for (j = 0; j < n; j++) y[j] = (T)((x[j] - mean) * rstd + b[j]);                                 \
         else                                                                                                 \
             for (j = 0; j < n; j++) y[j] = (T)((x[j] - mean) * rstd);                                        \
         stats[0] = mean;                                                                                     \
@@ -108,6 +113,37 @@ LN_FORWARD_ROW(double)
     }
 LN_BACKWARD_ROW(float)
 LN_BACKWARD_ROW(double)
+
+/* Columns [j0, j1) of the affine's gradients: with the affine repeating
+ * every P elements of x (P a multiple of the row length n), dw[j] adds
+ * g * xhat and db[j] adds g at j, j + P, j + 2P, ... in that order, so that
+ * each sum is the same however the columns are shared among threads. dw or
+ * db may be NULL. */
+#define LN_AFFINE_GRAD(T)                                                                                    \
+    TG__VECTOR_CLONES static void ln_affine_grad_##T(const T *x, const T *g, const double *stats, int64_t n, \
+                                                     int64_t P, int64_t periods, int64_t j0, int64_t j1,     \
+                                                     double *dw, double *db)                                 \
+    {                                                                                                        \
+        for (int64_t k = 0; k < periods; k++) {                                                              \
+            const T *xk = x + k * P, *gk = g + k * P;                                                        \
+            for (int64_t j = j0; j < j1;) {                                                                  \
+                int64_t row = k * (P / n) + j / n, end = (j / n + 1) * n < j1 ? (j / n + 1) * n : j1;        \
+                double mean = stats[2 * row], rstd = stats[2 * row + 1];                                     \
+                if (dw && db)                                                                                \
+                    for (int64_t i = j; i < end; i++) {                                                      \
+                        dw[i] += gk[i] * ((xk[i] - mean) * rstd);                                            \
+                        db[i] += gk[i];                                                                      \
+                    }                                                                                        \
+                else if (dw)                                                                                 \
+                    for (int64_t i = j; i < end; i++) dw[i] += gk[i] * ((xk[i] - mean) * rstd);              \
+                else                                                                                         \
+                    for (int64_t i = j; i < end; i++) db[i] += gk[i];                                        \
+                j = end;                                                                                     \
+            }                                                                                                \
+        }                                                                                                    \
+    }
+LN_AFFINE_GRAD(float)
+LN_AFFINE_GRAD(double)
 
 /* --- softmax, log_softmax ------------------------------------------------------
  * Along dim, a contiguous tensor is `outer` blocks of `n` x `inner`
@@ -235,12 +271,18 @@ tg_tensor *tg_dropout(tg_tensor *x, double p, bool training)
  * rstd = 1 / sqrt(var + eps) (biased var), y = xhat * w + b;
  *   dxhat = g * w
  *   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
- *   dw = sum over rows of g * xhat,  db = sum over rows of g */
+ *   dw = sum over rows of g * xhat,  db = sum over rows of g
+ * The affine repeats every P elements of x: P = N for tg_layer_norm, a
+ * multiple of N for tg__layer_norm_blocks, where each block of a row has
+ * its own gain and bias. Row r reads them from offset (r % (P / N)) * N. */
+#define AFFINE_AT(p, dt, r, N, P) \
+    ((p) ? (const char *)(p) + ((r) % ((P) / (N))) * (N) * (int64_t)tg_dtype_size(dt) : NULL)
+
 static void layer_norm_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *x = n->inputs[0], *w = n->inputs[1], *b = n->inputs[2];
     const double *stats = tg_data(n->saved[0]); /* (rows, 2): mean, rstd */
-    int64_t N = n->iarg[0], rows = N ? tg_numel(x) / N : 0;
+    int64_t N = n->iarg[0], P = n->iarg[1], rows = N ? tg_numel(x) / N : 0;
     tg_dtype dt = x->dtype;
     const void *px = tg_data(x), *pg = tg_data(g), *pw = w ? tg_data(w) : NULL;
     if (tg_needs_grad(x)) {
@@ -253,41 +295,40 @@ static void layer_norm_backward(tg_node *n, tg_tensor *g)
             tg__parallel_arrive(&region);
 #pragma omp for schedule(static)
             for (int64_t r = 0; r < rows; r++) {
+                const void *wr = AFFINE_AT(pw, dt, r, N, P);
                 if (dt == TG_F32)
-                    ln_backward_row_float((const float *)px + r * N, (const float *)pg + r * N, pw, (float *)pdx + r * N,
+                    ln_backward_row_float((const float *)px + r * N, (const float *)pg + r * N, wr, (float *)pdx + r * N,
                                           N, stats + 2 * r);
                 else
-                    ln_backward_row_double((const double *)px + r * N, (const double *)pg + r * N, pw,
+                    ln_backward_row_double((const double *)px + r * N, (const double *)pg + r * N, wr,
                                            (double *)pdx + r * N, N, stats + 2 * r);
             }
         }
         tg__parallel_end(&region);
         tg_accum_grad(x, dx);
     }
-    if (!tg_needs_grad(w) && !tg_needs_grad(b)) return;
-    /* Rows in order, so the sums do not depend on the thread count. */
-    tg_tensor *sums = tg__new("tg_backward", TG_F64, 2, (int64_t[]){2, N});
-    tg_tensor *dw = w ? tg__new_like("tg_backward", w) : NULL, *db = b ? tg__new_like("tg_backward", b) : NULL;
-    if (!sums || (w && !dw) || (b && !db)) return;
-    double *dw_sum = tg_data(sums), *db_sum = dw_sum + N;
-    memset(dw_sum, 0, sizeof(double) * (size_t)(2 * N));
-    for (int64_t r = 0; r < rows; r++) {
-        double mean = stats[2 * r], rstd = stats[2 * r + 1];
-        if (dt == TG_F32) { /* plain pointers: the loop over j runs in vectors */
-            const float *gr = (const float *)pg + r * N, *xr = (const float *)px + r * N;
-            for (int64_t j = 0; j < N; j++) {
-                dw_sum[j] += gr[j] * ((xr[j] - mean) * rstd);
-                db_sum[j] += gr[j];
-            }
-        } else {
-            const double *gr = (const double *)pg + r * N, *xr = (const double *)px + r * N;
-            for (int64_t j = 0; j < N; j++) {
-                dw_sum[j] += gr[j] * ((xr[j] - mean) * rstd);
-                db_sum[j] += gr[j];
-            }
+    bool want_w = tg_needs_grad(w), want_b = tg_needs_grad(b);
+    if (!want_w && !want_b) return;
+    tg_tensor *sums = tg__new("tg_backward", TG_F64, 2, (int64_t[]){2, P});
+    tg_tensor *dw = want_w ? tg__new_like("tg_backward", w) : NULL, *db = want_b ? tg__new_like("tg_backward", b) : NULL;
+    if (!sums || (want_w && !dw) || (want_b && !db)) return;
+    double *dw_sum = want_w ? tg_data(sums) : NULL, *db_sum = want_b ? (double *)tg_data(sums) + P : NULL;
+    memset(tg_data(sums), 0, sizeof(double) * (size_t)(2 * P));
+    /* Pieces of 64 columns on threads, each over every period. */
+    int64_t periods = P ? rows * N / P : 0, pieces = (P + 63) / 64;
+    tg__parallel region = tg__parallel_begin(pieces > 1 ? tg__threads_for(rows * N, TG_PARALLEL_MIN) : 1);
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < pieces; c++) {
+            int64_t j0 = c * 64, j1 = j0 + 64 < P ? j0 + 64 : P;
+            if (dt == TG_F32) ln_affine_grad_float(px, pg, stats, N, P, periods, j0, j1, dw_sum, db_sum);
+            else ln_affine_grad_double(px, pg, stats, N, P, periods, j0, j1, dw_sum, db_sum);
         }
     }
-    for (int64_t j = 0; j < N; j++) {
+    tg__parallel_end(&region);
+    for (int64_t j = 0; j < P; j++) {
         if (dw) st(tg_data(dw), dt, j, dw_sum[j]);
         if (db) st(tg_data(db), dt, j, db_sum[j]);
     }
@@ -309,21 +350,14 @@ static bool affine_ok(const char *fn, const char *what, const tg_tensor *p, cons
                       tg_shape_str(p, s2, sizeof s2));
 }
 
-tg_tensor *tg_layer_norm(tg_tensor *x, int n_normalized, tg_tensor *weight, tg_tensor *bias, double eps)
+/* Layer norm of x (checked) over rows of N, with weight and bias (checked,
+ * or NULL) of P elements each, P a multiple of N (see above). */
+static tg_tensor *layer_norm_rows(const char *fn, tg_tensor *x, int64_t N, int64_t P, tg_tensor *weight,
+                                  tg_tensor *bias, double eps)
 {
-    const char *fn = "tg_layer_norm";
-    if (!tg__check_float(fn, x)) return NULL;
-    if (n_normalized < 1 || n_normalized > x->ndim) {
-        char s[128];
-        return tg_error("%s: n_normalized must be in [1, %d] for input of shape %s, got %d", fn, x->ndim,
-                        tg_shape_str(x, s, sizeof s), n_normalized);
-    }
-    if (!affine_ok(fn, "weight", weight, x, n_normalized) || !affine_ok(fn, "bias", bias, x, n_normalized)) return NULL;
     tg_tensor *xc = tg__contiguous(x);
     tg_tensor *wc = weight ? tg__contiguous(weight) : NULL, *bc = bias ? tg__contiguous(bias) : NULL;
     if (!xc || (weight && !wc) || (bias && !bc)) return NULL;
-    int64_t N = 1;
-    for (int d = x->ndim - n_normalized; d < x->ndim; d++) N *= x->shape[d];
     int64_t rows = N ? tg_numel(x) / N : 0;
     tg_tensor *y = tg__new_like(fn, xc), *stats = y ? tg__new(fn, TG_F64, 2, (int64_t[]){rows, 2}) : NULL;
     tg_dtype dt = x->dtype;
@@ -337,10 +371,11 @@ tg_tensor *tg_layer_norm(tg_tensor *x, int n_normalized, tg_tensor *weight, tg_t
         tg__parallel_arrive(&region);
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
+            const void *wr = AFFINE_AT(pw, dt, r, N, P), *br = AFFINE_AT(pb, dt, r, N, P);
             if (dt == TG_F32)
-                ln_forward_row_float((const float *)px + r * N, pw, pb, (float *)py + r * N, N, eps, mean_rstd + 2 * r);
+                ln_forward_row_float((const float *)px + r * N, wr, br, (float *)py + r * N, N, eps, mean_rstd + 2 * r);
             else
-                ln_forward_row_double((const double *)px + r * N, pw, pb, (double *)py + r * N, N, eps,
+                ln_forward_row_double((const double *)px + r * N, wr, br, (double *)py + r * N, N, eps,
                                       mean_rstd + 2 * r);
         }
     }
@@ -348,6 +383,7 @@ tg_tensor *tg_layer_norm(tg_tensor *x, int n_normalized, tg_tensor *weight, tg_t
     tg_node *node = stats ? tg__unread(tg_record("layer_norm", layer_norm_backward, y, 3, (tg_tensor *[]){xc, wc, bc}), 4, true) : NULL;
     if (node) {
         node->iarg[0] = N;
+        node->iarg[1] = P;
         tg_save_for_backward(node, 0, stats);
         return y;
     }
@@ -361,4 +397,40 @@ tg_tensor *tg_layer_norm(tg_tensor *x, int n_normalized, tg_tensor *weight, tg_t
     if (wc != weight) tg_free(wc);
     if (bc != bias) tg_free(bc);
     return y;
+}
+
+tg_tensor *tg_layer_norm(tg_tensor *x, int n_normalized, tg_tensor *weight, tg_tensor *bias, double eps)
+{
+    const char *fn = "tg_layer_norm";
+    if (!tg__check_float(fn, x)) return NULL;
+    if (n_normalized < 1 || n_normalized > x->ndim) {
+        char s[128];
+        return tg_error("%s: n_normalized must be in [1, %d] for input of shape %s, got %d", fn, x->ndim,
+                        tg_shape_str(x, s, sizeof s), n_normalized);
+    }
+    if (!affine_ok(fn, "weight", weight, x, n_normalized) || !affine_ok(fn, "bias", bias, x, n_normalized)) return NULL;
+    int64_t N = 1;
+    for (int d = x->ndim - n_normalized; d < x->ndim; d++) N *= x->shape[d];
+    return layer_norm_rows(fn, x, N, N, weight, bias, eps);
+}
+
+tg_tensor *tg__layer_norm_blocks(tg_tensor *x, int64_t blocks, tg_tensor *weight, tg_tensor *bias, double eps)
+{
+    const char *fn = "tg__layer_norm_blocks";
+    if (!tg__check_float(fn, x)) return NULL;
+    int64_t C = x->ndim ? x->shape[x->ndim - 1] : 0;
+    char s1[128], s2[128];
+    if (x->ndim < 1 || blocks < 1 || C % blocks != 0)
+        return tg_error("%s: the last dim of input %s does not split into %lld blocks", fn,
+                        tg_shape_str(x, s1, sizeof s1), (long long)blocks);
+    const tg_tensor *affine[2] = {weight, bias};
+    for (int i = 0; i < 2; i++) {
+        const tg_tensor *p = affine[i];
+        if (p && !tg__check_float(fn, p)) return NULL;
+        if (p && (p->dtype != x->dtype || p->ndim != 1 || p->shape[0] != C))
+            return tg_error("%s: Expected %s of shape [%lld] and dtype %s for input %s, got %s %s", fn,
+                              i ? "bias" : "weight", (long long)C, tg_dtype_name(x->dtype),
+                              tg_shape_str(x, s1, sizeof s1), tg_dtype_name(p->dtype), tg_shape_str(p, s2, sizeof s2));
+    }
+    return layer_norm_rows(fn, x, C / blocks, C, weight, bias, eps);
 }

@@ -5,6 +5,8 @@
 #include "support.h"
 #include <tapegrad/nn.h>
 
+#include "../core/internal.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,6 +81,13 @@ static tg_tensor *gc_layer_norm(int n, tg_tensor **in, void *vctx)
     tg_tensor *w = n > 1 ? tg_select(tg_view(in[1], 2, (int64_t[]){-1, 2}), 1, 0) : NULL;
     return tg_layer_norm(layout_view(in[0], &c->x), c->dim, w, n > 2 ? in[2] : NULL, 1e-5);
 }
+/* Layer norm of each of 2 blocks of the last dim (6 -> 2 x 3), with a
+ * weight and bias of the whole last dim, as a recurrent layer uses it. */
+static tg_tensor *gc_layer_norm_blocks(int n, tg_tensor **in, void *vctx)
+{
+    check_ctx *c = vctx;
+    return tg__layer_norm_blocks(layout_view(in[0], &c->x), 2, n > 1 ? in[1] : NULL, n > 2 ? in[2] : NULL, 1e-5);
+}
 static tg_tensor *gc_dropout(int n, tg_tensor **in, void *vctx)
 {
     (void)n;
@@ -111,6 +120,9 @@ static void test_gradcheck(void **state)
     c.dim = 2;
     check_layouts(gc_layer_norm, &c, 0, NULL, "layer_norm 2 dims");
     check_layouts(gc_dropout, &c, 0, NULL, "dropout");
+    c.x = (layout_input){.ndim = 3, .shape = {3, 4, 6}};
+    check_layouts(gc_layer_norm_blocks, &c, 2, (leaf_spec[]){{1, {6}, -2, 2}, {1, {6}, -2, 2}}, "layer_norm blocks");
+    check_layouts(gc_layer_norm_blocks, &c, 1, (leaf_spec[]){{1, {6}, -2, 2}}, "layer_norm blocks, weight only");
 }
 
 /* layer norm over two dims with (4, 5) weight and bias. */
@@ -128,6 +140,59 @@ static void test_layer_norm_2d_affine(void **state)
                         leaf_f64(2, (int64_t[]){4, 5}, -2, 2)};
     assert_gradcheck(gc_layer_norm_2d_affine, in, 3, NULL, "layer_norm (4,5) affine");
     for (int k = 0; k < 3; k++) tg_free(in[k]);
+}
+
+/* Blocks normalised by tg__layer_norm_blocks match the plain layer norm of
+ * the split view followed by the affine (forward and every gradient), for
+ * one block and several, both dtypes, and 1 or 2 threads: the affine's
+ * gradients, summed by column pieces on threads, agree bit for bit. */
+static void test_layer_norm_blocks_values(void **state)
+{
+    (void)state;
+    const int64_t cases[3][3] = {{5, 12, 3}, {7, 10, 1}, {96, 768, 4}}; /* rows, C, blocks */
+    int before = tg_get_num_threads();
+    for (int d = 0; d < 2; d++) {
+        tg_dtype dt = d ? TG_F64 : TG_F32;
+        double tol = d ? 1e-12 : 2e-5;
+        for (int c = 0; c < 3; c++) {
+            int64_t rows = cases[c][0], C = cases[c][1], blocks = cases[c][2];
+            tg_manual_seed(5 + (uint64_t)c);
+            tg_tensor *leaf[3] = {tg_randn(dt, 2, (int64_t[]){rows, C}, 0.5, 2), tg_randn(dt, 1, &C, 1, 0.5),
+                                  tg_randn(dt, 1, &C, 0, 1)};
+            tg_tensor *g = tg_randn(dt, 2, (int64_t[]){rows, C}, 0, 1);
+            for (int k = 0; k < 3; k++) tg_requires_grad(leaf[k], true);
+            tg_tensor *ref[4], *got[2][4];
+            for (int way = 0; way < 3; way++) { /* 0: composition; 1, 2: blocks on 1, 2 threads */
+                tg_set_num_threads(way ? way : 1);
+                tg_zero_grad(3, leaf);
+                tg_scope *s = tg_scope_begin();
+                tg_tensor *y;
+                if (way == 0) {
+                    tg_tensor *split = tg_view(leaf[0], 3, (int64_t[]){rows, blocks, C / blocks});
+                    y = tg_view(tg_layer_norm(split, 1, NULL, NULL, 1e-5), 2, (int64_t[]){rows, C});
+                    y = tg_addcmul(leaf[2], y, leaf[1], 1.0);
+                } else {
+                    y = tg__layer_norm_blocks(leaf[0], blocks, leaf[1], leaf[2], 1e-5);
+                }
+                assert_non_null(y);
+                assert_int_equal(tg_backward(y, g), 0);
+                tg_tensor **out = way == 0 ? ref : got[way - 1];
+                out[0] = tg_keep(y);
+                for (int k = 0; k < 3; k++) out[1 + k] = tg_keep(leaf[k]->grad);
+                tg_scope_end(s);
+            }
+            for (int k = 0; k < 4; k++) {
+                assert_close(got[0][k], ref[k], tol, tol, "layer_norm blocks");
+                assert_memory_equal(tg_data(got[0][k]), tg_data(got[1][k]), (size_t)tg_numel(ref[k]) * tg_dtype_size(dt));
+                tg_free(ref[k]);
+                tg_free(got[0][k]);
+                tg_free(got[1][k]);
+            }
+            for (int k = 0; k < 3; k++) tg_free(leaf[k]);
+            tg_free(g);
+        }
+    }
+    tg_set_num_threads(before);
 }
 
 /* --- behaviour ------------------------------------------------------------------- */
@@ -238,6 +303,16 @@ static void test_bad_inputs(void **state)
     assert_error_contains("got float64 [4]");
     assert_null(tg_layer_norm(ix, 1, NULL, NULL, 1e-5));
     assert_error_contains("tg_layer_norm: expected a float32 or float64 tensor, got int64");
+    assert_null(tg__layer_norm_blocks(x, 3, NULL, NULL, 1e-5));
+    assert_error_contains("tg__layer_norm_blocks: the last dim of input [3,4] does not split into 3 blocks");
+    assert_null(tg__layer_norm_blocks(x, 0, NULL, NULL, 1e-5));
+    assert_error_contains("does not split into 0 blocks");
+    assert_null(tg__layer_norm_blocks(x, 2, tg_ones(TG_F32, 1, (int64_t[]){2}), NULL, 1e-5));
+    assert_error_contains("tg__layer_norm_blocks: Expected weight of shape [4] and dtype float32 for input [3,4], got float32 [2]");
+    assert_null(tg__layer_norm_blocks(x, 2, w, tg_ones(TG_F64, 1, (int64_t[]){4}), 1e-5));
+    assert_error_contains("Expected bias of shape [4] and dtype float32 for input [3,4], got float64 [4]");
+    assert_null(tg__layer_norm_blocks(ix, 1, NULL, NULL, 1e-5));
+    assert_error_contains("tg__layer_norm_blocks: expected a float32 or float64 tensor, got int64");
 
     tg_clear_error();
     assert_null(tg_softmax(NULL, 0));
@@ -251,7 +326,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),         cmocka_unit_test(test_gradcheck),
-        cmocka_unit_test(test_layer_norm_2d_affine), cmocka_unit_test(test_softmax_values),
+        cmocka_unit_test(test_layer_norm_2d_affine), cmocka_unit_test(test_layer_norm_blocks_values),
+        cmocka_unit_test(test_softmax_values),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_outside_scope),        cmocka_unit_test(test_bad_inputs),
     };
