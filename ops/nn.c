@@ -10,6 +10,7 @@
 #include "map.h"
 #include <tapegrad/nn.h>
 #include <tapegrad/random.h>
+#include <tapegrad/vmath.h>
 
 /* Element i of a contiguous float buffer of dtype dt, as double. */
 static inline double ld(const void *p, tg_dtype dt, int64_t i)
@@ -166,6 +167,41 @@ static line_layout layout_along(const tg_tensor *t, int dim)
     return l;
 }
 
+/* One contiguous float32 line of n: the exponentials through the vector
+ * math (vmath.h, within an ulp of libm's float exp) in pieces of a stack
+ * buffer, which is where the time of a small-vocabulary softmax went.
+ * Forward (g NULL): y = x - max - log(sum) or exp(x - max) / sum, summed in
+ * double. Backward of log_softmax (a = y): dx = g - exp(y) sum(g); of
+ * softmax it has no exponential and takes the generic loop. */
+#define LINE_PIECE 256
+static void softmax_line_f32(bool log_kind, const float *a, const float *g, float *out, int64_t n)
+{
+    float buf[LINE_PIECE];
+    if (!g) {
+        float max = -INFINITY;
+        for (int64_t i = 0; i < n; i++) max = a[i] > max || a[i] != a[i] ? a[i] : max;
+        double sum = 0;
+        for (int64_t i0 = 0; i0 < n; i0 += LINE_PIECE) {
+            int64_t len = n - i0 < LINE_PIECE ? n - i0 : LINE_PIECE;
+            for (int64_t i = 0; i < len; i++) buf[i] = a[i0 + i] - max;
+            tg_vexp_f32(len, buf, log_kind ? buf : out + i0);
+            const float *e = log_kind ? buf : out + i0;
+            for (int64_t i = 0; i < len; i++) sum += e[i];
+        }
+        double log_sum = log(sum);
+        for (int64_t i = 0; i < n; i++)
+            out[i] = log_kind ? (float)((double)a[i] - max - log_sum) : (float)(out[i] / sum);
+        return;
+    }
+    double gsum = 0;
+    for (int64_t i = 0; i < n; i++) gsum += g[i];
+    for (int64_t i0 = 0; i0 < n; i0 += LINE_PIECE) {
+        int64_t len = n - i0 < LINE_PIECE ? n - i0 : LINE_PIECE;
+        tg_vexp_f32(len, a + i0, buf);
+        for (int64_t i = 0; i < len; i++) out[i0 + i] = (float)(g[i0 + i] - buf[i] * gsum);
+    }
+}
+
 /* Forward (g == NULL, a = x) or backward (a = y, g = dL/dy) of one kind over
  * every line, into out; all contiguous with one shape. */
 static void softmax_lines(bool log_kind, const tg_tensor *a, const tg_tensor *g, tg_tensor *out, line_layout l)
@@ -182,7 +218,10 @@ static void softmax_lines(bool log_kind, const tg_tensor *a, const tg_tensor *g,
 #pragma omp for schedule(static)
         for (int64_t line = 0; line < lines; line++) {
             int64_t base = (line / l.inner) * l.n * l.inner + line % l.inner;
-            if (!g) {
+            if (dt == TG_F32 && s == 1 && (!g || log_kind)) {
+                softmax_line_f32(log_kind, (const float *)pa + base, g ? (const float *)pg + base : NULL,
+                                 (float *)po + base, l.n);
+            } else if (!g) {
                 double max = -INFINITY, sum = 0;
                 for (int64_t i = 0; i < l.n; i++) max = fmax(max, ld(pa, dt, base + i * s));
                 for (int64_t i = 0; i < l.n; i++) sum += exp(ld(pa, dt, base + i * s) - max);

@@ -34,6 +34,24 @@ static inline double load(const void *data, tg_dtype dtype, int64_t i)
     return dtype == TG_F32 ? (double)((const float *)data)[i] : ((const double *)data)[i];
 }
 
+/* sum (x / scale)^2 of n values of type T, in 8 partial sums added in a
+ * fixed order at the end: one running sum would wait on every add. */
+#define SQUARES(T)                                                                  \
+    TG__VECTOR_CLONES static double squares_##T(const T *x, int64_t n, double scale) \
+    {                                                                               \
+        double part[8] = {0}, tail = 0;                                             \
+        int64_t i = 0;                                                              \
+        for (; i + 8 <= n; i += 8)                                                  \
+            for (int k = 0; k < 8; k++) {                                           \
+                double v = x[i + k] / scale;                                        \
+                part[k] += v * v;                                                   \
+            }                                                                       \
+        for (; i < n; i++) tail += (x[i] / scale) * (x[i] / scale);                 \
+        return (((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]))) + tail; \
+    }
+SQUARES(float)
+SQUARES(double)
+
 /* sum |x / scale|^p of n values. */
 static double power_sum(const void *data, tg_dtype dtype, int64_t n, double p, double scale)
 {
@@ -41,10 +59,7 @@ static double power_sum(const void *data, tg_dtype dtype, int64_t n, double p, d
     if (p == 1) {
         for (int64_t i = 0; i < n; i++) acc += fabs(load(data, dtype, i) / scale);
     } else if (p == 2) {
-        for (int64_t i = 0; i < n; i++) {
-            double x = load(data, dtype, i) / scale;
-            acc += x * x;
-        }
+        acc = dtype == TG_F32 ? squares_float(data, n, scale) : squares_double(data, n, scale);
     } else {
         for (int64_t i = 0; i < n; i++) acc += pow(fabs(load(data, dtype, i) / scale), p);
     }

@@ -197,6 +197,35 @@ static void test_layer_norm_blocks_values(void **state)
 
 /* --- behaviour ------------------------------------------------------------------- */
 
+/* Float32 lines longer than the vector exp's piece of the line (256),
+ * with a tail, forward and backward of both kinds: within float rounding
+ * of the same computed in float64. */
+static void test_softmax_long_lines(void **state)
+{
+    (void)state;
+    tg_manual_seed(17);
+    tg_tensor *x64 = tg_rand(TG_F64, 2, (int64_t[]){3, 1000}, -20, 20);
+    tg_tensor *g64 = tg_randn(TG_F64, 2, (int64_t[]){3, 1000}, 0, 1);
+    tg_tensor *x32 = tg_requires_grad(tg_cast(x64, TG_F32), true), *g32 = tg_cast(g64, TG_F32);
+    tg_requires_grad(x64, true);
+    for (int log_kind = 0; log_kind < 2; log_kind++) {
+        tg_zero_grad(1, &x64);
+        tg_zero_grad(1, &x32);
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *y64 = log_kind ? tg_log_softmax(x64, 1) : tg_softmax(x64, 1);
+        tg_tensor *y32 = log_kind ? tg_log_softmax(x32, 1) : tg_softmax(x32, 1);
+        assert_close(y32, y64, 1e-5, log_kind ? 1e-5 : 1e-9, "long line forward");
+        assert_int_equal(tg_backward(y64, g64), 0);
+        assert_int_equal(tg_backward(y32, g32), 0);
+        assert_close(x32->grad, x64->grad, 1e-5, 1e-6, "long line backward");
+        tg_scope_end(s);
+    }
+    tg_free(x64);
+    tg_free(g64);
+    tg_free(x32);
+    tg_free(g32);
+}
+
 static void test_softmax_values(void **state)
 {
     (void)state;
@@ -327,7 +356,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),         cmocka_unit_test(test_gradcheck),
         cmocka_unit_test(test_layer_norm_2d_affine), cmocka_unit_test(test_layer_norm_blocks_values),
-        cmocka_unit_test(test_softmax_values),
+        cmocka_unit_test(test_softmax_values), cmocka_unit_test(test_softmax_long_lines),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_outside_scope),        cmocka_unit_test(test_bad_inputs),
     };
