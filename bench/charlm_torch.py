@@ -12,16 +12,16 @@ Model: Embedding(V, E) -> LSTM(E, H, L) -> Linear(H, V); B parallel streams
 read in chunks of T bytes with the state carried across chunks detached,
 the training fortunes in a new order every epoch and each stream read
 round its stretch of the text from an offset that moves every epoch;
-Adam with the learning rate decayed from --lr to --lr-min along half a
-cosine over the run (its fraction done: of the time budget or of the epochs,
-whichever is further along), clip_grad_norm_. The LSTM is layer-normalised
-as tapegrad's (layers/rnn.h: each gate block of x W_ih^T and of h W_hh^T
-normalised over its H units, times a gain, plus the bias), written out here
-as a loop over time steps since torch.nn has no such layer; --no-layer-norm
-uses torch.nn.LSTM. The time budget counts training only, not the held-out
-evaluations (after every epoch, and every --eval-every seconds of training),
-as in the C program; --cpu-clock counts CPU seconds instead of wall
-seconds. The defaults are the C program's."""
+Adam (betas --beta1 and --beta2) with the learning rate decayed from --lr to
+--lr-min along half a cosine over the run (its fraction done: of the time
+budget or of the epochs, whichever is further along), clip_grad_norm_.
+The LSTM is layer-normalised as tapegrad's (layers/rnn.h: each gate block
+of x W_ih^T and of h W_hh^T normalised over its H units, times a gain, plus
+the bias), written out here as a loop over time steps since torch.nn has
+no such layer; --no-layer-norm uses torch.nn.LSTM. The time budget counts
+training only, not the held-out evaluations (after every epoch, and every
+--eval-every seconds of training), as in the C program; --cpu-clock counts
+CPU seconds instead of wall seconds. The defaults are the C program's."""
 import argparse
 import math
 import os
@@ -185,7 +185,7 @@ def main():
                           ("epochs", 10), ("threads", 2), ("seed", 1)]:
         p.add_argument("--" + name, type=int, default=default)
     for name, default in [("lr", LR), ("lr-min", LR_MIN), ("clip", 1.0), ("time", 560.0), ("eval-every", 120.0),
-                          ("dropout", 0.0), ("weight-decay", 0.0)]:
+                          ("dropout", 0.0), ("weight-decay", 0.0), ("beta1", 0.8), ("beta2", 0.99)]:
         p.add_argument("--" + name, type=float, default=default)
     p.add_argument("--no-layer-norm", action="store_true")
     p.add_argument("--cpu-clock", action="store_true")
@@ -209,7 +209,7 @@ def main():
     matrices = [p for p in model.parameters() if p.dim() == 2]
     others = [p for p in model.parameters() if p.dim() != 2]
     opt = torch.optim.AdamW([{"params": matrices, "weight_decay": a.weight_decay},
-                             {"params": others, "weight_decay": 0.0}], lr=a.lr)
+                             {"params": others, "weight_decay": 0.0}], lr=a.lr, betas=(a.beta1, a.beta2))
     print(f"{len(train)} training and {len(held)} held-out bytes, {vocab} distinct; "
           f"{sum(p.numel() for p in model.parameters())} parameters, {chunks} chunks per epoch", flush=True)
     trained, done, bits, next_eval = 0.0, 0, float("nan"), a.eval_every

@@ -141,7 +141,7 @@ else
 fi
 
 # Out-of-range values of the newer flags are refused with exit 2 and a message.
-for bad in "$charlm --dropout 1" "$charlm --lr-min 1" "$charlm --weight-decay -1" "$fashion --batch 0"; do
+for bad in "$charlm --dropout 1" "$charlm --lr-min 1" "$charlm --weight-decay -1" "$charlm --beta1 -0.1" "$charlm --beta2 1" "$fashion --batch 0"; do
     if $bad > "$dir/bad.out" 2>&1; then
         fail "accepted: $bad"
     elif [ $? -eq 2 ] && grep -q "must be" "$dir/bad.out"; then
