@@ -38,7 +38,8 @@
  * with the budget (better than a constant rate). Dropout between the
  * layers (--dropout 0.2) closes part of the gap between the training and
  * the held-out loss but ends worse after the same time (2.040 bits against
- * 2.018), so it is off by default.
+ * 2.018; with the betas above, --dropout 0.1 ended at 1.998, against
+ * 1.995 without), so it is off by default.
  *
  * The corpus is every plain file in /usr/share/games/fortunes (or --data,
  * a file or a directory), fortunes separated by lines holding "%"; every
