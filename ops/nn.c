@@ -468,8 +468,8 @@ tg_tensor *tg__layer_norm_blocks(tg_tensor *x, int64_t blocks, tg_tensor *weight
         if (p && !tg__check_float(fn, p)) return NULL;
         if (p && (p->dtype != x->dtype || p->ndim != 1 || p->shape[0] != C))
             return tg_error("%s: Expected %s of shape [%lld] and dtype %s for input %s, got %s %s", fn,
-                              i ? "bias" : "weight", (long long)C, tg_dtype_name(x->dtype),
-                              tg_shape_str(x, s1, sizeof s1), tg_dtype_name(p->dtype), tg_shape_str(p, s2, sizeof s2));
+                            i ? "bias" : "weight", (long long)C, tg_dtype_name(x->dtype),
+                            tg_shape_str(x, s1, sizeof s1), tg_dtype_name(p->dtype), tg_shape_str(p, s2, sizeof s2));
     }
     return layer_norm_rows(fn, x, C / blocks, C, weight, bias, eps);
 }
