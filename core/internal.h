@@ -300,6 +300,13 @@ tg_tensor *tg__autoscope_keep2(tg_scope *s, tg_tensor *result, tg_tensor **secon
  * layer norm (rnn.c) normalises each gate block of its projections and
  * scales and shifts them with one node instead of three (ops/nn.c). */
 tg_tensor *tg__layer_norm_blocks(tg_tensor *x, int64_t blocks, tg_tensor *weight, tg_tensor *bias, double eps);
+/* tg_linear(x, weight, bias) whose forward product reads weight_t, a
+ * contiguous (in, out) copy of weight's transpose made once for many calls
+ * (a recurrent layer's steps): its rows are the GEMM's B rows, read in
+ * place, where weight itself would be transposed into a packed copy at
+ * every call. weight_t may be NULL (then this is tg_linear). The node and
+ * the backward are tg_linear's, with respect to weight (ops/linalg.c). */
+tg_tensor *tg__linear_t(tg_tensor *x, tg_tensor *weight, tg_tensor *weight_t, tg_tensor *bias);
 
 /* --- files (safetensors.c, safetensors_save.c) --- */
 

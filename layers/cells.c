@@ -7,6 +7,7 @@
 
 #include <tapegrad/cells.h>
 #include <tapegrad/elementwise.h>
+#include <tapegrad/fuse.h>
 #include <tapegrad/linalg.h>
 #include "../core/internal.h"
 #include "cells_internal.h"
@@ -236,22 +237,31 @@ const tg_cell tg_cell_rnn_relu = {
 
 /* [i f g o] = x W_ih^T + b_ih + h W_hh^T + b_hh   (proj[0], (B, 4H))
  * c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c'),
- * then h' W_hr^T with proj_size */
+ * then h' W_hr^T with proj_size. One fused expression (fuse.h): the gate
+ * math runs as one op over the step's elements, and its backward keeps
+ * only the gates and c. */
+tg_tensor *tg__lstm_gates(const tg_cell_args *a)
+{
+    tg_tensor *gates = a->proj[0];
+    tg_fuse f;
+    tg_fuse_begin(&f, a->hidden_size);
+    int input_gate = tg_fuse_sigmoid(&f, tg_fuse_input(&f, gates, 0));
+    int forget_gate = tg_fuse_sigmoid(&f, tg_fuse_input(&f, gates, 1));
+    int candidate = tg_fuse_tanh(&f, tg_fuse_input(&f, gates, 2));
+    int output_gate = tg_fuse_sigmoid(&f, tg_fuse_input(&f, gates, 3));
+    int cell = tg_fuse_add(&f, tg_fuse_mul(&f, forget_gate, tg_fuse_input(&f, a->state[1], 0)),
+                           tg_fuse_mul(&f, input_gate, candidate));
+    int hidden = tg_fuse_mul(&f, output_gate, tg_fuse_tanh(&f, cell));
+    tg_tensor *out[2];
+    if (tg_fuse_run(&f, 2, (int[]){hidden, cell}, out) < 0) return NULL;
+    a->next[1] = out[1];
+    return out[0];
+}
+
 static tg_tensor *lstm_step(const tg_cell_args *a)
 {
-    int64_t H = a->hidden_size;
-    tg_tensor *gates = a->proj[0];
-    /* i and f are adjacent blocks: one sigmoid over both. */
-    tg_tensor *in_forget = tg_sigmoid(tg_narrow(gates, 1, 0, 2 * H));
-    tg_tensor *input_gate = tg_narrow(in_forget, 1, 0, H);
-    tg_tensor *forget_gate = tg_narrow(in_forget, 1, H, H);
-    tg_tensor *candidate = tg_tanh(tg_narrow(gates, 1, 2 * H, H));
-    tg_tensor *output_gate = tg_sigmoid(tg_narrow(gates, 1, 3 * H, H));
-    tg_tensor *cell = tg_addcmul(tg_mul(forget_gate, a->state[1]), input_gate, candidate, 1.0);
-    tg_tensor *hidden = tg_mul(output_gate, tg_tanh(cell));
-    if (a->w[W_HR]) hidden = tg_linear(hidden, a->w[W_HR], NULL);
-    a->next[1] = cell;
-    return a->next[0] = hidden;
+    tg_tensor *hidden = tg__lstm_gates(a);
+    return a->next[0] = hidden && a->w[W_HR] ? tg_linear(hidden, a->w[W_HR], NULL) : hidden;
 }
 
 const tg_cell tg_cell_lstm = {
@@ -263,16 +273,20 @@ const tg_cell tg_cell_lstm = {
 };
 
 /* [r z n] blocks of xW = proj[0] and hW = proj[1], each (B, 3H):
- * r, z = sigmoid(xW + hW);  n = tanh(xW_n + r hW_n);  h' = lerp(n, h, z) = (1-z) n + z h */
+ * r, z = sigmoid(xW + hW);  n = tanh(xW_n + r hW_n);  h' = lerp(n, h, z) = (1-z) n + z h,
+ * one fused expression (fuse.h) */
 static tg_tensor *gru_step(const tg_cell_args *a)
 {
-    int64_t H = a->hidden_size;
     tg_tensor *xw = a->proj[0], *hw = a->proj[1];
-    tg_tensor *reset_update = tg_sigmoid(tg_add(tg_narrow(xw, 1, 0, 2 * H), tg_narrow(hw, 1, 0, 2 * H)));
-    tg_tensor *reset = tg_narrow(reset_update, 1, 0, H);
-    tg_tensor *update = tg_narrow(reset_update, 1, H, H);
-    tg_tensor *candidate = tg_tanh(tg_addcmul(tg_narrow(xw, 1, 2 * H, H), reset, tg_narrow(hw, 1, 2 * H, H), 1.0));
-    return a->next[0] = tg_lerp(candidate, a->state[0], update);
+    tg_fuse f;
+    tg_fuse_begin(&f, a->hidden_size);
+    int reset = tg_fuse_sigmoid(&f, tg_fuse_add(&f, tg_fuse_input(&f, xw, 0), tg_fuse_input(&f, hw, 0)));
+    int update = tg_fuse_sigmoid(&f, tg_fuse_add(&f, tg_fuse_input(&f, xw, 1), tg_fuse_input(&f, hw, 1)));
+    int candidate = tg_fuse_tanh(&f, tg_fuse_add(&f, tg_fuse_input(&f, xw, 2),
+                                                 tg_fuse_mul(&f, reset, tg_fuse_input(&f, hw, 2))));
+    int hidden = tg_fuse_lerp(&f, candidate, tg_fuse_input(&f, a->state[0], 0), update);
+    tg_tensor *out;
+    return a->next[0] = tg_fuse_run(&f, 1, &hidden, &out) < 0 ? NULL : out;
 }
 
 const tg_cell tg_cell_gru = {

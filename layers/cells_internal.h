@@ -26,4 +26,10 @@ bool tg__cell_check(const char *fn, const tg_cell *cell);
  * Parameters marked proj are checked only when with_proj. */
 bool tg__cell_check_sizes(const char *fn, const tg_cell *cell, tg__layer_sizes z, int layer, bool with_proj);
 
+/* The gate math of torch's LSTM step (cells.c) on proj[0] and state 1 (c):
+ * sets a->next[1] = c' and returns sigmoid(o) tanh(c') (before any
+ * projection), or NULL. The NP variant (variants.c) is this cell under
+ * Greff et al.'s name and shares it. */
+tg_tensor *tg__lstm_gates(const tg_cell_args *a);
+
 #endif

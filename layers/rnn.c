@@ -182,11 +182,32 @@ typedef struct {
 } sequence;
 
 /* x W^T + b, or with layer norm LN_blocks(x W^T) * gain + b, where LN_blocks
- * normalises each of the blocks of columns on its own. x is (..., in). */
-static tg_tensor *project(tg_tensor *x, tg_tensor *weight, tg_tensor *bias, tg_tensor *gain, int blocks)
+ * normalises each of the blocks of columns on its own. x is (..., in);
+ * weight_t is NULL or a contiguous copy of W^T for the product. */
+static tg_tensor *project(tg_tensor *x, tg_tensor *weight, tg_tensor *weight_t, tg_tensor *bias, tg_tensor *gain,
+                          int blocks)
 {
-    if (!gain) return tg_linear(x, weight, bias);
-    return tg__layer_norm_blocks(tg_linear(x, weight, NULL), blocks ? blocks : 1, gain, bias, TG_RNN_LN_EPS);
+    if (!gain) return tg__linear_t(x, weight, weight_t, bias);
+    return tg__layer_norm_blocks(tg__linear_t(x, weight, weight_t, NULL), blocks ? blocks : 1, gain, bias,
+                                 TG_RNN_LN_EPS);
+}
+
+/* Batches above this many rows multiply the state by a contiguous copy of
+ * W^T made once per sequence: the GEMM then reads it in place, where W
+ * itself would be transposed into a packed copy at every step (Zen 4, LSTM
+ * B=64 H=256: ...). Up to this many, the GEMM's dot products read W in
+ * place already (ops/kernels/gemm.c). */
+#define TRANSPOSED_WEIGHT_MIN_BATCH 8
+
+/* The contiguous W^T, a constant of the forward (no node: the product's
+ * gradient goes to W). NULL for a small batch, or with a message. */
+static tg_tensor *transposed_weight(tg_tensor *weight, int64_t batch)
+{
+    if (batch <= TRANSPOSED_WEIGHT_MIN_BATCH) return NULL;
+    bool was = tg_set_grad_enabled(false);
+    tg_tensor *t = tg_contiguous(tg_transpose(weight, 0, 1));
+    tg_set_grad_enabled(was);
+    return t;
 }
 
 /* The state a layer and direction starts from: the given initial state's
@@ -239,6 +260,7 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
     tg_tensor *const *w = rnn->weights + i * rnn->n_params;
     tg_tensor *const *gains = rnn->ln_gains ? rnn->ln_gains + i * rnn->n_proj : NULL;
     tg_tensor *weight[TG_CELL_MAX_PROJ], *bias[TG_CELL_MAX_PROJ], *gain[TG_CELL_MAX_PROJ];
+    tg_tensor *weight_t[TG_CELL_MAX_PROJ] = {0};
     /* (T, B, rows) or (B, T, rows): every step's input projections at once */
     tg_tensor *hoisted[TG_CELL_MAX_PROJ] = {0};
     for (int j = 0; j < rnn->n_proj; j++) {
@@ -246,6 +268,10 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
         weight[j] = w[tg__cell_find_param(cell, rnn->n_params, pj->weight)];
         bias[j] = pj->bias ? w[tg__cell_find_param(cell, rnn->n_params, pj->bias)] : NULL;
         gain[j] = gains ? gains[j] : NULL;
+        if (pj->from != TG_FROM_INPUT) {
+            weight_t[j] = transposed_weight(weight[j], sq->batch);
+            if (sq->batch > TRANSPOSED_WEIGHT_MIN_BATCH && !weight_t[j]) return NULL;
+        }
     }
     /* A summed projection's bias joins projection 0's, added once for all
      * steps with it, and each step's matmul adds the rest (layer norm
@@ -258,7 +284,7 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
     for (int j = 0; j < rnn->n_proj; j++) {
         const tg_cell_proj *pj = &cell->proj[j];
         if (pj->from != TG_FROM_INPUT) continue;
-        hoisted[j] = project(in, weight[j], j == 0 ? bias0 : bias[j], gain[j], pj->blocks);
+        hoisted[j] = project(in, weight[j], NULL, j == 0 ? bias0 : bias[j], gain[j], pj->blocks);
         has_input_proj = true;
     }
     /* Scope memory, like every tensor of the step: a steady loop never mallocs. */
@@ -273,10 +299,12 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
         for (int j = 0; j < rnn->n_proj; j++) {
             const tg_cell_proj *pj = &cell->proj[j];
             if (pj->from == TG_FROM_INPUT) proj[j] = tg_select(hoisted[j], sq->tdim, t); /* (B, rows) */
-            else if (!pj->summed) proj[j] = project(state[pj->from - 1], weight[j], bias[j], gain[j], pj->blocks);
+            else if (!pj->summed)
+                proj[j] = project(state[pj->from - 1], weight[j], weight_t[j], bias[j], gain[j], pj->blocks);
             else if (gain[j])
-                proj[0] = tg_add(proj[0], project(state[pj->from - 1], weight[j], bias[j], gain[j], pj->blocks));
-            else proj[0] = tg_linear(state[pj->from - 1], weight[j], proj[0]);
+                proj[0] = tg_add(proj[0], project(state[pj->from - 1], weight[j], weight_t[j], bias[j], gain[j],
+                                                  pj->blocks));
+            else proj[0] = tg__linear_t(state[pj->from - 1], weight[j], weight_t[j], proj[0]);
         }
         tg_cell_args args = {.x = has_input_proj ? NULL : tg_select(in, sq->tdim, t), .proj = proj, .state = state,
                              .w = w, .next = next, .hidden_size = rnn->config.hidden_size, .data = cell->data};

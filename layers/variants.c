@@ -6,6 +6,7 @@
 #include <tapegrad/linalg.h>
 #include <tapegrad/shape.h>
 #include <tapegrad/variants.h>
+#include "cells_internal.h"
 
 /* Parameters by index: torch's four (TG_CELL_TORCH_PARAMS), then the
  * variant's own. */
@@ -128,20 +129,11 @@ static tg_tensor *noaf_step(const tg_cell_args *a)
 }
 const tg_cell tg_cell_lstm_noaf = GREFF("NOAF", noaf_step, 4, 3);
 
-/* NP, no peepholes: torch's LSTM.
+/* NP, no peepholes: torch's LSTM, the built-in cell's gate math (one fused
+ * expression, cells.c).
  *   [i f z o]~ = W x + b + R y_{t-1};  i = sigmoid(i~), f = sigmoid(f~), z = tanh(z~)
- *   c_t = z * i + c_{t-1} * f;  o = sigmoid(o~),  y_t = tanh(c_t) * o
- * (i and f are adjacent blocks: one sigmoid over both, as tg_cell_lstm) */
-static tg_tensor *np_step(const tg_cell_args *a)
-{
-    int64_t H = a->hidden_size;
-    tg_tensor *pre = a->proj[0];
-    tg_tensor *in_forget = tg_sigmoid(tg_narrow(pre, 1, 0, 2 * H));
-    tg_tensor *z = tg_tanh(block(pre, 2, H)), *o = tg_sigmoid(block(pre, 3, H));
-    tg_tensor *cell = tg_addcmul(tg_mul(block(in_forget, 1, H), a->state[C]), block(in_forget, 0, H), z, 1.0);
-    a->next[C] = cell;
-    return a->next[Y] = tg_mul(o, tg_tanh(cell));
-}
+ *   c_t = z * i + c_{t-1} * f;  o = sigmoid(o~),  y_t = tanh(c_t) * o */
+static tg_tensor *np_step(const tg_cell_args *a) { return a->next[Y] = tg__lstm_gates(a); }
 const tg_cell tg_cell_lstm_np = {
     .name = "NP",
     .params = {TG_CELL_TORCH_PARAMS(4)},

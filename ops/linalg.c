@@ -174,13 +174,10 @@ static void linear_backward(tg_node *n, tg_tensor *g)
     tg_tensor *x = n->inputs[0], *w = n->inputs[1], *bias = n->n_inputs > 2 ? n->inputs[2] : NULL;
     tg_tensor g2, x2;
     as_matrix(g, &g2); /* g is contiguous */
-    if (tg_needs_grad(x)) {
-        tg_tensor *dx = tg__new("tg_backward", x->dtype, x->ndim, x->shape), dx2;
-        if (!dx) return;
-        as_matrix(dx, &dx2);
-        if (gemm2d(&dx2, &g2, w, 0.0) < 0) return;
-        tg_accum_grad(x, dx);
-    }
+    /* The weight's gradient first, while g is still in cache from the
+     * backward that made it: this product reads g by columns (g^T), which
+     * from further away costs a cache miss per row, where dx = g W reads it
+     * by rows and streams. */
     if (tg_needs_grad(w)) {
         /* Add straight into the weight's gradient: a GEMM with beta = 1
          * saves a temporary and a pass over (out, in). */
@@ -190,12 +187,18 @@ static void linear_backward(tg_node *n, tg_tensor *g)
         tg_tensor g2t = tg__transposed(&g2);
         if (gemm2d(slot, &g2t, &x2, 1.0) < 0) return;
     }
+    if (tg_needs_grad(x)) {
+        tg_tensor *dx = tg__new("tg_backward", x->dtype, x->ndim, x->shape), dx2;
+        if (!dx) return;
+        as_matrix(dx, &dx2);
+        if (gemm2d(&dx2, &g2, w, 0.0) < 0) return;
+        tg_accum_grad(x, dx);
+    }
     tg_accum_grad(bias, g);
 }
 
-tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
+static tg_tensor *linear(const char *fn, tg_tensor *x, tg_tensor *weight, tg_tensor *weight_t, tg_tensor *bias)
 {
-    const char *fn = "tg_linear";
     if (!tg__check_float(fn, x) || !tg__check_float(fn, weight)) return NULL;
     if (bias && !tg__check_float(fn, bias)) return NULL;
     char s1[128], s2[128];
@@ -224,7 +227,7 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
     tg_tensor *y = tg__new(fn, x->dtype, x->ndim, shape);
     if (!y) return NULL;
     bool was = tg_set_grad_enabled(false);
-    tg_tensor x2, y2, wt = tg__transposed(weight);
+    tg_tensor x2, y2, wt = weight_t ? *weight_t : tg__transposed(weight);
     /* Leading dims that do not merge need a contiguous copy of x: a
      * temporary of this call, in a scope of its own when none is open. */
     bool merges = as_matrix(x, &x2);
@@ -246,4 +249,16 @@ tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias)
     tg_tensor *in[3] = {x, weight, bias};
     tg__unread(tg_record("linear", linear_backward, y, bias ? 3 : 2, in), 4, true);
     return y;
+}
+
+tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias) { return linear("tg_linear", x, weight, NULL, bias); }
+
+tg_tensor *tg__linear_t(tg_tensor *x, tg_tensor *weight, tg_tensor *weight_t, tg_tensor *bias)
+{
+    const char *fn = "tg_linear";
+    if (weight_t && (!tg__check_float(fn, weight_t) || !weight || weight_t->ndim != 2 || weight->ndim != 2 ||
+                     weight_t->shape[0] != weight->shape[1] || weight_t->shape[1] != weight->shape[0] ||
+                     weight_t->dtype != weight->dtype))
+        return tg_error("%s: the transposed copy of the weight does not match the weight", fn);
+    return linear(fn, x, weight, weight_t, bias);
 }

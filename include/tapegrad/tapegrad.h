@@ -15,6 +15,7 @@
 #include <tapegrad/gemm.h>
 #include <tapegrad/elementwise.h>
 #include <tapegrad/custom.h>
+#include <tapegrad/fuse.h>
 #include <tapegrad/reduce.h>
 #include <tapegrad/linalg.h>
 #include <tapegrad/shape.h>

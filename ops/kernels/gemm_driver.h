@@ -2,6 +2,28 @@
  * includes this file twice, with T = float, NAME(x) = x##_f32 and then
  * T = double, NAME(x) = x##_f64. See the top of gemm.c for the algorithm. */
 
+/* dst[k * ldd + i] = src[k * ld + i] for i < n, k < kc: runs of n
+ * contiguous values, the shape of packed slivers when the operand's other
+ * dim is the contiguous one. The run length is a constant for every tile
+ * size of a level, so a run is a few vector moves, not a call to memcpy. */
+static void NAME(copy_rows)(int64_t kc, int n, const T *src, int64_t ld, T *dst, int64_t ldd)
+{
+#define COPY_ROWS(N_)                                                                          \
+    for (int64_t k = 0; k < kc; k++) memcpy(dst + k * ldd, src + k * ld, (N_) * sizeof(T)); \
+    return
+    switch (n) {
+    case 4: COPY_ROWS(4);
+    case 6: COPY_ROWS(6);
+    case 8: COPY_ROWS(8);
+    case 12: COPY_ROWS(12);
+    case 16: COPY_ROWS(16);
+    case 32: COPY_ROWS(32);
+    default:
+        for (int64_t k = 0; k < kc; k++) memcpy(dst + k * ldd, src + k * ld, (size_t)n * sizeof(T));
+    }
+#undef COPY_ROWS
+}
+
 /* Pack rows [0, mc) x cols [0, kc) of A into slivers of mr rows, each stored
  * k-major (mr values per k): the order the micro-kernel broadcasts them in.
  * A partial last sliver is padded with zeros: the SIMD kernels are told how
@@ -9,7 +31,18 @@
 static void NAME(pack_a)(const tg_simd_impl *impl, int64_t mc, int64_t kc, const T *A, int64_t rsA,
                          int64_t csA, int mr, T *dst)
 {
-    for (int64_t i0 = 0; i0 < mc; i0 += mr) {
+    int64_t whole = rsA == 1 && csA != 1 ? mc / mr * mr : 0;
+    if (whole) {
+        /* A transposed (the g^T of a weight gradient): the full slivers
+         * row by row of the memory, each row's runs of mr going to every
+         * sliver in turn. Sliver by sliver, each k would be a line of its
+         * own (rows of A^T are often a multiple of 4 KB apart, and share
+         * one cache set). */
+        for (int64_t k = 0; k < kc; k++)
+            NAME(copy_rows)(whole / mr, mr, A + k * csA, mr, dst + k * mr, (int64_t)mr * kc);
+        dst += whole * kc;
+    }
+    for (int64_t i0 = whole; i0 < mc; i0 += mr) {
         int64_t rows = mc - i0 < mr ? mc - i0 : mr;
         const T *src = A + i0 * rsA;
         if (csA == 1 && rows == mr && impl->NAME(pack_a)) {
@@ -39,7 +72,9 @@ static void NAME(pack_b)(const tg_simd_impl *impl, int64_t kc, int64_t nc, const
     for (int64_t j0 = 0; j0 < nc; j0 += nr) {
         int64_t cols = nc - j0 < nr ? nc - j0 : nr;
         const T *src = B + j0 * csB;
-        if (csB == 1) {
+        if (csB == 1 && cols == nr) {
+            NAME(copy_rows)(kc, nr, src, rsB, dst, nr);
+        } else if (csB == 1) {
             for (int64_t k = 0; k < kc; k++) {
                 memcpy(dst + k * nr, src + k * rsB, (size_t)cols * sizeof(T));
                 for (int64_t j = cols; j < nr; j++) dst[k * nr + j] = 0;

@@ -1,0 +1,346 @@
+/* Fused elementwise expressions (fuse.h): the builder, which checks each
+ * call as it comes, and one op whose forward and backward go through the
+ * elements in pieces of PIECE_BYTES per value, small enough that every
+ * value of a piece stays in L1 cache. Rows and pieces run on threads; each
+ * element is computed alone by the same code whatever the split, so results
+ * do not depend on the thread count. */
+#include <math.h>
+#include <string.h>
+
+#include <tapegrad/fuse.h>
+#include <tapegrad/shape.h>
+#include "../core/internal.h"
+#include "kernels/kern_simd.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define PIECE_BYTES 1024
+
+/* An input as the kernels see it: its first element of the expression's
+ * row 0 and its element strides (rs 0 for a row that broadcasts). */
+typedef struct {
+    const void *data;
+    int64_t rs, cs;
+} fuse_input;
+
+/* What the forward and the backward need: the expression, the inputs'
+ * geometry, where each activation is saved, which values the backward
+ * computes again, which values' gradients matter and which loads store
+ * theirs. */
+typedef struct {
+    int64_t width, rows;
+    int n_values, n_out, n_inputs, n_act;
+    tg_fuse_value values[TG_FUSE_MAX_VALUES];
+    int out[TG_FUSE_MAX_OUTPUTS];
+    fuse_input in[TG_FUSE_MAX_INPUTS];
+    int64_t n_cols[TG_FUSE_MAX_INPUTS];
+    int act_slot[TG_FUSE_MAX_VALUES];
+    bool live[TG_FUSE_MAX_VALUES], needed[TG_FUSE_MAX_VALUES], stores[TG_FUSE_MAX_VALUES];
+} fuse_plan;
+
+#define T float
+#define NAME(x) x##_f32
+#define TG_FUSE_IS_FLOAT 1
+#include "fuse_body.h"
+#undef T
+#undef NAME
+#undef TG_FUSE_IS_FLOAT
+
+#define T double
+#define NAME(x) x##_f64
+#define TG_FUSE_IS_FLOAT 0
+#include "fuse_body.h"
+#undef T
+#undef NAME
+#undef TG_FUSE_IS_FLOAT
+
+/* --- the builder ------------------------------------------------------------ */
+
+/* The first failure's message, then -1 for this and every later call. */
+#define FAIL(f, ...) ((f)->failed ? -1 : ((void)tg_error(__VA_ARGS__), (f)->failed = true, -1))
+
+void tg_fuse_begin(tg_fuse *f, int64_t width)
+{
+    if (!f) return;
+    memset(f, 0, sizeof *f);
+    f->width = width;
+    f->rows = 1;
+    if (width < 1) FAIL(f, "tg_fuse_begin: width %lld must be at least 1", (long long)width);
+}
+
+static int add_value(tg_fuse *f, const char *fn, tg_fuse_value x)
+{
+    if (!f || f->failed) return -1;
+    if (f->n_values == TG_FUSE_MAX_VALUES)
+        return FAIL(f, "%s: the expression already has %d values, the most it can hold", fn, TG_FUSE_MAX_VALUES);
+    f->values[f->n_values] = x;
+    return f->n_values++;
+}
+
+/* False, failing f with a message, unless each of the n operands is a
+ * value made earlier (a failed call's -1 fails quietly: it left its own). */
+static bool operands(tg_fuse *f, const char *fn, int n, const int *v)
+{
+    if (!f || f->failed) return false;
+    for (int k = 0; k < n; k++)
+        if (v[k] < 0 || v[k] >= f->n_values) {
+            FAIL(f, "%s: operand %d is not a value of this expression (it has %d values)", fn, v[k], f->n_values);
+            return false;
+        }
+    return true;
+}
+
+int tg_fuse_input(tg_fuse *f, tg_tensor *x, int64_t block)
+{
+    const char *fn = "tg_fuse_input";
+    if (!f || f->failed) return -1;
+    if (!x) { /* NULL propagates: the call that made it left the message */
+        f->failed = true;
+        return -1;
+    }
+    if (!tg__check_float(fn, x)) {
+        f->failed = true;
+        return -1;
+    }
+    char s[128];
+    if (x->ndim < 1 || x->ndim > 2)
+        return FAIL(f, "%s: input of shape %s must be (R, C), (1, C) or (C)", fn, tg_shape_str(x, s, sizeof s));
+    if (f->n_inputs > 0 && x->dtype != f->inputs[0]->dtype)
+        return FAIL(f, "%s: input of dtype %s, but the expression's first input is %s", fn, tg_dtype_name(x->dtype),
+                    tg_dtype_name(f->inputs[0]->dtype));
+    int64_t cols = x->shape[x->ndim - 1], rows = x->ndim == 2 ? x->shape[0] : 1;
+    if (block < 0 || cols < f->width || block > (cols - f->width) / f->width)
+        return FAIL(f, "%s: block %lld of width %lld is outside the %lld columns of the input of shape %s", fn,
+                    (long long)block, (long long)f->width, (long long)cols, tg_shape_str(x, s, sizeof s));
+    if (rows != 1 && f->rows != 1 && rows != f->rows)
+        return FAIL(f, "%s: input of shape %s has %lld rows, but an earlier input has %lld", fn,
+                    tg_shape_str(x, s, sizeof s), (long long)rows, (long long)f->rows);
+    int slot = 0;
+    while (slot < f->n_inputs && f->inputs[slot] != x) slot++;
+    if (slot == TG_FUSE_MAX_INPUTS)
+        return FAIL(f, "%s: more than %d distinct input tensors", fn, TG_FUSE_MAX_INPUTS);
+    tg_fuse_value v = {.op = TG_FUSE_LOAD, .a = -1, .b = -1, .c = -1, .input = (int8_t)slot, .block = (int32_t)block};
+    int id = add_value(f, fn, v);
+    if (id < 0) return -1;
+    if (slot == f->n_inputs) f->inputs[f->n_inputs++] = x;
+    if (rows != 1) f->rows = rows;
+    return id;
+}
+
+static int op(tg_fuse *f, const char *fn, tg_fuse_op op, int n, int a, int b, int c)
+{
+    int v[3] = {a, b, c};
+    if (!operands(f, fn, n, v)) return -1;
+    return add_value(f, fn, (tg_fuse_value){.op = (uint8_t)op, .a = (int8_t)a, .b = (int8_t)(n > 1 ? b : -1),
+                                            .c = (int8_t)(n > 2 ? c : -1)});
+}
+
+int tg_fuse_add(tg_fuse *f, int a, int b) { return op(f, "tg_fuse_add", TG_FUSE_ADD, 2, a, b, -1); }
+int tg_fuse_sub(tg_fuse *f, int a, int b) { return op(f, "tg_fuse_sub", TG_FUSE_SUB, 2, a, b, -1); }
+int tg_fuse_mul(tg_fuse *f, int a, int b) { return op(f, "tg_fuse_mul", TG_FUSE_MUL, 2, a, b, -1); }
+int tg_fuse_sigmoid(tg_fuse *f, int a) { return op(f, "tg_fuse_sigmoid", TG_FUSE_SIGMOID, 1, a, -1, -1); }
+int tg_fuse_tanh(tg_fuse *f, int a) { return op(f, "tg_fuse_tanh", TG_FUSE_TANH, 1, a, -1, -1); }
+int tg_fuse_relu(tg_fuse *f, int a) { return op(f, "tg_fuse_relu", TG_FUSE_RELU, 1, a, -1, -1); }
+int tg_fuse_one_minus(tg_fuse *f, int a) { return op(f, "tg_fuse_one_minus", TG_FUSE_ONE_MINUS, 1, a, -1, -1); }
+int tg_fuse_lerp(tg_fuse *f, int start, int end, int weight)
+{
+    return op(f, "tg_fuse_lerp", TG_FUSE_LERP, 3, start, end, weight);
+}
+
+/* --- running it --------------------------------------------------------------- */
+
+/* The inputs' geometry for the kernels, from the tensors as they are now. */
+static void plan_inputs(fuse_plan *p, tg_tensor *const *inputs)
+{
+    for (int j = 0; j < p->n_inputs; j++) {
+        const tg_tensor *x = inputs[j];
+        int64_t rows = x->ndim == 2 ? x->shape[0] : 1;
+        p->in[j] = (fuse_input){tg_data(x), rows == 1 ? 0 : x->stride[0], x->stride[x->ndim - 1]};
+        p->n_cols[j] = x->shape[x->ndim - 1];
+    }
+}
+
+typedef struct {
+    const fuse_plan *p;
+    void *saved;           /* the activations, (R, n_act * width); NULL in a forward that records nothing */
+    void *y;               /* forward: the result */
+    const void *g;         /* backward: the result's gradient */
+    void *const *dx;       /* backward: the inputs' gradients, NULL where not needed */
+    tg_dtype dtype;
+} fuse_job;
+
+/* Elements of a piece. */
+static int64_t piece_of(tg_dtype dtype) { return PIECE_BYTES / (int64_t)tg_dtype_size(dtype); }
+
+static void run_task(const fuse_job *job, int64_t task)
+{
+    const fuse_plan *p = job->p;
+    int64_t piece = piece_of(job->dtype), pieces_per_row = (p->width + piece - 1) / piece;
+    int64_t r = task / pieces_per_row, j0 = task % pieces_per_row * piece;
+    int64_t n = p->width - j0 < piece ? p->width - j0 : piece;
+    if (job->dtype == TG_F32) {
+        if (job->y) forward_task_f32(p, job->y, job->saved, r, j0, n);
+        else backward_task_f32(p, job->g, job->saved, (float *const *)job->dx, r, j0, n);
+    } else {
+        if (job->y) forward_task_f64(p, job->y, job->saved, r, j0, n);
+        else backward_task_f64(p, job->g, job->saved, (double *const *)job->dx, r, j0, n);
+    }
+}
+
+/* Every (row, piece) task, on threads when there is enough work. */
+static void run_all(const fuse_job *job)
+{
+    const fuse_plan *p = job->p;
+    int64_t piece = piece_of(job->dtype);
+    int64_t tasks = p->rows * ((p->width + piece - 1) / piece);
+    tg__parallel region = tg__parallel_begin(tg__threads_for(p->rows * p->width, TG_PARALLEL_MIN));
+#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
+    {
+        tg__parallel_arrive(&region);
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < tasks; t++) run_task(job, t);
+    }
+    tg__parallel_end(&region);
+}
+
+static void fuse_backward(tg_node *node, tg_tensor *g)
+{
+    fuse_plan *p = node->ctx;
+    plan_inputs(p, node->inputs);
+    void *dx[TG_FUSE_MAX_INPUTS] = {0};
+    tg_tensor *grads[TG_FUSE_MAX_INPUTS] = {0};
+    for (int j = 0; j < p->n_inputs; j++) {
+        tg_tensor *x = node->inputs[j];
+        if (!tg_needs_grad(x)) continue;
+        /* (R, C) even for a row that broadcasts: tg_accum_grad sums it down. */
+        grads[j] = tg__new("tg_backward", x->dtype, 2, (int64_t[]){p->rows, p->n_cols[j]});
+        if (!grads[j]) return;
+        dx[j] = tg_data(grads[j]);
+    }
+    /* A load stores its gradient when it is the first (in the reverse
+     * sweep) of its block's loads and the input's blocks cover its columns
+     * with no broadcast row summed into them; otherwise the input's gradient
+     * starts at zero and every load adds. */
+    for (int j = 0; j < p->n_inputs; j++) {
+        if (!dx[j]) continue;
+        int64_t blocks = p->n_cols[j] / p->width;
+        bool covered = p->n_cols[j] % p->width == 0 && blocks <= TG_FUSE_MAX_VALUES;
+        for (int64_t b = 0; covered && b < blocks; b++) {
+            bool seen = false;
+            for (int v = p->n_values - 1; v >= 0; v--) {
+                const tg_fuse_value *x = &p->values[v];
+                if (x->op != TG_FUSE_LOAD || x->input != j || x->block != b) continue;
+                p->stores[v] = !seen;
+                seen = true;
+            }
+            covered = seen;
+        }
+        if (!covered) {
+            for (int v = 0; v < p->n_values; v++)
+                if (p->values[v].op == TG_FUSE_LOAD && p->values[v].input == j) p->stores[v] = false;
+            memset(dx[j], 0, (size_t)tg_numel(grads[j]) * tg_dtype_size(grads[j]->dtype));
+        }
+    }
+    /* A value's gradient is computed only when it reaches an input that
+     * needs one. */
+    for (int v = 0; v < p->n_values; v++) {
+        const tg_fuse_value *x = &p->values[v];
+        p->needed[v] = x->op == TG_FUSE_LOAD ? dx[x->input] != NULL
+                                             : p->needed[x->a] || (x->b >= 0 && p->needed[x->b]) ||
+                                                   (x->c >= 0 && p->needed[x->c]);
+    }
+    fuse_job job = {.p = p, .saved = p->n_act ? tg_data(node->saved[0]) : NULL, .g = tg_data(g), .dx = dx,
+                    .dtype = g->dtype};
+    run_all(&job);
+    for (int j = 0; j < p->n_inputs; j++)
+        if (grads[j]) tg_accum_grad(node->inputs[j], grads[j]);
+}
+
+/* The activations (sigmoid, tanh) are saved by the forward, as the
+ * separate ops save their outputs: recomputing them would double their
+ * cost, the most of an expression's. Everything else is recomputed by the
+ * backward where a gradient reads it: the operands of products and lerps,
+ * a relu's output, and what those are made from. Returns the mask of the
+ * inputs the backward never reads. */
+static unsigned plan_backward(fuse_plan *p)
+{
+    for (int v = 0; v < p->n_values; v++) {
+        uint8_t op = p->values[v].op;
+        p->act_slot[v] = op == TG_FUSE_SIGMOID || op == TG_FUSE_TANH ? p->n_act++ : -1;
+        p->live[v] = false;
+    }
+    for (int v = p->n_values - 1; v >= 0; v--) {
+        const tg_fuse_value *x = &p->values[v];
+        int8_t ops[3] = {x->a, x->b, x->c};
+        bool reads_operands = x->op == TG_FUSE_MUL || x->op == TG_FUSE_LERP;
+        if (x->op == TG_FUSE_RELU) p->live[v] = true;
+        bool computed = p->live[v] && x->op != TG_FUSE_LOAD && p->act_slot[v] < 0;
+        for (int k = 0; k < 3; k++)
+            if (ops[k] >= 0 && (reads_operands || computed)) p->live[ops[k]] = true;
+    }
+    unsigned unread = (1u << p->n_inputs) - 1;
+    for (int v = 0; v < p->n_values; v++)
+        if (p->values[v].op == TG_FUSE_LOAD && p->live[v]) unread &= ~(1u << p->values[v].input);
+    return unread;
+}
+
+int tg_fuse_run(tg_fuse *f, int n, const int *values, tg_tensor **out)
+{
+    const char *fn = "tg_fuse_run";
+    for (int k = 0; out && k < n; k++) out[k] = NULL; /* out has n entries, however many are allowed */
+    if (!f || !out || !values) return tg_fail("%s: NULL expression, values or out", fn);
+    if (f->failed) return -1;
+    if (n < 1 || n > TG_FUSE_MAX_OUTPUTS)
+        return tg_fail("%s: %d outputs asked for, expected 1 to %d", fn, n, TG_FUSE_MAX_OUTPUTS);
+    if (f->n_inputs == 0) return tg_fail("%s: the expression has no input", fn);
+    for (int k = 0; k < n; k++)
+        if (values[k] < 0 || values[k] >= f->n_values)
+            return tg_fail("%s: output %d is value %d, but the expression has %d values", fn, k, values[k],
+                           f->n_values);
+    for (int j = 0; j < f->n_inputs; j++)
+        if (!tg__check(fn, f->inputs[j])) return -1;
+    fuse_plan plan = {.width = f->width, .rows = f->rows, .n_values = f->n_values, .n_out = n,
+                      .n_inputs = f->n_inputs};
+    memcpy(plan.values, f->values, sizeof(tg_fuse_value) * (size_t)f->n_values);
+    memcpy(plan.out, values, sizeof(int) * (size_t)n);
+    plan_inputs(&plan, f->inputs);
+    unsigned unread = plan_backward(&plan);
+
+    tg_scope *s = tg__autoscope(f->n_inputs, f->inputs);
+    /* The backward's copy of the plan, in the memory the node will live in,
+     * and the activations it reads. */
+    bool records = tg_is_grad_enabled() && tg__any_requires_grad(f->n_inputs, f->inputs);
+    tg_dtype dtype = f->inputs[0]->dtype;
+    fuse_plan *kept = records ? tg__arena_alloc(sizeof *kept) : NULL;
+    tg_tensor *saved = kept && plan.n_act ? tg__new(fn, dtype, 2, (int64_t[]){f->rows, plan.n_act * f->width}) : NULL;
+    bool ready = !records || (kept && (saved || !plan.n_act));
+    tg_tensor *y = ready ? tg__new(fn, dtype, 2, (int64_t[]){f->rows, n * f->width}) : NULL;
+    if (y) {
+        fuse_job job = {.p = &plan, .saved = saved ? tg_data(saved) : NULL, .y = tg_data(y), .dtype = dtype};
+        run_all(&job);
+        tg_node *node = tg__unread(tg_record("fuse", fuse_backward, y, f->n_inputs, f->inputs), unread, true);
+        if (node) {
+            *kept = plan;
+            node->ctx = kept;
+            if (saved && tg_save_for_backward(node, 0, saved) < 0) y = NULL;
+        }
+    }
+    int status = y ? 0 : -1;
+    for (int k = 0; k < n && y; k++) {
+        out[k] = n == 1 ? y : tg_narrow(y, 1, k * f->width, f->width);
+        if (!out[k]) status = -1;
+    }
+    for (int k = 0; s && k < n; k++) {
+        tg_tensor *kept = status == 0 ? tg_keep(out[k]) : NULL;
+        if (!kept) status = -1;
+        out[k] = kept;
+    }
+    if (s) tg_scope_end(s);
+    if (status < 0)
+        for (int k = 0; k < n; k++) {
+            if (s) tg_free(out[k]);
+            out[k] = NULL;
+        }
+    return status;
+}

@@ -1,0 +1,166 @@
+/* The evaluation of a fused expression on one piece of its elements, and
+ * its reverse sweep, written once for both float dtypes: fuse.c includes
+ * this file twice, with T = float, NAME(x) = x##_f32 and then T = double,
+ * NAME(x) = x##_f64. A piece is row r, columns [j0, j0 + n) of every
+ * value, n <= PIECE(T). */
+
+#define NPIECE ((int64_t)PIECE_BYTES / (int64_t)sizeof(T))
+
+/* d[i] = f(a[i]) for the activations, by the kernels tg_sigmoid and tg_tanh
+ * use: the SIMD vector math for float, libm for double. */
+static void NAME(activation)(int op, int64_t n, const T *restrict a, T *restrict d)
+{
+#if TG_FUSE_IS_FLOAT
+    const tg_simd_impl *impl = tg_simd_current();
+    if (op == TG_FUSE_SIGMOID) impl->vsigmoid_f32(n, a, d);
+    else impl->vtanh_f32(n, a, d);
+#else
+    if (op == TG_FUSE_SIGMOID)
+        for (int64_t i = 0; i < n; i++) d[i] = 1 / (1 + exp(-a[i]));
+    else
+        for (int64_t i = 0; i < n; i++) d[i] = tanh(a[i]);
+#endif
+}
+
+/* One op of the expression into d (not a load). */
+static inline __attribute__((always_inline)) void NAME(apply)(const tg_fuse_value *x, int64_t n, const T *restrict a, const T *restrict b,
+                        const T *restrict c, T *restrict d)
+{
+    switch (x->op) {
+    case TG_FUSE_ADD: for (int64_t i = 0; i < n; i++) d[i] = a[i] + b[i]; break;
+    case TG_FUSE_SUB: for (int64_t i = 0; i < n; i++) d[i] = a[i] - b[i]; break;
+    case TG_FUSE_MUL: for (int64_t i = 0; i < n; i++) d[i] = a[i] * b[i]; break;
+    case TG_FUSE_RELU: for (int64_t i = 0; i < n; i++) d[i] = a[i] < 0 ? 0 : a[i]; break;
+    case TG_FUSE_ONE_MINUS: for (int64_t i = 0; i < n; i++) d[i] = 1 - a[i]; break;
+    case TG_FUSE_LERP: /* tg_lerp's two-sided form: exact at weight 0 and 1 */
+        for (int64_t i = 0; i < n; i++)
+            d[i] = fabs(c[i]) < (T)0.5 ? a[i] + c[i] * (b[i] - a[i]) : b[i] - (b[i] - a[i]) * (1 - c[i]);
+        break;
+    default: NAME(activation)(x->op, n, a, d); break;
+    }
+}
+
+/* Every value of the piece: val[v] points at its n elements. A load whose
+ * columns are contiguous points into the input itself; everything else is
+ * computed into buf[v], or into dest[v] when that is set (its place in the
+ * result or among the saved activations, so that it is written once). For
+ * the backward the activations are read back from saved (the piece's row
+ * of the saved activations), and only the values the gradients
+ * read (p->live) are computed. */
+static inline __attribute__((always_inline)) void NAME(forward_piece)(const fuse_plan *p, int64_t r, int64_t j0, int64_t n, T (*buf)[NPIECE],
+                                T *const *dest, bool backward, const T *saved, const T **val)
+{
+    for (int v = 0; v < p->n_values; v++) {
+        const tg_fuse_value *x = &p->values[v];
+        if (backward && p->act_slot[v] >= 0) {
+            val[v] = saved + p->act_slot[v] * p->width;
+            continue;
+        }
+        if (backward && !p->live[v]) continue;
+        T *d = dest && dest[v] ? dest[v] : buf[v];
+        if (x->op == TG_FUSE_LOAD) {
+            const fuse_input *in = &p->in[x->input];
+            const T *src = (const T *)in->data + r * in->rs + (x->block * p->width + j0) * in->cs;
+            if (in->cs == 1 && d == buf[v]) {
+                val[v] = src;
+                continue;
+            }
+            for (int64_t i = 0; i < n; i++) d[i] = src[i * in->cs];
+        } else {
+            NAME(apply)(x, n, val[x->a], x->b >= 0 ? val[x->b] : NULL, x->c >= 0 ? val[x->c] : NULL, d);
+        }
+        val[v] = d;
+    }
+}
+
+/* One task of the forward: the piece's values, the activations into the
+ * saved tensor's row (when the backward will need them), and the outputs
+ * that were not computed in place copied into the result's row. */
+TG__VECTOR_CLONES static void NAME(forward_task)(const fuse_plan *p, T *y, T *saved, int64_t r, int64_t j0, int64_t n)
+{
+    T buf[TG_FUSE_MAX_VALUES][NPIECE];
+    T *dest[TG_FUSE_MAX_VALUES] = {0};
+    const T *val[TG_FUSE_MAX_VALUES];
+    T *row = y + r * p->n_out * p->width + j0;
+    for (int v = 0; saved && v < p->n_values; v++)
+        if (p->act_slot[v] >= 0) dest[v] = saved + r * p->n_act * p->width + p->act_slot[v] * p->width + j0;
+    for (int k = 0; k < p->n_out; k++) {
+        int v = p->out[k];
+        if (p->values[v].op != TG_FUSE_LOAD && !dest[v]) dest[v] = row + k * p->width;
+    }
+    NAME(forward_piece)(p, r, j0, n, buf, dest, false, NULL, val);
+    for (int k = 0; k < p->n_out; k++)
+        if (val[p->out[k]] != row + k * p->width) memcpy(row + k * p->width, val[p->out[k]], sizeof(T) * (size_t)n);
+}
+
+/* gv[i] (=|+=) EXPR over the piece: the first contribution to a value's
+ * gradient stores, later ones add. Values whose gradient reaches no input
+ * that needs one are skipped. */
+#define ACC(u, EXPR)                                                                 \
+    do {                                                                             \
+        int u_ = (u);                                                                \
+        if (!p->needed[u_]) break;                                                   \
+        T *restrict d_ = grad[u_];                                                   \
+        if (has[u_]) {                                                               \
+            for (int64_t i = 0; i < n; i++) d_[i] += (EXPR);                         \
+        } else {                                                                     \
+            for (int64_t i = 0; i < n; i++) d_[i] = (EXPR);                          \
+            has[u_] = true;                                                          \
+        }                                                                            \
+    } while (0)
+
+/* One task of the backward: recompute the values the gradients read,
+ * seed the outputs' gradients from g (R, n_out * width), then take each op
+ * in reverse and hand its operands the op's own gradient (the rule of the
+ * separate op of that name), down to the loads, which go into the inputs'
+ * gradients. */
+TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g, const T *saved, T *const *dx, int64_t r, int64_t j0,
+                                int64_t n)
+{
+    T buf[TG_FUSE_MAX_VALUES][NPIECE], grad[TG_FUSE_MAX_VALUES][NPIECE];
+    const T *val[TG_FUSE_MAX_VALUES];
+    bool has[TG_FUSE_MAX_VALUES] = {0};
+    NAME(forward_piece)(p, r, j0, n, buf, NULL, true, p->n_act ? saved + r * p->n_act * p->width + j0 : NULL, val);
+    const T *grow = g + r * p->n_out * p->width + j0;
+    for (int k = 0; k < p->n_out; k++) {
+        const T *restrict gk = grow + k * p->width;
+        ACC(p->out[k], gk[i]);
+    }
+    for (int v = p->n_values - 1; v >= 0; v--) {
+        const tg_fuse_value *x = &p->values[v];
+        if (x->op == TG_FUSE_LOAD) {
+            /* The load that stores comes first in this sweep among loads of
+             * its block; one that nothing reached stores zeros. */
+            T *restrict d = dx[x->input];
+            if (!d || (!has[v] && !p->stores[v])) continue;
+            d += r * p->n_cols[x->input] + x->block * p->width + j0;
+            if (!has[v]) memset(d, 0, sizeof(T) * (size_t)n);
+            else if (p->stores[v]) memcpy(d, grad[v], sizeof(T) * (size_t)n);
+            else
+                for (int64_t i = 0; i < n; i++) d[i] += grad[v][i];
+            continue;
+        }
+        if (!has[v]) continue;
+        const T *restrict gv = grad[v], *restrict y = val[v];
+        const T *restrict a = val[x->a], *restrict b = x->b >= 0 ? val[x->b] : NULL;
+        const T *restrict c = x->c >= 0 ? val[x->c] : NULL;
+        switch (x->op) {
+        case TG_FUSE_ADD: ACC(x->a, gv[i]); ACC(x->b, gv[i]); break;
+        case TG_FUSE_SUB: ACC(x->a, gv[i]); ACC(x->b, -gv[i]); break;
+        case TG_FUSE_MUL: ACC(x->a, gv[i] * b[i]); ACC(x->b, gv[i] * a[i]); break;
+        case TG_FUSE_SIGMOID: ACC(x->a, gv[i] * (1 - y[i]) * y[i]); break;
+        case TG_FUSE_TANH: ACC(x->a, gv[i] * (1 - y[i] * y[i])); break;
+        case TG_FUSE_RELU: ACC(x->a, y[i] <= 0 ? 0 : gv[i]); break;
+        case TG_FUSE_ONE_MINUS: ACC(x->a, -gv[i]); break;
+        case TG_FUSE_LERP:
+            ACC(x->a, gv[i] * (1 - c[i]));
+            ACC(x->b, gv[i] * c[i]);
+            ACC(x->c, gv[i] * (b[i] - a[i]));
+            break;
+        default: break;
+        }
+    }
+}
+
+#undef ACC
+#undef NPIECE
