@@ -5,6 +5,7 @@
  * element is computed alone by the same code whatever the split, so results
  * do not depend on the thread count. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <tapegrad/fuse.h>
@@ -110,7 +111,7 @@ int tg_fuse_input(tg_fuse *f, tg_tensor *x, int64_t block)
         return FAIL(f, "%s: input of dtype %s, but the expression's first input is %s", fn, tg_dtype_name(x->dtype),
                     tg_dtype_name(f->inputs[0]->dtype));
     int64_t cols = x->shape[x->ndim - 1], rows = x->ndim == 2 ? x->shape[0] : 1;
-    if (block < 0 || cols < f->width || block > (cols - f->width) / f->width)
+    if (block < 0 || block > INT32_MAX || cols < f->width || block > (cols - f->width) / f->width)
         return FAIL(f, "%s: block %lld of width %lld is outside the %lld columns of the input of shape %s", fn,
                     (long long)block, (long long)f->width, (long long)cols, tg_shape_str(x, s, sizeof s));
     if (rows != 1 && f->rows != 1 && rows != f->rows)
