@@ -12,7 +12,7 @@ threads=${3:-2}
 shift $(($# < 3 ? $# : 3))
 here=$(dirname "$0")
 ours=$(OMP_NUM_THREADS=$threads "$build/examples/charlm" --time "$seconds" --epochs 1000 --sample 0 --quiet "$@" | tail -n 1)
-torch=$(/usr/bin/python3 "$here/charlm_torch.py" --time "$seconds" --epochs 1000 --threads "$threads" "$@" | tail -n 1)
+torch=$(OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 "$here/charlm_torch.py" --time "$seconds" --epochs 1000 --threads "$threads" "$@" | tail -n 1)
 # "held-out B bits per character after S s of training (E s per epoch)"
 field() { echo "$1" | sed -n "s/^held-out \([0-9.]*\) bits per character after \([0-9]*\) s of training (\([0-9.]*\) s per epoch)$/\\$2/p"; }
 printf '%-10s %8s %14s %24s\n' "" threads "s per epoch" "bits/char after ${seconds} s"

@@ -12,7 +12,7 @@ cell=${2:-lstm}
 here=$(dirname "$0")
 args="--cell $cell --hidden 128 --batch 64 --epochs 1 --test 1000"
 ours() { OMP_NUM_THREADS=$1 "$build/examples/fashion_mnist" $args | sed -n 's/^epoch 1\/1 .*  \([0-9.]*\) s  test.*/\1/p'; }
-torch() { /usr/bin/python3 "$here/fashion_torch.py" $args --threads "$1" | sed -n 's/^epoch 1\/1  \([0-9.]*\) s.*/\1/p'; }
+torch() { OMP_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$1 /usr/bin/python3 "$here/fashion_torch.py" $args --threads "$1" | sed -n 's/^epoch 1\/1  \([0-9.]*\) s.*/\1/p'; }
 o1=$(ours 1)
 o2=$(ours 2)
 t1=$(torch 1)

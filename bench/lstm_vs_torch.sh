@@ -21,7 +21,7 @@ for shape in "lstm 64 50 256 256 1" "lstm 32 100 128 128 1" "lstm 64 50 256 256 
     for threads in 1 2; do
         args="--mode $mode --batch $1 --seq $2 --input $3 --hidden $4 --layers $5 --threads $threads --reps 15"
         ours=$("$build/bench/lstm" $args)
-        torch=$(OMP_NUM_THREADS=$threads "$py" "$here/lstm_torch.py" $args)
+        torch=$(OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads "$py" "$here/lstm_torch.py" $args)
         "$py" - "$ours" "$torch" "$*" "$threads" "$mode" "$peak" <<'PY'
 import json, sys
 o, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])

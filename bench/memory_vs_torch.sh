@@ -15,8 +15,8 @@ for mode in lstm gru; do
     args="--mode $mode --batch 64 --input 256 --hidden 256 --threads 1 --reps 2"
     o1=$("$build/bench/lstm" $args --seq 100 | rss)
     o4=$("$build/bench/lstm" $args --seq 400 | rss)
-    t1=$(/usr/bin/python3 "$here/lstm_torch.py" $args --seq 100 | rss)
-    t4=$(/usr/bin/python3 "$here/lstm_torch.py" $args --seq 400 | rss)
+    t1=$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$here/lstm_torch.py" $args --seq 100 | rss)
+    t4=$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$here/lstm_torch.py" $args --seq 400 | rss)
     awk -v m="$mode" -v o1="$o1" -v o4="$o4" -v t1="$t1" -v t4="$t4" 'BEGIN {
         os = (o4 - o1) / 300; ts = (t4 - t1) / 300
         printf "%-6s %14.0f %14.0f %14.0f %14.0f %12.2f %12.2f %7.2fx\n", m, o1, o4, t1, t4, os, ts, os / ts }'

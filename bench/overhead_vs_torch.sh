@@ -8,7 +8,7 @@ set -eu
 build=${1:-build}
 here=$(dirname "$0")
 ours=$("$build/bench/overhead")
-torch=$(/usr/bin/python3 "$here/overhead_torch.py")
+torch=$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$here/overhead_torch.py")
 /usr/bin/python3 - "$ours" "$torch" <<'PY'
 import json, sys
 o, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
