@@ -454,11 +454,39 @@ bool tg__fits_int64(const char *fn, const tg_tensor *src)
     return true;
 }
 
+/* dst = src for a contiguous 2-D dst and a src of its shape whose columns
+ * are contiguous (a transposed matrix made contiguous, as a weight's W^T):
+ * in TILE x TILE tiles, so that reads and writes both move by cache lines.
+ * Row by row of dst, every element would be a line of src. */
+#define TILE 32
+#define COPY_TRANSPOSED(T)                                                                              \
+    for (int64_t i0 = 0; i0 < rows; i0 += TILE)                                                         \
+        for (int64_t j0 = 0; j0 < cols; j0 += TILE)                                                     \
+            for (int64_t i = i0; i < i0 + TILE && i < rows; i++)                                       \
+                for (int64_t j = j0; j < j0 + TILE && j < cols; j++)                                    \
+                    ((T *)d)[i * cols + j] = ((const T *)s)[i + j * ld]
+static bool copy_transposed(tg_tensor *dst, const tg_tensor *src)
+{
+    if (dst->ndim != 2 || src->ndim != 2 || dst->dtype != src->dtype || dst->dtype == TG_I64 ||
+        !tg_is_contiguous(dst) || src->stride[0] != 1 || src->stride[1] < src->shape[0] ||
+        src->shape[0] != dst->shape[0] || src->shape[1] != dst->shape[1])
+        return false;
+    int64_t rows = dst->shape[0], cols = dst->shape[1], ld = src->stride[1];
+    void *d = tg_data(dst);
+    const void *s = tg_data(src);
+    if (dst->dtype == TG_F32) COPY_TRANSPOSED(float);
+    else COPY_TRANSPOSED(double);
+    return true;
+}
+#undef COPY_TRANSPOSED
+#undef TILE
+
 int tg_copy_(tg_tensor *dst, const tg_tensor *src)
 {
     if (!src || !inplace_ok("tg_copy_", dst, src)) return -1;
     if (dst->dtype == TG_I64 && !tg__fits_int64("tg_copy_", src)) return -1;
     dst->storage->version++;
+    if (copy_transposed(dst, src)) return 0;
     copy_ctx c = {dst->dtype, src->dtype, 1.0};
     const tg_tensor *ops[2] = {dst, src};
     tg__foreach(2, ops, dst->ndim, dst->shape, copy_row, &c, true);
