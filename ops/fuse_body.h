@@ -120,6 +120,13 @@ TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g
     T buf[TG_FUSE_MAX_VALUES][NPIECE], grad[TG_FUSE_MAX_VALUES][NPIECE];
     const T *val[TG_FUSE_MAX_VALUES];
     bool has[TG_FUSE_MAX_VALUES] = {0};
+    /* The next row's saved activations, written by the forward long ago
+     * and read here one piece at a time: ask for them now, so that they
+     * arrive while this piece computes. */
+    if (p->n_act && r + 1 < p->rows)
+        for (int k = 0; k < p->n_act; k++)
+            for (int64_t i = 0; i < n; i += 64 / (int64_t)sizeof(T))
+                __builtin_prefetch(saved + ((r + 1) * p->n_act + k) * p->width + j0 + i);
     NAME(forward_piece)(p, r, j0, n, buf, NULL, true, p->n_act ? saved + r * p->n_act * p->width + j0 : NULL, val);
     const T *grow = g + r * p->n_out * p->width + j0;
     for (int k = 0; k < p->n_out; k++) {

@@ -46,7 +46,7 @@ static tg_tensor *unary(const unary_op *op, tg_tensor *x, double c0, double c1)
 #define UNARY(fname, fwd, bwd) UNARY_READING(READS_X, fname, fwd, bwd)
 
 /* The hot activations of recurrent cells: a contiguous float32 row goes
- * through the SIMD vector math (vmath.h, within 2e-7 of libm), any other
+ * through the SIMD vector math (vmath.h, within an ulp or two of libm), any other
  * row through the expression. */
 #define UNARY_VMATH(fname, vector_fn, fwd, bwd)                                       \
     KERNEL1(fname##_expr, x, fwd)                                                     \

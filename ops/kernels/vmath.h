@@ -1,9 +1,10 @@
 /* Vector math on contiguous arrays: y[i] = f(x[i]) for i < n, with y allowed
  * to alias x exactly (in place). The float versions use the SIMD level of
- * tg_simd_level(): they evaluate in double precision inside the vector
- * registers and round once, so they agree with libm's float functions to
- * about an ulp over the whole range (including inf, -inf, NaN, saturation,
- * denormal inputs and outputs); the scalar level calls libm itself. The
+ * tg_simd_level(): float vectors with polynomials fitted to keep the error
+ * near half an ulp before the final rounding, so they agree with libm's
+ * float functions to an ulp or two over the whole range (including inf,
+ * -inf, NaN, saturation, denormal inputs and outputs); the scalar level
+ * calls libm itself. The
  * double versions are libm loops. Large arrays are split across threads;
  * every element is computed independently, so results never depend on the
  * thread count. */

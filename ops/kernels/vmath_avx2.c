@@ -1,8 +1,6 @@
 /* AVX2 vector math for float arrays (compiled with -mavx2 -mfma):
- * vmath_simd.h for 8 floats at a time, as two vectors of 4 doubles. Without
- * scalef, 2^n is built in the exponent bits: adding 2^52 + 1023 to the
- * integral double n leaves n + 1023 in the low mantissa bits, and a shift
- * by 52 moves it into the exponent field. */
+ * vmath_simd.h for 8 floats at a time. Without scalef, 2^n is built in the
+ * exponent bits. */
 #include "kern_simd.h"
 
 #include <immintrin.h>
@@ -12,23 +10,22 @@
 #define ISA avx2
 #endif
 #define VW _mm256
-#define VD __m256d
 #define VF __m256
 #define FLANES 8
 
-#define round_pd(x) _mm256_round_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define pow2_mul_pd(p, n)                                                                   \
-    _mm256_mul_pd(p, _mm256_castsi256_pd(_mm256_slli_epi64(                                 \
-                         _mm256_castpd_si256(                                               \
-                             _mm256_add_pd(n, _mm256_set1_pd(4503599627370496.0 + 1023))),  \
-                         52)))
-#define select_lt_pd(x, bound, a, b) _mm256_blendv_pd(b, a, _mm256_cmp_pd(x, bound, _CMP_LT_OQ))
-
 #define select_lt_ps(x, bound, a, b) _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, bound, _CMP_LT_OQ))
-#define WIDEN_APPLY(KERNEL, v)                                                              \
-    _mm256_set_m128(_mm256_cvtpd_ps(KERNEL(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)))),  \
-                    _mm256_cvtpd_ps(KERNEL(_mm256_cvtps_pd(_mm256_castps256_ps128(v)))))
-
+#define round_ps(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+/* p * 2^n for an integral float n in [-150, 128]: two factors built in
+ * the exponent bits, each a normal float, so that the product is rounded
+ * once even when it is denormal. */
+static inline __m256 pow2_mul_ps(__m256 p, __m256 n)
+{
+    __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
 typedef __m256i fmask;
 #define tail_mask_ps(rem) \
     _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(rem)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))

@@ -1,28 +1,19 @@
 /* AVX-512 vector math for float arrays (compiled with -mavx512f -mavx512dq
- * -mfma): vmath_simd.h for 16 floats at a time, as two vectors of 8
- * doubles. scalef applies 2^n without building exponent bits. */
+ * -mfma): vmath_simd.h for 16 floats at a time. scalef applies 2^n without
+ * building exponent bits, and rounds once. */
 #include "kern_simd.h"
 
 #include <immintrin.h>
 
 #define ISA avx512
 #define VW _mm512
-#define VD __m512d
 #define VF __m512
 #define FLANES 16
 
-#define round_pd(x) _mm512_roundscale_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define pow2_mul_pd(p, n) _mm512_scalef_pd(p, n)
-#define select_lt_pd(x, bound, a, b) \
-    _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, bound, _CMP_LT_OQ), b, a)
-
 #define select_lt_ps(x, bound, a, b) \
     _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, bound, _CMP_LT_OQ), b, a)
-#define WIDEN_APPLY(KERNEL, v)                                                              \
-    _mm512_insertf32x8(                                                                     \
-        _mm512_castps256_ps512(_mm512_cvtpd_ps(KERNEL(_mm512_cvtps_pd(_mm512_castps512_ps256(v))))), \
-        _mm512_cvtpd_ps(KERNEL(_mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)))), 1)
-
+#define round_ps(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define pow2_mul_ps(p, n) _mm512_scalef_ps(p, n)
 typedef __mmask16 fmask;
 #define tail_mask_ps(rem) ((fmask)((1u << (rem)) - 1))
 #define masked_load_ps(p, m) _mm512_maskz_loadu_ps(m, p)

@@ -1,20 +1,19 @@
-/* Vector math for float arrays, written once for every SIMD level. Each
- * vector of floats is widened to two vectors of doubles, the function is
- * evaluated in double with an error near 1e-13, and the result is rounded
- * to float once: that rounding (half an ulp) is then practically the only
- * error, which is how the results stay within an ulp or so of libm's
- * expf/tanhf even for tiny, huge and denormal values.
+/* Vector math for float arrays, written once for every SIMD level, in
+ * float vectors. Each function keeps its error near half an ulp before the
+ * final rounding: polynomials fitted so that their own error is under 0.1
+ * ulp, the reduction done in two parts, every cancellation kept out (see
+ * each). The results stay within an ulp or two of libm's expf and tanhf
+ * (and of 1 / (1 + expf(-x))), tiny, huge and denormal values included:
+ * tests/test_vmath.c sweeps a million of them per function.
  *
  * Each level's file (vmath_avx512.c, vmath_avx2.c), compiled with its own
  * -m flags, includes this file once after defining
- *   ISA, VW, VD        its name suffix, intrinsic prefix and double vector
- *   round_pd(x)        x rounded to the nearest integer
- *   pow2_mul_pd(p, n)  p * 2^n for an integral double n in [-174, 145]
- *   select_lt_pd(x, bound, a, b), select_lt_ps  a in the lanes where
- *                      x < bound, else b (doubles, floats)
+ *   ISA, VW            its name suffix and intrinsic prefix
  *   VF, FLANES         the float vector and its lane count
- *   WIDEN_APPLY(KERNEL, v)  KERNEL on the floats of v: widen, evaluate,
- *                      round once
+ *   round_ps(x)        x rounded to the nearest integer
+ *   pow2_mul_ps(p, n)  p * 2^n for an integral float n in [-150, 128],
+ *                      rounded once
+ *   select_lt_ps(x, bound, a, b)  a in the lanes where x < bound, else b
  *   fmask, tail_mask_ps(rem), masked_load_ps(p, m), masked_store_ps(p, m, v)
  *                      the mask of lanes [0, rem), and a load and a store
  *                      that never touch the lanes outside it
@@ -22,79 +21,75 @@
 
 #define TG_CAT_(a, b) a##b
 #define TG_CAT(a, b) TG_CAT_(a, b)
-/* VOP(fmadd) is _mm512_fmadd_pd for VW = _mm512. */
-#define VOP(op) TG_CAT(VW, _##op##_pd)
+/* FOP(fmadd) is _mm512_fmadd_ps for VW = _mm512. */
+#define FOP(op) TG_CAT(VW, _##op##_ps)
 
-/* e^r for |r| <= ln2/2 by Horner on the Taylor series (coefficients 1/k!)
- * to degree 10: relative error 0.35^11/11! ~ 2e-13. */
-static inline VD exp_reduced(VD r)
+/* e^x: n = round(x / ln2), r = x - n ln2 in two parts (Cody and Waite:
+ * n * 0.693359375 is exact), e^r = 1 + r + r^2 P(r) on |r| <= ln2/2 with a
+ * fitted P (relative error 7e-10), then 2^n in two halves so that results
+ * down to the denormals are rounded once. x is clamped to [-104, 89], where
+ * float's e^x is 0 and inf; the clamps take x second, so NaN comes through. */
+static inline VF exp_ps(VF x)
 {
-    static const double inv_fact[11] = {1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720,
-                                        1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800};
-    VD p = VOP(set1)(inv_fact[10]);
-    for (int k = 9; k >= 0; k--) p = VOP(fmadd)(p, r, VOP(set1)(inv_fact[k]));
-    return p;
+    x = FOP(min)(FOP(set1)(89.0f), x);
+    x = FOP(max)(FOP(set1)(-104.0f), x);
+    VF n = round_ps(FOP(mul)(x, FOP(set1)(1.44269504088896341f)));
+    VF r = FOP(fnmadd)(n, FOP(set1)(0.693359375f), x);
+    r = FOP(fnmadd)(n, FOP(set1)(-2.12194440e-4f), r);
+    VF p = FOP(set1)(1.989927841e-4f);
+    p = FOP(fmadd)(p, r, FOP(set1)(1.393364742e-3f));
+    p = FOP(fmadd)(p, r, FOP(set1)(8.333298378e-3f));
+    p = FOP(fmadd)(p, r, FOP(set1)(4.166646674e-2f));
+    p = FOP(fmadd)(p, r, FOP(set1)(1.666666716e-1f));
+    p = FOP(fmadd)(p, r, FOP(set1)(0.5f));
+    /* 1 + r as a sum hi + lo with lo its exact rounding error, so that the
+     * one rounding left is the last addition's: e^r is then float's own
+     * answer but for inputs within a few 2^-30 of a tie. */
+    VF one = FOP(set1)(1.0f);
+    VF hi = FOP(add)(one, r);
+    VF lo = FOP(add)(FOP(sub)(one, hi), r);
+    VF e = FOP(add)(hi, FOP(fmadd)(FOP(mul)(r, r), p, lo));
+    return pow2_mul_ps(e, n);
 }
 
-/* exp(x) = 2^n * exp(r), n = round(x / ln2), |r| <= ln2/2, in double for x
- * in [-120, 100] (after clamping: exp(-120) rounds to 0 and exp(100) to inf
- * in float, and both are normal doubles). The clamps take x second, so a
- * NaN in x comes through. */
-static inline VD exp_pd(VD x)
+/* tanh(x) = sign(x) (1 - 2 / (e^(2|x|) + 1)) for |x| >= 1, where the
+ * quotient is under a quarter and its rounding stays small against the
+ * result; below 1, x + x^3 Q(x^2) with a fitted Q (relative error 1.2e-8),
+ * which keeps tiny x exact. |x| >= 10 gives 1 in float; the clamp keeps
+ * e^(2|x|) finite. */
+static inline VF tanh_ps(VF x)
 {
-    x = VOP(min)(VOP(set1)(100.0), x);
-    x = VOP(max)(VOP(set1)(-120.0), x);
-    VD n = round_pd(VOP(mul)(x, VOP(set1)(1.4426950408889634)));
-    /* One FMA with ln2 rounded to double: |n| <= 174, so the error of the
-     * constant contributes < 1e-14 to r. */
-    VD r = VOP(fnmadd)(n, VOP(set1)(0.6931471805599453), x);
-    return pow2_mul_pd(exp_reduced(r), n);
-}
-
-/* tanh(x) = sign(x) * (1 - 2 / (exp(2|x|) + 1)), except for |x| < 1/16,
- * where that form would cancel and the odd Taylor series to x^9 (relative
- * error < 1e-16) keeps tiny x exact. |x| >= 10 gives 1 in float; the clamp
- * keeps exp finite. */
-static inline VD tanh_pd(VD x)
-{
-    VD sign = VOP(set1)(-0.0);
-    VD ax = VOP(andnot)(sign, x);
-    VD clamped = VOP(min)(VOP(set1)(10.0), ax);
-    VD e = exp_pd(VOP(add)(clamped, clamped));
-    VD one = VOP(set1)(1.0);
-    VD large = VOP(sub)(one, VOP(div)(VOP(set1)(2.0), VOP(add)(e, one)));
-    VD x2 = VOP(mul)(ax, ax);
-    VD p = VOP(set1)(62.0 / 2835);
-    p = VOP(fmadd)(p, x2, VOP(set1)(-17.0 / 315));
-    p = VOP(fmadd)(p, x2, VOP(set1)(2.0 / 15));
-    p = VOP(fmadd)(p, x2, VOP(set1)(-1.0 / 3));
-    VD small = VOP(fmadd)(VOP(mul)(p, x2), ax, ax);
-    VD t = select_lt_pd(ax, VOP(set1)(0.0625), small, large);
+    VF sign = FOP(set1)(-0.0f);
+    VF ax = FOP(andnot)(sign, x);
+    VF clamped = FOP(min)(FOP(set1)(10.0f), ax);
+    VF one = FOP(set1)(1.0f);
+    VF large = FOP(sub)(one, FOP(div)(FOP(set1)(2.0f), FOP(add)(exp_ps(FOP(add)(clamped, clamped)), one)));
+    VF z = FOP(mul)(ax, ax);
+    VF q = FOP(set1)(1.464627130e-4f);
+    q = FOP(fmadd)(q, z, FOP(set1)(-9.367226739e-4f));
+    q = FOP(fmadd)(q, z, FOP(set1)(3.225660417e-3f));
+    q = FOP(fmadd)(q, z, FOP(set1)(-8.711332455e-3f));
+    q = FOP(fmadd)(q, z, FOP(set1)(2.183458768e-2f));
+    q = FOP(fmadd)(q, z, FOP(set1)(-5.396433920e-2f));
+    q = FOP(fmadd)(q, z, FOP(set1)(1.333331764e-1f));
+    q = FOP(fmadd)(q, z, FOP(set1)(-3.333333433e-1f));
+    VF small = FOP(fmadd)(FOP(mul)(q, z), ax, ax);
+    VF t = select_lt_ps(ax, one, small, large);
     /* Put the sign back; NaN stays NaN (large is NaN for a NaN x). */
-    return VOP(or)(t, VOP(and)(x, sign));
+    return FOP(or)(t, FOP(and)(x, sign));
 }
 
-/* 1 / (1 + exp(-x)), rounded to float after each step like the formula in
- * float (as PyTorch computes it): the gradient y (1 - y) amplifies any
- * difference in y near saturation, so y must be float's own answer, not a
- * closer one. exp(-x) is evaluated in double and rounded to float; the sum
- * and the quotient are then float operations, which for float operands
- * give exactly the double result rounded to float, with one division per
- * FLANES lanes instead of two (division is most of the time here). 0 where
- * expf(-x) overflows float (x below -88.72284; the largest float whose
- * expf is finite is 88.72283). */
-static inline VD exp_neg_pd(VD x) { return exp_pd(VOP(sub)(VOP(setzero)(), x)); }
-
+/* 1 / (1 + e^-x), each step rounded to float like the formula in float
+ * (as PyTorch computes it): the gradient y (1 - y) amplifies any difference
+ * in y near saturation, so y must be float's own answer, not a closer one.
+ * 0 where expf(-x) overflows float (x below -88.72284; the largest float
+ * whose expf is finite is 88.72283). */
 static inline VF sigmoid_ps(VF x)
 {
-    VF one = TG_CAT(VW, _set1_ps)(1.0f);
-    VF e = WIDEN_APPLY(exp_neg_pd, x);
-    VF s = TG_CAT(VW, _div_ps)(one, TG_CAT(VW, _add_ps)(one, e));
-    return select_lt_ps(x, TG_CAT(VW, _set1_ps)(-88.722835f), TG_CAT(VW, _setzero_ps)(), s);
+    VF one = FOP(set1)(1.0f);
+    VF s = FOP(div)(one, FOP(add)(one, exp_ps(FOP(sub)(FOP(setzero)(), x))));
+    return select_lt_ps(x, FOP(set1)(-88.722835f), FOP(setzero)(), s);
 }
-
-static inline VF exp_ps(VF x) { return WIDEN_APPLY(exp_pd, x); }
-static inline VF tanh_ps(VF x) { return WIDEN_APPLY(tanh_pd, x); }
 
 /* The float array loop around a kernel. Loading before storing keeps
  * y == x (in place) correct. */
