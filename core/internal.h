@@ -307,6 +307,15 @@ tg_tensor *tg__layer_norm_blocks(tg_tensor *x, int64_t blocks, tg_tensor *weight
  * every call. weight_t may be NULL (then this is tg_linear). The node and
  * the backward are tg_linear's, with respect to weight (ops/linalg.c). */
 tg_tensor *tg__linear_t(tg_tensor *x, tg_tensor *weight, tg_tensor *weight_t, tg_tensor *bias);
+/* y = x[0] W[0]^T + ... + x[n-1] W[n-1]^T + bias as one node, for 2-D
+ * x[k] (R, in_k), W[k] (out, in_k), bias (out) or NULL, weight_t NULL or
+ * each entry NULL or W[k]'s contiguous transpose: a recurrent step's input
+ * and state projections with one result and one pass over it (the bias
+ * copied once, each product added on in cache), where two tg_linear calls
+ * would copy the first's result into the second's. */
+#define TG__LINEAR_SUM_MAX 4
+tg_tensor *tg__linear_sum(int n, tg_tensor *const *x, tg_tensor *const *weight, tg_tensor *const *weight_t,
+                          tg_tensor *bias);
 
 /* --- files (safetensors.c, safetensors_save.c) --- */
 

@@ -296,6 +296,13 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
     tg_tensor *bias0 = bias[0];
     for (int j = 1; j < rnn->n_proj; j++)
         if (cell->proj[j].summed && !gain[j] && bias[j]) bias0 = bias0 ? tg_add(bias0, bias[j]) : bias[j];
+    /* Each step's input projection and the projections summed into it
+     * (without layer norm) are one product node: one result, the bias
+     * copied once (tg__linear_sum). */
+    int summed = 1;
+    for (int j = 1; j < rnn->n_proj; j++) summed += cell->proj[j].summed && !gain[j];
+    bool merged = per_step && rnn->n_proj > 0 && cell->proj[0].from == TG_FROM_INPUT && !gain[0] &&
+                  summed <= TG__LINEAR_SUM_MAX;
     bool has_input_proj = false;
     for (int j = 0; j < rnn->n_proj; j++) {
         const tg_cell_proj *pj = &cell->proj[j];
@@ -314,7 +321,17 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
         tg_tensor *proj[TG_CELL_MAX_PROJ] = {0}, *next[TG_CELL_MAX_STATES] = {0};
         for (int j = 0; j < rnn->n_proj; j++) {
             const tg_cell_proj *pj = &cell->proj[j];
-            if (pj->from == TG_FROM_INPUT && per_step) /* (B, rows) */
+            if (j == 0 && merged) { /* (B, rows): the input's projection and the summed ones, one node */
+                tg_tensor *xs[TG_CELL_MAX_PROJ] = {tg_select(in, sq->tdim, t)}, *ws[TG_CELL_MAX_PROJ] = {weight[0]};
+                tg_tensor *wts[TG_CELL_MAX_PROJ] = {weight_t[0]};
+                int terms = 1;
+                for (int k = 1; k < rnn->n_proj; k++)
+                    if (cell->proj[k].summed && !gain[k])
+                        xs[terms] = state[cell->proj[k].from - 1], ws[terms] = weight[k], wts[terms++] = weight_t[k];
+                proj[0] = tg__linear_sum(terms, xs, ws, wts, bias0);
+            } else if (j > 0 && merged && pj->summed && !gain[j]) {
+                continue; /* in proj[0] already */
+            } else if (pj->from == TG_FROM_INPUT && per_step) /* (B, rows) */
                 proj[j] = project(tg_select(in, sq->tdim, t), weight[j], weight_t[j], j == 0 ? bias0 : bias[j], gain[j],
                                   pj->blocks);
             else if (pj->from == TG_FROM_INPUT) proj[j] = tg_select(hoisted[j], sq->tdim, t);

@@ -169,16 +169,21 @@ static bool as_matrix(const tg_tensor *t, tg_tensor *m)
 }
 
 
+/* The backward of tg_linear and of tg__linear_sum: inputs x0, W0, x1, W1,
+ * ... (iarg[0] pairs, 0 meaning 1), then the bias if any. */
 static void linear_backward(tg_node *n, tg_tensor *g)
 {
-    tg_tensor *x = n->inputs[0], *w = n->inputs[1], *bias = n->n_inputs > 2 ? n->inputs[2] : NULL;
+    int terms = n->iarg[0] ? (int)n->iarg[0] : 1;
+    tg_tensor *bias = n->n_inputs > 2 * terms ? n->inputs[2 * terms] : NULL;
     tg_tensor g2, x2;
     as_matrix(g, &g2); /* g is contiguous */
-    /* The weight's gradient first, while g is still in cache from the
-     * backward that made it: this product reads g by columns (g^T), which
+    /* The weights' gradients first, while g is still in cache from the
+     * backward that made it: these products read g by columns (g^T), which
      * from further away costs a cache miss per row, where dx = g W reads it
      * by rows and streams. */
-    if (tg_needs_grad(w)) {
+    for (int k = 0; k < terms; k++) {
+        tg_tensor *x = n->inputs[2 * k], *w = n->inputs[2 * k + 1];
+        if (!tg_needs_grad(w)) continue;
         /* Add straight into the weight's gradient: a GEMM with beta = 1
          * saves a temporary and a pass over (out, in). */
         tg_tensor *xc = as_matrix(x, &x2) ? x : tg__contiguous(x);
@@ -187,7 +192,9 @@ static void linear_backward(tg_node *n, tg_tensor *g)
         tg_tensor g2t = tg__transposed(&g2);
         if (gemm2d(slot, &g2t, &x2, 1.0) < 0) return;
     }
-    if (tg_needs_grad(x)) {
+    for (int k = 0; k < terms; k++) {
+        tg_tensor *x = n->inputs[2 * k], *w = n->inputs[2 * k + 1];
+        if (!tg_needs_grad(x)) continue;
         tg_tensor *dx = tg__new("tg_backward", x->dtype, x->ndim, x->shape), dx2;
         if (!dx) return;
         as_matrix(dx, &dx2);
@@ -252,6 +259,52 @@ static tg_tensor *linear(const char *fn, tg_tensor *x, tg_tensor *weight, tg_ten
 }
 
 tg_tensor *tg_linear(tg_tensor *x, tg_tensor *weight, tg_tensor *bias) { return linear("tg_linear", x, weight, NULL, bias); }
+
+tg_tensor *tg__linear_sum(int n, tg_tensor *const *x, tg_tensor *const *weight, tg_tensor *const *weight_t,
+                          tg_tensor *bias)
+{
+    const char *fn = "tg_linear";
+    if (n < 1 || n > TG__LINEAR_SUM_MAX) return tg_error("%s: %d terms, expected 1 to %d", fn, n, TG__LINEAR_SUM_MAX);
+    for (int k = 0; k < n; k++)
+        if (!tg__check_float(fn, x[k]) || !tg__check_float(fn, weight[k])) return NULL;
+    if (bias && !tg__check_float(fn, bias)) return NULL;
+    int64_t rows = x[0]->ndim == 2 ? x[0]->shape[0] : -1, out_f = weight[0]->ndim == 2 ? weight[0]->shape[0] : -1;
+    tg_tensor xm[TG__LINEAR_SUM_MAX];
+    for (int k = 0; k < n; k++) {
+        const tg_tensor *wt = weight_t ? weight_t[k] : NULL;
+        char s1[128], s2[128];
+        if (x[k]->ndim != 2 || weight[k]->ndim != 2 || x[k]->shape[0] != rows || weight[k]->shape[0] != out_f ||
+            x[k]->shape[1] != weight[k]->shape[1] || x[k]->dtype != x[0]->dtype || weight[k]->dtype != x[0]->dtype ||
+            !as_matrix(x[k], &xm[k]))
+            return tg_error("%s: term %d: input %s and weight %s do not make (%lld, %lld) rows of one dtype", fn, k,
+                            tg_shape_str(x[k], s1, sizeof s1), tg_shape_str(weight[k], s2, sizeof s2),
+                            (long long)rows, (long long)out_f);
+        if (wt && (wt->ndim != 2 || wt->shape[0] != weight[k]->shape[1] || wt->shape[1] != out_f ||
+                   wt->dtype != weight[k]->dtype))
+            return tg_error("%s: term %d: the transposed copy of the weight does not match the weight", fn, k);
+    }
+    if (bias && (bias->ndim != 1 || bias->shape[0] != out_f || bias->dtype != x[0]->dtype))
+        return tg_error("%s: bias must be (%lld) of the inputs' dtype", fn, (long long)out_f);
+    tg_tensor *y = tg__new(fn, x[0]->dtype, 2, (int64_t[]){rows, out_f});
+    if (!y) return NULL;
+    bool was = tg_set_grad_enabled(false);
+    bool done = !bias || tg_copy_(y, bias) == 0; /* broadcast; the GEMMs add onto it */
+    for (int k = 0; k < n && done; k++) {
+        tg_tensor wt = weight_t && weight_t[k] ? *weight_t[k] : tg__transposed(weight[k]);
+        done = gemm2d(y, &xm[k], &wt, bias || k > 0 ? 1.0 : 0.0) == 0;
+    }
+    tg_set_grad_enabled(was);
+    if (!done) {
+        tg_free(y);
+        return tg_error("%s: %s", fn, tg_last_error());
+    }
+    tg_tensor *in[2 * TG__LINEAR_SUM_MAX + 1];
+    for (int k = 0; k < n; k++) in[2 * k] = x[k], in[2 * k + 1] = weight[k];
+    in[2 * n] = bias;
+    tg_node *node = tg__unread(tg_record("linear", linear_backward, y, 2 * n + (bias != NULL), in), 1u << (2 * n), true);
+    if (node) node->iarg[0] = n;
+    return y;
+}
 
 tg_tensor *tg__linear_t(tg_tensor *x, tg_tensor *weight, tg_tensor *weight_t, tg_tensor *bias)
 {
