@@ -17,6 +17,21 @@ _Static_assert(2 * sizeof(__m256) / sizeof(float) == TG_AVX2_NR_F32 &&
                    2 * sizeof(__m256d) / sizeof(double) == TG_AVX2_NR_F64,
                "a row of the tile is two vectors");
 
+#ifdef __AVX512VL__
+/* With AVX-512VL, masks are mask registers, and a masked store is as fast
+ * as a store: edge tiles store through them (TG_GEMM_MASKED_COLS). AVX2's
+ * own masked store (vmaskmovps) is slow on AMD's cores, so plain AVX2 keeps
+ * edge tiles on a private tile. */
+typedef __mmask8 mask_ps;
+typedef __mmask8 mask_pd;
+#define tail_mask_ps(rem) ((rem) >= 8 ? (mask_ps)0xff : (rem) <= 0 ? (mask_ps)0 : (mask_ps)((1u << (rem)) - 1))
+#define tail_mask_pd(rem) ((rem) >= 4 ? (mask_pd)0xf : (rem) <= 0 ? (mask_pd)0 : (mask_pd)((1u << (rem)) - 1))
+#define masked_load_ps(p, mask) _mm256_maskz_loadu_ps(mask, p)
+#define masked_load_pd(p, mask) _mm256_maskz_loadu_pd(mask, p)
+#define masked_store_ps(p, mask, v) _mm256_mask_storeu_ps(p, mask, v)
+#define masked_store_pd(p, mask, v) _mm256_mask_storeu_pd(p, mask, v)
+#define TG_GEMM_MASKED_COLS 1
+#else
 /* The tail of a dot product: maskload never touches the lanes whose mask
  * is 0. */
 typedef __m256i mask_ps;
@@ -33,6 +48,7 @@ static inline mask_pd tail_mask_pd(int64_t rem)
 }
 #define masked_load_ps _mm256_maskload_ps
 #define masked_load_pd _mm256_maskload_pd
+#endif
 
 static inline float hsum_ps(__m256 v)
 {

@@ -26,6 +26,9 @@ typedef __mmask8 mask_pd;
 #define tail_mask_pd(rem) ((rem) >= 8 ? 0xff : (mask_pd)((1u << (rem)) - 1))
 #define masked_load_ps(p, mask) _mm512_maskz_loadu_ps(mask, p)
 #define masked_load_pd(p, mask) _mm512_maskz_loadu_pd(mask, p)
+#define masked_store_ps(p, mask, v) _mm512_mask_storeu_ps(p, mask, v)
+#define masked_store_pd(p, mask, v) _mm512_mask_storeu_pd(p, mask, v)
+#define TG_GEMM_MASKED_COLS 1
 #define hsum_ps _mm512_reduce_add_ps
 #define hsum_pd _mm512_reduce_add_pd
 

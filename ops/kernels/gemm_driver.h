@@ -92,10 +92,16 @@ static void NAME(pack_b)(const tg_simd_impl *impl, int64_t kc, int64_t nc, const
 /* One tile whose columns are fewer than NR or not contiguous in C: run the
  * kernel on a private tile with the same alpha and beta (so the arithmetic
  * is the one a full tile gets), then copy the valid part out. */
-static void NAME(edge_tile)(const tg_gemm_blocking *bl, NAME(ukr_fn) ukr, int64_t kc, int mr, int64_t nr,
+static void NAME(edge_tile)(const tg_simd_impl *impl, int64_t kc, int mr, int64_t nr,
                             const T *a, const T *b, int64_t ldb, T alpha, T beta,
                             T *C, int64_t rsC, int64_t csC)
 {
+    if (csC == 1 && impl->NAME(ukr_cols)) {
+        impl->NAME(ukr_cols)(kc, mr, nr, a, b, ldb, C, rsC, alpha, beta);
+        return;
+    }
+    const tg_gemm_blocking *bl = &impl->NAME(blocking);
+    NAME(ukr_fn) ukr = impl->NAME(ukr);
     _Alignas(64) T tile[TG_TILE_MAX];
     if (beta != 0) {
         memset(tile, 0, sizeof tile);
@@ -153,7 +159,7 @@ static int NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b,
                         if (nr == NR && csC == 1)
                             ukr(kc, mr, a, b, ldb, c, rsC, alpha, beta_p);
                         else
-                            NAME(edge_tile)(bl, ukr, kc, mr, nr, a, b, ldb, alpha, beta_p, c, rsC, csC);
+                            NAME(edge_tile)(impl, kc, mr, nr, a, b, ldb, alpha, beta_p, c, rsC, csC);
                     }
                 }
             }

@@ -7,12 +7,17 @@
  *   T, V    the element and vector types (float, __m512)
  *   VS      the intrinsic suffix of that dtype (ps), and DT its tag (f32)
  *   mask_<VS>, tail_mask_<VS>(rem), masked_load_<VS>(p, mask)
- *           the mask of lanes [0, rem) (all lanes if rem >= LANES) and a
- *           load of those lanes that reads nothing beyond them (zeros)
+ *           the mask of lanes [0, rem) (none if rem <= 0, all lanes if
+ *           rem >= LANES) and a load of those lanes that reads nothing
+ *           beyond them (zeros)
+ *   TG_GEMM_MASKED_COLS, masked_store_<VS>(p, mask, v)
+ *           where masked stores are fast: a store of the mask's lanes that
+ *           writes nothing beyond them
  *   hsum_<VS>(v)  the sum of v's lanes
  *   transpose_<VS>(src, ld, dst, ldd)  dst[c*ldd + j] = src[j*ld + c] for
  *           j, c < LANES, in registers
- * and gets tg_ukr_<DT>_<ISA>, tg_pack_bt_<DT>_<ISA> and tg_dots_<DT>_<ISA>
+ * and gets tg_ukr_<DT>_<ISA>, tg_pack_bt_<DT>_<ISA> and tg_dots_<DT>_<ISA>, and
+ * with TG_GEMM_MASKED_COLS tg_ukr_cols_<DT>_<ISA>
  * (see kern_simd.h for their contracts). A row of the tile is two
  * vectors: NR = 2 * LANES. */
 
@@ -31,8 +36,8 @@
  * accumulator arrays become registers; rows beyond m cost nothing. Per k:
  * two loads of B, m broadcasts of A and 2m independent FMA chains. */
 static inline __attribute__((always_inline)) void
-NAME(ukr_rows)(const int m, int64_t kc, const T *a, const T *b, int64_t ldb, T *c, int64_t rsc,
-               T alpha, T beta)
+NAME(ukr_rows)(const int m, const bool masked, int64_t nr, int64_t kc, const T *a, const T *b, int64_t ldb, T *c,
+               int64_t rsc, T alpha, T beta)
 {
     V acc0[MR], acc1[MR];
 #pragma GCC unroll 16
@@ -55,6 +60,27 @@ NAME(ukr_rows)(const int m, int64_t kc, const T *a, const T *b, int64_t ldb, T *
         b += ldb;
     }
     V va = VOP(set1)(alpha);
+#ifdef TG_GEMM_MASKED_COLS
+    if (masked) {
+        /* Only columns [0, nr) of this tile exist in C. */
+        TG_CAT(mask_, VS) m0 = TG_CAT(tail_mask_, VS)(nr), m1 = TG_CAT(tail_mask_, VS)(nr > LANES ? nr - LANES : 0);
+        V vb = VOP(set1)(beta);
+#pragma GCC unroll 16
+        for (int i = 0; i < m; i++) {
+            T *row = c + i * rsc;
+            V r0 = VOP(mul)(va, acc0[i]), r1 = VOP(mul)(va, acc1[i]);
+            if (beta != 0) {
+                r0 = VOP(fmadd)(vb, TG_CAT(masked_load_, VS)(row, m0), r0);
+                r1 = VOP(fmadd)(vb, TG_CAT(masked_load_, VS)(row + LANES, m1), r1);
+            }
+            TG_CAT(masked_store_, VS)(row, m0, r0);
+            TG_CAT(masked_store_, VS)(row + LANES, m1, r1);
+        }
+        return;
+    }
+#else
+    (void)masked, (void)nr;
+#endif
     if (beta == 0) {
 #pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
@@ -76,7 +102,7 @@ NAME(ukr_rows)(const int m, int64_t kc, const T *a, const T *b, int64_t ldb, T *
 void KNAME(ukr)(int64_t kc, int mr, const T *a, const T *b, int64_t ldb, T *c, int64_t rsc,
                 T alpha, T beta)
 {
-#define ROWS(m) NAME(ukr_rows)(m, kc, a, b, ldb, c, rsc, alpha, beta)
+#define ROWS(m) NAME(ukr_rows)(m, false, NR, kc, a, b, ldb, c, rsc, alpha, beta)
     switch (mr) {
     case 1: ROWS(1); break;
     case 2: ROWS(2); break;
@@ -99,6 +125,39 @@ void KNAME(ukr)(int64_t kc, int mr, const T *a, const T *b, int64_t ldb, T *c, i
     }
 #undef ROWS
 }
+
+#ifdef TG_GEMM_MASKED_COLS
+/* The kernel for a tile of which only columns [0, nr) exist in C (nr < NR,
+ * C's columns contiguous): the same arithmetic as ukr (B's sliver is
+ * packed with zero columns beyond nr), with the stores, and the loads of C
+ * for beta, masked to the existing columns. It spares the edge tiles of a
+ * product with few columns (a weight gradient of 28 inputs, a head of 10
+ * classes) a round trip through a private tile. */
+void KNAME(ukr_cols)(int64_t kc, int mr, int64_t nr, const T *a, const T *b, int64_t ldb, T *c, int64_t rsc,
+                     T alpha, T beta)
+{
+#define ROWS(m) NAME(ukr_rows)(m, true, nr, kc, a, b, ldb, c, rsc, alpha, beta)
+    switch (mr) {
+    case 1: ROWS(1); break;
+    case 2: ROWS(2); break;
+    case 3: ROWS(3); break;
+    case 4: ROWS(4); break;
+    case 5: ROWS(5); break;
+#if MR >= 8
+    case 6: ROWS(6); break;
+    case 7: ROWS(7); break;
+#endif
+#if MR == 12
+    case 8: ROWS(8); break;
+    case 9: ROWS(9); break;
+    case 10: ROWS(10); break;
+    case 11: ROWS(11); break;
+#endif
+    default: ROWS(MR); break;
+    }
+#undef ROWS
+}
+#endif
 
 /* Packing a transposed B (B(k,j) = src[j*ld + k]: the weight of x W^T)
  * into a sliver dst[k*NR + j] is a transpose; done one element at a time it

@@ -6,6 +6,7 @@
 #ifndef TG_KERN_SIMD_H
 #define TG_KERN_SIMD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define TG_HIDDEN __attribute__((visibility("hidden")))
@@ -22,6 +23,15 @@ typedef void (*tg_ukr_f32)(int64_t kc, int mr, const float *a, const float *b, i
                            float *c, int64_t rsc, float alpha, float beta);
 typedef void (*tg_ukr_f64)(int64_t kc, int mr, const double *a, const double *b, int64_t ldb,
                            double *c, int64_t rsc, double alpha, double beta);
+
+/* The micro-kernel for a tile with only its first nr < NR columns in C
+ * (columns contiguous, rsc its row stride), the same arithmetic as the
+ * full kernel's with masked stores (and loads of C). Optional: levels
+ * without one leave it NULL and the driver goes through a private tile. */
+typedef void (*tg_ukr_cols_f32)(int64_t kc, int mr, int64_t nr, const float *a, const float *b, int64_t ldb,
+                                float *c, int64_t rsc, float alpha, float beta);
+typedef void (*tg_ukr_cols_f64)(int64_t kc, int mr, int64_t nr, const double *a, const double *b, int64_t ldb,
+                                double *c, int64_t rsc, double alpha, double beta);
 
 /* Register tile (mr x nr) and cache blocks (mc x kc of A in L2, kc x nc of B
  * in L3, a kc x nr sliver of B in L1) for one dtype at one level. */
@@ -69,6 +79,8 @@ typedef struct {
     tg_gemm_blocking blocking_f32, blocking_f64;
     tg_ukr_f32 ukr_f32;
     tg_ukr_f64 ukr_f64;
+    tg_ukr_cols_f32 ukr_cols_f32;
+    tg_ukr_cols_f64 ukr_cols_f64;
     tg_pack_bt_f32 pack_bt_f32;
     tg_pack_bt_f64 pack_bt_f64;
     tg_pack_a_f32 pack_a_f32;
@@ -99,15 +111,24 @@ TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
     TG_HIDDEN void tg_vtanh_f32_##LEVEL(int64_t n, const float *x, float *y);               \
     TG_HIDDEN void tg_vsigmoid_f32_##LEVEL(int64_t n, const float *x, float *y)
 
+/* The vector levels' masked edge kernels. */
+#define TG_SIMD_DECLARE_COLS(LEVEL)                                                         \
+    TG_HIDDEN void tg_ukr_cols_f32_##LEVEL(int64_t, int, int64_t, const float *, const float *, int64_t, \
+                                           float *, int64_t, float, float);                 \
+    TG_HIDDEN void tg_ukr_cols_f64_##LEVEL(int64_t, int, int64_t, const double *, const double *, int64_t, \
+                                           double *, int64_t, double, double)
+
 TG_SIMD_DECLARE(scalar);
 #ifdef TG_HAVE_AVX2
 TG_SIMD_DECLARE(avx2);
 #endif
 #ifdef TG_HAVE_AVX512
 TG_SIMD_DECLARE(avx512);
+TG_SIMD_DECLARE_COLS(avx512);
 #endif
 #ifdef TG_HAVE_AVX512VL
 TG_SIMD_DECLARE(avx512vl);
+TG_SIMD_DECLARE_COLS(avx512vl);
 TG_HIDDEN void tg_pack_a_f32_avx512vl(int64_t, const float *, int64_t, float *);
 TG_HIDDEN void tg_pack_a_f64_avx512vl(int64_t, const double *, int64_t, double *);
 #endif

@@ -50,6 +50,8 @@ static bool cpu_avx2(void)
 #ifdef TG_HAVE_AVX512VL
 static const tg_simd_impl impl_avx512vl = {
     TG_SIMD_KERNELS(avx512vl),
+    .ukr_cols_f32 = tg_ukr_cols_f32_avx512vl,
+    .ukr_cols_f64 = tg_ukr_cols_f64_avx512vl,
     .pack_a_f32 = tg_pack_a_f32_avx512vl,
     .pack_a_f64 = tg_pack_a_f64_avx512vl,
     .blocking_f32 = {TG_AVX512VL_MR, TG_AVX2_NR_F32, 144, 256, 4096},
@@ -65,6 +67,8 @@ static bool cpu_avx512vl(void)
 #ifdef TG_HAVE_AVX512
 static const tg_simd_impl impl_avx512 = {
     TG_SIMD_KERNELS(avx512),
+    .ukr_cols_f32 = tg_ukr_cols_f32_avx512,
+    .ukr_cols_f64 = tg_ukr_cols_f64_avx512,
     .blocking_f32 = {TG_AVX512_MR, TG_AVX512_NR_F32, 192, 256, 4096},
     .blocking_f64 = {TG_AVX512_MR, TG_AVX512_NR_F64, 96, 256, 4096},
 };
