@@ -5,6 +5,21 @@
 #include "../core/internal.h"
 #include "optim_internal.h"
 
+/* Where GCC targets x86, the Adam loop is also built for AVX2 with FMA
+ * and taken when the CPU has both. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TG_UPDATE_FMA __attribute__((target("avx2,fma")))
+static bool update_has_fma(void)
+{
+    static int has = -1;
+    if (has < 0) {
+        __builtin_cpu_init();
+        has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return has;
+}
+#endif
+
 /* torch.maximum: NaN if either side is NaN. */
 #define MAX_NAN(a, b) (((a) != (a) || (a) > (b)) ? (a) : (b))
 

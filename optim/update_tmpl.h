@@ -43,35 +43,75 @@ static void FN(sgd)(int64_t n, void *param_v, const void *grad_v, void *buf_v, b
  * m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g * g;
  * amsgrad: vmax = max(vmax, v) (NaN propagates, as torch.maximum), used for v;
  * p += -(lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps), bc_k = 1 - beta_k^step */
+typedef struct {
+    T *param, *exp_avg, *exp_avg_sq, *max_sq;
+    const T *grad;
+    T neg_step_size, bias_correction2_sqrt, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, wd, shrink;
+    bool l2, decoupled;
+} FN(adam_args);
+
+#define ADAM_RANGE                                                                               \
+    {                                                                                            \
+        T *restrict param = a->param, *restrict exp_avg = a->exp_avg;                            \
+        T *restrict exp_avg_sq = a->exp_avg_sq, *restrict max_sq = a->max_sq;                    \
+        const T *restrict grad = a->grad;                                                        \
+        const T neg_step_size = a->neg_step_size, bc2_sqrt = a->bias_correction2_sqrt;           \
+        const T beta1 = a->beta1, beta2 = a->beta2, one_minus_beta1 = a->one_minus_beta1;        \
+        const T one_minus_beta2 = a->one_minus_beta2, eps = a->eps, wd = a->wd, shrink = a->shrink; \
+        const bool l2 = a->l2, decoupled = a->decoupled;                                         \
+        if (!l2 && !decoupled && !max_sq) { /* plain Adam: a loop without branches */           \
+            for (int64_t i = i0; i < i1; i++) {                                                  \
+                exp_avg[i] = FMA(one_minus_beta1, grad[i], exp_avg[i] * beta1);                  \
+                exp_avg_sq[i] = FMA(one_minus_beta2 * grad[i], grad[i], exp_avg_sq[i] * beta2);  \
+                param[i] += neg_step_size * exp_avg[i] / (SQRT(exp_avg_sq[i]) / bc2_sqrt + eps); \
+            }                                                                                    \
+            return;                                                                              \
+        }                                                                                        \
+        for (int64_t i = i0; i < i1; i++) {                                                      \
+            T g = grad[i];                                                                       \
+            if (decoupled) param[i] *= shrink;                                                   \
+            else if (l2) g = FMA(wd, param[i], g);                                               \
+            exp_avg[i] = FMA(one_minus_beta1, g, exp_avg[i] * beta1);                            \
+            exp_avg_sq[i] = FMA(one_minus_beta2 * g, g, exp_avg_sq[i] * beta2);                  \
+            T second = exp_avg_sq[i];                                                            \
+            if (max_sq) second = max_sq[i] = MAX_NAN(max_sq[i], second);                         \
+            const T denom = SQRT(second) / bc2_sqrt + eps;                                       \
+            param[i] += neg_step_size * exp_avg[i] / denom;                                      \
+        }                                                                                        \
+    }
+static void FN(adam_range)(const FN(adam_args) *a, int64_t i0, int64_t i1) ADAM_RANGE
+#ifdef TG_UPDATE_FMA
+/* The same loop where the CPU has FMA: fmaf is then an instruction, not a
+ * call, and the loop runs in vectors; a fused multiply-add is exact either
+ * way, so the results are the same bits. */
+TG_UPDATE_FMA static void FN(adam_range_fma)(const FN(adam_args) *a, int64_t i0, int64_t i1) ADAM_RANGE
+#endif
+#undef ADAM_RANGE
+
 static void FN(adam)(int64_t n, void *param_v, const void *grad_v, void *exp_avg_v, void *exp_avg_sq_v,
                      void *max_exp_avg_sq_v, const optim_hyper *h, double lr, int64_t step, bool decoupled)
 {
-    T *param = param_v, *exp_avg = exp_avg_v, *exp_avg_sq = exp_avg_sq_v, *max_sq = max_exp_avg_sq_v;
-    const T *grad = grad_v;
     const double bias_correction1 = 1 - pow(h->beta1, (double)step);
     const double bias_correction2 = 1 - pow(h->beta2, (double)step);
-    const T neg_step_size = (T)(-(lr / bias_correction1));
-    const T bias_correction2_sqrt = (T)sqrt(bias_correction2);
-    const T beta1 = (T)h->beta1, beta2 = (T)h->beta2;
-    const T one_minus_beta1 = (T)(1 - h->beta1), one_minus_beta2 = (T)(1 - h->beta2);
-    const T eps = (T)h->eps, wd = (T)h->weight_decay, shrink = (T)(1 - lr * h->weight_decay);
-    const bool l2 = !decoupled && h->weight_decay != 0;
+    const FN(adam_args) args = {
+        .param = param_v, .exp_avg = exp_avg_v, .exp_avg_sq = exp_avg_sq_v, .max_sq = max_exp_avg_sq_v,
+        .grad = grad_v, .neg_step_size = (T)(-(lr / bias_correction1)),
+        .bias_correction2_sqrt = (T)sqrt(bias_correction2), .beta1 = (T)h->beta1, .beta2 = (T)h->beta2,
+        .one_minus_beta1 = (T)(1 - h->beta1), .one_minus_beta2 = (T)(1 - h->beta2), .eps = (T)h->eps,
+        .wd = (T)h->weight_decay, .shrink = (T)(1 - lr * h->weight_decay),
+        .l2 = !decoupled && h->weight_decay != 0, .decoupled = decoupled};
+    void (*range)(const FN(adam_args) *, int64_t, int64_t) = FN(adam_range);
+#ifdef TG_UPDATE_FMA
+    if (update_has_fma()) range = FN(adam_range_fma);
+#endif
+    /* Fixed pieces, so that which thread takes one changes nothing. */
+    const int64_t piece = 4096, pieces = (n + piece - 1) / piece;
     tg__parallel region = tg__parallel_begin(tg__threads_for(n, TG_PARALLEL_MIN));
 #pragma omp parallel num_threads(region.threads) if (region.threads > 1)
     {
         tg__parallel_arrive(&region);
 #pragma omp for schedule(static)
-        for (int64_t i = 0; i < n; i++) {
-            T g = grad[i];
-            if (decoupled) param[i] *= shrink;
-            else if (l2) g = FMA(wd, param[i], g);
-            exp_avg[i] = FMA(one_minus_beta1, g, exp_avg[i] * beta1);
-            exp_avg_sq[i] = FMA(one_minus_beta2 * g, g, exp_avg_sq[i] * beta2);
-            T second = exp_avg_sq[i];
-            if (max_sq) second = max_sq[i] = MAX_NAN(max_sq[i], second);
-            const T denom = SQRT(second) / bias_correction2_sqrt + eps;
-            param[i] += neg_step_size * exp_avg[i] / denom;
-        }
+        for (int64_t k = 0; k < pieces; k++) range(&args, k * piece, k + 1 < pieces ? (k + 1) * piece : n);
     }
     tg__parallel_end(&region);
 }
