@@ -79,9 +79,12 @@ void tg__parallel_end(tg__parallel *r)
     for (int i = 1; i < slots; i++)
         if (r->arrive[i] - r->start > delay) delay = r->arrive[i] - r->start;
     /* Late: a helper started after a wait that cost a third of the region or
-     * more (a spinning helper starts within microseconds; one the scheduler
-     * gave to another process, after milliseconds). */
-    bool late = delay > 20e-6 && delay * 3 > end - r->start;
+     * more (a spinning helper starts within microseconds, a sleeping one
+     * woken by the runtime within tens of them, one the scheduler gave to
+     * another process after milliseconds). Counting wake-ups as late made
+     * a model whose steps pause between small regions (Fashion-MNIST's
+     * row LSTM) run alone a third of the time on a quiet machine. */
+    bool late = delay > 200e-6 && delay * 3 > end - r->start;
     load.lateness = load.lateness * 0.75 + (late ? 1.0 : 0.0);
     if (load.lateness <= 1.0) return;
     /* Demoted again soon after the last demotion ended: the load persists. */
