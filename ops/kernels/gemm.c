@@ -50,13 +50,15 @@
 _Static_assert(TG_AVX512_MR * TG_AVX512_NR_F32 <= TG_TILE_MAX, "edge tile too small");
 
 /* Below this much work a product stays on one thread. Waking the OpenMP
- * team costs several microseconds, and on a small shared VM the second
- * thread sometimes waits for a busy vCPU; measured on 2 vCPUs, a second
- * thread wins by a clear margin (1.3x or more in medians) only from about
- * 20 us of work: 2^21 f32 multiply-adds in packed tiles (a recurrent step's
- * 32 x 512 x 128 product). An f64 multiply-add, or one in the dot-product
- * path, takes about twice as long, so threads_for counts it double. */
-#define TG_GEMM_PARALLEL_MIN (1 << 21)
+ * team costs microseconds, more when its helpers have gone to sleep; in a
+ * recurrent step's loop they are still spinning from the last region, and
+ * a second thread pays from about 2^19 f32 multiply-adds in packed tiles
+ * (a step's 64 x 512 x 28 input projection, 5 us): measured on 2 vCPUs
+ * of a Zen 4, Fashion-MNIST's row LSTM step (B=64, I=28, H=128) takes 6.4
+ * ms on 2 threads with this bound against 7.0 with 2^21, and larger steps
+ * are unchanged. An f64 multiply-add, or one in the dot-product path,
+ * takes about twice as long, so threads_for counts it double. */
+#define TG_GEMM_PARALLEL_MIN (1 << 19)
 
 typedef tg_ukr_f32 ukr_fn_f32;
 typedef tg_ukr_f64 ukr_fn_f64;
