@@ -4,11 +4,11 @@
  *
  *   build/bench/lstm [--batch B] [--seq T] [--input I] [--hidden H]
  *                    [--layers L] [--threads N] [--reps R] [--dtype f32|f64]
- *                    [--mode lstm|gru|user]
+ *                    [--mode lstm|gru|user|user-ops] [--layer-norm 0|1]
  *
  * --mode user runs the LSTM written below as a user's cell description,
  * with nothing but the public API, through the same driver as the built-in
- * one. Prints one JSON line with the median forward and forward+backward
+ * one (user-ops: the same cell with its gate math op by op). Prints one JSON line with the median forward and forward+backward
  * times in milliseconds; bench/lstm_vs_torch.sh runs the same shapes
  * through PyTorch in the same run and prints the ratio, and
  * bench/user_cell.sh compares the user's LSTM with the built-in one. */
@@ -23,8 +23,26 @@
 
 /* torch's LSTM as a user writes it from the formulas:
  *   [i f g o] = x W_ih^T + b_ih + h W_hh^T + b_hh     (proj[0]: the hidden projection is summed into it)
- *   c' = sigmoid(f) * c + sigmoid(i) * tanh(g);  h' = sigmoid(o) * tanh(c') */
+ *   c' = sigmoid(f) * c + sigmoid(i) * tanh(g);  h' = sigmoid(o) * tanh(c')
+ * --mode user writes the gate math as one fused expression (tapegrad/fuse.h),
+ * as the built-in cell does; --mode user-ops writes it op by op. */
 static tg_tensor *user_lstm_step(const tg_cell_args *a)
+{
+    tg_fuse f;
+    tg_fuse_begin(&f, a->hidden_size);
+    int i = tg_fuse_sigmoid(&f, tg_fuse_input(&f, a->proj[0], 0));
+    int fg = tg_fuse_sigmoid(&f, tg_fuse_input(&f, a->proj[0], 1));
+    int g = tg_fuse_tanh(&f, tg_fuse_input(&f, a->proj[0], 2));
+    int o = tg_fuse_sigmoid(&f, tg_fuse_input(&f, a->proj[0], 3));
+    int c = tg_fuse_add(&f, tg_fuse_mul(&f, fg, tg_fuse_input(&f, a->state[1], 0)), tg_fuse_mul(&f, i, g));
+    int h = tg_fuse_mul(&f, o, tg_fuse_tanh(&f, c));
+    tg_tensor *out[2];
+    if (tg_fuse_run(&f, 2, (int[]){h, c}, out) < 0) return NULL;
+    a->next[1] = out[1];
+    return a->next[0] = out[0];
+}
+
+static tg_tensor *user_ops_lstm_step(const tg_cell_args *a)
 {
     tg_tensor *gate[4];
     if (tg_chunk(a->proj[0], 4, 1, 4, gate) != 4) return NULL;
@@ -33,16 +51,20 @@ static tg_tensor *user_lstm_step(const tg_cell_args *a)
     return a->next[0] = tg_mul(tg_sigmoid(gate[3]), tg_tanh(c));
 }
 
-static const tg_cell user_lstm = {
-    .name = "user LSTM",
-    .params = {{"weight_ih", {{.h = 4}, {.i = 1}}},
-               {"weight_hh", {{.h = 4}, {.h = 1}}},
-               {"bias_ih", {{.h = 4}}, .bias = true},
-               {"bias_hh", {{.h = 4}}, .bias = true}},
-    .states = {{"h", {.h = 1}}, {"c", {.h = 1}}},
-    .proj = {{"weight_ih", "bias_ih", TG_FROM_INPUT, 4}, {"weight_hh", "bias_hh", TG_FROM_STATE(0), 4, .summed = true}},
-    .step = user_lstm_step,
-};
+#define USER_LSTM(NAME, STEP)                                                                                       \
+    {                                                                                                               \
+        .name = NAME,                                                                                               \
+        .params = {{"weight_ih", {{.h = 4}, {.i = 1}}},                                                             \
+                   {"weight_hh", {{.h = 4}, {.h = 1}}},                                                             \
+                   {"bias_ih", {{.h = 4}}, .bias = true},                                                           \
+                   {"bias_hh", {{.h = 4}}, .bias = true}},                                                          \
+        .states = {{"h", {.h = 1}}, {"c", {.h = 1}}},                                                               \
+        .proj = {{"weight_ih", "bias_ih", TG_FROM_INPUT, 4},                                                        \
+                 {"weight_hh", "bias_hh", TG_FROM_STATE(0), 4, .summed = true}},                                    \
+        .step = STEP,                                                                                               \
+    }
+static const tg_cell user_lstm = USER_LSTM("user LSTM", user_lstm_step);
+static const tg_cell user_ops_lstm = USER_LSTM("user LSTM, op by op", user_ops_lstm_step);
 
 /* The process's peak resident memory so far. */
 static double max_rss_mb(void)
@@ -76,7 +98,7 @@ int main(int argc, char **argv)
         }
     }
     const tg_cell *cell = !strcmp(mode, "lstm") ? &tg_cell_lstm : !strcmp(mode, "gru") ? &tg_cell_gru
-                        : !strcmp(mode, "user") ? &user_lstm : NULL;
+                        : !strcmp(mode, "user") ? &user_lstm : !strcmp(mode, "user-ops") ? &user_ops_lstm : NULL;
     if (reps < 1 || reps > 1000 || tg_set_num_threads(threads) < 0 || !cell) {
         fprintf(stderr, "lstm: bad --reps, --threads or --mode\n");
         return 2;

@@ -1,7 +1,7 @@
 /* Watch back-propagation through time happen: two steps of an LSTM cell,
- * written out with the same ops as the LSTM cell's step (layers/cells.c), with a
- * hook on every intermediate tensor that prints its gradient as backward
- * reaches it. docs/backward-walkthrough.md reads this output line by line.
+ * written out op by op with the LSTM cell's formulas (layers/cells.c runs
+ * them as one fused expression), with a hook on every intermediate tensor
+ * that prints its gradient as backward reaches it. docs/backward-walkthrough.md reads this output line by line.
  *
  *     lstm_backward [--dot FILE]
  *

@@ -21,10 +21,11 @@
  *   recurrent cell in the literature and can be checked.
  * - Projections are declared rather than computed in the step, because the
  *   speed of a recurrent layer is decided there: an input projection
- *   (x W^T + b) runs for all time steps in one matmul before the loop, and
- *   a state projection declared `summed` is added into the input
- *   projection by the matmul itself (the bias once for all steps), so the
- *   LSTM's x W_ih^T + b_ih + h W_hh^T + b_hh is one GEMM per step. A user's
+ *   (x W^T + b) runs for all time steps in one matmul before the loop, or
+ *   for batches of at most 64 rows in each step together with the state
+ *   projections declared `summed`, which the matmuls add into it (the
+ *   biases summed once), so the LSTM's x W_ih^T + b_ih + h W_hh^T + b_hh
+ *   is one node per step with no separate add (rnn.h). A user's
  *   cell that declares the same projections runs the same code as the
  *   built-ins, at the same speed. Declared projections are also what
  *   layer_norm normalises.
@@ -125,8 +126,8 @@ typedef struct {
 
 /* A projection src W^T + b that the driver computes for the step, with W
  * of shape (rows, width of src) and b (rows). Projections of the input run
- * for every time step at once before the loop; projections of a state run
- * each step. A state projection marked summed is not handed to the step
+ * for every time step at once before the loop, or (batches of at most 64
+ * rows) in each step; projections of a state run each step. A state projection marked summed is not handed to the step
  * on its own: it is added into projection 0 (which must be an input
  * projection with as many rows) by the step's matmul. With layer_norm each
  * projection becomes LN_blocks(src W^T) * gain + b, normalising each of
@@ -177,7 +178,7 @@ typedef struct {
     {"weight_ih", {{.h = G}, {.i = 1}}}, {"weight_hh", {{.h = G}, {.o = 1}}},                   \
     {"bias_ih", {{.h = G}}, .bias = true}, {"bias_hh", {{.h = G}}, .bias = true}
 /* torch's two projections of them, for a description's proj: x W_ih^T +
- * b_ih for every step before the loop, and h W_hh^T + b_hh of state 0,
+ * b_ih of the input, and h W_hh^T + b_hh of state 0,
  * either summed into it (SUMMED true: proj[0] holds both) or handed apart
  * as proj[1]. */
 #define TG_CELL_TORCH_PROJ(G, SUMMED)                                                           \

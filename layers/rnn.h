@@ -2,9 +2,11 @@
  * and every cell description (cells.h, variants.h, or a user's own).
  *
  * One driver runs every cell: it makes the cell's parameters for each
- * layer and direction, computes the cell's input projections for all time
- * steps in one linear over (T*B, I) before the loop (sliced per step with
- * views), and then loops over time calling the cell's step. Nothing in it
+ * layer and direction, computes the cell's input projections (for all time
+ * steps in one linear over (T*B, I) before the loop, sliced per step with
+ * views; for batches of at most 64 rows in each step, in one node with the
+ * state projections summed into them: rnn.c says why), and loops over
+ * time calling the cell's step. Nothing in it
  * knows which cell it runs. Back-propagation through time comes from the
  * tape: the driver loops over time calling ops, nothing more.
  *
