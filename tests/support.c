@@ -5,13 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define fail_at(file, line, ...) \
-    do { \
-        print_error(__VA_ARGS__); \
-        print_error("\n"); \
-        _fail(file, line); \
-    } while (0)
-
 static char *read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");

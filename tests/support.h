@@ -11,6 +11,14 @@
 
 #include <tapegrad/tapegrad.h>
 
+/* Fail the test with a printf-style message, at the caller's file and line. */
+#define fail_at(file, line, ...) \
+    do { \
+        print_error(__VA_ARGS__); \
+        print_error("\n"); \
+        _fail(file, line); \
+    } while (0)
+
 /* Tensor `name` from tests/golden/<file> (written by the scripts beside it),
  * converted to dtype, in the current scope. Fails the test if missing. */
 tg_tensor *golden(const char *file, const char *name, tg_dtype dtype);

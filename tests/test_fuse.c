@@ -14,13 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define fail_at(file, line, ...) \
-    do { \
-        print_error(__VA_ARGS__); \
-        print_error("\n"); \
-        _fail(file, line); \
-    } while (0)
-
 #define MAX_IN 5
 
 /* --- layouts --------------------------------------------------------------------

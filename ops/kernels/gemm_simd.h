@@ -98,31 +98,43 @@ NAME(ukr_rows)(const int m, const bool masked, int64_t nr, int64_t kc, const T *
     }
 }
 
-/* One case per row count, each an instance of the body with m constant. */
+/* One case per row count, each an instance of the body with m constant:
+ * ROW_CASES(ROWS) switches on mr to ROWS(1) ... ROWS(MR). */
+#if MR == 12
+#define ROW_CASES_ABOVE_7(ROWS) \
+    case 8: ROWS(8); break;     \
+    case 9: ROWS(9); break;     \
+    case 10: ROWS(10); break;   \
+    case 11: ROWS(11); break;
+#elif MR == 6 || MR == 8
+#define ROW_CASES_ABOVE_7(ROWS)
+#else
+#error "the row cases cover MR = 6, 8 and 12"
+#endif
+#if MR >= 8
+#define ROW_CASES_6_7(ROWS) \
+    case 6: ROWS(6); break; \
+    case 7: ROWS(7); break;
+#else
+#define ROW_CASES_6_7(ROWS)
+#endif
+#define ROW_CASES(ROWS)                                             \
+    switch (mr) {                                                   \
+    case 1: ROWS(1); break;                                         \
+    case 2: ROWS(2); break;                                         \
+    case 3: ROWS(3); break;                                         \
+    case 4: ROWS(4); break;                                         \
+    case 5: ROWS(5); break;                                         \
+    ROW_CASES_6_7(ROWS)                                             \
+    ROW_CASES_ABOVE_7(ROWS)                                         \
+    default: ROWS(MR); break;                                       \
+    }
+
 void KNAME(ukr)(int64_t kc, int mr, const T *a, const T *b, int64_t ldb, T *c, int64_t rsc,
                 T alpha, T beta)
 {
 #define ROWS(m) NAME(ukr_rows)(m, false, NR, kc, a, b, ldb, c, rsc, alpha, beta)
-    switch (mr) {
-    case 1: ROWS(1); break;
-    case 2: ROWS(2); break;
-    case 3: ROWS(3); break;
-    case 4: ROWS(4); break;
-    case 5: ROWS(5); break;
-#if MR >= 8
-    case 6: ROWS(6); break;
-    case 7: ROWS(7); break;
-#endif
-#if MR == 12
-    case 8: ROWS(8); break;
-    case 9: ROWS(9); break;
-    case 10: ROWS(10); break;
-    case 11: ROWS(11); break;
-#elif MR != 6 && MR != 8
-#error "the row cases cover MR = 6, 8 and 12"
-#endif
-    default: ROWS(MR); break;
-    }
+    ROW_CASES(ROWS)
 #undef ROWS
 }
 
@@ -137,27 +149,13 @@ void KNAME(ukr_cols)(int64_t kc, int mr, int64_t nr, const T *a, const T *b, int
                      T alpha, T beta)
 {
 #define ROWS(m) NAME(ukr_rows)(m, true, nr, kc, a, b, ldb, c, rsc, alpha, beta)
-    switch (mr) {
-    case 1: ROWS(1); break;
-    case 2: ROWS(2); break;
-    case 3: ROWS(3); break;
-    case 4: ROWS(4); break;
-    case 5: ROWS(5); break;
-#if MR >= 8
-    case 6: ROWS(6); break;
-    case 7: ROWS(7); break;
-#endif
-#if MR == 12
-    case 8: ROWS(8); break;
-    case 9: ROWS(9); break;
-    case 10: ROWS(10); break;
-    case 11: ROWS(11); break;
-#endif
-    default: ROWS(MR); break;
-    }
+    ROW_CASES(ROWS)
 #undef ROWS
 }
 #endif
+#undef ROW_CASES
+#undef ROW_CASES_6_7
+#undef ROW_CASES_ABOVE_7
 
 /* Packing a transposed B (B(k,j) = src[j*ld + k]: the weight of x W^T)
  * into a sliver dst[k*NR + j] is a transpose; done one element at a time it
