@@ -265,9 +265,11 @@ static tg_tensor *step_failed(const tg_rnn *rnn, const sequence *sq, int64_t t, 
 }
 
 /* Layer and direction i over in (time along sq->tdim). state holds the
- * initial states on entry and the final ones on return. Returns the output
- * of every step, stacked along the time dim. */
-static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const sequence *sq, tg_tensor **state)
+ * initial states on entry and the final ones on return; bit k of
+ * zero_states says state k starts at zeros. Returns the output of every
+ * step, stacked along the time dim. */
+static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const sequence *sq, tg_tensor **state,
+                                unsigned zero_states)
 {
     const tg_cell *cell = rnn->cell;
     bool reverse = i % rnn->num_directions == 1;
@@ -321,12 +323,15 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
         tg_tensor *proj[TG_CELL_MAX_PROJ] = {0}, *next[TG_CELL_MAX_STATES] = {0};
         for (int j = 0; j < rnn->n_proj; j++) {
             const tg_cell_proj *pj = &cell->proj[j];
+            /* The first step's zero states add nothing to a product: it is
+             * left out (a projection of one is its bias). */
+            bool zero = pj->from != TG_FROM_INPUT && s == 0 && (zero_states >> (pj->from - 1) & 1) && !gain[j];
             if (j == 0 && merged) { /* (B, rows): the input's projection and the summed ones, one node */
                 tg_tensor *xs[TG_CELL_MAX_PROJ] = {tg_select(in, sq->tdim, t)}, *ws[TG_CELL_MAX_PROJ] = {weight[0]};
                 tg_tensor *wts[TG_CELL_MAX_PROJ] = {weight_t[0]};
                 int terms = 1;
                 for (int k = 1; k < rnn->n_proj; k++)
-                    if (cell->proj[k].summed && !gain[k])
+                    if (cell->proj[k].summed && !gain[k] && !(s == 0 && (zero_states >> (cell->proj[k].from - 1) & 1)))
                         xs[terms] = state[cell->proj[k].from - 1], ws[terms] = weight[k], wts[terms++] = weight_t[k];
                 proj[0] = tg__linear_sum(terms, xs, ws, wts, bias0);
             } else if (j > 0 && merged && pj->summed && !gain[j]) {
@@ -335,7 +340,12 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
                 proj[j] = project(tg_select(in, sq->tdim, t), weight[j], weight_t[j], j == 0 ? bias0 : bias[j], gain[j],
                                   pj->blocks);
             else if (pj->from == TG_FROM_INPUT) proj[j] = tg_select(hoisted[j], sq->tdim, t);
-            else if (!pj->summed)
+            else if (zero && pj->summed)
+                continue; /* proj[0] as it is */
+            else if (zero) {
+                int64_t shape[2] = {sq->batch, weight[j]->shape[0]};
+                proj[j] = bias[j] ? tg_expand(bias[j], 2, shape) : tg_zeros(in->dtype, 2, shape);
+            } else if (!pj->summed)
                 proj[j] = project(state[pj->from - 1], weight[j], weight_t[j], bias[j], gain[j], pj->blocks);
             else if (gain[j])
                 proj[0] = tg_add(proj[0], project(state[pj->from - 1], weight[j], weight_t[j], bias[j], gain[j],
@@ -457,9 +467,12 @@ static int forward_impl(const char *fn, tg_rnn *rnn, tg_tensor *x, int n_init, t
         for (int dir = 0; dir < rnn->num_directions; dir++) {
             int i = layer * rnn->num_directions + dir;
             tg_tensor *state[TG_CELL_MAX_STATES];
-            for (int k = 0; k < rnn->n_states; k++)
+            unsigned zero_states = 0; /* bit k: state k starts at zeros */
+            for (int k = 0; k < rnn->n_states; k++) {
                 state[k] = initial_state(init[k], rnn->init[k], i, sq.batch, rnn->state_size[k], x->dtype);
-            dir_out[dir] = run_direction(rnn, i, layer_in, &sq, state);
+                if (!init[k] && !rnn->init[k]) zero_states |= 1u << k;
+            }
+            dir_out[dir] = run_direction(rnn, i, layer_in, &sq, state, zero_states);
             if (!dir_out[dir]) return -1;
             for (int k = 0; k < rnn->n_states; k++) finals[k * n_dirs_layers + i] = state[k];
         }

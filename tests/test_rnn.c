@@ -250,6 +250,58 @@ static void test_truncated_bptt(void **state)
     tg_rnn_free(lstm);
 }
 
+/* The first step leaves a zero initial state out of its products: no
+ * initial state gives the very bits of explicit zeros, in outputs, final
+ * states and every gradient, for the LSTM (state summed into the input's
+ * projection) and the GRU (state projection apart), both directions, with
+ * batches on both sides of the per-step input projection's bound. */
+static void test_zero_initial_state_left_out(void **state)
+{
+    (void)state;
+    const tg_cell *cells[2] = {&tg_cell_lstm, &tg_cell_gru};
+    int64_t batches[2] = {3, 70};
+    for (int c = 0; c < 2; c++)
+        for (int b = 0; b < 2; b++) {
+            tg_manual_seed(8);
+            tg_rnn_config config = {.input_size = I, .hidden_size = H, .num_layers = 2, .bidirectional = true,
+                                    .dtype = TG_F32};
+            tg_rnn *rnn = tg_rnn_new(cells[c], &config);
+            tg_tensor *x = tg_requires_grad(tg_rand(TG_F32, 3, (int64_t[]){5, batches[b], I}, -1, 1), true);
+            tg_params params = tg_params_new();
+            assert_int_equal(tg_rnn_params(rnn, &params, NULL), 0);
+            tg_tensor *out[2], *h_n[2], *grads[2][33];
+            assert_true(params.count <= 32);
+            for (int run = 0; run < 2; run++) {
+                tg_scope *s = tg_scope_begin();
+                tg_params_zero_grad(&params);
+                tg_zero_grad(1, &x);
+                tg_tensor *init[TG_CELL_MAX_STATES] = {0};
+                for (int k = 0; run == 1 && k < rnn->n_states; k++)
+                    init[k] = tg_zeros(TG_F32, 3, (int64_t[]){4, batches[b], H});
+                tg_rnn_output r;
+                assert_int_equal(tg_rnn_forward(rnn, x, run == 1 ? rnn->n_states : 0, init, NULL, &r), 0);
+                tg_tensor *loss = tg_add(tg_sum(tg_square(r.output), 0, NULL, false), tg_sum(r.h_n, 0, NULL, false));
+                assert_int_equal(tg_backward(loss, NULL), 0);
+                out[run] = tg_keep(r.output);
+                h_n[run] = tg_keep(r.h_n);
+                for (int i = 0; i < params.count; i++) grads[run][i] = tg_keep(tg_clone(params.items[i].tensor->grad));
+                grads[run][params.count] = tg_keep(tg_clone(x->grad));
+                tg_scope_end(s);
+            }
+            assert_memory_equal(tg_data(out[0]), tg_data(out[1]), (size_t)tg_numel(out[0]) * 4);
+            assert_memory_equal(tg_data(h_n[0]), tg_data(h_n[1]), (size_t)tg_numel(h_n[0]) * 4);
+            for (int i = 0; i <= params.count; i++) {
+                assert_memory_equal(tg_data(grads[0][i]), tg_data(grads[1][i]), (size_t)tg_numel(grads[0][i]) * 4);
+                tg_free(grads[0][i]);
+                tg_free(grads[1][i]);
+            }
+            for (int run = 0; run < 2; run++) tg_free(out[run]), tg_free(h_n[run]);
+            tg_params_free(&params);
+            tg_free(x);
+            tg_rnn_free(rnn);
+        }
+}
+
 /* --- options beyond PyTorch ----------------------------------------------------------- */
 
 static void test_learnable_initial_state(void **state)
@@ -544,7 +596,7 @@ int main(void)
         cmocka_unit_test(test_truncated_bptt),           cmocka_unit_test(test_learnable_initial_state),
         cmocka_unit_test(test_layer_norm_option),        cmocka_unit_test(test_dropout_between_layers),
         cmocka_unit_test(test_bad_input),                cmocka_unit_test(test_custom_cell_trains),
-        cmocka_unit_test(test_recurrent_init),
+        cmocka_unit_test(test_recurrent_init),         cmocka_unit_test(test_zero_initial_state_left_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
