@@ -358,6 +358,11 @@ static void test_thread_count_independent(void **state)
         largest = v[i] > largest ? v[i] : largest;
     }
     assert_near(tg_item(r[0][0]), total, 1e-6 * fabs(total) + 1e-4);
+    /* A length that leaves a tail after the eight partial sums. */
+    tg_tensor *odd = tg_narrow(tg_flatten(x, 0, 1), 0, 5, 1003);
+    double odd_total = 0;
+    for (int64_t i = 5; i < 5 + 1003; i++) odd_total += v[i];
+    assert_near(tg_item(tg_sum(tg_contiguous(odd), 0, NULL, false)), odd_total, 1e-6 * fabs(odd_total) + 1e-5);
     assert_near(tg_item(tg_max(x)), largest, 0.0);
     tg_scope_end(s);
 }
