@@ -136,9 +136,40 @@ static tg_tensor *view(input *in, tg_tensor *t)
     }
 }
 
+/* A fused expression from the input: blocks of a, b and c, ops on earlier
+ * values or on indices out of range, a width that may be 0, and 0 to 5
+ * outputs; the first output goes back to the pool. */
+static tg_tensor *fused(input *in, tg_tensor *a, tg_tensor *b, tg_tensor *c)
+{
+    tg_tensor *inputs[3] = {a, b, c}, *out[5] = {0};
+    tg_fuse f;
+    tg_fuse_begin(&f, pick(in, 6) - 1 + (byte(in) == 0xff ? 1000 : 0));
+    int values = 0, steps = 1 + pick(in, 12);
+    for (int k = 0; k < steps; k++) {
+        int x = pick(in, values + 2) - 1, y = pick(in, values + 2) - 1, z = pick(in, values + 2) - 1;
+        switch (pick(in, 9)) {
+        case 0: tg_fuse_input(&f, inputs[pick(in, 3)], pick(in, 4) - 1); break;
+        case 1: tg_fuse_add(&f, x, y); break;
+        case 2: tg_fuse_sub(&f, x, y); break;
+        case 3: tg_fuse_mul(&f, x, y); break;
+        case 4: tg_fuse_sigmoid(&f, x); break;
+        case 5: tg_fuse_tanh(&f, x); break;
+        case 6: tg_fuse_relu(&f, x); break;
+        case 7: tg_fuse_one_minus(&f, x); break;
+        default: tg_fuse_lerp(&f, x, y, z); break;
+        }
+        values = f.n_values;
+    }
+    int n = pick(in, 6), which[5];
+    for (int k = 0; k < 5; k++) which[k] = pick(in, values + 2) - 1;
+    if (tg_fuse_run(&f, n, which, out) < 0) return NULL;
+    for (int k = 1; k < n; k++) put(in, out[k]);
+    return out[0];
+}
+
 static tg_tensor *elementwise(input *in, tg_tensor *a, tg_tensor *b, tg_tensor *c)
 {
-    switch (pick(in, 18)) {
+    switch (pick(in, 19)) {
     case 0: return tg_add(a, b);
     case 1: return tg_sub(a, b);
     case 2: return tg_mul(a, b);
@@ -156,6 +187,7 @@ static tg_tensor *elementwise(input *in, tg_tensor *a, tg_tensor *b, tg_tensor *
     case 14: return tg_clamp(a, scalar(in), scalar(in));
     case 15: return tg_cast(a, (tg_dtype)pick(in, 4));
     case 16: return byte(in) & 1 ? tg_contiguous(a) : tg_clone(a);
+    case 17: return fused(in, a, b, c);
     default: return tg_dropout(a, byte(in) / 255.0, byte(in) & 1);
     }
 }
