@@ -192,11 +192,12 @@ static tg_tensor *project(tg_tensor *x, tg_tensor *weight, tg_tensor *weight_t, 
                                  TG_RNN_LN_EPS);
 }
 
-/* Batches above this many rows multiply the state by a contiguous copy of
- * W^T made once per sequence: the GEMM then reads it in place, where W
- * itself would be transposed into a packed copy at every step (Zen 4, LSTM
- * B=64 H=256: ...). Up to this many, the GEMM's dot products read W in
- * place already (ops/kernels/gemm.c). */
+/* Batches above this many rows multiply by contiguous copies of W^T made
+ * once per sequence: the GEMM then reads them in place, where W itself
+ * would be transposed into a packed copy at every step (Zen 4, 1 thread,
+ * LSTM B=64 T=50 I=H=256: training step 90.0 ms against 91.6, forward 36.9
+ * against 38.5, medians of three alternating runs). Up to this many, the
+ * GEMM's dot products read W in place already (ops/kernels/gemm.c). */
 #define TRANSPOSED_WEIGHT_MIN_BATCH 8
 
 /* Batches of at most this many rows project each step's input inside the
@@ -207,10 +208,11 @@ static tg_tensor *project(tg_tensor *x, tg_tensor *weight, tg_tensor *weight_t, 
  * cache when the step adds the state's and reads the sum, where a (T, B,
  * G*H) projection made before the loop is read back from memory, and its
  * gradient (as large) is zeroed, accumulated step by step and read again
- * for the weight's gradient. Zen 4, 1 thread, LSTM B=64 T=50 I=H=256
- * (training step): ..., peak memory 68 MB against 43. With more rows the
- * steps' products pack W^T at every step, and one product wins (B=128
- * I=H=512: 537 against 556 ms). */
+ * for the weight's gradient. Zen 4, 1 thread, LSTM B=64 T=50 I=H=256:
+ * training step 95.3 ms against 97.4 (medians of three alternating runs),
+ * peak memory 43 MB against 68. With more rows the steps' products pack
+ * W^T at every step, and one product wins (B=128 I=H=512: 537 against 556
+ * ms). */
 #define STEP_INPUT_MAX_BATCH 64
 
 /* The contiguous W^T, a constant of the forward (no node: the product's

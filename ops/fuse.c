@@ -12,9 +12,6 @@
 #include <tapegrad/shape.h>
 #include "../core/internal.h"
 #include "kernels/kern_simd.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define PIECE_BYTES 1024
 
