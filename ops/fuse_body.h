@@ -2,7 +2,7 @@
  * its reverse sweep, written once for both float dtypes: fuse.c includes
  * this file twice, with T = float, NAME(x) = x##_f32 and then T = double,
  * NAME(x) = x##_f64. A piece is row r, columns [j0, j0 + n) of every
- * value, n <= PIECE(T). */
+ * value, n <= NPIECE. */
 
 #define NPIECE ((int64_t)PIECE_BYTES / (int64_t)sizeof(T))
 
@@ -23,8 +23,9 @@ static void NAME(activation)(int op, int64_t n, const T *restrict a, T *restrict
 }
 
 /* One op of the expression into d (not a load). */
-static inline __attribute__((always_inline)) void NAME(apply)(const tg_fuse_value *x, int64_t n, const T *restrict a, const T *restrict b,
-                        const T *restrict c, T *restrict d)
+static inline __attribute__((always_inline)) void
+NAME(apply)(const tg_fuse_value *x, int64_t n, const T *restrict a, const T *restrict b, const T *restrict c,
+            T *restrict d)
 {
     switch (x->op) {
     case TG_FUSE_ADD: for (int64_t i = 0; i < n; i++) d[i] = a[i] + b[i]; break;
@@ -47,8 +48,9 @@ static inline __attribute__((always_inline)) void NAME(apply)(const tg_fuse_valu
  * the backward the activations are read back from saved (the piece's row
  * of the saved activations), and only the values the gradients
  * read (p->live) are computed. */
-static inline __attribute__((always_inline)) void NAME(forward_piece)(const fuse_plan *p, int64_t r, int64_t j0, int64_t n, T (*buf)[NPIECE],
-                                T *const *dest, bool backward, const T *saved, const T **val)
+static inline __attribute__((always_inline)) void
+NAME(forward_piece)(const fuse_plan *p, int64_t r, int64_t j0, int64_t n, T (*buf)[NPIECE], T *const *dest,
+                    bool backward, const T *saved, const T **val)
 {
     for (int v = 0; v < p->n_values; v++) {
         const tg_fuse_value *x = &p->values[v];
@@ -114,8 +116,8 @@ TG__VECTOR_CLONES static void NAME(forward_task)(const fuse_plan *p, T *y, T *sa
  * in reverse and hand its operands the op's own gradient (the rule of the
  * separate op of that name), down to the loads, which go into the inputs'
  * gradients. */
-TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g, const T *saved, T *const *dx, int64_t r, int64_t j0,
-                                int64_t n)
+TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g, const T *saved, T *const *dx,
+                                                  int64_t r, int64_t j0, int64_t n)
 {
     T buf[TG_FUSE_MAX_VALUES][NPIECE], grad[TG_FUSE_MAX_VALUES][NPIECE];
     const T *val[TG_FUSE_MAX_VALUES];
