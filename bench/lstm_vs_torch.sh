@@ -1,7 +1,8 @@
 #!/bin/sh
 # Our LSTM (and GRU) training step against PyTorch's nn.LSTM (nn.GRU) on the
-# same shapes, both measured in this run (medians of --reps runs each).
-# Needs python3-torch.
+# same shapes, both measured in this run (medians of --reps runs each), and
+# then the targets of the speed issue, each said met or not met from this
+# run's rows. Needs python3-torch.
 #   bench/lstm_vs_torch.sh [build-dir]
 set -eu
 build=${1:-build}
@@ -12,6 +13,7 @@ py=/usr/bin/python3
 # its time, as a share of it.
 peak=$("$build/bench/peak" | sed -n 's/.*"best_f32": *\([0-9.]*\).*/\1/p')
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), f32 FMA peak per core measured now: $peak GFLOP/s"
+rows=$(mktemp)
 printf '%-33s %7s %12s %12s %8s %12s %12s %8s %7s\n' shape threads ours_fwd torch_fwd ratio ours_train torch_train ratio '%peak'
 for shape in "lstm 64 50 256 256 1" "lstm 32 100 128 128 1" "lstm 64 50 256 256 2" "lstm 1 200 64 64 1" \
              "lstm 128 35 512 512 1" "gru 64 50 256 256 1"; do
@@ -22,7 +24,7 @@ for shape in "lstm 64 50 256 256 1" "lstm 32 100 128 128 1" "lstm 64 50 256 256 
         args="--mode $mode --batch $1 --seq $2 --input $3 --hidden $4 --layers $5 --threads $threads --reps 15"
         ours=$("$build/bench/lstm" $args)
         torch=$(OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads "$py" "$here/lstm_torch.py" $args)
-        "$py" - "$ours" "$torch" "$*" "$threads" "$mode" "$peak" <<'PY'
+        "$py" - "$ours" "$torch" "$*" "$threads" "$mode" "$peak" "$rows" <<'PY'
 import json, sys
 o, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 b, s, i, h, l = (int(v) for v in sys.argv[3].split())
@@ -33,7 +35,27 @@ name = f"{sys.argv[5].upper()} B={b} T={s} I={i} H={h} L={l}"
 print(f"{name:<33} {sys.argv[4]:>7} {o['forward_ms']:12.2f} {t['forward_ms']:12.2f} "
       f"{t['forward_ms'] / o['forward_ms']:7.2f}x {o['train_ms']:12.2f} {t['train_ms']:12.2f} "
       f"{t['train_ms'] / o['train_ms']:7.2f}x {pct:6.0f}%")
+with open(sys.argv[7], "a") as f:
+    f.write(json.dumps({"name": name, "threads": int(sys.argv[4]), "train": o["train_ms"],
+                        "ratio": t["train_ms"] / o["train_ms"], "pct": pct}) + "\n")
 PY
     done
 done
 echo "ratio = PyTorch time / our time (above 1: we are faster)"
+# The issue's targets, from this run's rows.
+"$py" - "$rows" <<'PY'
+import json, sys
+rows = {(r["name"], r["threads"]): r for r in map(json.loads, open(sys.argv[1]))}
+def check(what, value, target, fmt):
+    print(f"{what}: {fmt.format(value)} (target {fmt.format(target)}): {'met' if value >= target else 'not met'}")
+for cell in ("LSTM", "GRU"):
+    one = rows[(f"{cell} B=64 T=50 I=256 H=256 L=1", 1)]
+    check(f"{cell} B=64 T=50 I=H=256, 1 thread, against PyTorch", one["ratio"], 1.25, "{:.2f}x")
+    check(f"{cell} B=64 T=50 I=H=256, 1 thread, share of the peak", one["pct"], 85, "{:.0f}%")
+two = rows[("LSTM B=64 T=50 I=256 H=256 L=1", 2)]["train"]
+check("LSTM B=64 T=50 I=H=256, 2 threads against 1", rows[("LSTM B=64 T=50 I=256 H=256 L=1", 1)]["train"] / two,
+      1.8, "{:.2f}x")
+check("LSTM B=32 T=100 I=H=128, 1 thread, share of the peak", rows[("LSTM B=32 T=100 I=128 H=128 L=1", 1)]["pct"],
+      70, "{:.0f}%")
+PY
+rm -f "$rows"
