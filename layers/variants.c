@@ -1,8 +1,10 @@
 /* Cell variants (variants.h): each is its paper's formula, a step of a few
  * ops, and a description. Steps read the step's projections, states and
  * parameters by index (tg_cell_args); back-propagation through time comes
- * from the tape. */
+ * from the tape. The LSTM family's gate math is a fused expression
+ * (fuse.h), as the built-in LSTM's is. */
 #include <tapegrad/elementwise.h>
+#include <tapegrad/fuse.h>
 #include <tapegrad/linalg.h>
 #include <tapegrad/shape.h>
 #include <tapegrad/variants.h>
@@ -25,6 +27,38 @@ static tg_tensor *peep(tg_tensor *pre, tg_tensor *p, int k, tg_tensor *c, int64_
     return tg_addcmul(pre, rows(p, k, H), c, 1.0);
 }
 
+/* In a fused expression f over (B, H) values: sigmoid(pre~_k + p_kp * c),
+ * a gate from block k of the pre-activation and block kp of the peepholes
+ * p (a (P*H) vector) times the cell value c. */
+static int peep_gate(tg_fuse *f, tg_tensor *pre, int k, tg_tensor *p, int kp, int c)
+{
+    return tg_fuse_sigmoid(f, tg_fuse_add(f, tg_fuse_input(f, pre, k), tg_fuse_mul(f, tg_fuse_input(f, p, kp), c)));
+}
+
+/* Start a step's fused expression, of (B, H) values: returns c_{t-1}. */
+static int fused_begin(tg_fuse *f, const tg_cell_args *a)
+{
+    tg_fuse_begin(f, a->hidden_size);
+    return tg_fuse_input(f, a->state[C], 0);
+}
+
+/* V's c_t = z * i + c_{t-1} * f, its gates i and f from blocks 0 and 1. */
+static int v_cell(tg_fuse *f, const tg_cell_args *a, int c, int z)
+{
+    tg_tensor *pre = a->proj[0], *p = a->w[PEEP];
+    int i = peep_gate(f, pre, 0, p, 0, c), fg = peep_gate(f, pre, 1, p, 1, c);
+    return tg_fuse_add(f, tg_fuse_mul(f, fg, c), tg_fuse_mul(f, i, z));
+}
+
+/* Run f, whose values y and cell are the step's output and new cell state. */
+static tg_tensor *fused_step(const tg_cell_args *a, tg_fuse *f, int y, int cell)
+{
+    tg_tensor *out[2];
+    if (tg_fuse_run(f, 2, (int[]){y, cell}, out) < 0) return NULL;
+    a->next[C] = out[1];
+    return a->next[Y] = out[0];
+}
+
 /* The LSTM family's description: torch's parameters for G gate blocks,
  * P peepholes, states y and c, and R y_{t-1} summed into W x + b. */
 #define GREFF(NAME, STEP, G, P)                                                                 \
@@ -41,15 +75,11 @@ static tg_tensor *peep(tg_tensor *pre, tg_tensor *p, int k, tg_tensor *c, int64_
  *   o = sigmoid(o~ + p_o * c_t),  y_t = tanh(c_t) * o */
 static tg_tensor *peephole_step(const tg_cell_args *a)
 {
-    int64_t H = a->hidden_size;
-    tg_tensor *pre = a->proj[0], *c = a->state[C], *p = a->w[PEEP];
-    tg_tensor *i = tg_sigmoid(peep(block(pre, 0, H), p, 0, c, H));
-    tg_tensor *f = tg_sigmoid(peep(block(pre, 1, H), p, 1, c, H));
-    tg_tensor *z = tg_tanh(block(pre, 2, H));
-    tg_tensor *cell = tg_addcmul(tg_mul(f, c), i, z, 1.0);
-    tg_tensor *o = tg_sigmoid(peep(block(pre, 3, H), p, 2, cell, H));
-    a->next[C] = cell;
-    return a->next[Y] = tg_mul(o, tg_tanh(cell));
+    tg_fuse f;
+    int c = fused_begin(&f, a);
+    int cell = v_cell(&f, a, c, tg_fuse_tanh(&f, tg_fuse_input(&f, a->proj[0], 2)));
+    int o = peep_gate(&f, a->proj[0], 3, a->w[PEEP], 2, cell);
+    return fused_step(a, &f, tg_fuse_mul(&f, o, tg_fuse_tanh(&f, cell)), cell);
 }
 const tg_cell tg_cell_lstm_peephole = GREFF("peephole", peephole_step, 4, 3);
 
@@ -58,13 +88,13 @@ const tg_cell tg_cell_lstm_peephole = GREFF("peephole", peephole_step, 4, 3);
  *   c_t = z + c_{t-1} * f;  o = sigmoid(o~ + p_o * c_t),  y_t = tanh(c_t) * o */
 static tg_tensor *nig_step(const tg_cell_args *a)
 {
-    int64_t H = a->hidden_size;
-    tg_tensor *pre = a->proj[0], *c = a->state[C], *p = a->w[PEEP];
-    tg_tensor *f = tg_sigmoid(peep(block(pre, 0, H), p, 0, c, H));
-    tg_tensor *cell = tg_addcmul(tg_tanh(block(pre, 1, H)), f, c, 1.0);
-    tg_tensor *o = tg_sigmoid(peep(block(pre, 2, H), p, 1, cell, H));
-    a->next[C] = cell;
-    return a->next[Y] = tg_mul(o, tg_tanh(cell));
+    tg_tensor *pre = a->proj[0], *p = a->w[PEEP];
+    tg_fuse f;
+    int c = fused_begin(&f, a);
+    int fg = peep_gate(&f, pre, 0, p, 0, c);
+    int cell = tg_fuse_add(&f, tg_fuse_tanh(&f, tg_fuse_input(&f, pre, 1)), tg_fuse_mul(&f, fg, c));
+    int o = peep_gate(&f, pre, 2, p, 1, cell);
+    return fused_step(a, &f, tg_fuse_mul(&f, o, tg_fuse_tanh(&f, cell)), cell);
 }
 const tg_cell tg_cell_lstm_nig = GREFF("NIG", nig_step, 3, 2);
 
@@ -73,13 +103,13 @@ const tg_cell tg_cell_lstm_nig = GREFF("NIG", nig_step, 3, 2);
  *   c_t = z * i + c_{t-1};  o = sigmoid(o~ + p_o * c_t),  y_t = tanh(c_t) * o */
 static tg_tensor *nfg_step(const tg_cell_args *a)
 {
-    int64_t H = a->hidden_size;
-    tg_tensor *pre = a->proj[0], *c = a->state[C], *p = a->w[PEEP];
-    tg_tensor *i = tg_sigmoid(peep(block(pre, 0, H), p, 0, c, H));
-    tg_tensor *cell = tg_addcmul(c, i, tg_tanh(block(pre, 1, H)), 1.0);
-    tg_tensor *o = tg_sigmoid(peep(block(pre, 2, H), p, 1, cell, H));
-    a->next[C] = cell;
-    return a->next[Y] = tg_mul(o, tg_tanh(cell));
+    tg_tensor *pre = a->proj[0], *p = a->w[PEEP];
+    tg_fuse f;
+    int c = fused_begin(&f, a);
+    int i = peep_gate(&f, pre, 0, p, 0, c);
+    int cell = tg_fuse_add(&f, c, tg_fuse_mul(&f, i, tg_fuse_tanh(&f, tg_fuse_input(&f, pre, 1))));
+    int o = peep_gate(&f, pre, 2, p, 1, cell);
+    return fused_step(a, &f, tg_fuse_mul(&f, o, tg_fuse_tanh(&f, cell)), cell);
 }
 const tg_cell tg_cell_lstm_nfg = GREFF("NFG", nfg_step, 3, 2);
 
@@ -88,13 +118,10 @@ const tg_cell tg_cell_lstm_nfg = GREFF("NFG", nfg_step, 3, 2);
  *   c_t = z * i + c_{t-1} * f;  y_t = tanh(c_t) */
 static tg_tensor *nog_step(const tg_cell_args *a)
 {
-    int64_t H = a->hidden_size;
-    tg_tensor *pre = a->proj[0], *c = a->state[C], *p = a->w[PEEP];
-    tg_tensor *i = tg_sigmoid(peep(block(pre, 0, H), p, 0, c, H));
-    tg_tensor *f = tg_sigmoid(peep(block(pre, 1, H), p, 1, c, H));
-    tg_tensor *cell = tg_addcmul(tg_mul(f, c), i, tg_tanh(block(pre, 2, H)), 1.0);
-    a->next[C] = cell;
-    return a->next[Y] = tg_tanh(cell);
+    tg_fuse f;
+    int c = fused_begin(&f, a);
+    int cell = v_cell(&f, a, c, tg_fuse_tanh(&f, tg_fuse_input(&f, a->proj[0], 2)));
+    return fused_step(a, &f, tg_fuse_tanh(&f, cell), cell);
 }
 const tg_cell tg_cell_lstm_nog = GREFF("NOG", nog_step, 3, 2);
 
@@ -103,14 +130,11 @@ const tg_cell tg_cell_lstm_nog = GREFF("NOG", nog_step, 3, 2);
  *   c_t = z~ * i + c_{t-1} * f;  y_t = tanh(c_t) * o */
 static tg_tensor *niaf_step(const tg_cell_args *a)
 {
-    int64_t H = a->hidden_size;
-    tg_tensor *pre = a->proj[0], *c = a->state[C], *p = a->w[PEEP];
-    tg_tensor *i = tg_sigmoid(peep(block(pre, 0, H), p, 0, c, H));
-    tg_tensor *f = tg_sigmoid(peep(block(pre, 1, H), p, 1, c, H));
-    tg_tensor *cell = tg_addcmul(tg_mul(f, c), i, block(pre, 2, H), 1.0);
-    tg_tensor *o = tg_sigmoid(peep(block(pre, 3, H), p, 2, cell, H));
-    a->next[C] = cell;
-    return a->next[Y] = tg_mul(o, tg_tanh(cell));
+    tg_fuse f;
+    int c = fused_begin(&f, a);
+    int cell = v_cell(&f, a, c, tg_fuse_input(&f, a->proj[0], 2));
+    int o = peep_gate(&f, a->proj[0], 3, a->w[PEEP], 2, cell);
+    return fused_step(a, &f, tg_fuse_mul(&f, o, tg_fuse_tanh(&f, cell)), cell);
 }
 const tg_cell tg_cell_lstm_niaf = GREFF("NIAF", niaf_step, 4, 3);
 
@@ -118,14 +142,11 @@ const tg_cell tg_cell_lstm_niaf = GREFF("NIAF", niaf_step, 4, 3);
  *   [i f z o]~ = W x + b + R y_{t-1};  i, f, z, o and c_t as V */
 static tg_tensor *noaf_step(const tg_cell_args *a)
 {
-    int64_t H = a->hidden_size;
-    tg_tensor *pre = a->proj[0], *c = a->state[C], *p = a->w[PEEP];
-    tg_tensor *i = tg_sigmoid(peep(block(pre, 0, H), p, 0, c, H));
-    tg_tensor *f = tg_sigmoid(peep(block(pre, 1, H), p, 1, c, H));
-    tg_tensor *cell = tg_addcmul(tg_mul(f, c), i, tg_tanh(block(pre, 2, H)), 1.0);
-    tg_tensor *o = tg_sigmoid(peep(block(pre, 3, H), p, 2, cell, H));
-    a->next[C] = cell;
-    return a->next[Y] = tg_mul(o, cell);
+    tg_fuse f;
+    int c = fused_begin(&f, a);
+    int cell = v_cell(&f, a, c, tg_fuse_tanh(&f, tg_fuse_input(&f, a->proj[0], 2)));
+    int o = peep_gate(&f, a->proj[0], 3, a->w[PEEP], 2, cell);
+    return fused_step(a, &f, tg_fuse_mul(&f, o, cell), cell);
 }
 const tg_cell tg_cell_lstm_noaf = GREFF("NOAF", noaf_step, 4, 3);
 
@@ -148,13 +169,13 @@ const tg_cell tg_cell_lstm_np = {
  *   o = sigmoid(o~ + p_o * c_t),  y_t = tanh(c_t) * o */
 static tg_tensor *cifg_step(const tg_cell_args *a)
 {
-    int64_t H = a->hidden_size;
-    tg_tensor *pre = a->proj[0], *c = a->state[C], *p = a->w[PEEP];
-    tg_tensor *i = tg_sigmoid(peep(block(pre, 0, H), p, 0, c, H));
-    tg_tensor *cell = tg_lerp(c, tg_tanh(block(pre, 1, H)), i);
-    tg_tensor *o = tg_sigmoid(peep(block(pre, 2, H), p, 1, cell, H));
-    a->next[C] = cell;
-    return a->next[Y] = tg_mul(o, tg_tanh(cell));
+    tg_tensor *pre = a->proj[0], *p = a->w[PEEP];
+    tg_fuse f;
+    int c = fused_begin(&f, a);
+    int i = peep_gate(&f, pre, 0, p, 0, c);
+    int cell = tg_fuse_lerp(&f, c, tg_fuse_tanh(&f, tg_fuse_input(&f, pre, 1)), i);
+    int o = peep_gate(&f, pre, 2, p, 1, cell);
+    return fused_step(a, &f, tg_fuse_mul(&f, o, tg_fuse_tanh(&f, cell)), cell);
 }
 const tg_cell tg_cell_lstm_cifg = GREFF("CIFG", cifg_step, 3, 2);
 
