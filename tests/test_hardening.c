@@ -198,7 +198,7 @@ static void test_forward_out_of_memory(void **state)
         if (k >= 0) assert_true(!y || tg__alloc_refusals() == 0);
         tg_free(y);
     }
-    assert_true(count >= 5);
+    assert_true(count >= 4); /* the result's memory and the one packing buffer */
     tg_free(x);
     tg_free(w);
     tg_free(want);

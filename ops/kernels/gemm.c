@@ -27,9 +27,9 @@
  *
  * Threads split C into blocks of whole tiles along M and N, never K: every
  * element is accumulated in the same order whatever the thread count.
- * Each thread keeps its packing buffers across calls (the core's per-thread
- * scratch buffers, grown on demand, 64-byte aligned), so steady-state calls
- * do not allocate. */
+ * The calling thread keeps the packing buffers of every thread of its calls
+ * (the core's per-thread scratch buffer, grown on demand, 64-byte aligned),
+ * so steady-state calls do not allocate, whatever number of threads runs. */
 #include <tapegrad/gemm.h>
 #include "../../core/internal.h"
 #include "kern_simd.h"
@@ -65,9 +65,9 @@ typedef tg_ukr_f64 ukr_fn_f64;
 
 static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
-/* Packing buffers: this thread's scratch buffers 0 (A) and 1 (B), grown
- * on demand and kept across calls; tg_release_thread_memory and the
- * thread's exit free them. */
+/* Packing buffers: the calling thread's scratch buffer, for every thread
+ * of the call, grown on demand and kept across calls;
+ * tg_release_thread_memory and the thread's exit free it. */
 static void *tls_buffer(int which, size_t bytes) { return tg__thread_scratch(which, bytes); }
 
 static int check_args(const char *fn, int64_t M, int64_t N, int64_t K, bool reads_ab,

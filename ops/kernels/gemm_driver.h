@@ -113,27 +113,28 @@ static void NAME(edge_tile)(const tg_simd_impl *impl, int64_t kc, int mr, int64_
         for (int64_t j = 0; j < nr; j++) C[i * rsC + j * csC] = tile[i * bl->nr + j];
 }
 
-/* C = alpha*A*B + beta*C on one thread, for the block of C this thread owns.
- * direct_b (only with csB == 1): the kernel reads full slivers of B straight
- * from memory instead of a packed copy; only a partial last sliver is
- * packed. Returns -1 if a packing buffer cannot be allocated. */
-static int NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b,
-                             int64_t M, int64_t N, int64_t K, T alpha,
-                             const T *A, int64_t rsA, int64_t csA,
-                             const T *B, int64_t rsB, int64_t csB,
-                             T beta, T *C, int64_t rsC, int64_t csC)
+/* The packing buffers of one thread, in elements: a block of A and a block
+ * of B (T is a multiple of 64 bytes for every level's blocking). */
+static int64_t NAME(pack_a_elems)(const tg_gemm_blocking *bl) { return round_up(bl->mc, bl->mr) * bl->kc; }
+static int64_t NAME(pack_elems)(const tg_gemm_blocking *bl)
+{
+    return NAME(pack_a_elems)(bl) + bl->kc * round_up(bl->nc, bl->nr);
+}
+
+/* C = alpha*A*B + beta*C on one thread, for the block of C this thread owns,
+ * packing into buf (pack_elems). direct_b (only with csB == 1): the kernel
+ * reads full slivers of B straight from memory instead of a packed copy;
+ * only a partial last sliver is packed. */
+static void NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b, T *buf,
+                              int64_t M, int64_t N, int64_t K, T alpha,
+                              const T *A, int64_t rsA, int64_t csA,
+                              const T *B, int64_t rsB, int64_t csB,
+                              T beta, T *C, int64_t rsC, int64_t csC)
 {
     const tg_gemm_blocking *bl = &impl->NAME(blocking);
     NAME(ukr_fn) ukr = impl->NAME(ukr);
     const int MR = bl->mr, NR = bl->nr;
-    /* The buffers are sized for a whole cache block, not for this call's
-     * share of C: a thread's share changes with the thread count (a busy
-     * machine makes regions run on one thread), and a steady training loop
-     * must not start allocating then. */
-    int64_t nc_max = direct_b ? NR : round_up(bl->nc, NR);
-    T *abuf = tls_buffer(0, (size_t)(round_up(bl->mc, MR) * bl->kc) * sizeof(T));
-    T *bbuf = tls_buffer(1, (size_t)(bl->kc * nc_max) * sizeof(T));
-    if (!abuf || !bbuf) return -1;
+    T *abuf = buf, *bbuf = buf + NAME(pack_a_elems)(bl);
 
     for (int64_t jc = 0; jc < N; jc += bl->nc) {
         int64_t nc = N - jc < bl->nc ? N - jc : bl->nc;
@@ -165,24 +166,24 @@ static int NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b,
             }
         }
     }
-    return 0;
 }
 
 /* Split C into a tm x tn grid of blocks (tm * tn = nthreads), in whole tiles,
- * and run this thread's block. Which thread computes a tile changes nothing
- * in how it is computed, hence bit-identical results for any thread count. */
-static int NAME(gemm_block)(const tg_simd_impl *impl, bool direct_b,
-                            int nthreads, int tid, int64_t M, int64_t N, int64_t K, T alpha,
-                            const T *A, int64_t rsA, int64_t csA,
-                            const T *B, int64_t rsB, int64_t csB,
-                            T beta, T *C, int64_t rsC, int64_t csC)
+ * and run this thread's block with its part of bufs. Which thread computes
+ * a tile changes nothing in how it is computed, hence bit-identical results
+ * for any thread count. */
+static void NAME(gemm_block)(const tg_simd_impl *impl, bool direct_b, T *bufs,
+                             int nthreads, int tid, int64_t M, int64_t N, int64_t K, T alpha,
+                             const T *A, int64_t rsA, int64_t csA,
+                             const T *B, int64_t rsB, int64_t csB,
+                             T beta, T *C, int64_t rsC, int64_t csC)
 {
     int64_t m0, m1, n0, n1;
     thread_block(&impl->NAME(blocking), nthreads, tid, M, N, &m0, &m1, &n0, &n1);
-    if (m0 >= m1 || n0 >= n1) return 0;
-    return NAME(gemm_serial)(impl, direct_b, m1 - m0, n1 - n0, K, alpha,
-                             A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB,
-                             beta, C + m0 * rsC + n0 * csC, rsC, csC);
+    if (m0 >= m1 || n0 >= n1) return;
+    NAME(gemm_serial)(impl, direct_b, bufs + tid * NAME(pack_elems)(&impl->NAME(blocking)), m1 - m0, n1 - n0, K,
+                      alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, beta, C + m0 * rsC + n0 * csC, rsC,
+                      csC);
 }
 
 /* Few rows of a row-major A times a transposed B (csA == 1, rsB == 1), for
@@ -251,8 +252,20 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
 #endif
     const tg_simd_impl *impl = tg_simd_current();
     bool dots = use_dots(M, csA, rsB);
-    tg__parallel region =
-        tg__parallel_begin(threads_for(M, N, K, (dots ? 2.0 : 1.0) * (double)(sizeof(T) / sizeof(float))));
+    int wanted = threads_for(M, N, K, (dots ? 2.0 : 1.0) * (double)(sizeof(T) / sizeof(float)));
+    /* Every thread's packing buffers, held by the calling thread and sized
+     * for the threads wanted and a whole cache block each, not for how
+     * many run or this call's share of C: a busy machine makes a region run
+     * on fewer threads, and a steady training loop must not start
+     * allocating when its helpers come back. */
+    T *bufs = NULL;
+    if (!dots) {
+        bufs = tls_buffer(0, (size_t)(wanted * NAME(pack_elems)(&impl->NAME(blocking))) * sizeof(T));
+        if (!bufs)
+            return tg_fail("%s: out of memory for packing buffers (M=%lld, N=%lld, K=%lld)", fn, (long long)M,
+                           (long long)N, (long long)K);
+    }
+    tg__parallel region = tg__parallel_begin(wanted);
     if (dots) {
         if (region.threads == 1) {
             NAME(gemm_dots)(impl, 0, N, M, K, alpha, A, rsA, B, csB, beta, C, rsC, csC);
@@ -272,23 +285,18 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
         return 0;
     }
     bool direct_b = use_direct_b(M, csB);
-    int failed = 0;
     if (region.threads == 1) {
-        failed = NAME(gemm_block)(impl, direct_b, 1, 0, M, N, K, alpha, A, rsA, csA,
-                                  B, rsB, csB, beta, C, rsC, csC);
+        NAME(gemm_block)(impl, direct_b, bufs, 1, 0, M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC);
     } else {
 #ifdef _OPENMP
-#pragma omp parallel num_threads(region.threads) reduction(| : failed)
+#pragma omp parallel num_threads(region.threads)
         {
             tg__parallel_arrive(&region);
-            failed |= NAME(gemm_block)(impl, direct_b, omp_get_num_threads(), omp_get_thread_num(),
-                                       M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC);
+            NAME(gemm_block)(impl, direct_b, bufs, omp_get_num_threads(), omp_get_thread_num(), M, N, K, alpha, A,
+                             rsA, csA, B, rsB, csB, beta, C, rsC, csC);
         }
         tg__parallel_end(&region);
 #endif
     }
-    if (failed)
-        return tg_fail("%s: out of memory for packing buffers (M=%lld, N=%lld, K=%lld)", fn, (long long)M,
-                       (long long)N, (long long)K);
     return 0;
 }
