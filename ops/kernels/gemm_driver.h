@@ -114,7 +114,8 @@ static void NAME(edge_tile)(const tg_simd_impl *impl, int64_t kc, int mr, int64_
 }
 
 /* The packing buffers of one thread, in elements: a block of A and a block
- * of B (T is a multiple of 64 bytes for every level's blocking). */
+ * of B (a multiple of 64 bytes for every level's blocking, so each
+ * thread's buffers start on a cache line). */
 static int64_t NAME(pack_a_elems)(const tg_gemm_blocking *bl) { return round_up(bl->mc, bl->mr) * bl->kc; }
 static int64_t NAME(pack_elems)(const tg_gemm_blocking *bl)
 {
