@@ -138,7 +138,7 @@ bool tg__live_add(const tg_tensor *t);
 bool tg__live_remove(const tg_tensor *t);
 int64_t tg__live_tensors(void);
 
-/* This thread's scratch buffer `which` (0 or 1) of at least nbytes, its
+/* This thread's scratch buffer `which` (below TG_SCRATCH_BUFFERS) of at least nbytes, its
  * contents not kept when it grows; NULL if out of memory. Freed by
  * tg_release_thread_memory and when the thread exits. */
 /* Make sure tg__thread_memory_free runs when this thread exits (false if
@@ -147,7 +147,7 @@ bool tg__thread_holds_memory(void);
 /* Free this thread's arena (whatever scopes are open), base-level tape and
  * scratch buffers. */
 void tg__thread_memory_free(void);
-#define TG_SCRATCH_BUFFERS 2
+#define TG_SCRATCH_BUFFERS 1
 void *tg__thread_scratch(int which, size_t nbytes);
 /* Bytes held by this thread's scratch buffers, and by every thread's. */
 size_t tg__thread_scratch_bytes(void);

@@ -297,14 +297,17 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
      * each step's matmul adds the rest (layer norm normalises it apart).
      * Summing the bias vectors first saves a pass over the projection and
      * the memory of a second one. */
+    bool in_sum[TG_CELL_MAX_PROJ] = {false}; /* summed into projection 0 by the matmul */
     tg_tensor *bias0 = bias[0];
-    for (int j = 1; j < rnn->n_proj; j++)
-        if (cell->proj[j].summed && !gain[j] && bias[j]) bias0 = bias0 ? tg_add(bias0, bias[j]) : bias[j];
+    int summed = 1;
+    for (int j = 1; j < rnn->n_proj; j++) {
+        in_sum[j] = cell->proj[j].summed && !gain[j];
+        summed += in_sum[j];
+        if (in_sum[j] && bias[j]) bias0 = bias0 ? tg_add(bias0, bias[j]) : bias[j];
+    }
     /* Each step's input projection and the projections summed into it
      * (without layer norm) are one product node: one result, the bias
      * copied once (tg__linear_sum). */
-    int summed = 1;
-    for (int j = 1; j < rnn->n_proj; j++) summed += cell->proj[j].summed && !gain[j];
     bool merged = per_step && rnn->n_proj > 0 && cell->proj[0].from == TG_FROM_INPUT && !gain[0] &&
                   summed <= TG__LINEAR_SUM_MAX;
     bool has_input_proj = false;
@@ -333,10 +336,10 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
                 tg_tensor *wts[TG_CELL_MAX_PROJ] = {weight_t[0]};
                 int terms = 1;
                 for (int k = 1; k < rnn->n_proj; k++)
-                    if (cell->proj[k].summed && !gain[k] && !(s == 0 && (zero_states >> (cell->proj[k].from - 1) & 1)))
+                    if (in_sum[k] && !(s == 0 && (zero_states >> (cell->proj[k].from - 1) & 1)))
                         xs[terms] = state[cell->proj[k].from - 1], ws[terms] = weight[k], wts[terms++] = weight_t[k];
                 proj[0] = tg__linear_sum(terms, xs, ws, wts, bias0);
-            } else if (j > 0 && merged && pj->summed && !gain[j]) {
+            } else if (merged && in_sum[j]) {
                 continue; /* in proj[0] already */
             } else if (pj->from == TG_FROM_INPUT && per_step) /* (B, rows) */
                 proj[j] = project(tg_select(in, sq->tdim, t), weight[j], weight_t[j], j == 0 ? bias0 : bias[j], gain[j],

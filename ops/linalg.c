@@ -204,6 +204,18 @@ static void linear_backward(tg_node *n, tg_tensor *g)
     tg_accum_grad(bias, g);
 }
 
+/* False with a message unless wt is a 2-D (in, out) tensor of w's dtype,
+ * w (out, in) being the weight it is a transposed copy of. */
+static bool transposed_copy_matches(const char *fn, const tg_tensor *w, const tg_tensor *wt)
+{
+    if (tg__check_float(fn, wt) && wt->ndim == 2 && w->ndim == 2 && wt->shape[0] == w->shape[1] &&
+        wt->shape[1] == w->shape[0] && wt->dtype == w->dtype)
+        return true;
+    char s1[128], s2[128];
+    return TG__REJECT("%s: the transposed copy %s of the weight %s does not match it", fn,
+                      wt ? tg_shape_str(wt, s1, sizeof s1) : "NULL", tg_shape_str(w, s2, sizeof s2));
+}
+
 static tg_tensor *linear(const char *fn, tg_tensor *x, tg_tensor *weight, tg_tensor *weight_t, tg_tensor *bias)
 {
     if (!tg__check_float(fn, x) || !tg__check_float(fn, weight)) return NULL;
@@ -279,9 +291,7 @@ tg_tensor *tg__linear_sum(int n, tg_tensor *const *x, tg_tensor *const *weight, 
             return tg_error("%s: term %d: input %s and weight %s do not make (%lld, %lld) rows of one dtype", fn, k,
                             tg_shape_str(x[k], s1, sizeof s1), tg_shape_str(weight[k], s2, sizeof s2),
                             (long long)rows, (long long)out_f);
-        if (wt && (wt->ndim != 2 || wt->shape[0] != weight[k]->shape[1] || wt->shape[1] != out_f ||
-                   wt->dtype != weight[k]->dtype))
-            return tg_error("%s: term %d: the transposed copy of the weight does not match the weight", fn, k);
+        if (wt && !transposed_copy_matches(fn, weight[k], wt)) return NULL;
     }
     if (bias && (bias->ndim != 1 || bias->shape[0] != out_f || bias->dtype != x[0]->dtype))
         return tg_error("%s: bias must be (%lld) of the inputs' dtype", fn, (long long)out_f);
@@ -309,9 +319,6 @@ tg_tensor *tg__linear_sum(int n, tg_tensor *const *x, tg_tensor *const *weight, 
 tg_tensor *tg__linear_t(tg_tensor *x, tg_tensor *weight, tg_tensor *weight_t, tg_tensor *bias)
 {
     const char *fn = "tg_linear";
-    if (weight_t && (!tg__check_float(fn, weight_t) || !weight || weight_t->ndim != 2 || weight->ndim != 2 ||
-                     weight_t->shape[0] != weight->shape[1] || weight_t->shape[1] != weight->shape[0] ||
-                     weight_t->dtype != weight->dtype))
-        return tg_error("%s: the transposed copy of the weight does not match the weight", fn);
+    if (weight_t && (!tg__check_float(fn, weight) || !transposed_copy_matches(fn, weight, weight_t))) return NULL;
     return linear(fn, x, weight, weight_t, bias);
 }
