@@ -185,6 +185,15 @@ static void test_gemm_all_levels(void **state)
         for (int64_t K = 1; K <= 40; K += 13)
             check_case(&(gemm_case){.M = 5, .N = 6, .K = K, .tb = true, .alpha = -1, .beta = 1},
                        levels[lv]);
+        /* Up to 256 rows times a transposed B, the weight read in place
+         * and each tile stored transposed (where the level has ukr_wt):
+         * ragged tiles both ways, K past KC, a transposed A, padded C. */
+        check_case(&(gemm_case){.M = 40, .N = 77, .K = 300, .tb = true, .pad = 3, .alpha = -0.5, .beta = 1},
+                   levels[lv]);
+        check_case(&(gemm_case){.M = 9, .N = 8, .K = 5, .ta = true, .tb = true, .alpha = 2, .beta = 0},
+                   levels[lv]);
+        check_case(&(gemm_case){.M = 256, .N = 31, .K = 33, .tb = true, .alpha = 1, .beta = -1.5}, levels[lv]);
+        check_case(&(gemm_case){.M = 17, .N = 3, .K = 64, .tb = true, .alpha = 1, .beta = 0}, levels[lv]);
         /* K = 0 and alpha = 0: C = beta * C, A and B never read. */
         check_case(&(gemm_case){.M = 5, .N = 9, .K = 0, .alpha = 1, .beta = -1.5}, levels[lv]);
         check_case(&(gemm_case){.M = 5, .N = 9, .K = 0, .alpha = 1, .beta = 0}, levels[lv]);
@@ -197,7 +206,8 @@ static void test_gemm_all_levels(void **state)
 static void test_threads_bit_identical(void **state)
 {
     (void)state;
-    static const int64_t shapes[][3] = {{130, 300, 70}, {64, 1024, 256}, {1000, 40, 90}, {3, 5000, 120}};
+    static const int64_t shapes[][3] = {{130, 300, 70}, {64, 1024, 256}, {1000, 40, 90}, {3, 5000, 120},
+                                        {40, 2000, 300}};
     for (size_t lv = 0; lv < sizeof levels / sizeof levels[0]; lv++) {
         if (tg_simd_force(levels[lv]) != 0) continue;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -214,7 +224,11 @@ static void test_threads_bit_identical(void **state)
                 float *C = threads == 1 ? C1 : C2;
                 double *D = threads == 1 ? D1 : D2;
                 assert_int_equal(tg_gemm_f32(M, N, K, 1.0f, A, K, 1, B, 1, K, 0.0f, C, N, 1), 0);
-                assert_int_equal(tg_gemm_f64(M, N, K, 0.5, Ad, K, 1, Bd, N, 1, 0.0, D, N, 1), 0);
+                /* f64 with B transposed too when A has few rows. */
+                if (M <= 64)
+                    assert_int_equal(tg_gemm_f64(M, N, K, 0.5, Ad, K, 1, Bd, 1, K, 0.0, D, N, 1), 0);
+                else
+                    assert_int_equal(tg_gemm_f64(M, N, K, 0.5, Ad, K, 1, Bd, N, 1, 0.0, D, N, 1), 0);
             }
             assert_memory_equal(C1, C2, sizeof(float) * (size_t)(M * N));
             assert_memory_equal(D1, D2, sizeof(double) * (size_t)(M * N));

@@ -23,7 +23,9 @@
  * is read in place: when B's rows are contiguous the micro-kernel reads its
  * slivers directly; when B is transposed (x W^T with W row-major) and A's
  * rows are contiguous, C is computed as dot products of rows of A with
- * rows of W, vectorised along k.
+ * rows of W, vectorised along k. From 9 to 256 rows, a transposed B is
+ * still read in place where the level can store a tile transposed: the
+ * product runs as C^T = W A^T, broadcasting W's rows and packing only A.
  *
  * Threads split C into blocks of whole tiles along M and N, never K: every
  * element is accumulated in the same order whatever the thread count.
@@ -104,6 +106,21 @@ static bool use_direct_b(int64_t M, int64_t csB)
 static bool use_dots(int64_t M, int64_t csA, int64_t rsB)
 {
     return M <= TG_GEMM_DOTS_MAX_M && csA == 1 && rsB == 1;
+}
+
+/* Up to this many rows, a transposed B (x W^T) whose tile the level can
+ * store transposed is read in place by ukr_wt (gemm_wt in gemm_driver.h)
+ * rather than packed: packing W is a transpose, about as much work per
+ * element as a product of 32 rows. Measured on Zen 4, 1 thread, f32,
+ * N=1024 K=256: 32 rows 113 GFLOP/s against 98 packed, 64 rows 111
+ * against 105, 256 rows 112 against 110; from 512 rows on, A's packed rows
+ * outgrow L2 and packing W wins (106 against 111). Below 9 rows the dot
+ * products are faster (8 rows: 75 against 55). */
+#define TG_GEMM_WT_MAX_M 256
+
+static bool use_wt(bool has_kernel, int64_t M, int64_t rsB, int64_t csC)
+{
+    return has_kernel && rsB == 1 && csC == 1 && M <= TG_GEMM_WT_MAX_M;
 }
 
 /* cost: the time of one multiply-add relative to an f32 one in packed

@@ -31,6 +31,10 @@ typedef __mmask8 mask_pd;
 #define masked_store_ps(p, mask, v) _mm256_mask_storeu_ps(p, mask, v)
 #define masked_store_pd(p, mask, v) _mm256_mask_storeu_pd(p, mask, v)
 #define TG_GEMM_MASKED_COLS 1
+/* With 8-row tiles, a tile's rows are whole vectors of lanes, so a tile
+ * can be stored transposed through register transposes: the kernel that
+ * reads a transposed B in place (ukr_wt in gemm_simd.h). */
+#define TG_GEMM_WT 1
 #else
 /* The tail of a dot product: maskload never touches the lanes whose mask
  * is 0. */
@@ -63,31 +67,52 @@ static inline double hsum_pd(__m256d v)
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
-/* Transposes for packing a transposed B (see pack_bt in gemm_simd.h):
- * dst[c*ldd + j] = src[j*ld + c] for an 8 x 8 (f32) or 4 x 4 (f64) block:
- * unpacks within 128-bit lanes, then 128-bit lane permutes. */
-static inline __attribute__((always_inline)) void
-transpose_ps(const float *src, int64_t ld, float *dst, int64_t ldd)
+/* Transposes in registers: r[c] becomes column c of the 8 x 8 (f32) or
+ * 4 x 4 (f64) block whose rows were r[0..]: unpacks within 128-bit lanes,
+ * then 128-bit lane permutes. */
+static inline __attribute__((always_inline)) void transpose_regs_ps(__m256 r[8])
 {
-    __m256 r[8], t[8];
-    for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(src + j * ld);
+    __m256 t[8];
     for (int i = 0; i < 4; i++) {
         t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
-    /* r[4i + c], 128-bit lane L: column 4L + c of rows 4i..4i+3. */
+    /* t2[4i + c], 128-bit lane L: column 4L + c of rows 4i..4i+3. */
+    __m256 t2[8];
     for (int i = 0; i < 2; i++) {
         __m256d lo01 = _mm256_castps_pd(t[4 * i]), hi01 = _mm256_castps_pd(t[4 * i + 1]);
         __m256d lo23 = _mm256_castps_pd(t[4 * i + 2]), hi23 = _mm256_castps_pd(t[4 * i + 3]);
-        r[4 * i] = _mm256_castpd_ps(_mm256_unpacklo_pd(lo01, lo23));
-        r[4 * i + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(lo01, lo23));
-        r[4 * i + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(hi01, hi23));
-        r[4 * i + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(hi01, hi23));
+        t2[4 * i] = _mm256_castpd_ps(_mm256_unpacklo_pd(lo01, lo23));
+        t2[4 * i + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(lo01, lo23));
+        t2[4 * i + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(hi01, hi23));
+        t2[4 * i + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(hi01, hi23));
     }
     for (int c = 0; c < 4; c++) {
-        _mm256_storeu_ps(dst + c * ldd, _mm256_permute2f128_ps(r[c], r[4 + c], 0x20));
-        _mm256_storeu_ps(dst + (4 + c) * ldd, _mm256_permute2f128_ps(r[c], r[4 + c], 0x31));
+        r[c] = _mm256_permute2f128_ps(t2[c], t2[4 + c], 0x20);
+        r[4 + c] = _mm256_permute2f128_ps(t2[c], t2[4 + c], 0x31);
     }
+}
+
+static inline __attribute__((always_inline)) void transpose_regs_pd(__m256d r[4])
+{
+    /* lo01 = [r0[0], r1[0], r0[2], r1[2]], hi01 the odd columns. */
+    __m256d lo01 = _mm256_unpacklo_pd(r[0], r[1]), hi01 = _mm256_unpackhi_pd(r[0], r[1]);
+    __m256d lo23 = _mm256_unpacklo_pd(r[2], r[3]), hi23 = _mm256_unpackhi_pd(r[2], r[3]);
+    r[0] = _mm256_permute2f128_pd(lo01, lo23, 0x20);
+    r[1] = _mm256_permute2f128_pd(hi01, hi23, 0x20);
+    r[2] = _mm256_permute2f128_pd(lo01, lo23, 0x31);
+    r[3] = _mm256_permute2f128_pd(hi01, hi23, 0x31);
+}
+
+/* For packing a transposed B (see pack_bt in gemm_simd.h): dst[c*ldd + j]
+ * = src[j*ld + c] for one block. */
+static inline __attribute__((always_inline)) void
+transpose_ps(const float *src, int64_t ld, float *dst, int64_t ldd)
+{
+    __m256 r[8];
+    for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(src + j * ld);
+    transpose_regs_ps(r);
+    for (int c = 0; c < 8; c++) _mm256_storeu_ps(dst + c * ldd, r[c]);
 }
 
 static inline __attribute__((always_inline)) void
@@ -95,13 +120,8 @@ transpose_pd(const double *src, int64_t ld, double *dst, int64_t ldd)
 {
     __m256d r[4];
     for (int j = 0; j < 4; j++) r[j] = _mm256_loadu_pd(src + j * ld);
-    /* lo01 = [r0[0], r1[0], r0[2], r1[2]], hi01 the odd columns. */
-    __m256d lo01 = _mm256_unpacklo_pd(r[0], r[1]), hi01 = _mm256_unpackhi_pd(r[0], r[1]);
-    __m256d lo23 = _mm256_unpacklo_pd(r[2], r[3]), hi23 = _mm256_unpackhi_pd(r[2], r[3]);
-    _mm256_storeu_pd(dst, _mm256_permute2f128_pd(lo01, lo23, 0x20));
-    _mm256_storeu_pd(dst + ldd, _mm256_permute2f128_pd(hi01, hi23, 0x20));
-    _mm256_storeu_pd(dst + 2 * ldd, _mm256_permute2f128_pd(lo01, lo23, 0x31));
-    _mm256_storeu_pd(dst + 3 * ldd, _mm256_permute2f128_pd(hi01, hi23, 0x31));
+    transpose_regs_pd(r);
+    for (int c = 0; c < 4; c++) _mm256_storeu_pd(dst + c * ldd, r[c]);
 }
 
 #define T float

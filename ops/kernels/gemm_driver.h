@@ -215,6 +215,35 @@ static void NAME(gemm_dots)(const tg_simd_impl *impl, int64_t n0, int64_t n1, in
     }
 }
 
+/* Few rows of A times a transposed B (rsB == 1: B(k,j) = B[j*csB + k], a
+ * weight W read in place) for columns [n0, n1) of C, whole tiles of mr
+ * columns apart from the last: computed as C^T = W A^T with the level's
+ * ukr_wt, which broadcasts W's rows where they are and multiplies slivers
+ * of A's rows packed into buf, then stores each tile transposed. Packing A
+ * (M x kc) is cheap; packing W (N x kc, a transpose) would cost as much as
+ * the product with M this small. */
+static void NAME(gemm_wt)(const tg_simd_impl *impl, T *buf, int64_t n0, int64_t n1, int64_t M, int64_t K,
+                          T alpha, const T *A, int64_t rsA, int64_t csA, const T *B, int64_t csB, T beta,
+                          T *C, int64_t rsC)
+{
+    const tg_gemm_blocking *bl = &impl->NAME(blocking);
+    const int MR = bl->mr, NR = bl->nr;
+    for (int64_t pc = 0; pc < K; pc += bl->kc) {
+        int64_t kc = K - pc < bl->kc ? K - pc : bl->kc;
+        T beta_p = pc == 0 ? beta : 1;
+        /* A's rows as the B operand of C^T: B'(k, i) = A(i, pc + k). */
+        NAME(pack_b)(impl, kc, M, A + pc * csA, csA, rsA, NR, buf);
+        for (int64_t j0 = n0; j0 < n1; j0 += MR) {
+            int mr = n1 - j0 < MR ? (int)(n1 - j0) : MR;
+            for (int64_t i0 = 0; i0 < M; i0 += NR) {
+                int nr = M - i0 < NR ? (int)(M - i0) : NR;
+                impl->NAME(ukr_wt)(kc, mr, nr, B + j0 * csB + pc, csB, buf + i0 * kc, C + i0 * rsC + j0, rsC,
+                                   alpha, beta_p);
+            }
+        }
+    }
+}
+
 /* C = beta*C, the whole product when alpha == 0 or K == 0; beta == 0
  * writes zeros without reading C. */
 static void NAME(scale_c)(int64_t M, int64_t N, T beta, T *C, int64_t rsC, int64_t csC)
@@ -279,6 +308,27 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
                 int64_t quads = (N + 3) / 4, nt = omp_get_num_threads(), tid = omp_get_thread_num();
                 int64_t n0 = quads * tid / nt * 4, n1 = quads * (tid + 1) / nt * 4;
                 NAME(gemm_dots)(impl, n0, n1 < N ? n1 : N, M, K, alpha, A, rsA, B, csB, beta, C, rsC, csC);
+            }
+            tg__parallel_end(&region);
+#endif
+        }
+        return 0;
+    }
+    if (use_wt(impl->NAME(ukr_wt) != NULL, M, rsB, csC)) {
+        /* Columns split in whole tiles between threads, each packing A. */
+        int64_t tiles = (N + impl->NAME(blocking).mr - 1) / impl->NAME(blocking).mr;
+        if (region.threads == 1) {
+            NAME(gemm_wt)(impl, bufs, 0, N, M, K, alpha, A, rsA, csA, B, csB, beta, C, rsC);
+        } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(region.threads)
+            {
+                tg__parallel_arrive(&region);
+                int64_t nt = omp_get_num_threads(), tid = omp_get_thread_num(), mr = impl->NAME(blocking).mr;
+                int64_t n0 = tiles * tid / nt * mr, n1 = tiles * (tid + 1) / nt * mr;
+                if (n0 < N)
+                    NAME(gemm_wt)(impl, bufs + tid * NAME(pack_elems)(&impl->NAME(blocking)), n0, n1 < N ? n1 : N,
+                                  M, K, alpha, A, rsA, csA, B, csB, beta, C, rsC);
             }
             tg__parallel_end(&region);
 #endif

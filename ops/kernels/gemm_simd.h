@@ -153,6 +153,65 @@ void KNAME(ukr_cols)(int64_t kc, int mr, int64_t nr, const T *a, const T *b, int
 #undef ROWS
 }
 #endif
+#ifdef TG_GEMM_WT
+/* The kernel for C = A B with B transposed (B(k,j) = w[j*lda + k], the
+ * weight of x W^T) read in place, and A's rows packed as the B operand of
+ * the transposed product C^T = W A^T: per k it broadcasts one value of each
+ * of m <= MR rows of W and multiplies the packed sliver of NR rows of A
+ * (b[k*NR + i]), so the accumulators hold C^T. The tile is then stored
+ * transposed, LANES x LANES blocks through register transposes, to rows
+ * [0, nr) and columns [0, m) of C. With few rows of A, this spares packing
+ * W, which costs as much as the product (see gemm_wt in gemm_driver.h). */
+static inline __attribute__((always_inline)) void
+NAME(ukr_wt_rows)(const int m, int64_t kc, int nr, const T *w, int64_t lda, const T *b, T *c, int64_t rsc,
+                  T alpha, T beta)
+{
+    _Static_assert(MR % (sizeof(V) / sizeof(T)) == 0, "the tile's rows are whole vectors");
+    V acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+    for (int j = 0; j < MR; j++) acc0[j] = acc1[j] = VOP(setzero)();
+    for (int64_t k = 0; k < kc; k++) {
+        V b0 = VOP(loadu)(b), b1 = VOP(loadu)(b + LANES);
+#pragma GCC unroll 16
+        for (int j = 0; j < m; j++) {
+            V wj = VOP(set1)(w[j * lda + k]);
+            acc0[j] = VOP(fmadd)(wj, b0, acc0[j]);
+            acc1[j] = VOP(fmadd)(wj, b1, acc1[j]);
+        }
+        b += NR;
+    }
+    V va = VOP(set1)(alpha), vb = VOP(set1)(beta);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+#pragma GCC unroll 4
+        for (int p = 0; p * LANES < m; p++) {
+            /* Rows p*LANES.. of C^T over C's rows h*LANES..: after the
+             * transpose, blk[l] is row h*LANES + l of C at columns p*LANES.. */
+            V blk[LANES];
+#pragma GCC unroll 16
+            for (int l = 0; l < LANES; l++) blk[l] = h ? acc1[p * LANES + l] : acc0[p * LANES + l];
+            TG_CAT(transpose_regs_, VS)(blk);
+            TG_CAT(mask_, VS) cols = TG_CAT(tail_mask_, VS)(m - p * LANES);
+#pragma GCC unroll 16
+            for (int l = 0; l < LANES; l++) {
+                if (h * LANES + l >= nr) break;
+                T *row = c + (h * LANES + l) * rsc + p * LANES;
+                V r = VOP(mul)(va, blk[l]);
+                if (beta != 0) r = VOP(fmadd)(vb, TG_CAT(masked_load_, VS)(row, cols), r);
+                TG_CAT(masked_store_, VS)(row, cols, r);
+            }
+        }
+    }
+}
+
+void KNAME(ukr_wt)(int64_t kc, int mr, int nr, const T *w, int64_t lda, const T *b, T *c, int64_t rsc,
+                   T alpha, T beta)
+{
+#define ROWS(m) NAME(ukr_wt_rows)(m, kc, nr, w, lda, b, c, rsc, alpha, beta)
+    ROW_CASES(ROWS)
+#undef ROWS
+}
+#endif
 #undef ROW_CASES
 #undef ROW_CASES_6_7
 #undef ROW_CASES_ABOVE_7

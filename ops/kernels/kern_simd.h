@@ -33,6 +33,17 @@ typedef void (*tg_ukr_cols_f32)(int64_t kc, int mr, int64_t nr, const float *a, 
 typedef void (*tg_ukr_cols_f64)(int64_t kc, int mr, int64_t nr, const double *a, const double *b, int64_t ldb,
                                 double *c, int64_t rsc, double alpha, double beta);
 
+/* The kernel that reads a transposed B in place: with w[j*lda + k] =
+ * B(k, j) for j < mr (rows of W = B^T) and b a packed sliver of NR rows
+ * of A (b[k*NR + i] = A(i, k), zero rows beyond A's), it computes
+ *   c[i*rsc + j] = alpha * sum_{k<kc} A(i,k) B(k,j) + beta * c[i*rsc + j]
+ * for i < nr, j < mr, the transpose of an mr x NR tile (beta == 0: c
+ * unread). Optional (NULL where the tile's rows are not whole vectors). */
+typedef void (*tg_ukr_wt_f32)(int64_t kc, int mr, int nr, const float *w, int64_t lda, const float *b,
+                              float *c, int64_t rsc, float alpha, float beta);
+typedef void (*tg_ukr_wt_f64)(int64_t kc, int mr, int nr, const double *w, int64_t lda, const double *b,
+                              double *c, int64_t rsc, double alpha, double beta);
+
 /* Register tile (mr x nr) and cache blocks (mc x kc of A in L2, kc x nc of B
  * in L3, a kc x nr sliver of B in L1) for one dtype at one level. */
 typedef struct {
@@ -81,6 +92,8 @@ typedef struct {
     tg_ukr_f64 ukr_f64;
     tg_ukr_cols_f32 ukr_cols_f32;
     tg_ukr_cols_f64 ukr_cols_f64;
+    tg_ukr_wt_f32 ukr_wt_f32;
+    tg_ukr_wt_f64 ukr_wt_f64;
     tg_pack_bt_f32 pack_bt_f32;
     tg_pack_bt_f64 pack_bt_f64;
     tg_pack_a_f32 pack_a_f32;
@@ -130,6 +143,10 @@ TG_SIMD_DECLARE_COLS(avx512);
 TG_SIMD_DECLARE(avx512vl);
 TG_SIMD_DECLARE_COLS(avx512vl);
 TG_HIDDEN void tg_pack_a_f32_avx512vl(int64_t, const float *, int64_t, float *);
+TG_HIDDEN void tg_ukr_wt_f32_avx512vl(int64_t, int, int, const float *, int64_t, const float *, float *, int64_t,
+                                      float, float);
+TG_HIDDEN void tg_ukr_wt_f64_avx512vl(int64_t, int, int, const double *, int64_t, const double *, double *,
+                                      int64_t, double, double);
 TG_HIDDEN void tg_pack_a_f64_avx512vl(int64_t, const double *, int64_t, double *);
 #endif
 

@@ -54,6 +54,8 @@ static const tg_simd_impl impl_avx512vl = {
     .ukr_cols_f64 = tg_ukr_cols_f64_avx512vl,
     .pack_a_f32 = tg_pack_a_f32_avx512vl,
     .pack_a_f64 = tg_pack_a_f64_avx512vl,
+    .ukr_wt_f32 = tg_ukr_wt_f32_avx512vl,
+    .ukr_wt_f64 = tg_ukr_wt_f64_avx512vl,
     .blocking_f32 = {TG_AVX512VL_MR, TG_AVX2_NR_F32, 144, 256, 4096},
     .blocking_f64 = {TG_AVX512VL_MR, TG_AVX2_NR_F64, 96, 256, 4096},
 };
