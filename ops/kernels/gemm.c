@@ -108,19 +108,24 @@ static bool use_dots(int64_t M, int64_t csA, int64_t rsB)
     return M <= TG_GEMM_DOTS_MAX_M && csA == 1 && rsB == 1;
 }
 
-/* Up to this many rows, a transposed B (x W^T) whose tile the level can
- * store transposed is read in place by ukr_wt (gemm_wt in gemm_driver.h)
- * rather than packed: packing W is a transpose, about as much work per
- * element as a product of 32 rows. Measured on Zen 4, 1 thread, f32,
- * N=1024 K=256: 32 rows 113 GFLOP/s against 98 packed, 64 rows 111
- * against 105, 256 rows 112 against 110; from 512 rows on, A's packed rows
- * outgrow L2 and packing W wins (106 against 111). Below 9 rows the dot
- * products are faster (8 rows: 75 against 55). */
+/* Up to this many rows, a transposed B (x W^T) is read in place by the
+ * level's ukr_wt (gemm_wt in gemm_driver.h) rather than packed: packing W
+ * is a transpose, about as much work per element as a product of 5 rows.
+ * Measured on Zen 4, 1 thread, f32, N=1024 K=256 (avx512vl): 32 rows 113
+ * GFLOP/s against 98 packed, 64 rows 111 against 105, 256 rows 112
+ * against 110; from 512 rows on, A's packed rows outgrow L2 and packing W
+ * wins (106 against 111). Below 9 rows the dot products are faster (8
+ * rows: 75 against 55). */
 #define TG_GEMM_WT_MAX_M 256
 
-static bool use_wt(bool has_kernel, int64_t M, int64_t rsB, int64_t csC)
+/* ukr_wt takes A's rows NR at a time and the packed path MR at a time:
+ * where the last sliver would waste more rows with NR, packing W wins
+ * (avx512vl, 24 rows: 93 GFLOP/s packed against 84; avx512, 12 x 32 tiles,
+ * 40 rows: 96 against 69). */
+static bool use_wt(const tg_gemm_blocking *bl, bool has_kernel, int64_t M, int64_t rsB, int64_t csC)
 {
-    return has_kernel && rsB == 1 && csC == 1 && M <= TG_GEMM_WT_MAX_M;
+    return has_kernel && rsB == 1 && csC == 1 && M <= TG_GEMM_WT_MAX_M &&
+           round_up(M, bl->nr) <= round_up(M, bl->mr);
 }
 
 /* cost: the time of one multiply-add relative to an f32 one in packed

@@ -31,9 +31,9 @@ typedef __mmask8 mask_pd;
 #define masked_store_ps(p, mask, v) _mm256_mask_storeu_ps(p, mask, v)
 #define masked_store_pd(p, mask, v) _mm256_mask_storeu_pd(p, mask, v)
 #define TG_GEMM_MASKED_COLS 1
-/* With 8-row tiles, a tile's rows are whole vectors of lanes, so a tile
- * can be stored transposed through register transposes: the kernel that
- * reads a transposed B in place (ukr_wt in gemm_simd.h). */
+/* Tiles stored transposed through the register transposes below, with
+ * masked stores for their ragged edges: the kernel that reads a transposed
+ * B in place (ukr_wt in gemm_simd.h). */
 #define TG_GEMM_WT 1
 #else
 /* The tail of a dot product: maskload never touches the lanes whose mask

@@ -29,49 +29,49 @@ typedef __mmask8 mask_pd;
 #define masked_store_ps(p, mask, v) _mm512_mask_storeu_ps(p, mask, v)
 #define masked_store_pd(p, mask, v) _mm512_mask_storeu_pd(p, mask, v)
 #define TG_GEMM_MASKED_COLS 1
+/* Tiles stored transposed through the register transposes below: the
+ * kernel that reads a transposed B in place (ukr_wt in gemm_simd.h). */
+#define TG_GEMM_WT 1
 #define hsum_ps _mm512_reduce_add_ps
 #define hsum_pd _mm512_reduce_add_pd
 
-/* Transposes for packing a transposed B (see pack_bt in gemm_simd.h):
- * dst[c*ldd + j] = src[j*ld + c] for a 16 x 16 (f32) or 8 x 8 (f64) block.
- * Unpacks interleave pairs of rows within 128-bit lanes, then two rounds of
- * 128-bit lane shuffles finish the job. */
-static inline __attribute__((always_inline)) void
-transpose_ps(const float *src, int64_t ld, float *dst, int64_t ldd)
+/* Transposes in registers: r[c] becomes column c of the 16 x 16 (f32) or
+ * 8 x 8 (f64) block whose rows were r[0..]. Unpacks interleave pairs of
+ * rows within 128-bit lanes, then two rounds of 128-bit lane shuffles
+ * finish the job. */
+static inline __attribute__((always_inline)) void transpose_regs_ps(__m512 r[16])
 {
-    __m512 r[16], t[16];
-    for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(src + j * ld);
+    __m512 t[16];
     for (int i = 0; i < 8; i++) {
         t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
-    /* r[4i + c], 128-bit lane L: column 4L + c of rows 4i..4i+3. */
+    /* u[4i + c], 128-bit lane L: column 4L + c of rows 4i..4i+3. */
+    __m512 u[16];
     for (int i = 0; i < 4; i++) {
         __m512d lo01 = _mm512_castps_pd(t[4 * i]), hi01 = _mm512_castps_pd(t[4 * i + 1]);
         __m512d lo23 = _mm512_castps_pd(t[4 * i + 2]), hi23 = _mm512_castps_pd(t[4 * i + 3]);
-        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo01, lo23));
-        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo01, lo23));
-        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi01, hi23));
-        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi01, hi23));
+        u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo01, lo23));
+        u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo01, lo23));
+        u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi01, hi23));
+        u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi01, hi23));
     }
-    /* Column 4L + c gathers lane L of r[c], r[4+c], r[8+c], r[12+c]. */
+    /* Column 4L + c gathers lane L of u[c], u[4+c], u[8+c], u[12+c]. */
     for (int c = 0; c < 4; c++) {
-        __m512 even01 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
-        __m512 odd01 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
-        __m512 even23 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
-        __m512 odd23 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
-        _mm512_storeu_ps(dst + (0 + c) * ldd, _mm512_shuffle_f32x4(even01, even23, 0x88));
-        _mm512_storeu_ps(dst + (4 + c) * ldd, _mm512_shuffle_f32x4(odd01, odd23, 0x88));
-        _mm512_storeu_ps(dst + (8 + c) * ldd, _mm512_shuffle_f32x4(even01, even23, 0xdd));
-        _mm512_storeu_ps(dst + (12 + c) * ldd, _mm512_shuffle_f32x4(odd01, odd23, 0xdd));
+        __m512 even01 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+        __m512 odd01 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+        __m512 even23 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+        __m512 odd23 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+        r[0 + c] = _mm512_shuffle_f32x4(even01, even23, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(odd01, odd23, 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(even01, even23, 0xdd);
+        r[12 + c] = _mm512_shuffle_f32x4(odd01, odd23, 0xdd);
     }
 }
 
-static inline __attribute__((always_inline)) void
-transpose_pd(const double *src, int64_t ld, double *dst, int64_t ldd)
+static inline __attribute__((always_inline)) void transpose_regs_pd(__m512d r[8])
 {
-    __m512d r[8], t[8];
-    for (int j = 0; j < 8; j++) r[j] = _mm512_loadu_pd(src + j * ld);
+    __m512d t[8];
     /* t[i] (i < 4), lane L: column 2L of rows 2i, 2i+1;
      * t[4 + i]: column 2L + 1. */
     for (int i = 0; i < 4; i++) {
@@ -84,11 +84,31 @@ transpose_pd(const double *src, int64_t ld, double *dst, int64_t ldd)
         __m512d odd01 = _mm512_shuffle_f64x2(v[0], v[1], 0xdd);
         __m512d even23 = _mm512_shuffle_f64x2(v[2], v[3], 0x88);
         __m512d odd23 = _mm512_shuffle_f64x2(v[2], v[3], 0xdd);
-        _mm512_storeu_pd(dst + (0 + c) * ldd, _mm512_shuffle_f64x2(even01, even23, 0x88));
-        _mm512_storeu_pd(dst + (2 + c) * ldd, _mm512_shuffle_f64x2(odd01, odd23, 0x88));
-        _mm512_storeu_pd(dst + (4 + c) * ldd, _mm512_shuffle_f64x2(even01, even23, 0xdd));
-        _mm512_storeu_pd(dst + (6 + c) * ldd, _mm512_shuffle_f64x2(odd01, odd23, 0xdd));
+        r[0 + c] = _mm512_shuffle_f64x2(even01, even23, 0x88);
+        r[2 + c] = _mm512_shuffle_f64x2(odd01, odd23, 0x88);
+        r[4 + c] = _mm512_shuffle_f64x2(even01, even23, 0xdd);
+        r[6 + c] = _mm512_shuffle_f64x2(odd01, odd23, 0xdd);
     }
+}
+
+/* For packing a transposed B (see pack_bt in gemm_simd.h): dst[c*ldd + j]
+ * = src[j*ld + c] for one block. */
+static inline __attribute__((always_inline)) void
+transpose_ps(const float *src, int64_t ld, float *dst, int64_t ldd)
+{
+    __m512 r[16];
+    for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(src + j * ld);
+    transpose_regs_ps(r);
+    for (int c = 0; c < 16; c++) _mm512_storeu_ps(dst + c * ldd, r[c]);
+}
+
+static inline __attribute__((always_inline)) void
+transpose_pd(const double *src, int64_t ld, double *dst, int64_t ldd)
+{
+    __m512d r[8];
+    for (int j = 0; j < 8; j++) r[j] = _mm512_loadu_pd(src + j * ld);
+    transpose_regs_pd(r);
+    for (int c = 0; c < 8; c++) _mm512_storeu_pd(dst + c * ldd, r[c]);
 }
 
 #define T float

@@ -314,7 +314,7 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
         }
         return 0;
     }
-    if (use_wt(impl->NAME(ukr_wt) != NULL, M, rsB, csC)) {
+    if (use_wt(&impl->NAME(blocking), impl->NAME(ukr_wt) != NULL, M, rsB, csC)) {
         /* Columns split in whole tiles between threads, each packing A. */
         int64_t tiles = (N + impl->NAME(blocking).mr - 1) / impl->NAME(blocking).mr;
         if (region.threads == 1) {

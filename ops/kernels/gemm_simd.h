@@ -159,14 +159,14 @@ void KNAME(ukr_cols)(int64_t kc, int mr, int64_t nr, const T *a, const T *b, int
  * the transposed product C^T = W A^T: per k it broadcasts one value of each
  * of m <= MR rows of W and multiplies the packed sliver of NR rows of A
  * (b[k*NR + i]), so the accumulators hold C^T. The tile is then stored
- * transposed, LANES x LANES blocks through register transposes, to rows
+ * transposed, LANES x LANES blocks (the last one padded with zero rows
+ * when MR is not a multiple of LANES) through register transposes, to rows
  * [0, nr) and columns [0, m) of C. With few rows of A, this spares packing
  * W, which costs as much as the product (see gemm_wt in gemm_driver.h). */
 static inline __attribute__((always_inline)) void
 NAME(ukr_wt_rows)(const int m, int64_t kc, int nr, const T *w, int64_t lda, const T *b, T *c, int64_t rsc,
                   T alpha, T beta)
 {
-    _Static_assert(MR % (sizeof(V) / sizeof(T)) == 0, "the tile's rows are whole vectors");
     V acc0[MR], acc1[MR];
 #pragma GCC unroll 16
     for (int j = 0; j < MR; j++) acc0[j] = acc1[j] = VOP(setzero)();
@@ -189,7 +189,11 @@ NAME(ukr_wt_rows)(const int m, int64_t kc, int nr, const T *w, int64_t lda, cons
              * transpose, blk[l] is row h*LANES + l of C at columns p*LANES.. */
             V blk[LANES];
 #pragma GCC unroll 16
-            for (int l = 0; l < LANES; l++) blk[l] = h ? acc1[p * LANES + l] : acc0[p * LANES + l];
+            for (int l = 0; l < LANES; l++) {
+                /* MR need not be a multiple of LANES: zeros pad the block. */
+                int j = p * LANES + l;
+                blk[l] = j >= MR ? VOP(setzero)() : h ? acc1[j] : acc0[j];
+            }
             TG_CAT(transpose_regs_, VS)(blk);
             TG_CAT(mask_, VS) cols = TG_CAT(tail_mask_, VS)(m - p * LANES);
 #pragma GCC unroll 16

@@ -38,7 +38,7 @@ typedef void (*tg_ukr_cols_f64)(int64_t kc, int mr, int64_t nr, const double *a,
  * of A (b[k*NR + i] = A(i, k), zero rows beyond A's), it computes
  *   c[i*rsc + j] = alpha * sum_{k<kc} A(i,k) B(k,j) + beta * c[i*rsc + j]
  * for i < nr, j < mr, the transpose of an mr x NR tile (beta == 0: c
- * unread). Optional (NULL where the tile's rows are not whole vectors). */
+ * unread). Optional: levels without masked stores leave it NULL. */
 typedef void (*tg_ukr_wt_f32)(int64_t kc, int mr, int nr, const float *w, int64_t lda, const float *b,
                               float *c, int64_t rsc, float alpha, float beta);
 typedef void (*tg_ukr_wt_f64)(int64_t kc, int mr, int nr, const double *w, int64_t lda, const double *b,
@@ -131,6 +131,13 @@ TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
     TG_HIDDEN void tg_ukr_cols_f64_##LEVEL(int64_t, int, int64_t, const double *, const double *, int64_t, \
                                            double *, int64_t, double, double)
 
+/* The kernels that read a transposed B in place. */
+#define TG_SIMD_DECLARE_WT(LEVEL)                                                           \
+    TG_HIDDEN void tg_ukr_wt_f32_##LEVEL(int64_t, int, int, const float *, int64_t, const float *, float *, \
+                                         int64_t, float, float);                            \
+    TG_HIDDEN void tg_ukr_wt_f64_##LEVEL(int64_t, int, int, const double *, int64_t, const double *, \
+                                         double *, int64_t, double, double)
+
 TG_SIMD_DECLARE(scalar);
 #ifdef TG_HAVE_AVX2
 TG_SIMD_DECLARE(avx2);
@@ -138,15 +145,13 @@ TG_SIMD_DECLARE(avx2);
 #ifdef TG_HAVE_AVX512
 TG_SIMD_DECLARE(avx512);
 TG_SIMD_DECLARE_COLS(avx512);
+TG_SIMD_DECLARE_WT(avx512);
 #endif
 #ifdef TG_HAVE_AVX512VL
 TG_SIMD_DECLARE(avx512vl);
 TG_SIMD_DECLARE_COLS(avx512vl);
 TG_HIDDEN void tg_pack_a_f32_avx512vl(int64_t, const float *, int64_t, float *);
-TG_HIDDEN void tg_ukr_wt_f32_avx512vl(int64_t, int, int, const float *, int64_t, const float *, float *, int64_t,
-                                      float, float);
-TG_HIDDEN void tg_ukr_wt_f64_avx512vl(int64_t, int, int, const double *, int64_t, const double *, double *,
-                                      int64_t, double, double);
+TG_SIMD_DECLARE_WT(avx512vl);
 TG_HIDDEN void tg_pack_a_f64_avx512vl(int64_t, const double *, int64_t, double *);
 #endif
 

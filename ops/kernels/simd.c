@@ -71,6 +71,8 @@ static const tg_simd_impl impl_avx512 = {
     TG_SIMD_KERNELS(avx512),
     .ukr_cols_f32 = tg_ukr_cols_f32_avx512,
     .ukr_cols_f64 = tg_ukr_cols_f64_avx512,
+    .ukr_wt_f32 = tg_ukr_wt_f32_avx512,
+    .ukr_wt_f64 = tg_ukr_wt_f64_avx512,
     .blocking_f32 = {TG_AVX512_MR, TG_AVX512_NR_F32, 192, 256, 4096},
     .blocking_f64 = {TG_AVX512_MR, TG_AVX512_NR_F64, 96, 256, 4096},
 };
