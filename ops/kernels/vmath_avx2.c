@@ -15,6 +15,12 @@
 
 #define select_lt_ps(x, bound, a, b) _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, bound, _CMP_LT_OQ))
 #define round_ps(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#ifdef __AVX512VL__
+/* AVX-512VL has scalef for 256-bit vectors: p * 2^n in one instruction,
+ * rounded once, the same value as the two factors below (a fifth of the
+ * exponential's instructions). */
+#define pow2_mul_ps(p, n) _mm256_scalef_ps(p, n)
+#else
 /* p * 2^n for an integral float n in [-150, 128]: two factors built in
  * the exponent bits, each a normal float, so that the product is rounded
  * once even when it is denormal. */
@@ -26,6 +32,7 @@ static inline __m256 pow2_mul_ps(__m256 p, __m256 n)
     __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
     return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
 }
+#endif
 typedef __m256i fmask;
 #define tail_mask_ps(rem) \
     _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(rem)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
