@@ -317,6 +317,12 @@ tg_tensor *tg__linear_t(tg_tensor *x, tg_tensor *weight, tg_tensor *weight_t, tg
 tg_tensor *tg__linear_sum(int n, tg_tensor *const *x, tg_tensor *const *weight, tg_tensor *const *weight_t,
                           tg_tensor *bias);
 
+/* The stack of ts[0..n) along dim (ops/shape.c) in y, which the caller
+ * made with tg_stack's shape and filled (y[..., i, ...] = ts[i]): records
+ * tg_stack's node, so that a sequence's outputs can be copied into place
+ * as each is made, while still in cache. Returns y. */
+tg_tensor *tg__stacked(int n, tg_tensor *const *ts, int dim, tg_tensor *y);
+
 /* --- files (safetensors.c, safetensors_save.c) --- */
 
 /* Length of the valid UTF-8 sequence at s (1 to 4), or 0 if it is not one

@@ -320,6 +320,11 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
     /* Scope memory, like every tensor of the step: a steady loop never mallocs. */
     tg_tensor **outputs = tg__arena_alloc(sizeof *outputs * (size_t)sq->steps);
     if (!outputs) return NULL;
+    /* The stacked output, each step's copied in as it is made (in cache). */
+    int64_t out_shape[3] = {sq->steps, sq->batch, rnn->out_size};
+    if (sq->tdim == 1) out_shape[0] = sq->batch, out_shape[1] = sq->steps;
+    tg_tensor *stacked = tg__new(sq->fn, in->dtype, 3, out_shape);
+    if (!stacked) return NULL;
     for (int64_t s = 0; s < sq->steps; s++) {
         int64_t t = reverse ? sq->steps - 1 - s : s;
         const tg_node *tape_mark = tg__tape_tail();
@@ -365,6 +370,11 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
         for (int k = 0; k < rnn->n_states; k++)
             if (!check_result(rnn, sq, t, i, k, next[k], rnn->state_size[k], in->dtype)) return NULL;
         outputs[t] = output;
+        tg_tensor place = tg__selected(stacked, sq->tdim, t);
+        bool was = tg_set_grad_enabled(false);
+        int copied = tg_copy_(&place, output);
+        tg_set_grad_enabled(was);
+        if (copied < 0) return NULL;
         /* What the step made and no backward reads (the gate pre-activations,
          * say) is dead now: the next step's tensors reuse its memory. */
         tg_tensor *keep[1 + TG_CELL_MAX_STATES] = {output};
@@ -374,7 +384,7 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
         tg_tensor *valid = sq->mask ? tg_select(sq->mask, 0, t) : NULL; /* (B, 1) */
         for (int k = 0; k < rnn->n_states; k++) state[k] = valid ? tg_where(valid, next[k], state[k]) : next[k];
     }
-    return tg_stack((int)sq->steps, outputs, sq->tdim);
+    return tg__stacked((int)sq->steps, outputs, sq->tdim, stacked);
 }
 
 /* state must be (D*L, B, size), or (D*L, size) for an unbatched input. */

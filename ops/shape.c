@@ -132,8 +132,13 @@ tg_tensor *tg_stack(int n, tg_tensor *const *ts, int dim)
         tg_copy_(&part, ts[i]);
     }
     tg_set_grad_enabled(was);
+    return tg__stacked(n, ts, d, y);
+}
+
+tg_tensor *tg__stacked(int n, tg_tensor *const *ts, int dim, tg_tensor *y)
+{
     tg_node *node = tg__unread(tg_record("stack", stack_backward, y, n, ts), 0xff, true);
-    if (node) node->iarg[0] = d;
+    if (node) node->iarg[0] = dim;
     return y;
 }
 
