@@ -31,10 +31,10 @@ typedef __mmask8 mask_pd;
 #define masked_store_ps(p, mask, v) _mm256_mask_storeu_ps(p, mask, v)
 #define masked_store_pd(p, mask, v) _mm256_mask_storeu_pd(p, mask, v)
 #define TG_GEMM_MASKED_COLS 1
-/* Tiles stored transposed through the register transposes below, with
- * masked stores for their ragged edges: the kernel that reads a transposed
- * B in place (ukr_wt in gemm_simd.h). */
-#define TG_GEMM_WT 1
+#define head_load_ps(p, n) masked_load_ps(p, tail_mask_ps(n))
+#define head_load_pd(p, n) masked_load_pd(p, tail_mask_pd(n))
+#define head_store_ps(p, n, v) masked_store_ps(p, tail_mask_ps(n), v)
+#define head_store_pd(p, n, v) masked_store_pd(p, tail_mask_pd(n), v)
 #else
 /* The tail of a dot product: maskload never touches the lanes whose mask
  * is 0. */
@@ -52,7 +52,70 @@ static inline mask_pd tail_mask_pd(int64_t rem)
 }
 #define masked_load_ps _mm256_maskload_ps
 #define masked_load_pd _mm256_maskload_pd
+
+/* The first n lanes (n a constant once inlined) in 128-, 64- and 32-bit
+ * pieces, for the few stores at the end of a tile: vmaskmovps would be
+ * slow there. */
+static inline __attribute__((always_inline)) __m128 head_load4(const float *p, int n)
+{
+    __m128 z = _mm_setzero_ps();
+    if (n >= 4) return _mm_loadu_ps(p);
+    if (n == 3) return _mm_movelh_ps(_mm_loadl_pi(z, (const __m64 *)p), _mm_load_ss(p + 2));
+    if (n == 2) return _mm_loadl_pi(z, (const __m64 *)p);
+    return n == 1 ? _mm_load_ss(p) : z;
+}
+static inline __attribute__((always_inline)) void head_store4(float *p, int n, __m128 v)
+{
+    if (n >= 4) {
+        _mm_storeu_ps(p, v);
+    } else if (n >= 2) {
+        _mm_storel_pi((__m64 *)p, v);
+        if (n == 3) _mm_store_ss(p + 2, _mm_movehl_ps(v, v));
+    } else if (n == 1) {
+        _mm_store_ss(p, v);
+    }
+}
+static inline __attribute__((always_inline)) __m256 head_load_ps(const float *p, int n)
+{
+    if (n >= 8) return _mm256_loadu_ps(p);
+    if (n <= 4) return _mm256_set_m128(_mm_setzero_ps(), head_load4(p, n));
+    return _mm256_set_m128(head_load4(p + 4, n - 4), _mm_loadu_ps(p));
+}
+static inline __attribute__((always_inline)) void head_store_ps(float *p, int n, __m256 v)
+{
+    if (n >= 8) {
+        _mm256_storeu_ps(p, v);
+    } else if (n <= 4) {
+        head_store4(p, n, _mm256_castps256_ps128(v));
+    } else {
+        _mm_storeu_ps(p, _mm256_castps256_ps128(v));
+        head_store4(p + 4, n - 4, _mm256_extractf128_ps(v, 1));
+    }
+}
+static inline __attribute__((always_inline)) __m256d head_load_pd(const double *p, int n)
+{
+    if (n >= 4) return _mm256_loadu_pd(p);
+    __m128d z = _mm_setzero_pd();
+    if (n >= 2) return _mm256_set_m128d(n == 3 ? _mm_load_sd(p + 2) : z, _mm_loadu_pd(p));
+    return _mm256_set_m128d(z, n == 1 ? _mm_load_sd(p) : z);
+}
+static inline __attribute__((always_inline)) void head_store_pd(double *p, int n, __m256d v)
+{
+    __m128d lo = _mm256_castpd256_pd128(v);
+    if (n >= 4) {
+        _mm256_storeu_pd(p, v);
+    } else if (n >= 2) {
+        _mm_storeu_pd(p, lo);
+        if (n == 3) _mm_store_sd(p + 2, _mm256_extractf128_pd(v, 1));
+    } else if (n == 1) {
+        _mm_store_sd(p, lo);
+    }
+}
 #endif
+/* Tiles stored transposed through the register transposes below, their
+ * ragged edges through head_store: the kernel that reads a transposed B in
+ * place (ukr_wt in gemm_simd.h). */
+#define TG_GEMM_WT 1
 
 static inline float hsum_ps(__m256 v)
 {

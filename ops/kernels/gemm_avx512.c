@@ -29,6 +29,10 @@ typedef __mmask8 mask_pd;
 #define masked_store_ps(p, mask, v) _mm512_mask_storeu_ps(p, mask, v)
 #define masked_store_pd(p, mask, v) _mm512_mask_storeu_pd(p, mask, v)
 #define TG_GEMM_MASKED_COLS 1
+#define head_load_ps(p, n) masked_load_ps(p, tail_mask_ps(n))
+#define head_load_pd(p, n) masked_load_pd(p, tail_mask_pd(n))
+#define head_store_ps(p, n, v) masked_store_ps(p, tail_mask_ps(n), v)
+#define head_store_pd(p, n, v) masked_store_pd(p, tail_mask_pd(n), v)
 /* Tiles stored transposed through the register transposes below: the
  * kernel that reads a transposed B in place (ukr_wt in gemm_simd.h). */
 #define TG_GEMM_WT 1

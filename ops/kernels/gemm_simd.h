@@ -13,11 +13,16 @@
  *   TG_GEMM_MASKED_COLS, masked_store_<VS>(p, mask, v)
  *           where masked stores are fast: a store of the mask's lanes that
  *           writes nothing beyond them
+ *   TG_GEMM_WT, transpose_regs_<VS>(V r[LANES]), head_load_<VS>(p, n),
+ *   head_store_<VS>(p, n, v)
+ *           a transpose in registers (r[c] becomes column c), and a load
+ *           (zeros beyond) and a store of the first n lanes, n a constant
  *   hsum_<VS>(v)  the sum of v's lanes
  *   transpose_<VS>(src, ld, dst, ldd)  dst[c*ldd + j] = src[j*ld + c] for
  *           j, c < LANES, in registers
- * and gets tg_ukr_<DT>_<ISA>, tg_pack_bt_<DT>_<ISA> and tg_dots_<DT>_<ISA>, and
- * with TG_GEMM_MASKED_COLS tg_ukr_cols_<DT>_<ISA>
+ * and gets tg_ukr_<DT>_<ISA>, tg_pack_bt_<DT>_<ISA> and tg_dots_<DT>_<ISA>, with
+ * TG_GEMM_MASKED_COLS tg_ukr_cols_<DT>_<ISA>, and with TG_GEMM_WT
+ * tg_ukr_wt_<DT>_<ISA>
  * (see kern_simd.h for their contracts). A row of the tile is two
  * vectors: NR = 2 * LANES. */
 
@@ -195,14 +200,14 @@ NAME(ukr_wt_rows)(const int m, int64_t kc, int nr, const T *w, int64_t lda, cons
                 blk[l] = j >= MR ? VOP(setzero)() : h ? acc1[j] : acc0[j];
             }
             TG_CAT(transpose_regs_, VS)(blk);
-            TG_CAT(mask_, VS) cols = TG_CAT(tail_mask_, VS)(m - p * LANES);
+            const int cols = m - p * LANES < LANES ? m - p * LANES : LANES;
 #pragma GCC unroll 16
             for (int l = 0; l < LANES; l++) {
                 if (h * LANES + l >= nr) break;
                 T *row = c + (h * LANES + l) * rsc + p * LANES;
                 V r = VOP(mul)(va, blk[l]);
-                if (beta != 0) r = VOP(fmadd)(vb, TG_CAT(masked_load_, VS)(row, cols), r);
-                TG_CAT(masked_store_, VS)(row, cols, r);
+                if (beta != 0) r = VOP(fmadd)(vb, TG_CAT(head_load_, VS)(row, cols), r);
+                TG_CAT(head_store_, VS)(row, cols, r);
             }
         }
     }

@@ -38,7 +38,7 @@ typedef void (*tg_ukr_cols_f64)(int64_t kc, int mr, int64_t nr, const double *a,
  * of A (b[k*NR + i] = A(i, k), zero rows beyond A's), it computes
  *   c[i*rsc + j] = alpha * sum_{k<kc} A(i,k) B(k,j) + beta * c[i*rsc + j]
  * for i < nr, j < mr, the transpose of an mr x NR tile (beta == 0: c
- * unread). Optional: levels without masked stores leave it NULL. */
+ * unread). Optional: a level without it leaves it NULL. */
 typedef void (*tg_ukr_wt_f32)(int64_t kc, int mr, int nr, const float *w, int64_t lda, const float *b,
                               float *c, int64_t rsc, float alpha, float beta);
 typedef void (*tg_ukr_wt_f64)(int64_t kc, int mr, int nr, const double *w, int64_t lda, const double *b,
@@ -141,6 +141,7 @@ TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
 TG_SIMD_DECLARE(scalar);
 #ifdef TG_HAVE_AVX2
 TG_SIMD_DECLARE(avx2);
+TG_SIMD_DECLARE_WT(avx2);
 #endif
 #ifdef TG_HAVE_AVX512
 TG_SIMD_DECLARE(avx512);
