@@ -317,6 +317,26 @@ tg_tensor *tg__linear_t(tg_tensor *x, tg_tensor *weight, tg_tensor *weight_t, tg
 tg_tensor *tg__linear_sum(int n, tg_tensor *const *x, tg_tensor *const *weight, tg_tensor *const *weight_t,
                           tg_tensor *bias);
 
+/* --- products sharing their A (ops/kernels/gemm.c) --- */
+
+/* One product's B (K, N) and C (M, N), float or double (the call's dtype). */
+typedef struct {
+    int64_t N;
+    const void *B;
+    int64_t rsB, csB;
+    void *C;
+    int64_t rsC, csC;
+} tg__gemm_out;
+#define TG__GEMM_OUTS_MAX 4
+/* C_t = beta*C_t + A B_t for t < n (1 <= n <= TG__GEMM_OUTS_MAX), A (M,
+ * K), with the bits of tg_gemm called for each in turn: where each would
+ * pack A (a weight gradient g^T x: A = g^T), A is packed once for all.
+ * 0, or -1 with a message. */
+int tg__gemm_shared_a_f32(int64_t M, int64_t K, const float *A, int64_t rsA, int64_t csA, int n,
+                          const tg__gemm_out *out, float beta);
+int tg__gemm_shared_a_f64(int64_t M, int64_t K, const double *A, int64_t rsA, int64_t csA, int n,
+                          const tg__gemm_out *out, double beta);
+
 /* The stack of ts[0..n) along dim (ops/shape.c) in y, which the caller
  * made with tg_stack's shape and filled (y[..., i, ...] = ts[i]): records
  * tg_stack's node, so that a sequence's outputs can be copied into place

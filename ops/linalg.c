@@ -181,17 +181,26 @@ static void linear_backward(tg_node *n, tg_tensor *g)
      * backward that made it: these products read g by columns (g^T), which
      * from further away costs a cache miss per row, where dx = g W reads it
      * by rows and streams. */
+    /* Added straight into the weights' gradients (beta = 1 saves a
+     * temporary and a pass over (out, in)), in one call that packs g^T
+     * once for all the terms. */
+    tg__gemm_out outs[TG__LINEAR_SUM_MAX];
+    int n_outs = 0;
     for (int k = 0; k < terms; k++) {
         tg_tensor *x = n->inputs[2 * k], *w = n->inputs[2 * k + 1];
         if (!tg_needs_grad(w)) continue;
-        /* Add straight into the weight's gradient: a GEMM with beta = 1
-         * saves a temporary and a pass over (out, in). */
         tg_tensor *xc = as_matrix(x, &x2) ? x : tg__contiguous(x);
         tg_tensor *slot = xc && as_matrix(xc, &x2) ? tg_grad_slot(w) : NULL;
         if (!slot) return;
-        tg_tensor g2t = tg__transposed(&g2);
-        if (gemm2d(slot, &g2t, &x2, 1.0) < 0) return;
+        outs[n_outs++] = (tg__gemm_out){x2.shape[1], tg_data(&x2), x2.stride[0], x2.stride[1],
+                                        tg_data(slot), slot->stride[0], slot->stride[1]};
     }
+    tg_tensor g2t = tg__transposed(&g2);
+    if (n_outs && (g->dtype == TG_F32 ? tg__gemm_shared_a_f32(g2t.shape[0], g2t.shape[1], tg_data(&g2t), g2t.stride[0],
+                                                              g2t.stride[1], n_outs, outs, 1.0f)
+                                      : tg__gemm_shared_a_f64(g2t.shape[0], g2t.shape[1], tg_data(&g2t), g2t.stride[0],
+                                                              g2t.stride[1], n_outs, outs, 1.0)) < 0)
+        return;
     for (int k = 0; k < terms; k++) {
         tg_tensor *x = n->inputs[2 * k], *w = n->inputs[2 * k + 1];
         if (!tg_needs_grad(x)) continue;

@@ -10,6 +10,7 @@
 #include <tapegrad/error.h>
 #include <tapegrad/gemm.h>
 #include <tapegrad/threads.h>
+#include "../core/internal.h"
 
 #include <float.h>
 #include <math.h>
@@ -239,6 +240,85 @@ static void test_threads_bit_identical(void **state)
     assert_int_equal(tg_simd_force(NULL), 0);
 }
 
+/* Products sharing their A (a layer's weight gradients g^T x_k, A = g^T
+ * transposed) give the bits of tg_gemm called for each, at every level,
+ * on 1 and 2 threads: shapes where A is packed once for all (many rows),
+ * and where the products fall back to one call each (few rows, K past
+ * one cache block); the third product's B is transposed. */
+typedef struct {
+    int64_t N, rsB, csB;
+    float *b32, *c0_32, *c32, *want32;
+    double *b64, *c0_64, *c64, *want64;
+} shared_out;
+
+static void test_shared_a_bits(void **state)
+{
+    (void)state;
+    static const int64_t shapes[][2] = {{512, 64}, {77, 33}, {40, 64}, {300, 300}, {5, 9}};
+    static const int64_t cols[3] = {28, 128, 3};
+    for (size_t lv = 0; lv < sizeof levels / sizeof levels[0]; lv++) {
+        if (tg_simd_force(levels[lv]) != 0) continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int64_t M = shapes[s][0], K = shapes[s][1];
+            /* A stored transposed, (K, M): A(i, k) = at[k*M + i]. */
+            float *at32 = malloc(sizeof(float) * (size_t)(M * K));
+            double *at64 = malloc(sizeof(double) * (size_t)(M * K));
+            for (int64_t i = 0; i < M * K; i++) at32[i] = (float)rng_uniform(), at64[i] = rng_uniform();
+            shared_out o[3];
+            for (int t = 0; t < 3; t++) {
+                size_t nb = (size_t)(K * cols[t]), nc = (size_t)(M * cols[t]);
+                o[t] = (shared_out){cols[t], t == 2 ? 1 : cols[t], t == 2 ? K : 1,
+                                    malloc(sizeof(float) * nb), malloc(sizeof(float) * nc),
+                                    malloc(sizeof(float) * nc), malloc(sizeof(float) * nc),
+                                    malloc(sizeof(double) * nb), malloc(sizeof(double) * nc),
+                                    malloc(sizeof(double) * nc), malloc(sizeof(double) * nc)};
+                for (size_t i = 0; i < nb; i++) o[t].b32[i] = (float)rng_uniform(), o[t].b64[i] = rng_uniform();
+                for (size_t i = 0; i < nc; i++) {
+                    o[t].c0_32[i] = o[t].want32[i] = (float)rng_uniform();
+                    o[t].c0_64[i] = o[t].want64[i] = rng_uniform();
+                }
+                assert_int_equal(tg_gemm_f32(M, o[t].N, K, 1.0f, at32, 1, M, o[t].b32, o[t].rsB, o[t].csB, 1.0f,
+                                             o[t].want32, o[t].N, 1), 0);
+                assert_int_equal(tg_gemm_f64(M, o[t].N, K, 1.0, at64, 1, M, o[t].b64, o[t].rsB, o[t].csB, 1.0,
+                                             o[t].want64, o[t].N, 1), 0);
+            }
+            for (int threads = 1; threads <= 2; threads++) {
+                assert_int_equal(tg_set_num_threads(threads), 0);
+                for (int n = 1; n <= 3; n++) {
+                    tg__gemm_out out32[3], out64[3];
+                    for (int t = 0; t < n; t++) {
+                        size_t nc = (size_t)(M * o[t].N);
+                        memcpy(o[t].c32, o[t].c0_32, sizeof(float) * nc);
+                        memcpy(o[t].c64, o[t].c0_64, sizeof(double) * nc);
+                        out32[t] = (tg__gemm_out){o[t].N, o[t].b32, o[t].rsB, o[t].csB, o[t].c32, o[t].N, 1};
+                        out64[t] = (tg__gemm_out){o[t].N, o[t].b64, o[t].rsB, o[t].csB, o[t].c64, o[t].N, 1};
+                    }
+                    assert_int_equal(tg__gemm_shared_a_f32(M, K, at32, 1, M, n, out32, 1.0f), 0);
+                    assert_int_equal(tg__gemm_shared_a_f64(M, K, at64, 1, M, n, out64, 1.0), 0);
+                    for (int t = 0; t < n; t++) {
+                        size_t nc = (size_t)(M * o[t].N);
+                        if (memcmp(o[t].c32, o[t].want32, sizeof(float) * nc) != 0 ||
+                            memcmp(o[t].c64, o[t].want64, sizeof(double) * nc) != 0)
+                            fail_msg("%s, M=%lld K=%lld, %d threads, %d products: product %d differs from tg_gemm's",
+                                     levels[lv], (long long)M, (long long)K, threads, n, t);
+                    }
+                }
+            }
+            for (int t = 0; t < 3; t++) {
+                free(o[t].b32), free(o[t].c0_32), free(o[t].c32), free(o[t].want32);
+                free(o[t].b64), free(o[t].c0_64), free(o[t].c64), free(o[t].want64);
+            }
+            free(at32), free(at64);
+        }
+    }
+    /* Out of range: no product, or more than the limit. */
+    tg__gemm_out none = {1, NULL, 1, 1, NULL, 1, 1};
+    assert_int_equal(tg__gemm_shared_a_f32(4, 4, NULL, 1, 4, 0, &none, 1.0f), -1);
+    assert_non_null(strstr(tg_last_error(), "0 products"));
+    assert_int_equal(tg_set_num_threads(2), 0);
+    assert_int_equal(tg_simd_force(NULL), 0);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -275,6 +355,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_all_levels),
         cmocka_unit_test(test_threads_bit_identical),
+        cmocka_unit_test(test_shared_a_bits),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -351,3 +351,89 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
     }
     return 0;
 }
+
+/* Rows [m0, m1) of every C_t = beta*C_t + A B_t on one thread, K within
+ * one cache block: the B_t packed whole into buf once, then each block of
+ * A packed once for all of them. Per tile, the arithmetic of gemm_serial
+ * for each product alone. */
+static void NAME(gemm_shared_a_block)(const tg_simd_impl *impl, T *buf, int64_t m0, int64_t m1, int64_t K,
+                                      const T *A, int64_t rsA, int64_t csA, int n, const tg__gemm_out *out, T beta)
+{
+    const tg_gemm_blocking *bl = &impl->NAME(blocking);
+    NAME(ukr_fn) ukr = impl->NAME(ukr);
+    const int MR = bl->mr, NR = bl->nr;
+    T *abuf = buf, *b[TG__GEMM_OUTS_MAX], *bt = buf + NAME(pack_a_elems)(bl);
+    for (int t = 0; t < n; t++) {
+        b[t] = bt;
+        NAME(pack_b)(impl, K, out[t].N, out[t].B, out[t].rsB, out[t].csB, NR, bt);
+        bt += round_up(out[t].N, NR) * K;
+    }
+    for (int64_t ic = m0; ic < m1; ic += bl->mc) {
+        int64_t mc = m1 - ic < bl->mc ? m1 - ic : bl->mc;
+        NAME(pack_a)(impl, mc, K, A + ic * rsA, rsA, csA, MR, abuf);
+        for (int t = 0; t < n; t++)
+            for (int64_t jr = 0; jr < out[t].N; jr += NR) {
+                int64_t nr = out[t].N - jr < NR ? out[t].N - jr : NR;
+                for (int64_t ir = 0; ir < mc; ir += MR) {
+                    int mr = mc - ir < MR ? (int)(mc - ir) : MR;
+                    T *c = (T *)out[t].C + (ic + ir) * out[t].rsC + jr;
+                    if (nr == NR)
+                        ukr(K, mr, abuf + ir * K, b[t] + jr * K, NR, c, out[t].rsC, 1, beta);
+                    else
+                        NAME(edge_tile)(impl, K, mr, nr, abuf + ir * K, b[t] + jr * K, NR, 1, beta, c, out[t].rsC, 1);
+                }
+            }
+    }
+}
+
+static int NAME(gemm_shared_a)(const char *fn, int64_t M, int64_t K, const T *A, int64_t rsA, int64_t csA, int n,
+                               const tg__gemm_out *out, T beta)
+{
+    if (n < 1 || n > TG__GEMM_OUTS_MAX) return tg_fail("%s: %d products, expected 1 to %d", fn, n, TG__GEMM_OUTS_MAX);
+    const tg_simd_impl *impl = tg_simd_current();
+    const tg_gemm_blocking *bl = &impl->NAME(blocking);
+    /* One pass over A for all products where each would take the packed
+     * path with K in one block: otherwise they run one after the other. */
+    bool shared = M > 0 && K > 0 && K <= bl->kc;
+    int64_t b_elems = 0, cols = 0;
+    for (int t = 0; t < n && shared; t++) {
+        shared = out[t].N > 0 && out[t].N <= bl->nc && out[t].csC == 1 && !use_dots(M, csA, out[t].rsB) &&
+                 !use_wt(bl, impl->NAME(ukr_wt) != NULL, M, out[t].rsB, 1) && !use_direct_b(M, out[t].csB);
+        b_elems += round_up(out[t].N, bl->nr) * K;
+        cols += out[t].N;
+    }
+#ifdef TG_USE_BLAS
+    shared = false;
+#endif
+    if (!shared || b_elems > NAME(pack_elems)(bl) - NAME(pack_a_elems)(bl)) {
+        for (int t = 0; t < n; t++)
+            if (NAME(gemm)(fn, M, out[t].N, K, 1, A, rsA, csA, out[t].B, out[t].rsB, out[t].csB, beta, out[t].C,
+                           out[t].rsC, out[t].csC) != 0)
+                return -1;
+        return 0;
+    }
+    if (check_args(fn, M, cols, K, true, A, out[0].B, out[0].C) != 0) return -1;
+    int wanted = threads_for(M, cols, K, (double)(sizeof(T) / sizeof(float)));
+    T *bufs = tls_buffer(0, (size_t)(wanted * NAME(pack_elems)(bl)) * sizeof(T));
+    if (!bufs)
+        return tg_fail("%s: out of memory for packing buffers (M=%lld, K=%lld)", fn, (long long)M, (long long)K);
+    tg__parallel region = tg__parallel_begin(wanted);
+    if (region.threads == 1) {
+        NAME(gemm_shared_a_block)(impl, bufs, 0, M, K, A, rsA, csA, n, out, beta);
+    } else {
+#ifdef _OPENMP
+        /* Rows split in whole tiles between threads, each packing every B. */
+#pragma omp parallel num_threads(region.threads)
+        {
+            tg__parallel_arrive(&region);
+            int64_t tiles = (M + bl->mr - 1) / bl->mr, nt = omp_get_num_threads(), tid = omp_get_thread_num();
+            int64_t m0 = tiles * tid / nt * bl->mr, m1 = tiles * (tid + 1) / nt * bl->mr;
+            if (m0 < M)
+                NAME(gemm_shared_a_block)(impl, bufs + tid * NAME(pack_elems)(bl), m0, m1 < M ? m1 : M, K, A, rsA,
+                                          csA, n, out, beta);
+        }
+        tg__parallel_end(&region);
+#endif
+    }
+    return 0;
+}
