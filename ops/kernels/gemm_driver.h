@@ -397,7 +397,8 @@ static int NAME(gemm_shared_a)(const char *fn, int64_t M, int64_t K, const T *A,
     bool shared = M > 0 && K > 0 && K <= bl->kc;
     int64_t b_elems = 0, cols = 0;
     for (int t = 0; t < n && shared; t++) {
-        shared = out[t].N > 0 && out[t].N <= bl->nc && out[t].csC == 1 && !use_dots(M, csA, out[t].rsB) &&
+        shared = out[t].N > 0 && out[t].N <= bl->nc && out[t].B && out[t].C && out[t].csC == 1 &&
+                 !use_dots(M, csA, out[t].rsB) &&
                  !use_wt(bl, impl->NAME(ukr_wt) != NULL, M, out[t].rsB, 1) && !use_direct_b(M, out[t].csB);
         b_elems += round_up(out[t].N, bl->nr) * K;
         cols += out[t].N;
