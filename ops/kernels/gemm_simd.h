@@ -274,7 +274,22 @@ NAME(dots_rows)(const int m, int64_t K, const T *const *a, const T *const *w, T 
     for (int i = 0; i < m; i++)
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) acc[i][j] = VOP(setzero)();
-    for (int64_t k = 0; k < K; k += LANES) {
+    /* Whole vectors, then the tail through masks (zeros beyond K add
+     * nothing): the same sums as masking every step, without making a
+     * mask per step. */
+    int64_t k = 0;
+    for (; k + LANES <= K; k += LANES) {
+        V wv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) wv[j] = VOP(loadu)(w[j] + k);
+#pragma GCC unroll 4
+        for (int i = 0; i < m; i++) {
+            V av = VOP(loadu)(a[i] + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) acc[i][j] = VOP(fmadd)(av, wv[j], acc[i][j]);
+        }
+    }
+    if (k < K) {
         TG_CAT(mask_, VS) mask = TG_CAT(tail_mask_, VS)(K - k);
         V wv[4];
 #pragma GCC unroll 4
