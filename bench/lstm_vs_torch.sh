@@ -1,11 +1,15 @@
 #!/bin/sh
 # Our LSTM (and GRU) training step against PyTorch's nn.LSTM (nn.GRU) on the
-# same shapes, both measured in this run (medians of --reps runs each), and
-# then the targets of the speed issue, each said met or not met from this
-# run's rows. Needs python3-torch.
-#   bench/lstm_vs_torch.sh [build-dir]
+# same shapes, both measured in this run, and then the targets of the speed
+# issue, each said met or not met from this run's rows. Needs python3-torch.
+#   bench/lstm_vs_torch.sh [build-dir] [rounds]
+# Each row takes `rounds` (default 3) turns of ours then PyTorch's, 7 timed
+# runs each, and reports the median of each side's turns: on a shared
+# machine whose speed drifts over minutes, alternating keeps the drift from
+# landing on one side of the ratio.
 set -eu
 build=${1:-build}
+rounds=${2:-3}
 here=$(dirname "$0")
 py=/usr/bin/python3
 # This core's f32 FMA peak, measured now (bench/peak): the training step's
@@ -21,12 +25,21 @@ for shape in "lstm 64 50 256 256 1" "lstm 32 100 128 128 1" "lstm 64 50 256 256 
     mode=$1
     shift
     for threads in 1 2; do
-        args="--mode $mode --batch $1 --seq $2 --input $3 --hidden $4 --layers $5 --threads $threads --reps 15"
-        ours=$("$build/bench/lstm" $args)
-        torch=$(OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads "$py" "$here/lstm_torch.py" $args)
+        args="--mode $mode --batch $1 --seq $2 --input $3 --hidden $4 --layers $5 --threads $threads --reps 7"
+        ours=""
+        torch=""
+        for round in $(seq "$rounds"); do
+            ours="$ours
+$("$build/bench/lstm" $args)"
+            torch="$torch
+$(OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads "$py" "$here/lstm_torch.py" $args)"
+        done
         "$py" - "$ours" "$torch" "$*" "$threads" "$mode" "$peak" "$rows" <<'PY'
-import json, sys
-o, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+import json, statistics, sys
+def turns(text):  # the median over the turns of each time
+    runs = [json.loads(line) for line in text.strip().splitlines()]
+    return {k: statistics.median(r[k] for r in runs) for k in ("forward_ms", "train_ms")}
+o, t = turns(sys.argv[1]), turns(sys.argv[2])
 b, s, i, h, l = (int(v) for v in sys.argv[3].split())
 gates = 3 if sys.argv[5] == "gru" else 4
 flops = sum(3 * 2 * s * b * gates * h * ((i if k == 0 else h) + h) for k in range(l))
@@ -50,7 +63,7 @@ def check(what, value, target, fmt):
     print(f"{what}: {fmt.format(value)} (target {fmt.format(target)}): {'met' if value >= target else 'not met'}")
 for cell in ("LSTM", "GRU"):
     one = rows[(f"{cell} B=64 T=50 I=256 H=256 L=1", 1)]
-    check(f"{cell} B=64 T=50 I=H=256, 1 thread, against PyTorch", one["ratio"], 1.25, "{:.2f}x")
+    check(f"{cell} B=64 T=50 I=H=256, 1 thread, against PyTorch", one["ratio"], 1.25, "{:.3f}x")
     check(f"{cell} B=64 T=50 I=H=256, 1 thread, share of the peak", one["pct"], 85, "{:.0f}%")
 two = rows[("LSTM B=64 T=50 I=256 H=256 L=1", 2)]["train"]
 check("LSTM B=64 T=50 I=H=256, 2 threads against 1", rows[("LSTM B=64 T=50 I=256 H=256 L=1", 1)]["train"] / two,
