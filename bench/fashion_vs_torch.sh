@@ -5,18 +5,31 @@
 # the same run, each at 1 and 2 threads. Prints seconds per epoch, ours over
 # PyTorch's 1-thread time (target: at most 0.6) and our 2-thread speed-up
 # (target: at least 1.6). Needs python3-torch and dataset-fashion-mnist.
-#   bench/fashion_vs_torch.sh [build-dir] [cell]
+#   bench/fashion_vs_torch.sh [build-dir] [cell] [rounds]
+# Each of the four timings is the median of `rounds` (default 3) turns,
+# taken in alternation (ours, ours on 2 threads, PyTorch, PyTorch on 2),
+# so that a drift of the shared machine's speed is not one side's alone.
 set -eu
 build=${1:-build}
 cell=${2:-lstm}
+rounds=${3:-3}
 here=$(dirname "$0")
 args="--cell $cell --hidden 128 --batch 64 --epochs 1 --test 1000"
 ours() { OMP_NUM_THREADS=$1 "$build/examples/fashion_mnist" $args | sed -n 's/^epoch 1\/1 .*  \([0-9.]*\) s  test.*/\1/p'; }
 torch() { OMP_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$1 /usr/bin/python3 "$here/fashion_torch.py" $args --threads "$1" | sed -n 's/^epoch 1\/1  \([0-9.]*\) s.*/\1/p'; }
-o1=$(ours 1)
-o2=$(ours 2)
-t1=$(torch 1)
-t2=$(torch 2)
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+o1s=""; o2s=""; t1s=""; t2s=""
+for round in $(seq "$rounds"); do
+    o1s="$o1s $(ours 1)"
+    o2s="$o2s $(ours 2)"
+    t1s="$t1s $(torch 1)"
+    t2s="$t2s $(torch 2)"
+done
+o1=$(echo "$o1s" | median)
+o2=$(echo "$o2s" | median)
+t1=$(echo "$t1s" | median)
+t2=$(echo "$t2s" | median)
+echo "turns (seconds): ours 1 thread:$o1s; ours 2 threads:$o2s; PyTorch 1 thread:$t1s; PyTorch 2 threads:$t2s"
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $cell, seconds per epoch"
 printf '%-10s %10s %10s\n' "" "1 thread" "2 threads"
 printf '%-10s %10s %10s\n' tapegrad "$o1" "$o2"
