@@ -53,9 +53,12 @@ static inline mask_pd tail_mask_pd(int64_t rem)
 #define masked_load_ps _mm256_maskload_ps
 #define masked_load_pd _mm256_maskload_pd
 
-/* The first n lanes (n a constant once inlined) in 128-, 64- and 32-bit
- * pieces, for the few stores at the end of a tile: vmaskmovps would be
- * slow there. */
+/* The first n lanes in 128-, 64- and 32-bit pieces, for the few stores at
+ * the edge of a tile: vmaskmovps would be slow there. n is a constant once
+ * inlined in the transposed tiles, a run-time count (the same for every
+ * row of a tile, so the branches predict) in the edge tiles of few
+ * columns (TG_GEMM_PIECE_COLS). */
+#define TG_GEMM_PIECE_COLS 1
 static inline __attribute__((always_inline)) __m128 head_load4(const float *p, int n)
 {
     __m128 z = _mm_setzero_ps();

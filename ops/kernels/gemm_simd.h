@@ -12,7 +12,8 @@
  *           beyond them (zeros)
  *   TG_GEMM_MASKED_COLS, masked_store_<VS>(p, mask, v)
  *           where masked stores are fast: a store of the mask's lanes that
- *           writes nothing beyond them
+ *           writes nothing beyond them; or TG_GEMM_PIECE_COLS, where edge
+ *           tiles are stored with head_store (below) instead
  *   TG_GEMM_WT, transpose_regs_<VS>(V r[LANES]), head_load_<VS>(p, n),
  *   head_store_<VS>(p, n, v)
  *           a transpose in registers (r[c] becomes column c), and a load
@@ -83,6 +84,24 @@ NAME(ukr_rows)(const int m, const bool masked, int64_t nr, int64_t kc, const T *
         }
         return;
     }
+#elif defined(TG_GEMM_PIECE_COLS)
+    if (masked) {
+        /* Only columns [0, nr) of this tile exist in C: stored in pieces. */
+        int n0 = nr < LANES ? (int)nr : LANES, n1 = nr > LANES ? (int)nr - LANES : 0;
+        V vb = VOP(set1)(beta);
+#pragma GCC unroll 16
+        for (int i = 0; i < m; i++) {
+            T *row = c + i * rsc;
+            V r0 = VOP(mul)(va, acc0[i]), r1 = VOP(mul)(va, acc1[i]);
+            if (beta != 0) {
+                r0 = VOP(fmadd)(vb, TG_CAT(head_load_, VS)(row, n0), r0);
+                r1 = VOP(fmadd)(vb, TG_CAT(head_load_, VS)(row + LANES, n1), r1);
+            }
+            TG_CAT(head_store_, VS)(row, n0, r0);
+            TG_CAT(head_store_, VS)(row + LANES, n1, r1);
+        }
+        return;
+    }
 #else
     (void)masked, (void)nr;
 #endif
@@ -143,7 +162,7 @@ void KNAME(ukr)(int64_t kc, int mr, const T *a, const T *b, int64_t ldb, T *c, i
 #undef ROWS
 }
 
-#ifdef TG_GEMM_MASKED_COLS
+#if defined(TG_GEMM_MASKED_COLS) || defined(TG_GEMM_PIECE_COLS)
 /* The kernel for a tile of which only columns [0, nr) exist in C (nr < NR,
  * C's columns contiguous): the same arithmetic as ukr (B's sliver is
  * packed with zero columns beyond nr), with the stores, and the loads of C

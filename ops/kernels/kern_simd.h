@@ -141,6 +141,7 @@ TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
 TG_SIMD_DECLARE(scalar);
 #ifdef TG_HAVE_AVX2
 TG_SIMD_DECLARE(avx2);
+TG_SIMD_DECLARE_COLS(avx2);
 TG_SIMD_DECLARE_WT(avx2);
 #endif
 #ifdef TG_HAVE_AVX512

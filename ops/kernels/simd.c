@@ -36,6 +36,8 @@ static bool cpu_any(void) { return true; }
 #ifdef TG_HAVE_AVX2
 static const tg_simd_impl impl_avx2 = {
     TG_SIMD_KERNELS(avx2),
+    .ukr_cols_f32 = tg_ukr_cols_f32_avx2,
+    .ukr_cols_f64 = tg_ukr_cols_f64_avx2,
     .ukr_wt_f32 = tg_ukr_wt_f32_avx2,
     .ukr_wt_f64 = tg_ukr_wt_f64_avx2,
     .blocking_f32 = {TG_AVX2_MR, TG_AVX2_NR_F32, 144, 256, 4096},
