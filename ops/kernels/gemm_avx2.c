@@ -19,9 +19,9 @@ _Static_assert(2 * sizeof(__m256) / sizeof(float) == TG_AVX2_NR_F32 &&
 
 #ifdef __AVX512VL__
 /* With AVX-512VL, masks are mask registers, and a masked store is as fast
- * as a store: edge tiles store through them (TG_GEMM_MASKED_COLS). AVX2's
- * own masked store (vmaskmovps) is slow on AMD's cores, so plain AVX2 keeps
- * edge tiles on a private tile. */
+ * as a store: the edges of tiles store through them. AVX2's own masked
+ * store (vmaskmovps) is slow on AMD's cores, so plain AVX2 stores them in
+ * pieces (head_store below). */
 typedef __mmask8 mask_ps;
 typedef __mmask8 mask_pd;
 #define tail_mask_ps(rem) ((rem) >= 8 ? (mask_ps)0xff : (rem) <= 0 ? (mask_ps)0 : (mask_ps)((1u << (rem)) - 1))
@@ -30,7 +30,6 @@ typedef __mmask8 mask_pd;
 #define masked_load_pd(p, mask) _mm256_maskz_loadu_pd(mask, p)
 #define masked_store_ps(p, mask, v) _mm256_mask_storeu_ps(p, mask, v)
 #define masked_store_pd(p, mask, v) _mm256_mask_storeu_pd(p, mask, v)
-#define TG_GEMM_MASKED_COLS 1
 #define head_load_ps(p, n) masked_load_ps(p, tail_mask_ps(n))
 #define head_load_pd(p, n) masked_load_pd(p, tail_mask_pd(n))
 #define head_store_ps(p, n, v) masked_store_ps(p, tail_mask_ps(n), v)
@@ -57,8 +56,7 @@ static inline mask_pd tail_mask_pd(int64_t rem)
  * the edge of a tile: vmaskmovps would be slow there. n is a constant once
  * inlined in the transposed tiles, a run-time count (the same for every
  * row of a tile, so the branches predict) in the edge tiles of few
- * columns (TG_GEMM_PIECE_COLS). */
-#define TG_GEMM_PIECE_COLS 1
+ * columns. */
 static inline __attribute__((always_inline)) __m128 head_load4(const float *p, int n)
 {
     __m128 z = _mm_setzero_ps();
@@ -115,10 +113,6 @@ static inline __attribute__((always_inline)) void head_store_pd(double *p, int n
     }
 }
 #endif
-/* Tiles stored transposed through the register transposes below, their
- * ragged edges through head_store: the kernel that reads a transposed B in
- * place (ukr_wt in gemm_simd.h). */
-#define TG_GEMM_WT 1
 
 static inline float hsum_ps(__m256 v)
 {
@@ -168,26 +162,6 @@ static inline __attribute__((always_inline)) void transpose_regs_pd(__m256d r[4]
     r[1] = _mm256_permute2f128_pd(hi01, hi23, 0x20);
     r[2] = _mm256_permute2f128_pd(lo01, lo23, 0x31);
     r[3] = _mm256_permute2f128_pd(hi01, hi23, 0x31);
-}
-
-/* For packing a transposed B (see pack_bt in gemm_simd.h): dst[c*ldd + j]
- * = src[j*ld + c] for one block. */
-static inline __attribute__((always_inline)) void
-transpose_ps(const float *src, int64_t ld, float *dst, int64_t ldd)
-{
-    __m256 r[8];
-    for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(src + j * ld);
-    transpose_regs_ps(r);
-    for (int c = 0; c < 8; c++) _mm256_storeu_ps(dst + c * ldd, r[c]);
-}
-
-static inline __attribute__((always_inline)) void
-transpose_pd(const double *src, int64_t ld, double *dst, int64_t ldd)
-{
-    __m256d r[4];
-    for (int j = 0; j < 4; j++) r[j] = _mm256_loadu_pd(src + j * ld);
-    transpose_regs_pd(r);
-    for (int c = 0; c < 4; c++) _mm256_storeu_pd(dst + c * ldd, r[c]);
 }
 
 #define T float

@@ -28,14 +28,10 @@ typedef __mmask8 mask_pd;
 #define masked_load_pd(p, mask) _mm512_maskz_loadu_pd(mask, p)
 #define masked_store_ps(p, mask, v) _mm512_mask_storeu_ps(p, mask, v)
 #define masked_store_pd(p, mask, v) _mm512_mask_storeu_pd(p, mask, v)
-#define TG_GEMM_MASKED_COLS 1
 #define head_load_ps(p, n) masked_load_ps(p, tail_mask_ps(n))
 #define head_load_pd(p, n) masked_load_pd(p, tail_mask_pd(n))
 #define head_store_ps(p, n, v) masked_store_ps(p, tail_mask_ps(n), v)
 #define head_store_pd(p, n, v) masked_store_pd(p, tail_mask_pd(n), v)
-/* Tiles stored transposed through the register transposes below: the
- * kernel that reads a transposed B in place (ukr_wt in gemm_simd.h). */
-#define TG_GEMM_WT 1
 #define hsum_ps _mm512_reduce_add_ps
 #define hsum_pd _mm512_reduce_add_pd
 
@@ -93,26 +89,6 @@ static inline __attribute__((always_inline)) void transpose_regs_pd(__m512d r[8]
         r[4 + c] = _mm512_shuffle_f64x2(even01, even23, 0xdd);
         r[6 + c] = _mm512_shuffle_f64x2(odd01, odd23, 0xdd);
     }
-}
-
-/* For packing a transposed B (see pack_bt in gemm_simd.h): dst[c*ldd + j]
- * = src[j*ld + c] for one block. */
-static inline __attribute__((always_inline)) void
-transpose_ps(const float *src, int64_t ld, float *dst, int64_t ldd)
-{
-    __m512 r[16];
-    for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(src + j * ld);
-    transpose_regs_ps(r);
-    for (int c = 0; c < 16; c++) _mm512_storeu_ps(dst + c * ldd, r[c]);
-}
-
-static inline __attribute__((always_inline)) void
-transpose_pd(const double *src, int64_t ld, double *dst, int64_t ldd)
-{
-    __m512d r[8];
-    for (int j = 0; j < 8; j++) r[j] = _mm512_loadu_pd(src + j * ld);
-    transpose_regs_pd(r);
-    for (int c = 0; c < 8; c++) _mm512_storeu_pd(dst + c * ldd, r[c]);
 }
 
 #define T float

@@ -1,7 +1,7 @@
-/* The GEMM micro-kernel, the packing of a transposed B and the dot-product
- * kernel, written once for every SIMD level and float dtype. Each level's file (gemm_avx512.c,
- * gemm_avx2.c), compiled with its own -m flags, includes this file once per
- * dtype after defining
+/* The GEMM micro-kernels, the packing of a transposed B and the
+ * dot-product kernel, written once for every SIMD level and float dtype.
+ * Each level's file (gemm_avx512.c, gemm_avx2.c), compiled with its own -m
+ * flags, includes this file once per dtype after defining
  *   ISA     the level's name suffix (avx512), MR its tile rows
  *   VW      its intrinsic prefix (_mm512)
  *   T, V    the element and vector types (float, __m512)
@@ -10,22 +10,17 @@
  *           the mask of lanes [0, rem) (none if rem <= 0, all lanes if
  *           rem >= LANES) and a load of those lanes that reads nothing
  *           beyond them (zeros)
- *   TG_GEMM_MASKED_COLS, masked_store_<VS>(p, mask, v)
- *           where masked stores are fast: a store of the mask's lanes that
- *           writes nothing beyond them; or TG_GEMM_PIECE_COLS, where edge
- *           tiles are stored with head_store (below) instead
- *   TG_GEMM_WT, transpose_regs_<VS>(V r[LANES]), head_load_<VS>(p, n),
- *   head_store_<VS>(p, n, v)
- *           a transpose in registers (r[c] becomes column c), and a load
- *           (zeros beyond) and a store of the first n lanes, n a constant
+ *   head_load_<VS>(p, n), head_store_<VS>(p, n, v)
+ *           a load (zeros beyond) and a store of the first n lanes
+ *           (0 <= n <= LANES), touching nothing beyond them: mask registers
+ *           where masked stores are fast, pieces of 128, 64 and 32 bits
+ *           where they are not (AVX2's vmaskmovps on AMD)
+ *   transpose_regs_<VS>(V r[LANES])  a transpose in registers: r[c]
+ *           becomes column c of the block whose rows were r[0..LANES)
  *   hsum_<VS>(v)  the sum of v's lanes
- *   transpose_<VS>(src, ld, dst, ldd)  dst[c*ldd + j] = src[j*ld + c] for
- *           j, c < LANES, in registers
- * and gets tg_ukr_<DT>_<ISA>, tg_pack_bt_<DT>_<ISA> and tg_dots_<DT>_<ISA>, with
- * TG_GEMM_MASKED_COLS tg_ukr_cols_<DT>_<ISA>, and with TG_GEMM_WT
- * tg_ukr_wt_<DT>_<ISA>
- * (see kern_simd.h for their contracts). A row of the tile is two
- * vectors: NR = 2 * LANES. */
+ * and gets tg_ukr_<DT>_<ISA>, tg_ukr_cols_<DT>_<ISA>, tg_ukr_wt_<DT>_<ISA>,
+ * tg_pack_bt_<DT>_<ISA> and tg_dots_<DT>_<ISA> (see kern_simd.h for their
+ * contracts). A row of the tile is two vectors: NR = 2 * LANES. */
 
 #define TG_CAT_(a, b) a##b
 #define TG_CAT(a, b) TG_CAT_(a, b)
@@ -66,27 +61,8 @@ NAME(ukr_rows)(const int m, const bool masked, int64_t nr, int64_t kc, const T *
         b += ldb;
     }
     V va = VOP(set1)(alpha);
-#ifdef TG_GEMM_MASKED_COLS
     if (masked) {
         /* Only columns [0, nr) of this tile exist in C. */
-        TG_CAT(mask_, VS) m0 = TG_CAT(tail_mask_, VS)(nr), m1 = TG_CAT(tail_mask_, VS)(nr > LANES ? nr - LANES : 0);
-        V vb = VOP(set1)(beta);
-#pragma GCC unroll 16
-        for (int i = 0; i < m; i++) {
-            T *row = c + i * rsc;
-            V r0 = VOP(mul)(va, acc0[i]), r1 = VOP(mul)(va, acc1[i]);
-            if (beta != 0) {
-                r0 = VOP(fmadd)(vb, TG_CAT(masked_load_, VS)(row, m0), r0);
-                r1 = VOP(fmadd)(vb, TG_CAT(masked_load_, VS)(row + LANES, m1), r1);
-            }
-            TG_CAT(masked_store_, VS)(row, m0, r0);
-            TG_CAT(masked_store_, VS)(row + LANES, m1, r1);
-        }
-        return;
-    }
-#elif defined(TG_GEMM_PIECE_COLS)
-    if (masked) {
-        /* Only columns [0, nr) of this tile exist in C: stored in pieces. */
         int n0 = nr < LANES ? (int)nr : LANES, n1 = nr > LANES ? (int)nr - LANES : 0;
         V vb = VOP(set1)(beta);
 #pragma GCC unroll 16
@@ -102,9 +78,6 @@ NAME(ukr_rows)(const int m, const bool masked, int64_t nr, int64_t kc, const T *
         }
         return;
     }
-#else
-    (void)masked, (void)nr;
-#endif
     if (beta == 0) {
 #pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
@@ -162,13 +135,12 @@ void KNAME(ukr)(int64_t kc, int mr, const T *a, const T *b, int64_t ldb, T *c, i
 #undef ROWS
 }
 
-#if defined(TG_GEMM_MASKED_COLS) || defined(TG_GEMM_PIECE_COLS)
 /* The kernel for a tile of which only columns [0, nr) exist in C (nr < NR,
  * C's columns contiguous): the same arithmetic as ukr (B's sliver is
  * packed with zero columns beyond nr), with the stores, and the loads of C
- * for beta, masked to the existing columns. It spares the edge tiles of a
- * product with few columns (a weight gradient of 28 inputs, a head of 10
- * classes) a round trip through a private tile. */
+ * for beta, of the existing columns alone (head_store). It spares the edge
+ * tiles of a product with few columns (a weight gradient of 28 inputs, a
+ * head of 10 classes) a round trip through a private tile. */
 void KNAME(ukr_cols)(int64_t kc, int mr, int64_t nr, const T *a, const T *b, int64_t ldb, T *c, int64_t rsc,
                      T alpha, T beta)
 {
@@ -176,8 +148,7 @@ void KNAME(ukr_cols)(int64_t kc, int mr, int64_t nr, const T *a, const T *b, int
     ROW_CASES(ROWS)
 #undef ROWS
 }
-#endif
-#ifdef TG_GEMM_WT
+
 /* The kernel for C = A B with B transposed (B(k,j) = w[j*lda + k], the
  * weight of x W^T) read in place, and A's rows packed as the B operand of
  * the transposed product C^T = W A^T: per k it broadcasts one value of each
@@ -239,7 +210,6 @@ void KNAME(ukr_wt)(int64_t kc, int mr, int nr, const T *w, int64_t lda, const T 
     ROW_CASES(ROWS)
 #undef ROWS
 }
-#endif
 #undef ROW_CASES
 #undef ROW_CASES_6_7
 #undef ROW_CASES_ABOVE_7
@@ -250,13 +220,24 @@ void KNAME(ukr_wt)(int64_t kc, int mr, int nr, const T *w, int64_t lda, const T 
  * level's register transposes, LANES x LANES blocks at a time. Ragged edges
  * (k beyond a multiple of LANES, or fewer than NR columns) are copied
  * element by element. */
+/* dst[c*ldd + j] = src[j*ld + c] for j, c < LANES, through registers. */
+static inline __attribute__((always_inline)) void NAME(transpose)(const T *src, int64_t ld, T *dst, int64_t ldd)
+{
+    V r[LANES];
+#pragma GCC unroll 16
+    for (int j = 0; j < LANES; j++) r[j] = VOP(loadu)(src + j * ld);
+    TG_CAT(transpose_regs_, VS)(r);
+#pragma GCC unroll 16
+    for (int c = 0; c < LANES; c++) VOP(storeu)(dst + c * ldd, r[c]);
+}
+
 void KNAME(pack_bt)(int64_t kc, int64_t cols, const T *src, int64_t ld, T *dst)
 {
     int64_t k0 = 0;
     if (cols == NR)
         for (; k0 + LANES <= kc; k0 += LANES)
             for (int half = 0; half < 2; half++)
-                TG_CAT(transpose_, VS)(src + half * LANES * ld + k0, ld,
+                NAME(transpose)(src + half * LANES * ld + k0, ld,
                                        dst + k0 * NR + half * LANES, NR);
     for (int64_t k = k0; k < kc; k++)
         for (int64_t j = 0; j < NR; j++) dst[k * NR + j] = j < cols ? src[j * ld + k] : 0;
@@ -273,7 +254,7 @@ void KNAME(pack_a)(int64_t kc, const T *src, int64_t ld, T *dst)
     int64_t k0 = 0;
     for (; k0 + LANES <= kc; k0 += LANES)
         for (int part = 0; part < MR / LANES; part++)
-            TG_CAT(transpose_, VS)(src + part * LANES * ld + k0, ld, dst + k0 * MR + part * LANES, MR);
+            NAME(transpose)(src + part * LANES * ld + k0, ld, dst + k0 * MR + part * LANES, MR);
     for (int64_t k = k0; k < kc; k++)
         for (int i = 0; i < MR; i++) dst[k * MR + i] = src[i * ld + k];
 }

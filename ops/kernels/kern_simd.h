@@ -26,8 +26,9 @@ typedef void (*tg_ukr_f64)(int64_t kc, int mr, const double *a, const double *b,
 
 /* The micro-kernel for a tile with only its first nr < NR columns in C
  * (columns contiguous, rsc its row stride), the same arithmetic as the
- * full kernel's with masked stores (and loads of C). Optional: levels
- * without one leave it NULL and the driver goes through a private tile. */
+ * full kernel's with stores (and loads of C) of those columns alone.
+ * Optional: the scalar level leaves it NULL and the driver goes through
+ * a private tile. */
 typedef void (*tg_ukr_cols_f32)(int64_t kc, int mr, int64_t nr, const float *a, const float *b, int64_t ldb,
                                 float *c, int64_t rsc, float alpha, float beta);
 typedef void (*tg_ukr_cols_f64)(int64_t kc, int mr, int64_t nr, const double *a, const double *b, int64_t ldb,
@@ -38,7 +39,7 @@ typedef void (*tg_ukr_cols_f64)(int64_t kc, int mr, int64_t nr, const double *a,
  * of A (b[k*NR + i] = A(i, k), zero rows beyond A's), it computes
  *   c[i*rsc + j] = alpha * sum_{k<kc} A(i,k) B(k,j) + beta * c[i*rsc + j]
  * for i < nr, j < mr, the transpose of an mr x NR tile (beta == 0: c
- * unread). Optional: a level without it leaves it NULL. */
+ * unread). Optional: the scalar level leaves it NULL. */
 typedef void (*tg_ukr_wt_f32)(int64_t kc, int mr, int nr, const float *w, int64_t lda, const float *b,
                               float *c, int64_t rsc, float alpha, float beta);
 typedef void (*tg_ukr_wt_f64)(int64_t kc, int mr, int nr, const double *w, int64_t lda, const double *b,
@@ -124,15 +125,13 @@ TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
     TG_HIDDEN void tg_vtanh_f32_##LEVEL(int64_t n, const float *x, float *y);               \
     TG_HIDDEN void tg_vsigmoid_f32_##LEVEL(int64_t n, const float *x, float *y)
 
-/* The vector levels' masked edge kernels. */
-#define TG_SIMD_DECLARE_COLS(LEVEL)                                                         \
+/* The vector levels' kernels for tiles of few columns and for a
+ * transposed B read in place (gemm_simd.h). */
+#define TG_SIMD_DECLARE_VECTOR(LEVEL)                                                       \
     TG_HIDDEN void tg_ukr_cols_f32_##LEVEL(int64_t, int, int64_t, const float *, const float *, int64_t, \
                                            float *, int64_t, float, float);                 \
     TG_HIDDEN void tg_ukr_cols_f64_##LEVEL(int64_t, int, int64_t, const double *, const double *, int64_t, \
-                                           double *, int64_t, double, double)
-
-/* The kernels that read a transposed B in place. */
-#define TG_SIMD_DECLARE_WT(LEVEL)                                                           \
+                                           double *, int64_t, double, double);              \
     TG_HIDDEN void tg_ukr_wt_f32_##LEVEL(int64_t, int, int, const float *, int64_t, const float *, float *, \
                                          int64_t, float, float);                            \
     TG_HIDDEN void tg_ukr_wt_f64_##LEVEL(int64_t, int, int, const double *, int64_t, const double *, \
@@ -141,19 +140,16 @@ TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
 TG_SIMD_DECLARE(scalar);
 #ifdef TG_HAVE_AVX2
 TG_SIMD_DECLARE(avx2);
-TG_SIMD_DECLARE_COLS(avx2);
-TG_SIMD_DECLARE_WT(avx2);
+TG_SIMD_DECLARE_VECTOR(avx2);
 #endif
 #ifdef TG_HAVE_AVX512
 TG_SIMD_DECLARE(avx512);
-TG_SIMD_DECLARE_COLS(avx512);
-TG_SIMD_DECLARE_WT(avx512);
+TG_SIMD_DECLARE_VECTOR(avx512);
 #endif
 #ifdef TG_HAVE_AVX512VL
 TG_SIMD_DECLARE(avx512vl);
-TG_SIMD_DECLARE_COLS(avx512vl);
+TG_SIMD_DECLARE_VECTOR(avx512vl);
 TG_HIDDEN void tg_pack_a_f32_avx512vl(int64_t, const float *, int64_t, float *);
-TG_SIMD_DECLARE_WT(avx512vl);
 TG_HIDDEN void tg_pack_a_f64_avx512vl(int64_t, const double *, int64_t, double *);
 #endif
 

@@ -24,6 +24,12 @@
     .vexp_f32 = tg_vexp_f32_##LEVEL, .vtanh_f32 = tg_vtanh_f32_##LEVEL,                     \
     .vsigmoid_f32 = tg_vsigmoid_f32_##LEVEL
 
+/* The vector levels' kernels for tiles of few columns and for a
+ * transposed B read in place. */
+#define TG_SIMD_VECTOR_KERNELS(LEVEL)                                                       \
+    .ukr_cols_f32 = tg_ukr_cols_f32_##LEVEL, .ukr_cols_f64 = tg_ukr_cols_f64_##LEVEL,       \
+    .ukr_wt_f32 = tg_ukr_wt_f32_##LEVEL, .ukr_wt_f64 = tg_ukr_wt_f64_##LEVEL
+
 /* Blocking: {mr, nr, mc, kc, nc} (see tg_gemm_blocking). */
 static const tg_simd_impl impl_scalar = {
     TG_SIMD_KERNELS(scalar),
@@ -36,10 +42,7 @@ static bool cpu_any(void) { return true; }
 #ifdef TG_HAVE_AVX2
 static const tg_simd_impl impl_avx2 = {
     TG_SIMD_KERNELS(avx2),
-    .ukr_cols_f32 = tg_ukr_cols_f32_avx2,
-    .ukr_cols_f64 = tg_ukr_cols_f64_avx2,
-    .ukr_wt_f32 = tg_ukr_wt_f32_avx2,
-    .ukr_wt_f64 = tg_ukr_wt_f64_avx2,
+    TG_SIMD_VECTOR_KERNELS(avx2),
     .blocking_f32 = {TG_AVX2_MR, TG_AVX2_NR_F32, 144, 256, 4096},
     .blocking_f64 = {TG_AVX2_MR, TG_AVX2_NR_F64, 96, 256, 4096},
 };
@@ -54,12 +57,9 @@ static bool cpu_avx2(void)
 #ifdef TG_HAVE_AVX512VL
 static const tg_simd_impl impl_avx512vl = {
     TG_SIMD_KERNELS(avx512vl),
-    .ukr_cols_f32 = tg_ukr_cols_f32_avx512vl,
-    .ukr_cols_f64 = tg_ukr_cols_f64_avx512vl,
+    TG_SIMD_VECTOR_KERNELS(avx512vl),
     .pack_a_f32 = tg_pack_a_f32_avx512vl,
     .pack_a_f64 = tg_pack_a_f64_avx512vl,
-    .ukr_wt_f32 = tg_ukr_wt_f32_avx512vl,
-    .ukr_wt_f64 = tg_ukr_wt_f64_avx512vl,
     .blocking_f32 = {TG_AVX512VL_MR, TG_AVX2_NR_F32, 144, 256, 4096},
     .blocking_f64 = {TG_AVX512VL_MR, TG_AVX2_NR_F64, 96, 256, 4096},
 };
@@ -73,10 +73,7 @@ static bool cpu_avx512vl(void)
 #ifdef TG_HAVE_AVX512
 static const tg_simd_impl impl_avx512 = {
     TG_SIMD_KERNELS(avx512),
-    .ukr_cols_f32 = tg_ukr_cols_f32_avx512,
-    .ukr_cols_f64 = tg_ukr_cols_f64_avx512,
-    .ukr_wt_f32 = tg_ukr_wt_f32_avx512,
-    .ukr_wt_f64 = tg_ukr_wt_f64_avx512,
+    TG_SIMD_VECTOR_KERNELS(avx512),
     .blocking_f32 = {TG_AVX512_MR, TG_AVX512_NR_F32, 192, 256, 4096},
     .blocking_f64 = {TG_AVX512_MR, TG_AVX512_NR_F64, 96, 256, 4096},
 };
