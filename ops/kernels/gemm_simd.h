@@ -243,22 +243,31 @@ void KNAME(pack_bt)(int64_t kc, int64_t cols, const T *src, int64_t ld, T *dst)
         for (int64_t j = 0; j < NR; j++) dst[k * NR + j] = j < cols ? src[j * ld + k] : 0;
 }
 
-#if MR == 8
 /* Packing a full sliver of a row-major A (A(i,k) = src[i*ld + k]) into
- * dst[k*MR + i] is a transpose too: with 8-row tiles of 256-bit vectors the
- * rows are whole vectors of lanes, so it goes through the same register
- * transposes (element by element, the scattered stores stall). Ragged k is
+ * dst[k*MR + i] is a transpose too (element by element, the scattered
+ * stores stall): LANES values of k at a time, the sliver's rows go through
+ * the register transposes in blocks of LANES rows, a last partial block
+ * filled with copies of its first row, and each column of a block (its
+ * rows' values at one k) is stored as far as rows exist. Ragged k is
  * copied element by element. */
 void KNAME(pack_a)(int64_t kc, const T *src, int64_t ld, T *dst)
 {
     int64_t k0 = 0;
     for (; k0 + LANES <= kc; k0 += LANES)
-        for (int part = 0; part < MR / LANES; part++)
-            NAME(transpose)(src + part * LANES * ld + k0, ld, dst + k0 * MR + part * LANES, MR);
+#pragma GCC unroll 2
+        for (int part = 0; part * LANES < MR; part++) {
+            const int rows = MR - part * LANES < LANES ? MR - part * LANES : LANES;
+            const T *block = src + part * LANES * ld + k0;
+            V r[LANES];
+#pragma GCC unroll 16
+            for (int j = 0; j < LANES; j++) r[j] = VOP(loadu)(block + (j < rows ? j : 0) * ld);
+            TG_CAT(transpose_regs_, VS)(r);
+#pragma GCC unroll 16
+            for (int c = 0; c < LANES; c++) TG_CAT(head_store_, VS)(dst + (k0 + c) * MR + part * LANES, rows, r[c]);
+        }
     for (int64_t k = k0; k < kc; k++)
         for (int i = 0; i < MR; i++) dst[k * MR + i] = src[i * ld + k];
 }
-#endif
 
 /* Dot products for a few rows of A against rows of a transposed B (a
  * weight W with B(k,j) = W[j*ldw + k]): out[i*4 + j] = sum_k a_i[k] w_j[k]

@@ -73,7 +73,7 @@ typedef void (*tg_pack_bt_f32)(int64_t kc, int64_t cols, const float *src, int64
 typedef void (*tg_pack_bt_f64)(int64_t kc, int64_t cols, const double *src, int64_t ld, double *dst);
 
 /* Pack a full sliver of MR rows of a row-major A (A(i,k) = src[i*ld + k])
- * as dst[k*MR + i]. Optional: levels without one leave it NULL and the
+ * as dst[k*MR + i]. Optional: the scalar level leaves it NULL and the
  * driver packs element by element. */
 typedef void (*tg_pack_a_f32)(int64_t kc, const float *src, int64_t ld, float *dst);
 typedef void (*tg_pack_a_f64)(int64_t kc, const double *src, int64_t ld, double *dst);
@@ -125,8 +125,8 @@ TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
     TG_HIDDEN void tg_vtanh_f32_##LEVEL(int64_t n, const float *x, float *y);               \
     TG_HIDDEN void tg_vsigmoid_f32_##LEVEL(int64_t n, const float *x, float *y)
 
-/* The vector levels' kernels for tiles of few columns and for a
- * transposed B read in place (gemm_simd.h). */
+/* The vector levels' kernels for tiles of few columns, for a transposed B
+ * read in place and for packing a row-major A (gemm_simd.h). */
 #define TG_SIMD_DECLARE_VECTOR(LEVEL)                                                       \
     TG_HIDDEN void tg_ukr_cols_f32_##LEVEL(int64_t, int, int64_t, const float *, const float *, int64_t, \
                                            float *, int64_t, float, float);                 \
@@ -135,7 +135,9 @@ TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
     TG_HIDDEN void tg_ukr_wt_f32_##LEVEL(int64_t, int, int, const float *, int64_t, const float *, float *, \
                                          int64_t, float, float);                            \
     TG_HIDDEN void tg_ukr_wt_f64_##LEVEL(int64_t, int, int, const double *, int64_t, const double *, \
-                                         double *, int64_t, double, double)
+                                         double *, int64_t, double, double);                \
+    TG_HIDDEN void tg_pack_a_f32_##LEVEL(int64_t, const float *, int64_t, float *);         \
+    TG_HIDDEN void tg_pack_a_f64_##LEVEL(int64_t, const double *, int64_t, double *)
 
 TG_SIMD_DECLARE(scalar);
 #ifdef TG_HAVE_AVX2
@@ -149,8 +151,6 @@ TG_SIMD_DECLARE_VECTOR(avx512);
 #ifdef TG_HAVE_AVX512VL
 TG_SIMD_DECLARE(avx512vl);
 TG_SIMD_DECLARE_VECTOR(avx512vl);
-TG_HIDDEN void tg_pack_a_f32_avx512vl(int64_t, const float *, int64_t, float *);
-TG_HIDDEN void tg_pack_a_f64_avx512vl(int64_t, const double *, int64_t, double *);
 #endif
 
 #endif

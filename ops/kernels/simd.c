@@ -24,11 +24,12 @@
     .vexp_f32 = tg_vexp_f32_##LEVEL, .vtanh_f32 = tg_vtanh_f32_##LEVEL,                     \
     .vsigmoid_f32 = tg_vsigmoid_f32_##LEVEL
 
-/* The vector levels' kernels for tiles of few columns and for a
- * transposed B read in place. */
+/* The vector levels' kernels for tiles of few columns, for a transposed B
+ * read in place and for packing a row-major A. */
 #define TG_SIMD_VECTOR_KERNELS(LEVEL)                                                       \
     .ukr_cols_f32 = tg_ukr_cols_f32_##LEVEL, .ukr_cols_f64 = tg_ukr_cols_f64_##LEVEL,       \
-    .ukr_wt_f32 = tg_ukr_wt_f32_##LEVEL, .ukr_wt_f64 = tg_ukr_wt_f64_##LEVEL
+    .ukr_wt_f32 = tg_ukr_wt_f32_##LEVEL, .ukr_wt_f64 = tg_ukr_wt_f64_##LEVEL,               \
+    .pack_a_f32 = tg_pack_a_f32_##LEVEL, .pack_a_f64 = tg_pack_a_f64_##LEVEL
 
 /* Blocking: {mr, nr, mc, kc, nc} (see tg_gemm_blocking). */
 static const tg_simd_impl impl_scalar = {
@@ -58,8 +59,6 @@ static bool cpu_avx2(void)
 static const tg_simd_impl impl_avx512vl = {
     TG_SIMD_KERNELS(avx512vl),
     TG_SIMD_VECTOR_KERNELS(avx512vl),
-    .pack_a_f32 = tg_pack_a_f32_avx512vl,
-    .pack_a_f64 = tg_pack_a_f64_avx512vl,
     .blocking_f32 = {TG_AVX512VL_MR, TG_AVX2_NR_F32, 144, 256, 4096},
     .blocking_f64 = {TG_AVX512VL_MR, TG_AVX2_NR_F64, 96, 256, 4096},
 };
