@@ -1,6 +1,7 @@
 /* GEMM kernels: every SIMD level the CPU has, against a naive double
  * reference, over odd shapes, transposes, strided views, alpha/beta, both
- * dtypes; bit-identical results for 1 and 2 threads; argument errors. */
+ * dtypes; bit-identical results for 1 and 2 threads; products sharing their
+ * A with the bits of one call each; argument errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -187,7 +188,7 @@ static void test_gemm_all_levels(void **state)
             check_case(&(gemm_case){.M = 5, .N = 6, .K = K, .tb = true, .alpha = -1, .beta = 1},
                        levels[lv]);
         /* Up to 256 rows times a transposed B, the weight read in place
-         * and each tile stored transposed (where the level has ukr_wt):
+         * and each tile stored transposed (ukr_wt, every vector level):
          * ragged tiles both ways, K past KC, a transposed A, padded C. */
         check_case(&(gemm_case){.M = 40, .N = 77, .K = 300, .tb = true, .pad = 3, .alpha = -0.5, .beta = 1},
                    levels[lv]);
