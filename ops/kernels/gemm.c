@@ -16,7 +16,8 @@
  * which is why strides (and therefore transposes) cost nothing extra: only
  * the packing loops see them. Edge tiles (M or N not a multiple of the tile)
  * go through the same kernel: fewer rows are a kernel argument, fewer
- * columns use zero-padded B and a private copy of the tile.
+ * columns use zero-padded B and store only the columns that exist (a
+ * private copy of the tile on the scalar level).
  *
  * Small M (a batch of a few rows times a weight matrix) is dominated by
  * packing B, which is as much memory traffic as the product itself, so B
@@ -135,6 +136,17 @@ static int threads_for(int64_t M, int64_t N, int64_t K, double cost)
     return (double)M * (double)N * (double)K * cost < TG_GEMM_PARALLEL_MIN ? 1 : tg_get_num_threads();
 }
 
+/* Part tid of nt of [0, n) in whole units of `unit` elements (the last
+ * part ends at n): [*lo, *hi), empty when there are fewer units than parts. */
+static void share(int64_t n, int64_t unit, int nt, int tid, int64_t *lo, int64_t *hi)
+{
+    int64_t units = (n + unit - 1) / unit;
+    *lo = units * tid / nt * unit;
+    *hi = units * (tid + 1) / nt * unit;
+    if (*hi > n) *hi = n;
+    if (*lo > n) *lo = n;
+}
+
 /* This thread's block [m0,m1) x [n0,n1) of C. The grid splits N first (each
  * thread then packs only its own part of B, usually the larger operand) and
  * M only when there are more threads than useful column slices. */
@@ -153,13 +165,8 @@ static void thread_block(const tg_gemm_blocking *bl, int nthreads, int tid, int6
         if (cost < best_cost) best_cost = cost, best_tm = tm;
     }
     int tm = best_tm, tn = nthreads / best_tm;
-    int row = tid / tn, col = tid % tn;
-    *m0 = tiles_m * row / tm * bl->mr;
-    *m1 = tiles_m * (row + 1) / tm * bl->mr;
-    *n0 = tiles_n * col / tn * bl->nr;
-    *n1 = tiles_n * (col + 1) / tn * bl->nr;
-    if (*m1 > M) *m1 = M;
-    if (*n1 > N) *n1 = N;
+    share(M, bl->mr, tm, tid / tn, m0, m1);
+    share(N, bl->nr, tn, tid % tn, n0, n1);
 }
 
 #ifdef TG_USE_BLAS

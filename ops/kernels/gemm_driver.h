@@ -89,18 +89,24 @@ static void NAME(pack_b)(const tg_simd_impl *impl, int64_t kc, int64_t nc, const
     }
 }
 
-/* One tile whose columns are fewer than NR or not contiguous in C: run the
- * kernel on a private tile with the same alpha and beta (so the arithmetic
- * is the one a full tile gets), then copy the valid part out. */
-static void NAME(edge_tile)(const tg_simd_impl *impl, int64_t kc, int mr, int64_t nr,
-                            const T *a, const T *b, int64_t ldb, T alpha, T beta,
-                            T *C, int64_t rsC, int64_t csC)
+/* One tile of mr rows and nr columns of C: the kernel itself for a full
+ * tile with contiguous columns; otherwise the level's kernel for few
+ * columns, or the kernel run on a private tile with the same alpha and
+ * beta (so the arithmetic is the one a full tile gets) and the valid part
+ * copied out. */
+static void NAME(tile)(const tg_simd_impl *impl, int64_t kc, int mr, int64_t nr,
+                       const T *a, const T *b, int64_t ldb, T alpha, T beta,
+                       T *C, int64_t rsC, int64_t csC)
 {
+    const tg_gemm_blocking *bl = &impl->NAME(blocking);
+    if (nr == bl->nr && csC == 1) {
+        impl->NAME(ukr)(kc, mr, a, b, ldb, C, rsC, alpha, beta);
+        return;
+    }
     if (csC == 1 && impl->NAME(ukr_cols)) {
         impl->NAME(ukr_cols)(kc, mr, nr, a, b, ldb, C, rsC, alpha, beta);
         return;
     }
-    const tg_gemm_blocking *bl = &impl->NAME(blocking);
     NAME(ukr_fn) ukr = impl->NAME(ukr);
     _Alignas(64) T tile[TG_TILE_MAX];
     if (beta != 0) {
@@ -133,7 +139,6 @@ static void NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b, T *buf,
                               T beta, T *C, int64_t rsC, int64_t csC)
 {
     const tg_gemm_blocking *bl = &impl->NAME(blocking);
-    NAME(ukr_fn) ukr = impl->NAME(ukr);
     const int MR = bl->mr, NR = bl->nr;
     T *abuf = buf, *bbuf = buf + NAME(pack_a_elems)(bl);
 
@@ -158,10 +163,7 @@ static void NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b, T *buf,
                         int mr = mc - ir < MR ? (int)(mc - ir) : MR;
                         const T *a = abuf + ir * kc;
                         T *c = C + (ic + ir) * rsC + (jc + jr) * csC;
-                        if (nr == NR && csC == 1)
-                            ukr(kc, mr, a, b, ldb, c, rsC, alpha, beta_p);
-                        else
-                            NAME(edge_tile)(impl, kc, mr, nr, a, b, ldb, alpha, beta_p, c, rsC, csC);
+                        NAME(tile)(impl, kc, mr, nr, a, b, ldb, alpha, beta_p, c, rsC, csC);
                     }
                 }
             }
@@ -305,9 +307,9 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
 #pragma omp parallel num_threads(region.threads)
             {
                 tg__parallel_arrive(&region);
-                int64_t quads = (N + 3) / 4, nt = omp_get_num_threads(), tid = omp_get_thread_num();
-                int64_t n0 = quads * tid / nt * 4, n1 = quads * (tid + 1) / nt * 4;
-                NAME(gemm_dots)(impl, n0, n1 < N ? n1 : N, M, K, alpha, A, rsA, B, csB, beta, C, rsC, csC);
+                int64_t n0, n1;
+                share(N, 4, omp_get_num_threads(), omp_get_thread_num(), &n0, &n1);
+                NAME(gemm_dots)(impl, n0, n1, M, K, alpha, A, rsA, B, csB, beta, C, rsC, csC);
             }
             tg__parallel_end(&region);
 #endif
@@ -316,7 +318,6 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
     }
     if (use_wt(&impl->NAME(blocking), impl->NAME(ukr_wt) != NULL, M, rsB, csC)) {
         /* Columns split in whole tiles between threads, each packing A. */
-        int64_t tiles = (N + impl->NAME(blocking).mr - 1) / impl->NAME(blocking).mr;
         if (region.threads == 1) {
             NAME(gemm_wt)(impl, bufs, 0, N, M, K, alpha, A, rsA, csA, B, csB, beta, C, rsC);
         } else {
@@ -324,11 +325,12 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
 #pragma omp parallel num_threads(region.threads)
             {
                 tg__parallel_arrive(&region);
-                int64_t nt = omp_get_num_threads(), tid = omp_get_thread_num(), mr = impl->NAME(blocking).mr;
-                int64_t n0 = tiles * tid / nt * mr, n1 = tiles * (tid + 1) / nt * mr;
-                if (n0 < N)
-                    NAME(gemm_wt)(impl, bufs + tid * NAME(pack_elems)(&impl->NAME(blocking)), n0, n1 < N ? n1 : N,
-                                  M, K, alpha, A, rsA, csA, B, csB, beta, C, rsC);
+                int tid = omp_get_thread_num();
+                int64_t n0, n1;
+                share(N, impl->NAME(blocking).mr, omp_get_num_threads(), tid, &n0, &n1);
+                if (n0 < n1)
+                    NAME(gemm_wt)(impl, bufs + tid * NAME(pack_elems)(&impl->NAME(blocking)), n0, n1, M, K, alpha, A,
+                                  rsA, csA, B, csB, beta, C, rsC);
             }
             tg__parallel_end(&region);
 #endif
@@ -360,7 +362,6 @@ static void NAME(gemm_shared_a_block)(const tg_simd_impl *impl, T *buf, int64_t 
                                       const T *A, int64_t rsA, int64_t csA, int n, const tg__gemm_out *out, T beta)
 {
     const tg_gemm_blocking *bl = &impl->NAME(blocking);
-    NAME(ukr_fn) ukr = impl->NAME(ukr);
     const int MR = bl->mr, NR = bl->nr;
     T *abuf = buf, *b[TG__GEMM_OUTS_MAX], *bt = buf + NAME(pack_a_elems)(bl);
     for (int t = 0; t < n; t++) {
@@ -377,10 +378,7 @@ static void NAME(gemm_shared_a_block)(const tg_simd_impl *impl, T *buf, int64_t 
                 for (int64_t ir = 0; ir < mc; ir += MR) {
                     int mr = mc - ir < MR ? (int)(mc - ir) : MR;
                     T *c = (T *)out[t].C + (ic + ir) * out[t].rsC + jr;
-                    if (nr == NR)
-                        ukr(K, mr, abuf + ir * K, b[t] + jr * K, NR, c, out[t].rsC, 1, beta);
-                    else
-                        NAME(edge_tile)(impl, K, mr, nr, abuf + ir * K, b[t] + jr * K, NR, 1, beta, c, out[t].rsC, 1);
+                    NAME(tile)(impl, K, mr, nr, abuf + ir * K, b[t] + jr * K, NR, 1, beta, c, out[t].rsC, 1);
                 }
             }
     }
@@ -427,11 +425,12 @@ static int NAME(gemm_shared_a)(const char *fn, int64_t M, int64_t K, const T *A,
 #pragma omp parallel num_threads(region.threads)
         {
             tg__parallel_arrive(&region);
-            int64_t tiles = (M + bl->mr - 1) / bl->mr, nt = omp_get_num_threads(), tid = omp_get_thread_num();
-            int64_t m0 = tiles * tid / nt * bl->mr, m1 = tiles * (tid + 1) / nt * bl->mr;
-            if (m0 < M)
-                NAME(gemm_shared_a_block)(impl, bufs + tid * NAME(pack_elems)(bl), m0, m1 < M ? m1 : M, K, A, rsA,
-                                          csA, n, out, beta);
+            int tid = omp_get_thread_num();
+            int64_t m0, m1;
+            share(M, bl->mr, omp_get_num_threads(), tid, &m0, &m1);
+            if (m0 < m1)
+                NAME(gemm_shared_a_block)(impl, bufs + tid * NAME(pack_elems)(bl), m0, m1, K, A, rsA, csA, n, out,
+                                          beta);
         }
         tg__parallel_end(&region);
 #endif
