@@ -12,6 +12,7 @@
 #define VW _mm256
 #define VF __m256
 #define FLANES 8
+#define VU 4
 
 #define select_lt_ps(x, bound, a, b) _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, bound, _CMP_LT_OQ))
 #define round_ps(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)

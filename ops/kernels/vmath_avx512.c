@@ -9,6 +9,7 @@
 #define VW _mm512
 #define VF __m512
 #define FLANES 16
+#define VU 4
 
 #define select_lt_ps(x, bound, a, b) \
     _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, bound, _CMP_LT_OQ), b, a)

@@ -29,66 +29,68 @@
  * fitted P (relative error 7e-10), then 2^n in two halves so that results
  * down to the denormals are rounded once. x is clamped to [-104, 89], where
  * float's e^x is 0 and inf; the clamps take x second, so NaN comes through. */
-static inline VF exp_ps(VF x)
+/* Every kernel works on VU independent vectors at once, each of its steps
+ * written for all VU in turn: one vector's chain of dependent steps is
+ * longer than the out-of-order window can cover, and interleaved chains
+ * keep the FMA units busy. */
+#define EACH _Pragma("GCC unroll 8") for (int u = 0; u < VU; u++)
+
+static inline void exp_ps(const VF *xin, VF *out)
 {
-    x = FOP(min)(FOP(set1)(89.0f), x);
-    x = FOP(max)(FOP(set1)(-104.0f), x);
-    VF n = round_ps(FOP(mul)(x, FOP(set1)(1.44269504088896341f)));
-    VF r = FOP(fnmadd)(n, FOP(set1)(0.693359375f), x);
-    r = FOP(fnmadd)(n, FOP(set1)(-2.12194440e-4f), r);
-    VF p = FOP(set1)(1.989927841e-4f);
-    p = FOP(fmadd)(p, r, FOP(set1)(1.393364742e-3f));
-    p = FOP(fmadd)(p, r, FOP(set1)(8.333298378e-3f));
-    p = FOP(fmadd)(p, r, FOP(set1)(4.166646674e-2f));
-    p = FOP(fmadd)(p, r, FOP(set1)(1.666666716e-1f));
-    p = FOP(fmadd)(p, r, FOP(set1)(0.5f));
+    VF x[VU], n[VU], r[VU], p[VU];
+    EACH x[u] = FOP(max)(FOP(set1)(-104.0f), FOP(min)(FOP(set1)(89.0f), xin[u]));
+    EACH n[u] = round_ps(FOP(mul)(x[u], FOP(set1)(1.44269504088896341f)));
+    EACH r[u] = FOP(fnmadd)(n[u], FOP(set1)(0.693359375f), x[u]);
+    EACH r[u] = FOP(fnmadd)(n[u], FOP(set1)(-2.12194440e-4f), r[u]);
+    EACH p[u] = FOP(fmadd)(FOP(set1)(1.989927841e-4f), r[u], FOP(set1)(1.393364742e-3f));
+    EACH p[u] = FOP(fmadd)(p[u], r[u], FOP(set1)(8.333298378e-3f));
+    EACH p[u] = FOP(fmadd)(p[u], r[u], FOP(set1)(4.166646674e-2f));
+    EACH p[u] = FOP(fmadd)(p[u], r[u], FOP(set1)(1.666666716e-1f));
+    EACH p[u] = FOP(fmadd)(p[u], r[u], FOP(set1)(0.5f));
     /* 1 + r as a sum hi + lo with lo its exact rounding error, so that the
      * one rounding left is the last addition's: e^r is then float's own
      * answer but for inputs within a few 2^-30 of a tie. */
-    VF one = FOP(set1)(1.0f);
-    VF hi = FOP(add)(one, r);
-    VF lo = FOP(add)(FOP(sub)(one, hi), r);
-    VF e = FOP(add)(hi, FOP(fmadd)(FOP(mul)(r, r), p, lo));
-    return pow2_mul_ps(e, n);
+    EACH {
+        VF one = FOP(set1)(1.0f);
+        VF hi = FOP(add)(one, r[u]);
+        VF lo = FOP(add)(FOP(sub)(one, hi), r[u]);
+        out[u] = pow2_mul_ps(FOP(add)(hi, FOP(fmadd)(FOP(mul)(r[u], r[u]), p[u], lo)), n[u]);
+    }
 }
 
-/* tanh(x) = sign(x) (1 - 2 / (e^(2|x|) + 1)) for |x| >= 1, where the
- * quotient is under a quarter and its rounding stays small against the
- * result; below 1, x + x^3 Q(x^2) with a fitted Q (relative error 1.2e-8),
- * which keeps tiny x exact. |x| >= 10 gives 1 in float; the clamp keeps
- * e^(2|x|) finite. */
-static inline VF tanh_ps(VF x)
+static inline void tanh_ps(const VF *x, VF *out)
 {
-    VF sign = FOP(set1)(-0.0f);
-    VF ax = FOP(andnot)(sign, x);
-    VF clamped = FOP(min)(FOP(set1)(10.0f), ax);
-    VF one = FOP(set1)(1.0f);
-    VF large = FOP(sub)(one, FOP(div)(FOP(set1)(2.0f), FOP(add)(exp_ps(FOP(add)(clamped, clamped)), one)));
-    VF z = FOP(mul)(ax, ax);
-    VF q = FOP(set1)(1.464627130e-4f);
-    q = FOP(fmadd)(q, z, FOP(set1)(-9.367226739e-4f));
-    q = FOP(fmadd)(q, z, FOP(set1)(3.225660417e-3f));
-    q = FOP(fmadd)(q, z, FOP(set1)(-8.711332455e-3f));
-    q = FOP(fmadd)(q, z, FOP(set1)(2.183458768e-2f));
-    q = FOP(fmadd)(q, z, FOP(set1)(-5.396433920e-2f));
-    q = FOP(fmadd)(q, z, FOP(set1)(1.333331764e-1f));
-    q = FOP(fmadd)(q, z, FOP(set1)(-3.333333433e-1f));
-    VF small = FOP(fmadd)(FOP(mul)(q, z), ax, ax);
-    VF t = select_lt_ps(ax, one, small, large);
-    /* Put the sign back; NaN stays NaN (large is NaN for a NaN x). */
-    return FOP(or)(t, FOP(and)(x, sign));
+    VF sign = FOP(set1)(-0.0f), one = FOP(set1)(1.0f);
+    VF ax[VU], e[VU], q[VU], z[VU];
+    EACH ax[u] = FOP(andnot)(sign, x[u]);
+    EACH {
+        VF clamped = FOP(min)(FOP(set1)(10.0f), ax[u]);
+        e[u] = FOP(add)(clamped, clamped);
+    }
+    exp_ps(e, e);
+    EACH z[u] = FOP(mul)(ax[u], ax[u]);
+    EACH q[u] = FOP(fmadd)(FOP(set1)(1.464627130e-4f), z[u], FOP(set1)(-9.367226739e-4f));
+    EACH q[u] = FOP(fmadd)(q[u], z[u], FOP(set1)(3.225660417e-3f));
+    EACH q[u] = FOP(fmadd)(q[u], z[u], FOP(set1)(-8.711332455e-3f));
+    EACH q[u] = FOP(fmadd)(q[u], z[u], FOP(set1)(2.183458768e-2f));
+    EACH q[u] = FOP(fmadd)(q[u], z[u], FOP(set1)(-5.396433920e-2f));
+    EACH q[u] = FOP(fmadd)(q[u], z[u], FOP(set1)(1.333331764e-1f));
+    EACH q[u] = FOP(fmadd)(q[u], z[u], FOP(set1)(-3.333333433e-1f));
+    EACH {
+        VF large = FOP(sub)(one, FOP(div)(FOP(set1)(2.0f), FOP(add)(e[u], one)));
+        VF small = FOP(fmadd)(FOP(mul)(q[u], z[u]), ax[u], ax[u]);
+        VF t = select_lt_ps(ax[u], one, small, large);
+        out[u] = FOP(or)(t, FOP(and)(x[u], sign));
+    }
 }
 
-/* 1 / (1 + e^-x), each step rounded to float like the formula in float
- * (as PyTorch computes it): the gradient y (1 - y) amplifies any difference
- * in y near saturation, so y must be float's own answer, not a closer one.
- * 0 where expf(-x) overflows float (x below -88.72284; the largest float
- * whose expf is finite is 88.72283). */
-static inline VF sigmoid_ps(VF x)
+static inline void sigmoid_ps(const VF *x, VF *out)
 {
     VF one = FOP(set1)(1.0f);
-    VF s = FOP(div)(one, FOP(add)(one, exp_ps(FOP(sub)(FOP(setzero)(), x))));
-    return select_lt_ps(x, FOP(set1)(-88.722835f), FOP(setzero)(), s);
+    VF e[VU];
+    EACH e[u] = FOP(sub)(FOP(setzero)(), x[u]);
+    exp_ps(e, e);
+    EACH out[u] = select_lt_ps(x[u], FOP(set1)(-88.722835f), FOP(setzero)(), FOP(div)(one, FOP(add)(one, e[u])));
 }
 
 /* The float array loop around a kernel. Loading before storing keeps
@@ -96,18 +98,24 @@ static inline VF sigmoid_ps(VF x)
 #define TG_VMATH_ARRAY(FN, KERNEL)                                                          \
     void TG_CAT(tg_##FN##_f32_, ISA)(int64_t n, const float *x, float *y)                   \
     {                                                                                       \
+        VF v[VU];                                                                           \
         int64_t i = 0;                                                                      \
-        for (; i + FLANES <= n; i += FLANES) {                                              \
-            VF v = TG_CAT(VW, _loadu_ps)(x + i);                                            \
-            TG_CAT(VW, _storeu_ps)(y + i, KERNEL(v));                                       \
+        for (; i + VU * FLANES <= n; i += VU * FLANES) {                                    \
+            EACH v[u] = TG_CAT(VW, _loadu_ps)(x + i + u * FLANES);                          \
+            KERNEL(v, v);                                                                   \
+            EACH TG_CAT(VW, _storeu_ps)(y + i + u * FLANES, v[u]);                          \
         }                                                                                   \
         if (i < n) {                                                                        \
-            fmask m = tail_mask_ps(n - i);                                                  \
-            VF v = masked_load_ps(x + i, m);                                                \
-            masked_store_ps(y + i, m, KERNEL(v));                                           \
+            fmask m[VU];                                                                    \
+            EACH {                                                                          \
+                int64_t rem = n - i - u * FLANES;                                           \
+                m[u] = tail_mask_ps(rem <= 0 ? 0 : rem < FLANES ? rem : FLANES);            \
+                v[u] = masked_load_ps(rem > 0 ? x + i + u * FLANES : x, m[u]);              \
+            }                                                                               \
+            KERNEL(v, v);                                                                   \
+            EACH if (n - i > u * FLANES) masked_store_ps(y + i + u * FLANES, m[u], v[u]);   \
         }                                                                                   \
     }
-
 TG_VMATH_ARRAY(vexp, exp_ps)
 TG_VMATH_ARRAY(vtanh, tanh_ps)
 TG_VMATH_ARRAY(vsigmoid, sigmoid_ps)
