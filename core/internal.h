@@ -331,11 +331,15 @@ typedef struct {
 /* C_t = beta*C_t + A B_t for t < n (1 <= n <= TG__GEMM_OUTS_MAX), A (M,
  * K), with the bits of tg_gemm called for each in turn: where each would
  * pack A (a weight gradient g^T x: A = g^T), A is packed once for all.
- * 0, or -1 with a message. */
+ * sums (M), when not NULL, then also gets A's row sums (a bias gradient,
+ * the sum of g's rows), added one column of A at a time as the engine
+ * sums a gradient: sums[i] += A(i, 0), += A(i, 1), ... 1 when that was
+ * done, 0 when A was not packed once and sums is untouched, -1 with a
+ * message. */
 int tg__gemm_shared_a_f32(int64_t M, int64_t K, const float *A, int64_t rsA, int64_t csA, int n,
-                          const tg__gemm_out *out, float beta);
+                          const tg__gemm_out *out, float beta, float *sums);
 int tg__gemm_shared_a_f64(int64_t M, int64_t K, const double *A, int64_t rsA, int64_t csA, int n,
-                          const tg__gemm_out *out, double beta);
+                          const tg__gemm_out *out, double beta, double *sums);
 
 /* The stack of ts[0..n) along dim (ops/shape.c) in y, which the caller
  * made with tg_stack's shape and filled (y[..., i, ...] = ts[i]): records

@@ -194,12 +194,19 @@ static void linear_backward(tg_node *n, tg_tensor *g)
         outs[n_outs++] = (tg__gemm_out){x2.shape[1], tg_data(&x2), x2.stride[0], x2.stride[1],
                                         tg_data(slot), slot->stride[0], slot->stride[1]};
     }
+    /* A bias of (out) gets its gradient, g's rows summed, from that call
+     * too, from the packed g^T. */
     tg_tensor g2t = tg__transposed(&g2);
-    if (n_outs && (g->dtype == TG_F32 ? tg__gemm_shared_a_f32(g2t.shape[0], g2t.shape[1], tg_data(&g2t), g2t.stride[0],
-                                                              g2t.stride[1], n_outs, outs, 1.0f)
-                                      : tg__gemm_shared_a_f64(g2t.shape[0], g2t.shape[1], tg_data(&g2t), g2t.stride[0],
-                                                              g2t.stride[1], n_outs, outs, 1.0)) < 0)
-        return;
+    tg_tensor *bias_slot = n_outs && bias && bias->ndim == 1 && bias->shape[0] == g2.shape[1] ? tg_grad_slot(bias) : NULL;
+    int summed = 0;
+    if (n_outs) {
+        summed = g->dtype == TG_F32
+                     ? tg__gemm_shared_a_f32(g2t.shape[0], g2t.shape[1], tg_data(&g2t), g2t.stride[0], g2t.stride[1],
+                                             n_outs, outs, 1.0f, bias_slot ? tg_data(bias_slot) : NULL)
+                     : tg__gemm_shared_a_f64(g2t.shape[0], g2t.shape[1], tg_data(&g2t), g2t.stride[0], g2t.stride[1],
+                                             n_outs, outs, 1.0, bias_slot ? tg_data(bias_slot) : NULL);
+        if (summed < 0) return;
+    }
     for (int k = 0; k < terms; k++) {
         tg_tensor *x = n->inputs[2 * k], *w = n->inputs[2 * k + 1];
         if (!tg_needs_grad(x)) continue;
@@ -209,7 +216,7 @@ static void linear_backward(tg_node *n, tg_tensor *g)
         if (gemm2d(&dx2, &g2, w, 0.0) < 0) return;
         tg_accum_grad(x, dx);
     }
-    tg_accum_grad(bias, g);
+    if (!bias_slot || summed != 1) tg_accum_grad(bias, g);
 }
 
 /* False with a message unless wt is a 2-D (in, out) tensor of w's dtype,

@@ -265,6 +265,15 @@ static void test_shared_a_bits(void **state)
             float *at32 = malloc(sizeof(float) * (size_t)(M * K));
             double *at64 = malloc(sizeof(double) * (size_t)(M * K));
             for (int64_t i = 0; i < M * K; i++) at32[i] = (float)rng_uniform(), at64[i] = rng_uniform();
+            /* A's row sums onto a start, one column at a time. */
+            float *s0_32 = malloc(sizeof(float) * (size_t)M), *sum32 = malloc(sizeof(float) * (size_t)M);
+            float *sw32 = malloc(sizeof(float) * (size_t)M);
+            double *s0_64 = malloc(sizeof(double) * (size_t)M), *sum64 = malloc(sizeof(double) * (size_t)M);
+            double *sw64 = malloc(sizeof(double) * (size_t)M);
+            for (int64_t i = 0; i < M; i++) {
+                sw32[i] = s0_32[i] = (float)rng_uniform(), sw64[i] = s0_64[i] = rng_uniform();
+                for (int64_t k = 0; k < K; k++) sw32[i] += at32[k * M + i], sw64[i] += at64[k * M + i];
+            }
             shared_out o[3];
             for (int t = 0; t < 3; t++) {
                 size_t nb = (size_t)(K * cols[t]), nc = (size_t)(M * cols[t]);
@@ -294,8 +303,21 @@ static void test_shared_a_bits(void **state)
                         out32[t] = (tg__gemm_out){o[t].N, o[t].b32, o[t].rsB, o[t].csB, o[t].c32, o[t].N, 1};
                         out64[t] = (tg__gemm_out){o[t].N, o[t].b64, o[t].rsB, o[t].csB, o[t].c64, o[t].N, 1};
                     }
-                    assert_int_equal(tg__gemm_shared_a_f32(M, K, at32, 1, M, n, out32, 1.0f), 0);
-                    assert_int_equal(tg__gemm_shared_a_f64(M, K, at64, 1, M, n, out64, 1.0), 0);
+                    memcpy(sum32, s0_32, sizeof(float) * (size_t)M);
+                    memcpy(sum64, s0_64, sizeof(double) * (size_t)M);
+                    int summed32 = tg__gemm_shared_a_f32(M, K, at32, 1, M, n, out32, 1.0f, sum32);
+                    int summed64 = tg__gemm_shared_a_f64(M, K, at64, 1, M, n, out64, 1.0, sum64);
+                    assert_true(summed32 == 0 || summed32 == 1);
+                    assert_true(summed64 == 0 || summed64 == 1);
+                    /* Where A is packed once (always at 512 x 64), its row
+                     * sums come with the bits of the loop above; elsewhere
+                     * they are left to the caller. */
+                    if (M == 512 && K == 64 && (!summed32 || !summed64))
+                        fail_msg("%s, M=512 K=64: A was not packed once for %d products", levels[lv], n);
+                    if (memcmp(sum32, summed32 ? sw32 : s0_32, sizeof(float) * (size_t)M) != 0 ||
+                        memcmp(sum64, summed64 ? sw64 : s0_64, sizeof(double) * (size_t)M) != 0)
+                        fail_msg("%s, M=%lld K=%lld, %d threads, %d products: row sums differ (%s)", levels[lv],
+                                 (long long)M, (long long)K, threads, n, summed32 ? "summed" : "not summed");
                     for (int t = 0; t < n; t++) {
                         size_t nc = (size_t)(M * o[t].N);
                         if (memcmp(o[t].c32, o[t].want32, sizeof(float) * nc) != 0 ||
@@ -309,12 +331,12 @@ static void test_shared_a_bits(void **state)
                 free(o[t].b32), free(o[t].c0_32), free(o[t].c32), free(o[t].want32);
                 free(o[t].b64), free(o[t].c0_64), free(o[t].c64), free(o[t].want64);
             }
-            free(at32), free(at64);
+            free(at32), free(at64), free(s0_32), free(sum32), free(sw32), free(s0_64), free(sum64), free(sw64);
         }
     }
     /* Out of range: no product, or more than the limit. */
     tg__gemm_out none = {1, NULL, 1, 1, NULL, 1, 1};
-    assert_int_equal(tg__gemm_shared_a_f32(4, 4, NULL, 1, 4, 0, &none, 1.0f), -1);
+    assert_int_equal(tg__gemm_shared_a_f32(4, 4, NULL, 1, 4, 0, &none, 1.0f, NULL), -1);
     assert_non_null(strstr(tg_last_error(), "0 products"));
     assert_int_equal(tg_set_num_threads(2), 0);
     assert_int_equal(tg_simd_force(NULL), 0);

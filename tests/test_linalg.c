@@ -202,6 +202,54 @@ static void test_linear_with_added_term(void **state)
     }
 }
 
+/* A linear's bias gradient is g's rows added one at a time, the same bits
+ * whether it comes from the packed g^T of the weight gradient (300
+ * outputs) or from the engine's sum (4 outputs, or no weight gradient),
+ * over two backward passes. */
+static void test_linear_bias_grad_bits(void **state)
+{
+    (void)state;
+    tg_manual_seed(12);
+    static const int64_t outs[] = {300, 4};
+    for (tg_dtype dtype = TG_F32; dtype <= TG_F64; dtype++)
+        for (size_t o = 0; o < sizeof outs / sizeof outs[0]; o++)
+            for (int weight_grad = 0; weight_grad < 2; weight_grad++) {
+                int64_t rows = 64, in = 40, out = outs[o];
+                tg_tensor *x = tg_randn(dtype, 2, (int64_t[]){rows, in}, 0, 1);
+                tg_tensor *w = tg_requires_grad(tg_randn(dtype, 2, (int64_t[]){out, in}, 0, 1), weight_grad);
+                tg_tensor *b = tg_requires_grad(tg_randn(dtype, 1, (int64_t[]){out}, 0, 1), true);
+                tg_tensor *g[2] = {tg_randn(dtype, 2, (int64_t[]){rows, out}, 0, 1),
+                                   tg_randn(dtype, 2, (int64_t[]){rows, out}, 0, 1)};
+                for (int pass = 0; pass < 2; pass++) {
+                    tg_scope *s = tg_scope_begin();
+                    assert_int_equal(tg_backward(tg_linear(x, w, b), g[pass]), 0);
+                    tg_scope_end(s);
+                }
+                assert_non_null(b->grad);
+                for (int64_t j = 0; j < out; j++) {
+                    /* Each pass sums into a buffer of its own, then adds it
+                     * to the leaf's gradient. */
+                    float s32 = 0;
+                    double s64 = 0;
+                    for (int pass = 0; pass < 2; pass++) {
+                        float p32 = 0;
+                        double p64 = 0;
+                        for (int64_t r = 0; r < rows; r++) {
+                            double v = tg_get(g[pass], (int64_t[]){r, j});
+                            p32 += (float)v, p64 += v;
+                        }
+                        s32 += p32, s64 += p64;
+                    }
+                    double got = tg_get(b->grad, (int64_t[]){j});
+                    if (got != (dtype == TG_F32 ? (double)s32 : s64))
+                        fail_msg("%s, %lld outputs, weight grad %d: bias grad[%lld] = %.17g, rows added in turn "
+                                 "give %.17g", tg_dtype_name(dtype), (long long)out, weight_grad, (long long)j, got,
+                                 dtype == TG_F32 ? (double)s32 : s64);
+                }
+                tg_free(x), tg_free(w), tg_free(b), tg_free(g[0]), tg_free(g[1]);
+            }
+}
+
 static void test_empty_sizes(void **state)
 {
     (void)state;
@@ -305,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_golden),      cmocka_unit_test(test_matmul_shapes),
         cmocka_unit_test(test_gradcheck),   cmocka_unit_test(test_empty_sizes),
         cmocka_unit_test(test_bad_input),   cmocka_unit_test(test_linear_with_added_term),
+        cmocka_unit_test(test_linear_bias_grad_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -239,13 +239,13 @@ int tg_gemm_f64(int64_t M, int64_t N, int64_t K, double alpha, const double *A, 
 }
 
 int tg__gemm_shared_a_f32(int64_t M, int64_t K, const float *A, int64_t rsA, int64_t csA, int n,
-                          const tg__gemm_out *out, float beta)
+                          const tg__gemm_out *out, float beta, float *sums)
 {
-    return gemm_shared_a_f32("tg_gemm_f32", M, K, A, rsA, csA, n, out, beta);
+    return gemm_shared_a_f32("tg_gemm_f32", M, K, A, rsA, csA, n, out, beta, sums);
 }
 
 int tg__gemm_shared_a_f64(int64_t M, int64_t K, const double *A, int64_t rsA, int64_t csA, int n,
-                          const tg__gemm_out *out, double beta)
+                          const tg__gemm_out *out, double beta, double *sums)
 {
-    return gemm_shared_a_f64("tg_gemm_f64", M, K, A, rsA, csA, n, out, beta);
+    return gemm_shared_a_f64("tg_gemm_f64", M, K, A, rsA, csA, n, out, beta, sums);
 }

@@ -354,12 +354,51 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
     return 0;
 }
 
+/* sums[i] += A(i, 0), then += A(i, 1), ..., for the mc rows of a packed
+ * block (slivers of mr rows, k-major): k by k over every sliver, so that
+ * each step adds a run of independent sums, in the order of adding A's
+ * columns one by one (the bits of the engine's sum of a bias gradient). */
+typedef T NAME(vec) __attribute__((vector_size(32)));
+
+TG__VECTOR_CLONES static void NAME(add_sums)(int64_t mc, int64_t K, int mr, const T *restrict a,
+                                             T *restrict sums)
+{
+    enum { W = 32 / sizeof(T) };
+    /* A run of mr sums plus mr values, a vector of W at a time (the
+     * compiler leaves this loop scalar when written element by element). */
+#define ADD_SUMS(MR_)                                                                       \
+    for (int64_t k = 0; k < K; k++)                                                        \
+        for (int64_t ir = 0; ir < mc; ir += (MR_)) {                                       \
+            const T *ak = a + ir * K + k * (MR_);                                           \
+            int64_t n = mc - ir < (MR_) ? mc - ir : (MR_), i = 0;                           \
+            for (; i + W <= n; i += W) {                                                    \
+                NAME(vec) s_, a_;                                                           \
+                memcpy(&s_, sums + ir + i, sizeof s_);                                      \
+                memcpy(&a_, ak + i, sizeof a_);                                             \
+                s_ += a_;                                                                   \
+                memcpy(sums + ir + i, &s_, sizeof s_);                                      \
+            }                                                                               \
+            for (; i < n; i++) sums[ir + i] += ak[i];                                       \
+        }                                                                                   \
+    return
+    switch (mr) {
+    case 4: ADD_SUMS(4);
+    case 6: ADD_SUMS(6);
+    case 8: ADD_SUMS(8);
+    case 12: ADD_SUMS(12);
+    default: ADD_SUMS(mr);
+    }
+#undef ADD_SUMS
+}
+
 /* Rows [m0, m1) of every C_t = beta*C_t + A B_t on one thread, K within
  * one cache block: the B_t packed whole into buf once, then each block of
  * A packed once for all of them. Per tile, the arithmetic of gemm_serial
- * for each product alone. */
+ * for each product alone. With sums, A's row sums are added to it from
+ * each packed block. */
 static void NAME(gemm_shared_a_block)(const tg_simd_impl *impl, T *buf, int64_t m0, int64_t m1, int64_t K,
-                                      const T *A, int64_t rsA, int64_t csA, int n, const tg__gemm_out *out, T beta)
+                                      const T *A, int64_t rsA, int64_t csA, int n, const tg__gemm_out *out, T beta,
+                                      T *sums)
 {
     const tg_gemm_blocking *bl = &impl->NAME(blocking);
     const int MR = bl->mr, NR = bl->nr;
@@ -372,6 +411,7 @@ static void NAME(gemm_shared_a_block)(const tg_simd_impl *impl, T *buf, int64_t 
     for (int64_t ic = m0; ic < m1; ic += bl->mc) {
         int64_t mc = m1 - ic < bl->mc ? m1 - ic : bl->mc;
         NAME(pack_a)(impl, mc, K, A + ic * rsA, rsA, csA, MR, abuf);
+        if (sums) NAME(add_sums)(mc, K, MR, abuf, sums + ic);
         for (int t = 0; t < n; t++)
             for (int64_t jr = 0; jr < out[t].N; jr += NR) {
                 int64_t nr = out[t].N - jr < NR ? out[t].N - jr : NR;
@@ -385,7 +425,7 @@ static void NAME(gemm_shared_a_block)(const tg_simd_impl *impl, T *buf, int64_t 
 }
 
 static int NAME(gemm_shared_a)(const char *fn, int64_t M, int64_t K, const T *A, int64_t rsA, int64_t csA, int n,
-                               const tg__gemm_out *out, T beta)
+                               const tg__gemm_out *out, T beta, T *sums)
 {
     if (n < 1 || n > TG__GEMM_OUTS_MAX) return tg_fail("%s: %d products, expected 1 to %d", fn, n, TG__GEMM_OUTS_MAX);
     const tg_simd_impl *impl = tg_simd_current();
@@ -418,7 +458,7 @@ static int NAME(gemm_shared_a)(const char *fn, int64_t M, int64_t K, const T *A,
         return tg_fail("%s: out of memory for packing buffers (M=%lld, K=%lld)", fn, (long long)M, (long long)K);
     tg__parallel region = tg__parallel_begin(wanted);
     if (region.threads == 1) {
-        NAME(gemm_shared_a_block)(impl, bufs, 0, M, K, A, rsA, csA, n, out, beta);
+        NAME(gemm_shared_a_block)(impl, bufs, 0, M, K, A, rsA, csA, n, out, beta, sums);
     } else {
 #ifdef _OPENMP
         /* Rows split in whole tiles between threads, each packing every B. */
@@ -430,10 +470,10 @@ static int NAME(gemm_shared_a)(const char *fn, int64_t M, int64_t K, const T *A,
             share(M, bl->mr, omp_get_num_threads(), tid, &m0, &m1);
             if (m0 < m1)
                 NAME(gemm_shared_a_block)(impl, bufs + tid * NAME(pack_elems)(bl), m0, m1, K, A, rsA, csA, n, out,
-                                          beta);
+                                          beta, sums);
         }
         tg__parallel_end(&region);
 #endif
     }
-    return 0;
+    return sums ? 1 : 0;
 }
