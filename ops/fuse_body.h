@@ -102,7 +102,7 @@ TG__VECTOR_CLONES static void NAME(forward_task)(const fuse_plan *p, T *y, T *sa
     do {                                                                             \
         int u_ = (u);                                                                \
         if (!p->needed[u_]) break;                                                   \
-        T *restrict d_ = grad[u_];                                                   \
+        T *restrict d_ = gp[u_];                                                     \
         if (has[u_]) {                                                               \
             for (int64_t i = 0; i < n; i++) d_[i] += (EXPR);                         \
         } else {                                                                     \
@@ -122,6 +122,15 @@ TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g
     T buf[TG_FUSE_MAX_VALUES][NPIECE], grad[TG_FUSE_MAX_VALUES][NPIECE];
     const T *val[TG_FUSE_MAX_VALUES];
     bool has[TG_FUSE_MAX_VALUES] = {0};
+    /* Where each value's gradient collects: a load that stores collects
+     * straight into its place in the input's gradient, the rest in grad. */
+    T *gp[TG_FUSE_MAX_VALUES];
+    for (int v = 0; v < p->n_values; v++) {
+        const tg_fuse_value *x = &p->values[v];
+        gp[v] = x->op == TG_FUSE_LOAD && p->stores[v] && dx[x->input]
+                    ? dx[x->input] + r * p->n_cols[x->input] + x->block * p->width + j0
+                    : grad[v];
+    }
     /* The next row's saved activations, written by the forward long ago
      * and read here one piece at a time: ask for them now, so that they
      * arrive while this piece computes. */
@@ -139,18 +148,18 @@ TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g
         const tg_fuse_value *x = &p->values[v];
         if (x->op == TG_FUSE_LOAD) {
             /* The load that stores comes first in this sweep among loads of
-             * its block; one that nothing reached stores zeros. */
+             * its block (its gradient is in place already); one that
+             * nothing reached stores zeros. */
             T *restrict d = dx[x->input];
             if (!d || (!has[v] && !p->stores[v])) continue;
             d += r * p->n_cols[x->input] + x->block * p->width + j0;
             if (!has[v]) memset(d, 0, sizeof(T) * (size_t)n);
-            else if (p->stores[v]) memcpy(d, grad[v], sizeof(T) * (size_t)n);
-            else
+            else if (!p->stores[v])
                 for (int64_t i = 0; i < n; i++) d[i] += grad[v][i];
             continue;
         }
         if (!has[v]) continue;
-        const T *restrict gv = grad[v], *restrict y = val[v];
+        const T *restrict gv = gp[v], *restrict y = val[v];
         const T *restrict a = val[x->a], *restrict b = x->b >= 0 ? val[x->b] : NULL;
         const T *restrict c = x->c >= 0 ? val[x->c] : NULL;
         switch (x->op) {
