@@ -79,9 +79,11 @@
  *     }
  *     tg__parallel_end(&region);
  *
- * so that the library sees how late its helper threads start. When another
- * process holds a core, a helper thread waits for the scheduler and every
- * region waits for it: two threads then run slower than one. When regions
+ * (or with the body a function, tg__parallel_run below, as the regions of
+ * a recurrent step's small ops are), so that the library sees how late its
+ * helper threads start. When another process holds a core, a helper thread
+ * waits for the scheduler and every region waits for it: two threads then
+ * run slower than one. When regions
  * keep starting late, regions run on the calling thread alone for a while
  * (10 ms, doubling up to 1 s while the load lasts), then try threads again.
  * Every parallel loop of the library gives bit-identical results for any
@@ -97,6 +99,14 @@ int tg__threads_for(int64_t work, int64_t min_work);
 tg__parallel tg__parallel_begin(int wanted);
 void tg__parallel_arrive(tg__parallel *r);
 void tg__parallel_end(tg__parallel *r);
+/* The same region with its body a function: fn(ctx) on each of r's
+ * threads, arrived, whose loops are orphaned "omp for" constructs (outside
+ * a region they run whole on the calling thread). On one thread it calls
+ * fn directly: an OpenMP region with if (false) still sets up a team and
+ * makes a futex call, 0.3 us, which the small ops of a recurrent step
+ * (a fused cell, a copy, a gradient added) paid about ten times a step.
+ * The caller still brackets it with tg__parallel_begin and _end. */
+void tg__parallel_run(tg__parallel *r, void (*fn)(void *), void *ctx);
 
 /* False for NULL (no message: NULL propagates) and for a tensor whose scope
  * has ended (message naming fn). */

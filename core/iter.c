@@ -159,24 +159,43 @@ static int64_t plan_rows(loop_plan *p, int nops, const tg_tensor *const *ops, in
     return *numel / p->shape[p->ndim - 1];
 }
 
+typedef struct {
+    const loop_plan *p;
+    int64_t rows, piece; /* piece 0: a row at a time */
+    tg_row_fn fn;
+    void *ctx;
+} share_job;
+
+/* This thread's share: rows, or pieces of the innermost dim each walked
+ * over every row. */
+static void run_share(void *ctx)
+{
+    const share_job *j = ctx;
+    const loop_plan *p = j->p;
+    if (!j->piece) {
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < j->rows; r++) run_rows(p, r, r + 1, j->fn, j->ctx);
+        return;
+    }
+    int inner = p->ndim - 1;
+    int64_t n = p->shape[inner], pieces = (n + j->piece - 1) / j->piece;
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < pieces; k++) {
+        loop_plan q = *p;
+        q.shape[inner] = n - k * j->piece < j->piece ? n - k * j->piece : j->piece;
+        for (int i = 0; i < p->nops; i++) q.base[i] += k * j->piece * p->step[i][inner];
+        run_rows(&q, 0, j->rows, j->fn, j->ctx);
+    }
+}
+
 /* The innermost dim cut into pieces of `piece` elements (the last may be
- * shorter), each walked over every row, the pieces shared among threads. */
+ * shorter), each walked over every row, the pieces shared among threads;
+ * or with piece 0, the rows shared. */
 static void run_pieces(const loop_plan *p, int64_t rows, int64_t piece, int threads, tg_row_fn fn, void *ctx)
 {
-    int inner = p->ndim - 1;
-    int64_t n = p->shape[inner], pieces = (n + piece - 1) / piece;
+    share_job job = {p, rows, piece, fn, ctx};
     tg__parallel region = tg__parallel_begin(threads);
-#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
-    {
-        tg__parallel_arrive(&region);
-#pragma omp for schedule(static)
-        for (int64_t k = 0; k < pieces; k++) {
-            loop_plan q = *p;
-            q.shape[inner] = n - k * piece < piece ? n - k * piece : piece;
-            for (int i = 0; i < p->nops; i++) q.base[i] += k * piece * p->step[i][inner];
-            run_rows(&q, 0, rows, fn, ctx);
-        }
-    }
+    tg__parallel_run(&region, run_share, &job);
     tg__parallel_end(&region);
 }
 
@@ -199,14 +218,7 @@ void tg__foreach(int nops, const tg_tensor *const *ops, int ndim, const int64_t 
         run_pieces(&p, rows, 2048, tg_get_num_threads(), fn, ctx);
         return;
     }
-    tg__parallel region = tg__parallel_begin(tg_get_num_threads());
-#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
-    {
-        tg__parallel_arrive(&region);
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) run_rows(&p, r, r + 1, fn, ctx);
-    }
-    tg__parallel_end(&region);
+    run_pieces(&p, rows, 0, tg_get_num_threads(), fn, ctx);
 }
 
 void tg__foreach_columns(int nops, const tg_tensor *const *ops, int ndim, const int64_t *shape, tg_row_fn fn,

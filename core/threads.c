@@ -71,6 +71,21 @@ void tg__parallel_arrive(tg__parallel *r)
 #endif
 }
 
+void tg__parallel_run(tg__parallel *r, void (*fn)(void *), void *ctx)
+{
+#ifdef _OPENMP
+    if (r->threads > 1) {
+#pragma omp parallel num_threads(r->threads)
+        {
+            tg__parallel_arrive(r);
+            fn(ctx);
+        }
+        return;
+    }
+#endif
+    fn(ctx);
+}
+
 void tg__parallel_end(tg__parallel *r)
 {
     if (r->threads < 2) return;

@@ -186,19 +186,21 @@ static void run_task(const fuse_job *job, int64_t task)
     }
 }
 
+/* This thread's share of the (row, piece) tasks. */
+static void run_share(void *ctx)
+{
+    const fuse_job *job = ctx;
+    int64_t piece = piece_of(job->dtype);
+    int64_t tasks = job->p->rows * ((job->p->width + piece - 1) / piece);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; t++) run_task(job, t);
+}
+
 /* Every (row, piece) task, on threads when there is enough work. */
 static void run_all(const fuse_job *job)
 {
-    const fuse_plan *p = job->p;
-    int64_t piece = piece_of(job->dtype);
-    int64_t tasks = p->rows * ((p->width + piece - 1) / piece);
-    tg__parallel region = tg__parallel_begin(tg__threads_for(p->rows * p->width, TG_PARALLEL_MIN));
-#pragma omp parallel num_threads(region.threads) if (region.threads > 1)
-    {
-        tg__parallel_arrive(&region);
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < tasks; t++) run_task(job, t);
-    }
+    tg__parallel region = tg__parallel_begin(tg__threads_for(job->p->rows * job->p->width, TG_PARALLEL_MIN));
+    tg__parallel_run(&region, run_share, (void *)job);
     tg__parallel_end(&region);
 }
 
