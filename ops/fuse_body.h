@@ -5,6 +5,7 @@
  * value, n <= NPIECE. */
 
 #define NPIECE ((int64_t)PIECE_BYTES / (int64_t)sizeof(T))
+#define PREFETCH_ROWS 2
 
 /* d[i] = f(a[i]) for the activations, by the kernels tg_sigmoid and tg_tanh
  * use: the SIMD vector math for float, libm for double. */
@@ -131,13 +132,15 @@ TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g
                     ? dx[x->input] + r * p->n_cols[x->input] + x->block * p->width + j0
                     : grad[v];
     }
-    /* The next row's saved activations, written by the forward long ago
-     * and read here one piece at a time: ask for them now, so that they
-     * arrive while this piece computes. */
-    if (p->n_act && r + 1 < p->rows)
+    /* The saved activations of the rows PREFETCH_ROWS ahead (the first task
+     * asks for all rows up to there), written by the forward long ago and
+     * read here one piece at a time: ask for them now, so that they arrive
+     * while the pieces between compute. One row ahead left the LSTM step
+     * of B=64, H=128 waiting on them: 2 rows ahead took 2% off its time. */
+    for (int64_t ahead = r ? PREFETCH_ROWS : 1; p->n_act && ahead <= PREFETCH_ROWS && r + ahead < p->rows; ahead++)
         for (int k = 0; k < p->n_act; k++)
             for (int64_t i = 0; i < n; i += 64 / (int64_t)sizeof(T))
-                __builtin_prefetch(saved + ((r + 1) * p->n_act + k) * p->width + j0 + i);
+                __builtin_prefetch(saved + ((r + ahead) * p->n_act + k) * p->width + j0 + i);
     NAME(forward_piece)(p, r, j0, n, buf, NULL, true, p->n_act ? saved + r * p->n_act * p->width + j0 : NULL, val);
     const T *grow = g + r * p->n_out * p->width + j0;
     for (int k = 0; k < p->n_out; k++) {
@@ -182,3 +185,4 @@ TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g
 
 #undef ACC
 #undef NPIECE
+#undef PREFETCH_ROWS
