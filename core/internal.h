@@ -83,9 +83,9 @@
  * a recurrent step's small ops are), so that the library sees how late its
  * helper threads start. When another process holds a core, a helper thread
  * waits for the scheduler and every region waits for it: two threads then
- * run slower than one. When regions
- * keep starting late, regions run on the calling thread alone for a while
- * (10 ms, doubling up to 1 s while the load lasts), then try threads again.
+ * run slower than one. When regions keep starting late, regions run on the
+ * calling thread alone for a while (10 ms, doubling up to 1 s while the
+ * load lasts), then try threads again.
  * Every parallel loop of the library gives bit-identical results for any
  * thread count, so this changes time, never values. */
 #define TG__PARALLEL_SLOTS 64

@@ -354,12 +354,12 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
     return 0;
 }
 
+typedef T NAME(vec) __attribute__((vector_size(32)));
+
 /* sums[i] += A(i, 0), then += A(i, 1), ..., for the mc rows of a packed
  * block (slivers of mr rows, k-major): k by k over every sliver, so that
  * each step adds a run of independent sums, in the order of adding A's
  * columns one by one (the bits of the engine's sum of a bias gradient). */
-typedef T NAME(vec) __attribute__((vector_size(32)));
-
 TG__VECTOR_CLONES static void NAME(add_sums)(int64_t mc, int64_t K, int mr, const T *restrict a,
                                              T *restrict sums)
 {

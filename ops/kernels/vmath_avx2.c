@@ -12,6 +12,9 @@
 #define VW _mm256
 #define VF __m256
 #define FLANES 8
+/* Four vectors a turn even with AVX2's 16 registers: sigmoid 0.45 ns per
+ * float against 0.55 with two (Zen 4, TG_SIMD=avx2), the spills costing
+ * less than idle FMA units. */
 #define VU 4
 
 #define select_lt_ps(x, bound, a, b) _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, bound, _CMP_LT_OQ))
