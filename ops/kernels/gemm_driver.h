@@ -65,16 +65,29 @@ static void NAME(pack_a)(const tg_simd_impl *impl, int64_t mc, int64_t kc, const
  * stored k-major (nr contiguous values per k, the vectors the kernel loads).
  * A partial last sliver is padded with zeros so the kernel can load whole
  * vectors; those columns are computed and dropped. A transposed B
- * (rsB == 1) goes to the level's pack_bt, which transposes in registers. */
+ * (rsB == 1) goes to the level's pack_bt, which transposes in registers.
+ * The full slivers of a row-major B are copied PACK_B_ROWS rows of B at a
+ * time across all of them: sliver by sliver, each k is a run of nr values
+ * in a new row, often in a new 4 KB page, where the hardware prefetchers
+ * stop; row by row they see a few long streams. Zen 4, 1 thread: SGEMM
+ * 1024^3 109.4 GFLOP/s against 107.4 (medians of 5 alternating runs), the
+ * packing of B from 3.2% of the time to 1.3%; 4 rows as good, 32 worse. */
+#define PACK_B_ROWS 8
 static void NAME(pack_b)(const tg_simd_impl *impl, int64_t kc, int64_t nc, const T *B, int64_t rsB,
                          int64_t csB, int nr, T *dst)
 {
+    int64_t whole = csB == 1 ? nc / nr * nr : 0;
+    for (int64_t k0 = 0; k0 < kc && whole; k0 += PACK_B_ROWS) {
+        int64_t rows = kc - k0 < PACK_B_ROWS ? kc - k0 : PACK_B_ROWS;
+        for (int64_t j0 = 0; j0 < whole; j0 += nr)
+            NAME(copy_rows)(rows, nr, B + k0 * rsB + j0, rsB, dst + j0 * kc + k0 * nr, nr);
+    }
+    B += whole, dst += whole * kc, nc -= whole;
     for (int64_t j0 = 0; j0 < nc; j0 += nr) {
         int64_t cols = nc - j0 < nr ? nc - j0 : nr;
         const T *src = B + j0 * csB;
-        if (csB == 1 && cols == nr) {
-            NAME(copy_rows)(kc, nr, src, rsB, dst, nr);
-        } else if (csB == 1) {
+        if (csB == 1) {
+            /* The partial last sliver. */
             for (int64_t k = 0; k < kc; k++) {
                 memcpy(dst + k * nr, src + k * rsB, (size_t)cols * sizeof(T));
                 for (int64_t j = cols; j < nr; j++) dst[k * nr + j] = 0;
