@@ -147,22 +147,27 @@ static void share(int64_t n, int64_t unit, int nt, int tid, int64_t *lo, int64_t
     if (*lo > n) *lo = n;
 }
 
-/* This thread's block [m0,m1) x [n0,n1) of C. The grid splits N first (each
- * thread then packs only its own part of B, usually the larger operand) and
- * M only when there are more threads than useful column slices. */
+/* This thread's block [m0,m1) x [n0,n1) of C: the factorisation
+ * nthreads = tm * tn whose largest block has the fewest tiles, and among
+ * those the one that packs least. Each thread packs the rows of A and the
+ * columns of B of its block, so a block of M/tm rows and N/tn columns
+ * packs (M/tm + N/tn) K values: a weight gradient (M = 4H rows, N = H
+ * columns) splits M, a recurrent step (M = the batch) splits N. Measured
+ * on Zen 4, 2 threads, 1024 x 256 x 64 with A transposed: 2T/1T 1.74x
+ * splitting N (each thread packing all of A), 1.9x splitting M. */
 static void thread_block(const tg_gemm_blocking *bl, int nthreads, int tid, int64_t M, int64_t N,
                          int64_t *m0, int64_t *m1, int64_t *n0, int64_t *n1)
 {
     int64_t tiles_m = (M + bl->mr - 1) / bl->mr, tiles_n = (N + bl->nr - 1) / bl->nr;
-    /* Pick the factorisation nthreads = tm * tn whose largest block has
-     * the fewest tiles; ties go to the larger tn. */
     int best_tm = nthreads;
-    int64_t best_cost = INT64_MAX;
+    int64_t best_cost = INT64_MAX, best_packed = INT64_MAX;
     for (int tn = nthreads; tn >= 1; tn--) {
         if (nthreads % tn) continue;
         int tm = nthreads / tn;
-        int64_t cost = ((tiles_m + tm - 1) / tm) * ((tiles_n + tn - 1) / tn);
-        if (cost < best_cost) best_cost = cost, best_tm = tm;
+        int64_t rows = (tiles_m + tm - 1) / tm, cols = (tiles_n + tn - 1) / tn;
+        int64_t cost = rows * cols, packed = rows * bl->mr + cols * bl->nr;
+        if (cost < best_cost || (cost == best_cost && packed < best_packed))
+            best_cost = cost, best_packed = packed, best_tm = tm;
     }
     int tm = best_tm, tn = nthreads / best_tm;
     share(M, bl->mr, tm, tid / tn, m0, m1);
