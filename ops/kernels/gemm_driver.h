@@ -24,6 +24,28 @@ static void NAME(copy_rows)(int64_t kc, int n, const T *src, int64_t ld, T *dst,
 #undef COPY_ROWS
 }
 
+/* Slivers [0, slivers) of n values per row, for rows [0, kc) of src
+ * (row k at src + k * ld, sliver s at column s * n), each stored k-major
+ * at dst + s * n * kc: the full slivers of an operand whose runs along the
+ * memory are the sliver's width (a row-major B, a transposed A). Copied
+ * PACK_ROWS rows of src at a time across every sliver: sliver by sliver,
+ * each k is a run in a new row, often a new 4 KB page where the hardware
+ * prefetchers stop (and rows a multiple of 4 KB apart share one cache
+ * set); row by row, the writes are half lines scattered over every
+ * sliver. In blocks of rows the reads are a few long streams and the
+ * writes whole lines. Zen 4, 1 thread: SGEMM 1024^3 109.4 GFLOP/s against
+ * 107.4 (medians of 5 alternating runs), the packing of B from 3.2% of the
+ * time to 1.3%; 4 rows as good, 32 worse. */
+#define PACK_ROWS 8
+static void NAME(pack_runs)(int64_t kc, int64_t slivers, int n, const T *src, int64_t ld, T *dst)
+{
+    for (int64_t k0 = 0; k0 < kc && slivers; k0 += PACK_ROWS) {
+        int64_t rows = kc - k0 < PACK_ROWS ? kc - k0 : PACK_ROWS;
+        for (int64_t s = 0; s < slivers; s++)
+            NAME(copy_rows)(rows, n, src + k0 * ld + s * n, ld, dst + s * n * kc + k0 * n, n);
+    }
+}
+
 /* Pack rows [0, mc) x cols [0, kc) of A into slivers of mr rows, each stored
  * k-major (mr values per k): the order the micro-kernel broadcasts them in.
  * A partial last sliver is padded with zeros: the SIMD kernels are told how
@@ -31,17 +53,11 @@ static void NAME(copy_rows)(int64_t kc, int n, const T *src, int64_t ld, T *dst,
 static void NAME(pack_a)(const tg_simd_impl *impl, int64_t mc, int64_t kc, const T *A, int64_t rsA,
                          int64_t csA, int mr, T *dst)
 {
+    /* A transposed (the g^T of a weight gradient): its full slivers are
+     * runs of mr values along the rows of the memory. */
     int64_t whole = rsA == 1 && csA != 1 ? mc / mr * mr : 0;
-    if (whole) {
-        /* A transposed (the g^T of a weight gradient): the full slivers
-         * row by row of the memory, each row's runs of mr going to every
-         * sliver in turn. Sliver by sliver, each k would be a line of its
-         * own (rows of A^T are often a multiple of 4 KB apart, and share
-         * one cache set). */
-        for (int64_t k = 0; k < kc; k++)
-            NAME(copy_rows)(whole / mr, mr, A + k * csA, mr, dst + k * mr, (int64_t)mr * kc);
-        dst += whole * kc;
-    }
+    NAME(pack_runs)(kc, whole / mr, mr, A, csA, dst);
+    dst += whole * kc;
     for (int64_t i0 = whole; i0 < mc; i0 += mr) {
         int64_t rows = mc - i0 < mr ? mc - i0 : mr;
         const T *src = A + i0 * rsA;
@@ -66,22 +82,13 @@ static void NAME(pack_a)(const tg_simd_impl *impl, int64_t mc, int64_t kc, const
  * A partial last sliver is padded with zeros so the kernel can load whole
  * vectors; those columns are computed and dropped. A transposed B
  * (rsB == 1) goes to the level's pack_bt, which transposes in registers.
- * The full slivers of a row-major B are copied PACK_B_ROWS rows of B at a
- * time across all of them: sliver by sliver, each k is a run of nr values
- * in a new row, often in a new 4 KB page, where the hardware prefetchers
- * stop; row by row they see a few long streams. Zen 4, 1 thread: SGEMM
- * 1024^3 109.4 GFLOP/s against 107.4 (medians of 5 alternating runs), the
- * packing of B from 3.2% of the time to 1.3%; 4 rows as good, 32 worse. */
-#define PACK_B_ROWS 8
+ * The full slivers of a row-major B are runs of nr values along its rows
+ * (pack_runs). */
 static void NAME(pack_b)(const tg_simd_impl *impl, int64_t kc, int64_t nc, const T *B, int64_t rsB,
                          int64_t csB, int nr, T *dst)
 {
     int64_t whole = csB == 1 ? nc / nr * nr : 0;
-    for (int64_t k0 = 0; k0 < kc && whole; k0 += PACK_B_ROWS) {
-        int64_t rows = kc - k0 < PACK_B_ROWS ? kc - k0 : PACK_B_ROWS;
-        for (int64_t j0 = 0; j0 < whole; j0 += nr)
-            NAME(copy_rows)(rows, nr, B + k0 * rsB + j0, rsB, dst + j0 * kc + k0 * nr, nr);
-    }
+    NAME(pack_runs)(kc, whole / nr, nr, B, rsB, dst);
     B += whole, dst += whole * kc, nc -= whole;
     for (int64_t j0 = 0; j0 < nc; j0 += nr) {
         int64_t cols = nc - j0 < nr ? nc - j0 : nr;
