@@ -10,7 +10,10 @@
 #   numpy   /usr/bin/python3 + numpy matmul (numpy links the same OpenBLAS)
 # and the ratios ours/OpenBLAS as speed-ups (>1 means tapegrad is faster).
 # Then the single-thread runs again with TG_SIMD=avx2 forced.
-# OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are set per row. Our runs get
+# OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are set per row; our runs get
+# OPENBLAS_NUM_THREADS=1, as bench/gemm links OpenBLAS: otherwise its thread
+# pool starts at load and its helper spins for a while on the other core,
+# beside our second thread. Our runs get
 # OMP_PROC_BIND=spread (override with TG_PROC_BIND): on small VMs the kernel
 # sometimes starts both OpenMP threads on one vCPU and leaves them there,
 # which halves (or, with spinning waits, wrecks) a 2-thread run for reasons
@@ -70,7 +73,7 @@ PYEOF
 row() { # threads m n k flags [env...]
     t=$1 m=$2 n=$3 k=$4 f=$5
     fl=$f; [ "$fl" = - ] && fl=
-    ours=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=$t "$GEMM" --m $m --n $n --k $k $fl --threads $t --reps $REPS)
+    ours=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=1 "$GEMM" --m $m --n $n --k $k $fl --threads $t --reps $REPS)
     ms=$(echo "$ours" | field ms); gf=$(echo "$ours" | field gflops); simd=$(echo "$ours" | field simd)
     cb=-; np_=-; rcb=-; rnp=-
     if [ $HAVE_CBLAS = 1 ]; then
@@ -106,8 +109,8 @@ for t in 1 2; do
 done
 echo
 echo "## f32 1024^3, automatic SIMD level: against the core's peak, and 2 threads against 1"
-one=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=1 "$GEMM" --m 1024 --n 1024 --k 1024 --threads 1 --reps $REPS)
-two=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=2 "$GEMM" --m 1024 --n 1024 --k 1024 --threads 2 --reps $REPS)
+one=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$GEMM" --m 1024 --n 1024 --k 1024 --threads 1 --reps $REPS)
+two=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 "$GEMM" --m 1024 --n 1024 --k 1024 --threads 2 --reps $REPS)
 awk -v gf="$(echo "$one" | field gflops)" -v t1="$(echo "$one" | field ms)" -v t2="$(echo "$two" | field ms)" -v peak="$PEAK" \
     'BEGIN { printf "1 thread: %.1f GFLOP/s = %.0f%% of the %.1f GFLOP/s single-core FMA peak measured now; 2 threads: %.2fx the 1-thread speed\n", gf, 100 * gf / peak, peak, t1 / t2 }'
 echo

@@ -12,9 +12,13 @@ build=${1:-build}
 rounds=${2:-3}
 here=$(dirname "$0")
 py=/usr/bin/python3
-# This core's f32 FMA peak, measured now (bench/peak): the training step's
-# GEMM flops (forward 2 T B G H (I + H) per layer, backward twice that) over
-# its time, as a share of it.
+# This core's f32 FMA peak, measured now (bench/peak): the GEMM flops the
+# training step runs over its time, as a share of it. Per layer, with
+# I_k its input width, 2 B G H times: forward T I_k (input) + (T-1) H (the
+# state: the first step's zero state is left out); backward T I_k (the
+# input weight's gradient), T I_k more where the input needs a gradient
+# (layers above the first: x itself needs none, as in the PyTorch twin)
+# and 2 (T-1) H (the state's and the state weight's gradients).
 peak=$("$build/bench/peak" | sed -n 's/.*"best_f32": *\([0-9.]*\).*/\1/p')
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), f32 FMA peak per core measured now: $peak GFLOP/s"
 rows=$(mktemp)
@@ -42,7 +46,10 @@ def turns(text):  # the median over the turns of each time
 o, t = turns(sys.argv[1]), turns(sys.argv[2])
 b, s, i, h, l = (int(v) for v in sys.argv[3].split())
 gates = 3 if sys.argv[5] == "gru" else 4
-flops = sum(3 * 2 * s * b * gates * h * ((i if k == 0 else h) + h) for k in range(l))
+def layer_flops(k):
+    ik = i if k == 0 else h
+    return 2 * b * gates * h * (2 * s * ik + (s * ik if k > 0 else 0) + 3 * (s - 1) * h)
+flops = sum(layer_flops(k) for k in range(l))
 pct = 100 * flops / (o['train_ms'] * 1e-3) / (float(sys.argv[6]) * 1e9 * int(sys.argv[4]))
 name = f"{sys.argv[5].upper()} B={b} T={s} I={i} H={h} L={l}"
 print(f"{name:<33} {sys.argv[4]:>7} {o['forward_ms']:12.2f} {t['forward_ms']:12.2f} "
