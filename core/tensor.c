@@ -465,6 +465,46 @@ bool tg__fits_int64(const char *fn, const tg_tensor *src)
             for (int64_t i = i0; i < i0 + TILE && i < rows; i++)                                       \
                 for (int64_t j = j0; j < j0 + TILE && j < cols; j++)                                    \
                     ((T *)d)[i * cols + j] = ((const T *)s)[i + j * ld]
+/* The float case in 8 x 8 blocks through vector registers (the tiles of
+ * TILE x TILE around them keep the lines in L1): element by element, each
+ * element was a load and a store of its own. An LSTM's contiguous copies
+ * of W_ih^T and W_hh^T (1024 x 256 each) took 0.8% of its B=64 T=50
+ * training step. */
+typedef float v8sf __attribute__((vector_size(32)));
+TG__VECTOR_CLONES static void copy_transposed_f32(int64_t rows, int64_t cols, const float *s, int64_t ld,
+                                                  float *d)
+{
+    for (int64_t i0 = 0; i0 < rows; i0 += TILE)
+        for (int64_t j0 = 0; j0 < cols; j0 += TILE) {
+            int64_t i1 = i0 + TILE < rows ? i0 + TILE : rows, j1 = j0 + TILE < cols ? j0 + TILE : cols;
+            int64_t i8 = i0 + (i1 - i0) / 8 * 8, j8 = j0 + (j1 - j0) / 8 * 8;
+            for (int64_t i = i0; i < i8; i += 8)
+                for (int64_t j = j0; j < j8; j += 8) {
+                    /* r[c] holds rows i..i+7 of column j + c. */
+                    v8sf r[8], t[8], u[8];
+                    for (int c = 0; c < 8; c++) memcpy(&r[c], s + i + (j + c) * ld, sizeof r[c]);
+                    for (int c = 0; c < 8; c += 2) {
+                        t[c] = __builtin_shufflevector(r[c], r[c + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+                        t[c + 1] = __builtin_shufflevector(r[c], r[c + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+                    }
+                    for (int c = 0; c < 8; c += 4)
+                        for (int h = 0; h < 2; h++) {
+                            u[c + 2 * h] = __builtin_shufflevector(t[c + h], t[c + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+                            u[c + 2 * h + 1] = __builtin_shufflevector(t[c + h], t[c + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+                        }
+                    for (int c = 0; c < 4; c++) {
+                        v8sf lo = __builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+                        v8sf hi = __builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+                        memcpy(d + (i + c) * cols + j, &lo, sizeof lo);
+                        memcpy(d + (i + c + 4) * cols + j, &hi, sizeof hi);
+                    }
+                }
+            /* The tile's edges that are not whole blocks. */
+            for (int64_t i = i0; i < i1; i++)
+                for (int64_t j = i < i8 ? j8 : j0; j < j1; j++) d[i * cols + j] = s[i + j * ld];
+        }
+}
+
 static bool copy_transposed(tg_tensor *dst, const tg_tensor *src)
 {
     if (dst->ndim != 2 || src->ndim != 2 || dst->dtype != src->dtype || dst->dtype == TG_I64 ||
@@ -474,7 +514,7 @@ static bool copy_transposed(tg_tensor *dst, const tg_tensor *src)
     int64_t rows = dst->shape[0], cols = dst->shape[1], ld = src->stride[1];
     void *d = tg_data(dst);
     const void *s = tg_data(src);
-    if (dst->dtype == TG_F32) COPY_TRANSPOSED(float);
+    if (dst->dtype == TG_F32) copy_transposed_f32(rows, cols, s, ld, d);
     else COPY_TRANSPOSED(double);
     return true;
 }
