@@ -18,9 +18,15 @@ args="--cell $cell --hidden 128 --batch 64 --epochs 1 --test 1000"
 ours() { OMP_NUM_THREADS=$1 "$build/examples/fashion_mnist" $args | sed -n 's/^epoch 1\/1 .*  \([0-9.]*\) s  test.*/\1/p'; }
 torch() { OMP_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$1 /usr/bin/python3 "$here/fashion_torch.py" $args --threads "$1" | sed -n 's/^epoch 1\/1  \([0-9.]*\) s.*/\1/p'; }
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-o1s=""; o2s=""; t1s=""; t2s=""
+# A cache line's round trip between the two cores (bench/roundtrip), just
+# before each of our 2-thread turns: about 60 ns while they share an L3,
+# several times that while the host has put them on different ones, which
+# slows a 2-thread epoch by half.
+roundtrip() { "$build/bench/roundtrip" --trips 50000 | sed -n 's/.*"round_trip_ns": *\([0-9.]*\).*/\1/p'; }
+o1s=""; o2s=""; t1s=""; t2s=""; rts=""
 for round in $(seq "$rounds"); do
     o1s="$o1s $(ours 1)"
+    rts="$rts $(roundtrip)"
     o2s="$o2s $(ours 2)"
     t1s="$t1s $(torch 1)"
     t2s="$t2s $(torch 2)"
@@ -30,6 +36,7 @@ o2=$(echo "$o2s" | median)
 t1=$(echo "$t1s" | median)
 t2=$(echo "$t2s" | median)
 echo "turns (seconds): ours 1 thread:$o1s; ours 2 threads:$o2s; PyTorch 1 thread:$t1s; PyTorch 2 threads:$t2s"
+echo "core-to-core round trip before each of our 2-thread turns (ns):$rts"
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $cell, seconds per epoch"
 printf '%-10s %10s %10s\n' "" "1 thread" "2 threads"
 printf '%-10s %10s %10s\n' tapegrad "$o1" "$o2"

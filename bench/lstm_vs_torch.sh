@@ -21,6 +21,12 @@ py=/usr/bin/python3
 # and 2 (T-1) H (the state's and the state weight's gradients).
 peak=$("$build/bench/peak" | sed -n 's/.*"best_f32": *\([0-9.]*\).*/\1/p')
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), f32 FMA peak per core measured now: $peak GFLOP/s"
+# A cache line's round trip between the two cores (bench/roundtrip) before
+# and after the rows: the 2-thread rows depend on it (about 60 ns while the
+# two share an L3, several times that while the host has put them on
+# different ones).
+roundtrip() { "$build/bench/roundtrip" --trips 50000 | sed -n 's/.*"round_trip_ns": *\([0-9.]*\).*/\1/p'; }
+rt_before=$(roundtrip)
 rows=$(mktemp)
 printf '%-33s %7s %12s %12s %8s %12s %12s %8s %7s\n' shape threads ours_fwd torch_fwd ratio ours_train torch_train ratio '%peak'
 for shape in "lstm 64 50 256 256 1" "lstm 32 100 128 128 1" "lstm 64 50 256 256 2" "lstm 1 200 64 64 1" \
@@ -62,6 +68,7 @@ PY
     done
 done
 echo "ratio = PyTorch time / our time (above 1: we are faster)"
+echo "core-to-core round trip: $rt_before ns before the rows, $(roundtrip) ns after"
 # The issue's targets, from this run's rows.
 "$py" - "$rows" <<'PY'
 import json, sys
