@@ -454,9 +454,10 @@ bool tg__fits_int64(const char *fn, const tg_tensor *src)
     return true;
 }
 
-/* dst = src for a contiguous 2-D dst and a src of its shape whose columns
- * are contiguous (a transposed matrix made contiguous, as a weight's W^T):
- * in TILE x TILE tiles, so that reads and writes both move by cache lines.
+/* dst = src for a 2-D dst with contiguous rows (contiguous, or rows padded
+ * apart) and a src of its shape whose columns are contiguous (a transposed
+ * matrix made contiguous, as a weight's W^T): in TILE x TILE tiles, so
+ * that reads and writes both move by cache lines.
  * Row by row of dst, every element would be a line of src. */
 #define TILE 32
 #define COPY_TRANSPOSED(T)                                                                              \
@@ -464,7 +465,7 @@ bool tg__fits_int64(const char *fn, const tg_tensor *src)
         for (int64_t j0 = 0; j0 < cols; j0 += TILE)                                                     \
             for (int64_t i = i0; i < i0 + TILE && i < rows; i++)                                       \
                 for (int64_t j = j0; j < j0 + TILE && j < cols; j++)                                    \
-                    ((T *)d)[i * cols + j] = ((const T *)s)[i + j * ld]
+                    ((T *)d)[i * ldd + j] = ((const T *)s)[i + j * ld]
 /* The float case in 8 x 8 blocks through vector registers (the tiles of
  * TILE x TILE around them keep the lines in L1): element by element, each
  * element was a load and a store of its own. An LSTM's contiguous copies
@@ -472,7 +473,7 @@ bool tg__fits_int64(const char *fn, const tg_tensor *src)
  * training step. */
 typedef float v8sf __attribute__((vector_size(32)));
 TG__VECTOR_CLONES static void copy_transposed_f32(int64_t rows, int64_t cols, const float *s, int64_t ld,
-                                                  float *d)
+                                                  float *d, int64_t ldd)
 {
     for (int64_t i0 = 0; i0 < rows; i0 += TILE)
         for (int64_t j0 = 0; j0 < cols; j0 += TILE) {
@@ -495,26 +496,26 @@ TG__VECTOR_CLONES static void copy_transposed_f32(int64_t rows, int64_t cols, co
                     for (int c = 0; c < 4; c++) {
                         v8sf lo = __builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);
                         v8sf hi = __builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-                        memcpy(d + (i + c) * cols + j, &lo, sizeof lo);
-                        memcpy(d + (i + c + 4) * cols + j, &hi, sizeof hi);
+                        memcpy(d + (i + c) * ldd + j, &lo, sizeof lo);
+                        memcpy(d + (i + c + 4) * ldd + j, &hi, sizeof hi);
                     }
                 }
             /* The tile's edges that are not whole blocks. */
             for (int64_t i = i0; i < i1; i++)
-                for (int64_t j = i < i8 ? j8 : j0; j < j1; j++) d[i * cols + j] = s[i + j * ld];
+                for (int64_t j = i < i8 ? j8 : j0; j < j1; j++) d[i * ldd + j] = s[i + j * ld];
         }
 }
 
 static bool copy_transposed(tg_tensor *dst, const tg_tensor *src)
 {
     if (dst->ndim != 2 || src->ndim != 2 || dst->dtype != src->dtype || dst->dtype == TG_I64 ||
-        !tg_is_contiguous(dst) || src->stride[0] != 1 || src->stride[1] < src->shape[0] ||
-        src->shape[0] != dst->shape[0] || src->shape[1] != dst->shape[1])
+        dst->stride[1] != 1 || (dst->shape[0] > 1 && dst->stride[0] < dst->shape[1]) || src->stride[0] != 1 ||
+        src->stride[1] < src->shape[0] || src->shape[0] != dst->shape[0] || src->shape[1] != dst->shape[1])
         return false;
-    int64_t rows = dst->shape[0], cols = dst->shape[1], ld = src->stride[1];
+    int64_t rows = dst->shape[0], cols = dst->shape[1], ld = src->stride[1], ldd = dst->stride[0];
     void *d = tg_data(dst);
     const void *s = tg_data(src);
-    if (dst->dtype == TG_F32) copy_transposed_f32(rows, cols, s, ld, d);
+    if (dst->dtype == TG_F32) copy_transposed_f32(rows, cols, s, ld, d, ldd);
     else COPY_TRANSPOSED(double);
     return true;
 }

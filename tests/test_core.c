@@ -123,7 +123,8 @@ static void test_views_share_storage(void **state)
 
 /* A transposed matrix made contiguous goes through tiles: every element
  * lands where it belongs, with edges that are not whole tiles, in both
- * dtypes, from a transposed slice of a wider matrix too. */
+ * dtypes, from a transposed slice of a wider matrix too, and into rows
+ * padded apart. */
 static void test_contiguous_transposed_tiles(void **state)
 {
     (void)state;
@@ -140,6 +141,13 @@ static void test_contiguous_transposed_tiles(void **state)
             for (int64_t i = 0; i < rows; i++)
                 for (int64_t j = 0; j < cols; j++)
                     assert_true(tg_get(c, (int64_t[]){i, j}) == (double)(j * 71 + i + shift));
+            /* Into rows padded apart (the narrow of a wider matrix): the
+             * padding stays as it was. */
+            tg_tensor *wide = tg_full(dtypes[d], 2, (int64_t[]){rows, cols + 5}, -1);
+            assert_int_equal(tg_copy_(tg_narrow(wide, 1, 0, cols), views[v]), 0);
+            for (int64_t i = 0; i < rows; i++)
+                for (int64_t j = 0; j < cols + 5; j++)
+                    assert_true(tg_get(wide, (int64_t[]){i, j}) == (j < cols ? (double)(j * 71 + i + shift) : -1.0));
         }
     }
     tg_scope_end(s);

@@ -302,6 +302,45 @@ static void test_zero_initial_state_left_out(void **state)
         }
 }
 
+/* Batches above 8 rows multiply by a copy of W^T whose rows are padded
+ * apart when they would start a multiple of 1 KB apart (4H = 256 floats
+ * here); 8 rows read W in place. Rows of a batch are independent, so the
+ * first 8 rows of a 9-row batch must give what the 8 rows give alone: the
+ * outputs, the final states and the input's gradient, for LSTM and GRU
+ * (3H = 192 floats: unpadded) in both dtypes. */
+static void test_padded_weight_copy(void **state)
+{
+    (void)state;
+    const tg_cell *cells[2] = {&tg_cell_lstm, &tg_cell_gru};
+    tg_dtype dtypes[2] = {TG_F32, TG_F64};
+    for (int c = 0; c < 2; c++)
+        for (int d = 0; d < 2; d++) {
+            tg_manual_seed(9);
+            tg_rnn_config config = {.input_size = 64, .hidden_size = 64, .dtype = dtypes[d]};
+            tg_rnn *rnn = tg_rnn_new(cells[c], &config);
+            tg_tensor *x9 = tg_requires_grad(tg_rand(dtypes[d], 3, (int64_t[]){4, 9, 64}, -1, 1), true);
+            bool was = tg_set_grad_enabled(false);
+            tg_tensor *rows = tg_narrow(x9, 1, 0, 8);
+            tg_tensor *x8 = tg_requires_grad(tg_contiguous(rows), true);
+            tg_free(rows);
+            tg_set_grad_enabled(was);
+            tg_scope *s = tg_scope_begin();
+            tg_rnn_output r9, r8;
+            assert_int_equal(tg_rnn_forward(rnn, x9, 0, NULL, NULL, &r9), 0);
+            assert_int_equal(tg_rnn_forward(rnn, x8, 0, NULL, NULL, &r8), 0);
+            assert_int_equal(tg_backward(tg_sum(tg_square(r9.output), 0, NULL, false), NULL), 0);
+            assert_int_equal(tg_backward(tg_sum(tg_square(r8.output), 0, NULL, false), NULL), 0);
+            double tol = dtypes[d] == TG_F32 ? 1e-5 : 1e-12;
+            assert_close(tg_narrow(r9.output, 1, 0, 8), r8.output, tol, tol, "output");
+            assert_close(tg_narrow(r9.h_n, 1, 0, 8), r8.h_n, tol, tol, "h_n");
+            assert_close(tg_narrow(x9->grad, 1, 0, 8), x8->grad, tol, tol, "input gradient");
+            tg_scope_end(s);
+            tg_free(x8);
+            tg_free(x9);
+            tg_rnn_free(rnn);
+        }
+}
+
 /* --- options beyond PyTorch ----------------------------------------------------------- */
 
 static void test_learnable_initial_state(void **state)
@@ -597,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_layer_norm_option),        cmocka_unit_test(test_dropout_between_layers),
         cmocka_unit_test(test_bad_input),                cmocka_unit_test(test_custom_cell_trains),
         cmocka_unit_test(test_recurrent_init),         cmocka_unit_test(test_zero_initial_state_left_out),
+        cmocka_unit_test(test_padded_weight_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
