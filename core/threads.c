@@ -40,6 +40,8 @@ int tg__threads_for(int64_t work, int64_t min_work)
     return work < min_work ? 1 : tg_get_num_threads();
 }
 
+_Thread_local tg__prefetch_range tg__prefetching;
+
 /* What the calling thread has seen of the machine's load. */
 static _Thread_local struct {
     double lateness;      /* decaying count of regions whose helpers started late */

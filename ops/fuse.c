@@ -7,6 +7,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <tapegrad/fuse.h>
 #include <tapegrad/shape.h>
@@ -165,6 +168,7 @@ typedef struct {
     void *y;               /* forward: the result */
     const void *g;         /* backward: the result's gradient */
     void *const *dx;       /* backward: the inputs' gradients, NULL where not needed */
+    const char *next_saved; /* backward: the activations the next fused node of the pass reads, or NULL */
     tg_dtype dtype;
 } fuse_job;
 
@@ -190,10 +194,24 @@ static void run_task(const fuse_job *job, int64_t task)
 static void run_share(void *ctx)
 {
     const fuse_job *job = ctx;
-    int64_t piece = piece_of(job->dtype);
-    int64_t tasks = job->p->rows * ((job->p->width + piece - 1) / piece);
+    int64_t piece = piece_of(job->dtype), pieces_per_row = (job->p->width + piece - 1) / piece;
+    int64_t tasks = job->p->rows * pieces_per_row;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; t++) run_task(job, t);
+    if (!job->y && !job->next_saved) {
+        tg__prefetch_later(NULL, 0); /* the pass's last fused node: nothing more to ask for */
+    } else if (job->next_saved) {
+        /* This thread's rows of the next node's activations, the rows of
+         * the tasks that a static schedule gives it there too. */
+        int nt = 1, tid = 0;
+#ifdef _OPENMP
+        nt = omp_get_num_threads(), tid = omp_get_thread_num();
+#endif
+        int64_t q = tasks / nt, r = tasks % nt, lo = tid * q + (tid < r ? tid : r), n = q + (tid < r);
+        int64_t row_bytes = job->p->n_act * job->p->width * (int64_t)tg_dtype_size(job->dtype);
+        int64_t r0 = lo / pieces_per_row, r1 = (lo + n + pieces_per_row - 1) / pieces_per_row;
+        tg__prefetch_later(job->next_saved + r0 * row_bytes, (size_t)((r1 - r0) * row_bytes));
+    }
 }
 
 /* Every (row, piece) task, on threads when there is enough work. */
@@ -202,6 +220,28 @@ static void run_all(const fuse_job *job)
     tg__parallel region = tg__parallel_begin(tg__threads_for(job->p->rows * job->p->width, TG_PARALLEL_MIN));
     tg__parallel_run(&region, run_share, (void *)job);
     tg__parallel_end(&region);
+}
+
+static void fuse_backward(tg_node *node, tg_tensor *g);
+
+/* The saved activations of the fused node that made one of node's inputs
+ * (directly or through one view: the state of the step before, a narrow
+ * of its output), when they have node's geometry: a recurrent layer's
+ * next step in the backward pass. Their rows are prefetched while the
+ * products between the two run (tg__prefetch_later). */
+static const char *next_saved(const tg_node *node)
+{
+    const fuse_plan *p = node->ctx;
+    for (int j = 0; p->n_act && j < node->n_inputs; j++) {
+        const tg_node *n = node->inputs[j]->node;
+        if (n && n->backward != fuse_backward && n->n_inputs == 1) n = n->inputs[0]->node;
+        if (!n || n->backward != fuse_backward || !n->saved[0]) continue;
+        const fuse_plan *q = n->ctx;
+        const tg_tensor *s = n->saved[0];
+        if (q->rows == p->rows && q->n_act == p->n_act && q->width == p->width && s->dtype == node->saved[0]->dtype)
+            return tg_data(s);
+    }
+    return NULL;
 }
 
 static void fuse_backward(tg_node *node, tg_tensor *g)
@@ -251,7 +291,7 @@ static void fuse_backward(tg_node *node, tg_tensor *g)
                                                    (x->c >= 0 && p->needed[x->c]);
     }
     fuse_job job = {.p = p, .saved = p->n_act ? tg_data(node->saved[0]) : NULL, .g = tg_data(g), .dx = dx,
-                    .dtype = g->dtype};
+                    .next_saved = next_saved(node), .dtype = g->dtype};
     run_all(&job);
     for (int j = 0; j < p->n_inputs; j++)
         if (grads[j]) tg_accum_grad(node->inputs[j], grads[j]);

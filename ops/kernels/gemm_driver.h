@@ -109,6 +109,12 @@ static void NAME(pack_b)(const tg_simd_impl *impl, int64_t kc, int64_t nc, const
     }
 }
 
+#ifndef PREFETCH_PER_TILE
+/* Cache lines of a later node's input asked for per tile (tg__prefetch_some):
+ * a recurrent step's products have a few thousand tiles, its saved
+ * activations a few thousand lines. */
+#define PREFETCH_PER_TILE 4
+#endif
 /* One tile of mr rows and nr columns of C: the kernel itself for a full
  * tile with contiguous columns; otherwise the level's kernel for few
  * columns, or the kernel run on a private tile with the same alpha and
@@ -119,6 +125,7 @@ static void NAME(tile)(const tg_simd_impl *impl, int64_t kc, int mr, int64_t nr,
                        T *C, int64_t rsC, int64_t csC)
 {
     const tg_gemm_blocking *bl = &impl->NAME(blocking);
+    tg__prefetch_some(PREFETCH_PER_TILE);
     if (nr == bl->nr && csC == 1) {
         impl->NAME(ukr)(kc, mr, a, b, ldb, C, rsC, alpha, beta);
         return;
