@@ -230,8 +230,9 @@ static int64_t padded_pitch(int64_t cols, tg_dtype dtype)
     return cols * size % 1024 == 0 ? cols + 64 / size : cols;
 }
 
-/* The copy of W^T, rows contiguous and padded apart, a constant of the forward (no node: the product's
- * gradient goes to W). NULL for a small batch, or with a message. */
+/* The copy of W^T (rows contiguous, padded apart), a constant of the
+ * forward (no node: the product's gradient goes to W). NULL for a small
+ * batch, or with a message. */
 static tg_tensor *transposed_weight(tg_tensor *weight, int64_t batch)
 {
     if (batch <= TRANSPOSED_WEIGHT_MIN_BATCH) return NULL;

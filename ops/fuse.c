@@ -235,7 +235,7 @@ static const char *next_saved(const tg_node *node)
     for (int j = 0; p->n_act && j < node->n_inputs; j++) {
         const tg_node *n = node->inputs[j]->node;
         if (n && n->backward != fuse_backward && n->n_inputs == 1) n = n->inputs[0]->node;
-        if (!n || n->backward != fuse_backward || !n->saved[0]) continue;
+        if (!n || n->backward != fuse_backward || n->released || !n->saved[0]) continue;
         const fuse_plan *q = n->ctx;
         const tg_tensor *s = n->saved[0];
         if (q->rows == p->rows && q->n_act == p->n_act && q->width == p->width && s->dtype == node->saved[0]->dtype)
