@@ -110,7 +110,8 @@ tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b)
     tg_scope *s = tg__autoscope(2, in);
     tg_tensor *am = a->ndim == 1 ? tg_unsqueeze(a, 0) : a;
     tg_tensor *bm = b->ndim == 1 ? tg_unsqueeze(b, -1) : b;
-    tg_tensor *y = batched("tg_matmul", am, bm, true);
+    /* The views fail only when memory does; the message is theirs. */
+    tg_tensor *y = am && bm ? batched("tg_matmul", am, bm, true) : NULL;
     if (y && b->ndim == 1) y = tg_squeeze(y, -1);
     if (y && a->ndim == 1) y = tg_squeeze(y, a->ndim == 1 && b->ndim == 1 ? -1 : -2);
     return tg__autoscope_keep(s, y);

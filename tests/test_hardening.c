@@ -204,6 +204,41 @@ static void test_forward_out_of_memory(void **state)
     tg_free(want);
 }
 
+/* 3. tg_matmul of 1-D operands (promoted to matrices by views) with each
+ * of its allocations failing in turn, inside a scope and outside: NULL and
+ * a message, or the full result; never a promoted view taken as made. */
+static void test_matmul_vectors_out_of_memory(void **state)
+{
+    (void)state;
+    tg_tensor *v = tg_rand(TG_F64, 1, (int64_t[]){5}, -1, 1), *m = tg_rand(TG_F64, 2, (int64_t[]){5, 3}, -1, 1);
+    tg_tensor *mt = tg_rand(TG_F64, 2, (int64_t[]){3, 5}, -1, 1);
+    tg_tensor *pairs[3][2] = {{v, m}, {mt, v}, {v, v}};
+    for (int p = 0; p < 3; p++)
+        for (int scoped = 0; scoped < 2; scoped++) {
+            tg_tensor *want = tg_matmul(pairs[p][0], pairs[p][1]);
+            assert_non_null(want);
+            int64_t count = 0;
+            for (int64_t k = -1; k < count; k++) {
+                tg_scope *s = scoped ? tg_scope_begin() : NULL;
+                tg_clear_error();
+                tg__alloc_fail_at(k < 0 ? INT64_MAX : k);
+                tg_tensor *y = tg_matmul(pairs[p][0], pairs[p][1]);
+                if (k < 0) count = tg__alloc_count();
+                tg__alloc_fail_at(-1);
+                if (y) assert_close(y, want, 0, 0, "matmul of vectors");
+                else assert_true(tg_last_error()[0] != '\0');
+                if (k < 0) assert_non_null(y);
+                if (!scoped) tg_free(y);
+                if (s) tg_scope_end(s);
+            }
+            assert_true(count >= 2);
+            tg_free(want);
+        }
+    tg_free(v);
+    tg_free(m);
+    tg_free(mt);
+}
+
 /* 4. A result recorded outside any scope no longer points into the tape
  * tg_release_thread_memory frees: it becomes a plain tensor. */
 static void test_release_detaches_persistent_results(void **state)
@@ -496,7 +531,7 @@ int main(void)
         cmocka_unit_test(test_result_sizes_checked),
         cmocka_unit_test(test_saved_tensors_modified_in_place),
         cmocka_unit_test(test_backward_out_of_memory),
-        cmocka_unit_test(test_forward_out_of_memory),
+        cmocka_unit_test(test_forward_out_of_memory), cmocka_unit_test(test_matmul_vectors_out_of_memory),
         cmocka_unit_test(test_release_detaches_persistent_results),
         cmocka_unit_test(test_gradcheck_same_leaf_twice),
         cmocka_unit_test(test_null_outputs),
