@@ -7,9 +7,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include <tapegrad/fuse.h>
 #include <tapegrad/shape.h>
@@ -195,23 +192,23 @@ static void run_share(void *ctx)
 {
     const fuse_job *job = ctx;
     int64_t piece = piece_of(job->dtype), pieces_per_row = (job->p->width + piece - 1) / piece;
-    int64_t tasks = job->p->rows * pieces_per_row;
+    int64_t tasks = job->p->rows * pieces_per_row, first = -1, last = -1;
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; t++) run_task(job, t);
-    if (!job->y && !job->next_saved) {
-        tg__prefetch_later(NULL, 0); /* the pass's last fused node: nothing more to ask for */
-    } else if (job->next_saved) {
-        /* This thread's rows of the next node's activations, the rows of
-         * the tasks that a static schedule gives it there too. */
-        int nt = 1, tid = 0;
-#ifdef _OPENMP
-        nt = omp_get_num_threads(), tid = omp_get_thread_num();
-#endif
-        int64_t q = tasks / nt, r = tasks % nt, lo = tid * q + (tid < r ? tid : r), n = q + (tid < r);
-        int64_t row_bytes = job->p->n_act * job->p->width * (int64_t)tg_dtype_size(job->dtype);
-        int64_t r0 = lo / pieces_per_row, r1 = (lo + n + pieces_per_row - 1) / pieces_per_row;
-        tg__prefetch_later(job->next_saved + r0 * row_bytes, (size_t)((r1 - r0) * row_bytes));
+    for (int64_t t = 0; t < tasks; t++) {
+        run_task(job, t);
+        if (first < 0) first = t;
+        last = t;
     }
+    if (job->y) return;
+    /* In a backward: this thread's rows of the next fused node's
+     * activations, the rows its tasks had here (the same static schedule
+     * gives it the same ones there); none after the pass's last. */
+    int64_t row_bytes = job->p->n_act * job->p->width * (int64_t)tg_dtype_size(job->dtype);
+    int64_t r0 = first / pieces_per_row, r1 = last / pieces_per_row + 1;
+    if (job->next_saved && first >= 0)
+        tg__prefetch_later(job->next_saved + r0 * row_bytes, (size_t)((r1 - r0) * row_bytes));
+    else
+        tg__prefetch_later(NULL, 0);
 }
 
 /* Every (row, piece) task, on threads when there is enough work. */

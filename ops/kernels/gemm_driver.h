@@ -109,12 +109,10 @@ static void NAME(pack_b)(const tg_simd_impl *impl, int64_t kc, int64_t nc, const
     }
 }
 
-#ifndef PREFETCH_PER_TILE
 /* Cache lines of a later node's input asked for per tile (tg__prefetch_some):
  * a recurrent step's products have a few thousand tiles, its saved
- * activations a few thousand lines. */
+ * activations a few thousand lines (2 and 8 did as well as 4). */
 #define PREFETCH_PER_TILE 4
-#endif
 /* One tile of mr rows and nr columns of C: the kernel itself for a full
  * tile with contiguous columns; otherwise the level's kernel for few
  * columns, or the kernel run on a private tile with the same alpha and
