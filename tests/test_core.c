@@ -385,6 +385,30 @@ static void test_persistent_free(void **state)
     tg_free(NULL);
 }
 
+/* Blocks of a huge page or more start on one (core/alloc.c), persistent
+ * tensors and scope arenas alike, and hold what was written. */
+static void test_huge_blocks(void **state)
+{
+    (void)state;
+    const int64_t n = 3 << 19; /* 6 MB of float */
+    tg_tensor *p = tg_full(TG_F32, 1, (int64_t[]){n}, 2.5);
+    assert_non_null(p);
+#ifdef __linux__
+    assert_int_equal((uintptr_t)tg_data(p) % (2u << 20), 0);
+#endif
+    assert_true(tg_get(p, (int64_t[]){0}) == 2.5 && tg_get(p, (int64_t[]){n - 1}) == 2.5);
+    tg_free(p);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *a = tg_full(TG_F32, 1, (int64_t[]){n}, -1.0);
+    assert_non_null(a);
+    assert_true(tg_get(a, (int64_t[]){n - 1}) == -1.0);
+    tg_scope_end(s);
+    char *small = tg__aligned_alloc(100);
+    assert_non_null(small);
+    assert_int_equal((uintptr_t)small % TG_ALIGN, 0);
+    free(small);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,7 +418,7 @@ int main(void)
         cmocka_unit_test(test_error_handler),
         cmocka_unit_test(test_persistent_free), cmocka_unit_test(test_inspection_and_print),
         cmocka_unit_test(test_normal_draws),    cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_parallel_gives_way),
+        cmocka_unit_test(test_parallel_gives_way), cmocka_unit_test(test_huge_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
