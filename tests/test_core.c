@@ -121,6 +121,33 @@ static void test_views_share_storage(void **state)
     tg_scope_end(s);
 }
 
+/* A broadcast made contiguous (the rows of one value take their own
+ * path): every element is the value its broadcast position reads, in
+ * every dtype, with rows of one value and rows that vary. */
+static void test_broadcast_copies(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    const tg_dtype dtypes[3] = {TG_F32, TG_F64, TG_I64};
+    for (int k = 0; k < 3; k++) {
+        tg_tensor *one = tg_full(dtypes[k], 0, NULL, -3);
+        tg_tensor *all = tg_contiguous(tg_expand(one, 3, (int64_t[]){5, 7, 33}));
+        assert_non_null(all);
+        assert_true(tg_is_contiguous(all) && all->dtype == dtypes[k]);
+        double v[5 * 7 * 33];
+        assert_int_equal(tg_copy_to_array(tg_cast(all, TG_F64), v), 0);
+        for (int i = 0; i < 5 * 7 * 33; i++) assert_true(v[i] == -3.0);
+        /* a column broadcast along rows: each row one value, rows differ */
+        tg_tensor *col = tg_view(tg_arange(dtypes[k], 0, 6, 1), 2, (int64_t[]){6, 1});
+        tg_tensor *rows = tg_empty(dtypes[k], 2, (int64_t[]){6, 19});
+        assert_int_equal(tg_copy_(rows, tg_expand(col, 2, (int64_t[]){6, 19})), 0);
+        double r[6 * 19];
+        assert_int_equal(tg_copy_to_array(tg_cast(rows, TG_F64), r), 0);
+        for (int i = 0; i < 6 * 19; i++) assert_true(r[i] == (double)(i / 19));
+    }
+    tg_scope_end(s);
+}
+
 /* A transposed matrix made contiguous goes through tiles: every element
  * lands where it belongs, with edges that are not whole tiles, in both
  * dtypes, from a transposed slice of a wider matrix too, and into rows
@@ -413,7 +440,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_factories),   cmocka_unit_test(test_random_is_seeded),
-        cmocka_unit_test(test_views_share_storage), cmocka_unit_test(test_contiguous_transposed_tiles), cmocka_unit_test(test_repr),
+        cmocka_unit_test(test_views_share_storage), cmocka_unit_test(test_broadcast_copies), cmocka_unit_test(test_contiguous_transposed_tiles), cmocka_unit_test(test_repr),
         cmocka_unit_test(test_errors),      cmocka_unit_test(test_binary_op_errors),
         cmocka_unit_test(test_error_handler),
         cmocka_unit_test(test_persistent_free), cmocka_unit_test(test_inspection_and_print),
