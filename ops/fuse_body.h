@@ -97,18 +97,43 @@ TG__VECTOR_CLONES static void NAME(forward_task)(const fuse_plan *p, T *y, T *sa
 }
 
 /* gv[i] (=|+=) EXPR over the piece: the first contribution to a value's
- * gradient stores, later ones add. Values whose gradient reaches no input
- * that needs one are skipped. */
+ * gradient stores, later ones add (onto the one it borrows, if it does:
+ * PASS). Values whose gradient reaches no input that needs one are
+ * skipped. */
 #define ACC(u, EXPR)                                                                 \
     do {                                                                             \
         int u_ = (u);                                                                \
         if (!p->needed[u_]) break;                                                   \
         T *restrict d_ = gp[u_];                                                     \
-        if (has[u_]) {                                                               \
+        if (has[u_] && gr[u_] == d_) {                                               \
             for (int64_t i = 0; i < n; i++) d_[i] += (EXPR);                         \
+        } else if (has[u_]) {                                                        \
+            const T *restrict s_ = gr[u_];                                           \
+            for (int64_t i = 0; i < n; i++) d_[i] = s_[i] + (EXPR);                  \
+            gr[u_] = d_;                                                             \
         } else {                                                                     \
             for (int64_t i = 0; i < n; i++) d_[i] = (EXPR);                          \
             has[u_] = true;                                                          \
+            gr[u_] = d_;                                                             \
+        }                                                                            \
+    } while (0)
+
+/* A contribution that is src itself (the gradient handed through an add,
+ * the seed of an output): a value whose gradient has none yet and
+ * collects in the task's own buffer borrows src instead of copying it;
+ * the next contribution, if any, writes the sum into the buffer (ACC).
+ * src is never written again: it is a finished gradient or g. Four of
+ * the LSTM backward's fourteen passes were such copies. */
+#define PASS(u, src)                                                                 \
+    do {                                                                             \
+        int u2_ = (u);                                                               \
+        const T *restrict src_ = (src);                                              \
+        if (!p->needed[u2_]) break;                                                  \
+        if (!has[u2_] && gp[u2_] == grad[u2_]) {                                     \
+            gr[u2_] = src_;                                                          \
+            has[u2_] = true;                                                         \
+        } else {                                                                     \
+            ACC(u2_, src_[i]);                                                       \
         }                                                                            \
     } while (0)
 
@@ -123,6 +148,8 @@ TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g
     T buf[TG_FUSE_MAX_VALUES][NPIECE], grad[TG_FUSE_MAX_VALUES][NPIECE];
     const T *val[TG_FUSE_MAX_VALUES];
     bool has[TG_FUSE_MAX_VALUES] = {0};
+    /* Where each value's gradient is read from: gp[v], or what it borrows. */
+    const T *gr[TG_FUSE_MAX_VALUES];
     /* Where each value's gradient collects: a load that stores collects
      * straight into its place in the input's gradient, the rest in grad. */
     T *gp[TG_FUSE_MAX_VALUES];
@@ -144,8 +171,7 @@ TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g
     NAME(forward_piece)(p, r, j0, n, buf, NULL, true, p->n_act ? saved + r * p->n_act * p->width + j0 : NULL, val);
     const T *grow = g + r * p->n_out * p->width + j0;
     for (int k = 0; k < p->n_out; k++) {
-        const T *restrict gk = grow + k * p->width;
-        ACC(p->out[k], gk[i]);
+        PASS(p->out[k], grow + k * p->width);
     }
     for (int v = p->n_values - 1; v >= 0; v--) {
         const tg_fuse_value *x = &p->values[v];
@@ -158,16 +184,16 @@ TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g
             d += r * p->n_cols[x->input] + x->block * p->width + j0;
             if (!has[v]) memset(d, 0, sizeof(T) * (size_t)n);
             else if (!p->stores[v])
-                for (int64_t i = 0; i < n; i++) d[i] += grad[v][i];
+                for (int64_t i = 0; i < n; i++) d[i] += gr[v][i];
             continue;
         }
         if (!has[v]) continue;
-        const T *restrict gv = gp[v], *restrict y = val[v];
+        const T *restrict gv = gr[v], *restrict y = val[v];
         const T *restrict a = val[x->a], *restrict b = x->b >= 0 ? val[x->b] : NULL;
         const T *restrict c = x->c >= 0 ? val[x->c] : NULL;
         switch (x->op) {
-        case TG_FUSE_ADD: ACC(x->a, gv[i]); ACC(x->b, gv[i]); break;
-        case TG_FUSE_SUB: ACC(x->a, gv[i]); ACC(x->b, -gv[i]); break;
+        case TG_FUSE_ADD: PASS(x->a, gv); PASS(x->b, gv); break;
+        case TG_FUSE_SUB: PASS(x->a, gv); ACC(x->b, -gv[i]); break;
         case TG_FUSE_MUL: ACC(x->a, gv[i] * b[i]); ACC(x->b, gv[i] * a[i]); break;
         case TG_FUSE_SIGMOID: ACC(x->a, gv[i] * (1 - y[i]) * y[i]); break;
         case TG_FUSE_TANH: ACC(x->a, gv[i] * (1 - y[i] * y[i])); break;
@@ -184,5 +210,6 @@ TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g
 }
 
 #undef ACC
+#undef PASS
 #undef NPIECE
 #undef PREFETCH_ROWS
