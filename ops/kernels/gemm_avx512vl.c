@@ -1,4 +1,4 @@
-/* The AVX2 kernels compiled with AVX-512VL (-mavx512f -mavx512vl): the
+/* The AVX2 kernels compiled with AVX-512VL (-mavx512f -mavx512dq -mavx512vl): the
  * same 256-bit vectors, but 32 of them, which makes room for an 8 x 16 f32
  * tile (8 x 8 for f64) in 16 accumulators. It is the level for CPUs whose
  * 512-bit FMAs are two 256-bit halves (Zen 4): their peak is the AVX2 one,

@@ -5,7 +5,10 @@
 
 #include <immintrin.h>
 
+/* vmath_avx512vl.c compiles this file again under its own name. */
+#ifndef ISA
 #define ISA avx512
+#endif
 #define VW _mm512
 #define VF __m512
 #define FLANES 16
