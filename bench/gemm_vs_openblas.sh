@@ -111,8 +111,13 @@ echo
 echo "## f32 1024^3, automatic SIMD level: against the core's peak, and 2 threads against 1"
 one=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$GEMM" --m 1024 --n 1024 --k 1024 --threads 1 --reps $REPS)
 two=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 "$GEMM" --m 1024 --n 1024 --k 1024 --threads 2 --reps $REPS)
-awk -v gf="$(echo "$one" | field gflops)" -v t1="$(echo "$one" | field ms)" -v t2="$(echo "$two" | field ms)" -v peak="$PEAK" \
-    'BEGIN { printf "1 thread: %.1f GFLOP/s = %.0f%% of the %.1f GFLOP/s single-core FMA peak measured now; 2 threads: %.2fx the 1-thread speed\n", gf, 100 * gf / peak, peak, t1 / t2 }'
+# The peak again: a measurement that caught a slow moment would overstate
+# the share, so it counts against the higher of the two.
+PEAK2=$("$(dirname "$GEMM")/peak" | sed -n 's/.*"best_f32": *\([0-9.]*\).*/\1/p')
+awk -v gf="$(echo "$one" | field gflops)" -v t1="$(echo "$one" | field ms)" -v t2="$(echo "$two" | field ms)" \
+    -v p1="$PEAK" -v p2="$PEAK2" \
+    'BEGIN { peak = p1 > p2 ? p1 : p2
+             printf "1 thread: %.1f GFLOP/s = %.1f%% of the %.1f GFLOP/s single-core FMA peak (the higher of %.1f before the rows and %.1f now); 2 threads: %.2fx the 1-thread speed\n", gf, 100 * gf / peak, peak, p1, p2, t1 / t2 }'
 echo
 echo "## f32, TG_SIMD=avx2 (1 thread)"
 header
