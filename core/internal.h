@@ -353,6 +353,15 @@ tg_tensor *tg__linear_t(tg_tensor *x, tg_tensor *weight, tg_tensor *weight_t, tg
 tg_tensor *tg__linear_sum(int n, tg_tensor *const *x, tg_tensor *const *weight, tg_tensor *const *weight_t,
                           tg_tensor *bias);
 
+/* C = A B + bias (N values) broadcast over the rows, A (M, K), B (K, N),
+ * with the bits of C filled with the bias and then tg_gemm with beta 1:
+ * the blocked product adds it in the kernel of the first K block, sparing
+ * a pass that writes C (a layer's forward). 0, or -1 with a message. */
+int tg__gemm_bias_f32(int64_t M, int64_t N, int64_t K, const float *A, int64_t rsA, int64_t csA, const float *B,
+                      int64_t rsB, int64_t csB, const float *bias, float *C, int64_t rsC, int64_t csC);
+int tg__gemm_bias_f64(int64_t M, int64_t N, int64_t K, const double *A, int64_t rsA, int64_t csA, const double *B,
+                      int64_t rsB, int64_t csB, const double *bias, double *C, int64_t rsC, int64_t csC);
+
 /* --- products sharing their A (ops/kernels/gemm.c) --- */
 
 /* One product's B (K, N) and C (M, N), float or double (the call's dtype). */

@@ -21,6 +21,25 @@ static int gemm2d(tg_tensor *c, const tg_tensor *a, const tg_tensor *b, double b
                     b->stride[1], beta, tg_data(c), c->stride[0], c->stride[1]);
 }
 
+/* c = a b + bias broadcast over c's rows (tg__gemm_bias): bias is a
+ * contiguous (N) tensor of c's dtype (bias_row). */
+static int gemm2d_bias(tg_tensor *c, const tg_tensor *a, const tg_tensor *b, const tg_tensor *bias)
+{
+    int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
+    if (c->dtype == TG_F32)
+        return tg__gemm_bias_f32(M, N, K, tg_data(a), a->stride[0], a->stride[1], tg_data(b), b->stride[0],
+                                 b->stride[1], tg_data(bias), tg_data(c), c->stride[0], c->stride[1]);
+    return tg__gemm_bias_f64(M, N, K, tg_data(a), a->stride[0], a->stride[1], tg_data(b), b->stride[0],
+                             b->stride[1], tg_data(bias), tg_data(c), c->stride[0], c->stride[1]);
+}
+
+/* A bias the product can add itself: (out) values of y's dtype, in a row. */
+static bool bias_row(const tg_tensor *bias, const tg_tensor *y)
+{
+    return bias && bias->ndim == 1 && bias->shape[0] == y->shape[y->ndim - 1] && bias->dtype == y->dtype &&
+           (bias->stride[0] == 1 || bias->shape[0] == 1);
+}
+
 /* The (rows, cols) matrix at batch index `batch` of t, whose leading dims
  * broadcast against the batch shape bshape (nb dims). */
 static tg_tensor matrix_at(const tg_tensor *t, int nb, const int64_t *bshape, int64_t batch)
@@ -272,8 +291,12 @@ static tg_tensor *linear(const char *fn, tg_tensor *x, tg_tensor *weight, tg_ten
     bool done = xc && (merges || as_matrix(xc, &x2));
     if (done) {
         as_matrix(y, &y2);
-        if (bias) tg_copy_(y, bias); /* broadcast; the GEMM adds onto it */
-        done = gemm2d(&y2, &x2, &wt, bias ? 1.0 : 0.0) == 0;
+        if (bias_row(bias, y)) {
+            done = gemm2d_bias(&y2, &x2, &wt, bias) == 0;
+        } else {
+            if (bias) tg_copy_(y, bias); /* broadcast; the GEMM adds onto it */
+            done = gemm2d(&y2, &x2, &wt, bias ? 1.0 : 0.0) == 0;
+        }
     }
     if (scratch) tg_scope_end(scratch);
     tg_set_grad_enabled(was);
@@ -314,10 +337,14 @@ tg_tensor *tg__linear_sum(int n, tg_tensor *const *x, tg_tensor *const *weight, 
     tg_tensor *y = tg__new(fn, x[0]->dtype, 2, (int64_t[]){rows, out_f});
     if (!y) return NULL;
     bool was = tg_set_grad_enabled(false);
-    bool done = !bias || tg_copy_(y, bias) == 0; /* broadcast; the GEMMs add onto it */
+    /* The first product adds the bias itself where it can (tg__gemm_bias);
+     * otherwise the broadcast bias is copied in and the products add onto it. */
+    bool in_product = bias_row(bias, y);
+    bool done = !bias || in_product || tg_copy_(y, bias) == 0;
     for (int k = 0; k < n && done; k++) {
         tg_tensor wt = weight_t && weight_t[k] ? *weight_t[k] : tg__transposed(weight[k]);
-        done = gemm2d(y, &xm[k], &wt, bias || k > 0 ? 1.0 : 0.0) == 0;
+        done = (k == 0 && in_product ? gemm2d_bias(y, &xm[k], &wt, bias)
+                                     : gemm2d(y, &xm[k], &wt, bias || k > 0 ? 1.0 : 0.0)) == 0;
     }
     tg_set_grad_enabled(was);
     if (!done) {

@@ -1,7 +1,8 @@
 /* GEMM kernels: every SIMD level the CPU has, against a naive double
  * reference, over odd shapes, transposes, strided views, alpha/beta, both
  * dtypes; bit-identical results for 1 and 2 threads; products sharing their
- * A with the bits of one call each; argument errors. */
+ * A with the bits of one call each; products adding a bias with the bits
+ * of the bias copied in and added onto; argument errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -342,6 +343,59 @@ static void test_shared_a_bits(void **state)
     assert_int_equal(tg_simd_force(NULL), 0);
 }
 
+/* A product that adds a bias (tg__gemm_bias, a Linear layer's forward)
+ * gives the bits of C filled with the bias and then tg_gemm with beta 1,
+ * at every level, on 1 and 2 threads: shapes that take each path (dot
+ * products and W read in place for few rows, the blocked product with
+ * the bias in the kernel, partial tiles, K past one cache block, B read
+ * in place), and a C stored by columns. */
+static void test_bias_bits(void **state)
+{
+    (void)state;
+    /* M, N, K, B transposed, C by columns */
+    static const int64_t shapes[][5] = {{4, 40, 30, 1, 0},   {9, 100, 64, 1, 0},  {64, 1024, 256, 1, 0},
+                                        {37, 50, 300, 0, 0}, {130, 77, 65, 0, 0}, {64, 256, 1024, 0, 0},
+                                        {20, 33, 17, 0, 1}};
+    for (size_t lv = 0; lv < sizeof levels / sizeof levels[0]; lv++) {
+        if (tg_simd_force(levels[lv]) != 0) continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            bool bt = shapes[s][3], by_cols = shapes[s][4];
+            int64_t rsB = bt ? 1 : N, csB = bt ? K : 1, rsC = by_cols ? 1 : N, csC = by_cols ? M : 1;
+            float *A = malloc(sizeof(float) * (size_t)(M * K)), *B = malloc(sizeof(float) * (size_t)(K * N));
+            float *bias = malloc(sizeof(float) * (size_t)N), *want = malloc(sizeof(float) * (size_t)(M * N));
+            float *C = malloc(sizeof(float) * (size_t)(M * N));
+            double *Ad = malloc(sizeof(double) * (size_t)(M * K)), *Bd = malloc(sizeof(double) * (size_t)(K * N));
+            double *biasd = malloc(sizeof(double) * (size_t)N), *wantd = malloc(sizeof(double) * (size_t)(M * N));
+            double *Cd = malloc(sizeof(double) * (size_t)(M * N));
+            for (int64_t i = 0; i < M * K; i++) A[i] = (float)rng_uniform(), Ad[i] = rng_uniform();
+            for (int64_t i = 0; i < K * N; i++) B[i] = (float)rng_uniform(), Bd[i] = rng_uniform();
+            for (int64_t j = 0; j < N; j++) bias[j] = (float)rng_uniform(), biasd[j] = rng_uniform();
+            for (int threads = 1; threads <= 2; threads++) {
+                assert_int_equal(tg_set_num_threads(threads), 0);
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < N; j++) {
+                        want[i * rsC + j * csC] = bias[j], C[i * rsC + j * csC] = NAN;
+                        wantd[i * rsC + j * csC] = biasd[j], Cd[i * rsC + j * csC] = NAN;
+                    }
+                assert_int_equal(tg_gemm_f32(M, N, K, 1.0f, A, K, 1, B, rsB, csB, 1.0f, want, rsC, csC), 0);
+                assert_int_equal(tg__gemm_bias_f32(M, N, K, A, K, 1, B, rsB, csB, bias, C, rsC, csC), 0);
+                assert_memory_equal(C, want, sizeof(float) * (size_t)(M * N));
+                assert_int_equal(tg_gemm_f64(M, N, K, 1.0, Ad, K, 1, Bd, rsB, csB, 1.0, wantd, rsC, csC), 0);
+                assert_int_equal(tg__gemm_bias_f64(M, N, K, Ad, K, 1, Bd, rsB, csB, biasd, Cd, rsC, csC), 0);
+                assert_memory_equal(Cd, wantd, sizeof(double) * (size_t)(M * N));
+            }
+            free(A), free(B), free(bias), free(want), free(C), free(Ad), free(Bd), free(biasd), free(wantd), free(Cd);
+        }
+    }
+    /* K = 0: the bias alone */
+    float one = 1, b2[2] = {3, -4}, c2[2] = {NAN, NAN};
+    assert_int_equal(tg__gemm_bias_f32(1, 2, 0, &one, 1, 1, &one, 1, 1, b2, c2, 2, 1), 0);
+    assert_true(c2[0] == 3 && c2[1] == -4);
+    assert_int_equal(tg_set_num_threads(2), 0);
+    assert_int_equal(tg_simd_force(NULL), 0);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -379,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_gemm_all_levels),
         cmocka_unit_test(test_threads_bit_identical),
         cmocka_unit_test(test_shared_a_bits),
+        cmocka_unit_test(test_bias_bits),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

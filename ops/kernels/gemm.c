@@ -234,14 +234,26 @@ int tg_gemm_f32(int64_t M, int64_t N, int64_t K, float alpha, const float *A, in
                 int64_t csA, const float *B, int64_t rsB, int64_t csB, float beta, float *C,
                 int64_t rsC, int64_t csC)
 {
-    return gemm_f32("tg_gemm_f32", M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC);
+    return gemm_f32("tg_gemm_f32", M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC, NULL);
 }
 
 int tg_gemm_f64(int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t rsA,
                 int64_t csA, const double *B, int64_t rsB, int64_t csB, double beta, double *C,
                 int64_t rsC, int64_t csC)
 {
-    return gemm_f64("tg_gemm_f64", M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC);
+    return gemm_f64("tg_gemm_f64", M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC, NULL);
+}
+
+int tg__gemm_bias_f32(int64_t M, int64_t N, int64_t K, const float *A, int64_t rsA, int64_t csA, const float *B,
+                      int64_t rsB, int64_t csB, const float *bias, float *C, int64_t rsC, int64_t csC)
+{
+    return gemm_f32("tg_gemm_f32", M, N, K, 1, A, rsA, csA, B, rsB, csB, 0, C, rsC, csC, bias);
+}
+
+int tg__gemm_bias_f64(int64_t M, int64_t N, int64_t K, const double *A, int64_t rsA, int64_t csA, const double *B,
+                      int64_t rsB, int64_t csB, const double *bias, double *C, int64_t rsC, int64_t csC)
+{
+    return gemm_f64("tg_gemm_f64", M, N, K, 1, A, rsA, csA, B, rsB, csB, 0, C, rsC, csC, bias);
 }
 
 int tg__gemm_shared_a_f32(int64_t M, int64_t K, const float *A, int64_t rsA, int64_t csA, int n,

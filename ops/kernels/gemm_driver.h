@@ -156,12 +156,14 @@ static int64_t NAME(pack_elems)(const tg_gemm_blocking *bl)
 /* C = alpha*A*B + beta*C on one thread, for the block of C this thread owns,
  * packing into buf (pack_elems). direct_b (only with csB == 1): the kernel
  * reads full slivers of B straight from memory instead of a packed copy;
- * only a partial last sliver is packed. */
+ * only a partial last sliver is packed. With bias (N values; alpha and
+ * beta 1), the first K block's full tiles add it in the kernel (ukr_bias),
+ * the others onto their rows of C filled with it. */
 static void NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b, T *buf,
                               int64_t M, int64_t N, int64_t K, T alpha,
                               const T *A, int64_t rsA, int64_t csA,
                               const T *B, int64_t rsB, int64_t csB,
-                              T beta, T *C, int64_t rsC, int64_t csC)
+                              T beta, T *C, int64_t rsC, int64_t csC, const T *bias)
 {
     const tg_gemm_blocking *bl = &impl->NAME(blocking);
     const int MR = bl->mr, NR = bl->nr;
@@ -184,10 +186,19 @@ static void NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b, T *buf,
                     int64_t nr = nc - jr < NR ? nc - jr : NR;
                     const T *b = jr < nfull ? Bp + jr : bbuf + (jr - nfull) * kc;
                     int64_t ldb = jr < nfull ? rsB : NR;
+                    const T *bias_r = bias && pc == 0 ? bias + jc + jr : NULL;
+                    bool in_kernel = bias_r && nr == NR && csC == 1 && impl->NAME(ukr_bias);
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int mr = mc - ir < MR ? (int)(mc - ir) : MR;
                         const T *a = abuf + ir * kc;
                         T *c = C + (ic + ir) * rsC + (jc + jr) * csC;
+                        if (in_kernel) {
+                            tg__prefetch_some(PREFETCH_PER_TILE);
+                            impl->NAME(ukr_bias)(kc, mr, a, b, ldb, c, rsC, bias_r);
+                            continue;
+                        }
+                        for (int i = 0; bias_r && i < mr; i++)
+                            for (int64_t j = 0; j < nr; j++) c[i * rsC + j * csC] = bias_r[j];
                         NAME(tile)(impl, kc, mr, nr, a, b, ldb, alpha, beta_p, c, rsC, csC);
                     }
                 }
@@ -204,14 +215,14 @@ static void NAME(gemm_block)(const tg_simd_impl *impl, bool direct_b, T *bufs,
                              int nthreads, int tid, int64_t M, int64_t N, int64_t K, T alpha,
                              const T *A, int64_t rsA, int64_t csA,
                              const T *B, int64_t rsB, int64_t csB,
-                             T beta, T *C, int64_t rsC, int64_t csC)
+                             T beta, T *C, int64_t rsC, int64_t csC, const T *bias)
 {
     int64_t m0, m1, n0, n1;
     thread_block(&impl->NAME(blocking), nthreads, tid, M, N, &m0, &m1, &n0, &n1);
     if (m0 >= m1 || n0 >= n1) return;
     NAME(gemm_serial)(impl, direct_b, bufs + tid * NAME(pack_elems)(&impl->NAME(blocking)), m1 - m0, n1 - n0, K,
                       alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, beta, C + m0 * rsC + n0 * csC, rsC,
-                      csC);
+                      csC, bias ? bias + n0 : NULL);
 }
 
 /* Few rows of a row-major A times a transposed B (csA == 1, rsB == 1), for
@@ -282,13 +293,32 @@ static void NAME(scale_c)(int64_t M, int64_t N, T beta, T *C, int64_t rsC, int64
         }
 }
 
+/* C = bias broadcast over the rows (bias: N values), for the products that
+ * do not add it tile by tile. */
+static void NAME(fill_bias)(int64_t M, int64_t N, const T *bias, T *C, int64_t rsC, int64_t csC)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) C[i * rsC + j * csC] = bias[j];
+}
+
+/* C = alpha*A*B + beta*C, or with bias (N values; alpha 1, beta 0)
+ * C = A*B + bias broadcast over the rows, with the bits of C filled with
+ * the bias and then C = A*B + 1*C. */
 static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
                       const T *A, int64_t rsA, int64_t csA,
                       const T *B, int64_t rsB, int64_t csB,
-                      T beta, T *C, int64_t rsC, int64_t csC)
+                      T beta, T *C, int64_t rsC, int64_t csC, const T *bias)
 {
     if (check_args(fn, M, N, K, alpha != 0, A, B, C) != 0) return -1;
     if (M == 0 || N == 0) return 0;
+    if (bias) {
+        beta = 1;
+        /* Only the blocked path adds it tile by tile (below). */
+        if (K == 0 || alpha != 1 || (csC != 1 && rsC == 1)) {
+            NAME(fill_bias)(M, N, bias, C, rsC, csC);
+            bias = NULL;
+        }
+    }
     if (K == 0 || alpha == 0) {
         NAME(scale_c)(M, N, beta, C, rsC, csC);
         return 0;
@@ -305,10 +335,16 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
         rsC = csC, csC = 1;
     }
 #ifdef TG_USE_BLAS
+    if (bias) NAME(fill_bias)(M, N, bias, C, rsC, csC);
     if (NAME(gemm_blas)(M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC)) return 0;
+    bias = NULL;
 #endif
     const tg_simd_impl *impl = tg_simd_current();
     bool dots = use_dots(M, csA, rsB);
+    if (bias && (dots || use_wt(&impl->NAME(blocking), impl->NAME(ukr_wt) != NULL, M, rsB, csC))) {
+        NAME(fill_bias)(M, N, bias, C, rsC, csC);
+        bias = NULL;
+    }
     int wanted = threads_for(M, N, K, (dots ? 2.0 : 1.0) * (double)(sizeof(T) / sizeof(float)));
     /* Every thread's packing buffers, held by the calling thread and sized
      * for the threads wanted and a whole cache block each, not for how
@@ -364,14 +400,15 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
     }
     bool direct_b = use_direct_b(M, csB);
     if (region.threads == 1) {
-        NAME(gemm_block)(impl, direct_b, bufs, 1, 0, M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC);
+        NAME(gemm_block)(impl, direct_b, bufs, 1, 0, M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC,
+                         bias);
     } else {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(region.threads)
         {
             tg__parallel_arrive(&region);
             NAME(gemm_block)(impl, direct_b, bufs, omp_get_num_threads(), omp_get_thread_num(), M, N, K, alpha, A,
-                             rsA, csA, B, rsB, csB, beta, C, rsC, csC);
+                             rsA, csA, B, rsB, csB, beta, C, rsC, csC, bias);
         }
         tg__parallel_end(&region);
 #endif
@@ -472,7 +509,7 @@ static int NAME(gemm_shared_a)(const char *fn, int64_t M, int64_t K, const T *A,
     if (!shared || b_elems > NAME(pack_elems)(bl) - NAME(pack_a_elems)(bl)) {
         for (int t = 0; t < n; t++)
             if (NAME(gemm)(fn, M, out[t].N, K, 1, A, rsA, csA, out[t].B, out[t].rsB, out[t].csB, beta, out[t].C,
-                           out[t].rsC, out[t].csC) != 0)
+                           out[t].rsC, out[t].csC, NULL) != 0)
                 return -1;
         return 0;
     }

@@ -38,7 +38,7 @@
  * two loads of B, m broadcasts of A and 2m independent FMA chains. */
 static inline __attribute__((always_inline)) void
 NAME(ukr_rows)(const int m, const bool masked, int64_t nr, int64_t kc, const T *a, const T *b, int64_t ldb, T *c,
-               int64_t rsc, T alpha, T beta)
+               int64_t rsc, T alpha, T beta, const T *bias)
 {
     V acc0[MR], acc1[MR];
 #pragma GCC unroll 16
@@ -87,7 +87,16 @@ NAME(ukr_rows)(const int m, const bool masked, int64_t nr, int64_t kc, const T *
         }
         return;
     }
-    if (beta == 0) {
+    if (bias) {
+        /* C = 1 * bias + acc, the operation (and bits) of beta 1 onto a C
+         * holding the bias, with C left unread. */
+        V one = VOP(set1)(1), b0 = VOP(loadu)(bias), b1 = VOP(loadu)(bias + LANES);
+#pragma GCC unroll 16
+        for (int i = 0; i < m; i++) {
+            VOP(storeu)(c + i * rsc, VOP(fmadd)(one, b0, acc0[i]));
+            VOP(storeu)(c + i * rsc + LANES, VOP(fmadd)(one, b1, acc1[i]));
+        }
+    } else if (beta == 0) {
 #pragma GCC unroll 16
         for (int i = 0; i < m; i++) {
             VOP(storeu)(c + i * rsc, acc0[i]);
@@ -138,7 +147,16 @@ NAME(ukr_rows)(const int m, const bool masked, int64_t nr, int64_t kc, const T *
 void KNAME(ukr)(int64_t kc, int mr, const T *a, const T *b, int64_t ldb, T *c, int64_t rsc,
                 T alpha, T beta)
 {
-#define ROWS(m) NAME(ukr_rows)(m, false, NR, kc, a, b, ldb, c, rsc, alpha, beta)
+#define ROWS(m) NAME(ukr_rows)(m, false, NR, kc, a, b, ldb, c, rsc, alpha, beta, NULL)
+    ROW_CASES(ROWS)
+#undef ROWS
+}
+
+/* The full kernel with C = acc + bias (NR values, the tile's columns)
+ * instead of beta * C: a product's first K block adding a layer's bias. */
+void KNAME(ukr_bias)(int64_t kc, int mr, const T *a, const T *b, int64_t ldb, T *c, int64_t rsc, const T *bias)
+{
+#define ROWS(m) NAME(ukr_rows)(m, false, NR, kc, a, b, ldb, c, rsc, 1, 1, bias)
     ROW_CASES(ROWS)
 #undef ROWS
 }
@@ -152,7 +170,7 @@ void KNAME(ukr)(int64_t kc, int mr, const T *a, const T *b, int64_t ldb, T *c, i
 void KNAME(ukr_cols)(int64_t kc, int mr, int64_t nr, const T *a, const T *b, int64_t ldb, T *c, int64_t rsc,
                      T alpha, T beta)
 {
-#define ROWS(m) NAME(ukr_rows)(m, true, nr, kc, a, b, ldb, c, rsc, alpha, beta)
+#define ROWS(m) NAME(ukr_rows)(m, true, nr, kc, a, b, ldb, c, rsc, alpha, beta, NULL)
     ROW_CASES(ROWS)
 #undef ROWS
 }

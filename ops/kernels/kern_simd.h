@@ -34,6 +34,14 @@ typedef void (*tg_ukr_cols_f32)(int64_t kc, int mr, int64_t nr, const float *a, 
 typedef void (*tg_ukr_cols_f64)(int64_t kc, int mr, int64_t nr, const double *a, const double *b, int64_t ldb,
                                 double *c, int64_t rsc, double alpha, double beta);
 
+/* The full micro-kernel with c[i*rsc + j] = acc(i,j) + bias[j] (alpha
+ * 1; c unread), the bits of beta 1 onto a c holding the bias. Optional:
+ * the scalar level leaves it NULL. */
+typedef void (*tg_ukr_bias_f32)(int64_t kc, int mr, const float *a, const float *b, int64_t ldb, float *c,
+                                int64_t rsc, const float *bias);
+typedef void (*tg_ukr_bias_f64)(int64_t kc, int mr, const double *a, const double *b, int64_t ldb, double *c,
+                                int64_t rsc, const double *bias);
+
 /* The kernel that reads a transposed B in place: with w[j*lda + k] =
  * B(k, j) for j < mr (rows of W = B^T) and b a packed sliver of NR rows
  * of A (b[k*NR + i] = A(i, k), zero rows beyond A's), it computes
@@ -93,6 +101,8 @@ typedef struct {
     tg_ukr_f64 ukr_f64;
     tg_ukr_cols_f32 ukr_cols_f32;
     tg_ukr_cols_f64 ukr_cols_f64;
+    tg_ukr_bias_f32 ukr_bias_f32;
+    tg_ukr_bias_f64 ukr_bias_f64;
     tg_ukr_wt_f32 ukr_wt_f32;
     tg_ukr_wt_f64 ukr_wt_f64;
     tg_pack_bt_f32 pack_bt_f32;
@@ -132,6 +142,10 @@ TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
                                            float *, int64_t, float, float);                 \
     TG_HIDDEN void tg_ukr_cols_f64_##LEVEL(int64_t, int, int64_t, const double *, const double *, int64_t, \
                                            double *, int64_t, double, double);              \
+    TG_HIDDEN void tg_ukr_bias_f32_##LEVEL(int64_t, int, const float *, const float *, int64_t, float *, int64_t, \
+                                           const float *);                                  \
+    TG_HIDDEN void tg_ukr_bias_f64_##LEVEL(int64_t, int, const double *, const double *, int64_t, double *,   \
+                                           int64_t, const double *);                        \
     TG_HIDDEN void tg_ukr_wt_f32_##LEVEL(int64_t, int, int, const float *, int64_t, const float *, float *, \
                                          int64_t, float, float);                            \
     TG_HIDDEN void tg_ukr_wt_f64_##LEVEL(int64_t, int, int, const double *, int64_t, const double *, \

@@ -28,6 +28,7 @@
  * read in place and for packing a row-major A. */
 #define TG_SIMD_VECTOR_KERNELS(LEVEL)                                                       \
     .ukr_cols_f32 = tg_ukr_cols_f32_##LEVEL, .ukr_cols_f64 = tg_ukr_cols_f64_##LEVEL,       \
+    .ukr_bias_f32 = tg_ukr_bias_f32_##LEVEL, .ukr_bias_f64 = tg_ukr_bias_f64_##LEVEL,       \
     .ukr_wt_f32 = tg_ukr_wt_f32_##LEVEL, .ukr_wt_f64 = tg_ukr_wt_f64_##LEVEL,               \
     .pack_a_f32 = tg_pack_a_f32_##LEVEL, .pack_a_f64 = tg_pack_a_f64_##LEVEL
 
