@@ -153,6 +153,14 @@ static int64_t NAME(pack_elems)(const tg_gemm_blocking *bl)
     return NAME(pack_a_elems)(bl) + bl->kc * round_up(bl->nc, bl->nr);
 }
 
+/* C = bias broadcast over the rows (bias: N values), for the products and
+ * tiles that do not add it in the kernel. */
+static void NAME(fill_bias)(int64_t M, int64_t N, const T *bias, T *C, int64_t rsC, int64_t csC)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) C[i * rsC + j * csC] = bias[j];
+}
+
 /* C = alpha*A*B + beta*C on one thread, for the block of C this thread owns,
  * packing into buf (pack_elems). direct_b (only with csB == 1): the kernel
  * reads full slivers of B straight from memory instead of a packed copy;
@@ -197,8 +205,7 @@ static void NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b, T *buf,
                             impl->NAME(ukr_bias)(kc, mr, a, b, ldb, c, rsC, bias_r);
                             continue;
                         }
-                        for (int i = 0; bias_r && i < mr; i++)
-                            for (int64_t j = 0; j < nr; j++) c[i * rsC + j * csC] = bias_r[j];
+                        if (bias_r) NAME(fill_bias)(mr, nr, bias_r, c, rsC, csC);
                         NAME(tile)(impl, kc, mr, nr, a, b, ldb, alpha, beta_p, c, rsC, csC);
                     }
                 }
@@ -291,14 +298,6 @@ static void NAME(scale_c)(int64_t M, int64_t N, T beta, T *C, int64_t rsC, int64
             T *c = C + i * rsC + j * csC;
             *c = beta == 0 ? 0 : beta * *c;
         }
-}
-
-/* C = bias broadcast over the rows (bias: N values), for the products that
- * do not add it tile by tile. */
-static void NAME(fill_bias)(int64_t M, int64_t N, const T *bias, T *C, int64_t rsC, int64_t csC)
-{
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) C[i * rsC + j * csC] = bias[j];
 }
 
 /* C = alpha*A*B + beta*C, or with bias (N values; alpha 1, beta 0)
