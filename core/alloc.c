@@ -59,29 +59,38 @@ void *tg__calloc(size_t count, size_t size)
 
 void *tg__realloc(void *p, size_t nbytes) { return tg__alloc_refused(nbytes) ? NULL : realloc(p, nbytes ? nbytes : 1); }
 
-/* Blocks of at least a huge page (2 MB on x86-64) start on one and are
- * marked for transparent huge pages, which Debian gives only to memory that
- * asks (madvise mode; a no-op where they are off or always on): a training
+/* Blocks of at least a huge page (2 MB on x86-64) that the caller will use
+ * from end to end start on one and are marked for transparent huge pages,
+ * which Debian gives only to memory that asks (madvise mode; a no-op where
+ * they are off or always on): a training
  * step streams tens of MB of arena (saved activations, gradients), and
  * with 4 KB pages each 4 KB of it cost a page walk. Zen 4, 1 thread,
  * training step: LSTM B=64 T=50 I=H=256 84.9 ms against 85.8 (medians of
  * 15 alternating runs), B=32 T=100 I=H=128 23.8 against 24.4, the GRU
  * 63.9 against 64.8; peak RSS 7 MB more, the same per time step. The size
  * is not rounded up: a block's tail past its last whole huge page keeps
- * small pages. */
+ * small pages.
+ * Only memory used end to end asks: khugepaged may, at any later moment,
+ * fill a marked 2 MB range that holds a single touched page, so a thread's
+ * first arena chunk (4 MB, of which a small program touches a few KB) once
+ * grew a program's RSS by 3.7 MB ten thousand steps in. Tensor storage and
+ * packing buffers are sized to what is written; arena chunks after the
+ * first exist because a step filled the ones before. */
 #define HUGE_PAGE ((size_t)2 << 20)
 
-void *tg__aligned_alloc(size_t nbytes)
+void *tg__aligned_alloc(size_t nbytes, bool huge_pages)
 {
     if (nbytes > SIZE_MAX - 2 * HUGE_PAGE || tg__alloc_refused(nbytes)) return NULL;
     size_t rounded = (nbytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
 #ifdef MADV_HUGEPAGE
-    if (nbytes >= HUGE_PAGE) {
+    if (huge_pages && nbytes >= HUGE_PAGE) {
         void *p = NULL; /* C11's aligned_alloc wants the size a multiple of the alignment */
         if (posix_memalign(&p, HUGE_PAGE, rounded) != 0) return NULL;
         madvise(p, rounded, MADV_HUGEPAGE); /* advice: its failure changes nothing */
         return p;
     }
+#else
+    (void)huge_pages;
 #endif
     return aligned_alloc(TG_ALIGN, rounded ? rounded : TG_ALIGN);
 }
@@ -220,7 +229,7 @@ void *tg__thread_scratch(int which, size_t nbytes)
     if (scratch.size[which] >= nbytes) return scratch.data[which];
     if (!tg__thread_holds_memory()) return NULL;
     size_t size = (nbytes + 4095) / 4096 * 4096;
-    void *data = tg__aligned_alloc(size);
+    void *data = tg__aligned_alloc(size, true);
     if (!data) return NULL;
     free(scratch.data[which]);
     atomic_fetch_add(&scratch_total, size - scratch.size[which]);

@@ -152,8 +152,10 @@ int tg__dim(const char *fn, int dim, int ndim);
 void *tg__malloc(size_t nbytes);
 void *tg__calloc(size_t count, size_t size);
 void *tg__realloc(void *p, size_t nbytes);
-/* TG_ALIGN-aligned, the size rounded up to a multiple of it. */
-void *tg__aligned_alloc(size_t nbytes);
+/* TG_ALIGN-aligned, the size rounded up to a multiple of it. With
+ * huge_pages, a block of 2 MB or more starts on a huge page and asks for
+ * them: only for memory that will be used from end to end (core/alloc.c). */
+void *tg__aligned_alloc(size_t nbytes, bool huge_pages);
 /* True when the allocation about to be made must fail (fault injection);
  * the wrappers and every arena bump ask it. */
 bool tg__alloc_refused(size_t nbytes);

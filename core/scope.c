@@ -86,7 +86,7 @@ static chunk *chunk_new(size_t need)
     if (!first_chunk && !tg__thread_holds_memory()) return NULL;
     chunk *c = tg__malloc(sizeof *c);
     if (!c) return NULL;
-    c->data = tg__aligned_alloc(size);
+    c->data = tg__aligned_alloc(size, first_chunk != NULL); /* see core/alloc.c */
     if (!c->data) {
         free(c);
         return NULL;

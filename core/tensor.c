@@ -87,7 +87,7 @@ static void *out_of_memory(const char *fn, tg_dtype dtype, int ndim, const int64
 static void *persistent_data(size_t nbytes)
 {
     size_t padded = (nbytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN + TG_ALIGN;
-    char *data = tg__aligned_alloc(padded);
+    char *data = tg__aligned_alloc(padded, true);
     if (data) TG_POISON(data + nbytes, padded - nbytes);
     return data;
 }

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -412,6 +414,46 @@ static void test_persistent_free(void **state)
     tg_free(NULL);
 }
 
+#ifdef __linux__
+/* Whether the mapping holding p is marked for huge pages ("hg" among its
+ * VmFlags in /proc/self/smaps); -1 when that can't be read. */
+static int marked_huge(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    int inside = 0, found = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            found = strstr(line, " hg") != NULL;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* A thread's first arena chunk is mostly untouched in a small program, so
+ * it does not ask for huge pages (khugepaged would fill them in); the
+ * chunks a bigger step adds after it do. Runs on a thread of its own, whose
+ * arena starts empty. */
+static void *arena_chunks_thread(void *arg)
+{
+    int *marks = arg;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *small = tg_zeros(TG_F32, 1, (int64_t[]){256});
+    tg_tensor *big = tg_zeros(TG_F32, 1, (int64_t[]){3 << 19}); /* 6 MB: past the first chunk */
+    marks[0] = small ? marked_huge(tg_data(small)) : -2;
+    marks[1] = big ? marked_huge(tg_data(big)) : -2;
+    marks[2] = big && tg_get(big, (int64_t[]){(3 << 19) - 1}) == 0.0;
+    tg_scope_end(s);
+    return NULL;
+}
+#endif
+
 /* Blocks of a huge page or more start on one (core/alloc.c), persistent
  * tensors and scope arenas alike, and hold what was written. */
 static void test_huge_blocks(void **state)
@@ -430,10 +472,25 @@ static void test_huge_blocks(void **state)
     assert_non_null(a);
     assert_true(tg_get(a, (int64_t[]){n - 1}) == -1.0);
     tg_scope_end(s);
-    char *small = tg__aligned_alloc(100);
+    char *small = tg__aligned_alloc(100, true);
     assert_non_null(small);
     assert_int_equal((uintptr_t)small % TG_ALIGN, 0);
     free(small);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    tg_tensor *q = tg_zeros(TG_F32, 1, (int64_t[]){n});
+    int persistent_mark = marked_huge(tg_data(q));
+    tg_free(q);
+    if (persistent_mark >= 0) { /* smaps readable: the marks are checked */
+        assert_int_equal(persistent_mark, 1);
+        int marks[3] = {-3, -3, -3};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, arena_chunks_thread, marks), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(marks[0], 0);
+        assert_int_equal(marks[1], 1);
+        assert_int_equal(marks[2], 1);
+    }
+#endif
 }
 
 int main(void)
