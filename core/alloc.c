@@ -71,11 +71,13 @@ void *tg__realloc(void *p, size_t nbytes) { return tg__alloc_refused(nbytes) ? N
  * is not rounded up: a block's tail past its last whole huge page keeps
  * small pages.
  * Only memory used end to end asks: khugepaged may, at any later moment,
- * fill a marked 2 MB range that holds a single touched page, so a thread's
- * first arena chunk (4 MB, of which a small program touches a few KB) once
- * grew a program's RSS by 3.7 MB ten thousand steps in. Tensor storage and
- * packing buffers are sized to what is written; arena chunks after the
- * first exist because a step filled the ones before. */
+ * fill a marked 2 MB range that holds a single touched page. GEMM packing
+ * buffers sized for whole cache blocks (8.4 MB on 2 threads, a few KB of
+ * them written by a small model) grew a program's RSS by 2 to 4 MB
+ * thousands of steps in. Tensor storage and packing buffers are sized to
+ * what is written; a thread's first arena chunk (4 MB, of which a small
+ * program touches a few KB) keeps small pages, and the chunks after it
+ * exist because a step filled the ones before. */
 #define HUGE_PAGE ((size_t)2 << 20)
 
 void *tg__aligned_alloc(size_t nbytes, bool huge_pages)

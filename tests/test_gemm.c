@@ -427,6 +427,31 @@ static void test_bad_arguments(void **state)
     assert_int_equal(tg_simd_force(NULL), 0);
 }
 
+/* A small product's packing buffers are sized by its shape, not by a whole
+ * cache block: memory asked of the system is memory written (large
+ * buffers get huge pages, which khugepaged would otherwise fill in). */
+static void test_small_buffers(void **state)
+{
+    (void)state;
+    static float a[96 * 48], b[48 * 40], c[96 * 40];
+    for (int i = 0; i < 96 * 48; i++) a[i] = (float)(i % 7) - 3;
+    for (int i = 0; i < 48 * 40; i++) b[i] = (float)(i % 5) - 2;
+    for (size_t lv = 0; lv < sizeof levels / sizeof levels[0]; lv++) {
+        if (tg_simd_force(levels[lv]) != 0) continue;
+        tg_release_thread_memory();
+        assert_int_equal(tg__thread_scratch_bytes(), 0);
+        /* packed (96 rows), and transposed B read in place (40 rows) */
+        assert_int_equal(tg_gemm_f32(96, 40, 48, 1, a, 48, 1, b, 40, 1, 0, c, 40, 1), 0);
+        float want = 0;
+        for (int k = 0; k < 48; k++) want += a[95 * 48 + k] * b[k * 40 + 39];
+        assert_true(c[95 * 40 + 39] == want); /* small integers: exact */
+        assert_int_equal(tg_gemm_f32(40, 96, 48, 1, b, 1, 40, a, 1, 48, 0, c, 96, 1), 0);
+        size_t held = tg__thread_scratch_bytes();
+        assert_true(held > 0 && held < (1u << 20));
+    }
+    assert_int_equal(tg_simd_force(NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_shared_a_bits),
         cmocka_unit_test(test_bias_bits),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_small_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

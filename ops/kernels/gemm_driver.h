@@ -145,12 +145,16 @@ static void NAME(tile)(const tg_simd_impl *impl, int64_t kc, int mr, int64_t nr,
 }
 
 /* The packing buffers of one thread, in elements: a block of A and a block
- * of B (a multiple of 64 bytes for every level's blocking, so each
- * thread's buffers start on a cache line). */
+ * of B of up to cols columns (a multiple of 64 bytes for every level's
+ * blocking, so each thread's buffers start on a cache line). Sized by the
+ * call's columns rather than a whole block, so that the memory a buffer
+ * has is memory its largest call wrote: khugepaged would otherwise fill
+ * in the untouched huge pages of a small model's 8 MB of buffers
+ * (core/alloc.c). */
 static int64_t NAME(pack_a_elems)(const tg_gemm_blocking *bl) { return round_up(bl->mc, bl->mr) * bl->kc; }
-static int64_t NAME(pack_elems)(const tg_gemm_blocking *bl)
+static int64_t NAME(pack_elems)(const tg_gemm_blocking *bl, int64_t cols)
 {
-    return NAME(pack_a_elems)(bl) + bl->kc * round_up(bl->nc, bl->nr);
+    return NAME(pack_a_elems)(bl) + bl->kc * round_up(cols < bl->nc ? cols : bl->nc, bl->nr);
 }
 
 /* C = bias broadcast over the rows (bias: N values), for the products and
@@ -227,7 +231,7 @@ static void NAME(gemm_block)(const tg_simd_impl *impl, bool direct_b, T *bufs,
     int64_t m0, m1, n0, n1;
     thread_block(&impl->NAME(blocking), nthreads, tid, M, N, &m0, &m1, &n0, &n1);
     if (m0 >= m1 || n0 >= n1) return;
-    NAME(gemm_serial)(impl, direct_b, bufs + tid * NAME(pack_elems)(&impl->NAME(blocking)), m1 - m0, n1 - n0, K,
+    NAME(gemm_serial)(impl, direct_b, bufs + tid * NAME(pack_elems)(&impl->NAME(blocking), N), m1 - m0, n1 - n0, K,
                       alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, beta, C + m0 * rsC + n0 * csC, rsC,
                       csC, bias ? bias + n0 : NULL);
 }
@@ -346,13 +350,15 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
     }
     int wanted = threads_for(M, N, K, (dots ? 2.0 : 1.0) * (double)(sizeof(T) / sizeof(float)));
     /* Every thread's packing buffers, held by the calling thread and sized
-     * for the threads wanted and a whole cache block each, not for how
-     * many run or this call's share of C: a busy machine makes a region run
-     * on fewer threads, and a steady training loop must not start
-     * allocating when its helpers come back. */
+     * for the threads wanted, not for how many run or this call's share of
+     * C: a busy machine makes a region run on fewer threads, and a steady
+     * training loop must not start allocating when its helpers come back.
+     * gemm_wt packs A's M rows as the B operand. */
     T *bufs = NULL;
+    bool wt = !dots && use_wt(&impl->NAME(blocking), impl->NAME(ukr_wt) != NULL, M, rsB, csC);
+    int64_t per_thread = NAME(pack_elems)(&impl->NAME(blocking), wt ? M : N);
     if (!dots) {
-        bufs = tls_buffer(0, (size_t)(wanted * NAME(pack_elems)(&impl->NAME(blocking))) * sizeof(T));
+        bufs = tls_buffer(0, (size_t)(wanted * per_thread) * sizeof(T));
         if (!bufs)
             return tg_fail("%s: out of memory for packing buffers (M=%lld, N=%lld, K=%lld)", fn, (long long)M,
                            (long long)N, (long long)K);
@@ -376,7 +382,7 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
         }
         return 0;
     }
-    if (use_wt(&impl->NAME(blocking), impl->NAME(ukr_wt) != NULL, M, rsB, csC)) {
+    if (wt) {
         /* Columns split in whole tiles between threads, each packing A. */
         if (region.threads == 1) {
             NAME(gemm_wt)(impl, bufs, 0, N, M, K, alpha, A, rsA, csA, B, csB, beta, C, rsC);
@@ -389,7 +395,7 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
                 int64_t n0, n1;
                 share(N, impl->NAME(blocking).mr, omp_get_num_threads(), tid, &n0, &n1);
                 if (n0 < n1)
-                    NAME(gemm_wt)(impl, bufs + tid * NAME(pack_elems)(&impl->NAME(blocking)), n0, n1, M, K, alpha, A,
+                    NAME(gemm_wt)(impl, bufs + tid * per_thread, n0, n1, M, K, alpha, A,
                                   rsA, csA, B, csB, beta, C, rsC);
             }
             tg__parallel_end(&region);
@@ -505,7 +511,8 @@ static int NAME(gemm_shared_a)(const char *fn, int64_t M, int64_t K, const T *A,
 #ifdef TG_USE_BLAS
     shared = false;
 #endif
-    if (!shared || b_elems > NAME(pack_elems)(bl) - NAME(pack_a_elems)(bl)) {
+    int64_t per_thread = NAME(pack_a_elems)(bl) + b_elems;
+    if (!shared || per_thread > NAME(pack_elems)(bl, bl->nc)) {
         for (int t = 0; t < n; t++)
             if (NAME(gemm)(fn, M, out[t].N, K, 1, A, rsA, csA, out[t].B, out[t].rsB, out[t].csB, beta, out[t].C,
                            out[t].rsC, out[t].csC, NULL) != 0)
@@ -514,7 +521,7 @@ static int NAME(gemm_shared_a)(const char *fn, int64_t M, int64_t K, const T *A,
     }
     if (check_args(fn, M, cols, K, true, A, out[0].B, out[0].C) != 0) return -1;
     int wanted = threads_for(M, cols, K, (double)(sizeof(T) / sizeof(float)));
-    T *bufs = tls_buffer(0, (size_t)(wanted * NAME(pack_elems)(bl)) * sizeof(T));
+    T *bufs = tls_buffer(0, (size_t)(wanted * per_thread) * sizeof(T));
     if (!bufs)
         return tg_fail("%s: out of memory for packing buffers (M=%lld, K=%lld)", fn, (long long)M, (long long)K);
     tg__parallel region = tg__parallel_begin(wanted);
@@ -530,7 +537,7 @@ static int NAME(gemm_shared_a)(const char *fn, int64_t M, int64_t K, const T *A,
             int64_t m0, m1;
             share(M, bl->mr, omp_get_num_threads(), tid, &m0, &m1);
             if (m0 < m1)
-                NAME(gemm_shared_a_block)(impl, bufs + tid * NAME(pack_elems)(bl), m0, m1, K, A, rsA, csA, n, out,
+                NAME(gemm_shared_a_block)(impl, bufs + tid * per_thread, m0, m1, K, A, rsA, csA, n, out,
                                           beta, sums);
         }
         tg__parallel_end(&region);
