@@ -113,25 +113,17 @@ static void NAME(pack_b)(const tg_simd_impl *impl, int64_t kc, int64_t nc, const
  * a recurrent step's products have a few thousand tiles, its saved
  * activations a few thousand lines (2 and 8 did as well as 4). */
 #define PREFETCH_PER_TILE 4
-/* One tile of mr rows and nr columns of C: the kernel itself for a full
- * tile with contiguous columns; otherwise the level's kernel for few
- * columns, or the kernel run on a private tile with the same alpha and
- * beta (so the arithmetic is the one a full tile gets) and the valid part
- * copied out. */
-static void NAME(tile)(const tg_simd_impl *impl, int64_t kc, int mr, int64_t nr,
-                       const T *a, const T *b, int64_t ldb, T alpha, T beta,
-                       T *C, int64_t rsC, int64_t csC)
+/* A tile the kernel can't store itself (columns not contiguous, or fewer
+ * than a sliver on the scalar level): the kernel run on a private tile
+ * with the same alpha and beta (so the arithmetic is the one a full tile
+ * gets) and the valid part copied out. Apart from tile, whose every call
+ * would otherwise set up the frame of this 64-byte aligned array: 0.6% of
+ * an LSTM step's samples were that prologue. */
+__attribute__((noinline)) static void NAME(tile_copied)(const tg_simd_impl *impl, int64_t kc, int mr, int64_t nr,
+                                                        const T *a, const T *b, int64_t ldb, T alpha, T beta,
+                                                        T *C, int64_t rsC, int64_t csC)
 {
     const tg_gemm_blocking *bl = &impl->NAME(blocking);
-    tg__prefetch_some(PREFETCH_PER_TILE);
-    if (nr == bl->nr && csC == 1) {
-        impl->NAME(ukr)(kc, mr, a, b, ldb, C, rsC, alpha, beta);
-        return;
-    }
-    if (csC == 1 && impl->NAME(ukr_cols)) {
-        impl->NAME(ukr_cols)(kc, mr, nr, a, b, ldb, C, rsC, alpha, beta);
-        return;
-    }
     NAME(ukr_fn) ukr = impl->NAME(ukr);
     _Alignas(64) T tile[TG_TILE_MAX];
     if (beta != 0) {
@@ -142,6 +134,22 @@ static void NAME(tile)(const tg_simd_impl *impl, int64_t kc, int mr, int64_t nr,
     ukr(kc, mr, a, b, ldb, tile, bl->nr, alpha, beta);
     for (int i = 0; i < mr; i++)
         for (int64_t j = 0; j < nr; j++) C[i * rsC + j * csC] = tile[i * bl->nr + j];
+}
+
+/* One tile of mr rows and nr columns of C: the kernel itself for a full
+ * tile with contiguous columns, the level's kernel for few columns, or
+ * tile_copied. */
+static inline void NAME(tile)(const tg_simd_impl *impl, int64_t kc, int mr, int64_t nr,
+                              const T *a, const T *b, int64_t ldb, T alpha, T beta,
+                              T *C, int64_t rsC, int64_t csC)
+{
+    tg__prefetch_some(PREFETCH_PER_TILE);
+    if (nr == impl->NAME(blocking).nr && csC == 1)
+        impl->NAME(ukr)(kc, mr, a, b, ldb, C, rsC, alpha, beta);
+    else if (csC == 1 && impl->NAME(ukr_cols))
+        impl->NAME(ukr_cols)(kc, mr, nr, a, b, ldb, C, rsC, alpha, beta);
+    else
+        NAME(tile_copied)(impl, kc, mr, nr, a, b, ldb, alpha, beta, C, rsC, csC);
 }
 
 /* The packing buffers of one thread, in elements: a block of A and a block
