@@ -237,7 +237,7 @@ static void NAME(gemm_block)(const tg_simd_impl *impl, bool direct_b, T *bufs,
                              T beta, T *C, int64_t rsC, int64_t csC, const T *bias)
 {
     int64_t m0, m1, n0, n1;
-    thread_block(&impl->NAME(blocking), nthreads, tid, M, N, &m0, &m1, &n0, &n1);
+    thread_block(&impl->NAME(blocking), direct_b, nthreads, tid, M, N, K, &m0, &m1, &n0, &n1);
     if (m0 >= m1 || n0 >= n1) return;
     NAME(gemm_serial)(impl, direct_b, bufs + tid * NAME(pack_elems)(&impl->NAME(blocking), N), m1 - m0, n1 - n0, K,
                       alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, beta, C + m0 * rsC + n0 * csC, rsC,
