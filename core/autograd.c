@@ -218,17 +218,26 @@ static tg_tensor *writable_home(tg_tensor *x, tg_tensor **home)
     return *home;
 }
 
-tg_tensor *tg_grad_slot(tg_tensor *x)
+tg_tensor *tg__grad_slot_unset(tg_tensor *x, bool *fresh)
 {
+    *fresh = false;
     if (!tg_needs_grad(x)) return NULL;
     tg_tensor **home = grad_home(x);
     if (!home) return NULL;
     if (!*home) {
         set_home(home, new_grad_buffer(x));
-        if (*home) tg_fill_(*home, 0.0);
+        *fresh = *home != NULL;
         return *home;
     }
     return writable_home(x, home);
+}
+
+tg_tensor *tg_grad_slot(tg_tensor *x)
+{
+    bool fresh;
+    tg_tensor *slot = tg__grad_slot_unset(x, &fresh);
+    if (fresh) tg_fill_(slot, 0.0);
+    return slot;
 }
 
 /* A first gradient can become x's buffer without a copy when nothing else

@@ -317,6 +317,11 @@ void tg__recycle_step(const tg_node *tape_mark, const tg_tensor *tensor_mark, ui
                       tg_tensor *const *keep);
 /* Storages made on this thread so far (tg_storage.serial of the newest). */
 uint64_t tg__storage_serial(void);
+/* tg_grad_slot, except that a buffer made now (x had no gradient yet) is
+ * left unwritten and *fresh set: the caller writes every element of it
+ * before anything reads it (a product stored with beta = 0 instead of
+ * added onto zeros). */
+tg_tensor *tg__grad_slot_unset(tg_tensor *x, bool *fresh);
 
 /* Ops made of other ops, called outside any scope with nothing to record,
  * run inside a scope of their own so that their temporaries vanish, and

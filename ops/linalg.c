@@ -204,16 +204,26 @@ static void linear_backward(tg_node *n, tg_tensor *g)
      * (beta = 1 saves a temporary and a pass over (out, in)), in one call
      * that packs g^T once for all the terms. */
     tg__gemm_out outs[TG__LINEAR_SUM_MAX];
-    int n_outs = 0;
+    tg_tensor *slots[TG__LINEAR_SUM_MAX];
+    bool fresh[TG__LINEAR_SUM_MAX];
+    int n_outs = 0, n_fresh = 0;
     for (int k = 0; k < terms; k++) {
         tg_tensor *x = n->inputs[2 * k], *w = n->inputs[2 * k + 1];
         if (!tg_needs_grad(w)) continue;
         tg_tensor *xc = as_matrix(x, &x2) ? x : tg__contiguous(x);
-        tg_tensor *slot = xc && as_matrix(xc, &x2) ? tg_grad_slot(w) : NULL;
+        tg_tensor *slot = xc && as_matrix(xc, &x2) ? tg__grad_slot_unset(w, &fresh[n_outs]) : NULL;
         if (!slot) return;
+        n_fresh += fresh[n_outs];
+        slots[n_outs] = slot;
         outs[n_outs++] = (tg__gemm_out){x2.shape[1], tg_data(&x2), x2.stride[0], x2.stride[1],
                                         tg_data(slot), slot->stride[0], slot->stride[1]};
     }
+    /* Gradients made just now are stored, not added onto zeros (beta = 0:
+     * no pass to zero them, no read of C), when all of them are new (a
+     * pass's first step; the call has one beta). */
+    bool store = n_outs && n_fresh == n_outs;
+    for (int k = 0; k < n_outs && !store; k++)
+        if (fresh[k]) tg_fill_(slots[k], 0.0);
     /* A bias of (out) gets its gradient, g's rows summed, from that call
      * too, from the packed g^T. */
     tg_tensor g2t = tg__transposed(&g2);
@@ -222,9 +232,11 @@ static void linear_backward(tg_node *n, tg_tensor *g)
     if (n_outs) {
         summed = g->dtype == TG_F32
                      ? tg__gemm_shared_a_f32(g2t.shape[0], g2t.shape[1], tg_data(&g2t), g2t.stride[0], g2t.stride[1],
-                                             n_outs, outs, 1.0f, bias_slot ? tg_data(bias_slot) : NULL)
+                                             n_outs, outs, store ? 0.0f : 1.0f,
+                                             bias_slot ? tg_data(bias_slot) : NULL)
                      : tg__gemm_shared_a_f64(g2t.shape[0], g2t.shape[1], tg_data(&g2t), g2t.stride[0], g2t.stride[1],
-                                             n_outs, outs, 1.0, bias_slot ? tg_data(bias_slot) : NULL);
+                                             n_outs, outs, store ? 0.0 : 1.0,
+                                             bias_slot ? tg_data(bias_slot) : NULL);
         if (summed < 0) return;
     }
     for (int k = 0; k < terms; k++) {

@@ -341,6 +341,48 @@ static void test_padded_weight_copy(void **state)
         }
 }
 
+/* A weight gradient a pass makes at a step's product is stored there
+ * (beta = 0); one that already holds a gradient from elsewhere in the
+ * pass is added onto. With sum(W_hh) in the loss, W_hh's gradient arrives
+ * before the steps' and W_ih's does not: W_ih gets the same values as
+ * without it, W_hh those plus one, for the LSTM (both weights in one
+ * product) and the GRU (apart). */
+static void test_weight_gradient_stored_or_added(void **state)
+{
+    (void)state;
+    const tg_cell *cells[2] = {&tg_cell_lstm, &tg_cell_gru};
+    for (int c = 0; c < 2; c++) {
+        tg_manual_seed(12);
+        tg_rnn_config config = {.input_size = I, .hidden_size = H, .dtype = TG_F64};
+        tg_rnn *rnn = tg_rnn_new(cells[c], &config);
+        tg_tensor *x = tg_rand(TG_F64, 3, (int64_t[]){6, 4, I}, -1, 1);
+        tg_params params = tg_params_new();
+        assert_int_equal(tg_rnn_params(rnn, &params, NULL), 0);
+        tg_tensor *w_ih = tg_params_find(&params, "weight_ih_l0"), *w_hh = tg_params_find(&params, "weight_hh_l0");
+        tg_tensor *g_ih[2], *g_hh[2];
+        for (int run = 0; run < 2; run++) {
+            tg_scope *s = tg_scope_begin();
+            tg_params_zero_grad(&params);
+            tg_rnn_output r;
+            assert_int_equal(tg_rnn_forward(rnn, x, 0, NULL, NULL, &r), 0);
+            tg_tensor *loss = tg_sum(tg_square(r.output), 0, NULL, false);
+            if (run == 1) loss = tg_add(loss, tg_sum(w_hh, 0, NULL, false));
+            assert_int_equal(tg_backward(loss, NULL), 0);
+            g_ih[run] = tg_keep(tg_clone(w_ih->grad));
+            g_hh[run] = tg_keep(tg_clone(w_hh->grad));
+            tg_scope_end(s);
+        }
+        for (int64_t i = 0; i < tg_numel(g_ih[0]); i++)
+            assert_true(((double *)tg_data(g_ih[0]))[i] == ((double *)tg_data(g_ih[1]))[i]);
+        for (int64_t i = 0; i < tg_numel(g_hh[0]); i++)
+            assert_near(((double *)tg_data(g_hh[0]))[i] + 1, ((double *)tg_data(g_hh[1]))[i], 1e-12);
+        for (int run = 0; run < 2; run++) tg_free(g_ih[run]), tg_free(g_hh[run]);
+        tg_params_free(&params);
+        tg_free(x);
+        tg_rnn_free(rnn);
+    }
+}
+
 /* --- options beyond PyTorch ----------------------------------------------------------- */
 
 static void test_learnable_initial_state(void **state)
@@ -636,7 +678,7 @@ int main(void)
         cmocka_unit_test(test_layer_norm_option),        cmocka_unit_test(test_dropout_between_layers),
         cmocka_unit_test(test_bad_input),                cmocka_unit_test(test_custom_cell_trains),
         cmocka_unit_test(test_recurrent_init),         cmocka_unit_test(test_zero_initial_state_left_out),
-        cmocka_unit_test(test_padded_weight_copy),
+        cmocka_unit_test(test_padded_weight_copy),       cmocka_unit_test(test_weight_gradient_stored_or_added),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
