@@ -200,9 +200,9 @@ static void linear_backward(tg_node *n, tg_tensor *g)
     /* The weights' gradients first, while g is still in cache from the
      * backward that made it: these products read g by columns (g^T), which
      * from further away costs a cache miss per row, where dx = g W reads it
-     * by rows and streams. They are added straight into the gradients
-     * (beta = 1 saves a temporary and a pass over (out, in)), in one call
-     * that packs g^T once for all the terms. */
+     * by rows and streams. They go straight into the gradients (added
+     * with beta = 1, or stored, below: no temporary, no pass over (out,
+     * in)), in one call that packs g^T once for all the terms. */
     tg__gemm_out outs[TG__LINEAR_SUM_MAX];
     tg_tensor *slots[TG__LINEAR_SUM_MAX];
     bool fresh[TG__LINEAR_SUM_MAX];
