@@ -75,35 +75,45 @@ char *tg_repr(const tg_tensor *t, char *buf, size_t len)
         snprintf(buf, len, "tensor(<invalid>)");
         return buf;
     }
-    printer p = {.buf = buf, .len = len, .t = t, .summarise = tg_numel(t) > SUMMARY_THRESHOLD};
-    /* Scan the values once to pick a format and a common width, as PyTorch does. */
+    int64_t numel = tg_numel(t);
+    printer p = {.buf = buf, .len = len, .t = t, .summarise = numel > SUMMARY_THRESHOLD};
+    /* The format and the common width come from the values printed, as
+     * PyTorch takes them from the summarised data: a summarised tensor's
+     * first and last EDGE_ITEMS along each long dim (at most 6^8 values,
+     * where a broadcast view may have 2^60 elements). */
+    int64_t count[TG_MAX_DIMS], shown = numel ? 1 : 0;
+    for (int d = 0; d < t->ndim; d++) {
+        count[d] = p.summarise && t->shape[d] > 2 * EDGE_ITEMS ? 2 * EDGE_ITEMS : t->shape[d];
+        shown *= count[d];
+    }
     double amax = 0, amin = INFINITY;
     p.integral = t->dtype != TG_I64;
-    int64_t numel = tg_numel(t);
-    int64_t idx[TG_MAX_DIMS] = {0};
-    for (int64_t k = 0; k < numel; k++) {
-        int64_t off = t->offset;
-        for (int d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];
-        double v = tg__load((char *)t->storage->data + off * (int64_t)tg_dtype_size(t->dtype), t->dtype);
-        if (isfinite(v)) {
-            if (fabs(v) > amax) amax = fabs(v);
-            if (v != 0 && fabs(v) < amin) amin = fabs(v);
-            if (v != floor(v)) p.integral = false;
-        }
-        for (int d = t->ndim - 1; d >= 0 && ++idx[d] == t->shape[d]; d--) idx[d] = 0;
-    }
-    p.scientific = !p.integral && t->dtype != TG_I64 && (amax >= 1e8 || (amin < 1e-4 && amin > 0) || (amax / amin > 1000.0 && amax > 1));
     p.width = 1;
-    idx[0] = 0;
-    for (int64_t k = 0; k < numel && k < 100000; k++) {
-        int64_t off = t->offset, rem = k;
-        for (int d = t->ndim - 1; d >= 0; d--) {
-            off += (rem % t->shape[d]) * t->stride[d];
-            rem /= t->shape[d];
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t idx[TG_MAX_DIMS] = {0};
+        for (int64_t k = 0; k < shown; k++) {
+            int64_t off = t->offset;
+            for (int d = 0; d < t->ndim; d++) {
+                int64_t i = count[d] < t->shape[d] && idx[d] >= EDGE_ITEMS ? t->shape[d] - 2 * EDGE_ITEMS + idx[d] : idx[d];
+                off += i * t->stride[d];
+            }
+            const char *at = (const char *)t->storage->data + off * (int64_t)tg_dtype_size(t->dtype);
+            if (pass == 0) {
+                double v = tg__load(at, t->dtype);
+                if (isfinite(v)) {
+                    if (fabs(v) > amax) amax = fabs(v);
+                    if (v != 0 && fabs(v) < amin) amin = fabs(v);
+                    if (v != floor(v)) p.integral = false;
+                }
+            } else {
+                char v[64];
+                format_value(&p, at, v, sizeof v);
+                if ((int)strlen(v) > p.width) p.width = (int)strlen(v);
+            }
+            for (int d = t->ndim - 1; d >= 0 && ++idx[d] == count[d]; d--) idx[d] = 0;
         }
-        char v[64];
-        format_value(&p, (char *)t->storage->data + off * (int64_t)tg_dtype_size(t->dtype), v, sizeof v);
-        if ((int)strlen(v) > p.width) p.width = (int)strlen(v);
+        p.scientific = !p.integral && t->dtype != TG_I64 &&
+                       (amax >= 1e8 || (amin < 1e-4 && amin > 0) || (amax / amin > 1000.0 && amax > 1));
     }
     put(&p, "tensor(");
     if (numel == 0) put(&p, "[]");

@@ -193,6 +193,18 @@ static void test_repr(void **state)
     assert_string_equal(tg_repr(i, buf, sizeof buf), "tensor([0., 1., 2.], dtype=torch.float64)");
     tg_tensor *big = tg_arange(TG_F32, 0, 2000, 1);
     assert_string_equal(tg_repr(big, buf, sizeof buf), "tensor([   0.,    1.,    2.,  ..., 1997., 1998., 1999.])");
+    /* A summarised tensor's format comes from the values printed, as in
+     * PyTorch (torch.full((2000,), 0.5) with 1e9 in the middle prints
+     * 0.5000s): and a broadcast view of 2^40 elements prints at once,
+     * its values scanned only where shown. */
+    tg_tensor *halves = tg_full(TG_F32, 1, (int64_t[]){2000}, 0.5);
+    ((float *)tg_data(halves))[1000] = 1e9f;
+    assert_string_equal(tg_repr(halves, buf, sizeof buf), "tensor([0.5000, 0.5000, 0.5000,  ..., 0.5000, 0.5000, 0.5000])");
+    tg_tensor *wide = tg_expand(tg_full(TG_F32, 0, NULL, 0.25), 2, (int64_t[]){1 << 20, 1 << 20});
+    const char *rows = "tensor([[0.2500, 0.2500, 0.2500,  ..., 0.2500, 0.2500, 0.2500],\n"
+                       "        [0.2500, 0.2500, 0.2500,  ..., 0.2500, 0.2500, 0.2500],\n";
+    assert_int_equal(strncmp(tg_repr(wide, buf, sizeof buf), rows, strlen(rows)), 0);
+    assert_non_null(strstr(buf, "        ...,\n"));
     tg_scope_end(s);
 }
 

@@ -8,6 +8,10 @@
  * not own (ASan, UBSan and the arena poisoning see to that), and that a
  * failed call leaves a message. Build and run: tests/fuzz/run.sh fuzz_api SECONDS.
  *
+ * Inputs that once failed are seeds, run first: tests/fuzz/fuzz_api_seeds/
+ * (repr-of-a-huge-view: tg_repr scanned every value of a huge broadcast view).
+ *
+ * fuzz-seeds: tests/fuzz/fuzz_api_seeds/[a-z]*
  * fuzz-options: -max_len=512 -len_control=0
  * fuzz-env: ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 */
 #include <math.h>
