@@ -98,7 +98,8 @@ header() {
 }
 
 # This core's f32 FMA peak, measured now (bench/peak), for the % column.
-PEAK=$("$(dirname "$GEMM")/peak" | sed -n 's/.*"best_f32": *\([0-9.]*\).*/\1/p')
+measure_peak() { "$(dirname "$GEMM")/peak" | sed -n 's/.*"best_f32": *\([0-9.]*\).*/\1/p'; }
+PEAK=$(measure_peak)
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), f32 FMA peak per core measured now: $PEAK GFLOP/s"
 echo
 
@@ -113,7 +114,7 @@ one=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$GEMM" --m 1
 two=$(OMP_PROC_BIND=$BIND OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 "$GEMM" --m 1024 --n 1024 --k 1024 --threads 2 --reps $REPS)
 # The peak again: a measurement that caught a slow moment would overstate
 # the share, so it counts against the higher of the two.
-PEAK2=$("$(dirname "$GEMM")/peak" | sed -n 's/.*"best_f32": *\([0-9.]*\).*/\1/p')
+PEAK2=$(measure_peak)
 awk -v gf="$(echo "$one" | field gflops)" -v t1="$(echo "$one" | field ms)" -v t2="$(echo "$two" | field ms)" \
     -v p1="$PEAK" -v p2="$PEAK2" \
     'BEGIN { peak = p1 > p2 ? p1 : p2

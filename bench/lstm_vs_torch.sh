@@ -23,7 +23,8 @@ py=/usr/bin/python3
 # forward (2 T B G H (I + H) per layer), as the speed issue's first table
 # did: it counts the first layer's input gradient, which neither side
 # computes, so it can pass 100%; the targets are checked on `%peak`.
-peak=$("$build/bench/peak" | sed -n 's/.*"best_f32": *\([0-9.]*\).*/\1/p')
+measure_peak() { "$build/bench/peak" | sed -n 's/.*"best_f32": *\([0-9.]*\).*/\1/p'; }
+peak=$(measure_peak)
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), f32 FMA peak per core measured now: $peak GFLOP/s"
 # A cache line's round trip between the two cores (bench/roundtrip) before
 # and after the rows: the 2-thread rows depend on it (about 60 ns while the
@@ -77,7 +78,7 @@ echo "ratio = PyTorch time / our time (above 1: we are faster)"
 echo "core-to-core round trip: $rt_before ns before the rows, $(roundtrip) ns after"
 # The peak again: a measurement that caught a slow moment would overstate
 # every share, so the targets below count against the higher of the two.
-peak_after=$("$build/bench/peak" | sed -n 's/.*"best_f32": *\([0-9.]*\).*/\1/p')
+peak_after=$(measure_peak)
 echo "f32 FMA peak measured again after the rows: $peak_after GFLOP/s; the targets count the share against the higher"
 # The issue's targets, from this run's rows.
 "$py" - "$rows" "$peak" "$peak_after" <<'PY'

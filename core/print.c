@@ -112,8 +112,9 @@ char *tg_repr(const tg_tensor *t, char *buf, size_t len)
             }
             for (int d = t->ndim - 1; d >= 0 && ++idx[d] == count[d]; d--) idx[d] = 0;
         }
-        p.scientific = !p.integral && t->dtype != TG_I64 &&
-                       (amax >= 1e8 || (amin < 1e-4 && amin > 0) || (amax / amin > 1000.0 && amax > 1));
+        if (pass == 0)
+            p.scientific = !p.integral && t->dtype != TG_I64 &&
+                           (amax >= 1e8 || (amin < 1e-4 && amin > 0) || (amax / amin > 1000.0 && amax > 1));
     }
     put(&p, "tensor(");
     if (numel == 0) put(&p, "[]");

@@ -136,14 +136,28 @@ __attribute__((noinline)) static void NAME(tile_copied)(const tg_simd_impl *impl
         for (int64_t j = 0; j < nr; j++) C[i * rsC + j * csC] = tile[i * bl->nr + j];
 }
 
+/* C = bias broadcast over the rows (bias: N values), for the products and
+ * tiles that do not add it in the kernel. */
+static void NAME(fill_bias)(int64_t M, int64_t N, const T *bias, T *C, int64_t rsC, int64_t csC)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) C[i * rsC + j * csC] = bias[j];
+}
+
 /* One tile of mr rows and nr columns of C: the kernel itself for a full
  * tile with contiguous columns, the level's kernel for few columns, or
- * tile_copied. */
+ * tile_copied. With bias (nr values; alpha and beta 1) a full tile's
+ * kernel adds it (ukr_bias); any other tile is filled with it first. */
 static inline void NAME(tile)(const tg_simd_impl *impl, int64_t kc, int mr, int64_t nr,
                               const T *a, const T *b, int64_t ldb, T alpha, T beta,
-                              T *C, int64_t rsC, int64_t csC)
+                              T *C, int64_t rsC, int64_t csC, const T *bias)
 {
     tg__prefetch_some(PREFETCH_PER_TILE);
+    if (bias && nr == impl->NAME(blocking).nr && csC == 1 && impl->NAME(ukr_bias)) {
+        impl->NAME(ukr_bias)(kc, mr, a, b, ldb, C, rsC, bias);
+        return;
+    }
+    if (bias) NAME(fill_bias)(mr, nr, bias, C, rsC, csC);
     if (nr == impl->NAME(blocking).nr && csC == 1)
         impl->NAME(ukr)(kc, mr, a, b, ldb, C, rsC, alpha, beta);
     else if (csC == 1 && impl->NAME(ukr_cols))
@@ -163,14 +177,6 @@ static int64_t NAME(pack_a_elems)(const tg_gemm_blocking *bl) { return round_up(
 static int64_t NAME(pack_elems)(const tg_gemm_blocking *bl, int64_t cols)
 {
     return NAME(pack_a_elems)(bl) + bl->kc * round_up(cols < bl->nc ? cols : bl->nc, bl->nr);
-}
-
-/* C = bias broadcast over the rows (bias: N values), for the products and
- * tiles that do not add it in the kernel. */
-static void NAME(fill_bias)(int64_t M, int64_t N, const T *bias, T *C, int64_t rsC, int64_t csC)
-{
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) C[i * rsC + j * csC] = bias[j];
 }
 
 /* C = alpha*A*B + beta*C on one thread, for the block of C this thread owns,
@@ -207,18 +213,10 @@ static void NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b, T *buf,
                     const T *b = jr < nfull ? Bp + jr : bbuf + (jr - nfull) * kc;
                     int64_t ldb = jr < nfull ? rsB : NR;
                     const T *bias_r = bias && pc == 0 ? bias + jc + jr : NULL;
-                    bool in_kernel = bias_r && nr == NR && csC == 1 && impl->NAME(ukr_bias);
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int mr = mc - ir < MR ? (int)(mc - ir) : MR;
-                        const T *a = abuf + ir * kc;
                         T *c = C + (ic + ir) * rsC + (jc + jr) * csC;
-                        if (in_kernel) {
-                            tg__prefetch_some(PREFETCH_PER_TILE);
-                            impl->NAME(ukr_bias)(kc, mr, a, b, ldb, c, rsC, bias_r);
-                            continue;
-                        }
-                        if (bias_r) NAME(fill_bias)(mr, nr, bias_r, c, rsC, csC);
-                        NAME(tile)(impl, kc, mr, nr, a, b, ldb, alpha, beta_p, c, rsC, csC);
+                        NAME(tile)(impl, kc, mr, nr, abuf + ir * kc, b, ldb, alpha, beta_p, c, rsC, csC, bias_r);
                     }
                 }
             }
@@ -352,7 +350,8 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
 #endif
     const tg_simd_impl *impl = tg_simd_current();
     bool dots = use_dots(M, csA, rsB);
-    if (bias && (dots || use_wt(&impl->NAME(blocking), impl->NAME(ukr_wt) != NULL, M, rsB, csC))) {
+    bool wt = !dots && use_wt(&impl->NAME(blocking), impl->NAME(ukr_wt) != NULL, M, rsB, csC);
+    if (bias && (dots || wt)) {
         NAME(fill_bias)(M, N, bias, C, rsC, csC);
         bias = NULL;
     }
@@ -363,7 +362,6 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
      * training loop must not start allocating when its helpers come back.
      * gemm_wt packs A's M rows as the B operand. */
     T *bufs = NULL;
-    bool wt = !dots && use_wt(&impl->NAME(blocking), impl->NAME(ukr_wt) != NULL, M, rsB, csC);
     int64_t per_thread = NAME(pack_elems)(&impl->NAME(blocking), wt ? M : N);
     if (!dots) {
         bufs = tls_buffer(0, (size_t)(wanted * per_thread) * sizeof(T));
@@ -493,7 +491,7 @@ static void NAME(gemm_shared_a_block)(const tg_simd_impl *impl, T *buf, int64_t 
                 for (int64_t ir = 0; ir < mc; ir += MR) {
                     int mr = mc - ir < MR ? (int)(mc - ir) : MR;
                     T *c = (T *)out[t].C + (ic + ir) * out[t].rsC + jr;
-                    NAME(tile)(impl, K, mr, nr, abuf + ir * K, b[t] + jr * K, NR, 1, beta, c, out[t].rsC, 1);
+                    NAME(tile)(impl, K, mr, nr, abuf + ir * K, b[t] + jr * K, NR, 1, beta, c, out[t].rsC, 1, NULL);
                 }
             }
     }
