@@ -165,7 +165,7 @@ typedef struct {
     void *y;               /* forward: the result */
     const void *g;         /* backward: the result's gradient */
     void *const *dx;       /* backward: the inputs' gradients, NULL where not needed */
-    const char *next_saved; /* backward: the activations the next fused node of the pass reads, or NULL */
+    const tg_node *next;   /* backward: the next fused node of the pass, whose memory to prefetch, or NULL */
     tg_dtype dtype;
 } fuse_job;
 
@@ -187,6 +187,35 @@ static void run_task(const fuse_job *job, int64_t task)
     }
 }
 
+/* In a backward: rows [r0, r1) of what the next fused node's backward
+ * reads, the rows this thread's tasks had here (the same static schedule
+ * gives it the same ones there), asked for while the products between
+ * the two run: its saved activations, and the span of its inputs' rows
+ * that it reads (a recurrent cell's state from the step before: the
+ * rows of that step's output, whose other half, the hidden state, the
+ * product between reads for the weight's gradient). */
+static void prefetch_next(const tg_node *next, int64_t r0, int64_t r1)
+{
+    const fuse_plan *q = next->ctx;
+    const tg_tensor *s = next->saved[0];
+    int64_t size = (int64_t)tg_dtype_size(s->dtype), row_bytes = q->n_act * q->width * size;
+    tg__prefetch_later(0, (const char *)tg_data(s) + r0 * row_bytes, (size_t)((r1 - r0) * row_bytes));
+    const char *lo = NULL, *hi = NULL;
+    int64_t read = 0;
+    for (int v = 0; v < q->n_values; v++) {
+        const tg_fuse_value *x = &q->values[v];
+        const tg_tensor *in = x->op == TG_FUSE_LOAD && q->live[v] ? next->inputs[x->input] : NULL;
+        if (!in || in->ndim != 2 || in->shape[0] != q->rows || in->stride[1] != 1) continue;
+        const char *a = (const char *)tg_data(in) + (r0 * in->stride[0] + x->block * q->width) * size;
+        const char *b = (const char *)tg_data(in) + ((r1 - 1) * in->stride[0] + (x->block + 1) * q->width) * size;
+        lo = lo && lo < a ? lo : a;
+        hi = hi && hi > b ? hi : b;
+        read += (r1 - r0) * q->width * size;
+    }
+    /* Rows far apart (a strided view) are not worth the lines between. */
+    if (lo && hi - lo <= 4 * read) tg__prefetch_later(1, lo, (size_t)(hi - lo));
+}
+
 /* This thread's share of the (row, piece) tasks. */
 static void run_share(void *ctx)
 {
@@ -200,15 +229,10 @@ static void run_share(void *ctx)
         last = t;
     }
     if (job->y) return;
-    /* In a backward: this thread's rows of the next fused node's
-     * activations, the rows its tasks had here (the same static schedule
-     * gives it the same ones there); none after the pass's last. */
-    int64_t row_bytes = job->p->n_act * job->p->width * (int64_t)tg_dtype_size(job->dtype);
-    int64_t r0 = first / pieces_per_row, r1 = last / pieces_per_row + 1;
-    if (job->next_saved && first >= 0)
-        tg__prefetch_later(job->next_saved + r0 * row_bytes, (size_t)((r1 - r0) * row_bytes));
+    if (job->next && first >= 0)
+        prefetch_next(job->next, first / pieces_per_row, last / pieces_per_row + 1);
     else
-        tg__prefetch_later(NULL, 0);
+        tg__prefetch_later(0, NULL, 0);
 }
 
 /* Every (row, piece) task, on threads when there is enough work. */
@@ -221,12 +245,12 @@ static void run_all(const fuse_job *job)
 
 static void fuse_backward(tg_node *node, tg_tensor *g);
 
-/* The saved activations of the fused node that made one of node's inputs
- * (directly or through one view: the state of the step before, a narrow
- * of its output), when they have node's geometry: a recurrent layer's
- * next step in the backward pass. Their rows are prefetched while the
- * products between the two run (tg__prefetch_later). */
-static const char *next_saved(const tg_node *node)
+/* The fused node that made one of node's inputs (directly or through one
+ * view: the state of the step before, a narrow of its output), when its
+ * saved activations have node's geometry: a recurrent layer's next step
+ * in the backward pass, whose memory is prefetched while the products
+ * between the two run (prefetch_next). */
+static const tg_node *next_fused(const tg_node *node)
 {
     const fuse_plan *p = node->ctx;
     for (int j = 0; p->n_act && j < node->n_inputs; j++) {
@@ -236,7 +260,7 @@ static const char *next_saved(const tg_node *node)
         const fuse_plan *q = n->ctx;
         const tg_tensor *s = n->saved[0];
         if (q->rows == p->rows && q->n_act == p->n_act && q->width == p->width && s->dtype == node->saved[0]->dtype)
-            return tg_data(s);
+            return n;
     }
     return NULL;
 }
@@ -288,7 +312,7 @@ static void fuse_backward(tg_node *node, tg_tensor *g)
                                                    (x->c >= 0 && p->needed[x->c]);
     }
     fuse_job job = {.p = p, .saved = p->n_act ? tg_data(node->saved[0]) : NULL, .g = tg_data(g), .dx = dx,
-                    .next_saved = next_saved(node), .dtype = g->dtype};
+                    .next = next_fused(node), .dtype = g->dtype};
     run_all(&job);
     for (int j = 0; j < p->n_inputs; j++)
         if (grads[j]) tg_accum_grad(node->inputs[j], grads[j]);
