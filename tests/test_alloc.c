@@ -3,7 +3,8 @@
  * arena, optimizer state exists already, and GEMM keeps its packing
  * buffers. This executable counts the calls by defining malloc and its
  * siblings over glibc's (so it is built without sanitizers, which replace
- * them themselves). */
+ * them themselves). A BLAS build runs it with OpenBLAS on one thread
+ * (tests/meson.build): its threaded driver allocates at every call. */
 #include "support.h"
 
 #include <stdatomic.h>
