@@ -427,33 +427,37 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
     return 0;
 }
 
-typedef T NAME(vec) __attribute__((vector_size(32)));
-
 /* sums[i] += A(i, 0), then += A(i, 1), ..., for the mc rows of a packed
- * block (slivers of mr rows, k-major): k by k over every sliver, so that
- * each step adds a run of independent sums, in the order of adding A's
- * columns one by one (the bits of the engine's sum of a bias gradient). */
+ * block (slivers of mr rows, k-major): the order of adding A's columns one
+ * by one (the bits of the engine's sum of a bias gradient). Each run of
+ * SUM_GROUP slivers keeps its sums in registers over all of k, the
+ * slivers' chains of additions independent of one another; a sum read and
+ * written back at every k, as a pass over the slivers per k did, cost
+ * 0.6% of a GRU training step (B=64 T=50 I=H=256). */
+#define SUM_GROUP 4
 TG__VECTOR_CLONES static void NAME(add_sums)(int64_t mc, int64_t K, int mr, const T *restrict a,
                                              T *restrict sums)
 {
-    enum { W = 32 / sizeof(T) };
-    /* A run of mr sums plus mr values, a vector of W at a time (the
-     * compiler leaves this loop scalar when written element by element). */
+#define SUMS_OF(G_, MR_)                                                                    \
+    for (; mc - ir >= (G_) * (MR_); ir += (G_) * (MR_)) {                                  \
+        const T *ag = a + ir * K;                                                           \
+        T acc[(G_) * (MR_)];                                                                \
+        memcpy(acc, sums + ir, sizeof acc);                                                 \
+        for (int64_t k = 0; k < K; k++)                                                     \
+            for (int g = 0; g < (G_); g++)                                                  \
+                for (int i = 0; i < (MR_); i++) acc[g * (MR_) + i] += ag[(g * K + k) * (MR_) + i]; \
+        memcpy(sums + ir, acc, sizeof acc);                                                 \
+    }
 #define ADD_SUMS(MR_)                                                                       \
-    for (int64_t k = 0; k < K; k++)                                                        \
-        for (int64_t ir = 0; ir < mc; ir += (MR_)) {                                       \
-            const T *ak = a + ir * K + k * (MR_);                                           \
-            int64_t n = mc - ir < (MR_) ? mc - ir : (MR_), i = 0;                           \
-            for (; i + W <= n; i += W) {                                                    \
-                NAME(vec) s_, a_;                                                           \
-                memcpy(&s_, sums + ir + i, sizeof s_);                                      \
-                memcpy(&a_, ak + i, sizeof a_);                                             \
-                s_ += a_;                                                                   \
-                memcpy(sums + ir + i, &s_, sizeof s_);                                      \
-            }                                                                               \
-            for (; i < n; i++) sums[ir + i] += ak[i];                                       \
-        }                                                                                   \
+    SUMS_OF(SUM_GROUP, MR_)                                                                 \
+    SUMS_OF(1, MR_)                                                                         \
+    for (int64_t i = 0; i < mc - ir; i++) { /* the rows of a partial last sliver */        \
+        T sum = sums[ir + i];                                                               \
+        for (int64_t k = 0; k < K; k++) sum += a[ir * K + k * (MR_) + i];                   \
+        sums[ir + i] = sum;                                                                 \
+    }                                                                                       \
     return
+    int64_t ir = 0;
     switch (mr) {
     case 4: ADD_SUMS(4);
     case 6: ADD_SUMS(6);
@@ -462,7 +466,9 @@ TG__VECTOR_CLONES static void NAME(add_sums)(int64_t mc, int64_t K, int mr, cons
     default: ADD_SUMS(mr);
     }
 #undef ADD_SUMS
+#undef SUMS_OF
 }
+#undef SUM_GROUP
 
 /* Rows [m0, m1) of every C_t = beta*C_t + A B_t on one thread, K within
  * one cache block: the B_t packed whole into buf once, then each block of
