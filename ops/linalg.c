@@ -239,10 +239,22 @@ static void linear_backward(tg_node *n, tg_tensor *g)
                                              bias_slot ? tg_data(bias_slot) : NULL);
         if (summed < 0) return;
     }
+    /* dx = g W goes straight into x's gradient buffer: stored there when
+     * it is new, else added by the product's last rounding (beta = 1, a
+     * recurrent state's gradient from the output onto which the next step's
+     * arrives), with no temporary and no pass adding it. */
     for (int k = 0; k < terms; k++) {
         tg_tensor *x = n->inputs[2 * k], *w = n->inputs[2 * k + 1];
         if (!tg_needs_grad(x)) continue;
-        tg_tensor *dx = tg__new("tg_backward", x->dtype, x->ndim, x->shape), dx2;
+        bool fresh;
+        tg_tensor *slot = tg__grad_slot_unset(x, &fresh), dx2;
+        if (!slot) return;
+        if (tg_is_contiguous(slot) && tg_same_shape(slot, x) && as_matrix(slot, &dx2)) {
+            if (gemm2d(&dx2, &g2, w, fresh ? 0.0 : 1.0) < 0) return;
+            continue;
+        }
+        if (fresh) tg_fill_(slot, 0.0);
+        tg_tensor *dx = tg__new("tg_backward", x->dtype, x->ndim, x->shape);
         if (!dx) return;
         as_matrix(dx, &dx2);
         if (gemm2d(&dx2, &g2, w, 0.0) < 0) return;
