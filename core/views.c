@@ -204,11 +204,27 @@ tg_tensor *tg_transpose(tg_tensor *t, int dim0, int dim1)
 
 /* --- regions: narrow, select ----------------------------------------------
  * y = x[..., start:start+len, ...];  dx[..., start:start+len, ...] += dy,
- * in place in x's gradient buffer, so T slices cost T small adds. */
+ * in place in x's gradient buffer, so T slices cost T small adds. The
+ * first region to reach a new buffer is copied in and only the rest is
+ * zeroed (PyTorch's zeros and copy_: -0.0 stays -0.0), where zeroing all
+ * of it and adding made two passes over the region: a recurrent cell's
+ * state halves, (B, H) each of its (B, 2H) output. */
 static void narrow_backward(tg_node *n, tg_tensor *g)
 {
-    tg_tensor *slot = tg_grad_slot(n->inputs[0]);
-    if (slot) tg_add_(tg_narrow(slot, (int)n->iarg[0], n->iarg[1], n->iarg[2]), g, 1.0);
+    bool fresh;
+    tg_tensor *slot = tg__grad_slot_unset(n->inputs[0], &fresh);
+    if (!slot) return;
+    int dim = (int)n->iarg[0];
+    int64_t start = n->iarg[1], len = n->iarg[2], end = start + len, size = slot->shape[dim];
+    tg_tensor part = tg__slice(slot, dim, start, len);
+    if (!fresh) {
+        tg_add_(&part, g, 1.0);
+        return;
+    }
+    tg_tensor before = tg__slice(slot, dim, 0, start), after = tg__slice(slot, dim, end, size - end);
+    if (start > 0) tg_fill_(&before, 0.0);
+    if (end < size) tg_fill_(&after, 0.0);
+    tg_copy_(&part, g);
 }
 
 tg_tensor *tg_narrow(tg_tensor *t, int dim, int64_t start, int64_t length)
