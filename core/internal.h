@@ -331,7 +331,7 @@ uint64_t tg__storage_serial(void);
 /* tg_grad_slot, except that a buffer made now (x had no gradient yet) is
  * left unwritten and *fresh set: the caller writes every element of it
  * before anything reads it (a product stored with beta = 0 instead of
- * added onto zeros). */
+ * added onto zeros). The buffer is contiguous, of x's shape. */
 tg_tensor *tg__grad_slot_unset(tg_tensor *x, bool *fresh);
 
 /* Ops made of other ops, called outside any scope with nothing to record,

@@ -249,16 +249,9 @@ static void linear_backward(tg_node *n, tg_tensor *g)
         bool fresh;
         tg_tensor *slot = tg__grad_slot_unset(x, &fresh), dx2;
         if (!slot) return;
-        if (tg_is_contiguous(slot) && tg_same_shape(slot, x) && as_matrix(slot, &dx2)) {
-            if (gemm2d(&dx2, &g2, w, fresh ? 0.0 : 1.0) < 0) return;
-            continue;
-        }
-        if (fresh) tg_fill_(slot, 0.0);
-        tg_tensor *dx = tg__new("tg_backward", x->dtype, x->ndim, x->shape);
-        if (!dx) return;
-        as_matrix(dx, &dx2);
-        if (gemm2d(&dx2, &g2, w, 0.0) < 0) return;
-        tg_accum_grad(x, dx);
+        /* Contiguous, of x's shape: a new buffer, or a gradient adopted whole. */
+        as_matrix(slot, &dx2);
+        if (gemm2d(&dx2, &g2, w, fresh ? 0.0 : 1.0) < 0) return;
     }
     if (!bias_slot || summed != 1) tg_accum_grad(bias, g);
 }

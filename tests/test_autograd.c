@@ -196,6 +196,44 @@ static void test_repeated_inputs(void **state)
     tg_free(in[1]);
 }
 
+/* Narrows of one tensor: the first region to reach its new gradient
+ * buffer is copied in (a -0.0 stays -0.0, as PyTorch's zeros and copy_
+ * keep it) and the rest is +0.0; a second region adds onto it, overlap
+ * included. */
+static void test_narrow_gradients(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_zeros(TG_F64, 2, (int64_t[]){2, 6}), true);
+    double g1v[6] = {-0.0, 1, 2, -0.0, 4, 5}, g2v[6] = {10, 20, 30, 40, 50, 60};
+    tg_tensor *g1 = tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, g1v);
+    tg_tensor *g2 = tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, g2v);
+    tg_scope *s = tg_scope_begin();
+    assert_int_equal(tg_backward(tg_narrow(x, 1, 1, 3), g1), 0);
+    tg_scope_end(s);
+    double got[12];
+    tg_copy_to_array(x->grad, got);
+    for (int64_t i = 0; i < 2; i++)
+        for (int64_t j = 0; j < 6; j++) {
+            double v = got[i * 6 + j], want = j >= 1 && j < 4 ? g1v[i * 3 + j - 1] : 0.0;
+            assert_true(v == want && signbit(v) == signbit(want));
+        }
+    tg_free(x->grad);
+    x->grad = NULL;
+    /* Columns [0, 3) and [2, 5) in one pass: column 2 gets both. */
+    s = tg_scope_begin();
+    tg_tensor *loss = tg_add(tg_sum(tg_mul(tg_narrow(x, 1, 0, 3), g1), 0, NULL, false),
+                             tg_sum(tg_mul(tg_narrow(x, 1, 2, 3), g2), 0, NULL, false));
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    tg_scope_end(s);
+    tg_copy_to_array(x->grad, got);
+    for (int64_t i = 0; i < 2; i++)
+        for (int64_t j = 0; j < 6; j++) {
+            double want = (j < 3 ? g1v[i * 3 + j] : 0) + (j >= 2 && j < 5 ? g2v[i * 3 + j - 2] : 0);
+            assert_true(got[i * 6 + j] == want);
+        }
+    tg_free(x), tg_free(g1), tg_free(g2);
+}
+
 /* Slicing a (B,T,K) tensor into T steps: backward adds each step's gradient
  * into one gradient buffer of the base, so it allocates O(B*T*K) bytes, not
  * the O(B*T*T*K) that a full-size gradient per slice would cost. */
@@ -336,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_view_gradients),
         cmocka_unit_test(test_split_cast_clone_gradients),
         cmocka_unit_test(test_slice_backward_is_linear),
+        cmocka_unit_test(test_narrow_gradients),
         cmocka_unit_test(test_graph_dot),
         cmocka_unit_test(test_custom_op_with_grad_slot),
         cmocka_unit_test(test_repeated_inputs),

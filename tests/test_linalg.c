@@ -5,6 +5,7 @@
 #include "support.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FILE_ "linalg.txt"
@@ -202,6 +203,57 @@ static void test_linear_with_added_term(void **state)
     }
 }
 
+/* x's gradient from a linear, g W, goes into x's gradient buffer: stored
+ * when the linear's backward comes first, added onto what another op put
+ * there when it comes second, for a leaf and for a non-leaf x, with K
+ * (the output width) within one cache block of the GEMM and over it. */
+static void test_input_gradient_in_place(void **state)
+{
+    (void)state;
+    tg_manual_seed(13);
+    static const int64_t outs[] = {5, 700};
+    for (tg_dtype dtype = TG_F32; dtype <= TG_F64; dtype++)
+        for (size_t o = 0; o < sizeof outs / sizeof outs[0]; o++)
+            for (int linear_first = 0; linear_first < 2; linear_first++)
+                for (int leaf = 0; leaf < 2; leaf++) {
+                    int64_t rows = 3, in = 4, out = outs[o];
+                    tg_tensor *x = tg_requires_grad(tg_randn(dtype, 2, (int64_t[]){rows, in}, 0, 1), true);
+                    tg_tensor *w = tg_randn(dtype, 2, (int64_t[]){out, in}, 0, 1);
+                    tg_tensor *gy = tg_randn(dtype, 2, (int64_t[]){rows, out}, 0, 1);
+                    tg_tensor *c = tg_randn(dtype, 2, (int64_t[]){rows, in}, 0, 1);
+                    tg_scope *s = tg_scope_begin();
+                    tg_tensor *h = leaf ? x : tg_mul_scalar(x, 1.0);
+                    /* The op recorded last runs first in the backward. */
+                    tg_tensor *y = NULL, *z = NULL;
+                    if (linear_first) z = tg_mul(h, c);
+                    y = tg_linear(h, w, NULL);
+                    if (!linear_first) z = tg_mul(h, c);
+                    tg_tensor *loss = tg_add(tg_sum(tg_mul(y, gy), 0, NULL, false), tg_sum(z, 0, NULL, false));
+                    assert_int_equal(tg_backward(loss, NULL), 0);
+                    tg_scope_end(s);
+                    /* dx = gy W + c, in double. */
+                    double *xg = malloc(sizeof(double) * (size_t)(rows * in)), *wv = malloc(sizeof(double) * (size_t)(out * in));
+                    double *gv = malloc(sizeof(double) * (size_t)(rows * out)), *cv = malloc(sizeof(double) * (size_t)(rows * in));
+                    s = tg_scope_begin();
+                    tg_copy_to_array(tg_cast(x->grad, TG_F64), xg);
+                    tg_copy_to_array(tg_cast(w, TG_F64), wv);
+                    tg_copy_to_array(tg_cast(gy, TG_F64), gv);
+                    tg_copy_to_array(tg_cast(c, TG_F64), cv);
+                    tg_scope_end(s);
+                    for (int64_t i = 0; i < rows; i++)
+                        for (int64_t j = 0; j < in; j++) {
+                            double want = cv[i * in + j], scale = fabs(want);
+                            for (int64_t k = 0; k < out; k++) {
+                                want += gv[i * out + k] * wv[k * in + j];
+                                scale += fabs(gv[i * out + k] * wv[k * in + j]);
+                            }
+                            assert_true(fabs(xg[i * in + j] - want) <= (dtype == TG_F32 ? 1e-6 : 1e-14) * scale);
+                        }
+                    free(xg), free(wv), free(gv), free(cv);
+                    tg_free(x), tg_free(w), tg_free(gy), tg_free(c);
+                }
+}
+
 /* A linear's bias gradient is g's rows added one at a time, the same bits
  * whether it comes from the packed g^T of the weight gradient (300
  * outputs) or from the engine's sum (4 outputs, or no weight gradient),
@@ -353,7 +405,7 @@ int main(void)
         cmocka_unit_test(test_golden),      cmocka_unit_test(test_matmul_shapes),
         cmocka_unit_test(test_gradcheck),   cmocka_unit_test(test_empty_sizes),
         cmocka_unit_test(test_bad_input),   cmocka_unit_test(test_linear_with_added_term),
-        cmocka_unit_test(test_linear_bias_grad_bits),
+        cmocka_unit_test(test_linear_bias_grad_bits), cmocka_unit_test(test_input_gradient_in_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
