@@ -240,9 +240,10 @@ static void linear_backward(tg_node *n, tg_tensor *g)
         if (summed < 0) return;
     }
     /* dx = g W goes straight into x's gradient buffer: stored there when
-     * it is new, else added by the product's last rounding (beta = 1, a
-     * recurrent state's gradient from the output onto which the next step's
-     * arrives), with no temporary and no pass adding it. */
+     * it is new, else added onto what is there (beta = 1: a recurrent
+     * state's gradient from the output, onto which the next step's
+     * arrives), each K block of the product in turn, with no temporary
+     * and no pass adding it. */
     for (int k = 0; k < terms; k++) {
         tg_tensor *x = n->inputs[2 * k], *w = n->inputs[2 * k + 1];
         if (!tg_needs_grad(x)) continue;
