@@ -15,6 +15,9 @@ typedef struct {
     int width;
 } printer;
 
+/* PyTorch's print options: 80 columns, 4 digits. */
+#define LINE_WIDTH 80
+
 static void put(printer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(printer *p, const char *fmt, ...)
 {
@@ -28,18 +31,24 @@ static void put(printer *p, const char *fmt, ...)
 }
 
 /* The element at p (int64 values are printed from the integer itself: as a
- * double, INT64_MAX would round past the range). */
+ * double, INT64_MAX would round past the range), as PyTorch's _Formatter
+ * formats it before padding. */
 static void format_value(printer *p, const char *at, char *out, size_t len)
 {
     double v = tg__load(at, p->t->dtype);
     if (p->t->dtype == TG_I64) snprintf(out, len, "%lld", (long long)*(const int64_t *)at);
     else if (isnan(v)) snprintf(out, len, "nan");
     else if (isinf(v)) snprintf(out, len, v > 0 ? "inf" : "-inf");
-    else if (p->integral) snprintf(out, len, "%.0f.", v);
     else if (p->scientific) snprintf(out, len, "%.4e", v);
+    else if (p->integral) snprintf(out, len, "%.0f.", v);
     else snprintf(out, len, "%.4f", v);
 }
 
+/* Sub-tensor `offset` of dims [dim, ndim), its text starting at column
+ * `indent`: PyTorch's _tensor_str_with_formatter. The last dim runs as
+ * many elements to a line as fit in LINE_WIDTH (a summary's " ..." is one
+ * of them); the others put each sub-tensor (or "...") on lines of its
+ * own, a blank line more per dim below. */
 static void print_dim(printer *p, int dim, int64_t offset, int indent)
 {
     const tg_tensor *t = p->t;
@@ -49,20 +58,24 @@ static void print_dim(printer *p, int dim, int64_t offset, int indent)
         put(p, "%*s", p->width, v);
         return;
     }
+    bool last = dim == t->ndim - 1;
+    int64_t size = t->shape[dim], per_line = (LINE_WIDTH - indent) / (p->width + 2);
+    if (per_line < 1) per_line = 1;
+    bool skip = p->summarise && size > 2 * EDGE_ITEMS;
+    int64_t shown = skip ? 2 * EDGE_ITEMS + 1 : size; /* the "..." counts as one */
     put(p, "[");
-    int64_t size = t->shape[dim];
-    for (int64_t i = 0; i < size; i++) {
-        if (p->summarise && size > 2 * EDGE_ITEMS && i == EDGE_ITEMS) {
-            if (dim == t->ndim - 1) put(p, " ..., ");
-            else put(p, " ...,\n%*s", indent + 1, "");
-            i = size - EDGE_ITEMS - 1;
+    for (int64_t k = 0; k < shown; k++) {
+        if (k > 0) {
+            if (!last) put(p, ",%.*s%*s", t->ndim - dim - 1, "\n\n\n\n\n\n\n\n", indent + 1, "");
+            else if (k % per_line == 0) put(p, ",\n%*s", indent + 1, "");
+            else put(p, ", ");
+        }
+        if (skip && k == EDGE_ITEMS) {
+            put(p, last ? " ..." : "...");
             continue;
         }
+        int64_t i = skip && k > EDGE_ITEMS ? size - (2 * EDGE_ITEMS + 1 - k) : k;
         print_dim(p, dim + 1, offset + i * t->stride[dim], indent + 1);
-        if (i + 1 < size) {
-            if (dim == t->ndim - 1) put(p, ", ");
-            else put(p, ",%s%*s", dim == t->ndim - 2 ? "\n" : "\n\n", indent + 1, "");
-        }
     }
     put(p, "]");
 }
@@ -80,14 +93,19 @@ char *tg_repr(const tg_tensor *t, char *buf, size_t len)
     /* The format and the common width come from the values printed, as
      * PyTorch takes them from the summarised data: a summarised tensor's
      * first and last EDGE_ITEMS along each long dim (at most 6^8 values,
-     * where a broadcast view may have 2^60 elements). */
+     * where a broadcast view may have 2^60 elements). For floats, as its
+     * _Formatter: from the nonzero finite values alone, integers printed
+     * as "3." unless the largest is over 1e8 or 1000 times the smallest,
+     * others with 4 decimals unless the smallest is also under 1e-4, in
+     * which cases with 4 digits in scientific notation. */
     int64_t count[TG_MAX_DIMS], shown = numel ? 1 : 0;
     for (int d = 0; d < t->ndim; d++) {
         count[d] = p.summarise && t->shape[d] > 2 * EDGE_ITEMS ? 2 * EDGE_ITEMS : t->shape[d];
         shown *= count[d];
     }
+    bool is_int = t->dtype == TG_I64;
     double amax = 0, amin = INFINITY;
-    p.integral = t->dtype != TG_I64;
+    p.integral = !is_int;
     p.width = 1;
     for (int pass = 0; pass < 2; pass++) {
         int64_t idx[TG_MAX_DIMS] = {0};
@@ -98,29 +116,30 @@ char *tg_repr(const tg_tensor *t, char *buf, size_t len)
                 off += i * t->stride[d];
             }
             const char *at = (const char *)t->storage->data + off * (int64_t)tg_dtype_size(t->dtype);
-            if (pass == 0) {
-                double v = tg__load(at, t->dtype);
-                if (isfinite(v)) {
-                    if (fabs(v) > amax) amax = fabs(v);
-                    if (v != 0 && fabs(v) < amin) amin = fabs(v);
-                    if (v != floor(v)) p.integral = false;
-                }
-            } else {
-                char v[64];
-                format_value(&p, at, v, sizeof v);
-                if ((int)strlen(v) > p.width) p.width = (int)strlen(v);
+            double v = tg__load(at, t->dtype);
+            bool counted = is_int || (isfinite(v) && v != 0);
+            if (pass == 0 && counted) {
+                if (fabs(v) > amax) amax = fabs(v);
+                if (fabs(v) < amin) amin = fabs(v);
+                if (v != floor(v)) p.integral = false;
+            } else if (pass == 1 && counted) {
+                char s[64];
+                format_value(&p, at, s, sizeof s);
+                if ((int)strlen(s) > p.width) p.width = (int)strlen(s);
             }
             for (int d = t->ndim - 1; d >= 0 && ++idx[d] == count[d]; d--) idx[d] = 0;
         }
-        if (pass == 0)
-            p.scientific = !p.integral && t->dtype != TG_I64 &&
-                           (amax >= 1e8 || (amin < 1e-4 && amin > 0) || (amax / amin > 1000.0 && amax > 1));
+        if (pass == 0 && !is_int && amax > 0)
+            p.scientific = amax / amin > 1000.0 || amax > 1e8 || (!p.integral && amin < 1e-4);
     }
     put(&p, "tensor(");
     if (numel == 0) put(&p, "[]");
     else print_dim(&p, 0, t->offset, 7);
-    char s[128];
-    if (numel == 0 && t->ndim > 1) put(&p, ", size=(%s)", tg_shape_str(t, s, sizeof s));
+    if (numel == 0 && t->ndim > 1) {
+        put(&p, ", size=(");
+        for (int d = 0; d < t->ndim; d++) put(&p, d ? ", %lld" : "%lld", (long long)t->shape[d]);
+        put(&p, ")");
+    }
     if (t->dtype == TG_F64) put(&p, ", dtype=torch.float64");
     if (t->requires_grad && t->node) put(&p, ", grad_fn=<%s>", t->node->op);
     else if (t->requires_grad) put(&p, ", requires_grad=True");

@@ -193,9 +193,10 @@ tg_tensor *tg_requires_grad(tg_tensor *t, bool requires_grad);
 
 /* --- printing ------------------------------------------------------------ */
 
-/* PyTorch-like text: "tensor([[1.0000, 2.0000], ...], dtype=torch.float64)",
- * summarised with "..." past 1000 elements. Written into buf (truncated to
- * len); returns buf. */
+/* PyTorch's text: "tensor([[1.0000, 2.0000], ...], dtype=torch.float64)",
+ * with its formats (4 decimals, "3." for integers, scientific notation for
+ * wide ranges), widths and 80-column lines, summarised with "..." past 1000
+ * elements. Written into buf (truncated to len); returns buf. */
 char *tg_repr(const tg_tensor *t, char *buf, size_t len);
 /* tg_repr to stdout with a newline. */
 void tg_print(const tg_tensor *t);

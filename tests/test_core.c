@@ -1,5 +1,6 @@
 /* Tensor core: factories, views, printing, errors. */
 #include "support.h"
+#include "files.h"
 #include "../core/internal.h"
 
 #include <math.h>
@@ -192,7 +193,8 @@ static void test_repr(void **state)
     tg_tensor *i = tg_arange(TG_F64, 0, 3, 1);
     assert_string_equal(tg_repr(i, buf, sizeof buf), "tensor([0., 1., 2.], dtype=torch.float64)");
     tg_tensor *big = tg_arange(TG_F32, 0, 2000, 1);
-    assert_string_equal(tg_repr(big, buf, sizeof buf), "tensor([   0.,    1.,    2.,  ..., 1997., 1998., 1999.])");
+    assert_string_equal(tg_repr(big, buf, sizeof buf), "tensor([0.0000e+00, 1.0000e+00, 2.0000e+00,  ..., 1.9970e+03, "
+                                                        "1.9980e+03,\n        1.9990e+03])");
     /* A summarised tensor's format comes from the values printed, as in
      * PyTorch (torch.full((2000,), 0.5) with 1e9 in the middle prints
      * 0.5000s): and a broadcast view of 2^40 elements prints at once,
@@ -206,6 +208,74 @@ static void test_repr(void **state)
     assert_int_equal(strncmp(tg_repr(wide, buf, sizeof buf), rows, strlen(rows)), 0);
     assert_non_null(strstr(buf, "        ...,\n"));
     tg_scope_end(s);
+}
+
+/* The tensor of repr case `name` (tests/golden/gen_repr.py builds the
+ * same one). */
+static tg_tensor *repr_case(const char *name)
+{
+    tg_tensor *r = NULL;
+#define CASE(N, EXPR) \
+    if (!r && strcmp(name, N) == 0) r = (EXPR);
+    CASE("ratio_small", tg_from_array(TG_F32, 1, (int64_t[]){2}, (float[]){0.0002f, 0.5f}))
+    CASE("int_big_ratio", tg_from_array(TG_F32, 1, (int64_t[]){2}, (float[]){1, 1999}))
+    CASE("int_arange2000", tg_arange(TG_F32, 0, 2000, 1))
+    CASE("int_1e9", tg_from_array(TG_F32, 1, (int64_t[]){2}, (float[]){1e9f, 3}))
+    CASE("long_row", tg_div_scalar(tg_arange(TG_F32, 0, 30, 1), 7))
+    CASE("long_row_int", tg_arange(TG_F32, 0, 40, 1))
+    CASE("mat", tg_div_scalar(tg_reshape(tg_arange(TG_F32, 0, 60, 1), 2, (int64_t[]){3, 20}), 3))
+    CASE("f64", tg_from_array(TG_F64, 1, (int64_t[]){2}, (double[]){1.5, 2.25}))
+    CASE("neg", tg_from_array(TG_F32, 1, (int64_t[]){3}, (float[]){-1.5f, 2.25f, -1e-5f}))
+    CASE("long_i64", tg_arange(TG_I64, 0, 50, 1))
+    CASE("big2d", tg_reshape(tg_arange(TG_F32, 0, 4000, 1), 2, (int64_t[]){2000, 2}))
+    CASE("big3d", tg_div_scalar(tg_reshape(tg_arange(TG_F32, 0, 2000, 1), 3, (int64_t[]){10, 20, 10}), 7))
+    CASE("scalar", tg_full(TG_F32, 0, NULL, 1.5))
+    CASE("naninf", tg_from_array(TG_F32, 1, (int64_t[]){4}, (float[]){NAN, INFINITY, -INFINITY, 1.5f}))
+    CASE("inf_int", tg_from_array(TG_F32, 1, (int64_t[]){2}, (float[]){-INFINITY, 1}))
+    CASE("zeros", tg_zeros(TG_F32, 1, (int64_t[]){3}))
+    CASE("nanonly", tg_from_array(TG_F32, 1, (int64_t[]){2}, (float[]){NAN, 0}))
+    CASE("negzero", tg_from_array(TG_F32, 1, (int64_t[]){2}, (float[]){-0.0f, 2.5f}))
+    CASE("tiny", tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){1e-5, 2e-5, 3e-5}))
+    CASE("big4d", tg_div_scalar(tg_reshape(tg_arange(TG_F32, 0, 1296, 1), 4, (int64_t[]){6, 6, 6, 6}), 3))
+    CASE("big4d_summary", tg_reshape(tg_arange(TG_F32, 0, 2401, 1), 4, (int64_t[]){7, 7, 7, 7}))
+    CASE("i64neg", tg_from_array(TG_I64, 1, (int64_t[]){3}, (int64_t[]){-5, 123456789012LL, 7}))
+    CASE("wide_sci", tg_from_array(TG_F32, 2, (int64_t[]){2, 9},
+                                   (float[]){1e-6f, -2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, -1e9f}))
+    CASE("column", tg_reshape(tg_arange(TG_F32, 0, 5, 1), 2, (int64_t[]){5, 1}))
+    CASE("empty", tg_zeros(TG_F32, 1, (int64_t[]){0}))
+    CASE("empty2", tg_zeros(TG_F32, 2, (int64_t[]){0, 3}))
+    CASE("long_summary_row", tg_div_scalar(tg_arange(TG_F32, 0, 3000, 1), 3))
+#undef CASE
+    if (!r) fail_msg("repr case %s: no such case in test_core.c", name);
+    return r;
+}
+
+/* tg_repr against PyTorch's repr of the same tensors (tests/golden/repr.txt,
+ * written by gen_repr.py): every case of the file, character for character. */
+static void test_repr_golden(void **state)
+{
+    (void)state;
+    FILE *f = fopen(golden_file("repr.txt"), "rb");
+    if (!f) fail_msg("cannot read %s", golden_file("repr.txt"));
+    static char text[1 << 17], buf[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    int cases = 0;
+    for (char *at = strstr(text, "== "); at; cases++) {
+        char *name = at + 3, *eol = strchr(name, '\n');
+        assert_non_null(eol);
+        *eol = '\0';
+        char *want = eol + 1, *next = strstr(want, "\n== ");
+        if (next) *next = '\0';
+        else want[strlen(want) - 1] = '\0'; /* the file's last newline */
+        tg_scope *s = tg_scope_begin();
+        tg_repr(repr_case(name), buf, sizeof buf);
+        if (strcmp(buf, want) != 0) fail_msg("repr of %s:\n%s\nPyTorch's:\n%s", name, buf, want);
+        tg_scope_end(s);
+        at = next ? next + 1 : NULL;
+    }
+    assert_int_equal(cases, 27);
 }
 
 static void test_errors(void **state)
@@ -510,7 +580,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_factories),   cmocka_unit_test(test_random_is_seeded),
-        cmocka_unit_test(test_views_share_storage), cmocka_unit_test(test_broadcast_copies), cmocka_unit_test(test_contiguous_transposed_tiles), cmocka_unit_test(test_repr),
+        cmocka_unit_test(test_views_share_storage), cmocka_unit_test(test_broadcast_copies), cmocka_unit_test(test_contiguous_transposed_tiles), cmocka_unit_test(test_repr), cmocka_unit_test(test_repr_golden),
         cmocka_unit_test(test_errors),      cmocka_unit_test(test_binary_op_errors),
         cmocka_unit_test(test_error_handler),
         cmocka_unit_test(test_persistent_free), cmocka_unit_test(test_inspection_and_print),
