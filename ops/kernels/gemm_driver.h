@@ -61,18 +61,20 @@ static void NAME(pack_a)(const tg_simd_impl *impl, int64_t mc, int64_t kc, const
     for (int64_t i0 = whole; i0 < mc; i0 += mr) {
         int64_t rows = mc - i0 < mr ? mc - i0 : mr;
         const T *src = A + i0 * rsA;
-        if (csA == 1 && rows == mr && impl->NAME(pack_a)) {
-            impl->NAME(pack_a)(kc, src, rsA, dst);
-        } else if (csA == 1) {
-            /* Row-major A: read each row contiguously, scatter by mr. */
-            for (int64_t i = 0; i < rows; i++)
-                for (int64_t k = 0; k < kc; k++) dst[k * mr + i] = src[i * rsA + k];
+        if (csA == 1 && impl->NAME(pack_a)) {
+            impl->NAME(pack_a)(kc, (int)rows, src, rsA, dst); /* zeros included */
         } else {
-            for (int64_t k = 0; k < kc; k++)
-                for (int64_t i = 0; i < rows; i++) dst[k * mr + i] = src[i * rsA + k * csA];
+            if (csA == 1) {
+                /* Row-major A: read each row contiguously, scatter by mr. */
+                for (int64_t i = 0; i < rows; i++)
+                    for (int64_t k = 0; k < kc; k++) dst[k * mr + i] = src[i * rsA + k];
+            } else {
+                for (int64_t k = 0; k < kc; k++)
+                    for (int64_t i = 0; i < rows; i++) dst[k * mr + i] = src[i * rsA + k * csA];
+            }
+            for (int64_t k = 0; k < kc && rows < mr; k++)
+                for (int64_t i = rows; i < mr; i++) dst[k * mr + i] = 0;
         }
-        for (int64_t k = 0; k < kc && rows < mr; k++)
-            for (int64_t i = rows; i < mr; i++) dst[k * mr + i] = 0;
         dst += (int64_t)mr * kc;
     }
 }

@@ -269,30 +269,33 @@ void KNAME(pack_bt)(int64_t kc, int64_t cols, const T *src, int64_t ld, T *dst)
         for (int64_t j = 0; j < NR; j++) dst[k * NR + j] = j < cols ? src[j * ld + k] : 0;
 }
 
-/* Packing a full sliver of a row-major A (A(i,k) = src[i*ld + k]) into
- * dst[k*MR + i] is a transpose too (element by element, the scattered
- * stores stall): LANES values of k at a time, the sliver's rows go through
- * the register transposes in blocks of LANES rows, a last partial block
- * filled with copies of its first row, and each column of a block (its
- * rows' values at one k) is stored as far as rows exist. Ragged k is
- * copied element by element. */
-void KNAME(pack_a)(int64_t kc, const T *src, int64_t ld, T *dst)
+/* Packing a sliver of a row-major A (A(i,k) = src[i*ld + k], i < rows <=
+ * MR) into dst[k*MR + i], rows rows..MR-1 zero, is a transpose too
+ * (element by element, the scattered stores stall): LANES values of k at a
+ * time, the sliver's rows go through the register transposes in blocks of
+ * LANES rows, the rows past the last real one loaded as zeros, and each
+ * column of a block (its rows' values at one k) is stored as far as the
+ * sliver's rows go. Ragged k is copied element by element. A partial
+ * sliver (the last 8 of a batch of 32 with MR = 12) went element by
+ * element before: 2.2% of the LSTM step at B=32, I=H=128 on Zen 5. */
+void KNAME(pack_a)(int64_t kc, int rows, const T *src, int64_t ld, T *dst)
 {
     int64_t k0 = 0;
     for (; k0 + LANES <= kc; k0 += LANES)
 #pragma GCC unroll 2
         for (int part = 0; part * LANES < MR; part++) {
-            const int rows = MR - part * LANES < LANES ? MR - part * LANES : LANES;
+            const int lanes = MR - part * LANES < LANES ? MR - part * LANES : LANES;
+            const int real = rows - part * LANES;
             const T *block = src + part * LANES * ld + k0;
             V r[LANES];
 #pragma GCC unroll 16
-            for (int j = 0; j < LANES; j++) r[j] = VOP(loadu)(block + (j < rows ? j : 0) * ld);
+            for (int j = 0; j < LANES; j++) r[j] = j < real ? VOP(loadu)(block + j * ld) : VOP(setzero)();
             TG_CAT(transpose_regs_, VS)(r);
 #pragma GCC unroll 16
-            for (int c = 0; c < LANES; c++) TG_CAT(head_store_, VS)(dst + (k0 + c) * MR + part * LANES, rows, r[c]);
+            for (int c = 0; c < LANES; c++) TG_CAT(head_store_, VS)(dst + (k0 + c) * MR + part * LANES, lanes, r[c]);
         }
     for (int64_t k = k0; k < kc; k++)
-        for (int i = 0; i < MR; i++) dst[k * MR + i] = src[i * ld + k];
+        for (int i = 0; i < MR; i++) dst[k * MR + i] = i < rows ? src[i * ld + k] : 0;
 }
 
 /* Dot products for a few rows of A against rows of a transposed B (a

@@ -80,11 +80,11 @@ typedef struct {
 typedef void (*tg_pack_bt_f32)(int64_t kc, int64_t cols, const float *src, int64_t ld, float *dst);
 typedef void (*tg_pack_bt_f64)(int64_t kc, int64_t cols, const double *src, int64_t ld, double *dst);
 
-/* Pack a full sliver of MR rows of a row-major A (A(i,k) = src[i*ld + k])
- * as dst[k*MR + i]. Optional: the scalar level leaves it NULL and the
- * driver packs element by element. */
-typedef void (*tg_pack_a_f32)(int64_t kc, const float *src, int64_t ld, float *dst);
-typedef void (*tg_pack_a_f64)(int64_t kc, const double *src, int64_t ld, double *dst);
+/* Pack a sliver of rows <= MR rows of a row-major A (A(i,k) = src[i*ld + k])
+ * as dst[k*MR + i], zeros in rows rows..MR-1. Optional: the scalar level
+ * leaves it NULL and the driver packs element by element. */
+typedef void (*tg_pack_a_f32)(int64_t kc, int rows, const float *src, int64_t ld, float *dst);
+typedef void (*tg_pack_a_f64)(int64_t kc, int rows, const double *src, int64_t ld, double *dst);
 
 /* Dot products for few rows of A and a transposed B, both read in place:
  * out[i*4 + j] = sum_{k<K} a[i][k] * w[j][k] for i < m (1..4), j < 4, where
@@ -150,8 +150,8 @@ TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
                                          int64_t, float, float);                            \
     TG_HIDDEN void tg_ukr_wt_f64_##LEVEL(int64_t, int, int, const double *, int64_t, const double *, \
                                          double *, int64_t, double, double);                \
-    TG_HIDDEN void tg_pack_a_f32_##LEVEL(int64_t, const float *, int64_t, float *);         \
-    TG_HIDDEN void tg_pack_a_f64_##LEVEL(int64_t, const double *, int64_t, double *)
+    TG_HIDDEN void tg_pack_a_f32_##LEVEL(int64_t, int, const float *, int64_t, float *);    \
+    TG_HIDDEN void tg_pack_a_f64_##LEVEL(int64_t, int, const double *, int64_t, double *)
 
 TG_SIMD_DECLARE(scalar);
 #ifdef TG_HAVE_AVX2
