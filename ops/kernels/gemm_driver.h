@@ -436,53 +436,61 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
  * slivers' chains of additions independent of one another; a sum read and
  * written back at every k, as a pass over the slivers per k did, cost
  * 0.6% of a GRU training step (B=64 T=50 I=H=256). A sliver's row of mr
- * values goes in vectors of 4 and a last one of 2 (every mr is even),
- * written as such: left to the vectorizer, a 12-row sliver (not a
- * multiple of its 8 or 16 lanes) was gathered element by element into
- * vectors whose sums lived on the stack, 1.2% of the LSTM step at B=32,
- * I=H=128 on Zen 5 (0.4% now; the same bits). */
+ * values goes in vectors of 8, 4 and 2 (every mr is even), written as
+ * such: left to the vectorizer, a 12-row sliver (not a multiple of its 8
+ * or 16 lanes) was gathered element by element into vectors whose sums
+ * lived on the stack, 1.2% of the LSTM step at B=32, I=H=128 on Zen 5
+ * (0.4% now; the same bits). */
 #define SUM_GROUP 4
+typedef T NAME(vec8) __attribute__((vector_size(8 * sizeof(T))));
 typedef T NAME(vec4) __attribute__((vector_size(4 * sizeof(T))));
 typedef T NAME(vec2) __attribute__((vector_size(2 * sizeof(T))));
 
+/* acc += the n (8, 4 or 2) values at p, as one vector. */
+#define ADD_VEC(n, acc, p)                                                                 \
+    do {                                                                                    \
+        NAME(vec##n) x_;                                                                    \
+        memcpy(&x_, (p), sizeof x_);                                                        \
+        (acc) += x_;                                                                        \
+    } while (0)
+
 /* The sums of groups of g slivers of mr rows (both constants at every
  * call, so the loops unroll and the sums stay in registers), from row 0 of
- * sums and the packed block a on, for as many whole groups as rows has. */
+ * sums and the packed block a on, for as many whole groups as rows has. A
+ * sliver's row is at most one vector each of 8, 4 and 2 values. */
 static inline __attribute__((always_inline)) int64_t
 NAME(sums_of)(const int g, const int mr, int64_t rows, int64_t K, const T *restrict a, T *restrict sums)
 {
-    const int q = mr / 4, h = mr % 4 / 2; /* vectors of 4 and of 2 a sliver's row */
+    const bool has8 = mr >= 8, has4 = mr % 8 >= 4, has2 = mr % 4 >= 2;
+    const int at4 = has8 ? 8 : 0, at2 = at4 + (has4 ? 4 : 0);
     int64_t done = 0;
     for (; rows - done >= g * mr; done += g * mr) {
         const T *ag = a + done * K;
         T *s = sums + done;
-        NAME(vec4) acc4[SUM_GROUP * 3];
+        NAME(vec8) acc8[SUM_GROUP];
+        NAME(vec4) acc4[SUM_GROUP];
         NAME(vec2) acc2[SUM_GROUP];
         for (int j = 0; j < g; j++) {
-            for (int v = 0; v < q; v++) memcpy(&acc4[j * q + v], s + j * mr + 4 * v, sizeof *acc4);
-            if (h) memcpy(&acc2[j], s + j * mr + 4 * q, sizeof *acc2);
+            if (has8) memcpy(&acc8[j], s + j * mr, sizeof *acc8);
+            if (has4) memcpy(&acc4[j], s + j * mr + at4, sizeof *acc4);
+            if (has2) memcpy(&acc2[j], s + j * mr + at2, sizeof *acc2);
         }
         for (int64_t k = 0; k < K; k++)
             for (int j = 0; j < g; j++) {
                 const T *row = ag + (j * K + k) * mr;
-                for (int v = 0; v < q; v++) {
-                    NAME(vec4) x;
-                    memcpy(&x, row + 4 * v, sizeof x);
-                    acc4[j * q + v] += x;
-                }
-                if (h) {
-                    NAME(vec2) x;
-                    memcpy(&x, row + 4 * q, sizeof x);
-                    acc2[j] += x;
-                }
+                if (has8) ADD_VEC(8, acc8[j], row);
+                if (has4) ADD_VEC(4, acc4[j], row + at4);
+                if (has2) ADD_VEC(2, acc2[j], row + at2);
             }
         for (int j = 0; j < g; j++) {
-            for (int v = 0; v < q; v++) memcpy(s + j * mr + 4 * v, &acc4[j * q + v], sizeof *acc4);
-            if (h) memcpy(s + j * mr + 4 * q, &acc2[j], sizeof *acc2);
+            if (has8) memcpy(s + j * mr, &acc8[j], sizeof *acc8);
+            if (has4) memcpy(s + j * mr + at4, &acc4[j], sizeof *acc4);
+            if (has2) memcpy(s + j * mr + at2, &acc2[j], sizeof *acc2);
         }
     }
     return done;
 }
+#undef ADD_VEC
 
 TG__VECTOR_CLONES static void NAME(add_sums)(int64_t mc, int64_t K, int mr, const T *restrict a,
                                              T *restrict sums)
