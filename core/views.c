@@ -356,9 +356,14 @@ static void copy_backward(tg_node *n, tg_tensor *g)
 static tg_tensor *copy_as(const char *fn, const char *op, tg_tensor *t, tg_dtype dtype)
 {
     if (!tg__check(fn, t)) return NULL;
-    if (dtype == TG_I64 && !tg__fits_int64(fn, t)) return NULL;
+    /* The result first: the values' check reads every element of t, which
+     * for an expanded view can be far more than any memory holds. */
     tg_tensor *out = tg__new(fn, dtype, t->ndim, t->shape);
     if (!out) return NULL;
+    if (dtype == TG_I64 && !tg__fits_int64(fn, t)) {
+        tg_free(out); /* a scope's tensor is left to its scope */
+        return NULL;
+    }
     bool was = tg_set_grad_enabled(false);
     tg_copy_(out, t);
     tg_set_grad_enabled(was);

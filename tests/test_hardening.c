@@ -437,6 +437,18 @@ static void test_absurd_arguments(void **state)
     tg_tensor *fine = tg_cast(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){-0x1p63, -2.5, 7.9}), TG_I64);
     assert_true(tg_get(fine, (int64_t[]){0}) == -0x1p63 && tg_get(fine, (int64_t[]){1}) == -2 &&
                 tg_get(fine, (int64_t[]){2}) == 7);
+    /* A cast of a view of 2^40 elements (one value, expanded) is refused for
+     * its result's memory before any value is read: the check of the values
+     * used to come first, and read the 2^40 (found by the API fuzzer: 2
+     * minutes for a view the fuzzer's memory limit refused). */
+    tg_tensor *one = tg_from_array(TG_F64, 1, (int64_t[]){1}, (double[]){1.5});
+    tg_tensor *vast = tg_expand(one, 2, (int64_t[]){(int64_t)1 << 20, (int64_t)1 << 20});
+    assert_non_null(vast);
+    tg__alloc_limit((size_t)1 << 30);
+    EXPECT_ERR(tg_cast(vast, TG_I64), "tg_cast: can't allocate memory");
+    EXPECT_ERR(tg_cast(tg_expand(tg_from_array(TG_F64, 1, (int64_t[]){1}, (double[]){NAN}), 1, (int64_t[]){4}), TG_I64),
+               "tg_cast: value cannot be converted to type int64 without overflow");
+    tg__alloc_limit(0);
     tg_scope_end(s);
 
     const int64_t wraps = (int64_t)1 << 62;
