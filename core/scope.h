@@ -19,10 +19,12 @@
  * ops built from other ops run their temporaries in a scope of their own,
  * so nothing else is left behind. Tape nodes recorded outside any scope go
  * to the thread's base arena, which only tg_release_thread_memory (or the
- * thread's exit) releases, and such ops may keep their temporaries for the
- * graph: record graphs inside scopes. Releasing detaches the persistent
- * results of those nodes from their graph: they keep their values and no
- * longer require grad.
+ * thread's exit) releases, and such ops keep their temporaries for the
+ * graph, where nothing frees them, tg_release_thread_memory included (an
+ * LSTM's forward over 4 steps leaves 27 persistent tensors behind): record
+ * graphs inside scopes. Releasing detaches the persistent results of those
+ * nodes from their graph: they keep their values and no longer require
+ * grad.
  *
  * A leaf made inside a scope gets its .grad (persistent, as every .grad)
  * freed with it when the scope ends.
