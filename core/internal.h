@@ -307,6 +307,20 @@ int tg__scope_depth(void);
 void tg__scope_register(tg_tensor *t);
 tg_tensor *tg__scope_newest(void);
 
+/* A persistent header was made (tensor.c): inside an op built from other
+ * ops that records a graph outside any scope, it goes on the list that
+ * tg__autoscope_keep_n sorts into the op's results and the graph's
+ * temporaries. */
+#define TG__GRAPH_NONE 0
+#define TG__GRAPH_PENDING 1
+#define TG__GRAPH_OWNED 2
+void tg__graph_register(tg_tensor *t);
+/* tg_free of a listed header takes it off the list. */
+void tg__graph_unlink(tg_tensor *t);
+/* Free a persistent header, its .grad and its share of its storage,
+ * nothing else (tg_free, once the header left the set of live ones). */
+void tg__free_header(tg_tensor *t);
+
 /* Scope memory that nothing reads any more is handed out again (scope.c).
  * tg__scope_recycle lists a block of nbytes (at least TG__REUSE_MIN) of the
  * innermost scope or an outer one; tg__scope_reuse returns a listed block
@@ -334,16 +348,45 @@ uint64_t tg__storage_serial(void);
  * added onto zeros). The buffer is contiguous, of x's shape. */
 tg_tensor *tg__grad_slot_unset(tg_tensor *x, bool *fresh);
 
-/* Ops made of other ops, called outside any scope with nothing to record,
- * run inside a scope of their own so that their temporaries vanish, and
- * return a persistent copy of their result:
+/* Ops made of other ops bracket their work so that outside any scope
+ * nothing but their results is left for the caller to free:
  *     tg_scope *s = tg__autoscope(1, &x);
  *     return tg__autoscope_keep(s, compute(x));
- * tg__autoscope returns NULL (and keep passes the result through) inside a
- * scope, or when the op records a node, which must outlive the call. */
+ * tg__autoscope returns
+ *   - NULL inside a scope: the scope owns everything, keep passes through;
+ *   - a scope of its own outside any scope when the op records nothing:
+ *     keep copies the results out (persistent) and ends it, so the
+ *     temporaries vanish;
+ *   - a token outside any scope when the op records a graph, whose nodes
+ *     must outlive the call (or when a scope cannot be had): the persistent
+ *     headers made until the outermost such op's keep become the graph's
+ *     (its results excepted), freed by tg_release_thread_memory with the
+ *     base-level tape that reads them. The results are passed through;
+ *     inside that bracket tg__autoscope returns NULL.
+ * Every tg__autoscope must be matched by one keep on every path. */
 tg_scope *tg__autoscope(int n, tg_tensor *const *inputs);
+/* Whether tg__autoscope, called now on these inputs, would bracket the
+ * call: outside any scope and any other op's bracket, and, if graph_only,
+ * only when the call records a graph (for ops that free the temporaries of
+ * an unrecorded call themselves). */
+bool tg__bracket_wanted(bool graph_only, int n, tg_tensor *const *inputs);
+/* The first lines of an op that brackets itself by calling itself again
+ * (`call`), which then finds itself bracketed and does the work:
+ *     TG__BRACKET(false, tg_mse_loss(input, target, r), input, target); */
+#define TG__BRACKET(graph_only, call, ...)                                                   \
+    do {                                                                                     \
+        tg_tensor *inputs_[] = {__VA_ARGS__};                                                \
+        int n_ = (int)(sizeof inputs_ / sizeof inputs_[0]);                                  \
+        if (tg__bracket_wanted(graph_only, n_, inputs_)) {                                   \
+            tg_scope *scope_ = tg__autoscope(n_, inputs_);                                   \
+            return tg__autoscope_keep(scope_, call);                                         \
+        }                                                                                    \
+    } while (0)
+/* Ends what tg__autoscope began with the n results (NULL entries allowed):
+ * 0, or -1 when a copy failed, and then every results[k] is NULL. */
+int tg__autoscope_keep_n(tg_scope *s, int n, tg_tensor **results);
 tg_tensor *tg__autoscope_keep(tg_scope *s, tg_tensor *result);
-/* For ops with a second result (an index tensor): keep both, end the scope. */
+/* For ops with a second result (an index tensor): both or neither. */
 tg_tensor *tg__autoscope_keep2(tg_scope *s, tg_tensor *result, tg_tensor **second);
 
 /* --- ops for the layers --- */

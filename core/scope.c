@@ -213,9 +213,12 @@ size_t tg_arena_reserved(void)
 
 size_t tg_arena_chunk_allocs(void) { return chunk_allocs; }
 
+static void graph_free(void);
+
 void tg__thread_memory_free(void)
 {
     tg__tape_detach_outputs();
+    graph_free();
     for (chunk *c = first_chunk, *next; c; c = next) {
         next = c->next;
         TG_UNPOISON(c->data, c->size);
@@ -251,25 +254,119 @@ tg_tensor *tg_keep(const tg_tensor *t)
     return kept;
 }
 
+/* --- the temporaries of graphs recorded outside any scope ---------------------
+ * An op built from other ops that records a graph outside any scope makes
+ * persistent temporaries that its nodes read in backward, and hands back
+ * only its results. Between the outermost such op's tg__autoscope and its
+ * keep, each persistent header made on this thread goes on a list (newest
+ * first, doubly linked, so that tg_free takes one off at once); the keep
+ * takes the results off and marks the rest the graph's, which
+ * tg_release_thread_memory frees with the tape. A keep missed on some path
+ * would leave headers listed but unmarked: the caller's, as before, never
+ * freed behind its back. */
+static struct tg_scope graph_token; /* never written: only its address is used */
+static _Thread_local bool graph_open; /* between the outermost op's tg__autoscope and keep */
+static _Thread_local uint64_t graph_mark, graph_made;
+static _Thread_local tg_tensor *graph_newest;
+
+void tg__graph_register(tg_tensor *t)
+{
+    if (!graph_open) return;
+    t->graph_prev = NULL;
+    t->graph_next = graph_newest;
+    if (graph_newest) graph_newest->graph_prev = t;
+    graph_newest = t;
+    t->graph_serial = ++graph_made;
+    t->graph_state = TG__GRAPH_PENDING;
+}
+
+void tg__graph_unlink(tg_tensor *t)
+{
+    if (t->graph_state == TG__GRAPH_NONE) return;
+    if (t->graph_prev) t->graph_prev->graph_next = t->graph_next;
+    else graph_newest = t->graph_next;
+    if (t->graph_next) t->graph_next->graph_prev = t->graph_prev;
+    t->graph_prev = t->graph_next = NULL;
+    t->graph_state = TG__GRAPH_NONE;
+}
+
+static void graph_end(int n, tg_tensor *const *results)
+{
+    if (!graph_open) return;
+    graph_open = false;
+    for (tg_tensor *t = graph_newest, *next; t && t->graph_serial > graph_mark; t = next) {
+        next = t->graph_next;
+        bool result = false;
+        for (int k = 0; k < n && !result; k++) result = results[k] == t;
+        if (result) tg__graph_unlink(t);
+        else if (t->graph_state == TG__GRAPH_PENDING) t->graph_state = TG__GRAPH_OWNED;
+    }
+}
+
+/* tg_release_thread_memory: the graph's temporaries go with its tape. */
+static void graph_free(void)
+{
+    for (tg_tensor *t = graph_newest, *next; t; t = next) {
+        next = t->graph_next;
+        if (t->graph_state != TG__GRAPH_OWNED) continue;
+        tg__graph_unlink(t);
+        if (tg__live_remove(t)) tg__free_header(t);
+    }
+    graph_open = false;
+}
+
+bool tg__bracket_wanted(bool graph_only, int n, tg_tensor *const *inputs)
+{
+    if (depth > 0 || graph_open) return false;
+    return !graph_only || (tg_is_grad_enabled() && tg__any_requires_grad(n, inputs));
+}
+
 tg_scope *tg__autoscope(int n, tg_tensor *const *inputs)
 {
-    if (depth > 0 || (tg_is_grad_enabled() && tg__any_requires_grad(n, inputs))) return NULL;
-    return tg_scope_begin();
+    if (depth > 0) return NULL;
+    /* Inside another op's bracket everything is that op's already. */
+    if (graph_open) return NULL;
+    if (!(tg_is_grad_enabled() && tg__any_requires_grad(n, inputs))) {
+        tg_scope *s = tg_scope_begin();
+        if (s) return s;
+        /* Out of memory for a scope: the op's temporaries still must not
+         * be left to the caller, so they go with the base-level tape. */
+    }
+    graph_open = true;
+    graph_mark = graph_made;
+    return &graph_token;
+}
+
+int tg__autoscope_keep_n(tg_scope *s, int n, tg_tensor **results)
+{
+    if (!s) return 0;
+    if (s == &graph_token) {
+        graph_end(n, results);
+        return 0;
+    }
+    /* All the results or none: a failure keeps nothing. */
+    int status = 0;
+    for (int k = 0; k < n; k++) {
+        tg_tensor *kept = results[k] && status == 0 ? tg_keep(results[k]) : NULL;
+        if (results[k] && !kept) status = -1;
+        results[k] = kept;
+    }
+    tg_scope_end(s);
+    for (int k = 0; status < 0 && k < n; k++) {
+        tg_free(results[k]);
+        results[k] = NULL;
+    }
+    return status;
 }
 
 tg_tensor *tg__autoscope_keep2(tg_scope *s, tg_tensor *result, tg_tensor **second)
 {
-    if (!s) return result;
-    /* Both results or neither: a failure keeps nothing. */
-    tg_tensor *kept = result ? tg_keep(result) : NULL;
-    tg_tensor *kept2 = kept && second && *second ? tg_keep(*second) : NULL;
-    if (kept && second && *second && !kept2) {
-        tg_free(kept);
-        kept = NULL;
-    }
-    if (second) *second = kept ? kept2 : NULL;
-    tg_scope_end(s);
-    return kept;
+    tg_tensor *results[2] = {result, second ? *second : NULL};
+    /* A failed op hands back neither result. */
+    if (!result) results[1] = NULL;
+    tg__autoscope_keep_n(s, 2, results);
+    if (second) *second = results[0] ? results[1] : NULL;
+    return results[0];
 }
 
 tg_tensor *tg__autoscope_keep(tg_scope *s, tg_tensor *result) { return tg__autoscope_keep2(s, result, NULL); }

@@ -18,13 +18,12 @@
  * Outside any scope each op's result is persistent and the caller frees it;
  * ops built from other ops run their temporaries in a scope of their own,
  * so nothing else is left behind. Tape nodes recorded outside any scope go
- * to the thread's base arena, which only tg_release_thread_memory (or the
- * thread's exit) releases, and such ops keep their temporaries for the
- * graph, where nothing frees them, tg_release_thread_memory included (an
- * LSTM's forward over 4 steps leaves 27 persistent tensors behind): record
- * graphs inside scopes. Releasing detaches the persistent results of those
- * nodes from their graph: they keep their values and no longer require
- * grad.
+ * to the thread's base arena, and the temporaries their backward reads (an
+ * LSTM's step tensors, a dropout mask) belong to that graph: both stay until
+ * tg_release_thread_memory (or the thread's exit) frees them, so a loop
+ * that records graphs outside scopes grows until then. Releasing detaches
+ * the persistent results of those nodes from their graph: they keep their
+ * values and no longer require grad.
  *
  * A leaf made inside a scope gets its .grad (persistent, as every .grad)
  * freed with it when the scope ends.
@@ -74,8 +73,9 @@ size_t tg_arena_reserved(void);
  * makes none). */
 size_t tg_arena_chunk_allocs(void);
 
-/* Release this thread's arena chunks, base-level tape and GEMM packing
- * buffers; every scope must have ended. A thread's exit does the same. */
+/* Release this thread's arena chunks, base-level tape with the temporaries
+ * its graph kept, and GEMM packing buffers; every scope must have ended. A
+ * thread's exit does the same. */
 void tg_release_thread_memory(void);
 
 #ifdef __cplusplus

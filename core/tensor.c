@@ -116,6 +116,7 @@ static tg_tensor *alloc_tensor(const char *fn, tg_dtype dtype, int ndim, const i
             return out_of_memory(fn, dtype, ndim, shape, nbytes);
         }
         s->refcount = 1;
+        tg__graph_register(t);
     } else {
         t = tg__arena_take(sizeof *t);
         s = t ? tg__arena_take(sizeof *s) : NULL;
@@ -164,7 +165,8 @@ tg_tensor *tg__view_of(const char *fn, const tg_tensor *t, int ndim, const int64
     }
     if (!v) return tg_error("%s: out of memory for a tensor header", fn);
     memset(v, 0, sizeof *v);
-    if (!persistent) tg__scope_register(v);
+    if (persistent) tg__graph_register(v);
+    else tg__scope_register(v);
     v->magic = TG_MAGIC;
     v->ndim = ndim;
     v->dtype = t->dtype;
@@ -642,11 +644,17 @@ void tg_free(tg_tensor *t)
         tg_error("tg_free: %p is not a live persistent tensor (freed twice?)", (void *)t);
         return;
     }
-    if (t->grad) tg_free(t->grad);
     /* Base-level graphs outlive their tensors: the node forgets this one,
      * so that tg_release_thread_memory does not touch it. */
     if (t->node && t->node->out == t) t->node->out = NULL;
     if (!t->node) tg__tape_forget_leaf(t);
+    tg__graph_unlink(t);
+    tg__free_header(t);
+}
+
+void tg__free_header(tg_tensor *t)
+{
+    if (t->grad) tg_free(t->grad);
     tg_storage *s = t->storage;
     if (s->persistent && --s->refcount == 0) {
         free(s->data);

@@ -60,6 +60,12 @@ typedef struct tg_tensor {
     struct tg_tensor *pass_grad; /* leaves during a backward pass: its gradient, added
                                     into grad only when the whole pass succeeds */
     struct tg_tensor *scope_prev; /* scope tensors: the one made before it, for scope end */
+    /* Persistent headers made inside an op built from other ops that records
+     * a graph outside any scope: the thread's list of them (core/scope.c),
+     * newest first, and their place in it. */
+    struct tg_tensor *graph_prev, *graph_next;
+    uint64_t graph_serial;
+    uint8_t graph_state; /* TG__GRAPH_NONE, _PENDING or _OWNED */
 } tg_tensor;
 
 /* --- dtypes -------------------------------------------------------------- */
@@ -159,7 +165,7 @@ tg_tensor *tg_unsqueeze(tg_tensor *t, int dim);
 tg_tensor *tg_flatten(tg_tensor *t, int start_dim, int end_dim);
 /* Split into pieces of split_size along dim (the last may be smaller);
  * writes the views into out (room for max_out) and returns how many there
- * are, or -1 if they do not fit. */
+ * are, or -1 if they do not fit (or memory runs out: then none is made). */
 int tg_split(tg_tensor *t, int64_t split_size, int dim, int max_out, tg_tensor **out);
 /* Split into at most `chunks` pieces of ceil(size/chunks) along dim, as
  * torch.chunk (fewer when the size is small); writes them into out (room for

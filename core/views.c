@@ -297,7 +297,13 @@ int tg_split(tg_tensor *t, int64_t split_size, int dim, int max_out, tg_tensor *
     for (int64_t i = 0; i < pieces; i++) {
         int64_t len = size - i * split_size < split_size ? size - i * split_size : split_size;
         out[i] = tg_narrow(t, d, i * split_size, len);
-        if (!out[i]) return -1;
+        if (out[i]) continue;
+        /* All the pieces or none: the ones made are the caller's otherwise. */
+        for (int64_t k = 0; k < i; k++) {
+            tg_free(out[k]);
+            out[k] = NULL;
+        }
+        return -1;
     }
     return (int)pieces;
 }

@@ -537,25 +537,6 @@ static tg_tensor *first_weight(const tg_rnn *rnn)
     return NULL;
 }
 
-/* Keep results made inside an automatic scope (tg__autoscope), then end it:
- * all of them, or none and -1 when one cannot be kept. */
-static int keep_results(tg_scope *s, int n, tg_tensor **results)
-{
-    if (!s) return 0;
-    int status = 0;
-    for (int k = 0; k < n; k++) {
-        tg_tensor *kept = results[k] ? tg_keep(results[k]) : NULL;
-        if (results[k] && !kept) status = -1;
-        results[k] = kept;
-    }
-    tg_scope_end(s);
-    for (int k = 0; status < 0 && k < n; k++) {
-        tg_free(results[k]);
-        results[k] = NULL;
-    }
-    return status;
-}
-
 int tg_rnn_forward(tg_rnn *rnn, tg_tensor *x, int n_init, tg_tensor *const *init, const int64_t *lengths,
                    tg_rnn_output *out)
 {
@@ -575,7 +556,7 @@ int tg_rnn_forward(tg_rnn *rnn, tg_tensor *x, int n_init, tg_tensor *const *init
     if (status < 0) *out = (tg_rnn_output){0};
     tg_tensor *results[TG_CELL_MAX_STATES + 1] = {out->output};
     for (int k = 0; k < TG_CELL_MAX_STATES; k++) results[k + 1] = out->state_n[k];
-    if (keep_results(s, TG_CELL_MAX_STATES + 1, results) < 0) status = -1;
+    if (tg__autoscope_keep_n(s, TG_CELL_MAX_STATES + 1, results) < 0) status = -1;
     if (s && status == 0) {
         *out = (tg_rnn_output){.output = results[0]};
         for (int k = 0; k < TG_CELL_MAX_STATES; k++) out->state_n[k] = results[k + 1];
@@ -681,11 +662,11 @@ tg_tensor *tg_cell_layer_forward(tg_cell_layer *layer, tg_tensor *x, int n, tg_t
     tg_tensor *results[TG_CELL_MAX_STATES + 1] = {cell_step(fn, layer, x, n, states, next)};
     if (!results[0]) {
         for (int k = 0; next && k < layer->rnn->n_states; k++) next[k] = NULL;
-        if (s) tg_scope_end(s);
+        tg__autoscope_keep_n(s, 0, NULL);
         return NULL;
     }
     for (int k = 0; next && k < layer->rnn->n_states; k++) results[k + 1] = next[k];
-    if (keep_results(s, layer->rnn->n_states + 1, results) < 0) {
+    if (tg__autoscope_keep_n(s, layer->rnn->n_states + 1, results) < 0) {
         for (int k = 0; next && k < layer->rnn->n_states; k++) next[k] = NULL;
         return NULL;
     }

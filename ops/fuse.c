@@ -392,16 +392,8 @@ int tg_fuse_run(tg_fuse *f, int n, const int *values, tg_tensor **out)
         out[k] = n == 1 ? y : tg_narrow(y, 1, k * f->width, f->width);
         if (!out[k]) status = -1;
     }
-    for (int k = 0; s && k < n; k++) {
-        tg_tensor *kept = status == 0 ? tg_keep(out[k]) : NULL;
-        if (!kept) status = -1;
-        out[k] = kept;
-    }
-    if (s) tg_scope_end(s);
     if (status < 0)
-        for (int k = 0; k < n; k++) {
-            if (s) tg_free(out[k]);
-            out[k] = NULL;
-        }
+        for (int k = 0; k < n; k++) out[k] = NULL;
+    if (tg__autoscope_keep_n(s, n, out) < 0) status = -1;
     return status;
 }

@@ -9,21 +9,8 @@
 #include <tapegrad/nn.h>
 #include <tapegrad/reduce.h>
 
-/* Outside any scope and with no graph to record, a loss's intermediates
- * would be persistent tensors that nobody frees: such a call runs in a
- * scope of its own and returns a persistent copy of its result. */
-#define RUN_IN_OWN_SCOPE_IF_UNSCOPED(call, ...)                                                       \
-    do {                                                                                              \
-        tg_tensor *inputs_[] = {__VA_ARGS__};                                                         \
-        int n_ = (int)(sizeof inputs_ / sizeof inputs_[0]);                                           \
-        if (tg__scope_depth() == 0 && !(tg_is_grad_enabled() && tg__any_requires_grad(n_, inputs_))) { \
-            tg_scope *scope_ = tg_scope_begin();                                                      \
-            if (!scope_) return NULL;                                                                 \
-            tg_tensor *kept_ = tg_keep(call);                                                         \
-            tg_scope_end(scope_);                                                                     \
-            return kept_;                                                                             \
-        }                                                                                             \
-    } while (0)
+/* Outside any scope a loss's intermediates would be persistent tensors
+ * that nobody frees: each loss brackets itself (TG__BRACKET). */
 
 static bool reduction_ok(const char *fn, tg_reduction r)
 {
@@ -94,19 +81,19 @@ static tg_tensor *pointwise(const pointwise_loss *op, tg_tensor *input, tg_tenso
 
 tg_tensor *tg_mse_loss(tg_tensor *input, tg_tensor *target, tg_reduction r)
 {
-    RUN_IN_OWN_SCOPE_IF_UNSCOPED(tg_mse_loss(input, target, r), input, target);
+    TG__BRACKET(false, tg_mse_loss(input, target, r), input, target);
     return pointwise(&mse_op, input, target, r, 0);
 }
 
 tg_tensor *tg_l1_loss(tg_tensor *input, tg_tensor *target, tg_reduction r)
 {
-    RUN_IN_OWN_SCOPE_IF_UNSCOPED(tg_l1_loss(input, target, r), input, target);
+    TG__BRACKET(false, tg_l1_loss(input, target, r), input, target);
     return pointwise(&l1_op, input, target, r, 0);
 }
 
 tg_tensor *tg_smooth_l1_loss(tg_tensor *input, tg_tensor *target, tg_reduction r, double beta)
 {
-    RUN_IN_OWN_SCOPE_IF_UNSCOPED(tg_smooth_l1_loss(input, target, r, beta), input, target);
+    TG__BRACKET(false, tg_smooth_l1_loss(input, target, r, beta), input, target);
     if (!(beta >= 0))
         return tg_error("tg_smooth_l1_loss: smooth_l1_loss does not support negative values for beta (got %g)", beta);
     return pointwise(&smooth_l1_op, input, target, r, beta);
@@ -114,7 +101,7 @@ tg_tensor *tg_smooth_l1_loss(tg_tensor *input, tg_tensor *target, tg_reduction r
 
 tg_tensor *tg_huber_loss(tg_tensor *input, tg_tensor *target, tg_reduction r, double delta)
 {
-    RUN_IN_OWN_SCOPE_IF_UNSCOPED(tg_huber_loss(input, target, r, delta), input, target);
+    TG__BRACKET(false, tg_huber_loss(input, target, r, delta), input, target);
     if (!(delta > 0))
         return tg_error("tg_huber_loss: huber_loss does not support non-positive values for delta (got %g)", delta);
     return pointwise(&huber_op, input, target, r, delta);
@@ -167,7 +154,7 @@ tg_tensor *tg_binary_cross_entropy_with_logits(tg_tensor *input, tg_tensor *targ
                                                tg_tensor *pos_weight, tg_reduction r)
 {
     const char *fn = "tg_binary_cross_entropy_with_logits";
-    RUN_IN_OWN_SCOPE_IF_UNSCOPED(tg_binary_cross_entropy_with_logits(input, target, weight, pos_weight, r), input,
+    TG__BRACKET(false, tg_binary_cross_entropy_with_logits(input, target, weight, pos_weight, r), input,
                                  target, weight, pos_weight);
     if (!tg__check_float(fn, input) || !tg__check_float(fn, target) || !reduction_ok(fn, r)) return NULL;
     if (!tg_same_shape(input, target)) {
@@ -300,7 +287,7 @@ tg_tensor *tg_nll_loss(tg_tensor *log_probs, tg_tensor *target, const tg_cross_e
 {
     const char *fn = "tg_nll_loss";
     const tg_cross_entropy_opts *o = opts ? opts : &default_opts;
-    RUN_IN_OWN_SCOPE_IF_UNSCOPED(tg_nll_loss(log_probs, target, opts), log_probs);
+    TG__BRACKET(false, tg_nll_loss(log_probs, target, opts), log_probs);
     if (!tg__check_float(fn, log_probs) || !tg__check(fn, target)) return NULL;
     if (o->label_smoothing != 0)
         return tg_error("%s: label_smoothing must be 0 here (it is an option of tg_cross_entropy), got %g", fn,
@@ -319,7 +306,7 @@ tg_tensor *tg_cross_entropy(tg_tensor *logits, tg_tensor *target, const tg_cross
 {
     const char *fn = "tg_cross_entropy";
     const tg_cross_entropy_opts *o = opts ? opts : &default_opts;
-    RUN_IN_OWN_SCOPE_IF_UNSCOPED(tg_cross_entropy(logits, target, opts), logits);
+    TG__BRACKET(false, tg_cross_entropy(logits, target, opts), logits);
     if (!tg__check_float(fn, logits) || !tg__check(fn, target)) return NULL;
     class_layout l;
     tg_tensor *tc = tg__contiguous(target);

@@ -277,8 +277,20 @@ static tg_tensor *softmax_impl(const char *fn, bool log_kind, tg_tensor *x, int 
     return y;
 }
 
-tg_tensor *tg_softmax(tg_tensor *x, int dim) { return softmax_impl("tg_softmax", false, x, dim); }
-tg_tensor *tg_log_softmax(tg_tensor *x, int dim) { return softmax_impl("tg_log_softmax", true, x, dim); }
+/* Outside any scope, a recorded softmax of a non-contiguous x keeps the
+ * contiguous copy its backward reads for the graph: the op brackets itself
+ * (TG__BRACKET), as do dropout (its mask) and layer norm (its statistics). */
+tg_tensor *tg_softmax(tg_tensor *x, int dim)
+{
+    TG__BRACKET(true, tg_softmax(x, dim), x);
+    return softmax_impl("tg_softmax", false, x, dim);
+}
+
+tg_tensor *tg_log_softmax(tg_tensor *x, int dim)
+{
+    TG__BRACKET(true, tg_log_softmax(x, dim), x);
+    return softmax_impl("tg_log_softmax", true, x, dim);
+}
 
 /* --- dropout ---------------------------------------------------------------------
  * y = x * m with m = 0 (probability p) or 1 / (1 - p);  dx = g * m */
@@ -289,6 +301,7 @@ static void dropout_backward(tg_node *n, tg_tensor *g) { tg_accum_grad(n->inputs
 tg_tensor *tg_dropout(tg_tensor *x, double p, bool training)
 {
     const char *fn = "tg_dropout";
+    TG__BRACKET(true, tg_dropout(x, p, training), x);
     if (!tg__check_float(fn, x)) return NULL;
     if (!(p >= 0 && p <= 1)) return tg_error("%s: dropout probability has to be between 0 and 1, but got %g", fn, p);
     if (!training || p == 0) return tg__alias(fn, "dropout", x);
@@ -441,6 +454,7 @@ static tg_tensor *layer_norm_rows(const char *fn, tg_tensor *x, int64_t N, int64
 tg_tensor *tg_layer_norm(tg_tensor *x, int n_normalized, tg_tensor *weight, tg_tensor *bias, double eps)
 {
     const char *fn = "tg_layer_norm";
+    TG__BRACKET(true, tg_layer_norm(x, n_normalized, weight, bias, eps), x, weight, bias);
     if (!tg__check_float(fn, x)) return NULL;
     if (n_normalized < 1 || n_normalized > x->ndim) {
         char s[128];

@@ -293,6 +293,9 @@ tg_tensor *tg_pad(tg_tensor *x, int npad, const int64_t *pad, double value)
 /* --- index checks ---------------------------------------------------------------- */
 
 /* index as a contiguous I64 tensor, or NULL with a message. */
+/* A contiguous copy of a strided index is a temporary that the node keeps:
+ * the index ops bracket themselves (TG__BRACKET), so that outside any scope
+ * it goes with the call or with the graph, failures included. */
 static tg_tensor *index_arg(const char *fn, tg_tensor *index)
 {
     if (!tg__check(fn, index)) return NULL;
@@ -358,6 +361,7 @@ static void index_select_backward(tg_node *n, tg_tensor *g)
 tg_tensor *tg_index_select(tg_tensor *x, int dim, tg_tensor *index)
 {
     const char *fn = "tg_index_select";
+    TG__BRACKET(false, tg_index_select(x, dim, index), x);
     if (!tg__check(fn, x) || !tg__check(fn, index)) return NULL;
     if (x->ndim == 0) return tg_error("%s: expected a tensor with at least 1 dim, got a 0-dim tensor", fn);
     int d = tg__dim(fn, dim, x->ndim);
@@ -441,6 +445,7 @@ static void gather_backward(tg_node *n, tg_tensor *g)
 tg_tensor *tg_gather(tg_tensor *x, int dim, tg_tensor *index)
 {
     const char *fn = "tg_gather";
+    TG__BRACKET(false, tg_gather(x, dim, index), x);
     if (!tg__check(fn, x) || !tg__check(fn, index)) return NULL;
     int d = tg__dim(fn, dim, x->ndim);
     if (d < 0) return NULL;
@@ -465,6 +470,7 @@ static void scatter_add_backward(tg_node *n, tg_tensor *g)
 tg_tensor *tg_scatter_add(tg_tensor *x, int dim, tg_tensor *index, tg_tensor *src)
 {
     const char *fn = "tg_scatter_add";
+    TG__BRACKET(false, tg_scatter_add(x, dim, index, src), x, src);
     if (!tg__check(fn, x) || !tg__check(fn, index) || !tg__check(fn, src)) return NULL;
     if (src->dtype != x->dtype)
         return tg_error("%s: Expected self.dtype to be equal to src.dtype (got %s and %s)", fn,
@@ -505,6 +511,7 @@ static void embedding_backward(tg_node *n, tg_tensor *g)
 tg_tensor *tg_embedding(tg_tensor *weight, tg_tensor *indices, int64_t padding_idx)
 {
     const char *fn = "tg_embedding";
+    TG__BRACKET(false, tg_embedding(weight, indices, padding_idx), weight);
     if (!tg__check_float(fn, weight) || !tg__check(fn, indices)) return NULL;
     char s[128];
     if (weight->ndim != 2)

@@ -377,6 +377,97 @@ static void test_no_leaks(void **state)
     tg_cell_layer_free(gru);
 }
 
+/* The sum of t's elements, read without recording anything. */
+static double total_of(tg_tensor *t)
+{
+    tg_scope *s = tg_scope_begin();
+    bool was = tg_no_grad_begin();
+    double v = tg_item(tg_sum(tg_cast(t, TG_F64), 0, NULL, false));
+    tg_no_grad_end(was);
+    tg_scope_end(s);
+    return v;
+}
+
+/* 7. A graph recorded outside any scope: the ops built from other ops keep
+ * their temporaries for it (its backward reads them), and
+ * tg_release_thread_memory frees them with its tape; the results the
+ * caller holds keep their values, and freeing them and the leaves leaves
+ * nothing. */
+static void test_graphs_outside_scopes_leave_nothing(void **state)
+{
+    (void)state;
+    int64_t live = tg__live_tensors();
+    tg_manual_seed(4);
+    tg_tensor *x = leaf_f64(2, (int64_t[]){4, 6}, -1, 1), *w = leaf_f64(2, (int64_t[]){3, 6}, -1, 1);
+    tg_tensor *v = leaf_f64(1, (int64_t[]){6}, -1, 1);
+    tg_tensor *xt = tg_transpose(x, 0, 1), *gt = tg_gt(x, v), *lt = tg_lt(x, v);
+    tg_tensor *target = tg_randint(1, (int64_t[]){4}, 0, 6), *idx = NULL, *pair[2] = {x, x}, *tx = tg_tanh(x);
+    /* Strided indices: the index ops keep contiguous copies for backward. */
+    tg_tensor *grid = tg_randint(2, (int64_t[]){3, 4}, 0, 3), *grid_t = tg_transpose(grid, 0, 1);
+    tg_tensor *column = tg_select(grid, 1, 2);
+    tg_tensor *results[] = {
+        tg_where(gt, x, v), tg_masked_fill(x, lt, 1.0), tg_sum(x, 0, NULL, false), tg_mean(x, 1, (int[]){1}, true),
+        tg_var(x, 0, NULL, true, false), tg_std(x, 1, (int[]){0}, false, false), tg_logsumexp(x, 1, (int[]){1}, false),
+        tg_norm(x, 2, 0, NULL, false), tg_max(x), tg_max_dim(x, 1, false, &idx), tg_sum_to(x, 1, (int64_t[]){6}),
+        tg_matmul(x, v), tg_matmul(v, v), tg_outer(v, v), tg_linear(x, w, NULL), tg_reshape(xt, 1, (int64_t[]){24}),
+        tg_cat(2, pair, 0), tg_stack(2, pair, 1), tg_pad(x, 2, (int64_t[]){1, 1}, 0.0), tg_softmax(x, 1),
+        tg_log_softmax(xt, 0), tg_layer_norm(x, 1, NULL, NULL, 1e-5), tg_dropout(x, 0.5, true),
+        tg_mse_loss(x, tx, TG_REDUCTION_MEAN), tg_cross_entropy(x, target, NULL), tg_index_select(x, 1, column),
+        tg_gather(x, 1, grid_t), tg_embedding(w, grid_t, -1), tg_scatter_add(x, 1, grid_t, x),
+    };
+    enum { N = sizeof results / sizeof results[0] };
+    double before[N];
+    for (int i = 0; i < N; i++) {
+        assert_non_null(results[i]);
+        assert_true(results[i]->requires_grad);
+        before[i] = total_of(results[i]);
+    }
+
+    /* Recurrent layers: a bidirectional two-layer LSTM over padded
+     * sequences, a cell built on tg_fuse, one step of a GRU cell. */
+    tg_lstm *lstm = tg_lstm_new(&(tg_lstm_config){.input_size = 6, .hidden_size = 3, .num_layers = 2,
+                                                  .bidirectional = true, .dtype = TG_F64});
+    tg_rnn *peephole = tg_rnn_new(&tg_cell_lstm_peephole, &(tg_rnn_config){.input_size = 6, .hidden_size = 3,
+                                                                             .dtype = TG_F64});
+    tg_cell_layer *gru = tg_cell_layer_new(&tg_cell_gru, 6, 3, true, TG_F64);
+    tg_tensor *seq = tg_reshape(x, 3, (int64_t[]){4, 1, 6}), *seq2 = tg_expand(seq, 3, (int64_t[]){4, 2, 6});
+    tg_rnn_output out, out2;
+    assert_int_equal(tg_lstm_forward(lstm, seq2, NULL, NULL, (int64_t[]){4, 2}, &out), 0);
+    assert_int_equal(tg_rnn_forward(peephole, seq, 0, NULL, NULL, &out2), 0);
+    tg_tensor *next[TG_CELL_MAX_STATES] = {0};
+    tg_tensor *h = tg_cell_layer_forward(gru, x, 0, NULL, next);
+    assert_non_null(h);
+    tg_tensor *layers[] = {out.output, out.h_n, out.c_n, out2.output, out2.h_n, out2.c_n, h, next[0]};
+    enum { L = sizeof layers / sizeof layers[0] };
+    double layer_before[L];
+    for (int i = 0; i < L; i++) {
+        assert_non_null(layers[i]);
+        layer_before[i] = total_of(layers[i]);
+    }
+    tg_tensor *loss = tg_sum(out.output, 0, NULL, false);
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    assert_non_null(x->grad);
+    double grad_before = total_of(x->grad);
+
+    tg_release_thread_memory();
+    for (int i = 0; i < N; i++) {
+        assert_false(results[i]->requires_grad);
+        assert_true(total_of(results[i]) == before[i]);
+        tg_free(results[i]);
+    }
+    for (int i = 0; i < L; i++) {
+        assert_true(total_of(layers[i]) == layer_before[i]);
+        tg_free(layers[i]);
+    }
+    assert_true(total_of(x->grad) == grad_before);
+    tg_tensor *rest[] = {loss, idx, tx, grid, grid_t, column, xt, gt, lt, target, seq, seq2, x, w, v};
+    for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) tg_free(rest[i]);
+    tg_rnn_free(lstm);
+    tg_rnn_free(peephole);
+    tg_cell_layer_free(gru);
+    assert_int_equal(tg__live_tensors() - live, 0);
+}
+
 /* 7. GEMM's packing buffers go with tg_release_thread_memory and with the
  * thread. */
 static void *short_lived(void *arg)
@@ -557,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_null_outputs),
         cmocka_unit_test(test_empty_work_returns_at_once),
         cmocka_unit_test(test_no_leaks),
+        cmocka_unit_test(test_graphs_outside_scopes_leave_nothing),
         cmocka_unit_test(test_packing_buffers_freed),
         cmocka_unit_test(test_absurd_arguments),
         cmocka_unit_test(test_returned_tensors_are_new),
