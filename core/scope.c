@@ -370,3 +370,21 @@ tg_tensor *tg__autoscope_keep2(tg_scope *s, tg_tensor *result, tg_tensor **secon
 }
 
 tg_tensor *tg__autoscope_keep(tg_scope *s, tg_tensor *result) { return tg__autoscope_keep2(s, result, NULL); }
+
+tg_scope *tg_op_begin(int n, tg_tensor *const *inputs)
+{
+    if (n < 0 || (n > 0 && !inputs)) n = 0;
+    return tg__autoscope(n, inputs);
+}
+
+tg_tensor *tg_op_end(tg_scope *s, tg_tensor *result)
+{
+    /* In the op's own scope a result that requires grad was recorded from
+     * an input tg_op_begin was not given: its copy would cut the graph. */
+    if (s && s != &graph_token && result && result->requires_grad) {
+        tg__autoscope_keep(s, NULL);
+        return tg_error("tg_op_end: the result requires grad, but no input given to tg_op_begin does "
+                        "(give it every tensor the function reads)");
+    }
+    return tg__autoscope_keep(s, result);
+}

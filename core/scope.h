@@ -64,6 +64,26 @@ int tg_scope_end(tg_scope *s);
  * hidden state carried between batches in truncated BPTT). Free with tg_free. */
 tg_tensor *tg_keep(const tg_tensor *t);
 
+/* Brackets for a function built from ops (a user's activation, loss or
+ * block), so that outside any scope it leaves nothing behind but its
+ * result, as the library's own do:
+ *     tg_tensor *my_op(tg_tensor *x)
+ *     {
+ *         tg_scope *s = tg_op_begin(1, &x);
+ *         return tg_op_end(s, tg_mul(x, tg_tanh(tg_softplus(x, 1, 20))));
+ *     }
+ * Inside a scope both do nothing. Outside any scope with nothing to record
+ * (no input requiring grad, or grad mode off) the work runs in a scope of
+ * its own and tg_op_end returns a persistent copy of the result; with a
+ * graph to record, the temporaries its backward reads belong to the graph
+ * and go with tg_release_thread_memory, and the result is handed back as it
+ * is. The n inputs are every tensor the function reads (their
+ * requires_grad decides; one left out that requires grad makes tg_op_end
+ * fail rather than cut the graph). Every tg_op_begin is matched by one
+ * tg_op_end on every path, and a NULL result passes through (a failure). */
+tg_scope *tg_op_begin(int n, tg_tensor *const *inputs);
+tg_tensor *tg_op_end(tg_scope *s, tg_tensor *result);
+
 /* Bytes handed out by this thread's arena since it was created or last
  * released (grows monotonically within scopes, rewinds at scope end). */
 size_t tg_arena_used(void);

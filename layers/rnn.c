@@ -529,11 +529,17 @@ static int forward_impl(const char *fn, tg_rnn *rnn, tg_tensor *x, int n_init, t
     return 0;
 }
 
-/* A parameter of the layer: whether it requires grad decides if a call records. */
-static tg_tensor *first_weight(const tg_rnn *rnn)
+/* A parameter of the layer that requires grad, or NULL: whether there is
+ * one decides if a call records (any of them may be frozen alone). */
+static tg_tensor *trained_param(const tg_rnn *rnn)
 {
-    for (int k = 0; k < rnn->n_params; k++)
-        if (rnn->weights[k]) return rnn->weights[k];
+    int n = rnn->config.num_layers * rnn->num_directions;
+    for (int k = 0; k < n * rnn->n_params; k++)
+        if (rnn->weights[k] && rnn->weights[k]->requires_grad) return rnn->weights[k];
+    for (int k = 0; rnn->ln_gains && k < n * rnn->n_proj; k++)
+        if (rnn->ln_gains[k] && rnn->ln_gains[k]->requires_grad) return rnn->ln_gains[k];
+    for (int k = 0; k < TG_CELL_MAX_STATES; k++)
+        if (rnn->init[k] && rnn->init[k]->requires_grad) return rnn->init[k];
     return NULL;
 }
 
@@ -544,7 +550,7 @@ int tg_rnn_forward(tg_rnn *rnn, tg_tensor *x, int n_init, tg_tensor *const *init
     if (!rnn || !out) return tg_fail("tg_rnn_forward: NULL layer or output");
     /* Outside any scope, with nothing to record, the step tensors are
      * temporaries of this call and only the results are kept. */
-    tg_tensor *inputs[TG_CELL_MAX_STATES + 2] = {x, first_weight(rnn)};
+    tg_tensor *inputs[TG_CELL_MAX_STATES + 2] = {x, trained_param(rnn)};
     for (int k = 0; init && k < n_init && k < TG_CELL_MAX_STATES; k++) inputs[k + 2] = init[k];
     tg_scope *s = tg__autoscope(TG_CELL_MAX_STATES + 2, inputs);
     /* A step that failed (out of memory) must not pass for an absent
@@ -656,7 +662,7 @@ tg_tensor *tg_cell_layer_forward(tg_cell_layer *layer, tg_tensor *x, int n, tg_t
     const char *fn = "tg_cell_layer_forward";
     if (!layer) return tg_error("%s: NULL layer", fn);
     for (int k = 0; next && k < layer->rnn->n_states; k++) next[k] = NULL;
-    tg_tensor *inputs[TG_CELL_MAX_STATES + 2] = {x, first_weight(layer->rnn)};
+    tg_tensor *inputs[TG_CELL_MAX_STATES + 2] = {x, trained_param(layer->rnn)};
     for (int k = 0; states && k < n && k < TG_CELL_MAX_STATES; k++) inputs[k + 2] = states[k];
     tg_scope *s = tg__autoscope(TG_CELL_MAX_STATES + 2, inputs);
     tg_tensor *results[TG_CELL_MAX_STATES + 1] = {cell_step(fn, layer, x, n, states, next)};

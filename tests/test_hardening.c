@@ -468,6 +468,102 @@ static void test_graphs_outside_scopes_leave_nothing(void **state)
     assert_int_equal(tg__live_tensors() - live, 0);
 }
 
+/* A user's function built from ops, bracketed by tg_op_begin/tg_op_end. */
+static tg_tensor *mish(tg_tensor *x, tg_tensor *scale)
+{
+    tg_tensor *in[2] = {x, scale};
+    tg_scope *s = tg_op_begin(scale ? 2 : 1, in);
+    tg_tensor *y = tg_mul(x, tg_tanh(tg_softplus(x, 1, 20)));
+    return tg_op_end(s, scale ? tg_mul(y, scale) : y);
+}
+
+/* d/dx of sum(mish(x)), computed inside a scope. */
+static double mish_grad_total(tg_tensor *x)
+{
+    bool was = tg_no_grad_begin();
+    tg_tensor *leaf = tg_requires_grad(tg_clone(x), true);
+    tg_no_grad_end(was);
+    tg_scope *s = tg_scope_begin();
+    assert_int_equal(tg_backward(tg_sum(mish(leaf, NULL), 0, NULL, false), NULL), 0);
+    tg_scope_end(s);
+    double g = total_of(leaf->grad);
+    tg_free(leaf);
+    return g;
+}
+
+static void test_user_ops_outside_scopes(void **state)
+{
+    (void)state;
+    int64_t live = tg__live_tensors();
+    tg_manual_seed(5);
+    tg_tensor *x = leaf_f64(2, (int64_t[]){3, 4}, -2, 2);
+    double expected = mish_grad_total(x);
+    /* A graph: its temporaries go with tg_release_thread_memory. */
+    tg_tensor *y = mish(x, NULL), *loss = tg_sum(y, 0, NULL, false);
+    assert_true(y && y->requires_grad);
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    assert_true(fabs(total_of(x->grad) - expected) < 1e-12);
+    tg_release_thread_memory();
+    tg_free(loss);
+    tg_free(y);
+    /* Nothing to record: a persistent copy, the temporaries gone at once. */
+    int64_t before = tg__live_tensors();
+    bool was = tg_no_grad_begin();
+    y = mish(x, NULL);
+    tg_no_grad_end(was);
+    assert_non_null(y);
+    assert_false(y->requires_grad);
+    assert_int_equal(tg__live_tensors() - before, 1);
+    tg_free(y);
+    /* An input left out of tg_op_begin that requires grad: a failure, not a
+     * result cut off from its graph. */
+    was = tg_no_grad_begin();
+    tg_tensor *plain = tg_clone(x), *scale = leaf_f64(0, NULL, 2, 2);
+    tg_no_grad_end(was);
+    tg_tensor *in[1] = {plain};
+    tg_scope *s = tg_op_begin(1, in);
+    assert_null(tg_op_end(s, tg_mul(plain, scale)));
+    assert_error_contains("tg_op_end: the result requires grad, but no input given to tg_op_begin does");
+    assert_int_equal(tg__live_tensors() - before, 2);
+    /* Inside a scope both do nothing. */
+    s = tg_scope_begin();
+    y = mish(plain, scale);
+    assert_true(y && !y->persistent && y->requires_grad);
+    tg_scope_end(s);
+    tg_free(plain);
+    tg_free(scale);
+    tg_free(x);
+    assert_int_equal(tg__live_tensors() - live, 0);
+}
+
+/* A recurrent layer with its first parameter frozen still records outside
+ * any scope: any of its parameters that requires grad decides. */
+static void test_rnn_partly_frozen_outside_scopes(void **state)
+{
+    (void)state;
+    int64_t live = tg__live_tensors();
+    tg_lstm *lstm = tg_lstm_new(&(tg_lstm_config){.input_size = 2, .hidden_size = 3, .dtype = TG_F64});
+    tg_params params = tg_params_new();
+    assert_int_equal(tg_rnn_params(lstm, &params, NULL), 0);
+    tg_tensor *w_ih = tg_params_find(&params, "weight_ih_l0"), *w_hh = tg_params_find(&params, "weight_hh_l0");
+    assert_true(w_ih && w_hh && lstm->weights[0] == w_ih);
+    tg_requires_grad(w_ih, false);
+    tg_tensor *x = tg_randn(TG_F64, 3, (int64_t[]){4, 1, 2}, 0, 1);
+    tg_rnn_output out;
+    assert_int_equal(tg_lstm_forward(lstm, x, NULL, NULL, NULL, &out), 0);
+    assert_true(out.output->requires_grad);
+    tg_tensor *loss = tg_sum(out.output, 0, NULL, false);
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    assert_null(w_ih->grad);
+    assert_non_null(w_hh->grad);
+    tg_release_thread_memory();
+    tg_tensor *held[] = {loss, out.output, out.h_n, out.c_n, x};
+    for (int i = 0; i < 5; i++) tg_free(held[i]);
+    tg_params_free(&params);
+    tg_rnn_free(lstm);
+    assert_int_equal(tg__live_tensors() - live, 0);
+}
+
 /* 7. GEMM's packing buffers go with tg_release_thread_memory and with the
  * thread. */
 static void *short_lived(void *arg)
@@ -649,6 +745,8 @@ int main(void)
         cmocka_unit_test(test_empty_work_returns_at_once),
         cmocka_unit_test(test_no_leaks),
         cmocka_unit_test(test_graphs_outside_scopes_leave_nothing),
+        cmocka_unit_test(test_user_ops_outside_scopes),
+        cmocka_unit_test(test_rnn_partly_frozen_outside_scopes),
         cmocka_unit_test(test_packing_buffers_freed),
         cmocka_unit_test(test_absurd_arguments),
         cmocka_unit_test(test_returned_tensors_are_new),
