@@ -9,7 +9,11 @@
  * failed call leaves a message. Build and run: tests/fuzz/run.sh fuzz_api SECONDS.
  *
  * Inputs that once failed are seeds, run first: tests/fuzz/fuzz_api_seeds/
- * (repr-of-a-huge-view: tg_repr scanned every value of a huge broadcast view).
+ * (repr-of-a-huge-view: tg_repr scanned every value of a huge broadcast
+ * view; the others left persistent tensors behind outside any scope: an
+ * LSTM that could not open its own scope, an embedding's contiguous copy of
+ * a strided index, a tg_split that failed part way, and the harness's own
+ * cell-layer call).
  *
  * fuzz-seeds: tests/fuzz/fuzz_api_seeds/[a-z]*
  * fuzz-options: -max_len=512 -len_control=0
