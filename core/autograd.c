@@ -62,6 +62,13 @@ tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out, int 
     tape_tail = node;
     out->requires_grad = true;
     out->node = node;
+    /* The base-level tape reads its tensors until tg_release_thread_memory:
+     * a tg_free before then leaves them to it (tg__graph_free_later). */
+    if (tg__scope_depth() == 0) {
+        out->base_read = out->persistent;
+        for (int i = 0; i < n_inputs; i++)
+            if (in[i] && in[i]->persistent) in[i]->base_read = true;
+    }
     return node;
 }
 
@@ -72,16 +79,23 @@ int tg_save_for_backward(tg_node *node, int slot, tg_tensor *t)
     if (t && !tg__check("tg_save_for_backward", t)) return -1;
     node->saved[slot] = t;
     node->saved_versions[slot] = t ? t->storage->version : -1;
+    if (t && t->persistent && tg__scope_depth() == 0) t->base_read = true;
     return 0;
 }
 
 void tg__tape_detach_outputs(void)
 {
-    for (tg_node *n = tape_tail; n; n = n->prev)
+    for (tg_node *n = tape_tail; n; n = n->prev) {
         if (n->out && n->out->node == n) {
             n->out->node = NULL;
             n->out->requires_grad = false;
         }
+        if (n->out) n->out->base_read = false;
+        for (int i = 0; i < n->n_inputs; i++)
+            if (n->inputs[i]) n->inputs[i]->base_read = false;
+        for (int k = 0; k < 4; k++)
+            if (n->saved[k]) n->saved[k]->base_read = false;
+    }
 }
 
 bool tg_needs_grad(const tg_tensor *x) { return x && x->requires_grad; }

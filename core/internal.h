@@ -315,8 +315,12 @@ tg_tensor *tg__scope_newest(void);
 #define TG__GRAPH_PENDING 1
 #define TG__GRAPH_OWNED 2
 void tg__graph_register(tg_tensor *t);
+#define TG__GRAPH_FREED 3
 /* tg_free of a listed header takes it off the list. */
 void tg__graph_unlink(tg_tensor *t);
+/* tg_free of a tensor the base-level tape reads (base_read), already out
+ * of the set of live ones: freed with that tape instead. */
+void tg__graph_free_later(tg_tensor *t);
 /* Free a persistent header, its .grad and its share of its storage,
  * nothing else (tg_free, once the header left the set of live ones). */
 void tg__free_header(tg_tensor *t);

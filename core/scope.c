@@ -259,15 +259,18 @@ tg_tensor *tg_keep(const tg_tensor *t)
  * persistent temporaries that its nodes read in backward, and hands back
  * only its results. Between the outermost such op's tg__autoscope and its
  * keep, each persistent header made on this thread goes on a list (newest
- * first, doubly linked, so that tg_free takes one off at once); the keep
- * takes the results off and marks the rest the graph's, which
- * tg_release_thread_memory frees with the tape. A keep missed on some path
- * would leave headers listed but unmarked: the caller's, as before, never
- * freed behind its back. */
+ * first, doubly linked, so that tg_free takes one off at once), pending;
+ * the keep takes the results off and marks the rest the graph's, which
+ * tg_release_thread_memory frees with the tape. The pending headers are
+ * always the newest on the list, the current bracket's. A keep missed on
+ * some path would leave headers pending until tg_release_thread_memory,
+ * which takes them off: the caller's, as before, never freed behind its
+ * back. */
 static struct tg_scope graph_token; /* never written: only its address is used */
 static _Thread_local bool graph_open; /* between the outermost op's tg__autoscope and keep */
-static _Thread_local uint64_t graph_mark, graph_made;
 static _Thread_local tg_tensor *graph_newest;
+/* Tensors the caller freed while the base-level tape still read them. */
+static _Thread_local tg_tensor *freed_newest;
 
 void tg__graph_register(tg_tensor *t)
 {
@@ -276,13 +279,12 @@ void tg__graph_register(tg_tensor *t)
     t->graph_next = graph_newest;
     if (graph_newest) graph_newest->graph_prev = t;
     graph_newest = t;
-    t->graph_serial = ++graph_made;
     t->graph_state = TG__GRAPH_PENDING;
 }
 
 void tg__graph_unlink(tg_tensor *t)
 {
-    if (t->graph_state == TG__GRAPH_NONE) return;
+    if (t->graph_state != TG__GRAPH_PENDING && t->graph_state != TG__GRAPH_OWNED) return;
     if (t->graph_prev) t->graph_prev->graph_next = t->graph_next;
     else graph_newest = t->graph_next;
     if (t->graph_next) t->graph_next->graph_prev = t->graph_prev;
@@ -290,16 +292,29 @@ void tg__graph_unlink(tg_tensor *t)
     t->graph_state = TG__GRAPH_NONE;
 }
 
+void tg__graph_free_later(tg_tensor *t)
+{
+    /* Nothing reads a freed leaf's .grad: it goes now (a later backward
+     * through the graph makes a new one, freed with the header). */
+    if (t->grad) tg_free(t->grad);
+    t->grad = NULL;
+    tg__graph_unlink(t);
+    t->graph_prev = NULL;
+    t->graph_next = freed_newest;
+    freed_newest = t;
+    t->graph_state = TG__GRAPH_FREED;
+}
+
 static void graph_end(int n, tg_tensor *const *results)
 {
     if (!graph_open) return;
     graph_open = false;
-    for (tg_tensor *t = graph_newest, *next; t && t->graph_serial > graph_mark; t = next) {
+    for (tg_tensor *t = graph_newest, *next; t && t->graph_state == TG__GRAPH_PENDING; t = next) {
         next = t->graph_next;
         bool result = false;
         for (int k = 0; k < n && !result; k++) result = results[k] == t;
         if (result) tg__graph_unlink(t);
-        else if (t->graph_state == TG__GRAPH_PENDING) t->graph_state = TG__GRAPH_OWNED;
+        else t->graph_state = TG__GRAPH_OWNED;
     }
 }
 
@@ -308,9 +323,14 @@ static void graph_free(void)
 {
     for (tg_tensor *t = graph_newest, *next; t; t = next) {
         next = t->graph_next;
-        if (t->graph_state != TG__GRAPH_OWNED) continue;
+        bool owned = t->graph_state == TG__GRAPH_OWNED;
         tg__graph_unlink(t);
-        if (tg__live_remove(t)) tg__free_header(t);
+        if (owned && tg__live_remove(t)) tg__free_header(t);
+    }
+    while (freed_newest) {
+        tg_tensor *t = freed_newest;
+        freed_newest = t->graph_next;
+        tg__free_header(t);
     }
     graph_open = false;
 }
@@ -333,7 +353,6 @@ tg_scope *tg__autoscope(int n, tg_tensor *const *inputs)
          * be left to the caller, so they go with the base-level tape. */
     }
     graph_open = true;
-    graph_mark = graph_made;
     return &graph_token;
 }
 

@@ -21,9 +21,12 @@
  * to the thread's base arena, and the temporaries their backward reads (an
  * LSTM's step tensors, a dropout mask) belong to that graph: both stay until
  * tg_release_thread_memory (or the thread's exit) frees them, so a loop
- * that records graphs outside scopes grows until then. Releasing detaches
- * the persistent results of those nodes from their graph: they keep their
- * values and no longer require grad.
+ * that records graphs outside scopes grows until then. Such a graph also
+ * keeps what it reads, as PyTorch's holds its own references: tg_free of a
+ * tensor one of its nodes reads (an intermediate, a leaf) returns it to
+ * the caller at once but frees it with the tape, so the backward through it
+ * still works. Releasing detaches the persistent results of those nodes
+ * from their graph: they keep their values and no longer require grad.
  *
  * A leaf made inside a scope gets its .grad (persistent, as every .grad)
  * freed with it when the scope ends.

@@ -644,8 +644,12 @@ void tg_free(tg_tensor *t)
         tg_error("tg_free: %p is not a live persistent tensor (freed twice?)", (void *)t);
         return;
     }
-    /* Base-level graphs outlive their tensors: the node forgets this one,
-     * so that tg_release_thread_memory does not touch it. */
+    /* A graph recorded outside any scope still reads it: it goes with that
+     * graph, as PyTorch's graph holds its own references. */
+    if (t->base_read) {
+        tg__graph_free_later(t);
+        return;
+    }
     if (t->node && t->node->out == t) t->node->out = NULL;
     if (!t->node) tg__tape_forget_leaf(t);
     tg__graph_unlink(t);

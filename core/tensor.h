@@ -51,6 +51,8 @@ typedef struct tg_tensor {
     bool requires_grad;
     bool persistent;           /* header malloc'd; free with tg_free */
     bool in_grad_slot;         /* serves as some tensor's gradient buffer in backward */
+    uint8_t graph_state;       /* TG__GRAPH_NONE, _PENDING, _OWNED or _FREED (core/scope.c) */
+    bool base_read;            /* persistent, read by a node of this thread's base-level tape */
     int64_t shape[TG_MAX_DIMS];
     int64_t stride[TG_MAX_DIMS];
     int64_t offset;            /* in elements */
@@ -61,11 +63,9 @@ typedef struct tg_tensor {
                                     into grad only when the whole pass succeeds */
     struct tg_tensor *scope_prev; /* scope tensors: the one made before it, for scope end */
     /* Persistent headers made inside an op built from other ops that records
-     * a graph outside any scope: the thread's list of them (core/scope.c),
-     * newest first, and their place in it. */
+     * a graph outside any scope: their place in the thread's list of them
+     * (core/scope.c), newest first. */
     struct tg_tensor *graph_prev, *graph_next;
-    uint64_t graph_serial;
-    uint8_t graph_state; /* TG__GRAPH_NONE, _PENDING or _OWNED */
 } tg_tensor;
 
 /* --- dtypes -------------------------------------------------------------- */
@@ -190,7 +190,9 @@ int tg_mul_scalar_(tg_tensor *dst, double value);
 /* Free a persistent tensor (its storage when no other persistent tensor
  * shares it) and its .grad. A tensor that belongs to a scope is left to the
  * scope. NULL is ignored. In debug builds (NDEBUG undefined) a second
- * tg_free of the same tensor records a message instead of freeing twice. */
+ * tg_free of the same tensor records a message instead of freeing twice.
+ * A tensor that a graph recorded outside any scope reads is the caller's
+ * no more, but its memory goes with that graph's tape (scope.h). */
 void tg_free(tg_tensor *t);
 
 /* Mark a leaf as requiring grad (float dtypes only); returns t itself (the

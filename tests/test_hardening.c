@@ -536,6 +536,43 @@ static void test_user_ops_outside_scopes(void **state)
     assert_int_equal(tg__live_tensors() - live, 0);
 }
 
+/* Outside any scope the graph keeps what it reads, as PyTorch's holds its
+ * own references: the caller may free an intermediate, even a leaf, before
+ * the backward that goes through it. */
+static void test_freed_before_backward_outside_scopes(void **state)
+{
+    (void)state;
+    int64_t live = tg__live_tensors();
+    tg_manual_seed(6);
+    tg_tensor *x = leaf_f64(1, (int64_t[]){5}, -1, 1), *w = leaf_f64(1, (int64_t[]){5}, -1, 1);
+    /* The gradient the same graph gives inside a scope. */
+    double expected[5];
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *e = tg_exp(x);
+    assert_int_equal(tg_backward(tg_sum(tg_mul(tg_div(e, tg_norm(e, 2, 1, (int[]){0}, true)), w), 0, NULL, false), NULL), 0);
+    for (int64_t i = 0; i < 5; i++) expected[i] = tg_get(x->grad, &i);
+    tg_scope_end(s);
+    tg_zero_grad(1, &x);
+    /* Outside: each intermediate freed as soon as it is used, the leaf w too. */
+    tg_tensor *y = tg_exp(x), *n = tg_norm(y, 2, 1, (int[]){0}, true), *q = tg_div(y, n);
+    tg_free(y);
+    tg_free(n);
+    tg_tensor *p = tg_mul(q, w);
+    tg_free(q);
+    tg_free(w);
+    tg_clear_error();
+    tg_free(w); /* a second free is still reported, not done */
+    assert_error_contains("tg_free");
+    tg_tensor *z = tg_sum(p, 0, NULL, false);
+    tg_free(p);
+    assert_int_equal(tg_backward(z, NULL), 0);
+    for (int64_t i = 0; i < 5; i++) assert_true(tg_get(x->grad, &i) == expected[i]);
+    tg_release_thread_memory();
+    tg_free(z);
+    tg_free(x);
+    assert_int_equal(tg__live_tensors() - live, 0);
+}
+
 /* A recurrent layer with its first parameter frozen still records outside
  * any scope: any of its parameters that requires grad decides. */
 static void test_rnn_partly_frozen_outside_scopes(void **state)
@@ -746,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_no_leaks),
         cmocka_unit_test(test_graphs_outside_scopes_leave_nothing),
         cmocka_unit_test(test_user_ops_outside_scopes),
+        cmocka_unit_test(test_freed_before_backward_outside_scopes),
         cmocka_unit_test(test_rnn_partly_frozen_outside_scopes),
         cmocka_unit_test(test_packing_buffers_freed),
         cmocka_unit_test(test_absurd_arguments),
