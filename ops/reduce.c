@@ -547,6 +547,7 @@ static void norm_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *x = n->inputs[0], *y = keepdim_view(n, n->out);
     g = keepdim_view(n, g);
+    if (!y || !g) return; /* out of memory for a view: the pass fails with its message */
     double p = n->farg[0];
     tg_tensor *dx;
     if (p == 1) {

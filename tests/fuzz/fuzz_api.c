@@ -10,7 +10,9 @@
  *
  * Inputs that once failed are seeds, run first: tests/fuzz/fuzz_api_seeds/
  * (repr-of-a-huge-view: tg_repr scanned every value of a huge broadcast
- * view; the others left persistent tensors behind outside any scope: an
+ * view; norm-backward-without-memory-for-a-view: the inf norm's backward
+ * read the view it could not make; the others left persistent tensors
+ * behind outside any scope: an
  * LSTM that could not open its own scope, an embedding's contiguous copy of
  * a strided index, a tg_split that failed part way, and the harness's own
  * cell-layer call).
