@@ -311,6 +311,12 @@ tg_tensor *tg__scope_newest(void);
  * ops that records a graph outside any scope, it goes on the list that
  * tg__autoscope_keep_n sorts into the op's results and the graph's
  * temporaries. */
+/* A persistent header is allocated with its place in the lists of
+ * core/scope.c behind it (scope headers, three cache lines, do without). */
+typedef struct {
+    tg_tensor t;
+    tg_tensor *graph_prev, *graph_next;
+} tg__persistent_header;
 #define TG__GRAPH_NONE 0
 #define TG__GRAPH_PENDING 1
 #define TG__GRAPH_OWNED 2

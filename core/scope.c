@@ -272,12 +272,15 @@ static _Thread_local tg_tensor *graph_newest;
 /* Tensors the caller freed while the base-level tape still read them. */
 static _Thread_local tg_tensor *freed_newest;
 
+#define PREV(t) (((tg__persistent_header *)(t))->graph_prev)
+#define NEXT(t) (((tg__persistent_header *)(t))->graph_next)
+
 void tg__graph_register(tg_tensor *t)
 {
     if (!graph_open) return;
-    t->graph_prev = NULL;
-    t->graph_next = graph_newest;
-    if (graph_newest) graph_newest->graph_prev = t;
+    PREV(t) = NULL;
+    NEXT(t) = graph_newest;
+    if (graph_newest) PREV(graph_newest) = t;
     graph_newest = t;
     t->graph_state = TG__GRAPH_PENDING;
 }
@@ -285,10 +288,10 @@ void tg__graph_register(tg_tensor *t)
 void tg__graph_unlink(tg_tensor *t)
 {
     if (t->graph_state != TG__GRAPH_PENDING && t->graph_state != TG__GRAPH_OWNED) return;
-    if (t->graph_prev) t->graph_prev->graph_next = t->graph_next;
-    else graph_newest = t->graph_next;
-    if (t->graph_next) t->graph_next->graph_prev = t->graph_prev;
-    t->graph_prev = t->graph_next = NULL;
+    if (PREV(t)) NEXT(PREV(t)) = NEXT(t);
+    else graph_newest = NEXT(t);
+    if (NEXT(t)) PREV(NEXT(t)) = PREV(t);
+    PREV(t) = NEXT(t) = NULL;
     t->graph_state = TG__GRAPH_NONE;
 }
 
@@ -299,8 +302,8 @@ void tg__graph_free_later(tg_tensor *t)
     if (t->grad) tg_free(t->grad);
     t->grad = NULL;
     tg__graph_unlink(t);
-    t->graph_prev = NULL;
-    t->graph_next = freed_newest;
+    PREV(t) = NULL;
+    NEXT(t) = freed_newest;
     freed_newest = t;
     t->graph_state = TG__GRAPH_FREED;
 }
@@ -310,7 +313,7 @@ static void graph_end(int n, tg_tensor *const *results)
     if (!graph_open) return;
     graph_open = false;
     for (tg_tensor *t = graph_newest, *next; t && t->graph_state == TG__GRAPH_PENDING; t = next) {
-        next = t->graph_next;
+        next = NEXT(t);
         bool result = false;
         for (int k = 0; k < n && !result; k++) result = results[k] == t;
         if (result) tg__graph_unlink(t);
@@ -322,14 +325,14 @@ static void graph_end(int n, tg_tensor *const *results)
 static void graph_free(void)
 {
     for (tg_tensor *t = graph_newest, *next; t; t = next) {
-        next = t->graph_next;
+        next = NEXT(t);
         bool owned = t->graph_state == TG__GRAPH_OWNED;
         tg__graph_unlink(t);
         if (owned && tg__live_remove(t)) tg__free_header(t);
     }
     while (freed_newest) {
         tg_tensor *t = freed_newest;
-        freed_newest = t->graph_next;
+        freed_newest = NEXT(t);
         tg__free_header(t);
     }
     graph_open = false;

@@ -106,7 +106,7 @@ static tg_tensor *alloc_tensor(const char *fn, tg_dtype dtype, int ndim, const i
     tg_storage *s;
     void *data;
     if (persistent) {
-        t = tg__calloc(1, sizeof *t);
+        t = tg__calloc(1, sizeof(tg__persistent_header));
         s = tg__calloc(1, sizeof *s);
         data = persistent_data(nbytes);
         if (!t || !s || !data || !tg__live_add(t)) {
@@ -158,7 +158,7 @@ tg_tensor *tg__view_of(const char *fn, const tg_tensor *t, int ndim, const int64
                        int64_t offset)
 {
     bool persistent = tg__scope_depth() == 0;
-    tg_tensor *v = persistent ? tg__calloc(1, sizeof *v) : tg__arena_take(sizeof *v);
+    tg_tensor *v = persistent ? tg__calloc(1, sizeof(tg__persistent_header)) : tg__arena_take(sizeof *v);
     if (v && persistent && !tg__live_add(v)) {
         free(v);
         v = NULL;

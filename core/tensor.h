@@ -51,8 +51,8 @@ typedef struct tg_tensor {
     bool requires_grad;
     bool persistent;           /* header malloc'd; free with tg_free */
     bool in_grad_slot;         /* serves as some tensor's gradient buffer in backward */
-    uint8_t graph_state;       /* TG__GRAPH_NONE, _PENDING, _OWNED or _FREED (core/scope.c) */
-    bool base_read;            /* persistent, read by a node of this thread's base-level tape */
+    uint8_t graph_state : 2;   /* TG__GRAPH_NONE, _PENDING, _OWNED or _FREED (core/scope.c) */
+    bool base_read : 1;        /* persistent, read by a node of this thread's base-level tape */
     int64_t shape[TG_MAX_DIMS];
     int64_t stride[TG_MAX_DIMS];
     int64_t offset;            /* in elements */
@@ -62,10 +62,6 @@ typedef struct tg_tensor {
     struct tg_tensor *pass_grad; /* leaves during a backward pass: its gradient, added
                                     into grad only when the whole pass succeeds */
     struct tg_tensor *scope_prev; /* scope tensors: the one made before it, for scope end */
-    /* Persistent headers made inside an op built from other ops that records
-     * a graph outside any scope: their place in the thread's list of them
-     * (core/scope.c), newest first. */
-    struct tg_tensor *graph_prev, *graph_next;
 } tg_tensor;
 
 /* --- dtypes -------------------------------------------------------------- */
