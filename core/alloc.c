@@ -115,7 +115,7 @@ bool tg__live_add(const tg_tensor *t)
  * magic cleared (while its memory has not been reused). */
 bool tg__live_remove(const tg_tensor *t)
 {
-    if (t->magic != TG_MAGIC || !t->persistent || t->graph_state == TG__GRAPH_FREED) return false;
+    if (t->magic != TG_MAGIC || !t->persistent || t->graph_state >= TG__GRAPH_FREED) return false;
     atomic_fetch_sub(&live_count, 1);
     return true;
 }

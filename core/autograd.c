@@ -65,11 +65,35 @@ tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out, int 
     /* The base-level tape reads its tensors until tg_release_thread_memory:
      * a tg_free before then leaves them to it (tg__graph_free_later). */
     if (tg__scope_depth() == 0) {
-        out->base_read = out->persistent;
+        node->base = true;
+        if (out->persistent) TG__BASE_READS(out)++;
         for (int i = 0; i < n_inputs; i++)
-            if (in[i] && in[i]->persistent) in[i]->base_read = true;
+            if (in[i] && in[i]->persistent) TG__BASE_READS(in[i])++;
     }
     return node;
+}
+
+/* A base-level node's references, for its release (after its backward)
+ * and for tg_release_thread_memory (forget: the counts go to zero). */
+static void base_ref(tg_tensor *t, bool forget)
+{
+    if (!t || !t->persistent) return;
+    if (forget) TG__BASE_READS(t) = 0;
+    else tg__graph_unread(t);
+}
+
+static void base_unread(tg_node *n, bool forget)
+{
+    /* Cleared first: dropping its references may come back to this node. */
+    n->base = false;
+    base_ref(n->out, forget);
+    for (int i = 0; i < n->n_inputs; i++) base_ref(n->inputs[i], forget);
+    for (int k = 0; k < 4; k++) base_ref(n->saved[k], forget);
+}
+
+void tg__tape_drop(tg_node *n)
+{
+    if (n->base) base_unread(n, false);
 }
 
 int tg_save_for_backward(tg_node *node, int slot, tg_tensor *t)
@@ -77,24 +101,23 @@ int tg_save_for_backward(tg_node *node, int slot, tg_tensor *t)
     if (!node || slot < 0 || slot > 3)
         return tg_fail("tg_save_for_backward: expected a node and a slot in [0, 3], got %d", slot);
     if (t && !tg__check("tg_save_for_backward", t)) return -1;
+    if (node->base && node->saved[slot] && node->saved[slot]->persistent) tg__graph_unread(node->saved[slot]);
     node->saved[slot] = t;
     node->saved_versions[slot] = t ? t->storage->version : -1;
-    if (t && t->persistent && tg__scope_depth() == 0) t->base_read = true;
+    if (node->base && t && t->persistent) TG__BASE_READS(t)++;
     return 0;
 }
 
 void tg__tape_detach_outputs(void)
 {
+    /* A released node's inputs may be freed already (their count fell to
+     * zero): only its output, which tg__graph_sweep unhooks, is read. */
     for (tg_node *n = tape_tail; n; n = n->prev) {
         if (n->out && n->out->node == n) {
             n->out->node = NULL;
             n->out->requires_grad = false;
         }
-        if (n->out) n->out->base_read = false;
-        for (int i = 0; i < n->n_inputs; i++)
-            if (n->inputs[i]) n->inputs[i]->base_read = false;
-        for (int k = 0; k < 4; k++)
-            if (n->saved[k]) n->saved[k]->base_read = false;
+        if (n->base) base_unread(n, true);
     }
 }
 
@@ -572,6 +595,7 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
         n->backward(n, g);
         active_grad = NULL;
         if (!retain) n->released = true;
+        if (!retain && n->base) base_unread(n, false);
         /* A hook may keep the gradient it was shown: then it stays. */
         if (!n->hooks && tg__error_count() == errors) release_after_node(g, mark);
     }
@@ -586,6 +610,7 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
     in_pass = false;
     tg_set_grad_enabled(was);
     tg_scope_end(pass);
+    tg__graph_sweep();
     return status;
 }
 

@@ -48,6 +48,7 @@ struct tg_node {
     double farg[4];            /* small float arguments (scalars, eps) */
     void *ctx;                 /* anything else, allocated in the scope */
     bool released;             /* its graph was used by a backward already */
+    bool base;                 /* recorded outside any scope: counted in base_reads */
     tg_hook *hooks;            /* run on out's gradient before it flows on */
     bool retains_grad;         /* copy out's final gradient into out->grad */
     /* What the backward never reads the values of (only shapes and

@@ -316,17 +316,32 @@ tg_tensor *tg__scope_newest(void);
 typedef struct {
     tg_tensor t;
     tg_tensor *graph_prev, *graph_next;
+    /* References from the unreleased nodes of this thread's base-level
+     * tape (as an input, a saved tensor or the output): while there are
+     * any, tg_free leaves the memory to the tape. */
+    uint32_t base_reads;
 } tg__persistent_header;
+#define TG__BASE_READS(t) (((tg__persistent_header *)(t))->base_reads)
 #define TG__GRAPH_NONE 0
-#define TG__GRAPH_PENDING 1
-#define TG__GRAPH_OWNED 2
+#define TG__GRAPH_PENDING 1 /* made inside the outermost bracket, on the graph list */
+#define TG__GRAPH_OWNED 2   /* the graph's temporary, on the graph list, live */
 void tg__graph_register(tg_tensor *t);
-#define TG__GRAPH_FREED 3
+#define TG__GRAPH_FREED 3 /* freed by the caller while the tape reads it, on the freed list */
+#define TG__GRAPH_DYING 4 /* nothing reads it any more, on the dying list */
 /* tg_free of a listed header takes it off the list. */
 void tg__graph_unlink(tg_tensor *t);
-/* tg_free of a tensor the base-level tape reads (base_read), already out
- * of the set of live ones: freed with that tape instead. */
+/* tg_free of a tensor the base-level tape reads (base_reads > 0), already
+ * out of the set of live ones: freed when nothing reads it, or with the
+ * tape. */
 void tg__graph_free_later(tg_tensor *t);
+/* A released base-level node no longer reads t: a freed tensor or a
+ * graph's temporary that nothing reads any more goes on the dying list,
+ * which tg__graph_sweep frees (after the pass: its leaves' gradients are
+ * committed last). */
+void tg__graph_unread(tg_tensor *t);
+void tg__graph_sweep(void);
+/* Headers on this thread's lists: held for a base-level graph (tests). */
+int64_t tg__graph_held(void);
 /* Free a persistent header, its .grad and its share of its storage,
  * nothing else (tg_free, once the header left the set of live ones). */
 void tg__free_header(tg_tensor *t);
@@ -501,5 +516,8 @@ void tg__tape_rewind(tg_node *tail);
 /* Detach every tensor that base-level nodes (recorded outside any scope)
  * made from its node, before tg_release_thread_memory frees those nodes. */
 void tg__tape_detach_outputs(void);
+/* A base-level node no backward can reach any more lets go of what it
+ * reads (core/scope.c decides when). */
+void tg__tape_drop(tg_node *n);
 
 #endif

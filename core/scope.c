@@ -258,41 +258,78 @@ tg_tensor *tg_keep(const tg_tensor *t)
  * An op built from other ops that records a graph outside any scope makes
  * persistent temporaries that its nodes read in backward, and hands back
  * only its results. Between the outermost such op's tg__autoscope and its
- * keep, each persistent header made on this thread goes on a list (newest
- * first, doubly linked, so that tg_free takes one off at once), pending;
- * the keep takes the results off and marks the rest the graph's, which
- * tg_release_thread_memory frees with the tape. The pending headers are
- * always the newest on the list, the current bracket's. A keep missed on
- * some path would leave headers pending until tg_release_thread_memory,
- * which takes them off: the caller's, as before, never freed behind its
- * back. */
+ * keep, each persistent header made on this thread goes on the graph list
+ * (newest first, doubly linked, so that a header leaves it at once),
+ * pending; the keep takes the results off and marks the rest the graph's.
+ * The pending headers are always the newest on the list, the current
+ * bracket's; those no node reads are freed there and then.
+ *
+ * The base-level tape also keeps what its nodes read (base_reads, counted
+ * by tg_record): tg_free of such a tensor puts it on the freed list. When a
+ * backward releases the last node that reads a graph's temporary or a freed
+ * tensor, it moves to the dying list, freed at the end of that backward;
+ * tg_release_thread_memory frees all three lists' tensors with the tape. A
+ * keep missed on some path would leave headers pending until then, which
+ * takes them off: the caller's, as before, never freed behind its back. */
 static struct tg_scope graph_token; /* never written: only its address is used */
 static _Thread_local bool graph_open; /* between the outermost op's tg__autoscope and keep */
-static _Thread_local tg_tensor *graph_newest;
-/* Tensors the caller freed while the base-level tape still read them. */
-static _Thread_local tg_tensor *freed_newest;
+static _Thread_local tg_tensor *graph_newest, *freed_newest, *dying_newest;
 
 #define PREV(t) (((tg__persistent_header *)(t))->graph_prev)
 #define NEXT(t) (((tg__persistent_header *)(t))->graph_next)
 
-void tg__graph_register(tg_tensor *t)
+static tg_tensor **list_of(uint8_t state)
 {
-    if (!graph_open) return;
+    switch (state) {
+    case TG__GRAPH_PENDING:
+    case TG__GRAPH_OWNED: return &graph_newest;
+    case TG__GRAPH_FREED: return &freed_newest;
+    case TG__GRAPH_DYING: return &dying_newest;
+    default: return NULL;
+    }
+}
+
+static void push(tg_tensor *t, uint8_t state)
+{
+    tg_tensor **head = list_of(state);
     PREV(t) = NULL;
-    NEXT(t) = graph_newest;
-    if (graph_newest) PREV(graph_newest) = t;
-    graph_newest = t;
-    t->graph_state = TG__GRAPH_PENDING;
+    NEXT(t) = *head;
+    if (*head) PREV(*head) = t;
+    *head = t;
+    t->graph_state = state;
 }
 
 void tg__graph_unlink(tg_tensor *t)
 {
-    if (t->graph_state != TG__GRAPH_PENDING && t->graph_state != TG__GRAPH_OWNED) return;
+    tg_tensor **head = list_of(t->graph_state);
+    if (!head) return;
     if (PREV(t)) NEXT(PREV(t)) = NEXT(t);
-    else graph_newest = NEXT(t);
+    else *head = NEXT(t);
     if (NEXT(t)) PREV(NEXT(t)) = PREV(t);
     PREV(t) = NEXT(t) = NULL;
     t->graph_state = TG__GRAPH_NONE;
+}
+
+void tg__graph_register(tg_tensor *t)
+{
+    if (graph_open) push(t, TG__GRAPH_PENDING);
+}
+
+/* A freed tensor or a graph's temporary whose one reader left is the
+ * unreleased node that made it: nothing can send that node a gradient any
+ * more (nobody holds its output, no node reads it), so it lets go of what
+ * it reads, as PyTorch's graph goes with its last reference. Long chains
+ * stop at a depth and wait for tg_release_thread_memory. */
+static _Thread_local int drop_depth;
+
+static void drop_if_unreachable(tg_tensor *t)
+{
+    bool ours = t->graph_state == TG__GRAPH_FREED || t->graph_state == TG__GRAPH_OWNED;
+    if (!ours || TG__BASE_READS(t) != 1 || !t->node || t->node->out != t || !t->node->base || drop_depth > 10000)
+        return;
+    drop_depth++;
+    tg__tape_drop(t->node);
+    drop_depth--;
 }
 
 void tg__graph_free_later(tg_tensor *t)
@@ -302,10 +339,46 @@ void tg__graph_free_later(tg_tensor *t)
     if (t->grad) tg_free(t->grad);
     t->grad = NULL;
     tg__graph_unlink(t);
-    PREV(t) = NULL;
-    NEXT(t) = freed_newest;
-    freed_newest = t;
-    t->graph_state = TG__GRAPH_FREED;
+    push(t, TG__GRAPH_FREED);
+    drop_if_unreachable(t);
+}
+
+void tg__graph_unread(tg_tensor *t)
+{
+    if (TG__BASE_READS(t) == 0) return;
+    if (--TG__BASE_READS(t) > 0) {
+        drop_if_unreachable(t);
+        return;
+    }
+    if (t->graph_state != TG__GRAPH_OWNED && t->graph_state != TG__GRAPH_FREED) return;
+    /* The dying are out of the set of live tensors, as the freed are. */
+    bool live = t->graph_state == TG__GRAPH_OWNED;
+    tg__graph_unlink(t);
+    if (live) tg__live_remove(t);
+    push(t, TG__GRAPH_DYING);
+}
+
+/* Free a listed header: its node, if it still names it, forgets it. */
+static void free_listed(tg_tensor *t)
+{
+    bool live = t->graph_state == TG__GRAPH_OWNED || t->graph_state == TG__GRAPH_PENDING;
+    tg__graph_unlink(t);
+    if (t->node && t->node->out == t) t->node->out = NULL;
+    if (!live || tg__live_remove(t)) tg__free_header(t);
+}
+
+void tg__graph_sweep(void)
+{
+    while (dying_newest) free_listed(dying_newest);
+}
+
+int64_t tg__graph_held(void)
+{
+    int64_t n = 0;
+    for (tg_tensor *const *head = (tg_tensor *const[]){graph_newest, freed_newest, dying_newest}, *const *end = head + 3;
+         head < end; head++)
+        for (tg_tensor *t = *head; t; t = NEXT(t)) n++;
+    return n;
 }
 
 static void graph_end(int n, tg_tensor *const *results)
@@ -316,25 +389,29 @@ static void graph_end(int n, tg_tensor *const *results)
         next = NEXT(t);
         bool result = false;
         for (int k = 0; k < n && !result; k++) result = results[k] == t;
-        if (result) tg__graph_unlink(t);
-        else t->graph_state = TG__GRAPH_OWNED;
+        if (result) {
+            tg__graph_unlink(t);
+            continue;
+        }
+        t->graph_state = TG__GRAPH_OWNED;
+        /* A temporary no node reads (a weight's transposed copy, say) is
+         * nobody's already. */
+        if (TG__BASE_READS(t) == 0) free_listed(t);
     }
 }
 
-/* tg_release_thread_memory: the graph's temporaries go with its tape. */
+/* tg_release_thread_memory, once the tape forgot its references: the
+ * graph's temporaries and the tensors freed while it read them go with it;
+ * headers left pending by a missed keep are the caller's again. */
 static void graph_free(void)
 {
     for (tg_tensor *t = graph_newest, *next; t; t = next) {
         next = NEXT(t);
-        bool owned = t->graph_state == TG__GRAPH_OWNED;
-        tg__graph_unlink(t);
-        if (owned && tg__live_remove(t)) tg__free_header(t);
+        if (t->graph_state == TG__GRAPH_OWNED) free_listed(t);
+        else tg__graph_unlink(t);
     }
-    while (freed_newest) {
-        tg_tensor *t = freed_newest;
-        freed_newest = NEXT(t);
-        tg__free_header(t);
-    }
+    while (freed_newest) free_listed(freed_newest);
+    tg__graph_sweep();
     graph_open = false;
 }
 

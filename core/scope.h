@@ -24,9 +24,11 @@
  * that records graphs outside scopes grows until then. Such a graph also
  * keeps what it reads, as PyTorch's holds its own references: tg_free of a
  * tensor one of its nodes reads (an intermediate, a leaf) returns it to
- * the caller at once but frees it with the tape, so the backward through it
- * still works. Releasing detaches the persistent results of those nodes
- * from their graph: they keep their values and no longer require grad.
+ * the caller at once, and its memory goes when a backward has released the
+ * last node that reads it or no backward can reach that node any more, at
+ * the latest with the tape. Releasing detaches the persistent results of
+ * those nodes from their graph: they keep their values and no longer
+ * require grad.
  *
  * A leaf made inside a scope gets its .grad (persistent, as every .grad)
  * freed with it when the scope ends.

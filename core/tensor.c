@@ -646,7 +646,7 @@ void tg_free(tg_tensor *t)
     }
     /* A graph recorded outside any scope still reads it: it goes with that
      * graph, as PyTorch's graph holds its own references. */
-    if (t->base_read) {
+    if (TG__BASE_READS(t) > 0) {
         tg__graph_free_later(t);
         return;
     }

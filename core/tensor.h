@@ -51,8 +51,7 @@ typedef struct tg_tensor {
     bool requires_grad;
     bool persistent;           /* header malloc'd; free with tg_free */
     bool in_grad_slot;         /* serves as some tensor's gradient buffer in backward */
-    uint8_t graph_state : 2;   /* TG__GRAPH_NONE, _PENDING, _OWNED or _FREED (core/scope.c) */
-    bool base_read : 1;        /* persistent, read by a node of this thread's base-level tape */
+    uint8_t graph_state;       /* persistent: TG__GRAPH_NONE, _PENDING, ... (core/scope.c) */
     int64_t shape[TG_MAX_DIMS];
     int64_t stride[TG_MAX_DIMS];
     int64_t offset;            /* in elements */

@@ -573,6 +573,42 @@ static void test_freed_before_backward_outside_scopes(void **state)
     assert_int_equal(tg__live_tensors() - live, 0);
 }
 
+/* A training loop outside any scope that frees what it made after each
+ * backward holds nothing back: the backward releases its nodes, and what
+ * they alone read (the intermediates freed before it, the layers'
+ * temporaries) goes at its end. */
+static void test_training_outside_scopes_holds_nothing(void **state)
+{
+    (void)state;
+    tg_manual_seed(8);
+    tg_lstm *lstm = tg_lstm_new(&(tg_lstm_config){.input_size = 3, .hidden_size = 4, .dtype = TG_F64});
+    tg_tensor *w = leaf_f64(2, (int64_t[]){2, 4}, -1, 1), *target = tg_randn(TG_F64, 2, (int64_t[]){5, 2}, 0, 1);
+    tg_tensor *x = tg_randn(TG_F64, 3, (int64_t[]){5, 1, 3}, 0, 1);
+    int64_t live = 0;
+    for (int step = 0; step < 20; step++) {
+        tg_rnn_output out;
+        assert_int_equal(tg_lstm_forward(lstm, x, NULL, NULL, NULL, &out), 0);
+        tg_tensor *flat = tg_reshape(out.output, 2, (int64_t[]){5, 4}), *act = tg_tanh(flat);
+        tg_tensor *pred = tg_linear(act, w, NULL);
+        tg_tensor *loss = tg_mse_loss(pred, target, TG_REDUCTION_MEAN);
+        tg_tensor *mine[] = {out.output, out.h_n, out.c_n, flat, act, pred};
+        for (int i = 0; i < 6; i++) tg_free(mine[i]); /* before the backward that reads them */
+        assert_true(tg__graph_held() > 0);
+        assert_int_equal(tg_backward(loss, NULL), 0);
+        tg_free(loss);
+        assert_int_equal(tg__graph_held(), 0);
+        /* The same tensors live after every step: the parameters, their
+         * gradients (made by the first), the data. */
+        if (step == 0) live = tg__live_tensors();
+        assert_int_equal(tg__live_tensors(), live);
+    }
+    tg_release_thread_memory();
+    tg_free(w);
+    tg_free(target);
+    tg_free(x);
+    tg_rnn_free(lstm);
+}
+
 /* A recurrent layer with its first parameter frozen still records outside
  * any scope: any of its parameters that requires grad decides. */
 static void test_rnn_partly_frozen_outside_scopes(void **state)
@@ -784,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_graphs_outside_scopes_leave_nothing),
         cmocka_unit_test(test_user_ops_outside_scopes),
         cmocka_unit_test(test_freed_before_backward_outside_scopes),
+        cmocka_unit_test(test_training_outside_scopes_holds_nothing),
         cmocka_unit_test(test_rnn_partly_frozen_outside_scopes),
         cmocka_unit_test(test_packing_buffers_freed),
         cmocka_unit_test(test_absurd_arguments),
