@@ -265,7 +265,10 @@ static tg_tensor *softmax_impl(const char *fn, bool log_kind, tg_tensor *x, int 
     if (d < 0) return NULL;
     tg_tensor *xc = tg__contiguous(x);
     tg_tensor *y = xc ? tg__new_like(fn, xc) : NULL;
-    if (!y) return NULL;
+    if (!y) {
+        if (xc != x) tg_free(xc); /* persistent outside a scope */
+        return NULL;
+    }
     softmax_lines(log_kind, xc, NULL, y, layout_along(xc, d));
     tg_node *node = tg_record(log_kind ? "log_softmax" : "softmax", softmax_backward, y, 1, &xc);
     if (node) {
@@ -409,7 +412,13 @@ static tg_tensor *layer_norm_rows(const char *fn, tg_tensor *x, int64_t N, int64
 {
     tg_tensor *xc = tg__contiguous(x);
     tg_tensor *wc = weight ? tg__contiguous(weight) : NULL, *bc = bias ? tg__contiguous(bias) : NULL;
-    if (!xc || (weight && !wc) || (bias && !bc)) return NULL;
+    if (!xc || (weight && !wc) || (bias && !bc)) {
+        /* The copies made are persistent outside a scope. */
+        if (xc != x) tg_free(xc);
+        if (wc != weight) tg_free(wc);
+        if (bc != bias) tg_free(bc);
+        return NULL;
+    }
     int64_t rows = N ? tg_numel(x) / N : 0;
     tg_tensor *y = tg__new_like(fn, xc), *stats = y ? tg__new(fn, TG_F64, 2, (int64_t[]){rows, 2}) : NULL;
     tg_dtype dt = x->dtype;

@@ -14,7 +14,8 @@
  * read the view it could not make; the others left persistent tensors
  * behind outside any scope: an
  * LSTM that could not open its own scope, an embedding's contiguous copy of
- * a strided index, a tg_split that failed part way, and the harness's own
+ * a strided index, a tg_split that failed part way, a log-softmax's copy of
+ * its input when its result could not be allocated, and the harness's own
  * cell-layer call).
  *
  * fuzz-seeds: tests/fuzz/fuzz_api_seeds/[a-z]*
