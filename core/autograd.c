@@ -96,6 +96,9 @@ void tg__tape_drop(tg_node *n)
     if (n->base) base_unread(n, false);
 }
 
+static _Thread_local bool in_pass;
+bool tg__in_pass(void) { return in_pass; }
+
 int tg_save_for_backward(tg_node *node, int slot, tg_tensor *t)
 {
     if (!node || slot < 0 || slot > 3)
@@ -132,7 +135,6 @@ typedef struct pass_leaf {
     bool made_grad; /* its .grad was made by this pass's commit */
     struct pass_leaf *next;
 } pass_leaf;
-static _Thread_local bool in_pass;
 static _Thread_local pass_leaf *pass_leaves;
 
 /* --- memory handed out twice --------------------------------------------------

@@ -519,5 +519,7 @@ void tg__tape_detach_outputs(void);
 /* A base-level node no backward can reach any more lets go of what it
  * reads (core/scope.c decides when). */
 void tg__tape_drop(tg_node *n);
+/* A backward pass is running on this thread. */
+bool tg__in_pass(void);
 
 #endif

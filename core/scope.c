@@ -325,7 +325,7 @@ static _Thread_local int drop_depth;
 static void drop_if_unreachable(tg_tensor *t)
 {
     bool ours = t->graph_state == TG__GRAPH_FREED || t->graph_state == TG__GRAPH_OWNED;
-    if (!ours || TG__BASE_READS(t) != 1 || !t->node || t->node->out != t || !t->node->base || drop_depth > 10000)
+    if (!ours || TG__BASE_READS(t) != 1 || !t->node || t->node->out != t || !t->node->base || drop_depth > 1000)
         return;
     drop_depth++;
     tg__tape_drop(t->node);
@@ -341,6 +341,9 @@ void tg__graph_free_later(tg_tensor *t)
     tg__graph_unlink(t);
     push(t, TG__GRAPH_FREED);
     drop_if_unreachable(t);
+    /* During a pass (a hook's tg_free) its leaves' gradients are committed
+     * last: the end of the pass frees what is dying. */
+    if (!tg__in_pass()) tg__graph_sweep();
 }
 
 void tg__graph_unread(tg_tensor *t)

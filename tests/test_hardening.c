@@ -7,6 +7,7 @@
 #include "../core/internal.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 
 static const int64_t big = (int64_t)1 << 31;
 
@@ -609,6 +610,28 @@ static void test_training_outside_scopes_holds_nothing(void **state)
     tg_rnn_free(lstm);
 }
 
+/* A chain of 3000 ops outside any scope, freed from its first result to its
+ * last: freeing the last lets go of the chain's nodes one after the other,
+ * a bounded number at a time; tg_release_thread_memory takes the rest. */
+static void test_long_chain_freed_outside_scopes(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    int64_t live = tg__live_tensors();
+    tg_tensor *x = leaf_f64(1, (int64_t[]){3}, -1, 1), **y = malloc(sizeof *y * N);
+    assert_non_null(y);
+    for (int i = 0; i < N; i++) y[i] = tg_tanh(i ? y[i - 1] : x);
+    assert_true(y[N - 1] && y[N - 1]->requires_grad);
+    for (int i = 0; i < N; i++) tg_free(y[i]);
+    free(y);
+    assert_int_equal(tg__live_tensors() - live, 1); /* x */
+    assert_true(tg__graph_held() > 0 && tg__graph_held() < N);
+    tg_release_thread_memory();
+    assert_int_equal(tg__graph_held(), 0);
+    tg_free(x);
+    assert_int_equal(tg__live_tensors() - live, 0);
+}
+
 /* A recurrent layer with its first parameter frozen still records outside
  * any scope: any of its parameters that requires grad decides. */
 static void test_rnn_partly_frozen_outside_scopes(void **state)
@@ -821,6 +844,7 @@ int main(void)
         cmocka_unit_test(test_user_ops_outside_scopes),
         cmocka_unit_test(test_freed_before_backward_outside_scopes),
         cmocka_unit_test(test_training_outside_scopes_holds_nothing),
+        cmocka_unit_test(test_long_chain_freed_outside_scopes),
         cmocka_unit_test(test_rnn_partly_frozen_outside_scopes),
         cmocka_unit_test(test_packing_buffers_freed),
         cmocka_unit_test(test_absurd_arguments),
