@@ -307,10 +307,6 @@ int tg__scope_depth(void);
 void tg__scope_register(tg_tensor *t);
 tg_tensor *tg__scope_newest(void);
 
-/* A persistent header was made (tensor.c): inside an op built from other
- * ops that records a graph outside any scope, it goes on the list that
- * tg__autoscope_keep_n sorts into the op's results and the graph's
- * temporaries. */
 /* A persistent header is allocated with its place in the lists of
  * core/scope.c behind it (scope headers, three cache lines, do without). */
 typedef struct {
@@ -325,9 +321,13 @@ typedef struct {
 #define TG__GRAPH_NONE 0
 #define TG__GRAPH_PENDING 1 /* made inside the outermost bracket, on the graph list */
 #define TG__GRAPH_OWNED 2   /* the graph's temporary, on the graph list, live */
+#define TG__GRAPH_FREED 3   /* freed by the caller while the tape reads it, on the freed list */
+#define TG__GRAPH_DYING 4   /* nothing reads it any more, on the dying list */
+/* A persistent header was made (tensor.c): inside an op built from other
+ * ops that records a graph outside any scope, it goes on the list that
+ * tg__autoscope_keep_n sorts into the op's results and the graph's
+ * temporaries. */
 void tg__graph_register(tg_tensor *t);
-#define TG__GRAPH_FREED 3 /* freed by the caller while the tape reads it, on the freed list */
-#define TG__GRAPH_DYING 4 /* nothing reads it any more, on the dying list */
 /* tg_free of a listed header takes it off the list. */
 void tg__graph_unlink(tg_tensor *t);
 /* tg_free of a tensor the base-level tape reads (base_reads > 0), already
@@ -385,9 +385,9 @@ tg_tensor *tg__grad_slot_unset(tg_tensor *x, bool *fresh);
  *   - a token outside any scope when the op records a graph, whose nodes
  *     must outlive the call (or when a scope cannot be had): the persistent
  *     headers made until the outermost such op's keep become the graph's
- *     (its results excepted), freed by tg_release_thread_memory with the
- *     base-level tape that reads them. The results are passed through;
- *     inside that bracket tg__autoscope returns NULL.
+ *     (its results excepted), freed once no node of the base-level tape
+ *     reads them, at the latest by tg_release_thread_memory. The results
+ *     are passed through; inside that bracket tg__autoscope returns NULL.
  * Every tg__autoscope must be matched by one keep on every path. */
 tg_scope *tg__autoscope(int n, tg_tensor *const *inputs);
 /* Whether tg__autoscope, called now on these inputs, would bracket the

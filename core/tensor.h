@@ -187,7 +187,8 @@ int tg_mul_scalar_(tg_tensor *dst, double value);
  * scope. NULL is ignored. In debug builds (NDEBUG undefined) a second
  * tg_free of the same tensor records a message instead of freeing twice.
  * A tensor that a graph recorded outside any scope reads is the caller's
- * no more, but its memory goes with that graph's tape (scope.h). */
+ * no more, but its memory stays until that graph no longer reads it
+ * (scope.h). */
 void tg_free(tg_tensor *t);
 
 /* Mark a leaf as requiring grad (float dtypes only); returns t itself (the
