@@ -342,8 +342,9 @@ void tg__graph_unread(tg_tensor *t);
 void tg__graph_sweep(void);
 /* Headers on this thread's lists: held for a base-level graph (tests). */
 int64_t tg__graph_held(void);
-/* Free a persistent header, its .grad and its share of its storage,
- * nothing else (tg_free, once the header left the set of live ones). */
+/* Free a persistent header, its .grad and its share of its storage, once
+ * it left the set of live ones: off its list (core/scope.c), and forgotten
+ * by the node that made it. */
 void tg__free_header(tg_tensor *t);
 
 /* Scope memory that nothing reads any more is handed out again (scope.c).

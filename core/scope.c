@@ -361,13 +361,13 @@ void tg__graph_unread(tg_tensor *t)
     push(t, TG__GRAPH_DYING);
 }
 
-/* Free a listed header: its node, if it still names it, forgets it. */
+/* Free a listed header (the freed and the dying left the set of live
+ * tensors already). */
 static void free_listed(tg_tensor *t)
 {
     bool live = t->graph_state == TG__GRAPH_OWNED || t->graph_state == TG__GRAPH_PENDING;
-    tg__graph_unlink(t);
-    if (t->node && t->node->out == t) t->node->out = NULL;
     if (!live || tg__live_remove(t)) tg__free_header(t);
+    else tg__graph_unlink(t);
 }
 
 void tg__graph_sweep(void)
@@ -375,14 +375,14 @@ void tg__graph_sweep(void)
     while (dying_newest) free_listed(dying_newest);
 }
 
-int64_t tg__graph_held(void)
+static int64_t length(tg_tensor *t)
 {
     int64_t n = 0;
-    for (tg_tensor *const *head = (tg_tensor *const[]){graph_newest, freed_newest, dying_newest}, *const *end = head + 3;
-         head < end; head++)
-        for (tg_tensor *t = *head; t; t = NEXT(t)) n++;
+    for (; t; t = NEXT(t)) n++;
     return n;
 }
+
+int64_t tg__graph_held(void) { return length(graph_newest) + length(freed_newest) + length(dying_newest); }
 
 static void graph_end(int n, tg_tensor *const *results)
 {
@@ -418,10 +418,13 @@ static void graph_free(void)
     graph_open = false;
 }
 
+/* Whether an op given these inputs records a node. */
+static bool records(int n, tg_tensor *const *inputs) { return tg_is_grad_enabled() && tg__any_requires_grad(n, inputs); }
+
 bool tg__bracket_wanted(bool graph_only, int n, tg_tensor *const *inputs)
 {
     if (depth > 0 || graph_open) return false;
-    return !graph_only || (tg_is_grad_enabled() && tg__any_requires_grad(n, inputs));
+    return !graph_only || records(n, inputs);
 }
 
 tg_scope *tg__autoscope(int n, tg_tensor *const *inputs)
@@ -429,7 +432,7 @@ tg_scope *tg__autoscope(int n, tg_tensor *const *inputs)
     if (depth > 0) return NULL;
     /* Inside another op's bracket everything is that op's already. */
     if (graph_open) return NULL;
-    if (!(tg_is_grad_enabled() && tg__any_requires_grad(n, inputs))) {
+    if (!records(n, inputs)) {
         tg_scope *s = tg_scope_begin();
         if (s) return s;
         /* Out of memory for a scope: the op's temporaries still must not

@@ -650,14 +650,16 @@ void tg_free(tg_tensor *t)
         tg__graph_free_later(t);
         return;
     }
-    if (t->node && t->node->out == t) t->node->out = NULL;
     if (!t->node) tg__tape_forget_leaf(t);
-    tg__graph_unlink(t);
     tg__free_header(t);
 }
 
 void tg__free_header(tg_tensor *t)
 {
+    /* Base-level graphs outlive their tensors: the node forgets this one,
+     * so that tg_release_thread_memory does not touch it. */
+    if (t->node && t->node->out == t) t->node->out = NULL;
+    tg__graph_unlink(t);
     if (t->grad) tg_free(t->grad);
     tg_storage *s = t->storage;
     if (s->persistent && --s->refcount == 0) {

@@ -12,11 +12,10 @@
  * (repr-of-a-huge-view: tg_repr scanned every value of a huge broadcast
  * view; norm-backward-without-memory-for-a-view: the inf norm's backward
  * read the view it could not make; the others left persistent tensors
- * behind outside any scope: an
- * LSTM that could not open its own scope, an embedding's contiguous copy of
- * a strided index, a tg_split that failed part way, a log-softmax's copy of
- * its input when its result could not be allocated, and the harness's own
- * cell-layer call).
+ * behind outside any scope: an LSTM that could not open its own scope, an
+ * embedding's contiguous copy of a strided index, a tg_split that failed
+ * part way, a log-softmax's copy of its input when its result could not be
+ * allocated, and the harness's own cell-layer call).
  *
  * fuzz-seeds: tests/fuzz/fuzz_api_seeds/[a-z]*
  * fuzz-options: -max_len=512 -len_control=0
