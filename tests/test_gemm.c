@@ -13,6 +13,7 @@
 #include <tapegrad/gemm.h>
 #include <tapegrad/threads.h>
 #include "../core/internal.h"
+#include "../ops/kernels/kern_simd.h"
 
 #include <float.h>
 #include <math.h>
@@ -178,6 +179,18 @@ static void test_gemm_all_levels(void **state)
     for (size_t lv = 0; lv < sizeof levels / sizeof levels[0]; lv++) {
         if (tg_simd_force(levels[lv]) != 0) continue; /* this CPU lacks it */
         assert_string_equal(tg_simd_level(), levels[lv]);
+        /* The table in use is that level's, with every kernel it must have:
+         * the vector levels have the few-column, bias, transposed-B and
+         * A-packing kernels too (the drivers fall back without them). */
+        const tg_simd_impl *impl = tg_simd_current();
+        assert_string_equal(impl->name, levels[lv]);
+        assert_true(impl->ukr_f32 && impl->ukr_f64 && impl->pack_bt_f32 && impl->pack_bt_f64 && impl->dots_f32 &&
+                    impl->dots_f64 && impl->vexp_f32 && impl->vtanh_f32 && impl->vsigmoid_f32);
+        bool vector = strcmp(levels[lv], "scalar") != 0;
+        assert_true(!vector || (impl->ukr_cols_f32 && impl->ukr_cols_f64 && impl->ukr_bias_f32 && impl->ukr_bias_f64 &&
+                                impl->ukr_wt_f32 && impl->ukr_wt_f64 && impl->pack_a_f32 && impl->pack_a_f64));
+        assert_true(impl->blocking_f32.mr > 0 && impl->blocking_f32.nr > 0 && impl->blocking_f64.mr > 0 &&
+                    impl->blocking_f64.nr > 0);
         run_random_cases(levels[lv], 48);
         /* Past NC = 4096 columns, with few rows (B read in place) and more. */
         check_case(&(gemm_case){.M = 3, .N = 4100, .K = 5, .alpha = 1, .beta = 0}, levels[lv]);
