@@ -8,6 +8,7 @@
 set -eu
 build=${1:-build}
 here=$(dirname "$0")
+checks=$(mktemp)
 rss() { sed 's/.*"max_rss_mb": *\([0-9.]*\).*/\1/'; }
 printf '%-6s %14s %14s %14s %14s %12s %12s %8s\n' mode ours_T100_MB ours_T400_MB torch_T100_MB torch_T400_MB \
     ours_MB/step torch_MB/step ratio
@@ -17,8 +18,12 @@ for mode in lstm gru; do
     o4=$("$build/bench/lstm" $args --seq 400 | rss)
     t1=$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$here/lstm_torch.py" $args --seq 100 | rss)
     t4=$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$here/lstm_torch.py" $args --seq 400 | rss)
-    awk -v m="$mode" -v o1="$o1" -v o4="$o4" -v t1="$t1" -v t4="$t4" 'BEGIN {
+    awk -v checks="$checks" -v m="$mode" -v o1="$o1" -v o4="$o4" -v t1="$t1" -v t4="$t4" 'BEGIN {
         os = (o4 - o1) / 300; ts = (t4 - t1) / 300
-        printf "%-6s %14.0f %14.0f %14.0f %14.0f %12.2f %12.2f %7.2fx\n", m, o1, o4, t1, t4, os, ts, os / ts }'
+        printf "%-6s %14.0f %14.0f %14.0f %14.0f %12.2f %12.2f %7.2fx\n", m, o1, o4, t1, t4, os, ts, os / ts
+        printf "%s, memory per time step against PyTorch: %.2fx (target at most 1): %s\n", m, os / ts,
+               (os <= ts ? "met" : "not met") >>checks }'
 done
 echo "ratio = our memory per time step / PyTorch's (target: at most 1)"
+cat "$checks"
+rm -f "$checks"
