@@ -1,5 +1,6 @@
 /* The tape and the backward walk. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -28,6 +29,12 @@ void tg_no_grad_end(bool was) { tg_set_grad_enabled(was); }
  * reaches it fails instead of dropping that path's gradient. */
 static tg_node lost_node = {.op = "(not recorded: out of memory)", .released = true};
 #define LOST_GRAPH "tg_backward: the graph is incomplete: recording the op that made a %s tensor ran out of memory"
+#define RELEASED_NODE "tg_backward: Trying to backward through the graph a second time (node '%s' was released by an " \
+                      "earlier backward)"
+/* Base-level nodes not yet released by a backward or dropped (their
+ * references not given back): while there are none, nothing on the
+ * base-level tape can run again, and tg__base_trim frees it. */
+static _Thread_local int64_t base_live;
 
 tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out, int n_inputs,
                    tg_tensor *const *inputs)
@@ -66,6 +73,7 @@ tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out, int 
      * a tg_free before then leaves them to it (tg__graph_free_later). */
     if (tg__scope_depth() == 0) {
         node->base = true;
+        base_live++;
         if (out->persistent) TG__BASE_READS(out)++;
         for (int i = 0; i < n_inputs; i++)
             if (in[i] && in[i]->persistent) TG__BASE_READS(in[i])++;
@@ -86,6 +94,7 @@ static void base_unread(tg_node *n, bool forget)
 {
     /* Cleared first: dropping its references may come back to this node. */
     n->base = false;
+    base_live--;
     base_ref(n->out, forget);
     for (int i = 0; i < n->n_inputs; i++) base_ref(n->inputs[i], forget);
     for (int k = 0; k < 4; k++) base_ref(n->saved[k], forget);
@@ -222,6 +231,7 @@ static void set_home(tg_tensor **home, tg_tensor *t)
 static tg_tensor **grad_home(tg_tensor *x)
 {
     if (x->node == &lost_node) return tg_error(LOST_GRAPH, tg_dtype_name(x->dtype));
+    if (x->node && x->node->tombstone) return tg_error(RELEASED_NODE, x->node->op);
     if (x->node) return &x->node->grad;
     if (!in_pass) return &x->grad;
     if (!x->pass_grad) {
@@ -466,6 +476,9 @@ int tg_register_hook(tg_tensor *t, tg_hook_fn fn, void *ctx)
     if (!t->requires_grad)
         return tg_fail("tg_register_hook: cannot register a hook on a tensor that doesn't require gradient");
     if (!fn) return tg_fail("tg_register_hook: fn is NULL");
+    if (t->node == &lost_node || (t->node && t->node->tombstone))
+        return tg_fail("tg_register_hook: the graph that made this tensor is gone (%s); no backward can reach it",
+                       t->node == &lost_node ? "its recording ran out of memory" : "released by an earlier backward");
     tg_node *node = t->node ? t->node : leaf_hook_node(t);
     tg_hook *hook = node ? tg__arena_alloc(sizeof *hook) : NULL;
     if (!hook) return tg_fail("tg_register_hook: out of memory");
@@ -473,6 +486,8 @@ int tg_register_hook(tg_tensor *t, tg_hook_fn fn, void *ctx)
     tg_hook **end = &node->hooks;
     while (*end) end = &(*end)->next;
     *end = hook;
+    /* A leaf's hooks outlive the graphs recorded around them. */
+    if (!t->node) tg__base_floor_raise();
     return 0;
 }
 
@@ -584,8 +599,7 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
         set_home(&n->grad, NULL);
         g->in_grad_slot = false; /* out's gradient is final: its inputs may adopt it */
         if (n->released) {
-            tg_error("tg_backward: Trying to backward through the graph a second time (node '%s' "
-                     "was released by an earlier backward)", n->op);
+            tg_error(RELEASED_NODE, n->op);
             break;
         }
         if (!unmodified(n)) break;
@@ -613,7 +627,34 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
     tg_set_grad_enabled(was);
     tg_scope_end(pass);
     tg__graph_sweep();
+    tg__base_trim();
     return status;
+}
+
+/* A node about to be freed whose output the caller still holds leaves
+ * that output a tombstone of its own, freed with it: the op's name for
+ * printing and errors, and released, so that a second backward through
+ * it is refused as before (PyTorch's grad_fn outlives its buffers too). */
+static void entomb(tg_node *n)
+{
+    tg_node *stone = malloc(sizeof *stone);
+    if (!stone) {
+        n->out->node = &lost_node;
+        return;
+    }
+    *stone = (tg_node){.op = n->op, .released = true, .tombstone = true};
+    n->out->node = stone;
+}
+
+void tg__base_trim(void)
+{
+    if (base_live > 0 || in_pass) return;
+    tg_node *floor = tg__base_floor_tape();
+    if (tape_tail == floor || !tg__base_can_rewind()) return;
+    for (tg_node *n = tape_tail; n && n != floor; n = n->prev)
+        if (n->out && n->out->node == n) entomb(n);
+    tape_tail = floor;
+    tg__base_rewind();
 }
 
 int tg_backward(tg_tensor *t, const tg_tensor *grad) { return run_backward(t, grad, false); }

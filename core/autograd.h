@@ -49,6 +49,8 @@ struct tg_node {
     void *ctx;                 /* anything else, allocated in the scope */
     bool released;             /* its graph was used by a backward already */
     bool base;                 /* recorded outside any scope: counted in base_reads */
+    bool tombstone;            /* what stays of a freed base-level node for the
+                                  output the caller holds: op and released */
     tg_hook *hooks;            /* run on out's gradient before it flows on */
     bool retains_grad;         /* copy out's final gradient into out->grad */
     /* What the backward never reads the values of (only shapes and
@@ -112,7 +114,8 @@ typedef tg_tensor *(*tg_hook_fn)(tg_tensor *t, tg_tensor *grad, void *ctx);
 
 /* PyTorch's register_hook: run fn(t, grad, ctx) on t's gradient in every
  * later backward that reaches t. Returns 0, or -1 with a message if t does
- * not require grad or fn is NULL. */
+ * not require grad, fn is NULL, or no backward can reach t any more (the
+ * base-level graph that made it was released and freed, <tapegrad/scope.h>). */
 int tg_register_hook(tg_tensor *t, tg_hook_fn fn, void *ctx);
 
 /* PyTorch's retain_grad: keep the gradient of a non-leaf t in t->grad after

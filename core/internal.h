@@ -523,4 +523,15 @@ void tg__tape_drop(tg_node *n);
 /* A backward pass is running on this thread. */
 bool tg__in_pass(void);
 
+/* The base level's memory (core/scope.c): the floor is raised past what
+ * outlives graphs made outside any scope (a leaf's hook); when no
+ * base-level node can run again, tg__base_trim (core/autograd.c) cuts the
+ * tape back to the floor's node, leaving each output the caller holds a
+ * tombstone, and the arena goes back to the floor. */
+void tg__base_floor_raise(void);
+tg_node *tg__base_floor_tape(void);
+bool tg__base_can_rewind(void);
+void tg__base_rewind(void);
+void tg__base_trim(void);
+
 #endif

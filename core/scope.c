@@ -215,8 +215,37 @@ size_t tg_arena_chunk_allocs(void) { return chunk_allocs; }
 
 static void graph_free(void);
 
+/* --- the base level's memory, given back when its tape dies -----------------
+ * Outside any scope the arena holds the base-level tape's nodes, with what
+ * hangs off them (their arrays, contexts, hooks), and the short-lived
+ * arrays of ops. When no node on that tape can take part in a backward any
+ * more (a backward released each, or nothing could reach it), autograd.c
+ * cuts the tape back to the floor and the arena returns there: the point
+ * after the last thing made outside any scope that outlives graphs (a
+ * leaf's hook). A training loop outside scopes then reuses the same memory
+ * each iteration, as one inside a scope does. */
+static _Thread_local struct {
+    chunk *chunk;
+    size_t used, total;
+    tg_node *tape;
+} base_floor;
+
+void tg__base_floor_raise(void)
+{
+    if (depth > 0) return;
+    base_floor.chunk = current;
+    base_floor.used = current ? current->used : 0;
+    base_floor.total = total_used;
+    base_floor.tape = tg__tape_tail();
+}
+
+tg_node *tg__base_floor_tape(void) { return base_floor.tape; }
+
 void tg__thread_memory_free(void)
 {
+    base_floor.chunk = NULL;
+    base_floor.used = base_floor.total = 0;
+    base_floor.tape = NULL;
     tg__tape_detach_outputs();
     graph_free();
     for (chunk *c = first_chunk, *next; c; c = next) {
@@ -343,7 +372,9 @@ void tg__graph_free_later(tg_tensor *t)
     drop_if_unreachable(t);
     /* During a pass (a hook's tg_free) its leaves' gradients are committed
      * last: the end of the pass frees what is dying. */
-    if (!tg__in_pass()) tg__graph_sweep();
+    if (tg__in_pass()) return;
+    tg__graph_sweep();
+    tg__base_trim();
 }
 
 void tg__graph_unread(tg_tensor *t)
@@ -492,4 +523,17 @@ tg_tensor *tg_op_end(tg_scope *s, tg_tensor *result)
                         "(give it every tensor the function reads)");
     }
     return tg__autoscope_keep(s, result);
+}
+
+/* No scope is open and no op is between its bracket's two ends: then
+ * nothing above the floor belongs to anyone but the tape. */
+bool tg__base_can_rewind(void) { return depth == 0 && !graph_open && !newest_tensor; }
+
+void tg__base_rewind(void)
+{
+    free_blocks = NULL;
+    poison_since(base_floor.chunk, base_floor.used);
+    current = base_floor.chunk ? base_floor.chunk : first_chunk;
+    if (current) current->used = base_floor.chunk ? base_floor.used : 0;
+    total_used = base_floor.total;
 }

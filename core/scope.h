@@ -19,16 +19,22 @@
  * ops built from other ops run their temporaries in a scope of their own,
  * so nothing else is left behind. Tape nodes recorded outside any scope go
  * to the thread's base arena, and the temporaries their backward reads (an
- * LSTM's step tensors, a dropout mask) belong to that graph: both stay until
- * tg_release_thread_memory (or the thread's exit) frees them, so a loop
- * that records graphs outside scopes grows until then. Such a graph also
+ * LSTM's step tensors, a dropout mask) belong to that graph. Such a graph
  * keeps what it reads, as PyTorch's holds its own references: tg_free of a
  * tensor one of its nodes reads (an intermediate, a leaf) returns it to
  * the caller at once, and its memory goes when a backward has released the
- * last node that reads it or no backward can reach that node any more, at
- * the latest with the tape. Releasing detaches the persistent results of
- * those nodes from their graph: they keep their values and no longer
- * require grad.
+ * last node that reads it or no backward can reach that node any more.
+ * Once no node of the base-level tape can take part in a backward (a
+ * backward released each one, or the caller freed the results that led to
+ * it), the tape and the arena are given back, so a training loop outside
+ * scopes that frees what it made reuses the same memory every iteration.
+ * A result the caller still holds then keeps its op's name, and a second
+ * backward through it is refused, as before. A graph kept alive (results
+ * held and never backpropagated, tg_backward_retain) holds every node
+ * recorded after it until it goes, or until tg_release_thread_memory (or
+ * the thread's exit) frees the whole tape; that detaches the persistent
+ * results of live nodes from their graph: they keep their values and no
+ * longer require grad.
  *
  * A leaf made inside a scope gets its .grad (persistent, as every .grad)
  * freed with it when the scope ends.
@@ -90,7 +96,8 @@ tg_scope *tg_op_begin(int n, tg_tensor *const *inputs);
 tg_tensor *tg_op_end(tg_scope *s, tg_tensor *result);
 
 /* Bytes handed out by this thread's arena since it was created or last
- * released (grows monotonically within scopes, rewinds at scope end). */
+ * released (grows monotonically within scopes, rewinds at scope end, and
+ * outside scopes when the base-level tape is given back). */
 size_t tg_arena_used(void);
 /* Bytes the arena holds from the system (its chunks). */
 size_t tg_arena_reserved(void);

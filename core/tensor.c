@@ -658,7 +658,8 @@ void tg__free_header(tg_tensor *t)
 {
     /* Base-level graphs outlive their tensors: the node forgets this one,
      * so that tg_release_thread_memory does not touch it. */
-    if (t->node && t->node->out == t) t->node->out = NULL;
+    if (t->node && t->node->tombstone) free(t->node);
+    else if (t->node && t->node->out == t) t->node->out = NULL;
     tg__graph_unlink(t);
     if (t->grad) tg_free(t->grad);
     tg_storage *s = t->storage;

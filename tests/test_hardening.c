@@ -610,6 +610,119 @@ static void test_training_outside_scopes_holds_nothing(void **state)
     tg_rnn_free(lstm);
 }
 
+static int hook_calls;
+static tg_tensor *count_hook(tg_tensor *t, tg_tensor *grad, void *ctx)
+{
+    (void)t;
+    (void)ctx;
+    hook_calls++;
+    return tg_mul_scalar(grad, 2.0);
+}
+
+/* The same loop keeps the outputs it holds across the backward: once the
+ * backward has released every node, the base-level tape and the arena go
+ * back to where they were, so the loop reuses its memory as one inside a
+ * scope does (before, every step's nodes stayed until
+ * tg_release_thread_memory). What the caller held keeps its op's name and
+ * refuses a second backward, as PyTorch's grad_fn does. */
+static void test_training_outside_scopes_reuses_memory(void **state)
+{
+    (void)state;
+    tg_manual_seed(9);
+    tg_lstm *lstm = tg_lstm_new(&(tg_lstm_config){.input_size = 3, .hidden_size = 4, .dtype = TG_F64});
+    tg_tensor *w = leaf_f64(2, (int64_t[]){2, 4}, -1, 1), *target = tg_randn(TG_F64, 2, (int64_t[]){5, 2}, 0, 1);
+    tg_tensor *x = tg_randn(TG_F64, 3, (int64_t[]){5, 1, 3}, 0, 1);
+    size_t used = 0, chunks = 0;
+    int64_t live = 0;
+    double first_loss = 0;
+    for (int step = 0; step < 20; step++) {
+        tg_rnn_output out;
+        assert_int_equal(tg_lstm_forward(lstm, x, NULL, NULL, NULL, &out), 0);
+        tg_tensor *flat = tg_reshape(out.output, 2, (int64_t[]){5, 4}), *act = tg_tanh(flat);
+        tg_tensor *pred = tg_linear(act, w, NULL);
+        tg_tensor *loss = tg_mse_loss(pred, target, TG_REDUCTION_MEAN);
+        assert_true(tg_arena_used() > used);
+        assert_int_equal(tg_backward(loss, NULL), 0);
+        /* The final states' nodes, which the loss does not reach, go with
+         * them; then no node can run again. */
+        tg_free(out.h_n);
+        tg_free(out.c_n);
+        if (step == 0) {
+            used = tg_arena_used();
+            chunks = tg_arena_chunk_allocs();
+            live = tg__live_tensors();
+            first_loss = tg_item(loss);
+        }
+        assert_int_equal(tg_arena_used(), used);
+        assert_int_equal(tg_arena_chunk_allocs(), chunks);
+        assert_int_equal(tg__live_tensors(), live);
+        assert_int_equal(tg__graph_held(), 0);
+        /* Held past its graph: the op's name, and no second backward
+         * through it, directly or from a new graph that reads it. */
+        char text[256];
+        tg_repr(loss, text, sizeof text);
+        assert_non_null(strstr(text, "grad_fn=<mean>"));
+        EXPECT_FAIL(tg_backward(loss, NULL), -1, "tg_backward: Trying to backward through the graph a second time");
+        tg_tensor *square = tg_mul(pred, pred), *again = tg_sum(square, 0, NULL, false);
+        EXPECT_FAIL(tg_backward(again, NULL), -1, "tg_backward: Trying to backward through the graph a second time");
+        EXPECT_FAIL(tg_register_hook(pred, count_hook, NULL), -1, "tg_register_hook: the graph that made this tensor is gone");
+        tg_tensor *mine[] = {out.output, flat, act, pred, loss, square, again};
+        for (int i = 0; i < 7; i++) tg_free(mine[i]);
+        /* A training step: the loss falls. */
+        tg_no_grad_begin();
+        tg_add_(w, w->grad, -0.1);
+        tg_no_grad_end(true);
+        tg_zero_grad(1, &w);
+    }
+    tg_rnn_output out;
+    assert_int_equal(tg_lstm_forward(lstm, x, NULL, NULL, NULL, &out), 0);
+    tg_tensor *flat = tg_reshape(out.output, 2, (int64_t[]){5, 4}), *act = tg_tanh(flat);
+    tg_tensor *pred = tg_linear(act, w, NULL), *loss = tg_mse_loss(pred, target, TG_REDUCTION_MEAN);
+    assert_true(tg_item(loss) < first_loss);
+    tg_tensor *mine[] = {out.output, out.h_n, out.c_n, flat, act, pred, loss};
+    for (int i = 0; i < 7; i++) tg_free(mine[i]);
+    tg_release_thread_memory();
+    tg_free(w);
+    tg_free(target);
+    tg_free(x);
+    tg_rnn_free(lstm);
+}
+
+/* A hook on a leaf registered outside any scope outlives the graphs the
+ * loop frees after it: it runs at every backward. Graphs recorded with
+ * grad on and never backpropagated (an evaluation that forgot no-grad)
+ * are freed with their results. */
+static void test_leaf_hook_outlives_freed_graphs(void **state)
+{
+    (void)state;
+    tg_tensor *x = leaf_f64(1, (int64_t[]){3}, -1, 1);
+    tg_tensor *unused = tg_exp(x);
+    tg_free(unused); /* its node dropped, as nothing can reach it: the tape is given back */
+    assert_int_equal(tg_arena_used(), 0);
+    assert_int_equal(tg_register_hook(x, count_hook, NULL), 0);
+    hook_calls = 0;
+    size_t used = 0;
+    for (int step = 0; step < 5; step++) {
+        tg_tensor *y = tg_sum(tg_mul(x, x), 0, NULL, false);
+        assert_int_equal(tg_backward(y, NULL), 0);
+        tg_free(y);
+        assert_int_equal(hook_calls, step + 1);
+        /* d/dx sum(x^2) = 2x, doubled by the hook, added up over the steps. */
+        const double *g = tg_data(x->grad), *v = tg_data(x);
+        for (int i = 0; i < 3; i++) assert_true(fabs(g[i] - 4.0 * v[i] * (step + 1)) < 1e-12);
+        if (step == 0) used = tg_arena_used();
+        assert_int_equal(tg_arena_used(), used);
+    }
+    for (int step = 0; step < 5; step++) {
+        tg_tensor *a = tg_tanh(x), *b = tg_mul(a, x);
+        tg_free(a);
+        tg_free(b);
+        assert_int_equal(tg_arena_used(), used);
+    }
+    tg_release_thread_memory();
+    tg_free(x);
+}
+
 /* A chain of 3000 ops outside any scope, freed from its first result to its
  * last: freeing the last lets go of the chain's nodes one after the other,
  * a bounded number at a time; tg_release_thread_memory takes the rest. */
@@ -844,6 +957,8 @@ int main(void)
         cmocka_unit_test(test_user_ops_outside_scopes),
         cmocka_unit_test(test_freed_before_backward_outside_scopes),
         cmocka_unit_test(test_training_outside_scopes_holds_nothing),
+        cmocka_unit_test(test_training_outside_scopes_reuses_memory),
+        cmocka_unit_test(test_leaf_hook_outlives_freed_graphs),
         cmocka_unit_test(test_long_chain_freed_outside_scopes),
         cmocka_unit_test(test_rnn_partly_frozen_outside_scopes),
         cmocka_unit_test(test_packing_buffers_freed),
