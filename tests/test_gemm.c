@@ -269,7 +269,9 @@ typedef struct {
 static void test_shared_a_bits(void **state)
 {
     (void)state;
-    static const int64_t shapes[][2] = {{512, 64}, {77, 33}, {40, 64}, {300, 300}, {5, 9}};
+    /* 40, 13 and 50 rows end in a short sliver shared with the one before
+     * it (12 + 4 rows as 8 + 8, and the like on each level). */
+    static const int64_t shapes[][2] = {{512, 64}, {77, 33}, {40, 64}, {300, 300}, {5, 9}, {13, 20}, {50, 17}};
     static const int64_t cols[3] = {28, 128, 3};
     for (size_t lv = 0; lv < sizeof levels / sizeof levels[0]; lv++) {
         if (tg_simd_force(levels[lv]) != 0) continue;
@@ -374,7 +376,7 @@ static void test_bias_bits(void **state)
     /* M, N, K, B transposed, C by columns */
     static const int64_t shapes[][5] = {{4, 40, 30, 1, 0},   {9, 100, 64, 1, 0},  {64, 1024, 256, 1, 0},
                                         {37, 50, 300, 0, 0}, {130, 77, 65, 0, 0}, {64, 256, 1024, 0, 0},
-                                        {20, 33, 17, 0, 1}};
+                                        {20, 33, 17, 0, 1},  {50, 70, 40, 0, 0},  {13, 64, 300, 0, 0}};
     for (size_t lv = 0; lv < sizeof levels / sizeof levels[0]; lv++) {
         if (tg_simd_force(levels[lv]) != 0) continue;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {

@@ -48,18 +48,19 @@ static void NAME(pack_runs)(int64_t kc, int64_t slivers, int n, const T *src, in
 
 /* Pack rows [0, mc) x cols [0, kc) of A into slivers of mr rows, each stored
  * k-major (mr values per k): the order the micro-kernel broadcasts them in.
- * A partial last sliver is padded with zeros: the SIMD kernels are told how
- * many rows are real and skip the rest, the plain C one computes them all. */
+ * A short sliver (sliver_rows: the last, or the last two) is padded with
+ * zeros to mr rows: the SIMD kernels are told how many rows are real and
+ * skip the rest, the plain C one computes them all. */
 static void NAME(pack_a)(const tg_simd_impl *impl, int64_t mc, int64_t kc, const T *A, int64_t rsA,
                          int64_t csA, int mr, T *dst)
 {
     /* A transposed (the g^T of a weight gradient): its full slivers are
      * runs of mr values along the rows of the memory. */
-    int64_t whole = rsA == 1 && csA != 1 ? mc / mr * mr : 0;
+    int64_t whole = rsA == 1 && csA != 1 ? full_sliver_rows(mc, mr) : 0;
     NAME(pack_runs)(kc, whole / mr, mr, A, csA, dst);
     dst += whole * kc;
-    for (int64_t i0 = whole; i0 < mc; i0 += mr) {
-        int64_t rows = mc - i0 < mr ? mc - i0 : mr;
+    for (int64_t i0 = whole, rows; i0 < mc; i0 += rows) {
+        rows = sliver_rows(mc - i0, mr);
         const T *src = A + i0 * rsA;
         if (csA == 1 && impl->NAME(pack_a)) {
             impl->NAME(pack_a)(kc, (int)rows, src, rsA, dst); /* zeros included */
@@ -215,10 +216,11 @@ static void NAME(gemm_serial)(const tg_simd_impl *impl, bool direct_b, T *buf,
                     const T *b = jr < nfull ? Bp + jr : bbuf + (jr - nfull) * kc;
                     int64_t ldb = jr < nfull ? rsB : NR;
                     const T *bias_r = bias && pc == 0 ? bias + jc + jr : NULL;
-                    for (int64_t ir = 0; ir < mc; ir += MR) {
-                        int mr = mc - ir < MR ? (int)(mc - ir) : MR;
+                    for (int64_t ir = 0, s = 0, mr; ir < mc; ir += mr, s++) {
+                        mr = sliver_rows(mc - ir, MR);
                         T *c = C + (ic + ir) * rsC + (jc + jr) * csC;
-                        NAME(tile)(impl, kc, mr, nr, abuf + ir * kc, b, ldb, alpha, beta_p, c, rsC, csC, bias_r);
+                        NAME(tile)(impl, kc, (int)mr, nr, abuf + s * MR * kc, b, ldb, alpha, beta_p, c, rsC, csC,
+                                   bias_r);
                     }
                 }
             }
@@ -495,10 +497,10 @@ NAME(sums_of)(const int g, const int mr, int64_t rows, int64_t K, const T *restr
 TG__VECTOR_CLONES static void NAME(add_sums)(int64_t mc, int64_t K, int mr, const T *restrict a,
                                              T *restrict sums)
 {
-    int64_t ir = 0;
+    int64_t ir = 0, whole = full_sliver_rows(mc, mr);
 #define ADD_SUMS(MR_)                                                                     \
-    ir = NAME(sums_of)(SUM_GROUP, MR_, mc, K, a, sums);                                   \
-    ir += NAME(sums_of)(1, MR_, mc - ir, K, a + ir * K, sums + ir);                       \
+    ir = NAME(sums_of)(SUM_GROUP, MR_, whole, K, a, sums);                                \
+    ir += NAME(sums_of)(1, MR_, whole - ir, K, a + ir * K, sums + ir);                    \
     break
     switch (mr) { /* every level's tile height: 12, 8, 6 or 4 */
     case 4: ADD_SUMS(4);
@@ -508,13 +510,14 @@ TG__VECTOR_CLONES static void NAME(add_sums)(int64_t mc, int64_t K, int mr, cons
     default: break;
     }
 #undef ADD_SUMS
-    /* The rows left (a partial last sliver, or all of them for another
-     * height): one by one, in the same order. */
-    for (; ir < mc; ir += mr) {
-        int64_t rows = mc - ir < mr ? mc - ir : mr;
+    /* The rows left (the short slivers, or all of them for another
+     * height): one by one, in the same order. Slivers are mr rows apart
+     * in a, the short ones too. */
+    for (int64_t s = ir / mr, rows; ir < mc; ir += rows, s++) {
+        rows = sliver_rows(mc - ir, mr);
         for (int64_t i = 0; i < rows; i++) {
             T sum = sums[ir + i];
-            for (int64_t k = 0; k < K; k++) sum += a[ir * K + k * mr + i];
+            for (int64_t k = 0; k < K; k++) sum += a[s * mr * K + k * mr + i];
             sums[ir + i] = sum;
         }
     }
@@ -545,10 +548,11 @@ static void NAME(gemm_shared_a_block)(const tg_simd_impl *impl, T *buf, int64_t 
         for (int t = 0; t < n; t++)
             for (int64_t jr = 0; jr < out[t].N; jr += NR) {
                 int64_t nr = out[t].N - jr < NR ? out[t].N - jr : NR;
-                for (int64_t ir = 0; ir < mc; ir += MR) {
-                    int mr = mc - ir < MR ? (int)(mc - ir) : MR;
+                for (int64_t ir = 0, s = 0, mr; ir < mc; ir += mr, s++) {
+                    mr = sliver_rows(mc - ir, MR);
                     T *c = (T *)out[t].C + (ic + ir) * out[t].rsC + jr;
-                    NAME(tile)(impl, K, mr, nr, abuf + ir * K, b[t] + jr * K, NR, 1, beta, c, out[t].rsC, 1, NULL);
+                    NAME(tile)(impl, K, (int)mr, nr, abuf + s * MR * K, b[t] + jr * K, NR, 1, beta, c, out[t].rsC,
+                               1, NULL);
                 }
             }
     }
