@@ -78,7 +78,7 @@ def main():
             for i in range(0, test_x.shape[0], 1000):
                 correct += (model(test_x[i:i + 1000]).argmax(1) == test_y[i:i + 1000]).sum().item()
         seconds = time.perf_counter() - start
-        print(f"epoch {epoch}/{a.epochs}  {seconds:.1f} s  test accuracy {correct / test_x.shape[0]:.4f}", flush=True)
+        print(f"epoch {epoch}/{a.epochs}  {seconds:.2f} s  test accuracy {correct / test_x.shape[0]:.4f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ double progress_end(progress *p, const char *fmt, ...)
     p->seconds = progress_now() - p->start;
     double mean = p->batch ? p->loss_sum / (double)p->batch : 0;
     if (p->quiet) return mean;
-    printf("%s%s %d/%d  loss %.4g  %.0f %s/s  %.1f s", p->tty ? "\r\033[K" : "", p->label, p->epoch, p->epochs, mean,
+    printf("%s%s %d/%d  loss %.4g  %.0f %s/s  %.2f s", p->tty ? "\r\033[K" : "", p->label, p->epoch, p->epochs, mean,
            (double)p->items / (p->seconds > 1e-9 ? p->seconds : 1e-9), p->unit, p->seconds);
     if (fmt) {
         printf("  ");
