@@ -30,8 +30,8 @@
  * scopes that frees what it made reuses the same memory every iteration.
  * A result the caller still holds then keeps its op's name, and a second
  * backward through it is refused, as before. A graph kept alive (results
- * held and never backpropagated, tg_backward_retain) holds every node
- * recorded after it until it goes, or until tg_release_thread_memory (or
+ * held and never backpropagated, tg_backward_retain) holds the whole
+ * base-level tape until it goes, or until tg_release_thread_memory (or
  * the thread's exit) frees the whole tape; that detaches the persistent
  * results of live nodes from their graph: they keep their values and no
  * longer require grad.
