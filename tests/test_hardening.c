@@ -695,6 +695,7 @@ static void test_training_outside_scopes_reuses_memory(void **state)
 static void test_leaf_hook_outlives_freed_graphs(void **state)
 {
     (void)state;
+    int64_t live = tg__live_tensors();
     tg_tensor *x = leaf_f64(1, (int64_t[]){3}, -1, 1);
     tg_tensor *unused = tg_exp(x);
     tg_free(unused); /* its node dropped, as nothing can reach it: the tape is given back */
@@ -703,8 +704,9 @@ static void test_leaf_hook_outlives_freed_graphs(void **state)
     hook_calls = 0;
     size_t used = 0;
     for (int step = 0; step < 5; step++) {
-        tg_tensor *y = tg_sum(tg_mul(x, x), 0, NULL, false);
+        tg_tensor *square = tg_mul(x, x), *y = tg_sum(square, 0, NULL, false);
         assert_int_equal(tg_backward(y, NULL), 0);
+        tg_free(square);
         tg_free(y);
         assert_int_equal(hook_calls, step + 1);
         /* d/dx sum(x^2) = 2x, doubled by the hook, added up over the steps. */
@@ -721,6 +723,7 @@ static void test_leaf_hook_outlives_freed_graphs(void **state)
     }
     tg_release_thread_memory();
     tg_free(x);
+    assert_int_equal(tg__live_tensors(), live);
 }
 
 /* A chain of 3000 ops outside any scope, freed from its first result to its
