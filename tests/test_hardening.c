@@ -574,6 +574,52 @@ static void test_freed_before_backward_outside_scopes(void **state)
     assert_int_equal(tg__live_tensors() - live, 0);
 }
 
+/* The model of the training loops below: LSTM(3, 4) over 5 steps of one
+ * sequence, tanh, Linear(4, 2) with a leaf weight w, MSE against target. */
+typedef struct {
+    tg_lstm *lstm;
+    tg_tensor *w, *target, *x;
+} loop_model;
+
+static loop_model loop_model_new(uint64_t seed)
+{
+    tg_manual_seed(seed);
+    /* One statement each: the order in which they draw random numbers is fixed. */
+    loop_model m;
+    m.lstm = tg_lstm_new(&(tg_lstm_config){.input_size = 3, .hidden_size = 4, .dtype = TG_F64});
+    m.w = leaf_f64(2, (int64_t[]){2, 4}, -1, 1);
+    m.target = tg_randn(TG_F64, 2, (int64_t[]){5, 2}, 0, 1);
+    m.x = tg_randn(TG_F64, 3, (int64_t[]){5, 1, 3}, 0, 1);
+    assert_true(m.lstm && m.w && m.target && m.x);
+    return m;
+}
+
+/* Everything a forward made, each the caller's to free. */
+typedef struct {
+    tg_rnn_output out;
+    tg_tensor *flat, *act, *pred, *loss;
+} loop_step;
+
+static loop_step loop_forward(const loop_model *m)
+{
+    loop_step f;
+    assert_int_equal(tg_lstm_forward(m->lstm, m->x, NULL, NULL, NULL, &f.out), 0);
+    f.flat = tg_reshape(f.out.output, 2, (int64_t[]){5, 4});
+    f.act = tg_tanh(f.flat);
+    f.pred = tg_linear(f.act, m->w, NULL);
+    f.loss = tg_mse_loss(f.pred, m->target, TG_REDUCTION_MEAN);
+    return f;
+}
+
+static void loop_model_free(loop_model *m)
+{
+    tg_release_thread_memory();
+    tg_free(m->w);
+    tg_free(m->target);
+    tg_free(m->x);
+    tg_rnn_free(m->lstm);
+}
+
 /* A training loop outside any scope that frees what it made after each
  * backward holds nothing back: the backward releases its nodes, and what
  * they alone read (the intermediates freed before it, the layers'
@@ -581,33 +627,22 @@ static void test_freed_before_backward_outside_scopes(void **state)
 static void test_training_outside_scopes_holds_nothing(void **state)
 {
     (void)state;
-    tg_manual_seed(8);
-    tg_lstm *lstm = tg_lstm_new(&(tg_lstm_config){.input_size = 3, .hidden_size = 4, .dtype = TG_F64});
-    tg_tensor *w = leaf_f64(2, (int64_t[]){2, 4}, -1, 1), *target = tg_randn(TG_F64, 2, (int64_t[]){5, 2}, 0, 1);
-    tg_tensor *x = tg_randn(TG_F64, 3, (int64_t[]){5, 1, 3}, 0, 1);
+    loop_model m = loop_model_new(8);
     int64_t live = 0;
     for (int step = 0; step < 20; step++) {
-        tg_rnn_output out;
-        assert_int_equal(tg_lstm_forward(lstm, x, NULL, NULL, NULL, &out), 0);
-        tg_tensor *flat = tg_reshape(out.output, 2, (int64_t[]){5, 4}), *act = tg_tanh(flat);
-        tg_tensor *pred = tg_linear(act, w, NULL);
-        tg_tensor *loss = tg_mse_loss(pred, target, TG_REDUCTION_MEAN);
-        tg_tensor *mine[] = {out.output, out.h_n, out.c_n, flat, act, pred};
+        loop_step f = loop_forward(&m);
+        tg_tensor *mine[] = {f.out.output, f.out.h_n, f.out.c_n, f.flat, f.act, f.pred};
         for (int i = 0; i < 6; i++) tg_free(mine[i]); /* before the backward that reads them */
         assert_true(tg__graph_held() > 0);
-        assert_int_equal(tg_backward(loss, NULL), 0);
-        tg_free(loss);
+        assert_int_equal(tg_backward(f.loss, NULL), 0);
+        tg_free(f.loss);
         assert_int_equal(tg__graph_held(), 0);
         /* The same tensors live after every step: the parameters, their
          * gradients (made by the first), the data. */
         if (step == 0) live = tg__live_tensors();
         assert_int_equal(tg__live_tensors(), live);
     }
-    tg_release_thread_memory();
-    tg_free(w);
-    tg_free(target);
-    tg_free(x);
-    tg_rnn_free(lstm);
+    loop_model_free(&m);
 }
 
 static int hook_calls;
@@ -628,25 +663,19 @@ static tg_tensor *count_hook(tg_tensor *t, tg_tensor *grad, void *ctx)
 static void test_training_outside_scopes_reuses_memory(void **state)
 {
     (void)state;
-    tg_manual_seed(9);
-    tg_lstm *lstm = tg_lstm_new(&(tg_lstm_config){.input_size = 3, .hidden_size = 4, .dtype = TG_F64});
-    tg_tensor *w = leaf_f64(2, (int64_t[]){2, 4}, -1, 1), *target = tg_randn(TG_F64, 2, (int64_t[]){5, 2}, 0, 1);
-    tg_tensor *x = tg_randn(TG_F64, 3, (int64_t[]){5, 1, 3}, 0, 1);
+    loop_model m = loop_model_new(9);
     size_t used = 0, chunks = 0;
     int64_t live = 0;
     double first_loss = 0;
     for (int step = 0; step < 20; step++) {
-        tg_rnn_output out;
-        assert_int_equal(tg_lstm_forward(lstm, x, NULL, NULL, NULL, &out), 0);
-        tg_tensor *flat = tg_reshape(out.output, 2, (int64_t[]){5, 4}), *act = tg_tanh(flat);
-        tg_tensor *pred = tg_linear(act, w, NULL);
-        tg_tensor *loss = tg_mse_loss(pred, target, TG_REDUCTION_MEAN);
+        loop_step f = loop_forward(&m);
+        tg_tensor *loss = f.loss, *pred = f.pred;
         assert_true(tg_arena_used() > used);
         assert_int_equal(tg_backward(loss, NULL), 0);
         /* The final states' nodes, which the loss does not reach, go with
          * them; then no node can run again. */
-        tg_free(out.h_n);
-        tg_free(out.c_n);
+        tg_free(f.out.h_n);
+        tg_free(f.out.c_n);
         if (step == 0) {
             used = tg_arena_used();
             chunks = tg_arena_chunk_allocs();
@@ -666,26 +695,19 @@ static void test_training_outside_scopes_reuses_memory(void **state)
         tg_tensor *square = tg_mul(pred, pred), *again = tg_sum(square, 0, NULL, false);
         EXPECT_FAIL(tg_backward(again, NULL), -1, "tg_backward: Trying to backward through the graph a second time");
         EXPECT_FAIL(tg_register_hook(pred, count_hook, NULL), -1, "tg_register_hook: the graph that made this tensor is gone");
-        tg_tensor *mine[] = {out.output, flat, act, pred, loss, square, again};
+        tg_tensor *mine[] = {f.out.output, f.flat, f.act, pred, loss, square, again};
         for (int i = 0; i < 7; i++) tg_free(mine[i]);
         /* A training step: the loss falls. */
         tg_no_grad_begin();
-        tg_add_(w, w->grad, -0.1);
+        tg_add_(m.w, m.w->grad, -0.1);
         tg_no_grad_end(true);
-        tg_zero_grad(1, &w);
+        tg_zero_grad(1, &m.w);
     }
-    tg_rnn_output out;
-    assert_int_equal(tg_lstm_forward(lstm, x, NULL, NULL, NULL, &out), 0);
-    tg_tensor *flat = tg_reshape(out.output, 2, (int64_t[]){5, 4}), *act = tg_tanh(flat);
-    tg_tensor *pred = tg_linear(act, w, NULL), *loss = tg_mse_loss(pred, target, TG_REDUCTION_MEAN);
-    assert_true(tg_item(loss) < first_loss);
-    tg_tensor *mine[] = {out.output, out.h_n, out.c_n, flat, act, pred, loss};
+    loop_step f = loop_forward(&m);
+    assert_true(tg_item(f.loss) < first_loss);
+    tg_tensor *mine[] = {f.out.output, f.out.h_n, f.out.c_n, f.flat, f.act, f.pred, f.loss};
     for (int i = 0; i < 7; i++) tg_free(mine[i]);
-    tg_release_thread_memory();
-    tg_free(w);
-    tg_free(target);
-    tg_free(x);
-    tg_rnn_free(lstm);
+    loop_model_free(&m);
 }
 
 /* A hook on a leaf registered outside any scope outlives the graphs the
