@@ -90,8 +90,11 @@ static void base_ref(tg_tensor *t, bool forget)
     else tg__graph_unread(t);
 }
 
+/* Once per node: a second call (a node both dropped and released) does
+ * nothing, so that base_live counts each node once. */
 static void base_unread(tg_node *n, bool forget)
 {
+    if (!n->base) return;
     /* Cleared first: dropping its references may come back to this node. */
     n->base = false;
     base_live--;
@@ -100,10 +103,7 @@ static void base_unread(tg_node *n, bool forget)
     for (int k = 0; k < 4; k++) base_ref(n->saved[k], forget);
 }
 
-void tg__tape_drop(tg_node *n)
-{
-    if (n->base) base_unread(n, false);
-}
+void tg__tape_drop(tg_node *n) { base_unread(n, false); }
 
 static _Thread_local bool in_pass;
 bool tg__in_pass(void) { return in_pass; }
@@ -129,7 +129,7 @@ void tg__tape_detach_outputs(void)
             n->out->node = NULL;
             n->out->requires_grad = false;
         }
-        if (n->base) base_unread(n, true);
+        base_unread(n, true);
     }
 }
 
@@ -611,7 +611,7 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
         n->backward(n, g);
         active_grad = NULL;
         if (!retain) n->released = true;
-        if (!retain && n->base) base_unread(n, false);
+        if (!retain) base_unread(n, false);
         /* A hook may keep the gradient it was shown: then it stays. */
         if (!n->hooks && tg__error_count() == errors) release_after_node(g, mark);
     }

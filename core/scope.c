@@ -19,14 +19,19 @@ typedef struct chunk {
     char *data;
 } chunk;
 
+/* A point of the arena to come back to: a scope's start, the base level's
+ * floor. */
+typedef struct {
+    chunk *chunk; /* NULL: before the first chunk */
+    size_t used, total;
+} arena_mark;
+
 struct tg_scope {
     uint32_t magic;
     int depth;
-    chunk *mark_chunk;
-    size_t mark_used;
+    arena_mark mark;
     tg_node *mark_tape;
     tg_tensor *mark_tensors;
-    size_t mark_total;
 };
 
 /* --- memory handed out twice ---------------------------------------------------
@@ -142,32 +147,39 @@ bool tg__arena_owns(const void *p)
     return false;
 }
 
+static arena_mark arena_here(void) { return (arena_mark){current, current ? current->used : 0, total_used}; }
+
+/* Hand out the arena from m on again, and forget the free blocks listed at
+ * depth from_depth or deeper (they lie past m). Sanitizer builds: everything
+ * handed out since m becomes unaddressable again (chunks after m's were
+ * used from their start). */
+static void arena_rewind(arena_mark m, int from_depth)
+{
+    for (free_block **p = &free_blocks; *p;) {
+        if ((*p)->depth >= from_depth) *p = (*p)->next;
+        else p = &(*p)->next;
+    }
+    current = m.chunk ? m.chunk : first_chunk;
+    if (current) {
+        size_t from = m.chunk ? m.used : 0;
+        TG_POISON(current->data + from, current->size - from);
+        for (const chunk *c = current->next; c; c = c->next) TG_POISON(c->data, c->size);
+        current->used = from;
+    }
+    total_used = m.total;
+}
+
 tg_scope *tg_scope_begin(void)
 {
-    chunk *mark_chunk = current;
-    size_t mark_used = current ? current->used : 0;
-    size_t mark_total = total_used;
+    arena_mark mark = arena_here();
     tg_scope *s = tg__arena_take(sizeof *s);
     if (!s) return tg_error("tg_scope_begin: out of memory");
     s->magic = SCOPE_MAGIC;
     s->depth = ++depth;
-    s->mark_chunk = mark_chunk;
-    s->mark_used = mark_used;
+    s->mark = mark;
     s->mark_tape = tg__tape_tail();
     s->mark_tensors = newest_tensor;
-    s->mark_total = mark_total;
     return s;
-}
-
-/* Sanitizer builds: everything handed out since the mark becomes
- * unaddressable again (chunks after the mark's were used from their start). */
-static void poison_since(const chunk *mark_chunk, size_t mark_used)
-{
-    const chunk *c = mark_chunk ? mark_chunk : first_chunk;
-    if (!c) return;
-    size_t from = mark_chunk ? mark_used : 0;
-    TG_POISON(c->data + from, c->size - from);
-    for (c = c->next; c; c = c->next) TG_POISON(c->data, c->size);
 }
 
 int tg_scope_end(tg_scope *s)
@@ -175,11 +187,7 @@ int tg_scope_end(tg_scope *s)
     if (!s || s->magic != SCOPE_MAGIC || s->depth > depth || s->depth < 1)
         return tg_fail("tg_scope_end: not an open scope of this thread");
     struct tg_scope mark = *s;
-    for (free_block **p = &free_blocks; *p;) {
-        if ((*p)->depth >= mark.depth) *p = (*p)->next;
-        else p = &(*p)->next;
-    }
-    poison_since(mark.mark_chunk, mark.mark_used);
+    arena_rewind(mark.mark, mark.depth);
     /* An ended scope stays readable, and is refused by a second end. */
     TG_UNPOISON(s, sizeof *s);
     s->magic = 0;
@@ -194,9 +202,6 @@ int tg_scope_end(tg_scope *s)
         t->grad = NULL;
     }
     newest_tensor = mark.mark_tensors;
-    current = mark.mark_chunk ? mark.mark_chunk : first_chunk;
-    if (current) current->used = mark.mark_chunk ? mark.mark_used : 0;
-    total_used = mark.mark_total;
     depth = mark.depth - 1;
     tg__tape_rewind(mark.mark_tape);
     return 0;
@@ -225,17 +230,14 @@ static void graph_free(void);
  * leaf's hook). A training loop outside scopes then reuses the same memory
  * each iteration, as one inside a scope does. */
 static _Thread_local struct {
-    chunk *chunk;
-    size_t used, total;
+    arena_mark arena;
     tg_node *tape;
 } base_floor;
 
 void tg__base_floor_raise(void)
 {
     if (depth > 0) return;
-    base_floor.chunk = current;
-    base_floor.used = current ? current->used : 0;
-    base_floor.total = total_used;
+    base_floor.arena = arena_here();
     base_floor.tape = tg__tape_tail();
 }
 
@@ -243,8 +245,7 @@ tg_node *tg__base_floor_tape(void) { return base_floor.tape; }
 
 void tg__thread_memory_free(void)
 {
-    base_floor.chunk = NULL;
-    base_floor.used = base_floor.total = 0;
+    base_floor.arena = (arena_mark){0};
     base_floor.tape = NULL;
     tg__tape_detach_outputs();
     graph_free();
@@ -529,11 +530,4 @@ tg_tensor *tg_op_end(tg_scope *s, tg_tensor *result)
  * nothing above the floor belongs to anyone but the tape. */
 bool tg__base_can_rewind(void) { return depth == 0 && !graph_open && !newest_tensor; }
 
-void tg__base_rewind(void)
-{
-    free_blocks = NULL;
-    poison_since(base_floor.chunk, base_floor.used);
-    current = base_floor.chunk ? base_floor.chunk : first_chunk;
-    if (current) current->used = base_floor.chunk ? base_floor.used : 0;
-    total_used = base_floor.total;
-}
+void tg__base_rewind(void) { arena_rewind(base_floor.arena, 0); }
