@@ -210,6 +210,11 @@ static void test_gemm_all_levels(void **state)
                    levels[lv]);
         check_case(&(gemm_case){.M = 256, .N = 31, .K = 33, .tb = true, .alpha = 1, .beta = -1.5}, levels[lv]);
         check_case(&(gemm_case){.M = 17, .N = 3, .K = 64, .tb = true, .alpha = 1, .beta = 0}, levels[lv]);
+        /* K in blocks of its own (gemm_wt's wt_kc; avx512): 64 rows take
+         * K = 1100 in one block in f32 and two of 550 in f64, 256 rows in
+         * three of 367 and five of 220, the later blocks adding onto C. */
+        check_case(&(gemm_case){.M = 64, .N = 29, .K = 1100, .tb = true, .alpha = 1, .beta = 0}, levels[lv]);
+        check_case(&(gemm_case){.M = 256, .N = 45, .K = 1100, .tb = true, .alpha = 0.5, .beta = 1}, levels[lv]);
         /* K = 0 and alpha = 0: C = beta * C, A and B never read. */
         check_case(&(gemm_case){.M = 5, .N = 9, .K = 0, .alpha = 1, .beta = -1.5}, levels[lv]);
         check_case(&(gemm_case){.M = 5, .N = 9, .K = 0, .alpha = 1, .beta = 0}, levels[lv]);
@@ -223,7 +228,7 @@ static void test_threads_bit_identical(void **state)
 {
     (void)state;
     static const int64_t shapes[][3] = {{130, 300, 70}, {64, 1024, 256}, {1000, 40, 90}, {3, 5000, 120},
-                                        {40, 2000, 300}};
+                                        {40, 2000, 300}, {256, 96, 1100}};
     for (size_t lv = 0; lv < sizeof levels / sizeof levels[0]; lv++) {
         if (tg_simd_force(levels[lv]) != 0) continue;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {

@@ -142,6 +142,15 @@ static bool use_dots(int64_t M, int64_t csA, int64_t rsB)
  * wins (106 against 111). Below 9 rows the dot products are faster (8
  * rows: 75 against 55). */
 #define TG_GEMM_WT_MAX_M 256
+/* gemm_wt runs K in blocks whose packed rows of A take up to this many
+ * bytes, rather than in the level's kc: each block of K reads every tile
+ * of W once more and stores every tile of C through the transposes once
+ * more (loading it back), and A's packed rows stay in L2 up to about
+ * this size. Zen 5, 1 thread, f32, medians of 3 (GFLOP/s, kc = 256
+ * against this): 64x2048x512 236 against 252, 128x1024x1024 228 against
+ * 252, 256x1024x512 233 against 251, 64x1024x4096 207 against 238; 256
+ * KB was as good up to 128 rows but not at 256, 1 MB worse at 256. */
+#define WT_PACK_BYTES (512 << 10)
 
 /* ukr_wt takes A's rows NR at a time and the packed path MR at a time:
  * where the last sliver would waste more rows with NR, packing W wins

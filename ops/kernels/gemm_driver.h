@@ -281,14 +281,27 @@ static void NAME(gemm_dots)(const tg_simd_impl *impl, int64_t n0, int64_t n1, in
  * of A's rows packed into buf, then stores each tile transposed. Packing A
  * (M x kc) is cheap; packing W (N x kc, a transpose) would cost as much as
  * the product with M this small. */
+/* gemm_wt's K block (see WT_PACK_BYTES in gemm.c): all of K while A's
+ * packed rows (round_up(M, NR) x kc) fit in WT_PACK_BYTES, else the fewest
+ * equal blocks that do, and never less than the level's kc. It depends on
+ * M, K and T alone, so every thread count sums in the same blocks. */
+static int64_t NAME(wt_kc)(const tg_gemm_blocking *bl, int64_t M, int64_t K)
+{
+    int64_t most = WT_PACK_BYTES / ((int64_t)sizeof(T) * round_up(M, bl->nr));
+    if (most < bl->kc) most = bl->kc;
+    int64_t blocks = (K + most - 1) / most;
+    return blocks ? (K + blocks - 1) / blocks : K;
+}
+
 static void NAME(gemm_wt)(const tg_simd_impl *impl, T *buf, int64_t n0, int64_t n1, int64_t M, int64_t K,
                           T alpha, const T *A, int64_t rsA, int64_t csA, const T *B, int64_t csB, T beta,
                           T *C, int64_t rsC)
 {
     const tg_gemm_blocking *bl = &impl->NAME(blocking);
     const int MR = bl->mr, NR = bl->nr;
-    for (int64_t pc = 0; pc < K; pc += bl->kc) {
-        int64_t kc = K - pc < bl->kc ? K - pc : bl->kc;
+    const int64_t wkc = NAME(wt_kc)(bl, M, K);
+    for (int64_t pc = 0; pc < K; pc += wkc) {
+        int64_t kc = K - pc < wkc ? K - pc : wkc;
         T beta_p = pc == 0 ? beta : 1;
         /* A's rows as the B operand of C^T: B'(k, i) = A(i, pc + k). */
         NAME(pack_b)(impl, kc, M, A + pc * csA, csA, rsA, NR, buf);
@@ -367,6 +380,8 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
      * gemm_wt packs A's M rows as the B operand. */
     T *bufs = NULL;
     int64_t per_thread = NAME(pack_elems)(&impl->NAME(blocking), wt ? M : N);
+    if (wt && per_thread < round_up(M, impl->NAME(blocking).nr) * NAME(wt_kc)(&impl->NAME(blocking), M, K))
+        per_thread = round_up(M, impl->NAME(blocking).nr) * NAME(wt_kc)(&impl->NAME(blocking), M, K);
     if (!dots) {
         bufs = tls_buffer(0, (size_t)(wanted * per_thread) * sizeof(T));
         if (!bufs)
