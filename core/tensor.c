@@ -525,17 +525,43 @@ TG__VECTOR_CLONES static void copy_transposed_f32(int64_t rows, int64_t cols, co
         }
 }
 
+typedef struct {
+    int64_t rows, cols, ld, ldd;
+    const char *s;
+    char *d;
+    tg_dtype dtype;
+} transpose_job;
+
+/* This thread's share of dst's row tiles: a recurrent layer's copies of
+ * W^T, made once per forward before the steps, ran on one thread while
+ * the other waited. LSTM step of B=64, I=H=256 on 2 threads (Zen 5): 1.0%
+ * of the main thread's samples before, 0.6% of each thread's after. */
+static void transpose_share(void *ctx)
+{
+    const transpose_job *j = ctx;
+    int64_t size = (int64_t)tg_dtype_size(j->dtype), tiles = (j->rows + TILE - 1) / TILE;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tiles; t++) {
+        int64_t i0 = t * TILE, rows = j->rows - i0 < TILE ? j->rows - i0 : TILE;
+        const void *s = j->s + i0 * size;
+        void *d = j->d + i0 * j->ldd * size;
+        int64_t cols = j->cols, ld = j->ld, ldd = j->ldd;
+        if (j->dtype == TG_F32) copy_transposed_f32(rows, cols, s, ld, d, ldd);
+        else COPY_TRANSPOSED(double);
+    }
+}
+
 static bool copy_transposed(tg_tensor *dst, const tg_tensor *src)
 {
     if (dst->ndim != 2 || src->ndim != 2 || dst->dtype != src->dtype || dst->dtype == TG_I64 ||
         dst->stride[1] != 1 || (dst->shape[0] > 1 && dst->stride[0] < dst->shape[1]) || src->stride[0] != 1 ||
         src->stride[1] < src->shape[0] || src->shape[0] != dst->shape[0] || src->shape[1] != dst->shape[1])
         return false;
-    int64_t rows = dst->shape[0], cols = dst->shape[1], ld = src->stride[1], ldd = dst->stride[0];
-    void *d = tg_data(dst);
-    const void *s = tg_data(src);
-    if (dst->dtype == TG_F32) copy_transposed_f32(rows, cols, s, ld, d, ldd);
-    else COPY_TRANSPOSED(double);
+    transpose_job job = {dst->shape[0], dst->shape[1], src->stride[1], dst->stride[0], tg_data(src), tg_data(dst),
+                         dst->dtype};
+    tg__parallel region = tg__parallel_begin(tg__threads_for(job.rows * job.cols, TG_PARALLEL_MIN));
+    tg__parallel_run(&region, transpose_share, &job);
+    tg__parallel_end(&region);
     return true;
 }
 #undef COPY_TRANSPOSED
