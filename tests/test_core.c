@@ -154,30 +154,33 @@ static void test_broadcast_copies(void **state)
 /* A transposed matrix made contiguous goes through tiles: every element
  * lands where it belongs, with edges that are not whole tiles, in both
  * dtypes, from a transposed slice of a wider matrix too, and into rows
- * padded apart. */
+ * padded apart; the larger matrix's tiles are split between threads where
+ * there are two. */
 static void test_contiguous_transposed_tiles(void **state)
 {
     (void)state;
     tg_scope *s = tg_scope_begin();
     tg_dtype dtypes[2] = {TG_F32, TG_F64};
-    for (int d = 0; d < 2; d++) {
-        tg_tensor *x = tg_arange(dtypes[d], 0, 45 * 71, 1);
-        tg_tensor *m = tg_view(x, 2, (int64_t[]){45, 71});
-        tg_tensor *views[2] = {tg_transpose(m, 0, 1), tg_transpose(tg_narrow(m, 1, 3, 50), 0, 1)};
+    static const int64_t sizes[2][2] = {{45, 71}, {150, 133}};
+    for (int d = 0; d < 4; d++) {
+        int64_t R = sizes[d / 2][0], C = sizes[d / 2][1];
+        tg_tensor *x = tg_arange(dtypes[d % 2], 0, (double)(R * C), 1);
+        tg_tensor *m = tg_view(x, 2, (int64_t[]){R, C});
+        tg_tensor *views[2] = {tg_transpose(m, 0, 1), tg_transpose(tg_narrow(m, 1, 3, C - 21), 0, 1)};
         for (int v = 0; v < 2; v++) {
             tg_tensor *c = tg_contiguous(views[v]);
             assert_true(tg_is_contiguous(c));
             int64_t rows = c->shape[0], cols = c->shape[1], shift = v == 0 ? 0 : 3;
             for (int64_t i = 0; i < rows; i++)
                 for (int64_t j = 0; j < cols; j++)
-                    assert_true(tg_get(c, (int64_t[]){i, j}) == (double)(j * 71 + i + shift));
+                    assert_true(tg_get(c, (int64_t[]){i, j}) == (double)(j * C + i + shift));
             /* Into rows padded apart (the narrow of a wider matrix): the
              * padding stays as it was. */
-            tg_tensor *wide = tg_full(dtypes[d], 2, (int64_t[]){rows, cols + 5}, -1);
+            tg_tensor *wide = tg_full(dtypes[d % 2], 2, (int64_t[]){rows, cols + 5}, -1);
             assert_int_equal(tg_copy_(tg_narrow(wide, 1, 0, cols), views[v]), 0);
             for (int64_t i = 0; i < rows; i++)
                 for (int64_t j = 0; j < cols + 5; j++)
-                    assert_true(tg_get(wide, (int64_t[]){i, j}) == (j < cols ? (double)(j * 71 + i + shift) : -1.0));
+                    assert_true(tg_get(wide, (int64_t[]){i, j}) == (j < cols ? (double)(j * C + i + shift) : -1.0));
         }
     }
     tg_scope_end(s);
