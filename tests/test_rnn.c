@@ -341,6 +341,36 @@ static void test_padded_weight_copy(void **state)
         }
 }
 
+/* Without grad, a batch of 512 rows or more projects each step's input in
+ * the loop instead of all steps at once before it (rnn.c): the outputs are
+ * those of the recorded forward, which projects them all at once, for the
+ * LSTM and the GRU, with two layers (the second's input is the first's
+ * output), and the forward made no node. */
+static void test_no_grad_projects_per_step(void **state)
+{
+    (void)state;
+    const tg_cell *cells[2] = {&tg_cell_lstm, &tg_cell_gru};
+    for (int c = 0; c < 2; c++) {
+        tg_manual_seed(11);
+        tg_rnn_config config = {.input_size = 5, .hidden_size = 6, .num_layers = 2};
+        tg_rnn *rnn = tg_rnn_new(cells[c], &config);
+        tg_tensor *x = tg_rand(TG_F32, 3, (int64_t[]){3, 512, 5}, -1, 1);
+        tg_scope *s = tg_scope_begin();
+        tg_rnn_output recorded, plain;
+        assert_int_equal(tg_rnn_forward(rnn, x, 0, NULL, NULL, &recorded), 0);
+        assert_non_null(recorded.output->node);
+        bool was = tg_no_grad_begin();
+        assert_int_equal(tg_rnn_forward(rnn, x, 0, NULL, NULL, &plain), 0);
+        tg_no_grad_end(was);
+        assert_null(plain.output->node);
+        assert_close(plain.output, recorded.output, 1e-6, 1e-6, "output");
+        assert_close(plain.h_n, recorded.h_n, 1e-6, 1e-6, "h_n");
+        tg_scope_end(s);
+        tg_free(x);
+        tg_rnn_free(rnn);
+    }
+}
+
 /* A weight gradient a pass makes at a step's product is stored there
  * (beta = 0); one that already holds a gradient from elsewhere in the
  * pass is added onto. With sum(W_hh) in the loss, W_hh's gradient arrives
@@ -679,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),                cmocka_unit_test(test_custom_cell_trains),
         cmocka_unit_test(test_recurrent_init),         cmocka_unit_test(test_zero_initial_state_left_out),
         cmocka_unit_test(test_padded_weight_copy),       cmocka_unit_test(test_weight_gradient_stored_or_added),
+        cmocka_unit_test(test_no_grad_projects_per_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
