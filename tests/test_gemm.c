@@ -228,13 +228,14 @@ static void test_threads_bit_identical(void **state)
 {
     (void)state;
     static const int64_t shapes[][3] = {{130, 300, 70}, {64, 1024, 256}, {1000, 40, 90}, {3, 5000, 120},
-                                        {40, 2000, 300}, {256, 96, 1100}};
+                                        {40, 2000, 300}, {256, 96, 1100}, {64, 256, 1024}, {50, 128, 512}};
     for (size_t lv = 0; lv < sizeof levels / sizeof levels[0]; lv++) {
         if (tg_simd_force(levels[lv]) != 0) continue;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
             float *A = malloc(sizeof(float) * (size_t)(M * K)), *B = malloc(sizeof(float) * (size_t)(K * N));
             float *C1 = malloc(sizeof(float) * (size_t)(M * N)), *C2 = malloc(sizeof(float) * (size_t)(M * N));
+            float *E1 = malloc(sizeof(float) * (size_t)(M * N)), *E2 = malloc(sizeof(float) * (size_t)(M * N));
             double *D1 = malloc(sizeof(double) * (size_t)(M * N)), *D2 = malloc(sizeof(double) * (size_t)(M * N));
             double *Ad = malloc(sizeof(double) * (size_t)(M * K)), *Bd = malloc(sizeof(double) * (size_t)(K * N));
             for (int64_t i = 0; i < M * K; i++) A[i] = (float)rng_uniform(), Ad[i] = rng_uniform();
@@ -245,6 +246,10 @@ static void test_threads_bit_identical(void **state)
                 float *C = threads == 1 ? C1 : C2;
                 double *D = threads == 1 ? D1 : D2;
                 assert_int_equal(tg_gemm_f32(M, N, K, 1.0f, A, K, 1, B, 1, K, 0.0f, C, N, 1), 0);
+                /* B row-major (g W_hh: read in place up to 64 rows of A,
+                 * the rows split between the threads in equal parts). */
+                assert_int_equal(tg_gemm_f32(M, N, K, 1.0f, A, K, 1, B, N, 1, 0.0f, threads == 1 ? E1 : E2, N, 1),
+                                 0);
                 /* f64 with B transposed too when A has few rows. */
                 if (M <= 64)
                     assert_int_equal(tg_gemm_f64(M, N, K, 0.5, Ad, K, 1, Bd, 1, K, 0.0, D, N, 1), 0);
@@ -252,8 +257,9 @@ static void test_threads_bit_identical(void **state)
                     assert_int_equal(tg_gemm_f64(M, N, K, 0.5, Ad, K, 1, Bd, N, 1, 0.0, D, N, 1), 0);
             }
             assert_memory_equal(C1, C2, sizeof(float) * (size_t)(M * N));
+            assert_memory_equal(E1, E2, sizeof(float) * (size_t)(M * N));
             assert_memory_equal(D1, D2, sizeof(double) * (size_t)(M * N));
-            free(A), free(B), free(C1), free(C2), free(D1), free(D2), free(Ad), free(Bd);
+            free(A), free(B), free(C1), free(C2), free(E1), free(E2), free(D1), free(D2), free(Ad), free(Bd);
         }
     }
     assert_int_equal(tg_set_num_threads(2), 0);
