@@ -611,13 +611,14 @@ static int NAME(gemm_shared_a)(const char *fn, int64_t M, int64_t K, const T *A,
         NAME(gemm_shared_a_block)(impl, bufs, 0, M, K, A, rsA, csA, n, out, beta, sums);
     } else {
 #ifdef _OPENMP
-        /* Rows split in whole tiles between threads, each packing every B. */
+        /* Rows split in equal parts between threads (as thread_block's),
+         * each packing every B. */
 #pragma omp parallel num_threads(region.threads)
         {
             tg__parallel_arrive(&region);
             int tid = omp_get_thread_num();
             int64_t m0, m1;
-            share(M, bl->mr, omp_get_num_threads(), tid, &m0, &m1);
+            share(M, 1, omp_get_num_threads(), tid, &m0, &m1);
             if (m0 < m1)
                 NAME(gemm_shared_a_block)(impl, bufs + tid * per_thread, m0, m1, K, A, rsA, csA, n, out,
                                           beta, sums);
