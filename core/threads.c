@@ -102,7 +102,12 @@ void tg__parallel_end(tg__parallel *r)
      * a model whose steps pause between small regions (Fashion-MNIST's
      * row LSTM) run alone a third of the time on a quiet machine. */
     bool late = delay > 200e-6 && delay * 3 > end - r->start;
+    /* What is left of a late region after 17 on-time ones (under a
+     * hundredth) counts as none: otherwise a single late region that
+     * followed would push the count past 1 on its own, where it takes two
+     * in a row from a clean count. */
     load.lateness = load.lateness * 0.75 + (late ? 1.0 : 0.0);
+    if (load.lateness < 0.01) load.lateness = 0;
     if (load.lateness <= 1.0) return;
     /* Demoted again soon after the last demotion ended: the load persists. */
     bool persists = load.backoff > 0 && end - load.last_demotion_end < 0.1;

@@ -458,6 +458,13 @@ static void test_parallel_gives_way(void **state)
      * regions. */
     double deadline = omp_get_wtime() + 3;
     while (tg__parallel_begin(2).threads == 1 && omp_get_wtime() < deadline) {}
+    /* One late region (a helper that waited 0.9 ms of 1 ms), as a real
+     * region of an earlier test may have been: the on-time ones after it
+     * must leave nothing of it, or one late region would then demote. */
+    tg__parallel late = tg__parallel_begin(2);
+    late.start -= 1e-3;
+    late.arrive[1] = late.start + 0.9e-3;
+    tg__parallel_end(&late);
     for (int i = 0; i < 20; i++) { /* on time: helpers started after 2 us of a 1 ms region */
         tg__parallel r = tg__parallel_begin(2);
         assert_int_equal(r.threads, 2);
