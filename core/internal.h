@@ -99,6 +99,8 @@ int tg__threads_for(int64_t work, int64_t min_work);
 tg__parallel tg__parallel_begin(int wanted);
 void tg__parallel_arrive(tg__parallel *r);
 void tg__parallel_end(tg__parallel *r);
+/* Forget what the calling thread has seen of the machine's load (tests). */
+void tg__parallel_forget_load(void);
 /* The same region with its body a function: fn(ctx) on each of r's
  * threads, arrived, whose loops are orphaned "omp for" constructs (outside
  * a region they run whole on the calling thread). On one thread it calls

@@ -2,6 +2,8 @@
  * (the policy is described in core/internal.h). */
 #include <tapegrad/threads.h>
 
+#include <string.h>
+
 #include "internal.h"
 
 #ifdef _OPENMP
@@ -49,6 +51,8 @@ static _Thread_local struct {
     double backoff;       /* the next demotion's length */
     double last_demotion_end;
 } load;
+
+void tg__parallel_forget_load(void) { memset(&load, 0, sizeof load); }
 
 #define DEMOTE_FIRST 0.010
 #define DEMOTE_MAX 1.0
