@@ -274,13 +274,6 @@ static void NAME(gemm_dots)(const tg_simd_impl *impl, int64_t n0, int64_t n1, in
     }
 }
 
-/* Few rows of A times a transposed B (rsB == 1: B(k,j) = B[j*csB + k], a
- * weight W read in place) for columns [n0, n1) of C, whole tiles of mr
- * columns apart from the last: computed as C^T = W A^T with the level's
- * ukr_wt, which broadcasts W's rows where they are and multiplies slivers
- * of A's rows packed into buf, then stores each tile transposed. Packing A
- * (M x kc) is cheap; packing W (N x kc, a transpose) would cost as much as
- * the product with M this small. */
 /* gemm_wt's K block (see WT_PACK_BYTES in gemm.c): all of K while A's
  * packed rows (round_up(M, NR) x kc) fit in WT_PACK_BYTES, else the fewest
  * equal blocks that do, and never less than the level's kc. It depends on
@@ -293,6 +286,13 @@ static int64_t NAME(wt_kc)(const tg_gemm_blocking *bl, int64_t M, int64_t K)
     return blocks ? (K + blocks - 1) / blocks : K;
 }
 
+/* Few rows of A times a transposed B (rsB == 1: B(k,j) = B[j*csB + k], a
+ * weight W read in place) for columns [n0, n1) of C, whole tiles of mr
+ * columns apart from the last: computed as C^T = W A^T with the level's
+ * ukr_wt, which broadcasts W's rows where they are and multiplies slivers
+ * of A's rows packed into buf, then stores each tile transposed. Packing A
+ * (M x kc) is cheap; packing W (N x kc, a transpose) would cost as much as
+ * the product with M this small. */
 static void NAME(gemm_wt)(const tg_simd_impl *impl, T *buf, int64_t n0, int64_t n1, int64_t M, int64_t K,
                           T alpha, const T *A, int64_t rsA, int64_t csA, const T *B, int64_t csB, T beta,
                           T *C, int64_t rsC)
@@ -380,8 +380,10 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
      * gemm_wt packs A's M rows as the B operand. */
     T *bufs = NULL;
     int64_t per_thread = NAME(pack_elems)(&impl->NAME(blocking), wt ? M : N);
-    if (wt && per_thread < round_up(M, impl->NAME(blocking).nr) * NAME(wt_kc)(&impl->NAME(blocking), M, K))
-        per_thread = round_up(M, impl->NAME(blocking).nr) * NAME(wt_kc)(&impl->NAME(blocking), M, K);
+    if (wt) {
+        int64_t packed_a = round_up(M, impl->NAME(blocking).nr) * NAME(wt_kc)(&impl->NAME(blocking), M, K);
+        if (per_thread < packed_a) per_thread = packed_a;
+    }
     if (!dots) {
         bufs = tls_buffer(0, (size_t)(wanted * per_thread) * sizeof(T));
         if (!bufs)
