@@ -7,6 +7,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <tapegrad/fuse.h>
 #include <tapegrad/shape.h>
@@ -172,17 +175,18 @@ typedef struct {
 /* Elements of a piece. */
 static int64_t piece_of(tg_dtype dtype) { return PIECE_BYTES / (int64_t)tg_dtype_size(dtype); }
 
-static void run_task(const fuse_job *job, int64_t task)
+/* Task `task`, of a thread whose rows end at row_end. */
+static void run_task(const fuse_job *job, int64_t task, int64_t row_end)
 {
     const fuse_plan *p = job->p;
     int64_t piece = piece_of(job->dtype), pieces_per_row = (p->width + piece - 1) / piece;
     int64_t r = task / pieces_per_row, j0 = task % pieces_per_row * piece;
     int64_t n = p->width - j0 < piece ? p->width - j0 : piece;
     if (job->dtype == TG_F32) {
-        if (job->y) forward_task_f32(p, job->y, job->saved, r, j0, n);
+        if (job->y) forward_task_f32(p, job->y, job->saved, r, row_end, j0, n);
         else backward_task_f32(p, job->g, job->saved, (float *const *)job->dx, r, j0, n);
     } else {
-        if (job->y) forward_task_f64(p, job->y, job->saved, r, j0, n);
+        if (job->y) forward_task_f64(p, job->y, job->saved, r, row_end, j0, n);
         else backward_task_f64(p, job->g, job->saved, (double *const *)job->dx, r, j0, n);
     }
 }
@@ -216,21 +220,23 @@ static void prefetch_next(const tg_node *next, int64_t r0, int64_t r1)
     if (lo && hi - lo <= 4 * read) tg__prefetch_later(1, lo, (size_t)(hi - lo));
 }
 
-/* This thread's share of the (row, piece) tasks. */
+/* This thread's share of the (row, piece) tasks: a run of them, as
+ * OpenMP's static schedule splits a loop. */
 static void run_share(void *ctx)
 {
     const fuse_job *job = ctx;
     int64_t piece = piece_of(job->dtype), pieces_per_row = (job->p->width + piece - 1) / piece;
-    int64_t tasks = job->p->rows * pieces_per_row, first = -1, last = -1;
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; t++) {
-        run_task(job, t);
-        if (first < 0) first = t;
-        last = t;
-    }
+    int64_t tasks = job->p->rows * pieces_per_row, first = 0, end = tasks;
+#ifdef _OPENMP
+    int64_t threads = omp_get_num_threads(), tid = omp_get_thread_num();
+    first = tasks * tid / threads;
+    end = tasks * (tid + 1) / threads;
+#endif
+    int64_t row_end = end > first ? (end - 1) / pieces_per_row + 1 : 0;
+    for (int64_t t = first; t < end; t++) run_task(job, t, row_end);
     if (job->y) return;
-    if (job->next && first >= 0)
-        prefetch_next(job->next, first / pieces_per_row, last / pieces_per_row + 1);
+    if (job->next && end > first)
+        prefetch_next(job->next, first / pieces_per_row, row_end);
     else
         tg__prefetch_later(0, NULL, 0);
 }

@@ -6,6 +6,8 @@
 
 #define NPIECE ((int64_t)PIECE_BYTES / (int64_t)sizeof(T))
 #define PREFETCH_ROWS 2
+/* How far ahead the forward asks for the rows it will write. */
+#define PREFETCH_WRITE_ROWS 4
 
 /* d[i] = f(a[i]) for the activations, by the kernels tg_sigmoid and tg_tanh
  * use: the SIMD vector math for float, libm for double. */
@@ -78,13 +80,28 @@ NAME(forward_piece)(const fuse_plan *p, int64_t r, int64_t j0, int64_t n, T (*bu
 
 /* One task of the forward: the piece's values, the activations into the
  * saved tensor's row (when the backward will need them), and the outputs
- * that were not computed in place copied into the result's row. */
-TG__VECTOR_CLONES static void NAME(forward_task)(const fuse_plan *p, T *y, T *saved, int64_t r, int64_t j0, int64_t n)
+ * that were not computed in place copied into the result's row. Rows
+ * below row_end are this thread's: the first piece of a row asks for the
+ * saved and result rows PREFETCH_WRITE_ROWS ahead, for writing. Those are
+ * new memory, and each line's first store waited for its read from
+ * memory: Zen 5, 1 thread, the LSTM forward of B=32 T=100 I=H=128 took
+ * 4.67 ms against 4.94, of B=64 T=50 I=H=256 15.93 against 16.45, their
+ * training steps 10.97 against 11.12 and 37.64 against 37.85 (medians of
+ * 9 and 7 alternating runs; 1 and 2 rows ahead did as well as 4, and the
+ * same for the backward's gradient rows did nothing). */
+TG__VECTOR_CLONES static void NAME(forward_task)(const fuse_plan *p, T *y, T *saved, int64_t r, int64_t row_end,
+                                                 int64_t j0, int64_t n)
 {
     T buf[TG_FUSE_MAX_VALUES][NPIECE];
     T *dest[TG_FUSE_MAX_VALUES] = {0};
     const T *val[TG_FUSE_MAX_VALUES];
     T *row = y + r * p->n_out * p->width + j0;
+    if (j0 == 0 && r + PREFETCH_WRITE_ROWS < row_end) {
+        int64_t ahead = r + PREFETCH_WRITE_ROWS, line = 64 / (int64_t)sizeof(T);
+        for (int64_t i = 0; saved && i < p->n_act * p->width; i += line)
+            __builtin_prefetch(saved + ahead * p->n_act * p->width + i, 1);
+        for (int64_t i = 0; i < p->n_out * p->width; i += line) __builtin_prefetch(y + ahead * p->n_out * p->width + i, 1);
+    }
     for (int v = 0; saved && v < p->n_values; v++)
         if (p->act_slot[v] >= 0) dest[v] = saved + r * p->n_act * p->width + p->act_slot[v] * p->width + j0;
     for (int k = 0; k < p->n_out; k++) {
@@ -213,3 +230,4 @@ TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g
 #undef PASS
 #undef NPIECE
 #undef PREFETCH_ROWS
+#undef PREFETCH_WRITE_ROWS
