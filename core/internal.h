@@ -125,8 +125,10 @@ void tg__parallel_run(tg__parallel *r, void (*fn)(void *), void *ctx);
  * rows of the state the cell reads (fuse.c), took the fused backward from
  * 2.1% of that step's samples to 1.65% and the packing of the weight
  * gradients' operands from 1.26% to 1.07%: step 82.96 ms against 83.63
- * (medians of 7 alternating runs). */
-#define TG__PREFETCH_RANGES 2
+ * (medians of 7 alternating runs). The third holds the step's input
+ * x_t: named by the cell's backward for its product's (fuse.c), and in
+ * the forward by the layer for the next step's (layers/rnn.c). */
+#define TG__PREFETCH_RANGES 3
 typedef struct {
     const char *next[TG__PREFETCH_RANGES], *end[TG__PREFETCH_RANGES];
 } tg__prefetch_range;

@@ -300,6 +300,19 @@ static tg_tensor *step_failed(const tg_rnn *rnn, const sequence *sq, int64_t t, 
  * initial states on entry and the final ones on return; bit k of
  * zero_states says state k starts at zeros. Returns the output of every
  * step, stacked along the time dim. */
+/* Step t's input, asked for a few lines per tile of the products of the
+ * step before (tg__prefetch_later), so that the packing of x_t for its
+ * product does not wait on each line from memory: Zen 5, 1 thread, LSTM
+ * B=32 T=100 I=H=128, that packing from 1.15% of the training step's
+ * samples to 0.75%. */
+static void prefetch_step_input(const tg_tensor *in, int tdim, int64_t t)
+{
+    tg_tensor x = tg__selected(in, tdim, t);
+    if (x.ndim != 2 || x.stride[1] != 1) return;
+    size_t size = tg_dtype_size(x.dtype), span = (size_t)((x.shape[0] - 1) * x.stride[0] + x.shape[1]) * size;
+    if (span <= 4 * (size_t)(x.shape[0] * x.shape[1]) * size) tg__prefetch_later(2, tg_data(&x), span);
+}
+
 static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const sequence *sq, tg_tensor **state,
                                 unsigned zero_states)
 {
@@ -360,6 +373,7 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
     if (!stacked) return NULL;
     for (int64_t s = 0; s < sq->steps; s++) {
         int64_t t = reverse ? sq->steps - 1 - s : s;
+        if (per_step && s + 1 < sq->steps) prefetch_step_input(in, sq->tdim, reverse ? t - 1 : t + 1);
         const tg_node *tape_mark = tg__tape_tail();
         const tg_tensor *tensor_mark = tg__scope_newest();
         uint64_t storage_mark = tg__storage_serial();
