@@ -93,9 +93,10 @@ TG__VECTOR_CLONES static void NAME(forward_task)(const fuse_plan *p, T *y, T *sa
                                                  int64_t j0, int64_t n)
 {
     T buf[TG_FUSE_MAX_VALUES][NPIECE];
-    T *dest[TG_FUSE_MAX_VALUES] = {0};
+    T *dest[TG_FUSE_MAX_VALUES];
     const T *val[TG_FUSE_MAX_VALUES];
     T *row = y + r * p->n_out * p->width + j0;
+    for (int v = 0; v < p->n_values; v++) dest[v] = NULL;
     if (j0 == 0 && r + PREFETCH_WRITE_ROWS < row_end) {
         int64_t ahead = r + PREFETCH_WRITE_ROWS, line = 64 / (int64_t)sizeof(T);
         for (int64_t i = 0; saved && i < p->n_act * p->width; i += line)
