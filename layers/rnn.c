@@ -296,10 +296,6 @@ static tg_tensor *step_failed(const tg_rnn *rnn, const sequence *sq, int64_t t, 
                     i / rnn->num_directions, i % rnn->num_directions ? " (reverse)" : "", cause);
 }
 
-/* Layer and direction i over in (time along sq->tdim). state holds the
- * initial states on entry and the final ones on return; bit k of
- * zero_states says state k starts at zeros. Returns the output of every
- * step, stacked along the time dim. */
 /* Step t's input, asked for a few lines per tile of the products of the
  * step before (tg__prefetch_later), so that the packing of x_t for its
  * product does not wait on each line from memory: Zen 5, 1 thread, LSTM
@@ -313,6 +309,10 @@ static void prefetch_step_input(const tg_tensor *in, int tdim, int64_t t)
     if (span <= 4 * (size_t)(x.shape[0] * x.shape[1]) * size) tg__prefetch_later(2, tg_data(&x), span);
 }
 
+/* Layer and direction i over in (time along sq->tdim). state holds the
+ * initial states on entry and the final ones on return; bit k of
+ * zero_states says state k starts at zeros. Returns the output of every
+ * step, stacked along the time dim. */
 static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const sequence *sq, tg_tensor **state,
                                 unsigned zero_states)
 {
