@@ -142,6 +142,11 @@ static inline void tg__prefetch_later(int k, const void *p, size_t bytes)
     tg__prefetching.next[k] = p;
     tg__prefetching.end[k] = bytes ? (const char *)p + bytes : (const char *)p;
 }
+/* Range k is rows [r0, r1) of x, 2-D with contiguous rows, unless they
+ * lie more than four times their own size apart (a batch-first input's
+ * step, T rows of the input between two): the lines between are not
+ * worth asking for. */
+void tg__prefetch_rows_later(int k, const tg_tensor *x, int64_t r0, int64_t r1);
 static inline void tg__prefetch_some(int lines)
 {
     for (int k = 0; k < TG__PREFETCH_RANGES && lines > 0; k++)

@@ -44,6 +44,15 @@ int tg__threads_for(int64_t work, int64_t min_work)
 
 _Thread_local tg__prefetch_range tg__prefetching;
 
+void tg__prefetch_rows_later(int k, const tg_tensor *x, int64_t r0, int64_t r1)
+{
+    if (x->ndim != 2 || x->stride[1] != 1 || r1 <= r0) return;
+    int64_t span = (r1 - r0 - 1) * x->stride[0] + x->shape[1];
+    if (span > 4 * (r1 - r0) * x->shape[1]) return;
+    int64_t size = (int64_t)tg_dtype_size(x->dtype);
+    tg__prefetch_later(k, (const char *)tg_data(x) + r0 * x->stride[0] * size, (size_t)(span * size));
+}
+
 /* What the calling thread has seen of the machine's load. */
 static _Thread_local struct {
     double lateness;      /* decaying count of regions whose helpers started late */

@@ -304,9 +304,7 @@ static tg_tensor *step_failed(const tg_rnn *rnn, const sequence *sq, int64_t t, 
 static void prefetch_step_input(const tg_tensor *in, int tdim, int64_t t)
 {
     tg_tensor x = tg__selected(in, tdim, t);
-    if (x.ndim != 2 || x.stride[1] != 1) return;
-    size_t size = tg_dtype_size(x.dtype), span = (size_t)((x.shape[0] - 1) * x.stride[0] + x.shape[1]) * size;
-    if (span <= 4 * (size_t)(x.shape[0] * x.shape[1]) * size) tg__prefetch_later(2, tg_data(&x), span);
+    tg__prefetch_rows_later(2, &x, 0, x.shape[0]);
 }
 
 /* Layer and direction i over in (time along sq->tdim). state holds the

@@ -223,19 +223,16 @@ static void prefetch_next(const tg_node *next, int64_t r0, int64_t r1)
      * the first operand of the product that made the gates): that
      * product's backward, right after the next node's, packs it for the
      * weight's gradient. Zen 5, LSTM B=32 H=128: that packing from 1.9% of
-     * the training step's samples to 1.25%. Not for rows far apart (a
-     * batch-first input's x_t, T rows of the input between two):
-     * Fashion-MNIST's epoch on 2 threads took 5% longer with the lines
-     * between asked for too. */
+     * the training step's samples to 1.25%. (Rows far apart are skipped:
+     * Fashion-MNIST's batch-first epoch on 2 threads took 5% longer with
+     * the lines between a step's rows asked for too.) */
     for (int j = 0; j < next->n_inputs; j++) {
         const tg_node *m = next->inputs[j]->node;
         for (int k = 0; m && k < m->n_inputs; k++) {
             const tg_tensor *in = m->inputs[k];
             bool read = k >= 8 || !(m->unread_inputs >> k & 1);
             if (!in || !read || in->ndim != 2 || in->shape[0] != q->rows || in->stride[1] != 1) continue;
-            int64_t span = (r1 - r0 - 1) * in->stride[0] + in->shape[1];
-            if (span <= 4 * (r1 - r0) * in->shape[1])
-                tg__prefetch_later(2, (const char *)tg_data(in) + r0 * in->stride[0] * size, (size_t)(span * size));
+            tg__prefetch_rows_later(2, in, r0, r1);
             return;
         }
     }
