@@ -293,16 +293,16 @@ static int64_t NAME(wt_kc)(const tg_gemm_blocking *bl, int64_t M, int64_t K)
  * weight W read in place) for columns [n0, n1) of C, whole tiles of mr
  * columns apart from the last: computed as C^T = W A^T with the level's
  * ukr_wt, which broadcasts W's rows where they are and multiplies slivers
- * of A's rows packed into buf, then stores each tile transposed. Packing A
- * (M x kc) is cheap; packing W (N x kc, a transpose) would cost as much as
- * the product with M this small. */
-static void NAME(gemm_wt)(const tg_simd_impl *impl, T *buf, int64_t n0, int64_t n1, int64_t M, int64_t K,
-                          T alpha, const T *A, int64_t rsA, int64_t csA, const T *B, int64_t csB, T beta,
+ * of A's rows packed into buf, then stores each tile transposed, K in
+ * blocks of wkc (wt_kc, which also sizes buf). Packing A (M x kc) is
+ * cheap; packing W (N x kc, a transpose) would cost as much as the
+ * product with M this small. */
+static void NAME(gemm_wt)(const tg_simd_impl *impl, T *buf, int64_t wkc, int64_t n0, int64_t n1, int64_t M,
+                          int64_t K, T alpha, const T *A, int64_t rsA, int64_t csA, const T *B, int64_t csB, T beta,
                           T *C, int64_t rsC)
 {
     const tg_gemm_blocking *bl = &impl->NAME(blocking);
     const int MR = bl->mr, NR = bl->nr;
-    const int64_t wkc = NAME(wt_kc)(bl, M, K);
     for (int64_t pc = 0; pc < K; pc += wkc) {
         int64_t kc = K - pc < wkc ? K - pc : wkc;
         T beta_p = pc == 0 ? beta : 1;
@@ -383,10 +383,9 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
      * gemm_wt packs A's M rows as the B operand. */
     T *bufs = NULL;
     int64_t per_thread = NAME(pack_elems)(&impl->NAME(blocking), wt ? M : N);
-    if (wt) {
-        int64_t packed_a = round_up(M, impl->NAME(blocking).nr) * NAME(wt_kc)(&impl->NAME(blocking), M, K);
-        if (per_thread < packed_a) per_thread = packed_a;
-    }
+    const int64_t wkc = wt ? NAME(wt_kc)(&impl->NAME(blocking), M, K) : 0;
+    if (wt && per_thread < round_up(M, impl->NAME(blocking).nr) * wkc)
+        per_thread = round_up(M, impl->NAME(blocking).nr) * wkc;
     if (!dots) {
         bufs = tls_buffer(0, (size_t)(wanted * per_thread) * sizeof(T));
         if (!bufs)
@@ -415,7 +414,7 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
     if (wt) {
         /* Columns split in whole tiles between threads, each packing A. */
         if (region.threads == 1) {
-            NAME(gemm_wt)(impl, bufs, 0, N, M, K, alpha, A, rsA, csA, B, csB, beta, C, rsC);
+            NAME(gemm_wt)(impl, bufs, wkc, 0, N, M, K, alpha, A, rsA, csA, B, csB, beta, C, rsC);
         } else {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(region.threads)
@@ -425,7 +424,7 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
                 int64_t n0, n1;
                 share(N, impl->NAME(blocking).mr, omp_get_num_threads(), tid, &n0, &n1);
                 if (n0 < n1)
-                    NAME(gemm_wt)(impl, bufs + tid * per_thread, n0, n1, M, K, alpha, A,
+                    NAME(gemm_wt)(impl, bufs + tid * per_thread, wkc, n0, n1, M, K, alpha, A,
                                   rsA, csA, B, csB, beta, C, rsC);
             }
             tg__parallel_end(&region);
