@@ -367,6 +367,35 @@ void tg_accum_grad(tg_tensor *x, tg_tensor *g)
     }
 }
 
+int tg__grad_part(tg_node *node, int k, tg_tensor *g)
+{
+    if (!node || k < 0 || k >= TG__GRAD_PARTS || !in_pass)
+        return tg_fail("tg_backward: gradient part %d handed outside a pass or out of range", k);
+    if (!node->grad_parts) {
+        node->grad_parts = tg__arena_alloc(sizeof(tg_tensor *) * TG__GRAD_PARTS);
+        if (!node->grad_parts) return -1;
+        memset(node->grad_parts, 0, sizeof(tg_tensor *) * TG__GRAD_PARTS);
+    }
+    if (node->grad_parts[k]) return tg_fail("tg_backward: gradient part %d of '%s' handed twice", k, node->op);
+    /* Held as it is: nothing may adopt it and write into it. */
+    g->in_grad_slot = true;
+    set_home(&node->grad_parts[k], g);
+    /* A node runs in the sweep when it has a gradient. */
+    if (!node->grad) set_home(&node->grad, g);
+    return 0;
+}
+
+/* After node's backward: its parts are dead, as its gradient is. */
+static void drop_parts(tg_node *n, bool release_them)
+{
+    for (int k = 0; n->grad_parts && k < TG__GRAD_PARTS; k++) {
+        tg_tensor *part = n->grad_parts[k];
+        set_home(&n->grad_parts[k], NULL);
+        if (part && release_them && pass_scope_innermost()) release(part->storage);
+    }
+    n->grad_parts = NULL;
+}
+
 /* False with PyTorch's message if an input, a saved tensor or the output of
  * n has been modified in place since n was recorded (backward functions
  * read all three). */
@@ -610,6 +639,7 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
         active_grad = g;
         n->backward(n, g);
         active_grad = NULL;
+        drop_parts(n, !n->hooks && tg__error_count() == errors);
         if (!retain) n->released = true;
         if (!retain) base_unread(n, false);
         /* A hook may keep the gradient it was shown: then it stays. */
@@ -620,7 +650,7 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
     /* After a failure, gradients left on the unvisited nodes die with the
      * pass's scope: forget them. */
     if (status < 0)
-        for (tg_node *n = t->node; n; n = n->prev) n->grad = NULL;
+        for (tg_node *n = t->node; n; n = n->prev) n->grad = NULL, n->grad_parts = NULL;
     for (pass_leaf *e = pass_leaves; e; e = e->next) e->leaf->pass_grad = NULL;
     pass_leaves = NULL;
     in_pass = false;

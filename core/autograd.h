@@ -47,6 +47,9 @@ struct tg_node {
     int64_t iarg[TG_MAX_DIMS]; /* small integer arguments (dims, sizes) */
     double farg[4];            /* small float arguments (scalars, eps) */
     void *ctx;                 /* anything else, allocated in the scope */
+    /* During a backward pass: the gradients of views that split out into
+     * parts, each handed over whole (tg__grad_part), or NULL. */
+    tg_tensor **grad_parts;
     bool released;             /* its graph was used by a backward already */
     bool base;                 /* recorded outside any scope: counted in base_reads */
     bool tombstone;            /* what stays of a freed base-level node for the

@@ -516,6 +516,18 @@ static inline tg_node *tg__unread(tg_node *n, unsigned inputs, bool out)
     return n;
 }
 
+/* Parts of a node's output that are views with nodes of their own (a
+ * fused expression's outputs, ops/fuse.c) may hand their gradients to it
+ * as they are, instead of adding them into regions of one gradient of the
+ * output: no pass to fill, copy and add. The backward of the view that is
+ * part k (0 to TG__GRAD_PARTS - 1) of node's output calls
+ * tg__grad_part(node, k, g) with its gradient g; node's backward then
+ * finds it in node->grad_parts[k] (NULL for a part that received none)
+ * and the grad_out it is called with is one of the parts. The engine lets
+ * go of them after node's backward. Returns 0, or -1 with a message. */
+#define TG__GRAD_PARTS 4
+int tg__grad_part(tg_node *node, int k, tg_tensor *g);
+
 /* A leaf being freed: the node its hooks hang off (which outlives it when
  * made outside any scope) forgets it. */
 void tg__tape_forget_leaf(const tg_tensor *leaf);

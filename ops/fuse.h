@@ -95,13 +95,13 @@ int tg_fuse_one_minus(tg_fuse *f, int a);               /* 1 - a, tg_rsub_scalar
 int tg_fuse_lerp(tg_fuse *f, int start, int end, int weight); /* tg_lerp */
 
 /* Evaluate the expression and return its n (1 to TG_FUSE_MAX_OUTPUTS)
- * values in out[0..n): (R, width) tensors, differentiable with respect to
- * every input that requires grad. They are views of one new (R, n * width)
- * tensor (out[0] is that tensor itself when n is 1); called outside any
- * scope with nothing to record, they are n persistent tensors, each freed
- * with tg_free. Returns 0, or -1 with
- * a message naming the builder call that failed, a bad value index or
- * count, or out of memory; out is then all NULL. */
+ * values in out[0..n): contiguous (R, width) tensors, differentiable with
+ * respect to every input that requires grad. They are the planes of one
+ * new (n, R, width) tensor, each with a node of its own (out[0] is that
+ * tensor, (R, width), when n is 1). Called outside any scope with nothing
+ * to record, they are n persistent tensors, each freed with tg_free.
+ * Returns 0, or -1 with a message naming the builder call that failed, a
+ * bad value index or count, or out of memory; out is then all NULL. */
 int tg_fuse_run(tg_fuse *f, int n, const int *values, tg_tensor **out);
 
 #ifdef __cplusplus

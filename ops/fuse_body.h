@@ -95,23 +95,26 @@ TG__VECTOR_CLONES static void NAME(forward_task)(const fuse_plan *p, T *y, T *sa
     T buf[TG_FUSE_MAX_VALUES][NPIECE];
     T *dest[TG_FUSE_MAX_VALUES];
     const T *val[TG_FUSE_MAX_VALUES];
-    T *row = y + r * p->n_out * p->width + j0;
+    /* Output k is plane k of the result, (R, width). */
+    int64_t plane = p->rows * p->width;
+    T *row = y + r * p->width + j0;
     for (int v = 0; v < p->n_values; v++) dest[v] = NULL;
     if (j0 == 0 && r + PREFETCH_WRITE_ROWS < row_end) {
         int64_t ahead = r + PREFETCH_WRITE_ROWS, line = 64 / (int64_t)sizeof(T);
         for (int64_t i = 0; saved && i < p->n_act * p->width; i += line)
             __builtin_prefetch(saved + ahead * p->n_act * p->width + i, 1);
-        for (int64_t i = 0; i < p->n_out * p->width; i += line) __builtin_prefetch(y + ahead * p->n_out * p->width + i, 1);
+        for (int k = 0; k < p->n_out; k++)
+            for (int64_t i = 0; i < p->width; i += line) __builtin_prefetch(y + k * plane + ahead * p->width + i, 1);
     }
     for (int v = 0; saved && v < p->n_values; v++)
         if (p->act_slot[v] >= 0) dest[v] = saved + r * p->n_act * p->width + p->act_slot[v] * p->width + j0;
     for (int k = 0; k < p->n_out; k++) {
         int v = p->out[k];
-        if (p->values[v].op != TG_FUSE_LOAD && !dest[v]) dest[v] = row + k * p->width;
+        if (p->values[v].op != TG_FUSE_LOAD && !dest[v]) dest[v] = row + k * plane;
     }
     NAME(forward_piece)(p, r, j0, n, buf, dest, false, NULL, val);
     for (int k = 0; k < p->n_out; k++)
-        if (val[p->out[k]] != row + k * p->width) memcpy(row + k * p->width, val[p->out[k]], sizeof(T) * (size_t)n);
+        if (val[p->out[k]] != row + k * plane) memcpy(row + k * plane, val[p->out[k]], sizeof(T) * (size_t)n);
 }
 
 /* gv[i] (=|+=) EXPR over the piece: the first contribution to a value's
@@ -156,11 +159,12 @@ TG__VECTOR_CLONES static void NAME(forward_task)(const fuse_plan *p, T *y, T *sa
     } while (0)
 
 /* One task of the backward: recompute the values the gradients read,
- * seed the outputs' gradients from g (R, n_out * width), then take each op
+ * seed the outputs' gradients from g[k] (R, width; NULL for an output that
+ * received none), then take each op
  * in reverse and hand its operands the op's own gradient (the rule of the
  * separate op of that name), down to the loads, which go into the inputs'
  * gradients. */
-TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g, const T *saved, T *const *dx,
+TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *const *g, const T *saved, T *const *dx,
                                                   int64_t r, int64_t j0, int64_t n)
 {
     T buf[TG_FUSE_MAX_VALUES][NPIECE], grad[TG_FUSE_MAX_VALUES][NPIECE];
@@ -187,10 +191,8 @@ TG__VECTOR_CLONES static void NAME(backward_task)(const fuse_plan *p, const T *g
             for (int64_t i = 0; i < n; i += 64 / (int64_t)sizeof(T))
                 __builtin_prefetch(saved + ((r + ahead) * p->n_act + k) * p->width + j0 + i);
     NAME(forward_piece)(p, r, j0, n, buf, NULL, true, p->n_act ? saved + r * p->n_act * p->width + j0 : NULL, val);
-    const T *grow = g + r * p->n_out * p->width + j0;
-    for (int k = 0; k < p->n_out; k++) {
-        PASS(p->out[k], grow + k * p->width);
-    }
+    for (int k = 0; k < p->n_out; k++)
+        if (g[k]) PASS(p->out[k], g[k] + r * p->width + j0);
     for (int v = p->n_values - 1; v >= 0; v--) {
         const tg_fuse_value *x = &p->values[v];
         if (x->op == TG_FUSE_LOAD) {
