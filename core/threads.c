@@ -68,10 +68,17 @@ void tg__parallel_forget_load(void) { memset(&load, 0, sizeof load); }
 
 tg__parallel tg__parallel_begin(int wanted)
 {
-    tg__parallel r = {.threads = wanted};
+    /* Only the helpers' slots of a region on threads are cleared: zeroing
+     * all of them, 0.5 KB, for every region of one thread was 4.7% of a
+     * tiny recurrent step (B=1 H=8). */
+    tg__parallel r;
+    r.threads = wanted;
+    r.start = 0;
     if (wanted > 1) {
         r.start = now();
         if (r.start < load.demoted_until) r.threads = 1;
+        int slots = r.threads < TG__PARALLEL_SLOTS ? r.threads : TG__PARALLEL_SLOTS;
+        for (int i = 0; i < slots; i++) r.arrive[i] = 0;
     }
     return r;
 }
