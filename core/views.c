@@ -409,21 +409,6 @@ tg_tensor *tg_cast(tg_tensor *t, tg_dtype dtype)
 
 /* --- stack headers ------------------------------------------------------------ */
 
-tg_tensor tg__header(const tg_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
-                     int64_t offset)
-{
-    tg_tensor h = {.magic = TG_MAGIC, .ndim = ndim, .dtype = t->dtype, .offset = offset,
-                   .storage = t->storage};
-    /* Element by element: memcpy's partial stores into h, read back in
-     * 16-byte moves when h is returned, stalled store forwarding (7% of a
-     * tiny recurrent step, B=1 H=8). */
-    for (int d = 0; d < ndim; d++) {
-        h.shape[d] = shape[d];
-        h.stride[d] = stride[d];
-    }
-    return h;
-}
-
 tg_tensor tg__slice(const tg_tensor *t, int dim, int64_t start, int64_t len)
 {
     tg_tensor r = tg__header(t, t->ndim, t->shape, t->stride, t->offset + start * t->stride[dim]);
