@@ -359,6 +359,7 @@ static void output_backward(tg_node *n, tg_tensor *g)
     tg__grad_part(fused, (int)n->iarg[0], g);
 }
 
+/* Output k: plane k of y (n, R, width), recorded with output_backward. */
 static tg_tensor *output_view(tg_tensor *y, int k)
 {
     tg_tensor *v = tg__view_of("tg_fuse_run", y, 2, y->shape + 1, y->stride + 1, y->offset + k * y->stride[0]);
