@@ -277,15 +277,18 @@ tg_tensor *tg_pad(tg_tensor *x, int npad, const int64_t *pad, double value)
     if (!tg__valid_shape(fn, x->ndim, shape)) return NULL;
     if (x->dtype == TG_I64 && !(value >= -0x1p63 && value < 0x1p63))
         return tg_error("%s: value cannot be converted to type int64 without overflow: %g", fn, value);
+    /* The node's copy of the geometry first: out of memory then, nothing
+     * is made (after y, outside any scope, y would be left to no one). */
+    pad_geometry *kept = NULL;
+    if (tg_is_grad_enabled() && x->requires_grad && !(kept = tg__arena_alloc(sizeof geo))) return NULL;
     tg_tensor *y = tg_full(x->dtype, x->ndim, shape, value);
     if (!y) return NULL;
     tg_tensor dst = tg__region(y, geo.out_start, geo.len), src = tg__region(x, geo.in_start, geo.len);
     tg_copy_(&dst, &src);
     tg_node *node = tg_record("pad", pad_backward, y, 1, &x);
     if (node) {
-        /* Out of memory leaves the node unreachable: y is not handed out. */
-        if (!(node->ctx = tg__arena_alloc(sizeof geo))) return NULL;
-        memcpy(node->ctx, &geo, sizeof geo);
+        memcpy(kept, &geo, sizeof geo);
+        node->ctx = kept;
     }
     return y;
 }

@@ -209,6 +209,43 @@ static void test_forward_out_of_memory(void **state)
     tg_free(want);
 }
 
+/* 3. tg_pad of a tensor that requires grad, with each of its allocations
+ * failing in turn, inside a scope and outside: NULL and a message, or the
+ * full result; outside any scope no tensor is left to no one (its node's
+ * copy of the geometry was allocated after the result). */
+static void test_pad_out_of_memory(void **state)
+{
+    (void)state;
+    tg_tensor *x = leaf_f64(2, (int64_t[]){3, 4}, -1, 1);
+    const int64_t pad[4] = {1, 2, -1, 1};
+    tg_tensor *want = tg_pad(x, 4, pad, 0.5);
+    assert_non_null(want);
+    for (int scoped = 0; scoped < 2; scoped++) {
+        int64_t count = 0;
+        for (int64_t k = -1; k < count; k++) {
+            tg_scope *s = scoped ? tg_scope_begin() : NULL;
+            int64_t live = tg__live_tensors();
+            tg_clear_error();
+            tg__alloc_fail_at(k < 0 ? INT64_MAX : k);
+            tg_tensor *y = tg_pad(x, 4, pad, 0.5);
+            if (k < 0) count = tg__alloc_count();
+            tg__alloc_fail_at(-1);
+            if (y) assert_close(y, want, 0, 0, "pad");
+            else assert_true(tg_last_error()[0] != '\0');
+            if (k < 0) assert_non_null(y);
+            if (!scoped) {
+                assert_int_equal(tg__live_tensors() - live, y ? 1 : 0);
+                tg_free(y);
+            }
+            if (s) tg_scope_end(s);
+        }
+        assert_true(count >= 2);
+    }
+    tg_release_thread_memory();
+    tg_free(want);
+    tg_free(x);
+}
+
 /* 3. tg_matmul of 1-D operands (promoted to matrices by views) with each
  * of its allocations failing in turn, inside a scope and outside: NULL and
  * a message, or the full result; never a promoted view taken as made. */
@@ -973,6 +1010,7 @@ int main(void)
         cmocka_unit_test(test_saved_tensors_modified_in_place),
         cmocka_unit_test(test_backward_out_of_memory),
         cmocka_unit_test(test_forward_out_of_memory), cmocka_unit_test(test_matmul_vectors_out_of_memory),
+        cmocka_unit_test(test_pad_out_of_memory),
         cmocka_unit_test(test_release_detaches_persistent_results),
         cmocka_unit_test(test_gradcheck_same_leaf_twice),
         cmocka_unit_test(test_null_outputs),

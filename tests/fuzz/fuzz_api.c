@@ -15,7 +15,8 @@
  * behind outside any scope: an LSTM that could not open its own scope, an
  * embedding's contiguous copy of a strided index, a tg_split that failed
  * part way, a log-softmax's copy of its input when its result could not be
- * allocated, and the harness's own cell-layer call).
+ * allocated, a pad whose node had no memory for its geometry, and the
+ * harness's own cell-layer call).
  *
  * fuzz-seeds: tests/fuzz/fuzz_api_seeds/[a-z]*
  * fuzz-options: -max_len=512 -len_control=0
