@@ -211,8 +211,9 @@ static void test_forward_out_of_memory(void **state)
 
 /* 3. tg_pad of a tensor that requires grad, with each of its allocations
  * failing in turn, inside a scope and outside: NULL and a message, or the
- * full result; outside any scope no tensor is left to no one (its node's
- * copy of the geometry was allocated after the result). */
+ * full result, and outside any scope no tensor left to no one (as was the
+ * result when the node's copy of the geometry, allocated after it, could
+ * not be). */
 static void test_pad_out_of_memory(void **state)
 {
     (void)state;
