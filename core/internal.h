@@ -96,6 +96,11 @@ typedef struct {
 } tg__parallel;
 /* The threads wanted for work units, parallel from min_work on. */
 int tg__threads_for(int64_t work, int64_t min_work);
+/* Part tid of nt of [0, n) in whole units of `unit` elements (the last
+ * part ends at n): [*lo, *hi), empty when there are fewer units than
+ * parts. The split OpenMP's static schedule makes of a loop when unit is
+ * 1; the GEMM and the fused ops split their work with it. */
+void tg__share(int64_t n, int64_t unit, int nt, int tid, int64_t *lo, int64_t *hi);
 tg__parallel tg__parallel_begin(int wanted);
 void tg__parallel_arrive(tg__parallel *r);
 void tg__parallel_end(tg__parallel *r);

@@ -42,6 +42,15 @@ int tg__threads_for(int64_t work, int64_t min_work)
     return work < min_work ? 1 : tg_get_num_threads();
 }
 
+void tg__share(int64_t n, int64_t unit, int nt, int tid, int64_t *lo, int64_t *hi)
+{
+    int64_t units = (n + unit - 1) / unit;
+    *lo = units * tid / nt * unit;
+    *hi = units * (tid + 1) / nt * unit;
+    if (*hi > n) *hi = n;
+    if (*lo > n) *lo = n;
+}
+
 _Thread_local tg__prefetch_range tg__prefetching;
 
 void tg__prefetch_rows_later(int k, const tg_tensor *x, int64_t r0, int64_t r1)

@@ -246,9 +246,7 @@ static void run_share(void *ctx)
     int64_t piece = piece_of(job->dtype), pieces_per_row = (job->p->width + piece - 1) / piece;
     int64_t tasks = job->p->rows * pieces_per_row, first = 0, end = tasks;
 #ifdef _OPENMP
-    int64_t threads = omp_get_num_threads(), tid = omp_get_thread_num();
-    first = tasks * tid / threads;
-    end = tasks * (tid + 1) / threads;
+    tg__share(tasks, 1, omp_get_num_threads(), omp_get_thread_num(), &first, &end);
 #endif
     int64_t row_end = end > first ? (end - 1) / pieces_per_row + 1 : 0;
     for (int64_t t = first; t < end; t++) run_task(job, t, row_end);

@@ -169,17 +169,6 @@ static int threads_for(int64_t M, int64_t N, int64_t K, double cost)
     return (double)M * (double)N * (double)K * cost < TG_GEMM_PARALLEL_MIN ? 1 : tg_get_num_threads();
 }
 
-/* Part tid of nt of [0, n) in whole units of `unit` elements (the last
- * part ends at n): [*lo, *hi), empty when there are fewer units than parts. */
-static void share(int64_t n, int64_t unit, int nt, int tid, int64_t *lo, int64_t *hi)
-{
-    int64_t units = (n + unit - 1) / unit;
-    *lo = units * tid / nt * unit;
-    *hi = units * (tid + 1) / nt * unit;
-    if (*hi > n) *hi = n;
-    if (*lo > n) *lo = n;
-}
-
 /* This thread's block [m0,m1) x [n0,n1) of C: the factorisation
  * nthreads = tm * tn whose largest block has the fewest tiles, and among
  * those the one that packs least. Each thread packs the rows of A and the
@@ -225,8 +214,8 @@ static void thread_block(const tg_gemm_blocking *bl, bool b_in_place, int nthrea
      * step at B=64 T=50 I=H=256 20.81 ms against 21.22 (medians of 7
      * alternating runs). Which thread computes a row changes nothing in
      * how it is computed. */
-    share(M, 1, tm, tid / tn, m0, m1);
-    share(N, bl->nr, tn, tid % tn, n0, n1);
+    tg__share(M, 1, tm, tid / tn, m0, m1);
+    tg__share(N, bl->nr, tn, tid % tn, n0, n1);
 }
 
 #ifdef TG_USE_BLAS

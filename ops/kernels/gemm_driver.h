@@ -384,8 +384,8 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
     T *bufs = NULL;
     int64_t per_thread = NAME(pack_elems)(&impl->NAME(blocking), wt ? M : N);
     const int64_t wkc = wt ? NAME(wt_kc)(&impl->NAME(blocking), M, K) : 0;
-    if (wt && per_thread < round_up(M, impl->NAME(blocking).nr) * wkc)
-        per_thread = round_up(M, impl->NAME(blocking).nr) * wkc;
+    const int64_t packed_a = round_up(M, impl->NAME(blocking).nr) * wkc;
+    if (per_thread < packed_a) per_thread = packed_a;
     if (!dots) {
         bufs = tls_buffer(0, (size_t)(wanted * per_thread) * sizeof(T));
         if (!bufs)
@@ -403,7 +403,7 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
             {
                 tg__parallel_arrive(&region);
                 int64_t n0, n1;
-                share(N, 4, omp_get_num_threads(), omp_get_thread_num(), &n0, &n1);
+                tg__share(N, 4, omp_get_num_threads(), omp_get_thread_num(), &n0, &n1);
                 NAME(gemm_dots)(impl, n0, n1, M, K, alpha, A, rsA, B, csB, beta, C, rsC, csC);
             }
             tg__parallel_end(&region);
@@ -422,7 +422,7 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
                 tg__parallel_arrive(&region);
                 int tid = omp_get_thread_num();
                 int64_t n0, n1;
-                share(N, impl->NAME(blocking).mr, omp_get_num_threads(), tid, &n0, &n1);
+                tg__share(N, impl->NAME(blocking).mr, omp_get_num_threads(), tid, &n0, &n1);
                 if (n0 < n1)
                     NAME(gemm_wt)(impl, bufs + tid * per_thread, wkc, n0, n1, M, K, alpha, A,
                                   rsA, csA, B, csB, beta, C, rsC);
@@ -622,7 +622,7 @@ static int NAME(gemm_shared_a)(const char *fn, int64_t M, int64_t K, const T *A,
             tg__parallel_arrive(&region);
             int tid = omp_get_thread_num();
             int64_t m0, m1;
-            share(M, 1, omp_get_num_threads(), tid, &m0, &m1);
+            tg__share(M, 1, omp_get_num_threads(), tid, &m0, &m1);
             if (m0 < m1)
                 NAME(gemm_shared_a_block)(impl, bufs + tid * per_thread, m0, m1, K, A, rsA, csA, n, out,
                                           beta, sums);
