@@ -397,15 +397,18 @@ static void drop_parts(tg_node *n, bool release_them)
 }
 
 /* False with PyTorch's message if an input, a saved tensor or the output of
- * n has been modified in place since n was recorded (backward functions
- * read all three). */
+ * n has been modified in place since n was recorded, unless n's backward
+ * never reads its values (tg_node.unread_inputs, unread_out): as PyTorch
+ * checks only what a node saved, so that y.add_(1) after z = y + 1 leaves
+ * z's gradient alone. */
 static bool unmodified(const tg_node *n)
 {
     for (int k = -1; k < n->n_inputs + 4; k++) {
         bool input = k >= 0 && k < n->n_inputs;
         const tg_tensor *t = k < 0 ? n->out : input ? n->inputs[k] : n->saved[k - n->n_inputs];
         int64_t expected = k < 0 ? n->out_version : input ? n->input_versions[k] : n->saved_versions[k - n->n_inputs];
-        if (!t || expected < 0 || t->storage->version == expected) continue;
+        bool unread = k < 0 ? n->unread_out : input && k < 8 && (n->unread_inputs >> k & 1);
+        if (!t || expected < 0 || unread || t->storage->version == expected) continue;
         char s[128], which[64];
         if (k < 0) snprintf(which, sizeof which, "the output");
         else snprintf(which, sizeof which, "%s %d", input ? "input" : "saved tensor", input ? k : k - n->n_inputs);

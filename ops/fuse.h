@@ -7,8 +7,10 @@
  * and writes only the results. Its backward recomputes the chain on each
  * piece and differentiates it by the rule of each op in turn (reverse mode
  * over the expression), so a cell written this way is still a composition
- * of ops with no hand-written gradient, and keeps only the expression's
- * inputs for the backward.
+ * of ops with no hand-written gradient. For the backward it keeps its
+ * activations (sigmoid, tanh) and the inputs the gradients read; of an
+ * input made by another op and read only in some of its blocks, it keeps
+ * copies of those blocks instead of the whole input.
  *
  * An expression works on blocks of `width` columns: an input is a (R, C)
  * or (1, C) tensor (or a (C) vector, as a row) and a value is one of its

@@ -133,6 +133,19 @@ static void test_saved_tensors_modified_in_place(void **state)
     tg_optim_free(sgd);
     tg_params_free(&params);
 
+    /* What no backward reads may change, as in PyTorch, which checks only
+     * what a node saved: z = y + 1 with y = 2 w, then y changed; z's
+     * gradient reaches w as 2. */
+    tg_tensor *twice = tg_mul_scalar(w, 2.0);
+    tg_tensor *z = tg_add_scalar(twice, 1.0);
+    was = tg_no_grad_begin();
+    tg_fill_(twice, 100.0);
+    tg_no_grad_end(was);
+    if (tg_backward(tg_sum(z, 0, NULL, false), NULL) != 0) fail_msg("backward: %s", tg_last_error());
+    assert_near(tg_get(w->grad, (int64_t[]){4, 2}), 2.0, 0);
+    tg_free(w->grad);
+    w->grad = NULL;
+
     /* Unchanged, the same graphs run; a change made before forward is fine. */
     idx = tg_from_array(TG_I64, 1, (int64_t[]){3}, (int64_t[]){0, 1, 4});
     tg_fill_(idx, 2);
