@@ -366,8 +366,9 @@ static tg_tensor *output_view(tg_tensor *y, int k)
     return v;
 }
 
-/* The live loads of an input made by another op (not a leaf), row by row,
- * of which the backward reads some blocks but not all (a GRU's hidden
+/* The live loads of an input made by another op in scope memory (not a
+ * leaf, nor a view of memory that outlives the scope), row by row, of
+ * which the backward reads some blocks but not all (a GRU's hidden
  * projection hW: its n block, which r multiplies, and not its r and z
  * blocks), get slots among the saved activations: the forward copies them
  * there, and the input becomes one the backward never reads, whose memory
@@ -379,7 +380,7 @@ static tg_tensor *output_view(tg_tensor *y, int k)
 static void save_partial_loads(fuse_plan *p, tg_tensor *const *inputs)
 {
     for (int j = 0; j < p->n_inputs; j++) {
-        if (!inputs[j]->node || p->in[j].rs == 0) continue;
+        if (!inputs[j]->node || inputs[j]->storage->persistent || p->in[j].rs == 0) continue;
         uint64_t blocks = 0; /* the live blocks, up to 64 of them */
         bool loaded = false;
         for (int v = 0; v < p->n_values; v++) {

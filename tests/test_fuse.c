@@ -718,35 +718,40 @@ static void test_input_modified_before_backward(void **state)
  * three, is kept as a copy of that block (the rest of it is left to be
  * reused): changed in place after the forward, it leaves the gradients
  * those of the values the forward read. y = sigmoid(p0) * p2 for p = 1 a,
- * so da0 = sigmoid'(a0) a2, da1 = 0, da2 = sigmoid(a0). An input read
+ * so da0 = sigmoid'(a0) a2, da1 = 0, da2 = sigmoid(a0); p contiguous, and
+ * p the transpose of a product's result (columns 2 apart). An input read
  * whole is still refused when changed (test_input_modified_before_backward). */
 static void test_partly_read_input_kept_as_copy(void **state)
 {
     (void)state;
     double av[12] = {0.5, -1, 2, -0.25, 3, -1.5, -2, 0.75, 1.5, 0.125, -0.5, 4};
-    tg_tensor *a = tg_requires_grad(tg_from_array(TG_F64, 2, (int64_t[]){2, 6}, av), true);
-    tg_scope *s = tg_scope_begin();
-    tg_tensor *p = tg_mul_scalar(a, 1.0);
-    tg_fuse f;
-    tg_fuse_begin(&f, 2);
-    tg_tensor *out;
-    int v = tg_fuse_mul(&f, tg_fuse_sigmoid(&f, tg_fuse_input(&f, p, 0)), tg_fuse_input(&f, p, 2));
-    assert_int_equal(tg_fuse_run(&f, 1, &v, &out), 0);
-    tg_tensor *loss = tg_sum(out, 0, NULL, false);
-    bool was = tg_set_grad_enabled(false);
-    assert_int_equal(tg_fill_(p, 7.0), 0);
-    tg_set_grad_enabled(was);
-    if (tg_backward(loss, NULL) != 0) fail_msg("backward: %s", tg_last_error());
-    assert_non_null(a->grad);
-    for (int r = 0; r < 2; r++)
-        for (int k = 0; k < 2; k++) {
-            double x = av[6 * r + k], sig = 1 / (1 + exp(-x));
-            assert_near(tg_get(a->grad, (int64_t[]){r, k}), sig * (1 - sig) * av[6 * r + 4 + k], 1e-15);
-            assert_near(tg_get(a->grad, (int64_t[]){r, 2 + k}), 0, 0);
-            assert_near(tg_get(a->grad, (int64_t[]){r, 4 + k}), sig, 1e-15);
-        }
-    tg_scope_end(s);
-    tg_free(a);
+    for (int transposed = 0; transposed < 2; transposed++) {
+        tg_tensor *a = tg_requires_grad(tg_from_array(TG_F64, 2, (int64_t[]){2, 6}, av), true);
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *p = transposed ? tg_transpose(tg_contiguous(tg_transpose(tg_mul_scalar(a, 1.0), 0, 1)), 0, 1)
+                                  : tg_mul_scalar(a, 1.0);
+        assert_true(p->stride[1] == (transposed ? 2 : 1));
+        tg_fuse f;
+        tg_fuse_begin(&f, 2);
+        tg_tensor *out;
+        int v = tg_fuse_mul(&f, tg_fuse_sigmoid(&f, tg_fuse_input(&f, p, 0)), tg_fuse_input(&f, p, 2));
+        assert_int_equal(tg_fuse_run(&f, 1, &v, &out), 0);
+        tg_tensor *loss = tg_sum(out, 0, NULL, false);
+        bool was = tg_set_grad_enabled(false);
+        assert_int_equal(tg_fill_(p, 7.0), 0);
+        tg_set_grad_enabled(was);
+        if (tg_backward(loss, NULL) != 0) fail_msg("backward (transposed %d): %s", transposed, tg_last_error());
+        assert_non_null(a->grad);
+        for (int r = 0; r < 2; r++)
+            for (int k = 0; k < 2; k++) {
+                double x = av[6 * r + k], sig = 1 / (1 + exp(-x));
+                assert_near(tg_get(a->grad, (int64_t[]){r, k}), sig * (1 - sig) * av[6 * r + 4 + k], 1e-15);
+                assert_near(tg_get(a->grad, (int64_t[]){r, 2 + k}), 0, 0);
+                assert_near(tg_get(a->grad, (int64_t[]){r, 4 + k}), sig, 1e-15);
+            }
+        tg_scope_end(s);
+        tg_free(a);
+    }
 }
 
 /* TG_FUSE_MAX_VALUES values and TG_FUSE_MAX_INPUTS distinct inputs are
