@@ -431,6 +431,56 @@ static void test_weight_gradient_stored_or_added(void **state)
     }
 }
 
+/* A training step of the LSTM and the GRU gives the same bits on 1 and 2
+ * threads: its output, final states and every parameter's gradient. The
+ * shapes are large enough for the products and the fused cells to split
+ * between threads (B x H = 8192 elements), with each step's input
+ * projected in the step (B = 64) and before the loop (B = 96). */
+static void test_same_bits_on_one_and_two_threads(void **state)
+{
+    (void)state;
+    int before = tg_get_num_threads();
+    const tg_cell *cells[2] = {&tg_cell_lstm, &tg_cell_gru};
+    const int64_t batches[2] = {64, 96};
+    for (int c = 0; c < 2; c++)
+        for (int b = 0; b < 2; b++) {
+            tg_manual_seed(31);
+            tg_rnn_config config = {.input_size = 32, .hidden_size = 128, .dtype = TG_F32};
+            tg_rnn *rnn = tg_rnn_new(cells[c], &config);
+            tg_tensor *x = tg_rand(TG_F32, 3, (int64_t[]){4, batches[b], 32}, -1, 1);
+            tg_params params = tg_params_new();
+            assert_int_equal(tg_rnn_params(rnn, &params, NULL), 0);
+            tg_tensor *kept[2][8] = {{NULL}};
+            int n_kept = 0;
+            for (int t = 0; t < 2; t++) {
+                assert_int_equal(tg_set_num_threads(t + 1), 0);
+                tg_scope *s = tg_scope_begin();
+                tg_params_zero_grad(&params);
+                tg_rnn_output r;
+                assert_int_equal(tg_rnn_forward(rnn, x, 0, NULL, NULL, &r), 0);
+                if (tg_backward(tg_sum(tg_square(r.output), 0, NULL, false), NULL) != 0)
+                    fail_msg("%s B=%lld: backward: %s", cells[c]->name, (long long)batches[b], tg_last_error());
+                n_kept = 0;
+                kept[t][n_kept++] = tg_keep(tg_clone(r.output));
+                kept[t][n_kept++] = tg_keep(tg_clone(r.h_n));
+                for (int k = 0; k < params.count; k++) kept[t][n_kept++] = tg_keep(tg_clone(params.items[k].tensor->grad));
+                tg_scope_end(s);
+            }
+            for (int k = 0; k < n_kept; k++) {
+                assert_true(tg_numel(kept[0][k]) == tg_numel(kept[1][k]));
+                if (memcmp(tg_data(kept[0][k]), tg_data(kept[1][k]), sizeof(float) * (size_t)tg_numel(kept[0][k])))
+                    fail_msg("%s B=%lld: result %d differs between 1 and 2 threads", cells[c]->name,
+                             (long long)batches[b], k);
+                tg_free(kept[0][k]);
+                tg_free(kept[1][k]);
+            }
+            tg_params_free(&params);
+            tg_free(x);
+            tg_rnn_free(rnn);
+        }
+    tg_set_num_threads(before);
+}
+
 /* --- options beyond PyTorch ----------------------------------------------------------- */
 
 static void test_learnable_initial_state(void **state)
@@ -728,6 +778,7 @@ int main(void)
         cmocka_unit_test(test_recurrent_init),         cmocka_unit_test(test_zero_initial_state_left_out),
         cmocka_unit_test(test_padded_weight_copy),       cmocka_unit_test(test_weight_gradient_stored_or_added),
         cmocka_unit_test(test_no_grad_projects_per_step),
+        cmocka_unit_test(test_same_bits_on_one_and_two_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
