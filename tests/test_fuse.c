@@ -1,10 +1,12 @@
 /* tg_fuse: gradchecks of LSTM- and GRU-like expressions on inputs of every
  * layout (contiguous, transposed, sliced, broadcast rows, expanded, sharing
- * storage), values and gradients against the same expressions composed
+ * storage; leaves, or an op's results read in part and saved block by
+ * block), values and gradients against the same expressions composed
  * from the separate ops in F32 and F64, lerp exact at its ends, loads and
  * values no output reads, results outside any scope and with no rows, the
  * same bits on 1 and 2 threads, no grad, inputs modified in place before
- * backward, the limits, and bad expressions. */
+ * backward (refused, or harmless for blocks kept as copies), the limits,
+ * and bad expressions. */
 #include "support.h"
 #include <tapegrad/fuse.h>
 #include <tapegrad/tapegrad.h>
