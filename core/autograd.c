@@ -197,7 +197,7 @@ static bool read_by_backward(const tg_storage *s, const tg_node *tape_mark)
     for (const tg_node *n = tape_tail; n && n != tape_mark; n = n->prev) {
         if (n->out && n->out->storage == s && !n->unread_out) return true;
         for (int i = 0; i < n->n_inputs; i++)
-            if (n->inputs[i] && n->inputs[i]->storage == s && (i >= 8 || !(n->unread_inputs >> i & 1))) return true;
+            if (n->inputs[i] && n->inputs[i]->storage == s && tg__reads_input(n, i)) return true;
         for (int k = 0; k < 4; k++)
             if (n->saved[k] && n->saved[k]->storage == s) return true;
     }
@@ -407,7 +407,7 @@ static bool unmodified(const tg_node *n)
         bool input = k >= 0 && k < n->n_inputs;
         const tg_tensor *t = k < 0 ? n->out : input ? n->inputs[k] : n->saved[k - n->n_inputs];
         int64_t expected = k < 0 ? n->out_version : input ? n->input_versions[k] : n->saved_versions[k - n->n_inputs];
-        bool unread = k < 0 ? n->unread_out : input && k < 8 && (n->unread_inputs >> k & 1);
+        bool unread = k < 0 ? n->unread_out : input && !tg__reads_input(n, k);
         if (!t || expected < 0 || unread || t->storage->version == expected) continue;
         char s[128], which[64];
         if (k < 0) snprintf(which, sizeof which, "the output");

@@ -532,6 +532,9 @@ static inline tg_node *tg__unread(tg_node *n, unsigned inputs, bool out)
     }
     return n;
 }
+/* Whether n's backward may read the values of its input k (inputs past
+ * the mask's 8 bits always count as read). */
+static inline bool tg__reads_input(const tg_node *n, int k) { return k >= 8 || !(n->unread_inputs >> k & 1); }
 
 /* Parts of a node's output that are views with nodes of their own (a
  * fused expression's outputs, ops/fuse.c) may hand their gradients to it

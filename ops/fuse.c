@@ -230,8 +230,8 @@ static void prefetch_next(const tg_node *next, int64_t r0, int64_t r1)
         const tg_node *m = next->inputs[j]->node;
         for (int k = 0; m && k < m->n_inputs; k++) {
             const tg_tensor *in = m->inputs[k];
-            bool read = k >= 8 || !(m->unread_inputs >> k & 1);
-            if (!in || !read || in->ndim != 2 || in->shape[0] != q->rows || in->stride[1] != 1) continue;
+            if (!in || !tg__reads_input(m, k) || in->ndim != 2 || in->shape[0] != q->rows || in->stride[1] != 1)
+                continue;
             tg__prefetch_rows_later(2, in, r0, r1);
             return;
         }
@@ -381,15 +381,13 @@ static void save_partial_loads(fuse_plan *p, tg_tensor *const *inputs)
 {
     for (int j = 0; j < p->n_inputs; j++) {
         if (!inputs[j]->node || inputs[j]->storage->persistent || p->in[j].rs == 0) continue;
-        uint64_t blocks = 0; /* the live blocks, up to 64 of them */
-        bool loaded = false;
+        uint64_t blocks = 0; /* the live blocks, up to 64 of them (all 64 past that) */
         for (int v = 0; v < p->n_values; v++) {
             const tg_fuse_value *x = &p->values[v];
-            if (x->op != TG_FUSE_LOAD || x->input != j || !p->live[v]) continue;
-            loaded = true;
-            blocks |= x->block < 64 ? 1ull << x->block : ~0ull;
+            if (x->op == TG_FUSE_LOAD && x->input == j && p->live[v])
+                blocks |= x->block < 64 ? 1ull << x->block : ~0ull;
         }
-        if (!loaded || (int64_t)__builtin_popcountll(blocks) * p->width >= p->n_cols[j]) continue;
+        if (!blocks || (int64_t)__builtin_popcountll(blocks) * p->width >= p->n_cols[j]) continue;
         for (int v = 0; v < p->n_values; v++) {
             const tg_fuse_value *x = &p->values[v];
             if (x->op == TG_FUSE_LOAD && x->input == j && p->live[v]) p->act_slot[v] = p->n_act++;
