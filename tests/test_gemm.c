@@ -459,6 +459,41 @@ static void test_bad_arguments(void **state)
     assert_int_equal(tg_simd_force(NULL), 0);
 }
 
+/* The automatic choice between the two AVX-512 levels follows the timed
+ * probe: 512-bit FMAs are kept where they do at least 1.5 times the flops
+ * per tick of 256-bit ones (the same count of instructions, so full width
+ * takes the same time and a split 512-bit unit twice as long). */
+static void test_wide_vectors_chosen_by_their_speed(void **state)
+{
+    (void)state;
+    assert_true(tg_simd_wide_pays(1000, 1000));  /* full width: 2 */
+    assert_true(tg_simd_wide_pays(1320, 1000));  /* 1.52 */
+    assert_false(tg_simd_wide_pays(1340, 1000)); /* 1.49 */
+    assert_false(tg_simd_wide_pays(2000, 1000)); /* split in two halves: 1 */
+    assert_false(tg_simd_wide_pays(UINT64_MAX, 1000));
+    /* No clock to time with: the widest level the CPU runs, as before. */
+    assert_true(tg_simd_wide_pays(0, 1000));
+    assert_true(tg_simd_wide_pays(1000, 0));
+#if defined(TG_HAVE_AVX512) && defined(TG_HAVE_AVX512VL)
+    /* Both probes run the same arithmetic on lane 0: 12 chains of
+     * x * 0.999999 + 1e-7 from 0..11, summed (only on a CPU that runs them). */
+    if (tg_simd_force("avx512") == 0) {
+        float sum = 0;
+        for (int c = 0; c < TG_FMA_PROBE_CHAINS; c++) sum += (float)c;
+        assert_true(tg_fma_probe_avx512vl(0) == sum);
+        assert_true(tg_fma_probe_avx512(0) == sum);
+        float after = tg_fma_probe_avx512(40);
+        assert_true(after == tg_fma_probe_avx512vl(40));
+        assert_true(after > sum - 1 && after < sum); /* each chain shrinks a little */
+        unsetenv("TG_SIMD");
+        assert_int_equal(tg_simd_force(NULL), 0);
+        /* With both levels usable, the automatic choice is one of them. */
+        assert_true(strcmp(tg_simd_level(), "avx512") == 0 || strcmp(tg_simd_level(), "avx512vl") == 0);
+    }
+    assert_int_equal(tg_simd_force(NULL), 0);
+#endif
+}
+
 /* A small product's packing buffers are sized by its shape, not by a whole
  * cache block: memory asked of the system is memory written (large
  * buffers get huge pages, which khugepaged would otherwise fill in). */
@@ -496,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_shared_a_bits),
         cmocka_unit_test(test_bias_bits),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_wide_vectors_chosen_by_their_speed),
         cmocka_unit_test(test_small_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

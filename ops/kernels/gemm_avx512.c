@@ -102,3 +102,5 @@ static inline __attribute__((always_inline)) void transpose_regs_pd(__m512d r[8]
 #define VS pd
 #define DT f64
 #include "gemm_simd.h"
+
+TG_DEFINE_FMA_PROBE(tg_fma_probe_avx512, __m512, _mm512)

@@ -153,6 +153,42 @@ TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
     TG_HIDDEN void tg_pack_a_f32_##LEVEL(int64_t, int, const float *, int64_t, float *);    \
     TG_HIDDEN void tg_pack_a_f64_##LEVEL(int64_t, int, const double *, int64_t, double *)
 
+/* The probe simd.c times to tell full-width 512-bit FMAs from ones split
+ * into two 256-bit halves: `iters` rounds of TG_FMA_PROBE_CHAINS
+ * independent multiply-add chains on float vectors of VEC (intrinsic
+ * prefix PFX), more chains than FMA latency times pipes on any core. It
+ * returns a lane of their sum, so the loop is kept. The avx512 level
+ * defines tg_fma_probe_avx512 on __m512, avx512vl tg_fma_probe_avx512vl on
+ * __m256: the same count of instructions, twice the flops in the first. */
+#define TG_FMA_PROBE_CHAINS 12
+#define TG_DEFINE_FMA_PROBE(NAME, VEC, PFX)                                                   \
+    float NAME(int64_t iters)                                                                 \
+    {                                                                                         \
+        VEC acc[TG_FMA_PROBE_CHAINS], a = PFX##_set1_ps(0.999999f), b = PFX##_set1_ps(1e-7f); \
+        _Pragma("GCC unroll 16") for (int c = 0; c < TG_FMA_PROBE_CHAINS; c++)               \
+            acc[c] = PFX##_set1_ps((float)c);                                                 \
+        for (int64_t i = 0; i < iters; i++) {                                                 \
+            _Pragma("GCC unroll 16") for (int c = 0; c < TG_FMA_PROBE_CHAINS; c++)           \
+                acc[c] = PFX##_fmadd_ps(acc[c], a, b);                                        \
+        }                                                                                     \
+        VEC sum = acc[0];                                                                     \
+        _Pragma("GCC unroll 16") for (int c = 1; c < TG_FMA_PROBE_CHAINS; c++)               \
+            sum = PFX##_add_ps(sum, acc[c]);                                                  \
+        return PFX##_cvtss_f32(sum);                                                          \
+    }
+#if defined(TG_HAVE_AVX512) && defined(TG_HAVE_AVX512VL)
+TG_HIDDEN float tg_fma_probe_avx512(int64_t iters);
+TG_HIDDEN float tg_fma_probe_avx512vl(int64_t iters);
+#endif
+
+/* Whether 512-bit FMAs pay for themselves: the probe above took
+ * ticks_wide on 512-bit vectors and ticks_narrow on 256-bit ones, and the
+ * wide vectors must do at least 1.5 times the flops per tick. Full-width
+ * cores give 2 (Zen 5's server parts), cores that split each 512-bit FMA
+ * in two give 1 (Zen 4, Zen 5's laptop parts, Intel's cores with one
+ * 512-bit FMA unit). A zero time (no usable clock) says yes. */
+TG_HIDDEN bool tg_simd_wide_pays(uint64_t ticks_wide, uint64_t ticks_narrow);
+
 TG_SIMD_DECLARE(scalar);
 #ifdef TG_HAVE_AVX2
 TG_SIMD_DECLARE(avx2);

@@ -7,8 +7,8 @@
 #include "kern_simd.h"
 #include <tapegrad/error.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
+#if defined(TG_HAVE_AVX512) && defined(TG_HAVE_AVX512VL)
+#include <x86intrin.h>
 #endif
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -127,28 +127,51 @@ static int level_from_name(const char *name)
     return -1;
 }
 
-/* Which instructions exist does not say which are fast: Zen 4 (AMD family
- * 19h) runs a 512-bit FMA as two 256-bit halves, so its AVX-512 peak equals
- * its AVX2 peak (bench/peak: 117 GFLOP/s per core in f32 for both), and
- * 256-bit kernels, with their cheaper loads, are faster there (SGEMM
- * 1024^3: 97 GFLOP/s with 512-bit tiles, 100 with the AVX2 ones, 103 with
- * avx512vl's, the AVX2 code given AVX-512's 32 registers for a taller tile).
- * Zen 5 (family 1Ah) and Intel's server cores have full-width AVX-512 and
- * keep it. */
-static bool avx512_is_double_pumped(void)
+/* Which instructions exist does not say which are fast: Zen 4 runs a
+ * 512-bit FMA as two 256-bit halves, so its AVX-512 peak equals its AVX2
+ * peak (bench/peak: 117 GFLOP/s per core in f32 for both), and 256-bit
+ * kernels, with their cheaper loads, are faster there (SGEMM 1024^3: 97
+ * GFLOP/s with 512-bit tiles, 100 with the AVX2 ones, 103 with avx512vl's,
+ * the AVX2 code given AVX-512's 32 registers for a taller tile). Zen 5's
+ * server cores have full-width AVX-512, its laptop cores split it as Zen 4
+ * does, and so do Intel's cores with one 512-bit FMA unit: no family or
+ * model number says which, so the first call times both vector widths on
+ * the FMA probe (kern_simd.h): about 20 us, once per process. Each
+ * round's best time is kept, since a round the host interrupts only runs
+ * long, and the two widths alternate, so a change of clock lands on both.
+ * The two answers are 2 and 1 flops per tick against 256-bit vectors, far
+ * from the 1.5 that separates them, so noise does not move the choice. */
+#define PROBE_ROUNDS 12
+#define PROBE_ITERS 512
+
+bool tg_simd_wide_pays(uint64_t ticks_wide, uint64_t ticks_narrow)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    unsigned a, b, c, d;
-    if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
-    bool amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163; /* "AuthenticAMD" */
-    if (!amd || !__get_cpuid(1, &a, &b, &c, &d)) return false;
-    unsigned family = (a >> 8) & 0xf;
-    if (family == 0xf) family += (a >> 20) & 0xff;
-    return family == 0x19;
-#else
-    return false;
-#endif
+    if (ticks_wide == 0 || ticks_narrow == 0) return true;
+    /* 2 ticks_narrow / ticks_wide >= 1.5 */
+    return 4 * (double)ticks_narrow >= 3 * (double)ticks_wide;
 }
+
+#if defined(TG_HAVE_AVX512) && defined(TG_HAVE_AVX512VL)
+static bool avx512_is_full_width(void)
+{
+    uint64_t best[2] = {UINT64_MAX, UINT64_MAX};
+    float (*const probe[2])(int64_t) = {tg_fma_probe_avx512, tg_fma_probe_avx512vl};
+    volatile float sink = 0;
+    unsigned aux;
+    for (int round = 0; round < PROBE_ROUNDS; round++)
+        for (int w = 0; w < 2; w++) {
+            /* rdtscp waits for the instructions before it to finish. */
+            uint64_t t0 = __rdtscp(&aux);
+            sink += probe[w](PROBE_ITERS);
+            uint64_t t = __rdtscp(&aux) - t0;
+            if (t < best[w]) best[w] = t;
+        }
+    (void)sink;
+    return tg_simd_wide_pays(best[0], best[1]);
+}
+#else
+static bool avx512_is_full_width(void) { return true; }
+#endif
 
 /* The best usable level at or below the one TG_SIMD names (an unknown name
  * is ignored: the library must not fail because of a typo in the
@@ -157,7 +180,7 @@ static const tg_simd_impl *automatic_choice(void)
 {
     const char *env = getenv("TG_SIMD");
     int start = env ? level_from_name(env) : -1;
-    if (start < 0) start = level_impl(0) && avx512_is_double_pumped() ? 1 : 0;
+    if (start < 0) start = level_impl(0) && level_impl(1) && !avx512_is_full_width() ? 1 : 0;
     for (int level = start; level < LEVEL_COUNT; level++) {
         const tg_simd_impl *impl = level_impl(level);
         if (impl) return impl;
