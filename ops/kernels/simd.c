@@ -188,16 +188,23 @@ static const tg_simd_impl *automatic_choice(void)
     return &impl_scalar;
 }
 
-/* Racing first calls compute the same answer, so whichever store lands last
- * is as good as the other. */
+/* The first call chooses; calls racing it (the threads of a parallel
+ * region entering the vector math at once) wait for its answer rather
+ * than time the probe beside it, since two timings could disagree, and
+ * on two vCPUs that share a core each would slow the other's. */
 static _Atomic(const tg_simd_impl *) current;
+static atomic_flag choosing = ATOMIC_FLAG_INIT;
 
 const tg_simd_impl *tg_simd_current(void)
 {
     const tg_simd_impl *impl = atomic_load_explicit(&current, memory_order_acquire);
-    if (!impl) {
+    if (impl) return impl;
+    if (!atomic_flag_test_and_set_explicit(&choosing, memory_order_acq_rel)) {
         impl = automatic_choice();
         atomic_store_explicit(&current, impl, memory_order_release);
+        return impl;
+    }
+    while (!(impl = atomic_load_explicit(&current, memory_order_acquire))) {
     }
     return impl;
 }
