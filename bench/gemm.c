@@ -6,9 +6,12 @@
  * --ta / --tb store A / B transposed (A as (K,M), B as (N,K), both
  * row-major), the layout of x W^T with a PyTorch weight. Each of the R
  * repetitions (after a warm-up) times a batch of calls long enough (>= 2 ms)
- * for the clock to resolve it; "ms" is the median time of one call. With
+ * for the clock to resolve it; "ms" is the median time of one call, and
+ * "share_of_peak" the median over the batches of their share of the f32
+ * FMA peak measured right before each (bench/fma.h), per thread. With
  * --impl cblas (only if the benchmark was built against OpenBLAS) the same
  * product goes to cblas_sgemm/dgemm in the same process, for comparison. */
+#include "fma.h"
 #include "timing.h"
 #include <tapegrad/gemm.h>
 #include <tapegrad/threads.h>
@@ -120,20 +123,28 @@ int main(int argc, char **argv)
     int batch = (int)ceil(2.0 / per_call);
     if (batch < 1) batch = 1;
 
-    double *times = malloc(sizeof(double) * (size_t)o.reps);
+    double *times = malloc(sizeof(double) * (size_t)o.reps), *peak = malloc(sizeof(double) * (size_t)o.reps);
+    double *share = malloc(sizeof(double) * (size_t)o.reps), flops = 2.0 * o.m * o.n * o.k;
     for (int r = 0; r < o.reps; r++) {
+        /* The core's f32 peak right before the batch (about 1 ms): each
+         * time's share of the peak pairs it with the clock of its moment. */
+        peak[r] = bench_fma_peak_f32();
         double start = bench_now_ms();
         for (int b = 0; b < batch; b++) run_once(&o, A, B, C);
         times[r] = (bench_now_ms() - start) / batch;
+        share[r] = 100 * flops / (times[r] * 1e6) / (peak[r] * o.threads);
     }
-    
+
     double ms = bench_median(times, o.reps);
-    double gflops = 2.0 * o.m * o.n * o.k / (ms * 1e6);
+    double gflops = flops / (ms * 1e6);
     printf("{\"m\":%lld,\"n\":%lld,\"k\":%lld,\"ta\":%d,\"tb\":%d,\"dtype\":\"%s\",\"threads\":%d,"
-           "\"simd\":\"%s\",\"impl\":\"%s\",\"gflops\":%.2f,\"ms\":%.5f}\n",
+           "\"simd\":\"%s\",\"impl\":\"%s\",\"gflops\":%.2f,\"ms\":%.5f,\"peak_gflops\":%.1f,\"share_of_peak\":%.2f}\n",
            o.m, o.n, o.k, o.ta, o.tb, o.f64 ? "f64" : "f32", o.threads,
-           o.cblas ? "openblas" : tg_simd_level(), o.cblas ? "cblas" : "tg", gflops, ms);
+           o.cblas ? "openblas" : tg_simd_level(), o.cblas ? "cblas" : "tg", gflops, ms, bench_median(peak, o.reps),
+           bench_median(share, o.reps));
     free(times);
+    free(peak);
+    free(share);
     free(A);
     free(B);
     free(C);

@@ -9,7 +9,10 @@
  * --mode user runs the LSTM written below as a user's cell description,
  * with nothing but the public API, through the same driver as the built-in
  * one (user-ops: the same cell with its gate math op by op). Prints one JSON line with the median forward and forward+backward
- * times in milliseconds; bench/lstm_vs_torch.sh runs the same shapes
+ * times in milliseconds, the step's GEMM flops, and the median over the
+ * runs of their share of the f32 FMA peak measured right before each
+ * (bench/fma.h; f64 runs count against the f32 peak too, which is twice
+ * theirs); bench/lstm_vs_torch.sh runs the same shapes
  * through PyTorch in the same run and prints the ratio, and
  * bench/user_cell.sh compares the user's LSTM with the built-in one. */
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "fma.h"
 #include "timing.h"
 #include <tapegrad/tapegrad.h>
 
@@ -65,6 +69,25 @@ static tg_tensor *user_ops_lstm_step(const tg_cell_args *a)
     }
 static const tg_cell user_lstm = USER_LSTM("user LSTM", user_lstm_step);
 static const tg_cell user_ops_lstm = USER_LSTM("user LSTM, op by op", user_ops_lstm_step);
+
+/* The GEMM flops of one training step, as the step runs them. Per layer,
+ * with I_k its input width and G gate blocks, 2 B G H times: forward
+ * T I_k (the input's product) and (T - 1) H (the state's: the first
+ * step's zero state is left out); backward T I_k (the input weight's
+ * gradient), T I_k more where the input needs a gradient (layers above
+ * the first: x needs none) and 2 (T - 1) H (the state's and the state
+ * weight's gradients). A count of every product's flops in the library
+ * agrees with it to the flop. */
+static double step_gemm_flops(int gates, int64_t batch, int64_t seq, int64_t input, int64_t hidden, int layers)
+{
+    double flops = 0;
+    for (int k = 0; k < layers; k++) {
+        double ik = (double)(k == 0 ? input : hidden);
+        flops += 2.0 * (double)(batch * gates * hidden) *
+                 ((k > 0 ? 3.0 : 2.0) * (double)seq * ik + 3.0 * (double)(seq - 1) * (double)hidden);
+    }
+    return flops;
+}
 
 /* The process's peak resident memory so far. */
 static double max_rss_mb(void)
@@ -115,7 +138,12 @@ int main(int argc, char **argv)
     tg_params params = tg_params_new();
     tg_rnn_params(lstm, &params, NULL);
     double *forward = malloc(sizeof(double) * (size_t)reps), *total = malloc(sizeof(double) * (size_t)reps);
+    double *peak = malloc(sizeof(double) * (size_t)reps), *share = malloc(sizeof(double) * (size_t)reps);
+    double flops = step_gemm_flops(cell == &tg_cell_gru ? 3 : 4, batch, seq, input, hidden, layers);
     for (int r = -2; r < reps; r++) { /* two warm-up runs fill the arena and caches */
+        /* The core's peak right before the run (about 1 ms), for a share
+         * of the peak that pairs each time with the clock of its moment. */
+        if (r >= 0) peak[r] = bench_fma_peak_f32();
         tg_scope *s = tg_scope_begin();
         tg_params_zero_grad(&params);
         double t0 = bench_now_ms();
@@ -129,15 +157,19 @@ int main(int argc, char **argv)
         if (r >= 0) {
             forward[r] = t1 - t0;
             total[r] = t2 - t0;
+            share[r] = 100 * flops / (total[r] * 1e-3) / (peak[r] * 1e9 * threads);
         }
     }
     printf("{\"mode\":\"%s\",\"batch\":%lld,\"seq\":%lld,\"input\":%lld,\"hidden\":%lld,\"layers\":%d,\"threads\":%d,"
-           "\"layer_norm\":%d,\"dtype\":\"%s\",\"simd\":\"%s\",\"forward_ms\":%.3f,\"train_ms\":%.3f,\"max_rss_mb\":%.1f}\n",
+           "\"layer_norm\":%d,\"dtype\":\"%s\",\"simd\":\"%s\",\"forward_ms\":%.3f,\"train_ms\":%.3f,\"max_rss_mb\":%.1f,"
+           "\"gemm_gflop\":%.4f,\"peak_gflops\":%.1f,\"share_of_peak\":%.2f}\n",
            mode, (long long)batch, (long long)seq, (long long)input, (long long)hidden, layers, threads, layer_norm,
            dtype == TG_F32 ? "f32" : "f64", tg_simd_level(), bench_median(forward, reps), bench_median(total, reps),
-           max_rss_mb());
+           max_rss_mb(), flops * 1e-9, bench_median(peak, reps), bench_median(share, reps));
     free(forward);
     free(total);
+    free(peak);
+    free(share);
     tg_params_free(&params);
     tg_rnn_free(lstm);
     tg_free(x);
