@@ -375,6 +375,22 @@ static void test_shared_a_bits(void **state)
     assert_int_equal(tg_simd_force(NULL), 0);
 }
 
+/* TG_SIMD as the suite was started with (CI runs it once per level), kept
+ * while a test changes it, and put back with the automatic choice it makes. */
+static char *simd_env_save(void)
+{
+    const char *v = getenv("TG_SIMD");
+    return v ? strdup(v) : NULL;
+}
+
+static void simd_env_restore(char *saved)
+{
+    if (saved) setenv("TG_SIMD", saved, 1);
+    else unsetenv("TG_SIMD");
+    free(saved);
+    assert_int_equal(tg_simd_force(NULL), 0);
+}
+
 /* A product that adds a bias (tg__gemm_bias, a Linear layer's forward)
  * gives the bits of C filled with the bias and then tg_gemm with beta 1,
  * at every level, on 1 and 2 threads: shapes that take each path (dot
@@ -452,11 +468,11 @@ static void test_bad_arguments(void **state)
     assert_int_equal(tg_simd_force("scalar"), 0);
     assert_string_equal(tg_simd_level(), "scalar");
     /* TG_SIMD caps the automatic choice. */
+    char *saved = simd_env_save();
     setenv("TG_SIMD", "scalar", 1);
     assert_int_equal(tg_simd_force(NULL), 0);
     assert_string_equal(tg_simd_level(), "scalar");
-    unsetenv("TG_SIMD");
-    assert_int_equal(tg_simd_force(NULL), 0);
+    simd_env_restore(saved);
 }
 
 /* The automatic choice between the two AVX-512 levels follows the timed
@@ -485,10 +501,12 @@ static void test_wide_vectors_chosen_by_their_speed(void **state)
         float after = tg_fma_probe_avx512(40);
         assert_true(after == tg_fma_probe_avx512vl(40));
         assert_true(after > sum - 1 && after < sum); /* each chain shrinks a little */
+        char *saved = simd_env_save();
         unsetenv("TG_SIMD");
         assert_int_equal(tg_simd_force(NULL), 0);
         /* With both levels usable, the automatic choice is one of them. */
         assert_true(strcmp(tg_simd_level(), "avx512") == 0 || strcmp(tg_simd_level(), "avx512vl") == 0);
+        simd_env_restore(saved);
     }
     assert_int_equal(tg_simd_force(NULL), 0);
 #endif
