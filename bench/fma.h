@@ -1,10 +1,10 @@
 /* The FMA peak of one core: loops of independent fused multiply-adds for
  * each SIMD path (scalar, AVX2/FMA, AVX-512) and float type, long enough
  * to hide their latency, timed. bench/peak prints every path's; the
- * benchmarks that report a share of the peak time the best f32 path right
- * before each of their timed runs (bench_fma_peak_f32), so that the share
- * pairs each time with the peak of the same moment: the host moves a
- * core's clock by a tenth within minutes. Header-only, so bench/peak
+ * benchmarks that report a share of the peak time the widest f32 path
+ * right before each of their timed runs (bench_fma_peak_f32), so that the
+ * share pairs each time with the peak of the same moment: the host moves
+ * a core's clock by a tenth within minutes. Header-only, so bench/peak
  * needs no library. */
 #ifndef TG_BENCH_FMA_H
 #define TG_BENCH_FMA_H
