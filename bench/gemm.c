@@ -126,7 +126,7 @@ int main(int argc, char **argv)
     double *times = malloc(sizeof(double) * (size_t)o.reps), *peak = malloc(sizeof(double) * (size_t)o.reps);
     double *share = malloc(sizeof(double) * (size_t)o.reps), flops = 2.0 * o.m * o.n * o.k;
     for (int r = 0; r < o.reps; r++) {
-        /* The core's f32 peak right before the batch (about 1 ms): each
+        /* The core's f32 peak right before the batch (0.2 to 0.4 ms): each
          * time's share of the peak pairs it with the clock of its moment. */
         peak[r] = bench_fma_peak_f32();
         double start = bench_now_ms();

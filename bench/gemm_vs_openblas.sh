@@ -101,7 +101,7 @@ header() {
 }
 
 # The `% peak` column is bench/gemm's share of the f32 FMA peak it measures
-# for about a millisecond right before each timed batch (the host moves the
+# for 0.2 to 0.4 ms right before each timed batch (the host moves the
 # core's clock by a tenth over minutes), the median over the batches. The
 # targets also print the share against the higher of two full measurements
 # (bench/peak), before and after the rows.

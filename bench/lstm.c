@@ -141,7 +141,7 @@ int main(int argc, char **argv)
     double *peak = malloc(sizeof(double) * (size_t)reps), *share = malloc(sizeof(double) * (size_t)reps);
     double flops = step_gemm_flops(cell == &tg_cell_gru ? 3 : 4, batch, seq, input, hidden, layers);
     for (int r = -2; r < reps; r++) { /* two warm-up runs fill the arena and caches */
-        /* The core's peak right before the run (about 1 ms), for a share
+        /* The core's peak right before the run (0.2 to 0.4 ms), for a share
          * of the peak that pairs each time with the clock of its moment. */
         if (r >= 0) peak[r] = bench_fma_peak_f32();
         tg_scope *s = tg_scope_begin();

@@ -16,7 +16,7 @@ py=/usr/bin/python3
 # training step runs (see step_gemm_flops there: the first layer's input
 # gradient is not one, x needing none, as in the PyTorch twin; the first
 # step's zero state is left out) and divides their rate by the f32 FMA
-# peak it measures for about a millisecond right before each timed run
+# peak it measures for 0.2 to 0.4 ms right before each timed run
 # (bench/fma.h), since the host moves the core's clock by a tenth over
 # minutes; `%peak` is the median of those shares. The targets also print
 # the share against the higher of two full measurements of the peak
