@@ -51,7 +51,7 @@ awk -v o1="$o1" -v o2="$o2" -v t1="$t1" 'BEGIN {
     printf "ours / PyTorch 1-thread: %.2f (ours 1 thread), %.2f (ours 2 threads); target at most 0.6: %s\n", o1 / t1,
            o2 / t1, (o1 <= 0.6 * t1 ? "met" : "not met")
     printf "our 2-thread speed-up: %.2fx; target at least 1.6x: %s\n", o1 / o2, (o1 >= 1.6 * o2 ? "met" : "not met") }'
-# The epoch's GEMM flops, counted as bench/lstm_vs_torch.sh counts a
+# The epoch's GEMM flops, counted as bench/lstm.c (step_gemm_flops) counts a
 # training step's (the first step's zero state and x's gradient left out),
 # for every training image (the last batch is smaller), then the head
 # (Linear(H, 10): forward, weight and input gradients) and the forward of
