@@ -72,7 +72,9 @@ typedef struct {
     bool usable;
 } bench_fma_path;
 
-/* Fills paths[] (at most 6) and returns how many there are. */
+#define BENCH_FMA_PATHS_MAX 6
+
+/* Fills paths[] (at most BENCH_FMA_PATHS_MAX) and returns how many there are. */
 static inline int bench_fma_paths(bench_fma_path *paths)
 {
     int n = 0;
@@ -104,7 +106,7 @@ static inline double bench_fma_rate(bench_fma_fn fn, long iters)
  * on every machine measured so far. */
 static inline bench_fma_fn bench_fma_widest_f32(void)
 {
-    bench_fma_path paths[6];
+    bench_fma_path paths[BENCH_FMA_PATHS_MAX];
     bench_fma_fn widest = NULL;
     for (int i = 0, n = bench_fma_paths(paths); i < n; i++)
         if (paths[i].usable && strcmp(paths[i].dtype, "f32") == 0) widest = paths[i].fn;

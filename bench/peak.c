@@ -36,7 +36,7 @@ int main(int argc, char **argv)
         }
     }
     if (reps < 1 || reps > 64) reps = 5;
-    bench_fma_path paths[6];
+    bench_fma_path paths[BENCH_FMA_PATHS_MAX];
     int n = bench_fma_paths(paths);
     double best[2] = {0, 0};
     for (int i = 0; i < n; i++) {
