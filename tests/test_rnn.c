@@ -451,6 +451,7 @@ static void test_same_bits_on_one_and_two_threads(void **state)
             tg_params params = tg_params_new();
             assert_int_equal(tg_rnn_params(rnn, &params, NULL), 0);
             tg_tensor *kept[2][8] = {{NULL}};
+            assert_true(2 + params.count <= 8);
             int n_kept = 0;
             for (int t = 0; t < 2; t++) {
                 assert_int_equal(tg_set_num_threads(t + 1), 0);
