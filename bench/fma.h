@@ -16,10 +16,10 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-#define X86 1
+#define BENCH_X86 1
 #endif
 
-#define CHAINS 12       /* independent accumulators: more than latency x ports */
+#define BENCH_FMA_CHAINS 12       /* independent accumulators: more than latency x ports */
 
 /* Each kernel returns a value derived from its accumulators so the
  * compiler cannot drop the loop. The chain loops are unrolled at every
@@ -27,44 +27,46 @@
  * accumulators went through memory, and the AVX-512 f32 peak measured 82
  * GFLOP/s where a release build measures about 260 (Zen 5), every share
  * of it three times too high. */
-#define FMA_LOOP(NAME, ATTR, VEC, SET1, FMA, ADD, LANES, STORE, T)            \
-    ATTR static double NAME(long iters, double *flops)                        \
-    {                                                                         \
-        VEC acc[CHAINS], a = SET1((T)0.999999), b = SET1((T)1e-7);            \
-        _Pragma("GCC unroll 16") for (int c = 0; c < CHAINS; c++) acc[c] = SET1((T)c); \
-        for (long i = 0; i < iters; i++)                                      \
-            _Pragma("GCC unroll 16") for (int c = 0; c < CHAINS; c++) acc[c] = FMA(acc[c], a, b); \
-        VEC sum = acc[0];                                                     \
-        _Pragma("GCC unroll 16") for (int c = 1; c < CHAINS; c++) sum = ADD(sum, acc[c]); \
-        T out[LANES];                                                         \
-        STORE(out, sum);                                                      \
-        *flops = 2.0 * (double)LANES * CHAINS * (double)iters;                \
-        return (double)out[0];                                                \
+#define BENCH_FMA_LOOP(NAME, ATTR, VEC, SET1, FMA, ADD, LANES, STORE, T)       \
+    ATTR static double NAME(long iters, double *flops)                         \
+    {                                                                          \
+        VEC acc[BENCH_FMA_CHAINS], a = SET1((T)0.999999), b = SET1((T)1e-7);   \
+        _Pragma("GCC unroll 16") for (int c = 0; c < BENCH_FMA_CHAINS; c++) acc[c] = SET1((T)c); \
+        for (long i = 0; i < iters; i++)                                       \
+            _Pragma("GCC unroll 16") for (int c = 0; c < BENCH_FMA_CHAINS; c++) acc[c] = FMA(acc[c], a, b); \
+        VEC sum = acc[0];                                                      \
+        _Pragma("GCC unroll 16") for (int c = 1; c < BENCH_FMA_CHAINS; c++) sum = ADD(sum, acc[c]); \
+        T out[LANES];                                                          \
+        STORE(out, sum);                                                       \
+        *flops = 2.0 * (double)LANES * BENCH_FMA_CHAINS * (double)iters;       \
+        return (double)out[0];                                                 \
     }
 
 /* The scalar path: the same chains on plain floats (not vectorised). */
-#define SCALAR_LOOP(NAME, T)                                                   \
+#define BENCH_SCALAR_LOOP(NAME, T)                                             \
     __attribute__((optimize("no-tree-vectorize"))) static double NAME(long iters, double *flops) \
-    {                                                                         \
-        volatile T seed = (T)0.999999;                                        \
-        T acc[CHAINS], a = seed, b = (T)1e-7, sum = 0;                        \
-        _Pragma("GCC unroll 16") for (int c = 0; c < CHAINS; c++) acc[c] = (T)c; \
-        for (long i = 0; i < iters; i++)                                      \
-            _Pragma("GCC unroll 16") for (int c = 0; c < CHAINS; c++) acc[c] = acc[c] * a + b; \
-        _Pragma("GCC unroll 16") for (int c = 0; c < CHAINS; c++) sum += acc[c]; \
-        *flops = 2.0 * CHAINS * (double)iters;                                \
-        return (double)sum;                                                   \
+    {                                                                          \
+        volatile T seed = (T)0.999999;                                         \
+        T acc[BENCH_FMA_CHAINS], a = seed, b = (T)1e-7, sum = 0;               \
+        _Pragma("GCC unroll 16") for (int c = 0; c < BENCH_FMA_CHAINS; c++) acc[c] = (T)c; \
+        for (long i = 0; i < iters; i++)                                       \
+            _Pragma("GCC unroll 16") for (int c = 0; c < BENCH_FMA_CHAINS; c++) acc[c] = acc[c] * a + b; \
+        _Pragma("GCC unroll 16") for (int c = 0; c < BENCH_FMA_CHAINS; c++) sum += acc[c]; \
+        *flops = 2.0 * BENCH_FMA_CHAINS * (double)iters;                       \
+        return (double)sum;                                                    \
     }
-SCALAR_LOOP(scalar_f32, float)
-SCALAR_LOOP(scalar_f64, double)
+BENCH_SCALAR_LOOP(bench_fma_scalar_f32, float)
+BENCH_SCALAR_LOOP(bench_fma_scalar_f64, double)
 
-#ifdef X86
-#define AVX2 __attribute__((target("avx2,fma")))
-#define AVX512 __attribute__((target("avx512f,avx2,fma")))
-FMA_LOOP(avx2_f32, AVX2, __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, 8, _mm256_storeu_ps, float)
-FMA_LOOP(avx2_f64, AVX2, __m256d, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_add_pd, 4, _mm256_storeu_pd, double)
-FMA_LOOP(avx512_f32, AVX512, __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, 16, _mm512_storeu_ps, float)
-FMA_LOOP(avx512_f64, AVX512, __m512d, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, 8, _mm512_storeu_pd, double)
+#ifdef BENCH_X86
+#define BENCH_AVX2 __attribute__((target("avx2,fma")))
+#define BENCH_AVX512 __attribute__((target("avx512f,avx2,fma")))
+BENCH_FMA_LOOP(bench_fma_avx2_f32, BENCH_AVX2, __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, 8, _mm256_storeu_ps, float)
+BENCH_FMA_LOOP(bench_fma_avx2_f64, BENCH_AVX2, __m256d, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_add_pd, 4, _mm256_storeu_pd, double)
+BENCH_FMA_LOOP(bench_fma_avx512_f32, BENCH_AVX512, __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, 16, _mm512_storeu_ps, float)
+BENCH_FMA_LOOP(bench_fma_avx512_f64, BENCH_AVX512, __m512d, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, 8, _mm512_storeu_pd, double)
+#undef BENCH_AVX2
+#undef BENCH_AVX512
 #endif
 
 typedef double (*bench_fma_fn)(long, double *);
@@ -82,16 +84,16 @@ typedef struct {
 static inline int bench_fma_paths(bench_fma_path *paths)
 {
     int n = 0;
-    paths[n++] = (bench_fma_path){"scalar", "f32", scalar_f32, true};
-    paths[n++] = (bench_fma_path){"scalar", "f64", scalar_f64, true};
-#ifdef X86
+    paths[n++] = (bench_fma_path){"scalar", "f32", bench_fma_scalar_f32, true};
+    paths[n++] = (bench_fma_path){"scalar", "f64", bench_fma_scalar_f64, true};
+#ifdef BENCH_X86
     __builtin_cpu_init();
     bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     bool avx512 = avx2 && __builtin_cpu_supports("avx512f");
-    paths[n++] = (bench_fma_path){"avx2", "f32", avx2_f32, avx2};
-    paths[n++] = (bench_fma_path){"avx2", "f64", avx2_f64, avx2};
-    paths[n++] = (bench_fma_path){"avx512", "f32", avx512_f32, avx512};
-    paths[n++] = (bench_fma_path){"avx512", "f64", avx512_f64, avx512};
+    paths[n++] = (bench_fma_path){"avx2", "f32", bench_fma_avx2_f32, avx2};
+    paths[n++] = (bench_fma_path){"avx2", "f64", bench_fma_avx2_f64, avx2};
+    paths[n++] = (bench_fma_path){"avx512", "f32", bench_fma_avx512_f32, avx512};
+    paths[n++] = (bench_fma_path){"avx512", "f64", bench_fma_avx512_f64, avx512};
 #endif
     return n;
 }
@@ -110,8 +112,9 @@ static inline double bench_fma_rate(bench_fma_fn fn, long iters)
  * on every machine measured so far. */
 static inline bench_fma_fn bench_fma_widest_f32(void)
 {
+    static bench_fma_fn widest; /* the CPU does not change: looked up once */
+    if (widest) return widest;
     bench_fma_path paths[BENCH_FMA_PATHS_MAX];
-    bench_fma_fn widest = NULL;
     for (int i = 0, n = bench_fma_paths(paths); i < n; i++)
         if (paths[i].usable && strcmp(paths[i].dtype, "f32") == 0) widest = paths[i].fn;
     return widest;
