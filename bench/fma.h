@@ -19,7 +19,7 @@
 #define BENCH_X86 1
 #endif
 
-#define BENCH_FMA_CHAINS 12       /* independent accumulators: more than latency x ports */
+#define BENCH_FMA_CHAINS 12 /* independent accumulators: more than latency x ports */
 
 /* Each kernel returns a value derived from its accumulators so the
  * compiler cannot drop the loop. The chain loops are unrolled at every
