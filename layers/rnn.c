@@ -326,6 +326,10 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
     bool records = tg_is_grad_enabled() && (tg__any_requires_grad(rnn->n_params, w) || in->requires_grad ||
                                             tg__any_requires_grad(rnn->n_states, state) ||
                                             (gains && tg__any_requires_grad(rnn->n_proj, gains)));
+    /* A state's weight that meets only a zero initial state (one step)
+     * still takes part, so that its gradient is zeros, as PyTorch's is,
+     * rather than absent (an optimizer would skip its decay and step). */
+    if (records && sq->steps == 1) zero_states = 0;
     bool per_step = sq->batch <= STEP_INPUT_MAX_BATCH || (!records && sq->batch >= STEP_INPUT_MIN_BATCH_NO_GRAD);
     for (int j = 0; j < rnn->n_proj; j++) {
         const tg_cell_proj *pj = &cell->proj[j];
@@ -517,6 +521,12 @@ static int forward_impl(const char *fn, tg_rnn *rnn, tg_tensor *x, int n_init, t
     }
     if (!make_mask(fn, lengths, x->dtype, &sq)) return -1;
     if (!batched) x = tg_unsqueeze(x, 1);
+    /* (T, B, 1) or (B, T, 1), as x. The padded steps read zeros, not what
+     * the padding holds: a NaN or inf there (which PyTorch's packed
+     * sequences never read) would reach the weights' gradients through the
+     * zero gradient that the masking sends back into it (0 * NaN). */
+    tg_tensor *mask = sq.mask && sq.tdim ? tg_transpose(sq.mask, 0, 1) : sq.mask;
+    if (mask) x = tg_where(mask, x, tg_scalar(x->dtype, 0));
 
     tg_tensor *layer_in = x;
     /* final states: [k * n_dirs_layers + i] */
@@ -537,8 +547,8 @@ static int forward_impl(const char *fn, tg_rnn *rnn, tg_tensor *x, int n_init, t
             for (int k = 0; k < rnn->n_states; k++) finals[k * n_dirs_layers + i] = state[k];
         }
         layer_in = rnn->num_directions == 2 ? tg_cat(2, dir_out, -1) : dir_out[0];
-        if (sq.mask) /* outputs past each sequence's end are zero */
-            layer_in = tg_mul(layer_in, sq.tdim ? tg_transpose(sq.mask, 0, 1) : sq.mask);
+        if (mask) /* outputs past each sequence's end are zero */
+            layer_in = tg_where(mask, layer_in, tg_scalar(x->dtype, 0));
         if (layer < cfg->num_layers - 1) layer_in = tg_dropout(layer_in, cfg->dropout, rnn->training);
     }
     tg_tensor *output = layer_in;

@@ -25,7 +25,10 @@
  * (PyTorch's pack_padded_sequence with enforce_sorted=False). Outputs past
  * a sequence's end are zero; every final state holds the sequence's state
  * at its last valid step; the reverse direction starts at each sequence's
- * own last step. The padded steps are masked, not skipped.
+ * own last step. The padded steps are masked, not skipped; they read
+ * zeros in place of the padding, so whatever it holds (NaN, inf) reaches
+ * neither the results nor the gradients, whose input gradient is zero
+ * there.
  *
  * Parameters, for layer k and suffix "" or "_reverse", are the cell's in
  * its declaration order, each named name_l{k}{suffix}; for the built-ins

@@ -302,6 +302,115 @@ static void test_zero_initial_state_left_out(void **state)
         }
 }
 
+/* What the padding of a variable-length batch holds is never read, as
+ * PyTorch's packed sequences never read it: NaN, inf or zeros there give
+ * the same bits in outputs (zeros past each end), final states and every
+ * gradient (the input's zeros in the padding), for each built-in cell,
+ * two bidirectional layers, both layouts. */
+static void test_padding_never_read(void **state)
+{
+    (void)state;
+    const double fills[3] = {0.0, NAN, INFINITY};
+    for (size_t m = 0; m < sizeof MODES / sizeof *MODES; m++)
+        for (int batch_first = 0; batch_first < 2; batch_first++) {
+            tg_manual_seed(12);
+            tg_rnn_config config = {.input_size = I, .hidden_size = H, .num_layers = 2, .bidirectional = true,
+                                    .batch_first = batch_first, .proj_size = MODES[m].proj, .dtype = TG_F64};
+            tg_rnn *rnn = tg_rnn_new(MODES[m].cell, &config);
+            assert_non_null(rnn);
+            tg_params params = tg_params_new();
+            assert_int_equal(tg_rnn_params(rnn, &params, NULL), 0);
+            tg_tensor *x = leaf_f64(3, batch_first ? (int64_t[]){B, T, I} : (int64_t[]){T, B, I}, -1, 1);
+            tg_tensor *first[4 + 64] = {0};
+            int n = 0;
+            for (int f = 0; f < 3; f++) {
+                for (int64_t b = 0; b < B; b++)
+                    for (int64_t t = LENGTHS[b]; t < T; t++)
+                        for (int64_t k = 0; k < I; k++)
+                            ((double *)tg_data(x))[(batch_first ? b * T + t : t * B + b) * I + k] = fills[f];
+                tg_scope *s = tg_scope_begin();
+                tg_params_zero_grad(&params);
+                tg_zero_grad(1, &x);
+                tg_rnn_output r;
+                assert_int_equal(tg_rnn_forward(rnn, x, 0, NULL, LENGTHS, &r), 0);
+                tg_manual_seed(14); /* the same weights in every run */
+                tg_tensor *w = tg_rand(TG_F64, r.output->ndim, r.output->shape, -1, 1);
+                tg_tensor *loss = tg_add(tg_sum(tg_mul(r.output, w), 0, NULL, false), tg_sum(r.h_n, 0, NULL, false));
+                assert_int_equal(tg_backward(loss, NULL), 0);
+                tg_tensor *got[4 + 64] = {r.output, r.h_n, x->grad};
+                n = 3;
+                assert_true(params.count <= 64);
+                for (int i = 0; i < params.count; i++) got[n++] = params.items[i].tensor->grad;
+                for (int i = 0; i < n; i++) {
+                    char what[160];
+                    snprintf(what, sizeof what, "%s, batch_first %d, padding %g: result %d", MODES[m].name,
+                             batch_first, fills[f], i);
+                    assert_non_null(got[i]);
+                    if (f == 0) first[i] = tg_keep(tg_clone(got[i]));
+                    else assert_close(got[i], first[i], 0, 0, what);
+                }
+                /* outputs past each sequence's end are zero */
+                for (int64_t b = 0; f == 0 && b < B; b++)
+                    for (int64_t t = LENGTHS[b]; t < T; t++)
+                        assert_true(tg_get(r.output, batch_first ? (int64_t[]){b, t, 0} : (int64_t[]){t, b, 0}) == 0.0);
+                tg_scope_end(s);
+            }
+            for (int i = 0; i < n; i++) tg_free(first[i]);
+            tg_params_free(&params);
+            tg_free(x);
+            tg_rnn_free(rnn);
+        }
+}
+
+/* One step with no initial state: the state's weight meets only zeros, and
+ * its gradient is zeros, as PyTorch's, not absent (an optimizer skips a
+ * parameter without one), with the bits of an explicit zero state. */
+static void test_one_step_state_weight_has_zero_grad(void **state)
+{
+    (void)state;
+    for (size_t m = 0; m < sizeof MODES / sizeof *MODES; m++) {
+        tg_tensor *kept[2] = {0};
+        for (int run = 0; run < 2; run++) { /* a new layer each run: no gradient yet */
+            tg_manual_seed(13);
+            tg_rnn_config config = {.input_size = I, .hidden_size = H, .proj_size = MODES[m].proj, .dtype = TG_F64};
+            tg_rnn *rnn = tg_rnn_new(MODES[m].cell, &config);
+            tg_params params = tg_params_new();
+            assert_int_equal(tg_rnn_params(rnn, &params, NULL), 0);
+            tg_tensor *x = leaf_f64(3, (int64_t[]){1, B, I}, -1, 1);
+            tg_scope *s = tg_scope_begin();
+            tg_tensor *init[TG_CELL_MAX_STATES] = {0};
+            for (int k = 0; run == 1 && k < rnn->n_states; k++)
+                init[k] = tg_zeros(TG_F64, 3, (int64_t[]){1, B, rnn->state_size[k]});
+            tg_rnn_output r;
+            assert_int_equal(tg_rnn_forward(rnn, x, run == 1 ? rnn->n_states : 0, init, NULL, &r), 0);
+            assert_int_equal(tg_backward(tg_sum(tg_square(r.output), 0, NULL, false), NULL), 0);
+            tg_tensor *whh = tg_params_find(&params, "weight_hh_l0");
+            assert_non_null(whh->grad);
+            assert_true(tg_item(tg_sum(tg_abs(whh->grad), 0, NULL, false)) == 0.0);
+            kept[run] = tg_keep(tg_clone(tg_params_find(&params, "weight_ih_l0")->grad));
+            tg_scope_end(s);
+            tg_params_free(&params);
+            tg_free(x);
+            tg_rnn_free(rnn);
+        }
+        assert_close(kept[0], kept[1], 0, 0, MODES[m].name);
+        tg_free(kept[0]);
+        tg_free(kept[1]);
+    }
+    /* the same for one step as a module, as torch.nn.LSTMCell with no hx */
+    tg_cell_layer *cell = tg_cell_layer_new(&tg_cell_lstm, I, H, true, TG_F64);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *next[2];
+    tg_tensor *h = tg_cell_layer_forward(cell, tg_ones(TG_F64, 2, (int64_t[]){B, I}), 0, NULL, next);
+    assert_int_equal(tg_backward(tg_sum(tg_add(h, next[1]), 0, NULL, false), NULL), 0);
+    tg_tensor *whh = tg_cell_layer_param(cell, "weight_hh");
+    assert_non_null(whh->grad);
+    assert_true(tg_item(tg_sum(tg_abs(whh->grad), 0, NULL, false)) == 0.0);
+    assert_true(tg_item(tg_sum(tg_abs(tg_cell_layer_param(cell, "weight_ih")->grad), 0, NULL, false)) > 0.0);
+    tg_scope_end(s);
+    tg_cell_layer_free(cell);
+}
+
 /* Batches above 8 rows multiply by a copy of W^T whose rows are padded
  * apart when they would start a multiple of 1 KB apart (4H = 256 floats
  * here); 8 rows read W in place. Rows of a batch are independent, so the
@@ -777,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_layer_norm_option),        cmocka_unit_test(test_dropout_between_layers),
         cmocka_unit_test(test_bad_input),                cmocka_unit_test(test_custom_cell_trains),
         cmocka_unit_test(test_recurrent_init),         cmocka_unit_test(test_zero_initial_state_left_out),
+        cmocka_unit_test(test_padding_never_read),       cmocka_unit_test(test_one_step_state_weight_has_zero_grad),
         cmocka_unit_test(test_padded_weight_copy),       cmocka_unit_test(test_weight_gradient_stored_or_added),
         cmocka_unit_test(test_no_grad_projects_per_step),
         cmocka_unit_test(test_same_bits_on_one_and_two_threads),
