@@ -163,8 +163,9 @@ tg_tensor *tg_flatten(tg_tensor *t, int start_dim, int end_dim);
  * are, or -1 if they do not fit (or memory runs out: then none is made). */
 int tg_split(tg_tensor *t, int64_t split_size, int dim, int max_out, tg_tensor **out);
 /* Split into at most `chunks` pieces of ceil(size/chunks) along dim, as
- * torch.chunk (fewer when the size is small); writes them into out (room for
- * max_out) and returns how many there are, or -1. */
+ * torch.chunk (fewer when the size is small; `chunks` empty pieces of an
+ * empty dim); writes them into out (room for max_out) and returns how many
+ * there are, or -1. */
 int tg_chunk(tg_tensor *t, int chunks, int dim, int max_out, tg_tensor **out);
 
 /* --- in-place updates (no autograd; for optimizers and gradient buffers) --

@@ -282,6 +282,28 @@ tg_tensor *tg_select(tg_tensor *t, int dim, int64_t index)
     return v;
 }
 
+/* pieces narrow views of t along d, piece i starting at i * step and at
+ * most step long: all of them in out[0..pieces), or none (the ones made
+ * are freed) and -1. */
+static int narrow_pieces(const char *fn, tg_tensor *t, int d, int64_t pieces, int64_t step, int max_out,
+                         tg_tensor **out)
+{
+    if (pieces > max_out || !out)
+        return tg_fail("%s: %lld pieces do not fit in an output array of %d", fn, (long long)pieces, max_out);
+    int64_t size = t->shape[d];
+    for (int64_t i = 0; i < pieces; i++) {
+        int64_t start = i * step < size ? i * step : size;
+        out[i] = tg_narrow(t, d, start, size - start < step ? size - start : step);
+        if (out[i]) continue;
+        for (int64_t k = 0; k < i; k++) {
+            tg_free(out[k]);
+            out[k] = NULL;
+        }
+        return -1;
+    }
+    return (int)pieces;
+}
+
 int tg_split(tg_tensor *t, int64_t split_size, int dim, int max_out, tg_tensor **out)
 {
     if (!tg__check("tg_split", t)) return -1;
@@ -292,20 +314,7 @@ int tg_split(tg_tensor *t, int64_t split_size, int dim, int max_out, tg_tensor *
         return tg_fail("tg_split: split_size must be positive, got %lld", (long long)split_size);
     int64_t size = t->shape[d];
     int64_t pieces = size == 0 ? 1 : (size - 1) / split_size + 1; /* no overflow for huge split_size */
-    if (pieces > max_out || !out)
-        return tg_fail("tg_split: %lld pieces do not fit in an output array of %d", (long long)pieces, max_out);
-    for (int64_t i = 0; i < pieces; i++) {
-        int64_t len = size - i * split_size < split_size ? size - i * split_size : split_size;
-        out[i] = tg_narrow(t, d, i * split_size, len);
-        if (out[i]) continue;
-        /* All the pieces or none: the ones made are the caller's otherwise. */
-        for (int64_t k = 0; k < i; k++) {
-            tg_free(out[k]);
-            out[k] = NULL;
-        }
-        return -1;
-    }
-    return (int)pieces;
+    return narrow_pieces("tg_split", t, d, pieces, split_size, max_out, out);
 }
 
 int tg_chunk(tg_tensor *t, int chunks, int dim, int max_out, tg_tensor **out)
@@ -316,8 +325,10 @@ int tg_chunk(tg_tensor *t, int chunks, int dim, int max_out, tg_tensor **out)
     if (!out) return tg_fail("tg_chunk: out is NULL");
     int d = tg__dim("tg_chunk", dim, t->ndim);
     if (d < 0) return -1;
-    int64_t split_size = (t->shape[d] + chunks - 1) / chunks;
-    return tg_split(t, split_size > 0 ? split_size : 1, d, max_out, out);
+    int64_t size = t->shape[d], split_size = (size + chunks - 1) / chunks;
+    /* An empty dim gives `chunks` empty pieces, as in torch (tg_split gives one). */
+    if (size == 0) return narrow_pieces("tg_chunk", t, d, chunks, 0, max_out, out);
+    return narrow_pieces("tg_chunk", t, d, (size - 1) / split_size + 1, split_size, max_out, out);
 }
 
 /* --- expand ---------------------------------------------------------------

@@ -22,7 +22,7 @@ tg_tensor *tg_log1p(tg_tensor *x);      /* log(1 + x), accurate near 0 */
 tg_tensor *tg_sqrt(tg_tensor *x);       /* square root */
 tg_tensor *tg_rsqrt(tg_tensor *x);      /* 1 / sqrt(x) */
 tg_tensor *tg_square(tg_tensor *x);     /* x * x */
-tg_tensor *tg_pow_scalar(tg_tensor *x, double exponent); /* x^exponent */
+tg_tensor *tg_pow_scalar(tg_tensor *x, double exponent); /* x^exponent (0.5, -0.5: sqrt, rsqrt as torch) */
 tg_tensor *tg_sin(tg_tensor *x);        /* sine */
 tg_tensor *tg_cos(tg_tensor *x);        /* cosine */
 tg_tensor *tg_tanh(tg_tensor *x);       /* hyperbolic tangent */

@@ -111,7 +111,7 @@ tg_tensor *tg_huber_loss(tg_tensor *input, tg_tensor *target, tg_reduction r, do
  * With sp = log(1 + exp(-x)) (computed as torch does, m + log(exp(-m) +
  * exp(-x - m)) with m = max(-x, 0)) and lw = 1 + (pw - 1) t:
  *   l = (1 - t) x + lw sp          (then times weight, by tg_mul)
- *   dx = (lw sigmoid(x) - pw t) g,  dt = (-x + (pw - 1) sp) g,  dpw = t sp g
+ *   dx = (lw sigmoid(x) - pw t) g,  dt = (pw sp - sp(-x)) g = (-x + (pw - 1) sp) g,  dpw = t sp g
  */
 static inline double softplus_neg(double x)
 {
@@ -122,7 +122,11 @@ static inline double sigmoid(double x) { return 1 / (1 + exp(-x)); }
 
 KERNEL3(bce, x, t, pw, (1 - t) * x + (1 + (pw - 1) * t) * softplus_neg(x))
 KERNEL3(bce_grad_input, x, t, pw, (1 + (pw - 1) * t) * sigmoid(x) - pw * t)
-KERNEL3(bce_grad_target, x, t, pw, -x + (pw - 1) * softplus_neg(x))
+/* sp at +-inf too (0 and inf, where the max-shifted form gives NaN at -inf) */
+static inline double softplus_neg_inf(double x) { return isinf(x) ? (x > 0 ? 0 : INFINITY) : softplus_neg(x); }
+/* torch's two forms: -x without pos_weight (here 1), log_sigmoid(-x) -
+ * pw log_sigmoid(x) with it: -+inf, not NaN, at x = +-inf */
+KERNEL3(bce_grad_target, x, t, pw, pw == 1 ? -x : pw * softplus_neg_inf(x) - softplus_neg_inf(-x))
 KERNEL3(bce_grad_pos_weight, x, t, pw, t * softplus_neg(x) + 0 * pw)
 
 static void bce_backward(tg_node *n, tg_tensor *g)

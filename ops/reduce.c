@@ -74,6 +74,7 @@ typedef enum {
     FOLD_ABS,     /* acc += |x| */
     FOLD_SQUARE,  /* acc += x^2 */
     FOLD_POW_ABS, /* acc += |x|^p */
+    FOLD_DEV,     /* acc += x - centre */
     FOLD_SQ_DEV,  /* acc += (x - centre)^2 */
     FOLD_EXP_DEV, /* acc += exp(x - centre) */
     FOLD_MAX,     /* acc = max(acc, x) */
@@ -129,6 +130,7 @@ static void fold_row(int64_t n, char **p, const int64_t *s, void *ctx)
         case FOLD_ABS: *acc += fabs(v); break;
         case FOLD_SQUARE: *acc += v * v; break;
         case FOLD_POW_ABS: *acc += pow(fabs(v), c->p); break;
+        case FOLD_DEV: *acc += v - centre; break;
         case FOLD_SQ_DEV: *acc += (v - centre) * (v - centre); break;
         case FOLD_EXP_DEV: *acc += exp(v - centre); break;
         case FOLD_MAX: *acc = nan_max(*acc, v); break;
@@ -311,11 +313,21 @@ static tg_tensor *variance(const char *fn, const char *op, tg_tensor *x, int ndi
     bool mask[TG_MAX_DIMS];
     if (reduce_mask(fn, x, ndims, dims, mask) < 0) return NULL;
     int64_t count = reduced_count(x, mask);
-    /* Two passes in double: the mean, then the squared deviations from it. */
+    /* Passes in double: the mean, its correction by the mean of the
+     * deviations from it, then the squared deviations. The sum's rounding
+     * can leave the mean of equal values an ulp away from them (three
+     * times 0.1 sum to 0.30000000000000004): their deviations were then
+     * not zero, nor the variance, and a std's gradient was of order one
+     * where it is zero. The correction makes it exact there. */
     tg_tensor *mean = fold(fn, x, mask, FOLD_SUM, 0, 0, NULL);
     if (!mean) return NULL;
     double *m = tg_data(mean);
     for (int64_t i = 0; i < tg_numel(mean); i++) m[i] /= (double)count;
+    tg_tensor *dev = fold(fn, x, mask, FOLD_DEV, 0, 0, mean);
+    if (!dev) return NULL;
+    const double *e = tg_data(dev);
+    for (int64_t i = 0; i < tg_numel(mean); i++)
+        if (isfinite(m[i])) m[i] += e[i] / (double)count;
     tg_tensor *acc = fold(fn, x, mask, FOLD_SQ_DEV, 0, 0, mean);
     if (!acc) return NULL;
     double divisor = fmax((double)count - (unbiased ? 1 : 0), 0);
@@ -532,15 +544,17 @@ static tg_tensor *logsumexp_impl(tg_tensor *x, int ndims, const int *dims, bool 
 
 /* --- vector norms -----------------------------------------------------------------------
  * p = 1:   y = sum |x|;             dx = sgn(x) g
- * p = 2:   y = sqrt(sum x^2);       dx = x (g / y, 0 where y == 0)
+ * p = 2:   y = sqrt(sum x^2);       dx = g x / y (0 where y == 0)
  * p = inf: y = max |x|;             dx = sgn(x) g / k at the k elements with
  *                                   |x| == y (or NaN), 0 elsewhere
- * other p: y = (sum |x|^p)^(1/p);   dx = sgn(x) |x|^(p-1) (g / y^(p-1), 0
- *                                   where y == 0), and 0 where x == 0 */
+ * other p: y = (sum |x|^p)^(1/p);   dx = sgn(x) g (|x| / y)^(p-1) (0 where
+ *                                   y == 0 or x == 0)
+ * |x| / y is at most 1: y, summed in double, can be far below what the
+ * input's dtype holds of y^(p-1) or 1 / y (an f32 norm of elements near
+ * 1e-20 gave infinite gradients as g / y^(p-1) times |x|^(p-1)). */
 KERNEL2(sgn_times, g, x, x > 0 ? g : (x < 0 ? -g : 0 * g))
-KERNEL2(div_or_zero, g, y, y == 0 ? 0 : g / y)
-KERNEL2(div_pow_or_zero, g, y, y == 0 ? 0 : g / pow(y, c[0] - 1))
-KERNEL1(sgn_pow_abs, x, x == 0 ? 0 : (x > 0 ? 1 : (x < 0 ? -1 : 0)) * pow(fabs(x), c[0] - 1))
+KERNEL3(norm2_grad, g, x, y, y == 0 ? 0 : g * (x / y))
+KERNEL3(normp_grad, g, x, y, y == 0 || x == 0 ? 0 : (x > 0 ? g : (x < 0 ? -g : 0 * g)) * pow(fabs(x) / y, c[0] - 1))
 KERNEL2(abs_max_mask, x, y, (fabs(x) == y || isnan(x)) ? 1 : 0)
 
 static void norm_backward(tg_node *n, tg_tensor *g)
@@ -553,14 +567,13 @@ static void norm_backward(tg_node *n, tg_tensor *g)
     if (p == 1) {
         dx = tg__map("tg_norm", KERNELS(sgn_times), 2, (tg_tensor *[]){g, x}, NULL);
     } else if (p == 2) {
-        dx = tg_mul(x, tg__map("tg_norm", KERNELS(div_or_zero), 2, (tg_tensor *[]){g, y}, NULL));
+        dx = tg__map("tg_norm", KERNELS(norm2_grad), 3, (tg_tensor *[]){g, x, y}, NULL);
     } else if (isinf(p)) {
         tg_tensor *at_max = tg__map("tg_norm", KERNELS(abs_max_mask), 2, (tg_tensor *[]){x, y}, NULL);
         tg_tensor *share = tg_div(g, tg_sum_to(at_max, y->ndim, y->shape));
         dx = tg__map("tg_norm", KERNELS(sgn_times), 2, (tg_tensor *[]){tg_mul(share, at_max), x}, NULL);
     } else {
-        tg_tensor *scale = tg__map("tg_norm", KERNELS(div_pow_or_zero), 2, (tg_tensor *[]){g, y}, &p);
-        dx = tg_mul(tg__map("tg_norm", KERNELS(sgn_pow_abs), 1, &x, &p), scale);
+        dx = tg__map("tg_norm", KERNELS(normp_grad), 3, (tg_tensor *[]){g, x, y}, &p);
     }
     tg_accum_grad(x, dx);
 }

@@ -426,6 +426,7 @@ static bool index_fits(const char *fn, const tg_tensor *index, const tg_tensor *
                        const char *what)
 {
     char s1[128], s2[128];
+    if (tg_numel(index) == 0) return true; /* torch checks no shape of an empty index */
     if (index->ndim != t->ndim)
         return TG__REJECT("%s: Index tensor must have the same number of dimensions as %s tensor (index %s, %s %s)", fn,
                           what, tg_shape_str(index, s1, sizeof s1), what, tg_shape_str(t, s2, sizeof s2));

@@ -45,7 +45,8 @@ tg_tensor *tg_index_select(tg_tensor *x, int dim, tg_tensor *index);
 
 /* torch.gather: y[p] = x[p with p[dim] replaced by index[p]]. index is I64
  * with x's ndim, index.shape[d] <= x.shape[d] for d != dim, values in
- * [0, x.shape[dim]); y has index's shape. */
+ * [0, x.shape[dim]); y has index's shape. As in torch, an empty index
+ * (and the same in scatter_add) is not checked against the shapes. */
 tg_tensor *tg_gather(tg_tensor *x, int dim, tg_tensor *index);
 
 /* torch.scatter_add: y = x, then y[p with p[dim] replaced by index[p]] +=

@@ -72,8 +72,11 @@ UNARY(log1p, log1p(x), g / (x + 1))
 UNARY_READING(READS_Y, sqrt, sqrt(x), g / (2 * y))
 UNARY_READING(READS_Y, rsqrt, 1 / sqrt(x), -0.5 * g * (y * y * y))
 UNARY(square, x * x, 2 * g * x)
+/* torch computes x^0.5 and x^-0.5 as sqrt and rsqrt, which differ from
+ * pow at -0 and -inf (-0 and NaN where pow gives 0 and inf). */
+static inline double pow_as_torch(double x, double p) { return p == 0.5 ? sqrt(x) : p == -0.5 ? 1 / sqrt(x) : pow(x, p); }
 /* torch: d/dx x^p = p x^(p-1), and exactly 0 for p = 0 */
-UNARY(pow_scalar, pow(x, c[0]), c[0] == 0 ? 0 : g * (c[0] * pow(x, c[0] - 1)))
+UNARY(pow_scalar, pow_as_torch(x, c[0]), c[0] == 0 ? 0 : g * (c[0] * pow_as_torch(x, c[0] - 1)))
 UNARY(sin, sin(x), g * cos(x))
 UNARY(cos, cos(x), -g * sin(x))
 UNARY_VMATH(tanh, tg_vtanh_f32, tanh(x), g * (1 - y * y))
@@ -100,8 +103,14 @@ UNARY(softplus, x * c[0] > c[1] ? x : log1p(exp(x * c[0])) / c[0],
       x * c[0] > c[1] ? g : g * exp(x * c[0]) / (exp(x * c[0]) + 1))
 UNARY(hardtanh, x < c[0] ? c[0] : (x > c[1] ? c[1] : x), (x > c[0] && x < c[1]) ? g : 0)
 UNARY(hardsigmoid, x <= -3 ? 0 : (x >= 3 ? 1 : x / 6 + 0.5), (x > -3 && x < 3) ? g / 6 : 0)
-/* NAN bounds mean "unbounded" on that side; the gradient passes where lo <= x <= hi. */
-UNARY(clamp, (!isnan(c[0]) && x < c[0]) ? c[0] : ((!isnan(c[1]) && x > c[1]) ? c[1] : x),
+/* NAN bounds mean "unbounded" on that side; the gradient passes where lo <= x <= hi.
+ * min(max(x, lo), hi): hi wins where lo > hi, as in torch. */
+static inline double clamp_to(double x, double lo, double hi)
+{
+    double y = !isnan(lo) && x < lo ? lo : x;
+    return !isnan(hi) && y > hi ? hi : y;
+}
+UNARY(clamp, clamp_to(x, c[0], c[1]),
       ((isnan(c[0]) || x >= c[0]) && (isnan(c[1]) || x <= c[1])) ? g : 0)
 UNARY_READING(READS_G, add_scalar, x + c[0], g)
 UNARY_READING(READS_G, mul_scalar, x * c[0], g * c[0])

@@ -115,6 +115,13 @@ static void test_views_share_storage(void **state)
     assert_true(tg_get(parts[3], (int64_t[]){0}) == 18.0);
     assert_int_equal(tg_split(x, 10, 0, 4, parts), 3);
     assert_int_equal(parts[2]->shape[0], 4);
+    /* An empty dim: chunk gives `chunks` empty pieces, as torch; split one. */
+    tg_tensor *empty = tg_zeros(TG_F64, 2, (int64_t[]){2, 0});
+    assert_int_equal(tg_chunk(empty, 3, 1, 4, parts), 3);
+    assert_true(parts[2]->shape[0] == 2 && parts[2]->shape[1] == 0);
+    assert_int_equal(tg_split(empty, 2, 1, 4, parts), 1);
+    assert_int_equal(tg_chunk(empty, 5, 1, 4, parts), -1);
+    assert_error_contains("tg_chunk: 5 pieces do not fit in an output array of 4");
     tg_tensor *c = tg_contiguous(t);
     assert_true(tg_is_contiguous(c));
     assert_true(tg_get(c, (int64_t[]){3, 2, 1}) == 23.0);

@@ -59,6 +59,7 @@ static tg_tensor *hardtanh_wide(tg_tensor *x) { return tg_hardtanh(x, -0.5, 2); 
 static tg_tensor *clamp(tg_tensor *x) { return tg_clamp(x, -0.5, 0.7); }
 static tg_tensor *clamp_min(tg_tensor *x) { return tg_clamp(x, -0.5, NAN); }
 static tg_tensor *clamp_max(tg_tensor *x) { return tg_clamp(x, NAN, 0.7); }
+static tg_tensor *clamp_crossed(tg_tensor *x) { return tg_clamp(x, 0.5, -0.5); }
 static tg_tensor *add_scalar(tg_tensor *x) { return tg_add_scalar(x, 1.5); }
 static tg_tensor *mul_scalar(tg_tensor *x) { return tg_mul_scalar(x, -2.5); }
 static tg_tensor *rsub_scalar(tg_tensor *x) { return tg_rsub_scalar(x, 1); }
@@ -85,6 +86,7 @@ static const struct {
     {"hardtanh", hardtanh, -2, 2},    {"hardtanh_wide", hardtanh_wide, -3, 3},
     {"hardsigmoid", tg_hardsigmoid, -5, 5}, {"clamp", clamp, -2, 2},
     {"clamp_min", clamp_min, -2, 2},  {"clamp_max", clamp_max, -2, 2},
+    {"clamp_crossed", clamp_crossed, -2, 2},
     {"add_scalar", add_scalar, -2, 2}, {"mul_scalar", mul_scalar, -2, 2},
     {"rsub_scalar", rsub_scalar, -2, 2}, {"sub_scalar", sub_scalar, -2, 2},
     {"div_scalar", div_scalar, -2, 2},
@@ -183,6 +185,7 @@ static void test_binary_golden(void **state)
 static tg_tensor *pow_0(tg_tensor *x) { return tg_pow_scalar(x, 0); }
 static tg_tensor *pow_m1(tg_tensor *x) { return tg_pow_scalar(x, -1); }
 static tg_tensor *pow_0_5(tg_tensor *x) { return tg_pow_scalar(x, 0.5); }
+static tg_tensor *pow_m0_5(tg_tensor *x) { return tg_pow_scalar(x, -0.5); }
 static tg_tensor *pow_2(tg_tensor *x) { return tg_pow_scalar(x, 2); }
 
 static void test_pow_scalar_edges(void **state)
@@ -191,6 +194,7 @@ static void test_pow_scalar_edges(void **state)
     check_golden("pow_scalar_edge_0", (const void *)pow_0, apply_unary, "x", "x");
     check_golden("pow_scalar_edge_m1", (const void *)pow_m1, apply_unary, "x", "x");
     check_golden("pow_scalar_edge_0_5", (const void *)pow_0_5, apply_unary, "x", "x");
+    check_golden("pow_scalar_edge_m0_5", (const void *)pow_m0_5, apply_unary, "x", "x");
     check_golden("pow_scalar_edge_2", (const void *)pow_2, apply_unary, "x", "x");
     check_golden("pow_scalar_edge_3", (const void *)pow_3, apply_unary, "x", "x");
 }

@@ -36,6 +36,10 @@ static tg_tensor *op_bce_pos_weight_none(tg_tensor **in)
 {
     return tg_binary_cross_entropy_with_logits(in[0], in[1], NULL, in[2], TG_REDUCTION_NONE);
 }
+static tg_tensor *op_bce_none(tg_tensor **in)
+{
+    return tg_binary_cross_entropy_with_logits(in[0], in[1], NULL, NULL, TG_REDUCTION_NONE);
+}
 static tg_tensor *op_bce_row_weight_mean(tg_tensor **in)
 {
     return tg_binary_cross_entropy_with_logits(in[0], in[1], in[2], NULL, TG_REDUCTION_MEAN);
@@ -94,6 +98,8 @@ static void test_golden(void **state)
         {"bce_weights_sum", 4, 0, 3, op_bce_weights_sum},
         {"bce_pos_weight_none", 3, 0, 3, op_bce_pos_weight_none},
         {"bce_row_weight_mean", 3, 0, 3, op_bce_row_weight_mean},
+        {"bce_inf_none", 2, 0, 2, op_bce_none},
+        {"bce_inf_pos_weight_none", 3, 0, 2, op_bce_pos_weight_none},
         {"ce_mean", 2, 2, 1, op_ce_mean},
         {"ce_sum", 2, 2, 1, op_ce_sum},
         {"ce_none", 2, 2, 1, op_ce_none},

@@ -192,6 +192,8 @@ static void test_degenerate_golden(void **state)
     check_golden("var_one", var_u, 1, d0, false);      /* N - 1 = 0: NaN value and gradient */
     check_golden("varb_one", var_b, 1, d0, false);     /* 0, gradient 0 */
     check_golden("std_const", std_u, 1, d1, false);    /* std 0: gradient 0, not NaN */
+    check_golden("std_const_rounded", std_u, 1, d1, false); /* the mean of equal values is exact */
+    check_golden("var_const_rounded", var_u, 1, d1, false);
     check_golden("norm2_zero", norm_2, 1, d1, false);  /* norm 0: gradient 0 */
     check_golden("norminf_ties", norm_inf, 1, d1, false);
     check_golden("norm1_zero", norm_1, 1, d1, false);
@@ -260,6 +262,36 @@ static void test_gradcheck(void **state)
 }
 
 /* --- edge shapes --------------------------------------------------------------------- */
+
+/* A norm summed in double can be far below what the input's dtype holds
+ * of its powers: an f32 input near 1e-20 has y^2 (p = 3) and 1 / y
+ * (p = 2, near 1e-39) out of f32's range. Its gradient is still finite,
+ * the f64 one rounded, as (|x| / y)^(p-1) is at most 1. */
+static void test_norm_of_tiny_values(void **state)
+{
+    (void)state;
+    const double p[3] = {3, 2, 1.5};
+    const double scale[2] = {1e-20, 1e-39};
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 2; k++) {
+            tg_tensor *grads[2];
+            for (int d = 0; d < 2; d++) {
+                tg_dtype dtype = d ? TG_F64 : TG_F32;
+                tg_scope *s = tg_scope_begin();
+                tg_tensor *x = tg_requires_grad(
+                    tg_mul_scalar(tg_cast(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){1, -2, 3}), dtype),
+                                  scale[k]), true);
+                assert_int_equal(tg_backward(tg_norm(x, p[i], 0, NULL, false), NULL), 0);
+                grads[d] = tg_keep(tg_cast(x->grad, TG_F64));
+                tg_scope_end(s);
+            }
+            char what[64];
+            snprintf(what, sizeof what, "p = %g, x near %g", p[i], scale[k]);
+            assert_close(grads[0], grads[1], 1e-5, 0, what);
+            tg_free(grads[0]);
+            tg_free(grads[1]);
+        }
+}
 
 static void test_empty_and_scalar(void **state)
 {
@@ -411,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_sum_to),
         cmocka_unit_test(test_max_min_all_golden), cmocka_unit_test(test_degenerate_golden),
         cmocka_unit_test(test_gradcheck),          cmocka_unit_test(test_empty_and_scalar),
+        cmocka_unit_test(test_norm_of_tiny_values),
         cmocka_unit_test(test_max_dim_gradient_goes_to_first_tie),
         cmocka_unit_test(test_thread_count_independent), cmocka_unit_test(test_bad_input),
     };

@@ -192,6 +192,19 @@ static void test_values(void **state)
     tg_tensor *g = tg_gather(tg_scalar(TG_F64, 4.5), 0, tg_cast(tg_scalar(TG_F64, 0), TG_I64));
     assert_int_equal(g->ndim, 0);
     assert_true(tg_item(g) == 4.5);
+    /* An empty index: no shape is checked, as in torch; gather gives the
+     * index's shape, scatter_add x as it is. */
+    tg_tensor *x3 = tg_requires_grad(tg_ones(TG_F64, 3, (int64_t[]){4, 2, 3}), true);
+    tg_tensor *none = tg_zeros(TG_I64, 3, (int64_t[]){5, 3, 0});
+    char buf[64];
+    g = tg_gather(x3, 0, none);
+    assert_non_null(g);
+    assert_string_equal(tg_shape_str(g, buf, sizeof buf), "[5,3,0]");
+    tg_tensor *sa = tg_scatter_add(x3, 0, none, tg_ones(TG_F64, 1, (int64_t[]){9}));
+    assert_non_null(sa);
+    assert_true(tg_item(tg_sum(sa, 0, NULL, false)) == 24.0);
+    assert_int_equal(tg_backward(tg_add(tg_sum(g, 0, NULL, false), tg_sum(sa, 0, NULL, false)), NULL), 0);
+    assert_true(tg_item(tg_sum(x3->grad, 0, NULL, false)) == 24.0);
     tg_scope_end(s);
 }
 

@@ -93,9 +93,10 @@ record("mul_edge", lambda a, b: torch.mul(a, b), {"a": torch.tensor([0.0, inf, -
 record("div_edge", lambda a, b: torch.div(a, b), {"a": torch.tensor([1.0, 0, -1, 1, inf, 0]),
                                "b": torch.tensor([0.0, 0, 0, inf, inf, -0.0])}, gy=torch.ones(6))
 # pow with a scalar exponent at 0 and for negative bases
-for p, tag in ((0.0, "0"), (-1.0, "m1"), (0.5, "0_5"), (2.0, "2"), (3.0, "3")):
-    record(f"pow_scalar_edge_{tag}", lambda x, p=p: x ** p, {"x": torch.tensor([0.0, -2, 2, -0.0, inf])},
-           gy=torch.ones(5))
+# (torch takes x^0.5 and x^-0.5 as sqrt and rsqrt: -0 and NaN at -0 and -inf)
+for p, tag in ((0.0, "0"), (-1.0, "m1"), (0.5, "0_5"), (-0.5, "m0_5"), (2.0, "2"), (3.0, "3")):
+    record(f"pow_scalar_edge_{tag}", lambda x, p=p: x ** p, {"x": torch.tensor([0.0, -2, 2, -0.0, inf, -inf])},
+           gy=torch.ones(6))
 
 # Fused and selection ops with broadcasting.
 record("lerp", lambda a, b, w: torch.lerp(a, b, w), {"a": uniform((3, 4), -2, 2), "b": uniform((4,), -2, 2), "w": uniform((3, 1), -0.5, 1.5)})
@@ -110,5 +111,10 @@ ia, ib = torch.randint(0, 3, (3, 4)).double(), torch.randint(0, 3, (4,)).double(
 for name in ("eq", "ne", "lt", "le", "gt", "ge"):
     record(f"cmp_{name}", lambda a, b, name=name: getattr(torch, name)(a, b).to(a.dtype),
            {"a": ia, "b": ib}, grads=[])
+
+# Added after the rest, so that the draws above stay as they were: clamp
+# with lo > hi (hi wins everywhere, as min(max(x, lo), hi)).
+record("clamp_crossed", lambda x: x.clamp(0.5, -0.5), {"x": uniform((3, 4), -2, 2)})
+record("clamp_crossed_edge", lambda x: x.clamp(0.5, -0.5), {"x": EDGE}, gy=torch.ones(len(EDGE)))
 
 fx.save()

@@ -85,4 +85,12 @@ fx.case("nll_weight_ignore", lambda x, t, w: F.nll_loss(x, t, weight=w), [f32r((
 fx.case("nll_3d_none", lambda x, t: F.nll_loss(x, t, reduction="none"), [f32r((2, 4, 3)),
      torch.tensor([[0, 3, 1], [2, -100, 0]])], [True, False])
 fx.case("nll_sum", lambda x, t: F.nll_loss(x, t, reduction="sum"), [f32r((5, 4)), ignored], [True, False])
+# infinite logits: the target's gradient is -+inf, not NaN, with and without pos_weight
+inf_logits = torch.tensor([-float("inf"), float("inf"), 1.5, -float("inf")])
+inf_probs = torch.tensor([0.25, 0.5, 0.75, 1.0])
+fx.case("bce_inf_none", lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction="none"),
+     [inf_logits, inf_probs], [False, True])
+fx.case("bce_inf_pos_weight_none", lambda x, t, pw: F.binary_cross_entropy_with_logits(x, t, reduction="none",
+     pos_weight=pw), [inf_logits, inf_probs, torch.tensor([0.5, 2.0, 3.0, 1.5])], [False, True, False])
+
 fx.save()

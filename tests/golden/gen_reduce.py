@@ -77,6 +77,10 @@ record("min_all_nan", torch.min, xn)
 record("var_one", lambda t: torch.var(t, dim=0), torch.tensor([[2.0, 3.0]]))
 record("varb_one", lambda t: torch.var(t, dim=0, unbiased=False), torch.tensor([[2.0, 3.0]]))
 record("std_const", lambda t: torch.std(t, dim=1), torch.tensor([[2.0, 2.0, 2.0], [1.0, 2.0, 3.0]]))
+# equal values whose sum rounds (3 x 0.1 is 0.30000000000000004): variance 0, gradient 0
+const_rows = torch.tensor([[0.1, 0.1, 0.1], [0.7, 0.7, 0.7], [1e-3, 1e-3, 1e-3]])
+record("std_const_rounded", lambda t: torch.std(t, dim=1), const_rows)
+record("var_const_rounded", lambda t: torch.var(t, dim=1), const_rows)
 record("norm2_zero", lambda t: torch.linalg.vector_norm(t, dim=1), torch.tensor([[0.0, 0.0], [3.0, -4.0]]))
 record("norminf_ties", lambda t: torch.linalg.vector_norm(t, ord=inf, dim=1),
        torch.tensor([[3.0, -3.0, 1.0], [0.0, 0.0, 0.0], [nan, 1.0, -2.0]]))
