@@ -100,8 +100,10 @@ tg_tensor *tg_minimum(tg_tensor *a, tg_tensor *b) { return binary("tg_minimum", 
 
 /* y = s + w (e - s);  ds = g (1 - w), de = g w, dw = g (e - s)
  * Computed from the nearer end, as torch, so that w = 1 gives e exactly. */
-/* torch's two-sided form, exact at w = 0 and w = 1 */
-KERNEL3(lerp, s, e, w, fabs(w) < 0.5f ? s + w * (e - s) : e - (e - s) * (1 - w))
+/* torch 1.13's two-sided form, exact at w = 0 and w = 1; a negative
+ * weight takes the first side (later versions compare |w|, which differs
+ * for w < -0.5: rounding, and NaN where torch 1.13 gives an infinity) */
+KERNEL3(lerp, s, e, w, w < 0.5 ? s + w * (e - s) : e - (e - s) * (1 - w))
 KERNEL2(one_minus_times, g, w, g * (1 - w))
 static void lerp_backward(tg_node *n, tg_tensor *g)
 {

@@ -38,7 +38,7 @@ NAME(apply)(const tg_fuse_value *x, int64_t n, const T *restrict a, const T *res
     case TG_FUSE_ONE_MINUS: for (int64_t i = 0; i < n; i++) d[i] = 1 - a[i]; break;
     case TG_FUSE_LERP: /* tg_lerp's two-sided form: exact at weight 0 and 1 */
         for (int64_t i = 0; i < n; i++)
-            d[i] = fabs(c[i]) < (T)0.5 ? a[i] + c[i] * (b[i] - a[i]) : b[i] - (b[i] - a[i]) * (1 - c[i]);
+            d[i] = c[i] < (T)0.5 ? a[i] + c[i] * (b[i] - a[i]) : b[i] - (b[i] - a[i]) * (1 - c[i]);
         break;
     default: NAME(activation)(x->op, n, a, d); break;
     }

@@ -206,6 +206,7 @@ static void test_fused_and_selection_golden(void **state)
 {
     (void)state;
     check_golden("lerp", (const void *)tg_lerp, apply_ternary, "abw", "abw");
+    check_golden("lerp_edge", (const void *)tg_lerp, apply_ternary, "abw", "abw");
     check_golden("addcmul", (const void *)addcmul_07, apply_ternary, "tab", "tab");
     check_golden("where", (const void *)tg_where, apply_ternary, "mab", "ab");
     check_golden("masked_fill", (const void *)masked_fill_25, apply_binary, "xm", "x");

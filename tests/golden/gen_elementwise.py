@@ -117,4 +117,11 @@ for name in ("eq", "ne", "lt", "le", "gt", "ge"):
 record("clamp_crossed", lambda x: x.clamp(0.5, -0.5), {"x": uniform((3, 4), -2, 2)})
 record("clamp_crossed_edge", lambda x: x.clamp(0.5, -0.5), {"x": EDGE}, gy=torch.ones(len(EDGE)))
 
+# lerp with weights below -0.5 (torch 1.13 computes them from the start, as
+# every weight below 0.5) and infinite ends
+record("lerp_edge", lambda a, b, w: torch.lerp(a, b, w),
+       {"a": torch.tensor([0.139, 1.0, -2.0, 0.3, 1.0, 2.0, 0.5]),
+        "b": torch.tensor([inf, 2.0, 3.0, -inf, 5.0, inf, -1.0]),
+        "w": torch.tensor([-0.906, -0.7, -0.5, 0.25, 1.5, 0.75, -3.0])}, gy=torch.ones(7))
+
 fx.save()
