@@ -187,6 +187,9 @@ int tg_scope_end(tg_scope *s)
     if (!s || s->magic != SCOPE_MAGIC || s->depth > depth || s->depth < 1)
         return tg_fail("tg_scope_end: not an open scope of this thread");
     struct tg_scope mark = *s;
+    /* Drop the scope's tape nodes before its memory goes: tg_free of a
+     * leaf's .grad below walks the tape (tg__tape_forget_leaf). */
+    tg__tape_rewind(mark.mark_tape);
     arena_rewind(mark.mark, mark.depth);
     /* An ended scope stays readable, and is refused by a second end. */
     TG_UNPOISON(s, sizeof *s);
@@ -203,7 +206,6 @@ int tg_scope_end(tg_scope *s)
     }
     newest_tensor = mark.mark_tensors;
     depth = mark.depth - 1;
-    tg__tape_rewind(mark.mark_tape);
     return 0;
 }
 

@@ -175,12 +175,15 @@ static int64_t rows_of(const tg_tensor *x)
  * the op from leaving temporaries behind when no scope is open. */
 static bool as_matrix(const tg_tensor *t, tg_tensor *m)
 {
-    int64_t rows = rows_of(t), row_stride = 0;
+    int64_t rows = rows_of(t), row_stride = 0, next_stride = 0;
     bool first = true;
     for (int d = t->ndim - 2; d >= 0; d--) {
         if (t->shape[d] == 1) continue;
+        /* compare with the last dim kept, not with d + 1, which may be a
+         * skipped size-1 dim of any stride */
         if (first) row_stride = t->stride[d];
-        else if (t->stride[d] != t->stride[d + 1] * t->shape[d + 1]) return false;
+        else if (t->stride[d] != next_stride) return false;
+        next_stride = t->stride[d] * t->shape[d];
         first = false;
     }
     *m = tg__header(t, 2, (int64_t[]){rows, t->shape[t->ndim - 1]},

@@ -241,6 +241,30 @@ static void test_freed_hooked_leaf(void **state)
     tg_free(w);
 }
 
+/* A leaf made and hooked inside a scope, with a gradient: ending the scope
+ * frees that gradient while the scope's tape is already gone, so the
+ * hooked leaf's node is not looked for in the freed memory (the sanitizer
+ * build reports such a read). */
+static void test_hooked_leaf_of_a_scope(void **state)
+{
+    (void)state;
+    double half = 0.5;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    assert_int_equal(tg_register_hook(w, scale_by, &half), 0);
+    assert_int_equal(tg_backward(tg_sum(w, 0, NULL, false), NULL), 0);
+    assert_near(tg_get(w->grad, (int64_t[]){2}), 0.5, 0);
+    assert_int_equal(tg_scope_end(s), 0);
+    /* the memory is used again, and a later pass with a hooked leaf runs */
+    tg_tensor *v = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    s = tg_scope_begin();
+    assert_int_equal(tg_register_hook(v, scale_by, &half), 0);
+    assert_int_equal(tg_backward(tg_sum(tg_mul(v, v), 0, NULL, false), NULL), 0);
+    assert_near(tg_get(v->grad, (int64_t[]){0}), W[0], 1e-15);
+    tg_scope_end(s);
+    tg_free(v);
+}
+
 static void test_hook_errors(void **state)
 {
     (void)state;
@@ -283,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_hook_on_view),
         cmocka_unit_test(test_leaf_hook),
         cmocka_unit_test(test_freed_hooked_leaf),
+        cmocka_unit_test(test_hooked_leaf_of_a_scope),
         cmocka_unit_test(test_hook_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

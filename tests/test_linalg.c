@@ -207,6 +207,39 @@ static void test_linear_with_added_term(void **state)
  * when the linear's backward comes first, added onto what another op put
  * there when it comes second, for a leaf and for a non-leaf x, with K
  * (the output width) within one cache block of the GEMM and over it. */
+/* Leading dims merge into one row stride only when each kept dim's stride
+ * is the next kept one's stride times its size; a size-1 dim between them
+ * has any stride. Permuted inputs with a size-1 dim give what their
+ * contiguous copies give, values and gradients (one read rows with a
+ * wrong stride, another failed with no message). */
+static void test_linear_of_views_with_a_size_one_dim(void **state)
+{
+    (void)state;
+    const int64_t bases[2][4] = {{2, 1, 4, 3}, {1, 5, 2, 6}};
+    const int perms[2][4] = {{0, 1, 3, 2}, {1, 0, 2, 3}};
+    for (int c = 0; c < 2; c++) {
+        tg_manual_seed(31);
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *base = tg_rand(TG_F64, 4, bases[c], -1, 1);
+        tg_tensor *view = tg_requires_grad(tg_detach(tg_permute(base, perms[c])), true);
+        tg_tensor *copy = tg_requires_grad(tg_contiguous(tg_detach(view)), true);
+        int64_t in = view->shape[3];
+        tg_tensor *w = tg_requires_grad(tg_rand(TG_F64, 2, (int64_t[]){3, in}, -1, 1), true);
+        tg_tensor *b = tg_rand(TG_F64, 1, (int64_t[]){3}, -1, 1);
+        tg_tensor *y_view = tg_linear(view, w, b);
+        assert_non_null(y_view);
+        assert_int_equal(tg_backward(tg_sum(tg_square(y_view), 0, NULL, false), NULL), 0);
+        tg_tensor *gw_view = tg_clone(w->grad);
+        tg_zero_grad(1, &w);
+        tg_tensor *y_copy = tg_linear(copy, w, b);
+        assert_int_equal(tg_backward(tg_sum(tg_square(y_copy), 0, NULL, false), NULL), 0);
+        assert_close(y_view, y_copy, 1e-14, 1e-14, "output");
+        assert_close(view->grad, copy->grad, 1e-14, 1e-14, "input gradient");
+        assert_close(gw_view, w->grad, 1e-14, 1e-14, "weight gradient");
+        tg_scope_end(s);
+    }
+}
+
 static void test_input_gradient_in_place(void **state)
 {
     (void)state;
@@ -406,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck),   cmocka_unit_test(test_empty_sizes),
         cmocka_unit_test(test_bad_input),   cmocka_unit_test(test_linear_with_added_term),
         cmocka_unit_test(test_linear_bias_grad_bits), cmocka_unit_test(test_input_gradient_in_place),
+        cmocka_unit_test(test_linear_of_views_with_a_size_one_dim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
