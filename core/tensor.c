@@ -676,14 +676,16 @@ void tg_free(tg_tensor *t)
         tg__graph_free_later(t);
         return;
     }
-    if (!t->node) tg__tape_forget_leaf(t);
     tg__free_header(t);
 }
 
 void tg__free_header(tg_tensor *t)
 {
     /* Base-level graphs outlive their tensors: the node forgets this one,
-     * so that tg_release_thread_memory does not touch it. */
+     * so that tg_release_thread_memory does not touch it; a leaf's hook
+     * nodes forget it too, here rather than in tg_free, as a leaf that a
+     * graph still read is freed later, with that graph. */
+    if (!t->node) tg__tape_forget_leaf(t);
     if (t->node && t->node->tombstone) free(t->node);
     else if (t->node && t->node->out == t) t->node->out = NULL;
     tg__graph_unlink(t);

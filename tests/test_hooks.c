@@ -241,6 +241,28 @@ static void test_freed_hooked_leaf(void **state)
     tg_free(w);
 }
 
+/* A hooked leaf freed while a graph recorded outside any scope still
+ * reads it goes with that graph, and its hook's node forgets it then:
+ * tg_release_thread_memory read the freed header (the sanitizer build
+ * reports such a read). */
+static void test_hooked_leaf_freed_with_its_graph(void **state)
+{
+    (void)state;
+    double half = 0.5;
+    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    assert_int_equal(tg_register_hook(w, scale_by, &half), 0);
+    tg_tensor *y = tg_mul(w, w);
+    tg_free(w); /* y's graph still reads w */
+    assert_near(tg_get(y, (int64_t[]){1}), W[1] * W[1], 0);
+    tg_free(y);
+    tg_release_thread_memory();
+    /* the thread goes on */
+    tg_tensor *v = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    assert_int_equal(tg_backward(tg_sum(v, 0, NULL, false), NULL), 0);
+    assert_near(tg_get(v->grad, (int64_t[]){0}), 1, 0);
+    tg_free(v);
+}
+
 /* A leaf made and hooked inside a scope, with a gradient: ending the scope
  * frees that gradient while the scope's tape is already gone, so the
  * hooked leaf's node is not looked for in the freed memory (the sanitizer
@@ -308,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_leaf_hook),
         cmocka_unit_test(test_freed_hooked_leaf),
         cmocka_unit_test(test_hooked_leaf_of_a_scope),
+        cmocka_unit_test(test_hooked_leaf_freed_with_its_graph),
         cmocka_unit_test(test_hook_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,9 @@
 /* libFuzzer harness for the public API: each input is a program of API
  * calls over a small pool of tensors — factories with extreme shapes,
  * views, elementwise ops, reductions, matrix products, indexing, losses,
- * backward, nested scopes, layers, optimizers, in-place changes between
- * forward and backward, work outside any scope, and an allocation that
- * fails at a chosen point. Calls may fail (NULL, -1 with a message); the
+ * backward, hooks, nested scopes, layers, optimizers, in-place changes
+ * between forward and backward, work outside any scope, and an allocation
+ * that fails at a chosen point. Calls may fail (NULL, -1 with a message); the
  * harness checks that none crashes, hangs, leaks or touches memory it does
  * not own (ASan, UBSan and the arena poisoning see to that), and that a
  * failed call leaves a message. Build and run: tests/fuzz/run.sh fuzz_api SECONDS.
@@ -16,12 +16,15 @@
  * embedding's contiguous copy of a strided index, a tg_split that failed
  * part way, a log-softmax's copy of its input when its result could not be
  * allocated, a pad whose node had no memory for its geometry, and the
- * harness's own cell-layer call).
+ * harness's own cell-layer call; hooked-leaf-freed-with-its-graph: a
+ * hooked leaf that a graph outside scopes read was freed with it while its
+ * hook's node still pointed at it).
  *
  * fuzz-seeds: tests/fuzz/fuzz_api_seeds/[a-z]*
  * fuzz-options: -max_len=512 -len_control=0
  * fuzz-env: ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,6 +401,26 @@ static void optimize(input *in)
     tg_params_free(&params);
 }
 
+/* A hook that keeps the gradient, halves it, or makes one of the wrong
+ * shape (which backward must refuse). */
+static tg_tensor *fuzz_hook(tg_tensor *t, tg_tensor *grad, void *ctx)
+{
+    (void)t;
+    switch ((int)(intptr_t)ctx) {
+    case 0: return NULL;
+    case 1: return tg_mul_scalar(grad, 0.5);
+    default: return tg_ones(grad->dtype, 1, (int64_t[]){7});
+    }
+}
+
+/* A hook or retain_grad on a tensor of the pool, a leaf or not, in
+ * whatever scope is open. */
+static void hook(input *in, tg_tensor *a)
+{
+    if (byte(in) & 1) tg_retain_grad(a);
+    else tg_register_hook(a, fuzz_hook, (void *)(intptr_t)pick(in, 3));
+}
+
 static void run(input *in)
 {
     tg_scope *scopes[4];
@@ -426,7 +449,10 @@ static void run(input *in)
             break;
         case 13: recurrent(in); break;
         case 14: (byte(in) & 1 ? layers : optimize)(in); break;
-        case 15: tg_repr(a, text, 1 + pick(in, (int)sizeof text)); break;
+        case 15:
+            if (byte(in) & 1) tg_repr(a, text, 1 + pick(in, (int)sizeof text));
+            else hook(in, a);
+            break;
         default:
             /* An allocation fails a few calls from now. */
             tg__alloc_fail_at(byte(in) < 128 ? byte(in) : -1);
