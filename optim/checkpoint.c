@@ -57,7 +57,8 @@ int tg_checkpoint_save(const char *path, const tg_checkpoint *ck)
     tg_rng_state rng = tg_get_rng_state();
     rng_to_words(&rng, rng_words);
     tg_params all = tg_params_new(), part = tg_params_new();
-    int status = add_part(&all, "model", ck->params);
+    /* not add_part, which empties its source: this one is the caller's */
+    int status = tg_params_extend(&all, "model", ck->params);
     if (status == 0 && ck->optim)
         status = tg_optim_state_export(ck->optim, &part) < 0 ? -1 : add_part(&all, "optimizer", &part);
     if (status == 0 && ck->sched)

@@ -378,30 +378,53 @@ int64_t tg_optim_param_steps(const tg_optim *o, int index)
 
 /* --- export / import ------------------------------------------------------------- */
 
+/* PyTorch numbers an optimizer's parameters as its param_groups list them,
+ * group by group: group 0's (in collection order here), then group 1's,
+ * and so on; collection order itself when the groups are not interleaved
+ * (an LSTM's biases put in group 1 are). order[k] is the parameter that
+ * PyTorch numbers k, and rank[i] (when rank is not NULL) the number of
+ * parameter i. */
+static void torch_order(const tg_optim *o, int *order, int *rank)
+{
+    int k = 0;
+    for (int g = 0; g < o->n_groups; g++)
+        for (int i = 0; i < o->n_params; i++)
+            if (o->params[i].group == g) {
+                if (rank) rank[i] = k;
+                order[k++] = i;
+            }
+}
+
 int tg_optim_state_export(const tg_optim *o, tg_params *out)
 {
     if (!o || !out) return tg_fail("tg_optim_state_export: NULL optimizer or output collection");
     const int count = out->count;
     char name[TG_PARAM_NAME_MAX];
+    int *order = tg__malloc(sizeof *order * (size_t)(o->n_params ? o->n_params : 1));
+    if (!order) return tg_fail("tg_optim_state_export: out of memory");
+    torch_order(o, order, NULL);
     for (int g = 0; g < o->n_groups; g++) {
         snprintf(name, sizeof name, "param_groups.%d.lr", g);
         if (tg_params_add(out, NULL, name, o->lr[g]) < 0) goto fail;
     }
-    for (int i = 0; i < o->n_params; i++) {
+    for (int k = 0; k < o->n_params; k++) {
+        const int i = order[k];
         const optim_state *st = &o->state[i];
         if (!st->initialized) continue;
         if (st->step) {
-            snprintf(name, sizeof name, "state.%d.step", i);
+            snprintf(name, sizeof name, "state.%d.step", k);
             if (tg_params_add(out, NULL, name, st->step) < 0) goto fail;
         }
-        for (int k = 0; k < OPTIM_SLOTS; k++) {
-            if (!st->slot[k]) continue;
-            snprintf(name, sizeof name, "state.%d.%s", i, slot_names[o->kind][k]);
-            if (tg_params_add(out, NULL, name, st->slot[k]) < 0) goto fail;
+        for (int s = 0; s < OPTIM_SLOTS; s++) {
+            if (!st->slot[s]) continue;
+            snprintf(name, sizeof name, "state.%d.%s", k, slot_names[o->kind][s]);
+            if (tg_params_add(out, NULL, name, st->slot[s]) < 0) goto fail;
         }
     }
+    free(order);
     return 0;
 fail:
+    free(order);
     out->count = count;
     return -1;
 }
@@ -425,7 +448,7 @@ typedef struct {
     int slot;   /* -1: step */
 } entry_ref;
 
-static bool parse_entry(const tg_optim *o, const tg_param *e, entry_ref *ref)
+static bool parse_entry(const tg_optim *o, const int *order, const tg_param *e, entry_ref *ref)
 {
     const char *fn = "tg_optim_state_import", *rest;
     const tg_tensor *t = e->tensor;
@@ -439,15 +462,19 @@ static bool parse_entry(const tg_optim *o, const tg_param *e, entry_ref *ref)
         if (g >= o->n_groups)
             return TG__REJECT("%s: entry '%s': group %d is out of range (the optimizer has %d)", fn, e->name, g, o->n_groups);
         double lr = tg_numel(t) == 1 ? tg_item(t) : NAN;
-        if (!(lr >= 0)) return TG__REJECT("%s: entry '%s' must hold one learning rate >= 0", fn, e->name);
+        /* Not lr >= 0: a chain of schedules can take an lr below 0 (a
+         * CosineAnnealingLR after an ExponentialLR took it below eta_min),
+         * as in PyTorch, and a checkpoint must load what save wrote. */
+        if (isnan(lr)) return TG__REJECT("%s: entry '%s' must hold one learning rate, not NaN", fn, e->name);
         *ref = (entry_ref){true, g, 0};
         return true;
     }
     if (strncmp(e->name, "state.", 6) != 0) goto unknown;
-    int i = parse_index(e->name + 6, &rest);
-    if (i < 0) goto unknown;
-    if (i >= o->n_params)
-        return TG__REJECT("%s: entry '%s': parameter %d is out of range (the optimizer has %d)", fn, e->name, i, o->n_params);
+    int k = parse_index(e->name + 6, &rest);
+    if (k < 0) goto unknown;
+    if (k >= o->n_params)
+        return TG__REJECT("%s: entry '%s': parameter %d is out of range (the optimizer has %d)", fn, e->name, k, o->n_params);
+    const int i = order[k];
     const tg_tensor *p = o->params[i].tensor;
     if (has_step(o) && strcmp(rest, "step") == 0) {
         double step = tg_numel(t) == 1 ? tg_item(t) : NAN;
@@ -456,16 +483,16 @@ static bool parse_entry(const tg_optim *o, const tg_param *e, entry_ref *ref)
         *ref = (entry_ref){false, i, -1};
         return true;
     }
-    for (int k = 0; k < OPTIM_SLOTS; k++) {
-        if (!slot_names[o->kind][k] || strcmp(rest, slot_names[o->kind][k]) != 0) continue;
-        if (!slot_used(o->kind, &o->hyper[o->params[i].group], k)) goto unknown;
+    for (int s = 0; s < OPTIM_SLOTS; s++) {
+        if (!slot_names[o->kind][s] || strcmp(rest, slot_names[o->kind][s]) != 0) continue;
+        if (!slot_used(o->kind, &o->hyper[o->params[i].group], s)) goto unknown;
         if (t->dtype == TG_I64 || !tg_same_shape(t, p)) {
             char s1[128], s2[128];
             return TG__REJECT("%s: entry '%s' is %s %s but parameter %d ('%s') is %s %s", fn, e->name, tg_dtype_name(t->dtype),
-                              tg_shape_str(t, s1, sizeof s1), i, o->params[i].name, tg_dtype_name(p->dtype),
+                              tg_shape_str(t, s1, sizeof s1), k, o->params[i].name, tg_dtype_name(p->dtype),
                               tg_shape_str(p, s2, sizeof s2));
         }
-        *ref = (entry_ref){false, i, k};
+        *ref = (entry_ref){false, i, s};
         return true;
     }
 unknown:
@@ -480,13 +507,15 @@ int tg_optim_state_import(tg_optim *o, const tg_params *in)
     const int stride = 1 + OPTIM_SLOTS;
     entry_ref *refs = tg__malloc(sizeof *refs * (size_t)(in->count ? in->count : 1));
     unsigned char *seen = tg__calloc((size_t)o->n_params * stride, 1);
+    int *order = tg__malloc(sizeof *order * 2 * (size_t)(o->n_params ? o->n_params : 1)), *rank = order + o->n_params;
     int status = -1;
-    if (!refs || !seen) {
+    if (!refs || !seen || !order) {
         tg_error("%s: out of memory", fn);
         goto done;
     }
+    torch_order(o, order, rank);
     for (int j = 0; j < in->count; j++) {
-        if (!parse_entry(o, &in->items[j], &refs[j])) goto done;
+        if (!parse_entry(o, order, &in->items[j], &refs[j])) goto done;
         if (refs[j].is_lr) continue;
         unsigned char *mark = &seen[refs[j].index * stride + 1 + refs[j].slot];
         if (*mark) {
@@ -504,8 +533,8 @@ int tg_optim_state_import(tg_optim *o, const tg_params *in)
         for (int k = -1; k < OPTIM_SLOTS; k++) {
             bool needed = k < 0 ? has_step(o) : slot_used(o->kind, h, k);
             if (needed && !s[1 + k]) {
-                tg_error("%s: parameter %d ('%s') has state but no 'state.%d.%s' entry", fn, i, o->params[i].name, i,
-                         k < 0 ? "step" : slot_names[o->kind][k]);
+                tg_error("%s: parameter %d ('%s') has state but no 'state.%d.%s' entry", fn, rank[i], o->params[i].name,
+                         rank[i], k < 0 ? "step" : slot_names[o->kind][k]);
                 goto done;
             }
         }
@@ -535,5 +564,6 @@ int tg_optim_state_import(tg_optim *o, const tg_params *in)
 done:
     free(refs);
     free(seen);
+    free(order);
     return status;
 }

@@ -40,8 +40,12 @@
  *                                 square_avg, momentum_buffer (momentum > 0),
  *                                 grad_avg (centered) (RMSprop); sum (Adagrad)
  *     param_groups.<g>.lr         F64 0-dim, group g's current learning rate
- * i counts the optimizer's parameters in collection order, SGD keeps no step
- * count, and only parameters that have state appear. */
+ * i numbers the parameters as PyTorch's param_groups list them, group by
+ * group: group 0's in collection order, then group 1's, and so on (which
+ * is collection order unless the groups interleave, as biases put in a
+ * group of their own do). SGD keeps no step count, and only parameters
+ * that have state appear. An imported learning rate may be below 0 (a
+ * chain of schedules can take it there, as in PyTorch), not NaN. */
 #ifndef TG_OPTIM_H
 #define TG_OPTIM_H
 
@@ -99,7 +103,9 @@ typedef struct {
 } tg_rmsprop_config;
 
 /* torch.optim.Adagrad, on g (plus weight_decay * param) at step t:
- *     sum += g^2   (sum starts at initial_accumulator_value)
+ *     sum += g^2   (sum starts at the group's initial_accumulator_value;
+ *                   PyTorch 1.13 takes its constructor's argument for
+ *                   every group instead)
  *     param -= lr / (1 + (t - 1) * lr_decay) * g / (sqrt(sum) + eps) */
 typedef struct {
     double lr;                        /* >= 0 */

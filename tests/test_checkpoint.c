@@ -4,6 +4,7 @@
  * schedule; failed loads change nothing; the RNG state round-trips. */
 #include "files.h"
 
+#include <math.h>
 #include <sys/wait.h>
 
 #include <tapegrad/checkpoint.h>
@@ -120,6 +121,58 @@ static int resume_in_child(const char *checkpoint, const char *out)
     return status;
 }
 
+/* Optimizer state is numbered as PyTorch numbers it, group by group: with
+ * the biases in group 1, between the weights in collection order, the
+ * weights' state comes first (state.0, state.1), then the biases'. Import
+ * reads the same numbers back. A learning rate below 0 (a chain of
+ * schedules can take one there, as in PyTorch) loads; NaN does not. */
+static void test_optimizer_state_numbering(void **state)
+{
+    (void)state;
+    tg_manual_seed(3);
+    tg_linear_layer *l1 = tg_linear_layer_new(3, 2, true, TG_F64), *l2 = tg_linear_layer_new(2, 4, true, TG_F64);
+    tg_params params = tg_params_new();
+    assert_int_equal(tg_linear_layer_params(l1, &params, "a"), 0);
+    assert_int_equal(tg_linear_layer_params(l2, &params, "b"), 0);
+    assert_int_equal(tg_params_set_group(&params, "bias", 1), 2); /* a.weight, a.bias, b.weight, b.bias */
+    tg_adam_config cfg[2] = {tg_adam_defaults(), tg_adam_defaults()};
+    tg_optim *opt = tg_adam(&params, 2, cfg), *opt2 = tg_adam(&params, 2, cfg);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_randn(TG_F64, 2, (int64_t[]){5, 3}, 0, 1);
+    tg_tensor *y = tg_linear_layer_forward(l2, tg_linear_layer_forward(l1, x));
+    assert_int_equal(tg_backward(tg_sum(tg_square(y), 0, NULL, false), NULL), 0);
+    assert_int_equal(tg_optim_step(opt), 0);
+    tg_params out = tg_params_new(), back = tg_params_new();
+    assert_int_equal(tg_optim_state_export(opt, &out), 0);
+    const int64_t numel[4] = {6, 8, 2, 4}; /* a.weight, b.weight, a.bias, b.bias */
+    for (int k = 0; k < 4; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "state.%d.exp_avg", k);
+        assert_non_null(tg_params_find(&out, name));
+        assert_int_equal(tg_numel(tg_params_find(&out, name)), numel[k]);
+    }
+    assert_int_equal(tg_optim_state_import(opt2, &out), 0);
+    assert_int_equal(tg_optim_state_export(opt2, &back), 0);
+    assert_same_collection(&out, &back);
+    /* a learning rate below 0 loads, NaN does not */
+    tg_params lr = tg_params_new();
+    assert_int_equal(tg_params_add(&lr, NULL, "param_groups.1.lr", tg_scalar(TG_F64, -1e-5)), 0);
+    assert_int_equal(tg_optim_state_import(opt2, &lr), 0);
+    assert_true(tg_optim_get_lr(opt2, 1) == -1e-5);
+    lr.items[0].tensor = tg_scalar(TG_F64, NAN);
+    assert_int_equal(tg_optim_state_import(opt2, &lr), -1);
+    assert_error_contains("tg_optim_state_import: entry 'param_groups.1.lr' must hold one learning rate, not NaN");
+    tg_params_free(&lr);
+    tg_params_free(&out);
+    tg_params_free(&back);
+    tg_scope_end(s);
+    tg_optim_free(opt);
+    tg_optim_free(opt2);
+    tg_params_free(&params);
+    tg_linear_layer_free(l1);
+    tg_linear_layer_free(l2);
+}
+
 static void test_resume_is_bit_exact(void **state)
 {
     (void)state;
@@ -134,7 +187,12 @@ static void test_resume_is_bit_exact(void **state)
     tg_manual_seed(DATA_SEED);
     for (int step = 0; step < STEPS / 2; step++) resumed[step] = train_step(&b);
     tg_checkpoint ck = {&b.params, b.opt, b.sched, STEPS / 2, 1};
+    const int count = b.params.count;
     assert_int_equal(tg_checkpoint_save(scratch("run.ckpt"), &ck), 0);
+    /* the caller's collection is as it was: a second save holds the model
+     * too, and the run below resumes from it */
+    assert_int_equal(b.params.count, count);
+    assert_int_equal(tg_checkpoint_save(scratch("again.ckpt"), &ck), 0);
     run_free(&b);
 
     /* ... then everything rebuilt from other weights and another RNG
@@ -142,7 +200,7 @@ static void test_resume_is_bit_exact(void **state)
     tg_manual_seed(999);
     run c = run_new(2, 8, false);
     tg_checkpoint loaded = {&c.params, c.opt, c.sched, -1, -1};
-    assert_int_equal(tg_checkpoint_load(scratch("run.ckpt"), &loaded), 0);
+    assert_int_equal(tg_checkpoint_load(scratch("again.ckpt"), &loaded), 0);
     assert_int_equal(loaded.step, STEPS / 2);
     assert_int_equal(loaded.epoch, 1);
     for (int step = STEPS / 2; step < STEPS; step++) resumed[step] = train_step(&c);
@@ -352,6 +410,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_failed_loads_change_nothing, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_bad_checkpoints, scratch_setup, scratch_teardown),
         cmocka_unit_test(test_rng_state),
+        cmocka_unit_test(test_optimizer_state_numbering),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
