@@ -342,16 +342,16 @@ int tg_sched_state_import(tg_sched *s, const tg_params *in)
         if (!t) return tg_fail("%s: no '%s' entry", fn, export_names[k]);
         if (!tg__check(fn, t)) return -1;
         const int64_t want = is_vector(k) ? s->n_groups : 1;
-        bool ok = tg_numel(t) == want && (is_vector(k) ? t->ndim == 1 : true);
-        if (ok && k != EX_BEST && !is_vector(k)) {
-            double v = tg_item(t); /* counters: whole and >= 0 */
-            ok = v >= 0 && v == floor(v) && v < 9e15;
-        }
-        if (!ok) {
+        const char *expected = is_vector(k) ? "one value per group" : "one whole number >= 0";
+        if (tg_numel(t) != want || (is_vector(k) && t->ndim != 1)) {
             char shape[128];
             return tg_fail("%s: entry '%s' has shape %s; expected %s", fn, export_names[k], tg_shape_str(t, shape, sizeof shape),
-                           is_vector(k) ? "one value per group" : "one whole number >= 0");
+                           expected);
         }
+        if (k == EX_BEST || is_vector(k)) continue;
+        double v = tg_item(t); /* counters: whole and >= 0 */
+        if (!(v >= 0 && v == floor(v) && v < 9e15))
+            return tg_fail("%s: entry '%s' holds %g; expected %s", fn, export_names[k], v, expected);
     }
     for (int k = 0; k < EX_COUNT; k++) {
         if (!exports(s, k)) continue;
