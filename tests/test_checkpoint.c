@@ -363,7 +363,8 @@ static void test_bad_checkpoints(void **state)
         {"epoch", tg_ones(TG_I64, 1, (int64_t[]){1}), "expected 'epoch', an int64 0-dim tensor >= 0"},
         {"notes", tg_ones(TG_F32, 1, (int64_t[]){1}), "unexpected entry 'notes'"},
         {"optimizer.state.0.exp_avg", tg_ones(TG_F32, 1, (int64_t[]){1}), "entry 'state.0.exp_avg' is float32 [1]"},
-        {"scheduler.last_epoch", tg_scalar(TG_I64, -5), "tg_sched_state_import: entry 'last_epoch' holds -5; expected one whole number >= 0"},
+        {"scheduler.last_epoch", tg_scalar(TG_I64, -5),
+         "tg_sched_state_import: entry 'last_epoch' holds -5; expected one whole number >= 0"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         rewrite(cases[k].name, cases[k].value);
