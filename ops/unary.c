@@ -74,7 +74,10 @@ UNARY_READING(READS_Y, rsqrt, 1 / sqrt(x), -0.5 * g * (y * y * y))
 UNARY(square, x * x, 2 * g * x)
 /* torch computes x^0.5 and x^-0.5 as sqrt and rsqrt, which differ from
  * pow at -0 and -inf (-0 and NaN where pow gives 0 and inf). */
-static inline double pow_as_torch(double x, double p) { return p == 0.5 ? sqrt(x) : p == -0.5 ? 1 / sqrt(x) : pow(x, p); }
+static inline double pow_as_torch(double x, double p)
+{
+    return p == 0.5 ? sqrt(x) : p == -0.5 ? 1 / sqrt(x) : pow(x, p);
+}
 /* torch: d/dx x^p = p x^(p-1), and exactly 0 for p = 0 */
 UNARY(pow_scalar, pow_as_torch(x, c[0]), c[0] == 0 ? 0 : g * (c[0] * pow_as_torch(x, c[0] - 1)))
 UNARY(sin, sin(x), g * cos(x))
