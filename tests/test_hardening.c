@@ -382,6 +382,12 @@ static void test_empty_work_returns_at_once(void **state)
     tg_scope_end(s);
 }
 
+static tg_tensor *wrong_shape_hook(tg_tensor *t, tg_tensor *grad, void *ctx)
+{
+    (void)t, (void)ctx;
+    return tg_ones(grad->dtype, 1, (int64_t[]){7});
+}
+
 /* 7. Nothing is left behind: a scope leaf's .grad, backward's own
  * temporaries outside a scope, the cell functions' temporaries, GEMM's
  * packing buffers. */
@@ -404,6 +410,22 @@ static void test_no_leaks(void **state)
     live = tg__live_tensors();
     assert_int_equal(tg_backward(loss, NULL), 0);
     assert_int_equal(tg__live_tensors() - live, 1);
+    tg_free(loss);
+    tg_free(squares);
+    tg_free(x);
+
+    /* a backward that fails (a hook's gradient of the wrong shape) outside
+     * any scope takes back the retained gradient it made */
+    x = leaf_f64(1, (int64_t[]){5}, -1, 1);
+    squares = tg_mul(x, x);
+    loss = tg_sum(squares, 0, NULL, false);
+    assert_int_equal(tg_retain_grad(squares), 0);
+    assert_int_equal(tg_register_hook(squares, wrong_shape_hook, NULL), 0);
+    live = tg__live_tensors();
+    assert_int_equal(tg_backward(loss, NULL), -1);
+    assert_error_contains("returned a gradient of shape [7]");
+    assert_null(squares->grad);
+    assert_int_equal(tg__live_tensors() - live, 0);
     tg_free(loss);
     tg_free(squares);
     tg_free(x);

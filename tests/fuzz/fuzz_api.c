@@ -18,7 +18,9 @@
  * allocated, a pad whose node had no memory for its geometry, and the
  * harness's own cell-layer call; hooked-leaf-freed-with-its-graph: a
  * hooked leaf that a graph outside scopes read was freed with it while its
- * hook's node still pointed at it).
+ * hook's node still pointed at it; failed-backward-with-a-retained-grad-
+ * outside-scopes: a backward failed by a hook left behind the retained
+ * gradient it had made).
  *
  * fuzz-seeds: tests/fuzz/fuzz_api_seeds/[a-z]*
  * fuzz-options: -max_len=512 -len_control=0
