@@ -542,7 +542,7 @@ static float half_to_float(uint16_t h)
     const uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF;
     uint32_t bits;
     if (exponent == 0x1F)
-        bits = sign | 0x7F800000u | mantissa << 13; /* inf, NaN */
+        bits = sign | 0x7F800000u | mantissa << 13 | (mantissa ? 0x400000u : 0); /* inf, NaN (quiet, as torch) */
     else if (exponent)
         bits = sign | (exponent + 112) << 23 | mantissa << 13;
     else

@@ -194,8 +194,16 @@ static FILE *create_temporary(const char *path, char **tmp_path)
         errno = ENOMEM;
         return NULL;
     }
+    /* The file's name and a suffix, unless that would pass the 255 bytes a
+     * name may have (a file name of 250 bytes saves): then a short name in
+     * the same directory. */
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    bool short_name = strlen(base) + 32 > 255;
     for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(*tmp_path, len, "%s.tmp-%ld-%u", path, (long)getpid(), counter++);
+        if (short_name)
+            snprintf(*tmp_path, len, "%.*s.tg-tmp-%ld-%u", (int)(base - path), path, (long)getpid(), counter++);
+        else
+            snprintf(*tmp_path, len, "%s.tmp-%ld-%u", path, (long)getpid(), counter++);
         if (injected_failure()) return NULL;
         int fd = open(*tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && errno == EEXIST) continue;

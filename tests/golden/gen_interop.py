@@ -83,9 +83,14 @@ def dtypes():
                         dtype=torch.float16)
     bfloat = torch.tensor([0.0, -0.0, 1.0, -2.5, 3.3895313892515355e38, 1.1754943508222875e-38, 9.183549615799121e-41,
                            -1e-39, inf, -inf, nan], dtype=torch.bfloat16)
+    half_nans = torch.tensor([0x7c01, 0xfd04 - 0x10000, 0x7e00, 0x7dff], dtype=torch.int16).view(torch.float16)
+    bfloat_nans = torch.tensor([0x7f81, 0xffa0 - 0x10000, 0x7fc0, 0x7fbf], dtype=torch.int16).view(torch.bfloat16)
     write("dtypes.safetensors", {
         "half": half.reshape(11, 1), "half_as_f32": half.float().reshape(11, 1),
         "bfloat": bfloat, "bfloat_as_f32": bfloat.float(),
+        # signalling and quiet NaNs with payloads, both signs: PyTorch's float32 quiets F16's
+        "half_nans": half_nans, "half_nans_as_f32": half_nans.float(),
+        "bfloat_nans": bfloat_nans, "bfloat_nans_as_f32": bfloat_nans.float(),
         "f64": torch.tensor([[0.1, -1e300], [5e-324, 1.0]], dtype=torch.float64),
         "i64": torch.tensor([-2 ** 63, -1, 0, 2 ** 63 - 1], dtype=torch.int64),
         "scalar": torch.tensor(3.5),
