@@ -38,9 +38,11 @@
  * is a float). Big-endian hosts are not supported (the build refuses).
  *
  * Saving is atomic: the file is written under a temporary name in the same
- * directory ("<path>.tmp-<pid>-<n>"), flushed, fsync'd and renamed over the
- * target, so an error or a crash at any point leaves the previous file as it
- * was (a crash can leave the temporary file behind). */
+ * directory ("<path>.tmp-<pid>-<n>", or a shorter one for a long name),
+ * flushed, fsync'd and renamed over the target, so an error or a crash at
+ * any point leaves the previous file as it was (a crash can leave the
+ * temporary file behind). A file saved over keeps its permissions; a path
+ * that is a symbolic link saves into the file the link names. */
 #ifndef TG_SAFETENSORS_H
 #define TG_SAFETENSORS_H
 

@@ -1,6 +1,9 @@
 /* Writing safetensors files, atomically: the bytes go to a temporary file
  * in the target's directory, which is flushed, fsync'd and renamed over the
- * target only when every write succeeded. */
+ * target only when every write succeeded. A path that is a symbolic link
+ * saves into the file it names (the link stays, as with PyTorch's save,
+ * which writes through it), and a file saved over keeps its permissions
+ * (a checkpoint kept private stays private). */
 #include <tapegrad/safetensors.h>
 
 #include <cJSON.h>
@@ -10,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <tapegrad/autograd.h>
@@ -246,8 +250,13 @@ int tg_safetensors_save(const char *path, int n, const tg_named_tensor *tensors,
     size_t json_len = strlen(json), padded = (json_len + 7) / 8 * 8;
     unsigned char length[8];
     for (int i = 0; i < 8; i++) length[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    /* The file a link names (a dangling one is replaced, as before). */
+    struct stat st;
+    char *target = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(path, NULL) : NULL;
+    const char *dest = target ? target : path;
     char *tmp_path = NULL;
-    FILE *out = create_temporary(path, &tmp_path);
+    FILE *out = create_temporary(dest, &tmp_path);
+    if (out && stat(dest, &st) == 0 && S_ISREG(st.st_mode)) fchmod(fileno(out), st.st_mode & 07777);
     bool ok = out && write_bytes(out, length, 8) && write_bytes(out, json, json_len) &&
               write_bytes(out, "        ", padded - json_len);
     for (int i = 0; ok && i < n; i++) ok = write_tensor(out, tensors[i].tensor);
@@ -265,7 +274,7 @@ int tg_safetensors_save(const char *path, int n, const tg_named_tensor *tensors,
             err = errno;
         }
     }
-    if (ok && (injected_failure() || rename(tmp_path, path) != 0)) {
+    if (ok && (injected_failure() || rename(tmp_path, dest) != 0)) {
         ok = false;
         err = errno;
     }
@@ -274,9 +283,11 @@ int tg_safetensors_save(const char *path, int n, const tg_named_tensor *tensors,
         tg_fail("%s: cannot write '%s': %s", SAVE, path, strerror(err ? err : EIO));
         if (out) unlink(tmp_path);
         free(tmp_path);
+        free(target);
         return -1;
     }
     free(tmp_path);
-    sync_directory(path);
+    sync_directory(dest);
+    free(target);
     return 0;
 }

@@ -286,6 +286,34 @@ static void test_long_file_name(void **state)
     tg_scope_end(scope);
 }
 
+/* Saving through a symbolic link writes the file it names and keeps the
+ * link; saving over a file keeps its permissions. */
+static void test_save_through_a_link_keeps_modes(void **state)
+{
+    (void)state;
+    tg_scope *scope = tg_scope_begin();
+    tg_named_tensor one = {"a", tg_full(TG_F32, 1, (int64_t[]){2}, 1)}, two = {"a", tg_full(TG_F32, 1, (int64_t[]){2}, 2)};
+    char real[512];
+    snprintf(real, sizeof real, "%s", scratch("real.safetensors"));
+    assert_int_equal(tg_safetensors_save(real, 1, &one, 0, NULL), 0);
+    assert_int_equal(chmod(real, 0600), 0);
+    assert_int_equal(symlink("real.safetensors", scratch("link.safetensors")), 0);
+    assert_int_equal(tg_safetensors_save(scratch("link.safetensors"), 1, &two, 0, NULL), 0);
+    struct stat st;
+    assert_int_equal(lstat(scratch("link.safetensors"), &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(stat(real, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    tg_safetensors *f = tg_safetensors_open(real);
+    assert_non_null(f);
+    assert_true(tg_get(tg_safetensors_get(f, 0), (int64_t[]){1}) == 2);
+    tg_safetensors_close(f);
+    const char *listing = scratch_listing(); /* the two, no temporary file */
+    assert_true(strstr(listing, "link.safetensors\n") && strstr(listing, "real.safetensors\n"));
+    assert_int_equal(strlen(listing), strlen("link.safetensors\nreal.safetensors\n"));
+    tg_scope_end(scope);
+}
+
 static void test_atomic_save(void **state)
 {
     (void)state;
@@ -336,6 +364,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_save_errors, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_atomic_save, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_long_file_name, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_save_through_a_link_keeps_modes, scratch_setup, scratch_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
