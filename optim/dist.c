@@ -23,6 +23,12 @@
 
 typedef enum { DIST_NEVER, DIST_READY, DIST_ENDED } dist_state;
 
+/* The collective a rank is in, exchanged by agree() so that ranks calling
+ * different functions fail together instead of waiting for each other. */
+typedef enum { OP_BROADCAST = 1, OP_AVERAGE, OP_SUM, OP_BARRIER, OP_TEARDOWN } dist_op;
+static const char *const op_names[] = {"?", "tg_dist_broadcast_params", "tg_dist_average_grads", "tg_dist_sum",
+                                       "tg_dist_barrier", "tg_dist_teardown or tg_dist_finalize"};
+
 static struct {
     dist_state state;
     MPI_Comm comm;           /* the library's duplicate of the caller's communicator */
@@ -44,6 +50,9 @@ static bool ready(const char *fn)
     if (dist.state == DIST_NEVER) return TG__REJECT("%s: called before tg_dist_setup or tg_dist_init", fn);
     return TG__REJECT("%s: called after tg_dist_teardown or tg_dist_finalize", fn);
 }
+
+typedef enum { AGREED, FAILED, DIFFERENT, OTHER_CALL } agreement;
+static agreement agree(const char *fn, dist_op op, bool ok, uint64_t hash);
 
 /* --- set-up and teardown ---------------------------------------------------- */
 
@@ -89,6 +98,7 @@ int tg_dist_setup(const void *mpi_comm)
 static int end(const char *fn)
 {
     if (!ready(fn)) return -1;
+    if (agree(fn, OP_TEARDOWN, true, 0) != AGREED) return -1;
     MPI_Comm_free(&dist.comm);
     MPI_Errhandler_free(&dist.on_error);
     free(dist.buffer);
@@ -145,8 +155,9 @@ bool tg_dist_is_root(void) { return ready("tg_dist_is_root") && dist.rank == 0; 
 int tg_dist_barrier(void)
 {
     if (!ready("tg_dist_barrier")) return -1;
-    MPI_Barrier(dist.comm);
-    return 0;
+    /* The agreement's all-reduce is the barrier: no rank leaves it before
+     * every rank entered it. */
+    return agree("tg_dist_barrier", OP_BARRIER, true, 0) == AGREED ? 0 : -1;
 }
 
 int tg_dist_abort(const char *message)
@@ -213,8 +224,6 @@ static const char *desc_str(const entry_desc *d, char *buf, size_t len)
     return buf;
 }
 
-typedef enum { AGREED, FAILED, DIFFERENT } agreement;
-
 /* Some rank failed its own checks: the lowest such rank sends its message
  * and every rank fails with it. */
 static void spread_failure(bool ok)
@@ -233,15 +242,29 @@ static void spread_failure(bool ok)
  * ~hash is the largest byte and 255 minus the smallest: all hashes are
  * equal exactly when each such pair sums to 255. FAILED leaves the message
  * of the lowest failing rank on every rank. */
-static agreement agree(bool ok, uint64_t hash)
+static agreement agree(const char *fn, dist_op op, bool ok, uint64_t hash)
 {
-    unsigned char mine[17], all[17];
+    unsigned char mine[19], all[19];
     mine[0] = !ok;
     for (int i = 0; i < 8; i++) {
         mine[1 + i] = (unsigned char)(hash >> 8 * i);
         mine[9 + i] = (unsigned char)~(hash >> 8 * i);
     }
-    MPI_Allreduce(mine, all, 17, MPI_UNSIGNED_CHAR, MPI_MAX, dist.comm);
+    mine[17] = (unsigned char)op;
+    mine[18] = (unsigned char)~op;
+    MPI_Allreduce(mine, all, 19, MPI_UNSIGNED_CHAR, MPI_MAX, dist.comm);
+    if (all[17] + all[18] != 255) {
+        /* Some rank is in another collective: name rank 0's and the lowest
+         * rank whose call differs, on every rank. */
+        int root_op = op, other_op = op, differs, lowest = INT_MAX;
+        MPI_Bcast(&root_op, 1, MPI_INT, 0, dist.comm);
+        differs = op != (dist_op)root_op ? dist.rank : INT_MAX;
+        MPI_Allreduce(&differs, &lowest, 1, MPI_INT, MPI_MIN, dist.comm);
+        MPI_Bcast(&other_op, 1, MPI_INT, lowest, dist.comm);
+        tg_fail("%s: the ranks called different collectives: %s on rank 0 but %s on rank %d", fn, op_names[root_op],
+                op_names[other_op], lowest);
+        return OTHER_CALL;
+    }
     if (all[0]) {
         spread_failure(ok);
         return FAILED;
@@ -355,10 +378,11 @@ static int start(const char *fn, const tg_params *params, bool grads)
     if (!ready(fn)) return -1;
     uint64_t hash = 0;
     bool ok = check_params(fn, params, grads, &hash);
-    switch (agree(ok, hash)) {
+    switch (agree(fn, grads ? OP_AVERAGE : OP_BROADCAST, ok, hash)) {
     case AGREED: return 0;
     case DIFFERENT: return name_difference(fn, params);
-    case FAILED: break;
+    case FAILED:
+    case OTHER_CALL: break;
     }
     return -1;
 }
@@ -384,6 +408,7 @@ int tg_dist_broadcast_params(const tg_params *params)
         const tg_tensor *t = params->items[i].tensor;
         const size_t n = (size_t)tg_numel(t) * tg_dtype_size(t->dtype);
         memcpy(tg_data(t), buffer, n);
+        t->storage->version++; /* an in-place write: a backward that saved t refuses it */
         buffer += n;
     }
     return 0;
@@ -472,9 +497,10 @@ int tg_dist_sum(int n, double *values)
 {
     const char *fn = "tg_dist_sum";
     if (!ready(fn)) return -1;
-    switch (agree(check_values(fn, n, values), (uint64_t)(unsigned)n)) {
+    switch (agree(fn, OP_SUM, check_values(fn, n, values), (uint64_t)(unsigned)n)) {
     case AGREED: break;
-    case FAILED: return -1;
+    case FAILED:
+    case OTHER_CALL: return -1;
     case DIFFERENT: {
         /* Name the first rank whose count differs from rank 0's. */
         int root_n = n, mine = n, lowest = INT_MAX;

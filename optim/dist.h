@@ -36,9 +36,13 @@
  * (broadcast, average, sum, barrier, setup and teardown) must be called by
  * every rank in the same order, from the thread that set up (MPI is
  * initialised with MPI_THREAD_FUNNELED; OpenMP threads never call MPI).
- * Before moving any data, broadcast and average exchange a 64-bit hash of
- * the parameter list (names, dtypes, shapes, requires_grad, in order) and a
- * flag saying whether the rank's own checks passed, so that:
+ * Before moving any data, every collective call exchanges which call it is
+ * (ranks in different ones all fail with a message naming them, e.g.
+ * "tg_dist_sum: the ranks called different collectives: tg_dist_barrier
+ * on rank 0 but tg_dist_sum on rank 1"), and broadcast and average a
+ * 64-bit hash of the parameter list (names, dtypes, shapes, requires_grad,
+ * in order) and a flag saying whether the rank's own checks passed, so
+ * that:
  *   - ranks whose lists differ all fail with the same message naming the
  *     first difference, e.g. "tg_dist_average_grads: the parameter lists
  *     differ between ranks: entry 2 is 'lstm.weight_hh_l0' float32 [32,8]

@@ -226,6 +226,46 @@ static void test_average(void **state)
     free_list(&l);
 }
 
+/* Ranks in different collective calls all fail, naming the calls, where
+ * they waited for each other forever; the ranks then go on together. */
+static void test_different_collectives(void **state)
+{
+    (void)state;
+    double values[1] = {1};
+    int status = rank == 0 ? tg_dist_barrier() : tg_dist_sum(1, values);
+    assert_int_equal(status, -1);
+    assert_error_contains("the ranks called different collectives: tg_dist_barrier on rank 0 but tg_dist_sum on rank 1");
+    assert_int_equal(tg_dist_sum(1, values), 0);
+    assert_true(values[0] == world);
+    plist l = make_list(3, base_list, 1.0);
+    status = rank == 0 ? tg_dist_broadcast_params(&l.params) : tg_dist_average_grads(&l.params);
+    assert_int_equal(status, -1);
+    assert_error_contains("tg_dist_broadcast_params on rank 0 but tg_dist_average_grads on rank 1");
+    assert_int_equal(tg_dist_barrier(), 0);
+    free_list(&l);
+}
+
+/* Broadcast writes the parameters in place: a backward that saved one
+ * before refuses it, as after any in-place write. */
+static void test_broadcast_is_an_inplace_write(void **state)
+{
+    (void)state;
+    const entry_spec specs[1] = {base_list[0]};
+    plist l = make_list(1, specs, 1.0 + rank);
+    tg_tensor *w = l.tensors[0];
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *loss = tg_sum(tg_mul(w, w), 0, NULL, false);
+    assert_int_equal(tg_dist_broadcast_params(&l.params), 0);
+    if (rank == 0) {
+        assert_int_equal(tg_backward(loss, NULL), 0); /* the root's own values are unchanged */
+    } else {
+        assert_int_equal(tg_backward(loss, NULL), -1);
+        assert_error_contains("modified by an inplace operation");
+    }
+    tg_scope_end(s);
+    free_list(&l);
+}
+
 static void test_sum(void **state)
 {
     (void)state;
@@ -685,6 +725,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_average),
         cmocka_unit_test(test_sum),
+        cmocka_unit_test(test_different_collectives),
+        cmocka_unit_test(test_broadcast_is_an_inplace_write),
         cmocka_unit_test(test_lists_differ),
         cmocka_unit_test(test_bad_arguments_on_one_rank),
         cmocka_unit_test(test_sampler_ranks_share_batches),
