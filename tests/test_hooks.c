@@ -48,13 +48,16 @@ static double plain_grad(double w, double x)
 
 static const double W[3] = {0.5, -1.0, 2.0}, X[3] = {1.0, 2.0, -0.5};
 
+/* A leaf holding W that requires grad, in the current scope (or persistent). */
+static tg_tensor *w_leaf(void) { return tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true); }
+
 /* A hook that scales the gradient of an intermediate tensor scales every
  * leaf gradient behind it; one that only looks sees dloss/dh and changes
  * nothing; several run in registration order. */
 static void test_hook_scales_leaf_gradients(void **state)
 {
     (void)state;
-    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    tg_tensor *w = w_leaf();
     tg_tensor *b = tg_requires_grad(tg_zeros(TG_F64, 1, (int64_t[]){3}), true);
     tg_scope *s = tg_scope_begin();
     tg_tensor *x = tg_from_array(TG_F64, 1, (int64_t[]){3}, X);
@@ -130,7 +133,7 @@ static void test_zero_hook_equals_detach(void **state)
 static void test_retain_grad(void **state)
 {
     (void)state;
-    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    tg_tensor *w = w_leaf();
     tg_scope *s = tg_scope_begin();
     tg_tensor *h = tg_mul_scalar(w, 2.0);        /* (3) */
     tg_tensor *v = tg_narrow(h, 0, 1, 2);        /* a view: h[1:3] */
@@ -182,7 +185,7 @@ static void test_hook_on_view(void **state)
 static void test_leaf_hook(void **state)
 {
     (void)state;
-    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    tg_tensor *w = w_leaf();
     tg_tensor *x = tg_from_array(TG_F64, 1, (int64_t[]){3}, X);
     tg_tensor *scalar = tg_requires_grad(tg_scalar(TG_F64, 4.0), true);
     tg_scope *outer = tg_scope_begin();
@@ -226,10 +229,10 @@ static void test_freed_hooked_leaf(void **state)
 {
     (void)state;
     double half = 0.5;
-    tg_tensor *gone = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    tg_tensor *gone = w_leaf();
     assert_int_equal(tg_register_hook(gone, scale_by, &half), 0);
     tg_free(gone);
-    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    tg_tensor *w = w_leaf();
     tg_scope *s = tg_scope_begin();
     assert_int_equal(tg_register_hook(w, scale_by, &half), 0);
     assert_int_equal(tg_backward(tg_sum(w, 0, NULL, false), NULL), 0);
@@ -249,7 +252,7 @@ static void test_hooked_leaf_freed_with_its_graph(void **state)
 {
     (void)state;
     double half = 0.5;
-    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    tg_tensor *w = w_leaf();
     assert_int_equal(tg_register_hook(w, scale_by, &half), 0);
     tg_tensor *y = tg_mul(w, w);
     tg_free(w); /* y's graph still reads w */
@@ -257,7 +260,7 @@ static void test_hooked_leaf_freed_with_its_graph(void **state)
     tg_free(y);
     tg_release_thread_memory();
     /* the thread goes on */
-    tg_tensor *v = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    tg_tensor *v = w_leaf();
     assert_int_equal(tg_backward(tg_sum(v, 0, NULL, false), NULL), 0);
     assert_near(tg_get(v->grad, (int64_t[]){0}), 1, 0);
     tg_free(v);
@@ -272,13 +275,13 @@ static void test_hooked_leaf_of_a_scope(void **state)
     (void)state;
     double half = 0.5;
     tg_scope *s = tg_scope_begin();
-    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    tg_tensor *w = w_leaf();
     assert_int_equal(tg_register_hook(w, scale_by, &half), 0);
     assert_int_equal(tg_backward(tg_sum(w, 0, NULL, false), NULL), 0);
     assert_near(tg_get(w->grad, (int64_t[]){2}), 0.5, 0);
     assert_int_equal(tg_scope_end(s), 0);
     /* the memory is used again, and a later pass with a hooked leaf runs */
-    tg_tensor *v = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    tg_tensor *v = w_leaf();
     s = tg_scope_begin();
     assert_int_equal(tg_register_hook(v, scale_by, &half), 0);
     assert_int_equal(tg_backward(tg_sum(tg_mul(v, v), 0, NULL, false), NULL), 0);
@@ -290,7 +293,7 @@ static void test_hooked_leaf_of_a_scope(void **state)
 static void test_hook_errors(void **state)
 {
     (void)state;
-    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, W), true);
+    tg_tensor *w = w_leaf();
     tg_scope *s = tg_scope_begin();
     tg_tensor *plain = tg_ones(TG_F64, 1, (int64_t[]){3});
     assert_int_equal(tg_register_hook(plain, observe, NULL), -1);
