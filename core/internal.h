@@ -112,6 +112,8 @@ void tg__parallel_forget_load(void);
  * fn directly: an OpenMP region with if (false) still sets up a team and
  * makes a futex call, 0.3 us, which the small ops of a recurrent step
  * (a fused cell, a copy, a gradient added) paid about ten times a step.
+ * Inside a caller's own parallel region it runs fn in a team of one, as
+ * the caller's team is not fn's.
  * The caller still brackets it with tg__parallel_begin and _end. */
 void tg__parallel_run(tg__parallel *r, void (*fn)(void *), void *ctx);
 

@@ -113,6 +113,16 @@ void tg__parallel_run(tg__parallel *r, void (*fn)(void *), void *ctx)
         }
         return;
     }
+    /* Called from inside the caller's own parallel region (a model per
+     * thread, as examples/odyssey trains them), fn's orphaned loops and
+     * shares would bind to the caller's team: each thread did its share of
+     * its own loop and skipped the rest, or waited forever at a loop that
+     * the other threads never reached. A team of one of its own. */
+    if (omp_in_parallel()) {
+#pragma omp parallel num_threads(1)
+        fn(ctx);
+        return;
+    }
 #endif
     fn(ctx);
 }

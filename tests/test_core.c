@@ -453,6 +453,39 @@ static void test_threads(void **state)
     tg_set_num_threads(start);
 }
 
+/* A model per thread: the library called from inside the caller's own
+ * parallel region, each thread on its own tensors, with one thread each
+ * (tg_set_num_threads(1), as examples/odyssey runs) or the default. Each
+ * op's loops stay the calling thread's: the regions of one thread bound
+ * to the caller's team, so that each thread did only its share of its own
+ * loops (half of an exp, a quarter of a product) or waited forever at one
+ * the other thread never reached. Threads end at different times here, as
+ * a caller's uneven jobs do. */
+static void test_inside_a_callers_parallel_region(void **state)
+{
+    (void)state;
+#ifdef _OPENMP
+    int start = tg_get_num_threads(), wrong = 0;
+    for (int one = 0; one < 2; one++) {
+#pragma omp parallel num_threads(2) reduction(+ : wrong)
+        {
+            if (one) tg_set_num_threads(1);
+            for (int rep = 0; rep < 1 + omp_get_thread_num(); rep++) {
+                tg_scope *s = tg_scope_begin();
+                tg_tensor *a = tg_ones(TG_F32, 2, (int64_t[]){128, 256}), *b = tg_ones(TG_F32, 2, (int64_t[]){256, 64});
+                double product = tg_item(tg_sum(tg_matmul(a, b), 0, NULL, false));
+                double small = tg_item(tg_sum(tg_exp(tg_zeros(TG_F32, 1, (int64_t[]){1000})), 0, NULL, false));
+                double big = tg_item(tg_sum(tg_exp(tg_zeros(TG_F32, 1, (int64_t[]){1 << 18})), 0, NULL, false));
+                wrong += product != 128.0 * 64 * 256 || small != 1000 || big != (double)(1 << 18);
+                tg_scope_end(s);
+            }
+            tg_set_num_threads(start);
+        }
+    }
+    assert_int_equal(wrong, 0);
+#endif
+}
+
 /* Regions whose helper threads keep starting late (another process holds a
  * core) make the next regions run on the calling thread alone; regions on
  * time do not. */
@@ -601,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_error_handler),
         cmocka_unit_test(test_persistent_free), cmocka_unit_test(test_inspection_and_print),
         cmocka_unit_test(test_normal_draws),    cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_inside_a_callers_parallel_region),
         cmocka_unit_test(test_parallel_gives_way), cmocka_unit_test(test_huge_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
