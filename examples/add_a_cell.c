@@ -15,13 +15,19 @@
  * then trains it to recall the first value of a 20-step noise sequence and
  * exits with status 1 unless it learns to (mean squared error below 0.02).
  *
- *     add_a_cell [--seed S]
+ *     add_a_cell [--seed S] [--quiet]
+ *
+ * --quiet prints only the result (and what failed).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <tapegrad/tapegrad.h>
+
+#include "args.h"
+
+static bool quiet;
 
 /* --- the cell ----------------------------------------------------------------------- */
 
@@ -80,16 +86,23 @@ static int check_gradients(void)
                             .dtype = TG_F64};
     check_ctx ctx = {tg_rnn_new(&janet, &config), (const int64_t[]){4, 2}};
     tg_params params = tg_params_new();
-    if (!ctx.rnn || tg_rnn_params(ctx.rnn, &params, "janet") < 0) return -1;
-    printf("%s: %d tensors, %lld parameters:", janet.name, params.count, (long long)tg_params_numel(&params));
-    for (int i = 0; i < params.count; i++) printf(" %s", params.items[i].name);
-    printf("\n");
+    if (!ctx.rnn || tg_rnn_params(ctx.rnn, &params, "janet") < 0) {
+        tg_params_free(&params);
+        tg_rnn_free(ctx.rnn);
+        return -1;
+    }
+    if (!quiet) {
+        printf("%s: %d tensors, %lld parameters:", janet.name, params.count, (long long)tg_params_numel(&params));
+        for (int i = 0; i < params.count; i++) printf(" %s", params.items[i].name);
+        printf("\n");
+    }
     /* x (T = 4, B = 2, I = 3) and the first layer's weights */
     tg_tensor *inputs[5] = {tg_requires_grad(tg_rand(TG_F64, 3, (int64_t[]){4, 2, 3}, -1, 1), true)};
     for (int i = 0; i < 4; i++) inputs[i + 1] = params.items[i].tensor;
     tg_gradcheck_result result;
     int status = tg_gradcheck(run_layer, 5, inputs, &ctx, 1e-6, 1e-6, 1e-4, &result);
-    printf("gradcheck through 2 bidirectional layers with lengths {4, 2}: %s (worst error %.1e)\n",
+    if (!quiet || status != 0)
+        printf("gradcheck through 2 bidirectional layers with lengths {4, 2}: %s (worst error %.1e)\n",
            status == 0 ? "ok" : "FAILED", result.max_abs_err);
     tg_free(inputs[0]);
     tg_params_free(&params);
@@ -101,18 +114,21 @@ static int check_gradients(void)
 
 enum { STEPS = 20, BATCH = 32, HIDDEN = 16 };
 
-/* x (B, STEPS, 1) uniform noise; the target is x[:, 0]. */
+/* x (B, STEPS, 1) uniform noise; the target is x[:, 0]. Returns the mean
+ * loss of the last 20 steps, or -1. */
 static double train(void)
 {
     tg_rnn *rnn = tg_rnn_new(&janet, &(tg_rnn_config){.input_size = 1, .hidden_size = HIDDEN, .batch_first = true});
     tg_linear_layer *head = tg_linear_layer_new(HIDDEN, 1, true, TG_F32);
     tg_params params = tg_params_new();
+    tg_optim *opt = NULL;
+    double recent = -1;
     if (!rnn || !head || tg_rnn_params(rnn, &params, "janet") < 0 || tg_linear_layer_params(head, &params, "head") < 0)
-        return -1;
+        goto done;
     tg_adam_config adam = tg_adam_defaults();
     adam.lr = 0.01;
-    tg_optim *opt = tg_adam(&params, 1, &adam);
-    double recent = 0;
+    opt = tg_adam(&params, 1, &adam);
+    recent = 0;
     for (int step = 1; step <= 400; step++) {
         tg_scope *s = tg_scope_begin();
         tg_tensor *x = tg_rand(TG_F32, 3, (int64_t[]){BATCH, STEPS, 1}, -1, 1);
@@ -121,11 +137,17 @@ static double train(void)
                         : tg_mse_loss(tg_linear_layer_forward(head, tg_select(r.h_n, 0, 0)), tg_select(x, 1, 0),
                                       TG_REDUCTION_MEAN);
         tg_optim_zero_grad(opt);
-        if (!loss || tg_backward(loss, NULL) < 0 || tg_optim_step(opt) < 0) return -1;
+        if (!loss || tg_backward(loss, NULL) < 0 || tg_optim_step(opt) < 0) {
+            tg_scope_end(s);
+            recent = -1;
+            goto done;
+        }
         recent = step > 380 ? recent + tg_item(loss) / 20 : 0;
-        if (step % 100 == 0) printf("step %d: loss %.5f\n", step, tg_item(loss));
+        if (step % 100 == 0 && !quiet) printf("step %d: loss %.5f\n", step, tg_item(loss));
         tg_scope_end(s);
     }
+
+done:
     tg_optim_free(opt);
     tg_params_free(&params);
     tg_rnn_free(rnn);
@@ -135,7 +157,24 @@ static double train(void)
 
 int main(int argc, char **argv)
 {
-    uint64_t seed = argc == 3 && !strcmp(argv[1], "--seed") ? strtoull(argv[2], NULL, 10) : 1;
+    uint64_t seed = 1;
+    for (int i = 1; i < argc; i++) {
+        bool ok = true;
+        if (strcmp(argv[i], "--seed") == 0) ok = arg_seed("add_a_cell", argc, argv, &i, &seed);
+        else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
+        else {
+            bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+            if (!help) arg_unknown("add_a_cell", argv[i]);
+            fprintf(help ? stdout : stderr,
+                    "usage: %s [--seed S] [--quiet]\n"
+                    "Defines the JANET cell, checks its gradients through a 2-layer bidirectional layer and\n"
+                    "trains it to recall the first of 20 values; exits 1 unless it learns to. --quiet prints\n"
+                    "only the result.\n",
+                    argv[0]);
+            return help ? 0 : 2;
+        }
+        if (!ok) return 2;
+    }
     tg_manual_seed(seed);
     if (check_gradients() != 0) {
         fprintf(stderr, "add_a_cell: %s\n", tg_last_error());

@@ -8,11 +8,15 @@
  * Each is checked: values against the same function composed from the
  * library's ops, gradients with tg_gradcheck (the gradient reversal against
  * its definition instead, since it lies about its derivative on purpose).
- * Exits with status 1 if a check fails. */
+ * Exits with status 1 if a check fails; with --quiet, prints only the
+ * checks that fail. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <tapegrad/tapegrad.h>
+
+#include "args.h"
 
 /* --- mish: one input, value and derivative of one element --------------------------- */
 
@@ -94,8 +98,23 @@ static tg_tensor *logaddexp_broadcast(int n, tg_tensor **in, void *ctx)
 /* Largest |a - b| over the elements. */
 static double max_diff(tg_tensor *a, tg_tensor *b) { return tg_item(tg_max(tg_abs(tg_sub(a, b)))); }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    bool quiet = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quiet") == 0) {
+            quiet = true;
+            continue;
+        }
+        bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+        if (!help) arg_unknown("add_an_op", argv[i]);
+        fprintf(help ? stdout : stderr,
+                "usage: %s [--quiet]\n"
+                "Defines mish, logaddexp and a gradient reversal as new ops and checks their values and\n"
+                "gradients; exits 1 if a check fails (--quiet prints only the checks that fail).\n",
+                argv[0]);
+        return help ? 0 : 2;
+    }
     tg_manual_seed(3);
     int failures = 0;
     tg_tensor *x = tg_requires_grad(tg_rand(TG_F64, 2, (int64_t[]){3, 4}, -4, 4), true);
@@ -107,24 +126,31 @@ int main(void)
     double diff32 = max_diff(mish(tg_cast(x, TG_F32)), tg_cast(tg_mul(x, tg_tanh(tg_softplus(x, 1, 20))), TG_F32));
     tg_gradcheck_result r;
     int status = tg_gradcheck(mish_of_view, 1, &x, NULL, 1e-6, 1e-6, 1e-4, &r);
-    printf("mish: values within %.1e (float64) and %.1e (float32) of x tanh(softplus(x)); gradcheck %s\n", diff, diff32,
-           status == 0 ? "ok" : "FAILED");
-    failures += status != 0 || diff > 1e-12 || diff32 > 1e-5;
+    bool failed = status != 0 || diff > 1e-12 || diff32 > 1e-5;
+    if (!quiet || failed)
+        printf("mish: values within %.1e (float64) and %.1e (float32) of x tanh(softplus(x)); gradcheck %s\n", diff,
+               diff32, status == 0 ? "ok" : "FAILED");
+    failures += failed;
 
     /* logaddexp against log(exp(a) + exp(b)), broadcasting b over the rows of x */
     diff = max_diff(logaddexp(x, b), tg_log(tg_add(tg_exp(x), tg_exp(b))));
     status = tg_gradcheck(logaddexp_broadcast, 2, (tg_tensor *[]){x, b}, NULL, 1e-6, 1e-6, 1e-4, &r);
-    printf("logaddexp: values within %.1e of log(exp(a) + exp(b)); gradcheck %s\n", diff, status == 0 ? "ok" : "FAILED");
-    failures += status != 0 || diff > 1e-12;
+    failed = status != 0 || diff > 1e-12;
+    if (!quiet || failed)
+        printf("logaddexp: values within %.1e of log(exp(a) + exp(b)); gradcheck %s\n", diff,
+               status == 0 ? "ok" : "FAILED");
+    failures += failed;
 
     /* gradient reversal: the gradient of sum(y^2) through it is -0.5 times 2 x */
     tg_zero_grad(1, &x);
     tg_tensor *y = reverse_grad(x, 0.5);
     tg_backward(tg_sum(tg_square(y), 0, NULL, false), NULL);
     diff = max_diff(x->grad, tg_mul_scalar(x, -1.0));
-    printf("reverse_grad: values equal x (%s), gradient within %.1e of -lambda * 2x\n",
-           max_diff(y, x) == 0 ? "yes" : "no", diff);
-    failures += diff > 1e-15;
+    failed = diff > 1e-15;
+    if (!quiet || failed)
+        printf("reverse_grad: values equal x (%s), gradient within %.1e of -lambda * 2x\n",
+               max_diff(y, x) == 0 ? "yes" : "no", diff);
+    failures += failed;
 
     tg_scope_end(s);
     tg_free(x);

@@ -58,6 +58,7 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "args.h"
 #include "progress.h"
 #include "svgplot.h"
 
@@ -142,7 +143,7 @@ static char *read_sources(const char *path, size_t *len)
         n++;
     }
     closedir(dir);
-    qsort(names, n, sizeof *names, by_name);
+    if (n) qsort(names, n, sizeof *names, by_name);
     bool ok = n > 0;
     if (!ok) fprintf(stderr, "charlm: %s holds no fortune files (install the package `fortunes`)\n", path);
     for (size_t i = 0; i < n; i++) {
@@ -206,6 +207,7 @@ static bool load_corpus(const char *path, corpus *c)
         fprintf(stderr, "charlm: %s holds %zu fortunes; at least %d are needed to hold some out\n", path, fortunes,
                 HELD_OUT_EVERY);
         free(c->data);
+        c->data = NULL;
         return false;
     }
     /* A training fortune starts the text or follows a line "%". */
@@ -480,7 +482,11 @@ static void usage(FILE *to, const char *argv0)
             "(0: after each epoch only).\n"
             "--plot writes the training and held-out loss curves as SVG. --save writes the trained model\n"
             "(safetensors: its parameters and vocabulary); --load starts from a saved one (with --epochs 0\n"
-            "it only samples).\n",
+            "it only samples).\n"
+            "Ranges: --embed, --hidden 1..4096, --layers 1..16, --seq 1..10000, --batch 1..4096, --lr in\n"
+            "(0, 10], --lr-min in [0, lr], --dropout, --beta1, --beta2 in [0, 1), --weight-decay in [0, 1],\n"
+            "--clip in (0, 1e6], --epochs 0..1000000, --time, --eval-every in [0, 1e9], --sample\n"
+            "0..100000000, --temperature in (0, 100].\n",
             argv0);
 }
 
@@ -495,73 +501,78 @@ int main(int argc, char **argv)
     uint64_t seed = 1;
     bool quiet = false, layer_norm = true;
     double (*now)(void) = progress_now; /* the clock of --time and the per-epoch times */
+    const char *prog = "charlm";
     for (int i = 1; i < argc; i++) {
-        bool more = i + 1 < argc;
-        if (strcmp(argv[i], "--data") == 0 && more) data = argv[++i];
+        bool ok = true;
+        if (strcmp(argv[i], "--data") == 0) ok = arg_text(prog, argc, argv, &i, &data);
         else if (strcmp(argv[i], "--no-layer-norm") == 0) layer_norm = false;
         else if (strcmp(argv[i], "--cpu-clock") == 0) now = cpu_seconds;
-        else if (strcmp(argv[i], "--cell") == 0 && more) cell = argv[++i];
-        else if (strcmp(argv[i], "--embed") == 0 && more) embed = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--hidden") == 0 && more) hidden = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--layers") == 0 && more) layers = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--seq") == 0 && more) T = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--batch") == 0 && more) B = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--lr") == 0 && more) lr = atof(argv[++i]);
-        else if (strcmp(argv[i], "--lr-min") == 0 && more) lr_min = atof(argv[++i]);
-        else if (strcmp(argv[i], "--eval-every") == 0 && more) eval_every = atof(argv[++i]);
-        else if (strcmp(argv[i], "--dropout") == 0 && more) dropout = atof(argv[++i]);
-        else if (strcmp(argv[i], "--weight-decay") == 0 && more) weight_decay = atof(argv[++i]);
-        else if (strcmp(argv[i], "--beta1") == 0 && more) beta1 = atof(argv[++i]);
-        else if (strcmp(argv[i], "--beta2") == 0 && more) beta2 = atof(argv[++i]);
-        else if (strcmp(argv[i], "--clip") == 0 && more) clip = atof(argv[++i]);
-        else if (strcmp(argv[i], "--epochs") == 0 && more) epochs = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--time") == 0 && more) time_limit = atof(argv[++i]);
-        else if (strcmp(argv[i], "--sample") == 0 && more) n_sample = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--temperature") == 0 && more) temperature = atof(argv[++i]);
-        else if (strcmp(argv[i], "--prime") == 0 && more) prime = argv[++i];
-        else if (strcmp(argv[i], "--seed") == 0 && more) seed = strtoull(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--plot") == 0 && more) plot = argv[++i];
+        else if (strcmp(argv[i], "--cell") == 0) ok = arg_text(prog, argc, argv, &i, &cell);
+        else if (strcmp(argv[i], "--embed") == 0) ok = arg_int64(prog, argc, argv, &i, 1, 4096, &embed);
+        else if (strcmp(argv[i], "--hidden") == 0) ok = arg_int64(prog, argc, argv, &i, 1, 4096, &hidden);
+        else if (strcmp(argv[i], "--layers") == 0) ok = arg_int(prog, argc, argv, &i, 1, 16, &layers);
+        else if (strcmp(argv[i], "--seq") == 0) ok = arg_int64(prog, argc, argv, &i, 1, 10000, &T);
+        else if (strcmp(argv[i], "--batch") == 0) ok = arg_int64(prog, argc, argv, &i, 1, 4096, &B);
+        else if (strcmp(argv[i], "--lr") == 0) ok = arg_real(prog, argc, argv, &i, "(0, 10]", &lr);
+        else if (strcmp(argv[i], "--lr-min") == 0) ok = arg_real(prog, argc, argv, &i, "[0, 10]", &lr_min);
+        else if (strcmp(argv[i], "--eval-every") == 0) ok = arg_real(prog, argc, argv, &i, "[0, 1e9]", &eval_every);
+        else if (strcmp(argv[i], "--dropout") == 0) ok = arg_real(prog, argc, argv, &i, "[0, 1)", &dropout);
+        else if (strcmp(argv[i], "--weight-decay") == 0) ok = arg_real(prog, argc, argv, &i, "[0, 1]", &weight_decay);
+        else if (strcmp(argv[i], "--beta1") == 0) ok = arg_real(prog, argc, argv, &i, "[0, 1)", &beta1);
+        else if (strcmp(argv[i], "--beta2") == 0) ok = arg_real(prog, argc, argv, &i, "[0, 1)", &beta2);
+        else if (strcmp(argv[i], "--clip") == 0) ok = arg_real(prog, argc, argv, &i, "(0, 1e6]", &clip);
+        else if (strcmp(argv[i], "--epochs") == 0) ok = arg_int(prog, argc, argv, &i, 0, 1000000, &epochs);
+        else if (strcmp(argv[i], "--time") == 0) ok = arg_real(prog, argc, argv, &i, "[0, 1e9]", &time_limit);
+        else if (strcmp(argv[i], "--sample") == 0) ok = arg_int64(prog, argc, argv, &i, 0, 100000000, &n_sample);
+        else if (strcmp(argv[i], "--temperature") == 0) ok = arg_real(prog, argc, argv, &i, "(0, 100]", &temperature);
+        else if (strcmp(argv[i], "--prime") == 0) ok = arg_text(prog, argc, argv, &i, &prime);
+        else if (strcmp(argv[i], "--seed") == 0) ok = arg_seed(prog, argc, argv, &i, &seed);
+        else if (strcmp(argv[i], "--plot") == 0) ok = arg_text(prog, argc, argv, &i, &plot);
         else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
-        else if (strcmp(argv[i], "--save") == 0 && more) save = argv[++i];
-        else if (strcmp(argv[i], "--load") == 0 && more) load = argv[++i];
+        else if (strcmp(argv[i], "--save") == 0) ok = arg_text(prog, argc, argv, &i, &save);
+        else if (strcmp(argv[i], "--load") == 0) ok = arg_text(prog, argc, argv, &i, &load);
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout, argv[0]);
             return 0;
         } else {
+            arg_unknown(prog, argv[i]);
             usage(stderr, argv[0]);
             return 2;
         }
+        if (!ok) return 2;
     }
     if (strcmp(cell, "lstm") != 0 && strcmp(cell, "gru") != 0 && strcmp(cell, "rnn") != 0) {
         fprintf(stderr, "charlm: --cell must be lstm, gru or rnn, not '%s'\n", cell);
         return 2;
     }
-    if (embed < 1 || hidden < 1 || layers < 1 || T < 1 || B < 1 || epochs < 0 || n_sample < 0 || !(lr > 0) ||
-        !(clip > 0) || !(temperature > 0) || time_limit < 0 || !(lr_min >= 0 && lr_min <= lr) || eval_every < 0 ||
-        !(dropout >= 0 && dropout < 1) || !(weight_decay >= 0) || !(beta1 >= 0 && beta1 < 1) ||
-        !(beta2 >= 0 && beta2 < 1)) {
-        fprintf(stderr, "charlm: sizes must be at least 1, --lr, --clip and --temperature positive, --lr-min\n"
-                        "in [0, lr], --time, --eval-every and --weight-decay not negative, --dropout, --beta1 and\n"
-                        "--beta2 in [0, 1)\n");
+    if (lr_min > lr) {
+        fprintf(stderr, "charlm: --lr-min must be at most --lr (%g), not %g\n", lr, lr_min);
         return 2;
     }
     tg_manual_seed(seed);
-    corpus text;
-    if (!load_corpus(data, &text)) return 1;
+    /* Everything below is freed at done:, whichever exit is taken. */
+    int status = 1;
+    corpus text = {0};
+    model m = {NULL, NULL, NULL, tg_params_new()};
+    tg_params entries = tg_params_new();
+    tg_tensor *vocab = NULL;
+    tg_optim *opt = NULL;
+    curve train_curve = {0}, held_curve = {0};
+    if (!load_corpus(data, &text)) goto done;
     int64_t chunks = (int64_t)((text.train - 1) / (size_t)B) / T;
     if (chunks < 1 || (int64_t)((text.held_out - 1) / EVAL_STREAMS) < T) {
         fprintf(stderr, "charlm: %s is too small for %lld streams of chunks of %lld bytes\n", data, (long long)B,
                 (long long)T);
-        return 1;
+        goto done;
     }
 
-    model m = {tg_embedding_layer_new(text.vocab, embed, -1, TG_F32),
-               recurrent_layer(cell, embed, hidden, layers, layer_norm, dropout),
-               tg_linear_layer_new(hidden, text.vocab, true, TG_F32), tg_params_new()};
+    m.embed = tg_embedding_layer_new(text.vocab, embed, -1, TG_F32);
+    m.rnn = recurrent_layer(cell, embed, hidden, layers, layer_norm, dropout);
+    m.head = tg_linear_layer_new(hidden, text.vocab, true, TG_F32);
     if (!m.embed || !m.rnn || !m.head || tg_embedding_layer_params(m.embed, &m.params, "embed") < 0 ||
         tg_rnn_params(m.rnn, &m.params, "rnn") < 0 || tg_linear_layer_params(m.head, &m.params, "head") < 0) {
         fprintf(stderr, "charlm: %s\n", tg_last_error());
-        return 1;
+        goto done;
     }
     /* A saved model is m.params under their names (embed.weight,
      * rnn.weight_ih_l0, ..., head.bias) and "vocab", the byte each index
@@ -569,21 +580,20 @@ int main(int argc, char **argv)
      * sizes and the cell against the options through the names and shapes. */
     int64_t n_vocab = text.vocab, vocab_bytes[256];
     for (int v = 0; v < text.vocab; v++) vocab_bytes[v] = text.byte_of[v];
-    tg_tensor *vocab = tg_from_array(TG_I64, 1, &n_vocab, vocab_bytes);
-    tg_params entries = tg_params_new();
+    vocab = tg_from_array(TG_I64, 1, &n_vocab, vocab_bytes);
     if (!vocab || tg_params_add(&entries, NULL, "vocab", vocab) < 0 || tg_params_extend(&entries, NULL, &m.params) < 0) {
         fprintf(stderr, "charlm: %s\n", tg_last_error());
-        return 1;
+        goto done;
     }
     if (load) {
         if (tg_state_load(load, &entries, true, NULL) < 0) {
             fprintf(stderr, "charlm: %s\n", tg_last_error());
-            return 1;
+            goto done;
         }
         for (int64_t v = 0; v < n_vocab; v++)
             if ((int64_t)tg_get(vocab, &v) != text.byte_of[v]) {
                 fprintf(stderr, "charlm: %s was trained on text with another vocabulary than %s\n", load, data);
-                return 1;
+                goto done;
             }
         if (!quiet) printf("loaded %s\n", load);
     }
@@ -596,7 +606,7 @@ int main(int argc, char **argv)
     adam[1].weight_decay = weight_decay;
     adam[0].beta1 = adam[1].beta1 = beta1;
     adam[0].beta2 = adam[1].beta2 = beta2;
-    tg_optim *opt = tg_adamw(&m.params, 2, adam);
+    opt = tg_adamw(&m.params, 2, adam);
     if (!quiet) {
         printf("%s: %zu training and %zu held-out bytes, %d distinct\n", data, text.train, text.held_out, text.vocab);
         printf("Embedding(%d, %lld) -> %s(%lld, %lld, %d layers%s) -> Linear(%lld, %d): %lld parameters\n",
@@ -611,7 +621,6 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
 
-    curve train_curve = {0}, held_curve = {0};
     int every = chunks / CURVE_POINTS > 0 ? (int)(chunks / CURVE_POINTS) : 1;
     progress bar = progress_new(quiet, "char");
     double trained = 0, bits = NAN; /* seconds of training, evaluations left out */
@@ -634,7 +643,8 @@ int main(int argc, char **argv)
             double rate = cosine_lr(lr, lr_min, done);
             if (tg_optim_set_lr(opt, 0, rate) < 0 || tg_optim_set_lr(opt, 1, rate) < 0) {
                 fprintf(stderr, "charlm: %s\n", tg_last_error());
-                return 1;
+                state_clear(&carry);
+                goto done;
             }
             tg_scope *s = tg_scope_begin();
             tg_tensor *x, *y;
@@ -646,7 +656,10 @@ int main(int argc, char **argv)
             if (!loss || tg_backward(loss, NULL) < 0 || tg_clip_grad_norm(&m.params, clip, 2.0, NULL) < 0 ||
                 tg_optim_step(opt) < 0) {
                 fprintf(stderr, "charlm: %s\n", tg_last_error());
-                return 1;
+                tg_scope_end(s);
+                state_clear(&next);
+                state_clear(&carry);
+                goto done;
             }
             double chunk_bits = tg_item(loss) / log(2.0);
             tg_scope_end(s);
@@ -683,7 +696,7 @@ int main(int argc, char **argv)
     const tg_metadata_item about[] = {{"model", "charlm: Embedding -> recurrent layers -> Linear"}, {"cell", cell}};
     if (save && tg_state_save(save, &entries, 2, about) < 0) {
         fprintf(stderr, "charlm: %s\n", tg_last_error());
-        return 1;
+        goto done;
     }
     if (save && !quiet) printf("saved the model to %s\n", save);
     if (n_sample > 0) {
@@ -691,7 +704,7 @@ int main(int argc, char **argv)
         sample(&m, &text, prime, n_sample, temperature);
     }
 
-    int status = 0;
+    status = 0;
     if (plot && held_curve.n > 0) {
         svg_chart *chart = svg_chart_new("Character LM on fortunes: loss", "epoch", "bits per character");
         svg_chart_line(chart, "train (running mean)", train_curve.n, train_curve.x, train_curve.y);
@@ -702,6 +715,8 @@ int main(int argc, char **argv)
         }
         svg_chart_free(chart);
     }
+
+done:
     free(train_curve.x);
     free(train_curve.y);
     free(held_curve.x);

@@ -1,9 +1,14 @@
 /* Define a new differentiable op (see swish.h), use it in an expression,
  * check its gradient numerically, and print the recorded graph as DOT:
  *
- *     ./build/examples/custom_op | dot -Tsvg > graph.svg */
+ *     ./build/examples/custom_op | dot -Tsvg > graph.svg
+ *
+ * The loss, the gradient and the check go to stderr (--quiet: only a failed
+ * check), the graph to stdout. */
 #include <stdio.h>
+#include <string.h>
 
+#include "args.h"
 #include "swish.h"
 
 static tg_tensor *swish_of_first(int n, tg_tensor **in, void *ctx)
@@ -13,21 +18,37 @@ static tg_tensor *swish_of_first(int n, tg_tensor **in, void *ctx)
     return swish(in[0], 1.5);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    bool quiet = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quiet") == 0) {
+            quiet = true;
+            continue;
+        }
+        bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+        if (!help) arg_unknown("custom_op", argv[i]);
+        fprintf(help ? stdout : stderr,
+                "usage: %s [--quiet]\n"
+                "Defines swish(x) = x sigmoid(1.5 x) as a new op, checks its gradient numerically and\n"
+                "prints the recorded graph as DOT on stdout (the loss, gradient and check on stderr;\n"
+                "--quiet: only a failed check).\n",
+                argv[0]);
+        return help ? 0 : 2;
+    }
     tg_manual_seed(0);
     tg_tensor *x = tg_requires_grad(tg_randn(TG_F64, 2, (int64_t[]){2, 3}, 0, 1), true);
     tg_scope *scope = tg_scope_begin();
 
     tg_tensor *loss = tg_sum(swish(tg_transpose(x, 0, 1), 1.5), 0, NULL, false);
     tg_backward_retain(loss, NULL);
-    fprintf(stderr, "loss = %.6f\ndloss/dx =\n", tg_item(loss));
     char text[1024];
-    fprintf(stderr, "%s\n", tg_repr(x->grad, text, sizeof text));
+    if (!quiet) fprintf(stderr, "loss = %.6f\ndloss/dx =\n%s\n", tg_item(loss), tg_repr(x->grad, text, sizeof text));
 
     tg_gradcheck_result check;
     int status = tg_gradcheck(swish_of_first, 1, &x, NULL, 1e-6, 1e-6, 1e-4, &check);
-    fprintf(stderr, "gradcheck: %s (worst abs error %.2e)\n", status == 0 ? "ok" : "FAILED", check.max_abs_err);
+    if (!quiet || status != 0)
+        fprintf(stderr, "gradcheck: %s (worst abs error %.2e)\n", status == 0 ? "ok" : "FAILED", check.max_abs_err);
 
     tg_graph_dot(loss, stdout);
     tg_scope_end(scope);

@@ -15,9 +15,9 @@
  * dataset-fashion-mnist's /usr/share/datasets/fashion-mnist), --epochs N
  * (1), --train N (first N training images; all 60000 by default), --batch B
  * (global batch, 128, a multiple of the number of ranks), --threads T
- * (OpenMP threads per rank), --seed S. On two cores, run two ranks of one
- * thread each (Open MPI binds each rank to a core). docs/distributed.md
- * says how to run on several machines.
+ * (OpenMP threads per rank), --seed S, --quiet (only the last epoch's
+ * line). On two cores, run two ranks of one thread each (Open MPI binds each
+ * rank to a core). docs/distributed.md says how to run on several machines.
  *
  * The IDX files are untrusted input: magic numbers, dims and lengths are
  * checked against the bytes actually read. */
@@ -27,6 +27,7 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "args.h"
 #include "idx.h"
 
 #define ROWS 28
@@ -76,6 +77,18 @@ static int64_t correct_on_share(model *m, tg_tensor *images, tg_tensor *labels, 
     return correct;
 }
 
+static void usage(FILE *to, const char *argv0)
+{
+    fprintf(to,
+            "usage: %s [--dir DIR] [--epochs N] [--train N] [--batch B] [--threads T] [--seed S] [--quiet]\n"
+            "Trains a GRU row classifier on Fashion-MNIST, data-parallel over the MPI ranks (mpirun -np P).\n"
+            "Defaults: --dir /usr/share/datasets/fashion-mnist --epochs 1 --train 0 (all) --batch 128\n"
+            "--threads 0 (OpenMP's default). Ranges: --epochs 1..10000, --train 0..1000000000, --batch\n"
+            "1..65536 (a multiple of the number of ranks), --threads 0..1024. --quiet prints only the\n"
+            "last epoch's line.\n",
+            argv0);
+}
+
 int main(int argc, char **argv)
 {
     if (tg_dist_init(&argc, &argv) < 0) {
@@ -83,59 +96,83 @@ int main(int argc, char **argv)
         return 1;
     }
     const int rank = tg_dist_rank(), world = tg_dist_world_size();
-    const char *dir = "/usr/share/datasets/fashion-mnist";
+    const char *dir = "/usr/share/datasets/fashion-mnist", *prog = "dist_train";
     int epochs = 1, threads = 0;
     int64_t limit = 0, batch = 128;
     uint64_t seed = 1;
+    bool quiet = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
-        else if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) epochs = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--train") == 0 && i + 1 < argc) limit = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) batch = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
+        bool ok = true;
+        if (strcmp(argv[i], "--dir") == 0) ok = arg_text(prog, argc, argv, &i, &dir);
+        else if (strcmp(argv[i], "--epochs") == 0) ok = arg_int(prog, argc, argv, &i, 1, 10000, &epochs);
+        else if (strcmp(argv[i], "--train") == 0) ok = arg_int64(prog, argc, argv, &i, 0, 1000000000, &limit);
+        else if (strcmp(argv[i], "--batch") == 0) ok = arg_int64(prog, argc, argv, &i, 1, 65536, &batch);
+        else if (strcmp(argv[i], "--threads") == 0) ok = arg_int(prog, argc, argv, &i, 0, 1024, &threads);
+        else if (strcmp(argv[i], "--seed") == 0) ok = arg_seed(prog, argc, argv, &i, &seed);
+        else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
         else {
-            if (rank == 0)
-                fprintf(stderr, "usage: %s [--dir DIR] [--epochs N] [--train N] [--batch B] [--threads T] [--seed S]\n",
-                        argv[0]);
+            bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+            if (rank == 0) {
+                if (!help) arg_unknown(prog, argv[i]);
+                usage(help ? stdout : stderr, argv[0]);
+            }
+            tg_dist_finalize();
+            return help ? 0 : 2;
+        }
+        if (!ok) {
             tg_dist_finalize();
             return 2;
         }
     }
     if (threads > 0) tg_set_num_threads(threads);
+    /* Everything below is freed at done:, whichever exit is taken (after a
+     * failure, only if fail() found no job to end). */
+    int status = 1;
+    tg_dist_sampler *sampler = NULL;
+    model m = {NULL, NULL};
+    tg_params params = tg_params_new();
+    tg_optim *opt = NULL;
+    int64_t *idx = NULL;
     /* idx.h says what is wrong with a file on stderr, on every rank. */
     tg_tensor *train_x = NULL, *train_y = NULL, *test_x = NULL, *test_y = NULL;
     if (!idx_load_split("dist_train", dir, "train", limit, &train_x, &train_y) ||
-        !idx_load_split("dist_train", dir, "t10k", 0, &test_x, &test_y))
-        return fail("dist_train: cannot read the data set");
+        !idx_load_split("dist_train", dir, "t10k", 0, &test_x, &test_y)) {
+        status = fail("dist_train: cannot read the data set");
+        goto done;
+    }
     const int64_t n_train = train_x->shape[0];
     /* Refuses a batch that the ranks cannot share equally. */
-    tg_dist_sampler *sampler = tg_dist_sampler_new(n_train, rank, world, batch, seed, false);
-    if (!sampler) return fail(tg_last_error());
+    sampler = tg_dist_sampler_new(n_train, rank, world, batch, seed, false);
+    if (!sampler) {
+        status = fail(tg_last_error());
+        goto done;
+    }
 
     /* The same seed everywhere, and rank 0's values broadcast anyway: the
      * replicas must start equal whatever the generator did. */
     tg_manual_seed(seed);
-    model m = {
-        tg_gru_new(&(tg_gru_config){.input_size = ROWS, .hidden_size = HIDDEN, .batch_first = true}),
-        tg_linear_layer_new(HIDDEN, CLASSES, true, TG_F32),
-    };
-    tg_params params = tg_params_new();
+    m.gru = tg_gru_new(&(tg_gru_config){.input_size = ROWS, .hidden_size = HIDDEN, .batch_first = true});
+    m.head = tg_linear_layer_new(HIDDEN, CLASSES, true, TG_F32);
     if (!m.gru || !m.head || tg_rnn_params(m.gru, &params, "gru") < 0 ||
-        tg_linear_layer_params(m.head, &params, "head") < 0 || tg_dist_broadcast_params(&params) < 0)
-        return fail(tg_last_error());
+        tg_linear_layer_params(m.head, &params, "head") < 0 || tg_dist_broadcast_params(&params) < 0) {
+        status = fail(tg_last_error());
+        goto done;
+    }
     tg_adam_config adam = tg_adam_defaults();
     adam.lr = 0.002;
-    tg_optim *opt = tg_adam(&params, 1, &adam);
-    if (rank == 0)
+    opt = tg_adam(&params, 1, &adam);
+    if (rank == 0 && !quiet)
         printf("GRU(%d, %d) + Linear(%d, %d): %lld parameters; %d rank%s x %d thread%s, global batch %lld (%lld per "
                "rank), %lld training and %lld test images\n",
                ROWS, HIDDEN, HIDDEN, CLASSES, (long long)tg_params_numel(&params), world, world > 1 ? "s" : "",
                tg_get_num_threads(), tg_get_num_threads() > 1 ? "s" : "", (long long)batch,
                (long long)tg_dist_sampler_batch_size(sampler), (long long)n_train, (long long)test_x->shape[0]);
 
-    int64_t *idx = malloc(sizeof *idx * (size_t)tg_dist_sampler_batch_size(sampler));
-    if (!opt || !idx) return fail(opt ? "dist_train: out of memory" : tg_last_error());
+    idx = malloc(sizeof *idx * (size_t)tg_dist_sampler_batch_size(sampler));
+    if (!opt || !idx) {
+        status = fail(opt ? "dist_train: out of memory" : tg_last_error());
+        goto done;
+    }
     for (int epoch = 0; epoch < epochs; epoch++) {
         tg_dist_sampler_set_epoch(sampler, epoch);
         double totals[3] = {0, 0, 0}; /* loss sum, samples, correct test guesses */
@@ -148,21 +185,28 @@ int main(int argc, char **argv)
             tg_optim_zero_grad(opt);
             /* Average, then clip: the norm is the global batch's. */
             if (!loss || tg_backward(loss, NULL) < 0 || tg_dist_average_grads(&params) < 0 ||
-                tg_clip_grad_norm(&params, MAX_NORM, 2.0, NULL) != 0 || tg_optim_step(opt) < 0)
-                return fail(tg_last_error());
+                tg_clip_grad_norm(&params, MAX_NORM, 2.0, NULL) != 0 || tg_optim_step(opt) < 0) {
+                status = fail(tg_last_error());
+                tg_scope_end(s);
+                goto done;
+            }
             totals[0] += tg_item(loss) * (double)count;
             totals[1] += (double)count;
             tg_scope_end(s);
         }
         const int64_t correct = correct_on_share(&m, test_x, test_y, rank, world);
-        if (correct < 0) return fail(tg_last_error());
         totals[2] = (double)correct;
-        if (tg_dist_sum(3, totals) < 0) return fail(tg_last_error());
-        if (rank == 0)
+        if (correct < 0 || tg_dist_sum(3, totals) < 0) {
+            status = fail(tg_last_error());
+            goto done;
+        }
+        if (rank == 0 && (!quiet || epoch + 1 == epochs))
             printf("epoch %d loss %.4f test accuracy %.4f\n", epoch + 1, totals[0] / totals[1],
                    totals[2] / (double)test_x->shape[0]);
     }
+    status = 0;
 
+done:
     free(idx);
     tg_dist_sampler_free(sampler);
     tg_optim_free(opt);
@@ -171,5 +215,6 @@ int main(int argc, char **argv)
     tg_linear_layer_free(m.head);
     tg_tensor *all[] = {train_x, train_y, test_x, test_y};
     for (int i = 0; i < 4; i++) tg_free(all[i]);
-    return tg_dist_finalize() < 0 ? fail(tg_last_error()) : 0;
+    if (tg_dist_finalize() < 0 && status == 0) status = fail(tg_last_error());
+    return status;
 }

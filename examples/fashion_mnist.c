@@ -29,6 +29,7 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "args.h"
 #include "idx.h"
 #include "progress.h"
 #include "svgplot.h"
@@ -90,8 +91,10 @@ static void usage(FILE *to, const char *argv0)
             "Classifies Fashion-MNIST images read row by row (28 steps of 28 pixels) with a recurrent\n"
             "layer and a linear head. Defaults: --cell gru --hidden 128 --epochs 8 --batch 128 --lr 0.003\n"
             "--dir /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist).\n"
-            "--train/--test N use the first N images of each split; --plot writes the loss curves as SVG;\n"
-            "--save keeps the best model so far (by test accuracy) in FILE.\n",
+            "--train/--test N use the first N images of each split (0, the default: all); --plot writes\n"
+            "the loss curves as SVG; --save keeps the best model so far (by test accuracy) in FILE.\n"
+            "Ranges: --hidden 1..4096, --epochs 1..10000, --batch 1..65536, --lr in (0, 10],\n"
+            "--train and --test 0..1000000000.\n",
             argv0);
 }
 
@@ -103,53 +106,59 @@ int main(int argc, char **argv)
     double lr = 0.003;
     uint64_t seed = 1;
     bool quiet = false;
+    const char *prog = "fashion_mnist";
     for (int i = 1; i < argc; i++) {
-        bool more = i + 1 < argc;
-        if (strcmp(argv[i], "--dir") == 0 && more) dir = argv[++i];
-        else if (strcmp(argv[i], "--cell") == 0 && more) cell = argv[++i];
-        else if (strcmp(argv[i], "--hidden") == 0 && more) hidden = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--epochs") == 0 && more) epochs = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--batch") == 0 && more) batch = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--lr") == 0 && more) lr = atof(argv[++i]);
-        else if (strcmp(argv[i], "--train") == 0 && more) limit = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--test") == 0 && more) test_limit = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--seed") == 0 && more) seed = strtoull(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--plot") == 0 && more) plot = argv[++i];
-        else if (strcmp(argv[i], "--save") == 0 && more) save = argv[++i];
+        bool ok = true;
+        if (strcmp(argv[i], "--dir") == 0) ok = arg_text(prog, argc, argv, &i, &dir);
+        else if (strcmp(argv[i], "--cell") == 0) ok = arg_text(prog, argc, argv, &i, &cell);
+        else if (strcmp(argv[i], "--hidden") == 0) ok = arg_int64(prog, argc, argv, &i, 1, 4096, &hidden);
+        else if (strcmp(argv[i], "--epochs") == 0) ok = arg_int(prog, argc, argv, &i, 1, 10000, &epochs);
+        else if (strcmp(argv[i], "--batch") == 0) ok = arg_int64(prog, argc, argv, &i, 1, 65536, &batch);
+        else if (strcmp(argv[i], "--lr") == 0) ok = arg_real(prog, argc, argv, &i, "(0, 10]", &lr);
+        else if (strcmp(argv[i], "--train") == 0) ok = arg_int64(prog, argc, argv, &i, 0, 1000000000, &limit);
+        else if (strcmp(argv[i], "--test") == 0) ok = arg_int64(prog, argc, argv, &i, 0, 1000000000, &test_limit);
+        else if (strcmp(argv[i], "--seed") == 0) ok = arg_seed(prog, argc, argv, &i, &seed);
+        else if (strcmp(argv[i], "--plot") == 0) ok = arg_text(prog, argc, argv, &i, &plot);
+        else if (strcmp(argv[i], "--save") == 0) ok = arg_text(prog, argc, argv, &i, &save);
         else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout, argv[0]);
             return 0;
         } else {
+            arg_unknown(prog, argv[i]);
             usage(stderr, argv[0]);
             return 2;
         }
+        if (!ok) return 2;
     }
     if (strcmp(cell, "gru") != 0 && strcmp(cell, "lstm") != 0 && strcmp(cell, "rnn") != 0) {
         fprintf(stderr, "fashion_mnist: --cell must be gru, lstm or rnn, not '%s'\n", cell);
         return 2;
     }
-    if (hidden < 1 || epochs < 1 || batch < 1 || !(lr > 0)) {
-        fprintf(stderr, "fashion_mnist: --hidden, --epochs and --batch must be at least 1 and --lr positive\n");
-        return 2;
-    }
     tg_manual_seed(seed);
+    /* Everything below is freed at done:, whichever exit is taken. */
+    int status = 1;
+    model m = {NULL, NULL};
+    tg_params params = tg_params_new();
+    tg_optim *opt = NULL;
+    tg_sched *decay = NULL;
+    int64_t *order = NULL;
+    double *epoch_axis = NULL, *train_loss = NULL, *test_loss = NULL;
     tg_tensor *train_x = NULL, *train_y = NULL, *test_x = NULL, *test_y = NULL;
     if (!idx_load_split("fashion_mnist", dir, "train", limit, &train_x, &train_y) ||
         !idx_load_split("fashion_mnist", dir, "t10k", test_limit, &test_x, &test_y))
-        return 1;
+        goto done;
 
-    model m = {recurrent_layer(cell, hidden), tg_linear_layer_new(hidden, CLASSES, true, TG_F32)};
-    tg_params params = tg_params_new();
+    m = (model){recurrent_layer(cell, hidden), tg_linear_layer_new(hidden, CLASSES, true, TG_F32)};
     if (!m.rnn || !m.head || tg_rnn_params(m.rnn, &params, cell) < 0 ||
         tg_linear_layer_params(m.head, &params, "head") < 0) {
         fprintf(stderr, "fashion_mnist: %s\n", tg_last_error());
-        return 1;
+        goto done;
     }
     tg_adam_config adam = tg_adam_defaults();
     adam.lr = lr;
-    tg_optim *opt = tg_adam(&params, 1, &adam);
-    tg_sched *decay = tg_sched_cosine_lr(opt, epochs, lr / 20);
+    opt = tg_adam(&params, 1, &adam);
+    decay = tg_sched_cosine_lr(opt, epochs, lr / 20);
     int64_t n_train = train_x->shape[0], batches = (n_train + batch - 1) / batch;
     if (!quiet)
         printf("%s(%d, %lld) + Linear(%lld, %d): %lld parameters, %lld training and %lld test images\n", cell, ROWS,
@@ -157,9 +166,10 @@ int main(int argc, char **argv)
                (long long)n_train, (long long)test_x->shape[0]);
     fflush(stdout);
 
-    int64_t *order = malloc(sizeof *order * (size_t)n_train);
-    double *epoch_axis = malloc(sizeof(double) * (size_t)epochs), *train_loss = malloc(sizeof(double) * (size_t)epochs),
-           *test_loss = malloc(sizeof(double) * (size_t)epochs);
+    order = malloc(sizeof *order * (size_t)n_train);
+    epoch_axis = malloc(sizeof(double) * (size_t)epochs);
+    train_loss = malloc(sizeof(double) * (size_t)epochs);
+    test_loss = malloc(sizeof(double) * (size_t)epochs);
     for (int64_t i = 0; i < n_train; i++) order[i] = i;
     progress bar = progress_new(quiet, "img");
     double accuracy = 0, best = -1, started = progress_now();
@@ -179,7 +189,8 @@ int main(int argc, char **argv)
             tg_optim_zero_grad(opt);
             if (!loss || tg_backward(loss, NULL) < 0 || tg_optim_step(opt) < 0) {
                 fprintf(stderr, "fashion_mnist: %s\n", tg_last_error());
-                return 1;
+                tg_scope_end(s);
+                goto done;
             }
             progress_step(&bar, count, tg_item(loss));
             tg_scope_end(s);
@@ -192,7 +203,7 @@ int main(int argc, char **argv)
             const tg_metadata_item about[] = {{"model", cell}};
             if (tg_state_save(save, &params, 1, about) < 0) {
                 fprintf(stderr, "fashion_mnist: %s\n", tg_last_error());
-                return 1;
+                goto done;
             }
             best = accuracy;
         }
@@ -201,7 +212,7 @@ int main(int argc, char **argv)
     printf("%s, hidden %lld, %d epochs: test accuracy %.4f (%.0f s)\n", cell, (long long)hidden, epochs, accuracy,
            progress_now() - started);
 
-    int status = 0;
+    status = 0;
     if (plot) {
         char title[128];
         snprintf(title, sizeof title, "Fashion-MNIST, %s(28, %lld) over rows", cell, (long long)hidden);
@@ -215,6 +226,7 @@ int main(int argc, char **argv)
         svg_chart_free(chart);
     }
 
+done:
     free(order);
     free(epoch_axis);
     free(train_loss);

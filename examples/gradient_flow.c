@@ -21,6 +21,7 @@
  *     gradient_flow [--hidden H] [--steps N] [--batch B] [--lengths 50,100,200]
  *                   [--plot-t T] [--plot FILE] [--seed S] [--quiet]
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +29,13 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "args.h"
 #include "progress.h"
 #include "svgplot.h"
 
 #define N_CELLS 3
 #define MAX_LENGTHS 8
+#define MAX_T 10000 /* the test set alone is 1000 sequences of T steps */
 #define TEST_SIZE 1000
 
 static const struct {
@@ -69,6 +72,12 @@ static void adding_batch(int64_t T, int64_t B, tg_tensor **x, tg_tensor **y)
 {
     *x = tg_zeros(TG_F32, 3, (int64_t[]){T, B, 2});
     *y = tg_empty(TG_F32, 2, (int64_t[]){B, 1});
+    if (!*x || !*y) { /* too large: NULL propagates, the caller reports tg_last_error() */
+        tg_free(*x);
+        tg_free(*y);
+        *x = *y = NULL;
+        return;
+    }
     float *xs = tg_data(*x), *ys = tg_data(*y);
     for (int64_t b = 0; b < B; b++) {
         for (int64_t t = 0; t < T; t++) xs[(t * B + b) * 2] = (float)tg_rand_uniform();
@@ -96,6 +105,7 @@ static tg_tensor *predict(model *m, tg_tensor *x, double *norms)
     /* state[0] is h_t, the state the next step and the head read (the
      * step's output is the same values, a tensor nothing else reads). */
     tg_tensor *state[TG_CELL_MAX_STATES] = {0};
+    if (!x) return NULL;
     for (int64_t t = 0; t < x->shape[0]; t++) {
         tg_tensor *next[TG_CELL_MAX_STATES] = {0};
         if (!tg_cell_layer_forward(m->cell, tg_select(x, 0, t), m->n_states, state, next)) return NULL;
@@ -160,7 +170,10 @@ static int exploding_demo(int64_t hidden, int64_t T, double scale, int steps)
     for (int clip = 0; clip < 2; clip++) {
         tg_manual_seed(7);
         model m;
-        if (!model_new(&m, &tg_cell_rnn_tanh, hidden)) return -1;
+        if (!model_new(&m, &tg_cell_rnn_tanh, hidden)) {
+            model_free(&m);
+            return -1;
+        }
         bool was = tg_no_grad_begin();
         tg_tensor *weight_hh = tg_cell_layer_param(m.cell, "weight_hh");
         tg_tensor *w = tg_randn(TG_F32, 2, weight_hh->shape, 0, scale / sqrt((double)hidden));
@@ -190,6 +203,22 @@ static int exploding_demo(int64_t hidden, int64_t T, double scale, int steps)
     return 0;
 }
 
+/* --lengths: 1 to MAX_LENGTHS whole numbers in 2..MAX_T, separated by commas. */
+static bool parse_lengths(const char *text, int64_t *lengths, int *n)
+{
+    *n = 0;
+    for (const char *p = text;; p++) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (*p < '0' || *p > '9' || errno == ERANGE || v < 2 || v > MAX_T || *n == MAX_LENGTHS || (*end && *end != ','))
+            return false;
+        lengths[(*n)++] = v;
+        if (!*end) return true;
+        p = end;
+    }
+}
+
 static void usage(FILE *to, const char *argv0)
 {
     fprintf(to,
@@ -201,53 +230,59 @@ static void usage(FILE *to, const char *argv0)
             "(drawn on a log scale with --plot FILE, as SVG). Then shows an exploding gradient (an RNN\n"
             "with W_hh ~ N(0, S^2/H)) trained with SGD with and without clipping.\n"
             "Defaults: --hidden 64 --steps 1500 --batch 64 --lr 0.005 --lengths 50,100,200 --plot-t 100\n"
-            "--explode-scale 2.\n",
+            "--explode-scale 2. Ranges: --hidden 1..4096, --steps 1..1000000, --batch 1..4096, --lr in\n"
+            "(0, 10], --lengths 1 to 8 lengths and --plot-t in 2..10000, --explode-scale in [0, 100].\n",
             argv0);
 }
 
 int main(int argc, char **argv)
 {
+    const char *prog = "gradient_flow";
     int64_t hidden = 64, batch = 64, plot_t = 100;
     int steps = 1500, n_lengths = 3;
     int64_t lengths[MAX_LENGTHS] = {50, 100, 200};
     double lr = 0.005, explode_scale = 2.0;
-    const char *plot = NULL;
+    const char *plot = NULL, *length_list;
     uint64_t seed = 1;
     bool quiet = false;
     for (int i = 1; i < argc; i++) {
-        bool more = i + 1 < argc;
-        if (strcmp(argv[i], "--hidden") == 0 && more) hidden = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--steps") == 0 && more) steps = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--batch") == 0 && more) batch = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--lr") == 0 && more) lr = atof(argv[++i]);
-        else if (strcmp(argv[i], "--plot-t") == 0 && more) plot_t = atoll(argv[++i]);
-        else if (strcmp(argv[i], "--plot") == 0 && more) plot = argv[++i];
-        else if (strcmp(argv[i], "--explode-scale") == 0 && more) explode_scale = atof(argv[++i]);
-        else if (strcmp(argv[i], "--seed") == 0 && more) seed = strtoull(argv[++i], NULL, 10);
+        bool ok = true;
+        if (strcmp(argv[i], "--hidden") == 0) ok = arg_int64(prog, argc, argv, &i, 1, 4096, &hidden);
+        else if (strcmp(argv[i], "--steps") == 0) ok = arg_int(prog, argc, argv, &i, 1, 1000000, &steps);
+        else if (strcmp(argv[i], "--batch") == 0) ok = arg_int64(prog, argc, argv, &i, 1, 4096, &batch);
+        else if (strcmp(argv[i], "--lr") == 0) ok = arg_real(prog, argc, argv, &i, "(0, 10]", &lr);
+        else if (strcmp(argv[i], "--plot-t") == 0) ok = arg_int64(prog, argc, argv, &i, 2, MAX_T, &plot_t);
+        else if (strcmp(argv[i], "--plot") == 0) ok = arg_text(prog, argc, argv, &i, &plot);
+        else if (strcmp(argv[i], "--explode-scale") == 0)
+            ok = arg_real(prog, argc, argv, &i, "[0, 100]", &explode_scale);
+        else if (strcmp(argv[i], "--seed") == 0) ok = arg_seed(prog, argc, argv, &i, &seed);
         else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
-        else if (strcmp(argv[i], "--lengths") == 0 && more) {
-            n_lengths = 0;
-            for (char *p = argv[++i], *end; *p && n_lengths < MAX_LENGTHS; p = *end ? end + 1 : end) {
-                lengths[n_lengths++] = strtoll(p, &end, 10);
-                if (end == p) break;
+        else if (strcmp(argv[i], "--lengths") == 0) {
+            ok = arg_text(prog, argc, argv, &i, &length_list);
+            if (ok && !parse_lengths(length_list, lengths, &n_lengths)) {
+                fprintf(stderr, "%s: --lengths must be 1 to %d whole numbers in 2..%d separated by commas, not '%s'\n",
+                        prog, MAX_LENGTHS, MAX_T, length_list);
+                ok = false;
             }
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout, argv[0]);
             return 0;
         } else {
+            arg_unknown(prog, argv[i]);
             usage(stderr, argv[0]);
             return 2;
         }
-    }
-    bool bad_length = n_lengths == 0;
-    for (int k = 0; k < n_lengths; k++) bad_length |= lengths[k] < 2;
-    if (hidden < 1 || batch < 1 || steps < 1 || plot_t < 2 || bad_length || !(lr > 0)) {
-        fprintf(stderr, "gradient_flow: sizes and steps must be at least 1, lengths at least 2, --lr positive\n");
-        return 2;
+        if (!ok) return 2;
     }
 
+    /* Everything below is freed at done:, whichever exit is taken; a
+     * run's model, optimizer and test set are NULL between runs. */
+    int status = 1;
+    model m = {0};
+    tg_optim *opt = NULL;
+    tg_tensor *test_x = NULL, *test_y = NULL;
     /* Gradient norms at initialisation and after training at plot_t. */
-    double *norms[N_CELLS][2];
+    double *norms[N_CELLS][2] = {{NULL}};
     for (int c = 0; c < N_CELLS; c++)
         for (int k = 0; k < 2; k++) norms[c][k] = malloc(sizeof(double) * (size_t)plot_t);
     double mse[MAX_LENGTHS][N_CELLS];
@@ -262,24 +297,26 @@ int main(int argc, char **argv)
     for (int k = 0; k < n_lengths; k++) {
         int64_t T = lengths[k];
         tg_manual_seed(seed + 1000);
-        tg_tensor *test_x, *test_y;
         adding_batch(T, TEST_SIZE, &test_x, &test_y); /* persistent: no scope is open */
+        if (!test_x) {
+            fprintf(stderr, "gradient_flow: %s\n", tg_last_error());
+            goto done;
+        }
         for (int c = 0; c < N_CELLS; c++) {
             tg_manual_seed(seed);
-            model m;
             tg_adam_config adam = tg_adam_defaults();
             adam.lr = lr;
-            tg_optim *opt = model_new(&m, cells[c].cell, hidden) ? tg_adam(&m.params, 1, &adam) : NULL;
+            opt = model_new(&m, cells[c].cell, hidden) ? tg_adam(&m.params, 1, &adam) : NULL;
             if (!opt || (T == plot_t && gradient_norms(&m, T, batch, norms[c][0]) < 0)) {
                 fprintf(stderr, "gradient_flow: %s\n", tg_last_error());
-                return 1;
+                goto done;
             }
             progress_begin(&bar, ++run, n_runs, steps);
             for (int step = 0; step < steps; step++) {
                 double grad_norm, loss = train_step(&m, opt, T, batch, 1.0, &grad_norm);
                 if (isnan(loss)) {
                     fprintf(stderr, "gradient_flow: %s\n", tg_last_error());
-                    return 1;
+                    goto done;
                 }
                 progress_step(&bar, batch, loss);
             }
@@ -288,9 +325,12 @@ int main(int argc, char **argv)
             if (T == plot_t && gradient_norms(&m, T, batch, norms[c][1]) == 0) plot_t_trained = true;
             tg_optim_free(opt);
             model_free(&m);
+            opt = NULL;
+            m = (model){0};
         }
         tg_free(test_x);
         tg_free(test_y);
+        test_x = test_y = NULL;
     }
 
     printf("\nFinal test MSE on %d sequences (predicting 1.0 always gives 0.167)\n", TEST_SIZE);
@@ -313,10 +353,10 @@ int main(int argc, char **argv)
     fflush(stdout);
     if (exploding_demo(hidden, 50, explode_scale, steps < 200 ? steps : 200) < 0) {
         fprintf(stderr, "gradient_flow: %s\n", tg_last_error());
-        return 1;
+        goto done;
     }
 
-    int status = 0;
+    status = 0;
     if (plot && !plot_t_trained) {
         fprintf(stderr, "gradient_flow: --plot needs --plot-t to be one of the --lengths\n");
         status = 1;
@@ -340,6 +380,12 @@ int main(int argc, char **argv)
         svg_chart_free(chart);
         free(t_axis);
     }
+
+done:
+    tg_optim_free(opt);
+    model_free(&m);
+    tg_free(test_x);
+    tg_free(test_y);
     for (int c = 0; c < N_CELLS; c++)
         for (int k = 0; k < 2; k++) free(norms[c][k]);
     return status;

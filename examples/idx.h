@@ -30,8 +30,12 @@ static unsigned char *idx_read_gz(const char *who, const char *path, size_t *siz
         return NULL;
     }
     fclose(probe);
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
+    /* Quote path for sh: ' becomes '\'' (a directory name must not run commands). */
+    char cmd[4 * 1024 + 16];
+    size_t at = (size_t)snprintf(cmd, sizeof cmd, "gzip -dc '");
+    for (const char *p = path; *p && at + 8 < sizeof cmd; p++)
+        at += *p == '\'' ? (size_t)snprintf(cmd + at, sizeof cmd - at, "'\\''") : (cmd[at] = *p, 1);
+    snprintf(cmd + at, sizeof cmd - at, "'");
     FILE *f = popen(cmd, "r");
     if (!f) return NULL;
     size_t cap = 1 << 20, n = 0;

@@ -3,14 +3,17 @@
  * them as one fused expression), with a hook on every intermediate tensor
  * that prints its gradient as backward reaches it. docs/backward-walkthrough.md reads this output line by line.
  *
- *     lstm_backward [--dot FILE]
+ *     lstm_backward [--dot FILE] [--quiet]
  *
  * --dot writes the recorded graph as Graphviz DOT (render it with
- * `dot -Tsvg FILE > graph.svg`). */
+ * `dot -Tsvg FILE > graph.svg`); --quiet prints only the loss and the leaf
+ * gradients. */
 #include <stdio.h>
 #include <string.h>
 
 #include <tapegrad/tapegrad.h>
+
+#include "args.h"
 
 #define H 2 /* hidden units */
 #define I 2 /* input features */
@@ -24,9 +27,11 @@ static tg_tensor *show(tg_tensor *t, tg_tensor *grad, void *name)
     return NULL;
 }
 
+static bool quiet; /* --quiet: no hooks, so nothing is printed during backward */
+
 static tg_tensor *named(tg_tensor *t, const char *name)
 {
-    tg_register_hook(t, show, (void *)name);
+    if (!quiet) tg_register_hook(t, show, (void *)name);
     return t;
 }
 
@@ -52,15 +57,20 @@ static tg_tensor *step(tg_cell_layer *cell, tg_tensor *x, tg_tensor *h, tg_tenso
 int main(int argc, char **argv)
 {
     const char *dot = NULL;
+    int status = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--dot") == 0 && i + 1 < argc) {
-            dot = argv[++i];
+        if (strcmp(argv[i], "--dot") == 0) {
+            if (!arg_text("lstm_backward", argc, argv, &i, &dot)) return 2;
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            quiet = true;
         } else {
             bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+            if (!help) arg_unknown("lstm_backward", argv[i]);
             fprintf(help ? stdout : stderr,
-                    "usage: %s [--dot FILE]\n"
+                    "usage: %s [--dot FILE] [--quiet]\n"
                     "Runs two steps of an LSTM cell (input 2, hidden 2) and prints the gradient of every\n"
-                    "intermediate tensor in the order backward reaches it; --dot writes the graph as DOT.\n",
+                    "intermediate tensor in the order backward reaches it; --dot writes the graph as DOT;\n"
+                    "--quiet prints only the loss and the leaf gradients.\n",
                     argv[0]);
             return help ? 0 : 2;
         }
@@ -83,24 +93,33 @@ int main(int argc, char **argv)
     tg_tensor *h2 = step(cell, x2, h1, c1, &c2, names2);
     tg_tensor *loss = tg_sum(h2, 0, NULL, false); /* L = h2[0] + h2[1] */
     char text[1024];
-    printf("forward:\n  h1 = %s\n", tg_repr(h1, text, sizeof text));
-    printf("  c1 = %s\n", tg_repr(c1, text, sizeof text));
-    printf("  h2 = %s\n", tg_repr(h2, text, sizeof text));
+    if (!quiet) {
+        printf("forward:\n  h1 = %s\n", tg_repr(h1, text, sizeof text));
+        printf("  c1 = %s\n", tg_repr(c1, text, sizeof text));
+        printf("  h2 = %s\n", tg_repr(h2, text, sizeof text));
+    }
     printf("  L = sum(h2) = %.6f\n", tg_item(loss));
     if (dot) {
         FILE *f = fopen(dot, "w");
-        if (!f || tg_graph_dot(loss, f) < 0) perror(dot);
-        if (f) fclose(f);
+        bool dot_ok = f && tg_graph_dot(loss, f) == 0;
+        if (f && fclose(f) != 0) dot_ok = false;
+        if (!dot_ok) {
+            perror(dot);
+            status = 1;
+        }
     }
-    printf("backward (each line printed as the sweep reaches that tensor):\n");
+    if (!quiet) printf("backward (each line printed as the sweep reaches that tensor):\n");
     fflush(stdout);
     if (tg_backward(loss, NULL) < 0) {
         fprintf(stderr, "lstm_backward: %s\n", tg_last_error());
-        return 1;
+        status = 1;
+        goto done;
     }
     printf("leaf gradients:\n  dL/dweight_hh = %s\n", tg_repr(tg_cell_layer_param(cell, "weight_hh")->grad, text, sizeof text));
     printf("  dL/dbias_ih   = %s\n", tg_repr(tg_cell_layer_param(cell, "bias_ih")->grad, text, sizeof text));
+
+done:
     tg_scope_end(scope);
     tg_cell_layer_free(cell);
-    return 0;
+    return status;
 }

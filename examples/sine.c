@@ -29,6 +29,7 @@
 #include <tapegrad/rnn.h>
 #include <tapegrad/state.h>
 
+#include "args.h"
 #include "progress.h"
 #include "svgplot.h"
 
@@ -77,6 +78,17 @@ static double evaluate(model *m, tg_tensor *inputs, tg_tensor *targets)
     return mse;
 }
 
+static void usage(FILE *to, const char *argv0)
+{
+    fprintf(to,
+            "usage: %s [--epochs N] [--seed S] [--plot FILE] [--quiet] [--save FILE] [--load FILE]\n"
+            "Trains an LSTM to predict sin(0.1 k) from the 10 values before it; exits 1 if the\n"
+            "test MSE is not below %g. --epochs N in 1..1000000 (default 20); --plot writes the train\n"
+            "and test loss per epoch as SVG; --save writes the trained model (safetensors); --load\n"
+            "predicts with a saved one.\n",
+            argv0, MSE_BAR);
+}
+
 int main(int argc, char **argv)
 {
     int epochs = 20;
@@ -84,30 +96,23 @@ int main(int argc, char **argv)
     const char *plot = NULL, *save = NULL, *load = NULL;
     bool quiet = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) {
-            epochs = atoi(argv[++i]);
-        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-            seed = strtoull(argv[++i], NULL, 10);
-        } else if (strcmp(argv[i], "--plot") == 0 && i + 1 < argc) {
-            plot = argv[++i];
-        } else if (strcmp(argv[i], "--quiet") == 0) {
-            quiet = true;
-        } else if (strcmp(argv[i], "--save") == 0 && i + 1 < argc) {
-            save = argv[++i];
-        } else if (strcmp(argv[i], "--load") == 0 && i + 1 < argc) {
-            load = argv[++i];
+        bool ok = true;
+        if (strcmp(argv[i], "--epochs") == 0) ok = arg_int("sine", argc, argv, &i, 1, 1000000, &epochs);
+        else if (strcmp(argv[i], "--seed") == 0) ok = arg_seed("sine", argc, argv, &i, &seed);
+        else if (strcmp(argv[i], "--plot") == 0) ok = arg_text("sine", argc, argv, &i, &plot);
+        else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
+        else if (strcmp(argv[i], "--save") == 0) ok = arg_text("sine", argc, argv, &i, &save);
+        else if (strcmp(argv[i], "--load") == 0) ok = arg_text("sine", argc, argv, &i, &load);
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout, argv[0]);
+            return 0;
         } else {
-            bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
-            fprintf(help ? stdout : stderr,
-                    "usage: %s [--epochs N] [--seed S] [--plot FILE] [--quiet] [--save FILE] [--load FILE]\n"
-                    "Trains an LSTM to predict sin(0.1 k) from the 10 values before it; exits 1 if the\n"
-                    "test MSE is not below %g. --plot writes the train and test loss per epoch as SVG;\n"
-                    "--save writes the trained model (safetensors); --load predicts with a saved one.\n",
-                    argv[0], MSE_BAR);
-            return help ? 0 : 2;
+            arg_unknown("sine", argv[i]);
+            usage(stderr, argv[0]);
+            return 2;
         }
+        if (!ok) return 2;
     }
-    if (epochs < 1) epochs = 1; /* --load sets 0: predict only */
     tg_manual_seed(seed);
 
     double wave[SAMPLES];
@@ -117,6 +122,11 @@ int main(int argc, char **argv)
     make_windows(wave, 0, n_train, &train_x, &train_y);
     make_windows(wave, n_train, n_test, &test_x, &test_y);
 
+    /* Everything below is freed at done:, whichever exit is taken. */
+    int status = 1;
+    double *train_loss = NULL, *test_loss = NULL;
+    int64_t *order = NULL;
+    tg_optim *opt = NULL;
     model m = {
         tg_lstm_new(&(tg_lstm_config){.input_size = 1, .hidden_size = HIDDEN, .batch_first = true}),
         tg_linear_layer_new(HIDDEN, 1, true, TG_F32),
@@ -125,28 +135,27 @@ int main(int argc, char **argv)
     if (!m.lstm || !m.head || tg_rnn_params(m.lstm, &params, "lstm") < 0 ||
         tg_linear_layer_params(m.head, &params, "head") < 0) {
         fprintf(stderr, "sine: %s\n", tg_last_error());
-        return 1;
+        goto done;
     }
     if (load) {
         /* Strict: the file must hold exactly this model's parameters. */
         if (tg_state_load(load, &params, true, NULL) < 0) {
             fprintf(stderr, "sine: %s\n", tg_last_error());
-            return 1;
+            goto done;
         }
         printf("loaded %s\n", load);
-        epochs = 0;
+        epochs = 0; /* predict only */
     }
     tg_adam_config adam = tg_adam_defaults();
     adam.lr = 0.01;
-    tg_optim *opt = tg_adam(&params, 1, &adam);
+    opt = tg_adam(&params, 1, &adam);
     if (!quiet)
         printf("LSTM(1, %d) + Linear(%d, 1): %lld parameters, %d training and %d test windows\n", HIDDEN, HIDDEN,
                (long long)tg_params_numel(&params), n_train, n_test);
     progress bar = progress_new(quiet, "win");
-    double *train_loss = malloc(sizeof(double) * (size_t)(epochs + 1));
-    double *test_loss = malloc(sizeof(double) * (size_t)(epochs + 1));
-
-    int64_t *order = malloc(sizeof *order * (size_t)n_train);
+    train_loss = malloc(sizeof(double) * (size_t)(epochs + 1));
+    test_loss = malloc(sizeof(double) * (size_t)(epochs + 1));
+    order = malloc(sizeof *order * (size_t)n_train);
     for (int i = 0; i < n_train; i++) order[i] = i;
     for (int epoch = 1; epoch <= epochs; epoch++) {
         for (int i = n_train - 1; i > 0; i--) { /* shuffle */
@@ -165,7 +174,8 @@ int main(int argc, char **argv)
             tg_optim_zero_grad(opt);
             if (!loss || tg_backward(loss, NULL) < 0 || tg_optim_step(opt) < 0) {
                 fprintf(stderr, "sine: %s\n", tg_last_error());
-                return 1;
+                tg_scope_end(s);
+                goto done;
             }
             progress_step(&bar, count, tg_item(loss));
             tg_scope_end(s);
@@ -181,9 +191,10 @@ int main(int argc, char **argv)
     const tg_metadata_item about[] = {{"model", "sine: LSTM(1, 50, batch_first=True) + Linear(50, 1)"}};
     if (save && tg_state_save(save, &params, 1, about) < 0) {
         fprintf(stderr, "sine: %s\n", tg_last_error());
-        return 1;
+        goto done;
     }
     if (save) printf("saved the model to %s\n", save);
+    status = mse < MSE_BAR ? 0 : 1;
     if (plot && epochs > 0) {
         double *axis = malloc(sizeof(double) * (size_t)epochs);
         for (int e = 0; e < epochs; e++) axis[e] = e + 1;
@@ -191,13 +202,17 @@ int main(int argc, char **argv)
         svg_chart_line(chart, "train", epochs, axis, train_loss);
         svg_chart_line(chart, "test", epochs, axis, test_loss);
         svg_chart_log_y(chart, true);
-        if (svg_chart_write(chart, plot) < 0) perror(plot);
+        if (svg_chart_write(chart, plot) < 0) {
+            perror(plot);
+            status = 1;
+        }
         svg_chart_free(chart);
         free(axis);
     }
+
+done:
     free(train_loss);
     free(test_loss);
-
     free(order);
     tg_optim_free(opt);
     tg_params_free(&params);
@@ -207,5 +222,5 @@ int main(int argc, char **argv)
     tg_free(train_y);
     tg_free(test_x);
     tg_free(test_y);
-    return mse < MSE_BAR ? 0 : 1;
+    return status;
 }

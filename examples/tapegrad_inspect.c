@@ -3,10 +3,12 @@
  * the total parameter count, and the metadata. Reads only the header (every
  * part of it checked), never the data, so it is instant on any size.
  *
- *     tapegrad-inspect FILE
+ *     tapegrad-inspect [--quiet] FILE
  *
- * Exits 1 with the reason (file, tensor, byte offset) if the file is not a
- * valid safetensors file, 2 on a usage error. */
+ * --quiet prints only the tensors' lines, for scripts. Exits 1 with the
+ * reason (file, tensor, byte offset) if the file is not a valid safetensors
+ * file, 2 on a usage error. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,14 +45,27 @@ static void print_escaped(const char *s)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || argv[1][0] == '-') {
-        fprintf(stderr,
-                "usage: %s FILE\n  print the tensors (name, dtype, shape), parameter count and metadata of a "
-                "safetensors file\n",
-                argv[0]);
-        return 2;
+    const char *path = NULL;
+    bool quiet = false, help = false, bad = false;
+    for (int i = 1; i < argc && !help && !bad; i++) {
+        if (strcmp(argv[i], "--quiet") == 0) quiet = true;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) help = true;
+        else if (argv[i][0] == '-') {
+            fprintf(stderr, "%s: unknown option '%s'\n", argv[0], argv[i]);
+            bad = true;
+        } else {
+            bad = path != NULL; /* one file */
+            path = argv[i];
+        }
     }
-    tg_safetensors *f = tg_safetensors_open(argv[1]);
+    if (help || bad || !path) {
+        fprintf(help ? stdout : stderr,
+                "usage: %s [--quiet] FILE\n  print the tensors (name, dtype, shape), parameter count and metadata of "
+                "a safetensors file\n  (--quiet: only the tensors' lines)\n",
+                argv[0]);
+        return help ? 0 : 2;
+    }
+    tg_safetensors *f = tg_safetensors_open(path);
     if (!f) {
         fprintf(stderr, "%s: %s\n", argv[0], tg_last_error());
         return 1;
@@ -62,7 +77,7 @@ int main(int argc, char **argv)
     }
     width = width > 60 ? 60 : width;
     int64_t params = 0, bytes = 0;
-    printf("%-*s  %-7s  %s\n", width, "name", "dtype", "shape");
+    if (!quiet) printf("%-*s  %-7s  %s\n", width, "name", "dtype", "shape");
     for (int i = 0; i < count; i++) {
         const tg_safetensors_entry *e = tg_safetensors_entry_at(f, i);
         printf("%-*s  %-7s  [", width, e->name, e->dtype);
@@ -71,10 +86,11 @@ int main(int argc, char **argv)
         params += e->numel;
         bytes += e->nbytes;
     }
+    int n_meta = quiet ? 0 : tg_safetensors_metadata_count(f);
     char p_text[40], b_text[40];
-    printf("\n%d tensors, %s parameters, %s bytes of data\n", count, grouped(params, p_text, sizeof p_text),
-           grouped(bytes, b_text, sizeof b_text));
-    int n_meta = tg_safetensors_metadata_count(f);
+    if (!quiet)
+        printf("\n%d tensors, %s parameters, %s bytes of data\n", count, grouped(params, p_text, sizeof p_text),
+               grouped(bytes, b_text, sizeof b_text));
     if (n_meta) printf("\nmetadata:\n");
     for (int i = 0; i < n_meta; i++) {
         const tg_metadata_item *m = tg_safetensors_metadata_at(f, i);

@@ -6,10 +6,17 @@
 #  - --help prints the usage and exits 0, and --quiet leaves out the
 #    per-epoch lines;
 #  - --plot writes a whole SVG file;
-#  - a missing data set is reported with how to install it.
-#   examples_run.sh SINE FASHION_MNIST GRADIENT_FLOW CHARLM LSTM_BACKWARD
+#  - a missing data set is reported with how to install it;
+#  - every example, the others too, answers --help and refuses an unknown
+#    flag or a bad or missing numeric value (exit 2, a message naming the
+#    flag); those without progress lines leave out their narration with
+#    --quiet; a --save that cannot write is an error (a non-zero exit).
+#   examples_run.sh SINE FASHION_MNIST GRADIENT_FLOW CHARLM LSTM_BACKWARD ODYSSEY SHAPES CUSTOM_OP
+#                   ADD_A_CELL ADD_AN_OP INSPECT [DIST_TRAIN]
 set -eu
-sine=$1 fashion=$2 flow=$3 charlm=$4 lstm_backward=$5
+sine=$1 fashion=$2 flow=$3 charlm=$4 lstm_backward=$5 odyssey=$6 shapes=$7 custom_op=$8 add_a_cell=$9
+shift 9
+add_an_op=$1 inspect=$2 dist_train=${3:-}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 passed=0
@@ -72,9 +79,76 @@ quiet() {
     fi
 }
 
-for pair in "sine $sine" "fashion_mnist $fashion" "gradient_flow $flow" "charlm $charlm" "lstm_backward $lstm_backward"; do
-    usage $pair
-done
+# refused FLAG CMD...: CMD exits with status 2 and its message names FLAG.
+refused() {
+    flag=$1
+    shift
+    if "$@" > "$dir/refused.out" 2> "$dir/refused.err"; then status=0; else status=$?; fi
+    if [ "$status" = 2 ] && grep -qF -e "$flag" "$dir/refused.err"; then
+        passed=$((passed + 1))
+    else
+        fail "$* (exit status $status): $(cat "$dir/refused.err")"
+    fi
+}
+
+# failed_save NAME CMD...: CMD, told to --save where it cannot write, says so and exits non-zero.
+failed_save() {
+    name=$1
+    shift
+    if "$@" > "$dir/save.out" 2>&1; then
+        fail "$name: a failed --save exited 0"
+    elif grep -q "cannot write" "$dir/save.out"; then
+        passed=$((passed + 1))
+    else
+        fail "$name --save: $(cat "$dir/save.out")"
+    fi
+}
+
+# answers NAME EXE: --help prints the usage; an unknown flag is refused by
+# name, with the usage on stderr.
+answers() {
+    usage "$1" "$2"
+    refused "'--no-such-flag'" "$2" --no-such-flag
+    grep -q "^usage: " "$dir/refused.err" || fail "$1 --no-such-flag: no usage on stderr"
+}
+answers sine "$sine"
+answers fashion_mnist "$fashion"
+answers gradient_flow "$flow"
+answers charlm "$charlm"
+answers lstm_backward "$lstm_backward"
+answers odyssey "$odyssey"
+answers shapes "$shapes"
+answers custom_op "$custom_op"
+answers add_a_cell "$add_a_cell"
+answers add_an_op "$add_an_op"
+answers tapegrad-inspect "$inspect"
+[ -z "$dist_train" ] || answers dist_train "$dist_train"
+
+# Bad numeric values and missing values are refused before any work.
+refused --epochs "$sine" --epochs abc
+refused --epochs "$sine" --epochs -3
+refused --epochs "$sine" --epochs
+refused --seed "$sine" --seed -1
+refused --lr "$fashion" --lr inf
+refused --batch "$fashion" --batch 99999999999
+refused --train "$fashion" --train -5
+refused --steps "$flow" --steps 1.5
+refused --explode-scale "$flow" --explode-scale nan
+refused --lengths "$flow" --lengths 50,x
+refused --temperature "$charlm" --temperature inf
+refused --time "$charlm" --time nan
+refused --epochs "$charlm" --epochs 99999999999
+refused --seeds "$odyssey" --seeds 0
+refused --lr "$odyssey" --lr
+refused --seed "$add_a_cell" --seed abc
+refused --dot "$lstm_backward" --dot
+[ -z "$dist_train" ] || refused --batch "$dist_train" --batch 0
+
+# The examples without progress lines leave out their narration.
+quiet shapes "." "$shapes"
+quiet lstm_backward "^backward\|dL/dpre" "$lstm_backward"
+quiet custom_op "^loss = \|^gradcheck" "$custom_op"
+quiet add_an_op "gradcheck ok" "$add_an_op"
 
 # Each run below goes on for a second or more of work after its first
 # progress line, so that the check does not depend on how the machine
@@ -104,6 +178,10 @@ if "$fashion" --dir "$dir" --hidden 8 --epochs 2 --quiet --save "$dir/best.safet
 else
     fail "fashion_mnist --save: $(cat "$dir/save.out")"
 fi
+failed_save fashion_mnist "$fashion" --dir "$dir" --hidden 8 --epochs 1 --train 256 --test 20 --quiet --save "$dir/none/x"
+quiet odyssey "seed 1:" "$odyssey" --dir "$dir" --train 64 --test 20 --epochs 1 --seeds 2 --hidden 4 --cells NP,GRU \
+    --svg "$dir/odyssey.svg"
+[ -z "$dist_train" ] || quiet dist_train "^GRU\|^epoch 1 " "$dist_train" --dir "$dir" --train 256 --batch 64 --epochs 2
 
 # gradient_flow: tiny lengths and sizes; the plot needs --plot-t among the lengths.
 flushed gradient_flow "^run 1/6 " "$flow" --hidden 8 --steps 40 --batch 8 --lengths 8,12 --plot-t 12 --plot "$dir/flow.svg"
@@ -132,6 +210,8 @@ if "$charlm" $small --epochs 1 --sample 30 --save "$dir/lm.safetensors" > "$dir/
 else
     fail "charlm --save/--load: $(cat "$dir/lm1.out" "$dir/lm2.out" "$dir/lm3.out")"
 fi
+failed_save charlm "$charlm" $small --epochs 0 --sample 0 --save "$dir/none/lm.safetensors"
+failed_save sine "$sine" --epochs 1 --quiet --save "$dir/none/sine.safetensors"
 if "$charlm" --data "$dir/none" > "$dir/missing" 2>&1; then
     fail "charlm: ran without a corpus"
 elif grep -q "apt-get install fortunes" "$dir/missing"; then

@@ -1,7 +1,7 @@
 #!/bin/sh
 # tapegrad-inspect on a file written by PyTorch prints every tensor, the
-# parameter count and the metadata; a bad file exits 1 with the reason, a
-# usage error 2.
+# parameter count and the metadata (with --quiet, the tensors alone); a bad
+# file exits 1 with the reason, a usage error 2.
 set -eu
 inspect=$1
 golden=$2
@@ -20,6 +20,8 @@ metadata:
   format: pt
   model: LSTM(3, 8, batch_first=True) + Linear(8, 2)'
 [ "$out" = "$expected" ] || { printf 'unexpected output:\n%s\n' "$out"; exit 1; }
+quiet=$("$inspect" --quiet "$golden/lstm_linear.safetensors")
+[ "$quiet" = "$(printf '%s\n' "$expected" | sed -n 2,7p)" ] || { printf 'unexpected --quiet output:\n%s\n' "$quiet"; exit 1; }
 status=0
 err=$("$inspect" "$golden/gen_interop.py" 2>&1) || status=$?
 [ "$status" = 1 ] || { echo "a bad file gave exit status $status"; exit 1; }

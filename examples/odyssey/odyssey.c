@@ -15,7 +15,10 @@
  * shows.
  *
  *     odyssey [--dir DIR] [--train N] [--test N] [--epochs E] [--seeds S]
- *             [--hidden H] [--lr LR] [--svg PATH] [--cells NP,CIFG,...]
+ *             [--hidden H] [--lr LR] [--svg PATH] [--cells NP,CIFG,...] [--quiet]
+ *
+ * --quiet leaves out the line each run prints as it ends and the settings
+ * above the table.
  *
  * The runs are independent, so they run side by side, one per OpenMP
  * thread (OMP_NUM_THREADS; each run's own ops stay on its thread): the
@@ -31,6 +34,7 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "../args.h"
 #include "../idx.h"
 #include "chart.h"
 
@@ -157,44 +161,59 @@ static bool wanted(const char *only, const char *name)
     return false;
 }
 
-static int usage(const char *argv0)
+static void usage(FILE *to, const char *argv0)
 {
-    fprintf(stderr,
-            "usage: %s [--dir DIR] [--train N] [--test N] [--epochs E] [--seeds S] [--hidden H] [--lr LR] "
-            "[--svg PATH] [--cells NAME,NAME,...]\n",
-            argv0);
-    return 2;
+    fprintf(to,
+            "usage: %s [--dir DIR] [--train N] [--test N] [--epochs E] [--seeds S] [--hidden H] [--lr LR]\n"
+            "          [--svg PATH] [--cells NAME,NAME,...] [--quiet]\n"
+            "Trains LSTM variants, the GRU and the MGU on row-by-row Fashion-MNIST with one budget and\n"
+            "prints a table (drawn as SVG in --svg). Defaults: --dir /usr/share/datasets/fashion-mnist\n"
+            "--train 10000 --test 5000 --epochs 5 --seeds 3 --hidden 64 --lr 0.005 --svg odyssey.svg.\n"
+            "Ranges: --train and --test 1..1000000000 (the first N images), --epochs 1..10000, --seeds\n"
+            "1..%d, --hidden 1..4096, --lr in (0, 10]. --quiet prints only the table.\n",
+            argv0, MAX_SEEDS);
 }
 
 int main(int argc, char **argv)
 {
     options o = {.dir = "/usr/share/datasets/fashion-mnist", .svg = "odyssey.svg", .train = 10000, .test = 5000,
                  .hidden = 64, .epochs = 5, .seeds = 3, .lr = 0.005};
+    bool quiet = false;
+    const char *prog = "odyssey";
     for (int i = 1; i < argc; i++) {
-        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) return usage(argv[0]);
-        i++;
-        if (!strcmp(k, "--dir")) o.dir = v;
-        else if (!strcmp(k, "--svg")) o.svg = v;
-        else if (!strcmp(k, "--cells")) o.only = v;
-        else if (!strcmp(k, "--train")) o.train = atoll(v);
-        else if (!strcmp(k, "--test")) o.test = atoll(v);
-        else if (!strcmp(k, "--hidden")) o.hidden = atoll(v);
-        else if (!strcmp(k, "--epochs")) o.epochs = atoi(v);
-        else if (!strcmp(k, "--seeds")) o.seeds = atoi(v);
-        else if (!strcmp(k, "--lr")) o.lr = atof(v);
-        else return usage(argv[0]);
+        const char *k = argv[i];
+        bool ok = true;
+        if (!strcmp(k, "--dir")) ok = arg_text(prog, argc, argv, &i, &o.dir);
+        else if (!strcmp(k, "--svg")) ok = arg_text(prog, argc, argv, &i, &o.svg);
+        else if (!strcmp(k, "--cells")) ok = arg_text(prog, argc, argv, &i, &o.only);
+        else if (!strcmp(k, "--train")) ok = arg_int64(prog, argc, argv, &i, 1, 1000000000, &o.train);
+        else if (!strcmp(k, "--test")) ok = arg_int64(prog, argc, argv, &i, 1, 1000000000, &o.test);
+        else if (!strcmp(k, "--hidden")) ok = arg_int64(prog, argc, argv, &i, 1, 4096, &o.hidden);
+        else if (!strcmp(k, "--epochs")) ok = arg_int(prog, argc, argv, &i, 1, 10000, &o.epochs);
+        else if (!strcmp(k, "--seeds")) ok = arg_int(prog, argc, argv, &i, 1, MAX_SEEDS, &o.seeds);
+        else if (!strcmp(k, "--lr")) ok = arg_real(prog, argc, argv, &i, "(0, 10]", &o.lr);
+        else if (!strcmp(k, "--quiet")) quiet = true;
+        else if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
+            usage(stdout, argv[0]);
+            return 0;
+        } else {
+            arg_unknown(prog, k);
+            usage(stderr, argv[0]);
+            return 2;
+        }
+        if (!ok) return 2;
     }
-    if (o.train < 1 || o.test < 1 || o.hidden < 1 || o.epochs < 1 || o.seeds < 1 || o.seeds > MAX_SEEDS || !(o.lr > 0))
-        return usage(argv[0]);
+    /* The data are freed at done:, whichever exit is taken. */
+    int status = 1;
     tg_tensor *data[4] = {NULL};
     if (!idx_load_split("odyssey", o.dir, "train", o.train, &data[0], &data[1]) ||
         !idx_load_split("odyssey", o.dir, "t10k", o.test, &data[2], &data[3]))
-        return 1;
-    printf("Row-by-row Fashion-MNIST on a subset: the first %lld training and %lld test images (of 60000 and 10000).\n"
-           "Every cell: hidden size %lld, %d epochs, batch %d, Adam lr %g, gradient norm clipped at 1, seeds 1..%d.\n\n",
-           (long long)data[0]->shape[0], (long long)data[2]->shape[0], (long long)o.hidden, o.epochs, BATCH, o.lr,
-           o.seeds);
+        goto done;
+    if (!quiet)
+        printf("Row-by-row Fashion-MNIST on a subset: the first %lld training and %lld test images (of 60000 and 10000).\n"
+               "Every cell: hidden size %lld, %d epochs, batch %d, Adam lr %g, gradient norm clipped at 1, seeds 1..%d.\n\n",
+               (long long)data[0]->shape[0], (long long)data[2]->shape[0], (long long)o.hidden, o.epochs, BATCH, o.lr,
+               o.seeds);
     chart_series series[N_CELLS];
     const entry *cells[N_CELLS];
     int n_series = 0;
@@ -205,7 +224,8 @@ int main(int argc, char **argv)
     }
     if (n_series == 0) {
         fprintf(stderr, "odyssey: no cell matches --cells %s\n", o.only);
-        return 2;
+        status = 2;
+        goto done;
     }
     fflush(stdout);
     int jobs = n_series * o.seeds, failed = 0;
@@ -219,10 +239,11 @@ int main(int argc, char **argv)
             failed++;
             continue;
         }
-        fprintf(stderr, "  %-9s seed %d: test accuracy %.2f%%, %.2f s per epoch\n", cells[c]->cell->name, seed,
-                100 * run->test_accuracy, run->seconds_per_epoch);
+        if (!quiet)
+            fprintf(stderr, "  %-9s seed %d: test accuracy %.2f%%, %.2f s per epoch\n", cells[c]->cell->name, seed,
+                    100 * run->test_accuracy, run->seconds_per_epoch);
     }
-    if (failed) return 1;
+    if (failed) goto done;
     printf("%-9s %7s %9s %17s %17s\n", "cell", "params", "s/epoch", "train loss", "test accuracy %");
     for (int c = 0; c < n_series; c++) {
         chart_summary m = chart_summarise(&series[c]);
@@ -235,9 +256,12 @@ int main(int argc, char **argv)
              (long long)data[0]->shape[0], o.epochs, (long long)o.hidden, o.seeds);
     if (chart_write_svg(o.svg, title, n_series, series) < 0) {
         fprintf(stderr, "odyssey: cannot write %s\n", o.svg);
-        return 1;
+        goto done;
     }
     printf("chart: %s\n", o.svg);
+    status = 0;
+
+done:
     for (int i = 0; i < 4; i++) tg_free(data[i]);
-    return 0;
+    return status;
 }
