@@ -507,12 +507,13 @@ int tg_optim_state_import(tg_optim *o, const tg_params *in)
     const int stride = 1 + OPTIM_SLOTS;
     entry_ref *refs = tg__malloc(sizeof *refs * (size_t)(in->count ? in->count : 1));
     unsigned char *seen = tg__calloc((size_t)o->n_params * stride, 1);
-    int *order = tg__malloc(sizeof *order * 2 * (size_t)(o->n_params ? o->n_params : 1)), *rank = order + o->n_params;
+    int *order = tg__malloc(sizeof *order * 2 * (size_t)(o->n_params ? o->n_params : 1)), *rank = NULL;
     int status = -1;
     if (!refs || !seen || !order) {
         tg_error("%s: out of memory", fn);
         goto done;
     }
+    rank = order + o->n_params;
     torch_order(o, order, rank);
     for (int j = 0; j < in->count; j++) {
         if (!parse_entry(o, order, &in->items[j], &refs[j])) goto done;
