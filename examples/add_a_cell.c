@@ -155,6 +155,16 @@ done:
     return recent;
 }
 
+static void usage(FILE *to, const char *argv0)
+{
+    fprintf(to,
+            "usage: %s [--seed S] [--quiet]\n"
+            "Defines the JANET cell, checks its gradients through a 2-layer bidirectional layer and\n"
+            "trains it to recall the first of 20 values; exits 1 unless it learns to. --quiet prints\n"
+            "only the result.\n",
+            argv0);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = 1;
@@ -162,17 +172,7 @@ int main(int argc, char **argv)
         bool ok = true;
         if (strcmp(argv[i], "--seed") == 0) ok = arg_seed("add_a_cell", argc, argv, &i, &seed);
         else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
-        else {
-            bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
-            if (!help) arg_unknown("add_a_cell", argv[i]);
-            fprintf(help ? stdout : stderr,
-                    "usage: %s [--seed S] [--quiet]\n"
-                    "Defines the JANET cell, checks its gradients through a 2-layer bidirectional layer and\n"
-                    "trains it to recall the first of 20 values; exits 1 unless it learns to. --quiet prints\n"
-                    "only the result.\n",
-                    argv[0]);
-            return help ? 0 : 2;
-        }
+        else return arg_other("add_a_cell", argv[i], argv[0], usage);
         if (!ok) return 2;
     }
     tg_manual_seed(seed);

@@ -98,23 +98,20 @@ static tg_tensor *logaddexp_broadcast(int n, tg_tensor **in, void *ctx)
 /* Largest |a - b| over the elements. */
 static double max_diff(tg_tensor *a, tg_tensor *b) { return tg_item(tg_max(tg_abs(tg_sub(a, b)))); }
 
+static void usage(FILE *to, const char *argv0)
+{
+    fprintf(to,
+            "usage: %s [--quiet]\n"
+            "Defines mish, logaddexp and a gradient reversal as new ops and checks their values and\n"
+            "gradients; exits 1 if a check fails (--quiet prints only the checks that fail).\n",
+            argv0);
+}
+
 int main(int argc, char **argv)
 {
     bool quiet = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quiet") == 0) {
-            quiet = true;
-            continue;
-        }
-        bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
-        if (!help) arg_unknown("add_an_op", argv[i]);
-        fprintf(help ? stdout : stderr,
-                "usage: %s [--quiet]\n"
-                "Defines mish, logaddexp and a gradient reversal as new ops and checks their values and\n"
-                "gradients; exits 1 if a check fails (--quiet prints only the checks that fail).\n",
-                argv[0]);
-        return help ? 0 : 2;
-    }
+    int code = arg_quiet_only("add_an_op", argc, argv, usage, &quiet);
+    if (code >= 0) return code;
     tg_manual_seed(3);
     int failures = 0;
     tg_tensor *x = tg_requires_grad(tg_rand(TG_F64, 2, (int64_t[]){3, 4}, -4, 4), true);

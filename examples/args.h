@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The text after the flag argv[*i]. */
 static inline bool arg_text(const char *prog, int argc, char **argv, int *i, const char **out)
@@ -103,6 +104,34 @@ static inline bool arg_seed(const char *prog, int argc, char **argv, int *i, uin
 static inline void arg_unknown(const char *prog, const char *arg)
 {
     fprintf(stderr, "%s: unknown option '%s'\n", prog, arg);
+}
+
+/* The example's usage, written to `to` with argv0 as the program's name. */
+typedef void arg_usage_fn(FILE *to, const char *argv0);
+
+/* An argument no branch took: --help (or -h) prints the usage to stdout
+ * and gives 0; anything else is named as unknown, the usage goes to stderr
+ * and it gives 2. The example exits with what it gives:
+ *
+ *     else return arg_other("sine", argv[i], argv[0], usage);
+ */
+static inline int arg_other(const char *prog, const char *arg, const char *argv0, arg_usage_fn *usage)
+{
+    bool help = strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+    if (!help) arg_unknown(prog, arg);
+    usage(help ? stdout : stderr, argv0);
+    return help ? 0 : 2;
+}
+
+/* The examples whose only flag is --quiet: sets *quiet, and gives -1 to go
+ * on or the exit status arg_other gives for any other argument. */
+static inline int arg_quiet_only(const char *prog, int argc, char **argv, arg_usage_fn *usage, bool *quiet)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quiet") == 0) *quiet = true;
+        else return arg_other(prog, argv[i], argv[0], usage);
+    }
+    return -1;
 }
 
 #endif

@@ -18,24 +18,21 @@ static tg_tensor *swish_of_first(int n, tg_tensor **in, void *ctx)
     return swish(in[0], 1.5);
 }
 
+static void usage(FILE *to, const char *argv0)
+{
+    fprintf(to,
+            "usage: %s [--quiet]\n"
+            "Defines swish(x) = x sigmoid(1.5 x) as a new op, checks its gradient numerically and\n"
+            "prints the recorded graph as DOT on stdout (the loss, gradient and check on stderr;\n"
+            "--quiet: only a failed check).\n",
+            argv0);
+}
+
 int main(int argc, char **argv)
 {
     bool quiet = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quiet") == 0) {
-            quiet = true;
-            continue;
-        }
-        bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
-        if (!help) arg_unknown("custom_op", argv[i]);
-        fprintf(help ? stdout : stderr,
-                "usage: %s [--quiet]\n"
-                "Defines swish(x) = x sigmoid(1.5 x) as a new op, checks its gradient numerically and\n"
-                "prints the recorded graph as DOT on stdout (the loss, gradient and check on stderr;\n"
-                "--quiet: only a failed check).\n",
-                argv[0]);
-        return help ? 0 : 2;
-    }
+    int code = arg_quiet_only("custom_op", argc, argv, usage, &quiet);
+    if (code >= 0) return code;
     tg_manual_seed(0);
     tg_tensor *x = tg_requires_grad(tg_randn(TG_F64, 2, (int64_t[]){2, 3}, 0, 1), true);
     tg_scope *scope = tg_scope_begin();

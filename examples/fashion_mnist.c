@@ -121,14 +121,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--plot") == 0) ok = arg_text(prog, argc, argv, &i, &plot);
         else if (strcmp(argv[i], "--save") == 0) ok = arg_text(prog, argc, argv, &i, &save);
         else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout, argv[0]);
-            return 0;
-        } else {
-            arg_unknown(prog, argv[i]);
-            usage(stderr, argv[0]);
-            return 2;
-        }
+        else return arg_other(prog, argv[i], argv[0], usage);
         if (!ok) return 2;
     }
     if (strcmp(cell, "gru") != 0 && strcmp(cell, "lstm") != 0 && strcmp(cell, "rnn") != 0) {

@@ -264,13 +264,8 @@ int main(int argc, char **argv)
                         prog, MAX_LENGTHS, MAX_T, length_list);
                 ok = false;
             }
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout, argv[0]);
-            return 0;
         } else {
-            arg_unknown(prog, argv[i]);
-            usage(stderr, argv[0]);
-            return 2;
+            return arg_other(prog, argv[i], argv[0], usage);
         }
         if (!ok) return 2;
     }

@@ -54,6 +54,16 @@ static tg_tensor *step(tg_cell_layer *cell, tg_tensor *x, tg_tensor *h, tg_tenso
     return named(tg_mul(output_gate, squashed), names[7]);
 }
 
+static void usage(FILE *to, const char *argv0)
+{
+    fprintf(to,
+            "usage: %s [--dot FILE] [--quiet]\n"
+            "Runs two steps of an LSTM cell (input 2, hidden 2) and prints the gradient of every\n"
+            "intermediate tensor in the order backward reaches it; --dot writes the graph as DOT;\n"
+            "--quiet prints only the loss and the leaf gradients.\n",
+            argv0);
+}
+
 int main(int argc, char **argv)
 {
     const char *dot = NULL;
@@ -64,15 +74,7 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--quiet") == 0) {
             quiet = true;
         } else {
-            bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
-            if (!help) arg_unknown("lstm_backward", argv[i]);
-            fprintf(help ? stdout : stderr,
-                    "usage: %s [--dot FILE] [--quiet]\n"
-                    "Runs two steps of an LSTM cell (input 2, hidden 2) and prints the gradient of every\n"
-                    "intermediate tensor in the order backward reaches it; --dot writes the graph as DOT;\n"
-                    "--quiet prints only the loss and the leaf gradients.\n",
-                    argv[0]);
-            return help ? 0 : 2;
+            return arg_other("lstm_backward", argv[i], argv[0], usage);
         }
     }
     tg_manual_seed(0);

@@ -33,22 +33,19 @@ static int show(const char *title, const tg_lstm_config *cfg, tg_tensor *x)
     return 0;
 }
 
+static void usage(FILE *to, const char *argv0)
+{
+    fprintf(to,
+            "usage: %s [--quiet]\n"
+            "Prints the shapes of the outputs and final states of torch.nn.LSTM's configurations,\n"
+            "reproduced; --quiet prints nothing (the exit status says whether they ran).\n",
+            argv0);
+}
+
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quiet") == 0) {
-            quiet = true;
-            continue;
-        }
-        bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
-        if (!help) arg_unknown("shapes", argv[i]);
-        fprintf(help ? stdout : stderr,
-                "usage: %s [--quiet]\n"
-                "Prints the shapes of the outputs and final states of torch.nn.LSTM's configurations,\n"
-                "reproduced; --quiet prints nothing (the exit status says whether they ran).\n",
-                argv[0]);
-        return help ? 0 : 2;
-    }
+    int code = arg_quiet_only("shapes", argc, argv, usage, &quiet);
+    if (code >= 0) return code;
     tg_scope *s = tg_scope_begin();
     tg_tensor *x = tg_randn(TG_F32, 3, (int64_t[]){32, 15, 10}, 0, 1);
     int status = show("LSTM(10, 20, num_layers=2, batch_first)",

@@ -103,14 +103,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--quiet") == 0) quiet = true;
         else if (strcmp(argv[i], "--save") == 0) ok = arg_text("sine", argc, argv, &i, &save);
         else if (strcmp(argv[i], "--load") == 0) ok = arg_text("sine", argc, argv, &i, &load);
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout, argv[0]);
-            return 0;
-        } else {
-            arg_unknown("sine", argv[i]);
-            usage(stderr, argv[0]);
-            return 2;
-        }
+        else return arg_other("sine", argv[i], argv[0], usage);
         if (!ok) return 2;
     }
     tg_manual_seed(seed);

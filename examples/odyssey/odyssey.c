@@ -193,14 +193,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--seeds")) ok = arg_int(prog, argc, argv, &i, 1, MAX_SEEDS, &o.seeds);
         else if (!strcmp(k, "--lr")) ok = arg_real(prog, argc, argv, &i, "(0, 10]", &o.lr);
         else if (!strcmp(k, "--quiet")) quiet = true;
-        else if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
-            usage(stdout, argv[0]);
-            return 0;
-        } else {
-            arg_unknown(prog, k);
-            usage(stderr, argv[0]);
-            return 2;
-        }
+        else return arg_other(prog, k, argv[0], usage);
         if (!ok) return 2;
     }
     /* The data are freed at done:, whichever exit is taken. */
