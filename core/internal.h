@@ -340,10 +340,11 @@ tg_tensor *tg__scope_newest(void);
 typedef struct {
     tg_tensor t;
     tg_tensor *graph_prev, *graph_next;
-    /* References from the unreleased nodes of this thread's base-level
-     * tape (as an input, a saved tensor or the output): while there are
-     * any, tg_free leaves the memory to the tape. */
-    uint32_t base_reads;
+    /* References from the unreleased nodes of the base-level tapes (as an
+     * input, a saved tensor or the output): while there are any, tg_free
+     * leaves the memory to the tape. Atomic: the tapes of several threads
+     * may read one shared tensor (a data set) at once. */
+    _Atomic uint32_t base_reads;
 } tg__persistent_header;
 #define TG__BASE_READS(t) (((tg__persistent_header *)(t))->base_reads)
 #define TG__GRAPH_NONE 0

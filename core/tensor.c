@@ -178,8 +178,9 @@ tg_tensor *tg__view_of(const char *fn, const tg_tensor *t, int ndim, const int64
     v->offset = offset;
     v->storage = t->storage;
     /* A persistent header keeps persistent storage alive; scope headers
-     * borrow, since the scope ends before anything they could outlive. */
-    if (persistent && t->storage->persistent) t->storage->refcount++;
+     * borrow, since the scope ends before anything they could outlive.
+     * Atomic: threads may take views of one shared tensor at once. */
+    if (persistent && t->storage->persistent) __atomic_fetch_add(&t->storage->refcount, 1, __ATOMIC_RELAXED);
     return v;
 }
 
@@ -691,7 +692,7 @@ void tg__free_header(tg_tensor *t)
     tg__graph_unlink(t);
     if (t->grad) tg_free(t->grad);
     tg_storage *s = t->storage;
-    if (s->persistent && --s->refcount == 0) {
+    if (s->persistent && __atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) == 0) {
         free(s->data);
         free(s);
     }

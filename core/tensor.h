@@ -7,7 +7,13 @@
  * persistent and freed with tg_free (see scope.h).
  *
  * Functions taking a tensor return NULL when given NULL, without a new error
- * message, so a whole expression can be checked once at the end. */
+ * message, so a whole expression can be checked once at the end.
+ *
+ * Threads may read one tensor at once (a data set shared by models trained
+ * one per thread): use it as an op's input, take views of it, record graphs
+ * that read it, in scopes or outside any. Writing it (in-place ops, an
+ * optimizer step, a backward into its .grad) or freeing it while another
+ * thread uses it is for the caller to prevent. */
 #ifndef TG_TENSOR_H
 #define TG_TENSOR_H
 
@@ -29,7 +35,8 @@ typedef enum { TG_F32 = 0, TG_F64 = 1, TG_I64 = 2 } tg_dtype;
 typedef struct tg_storage {
     void *data;
     int64_t nbytes;
-    int refcount;      /* persistent storage only; arena storage is not counted */
+    int refcount;      /* persistent storage only; arena storage is not counted;
+                          changed atomically (threads may share a tensor) */
     bool persistent;   /* malloc'd (freed at refcount 0) rather than arena-owned */
     int64_t version;   /* bumped by every in-place write (tg_copy_, tg_fill_, tg_add_,
                           tg_mul_scalar_, optimizer steps): backward refuses a tensor

@@ -533,6 +533,61 @@ static void test_parallel_gives_way(void **state)
 #endif
 }
 
+/* Threads reading one persistent tensor (a data set) outside any scope:
+ * each takes persistent views of it and records graphs that read it. The
+ * storage's count of views and the count of graph nodes reading the
+ * tensor are shared by the threads; changed without atomics, two threads
+ * lost each other's updates, and the storage was freed under a view still
+ * in use (a crash within a few thousand views) or never freed. */
+typedef struct {
+    tg_tensor *shared;
+    pthread_barrier_t *start;
+    int wrong;
+} shared_reader;
+
+static void *read_shared(void *arg)
+{
+    shared_reader *r = arg;
+    tg_set_num_threads(1);
+    tg_tensor *w = tg_requires_grad(tg_full(TG_F32, 1, (int64_t[]){4}, 2.0), true);
+    pthread_barrier_wait(r->start);
+    for (int i = 0; i < 20000; i++) {
+        tg_tensor *row = tg_narrow(r->shared, 0, i % 3, 1);
+        r->wrong += !row;
+        tg_free(row);
+    }
+    pthread_barrier_wait(r->start);
+    for (int i = 0; i < 20000; i++) {
+        tg_tensor *y = tg_addcmul(r->shared, r->shared, w, 1.0); /* x + x * w = 3x, a graph reading x twice */
+        r->wrong += !y || tg_get(y, (int64_t[]){2, 3}) != 33.0;
+        tg_free(y);
+    }
+    tg_free(w);
+    tg_release_thread_memory();
+    return NULL;
+}
+
+static void test_threads_share_a_tensor(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_arange(TG_F32, 0, 12, 1), *shared = tg_reshape(x, 2, (int64_t[]){3, 4});
+    tg_free(x);
+    for (int round = 0; round < 8; round++) {
+        pthread_barrier_t start;
+        assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+        shared_reader r[2] = {{shared, &start, 0}, {shared, &start, 0}};
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, read_shared, &r[i]), 0);
+        for (int i = 0; i < 2; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+        pthread_barrier_destroy(&start);
+        assert_int_equal(r[0].wrong + r[1].wrong, 0);
+        assert_int_equal(shared->storage->refcount, 1);
+        assert_int_equal(TG__BASE_READS(shared), 0);
+    }
+    assert_true(tg_get(shared, (int64_t[]){2, 3}) == 11.0);
+    tg_free(shared);
+}
+
 static void test_persistent_free(void **state)
 {
     (void)state;
@@ -636,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_normal_draws),    cmocka_unit_test(test_threads),
         cmocka_unit_test(test_inside_a_callers_parallel_region),
         cmocka_unit_test(test_parallel_gives_way), cmocka_unit_test(test_huge_blocks),
+        cmocka_unit_test(test_threads_share_a_tensor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
