@@ -82,12 +82,14 @@ tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out, int 
 }
 
 /* A base-level node's references, for its release (after its backward)
- * and for tg_release_thread_memory (forget: the counts go to zero). */
+ * and for tg_release_thread_memory (forget: the reference goes without
+ * the tensor's release, which the tape's end does; another thread's tape
+ * may still read a shared tensor, so its count is not simply zeroed). */
 static void base_ref(tg_tensor *t, bool forget)
 {
     if (!t || !t->persistent) return;
-    if (forget) TG__BASE_READS(t) = 0;
-    else tg__graph_unread(t);
+    if (!forget) tg__graph_unread(t);
+    else if (TG__BASE_READS(t) > 0) TG__BASE_READS(t)--;
 }
 
 /* Once per node: a second call (a node both dropped and released) does

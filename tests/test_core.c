@@ -588,6 +588,45 @@ static void test_threads_share_a_tensor(void **state)
     tg_free(shared);
 }
 
+/* A thread that ends with a graph still reading a shared tensor lets go
+ * of its own references only: the graph of another thread that reads it
+ * keeps it alive after tg_free, until its backward. Zeroing the count at
+ * the first thread's end freed the tensor under the second one's graph. */
+static void *graph_left_behind(void *arg)
+{
+    tg_tensor *shared = arg;
+    tg_tensor *w = tg_requires_grad(tg_ones(TG_F64, 1, (int64_t[]){3}), true);
+    tg_tensor *y = tg_mul(shared, w); /* never backpropagated */
+    tg_release_thread_memory();
+    tg_free(y);
+    tg_free(w);
+    return NULL;
+}
+
+static void test_thread_end_keeps_other_graphs(void **state)
+{
+    (void)state;
+    tg_tensor *shared = tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){1.5, -2.0, 4.0});
+    tg_tensor *w = tg_requires_grad(tg_full(TG_F64, 1, (int64_t[]){3}, 3.0), true);
+    tg_tensor *loss = tg_sum(tg_mul(shared, w), 0, NULL, false);
+    assert_non_null(loss);
+    int64_t held = tg__graph_held();
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, graph_left_behind, shared), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(TG__BASE_READS(shared), 1);
+    tg_free(shared); /* this thread's graph still reads it */
+    assert_int_equal(tg__graph_held(), held + 1);
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    assert_true(tg_get(w->grad, (int64_t[]){0}) == 1.5 && tg_get(w->grad, (int64_t[]){1}) == -2.0 &&
+                tg_get(w->grad, (int64_t[]){2}) == 4.0);
+    assert_true(tg_item(loss) == 10.5);
+    tg_free(loss);
+    tg_free(w);
+    tg_release_thread_memory();
+    assert_int_equal(tg__graph_held(), 0);
+}
+
 static void test_persistent_free(void **state)
 {
     (void)state;
@@ -691,7 +730,7 @@ int main(void)
         cmocka_unit_test(test_normal_draws),    cmocka_unit_test(test_threads),
         cmocka_unit_test(test_inside_a_callers_parallel_region),
         cmocka_unit_test(test_parallel_gives_way), cmocka_unit_test(test_huge_blocks),
-        cmocka_unit_test(test_threads_share_a_tensor),
+        cmocka_unit_test(test_threads_share_a_tensor), cmocka_unit_test(test_thread_end_keeps_other_graphs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
