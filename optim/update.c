@@ -1,6 +1,7 @@
 /* Optimizer update loops in F32 and F64 (the formulas are in
  * update_tmpl.h, written once for both types) and their dispatch. */
 #include <math.h>
+#include <stdatomic.h>
 
 #include "../core/internal.h"
 #include "optim_internal.h"
@@ -11,12 +12,16 @@
 #define TG_UPDATE_FMA __attribute__((target("avx2,fma")))
 static bool update_has_fma(void)
 {
-    static int has = -1;
-    if (has < 0) {
+    /* Asked once. Models trained one per thread take their first steps
+     * at once: they may both ask, and store the same answer. */
+    static atomic_int has = -1;
+    int answer = atomic_load_explicit(&has, memory_order_relaxed);
+    if (answer < 0) {
         __builtin_cpu_init();
-        has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        answer = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        atomic_store_explicit(&has, answer, memory_order_relaxed);
     }
-    return has;
+    return answer;
 }
 #endif
 
