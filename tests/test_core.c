@@ -74,6 +74,35 @@ static void test_random_is_seeded(void **state)
     tg_scope_end(s);
 }
 
+/* A thread's generator starts as tg_manual_seed(0) leaves it, as
+ * random.h says: a thread that never seeds draws seed 0's numbers (its
+ * first state was the splitmix64 constants themselves, another stream).
+ * Checked on a new thread, whose generator no test has drawn from. */
+static void *first_draws(void *arg)
+{
+    double *out = arg;
+    for (int i = 0; i < 3; i++) out[i] = tg_rand_uniform();
+    out[3] = tg_rand_normal();
+    return NULL;
+}
+
+static void test_random_starts_at_seed_zero(void **state)
+{
+    (void)state;
+    double fresh[4];
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, first_draws, fresh), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    tg_rng_state saved = tg_get_rng_state();
+    tg_manual_seed(0);
+    double seeded[4];
+    first_draws(seeded);
+    assert_memory_equal(fresh, seeded, sizeof fresh);
+    /* xoshiro256** after splitmix64(0): the first double is fixed */
+    assert_true(seeded[0] == 0.60126299941790484);
+    assert_int_equal(tg_set_rng_state(&saved), 0);
+}
+
 static void test_views_share_storage(void **state)
 {
     (void)state;
@@ -723,6 +752,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_factories),   cmocka_unit_test(test_random_is_seeded),
+        cmocka_unit_test(test_random_starts_at_seed_zero),
         cmocka_unit_test(test_views_share_storage), cmocka_unit_test(test_broadcast_copies), cmocka_unit_test(test_contiguous_transposed_tiles), cmocka_unit_test(test_repr), cmocka_unit_test(test_repr_golden),
         cmocka_unit_test(test_errors),      cmocka_unit_test(test_binary_op_errors),
         cmocka_unit_test(test_error_handler),
