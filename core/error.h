@@ -23,7 +23,8 @@ void tg_clear_error(void);
 
 /* Called with every new message, on the failing thread; NULL restores the
  * default (record only). A handler may abort, log or count. Returns the
- * previous handler. */
+ * previous handler. The handler is the calling thread's: other threads
+ * keep their own (none until they set one). */
 typedef void (*tg_error_handler)(const char *message, void *user);
 tg_error_handler tg_set_error_handler(tg_error_handler handler, void *user);
 

@@ -15,7 +15,10 @@ extern "C" {
  * accepted but ignored. When another process holds the cores, parallel
  * regions run on the calling thread alone for a while instead of waiting
  * for helpers the scheduler is not running (results are identical either
- * way). */
+ * way). The count is the calling thread's, as OpenMP keeps it: the
+ * threads of its own parallel regions inherit it, but a thread started
+ * with pthread_create (or thrd_create) begins at OMP_NUM_THREADS or the
+ * number of cores, whatever another thread set. */
 int tg_set_num_threads(int n);
 
 /* The number of threads parallel work will use. */

@@ -399,6 +399,17 @@ static void count_errors(const char *message, void *user)
     handler_calls++;
 }
 
+static void *fail_once(void *arg)
+{
+    (void)arg;
+    tg_tensor *x = tg_ones(TG_F32, 1, (int64_t[]){2});
+    tg_tensor *bad = tg_sum(x, 1, (int[]){3}, false);
+    tg_free(bad);
+    tg_free(x);
+    tg_release_thread_memory();
+    return NULL;
+}
+
 static void test_error_handler(void **state)
 {
     (void)state;
@@ -407,6 +418,14 @@ static void test_error_handler(void **state)
     assert_null(tg_sum(tg_ones(TG_F32, 1, (int64_t[]){2}), 1, (int[]){3}, false));
     assert_int_equal(handler_calls, 1);
     tg_scope_end(s);
+    /* The handler and the last message are this thread's: another
+     * thread's failure reaches neither. */
+    tg_clear_error();
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, fail_once, NULL), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(handler_calls, 1);
+    assert_string_equal(tg_last_error(), "");
     tg_set_error_handler(NULL, NULL);
 }
 
@@ -480,6 +499,33 @@ static void test_threads(void **state)
     assert_int_equal(tg_set_num_threads(100000), -1); /* the OpenMP runtime would fail on it */
     assert_error_contains("got 100000");
     tg_set_num_threads(start);
+}
+
+/* The thread count is each thread's own (threads.h): a thread the program
+ * starts begins at the starting value, not at what another thread set. */
+static void *count_seen(void *arg)
+{
+    int *seen = arg;
+    seen[0] = tg_get_num_threads();
+    tg_set_num_threads(1);
+    seen[1] = tg_get_num_threads();
+    return NULL;
+}
+
+static void test_thread_count_is_per_thread(void **state)
+{
+    (void)state;
+#ifdef _OPENMP
+    int start = tg_get_num_threads(), other = start == 2 ? 3 : 2, seen[2] = {0, 0};
+    assert_int_equal(tg_set_num_threads(other), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, count_seen, seen), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(seen[0], start);
+    assert_int_equal(seen[1], 1);
+    assert_int_equal(tg_get_num_threads(), other); /* the thread's setting stayed its own */
+    tg_set_num_threads(start);
+#endif
 }
 
 /* A model per thread: the library called from inside the caller's own
@@ -758,7 +804,7 @@ int main(void)
         cmocka_unit_test(test_error_handler),
         cmocka_unit_test(test_persistent_free), cmocka_unit_test(test_inspection_and_print),
         cmocka_unit_test(test_normal_draws),    cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_inside_a_callers_parallel_region),
+        cmocka_unit_test(test_thread_count_is_per_thread), cmocka_unit_test(test_inside_a_callers_parallel_region),
         cmocka_unit_test(test_parallel_gives_way), cmocka_unit_test(test_huge_blocks),
         cmocka_unit_test(test_threads_share_a_tensor), cmocka_unit_test(test_thread_end_keeps_other_graphs),
     };
