@@ -112,7 +112,10 @@ int tg_backward_retain(tg_tensor *t, const tg_tensor *grad);
  * the tensor (not in an inner scope that ends before backward), and it ends
  * with the tensor; on a leaf (a parameter), it is recorded on the tape and
  * ends with that scope, like the graph itself (register it in each
- * iteration's scope). */
+ * iteration's scope). The tape is the registering thread's: a backward on
+ * another thread does not run the hook, and a leaf whose hook is still on
+ * a thread's tape is freed on that thread (or after its
+ * tg_release_thread_memory), whose tape would otherwise read it. */
 typedef tg_tensor *(*tg_hook_fn)(tg_tensor *t, tg_tensor *grad, void *ctx);
 
 /* PyTorch's register_hook: run fn(t, grad, ctx) on t's gradient in every
