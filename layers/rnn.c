@@ -509,8 +509,8 @@ static int forward_impl(const char *fn, tg_rnn *rnn, tg_tensor *x, int n_init, t
     sq.steps = x->shape[sq.tdim];
     sq.batch = batched ? x->shape[1 - sq.tdim] : 1;
     int n_dirs_layers = cfg->num_layers * rnn->num_directions;
-    if (sq.steps < 1 || sq.batch < 1)
-        return tg_fail("%s: expected at least one time step and one sequence, got input %s", fn, tg_shape_str(x, s1, sizeof s1));
+    if (sq.steps < 1)
+        return tg_fail("%s: Expected sequence length to be larger than 0 in RNN, got input %s", fn, tg_shape_str(x, s1, sizeof s1));
     tg_tensor *init[TG_CELL_MAX_STATES] = {0};
     for (int k = 0; k < rnn->n_states; k++) {
         init[k] = k < n_init ? init_given[k] : NULL;

@@ -703,6 +703,57 @@ static void test_dropout_between_layers(void **state)
     tg_rnn_free(gru);
 }
 
+/* An empty batch runs as in torch 1.13: empty outputs and final states, and
+ * every weight gets a zero gradient (it was refused as "no sequence"). */
+static void test_empty_batch(void **state)
+{
+    (void)state;
+    const tg_cell *cells[] = {&tg_cell_rnn_tanh, &tg_cell_lstm, &tg_cell_gru};
+    for (int c = 0; c < 3; c++) {
+        tg_rnn *rnn = tg_rnn_new(cells[c], &(tg_rnn_config){.input_size = I, .hidden_size = H, .num_layers = 2,
+                                                            .bidirectional = true, .batch_first = true});
+        assert_non_null(rnn);
+        tg_params params = tg_params_new();
+        assert_int_equal(tg_rnn_params(rnn, &params, NULL), 0);
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *x = tg_requires_grad(tg_zeros(TG_F32, 3, (int64_t[]){0, T, I}), true);
+        tg_tensor *h0 = tg_requires_grad(tg_zeros(TG_F32, 3, (int64_t[]){4, 0, H}), true);
+        tg_rnn_output r;
+        tg_clear_error();
+        assert_int_equal(tg_rnn_forward(rnn, x, 1, &h0, (int64_t[]){T}, &r), 0);
+        assert_string_equal(tg_last_error(), "");
+        assert_int_equal(r.output->ndim, 3);
+        assert_true(r.output->shape[0] == 0 && r.output->shape[1] == T && r.output->shape[2] == 2 * H);
+        for (int k = 0; k < rnn->n_states; k++)
+            assert_true(r.state_n[k]->ndim == 3 && r.state_n[k]->shape[0] == 4 && r.state_n[k]->shape[1] == 0 &&
+                        r.state_n[k]->shape[2] == H);
+        tg_tensor *loss = tg_sum(r.output, 0, NULL, false);
+        for (int k = 0; k < rnn->n_states; k++) loss = tg_add(loss, tg_sum(r.state_n[k], 0, NULL, false));
+        assert_int_equal(tg_backward(loss, NULL), 0);
+        assert_true(tg_same_shape(x->grad, x) && tg_same_shape(h0->grad, h0));
+        for (int i = 0; i < params.count; i++) {
+            tg_tensor *g = params.items[i].tensor->grad;
+            assert_non_null(g);
+            assert_true(tg_same_shape(g, params.items[i].tensor));
+            assert_true(tg_item(tg_sum(tg_abs(g), 0, NULL, false)) == 0);
+        }
+        tg_scope_end(s);
+        tg_params_free(&params);
+        tg_rnn_free(rnn);
+
+        tg_cell_layer *cell = tg_cell_layer_new(cells[c], I, H, true, TG_F64);
+        assert_non_null(cell);
+        s = tg_scope_begin();
+        tg_tensor *next[2];
+        tg_tensor *y = tg_cell_layer_forward(cell, tg_zeros(TG_F64, 2, (int64_t[]){0, I}), 0, NULL, next);
+        assert_non_null(y);
+        assert_true(y->ndim == 2 && y->shape[0] == 0 && y->shape[1] == H);
+        assert_true(next[0]->ndim == 2 && next[0]->shape[0] == 0);
+        tg_scope_end(s);
+        tg_cell_layer_free(cell);
+    }
+}
+
 /* --- bad input ------------------------------------------------------------------------ */
 
 static void test_bad_input(void **state)
@@ -731,7 +782,7 @@ static void test_bad_input(void **state)
     assert_int_equal(tg_lstm_forward(lstm, tg_zeros(TG_F32, 2, (int64_t[]){T, I}), NULL, NULL, (int64_t[]){2}, &r), -1);
     assert_error_contains("lengths need a batched");
     assert_int_equal(tg_lstm_forward(lstm, tg_zeros(TG_F32, 3, (int64_t[]){0, B, I}), NULL, NULL, NULL, &r), -1);
-    assert_error_contains("at least one time step");
+    assert_error_contains("tg_rnn_forward: Expected sequence length to be larger than 0 in RNN, got input [0,3,7]");
     tg_clear_error();
     assert_int_equal(tg_lstm_forward(lstm, NULL, NULL, NULL, NULL, &r), -1); /* NULL propagates quietly */
     assert_string_equal(tg_last_error(), "");
@@ -888,7 +939,7 @@ int main(void)
         cmocka_unit_test(test_recurrent_init),         cmocka_unit_test(test_zero_initial_state_left_out),
         cmocka_unit_test(test_padding_never_read),       cmocka_unit_test(test_one_step_state_weight_has_zero_grad),
         cmocka_unit_test(test_padded_weight_copy),       cmocka_unit_test(test_weight_gradient_stored_or_added),
-        cmocka_unit_test(test_no_grad_projects_per_step),
+        cmocka_unit_test(test_no_grad_projects_per_step),  cmocka_unit_test(test_empty_batch),
         cmocka_unit_test(test_same_bits_on_one_and_two_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
