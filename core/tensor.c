@@ -224,12 +224,37 @@ tg_tensor *tg_ones_like(const tg_tensor *t)
     return tg__check("tg_ones_like", t) ? tg_full(t->dtype, t->ndim, t->shape, 1.0) : NULL;
 }
 
+/* int64: start, end and step become integers first (truncated toward zero,
+ * as PyTorch converts them), then the range is counted exactly. */
+static tg_tensor *arange_int64(double start, double end, double step)
+{
+    if (!fits_dtype("tg_arange", TG_I64, start) || !fits_dtype("tg_arange", TG_I64, end) ||
+        !fits_dtype("tg_arange", TG_I64, step))
+        return NULL;
+    int64_t first = (int64_t)start, last = (int64_t)end, stride = (int64_t)step;
+    if (stride == 0)
+        return tg_error("tg_arange: step must be nonzero (step=%g is 0 as int64)", step);
+    if ((stride > 0 && last < first) || (stride < 0 && last > first))
+        return tg_error("tg_arange: upper bound and larger bound inconsistent with step sign "
+                        "(start=%lld end=%lld step=%lld as int64)", (long long)first, (long long)last, (long long)stride);
+    __int128 span = (__int128)last - first, count = span / stride + (span % stride != 0);
+    if (count > INT64_MAX / 8)
+        return tg_error("tg_arange: invalid size for int64 (start=%g end=%g step=%g)", start, end, step);
+    int64_t n = (int64_t)count;
+    tg_tensor *t = empty_named("tg_arange", TG_I64, 1, &n);
+    if (!t) return NULL;
+    int64_t *p = tg_data(t);
+    for (int64_t i = 0; i < n; i++) p[i] = first + i * stride;
+    return t;
+}
+
 tg_tensor *tg_arange(tg_dtype dtype, double start, double end, double step)
 {
     if (!valid_dtype("tg_arange", dtype)) return NULL;
     if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step))
         return tg_error("tg_arange: step must be nonzero and bounds finite (start=%g end=%g step=%g)",
                         start, end, step);
+    if (dtype == TG_I64) return arange_int64(start, end, step);
     if ((step > 0 && end < start) || (step < 0 && end > start))
         return tg_error("tg_arange: upper bound and larger bound inconsistent with step sign "
                         "(start=%g end=%g step=%g)", start, end, step);
@@ -253,6 +278,8 @@ tg_tensor *tg_linspace(tg_dtype dtype, double start, double end, int64_t steps)
     if (!t) return NULL;
     char *p = tg_data(t);
     double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0.0;
+    /* One step is start, as in PyTorch (the fill from the end below would give end). */
+    if (steps == 1) end = start;
     /* Fill the second half from the end, as PyTorch does, so the last value is exactly end. */
     for (int64_t i = 0; i < steps; i++) {
         double v = i < steps / 2 ? start + step * (double)i : end - step * (double)(steps - 1 - i);

@@ -89,9 +89,11 @@ tg_tensor *tg_ones(tg_dtype dtype, int ndim, const int64_t *shape);
 tg_tensor *tg_full(tg_dtype dtype, int ndim, const int64_t *shape, double value);
 /* 0-dim tensor holding value. */
 tg_tensor *tg_scalar(tg_dtype dtype, double value);
-/* 1-D: start, start+step, ... while < end (> end for negative step). */
+/* 1-D: start, start+step, ... while < end (> end for negative step). For
+ * TG_I64, start, end and step are truncated to integers first, as PyTorch
+ * does (a step that truncates to 0 is an error). */
 tg_tensor *tg_arange(tg_dtype dtype, double start, double end, double step);
-/* 1-D: steps values evenly from start to end inclusive. */
+/* 1-D: steps values evenly from start to end inclusive (one step: start). */
 tg_tensor *tg_linspace(tg_dtype dtype, double start, double end, int64_t steps);
 /* (n, n) identity. */
 tg_tensor *tg_eye(tg_dtype dtype, int64_t n);

@@ -42,6 +42,38 @@ static void test_factories(void **state)
     tg_scope_end(s);
 }
 
+static void assert_i64_values(const tg_tensor *t, int64_t n, const int64_t *expected)
+{
+    assert_non_null(t);
+    assert_int_equal(t->ndim, 1);
+    assert_int_equal(t->shape[0], n);
+    for (int64_t i = 0; i < n; i++) assert_int_equal(tg_get(t, &i), expected[i]);
+}
+
+/* torch.arange with an int64 dtype truncates start, end and step to
+ * integers first; torch.linspace of one step is start. The expected values
+ * are torch 1.13's. */
+static void test_int_ranges_and_one_step_linspace(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    assert_i64_values(tg_arange(TG_I64, 0, 5, 1.5), 5, (int64_t[]){0, 1, 2, 3, 4});
+    assert_i64_values(tg_arange(TG_I64, 0.5, 5, 1), 5, (int64_t[]){0, 1, 2, 3, 4});
+    assert_i64_values(tg_arange(TG_I64, -1.5, 2, 1), 3, (int64_t[]){-1, 0, 1});
+    assert_i64_values(tg_arange(TG_I64, 0, -3, -1.5), 3, (int64_t[]){0, -1, -2});
+    assert_i64_values(tg_arange(TG_I64, -0.5, 0.5, 1), 0, NULL);
+    assert_null(tg_arange(TG_I64, 0, 1, 0.3));
+    assert_error_contains("tg_arange: step must be nonzero (step=0.3 is 0 as int64)");
+    assert_null(tg_arange(TG_I64, 0, 9.3e18, 1e18));
+    assert_error_contains("tg_arange: value cannot be converted to type int64 without overflow");
+    tg_tensor *one = tg_linspace(TG_F64, 2, 7, 1);
+    assert_int_equal(one->shape[0], 1);
+    assert_true(tg_get(one, (int64_t[]){0}) == 2.0);
+    assert_i64_values(tg_linspace(TG_I64, 0, 1, 1), 1, (int64_t[]){0});
+    assert_i64_values(tg_linspace(TG_I64, 0, 10, 7), 7, (int64_t[]){0, 1, 3, 5, 6, 8, 10});
+    tg_scope_end(s);
+}
+
 static void test_random_is_seeded(void **state)
 {
     (void)state;
@@ -797,7 +829,8 @@ static void test_huge_blocks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_factories),   cmocka_unit_test(test_random_is_seeded),
+        cmocka_unit_test(test_factories),   cmocka_unit_test(test_int_ranges_and_one_step_linspace),
+        cmocka_unit_test(test_random_is_seeded),
         cmocka_unit_test(test_random_starts_at_seed_zero),
         cmocka_unit_test(test_views_share_storage), cmocka_unit_test(test_broadcast_copies), cmocka_unit_test(test_contiguous_transposed_tiles), cmocka_unit_test(test_repr), cmocka_unit_test(test_repr_golden),
         cmocka_unit_test(test_errors),      cmocka_unit_test(test_binary_op_errors),
