@@ -356,8 +356,9 @@ int64_t tg_numel(const tg_tensor *t)
 int64_t tg_size(const tg_tensor *t, int dim)
 {
     if (!tg__check("tg_size", t)) return -1;
+    if (t->ndim == 0) return tg_fail("tg_size: Dimension specified as %d but tensor has no dimensions", dim);
     int d = tg__dim("tg_size", dim, t->ndim);
-    return d < 0 ? -1 : (t->ndim == 0 ? 1 : t->shape[d]);
+    return d < 0 ? -1 : t->shape[d];
 }
 
 bool tg_is_contiguous(const tg_tensor *t)

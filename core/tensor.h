@@ -124,7 +124,8 @@ tg_tensor *tg_contiguous(tg_tensor *t);
 
 /* Number of elements (the product of the shape; 1 for a 0-dim tensor). */
 int64_t tg_numel(const tg_tensor *t);
-/* Size of dim (negative counts from the end); -1 with a message if out of range. */
+/* Size of dim (negative counts from the end); -1 with a message if out of range
+ * (any dim of a 0-dim tensor, as in PyTorch). */
 int64_t tg_size(const tg_tensor *t, int dim);
 bool tg_is_contiguous(const tg_tensor *t);
 /* Pointer to the first element (storage data + offset). */

@@ -144,9 +144,9 @@ tg_tensor *tg_unsqueeze(tg_tensor *t, int dim)
 tg_tensor *tg_flatten(tg_tensor *t, int start_dim, int end_dim)
 {
     if (!tg__check("tg_flatten", t)) return NULL;
-    if (t->ndim == 0) return tg_reshape(t, 1, (int64_t[]){1});
     int s = tg__dim("tg_flatten", start_dim, t->ndim), e = tg__dim("tg_flatten", end_dim, t->ndim);
     if (s < 0 || e < 0) return NULL;
+    if (t->ndim == 0) return tg_reshape(t, 1, (int64_t[]){1});
     if (s > e) return tg_error("tg_flatten: start_dim (%d) cannot come after end_dim (%d)", start_dim, end_dim);
     int64_t shape[TG_MAX_DIMS];
     int n = 0;

@@ -470,6 +470,18 @@ static void test_inspection_and_print(void **state)
     assert_int_equal(tg_size(x, -1), 4);
     assert_int_equal(tg_size(x, 3), -1);
     assert_error_contains("tg_size: Dimension out of range");
+    /* a 0-dim tensor has no dim to ask about (torch: x.size(0) fails), and
+     * flattens with dims in [-1, 0] only, as torch wraps them */
+    tg_tensor *scalar = tg_scalar(TG_F64, 2);
+    assert_int_equal(tg_size(scalar, 0), -1);
+    assert_error_contains("tg_size: Dimension specified as 0 but tensor has no dimensions");
+    assert_int_equal(tg_size(scalar, -1), -1);
+    assert_null(tg_flatten(scalar, 1, -1));
+    assert_error_contains("tg_flatten: Dimension out of range (expected to be in range of [-1, 0], but got 1)");
+    assert_null(tg_flatten(scalar, 0, -2));
+    assert_error_contains("but got -2");
+    tg_tensor *flat = tg_flatten(scalar, -1, 0);
+    assert_true(flat->ndim == 1 && flat->shape[0] == 1 && tg_item(flat) == 2);
     assert_true(tg_arena_reserved() >= tg_arena_used());
     /* tg_print writes tg_repr's text and a newline to stdout. */
     char path[] = "/tmp/tg_print_XXXXXX";

@@ -195,7 +195,8 @@ static void test_views(void **state)
     EXPECT_ERR(tg_unsqueeze(z.f64, -4), "tg_unsqueeze");
     EXPECT_OK(tg_unsqueeze(z.dim0, -1));
     EXPECT_ERR(tg_flatten(z.f64, 1, 0), "tg_flatten");
-    EXPECT_OK(tg_flatten(z.dim0, 5, 9));
+    EXPECT_ERR(tg_flatten(z.dim0, 5, 9), "tg_flatten");
+    EXPECT_OK(tg_flatten(z.dim0, 0, -1));
     /* split / chunk */
     EXPECT_SILENT(tg_split(NULL, 1, 0, 4, out), -1);
     EXPECT_FAIL(tg_split(z.f64, 1, 0, 4, NULL), -1, "tg_split");
