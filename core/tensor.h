@@ -168,7 +168,8 @@ tg_tensor *tg_squeeze_all(tg_tensor *t);
 tg_tensor *tg_unsqueeze(tg_tensor *t, int dim);
 /* Merge dims start_dim..end_dim into one. */
 tg_tensor *tg_flatten(tg_tensor *t, int start_dim, int end_dim);
-/* Split into pieces of split_size along dim (the last may be smaller);
+/* Split into pieces of split_size along dim (the last may be smaller; an
+ * empty dim gives one empty piece, and may have split_size 0, as torch);
  * writes the views into out (room for max_out) and returns how many there
  * are, or -1 if they do not fit (or memory runs out: then none is made). */
 int tg_split(tg_tensor *t, int64_t split_size, int dim, int max_out, tg_tensor **out);

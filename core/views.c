@@ -310,9 +310,13 @@ int tg_split(tg_tensor *t, int64_t split_size, int dim, int max_out, tg_tensor *
     if (t->ndim == 0) return tg_fail("tg_split: split expects at least a 1-dimensional tensor");
     int d = tg__dim("tg_split", dim, t->ndim);
     if (d < 0) return -1;
-    if (split_size <= 0)
-        return tg_fail("tg_split: split_size must be positive, got %lld", (long long)split_size);
     int64_t size = t->shape[d];
+    if (split_size < 0)
+        return tg_fail("tg_split: split expects split_size be non-negative, but got split_size=%lld",
+                       (long long)split_size);
+    if (split_size == 0 && size > 0) /* an empty dim splits into one empty piece with any size, 0 too */
+        return tg_fail("tg_split: split_size can only be 0 if dimension size is 0, but got dimension size of %lld",
+                       (long long)size);
     int64_t pieces = size == 0 ? 1 : (size - 1) / split_size + 1; /* no overflow for huge split_size */
     return narrow_pieces("tg_split", t, d, pieces, split_size, max_out, out);
 }

@@ -181,6 +181,14 @@ static void test_views_share_storage(void **state)
     assert_int_equal(tg_chunk(empty, 3, 1, 4, parts), 3);
     assert_true(parts[2]->shape[0] == 2 && parts[2]->shape[1] == 0);
     assert_int_equal(tg_split(empty, 2, 1, 4, parts), 1);
+    /* split_size 0 splits an empty dim (one empty piece), as torch.split */
+    parts[0] = NULL;
+    assert_int_equal(tg_split(empty, 0, 1, 4, parts), 1);
+    assert_true(parts[0]->ndim == 2 && parts[0]->shape[0] == 2 && parts[0]->shape[1] == 0);
+    assert_int_equal(tg_split(empty, 0, 0, 4, parts), -1);
+    assert_error_contains("tg_split: split_size can only be 0 if dimension size is 0, but got dimension size of 2");
+    assert_int_equal(tg_split(empty, -1, 1, 4, parts), -1);
+    assert_error_contains("tg_split: split expects split_size be non-negative, but got split_size=-1");
     assert_int_equal(tg_chunk(empty, 5, 1, 4, parts), -1);
     assert_error_contains("tg_chunk: 5 pieces do not fit in an output array of 4");
     tg_tensor *c = tg_contiguous(t);
