@@ -111,9 +111,12 @@ tg_tensor *tg_map(const tg_map_op *op, int n, tg_tensor *const *inputs, int n_ar
         return tg_error("tg_map: op '%s' needs its double value and grad functions (%s is NULL)", name,
                         op->value ? "grad" : "value");
     if (n != op->n_inputs || !inputs)
-        return tg_error("tg_map: op '%s' takes %d inputs, got %d", name, op->n_inputs, inputs ? n : 0);
-    if (n_args < 0 || n_args > TG_MAP_MAX_ARGS || (n_args > 0 && !args))
+        return tg_error("tg_map: op '%s' takes %d inputs, got %d%s", name, op->n_inputs, n,
+                        inputs ? "" : " in a NULL array");
+    if (n_args < 0 || n_args > TG_MAP_MAX_ARGS)
         return tg_error("tg_map: op '%s' got %d scalar arguments, expected 0 to %d", name, n_args, TG_MAP_MAX_ARGS);
+    if (n_args > 0 && !args)
+        return tg_error("tg_map: op '%s' got %d scalar arguments in a NULL array", name, n_args);
     double saved[TG_MAP_MAX_ARGS] = {0};
     if (n_args > 0) memcpy(saved, args, sizeof *args * (size_t)n_args);
     map_ctx c = {op, saved, n, 0, false};
