@@ -280,9 +280,11 @@ static tg_tensor *sum_to_impl(tg_tensor *x, int ndim, const int64_t *shape)
         else ok = shape[d - lead] == x->shape[d];
     }
     if (!ok) {
-        char s[128];
-        return tg_error("tg_sum_to: shape %s cannot be summed to a shape of %d dims it does not broadcast from",
-                        tg_shape_str(x, s, sizeof s), ndim);
+        char s[128], t[128];
+        tg_tensor target = {.ndim = ndim};
+        memcpy(target.shape, shape, sizeof *shape * (size_t)ndim);
+        return tg_error("tg_sum_to: shape %s cannot be summed to shape %s, which does not broadcast to it",
+                        tg_shape_str(x, s, sizeof s), tg_shape_str(&target, t, sizeof t));
     }
     if (nd == 0) return tg__alias("tg_sum_to", "sum_to", x);
     return tg_view(tg_sum(x, nd, dims, true), ndim, shape);
