@@ -339,9 +339,15 @@ tg_tensor *tg_randint(int ndim, const int64_t *shape, int64_t low, int64_t high)
 
 tg_tensor *tg_from_array(tg_dtype dtype, int ndim, const int64_t *shape, const void *data)
 {
-    if (!data) return tg_error("tg_from_array: data is NULL");
     tg_tensor *t = empty_named("tg_from_array", dtype, ndim, shape);
-    if (t) memcpy(tg_data(t), data, (size_t)tg_numel(t) * tg_dtype_size(dtype));
+    if (!t || tg_numel(t) == 0) return t; /* no element to read: data may be NULL */
+    if (!data) {
+        char s[128];
+        tg_error("tg_from_array: data is NULL for a tensor of shape %s", tg_shape_str(t, s, sizeof s));
+        tg_free(t);
+        return NULL;
+    }
+    memcpy(tg_data(t), data, (size_t)tg_numel(t) * tg_dtype_size(dtype));
     return t;
 }
 
@@ -414,6 +420,7 @@ double tg_item(const tg_tensor *t)
 int tg_copy_to_array(const tg_tensor *t, void *out)
 {
     if (!tg__check("tg_copy_to_array", t)) return -1;
+    if (tg_numel(t) == 0) return 0; /* no element to write: out may be NULL */
     if (!out) return tg_fail("tg_copy_to_array: out is NULL");
     tg_storage s = {.data = out, .nbytes = tg_numel(t) * (int64_t)tg_dtype_size(t->dtype)};
     tg_tensor dst = tg__header(t, t->ndim, t->shape, t->stride, 0);

@@ -104,7 +104,7 @@ tg_tensor *tg_rand(tg_dtype dtype, int ndim, const int64_t *shape, double low, d
 tg_tensor *tg_randn(tg_dtype dtype, int ndim, const int64_t *shape, double mean, double std);
 tg_tensor *tg_randint(int ndim, const int64_t *shape, int64_t low, int64_t high);
 /* Copy of a C array of numel elements of the given dtype (float, double or
- * int64_t), laid out row-major. */
+ * int64_t), laid out row-major (data may be NULL when numel is 0). */
 tg_tensor *tg_from_array(tg_dtype dtype, int ndim, const int64_t *shape, const void *data);
 /* Same shape and dtype as t, filled with 0 or 1. */
 tg_tensor *tg_zeros_like(const tg_tensor *t);
@@ -135,7 +135,7 @@ double tg_item(const tg_tensor *t);
 /* Element at a multi-index of t->ndim entries, as double. */
 double tg_get(const tg_tensor *t, const int64_t *index);
 /* Copy t's values in row-major order into out (numel elements of t's
- * dtype). Returns 0, or -1 with a message. */
+ * dtype; out may be NULL when numel is 0). Returns 0, or -1 with a message. */
 int tg_copy_to_array(const tg_tensor *t, void *out);
 /* True if a and b have the same ndim and shape. */
 bool tg_same_shape(const tg_tensor *a, const tg_tensor *b);

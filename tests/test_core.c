@@ -39,6 +39,12 @@ static void test_factories(void **state)
     assert_int_equal(c->dtype, TG_F64);
     assert_true(tg_get(c, (int64_t[]){1, 2}) == 6.0);
     assert_true(tg_item(tg_scalar(TG_F64, 7.0)) == 7.0);
+    /* no element to read or write: a NULL array is fine, as for tg_gemm */
+    tg_tensor *none = tg_from_array(TG_F32, 2, (int64_t[]){3, 0}, NULL);
+    assert_true(none && none->ndim == 2 && none->shape[0] == 3 && none->shape[1] == 0);
+    assert_int_equal(tg_copy_to_array(none, NULL), 0);
+    assert_null(tg_from_array(TG_F32, 2, (int64_t[]){3, 1}, NULL));
+    assert_error_contains("tg_from_array: data is NULL for a tensor of shape [3,1]");
     tg_scope_end(s);
 }
 
