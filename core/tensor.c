@@ -666,9 +666,23 @@ TG__VECTOR_CLONES static void axpy_row(int64_t n, char **p, const int64_t *s, vo
     }
 }
 
+/* An int64 destination takes integers only, as PyTorch's in-place ops refuse
+ * a float result for an integer tensor (the store would saturate NaN and
+ * fractions silently). */
+static bool int64_update_ok(const char *fn, const tg_tensor *dst, const tg_tensor *src, double scalar)
+{
+    if (dst->dtype != TG_I64) return true;
+    if (src && src->dtype != TG_I64)
+        return TG__REJECT("%s: result type %s can't be cast to the desired output type int64", fn,
+                          tg_dtype_name(src->dtype));
+    if (!(scalar >= -0x1p63 && scalar < 0x1p63) || scalar != trunc(scalar))
+        return TG__REJECT("%s: an int64 tensor can only be updated with an integer scalar, got %g", fn, scalar);
+    return true;
+}
+
 int tg_add_(tg_tensor *dst, const tg_tensor *src, double alpha)
 {
-    if (!src || !inplace_ok("tg_add_", dst, src)) return -1;
+    if (!src || !inplace_ok("tg_add_", dst, src) || !int64_update_ok("tg_add_", dst, src, alpha)) return -1;
     dst->storage->version++;
     copy_ctx c = {dst->dtype, src->dtype, alpha};
     const tg_tensor *ops[2] = {dst, src};
@@ -686,7 +700,7 @@ static void scale_row(int64_t n, char **p, const int64_t *s, void *vctx)
 
 int tg_mul_scalar_(tg_tensor *dst, double value)
 {
-    if (!inplace_ok("tg_mul_scalar_", dst, NULL)) return -1;
+    if (!inplace_ok("tg_mul_scalar_", dst, NULL) || !int64_update_ok("tg_mul_scalar_", dst, NULL, value)) return -1;
     dst->storage->version++;
     copy_ctx c = {dst->dtype, dst->dtype, value};
     const tg_tensor *ops[1] = {dst};

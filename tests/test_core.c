@@ -80,6 +80,31 @@ static void test_int_ranges_and_one_step_linspace(void **state)
     tg_scope_end(s);
 }
 
+/* An int64 tensor updated in place takes integers only, as in PyTorch: a
+ * float source, NaN, an infinity or a fraction fails and leaves it as it
+ * was (they were stored saturated or truncated). */
+static void test_int64_inplace_updates(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *counts = tg_from_array(TG_I64, 1, (int64_t[]){3}, (int64_t[]){1, 2, 3});
+    assert_int_equal(tg_mul_scalar_(counts, 3), 0);
+    assert_int_equal(tg_add_(counts, tg_ones(TG_I64, 0, NULL), -2), 0);
+    assert_i64_values(counts, 3, (int64_t[]){1, 4, 7});
+    assert_int_equal(tg_mul_scalar_(counts, INFINITY), -1);
+    assert_error_contains("tg_mul_scalar_: an int64 tensor can only be updated with an integer scalar, got inf");
+    assert_int_equal(tg_mul_scalar_(counts, 0.5), -1);
+    assert_int_equal(tg_add_(counts, tg_ones(TG_I64, 0, NULL), NAN), -1);
+    assert_error_contains("tg_add_: an int64 tensor can only be updated with an integer scalar, got nan");
+    assert_int_equal(tg_add_(counts, tg_full(TG_F64, 0, NULL, 0.5), 1), -1);
+    assert_error_contains("tg_add_: result type float64 can't be cast to the desired output type int64");
+    assert_i64_values(counts, 3, (int64_t[]){1, 4, 7});
+    tg_tensor *floats = tg_zeros(TG_F32, 1, (int64_t[]){3});
+    assert_int_equal(tg_add_(floats, counts, 0.5), 0); /* int64 into float is fine */
+    assert_true(tg_get(floats, (int64_t[]){2}) == 3.5);
+    tg_scope_end(s);
+}
+
 static void test_random_is_seeded(void **state)
 {
     (void)state;
@@ -856,6 +881,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_factories),   cmocka_unit_test(test_int_ranges_and_one_step_linspace),
+        cmocka_unit_test(test_int64_inplace_updates),
         cmocka_unit_test(test_random_is_seeded),
         cmocka_unit_test(test_random_starts_at_seed_zero),
         cmocka_unit_test(test_views_share_storage), cmocka_unit_test(test_broadcast_copies), cmocka_unit_test(test_contiguous_transposed_tiles), cmocka_unit_test(test_repr), cmocka_unit_test(test_repr_golden),
