@@ -29,6 +29,7 @@ typedef struct {
 struct tg_scope {
     uint32_t magic;
     int depth;
+    struct tg_scope *outer;   /* the scope open when this one began, or NULL */
     arena_mark mark;
     tg_node *mark_tape;
     tg_tensor *mark_tensors;
@@ -51,6 +52,7 @@ static _Thread_local free_block *free_blocks;
 static _Thread_local chunk *first_chunk, *current;
 static _Thread_local size_t total_used, chunk_allocs;
 static _Thread_local int depth;
+static _Thread_local tg_scope *innermost; /* the open scope of largest depth */
 static _Thread_local tg_tensor *newest_tensor;
 
 void tg__scope_register(tg_tensor *t)
@@ -176,6 +178,8 @@ tg_scope *tg_scope_begin(void)
     if (!s) return tg_error("tg_scope_begin: out of memory");
     s->magic = SCOPE_MAGIC;
     s->depth = ++depth;
+    s->outer = innermost;
+    innermost = s;
     s->mark = mark;
     s->mark_tape = tg__tape_tail();
     s->mark_tensors = newest_tensor;
@@ -187,13 +191,18 @@ int tg_scope_end(tg_scope *s)
     if (!s || s->magic != SCOPE_MAGIC || s->depth > depth || s->depth < 1)
         return tg_fail("tg_scope_end: not an open scope of this thread");
     struct tg_scope mark = *s;
+    tg_scope *inner = innermost;
     /* Drop the scope's tape nodes before its memory goes: tg_free of a
      * leaf's .grad below walks the tape (tg__tape_forget_leaf). */
     tg__tape_rewind(mark.mark_tape);
     arena_rewind(mark.mark, mark.depth);
-    /* An ended scope stays readable, and is refused by a second end. */
-    TG_UNPOISON(s, sizeof *s);
-    s->magic = 0;
+    /* An ended scope stays readable, and is refused by a second end: so do
+     * the inner scopes still open, which end with it. */
+    for (tg_scope *t = inner; t; t = t == s ? NULL : t->outer) {
+        TG_UNPOISON(t, sizeof *t);
+        t->magic = 0;
+    }
+    innermost = mark.outer;
     /* Mark the scope's tensors dead, so that a pointer kept past the scope
      * fails tg__check instead of reading whatever reuses the memory. A leaf
      * made here takes its persistent .grad along. */
@@ -261,6 +270,7 @@ void tg__thread_memory_free(void)
     free_blocks = NULL;
     total_used = 0;
     depth = 0;
+    innermost = NULL;
     newest_tensor = NULL;
     tg__tape_rewind(NULL);
     tg__thread_scratch_release();

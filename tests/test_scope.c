@@ -41,6 +41,18 @@ static void test_ending_outer_closes_inner(void **state)
     tg_ones(TG_F64, 1, (int64_t[]){10});
     assert_int_equal(tg_scope_end(outer), 0);
     assert_int_equal(tg_arena_used(), start);
+    /* the inner scopes ended with it: ending them again is refused, with a
+     * message (the sanitizer build read their poisoned headers) */
+    outer = tg_scope_begin();
+    tg_scope *inner = tg_scope_begin(), *innermost = tg_scope_begin();
+    assert_int_equal(tg_scope_end(outer), 0);
+    tg_clear_error();
+    assert_int_equal(tg_scope_end(innermost), -1);
+    assert_error_contains("tg_scope_end: not an open scope of this thread");
+    assert_int_equal(tg_scope_end(inner), -1);
+    assert_int_equal(tg_scope_end(outer), -1);
+    tg_scope *again = tg_scope_begin();
+    assert_int_equal(tg_scope_end(again), 0);
 }
 
 static void test_use_after_scope_is_caught(void **state)
