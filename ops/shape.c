@@ -366,7 +366,18 @@ tg_tensor *tg_index_select(tg_tensor *x, int dim, tg_tensor *index)
     const char *fn = "tg_index_select";
     TG__BRACKET(false, tg_index_select(x, dim, index), x);
     if (!tg__check(fn, x) || !tg__check(fn, index)) return NULL;
-    if (x->ndim == 0) return tg_error("%s: expected a tensor with at least 1 dim, got a 0-dim tensor", fn);
+    if (x->ndim == 0) {
+        /* torch: a 0-dim x is one element along dim 0 (or -1), picked by an
+         * index of one entry, and the result is 0-dim too */
+        if (tg__dim(fn, dim, 0) < 0) return NULL;
+        if (tg_numel(index) != 1 || index->ndim > 1) {
+            char s[128];
+            return tg_error("%s: index_select(): Index to scalar can have only 1 value, got index of shape %s", fn,
+                            tg_shape_str(index, s, sizeof s));
+        }
+        tg_tensor *y = tg_index_select(tg_reshape(x, 1, (int64_t[]){1}), 0, tg_reshape(index, 1, (int64_t[]){1}));
+        return y ? tg_reshape(y, 0, NULL) : NULL;
+    }
     int d = tg__dim(fn, dim, x->ndim);
     if (d < 0) return NULL;
     if (index->ndim > 1) {

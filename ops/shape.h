@@ -40,7 +40,9 @@ tg_tensor *tg_repeat(tg_tensor *x, int ndim, const int64_t *repeats);
 tg_tensor *tg_pad(tg_tensor *x, int npad, const int64_t *pad, double value);
 
 /* Entries index[0..k-1] of x along dim: x (a, n, b), index (k) I64 with
- * values in [0, n) -> (a, k, b). Repeated indices sum their gradients. */
+ * values in [0, n) -> (a, k, b). Repeated indices sum their gradients. A
+ * 0-dim x takes dim 0 or -1 and an index of one entry, 0, and gives a 0-dim
+ * result, as torch. */
 tg_tensor *tg_index_select(tg_tensor *x, int dim, tg_tensor *index);
 
 /* torch.gather: y[p] = x[p with p[dim] replaced by index[p]]. index is I64

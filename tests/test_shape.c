@@ -251,6 +251,39 @@ static void test_outside_scope(void **state)
     tg_free(x);
 }
 
+/* torch.index_select of a 0-dim tensor: dim 0 or -1 and an index of one
+ * entry (0) give a 0-dim result, differentiable; inside and outside scopes. */
+static void test_index_select_of_a_scalar(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_scalar(TG_F64, 2.5), true);
+    tg_tensor *zero = tg_zeros(TG_I64, 1, (int64_t[]){1}), *zero0 = tg_zeros(TG_I64, 0, NULL);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *y = tg_index_select(x, -1, zero0);
+    assert_non_null(y);
+    assert_int_equal(y->ndim, 0);
+    assert_true(tg_item(y) == 2.5);
+    assert_int_equal(tg_backward(tg_mul_scalar(y, 3), NULL), 0);
+    assert_true(tg_item(x->grad) == 3.0);
+    assert_null(tg_index_select(x, 0, tg_ones(TG_I64, 1, (int64_t[]){1})));
+    assert_error_contains("tg_index_select: index 1 is out of bounds for dimension 0 with size 1");
+    assert_null(tg_index_select(x, 0, tg_zeros(TG_I64, 1, (int64_t[]){2})));
+    assert_error_contains("tg_index_select: index_select(): Index to scalar can have only 1 value, got index of shape [2]");
+    assert_null(tg_index_select(x, 1, zero));
+    assert_error_contains("tg_index_select: Dimension out of range (expected to be in range of [-1, 0], but got 1)");
+    tg_scope_end(s);
+    tg_tensor *kept = tg_index_select(x, 0, zero); /* outside any scope: persistent, nothing else left */
+    assert_non_null(kept);
+    assert_int_equal(kept->ndim, 0);
+    assert_int_equal(tg_backward(kept, NULL), 0);
+    assert_true(tg_item(x->grad) == 4.0);
+    tg_free(kept);
+    tg_free(zero);
+    tg_free(zero0);
+    tg_free(x);
+    tg_release_thread_memory();
+}
+
 static void test_bad_inputs(void **state)
 {
     (void)state;
@@ -343,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_embedding_padding_and_duplicates),
         cmocka_unit_test(test_outside_scope),
+        cmocka_unit_test(test_index_select_of_a_scalar),
         cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
