@@ -53,8 +53,8 @@ static bool view_strides(const tg_tensor *t, int ndim, const int64_t *shape, int
 /* Resolve a -1 entry and check the element count. */
 static bool infer_shape(const char *fn, const tg_tensor *t, int ndim, const int64_t *shape, int64_t *out)
 {
-    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape))
-        return TG__REJECT("%s: invalid ndim %d", fn, ndim);
+    if (ndim < 0 || ndim > TG_MAX_DIMS) return TG__REJECT("%s: invalid ndim %d", fn, ndim);
+    if (ndim > 0 && !shape) return TG__REJECT("%s: shape is NULL for ndim %d", fn, ndim);
     int infer = -1;
     int64_t known = 1;
     for (int d = 0; d < ndim; d++) {
@@ -342,7 +342,8 @@ static void expand_backward(tg_node *n, tg_tensor *g) { tg_accum_grad(n->inputs[
 tg_tensor *tg_expand(tg_tensor *t, int ndim, const int64_t *shape)
 {
     if (!tg__check("tg_expand", t)) return NULL;
-    if (ndim < t->ndim || ndim > TG_MAX_DIMS || (ndim > 0 && !shape))
+    if (ndim > 0 && !shape) return tg_error("tg_expand: shape is NULL for ndim %d", ndim);
+    if (ndim < t->ndim || ndim > TG_MAX_DIMS)
         return tg_error("tg_expand: the number of sizes provided (%d) must be greater or equal to "
                         "the number of dimensions in the tensor (%d)", ndim, t->ndim);
     int64_t out[TG_MAX_DIMS], stride[TG_MAX_DIMS];

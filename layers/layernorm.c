@@ -10,8 +10,9 @@ tg_layernorm_layer *tg_layernorm_layer_new(int n_normalized, const int64_t *norm
                                            bool elementwise_affine, tg_dtype dtype)
 {
     const char *fn = "tg_layernorm_layer_new";
-    if (n_normalized < 1 || n_normalized > TG_MAX_DIMS || !normalized_shape)
+    if (n_normalized < 1 || n_normalized > TG_MAX_DIMS)
         return tg_error("%s: expected 1 to %d normalized dims, got %d", fn, TG_MAX_DIMS, n_normalized);
+    if (!normalized_shape) return tg_error("%s: normalized_shape is NULL for %d dims", fn, n_normalized);
     for (int d = 0; d < n_normalized; d++)
         if (normalized_shape[d] < 1)
             return tg_error("%s: normalized_shape[%d] must be positive, got %lld", fn, d, (long long)normalized_shape[d]);

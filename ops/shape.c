@@ -157,8 +157,9 @@ tg_tensor *tg_flip(tg_tensor *x, int ndims, const int *dims)
 {
     const char *fn = "tg_flip";
     if (!tg__check(fn, x)) return NULL;
-    if (ndims < 0 || ndims > TG_MAX_DIMS || (ndims > 0 && !dims))
+    if (ndims < 0 || ndims > TG_MAX_DIMS)
         return tg_error("%s: expected a list of up to %d dims, got %d", fn, TG_MAX_DIMS, ndims);
+    if (ndims > 0 && !dims) return tg_error("%s: dims is NULL for ndims %d", fn, ndims);
     bool flip[TG_MAX_DIMS] = {false};
     for (int i = 0; i < ndims; i++) {
         int d = tg__dim(fn, dims[i], x->ndim);
@@ -207,7 +208,8 @@ tg_tensor *tg_repeat(tg_tensor *x, int ndim, const int64_t *repeats)
 {
     const char *fn = "tg_repeat";
     if (!tg__check(fn, x)) return NULL;
-    if (ndim < x->ndim || ndim > TG_MAX_DIMS || (ndim > 0 && !repeats))
+    if (ndim > 0 && !repeats) return tg_error("%s: repeats is NULL for ndim %d", fn, ndim);
+    if (ndim < x->ndim || ndim > TG_MAX_DIMS)
         return tg_error("%s: Number of dimensions of repeat dims (%d) can not be smaller than number of "
                         "dimensions of tensor (%d) or larger than %d", fn, ndim, x->ndim, TG_MAX_DIMS);
     tg_tensor source = with_leading_dims(x, ndim);
@@ -250,8 +252,8 @@ tg_tensor *tg_pad(tg_tensor *x, int npad, const int64_t *pad, double value)
 {
     const char *fn = "tg_pad";
     if (!tg__check(fn, x)) return NULL;
-    if (npad < 0 || npad % 2 != 0 || (npad > 0 && !pad))
-        return tg_error("%s: Padding length must be divisible by 2 (got %d)", fn, npad);
+    if (npad < 0 || npad % 2 != 0) return tg_error("%s: Padding length must be divisible by 2 (got %d)", fn, npad);
+    if (npad > 0 && !pad) return tg_error("%s: pad is NULL for npad %d", fn, npad);
     if (npad / 2 > x->ndim)
         return tg_error("%s: Padding length too large: %d values pad %d dims but the input has %d", fn, npad,
                         npad / 2, x->ndim);

@@ -284,6 +284,30 @@ static void test_index_select_of_a_scalar(void **state)
     tg_release_thread_memory();
 }
 
+/* A NULL shape, dims or amounts array is named as such; the messages said
+ * "invalid ndim 2" or "must be divisible by 2 (got 2)". */
+static void test_null_arrays_named(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_ones(TG_F64, 2, (int64_t[]){2, 3});
+    assert_null(tg_view(x, 2, NULL));
+    assert_error_contains("tg_view: shape is NULL for ndim 2");
+    assert_null(tg_reshape(x, 1, NULL));
+    assert_error_contains("tg_reshape: shape is NULL for ndim 1");
+    assert_null(tg_expand(x, 2, NULL));
+    assert_error_contains("tg_expand: shape is NULL for ndim 2");
+    assert_null(tg_flip(x, 1, NULL));
+    assert_error_contains("tg_flip: dims is NULL for ndims 1");
+    assert_null(tg_repeat(x, 2, NULL));
+    assert_error_contains("tg_repeat: repeats is NULL for ndim 2");
+    assert_null(tg_pad(x, 2, NULL, 0));
+    assert_error_contains("tg_pad: pad is NULL for npad 2");
+    assert_null(tg_layernorm_layer_new(1, NULL, 1e-5, true, TG_F64));
+    assert_error_contains("tg_layernorm_layer_new: normalized_shape is NULL for 1 dims");
+    tg_scope_end(s);
+}
+
 static void test_bad_inputs(void **state)
 {
     (void)state;
@@ -377,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_embedding_padding_and_duplicates),
         cmocka_unit_test(test_outside_scope),
         cmocka_unit_test(test_index_select_of_a_scalar),
+        cmocka_unit_test(test_null_arrays_named),
         cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
