@@ -35,9 +35,11 @@ typedef struct {
     tg_kernel loss, grad_input;
 } pointwise_loss;
 
-/* d^2;  dinput = 2 d g */
+/* d^2;  dinput = 2 d g, as (2 g) d: the mean's g is 1/N, and 2 d alone
+ * overflows in f32 where torch's (2/N) d does not (the same bits otherwise:
+ * both round the one exact product) */
 KERNEL2(mse, input, target, (input - target) * (input - target))
-KERNEL3(mse_grad, g, input, target, 2 * (input - target) * g)
+KERNEL3(mse_grad, g, input, target, 2 * g * (input - target))
 /* |d|;  dinput = sign(d) g */
 KERNEL2(l1, input, target, fabs(input - target))
 KERNEL3(l1_grad, g, input, target, input > target ? g : (input < target ? -g : 0 * g))

@@ -281,6 +281,24 @@ static void test_outside_scope(void **state)
     for (size_t i = 0; i < sizeof frees / sizeof frees[0]; i++) tg_free(frees[i]);
 }
 
+/* The mean's gradient of a difference above FLT_MAX / 2 stays finite, as
+ * torch's (2/N) d does (values from torch 1.13); with the sum, 2 d
+ * overflows in torch too. */
+static void test_mse_gradient_of_a_large_difference(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *target = tg_from_array(TG_F32, 1, (int64_t[]){4}, (float[]){2e38f, 1, 0, 3});
+    for (int sum = 0; sum < 2; sum++) {
+        tg_tensor *x = tg_requires_grad(tg_from_array(TG_F32, 1, (int64_t[]){4}, (float[]){-1e38f, 1, 2, 3}), true);
+        assert_int_equal(tg_backward(tg_mse_loss(x, target, sum ? TG_REDUCTION_SUM : TG_REDUCTION_MEAN), NULL), 0);
+        float want0 = sum ? -INFINITY : -1.5000000027488779e+38f;
+        assert_true(tg_get(x->grad, (int64_t[]){0}) == want0);
+        assert_true(tg_get(x->grad, (int64_t[]){2}) == (sum ? 4.0 : 1.0));
+    }
+    tg_scope_end(s);
+}
+
 static void test_bad_inputs(void **state)
 {
     (void)state;
@@ -369,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck_classification),
         cmocka_unit_test(test_cross_entropy_values),
         cmocka_unit_test(test_outside_scope),
+        cmocka_unit_test(test_mse_gradient_of_a_large_difference),
         cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
