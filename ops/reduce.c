@@ -556,7 +556,9 @@ static tg_tensor *logsumexp_impl(tg_tensor *x, int ndims, const int *dims, bool 
  * 1e-20 gave infinite gradients as g / y^(p-1) times |x|^(p-1)). */
 KERNEL2(sgn_times, g, x, x > 0 ? g : (x < 0 ? -g : 0 * g))
 KERNEL3(norm2_grad, g, x, y, y == 0 ? 0 : g * (x / y))
-KERNEL3(normp_grad, g, x, y, y == 0 || x == 0 ? 0 : (x > 0 ? g : (x < 0 ? -g : 0 * g)) * pow(fabs(x) / y, c[0] - 1))
+/* x = 0 gives 0 unless the norm is NaN, which reaches every element as in
+ * torch (its scale g / y^(p-1) is NaN there) */
+KERNEL3(normp_grad, g, x, y, y == 0 || (x == 0 && y == y) ? 0 : (x > 0 ? g : (x < 0 ? -g : 0 * g)) * pow(fabs(x) / y, c[0] - 1))
 KERNEL2(abs_max_mask, x, y, (fabs(x) == y || isnan(x)) ? 1 : 0)
 
 static void norm_backward(tg_node *n, tg_tensor *g)

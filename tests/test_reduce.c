@@ -293,6 +293,27 @@ static void test_norm_of_tiny_values(void **state)
         }
 }
 
+/* A NaN norm makes every element's gradient NaN, zeros too; an infinite
+ * one leaves finite elements 0 and the infinite one NaN (torch 1.13's
+ * values, p = 3 and 1.5). */
+static void test_norm_gradient_of_nonfinite_norms(void **state)
+{
+    (void)state;
+    const double p[2] = {3, 1.5};
+    for (int i = 0; i < 2; i++) {
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *x = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){0, NAN, 1}), true);
+        assert_int_equal(tg_backward(tg_norm(x, p[i], 0, NULL, false), NULL), 0);
+        for (int64_t k = 0; k < 3; k++) assert_true(isnan(tg_get(x->grad, &k)));
+        tg_tensor *y = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){0, INFINITY, 1}), true);
+        assert_int_equal(tg_backward(tg_norm(y, p[i], 0, NULL, false), NULL), 0);
+        assert_true(tg_get(y->grad, (int64_t[]){0}) == 0 && !signbit(tg_get(y->grad, (int64_t[]){0})));
+        assert_true(isnan(tg_get(y->grad, (int64_t[]){1})));
+        assert_true(tg_get(y->grad, (int64_t[]){2}) == 0);
+        tg_scope_end(s);
+    }
+}
+
 static void test_empty_and_scalar(void **state)
 {
     (void)state;
@@ -444,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_max_min_all_golden), cmocka_unit_test(test_degenerate_golden),
         cmocka_unit_test(test_gradcheck),          cmocka_unit_test(test_empty_and_scalar),
         cmocka_unit_test(test_norm_of_tiny_values),
+        cmocka_unit_test(test_norm_gradient_of_nonfinite_norms),
         cmocka_unit_test(test_max_dim_gradient_goes_to_first_tie),
         cmocka_unit_test(test_thread_count_independent), cmocka_unit_test(test_bad_input),
     };
