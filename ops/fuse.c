@@ -63,7 +63,10 @@ typedef struct {
 
 void tg_fuse_begin(tg_fuse *f, int64_t width)
 {
-    if (!f) return;
+    if (!f) {
+        tg_error("tg_fuse_begin: NULL expression");
+        return;
+    }
     memset(f, 0, sizeof *f);
     f->width = width;
     f->rows = 1;
@@ -83,7 +86,11 @@ static int add_value(tg_fuse *f, const char *fn, tg_fuse_value x)
  * value made earlier (a failed call's -1 fails quietly: it left its own). */
 static bool operands(tg_fuse *f, const char *fn, int n, const int *v)
 {
-    if (!f || f->failed) return false;
+    if (!f) {
+        tg_fail("%s: NULL expression", fn);
+        return false;
+    }
+    if (f->failed) return false;
     for (int k = 0; k < n; k++)
         if (v[k] < 0 || v[k] >= f->n_values) {
             FAIL(f, "%s: operand %d is not a value of this expression (it has %d values)", fn, v[k], f->n_values);
@@ -95,7 +102,8 @@ static bool operands(tg_fuse *f, const char *fn, int n, const int *v)
 int tg_fuse_input(tg_fuse *f, tg_tensor *x, int64_t block)
 {
     const char *fn = "tg_fuse_input";
-    if (!f || f->failed) return -1;
+    if (!f) return tg_fail("%s: NULL expression", fn);
+    if (f->failed) return -1;
     if (!x) { /* NULL propagates: the call that made it left the message */
         f->failed = true;
         return -1;

@@ -982,6 +982,26 @@ static void test_bad_expressions(void **state)
     assert_int_equal(tg_fuse_relu(&f, 1), -1);
     assert_run_fails(&f, 2, ((int[]){0, 1}), "tg_add", NULL);
 
+    /* A NULL expression is reported by each builder call, naming it. */
+    tg_clear_error();
+    tg_fuse_begin(NULL, W);
+    assert_error_contains("tg_fuse_begin");
+    assert_error_contains("NULL");
+    tg_clear_error();
+    assert_int_equal(tg_fuse_input(NULL, x, 0), -1);
+    assert_error_contains("tg_fuse_input");
+    assert_error_contains("NULL");
+    tg_clear_error();
+    assert_int_equal(tg_fuse_add(NULL, 0, 0), -1);
+    assert_error_contains("tg_fuse_add");
+    tg_clear_error();
+    assert_int_equal(tg_fuse_lerp(NULL, 0, 0, 0), -1);
+    assert_error_contains("tg_fuse_lerp");
+    tg_clear_error();
+    assert_int_equal(tg_fuse_tanh(NULL, 0), -1);
+    assert_error_contains("tg_fuse_tanh");
+    assert_run_fails(NULL, 1, (int[]){0}, "tg_fuse_run", "NULL");
+
     tg_scope_end(s);
 }
 
