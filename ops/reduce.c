@@ -626,6 +626,10 @@ tg_tensor *tg_norm(tg_tensor *x, double p, int ndims, const int *dims, bool keep
 
 tg_tensor *tg_sum_to(tg_tensor *x, int ndim, const int64_t *shape)
 {
+    /* Nothing to sum: the alias over x's storage is the result itself, not
+     * a copy made when an op's own scope ends. */
+    if (x && ndim == x->ndim && (ndim == 0 || (shape && memcmp(shape, x->shape, sizeof *shape * (size_t)ndim) == 0)))
+        return sum_to_impl(x, ndim, shape);
     tg_scope *s = tg__autoscope(1, &x);
     return tg__autoscope_keep(s, sum_to_impl(x, ndim, shape));
 }

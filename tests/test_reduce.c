@@ -172,6 +172,20 @@ static void test_sum_to(void **state)
     assert_null(tg_sum_to(x, 3, (int64_t[]){1, 3, 4}));
     assert_error_contains("tg_sum_to");
     tg_scope_end(s);
+    /* Outside any scope too (persistent x, with or without grad): writing
+     * the result writes x. */
+    for (int rg = 0; rg < 2; rg++) {
+        tg_tensor *p = tg_requires_grad(tg_ones(TG_F64, 2, (int64_t[]){3, 4}), rg);
+        tg_tensor *q = tg_sum_to(p, 2, (int64_t[]){3, 4});
+        assert_non_null(q);
+        assert_true(q != p && tg_data(q) == tg_data(p) && tg_same_shape(q, p));
+        tg_tensor *p0 = tg_scalar(TG_F64, 2), *q0 = tg_sum_to(p0, 0, NULL);
+        assert_true(q0 != NULL && q0 != p0 && tg_data(q0) == tg_data(p0));
+        tg_free(q0);
+        tg_free(p0);
+        tg_free(q);
+        tg_free(p);
+    }
 }
 
 static void test_max_min_all_golden(void **state)
