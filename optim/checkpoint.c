@@ -12,6 +12,7 @@
 #include <tapegrad/state.h>
 #include <tapegrad/version.h>
 #include "../core/internal.h"
+#include "optim_internal.h"
 
 #define FORMAT "tapegrad.checkpoint"
 #define RNG_WORDS 6
@@ -67,8 +68,11 @@ int tg_checkpoint_save(const char *path, const tg_checkpoint *ck)
         status = tg_params_add(&all, NULL, "rng_state", tg_from_array(TG_I64, 1, (int64_t[]){RNG_WORDS}, rng_words)) |
                  tg_params_add(&all, NULL, "step", tg_from_array(TG_I64, 0, NULL, &ck->step)) |
                  tg_params_add(&all, NULL, "epoch", tg_from_array(TG_I64, 0, NULL, &ck->epoch));
-    const tg_metadata_item metadata[] = {{"format", FORMAT}, {"tapegrad_version", tg_version()}};
-    if (status == 0) status = tg_state_save(path, &all, 2, metadata);
+    tg_metadata_item metadata[4] = {{"format", FORMAT}, {"tapegrad_version", tg_version()}};
+    int n_metadata = 2;
+    if (ck->optim) metadata[n_metadata++] = (tg_metadata_item){"optimizer", tg__optim_kind_name(ck->optim)};
+    if (ck->sched) metadata[n_metadata++] = (tg_metadata_item){"scheduler", tg__sched_kind_name(ck->sched)};
+    if (status == 0) status = tg_state_save(path, &all, n_metadata, metadata);
     tg_params_free(&all);
     tg_params_free(&part);
     tg_scope_end(scope);
@@ -159,6 +163,17 @@ static bool read_parts(tg_safetensors *f, const tg_checkpoint *ck, pending *p)
         if (given[k] != in_file[k])
             return TG__REJECT("%s: '%s' holds %s%s state but %s was given", LOAD, path, in_file[k] ? "" : "no ",
                               parts[k], in_file[k] ? "none" : "one");
+    /* Kinds whose state has the same names (Adam and AdamW, most schedules)
+     * are told apart by the metadata (absent from files of 0.2.0's first
+     * releases, which load as before). */
+    const char *const kinds[2] = {ck->optim ? tg__optim_kind_name(ck->optim) : NULL,
+                                  ck->sched ? tg__sched_kind_name(ck->sched) : NULL};
+    for (int k = 0; k < 2; k++) {
+        const char *saved = kinds[k] ? tg_safetensors_metadata(f, k ? "scheduler" : "optimizer") : NULL;
+        if (saved && strcmp(saved, kinds[k]) != 0)
+            return TG__REJECT("%s: '%s' holds the %s state of %s, not of %s (the one given)", LOAD, path, parts[k], saved,
+                              kinds[k]);
+    }
     const tg_tensor *rng = p->rng, *counters[2] = {p->step, p->epoch};
     if (!rng || rng->dtype != TG_I64 || rng->ndim != 1 || rng->shape[0] != RNG_WORDS)
         return TG__REJECT("%s: '%s': expected 'rng_state', int64 of shape [%d]", LOAD, path, RNG_WORDS);

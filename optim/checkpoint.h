@@ -17,8 +17,10 @@
  *     rng_state               I64 (6): the saving thread's generator: its four
  *                             words, has_spare_normal, spare_normal's bits
  *     step, epoch             I64 0-dim
- * and the metadata "format": "tapegrad.checkpoint". The model part loads
- * by itself with tg_state_load_from(f, "model.", ...).
+ * and the metadata "format": "tapegrad.checkpoint", with "optimizer" and
+ * "scheduler" naming the kinds saved (PyTorch's class names: "Adam",
+ * "CosineAnnealingLR", ...). The model part loads by itself with
+ * tg_state_load_from(f, "model.", ...).
  *
  * Loading is all or nothing for the parameters, optimizer, schedule, RNG
  * and counters: the model must match strictly (tg_state_load), the file

@@ -56,6 +56,12 @@ static bool slot_used(optim_kind kind, const optim_hyper *h, int k)
     return false;
 }
 
+const char *tg__optim_kind_name(const tg_optim *o)
+{
+    static const char *const names[] = {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"};
+    return names[o->kind];
+}
+
 static bool has_step(const tg_optim *o) { return o->kind != OPTIM_SGD; }
 
 /* A zeroed persistent tensor: state must outlive whatever scope step() runs in. */

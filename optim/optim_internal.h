@@ -46,4 +46,10 @@ struct tg_optim {
  * of the gradient). */
 void tg__optim_update(tg_optim *o, int i, bool first);
 
+/* PyTorch's class name of the optimizer ("Adam") and of the schedule
+ * ("StepLR"), which a checkpoint records to refuse another kind's state. */
+const char *tg__optim_kind_name(const tg_optim *o);
+struct tg_sched;
+const char *tg__sched_kind_name(const struct tg_sched *s);
+
 #endif

@@ -38,6 +38,13 @@ struct tg_sched {
     tg_tensor *exported[EX_COUNT]; /* made on first export */
 };
 
+const char *tg__sched_kind_name(const tg_sched *s)
+{
+    static const char *const names[] = {"StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
+                                        "LambdaLR", "LinearLR", "ReduceLROnPlateau"};
+    return names[s->kind];
+}
+
 void tg_sched_free(tg_sched *s)
 {
     if (!s) return;

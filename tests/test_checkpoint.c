@@ -304,15 +304,36 @@ static void test_failed_loads_change_nothing(void **state)
     r.params.count--;
     tg_free(extra);
 
-    /* A schedule of another kind: the optimizer loads, the schedule fails
-     * and the optimizer is put back. */
+    /* A schedule of another kind, refused before anything loads. */
     run plateau = run_new(2, 8, true);
     before = everything_of(&plateau);
     tg_checkpoint p = {&plateau.params, plateau.opt, plateau.sched, 0, 0};
     assert_int_equal(tg_checkpoint_load(scratch("run.ckpt"), &p), -1);
-    assert_error_contains("tg_sched_state_import: unexpected entry 'base_lrs'");
+    assert_error_contains("run.ckpt' holds the schedule state of CosineAnnealingLR, not of ReduceLROnPlateau");
     assert_unchanged(&plateau, &before);
     run_free(&plateau);
+
+    /* Kinds whose state has the same entry names as the saved ones: an
+     * ExponentialLR schedule, an AdamW optimizer. */
+    run other = run_new(2, 8, false);
+    tg_sched_free(other.sched);
+    other.sched = tg_sched_exponential_lr(other.opt, 0.5);
+    before = everything_of(&other);
+    tg_checkpoint o = {&other.params, other.opt, other.sched, 0, 0};
+    assert_int_equal(tg_checkpoint_load(scratch("run.ckpt"), &o), -1);
+    assert_error_contains("holds the schedule state of CosineAnnealingLR, not of ExponentialLR");
+    assert_unchanged(&other, &before);
+    tg_sched_free(other.sched);
+    tg_optim_free(other.opt);
+    tg_adam_config adamw = tg_adamw_defaults();
+    other.opt = tg_adamw(&other.params, 1, &adamw);
+    other.sched = tg_sched_cosine_lr(other.opt, STEPS, 1e-4);
+    before = everything_of(&other);
+    o = (tg_checkpoint){&other.params, other.opt, other.sched, 0, 0};
+    assert_int_equal(tg_checkpoint_load(scratch("run.ckpt"), &o), -1);
+    assert_error_contains("holds the optimizer state of Adam, not of AdamW");
+    assert_unchanged(&other, &before);
+    run_free(&other);
 
     /* Another model size fails in the optimizer's own checks. */
     run wide = run_new(2, 9, false);
