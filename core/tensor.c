@@ -60,7 +60,7 @@ bool tg__valid_shape(const char *fn, int ndim, const int64_t *shape)
                               (long long)shape[d], d);
         if (shape[d] > 1 && extent > TG_MAX_NUMEL / shape[d]) {
             char s[160];
-            return TG__REJECT("%s: a tensor of shape %s is too large (its sizes multiply to more than 2^60)", fn,
+            return TG__REJECT("%s: a tensor of shape %s is too large (its sizes multiply to 2^60 or more)", fn,
                               shape_text(ndim, shape, s, sizeof s));
         }
         if (shape[d] > 1) extent *= shape[d];

@@ -78,8 +78,8 @@ size_t tg_dtype_size(tg_dtype dtype);
 const char *tg_dtype_name(tg_dtype dtype);
 
 /* --- factories ------------------------------------------------------------
- * shape has ndim entries (0 <= ndim <= 8, each >= 0, multiplying to at
- * most 2^60 with zeros counted as ones: "too large" otherwise). The result is
+ * shape has ndim entries (0 <= ndim <= 8, each >= 0, multiplying to less
+ * than 2^60 with zeros counted as ones: "too large" otherwise). The result is
  * contiguous, in the current scope (or persistent outside any scope). An
  * int64 tensor cannot be filled with NaN, infinities or values beyond its
  * range (an error, as in PyTorch). */

@@ -83,7 +83,7 @@ tg_tensor *tg_cat(int n, tg_tensor *const *ts, int dim)
                             fn, d, tg_shape_str(first, s1, sizeof s1), i, tg_shape_str(ts[i], s2, sizeof s2));
         }
         if (ts[i]->shape[d] > TG_MAX_NUMEL - shape[d])
-            return tg_error("%s: the result would have more than 2^60 elements along dim %d (too large)", fn, d);
+            return tg_error("%s: the result would have 2^60 or more elements along dim %d (too large)", fn, d);
         shape[d] += ts[i]->shape[d];
     }
     tg_tensor *y = tg__new(fn, first->dtype, first->ndim, shape);

@@ -71,9 +71,12 @@ static void test_factories(void **state)
     EXPECT_ERR(tg_requires_grad(z.i64, true), "tg_requires_grad");
     EXPECT_OK(tg_clone(z.empty));
     EXPECT_OK(tg_cast(z.i64, TG_F32));
-    /* Empty, but its strides would not fit: sizes multiply to at most 2^60, zeros counted as ones. */
+    /* Empty, but its strides would not fit: sizes multiply to less than 2^60, zeros counted as ones. */
     EXPECT_ERR(tg_zeros(TG_F64, 2, (int64_t[]){0, INT64_MAX}), "tg_zeros");
     EXPECT_OK(tg_zeros(TG_F64, 2, (int64_t[]){0, (int64_t)1 << 59}));
+    EXPECT_OK(tg_zeros(TG_F64, 3, (int64_t[]){0, ((int64_t)1 << 30) - 1, ((int64_t)1 << 30) + 1}));
+    EXPECT_ERR(tg_zeros(TG_F64, 3, (int64_t[]){0, (int64_t)1 << 40, (int64_t)1 << 20}), "tg_zeros");
+    assert_non_null(strstr(tg_last_error(), "its sizes multiply to 2^60 or more"));
     tg_scope_end(s);
 }
 
