@@ -13,6 +13,8 @@ typedef struct {
     const tg_tensor *t;
     bool summarise, integral, scientific;
     int width;
+    int64_t column; /* length of the text's last line so far (not cut at len) */
+    bool suffix_wrapped; /* a suffix went on a line of its own */
 } printer;
 
 /* PyTorch's print options: 80 columns, 4 digits. */
@@ -21,13 +23,40 @@ typedef struct {
 static void put(printer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(printer *p, const char *fmt, ...)
 {
-    if (p->n >= p->len) return;
+    /* Every piece is short (a value, a bracket, a line break and its
+     * indent, a suffix): formatted whole here so that the column stays
+     * known when buf is full. */
+    char piece[256];
     va_list ap;
     va_start(ap, fmt);
-    int k = vsnprintf(p->buf + p->n, p->len - p->n, fmt, ap);
+    int k = vsnprintf(piece, sizeof piece, fmt, ap);
     va_end(ap);
-    if (k > 0) p->n += (size_t)k;
+    if (k <= 0) return;
+    size_t n = (size_t)k < sizeof piece ? (size_t)k : sizeof piece - 1;
+    const char *nl = memchr(piece, '\n', n);
+    for (const char *q = nl; q; q = memchr(q + 1, '\n', n - (size_t)(q + 1 - piece))) nl = q;
+    p->column = nl ? (int64_t)(n - (size_t)(nl + 1 - piece)) : p->column + (int64_t)n;
+    if (p->n >= p->len) return;
+    snprintf(p->buf + p->n, p->len - p->n, "%s", piece);
+    p->n += n;
     if (p->n >= p->len) p->n = p->len - 1;
+}
+
+/* One of tensor('s suffixes (size=..., dtype=..., requires_grad=True), on
+ * the last line when it fits in LINE_WIDTH as torch's _add_suffixes
+ * reckons, else on a line of its own under the data. */
+static void put_suffix(printer *p, const char *suffix)
+{
+    const int64_t indent = 7; /* strlen("tensor(") */
+    /* torch counts 2 columns more than the line holds until a suffix has
+     * wrapped (then it counts the new line exactly). */
+    const int64_t room = p->suffix_wrapped ? 0 : 2;
+    if (p->column + room + (int64_t)strlen(suffix) + 2 > LINE_WIDTH) {
+        put(p, ",\n%*s%s", (int)indent, "", suffix);
+        p->suffix_wrapped = true;
+    } else {
+        put(p, ", %s", suffix);
+    }
 }
 
 /* The element at p (int64 values are printed from the integer itself: as a
@@ -135,14 +164,21 @@ char *tg_repr(const tg_tensor *t, char *buf, size_t len)
     put(&p, "tensor(");
     if (numel == 0) put(&p, "[]");
     else print_dim(&p, 0, t->offset, 7);
+    char suffix[200];
     if (numel == 0 && t->ndim > 1) {
-        put(&p, ", size=(");
-        for (int d = 0; d < t->ndim; d++) put(&p, d ? ", %lld" : "%lld", (long long)t->shape[d]);
-        put(&p, ")");
+        int k = snprintf(suffix, sizeof suffix, "size=(");
+        for (int d = 0; d < t->ndim; d++)
+            k += snprintf(suffix + k, sizeof suffix - (size_t)k, d ? ", %lld" : "%lld", (long long)t->shape[d]);
+        snprintf(suffix + k, sizeof suffix - (size_t)k, ")");
+        put_suffix(&p, suffix);
     }
-    if (t->dtype == TG_F64) put(&p, ", dtype=torch.float64");
-    if (t->requires_grad && t->node) put(&p, ", grad_fn=<%s>", t->node->op);
-    else if (t->requires_grad) put(&p, ", requires_grad=True");
+    if (t->dtype == TG_F64) put_suffix(&p, "dtype=torch.float64");
+    if (t->requires_grad && t->node) {
+        snprintf(suffix, sizeof suffix, "grad_fn=<%s>", t->node->op);
+        put_suffix(&p, suffix);
+    } else if (t->requires_grad) {
+        put_suffix(&p, "requires_grad=True");
+    }
     put(&p, ")");
     return buf;
 }

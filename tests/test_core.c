@@ -355,6 +355,13 @@ static tg_tensor *repr_case(const char *name)
     CASE("empty", tg_zeros(TG_F32, 1, (int64_t[]){0}))
     CASE("empty2", tg_zeros(TG_F32, 2, (int64_t[]){0, 3}))
     CASE("long_summary_row", tg_div_scalar(tg_arange(TG_F32, 0, 3000, 1), 3))
+    CASE("f64_wrap", tg_from_array(TG_F64, 1, (int64_t[]){4}, (double[]){1e10, -2, NAN, INFINITY}))
+    CASE("f64_grad_wrap", tg_requires_grad(tg_mul_scalar(tg_arange(TG_F64, 0, 7, 1), 1.2345), true))
+    CASE("f64_grad_fit", tg_requires_grad(tg_mul_scalar(tg_arange(TG_F64, 0, 4, 1), 1.2345), true))
+    CASE("grad_wrap", tg_requires_grad(tg_cast(tg_mul_scalar(tg_arange(TG_F64, 0, 11, 1), 1.2345), TG_F32), true))
+    CASE("f64_2d_grad_wrap",
+         tg_requires_grad(tg_reshape(tg_mul_scalar(tg_arange(TG_F64, 0, 10, 1), 1e5), 2, (int64_t[]){2, 5}), true))
+    CASE("empty_f64_grad_wrap", tg_requires_grad(tg_zeros(TG_F64, 8, (int64_t[]){0, 3, 4, 5, 6, 7, 8, 9999999}), true))
 #undef CASE
     if (!r) fail_msg("repr case %s: no such case in test_core.c", name);
     return r;
@@ -385,7 +392,7 @@ static void test_repr_golden(void **state)
         tg_scope_end(s);
         at = next ? next + 1 : NULL;
     }
-    assert_int_equal(cases, 27);
+    assert_int_equal(cases, 33);
 }
 
 static void test_errors(void **state)

@@ -35,6 +35,13 @@ cases = {
     "empty": torch.zeros(0),
     "empty2": torch.zeros(0, 3),
     "long_summary_row": torch.arange(3000.0) / 3,
+    # Suffixes that do not fit on the last line go on a line of their own.
+    "f64_wrap": torch.tensor([1e10, -2.0, nan, inf], dtype=torch.float64),
+    "f64_grad_wrap": (torch.arange(7.0, dtype=torch.float64) * 1.2345).requires_grad_(),
+    "f64_grad_fit": (torch.arange(4.0, dtype=torch.float64) * 1.2345).requires_grad_(),
+    "grad_wrap": (torch.arange(11.0) * 1.2345).requires_grad_(),
+    "f64_2d_grad_wrap": (torch.arange(10.0, dtype=torch.float64) * 1e5).reshape(2, 5).requires_grad_(),
+    "empty_f64_grad_wrap": torch.zeros(0, 3, 4, 5, 6, 7, 8, 9999999, dtype=torch.float64, requires_grad=True),
 }
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "repr.txt"), "w") as f:
     for name, t in cases.items():
