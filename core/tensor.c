@@ -302,6 +302,7 @@ tg_tensor *tg_rand(tg_dtype dtype, int ndim, const int64_t *shape, double low, d
 {
     if (!(low <= high) || !isfinite(high - low))
         return tg_error("tg_rand: expected finite low <= high, got low=%g high=%g", low, high);
+    if (dtype == TG_I64) return tg_error("tg_rand: expected a float dtype, got int64 (tg_randint draws integers)");
     if (!fits_dtype("tg_rand", dtype, low) || !fits_dtype("tg_rand", dtype, high)) return NULL;
     tg_tensor *t = empty_named("tg_rand", dtype, ndim, shape);
     if (!t) return NULL;

@@ -97,7 +97,7 @@ tg_tensor *tg_arange(tg_dtype dtype, double start, double end, double step);
 tg_tensor *tg_linspace(tg_dtype dtype, double start, double end, int64_t steps);
 /* (n, n) identity. */
 tg_tensor *tg_eye(tg_dtype dtype, int64_t n);
-/* Uniform in [low, high), normal(mean, std) (float dtypes only, as
+/* Uniform in [low, high), normal(mean, std) (both float dtypes only, as
  * PyTorch), integers in [low, high): all from the library's seeded
  * generator (see random.h). */
 tg_tensor *tg_rand(tg_dtype dtype, int ndim, const int64_t *shape, double low, double high);

@@ -43,6 +43,7 @@ static void test_factories(void **state)
     EXPECT_ERR(tg_rand(TG_F64, 1, (int64_t[]){2}, NAN, 0), "tg_rand");
     EXPECT_ERR(tg_rand(TG_F64, 1, (int64_t[]){2}, -INFINITY, INFINITY), "tg_rand");
     EXPECT_ERR(tg_rand(TG_I64, 1, (int64_t[]){2}, 0, 1e300), "tg_rand");
+    EXPECT_ERR(tg_rand(TG_I64, 1, (int64_t[]){2}, 0, 10), "tg_rand: expected a float dtype, got int64");
     EXPECT_ERR(tg_rand(bad, 1, (int64_t[]){2}, 0, 1), "tg_rand");
     EXPECT_ERR(tg_randn(TG_F64, 2, NULL, 0, 1), "tg_randn");
     EXPECT_ERR(tg_randn(TG_F64, 1, (int64_t[]){2}, 0, -1), "tg_randn");
