@@ -492,9 +492,13 @@ static tg_tensor *hooked_grad(tg_tensor *t, const tg_hook *hooks, tg_tensor *gra
     return grad;
 }
 
+/* The leaf's hook node of the innermost open scope, made if it has none:
+ * a hook registered in a scope ends with it, so it cannot join a node of
+ * an outer scope (whose list would keep it after its memory went). */
 static tg_node *leaf_hook_node(tg_tensor *leaf)
 {
-    for (tg_node *n = tape_tail; n; n = n->prev)
+    tg_node *mark = tg__scope_tape_mark();
+    for (tg_node *n = tape_tail; n && n != mark; n = n->prev)
         if (!n->backward && n->out == leaf) return n;
     tg_node *node = tg__arena_alloc(sizeof *node);
     if (!node) return NULL;
@@ -575,16 +579,28 @@ void tg__tape_forget_leaf(const tg_tensor *leaf)
         if (!n->backward && n->out == leaf) n->out = NULL;
 }
 
-/* Run each hooked leaf's hooks on its pass gradient; 0 or -1. */
+/* Run each hooked leaf's hooks on its pass gradient; 0 or -1. A leaf has
+ * a hook node for each scope that registered hooks on it, so the nodes run
+ * oldest first: registration order. */
 static int run_leaf_hooks(void)
 {
-    for (tg_node *n = leaf_hooks_recorded ? tape_tail : NULL; n; n = n->prev) {
-        if (n->backward || !n->hooks || !n->out || !n->out->pass_grad) continue;
-        tg_tensor *grad = hooked_grad(n->out, n->hooks, n->out->pass_grad);
-        if (!grad) return -1;
-        n->out->pass_grad = grad;
+    int64_t count = 0;
+    for (tg_node *n = leaf_hooks_recorded ? tape_tail : NULL; n; n = n->prev)
+        count += !n->backward && n->hooks && n->out && n->out->pass_grad;
+    if (count == 0) return 0;
+    tg_node **nodes = tg__malloc(sizeof *nodes * (size_t)count);
+    if (!nodes) return tg_fail("tg_backward: out of memory");
+    int64_t k = count;
+    for (tg_node *n = tape_tail; n; n = n->prev)
+        if (!n->backward && n->hooks && n->out && n->out->pass_grad) nodes[--k] = n;
+    int status = 0;
+    for (k = 0; k < count && status == 0; k++) {
+        tg_tensor *grad = hooked_grad(nodes[k]->out, nodes[k]->hooks, nodes[k]->out->pass_grad);
+        if (grad) nodes[k]->out->pass_grad = grad;
+        else status = -1;
     }
-    return 0;
+    free(nodes);
+    return status;
 }
 
 static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)

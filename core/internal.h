@@ -574,6 +574,9 @@ bool tg__in_pass(void);
  * tombstone, and the arena goes back to the floor. */
 void tg__base_floor_raise(void);
 tg_node *tg__base_floor_tape(void);
+/* The tape's tail when the innermost open scope began (NULL outside any
+ * scope): the nodes after it end with that scope. */
+tg_node *tg__scope_tape_mark(void);
 bool tg__base_can_rewind(void);
 void tg__base_rewind(void);
 void tg__base_trim(void);

@@ -254,6 +254,8 @@ void tg__base_floor_raise(void)
 
 tg_node *tg__base_floor_tape(void) { return base_floor.tape; }
 
+tg_node *tg__scope_tape_mark(void) { return innermost ? innermost->mark_tape : NULL; }
+
 void tg__thread_memory_free(void)
 {
     base_floor.arena = (arena_mark){0};

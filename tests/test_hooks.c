@@ -290,6 +290,28 @@ static void test_hooked_leaf_of_a_scope(void **state)
     tg_free(v);
 }
 
+/* A leaf hooked outside any scope and hooked again in a scope: the
+ * scope's hook runs after the older one while the scope is open, and ends
+ * with the scope; a hook registered after it joins the older one. */
+static void test_leaf_hooked_again_in_a_scope(void **state)
+{
+    (void)state;
+    double three = 3;
+    tg_tensor *w = w_leaf();
+    assert_int_equal(tg_register_hook(w, scale_by, &three), 0);
+    tg_scope *s = tg_scope_begin();
+    assert_int_equal(tg_register_hook(w, add_one, NULL), 0);
+    assert_int_equal(tg_backward(tg_sum(w, 0, NULL, false), NULL), 0);
+    assert_near(tg_get(w->grad, (int64_t[]){0}), 1 * 3 + 1, 0); /* (1 + 1) * 3 in the other order */
+    assert_int_equal(tg_scope_end(s), 0);
+    assert_int_equal(tg_register_hook(w, add_one, NULL), 0);
+    tg_tensor *loss = tg_sum(w, 0, NULL, false);
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    assert_near(tg_get(w->grad, (int64_t[]){0}), 4 + (1 * 3 + 1), 0); /* the scope's hook is gone */
+    tg_free(loss);
+    tg_free(w);
+}
+
 static void test_hook_errors(void **state)
 {
     (void)state;
@@ -334,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_freed_hooked_leaf),
         cmocka_unit_test(test_hooked_leaf_of_a_scope),
         cmocka_unit_test(test_hooked_leaf_freed_with_its_graph),
+        cmocka_unit_test(test_leaf_hooked_again_in_a_scope),
         cmocka_unit_test(test_hook_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
