@@ -517,6 +517,15 @@ int tg_register_hook(tg_tensor *t, tg_hook_fn fn, void *ctx)
     if (t->node == &lost_node || (t->node && t->node->tombstone))
         return tg_fail("tg_register_hook: the graph that made this tensor is gone (%s); no backward can reach it",
                        t->node == &lost_node ? "its recording ran out of memory" : "released by an earlier backward");
+    /* The hook lives in the innermost scope's memory, so it cannot hang off
+     * a node an outer scope made: that node would keep it past its end. */
+    tg_node *mark = tg__scope_tape_mark(), *n = tape_tail;
+    if (t->node && mark) {
+        while (n && n != mark && n != t->node) n = n->prev;
+        if (n != t->node || n == mark)
+            return tg_fail("tg_register_hook: the tensor was made outside the innermost open scope, whose end "
+                           "would take the hook with it; register the hook in the scope that made the tensor");
+    }
     tg_node *node = t->node ? t->node : leaf_hook_node(t);
     tg_hook *hook = node ? tg__arena_alloc(sizeof *hook) : NULL;
     if (!hook) return tg_fail("tg_register_hook: out of memory");

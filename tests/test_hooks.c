@@ -310,6 +310,18 @@ static void test_leaf_hooked_again_in_a_scope(void **state)
     assert_near(tg_get(w->grad, (int64_t[]){0}), 4 + (1 * 3 + 1), 0); /* the scope's hook is gone */
     tg_free(loss);
     tg_free(w);
+    /* a tensor made by an op in an outer scope takes no hook in an inner one */
+    tg_scope *outer = tg_scope_begin();
+    tg_tensor *v = w_leaf(), *h = tg_mul(v, v);
+    s = tg_scope_begin();
+    assert_int_equal(tg_register_hook(h, add_one, NULL), -1);
+    assert_error_contains("tg_register_hook: the tensor was made outside the innermost open scope");
+    assert_int_equal(tg_register_hook(v, add_one, NULL), 0); /* a leaf's ends with this scope */
+    assert_int_equal(tg_scope_end(s), 0);
+    assert_int_equal(tg_register_hook(h, scale_by, &three), 0);
+    assert_int_equal(tg_backward(tg_sum(h, 0, NULL, false), NULL), 0);
+    assert_near(tg_get(v->grad, (int64_t[]){1}), 3 * 2 * W[1], 1e-15);
+    tg_scope_end(outer);
 }
 
 static void test_hook_errors(void **state)
