@@ -514,7 +514,10 @@ int tg_register_hook(tg_tensor *t, tg_hook_fn fn, void *ctx)
     if (!t->requires_grad)
         return tg_fail("tg_register_hook: cannot register a hook on a tensor that doesn't require gradient");
     if (!fn) return tg_fail("tg_register_hook: fn is NULL");
-    if (t->node == &lost_node || (t->node && t->node->tombstone))
+    /* A released node's hooks could never run, and outside scopes they
+     * would not outlive it: one made before the base level's floor stays
+     * while the arena above the floor, where they would be, is reused. */
+    if (t->node && t->node->released)
         return tg_fail("tg_register_hook: the graph that made this tensor is gone (%s); no backward can reach it",
                        t->node == &lost_node ? "its recording ran out of memory" : "released by an earlier backward");
     /* The hook lives in the innermost scope's memory, so it cannot hang off

@@ -120,9 +120,10 @@ typedef tg_tensor *(*tg_hook_fn)(tg_tensor *t, tg_tensor *grad, void *ctx);
 
 /* PyTorch's register_hook: run fn(t, grad, ctx) on t's gradient in every
  * later backward that reaches t. Returns 0, or -1 with a message if t does
- * not require grad, fn is NULL, no backward can reach t any more (the
- * base-level graph that made it was released and freed, <tapegrad/scope.h>),
- * or t was made by an op outside the innermost open scope. */
+ * not require grad, fn is NULL, no backward can reach t any more (a
+ * backward without retain released the graph that made it, or its
+ * recording ran out of memory), or t was made by an op outside the
+ * innermost open scope. */
 int tg_register_hook(tg_tensor *t, tg_hook_fn fn, void *ctx);
 
 /* PyTorch's retain_grad: keep the gradient of a non-leaf t in t->grad after

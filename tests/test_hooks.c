@@ -324,6 +324,48 @@ static void test_leaf_hooked_again_in_a_scope(void **state)
     tg_scope_end(outer);
 }
 
+/* No hook on a tensor whose graph a backward released: it could never
+ * run. Outside any scope, a node made before the base level's floor (a
+ * leaf's hook raises it) stays after the backward while the arena above
+ * the floor is reused: a hook registered there afterwards walked the
+ * older hooks' reused memory (a hang, once). */
+static void test_hook_after_release(void **state)
+{
+    (void)state;
+    seen first = {0};
+    tg_tensor *w = w_leaf(), *v = w_leaf();
+    tg_tensor *h = tg_mul(w, w);
+    assert_int_equal(tg_register_hook(v, add_one, NULL), 0); /* the floor, past h's node */
+    assert_int_equal(tg_register_hook(h, observe, &first), 0);
+    tg_tensor *loss = tg_sum(h, 0, NULL, false);
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    assert_int_equal(first.calls, 1);
+    assert_near(tg_get(w->grad, (int64_t[]){2}), 2 * W[2], 0);
+    tg_tensor *again = tg_mul(v, v); /* the arena above the floor, used again */
+    assert_int_equal(tg_register_hook(h, observe, &first), -1);
+    assert_error_contains("tg_register_hook: the graph that made this tensor is gone (released by an earlier backward)");
+    assert_int_equal(tg_backward(tg_sum(again, 0, NULL, false), NULL), 0);
+    assert_near(tg_get(v->grad, (int64_t[]){1}), 2 * W[1] + 1, 0);
+    assert_int_equal(first.calls, 1);
+    tg_free(again);
+    tg_free(loss);
+    tg_free(h);
+    tg_free(w);
+    tg_free(v);
+    tg_release_thread_memory();
+    /* in a scope too; kept by a retaining backward, it takes hooks */
+    tg_scope *s = tg_scope_begin();
+    w = w_leaf();
+    h = tg_exp(w);
+    assert_int_equal(tg_backward_retain(tg_sum(h, 0, NULL, false), NULL), 0);
+    assert_int_equal(tg_register_hook(h, observe, &first), 0);
+    assert_int_equal(tg_backward(tg_sum(h, 0, NULL, false), NULL), 0);
+    assert_int_equal(first.calls, 2);
+    assert_int_equal(tg_register_hook(h, observe, &first), -1);
+    assert_error_contains("released by an earlier backward");
+    tg_scope_end(s);
+}
+
 static void test_hook_errors(void **state)
 {
     (void)state;
@@ -369,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_hooked_leaf_of_a_scope),
         cmocka_unit_test(test_hooked_leaf_freed_with_its_graph),
         cmocka_unit_test(test_leaf_hooked_again_in_a_scope),
+        cmocka_unit_test(test_hook_after_release),
         cmocka_unit_test(test_hook_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

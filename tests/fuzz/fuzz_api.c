@@ -20,7 +20,9 @@
  * hooked leaf that a graph outside scopes read was freed with it while its
  * hook's node still pointed at it; failed-backward-with-a-retained-grad-
  * outside-scopes: a backward failed by a hook left behind the retained
- * gradient it had made).
+ * gradient it had made; hook-on-a-released-tensor-outside-scopes: a hook
+ * registered on a tensor after a backward released its graph walked the
+ * older hooks in arena memory in use again, and looped).
  *
  * fuzz-seeds: tests/fuzz/fuzz_api_seeds/[a-z]*
  * fuzz-options: -max_len=512 -len_control=0
