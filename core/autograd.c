@@ -672,6 +672,9 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
         if (n->hooks && !(g = hooked_grad(n->out, n->hooks, g))) break;
         for (pass_retained *r = n->retains_grad ? pass_retains : NULL; r; r = r->next)
             if (r->t == n->out) set_home(&r->grad, g);
+        /* A retained gradient is held as it is: the inputs copy it rather
+         * than adopt it and add into it (a leaf input that gets more). */
+        if (n->retains_grad) g->in_grad_slot = true;
         tg_tensor *mark = tg__scope_newest();
         active_grad = g;
         n->backward(n, g);

@@ -156,6 +156,31 @@ static void test_retain_grad(void **state)
     tg_free(w);
 }
 
+/* s = w + 2w: the add hands its gradient on unchanged to both inputs, and w
+ * gets more through the other one. The gradient retained on s stays
+ * dloss/ds = 1 (as torch's), not w's sum of 3. */
+static void test_retained_gradient_passed_on_to_a_leaf(void **state)
+{
+    (void)state;
+    tg_tensor *w = w_leaf();
+    tg_scope *sc = tg_scope_begin();
+    tg_tensor *s = tg_add(w, tg_mul_scalar(w, 2.0));
+    assert_int_equal(tg_retain_grad(s), 0);
+    assert_int_equal(tg_backward_retain(tg_sum(s, 0, NULL, false), NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_near(tg_get(s->grad, (int64_t[]){i}), 1.0, 0);
+        assert_near(tg_get(w->grad, (int64_t[]){i}), 3.0, 0);
+    }
+    /* A second backward adds into both as before. */
+    assert_int_equal(tg_backward(tg_sum(s, 0, NULL, false), NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_near(tg_get(s->grad, (int64_t[]){i}), 2.0, 0);
+        assert_near(tg_get(w->grad, (int64_t[]){i}), 6.0, 0);
+    }
+    tg_scope_end(sc);
+    tg_free(w);
+}
+
 /* A hook on a view changes what reaches the region of its base; the base's
  * retained gradient is taken after its own hooks. */
 static void test_hook_on_view(void **state)
@@ -405,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_hook_scales_leaf_gradients),
         cmocka_unit_test(test_zero_hook_equals_detach),
         cmocka_unit_test(test_retain_grad),
+        cmocka_unit_test(test_retained_gradient_passed_on_to_a_leaf),
         cmocka_unit_test(test_hook_on_view),
         cmocka_unit_test(test_leaf_hook),
         cmocka_unit_test(test_freed_hooked_leaf),
