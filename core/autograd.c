@@ -669,7 +669,14 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
             break;
         }
         if (!unmodified(n)) break;
-        if (n->hooks && !(g = hooked_grad(n->out, n->hooks, g))) break;
+        if (n->hooks) {
+            tg_tensor *shown = g;
+            if (!(g = hooked_grad(n->out, n->hooks, g))) break;
+            /* A hook's own result may share the caller's memory (tg_contiguous
+             * or a view of a tensor it holds): the inputs copy it rather than
+             * adopt it and add into it. */
+            if (g != shown) g->in_grad_slot = true;
+        }
         for (pass_retained *r = n->retains_grad ? pass_retains : NULL; r; r = r->next)
             if (r->t == n->out) set_home(&r->grad, g);
         /* A retained gradient is held as it is: the inputs copy it rather

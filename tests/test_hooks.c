@@ -181,6 +181,34 @@ static void test_retained_gradient_passed_on_to_a_leaf(void **state)
     tg_free(w);
 }
 
+/* Replaces the gradient with a tensor sharing the caller's memory. */
+static tg_tensor *replace_with(tg_tensor *t, tg_tensor *grad, void *ctx)
+{
+    (void)t;
+    (void)grad;
+    return tg_contiguous(ctx);
+}
+
+/* A hook on s = w + 2w returns a new header over a tensor the caller holds;
+ * w takes that gradient and more through the other input, and the caller's
+ * tensor keeps its values, as torch leaves a hook's result alone. */
+static void test_hook_result_sharing_memory_is_left_alone(void **state)
+{
+    (void)state;
+    tg_tensor *w = w_leaf();
+    tg_scope *sc = tg_scope_begin();
+    tg_tensor *fixed = tg_ones(TG_F64, 1, (int64_t[]){3});
+    tg_tensor *s = tg_add(w, tg_mul_scalar(w, 2.0));
+    assert_int_equal(tg_register_hook(s, replace_with, fixed), 0);
+    assert_int_equal(tg_backward(tg_sum(s, 0, NULL, false), NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_near(tg_get(fixed, (int64_t[]){i}), 1.0, 0);
+        assert_near(tg_get(w->grad, (int64_t[]){i}), 3.0, 0);
+    }
+    tg_scope_end(sc);
+    tg_free(w);
+}
+
 /* A hook on a view changes what reaches the region of its base; the base's
  * retained gradient is taken after its own hooks. */
 static void test_hook_on_view(void **state)
@@ -431,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_zero_hook_equals_detach),
         cmocka_unit_test(test_retain_grad),
         cmocka_unit_test(test_retained_gradient_passed_on_to_a_leaf),
+        cmocka_unit_test(test_hook_result_sharing_memory_is_left_alone),
         cmocka_unit_test(test_hook_on_view),
         cmocka_unit_test(test_leaf_hook),
         cmocka_unit_test(test_freed_hooked_leaf),
