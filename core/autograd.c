@@ -571,13 +571,14 @@ static int prepare_retained(tg_tensor *t)
 }
 
 /* After the pass: add the retained gradients (status 0), or take back the
- * buffers made for a pass that failed (freed: outside any scope they are
- * persistent; tg_free leaves a scope's to the scope). */
+ * buffers made for a pass that failed or for tensors it did not reach,
+ * whose .grad stays NULL as a leaf's does (freed: outside any scope they
+ * are persistent; tg_free leaves a scope's to the scope). */
 static void finish_retained(int status)
 {
     for (pass_retained *r = pass_retains; r; r = r->next) {
         if (status == 0 && r->grad) tg_add_(r->t->grad, r->grad, 1.0);
-        else if (status < 0 && r->made_grad) {
+        else if (r->made_grad) {
             tg_free(r->t->grad);
             r->t->grad = NULL;
         }

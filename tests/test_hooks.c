@@ -181,6 +181,26 @@ static void test_retained_gradient_passed_on_to_a_leaf(void **state)
     tg_free(w);
 }
 
+/* A retained tensor that a backward does not reach keeps a NULL .grad, as
+ * torch's stays None and a leaf's does; one reached later gets it then. */
+static void test_retained_gradient_not_reached(void **state)
+{
+    (void)state;
+    tg_tensor *w = w_leaf();
+    tg_scope *sc = tg_scope_begin();
+    tg_tensor *a = tg_mul_scalar(w, 2.0), *b = tg_mul_scalar(w, 3.0);
+    assert_int_equal(tg_retain_grad(a), 0);
+    assert_int_equal(tg_retain_grad(b), 0);
+    assert_int_equal(tg_backward(tg_sum(b, 0, NULL, false), NULL), 0);
+    assert_null(a->grad);
+    assert_near(tg_get(b->grad, (int64_t[]){0}), 1.0, 0);
+    assert_int_equal(tg_backward(tg_sum(a, 0, NULL, false), NULL), 0);
+    assert_near(tg_get(a->grad, (int64_t[]){0}), 1.0, 0);
+    assert_near(tg_get(w->grad, (int64_t[]){0}), 5.0, 0);
+    tg_scope_end(sc);
+    tg_free(w);
+}
+
 /* Replaces the gradient with a tensor sharing the caller's memory. */
 static tg_tensor *replace_with(tg_tensor *t, tg_tensor *grad, void *ctx)
 {
@@ -460,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_retain_grad),
         cmocka_unit_test(test_retained_gradient_passed_on_to_a_leaf),
         cmocka_unit_test(test_hook_result_sharing_memory_is_left_alone),
+        cmocka_unit_test(test_retained_gradient_not_reached),
         cmocka_unit_test(test_hook_on_view),
         cmocka_unit_test(test_leaf_hook),
         cmocka_unit_test(test_freed_hooked_leaf),
