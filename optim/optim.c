@@ -454,7 +454,7 @@ typedef struct {
     int slot;   /* -1: step */
 } entry_ref;
 
-static bool parse_entry(const tg_optim *o, const int *order, const tg_param *e, entry_ref *ref)
+static bool parse_entry(const tg_optim *o, const int *order, const tg_param *e, bool restore, entry_ref *ref)
 {
     const char *fn = "tg_optim_state_import", *rest;
     const tg_tensor *t = e->tensor;
@@ -470,8 +470,10 @@ static bool parse_entry(const tg_optim *o, const int *order, const tg_param *e, 
         double lr = tg_numel(t) == 1 ? tg_item(t) : NAN;
         /* Not lr >= 0: a chain of schedules can take an lr below 0 (a
          * CosineAnnealingLR after an ExponentialLR took it below eta_min),
-         * as in PyTorch, and a checkpoint must load what save wrote. */
-        if (isnan(lr)) return TG__REJECT("%s: entry '%s' must hold one learning rate, not NaN", fn, e->name);
+         * as in PyTorch, and a checkpoint must load what save wrote. A
+         * restore puts back a NaN that a schedule wrote (a LambdaLR whose
+         * function returned NaN), which import refuses. */
+        if (isnan(lr) && !restore) return TG__REJECT("%s: entry '%s' must hold one learning rate, not NaN", fn, e->name);
         *ref = (entry_ref){true, g, 0};
         return true;
     }
@@ -505,7 +507,7 @@ unknown:
     return TG__REJECT("%s: unexpected entry '%s' for %s with these options", fn, e->name, o->name + 3);
 }
 
-int tg_optim_state_import(tg_optim *o, const tg_params *in)
+static int import_state(tg_optim *o, const tg_params *in, bool restore)
 {
     const char *fn = "tg_optim_state_import";
     if (!o || !in) return tg_fail("%s: NULL optimizer or input collection", fn);
@@ -522,7 +524,7 @@ int tg_optim_state_import(tg_optim *o, const tg_params *in)
     rank = order + o->n_params;
     torch_order(o, order, rank);
     for (int j = 0; j < in->count; j++) {
-        if (!parse_entry(o, order, &in->items[j], &refs[j])) goto done;
+        if (!parse_entry(o, order, &in->items[j], restore, &refs[j])) goto done;
         if (refs[j].is_lr) continue;
         unsigned char *mark = &seen[refs[j].index * stride + 1 + refs[j].slot];
         if (*mark) {
@@ -574,3 +576,7 @@ done:
     free(order);
     return status;
 }
+
+int tg_optim_state_import(tg_optim *o, const tg_params *in) { return import_state(o, in, false); }
+
+int tg__optim_state_restore(tg_optim *o, const tg_params *in) { return import_state(o, in, true); }

@@ -348,6 +348,45 @@ static void test_failed_loads_change_nothing(void **state)
     run_free(&r);
 }
 
+/* A schedule's factor that makes the learning rate NaN from epoch 1, as
+ * PyTorch's LambdaLR lets one do. */
+static double nan_from_one(int64_t epoch, int group, void *user)
+{
+    (void)group;
+    (void)user;
+    return epoch >= 1 ? NAN : 1.0;
+}
+
+/* A failed load puts back an optimizer whose learning rate a schedule made
+ * NaN, which tg_optim_state_import refuses, and reports the failure itself. */
+static void test_failed_load_keeps_a_nan_learning_rate(void **state)
+{
+    (void)state;
+    run saved = run_new(1, 8, false);
+    train_step(&saved);
+    tg_checkpoint ck = {&saved.params, saved.opt, NULL, 1, 0};
+    assert_int_equal(tg_checkpoint_save(scratch("nosched.ckpt"), &ck), 0);
+
+    run r = run_new(2, 8, false);
+    train_step(&r);
+    tg_sched *nan = tg_sched_lambda_lr(r.opt, nan_from_one, NULL);
+    assert_int_equal(tg_sched_step(nan), 0);
+    assert_true(isnan(tg_optim_get_lr(r.opt, 0)));
+    tg_tensor *extra = tg_param_full(TG_F32, 1, (int64_t[]){2}, 1.0);
+    tg_params_add(&r.params, NULL, "extra", extra);
+    everything before = everything_of(&r);
+    tg_checkpoint target = {&r.params, r.opt, NULL, 0, 0};
+    assert_int_equal(tg_checkpoint_load(scratch("nosched.ckpt"), &target), -1);
+    assert_error_contains("Missing key(s) in state_dict: \"extra\".");
+    assert_unchanged(&r, &before);
+    assert_true(isnan(tg_optim_get_lr(r.opt, 0)));
+    r.params.count--;
+    tg_free(extra);
+    tg_sched_free(nan);
+    run_free(&saved);
+    run_free(&r);
+}
+
 /* Rewrite run.ckpt as bad.ckpt with entry `name` replaced by t (or added). */
 static void rewrite(const char *name, tg_tensor *t)
 {
@@ -430,6 +469,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_resume_is_bit_exact, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_failed_loads_change_nothing, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_load_keeps_a_nan_learning_rate, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_bad_checkpoints, scratch_setup, scratch_teardown),
         cmocka_unit_test(test_rng_state),
         cmocka_unit_test(test_optimizer_state_numbering),
