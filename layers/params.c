@@ -15,8 +15,8 @@ int tg_params_add(tg_params *p, const char *prefix, const char *name, tg_tensor 
     int n = prefix && *prefix ? snprintf(full, sizeof full, "%s.%s", prefix, name)
                               : snprintf(full, sizeof full, "%s", name);
     if (n < 0 || n >= (int)sizeof full)
-        return tg_fail("tg_params_add: name '%s.%s' is longer than %d characters", prefix ? prefix : "", name,
-                       TG_PARAM_NAME_MAX - 1);
+        return tg_fail("tg_params_add: name '%s%s%s' is longer than %d characters", prefix && *prefix ? prefix : "",
+                       prefix && *prefix ? "." : "", name, TG_PARAM_NAME_MAX - 1);
     if (tg_params_find(p, full)) return tg_fail("tg_params_add: duplicate parameter name '%s'", full);
     if (p->count == p->capacity) {
         int cap = p->capacity ? 2 * p->capacity : 16;

@@ -24,7 +24,11 @@ static void test_layers(void **state)
     EXPECT_FAIL(tg_params_add(NULL, NULL, "w", w), -1, "tg_params_add");
     EXPECT_FAIL(tg_params_add(&p, NULL, NULL, w), -1, "tg_params_add");
     EXPECT_FAIL(tg_params_add(&p, NULL, "w", NULL), -1, "tg_params_add");
-    EXPECT_FAIL(tg_params_add(&p, long_name, "w", w), -1, "tg_params_add");
+    EXPECT_FAIL(tg_params_add(&p, long_name, "w", w), -1, "tg_params_add: name 'aaaa");
+    assert_error_contains("aaaa.w' is longer than 127 characters");
+    /* no prefix: the name alone, with no '.' before it */
+    EXPECT_FAIL(tg_params_add(&p, NULL, long_name, w), -1, "tg_params_add: name 'aaaa");
+    EXPECT_FAIL(tg_params_add(&p, "", long_name, w), -1, "tg_params_add: name 'aaaa");
     assert_int_equal(tg_params_add(&p, NULL, "w", w), 0);
     EXPECT_FAIL(tg_params_add(&p, "", "w", w), -1, "tg_params_add");
     EXPECT_FAIL(tg_params_extend(NULL, "a", &p), -1, "tg_params_extend");
