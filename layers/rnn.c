@@ -664,8 +664,8 @@ static tg_tensor *cell_step(const char *fn, tg_cell_layer *layer, tg_tensor *x, 
         return tg_error("%s: input is %s but the cell's parameters are %s", fn, tg_dtype_name(x->dtype),
                         tg_dtype_name(rnn->config.dtype));
     if (n < 0 || n > rnn->n_states || (n > 0 && !states))
-        return tg_error("%s: cell '%s' has %d state%s, got %d", fn, layer->cell->name, rnn->n_states,
-                        rnn->n_states > 1 ? "s" : "", n);
+        return tg_error("%s: cell '%s' has %d state%s, got %d%s", fn, layer->cell->name, rnn->n_states,
+                        rnn->n_states > 1 ? "s" : "", n, n > 0 && !states ? " in a NULL array" : "");
     if (!next && rnn->n_states > 1)
         return tg_error("%s: cell '%s' has %d states: pass next to receive the new ones", fn, layer->cell->name,
                         rnn->n_states);

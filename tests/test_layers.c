@@ -396,6 +396,8 @@ static void test_cell_errors(void **state)
     assert_error_contains("cell 'LSTM' has 2 states: pass next");
     assert_null(tg_cell_layer_forward(gru, x, 2, (tg_tensor *[]){NULL, tg_zeros(TG_F32, 2, (int64_t[]){3, 5})}, NULL));
     assert_error_contains("cell 'GRU' has 1 state, got 2");
+    assert_null(tg_cell_layer_forward(lstm, x, 2, NULL, next));
+    assert_error_contains("cell 'LSTM' has 2 states, got 2 in a NULL array");
     assert_null(tg_cell_layer_forward(gru, tg_zeros(TG_F64, 2, (int64_t[]){3, 7}), 0, NULL, NULL));
     assert_error_contains("float64");
     /* unbatched, zero state */
