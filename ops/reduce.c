@@ -19,7 +19,7 @@ static int reduce_mask(const char *fn, const tg_tensor *x, int ndims, const int 
     for (int i = 0; i < ndims; i++) {
         int d = tg__dim(fn, dims[i], x->ndim);
         if (d < 0) return -1;
-        if (mask[d] && x->ndim > 0)
+        if (mask[d])
             return tg_fail("%s: dim %d appears multiple times in the list of dims", fn, dims[i]);
         mask[d] = true;
     }

@@ -453,6 +453,16 @@ static void test_bad_input(void **state)
         assert_null(OPS[i].fn(NULL, 0, NULL, false));
         assert_string_equal(tg_last_error(), "");
     }
+    /* A 0-dim tensor takes dim 0 or -1, once: torch refuses both twice. */
+    tg_tensor *scalar = tg_scalar(TG_F64, 2.0);
+    int zero_twice[2] = {0, 0}, zero_and_last[2] = {0, -1};
+    for (int i = 0; i < N_OPS; i++) {
+        tg_clear_error();
+        assert_null(OPS[i].fn(scalar, 2, zero_twice, false));
+        assert_error_contains("dim 0 appears multiple times in the list of dims");
+        assert_null(OPS[i].fn(scalar, 2, zero_and_last, true));
+        assert_error_contains("dim -1 appears multiple times in the list of dims");
+    }
     assert_null(tg_max_dim(x, -3, false, NULL));
     assert_error_contains("tg_max_dim: Dimension out of range");
     assert_null(tg_min_dim(i64, 0, false, NULL));
