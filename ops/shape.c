@@ -39,12 +39,17 @@ static tg_tensor with_leading_dims(const tg_tensor *t, int ndim)
 
 /* --- cat, stack -------------------------------------------------------------
  * y = [x0, x1, ...] along dim;  dx_i = the slice of g that x_i filled */
+/* torch.cat skips 1-D tensors of size 0 whatever the others' shapes, the
+ * "no tensor" of older PyTorch versions. */
+static bool legacy_empty(const tg_tensor *t) { return t->ndim == 1 && t->shape[0] == 0; }
+
 static void cat_backward(tg_node *n, tg_tensor *g)
 {
     int dim = (int)n->iarg[0];
     int64_t start = 0;
     for (int i = 0; i < n->n_inputs; i++) {
         tg_tensor *x = n->inputs[i];
+        if (legacy_empty(x) && g->ndim != 1) continue;
         int64_t len = x->shape[dim];
         if (tg_needs_grad(x)) tg_accum_grad(x, tg_narrow(g, dim, start, len));
         start += len;
@@ -67,20 +72,27 @@ tg_tensor *tg_cat(int n, tg_tensor *const *ts, int dim)
 {
     const char *fn = "tg_cat";
     if (!same_dtype_all(fn, ts, n)) return NULL;
-    const tg_tensor *first = ts[0];
-    if (first->ndim == 0) return tg_error("%s: zero-dimensional tensor (at position 0) cannot be concatenated", fn);
-    int d = tg__dim(fn, dim, first->ndim);
+    for (int i = 0; i < n; i++)
+        if (ts[i]->ndim == 0)
+            return tg_error("%s: zero-dimensional tensor (at position %d) cannot be concatenated", fn, i);
+    /* The first tensor that is not a legacy empty one sets the shape and
+     * the range of dim; with none, the result is one of them, (0). */
+    int ref = 0;
+    while (ref < n && legacy_empty(ts[ref])) ref++;
+    const tg_tensor *first = ts[ref < n ? ref : 0];
+    int d = ref < n ? tg__dim(fn, dim, first->ndim) : 0;
     if (d < 0) return NULL;
     int64_t shape[TG_MAX_DIMS];
     memcpy(shape, first->shape, sizeof shape);
     shape[d] = 0;
     for (int i = 0; i < n; i++) {
+        if (legacy_empty(ts[i]) && first->ndim != 1) continue;
         bool ok = ts[i]->ndim == first->ndim;
         for (int k = 0; ok && k < first->ndim; k++) ok = k == d || ts[i]->shape[k] == first->shape[k];
         if (!ok) {
             char s1[128], s2[128];
-            return tg_error("%s: Sizes of tensors must match except in dimension %d (tensor 0 is %s, tensor %d is %s)",
-                            fn, d, tg_shape_str(first, s1, sizeof s1), i, tg_shape_str(ts[i], s2, sizeof s2));
+            return tg_error("%s: Sizes of tensors must match except in dimension %d (tensor %d is %s, tensor %d is %s)",
+                            fn, d, ref, tg_shape_str(first, s1, sizeof s1), i, tg_shape_str(ts[i], s2, sizeof s2));
         }
         if (ts[i]->shape[d] > TG_MAX_NUMEL - shape[d])
             return tg_error("%s: the result would have 2^60 or more elements along dim %d (too large)", fn, d);
@@ -91,6 +103,7 @@ tg_tensor *tg_cat(int n, tg_tensor *const *ts, int dim)
     bool was = tg_set_grad_enabled(false);
     int64_t start = 0;
     for (int i = 0; i < n; i++) {
+        if (legacy_empty(ts[i]) && first->ndim != 1) continue;
         tg_tensor part = tg__slice(y, d, start, ts[i]->shape[d]);
         tg_copy_(&part, ts[i]);
         start += ts[i]->shape[d];

@@ -17,7 +17,10 @@ extern "C" {
 #endif
 
 /* Join n tensors along an existing dim; all have one dtype and equal sizes
- * except along dim: (a, k0, b), (a, k1, b), ... -> (a, k0 + k1 + ..., b). */
+ * except along dim: (a, k0, b), (a, k1, b), ... -> (a, k0 + k1 + ..., b).
+ * As in torch.cat, 1-D tensors of size 0 are left out whatever the others'
+ * shapes (dim counts the dims of the first other tensor; with none, the
+ * result has shape (0)). */
 tg_tensor *tg_cat(int n, tg_tensor *const *tensors, int dim);
 /* Join n tensors of one shape along a new dim (0 <= dim <= ndim, or
  * negative): n x (a, b) with dim 1 -> (a, n, b). */

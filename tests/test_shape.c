@@ -284,6 +284,42 @@ static void test_index_select_of_a_scalar(void **state)
     tg_release_thread_memory();
 }
 
+/* torch.cat leaves out 1-D tensors of size 0 whatever the others' shapes
+ * (older PyTorch's "no tensor"): dim is checked against the others, and
+ * they receive no gradient. */
+static void test_cat_skips_legacy_empty(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *empty = tg_requires_grad(tg_zeros(TG_F64, 1, (int64_t[]){0}), true);
+    tg_tensor *a = tg_requires_grad(tg_arange(TG_F64, 0, 6, 1), true);
+    tg_tensor *a23 = tg_reshape(a, 2, (int64_t[]){2, 3});
+    tg_tensor *b = tg_full(TG_F64, 2, (int64_t[]){2, 1}, 7);
+    tg_tensor *y = tg_cat(4, (tg_tensor *[]){empty, a23, empty, b}, -1);
+    assert_non_null(y);
+    assert_int_equal(y->ndim, 2);
+    assert_int_equal(y->shape[0], 2);
+    assert_int_equal(y->shape[1], 4);
+    const double want[8] = {0, 1, 2, 7, 3, 4, 5, 7};
+    for (int i = 0; i < 8; i++) assert_true(tg_get(y, (int64_t[]){i / 4, i % 4}) == want[i]);
+    assert_int_equal(tg_backward(tg_sum(tg_mul(y, y), 0, NULL, false), NULL), 0);
+    for (int i = 0; i < 6; i++) assert_true(tg_get(a->grad, (int64_t[]){i}) == 2.0 * i);
+    assert_int_equal(tg_numel(empty->grad), 0);
+    /* dim counts the dims of the others; only legacy empty ones give (0) */
+    assert_null(tg_cat(2, (tg_tensor *[]){empty, a23}, 2));
+    assert_error_contains("tg_cat: Dimension out of range (expected to be in range of [-2, 1], but got 2)");
+    tg_tensor *none = tg_cat(2, (tg_tensor *[]){empty, empty}, 3);
+    assert_non_null(none);
+    assert_int_equal(none->ndim, 1);
+    assert_int_equal(none->shape[0], 0);
+    /* a (1, 0) tensor is empty but not left out; nor is a 0-dim one */
+    assert_null(tg_cat(2, (tg_tensor *[]){tg_zeros(TG_F64, 2, (int64_t[]){1, 0}), a23}, 0));
+    assert_error_contains("tg_cat: Sizes of tensors must match except in dimension 0 (tensor 0 is [1,0], tensor 1 is [2,3])");
+    assert_null(tg_cat(2, (tg_tensor *[]){empty, tg_scalar(TG_F64, 1)}, 0));
+    assert_error_contains("tg_cat: zero-dimensional tensor (at position 1) cannot be concatenated");
+    tg_scope_end(s);
+}
+
 /* A NULL shape, dims or amounts array is named as such; the messages said
  * "invalid ndim 2" or "must be divisible by 2 (got 2)". */
 static void test_null_arrays_named(void **state)
@@ -401,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_embedding_padding_and_duplicates),
         cmocka_unit_test(test_outside_scope),
         cmocka_unit_test(test_index_select_of_a_scalar),
+        cmocka_unit_test(test_cat_skips_legacy_empty),
         cmocka_unit_test(test_null_arrays_named),
         cmocka_unit_test(test_bad_inputs),
     };
