@@ -557,8 +557,12 @@ static tg_tensor *logsumexp_impl(tg_tensor *x, int ndims, const int *dims, bool 
 KERNEL2(sgn_times, g, x, x > 0 ? g : (x < 0 ? -g : 0 * g))
 KERNEL3(norm2_grad, g, x, y, y == 0 ? 0 : g * (x / y))
 /* x = 0 gives 0 unless the norm is NaN, which reaches every element as in
- * torch (its scale g / y^(p-1) is NaN there) */
-KERNEL3(normp_grad, g, x, y, y == 0 || (x == 0 && y == y) ? 0 : (x > 0 ? g : (x < 0 ? -g : 0 * g)) * pow(fabs(x) / y, c[0] - 1))
+ * torch (its scale g / y^(p-1) is NaN there), or infinite with p < 1, where
+ * torch's scale is g y^(1-p) and its 0 at x = 0 times that is NaN */
+KERNEL3(normp_grad, g, x, y,
+        y == 0 || (x == 0 && y == y && !(c[0] < 1 && isinf(y)))
+            ? 0
+            : (x > 0 ? g : (x < 0 ? -g : 0 * g)) * pow(fabs(x) / y, c[0] - 1))
 KERNEL2(abs_max_mask, x, y, (fabs(x) == y || isnan(x)) ? 1 : 0)
 
 static void norm_backward(tg_node *n, tg_tensor *g)

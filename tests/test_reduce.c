@@ -309,7 +309,7 @@ static void test_norm_of_tiny_values(void **state)
 
 /* A NaN norm makes every element's gradient NaN, zeros too; an infinite
  * one leaves finite elements 0 and the infinite one NaN (torch 1.13's
- * values, p = 3 and 1.5). */
+ * values, p = 3 and 1.5), but for p < 1 see below. */
 static void test_norm_gradient_of_nonfinite_norms(void **state)
 {
     (void)state;
@@ -326,6 +326,19 @@ static void test_norm_gradient_of_nonfinite_norms(void **state)
         assert_true(tg_get(y->grad, (int64_t[]){2}) == 0);
         tg_scope_end(s);
     }
+    /* p < 1 scales by g y^(1-p): an infinite norm makes zeros NaN and
+     * finite elements infinite (torch 1.13, p = 0.5) */
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *y = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){0, INFINITY, 1}), true);
+    assert_int_equal(tg_backward(tg_norm(y, 0.5, 0, NULL, false), NULL), 0);
+    assert_true(isnan(tg_get(y->grad, (int64_t[]){0})));
+    assert_true(isnan(tg_get(y->grad, (int64_t[]){1})));
+    assert_true(tg_get(y->grad, (int64_t[]){2}) == INFINITY);
+    tg_tensor *z = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){0, 0, 4}), true);
+    assert_int_equal(tg_backward(tg_norm(z, 0.5, 0, NULL, false), NULL), 0);
+    assert_true(tg_get(z->grad, (int64_t[]){0}) == 0 && tg_get(z->grad, (int64_t[]){1}) == 0);
+    assert_near(tg_get(z->grad, (int64_t[]){2}), 1.0, 1e-15);
+    tg_scope_end(s);
 }
 
 static void test_empty_and_scalar(void **state)
