@@ -2,6 +2,7 @@
  * on headers built on the stack (regions, flipped strides), so every op
  * handles any strides and its backward adds into the input's gradient
  * buffer in place. */
+#include <stdio.h>
 #include <string.h>
 
 #include "../core/internal.h"
@@ -456,11 +457,12 @@ static bool index_fits(const char *fn, const tg_tensor *index, const tg_tensor *
     if (index->ndim != t->ndim)
         return TG__REJECT("%s: Index tensor must have the same number of dimensions as %s tensor (index %s, %s %s)", fn,
                           what, tg_shape_str(index, s1, sizeof s1), what, tg_shape_str(t, s2, sizeof s2));
+    char apart[48] = "";
+    if (skip_dim) snprintf(apart, sizeof apart, " apart from dimension %d", dim);
     for (int d = 0; d < t->ndim; d++)
         if ((d != dim || !skip_dim) && index->shape[d] > t->shape[d])
             return TG__REJECT("%s: Size does not match at dimension %d expected index %s to be smaller than %s %s%s", fn, d,
-                              tg_shape_str(index, s1, sizeof s1), what, tg_shape_str(t, s2, sizeof s2),
-                              skip_dim ? " apart from dimension dim" : "");
+                              tg_shape_str(index, s1, sizeof s1), what, tg_shape_str(t, s2, sizeof s2), apart);
     return true;
 }
 

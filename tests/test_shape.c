@@ -387,7 +387,8 @@ static void test_bad_inputs(void **state)
     assert_null(tg_gather(x, 1, idx));
     assert_error_contains("tg_gather: Index tensor must have the same number of dimensions as input tensor");
     assert_null(tg_gather(x, 1, tg_zeros(TG_I64, 2, (int64_t[]){4, 1})));
-    assert_error_contains("tg_gather: Size does not match at dimension 0");
+    assert_error_contains("tg_gather: Size does not match at dimension 0 expected index [4,1] to be smaller than input "
+                          "[3,4] apart from dimension 1");
     assert_null(tg_gather(x, 1, tg_zeros(TG_F64, 2, (int64_t[]){2, 2})));
     assert_error_contains("tg_gather: expected an index tensor of dtype int64, got float64");
 
@@ -397,6 +398,9 @@ static void test_bad_inputs(void **state)
     assert_null(tg_scatter_add(x, 1, tg_zeros(TG_I64, 2, (int64_t[]){2, 3}), src));
     assert_error_contains("tg_scatter_add: Size does not match at dimension 1");
     assert_error_contains("expected index [2,3] to be smaller than src [2,2]");
+    assert_null(tg_scatter_add(x, 1, tg_zeros(TG_I64, 2, (int64_t[]){4, 1}), tg_ones(TG_F32, 2, (int64_t[]){4, 1})));
+    assert_error_contains("tg_scatter_add: Size does not match at dimension 0 expected index [4,1] to be smaller than "
+                          "self [3,4] apart from dimension 1");
     assert_null(tg_scatter_add(x, 1, tg_zeros(TG_I64, 2, (int64_t[]){2, 2}), tg_ones(TG_F64, 2, (int64_t[]){2, 2})));
     assert_error_contains("tg_scatter_add: Expected self.dtype to be equal to src.dtype");
 
