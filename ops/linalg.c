@@ -154,7 +154,10 @@ tg_tensor *tg_outer(tg_tensor *a, tg_tensor *b)
                         tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
     tg_tensor *in[2] = {a, b};
     tg_scope *s = tg__autoscope(2, in);
-    return tg__autoscope_keep(s, tg_mul(tg_unsqueeze(a, 1), tg_unsqueeze(b, 0)));
+    tg_tensor *y = tg_mul(tg_unsqueeze(a, 1), tg_unsqueeze(b, 0));
+    /* name the function the user called (a result too large for memory) */
+    if (!y) tg_error("tg_outer: %s", tg_last_error());
+    return tg__autoscope_keep(s, y);
 }
 
 /* --- linear ----------------------------------------------------------------

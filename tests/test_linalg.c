@@ -429,6 +429,9 @@ static void test_bad_input(void **state)
     assert_error_contains("tg_outer: expected 1-D inputs, got 2D and 1D");
     assert_null(tg_outer(v3, tg_ones(TG_F64, 1, (int64_t[]){3})));
     assert_error_contains("tg_outer: expected both inputs to have the same dtype");
+    tg_tensor *long_v = tg_expand(tg_ones(TG_F64, 1, (int64_t[]){1}), 1, (int64_t[]){(int64_t)1 << 31});
+    assert_null(tg_outer(long_v, long_v));
+    assert_error_contains("tg_outer: tg_mul: a tensor of shape [2147483648,2147483648] is too large");
     tg_scope_end(s);
 }
 
