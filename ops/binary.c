@@ -121,7 +121,7 @@ tg_tensor *tg_lerp(tg_tensor *start, tg_tensor *end, tg_tensor *weight)
 }
 
 /* y = t + v a b;  dt = g, da = v g b, db = v g a */
-KERNEL3(addcmul, t, a, b, t + c[0] * a * b)
+KERNEL3(addcmul, t, a, b, t + ARG(t, 0) * a * b)
 static void addcmul_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *t = n->inputs[0], *a = n->inputs[1], *b = n->inputs[2];

@@ -3,7 +3,8 @@
  * gate updates. Every op works on F32 and F64 tensors of any strides, returns
  * a new contiguous tensor of the broadcast shape, and is differentiable
  * (comparisons and masks carry no gradient). Formulas and edge cases follow
- * torch (1.13). */
+ * torch (1.13); as there, a double argument (a scalar, a bound, a slope) is
+ * rounded to float first when it meets an F32 tensor. */
 #ifndef TG_ELEMENTWISE_H
 #define TG_ELEMENTWISE_H
 

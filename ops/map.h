@@ -55,6 +55,12 @@
     { (void)x; (void)y; (void)z; (void)c; return (double)(expr); }                                                            \
     TG__ROW_KERNEL(name##_f32, float, 3, name##_el_f32) TG__ROW_KERNEL(name##_f64, double, 3, name##_el_f64)
 
+/* The scalar argument c[k] in the type of operand x (float in a float32
+ * kernel): torch converts a Scalar argument to the tensor's dtype before
+ * using it, so a float32 op multiplies by, and compares with, the float
+ * nearest to the argument (0.1f, 0.7f), not the double. */
+#define ARG(x, k) _Generic((x), float: (float)c[k], default: c[k])
+
 /* The pair of kernels for one op, indexed by dtype (TG_F32 = 0, TG_F64 = 1). */
 typedef struct {
     tg_row_fn k[2];

@@ -91,8 +91,8 @@ UNARY_VMATH(sigmoid, tg_vsigmoid_f32, 1 / (1 + exp(-x)), g * (1 - y) * y)
  * where torch's vectorised and scalar kernels disagree (elu, hardtanh), the
  * vectorised one, which every tensor of more than a few elements gets. */
 UNARY_READING(READS_Y, relu, x < 0 ? 0 : x, y <= 0 ? 0 : g)
-UNARY(leaky_relu, x > 0 ? x : x * c[0], x > 0 ? g : g * c[0])
-UNARY(elu, x > 0 ? x : c[0] * (exp(x) - 1), x > 0 ? g : g * c[0] * exp(x))
+UNARY(leaky_relu, x > 0 ? x : x * ARG(x, 0), x > 0 ? g : g * ARG(g, 0))
+UNARY(elu, x > 0 ? x : ARG(x, 0) * (exp(x) - 1), x > 0 ? g : g * ARG(g, 0) * exp(x))
 /* gelu(x) = x Phi(x);  d/dx = Phi(x) + x phi(x) */
 UNARY(gelu_erf, 0.5 * x * (1 + erf(x * INV_SQRT_2)),
       g * (0.5 * (1 + erf(x * INV_SQRT_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x)))
@@ -102,9 +102,9 @@ UNARY(gelu_tanh, 0.5 * x * (1 + tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
            0.5 * x * (1 - pow(tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)), 2)) * SQRT_2_OVER_PI *
                (1 + 3 * 0.044715 * x * x)))
 /* softplus = log1p(exp(beta x)) / beta, x itself where beta x > threshold */
-UNARY(softplus, x * c[0] > c[1] ? x : log1p(exp(x * c[0])) / c[0],
-      x * c[0] > c[1] ? g : g * exp(x * c[0]) / (exp(x * c[0]) + 1))
-UNARY(hardtanh, x < c[0] ? c[0] : (x > c[1] ? c[1] : x), (x > c[0] && x < c[1]) ? g : 0)
+UNARY(softplus, x * ARG(x, 0) > ARG(x, 1) ? x : log1p(exp(x * ARG(x, 0))) / ARG(x, 0),
+      x * ARG(x, 0) > ARG(x, 1) ? g : g * exp(x * ARG(x, 0)) / (exp(x * ARG(x, 0)) + 1))
+UNARY(hardtanh, x < ARG(x, 0) ? ARG(x, 0) : (x > ARG(x, 1) ? ARG(x, 1) : x), (x > ARG(x, 0) && x < ARG(x, 1)) ? g : 0)
 UNARY(hardsigmoid, x <= -3 ? 0 : (x >= 3 ? 1 : x / 6 + 0.5), (x > -3 && x < 3) ? g / 6 : 0)
 /* NAN bounds mean "unbounded" on that side; the gradient passes where lo <= x <= hi.
  * min(max(x, lo), hi): hi wins where lo > hi, as in torch. */
@@ -113,13 +113,13 @@ static inline double clamp_to(double x, double lo, double hi)
     double y = !isnan(lo) && x < lo ? lo : x;
     return !isnan(hi) && y > hi ? hi : y;
 }
-UNARY(clamp, clamp_to(x, c[0], c[1]),
-      ((isnan(c[0]) || x >= c[0]) && (isnan(c[1]) || x <= c[1])) ? g : 0)
-UNARY_READING(READS_G, add_scalar, x + c[0], g)
-UNARY_READING(READS_G, mul_scalar, x * c[0], g * c[0])
-UNARY_READING(READS_G, rsub_scalar, c[0] - x, -g)
-UNARY_READING(READS_G, sub_scalar, x - c[0], g)
-UNARY_READING(READS_G, div_scalar, x / c[0], g / c[0])
+UNARY(clamp, clamp_to(x, ARG(x, 0), ARG(x, 1)),
+      ((isnan(c[0]) || x >= ARG(x, 0)) && (isnan(c[1]) || x <= ARG(x, 1))) ? g : 0)
+UNARY_READING(READS_G, add_scalar, x + ARG(x, 0), g)
+UNARY_READING(READS_G, mul_scalar, x * ARG(x, 0), g * ARG(g, 0))
+UNARY_READING(READS_G, rsub_scalar, ARG(x, 0) - x, -g)
+UNARY_READING(READS_G, sub_scalar, x - ARG(x, 0), g)
+UNARY_READING(READS_G, div_scalar, x / ARG(x, 0), g / ARG(g, 0))
 
 tg_tensor *tg_neg(tg_tensor *x) { return unary(&neg_op, x, 0, 0); }
 tg_tensor *tg_abs(tg_tensor *x) { return unary(&abs_op, x, 0, 0); }

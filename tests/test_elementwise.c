@@ -216,6 +216,36 @@ static void test_fused_and_selection_golden(void **state)
     for (int i = 0; i < 6; i++) check_golden(cmp[i].name, (const void *)cmp[i].fn, apply_binary, "ab", "");
 }
 
+static tg_tensor *clamp_lo_07(tg_tensor *x) { return tg_clamp(x, 0.7, NAN); }
+static tg_tensor *hardtanh_07(tg_tensor *x) { return tg_hardtanh(x, -0.7, 0.7); }
+static tg_tensor *softplus_b01_t03(tg_tensor *x) { return tg_softplus(x, 0.1, 0.3); }
+static tg_tensor *leaky_01(tg_tensor *x) { return tg_leaky_relu(x, 0.1); }
+static tg_tensor *div_01(tg_tensor *x) { return tg_div_scalar(x, 0.1); }
+
+/* Scalar arguments float32 cannot hold: torch rounds them to float first,
+ * so at x = 0.7f the clamp's gradient passes and hardtanh's does not, and
+ * softplus(3, beta 0.1, threshold 0.3) takes the log1p branch (0.1f * 3 is
+ * not above 0.3f). */
+static void test_scalar_arguments_in_float32(void **state)
+{
+    (void)state;
+    check_golden("clamp_lo_0_7", (const void *)clamp_lo_07, apply_unary, "x", "x");
+    check_golden("hardtanh_hi_0_7", (const void *)hardtanh_07, apply_unary, "x", "x");
+    check_golden("softplus_b0_1_t0_3", (const void *)softplus_b01_t03, apply_unary, "x", "x");
+    check_golden("leaky_relu_0_1", (const void *)leaky_01, apply_unary, "x", "x");
+    check_golden("div_scalar_0_1", (const void *)div_01, apply_unary, "x", "x");
+    /* and multiply by the float nearest the argument: bit for bit as torch */
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_from_array(TG_F32, 1, (int64_t[]){3}, (float[]){3.0f, 7.0f, 0.69f});
+    tg_tensor *y = tg_mul_scalar(x, 0.1), *z = tg_div_scalar(x, 0.1);
+    for (int64_t i = 0; i < 3; i++) {
+        float v = ((const float *)tg_data(x))[i];
+        assert_true(((const float *)tg_data(y))[i] == v * 0.1f);
+        assert_true(((const float *)tg_data(z))[i] == v / 0.1f);
+    }
+    tg_scope_end(s);
+}
+
 /* --- gradcheck ------------------------------------------------------------------ */
 
 typedef struct {
@@ -495,6 +525,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unary_golden),        cmocka_unit_test(test_binary_golden),
         cmocka_unit_test(test_pow_scalar_edges),    cmocka_unit_test(test_fused_and_selection_golden),
+        cmocka_unit_test(test_scalar_arguments_in_float32),
         cmocka_unit_test(test_unary_gradcheck),     cmocka_unit_test(test_binary_gradcheck),
         cmocka_unit_test(test_ternary_gradcheck),   cmocka_unit_test(test_edge_shapes),
         cmocka_unit_test(test_f32_sigmoid_tanh_accuracy),

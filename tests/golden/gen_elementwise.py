@@ -124,4 +124,14 @@ record("lerp_edge", lambda a, b, w: torch.lerp(a, b, w),
         "b": torch.tensor([inf, 2.0, 3.0, -inf, 5.0, inf, -1.0]),
         "w": torch.tensor([-0.906, -0.7, -0.5, 0.25, 1.5, 0.75, -3.0])}, gy=torch.ones(7))
 
+# Scalar arguments that float32 cannot hold (0.7, 0.1, 0.3): torch rounds
+# them to the tensor's dtype first, which decides the float32 gradient at a
+# bound (x = 0.7f) and softplus's branch at beta x = threshold.
+NEAR = torch.tensor([0.7, 0.69, 0.71, -1.0, 3.0, 0.5, 7.0, -0.7])
+record("clamp_lo_0_7", lambda x: x.clamp(0.7, None), {"x": NEAR}, gy=torch.ones(8))
+record("hardtanh_hi_0_7", lambda x: F.hardtanh(x, -0.7, 0.7), {"x": NEAR}, gy=torch.ones(8))
+record("softplus_b0_1_t0_3", lambda x: F.softplus(x, 0.1, 0.3), {"x": NEAR}, gy=torch.ones(8))
+record("leaky_relu_0_1", lambda x: F.leaky_relu(x, 0.1), {"x": NEAR}, gy=torch.ones(8))
+record("div_scalar_0_1", lambda x: x / 0.1, {"x": NEAR}, gy=torch.ones(8))
+
 fx.save()
