@@ -80,7 +80,8 @@ tg_tensor *tg_ge(tg_tensor *a, tg_tensor *b);
 /* mask != 0 ? a : b, broadcasting all three; the gradient flows to the
  * selected side only. */
 tg_tensor *tg_where(tg_tensor *mask, tg_tensor *a, tg_tensor *b);
-/* x with value wherever mask != 0 (mask broadcasts to x); no gradient there. */
+/* x with value wherever mask != 0 (mask and x broadcast together, as in
+ * torch.masked_fill); no gradient there. */
 tg_tensor *tg_masked_fill(tg_tensor *x, tg_tensor *mask, double value);
 
 #ifdef __cplusplus
