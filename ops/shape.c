@@ -50,7 +50,11 @@ static void cat_backward(tg_node *n, tg_tensor *g)
     int64_t start = 0;
     for (int i = 0; i < n->n_inputs; i++) {
         tg_tensor *x = n->inputs[i];
-        if (legacy_empty(x) && g->ndim != 1) continue;
+        if (legacy_empty(x) && g->ndim != 1) {
+            /* torch's gradient for it: empty, like it */
+            if (tg_needs_grad(x)) tg_accum_grad(x, tg_zeros(x->dtype, 1, x->shape));
+            continue;
+        }
         int64_t len = x->shape[dim];
         if (tg_needs_grad(x)) tg_accum_grad(x, tg_narrow(g, dim, start, len));
         start += len;

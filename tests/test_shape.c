@@ -304,6 +304,8 @@ static void test_cat_skips_legacy_empty(void **state)
     for (int i = 0; i < 8; i++) assert_true(tg_get(y, (int64_t[]){i / 4, i % 4}) == want[i]);
     assert_int_equal(tg_backward(tg_sum(tg_mul(y, y), 0, NULL, false), NULL), 0);
     for (int i = 0; i < 6; i++) assert_true(tg_get(a->grad, (int64_t[]){i}) == 2.0 * i);
+    assert_non_null(empty->grad); /* empty, as torch's */
+    assert_int_equal(empty->grad->ndim, 1);
     assert_int_equal(tg_numel(empty->grad), 0);
     /* dim counts the dims of the others; only legacy empty ones give (0) */
     assert_null(tg_cat(2, (tg_tensor *[]){empty, a23}, 2));
