@@ -11,9 +11,10 @@
  *     static double swish_grad(int k, const double *x, const double *beta)
  *     {
  *         double s = 1 / (1 + exp(-beta[0] * x[0]));
- *         return s + beta[0] * x[0] * s * (1 - s);       // k is always 0: one input
+ *         (void)k;                                       // always 0: one input
+ *         return s + beta[0] * x[0] * s * (1 - s);
  *     }
- *     static const tg_map_op swish_op = {"swish", 1, swish_value, swish_grad};
+ *     static const tg_map_op swish_op = {"swish", 1, swish_value, swish_grad, NULL, NULL};
  *
  *     tg_tensor *y = tg_map(&swish_op, 1, &x, 1, &beta);
  *
