@@ -18,8 +18,8 @@
  * recurrent weights start large shows the opposite failure, an exploding
  * gradient, trained with plain SGD with and without tg_clip_grad_norm.
  *
- *     gradient_flow [--hidden H] [--steps N] [--batch B] [--lengths 50,100,200]
- *                   [--plot-t T] [--plot FILE] [--seed S] [--quiet]
+ *     gradient_flow [--hidden H] [--steps N] [--batch B] [--lr LR] [--lengths 50,100,200]
+ *                   [--plot-t T] [--plot FILE] [--explode-scale S] [--seed S] [--quiet]
  */
 #include <errno.h>
 #include <math.h>
