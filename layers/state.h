@@ -18,10 +18,12 @@
  * and dtype (a file's F16 and BF16 load into float32 parameters). On a
  * mismatch the call fails with PyTorch's message listing every offending
  * name ("Missing key(s) in state_dict: ...", "size mismatch for ...") and
- * changes no parameter. Values are then read from the file straight into
- * the parameters; an I/O error during that copy (a disk error, the file cut
- * short since it was checked) is reported and can leave them partly
- * loaded. */
+ * changes no parameter. The message stops at the 1,023 characters that
+ * tg_last_error holds; keys, when given, lists every missing and
+ * unexpected name however many there are. Values are then read from the
+ * file straight into the parameters; an I/O error during that copy (a disk
+ * error, the file cut short since it was checked) is reported and can
+ * leave them partly loaded. */
 #ifndef TG_STATE_H
 #define TG_STATE_H
 
