@@ -140,6 +140,7 @@ refused --time "$charlm" --time nan
 refused --epochs "$charlm" --epochs 99999999999
 refused --seeds "$odyssey" --seeds 0
 refused --lr "$odyssey" --lr
+refused "'bogus'" "$odyssey" --cells NP,bogus --dir "$dir/none"
 refused --seed "$add_a_cell" --seed abc
 refused --dot "$lstm_backward" --dot
 [ -z "$dist_train" ] || refused --batch "$dist_train" --batch 0

@@ -161,6 +161,27 @@ static bool wanted(const char *only, const char *name)
     return false;
 }
 
+/* Every name in the comma-separated list is a cell's; else say which is
+ * not, with the names there are, as for any other bad value. */
+static bool known_cells(const char *only)
+{
+    for (const char *p = only; *p;) {
+        size_t len = strcspn(p, ",");
+        bool found = false;
+        for (int c = 0; c < N_CELLS && !found; c++)
+            found = strlen(CELLS[c].cell->name) == len && !strncmp(p, CELLS[c].cell->name, len);
+        if (!found) {
+            fprintf(stderr, "odyssey: --cells names no cell '%.*s'; the cells are", (int)len, p);
+            for (int c = 0; c < N_CELLS; c++) fprintf(stderr, "%s %s", c ? "," : "", CELLS[c].cell->name);
+            fprintf(stderr, "\n");
+            return false;
+        }
+        p += len;
+        if (*p == ',') p++;
+    }
+    return true;
+}
+
 static void usage(FILE *to, const char *argv0)
 {
     fprintf(to,
@@ -185,7 +206,7 @@ int main(int argc, char **argv)
         bool ok = true;
         if (!strcmp(k, "--dir")) ok = arg_text(prog, argc, argv, &i, &o.dir);
         else if (!strcmp(k, "--svg")) ok = arg_text(prog, argc, argv, &i, &o.svg);
-        else if (!strcmp(k, "--cells")) ok = arg_text(prog, argc, argv, &i, &o.only);
+        else if (!strcmp(k, "--cells")) ok = arg_text(prog, argc, argv, &i, &o.only) && known_cells(o.only);
         else if (!strcmp(k, "--train")) ok = arg_int64(prog, argc, argv, &i, 1, 1000000000, &o.train);
         else if (!strcmp(k, "--test")) ok = arg_int64(prog, argc, argv, &i, 1, 1000000000, &o.test);
         else if (!strcmp(k, "--hidden")) ok = arg_int64(prog, argc, argv, &i, 1, 4096, &o.hidden);
