@@ -265,15 +265,17 @@ tg_tensor *tg_mean(tg_tensor *x, int ndims, const int *dims, bool keepdim)
     return tg__autoscope_keep(s, sum_or_mean("tg_mean", "mean", x, ndims, dims, keepdim, true));
 }
 
-static tg_tensor *sum_to_impl(tg_tensor *x, int ndim, const int64_t *shape)
+/* The dims of x to sum for tg_sum_to(x, ndim, shape), into dims: their
+ * count (0: nothing to sum), or -1 with a message. */
+static int sum_to_dims(tg_tensor *x, int ndim, const int64_t *shape, int *dims)
 {
-    if (!tg__check_float("tg_sum_to", x)) return NULL;
+    if (!tg__check_float("tg_sum_to", x)) return -1;
     if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape))
-        return tg_error("tg_sum_to: expected a shape of 0 to %d dims, got %d dims at %p", TG_MAX_DIMS, ndim,
-                        (const void *)shape);
+        return tg_fail("tg_sum_to: expected a shape of 0 to %d dims, got %d dims at %p", TG_MAX_DIMS, ndim,
+                       (const void *)shape);
     int lead = x->ndim - ndim;
     bool ok = lead >= 0;
-    int dims[TG_MAX_DIMS], nd = 0;
+    int nd = 0;
     for (int d = 0; ok && d < x->ndim; d++) {
         if (d < lead) dims[nd++] = d;
         else if (shape[d - lead] == 1 && x->shape[d] != 1) dims[nd++] = d;
@@ -283,11 +285,10 @@ static tg_tensor *sum_to_impl(tg_tensor *x, int ndim, const int64_t *shape)
         char s[128], t[128];
         tg_tensor target = {.ndim = ndim};
         memcpy(target.shape, shape, sizeof *shape * (size_t)ndim);
-        return tg_error("tg_sum_to: shape %s cannot be summed to shape %s, which does not broadcast to it",
-                        tg_shape_str(x, s, sizeof s), tg_shape_str(&target, t, sizeof t));
+        return tg_fail("tg_sum_to: shape %s cannot be summed to shape %s, which does not broadcast to it",
+                       tg_shape_str(x, s, sizeof s), tg_shape_str(&target, t, sizeof t));
     }
-    if (nd == 0) return tg__alias("tg_sum_to", "sum_to", x);
-    return tg_view(tg_sum(x, nd, dims, true), ndim, shape);
+    return nd;
 }
 
 /* --- variance and standard deviation ------------------------------------------
@@ -630,10 +631,12 @@ tg_tensor *tg_norm(tg_tensor *x, double p, int ndims, const int *dims, bool keep
 
 tg_tensor *tg_sum_to(tg_tensor *x, int ndim, const int64_t *shape)
 {
+    int dims[TG_MAX_DIMS];
+    int nd = sum_to_dims(x, ndim, shape, dims);
+    if (nd < 0) return NULL;
     /* Nothing to sum: the alias over x's storage is the result itself, not
      * a copy made when an op's own scope ends. */
-    if (x && ndim == x->ndim && (ndim == 0 || (shape && memcmp(shape, x->shape, sizeof *shape * (size_t)ndim) == 0)))
-        return sum_to_impl(x, ndim, shape);
+    if (nd == 0) return tg__alias("tg_sum_to", "sum_to", x);
     tg_scope *s = tg__autoscope(1, &x);
-    return tg__autoscope_keep(s, sum_to_impl(x, ndim, shape));
+    return tg__autoscope_keep(s, tg_view(tg_sum(x, nd, dims, true), ndim, shape));
 }
