@@ -228,10 +228,8 @@ int tg_checkpoint_load(const char *path, tg_checkpoint *ck)
         ck->step = *(const int64_t *)tg_data(p.step);
         ck->epoch = *(const int64_t *)tg_data(p.epoch);
     } else {
-        /* Putting back what the objects exported cannot fail: the
-         * optimizer's restore also takes the NaN learning rate that a
-         * schedule can write and that import refuses. */
-        if (optim_changed) tg__optim_state_restore(ck->optim, &p.optim_before);
+        /* Putting back what the objects exported cannot fail. */
+        if (optim_changed) tg_optim_state_import(ck->optim, &p.optim_before);
         if (sched_changed) tg_sched_state_import(ck->sched, &p.sched_before);
     }
     pending_free(&p);

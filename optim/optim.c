@@ -454,7 +454,7 @@ typedef struct {
     int slot;   /* -1: step */
 } entry_ref;
 
-static bool parse_entry(const tg_optim *o, const int *order, const tg_param *e, bool restore, entry_ref *ref)
+static bool parse_entry(const tg_optim *o, const int *order, const tg_param *e, entry_ref *ref)
 {
     const char *fn = "tg_optim_state_import", *rest;
     const tg_tensor *t = e->tensor;
@@ -467,13 +467,15 @@ static bool parse_entry(const tg_optim *o, const int *order, const tg_param *e, 
         if (g < 0 || strcmp(rest, "lr") != 0) goto unknown;
         if (g >= o->n_groups)
             return TG__REJECT("%s: entry '%s': group %d is out of range (the optimizer has %d)", fn, e->name, g, o->n_groups);
-        double lr = tg_numel(t) == 1 ? tg_item(t) : NAN;
-        /* Not lr >= 0: a chain of schedules can take an lr below 0 (a
-         * CosineAnnealingLR after an ExponentialLR took it below eta_min),
-         * as in PyTorch, and a checkpoint must load what save wrote. A
-         * restore puts back a NaN that a schedule wrote (a LambdaLR whose
-         * function returned NaN), which import refuses. */
-        if (isnan(lr) && !restore) return TG__REJECT("%s: entry '%s' must hold one learning rate, not NaN", fn, e->name);
+        /* Any value, as PyTorch's load_state_dict takes any: a checkpoint
+         * must load what save wrote, and a chain of schedules can take the
+         * rate below 0 (a CosineAnnealingLR after an ExponentialLR took it
+         * below eta_min) or to NaN (a LambdaLR whose function returned
+         * NaN). tg_optim_set_lr still refuses both. */
+        if (tg_numel(t) != 1) {
+            char s1[128];
+            return TG__REJECT("%s: entry '%s' is %s but must hold one learning rate", fn, e->name, tg_shape_str(t, s1, sizeof s1));
+        }
         *ref = (entry_ref){true, g, 0};
         return true;
     }
@@ -507,7 +509,7 @@ unknown:
     return TG__REJECT("%s: unexpected entry '%s' for %s with these options", fn, e->name, o->name + 3);
 }
 
-static int import_state(tg_optim *o, const tg_params *in, bool restore)
+int tg_optim_state_import(tg_optim *o, const tg_params *in)
 {
     const char *fn = "tg_optim_state_import";
     if (!o || !in) return tg_fail("%s: NULL optimizer or input collection", fn);
@@ -524,7 +526,7 @@ static int import_state(tg_optim *o, const tg_params *in, bool restore)
     rank = order + o->n_params;
     torch_order(o, order, rank);
     for (int j = 0; j < in->count; j++) {
-        if (!parse_entry(o, order, &in->items[j], restore, &refs[j])) goto done;
+        if (!parse_entry(o, order, &in->items[j], &refs[j])) goto done;
         if (refs[j].is_lr) continue;
         unsigned char *mark = &seen[refs[j].index * stride + 1 + refs[j].slot];
         if (*mark) {
@@ -576,7 +578,3 @@ done:
     free(order);
     return status;
 }
-
-int tg_optim_state_import(tg_optim *o, const tg_params *in) { return import_state(o, in, false); }
-
-int tg__optim_state_restore(tg_optim *o, const tg_params *in) { return import_state(o, in, true); }

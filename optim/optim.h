@@ -160,10 +160,12 @@ int64_t tg_optim_param_steps(const tg_optim *o, int index);
 int tg_optim_state_export(const tg_optim *o, tg_params *out);
 /* Load state written by tg_optim_state_export of an optimizer of the same
  * kind over the same parameters: copies the values (float dtypes convert),
- * so resuming is bit-exact. Parameters with no entries start afresh. Fails
- * (-1, nothing changed) with a message naming the entry if a name is
- * unknown, a shape differs, an index or group is out of range, or a
- * parameter's entries are incomplete. */
+ * so resuming is bit-exact. Parameters with no entries start afresh. A
+ * group's learning rate entry holds one value, which may be below 0 or NaN
+ * (schedules can make both; tg_optim_set_lr refuses them). Fails (-1,
+ * nothing changed) with a message naming the entry if a name is unknown, a
+ * shape differs, an index or group is out of range, or a parameter's
+ * entries are incomplete. */
 int tg_optim_state_import(tg_optim *o, const tg_params *in);
 
 /* Free the optimizer and its state (not the parameters). NULL is ignored. */

@@ -46,11 +46,6 @@ struct tg_optim {
  * of the gradient). */
 void tg__optim_update(tg_optim *o, int i, bool first);
 
-/* tg_optim_state_import of state this optimizer exported, which may hold a
- * NaN learning rate that a schedule wrote (import refuses one): puts the
- * optimizer back as it was after a failed checkpoint load. */
-int tg__optim_state_restore(tg_optim *o, const tg_params *in);
-
 /* PyTorch's class name of the optimizer ("Adam") and of the schedule
  * ("StepLR"), which a checkpoint records to refuse another kind's state. */
 const char *tg__optim_kind_name(const tg_optim *o);

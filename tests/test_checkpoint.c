@@ -124,8 +124,8 @@ static int resume_in_child(const char *checkpoint, const char *out)
 /* Optimizer state is numbered as PyTorch numbers it, group by group: with
  * the biases in group 1, between the weights in collection order, the
  * weights' state comes first (state.0, state.1), then the biases'. Import
- * reads the same numbers back. A learning rate below 0 (a chain of
- * schedules can take one there, as in PyTorch) loads; NaN does not. */
+ * reads the same numbers back. A learning rate below 0 or NaN (schedules
+ * can make both, as in PyTorch) loads; an entry of two rates does not. */
 static void test_optimizer_state_numbering(void **state)
 {
     (void)state;
@@ -154,14 +154,19 @@ static void test_optimizer_state_numbering(void **state)
     assert_int_equal(tg_optim_state_import(opt2, &out), 0);
     assert_int_equal(tg_optim_state_export(opt2, &back), 0);
     assert_same_collection(&out, &back);
-    /* a learning rate below 0 loads, NaN does not */
+    /* a learning rate below 0 or NaN loads, two rates do not */
     tg_params lr = tg_params_new();
     assert_int_equal(tg_params_add(&lr, NULL, "param_groups.1.lr", tg_scalar(TG_F64, -1e-5)), 0);
     assert_int_equal(tg_optim_state_import(opt2, &lr), 0);
     assert_true(tg_optim_get_lr(opt2, 1) == -1e-5);
     lr.items[0].tensor = tg_scalar(TG_F64, NAN);
+    assert_int_equal(tg_optim_state_import(opt2, &lr), 0);
+    assert_true(isnan(tg_optim_get_lr(opt2, 1)));
+    assert_true(tg_optim_get_lr(opt2, 0) == cfg[0].lr);
+    lr.items[0].tensor = tg_full(TG_F64, 1, (int64_t[]){2}, 0.5);
     assert_int_equal(tg_optim_state_import(opt2, &lr), -1);
-    assert_error_contains("tg_optim_state_import: entry 'param_groups.1.lr' must hold one learning rate, not NaN");
+    assert_error_contains("tg_optim_state_import: entry 'param_groups.1.lr' is [2] but must hold one learning rate");
+    assert_true(isnan(tg_optim_get_lr(opt2, 1)));
     tg_params_free(&lr);
     tg_params_free(&out);
     tg_params_free(&back);
@@ -358,7 +363,8 @@ static double nan_from_one(int64_t epoch, int group, void *user)
 }
 
 /* A failed load puts back an optimizer whose learning rate a schedule made
- * NaN, which tg_optim_state_import refuses, and reports the failure itself. */
+ * NaN and reports the failure itself; a checkpoint saved with that rate
+ * loads it back. */
 static void test_failed_load_keeps_a_nan_learning_rate(void **state)
 {
     (void)state;
@@ -382,6 +388,18 @@ static void test_failed_load_keeps_a_nan_learning_rate(void **state)
     assert_true(isnan(tg_optim_get_lr(r.opt, 0)));
     r.params.count--;
     tg_free(extra);
+
+    tg_checkpoint with_nan = {&r.params, r.opt, nan, 3, 1};
+    assert_int_equal(tg_checkpoint_save(scratch("nan.ckpt"), &with_nan), 0);
+    run fresh = run_new(4, 8, false);
+    tg_sched *fresh_sched = tg_sched_lambda_lr(fresh.opt, nan_from_one, NULL);
+    assert_false(isnan(tg_optim_get_lr(fresh.opt, 0)));
+    tg_checkpoint into = {&fresh.params, fresh.opt, fresh_sched, 0, 0};
+    assert_int_equal(tg_checkpoint_load(scratch("nan.ckpt"), &into), 0);
+    assert_true(isnan(tg_optim_get_lr(fresh.opt, 0)));
+    assert_int_equal(into.step, 3);
+    tg_sched_free(fresh_sched);
+    run_free(&fresh);
     tg_sched_free(nan);
     run_free(&saved);
     run_free(&r);
