@@ -20,43 +20,52 @@ typedef struct {
 /* PyTorch's print options: 80 columns, 4 digits. */
 #define LINE_WIDTH 80
 
+/* Append text of any length, keeping the column of its last line when buf
+ * is full. */
+static void put_text(printer *p, const char *text)
+{
+    const char *nl = strrchr(text, '\n');
+    size_t n = strlen(text);
+    p->column = nl ? (int64_t)strlen(nl + 1) : p->column + (int64_t)n;
+    if (p->n >= p->len) return;
+    snprintf(p->buf + p->n, p->len - p->n, "%s", text);
+    p->n += n;
+    if (p->n >= p->len) p->n = p->len - 1;
+}
+
 static void put(printer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(printer *p, const char *fmt, ...)
 {
-    /* Every piece is short (a value, a bracket, a line break and its
-     * indent, a suffix): formatted whole here so that the column stays
-     * known when buf is full. */
+    /* Every piece formatted here is short (a value, a bracket, a line break
+     * and its indent); text of any length goes through put_text. */
     char piece[256];
     va_list ap;
     va_start(ap, fmt);
     int k = vsnprintf(piece, sizeof piece, fmt, ap);
     va_end(ap);
-    if (k <= 0) return;
-    size_t n = (size_t)k < sizeof piece ? (size_t)k : sizeof piece - 1;
-    const char *nl = memchr(piece, '\n', n);
-    for (const char *q = nl; q; q = memchr(q + 1, '\n', n - (size_t)(q + 1 - piece))) nl = q;
-    p->column = nl ? (int64_t)(n - (size_t)(nl + 1 - piece)) : p->column + (int64_t)n;
-    if (p->n >= p->len) return;
-    snprintf(p->buf + p->n, p->len - p->n, "%s", piece);
-    p->n += n;
-    if (p->n >= p->len) p->n = p->len - 1;
+    if (k > 0) put_text(p, piece);
 }
 
-/* One of tensor('s suffixes (size=..., dtype=..., requires_grad=True), on
- * the last line when it fits in LINE_WIDTH as torch's _add_suffixes
- * reckons, else on a line of its own under the data. */
-static void put_suffix(printer *p, const char *suffix)
+/* One of tensor('s suffixes (size=..., dtype=..., requires_grad=True,
+ * grad_fn=<op> with a user's op name of any length), head, body and tail
+ * one after the other, on the last line when it fits in LINE_WIDTH as
+ * torch's _add_suffixes reckons, else on a line of its own under the data. */
+static void put_suffix(printer *p, const char *head, const char *body, const char *tail)
 {
     const int64_t indent = 7; /* strlen("tensor(") */
     /* torch counts 2 columns more than the line holds until a suffix has
      * wrapped (then it counts the new line exactly). */
     const int64_t room = p->suffix_wrapped ? 0 : 2;
-    if (p->column + room + (int64_t)strlen(suffix) + 2 > LINE_WIDTH) {
-        put(p, ",\n%*s%s", (int)indent, "", suffix);
+    const int64_t length = (int64_t)(strlen(head) + strlen(body) + strlen(tail));
+    if (p->column + room + length + 2 > LINE_WIDTH) {
+        put(p, ",\n%*s", (int)indent, "");
         p->suffix_wrapped = true;
     } else {
-        put(p, ", %s", suffix);
+        put_text(p, ", ");
     }
+    put_text(p, head);
+    put_text(p, body);
+    put_text(p, tail);
 }
 
 /* The element at p (int64 values are printed from the integer itself: as a
@@ -170,15 +179,11 @@ char *tg_repr(const tg_tensor *t, char *buf, size_t len)
         for (int d = 0; d < t->ndim; d++)
             k += snprintf(suffix + k, sizeof suffix - (size_t)k, d ? ", %lld" : "%lld", (long long)t->shape[d]);
         snprintf(suffix + k, sizeof suffix - (size_t)k, ")");
-        put_suffix(&p, suffix);
+        put_suffix(&p, suffix, "", "");
     }
-    if (t->dtype == TG_F64) put_suffix(&p, "dtype=torch.float64");
-    if (t->requires_grad && t->node) {
-        snprintf(suffix, sizeof suffix, "grad_fn=<%s>", t->node->op);
-        put_suffix(&p, suffix);
-    } else if (t->requires_grad) {
-        put_suffix(&p, "requires_grad=True");
-    }
+    if (t->dtype == TG_F64) put_suffix(&p, "dtype=torch.float64", "", "");
+    if (t->requires_grad && t->node) put_suffix(&p, "grad_fn=<", t->node->op, ">");
+    else if (t->requires_grad) put_suffix(&p, "requires_grad=True", "", "");
     put(&p, ")");
     return buf;
 }

@@ -293,6 +293,12 @@ static void test_contiguous_transposed_tiles(void **state)
     tg_scope_end(s);
 }
 
+static void no_backward(tg_node *node, tg_tensor *g)
+{
+    (void)node;
+    (void)g;
+}
+
 static void test_repr(void **state)
 {
     (void)state;
@@ -317,6 +323,17 @@ static void test_repr(void **state)
                        "        [0.2500, 0.2500, 0.2500,  ..., 0.2500, 0.2500, 0.2500],\n";
     assert_int_equal(strncmp(tg_repr(wide, buf, sizeof buf), rows, strlen(rows)), 0);
     assert_non_null(strstr(buf, "        ...,\n"));
+    /* A user's op name of any length prints whole, on a line of its own. */
+    static char op[301];
+    memset(op, 'q', 300);
+    tg_tensor *leaf = tg_requires_grad(tg_ones(TG_F32, 1, (int64_t[]){1}), true);
+    tg_tensor *named = tg_mul_scalar(tg_detach(leaf), 2.0);
+    assert_non_null(tg_record(op, no_backward, named, 1, &leaf));
+    tg_repr(named, buf, sizeof buf);
+    assert_int_equal(strlen(buf), strlen("tensor([2.],\n       grad_fn=<>)") + 300);
+    const char *start = "tensor([2.],\n       grad_fn=<qqq";
+    assert_int_equal(strncmp(buf, start, strlen(start)), 0);
+    assert_string_equal(buf + strlen(buf) - 4, "qq>)");
     tg_scope_end(s);
 }
 
