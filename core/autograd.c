@@ -601,7 +601,7 @@ static int run_leaf_hooks(void)
     for (tg_node *n = leaf_hooks_recorded ? tape_tail : NULL; n; n = n->prev)
         count += !n->backward && n->hooks && n->out && n->out->pass_grad;
     if (count == 0) return 0;
-    tg_node **nodes = tg__malloc(sizeof *nodes * (size_t)count);
+    tg_node **nodes = tg__arena_take(sizeof *nodes * (size_t)count); /* the pass's scope's */
     if (!nodes) return tg_fail("tg_backward: out of memory");
     int64_t k = count;
     for (tg_node *n = tape_tail; n; n = n->prev)
@@ -612,7 +612,6 @@ static int run_leaf_hooks(void)
         if (grad) nodes[k]->out->pass_grad = grad;
         else status = -1;
     }
-    free(nodes);
     return status;
 }
 
