@@ -72,14 +72,22 @@ UNARY(log1p, log1p(x), g / (x + 1))
 UNARY_READING(READS_Y, sqrt, sqrt(x), g / (2 * y))
 UNARY_READING(READS_Y, rsqrt, 1 / sqrt(x), -0.5 * g * (y * y * y))
 UNARY(square, x * x, 2 * g * x)
-/* torch computes x^0.5 and x^-0.5 as sqrt and rsqrt, which differ from
+/* torch computes x^p for p = 2, 3, -1, -2, 0.5 and -0.5 with products,
+ * quotients and square roots in the tensor's dtype (x * x * x, 1 / sqrt(x)),
+ * each rounded there, and pow otherwise; sqrt and rsqrt also differ from
  * pow at -0 and -inf (-0 and NaN where pow gives 0 and inf). */
-static inline double pow_as_torch(double x, double p)
-{
-    return p == 0.5 ? sqrt(x) : p == -0.5 ? 1 / sqrt(x) : pow(x, p);
-}
-/* torch: d/dx x^p = p x^(p-1), and exactly 0 for p = 0 */
-UNARY(pow_scalar, pow_as_torch(x, c[0]), c[0] == 0 ? 0 : g * (c[0] * pow_as_torch(x, c[0] - 1)))
+#define POW_AS_TORCH(T, SQRT)                                                                                \
+    static inline T pow_as_torch_##T(T x, double p)                                                           \
+    {                                                                                                        \
+        return p == 2 ? x * x : p == 3 ? x * x * x : p == -1 ? 1 / x : p == -2 ? 1 / (x * x)                 \
+             : p == 0.5 ? SQRT(x) : p == -0.5 ? 1 / SQRT(x) : (T)pow(x, p);                                  \
+    }
+POW_AS_TORCH(float, sqrtf)
+POW_AS_TORCH(double, sqrt)
+#define pow_as_torch(x, p) _Generic((x), float: pow_as_torch_float, default: pow_as_torch_double)(x, p)
+/* torch: d/dx x^p = g * (p * x^(p-1)), in the tensor's dtype, and exactly 0
+ * for p = 0 */
+UNARY(pow_scalar, pow_as_torch(x, c[0]), c[0] == 0 ? 0 : g * (ARG(x, 0) * pow_as_torch(x, c[0] - 1)))
 UNARY(sin, sin(x), g * cos(x))
 UNARY(cos, cos(x), -g * sin(x))
 UNARY_VMATH(tanh, tg_vtanh_f32, tanh(x), g * (1 - y * y))

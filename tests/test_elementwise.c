@@ -199,6 +199,37 @@ static void test_pow_scalar_edges(void **state)
     check_golden("pow_scalar_edge_3", (const void *)pow_3, apply_unary, "x", "x");
 }
 
+/* torch's x^p for p = 3, -2 and -0.5 is x * x * x, 1 / (x * x) and
+ * 1 / sqrt(x) in the tensor's dtype, each step rounded there, and its
+ * gradient g * (p * x^(p-1)) likewise: bit for bit, in float32 (a quarter
+ * of these values differ in the last bit from pow rounded once). */
+static void test_pow_scalar_rounds_as_torch(void **state)
+{
+    (void)state;
+    enum { N = 512 };
+    tg_scope *s = tg_scope_begin();
+    float xs[N], gs[N];
+    for (int i = 0; i < N; i++) {
+        xs[i] = 0.01f + 0.37f * (float)i + (float)i / 7.0f;
+        gs[i] = 1.0f + (float)(i % 11) / 3.0f;
+    }
+    const double ps[] = {3, -2, -0.5, 0.5};
+    for (int k = 0; k < 4; k++) {
+        tg_tensor *x = tg_requires_grad(tg_from_array(TG_F32, 1, (int64_t[]){N}, xs), true);
+        tg_tensor *y = tg_pow_scalar(x, ps[k]);
+        assert_int_equal(tg_backward(y, tg_from_array(TG_F32, 1, (int64_t[]){N}, gs)), 0);
+        const float *yv = tg_data(y), *dx = tg_data(x->grad);
+        for (int i = 0; i < N; i++) {
+            float v = xs[i];
+            float want = k == 0 ? v * v * v : k == 1 ? 1.0f / (v * v) : k == 2 ? 1.0f / sqrtf(v) : sqrtf(v);
+            assert_true(yv[i] == want);
+            if (k == 0) assert_true(dx[i] == gs[i] * (3.0f * (v * v)));
+            if (k == 3) assert_true(dx[i] == gs[i] * (0.5f * (1.0f / sqrtf(v))));
+        }
+    }
+    tg_scope_end(s);
+}
+
 static tg_tensor *addcmul_07(tg_tensor *t, tg_tensor *a, tg_tensor *b) { return tg_addcmul(t, a, b, 0.7); }
 static tg_tensor *masked_fill_25(tg_tensor *x, tg_tensor *m) { return tg_masked_fill(x, m, 2.5); }
 
@@ -524,7 +555,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unary_golden),        cmocka_unit_test(test_binary_golden),
-        cmocka_unit_test(test_pow_scalar_edges),    cmocka_unit_test(test_fused_and_selection_golden),
+        cmocka_unit_test(test_pow_scalar_edges),
+        cmocka_unit_test(test_pow_scalar_rounds_as_torch),    cmocka_unit_test(test_fused_and_selection_golden),
         cmocka_unit_test(test_scalar_arguments_in_float32),
         cmocka_unit_test(test_unary_gradcheck),     cmocka_unit_test(test_binary_gradcheck),
         cmocka_unit_test(test_ternary_gradcheck),   cmocka_unit_test(test_edge_shapes),
