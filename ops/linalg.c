@@ -281,10 +281,13 @@ static tg_tensor *linear(const char *fn, tg_tensor *x, tg_tensor *weight, tg_ten
     if (bias && !tg__check_float(fn, bias)) return NULL;
     char s1[128], s2[128];
     if (weight->ndim != 2) return tg_error("%s: weight must be 2-D (out, in), got %s", fn, tg_shape_str(weight, s1, sizeof s1));
-    if (x->ndim < 1 || x->shape[x->ndim - 1] != weight->shape[1])
+    if (x->ndim < 1)
+        return tg_error("%s: both arguments to linear need to be at least 1D, but they are 0D and 2D (input %s, weight %s)",
+                        fn, tg_shape_str(x, s1, sizeof s1), tg_shape_str(weight, s2, sizeof s2));
+    if (x->shape[x->ndim - 1] != weight->shape[1])
         return tg_error("%s: mat1 and mat2 shapes cannot be multiplied (input %s, weight %s: %lld != %lld)", fn,
                         tg_shape_str(x, s1, sizeof s1), tg_shape_str(weight, s2, sizeof s2),
-                        (long long)(x->ndim ? x->shape[x->ndim - 1] : 0), (long long)weight->shape[1]);
+                        (long long)x->shape[x->ndim - 1], (long long)weight->shape[1]);
     if (x->dtype != weight->dtype || (bias && bias->dtype != x->dtype))
         return tg_error("%s: expected input, weight and bias of one dtype, got %s, %s and %s", fn,
                         tg_dtype_name(x->dtype), tg_dtype_name(weight->dtype),

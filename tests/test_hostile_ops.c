@@ -297,6 +297,8 @@ static void test_linalg(void **state)
     EXPECT_NULL_SILENT(tg_linear(z.f64, NULL, NULL));
     EXPECT_ERR(tg_linear(z.f64, z.other, NULL), "tg_linear");
     EXPECT_ERR(tg_linear(z.dim0, z.f64, NULL), "tg_linear");
+    /* a 0-dim input has no feature dim, rather than one of size 0 */
+    assert_error_contains("tg_linear: both arguments to linear need to be at least 1D, but they are 0D and 2D");
     EXPECT_ERR(tg_linear(z.f64, v3, NULL), "tg_linear");
     EXPECT_ERR(tg_linear(z.f64, z.f64, z.other), "tg_linear");
     EXPECT_ERR(tg_linear(z.f64, z.f64, tg_zeros(TG_I64, 1, (int64_t[]){2})), "tg_linear");
