@@ -73,7 +73,7 @@ static tg_tensor *pointwise(const pointwise_loss *op, tg_tensor *input, tg_tenso
         return NULL;
     tg_tensor *in[2] = {input, target};
     tg_tensor *loss = tg__map(op->name, op->loss, 2, in, &c);
-    tg_node *node = tg_record(op->op, pointwise_backward, loss, 2, in);
+    tg_node *node = tg__unread(tg_record(op->op, pointwise_backward, loss, 2, in), 0, true);
     if (node) {
         node->ctx = (void *)op;
         node->farg[0] = c;
@@ -171,7 +171,7 @@ tg_tensor *tg_binary_cross_entropy_with_logits(tg_tensor *input, tg_tensor *targ
     if (!broadcasts_to(fn, "weight", weight, input) || !broadcasts_to(fn, "pos_weight", pos_weight, input)) return NULL;
     tg_tensor *in[3] = {input, target, pos_weight ? pos_weight : tg_ones(input->dtype, 0, NULL)};
     tg_tensor *loss = tg__map(fn, KERNELS(bce), 3, in, NULL);
-    tg_record("binary_cross_entropy_with_logits", bce_backward, loss, 3, in);
+    tg__unread(tg_record("binary_cross_entropy_with_logits", bce_backward, loss, 3, in), 0, true);
     return reduce(weight ? tg_mul(loss, weight) : loss, r);
 }
 
@@ -276,7 +276,7 @@ static tg_tensor *nll(const char *fn, tg_tensor *log_probs, tg_tensor *target, c
     /* All targets ignored under MEAN: 0 / 0 = NaN, as torch. */
     if (!keep) tg__store(tg_data(out), out->dtype, o->reduction == TG_REDUCTION_MEAN ? total / weight_sum : total);
     *divisor = weight_sum;
-    tg_node *node = tg_record("nll_loss", nll_backward, out, 1, &lp);
+    tg_node *node = tg__unread(tg_record("nll_loss", nll_backward, out, 1, &lp), 1, true);
     if (node) {
         tg_save_for_backward(node, 0, target);
         tg_save_for_backward(node, 1, w);

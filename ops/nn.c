@@ -270,7 +270,8 @@ static tg_tensor *softmax_impl(const char *fn, bool log_kind, tg_tensor *x, int 
         return NULL;
     }
     softmax_lines(log_kind, xc, NULL, y, layout_along(xc, d));
-    tg_node *node = tg_record(log_kind ? "log_softmax" : "softmax", softmax_backward, y, 1, &xc);
+    /* The backward reads y (and g), never x. */
+    tg_node *node = tg__unread(tg_record(log_kind ? "log_softmax" : "softmax", softmax_backward, y, 1, &xc), 1, false);
     if (node) {
         node->iarg[0] = d;
         node->iarg[1] = log_kind;
@@ -315,7 +316,7 @@ tg_tensor *tg_dropout(tg_tensor *x, double p, bool training)
     for (int64_t i = 0, n = tg_numel(mask); i < n; i++)
         st(tg_data(mask), mask->dtype, i, tg_rand_uniform() < p ? 0 : scale);
     tg_tensor *y = tg__map(fn, KERNELS(dropout_apply), 2, (tg_tensor *[]){x, mask}, NULL);
-    tg_node *node = tg_record("dropout", dropout_backward, y, 1, &x);
+    tg_node *node = tg__unread(tg_record("dropout", dropout_backward, y, 1, &x), 1, true); /* reads the mask only */
     if (node) tg_save_for_backward(node, 0, mask);
     else tg_free(mask); /* unused: persistent outside a scope */
     return y;

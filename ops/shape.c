@@ -572,7 +572,7 @@ tg_tensor *tg_embedding(tg_tensor *weight, tg_tensor *indices, int64_t padding_i
         tg_tensor dst = tg__slice(&rows, 0, k, 1), src = tg__slice(weight, 0, iv[k], 1);
         tg_copy_(&dst, &src);
     }
-    tg_node *node = tg_record("embedding", embedding_backward, y, 1, &weight);
+    tg_node *node = tg__unread(tg_record("embedding", embedding_backward, y, 1, &weight), 1, true); /* reads the indices */
     keep_index(node, idx, indices, padding_idx);
     return y;
 }

@@ -276,6 +276,56 @@ static void test_dropout(void **state)
     tg_free(x);
 }
 
+/* x's gradient through op: backpropagating gout, after x (and y when
+ * change_y) changed in place, or as they were. */
+static tg_tensor *grad_after_change(tg_tensor *(*op)(tg_tensor *), tg_tensor *x, const tg_tensor *gout, bool change,
+                                    bool change_y)
+{
+    tg_free(x->grad);
+    x->grad = NULL;
+    tg_tensor *y = op(x);
+    bool was = tg_set_grad_enabled(false);
+    if (change) assert_int_equal(tg_mul_scalar_(x, 2.0), 0);
+    if (change && change_y) assert_int_equal(tg_mul_scalar_(y, 3.0), 0);
+    tg_set_grad_enabled(was);
+    assert_int_equal(tg_backward(y, gout), 0);
+    was = tg_set_grad_enabled(false);
+    if (change) assert_int_equal(tg_mul_scalar_(x, 0.5), 0); /* x as it was */
+    tg_set_grad_enabled(was);
+    return tg_keep(x->grad);
+}
+
+static tg_tensor *op_softmax(tg_tensor *x) { return tg_softmax(x, 1); }
+static tg_tensor *op_log_softmax(tg_tensor *x) { return tg_log_softmax(x, 0); }
+static tg_tensor *op_dropout(tg_tensor *x)
+{
+    tg_manual_seed(3);
+    return tg_dropout(x, 0.5, true);
+}
+
+/* The backward of softmax and log_softmax reads y, dropout's its mask: x,
+ * and dropout's y, changed in place after the forward leave the gradient
+ * as it was, as in torch (the backward refused to run). */
+static void test_values_the_backward_does_not_read(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, (double[]){1, 2, 3, -1, 0, 4}), true);
+    tg_tensor *gout = tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, (double[]){0.5, -1, 2, 1, 0.25, -3});
+    tg_tensor *(*ops[])(tg_tensor *) = {op_softmax, op_log_softmax, op_dropout};
+    for (int k = 0; k < 3; k++) {
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *want = grad_after_change(ops[k], x, gout, false, false);
+        tg_tensor *got = grad_after_change(ops[k], x, gout, true, k == 2);
+        assert_close(got, want, 0, 0, "gradient after an in-place change");
+        assert_true(tg_item(tg_sum(tg_abs(want), 0, NULL, false)) > 0);
+        tg_free(want);
+        tg_free(got);
+        tg_scope_end(s);
+    }
+    tg_free(gout);
+    tg_free(x);
+}
+
 /* Outside any scope and without a graph, the ops return persistent results
  * and keep nothing else (the leak checker of the sanitizer build sees the
  * rest). */
@@ -357,7 +407,7 @@ int main(void)
         cmocka_unit_test(test_golden),         cmocka_unit_test(test_gradcheck),
         cmocka_unit_test(test_layer_norm_2d_affine), cmocka_unit_test(test_layer_norm_blocks_values),
         cmocka_unit_test(test_softmax_values), cmocka_unit_test(test_softmax_long_lines),
-        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_dropout),              cmocka_unit_test(test_values_the_backward_does_not_read),
         cmocka_unit_test(test_outside_scope),        cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -225,6 +225,29 @@ static void test_embedding_padding_and_duplicates(void **state)
     tg_free(w);
 }
 
+/* The embedding's backward reads the indices alone: the table and the
+ * result changed in place after the forward leave the gradient as it was
+ * (the backward refused to run). */
+static void test_embedding_backward_reads_the_indices_alone(void **state)
+{
+    (void)state;
+    tg_tensor *w = leaf_f64(2, (int64_t[]){4, 3}, -1, 1);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *idx = tg_from_array(TG_I64, 1, (int64_t[]){3}, (int64_t[]){1, 3, 1});
+    tg_tensor *gout = tg_from_array(TG_F64, 2, (int64_t[]){3, 3}, (double[]){1, 2, 3, 4, 5, 6, 7, 8, 9});
+    tg_tensor *y = tg_embedding(w, idx, -1);
+    bool was = tg_set_grad_enabled(false);
+    assert_int_equal(tg_mul_scalar_(w, 2.0), 0);
+    assert_int_equal(tg_mul_scalar_(y, 3.0), 0);
+    tg_set_grad_enabled(was);
+    assert_int_equal(tg_backward(y, gout), 0);
+    assert_true(tg_get(w->grad, (int64_t[]){1, 2}) == 3 + 9); /* rows 0 and 2 of gout */
+    assert_true(tg_get(w->grad, (int64_t[]){3, 0}) == 4);
+    assert_true(tg_get(w->grad, (int64_t[]){0, 1}) == 0);
+    tg_scope_end(s);
+    tg_free(w);
+}
+
 /* Outside any scope and without a graph, the index ops return persistent
  * results and keep nothing else, even for strided index tensors (the leak
  * checker of the sanitizer build sees the rest). */
@@ -441,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_embedding_padding_and_duplicates),
+        cmocka_unit_test(test_embedding_backward_reads_the_indices_alone),
         cmocka_unit_test(test_outside_scope),
         cmocka_unit_test(test_index_select_of_a_scalar),
         cmocka_unit_test(test_cat_skips_legacy_empty),
