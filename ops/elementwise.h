@@ -4,9 +4,9 @@
  * a new contiguous tensor of the broadcast shape, and is differentiable
  * (comparisons and masks carry no gradient). The tensors an op takes share
  * one dtype: unlike torch, nothing promotes F32 to F64 (tg_add(f32, f64)
- * returns NULL with a message naming both; tg_to_dtype converts). Formulas and edge cases follow
- * torch (1.13); as there, a double argument (a scalar, a bound, a slope) is
- * rounded to float first when it meets an F32 tensor. */
+ * returns NULL with a message naming both; tg_cast converts). Formulas and
+ * edge cases follow torch (1.13); as there, a double argument (a scalar, a
+ * bound, a slope) is rounded to float first when it meets an F32 tensor. */
 #ifndef TG_ELEMENTWISE_H
 #define TG_ELEMENTWISE_H
 
