@@ -174,6 +174,16 @@ static bool read_parts(tg_safetensors *f, const tg_checkpoint *ck, pending *p)
             return TG__REJECT("%s: '%s' holds the %s state of %s, not of %s (the one given)", LOAD, path, parts[k], saved,
                               kinds[k]);
     }
+    /* Import keeps the rate of a group without an entry (a partial import
+     * is allowed), but a checkpoint holds every group's: a missing one
+     * would resume with the rate of the moment. */
+    for (int g = 0; ck->optim && g < tg_optim_num_groups(ck->optim); g++) {
+        char name[64];
+        snprintf(name, sizeof name, "param_groups.%d.lr", g);
+        if (!tg_params_find(&p->optim, name))
+            return TG__REJECT("%s: '%s' has no entry 'optimizer.%s' (groups in the optimizer given: %d)", LOAD, path,
+                              name, tg_optim_num_groups(ck->optim));
+    }
     const tg_tensor *rng = p->rng, *counters[2] = {p->step, p->epoch};
     if (!rng || rng->dtype != TG_I64 || rng->ndim != 1 || rng->shape[0] != RNG_WORDS)
         return TG__REJECT("%s: '%s': expected 'rng_state', int64 of shape [%d]", LOAD, path, RNG_WORDS);

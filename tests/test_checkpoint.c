@@ -405,7 +405,8 @@ static void test_failed_load_keeps_a_nan_learning_rate(void **state)
     run_free(&r);
 }
 
-/* Rewrite run.ckpt as bad.ckpt with entry `name` replaced by t (or added). */
+/* Rewrite run.ckpt as bad.ckpt with entry `name` replaced by t (or added;
+ * removed if t is NULL). */
 static void rewrite(const char *name, tg_tensor *t)
 {
     tg_safetensors_contents c;
@@ -414,7 +415,7 @@ static void rewrite(const char *name, tg_tensor *t)
     int n = 0;
     for (int i = 0; i < c.count; i++)
         if (strcmp(c.tensors[i].name, name) != 0) items[n++] = c.tensors[i];
-    items[n++] = (tg_named_tensor){name, t};
+    if (t) items[n++] = (tg_named_tensor){name, t};
     assert_int_equal(tg_safetensors_save(scratch("bad.ckpt"), n, items, c.n_metadata, c.metadata), 0);
     tg_safetensors_contents_free(&c);
 }
@@ -441,6 +442,7 @@ static void test_bad_checkpoints(void **state)
         {"epoch", tg_ones(TG_I64, 1, (int64_t[]){1}), "expected 'epoch', an int64 0-dim tensor >= 0"},
         {"notes", tg_ones(TG_F32, 1, (int64_t[]){1}), "unexpected entry 'notes'"},
         {"optimizer.state.0.exp_avg", tg_ones(TG_F32, 1, (int64_t[]){1}), "entry 'state.0.exp_avg' is float32 [1]"},
+        {"optimizer.param_groups.0.lr", NULL, "has no entry 'optimizer.param_groups.0.lr' (groups in the optimizer given: 1)"},
         {"scheduler.last_epoch", tg_scalar(TG_I64, -5),
          "tg_sched_state_import: entry 'last_epoch' holds -5; expected one whole number >= 0"},
     };
