@@ -95,8 +95,9 @@ static bool check_arguments(const char *path, int n, const tg_named_tensor *tens
                                            : "a non-UTF-8 or control-character");
         else if (!t)
             ok = TG__REJECT("%s: '%s': tensor '%s' is NULL", SAVE, path, name);
-        else if (!tg__check(SAVE, t))
-            ok = false;
+        else if (t->magic != TG_MAGIC)
+            ok = TG__REJECT("%s: '%s': tensor '%s' was used after its scope ended (or is not a tensor)", SAVE, path,
+                            name);
         names[i] = name;
     }
     if (ok && (dup = first_duplicate(n, names)))

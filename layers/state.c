@@ -76,8 +76,12 @@ int tg_state_load_from(tg_safetensors *f, const char *prefix, tg_params *params,
     tg_state_keys found = {0};
     if (keys) *keys = found;
     if (!f || !params) return tg_fail("%s: NULL file or collection", LOAD);
-    for (int i = 0; i < params->count; i++)
-        if (!tg__check(LOAD, params->items[i].tensor)) return -1;
+    for (int i = 0; i < params->count; i++) {
+        const tg_param *p = &params->items[i];
+        if (!p->tensor || p->tensor->magic != TG_MAGIC)
+            return tg_fail("%s: parameter '%s' %s", LOAD, p->name,
+                           p->tensor ? "was used after its scope ended (or is not a tensor)" : "is NULL");
+    }
     prefix = prefix ? prefix : "";
     const size_t prefix_len = strlen(prefix);
     const int count = tg_safetensors_count(f);

@@ -225,7 +225,7 @@ static void test_save_errors(void **state)
         {{{"bad\xff", t}}, 1, "non-UTF-8 or control-character name"},
         {{{"tab\there", t}}, 1, "non-UTF-8 or control-character name"},
         {{{"a", NULL}}, 1, "tensor 'a' is NULL"},
-        {{{"a", dead}}, 1, "used after its scope ended"},
+        {{{"a", t}, {"b", dead}}, 2, "tensor 'b' was used after its scope ended"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         tg_clear_error();

@@ -186,7 +186,14 @@ static void test_bad_input(void **state)
     tg_params_add(&dead, NULL, "head.bias", tg_zeros(TG_F32, 1, (int64_t[]){1}));
     tg_scope_end(s);
     assert_int_equal(tg_state_load(scratch("m.safetensors"), &dead, false, NULL), -1);
-    assert_error_contains("used after its scope ended");
+    assert_error_contains("tg_state_load: parameter 'head.bias' was used after its scope ended");
+    assert_int_equal(tg_state_save(scratch("m.safetensors"), &dead, 0, NULL), -1);
+    assert_error_contains("tensor 'head.bias' was used after its scope ended");
+    /* A collection is a public struct: an entry may hold NULL. */
+    dead.items[0].tensor = NULL;
+    tg_clear_error();
+    assert_int_equal(tg_state_load(scratch("m.safetensors"), &dead, false, NULL), -1);
+    assert_error_contains("tg_state_load: parameter 'head.bias' is NULL");
     tg_params_free(&dead);
 
     /* A parameter of a dtype tapegrad cannot read from the file. */
