@@ -42,7 +42,9 @@
  * flushed, fsync'd and renamed over the target, so an error or a crash at
  * any point leaves the previous file as it was (a crash can leave the
  * temporary file behind). A file saved over keeps its permissions; a path
- * that is a symbolic link saves into the file the link names. */
+ * that is a symbolic link saves into the file the link names; a path that
+ * names something other than a regular file (a device such as /dev/null, a
+ * FIFO, a directory) is refused, as the rename would replace it. */
 #ifndef TG_SAFETENSORS_H
 #define TG_SAFETENSORS_H
 
@@ -78,8 +80,9 @@ typedef struct {
  * header is padded with spaces so that the buffer starts 8-byte aligned.
  * Fails (-1, the previous file untouched, no temporary file left) on NULL
  * or dead tensors, empty, duplicate or non-UTF-8 names, "__metadata__" as a
- * tensor name, duplicate metadata keys, or an I/O error, whose message names
- * the path and the system's reason ("No space left on device"). */
+ * tensor name, duplicate metadata keys, a path naming something other than
+ * a regular file, or an I/O error, whose message names the path and the
+ * system's reason ("No space left on device"). */
 int tg_safetensors_save(const char *path, int n, const tg_named_tensor *tensors, int n_metadata,
                         const tg_metadata_item *metadata);
 

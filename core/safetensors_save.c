@@ -255,9 +255,18 @@ int tg_safetensors_save(const char *path, int n, const tg_named_tensor *tensors,
     struct stat st;
     char *target = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(path, NULL) : NULL;
     const char *dest = target ? target : path;
+    const bool exists = stat(dest, &st) == 0;
+    /* The rename would put a regular file in the place of a device
+     * (/dev/null), a FIFO or a socket. */
+    if (exists && !S_ISREG(st.st_mode)) {
+        free(json);
+        free(target);
+        return tg_fail("%s: cannot write '%s': it is not a regular file (saving replaces the file it names)", SAVE,
+                       path);
+    }
     char *tmp_path = NULL;
     FILE *out = create_temporary(dest, &tmp_path);
-    if (out && stat(dest, &st) == 0 && S_ISREG(st.st_mode)) fchmod(fileno(out), st.st_mode & 07777);
+    if (out && exists) fchmod(fileno(out), st.st_mode & 07777);
     bool ok = out && write_bytes(out, length, 8) && write_bytes(out, json, json_len) &&
               write_bytes(out, "        ", padded - json_len);
     for (int i = 0; ok && i < n; i++) ok = write_tensor(out, tensors[i].tensor);

@@ -354,6 +354,35 @@ static void test_atomic_save(void **state)
     tg_scope_end(scope);
 }
 
+/* A path that names a FIFO (or a device such as /dev/null), directly or
+ * through a link, is refused: renaming the temporary file over it would
+ * put a regular file in its place. */
+static void test_save_refuses_what_is_not_a_regular_file(void **state)
+{
+    (void)state;
+    tg_scope *scope = tg_scope_begin();
+    tg_named_tensor one = {"a", tg_full(TG_F32, 1, (int64_t[]){2}, 1)};
+    char fifo[512], link[512];
+    snprintf(fifo, sizeof fifo, "%s", scratch("fifo"));
+    snprintf(link, sizeof link, "%s", scratch("link"));
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(symlink("fifo", link), 0);
+    const char *paths[] = {fifo, link};
+    for (int k = 0; k < 2; k++) {
+        tg_clear_error();
+        assert_int_equal(tg_safetensors_save(paths[k], 1, &one, 0, NULL), -1);
+        assert_error_contains("tg_safetensors_save: cannot write '");
+        assert_error_contains("': it is not a regular file");
+        struct stat st;
+        assert_int_equal(lstat(fifo, &st), 0);
+        assert_true(S_ISFIFO(st.st_mode));
+        assert_int_equal(strlen(scratch_listing()), strlen("fifo\nlink\n")); /* no temporary file */
+    }
+    assert_int_equal(tg_safetensors_save(scratch_dir, 1, &one, 0, NULL), -1);
+    assert_error_contains("it is not a regular file");
+    tg_scope_end(scope);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +394,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_atomic_save, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_long_file_name, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_save_through_a_link_keeps_modes, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_save_refuses_what_is_not_a_regular_file, scratch_setup, scratch_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
