@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +96,9 @@ static tg_tensor *param_new(const char *fn, tg_dtype dtype, int ndim, const int6
     if (!tg__valid_shape(fn, ndim, shape)) return NULL;
     if (kind == FILL_UNIFORM && !(a <= b))
         return tg_error("%s: uniform_ expects to return a [from, to) range, but found from=%g > to=%g", fn, a, b);
+    /* An infinite range draws inf and NaN (inf - inf) in place of numbers. */
+    if (kind == FILL_UNIFORM && !isfinite(b - a))
+        return tg_error("%s: uniform_ expects a finite to-from, but found from=%g and to=%g", fn, a, b);
     if (kind == FILL_NORMAL && !(b >= 0)) return tg_error("%s: normal expects std >= 0.0, but found std %g", fn, b);
     tg_tensor *t = tg__new_persistent(fn, dtype, ndim, shape);
     if (!t) return NULL;

@@ -52,8 +52,8 @@ void tg_params_free(tg_params *p);
  * A new persistent float leaf that requires grad, whatever scope is open
  * (free it with tg_free), filled from the library's seeded generator:
  * uniform in [low, high), normal(mean, std), or the constant value.
- * NULL with a message for a non-float dtype, a negative size, low > high
- * or std < 0. */
+ * NULL with a message for a non-float dtype, a negative size, low > high,
+ * an infinite high - low (as torch's uniform_) or std < 0. */
 tg_tensor *tg_param_uniform(tg_dtype dtype, int ndim, const int64_t *shape, double low, double high);
 tg_tensor *tg_param_normal(tg_dtype dtype, int ndim, const int64_t *shape, double mean, double std);
 tg_tensor *tg_param_full(tg_dtype dtype, int ndim, const int64_t *shape, double value);

@@ -44,6 +44,11 @@ static void test_layers(void **state)
     EXPECT_ERR(tg_param_uniform(TG_I64, 1, (int64_t[]){2}, 0, 1), "tg_param_uniform");
     EXPECT_ERR(tg_param_uniform(TG_F64, 1, (int64_t[]){-2}, 0, 1), "tg_param_uniform");
     EXPECT_ERR(tg_param_uniform(TG_F64, 1, (int64_t[]){2}, 1, 0), "tg_param_uniform");
+    /* infinite ranges, which filled the parameter with NaN or inf */
+    EXPECT_ERR(tg_param_uniform(TG_F32, 1, (int64_t[]){2}, -INFINITY, INFINITY),
+               "tg_param_uniform: uniform_ expects a finite to-from, but found from=-inf and to=inf");
+    EXPECT_ERR(tg_param_uniform(TG_F64, 1, (int64_t[]){2}, 0, INFINITY), "expects a finite to-from");
+    EXPECT_ERR(tg_param_uniform(TG_F64, 1, (int64_t[]){2}, -1e308, 1e308), "from=-1e+308 and to=1e+308");
     EXPECT_ERR(tg_param_normal(TG_F64, 2, NULL, 0, 1), "tg_param_normal");
     EXPECT_ERR(tg_param_normal(TG_F64, 1, (int64_t[]){2}, 0, -1), "tg_param_normal");
     EXPECT_ERR(tg_param_full(TG_I64, 1, (int64_t[]){2}, 0), "tg_param_full");
