@@ -45,6 +45,14 @@ static bool check_config(const char *fn, const tg_cell *cell, const tg_rnn_confi
                           (long long)c->proj_size, (long long)c->hidden_size);
     if (c->layer_norm && tg_cell_count_proj(cell) == 0)
         return TG__REJECT("%s: layer_norm normalises projections, and cell '%s' declares none", fn, cell->name);
+    /* A projection's gain is named after its weight (ln_weight_hh_l0): two
+     * projections by one weight would list two parameters under one name. */
+    for (int j = 1; c->layer_norm && j < tg_cell_count_proj(cell); j++)
+        for (int i = 0; i < j; i++)
+            if (strcmp(cell->proj[i].weight, cell->proj[j].weight) == 0)
+                return TG__REJECT("%s: layer_norm names each projection's gain after its weight, and cell '%s' "
+                                  "projects with '%s' twice (proj[%d] and proj[%d])", fn, cell->name,
+                                  cell->proj[j].weight, i, j);
     if (c->dtype != TG_F32 && c->dtype != TG_F64) return TG__REJECT("%s: dtype must be float32 or float64", fn);
     return true;
 }

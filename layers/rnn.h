@@ -143,7 +143,8 @@ typedef struct {
  * step, no states, an unknown or repeated name, parameter shapes that do
  * not fit the projections), sizes < 1, dropout outside [0, 1], proj_size
  * >= hidden_size or for a cell without a proj parameter, layer_norm for a
- * cell without projections, or a bad dtype. */
+ * cell without projections or with two projections by one weight (their
+ * gains would share a name), or a bad dtype. */
 tg_rnn *tg_rnn_new(const tg_cell *cell, const tg_rnn_config *config);
 /* The built-ins: tg_rnn_new(&tg_cell_lstm, config), tg_rnn_new(&tg_cell_gru, config). */
 tg_lstm *tg_lstm_new(const tg_lstm_config *config);

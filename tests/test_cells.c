@@ -595,6 +595,20 @@ static void test_bad_descriptions(void **state)
     bad.step = identity_step;
     assert_null(tg_rnn_new(&bad, &(tg_rnn_config){.input_size = I, .hidden_size = H, .layer_norm = true}));
     assert_error_contains("tg_rnn_new: layer_norm normalises projections, and cell 'mine' declares none");
+    /* One weight in two projections is a cell, but with layer_norm both
+     * gains would be listed as ln_weight_hh_l0. */
+    bad = c;
+    bad.proj[2] = (tg_cell_proj){.weight = "weight_hh", .from = TG_FROM_STATE(0)};
+    tg_rnn *shared = tg_rnn_new(&bad, &(tg_rnn_config){.input_size = I, .hidden_size = H});
+    assert_non_null(shared);
+    tg_params listed = tg_params_new();
+    assert_int_equal(tg_rnn_params(shared, &listed, NULL), 0);
+    assert_int_equal(listed.count, 3);
+    tg_params_free(&listed);
+    tg_rnn_free(shared);
+    assert_null(tg_rnn_new(&bad, &(tg_rnn_config){.input_size = I, .hidden_size = H, .layer_norm = true}));
+    assert_error_contains("tg_rnn_new: layer_norm names each projection's gain after its weight, and cell 'mine' "
+                          "projects with 'weight_hh' twice (proj[1] and proj[2])");
 }
 
 /* --- steps that misbehave ---------------------------------------------------------------- */
