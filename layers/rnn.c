@@ -295,11 +295,13 @@ static bool check_result(const tg_rnn *rnn, const sequence *sq, int64_t t, int i
                       what, got, (long long)sq->batch, (long long)size, tg_dtype_name(dtype));
 }
 
-/* A step that returned no output failed in an op: say where, then what. */
-static tg_tensor *step_failed(const tg_rnn *rnn, const sequence *sq, int64_t t, int i)
+/* A step that returned no output failed in an op: say where, then what.
+ * reported: whether a message was recorded during the step; without one
+ * the message in the slot is an older one, not this failure's cause. */
+static tg_tensor *step_failed(const tg_rnn *rnn, const sequence *sq, int64_t t, int i, bool reported)
 {
     char cause[512];
-    snprintf(cause, sizeof cause, "%s", *tg_last_error() ? tg_last_error() : "it returned NULL with no message");
+    snprintf(cause, sizeof cause, "%s", reported ? tg_last_error() : "it returned NULL with no message");
     return tg_error("%s: cell '%s' failed at time step %lld of layer %d%s: %s", sq->fn, rnn->cell->name, (long long)t,
                     i / rnn->num_directions, i % rnn->num_directions ? " (reverse)" : "", cause);
 }
@@ -384,6 +386,7 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
     for (int64_t s = 0; s < sq->steps; s++) {
         int64_t t = reverse ? sq->steps - 1 - s : s;
         if (per_step && s + 1 < sq->steps) prefetch_step_input(in, sq->tdim, reverse ? t - 1 : t + 1);
+        uint64_t errors = tg__error_count();
         const tg_node *tape_mark = tg__tape_tail();
         const tg_tensor *tensor_mark = tg__scope_newest();
         uint64_t storage_mark = tg__storage_serial();
@@ -422,7 +425,7 @@ static tg_tensor *run_direction(const tg_rnn *rnn, int i, tg_tensor *in, const s
         tg_cell_args args = {.x = has_input_proj ? NULL : tg_select(in, sq->tdim, t), .proj = proj, .state = state,
                              .w = w, .next = next, .hidden_size = rnn->config.hidden_size, .data = cell->data};
         tg_tensor *output = cell->step(&args);
-        if (!output) return step_failed(rnn, sq, t, i);
+        if (!output) return step_failed(rnn, sq, t, i, tg__error_count() != errors);
         if (!check_result(rnn, sq, t, i, -1, output, rnn->out_size, in->dtype)) return NULL;
         for (int k = 0; k < rnn->n_states; k++)
             if (!check_result(rnn, sq, t, i, k, next[k], rnn->state_size[k], in->dtype)) return NULL;

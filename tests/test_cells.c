@@ -615,7 +615,7 @@ static void test_bad_descriptions(void **state)
 
 /* A cell that breaks on its call number `broken_call` in the way `broken_how` says. */
 static int calls, broken_call;
-static enum { SHORT_STATE, FLOAT32_STATE, SHORT_OUTPUT, NO_STATE, FAILED_OP } broken_how;
+static enum { SHORT_STATE, FLOAT32_STATE, SHORT_OUTPUT, NO_STATE, FAILED_OP, SILENT_NULL } broken_how;
 
 static tg_tensor *broken_step(const tg_cell_args *a)
 {
@@ -628,6 +628,7 @@ static tg_tensor *broken_step(const tg_cell_args *a)
         case SHORT_OUTPUT: out = tg_narrow(h, 1, 0, 2); break;
         case NO_STATE: h = NULL; break;
         case FAILED_OP: return tg_add(h, tg_zeros(TG_F64, 1, (int64_t[]){7}));
+        case SILENT_NULL: return NULL;
         }
     }
     a->next[0] = h;
@@ -670,6 +671,11 @@ static void test_misbehaving_steps(void **state)
     expect_broken(14, NO_STATE, "cell 'broken' at time step 1 of layer 1 (reverse): state 0 'h' is NULL, expected [2,3]");
     expect_broken(3, FAILED_OP, "tg_rnn_forward: cell 'broken' failed at time step 3 of layer 0: tg_add: The size of "
                                 "tensor a (3) must match the size of tensor b (7)");
+    /* A step that returns NULL and records nothing is not blamed for the
+     * message an earlier failure left in the slot. */
+    assert_null(tg_zeros(TG_F64, 1, (int64_t[]){-1}));
+    expect_broken(6, SILENT_NULL, "tg_rnn_forward: cell 'broken' failed at time step 1 of layer 0 (reverse): it "
+                                  "returned NULL with no message");
     calls = 0;
     broken_call = -1;
     tg_cell_layer *layer = tg_cell_layer_new(&broken, 3, 3, true, TG_F64);
