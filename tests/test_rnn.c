@@ -808,6 +808,10 @@ static void test_bad_input(void **state)
     assert_error_contains("tg_rnn_new: input_size and hidden_size must be positive");
     assert_null(tg_rnn_new(NULL, &(tg_rnn_config){.input_size = I, .hidden_size = H}));
     assert_error_contains("tg_rnn_new: NULL cell");
+    assert_null(tg_rnn_new(&tg_cell_gru, &(tg_rnn_config){.input_size = I, .hidden_size = H, .dtype = TG_I64}));
+    assert_error_contains("tg_rnn_new: dtype must be float32 or float64, got int64");
+    assert_null(tg_cell_layer_new(&tg_cell_lstm, I, H, true, (tg_dtype)7));
+    assert_error_contains("tg_cell_layer_new: dtype must be float32 or float64, got the value 7, which is no dtype");
     assert_null(tg_lstm_new(NULL));
     assert_error_contains("tg_lstm_new: NULL config");
 }
