@@ -435,6 +435,60 @@ static unsigned plan_backward(fuse_plan *p, tg_tensor *const *inputs)
     return unread;
 }
 
+/* Operands each op reads: a; a, b; or a, b, c. */
+static int arity(uint8_t op)
+{
+    switch (op) {
+    case TG_FUSE_LOAD: return 0;
+    case TG_FUSE_ADD: case TG_FUSE_SUB: case TG_FUSE_MUL: return 2;
+    case TG_FUSE_LERP: return 3;
+    default: return 1;
+    }
+}
+
+/* The expression as the builder makes it. The tg_fuse is the caller's and
+ * its fields are public, so one set or copied by hand (or never begun) is
+ * checked here before a kernel follows an index in it: counts within
+ * capacity, known ops, operands that are earlier values (-1 where unused),
+ * loads of inputs it holds, within their columns, with its rows. */
+static bool expression_ok(const char *fn, const tg_fuse *f)
+{
+    if (f->width < 1 || f->rows < 0 || f->n_inputs < 1 || f->n_inputs > TG_FUSE_MAX_INPUTS || f->n_values < 1 ||
+        f->n_values > TG_FUSE_MAX_VALUES)
+        return TG__REJECT("%s: not an expression made by tg_fuse_begin and its builders: width %lld, %lld rows, %d "
+                          "inputs, %d values", fn, (long long)f->width, (long long)f->rows, f->n_inputs, f->n_values);
+    char s[128];
+    for (int j = 0; j < f->n_inputs; j++) {
+        const tg_tensor *x = f->inputs[j];
+        if (!x) return TG__REJECT("%s: input %d of the expression is NULL", fn, j);
+        if (!tg__check_float(fn, x)) return false;
+        int64_t rows = x->ndim == 2 ? x->shape[0] : 1;
+        if (x->ndim < 1 || x->ndim > 2 || x->dtype != f->inputs[0]->dtype || (rows != 1 && rows != f->rows))
+            return TG__REJECT("%s: input %d of shape %s (%s) does not fit the expression's %lld rows of %s", fn, j,
+                              tg_shape_str(x, s, sizeof s), tg_dtype_name(x->dtype), (long long)f->rows,
+                              tg_dtype_name(f->inputs[0]->dtype));
+    }
+    for (int v = 0; v < f->n_values; v++) {
+        const tg_fuse_value *x = &f->values[v];
+        if (x->op > TG_FUSE_LERP) return TG__REJECT("%s: value %d has unknown op %d", fn, v, (int)x->op);
+        int8_t ops[3] = {x->a, x->b, x->c};
+        for (int k = 0; k < 3; k++)
+            if (k < arity(x->op) ? ops[k] < 0 || ops[k] >= v : ops[k] != -1)
+                return TG__REJECT("%s: value %d: operand %d is %d, %s", fn, v, k, (int)ops[k],
+                                  k < arity(x->op) ? "not an earlier value" : "where its op takes none (-1)");
+        if (x->op != TG_FUSE_LOAD) continue;
+        if (x->input < 0 || x->input >= f->n_inputs)
+            return TG__REJECT("%s: value %d loads input %d, but the expression has %d", fn, v, (int)x->input,
+                              f->n_inputs);
+        const tg_tensor *in = f->inputs[x->input];
+        int64_t cols = in->shape[in->ndim - 1];
+        if (x->block < 0 || cols < f->width || x->block > (cols - f->width) / f->width)
+            return TG__REJECT("%s: value %d loads block %d of width %lld, outside the %lld columns of input %d", fn, v,
+                              (int)x->block, (long long)f->width, (long long)cols, (int)x->input);
+    }
+    return true;
+}
+
 int tg_fuse_run(tg_fuse *f, int n, const int *values, tg_tensor **out)
 {
     const char *fn = "tg_fuse_run";
@@ -444,12 +498,11 @@ int tg_fuse_run(tg_fuse *f, int n, const int *values, tg_tensor **out)
     if (n < 1 || n > TG_FUSE_MAX_OUTPUTS)
         return tg_fail("%s: %d outputs asked for, expected 1 to %d", fn, n, TG_FUSE_MAX_OUTPUTS);
     if (f->n_inputs == 0) return tg_fail("%s: the expression has no input", fn);
+    if (!expression_ok(fn, f)) return -1;
     for (int k = 0; k < n; k++)
         if (values[k] < 0 || values[k] >= f->n_values)
             return tg_fail("%s: output %d is value %d, but the expression has %d values", fn, k, values[k],
                            f->n_values);
-    for (int j = 0; j < f->n_inputs; j++)
-        if (!tg__check(fn, f->inputs[j])) return -1;
     fuse_plan plan = {.width = f->width, .rows = f->rows, .n_values = f->n_values, .n_out = n,
                       .n_inputs = f->n_inputs};
     memcpy(plan.values, f->values, sizeof(tg_fuse_value) * (size_t)f->n_values);

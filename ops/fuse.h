@@ -103,7 +103,9 @@ int tg_fuse_lerp(tg_fuse *f, int start, int end, int weight); /* tg_lerp */
  * tensor, (R, width), when n is 1). Called outside any scope with nothing
  * to record, they are n persistent tensors, each freed with tg_free.
  * Returns 0, or -1 with a message naming the builder call that failed, a
- * bad value index or count, or out of memory; out is then all NULL. */
+ * bad value index or count, fields set by hand that the builder would not
+ * have made (an unknown op, an operand that is not an earlier value, a
+ * load outside its input), or out of memory; out is then all NULL. */
 int tg_fuse_run(tg_fuse *f, int n, const int *values, tg_tensor **out);
 
 #ifdef __cplusplus

@@ -982,6 +982,37 @@ static void test_bad_expressions(void **state)
     assert_int_equal(tg_fuse_relu(&f, 1), -1);
     assert_run_fails(&f, 2, ((int[]){0, 1}), "tg_add", NULL);
 
+    /* The fields are the caller's: an expression altered by hand is
+     * refused by the run, naming the value, before a kernel reads it. */
+    static const struct {
+        int field, value;
+        const char *needle;
+    } altered[] = {
+        {0, 42, "value 1 has unknown op 42"},
+        {1, 7, "value 1: operand 0 is 7, not an earlier value"},
+        {1, 1, "value 1: operand 0 is 1, not an earlier value"},
+        {2, 0, "value 1: operand 1 is 0, where its op takes none (-1)"},
+        {3, 5, "value 0 loads input 5, but the expression has 1"},
+        {4, 2, "value 0 loads block 2 of width 5, outside the 10 columns of input 0"},
+        {5, 99, "99 values"},
+        {6, 4, "input 0 of shape [3,10] (float64) does not fit the expression's 4 rows"},
+    };
+    for (size_t i = 0; i < sizeof altered / sizeof altered[0]; i++) {
+        tg_clear_error();
+        tg_fuse_begin(&f, W);
+        assert_int_equal(tg_fuse_sigmoid(&f, tg_fuse_input(&f, x, 0)), 1);
+        switch (altered[i].field) {
+        case 0: f.values[1].op = (uint8_t)altered[i].value; break;
+        case 1: f.values[1].a = (int8_t)altered[i].value; break;
+        case 2: f.values[1].b = (int8_t)altered[i].value; break;
+        case 3: f.values[0].input = (int8_t)altered[i].value; break;
+        case 4: f.values[0].block = altered[i].value; break;
+        case 5: f.n_values = altered[i].value; break;
+        case 6: f.rows = altered[i].value; break;
+        }
+        assert_run_fails(&f, 1, (int[]){1}, "tg_fuse_run: ", altered[i].needle);
+    }
+
     /* A NULL expression is reported by each builder call, naming it. */
     tg_clear_error();
     tg_fuse_begin(NULL, W);
