@@ -41,7 +41,8 @@ static const dtype_info dtypes[] = {
 /* cJSON spends about 100 bytes per value, and a hostile header can pack a
  * value into 2 bytes ("0,"): the values are counted (roughly, as opening
  * brackets and commas) before parsing and capped at 2^22, which bounds the
- * parse to a few hundred MB and still allows some 400,000 tensors. */
+ * parse to under 1 GB (850 MB at the peak for a header of 100 MB, the cap,
+ * holding 2^22 values) and still allows some 400,000 tensors. */
 #define MAX_VALUES (1 << 22)
 /* Numbers in the header are JSON doubles; whole numbers up to 2^53 are exact. */
 #define MAX_EXACT 9007199254740992.0

@@ -21,7 +21,7 @@
  * the file size and a cap (TG_SAFETENSORS_MAX_HEADER), UTF-8, JSON
  * validity, nesting (the format needs three levels) and size (at most 2^22
  * values, some 400,000 tensors, so that parsing a hostile header cannot take
- * more than a few hundred MB), every key and dtype
+ * more than 1 GB), every key and dtype
  * name, shapes (whole numbers >= 0, at most TG_MAX_DIMS, whose product times
  * the dtype size equals end - begin without overflow), offsets inside the
  * buffer, no duplicate names, and tensors that tile the buffer exactly (no
