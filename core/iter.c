@@ -19,6 +19,13 @@ bool tg__check_float(const char *fn, const tg_tensor *t)
     return true;
 }
 
+bool tg__float_dtype(const char *fn, const char *what, tg_dtype dtype)
+{
+    if (dtype == TG_F32 || dtype == TG_F64) return true;
+    if (dtype == TG_I64) return TG__REJECT("%s: %s must be float32 or float64, got int64", fn, what);
+    return TG__REJECT("%s: %s must be float32 or float64, got the value %d, which is no dtype", fn, what, (int)dtype);
+}
+
 int tg__dim(const char *fn, int dim, int ndim)
 {
     int lo = ndim > 0 ? -ndim : -1, hi = ndim > 0 ? ndim - 1 : 0;

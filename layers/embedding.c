@@ -16,7 +16,7 @@ tg_embedding_layer *tg_embedding_layer_new(int64_t num_embeddings, int64_t embed
     if (padding_idx < -1 || padding_idx >= num_embeddings)
         return tg_error("%s: padding_idx must be -1 (none) or within num_embeddings %lld, got %lld", fn,
                         (long long)num_embeddings, (long long)padding_idx);
-    if (dtype != TG_F32 && dtype != TG_F64) return tg_error("%s: dtype must be float32 or float64", fn);
+    if (!tg__float_dtype(fn, "dtype", dtype)) return NULL;
     tg_embedding_layer *layer = tg__calloc(1, sizeof *layer);
     if (!layer) return tg_error("%s: out of memory", fn);
     *layer = (tg_embedding_layer){.num_embeddings = num_embeddings, .embedding_dim = embedding_dim,

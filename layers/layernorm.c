@@ -17,7 +17,7 @@ tg_layernorm_layer *tg_layernorm_layer_new(int n_normalized, const int64_t *norm
         if (normalized_shape[d] < 1)
             return tg_error("%s: normalized_shape[%d] must be positive, got %lld", fn, d, (long long)normalized_shape[d]);
     if (!(eps >= 0)) return tg_error("%s: eps must be non-negative, got %g", fn, eps);
-    if (dtype != TG_F32 && dtype != TG_F64) return tg_error("%s: dtype must be float32 or float64", fn);
+    if (!tg__float_dtype(fn, "dtype", dtype)) return NULL;
     tg_layernorm_layer *layer = tg__calloc(1, sizeof *layer);
     if (!layer) return tg_error("%s: out of memory", fn);
     layer->n_normalized = n_normalized;

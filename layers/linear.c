@@ -12,7 +12,7 @@ tg_linear_layer *tg_linear_layer_new(int64_t in_features, int64_t out_features, 
     if (in_features < 1 || out_features < 1)
         return tg_error("%s: in_features and out_features must be positive, got %lld and %lld", fn,
                         (long long)in_features, (long long)out_features);
-    if (dtype != TG_F32 && dtype != TG_F64) return tg_error("%s: dtype must be float32 or float64", fn);
+    if (!tg__float_dtype(fn, "dtype", dtype)) return NULL;
     tg_linear_layer *layer = tg__calloc(1, sizeof *layer);
     if (!layer) return tg_error("%s: out of memory", fn);
     layer->in_features = in_features;

@@ -92,7 +92,7 @@ typedef enum { FILL_UNIFORM, FILL_NORMAL, FILL_CONSTANT } fill_kind;
 static tg_tensor *param_new(const char *fn, tg_dtype dtype, int ndim, const int64_t *shape, fill_kind kind,
                             double a, double b)
 {
-    if (dtype != TG_F32 && dtype != TG_F64) return tg_error("%s: parameters must be float32 or float64", fn);
+    if (!tg__float_dtype(fn, "parameters", dtype)) return NULL;
     if (!tg__valid_shape(fn, ndim, shape)) return NULL;
     if (kind == FILL_UNIFORM && !(a <= b))
         return tg_error("%s: uniform_ expects to return a [from, to) range, but found from=%g > to=%g", fn, a, b);

@@ -53,10 +53,7 @@ static bool check_config(const char *fn, const tg_cell *cell, const tg_rnn_confi
                 return TG__REJECT("%s: layer_norm names each projection's gain after its weight, and cell '%s' "
                                   "projects with '%s' twice (proj[%d] and proj[%d])", fn, cell->name,
                                   cell->proj[j].weight, i, j);
-    if (c->dtype == TG_I64)
-        return TG__REJECT("%s: dtype must be float32 or float64, got int64", fn);
-    if (c->dtype != TG_F32 && c->dtype != TG_F64)
-        return TG__REJECT("%s: dtype must be float32 or float64, got the value %d, which is no dtype", fn, (int)c->dtype);
+    if (!tg__float_dtype(fn, "dtype", c->dtype)) return false;
     return true;
 }
 

@@ -41,7 +41,7 @@ static void test_layers(void **state)
     assert_int_equal(tg_params_numel(NULL), 0);
     tg_params_zero_grad(NULL);
     tg_params_free(NULL);
-    EXPECT_ERR(tg_param_uniform(TG_I64, 1, (int64_t[]){2}, 0, 1), "tg_param_uniform");
+    EXPECT_ERR(tg_param_uniform(TG_I64, 1, (int64_t[]){2}, 0, 1), "tg_param_uniform: parameters must be float32 or float64, got int64");
     EXPECT_ERR(tg_param_uniform(TG_F64, 1, (int64_t[]){-2}, 0, 1), "tg_param_uniform");
     EXPECT_ERR(tg_param_uniform(TG_F64, 1, (int64_t[]){2}, 1, 0), "tg_param_uniform");
     /* infinite ranges, which filled the parameter with NaN or inf */
@@ -168,7 +168,12 @@ static void test_modules(void **state)
     tg_params p = tg_params_new();
     EXPECT_ERR(tg_linear_layer_new(0, 2, true, TG_F64), "tg_linear_layer_new");
     EXPECT_ERR(tg_linear_layer_new(2, -1, true, TG_F64), "tg_linear_layer_new");
-    EXPECT_ERR(tg_linear_layer_new(2, 2, true, TG_I64), "tg_linear_layer_new");
+    EXPECT_ERR(tg_linear_layer_new(2, 2, true, TG_I64), "tg_linear_layer_new: dtype must be float32 or float64, got int64");
+    EXPECT_ERR(tg_linear_layer_new(2, 2, true, (tg_dtype)7),
+               "tg_linear_layer_new: dtype must be float32 or float64, got the value 7, which is no dtype");
+    EXPECT_ERR(tg_embedding_layer_new(4, 2, -1, TG_I64), "tg_embedding_layer_new: dtype must be float32 or float64, got int64");
+    EXPECT_ERR(tg_layernorm_layer_new(1, (int64_t[]){3}, 1e-5, true, TG_I64),
+               "tg_layernorm_layer_new: dtype must be float32 or float64, got int64");
     EXPECT_ERR(tg_linear_layer_new(INT64_MAX, INT64_MAX, true, TG_F64), "too large");
     EXPECT_ERR(tg_embedding_layer_new(0, 2, -1, TG_F64), "tg_embedding_layer_new");
     EXPECT_ERR(tg_embedding_layer_new(4, 2, 4, TG_F64), "tg_embedding_layer_new");
