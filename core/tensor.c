@@ -1,4 +1,5 @@
 /* Tensor creation, inspection, in-place updates and lifetime. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,9 @@ static bool fits_dtype(const char *fn, tg_dtype dtype, double value)
 {
     if (dtype == TG_I64 && !(value >= -0x1p63 && value < 0x1p63))
         return TG__REJECT("%s: value cannot be converted to type int64 without overflow: %g", fn, value);
+    /* torch's check: a finite value beyond float's range (not inf, NaN). */
+    if (dtype == TG_F32 && isfinite(value) && fabs(value) > FLT_MAX)
+        return TG__REJECT("%s: value cannot be converted to type float without overflow: %g", fn, value);
     return true;
 }
 

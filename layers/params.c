@@ -1,3 +1,4 @@
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,12 @@ static tg_tensor *param_new(const char *fn, tg_dtype dtype, int ndim, const int6
     if (kind == FILL_UNIFORM && !isfinite(b - a))
         return tg_error("%s: uniform_ expects a finite to-from, but found from=%g and to=%g", fn, a, b);
     if (kind == FILL_NORMAL && !(b >= 0)) return tg_error("%s: normal expects std >= 0.0, but found std %g", fn, b);
+    /* torch's uniform_ and fill_ refuse a finite value beyond float's range. */
+    const double bounds[2] = {a, b};
+    for (int k = 0; dtype == TG_F32 && kind != FILL_NORMAL && k < (kind == FILL_UNIFORM ? 2 : 1); k++)
+        if (isfinite(bounds[k]) && fabs(bounds[k]) > FLT_MAX)
+            return tg_error("%s: %s is out of bounds for float: %g", fn,
+                            kind == FILL_CONSTANT ? "value" : k ? "to" : "from", bounds[k]);
     tg_tensor *t = tg__new_persistent(fn, dtype, ndim, shape);
     if (!t) return NULL;
     char *data = tg_data(t);

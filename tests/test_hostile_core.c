@@ -21,6 +21,16 @@ static void test_factories(void **state)
     EXPECT_ERR(tg_full(TG_F32, 2, NULL, 1), "tg_full");
     EXPECT_ERR(tg_full(TG_I64, 1, (int64_t[]){2}, NAN), "tg_full");
     EXPECT_ERR(tg_full(TG_I64, 1, (int64_t[]){2}, 1e300), "tg_full");
+    /* float32: a finite value beyond its range is refused, as torch does;
+     * infinities and NaN are values */
+    EXPECT_ERR(tg_full(TG_F32, 1, (int64_t[]){2}, -1e39), "tg_full: value cannot be converted to type float without overflow: -1e+39");
+    EXPECT_ERR(tg_rand(TG_F32, 1, (int64_t[]){2}, 0, 1e39), "tg_rand: value cannot be converted to type float without overflow");
+    EXPECT_ERR(tg_linspace(TG_F32, 0, 1e39, 3), "tg_linspace: value cannot be converted to type float without overflow");
+    tg_tensor *inf32 = tg_full(TG_F32, 1, (int64_t[]){2}, INFINITY);
+    assert_true(inf32 && isinf(tg_get(inf32, (int64_t[]){1})));
+    assert_int_equal(tg_fill_(inf32, 3.5e38), -1);
+    assert_error_contains("tg_fill_: value cannot be converted to type float without overflow");
+    tg_free(inf32);
     EXPECT_ERR(tg_scalar(bad, 1), "tg_scalar");
     EXPECT_ERR(tg_scalar(TG_I64, INFINITY), "tg_scalar");
     EXPECT_ERR(tg_arange(TG_F64, 0, 1, 0), "tg_arange");

@@ -49,6 +49,9 @@ static void test_layers(void **state)
                "tg_param_uniform: uniform_ expects a finite to-from, but found from=-inf and to=inf");
     EXPECT_ERR(tg_param_uniform(TG_F64, 1, (int64_t[]){2}, 0, INFINITY), "expects a finite to-from");
     EXPECT_ERR(tg_param_uniform(TG_F64, 1, (int64_t[]){2}, -1e308, 1e308), "from=-1e+308 and to=1e+308");
+    EXPECT_ERR(tg_param_uniform(TG_F32, 1, (int64_t[]){2}, 0, 1e39), "tg_param_uniform: to is out of bounds for float: 1e+39");
+    EXPECT_ERR(tg_param_uniform(TG_F32, 1, (int64_t[]){2}, -1e39, 0), "tg_param_uniform: from is out of bounds for float");
+    EXPECT_ERR(tg_param_full(TG_F32, 1, (int64_t[]){2}, 4e38), "tg_param_full: value is out of bounds for float: 4e+38");
     EXPECT_ERR(tg_param_normal(TG_F64, 2, NULL, 0, 1), "tg_param_normal");
     EXPECT_ERR(tg_param_normal(TG_F64, 1, (int64_t[]){2}, 0, -1), "tg_param_normal");
     EXPECT_ERR(tg_param_full(TG_I64, 1, (int64_t[]){2}, 0), "tg_param_full");
