@@ -773,26 +773,36 @@ int tg_graph_dot(const tg_tensor *t, FILE *out)
         return 0;
     }
     /* Sweep the tape backwards as backward does, keeping the set of nodes
-     * reached from t (a list: graphs drawn for people are small). */
-    size_t cap = 0;
-    for (tg_node *n = t->node; n; n = n->prev) cap++;
-    tg_node **reach = tg__arena_alloc(sizeof(tg_node *) * cap);
-    if (!reach) return -1;
+     * reached from t (a list: graphs drawn for people are small). A node
+     * reached is t's or an input's of a node on the tape, and need not be
+     * on the tape itself (a released graph's tombstone, a recording that
+     * ran out of memory): the list has room for every input, and what the
+     * sweep does not pass is drawn after it. */
+    size_t cap = 1;
+    for (tg_node *n = t->node; n; n = n->prev) cap += (size_t)n->n_inputs;
+    tg_node **reach = tg__arena_take((sizeof(tg_node *) + sizeof(bool)) * cap);
+    if (!reach) return tg_fail("tg_graph_dot: out of memory");
+    bool *drawn = (bool *)(reach + cap);
     size_t nreach = 0;
+    drawn[nreach] = false;
     reach[nreach++] = t->node;
     for (tg_node *n = t->node; n; n = n->prev) {
-        bool reached = false;
-        for (size_t i = 0; i < nreach && !reached; i++) reached = reach[i] == n;
-        if (!reached) continue;
+        size_t at = 0;
+        while (at < nreach && reach[at] != n) at++;
+        if (at == nreach) continue;
+        drawn[at] = true;
         fprintf(out, "  n%p [shape=box, style=filled, fillcolor=\"#dde8f6\", label=\"%s\\n%s\"];\n",
-                (void *)n, n->op, tg_shape_str(n->out, s, sizeof s));
+                (void *)n, n->op, tg_shape_str(n->out ? n->out : t, s, sizeof s));
         for (int i = 0; i < n->n_inputs; i++) {
             tg_tensor *in = n->inputs[i];
             if (!in || !in->requires_grad) continue;
             if (in->node) {
                 bool known = false;
                 for (size_t k = 0; k < nreach && !known; k++) known = reach[k] == in->node;
-                if (!known) reach[nreach++] = in->node;
+                if (!known) {
+                    drawn[nreach] = false;
+                    reach[nreach++] = in->node;
+                }
             } else {
                 fprintf(out, "  ");
                 dot_tensor_id(out, in);
@@ -803,6 +813,8 @@ int tg_graph_dot(const tg_tensor *t, FILE *out)
             fprintf(out, " -> n%p;\n", (void *)n);
         }
     }
+    for (size_t i = 0; i < nreach; i++)
+        if (!drawn[i]) fprintf(out, "  n%p [shape=box, style=dashed, label=\"%s\"];\n", (void *)reach[i], reach[i]->op);
     fprintf(out, "}\n");
     return 0;
 }

@@ -168,7 +168,9 @@ tg_tensor *tg_detach(tg_tensor *t);
 void tg_zero_grad(int n, tg_tensor *const *leaves);
 
 /* Write the recorded graph that produced t as Graphviz DOT: one box per op
- * (name and output shape), one ellipse per leaf. Returns 0 or -1. */
+ * (name and output shape), one ellipse per leaf; an op whose graph is gone
+ * (released by a backward, or not recorded for lack of memory) is a dashed
+ * box with its name. Returns 0 or -1. */
 int tg_graph_dot(const tg_tensor *t, FILE *out);
 
 #ifdef __cplusplus

@@ -322,6 +322,38 @@ static void test_graph_dot(void **state)
     tg_free(w);
 }
 
+/* Inputs whose graphs a backward released (outside any scope: their nodes
+ * are tombstones, off the tape) are drawn as dashed boxes; the list of
+ * nodes reached once had room only for the nodes on the tape. */
+static void test_graph_dot_released_inputs(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_ones(TG_F32, 1, (int64_t[]){3}), true);
+    tg_tensor *parts[3] = {tg_tanh(x), tg_sigmoid(x), tg_exp(x)};
+    for (int i = 0; i < 3; i++) {
+        tg_tensor *loss = tg_sum(parts[i], 0, NULL, false);
+        assert_int_equal(tg_backward(loss, NULL), 0);
+        tg_free(loss);
+    }
+    tg_tensor *ab = tg_mul(parts[0], parts[1]);
+    tg_tensor *y = tg_mul(ab, parts[2]);
+    assert_non_null(y);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(tg_graph_dot(y, f), 0);
+    fclose(f);
+    assert_non_null(strstr(buf, "label=\"mul\\n[3]\""));
+    assert_non_null(strstr(buf, "style=dashed, label=\"tanh\""));
+    assert_non_null(strstr(buf, "style=dashed, label=\"sigmoid\""));
+    assert_non_null(strstr(buf, "style=dashed, label=\"exp\""));
+    free(buf);
+    tg_free(y);
+    tg_free(ab);
+    for (int i = 0; i < 3; i++) tg_free(parts[i]);
+    tg_free(x);
+}
+
 /* A gradient summed down to a broadcast input (a bias's): each element adds
  * its rows in order, in float, for any thread count, wide rows split
  * across threads by columns and rows that fold into one element summed
@@ -376,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_slice_backward_is_linear),
         cmocka_unit_test(test_narrow_gradients),
         cmocka_unit_test(test_graph_dot),
+        cmocka_unit_test(test_graph_dot_released_inputs),
         cmocka_unit_test(test_custom_op_with_grad_slot),
         cmocka_unit_test(test_repeated_inputs),
         cmocka_unit_test(test_broadcast_grad_sum_threads),
