@@ -606,10 +606,13 @@ static int run_leaf_hooks(void)
     int64_t k = count;
     for (tg_node *n = tape_tail; n; n = n->prev)
         if (!n->backward && n->hooks && n->out && n->out->pass_grad) nodes[--k] = n;
+    /* A hook whose op failed hands back NULL, "unchanged", and the op's
+     * message stands: the pass fails, as it does for a non-leaf's hooks. */
+    uint64_t errors = tg__error_count();
     int status = 0;
     for (k = 0; k < count && status == 0; k++) {
         tg_tensor *grad = hooked_grad(nodes[k]->out, nodes[k]->hooks, nodes[k]->out->pass_grad);
-        if (grad) nodes[k]->out->pass_grad = grad;
+        if (grad && tg__error_count() == errors) nodes[k]->out->pass_grad = grad;
         else status = -1;
     }
     return status;

@@ -153,12 +153,44 @@ static void test_steady_step(void **state)
     fail_each_allocation(2);
 }
 
+/* A hook whose op runs out of memory hands back NULL, "unchanged", with
+ * the op's message: the backward fails and changes no .grad, for a leaf's
+ * hook as for a non-leaf's. */
+static tg_tensor *halve_out_of_memory(tg_tensor *t, tg_tensor *grad, void *ctx)
+{
+    (void)t;
+    (void)ctx;
+    tg__alloc_fail_at(0); /* the hook's first allocation */
+    tg_tensor *half = tg_mul_scalar(grad, 0.5);
+    tg__alloc_fail_at(-1);
+    return half;
+}
+
+static void test_hook_out_of_memory(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_ones(TG_F32, 1, (int64_t[]){3}), true);
+    for (int on_leaf = 1; on_leaf >= 0; on_leaf--) {
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *hooked = on_leaf ? x : tg_mul_scalar(x, 3);
+        assert_int_equal(tg_register_hook(hooked, halve_out_of_memory, NULL), 0);
+        tg_tensor *loss = tg_sum(tg_square(hooked), 0, NULL, false);
+        tg_clear_error();
+        assert_int_equal(tg_backward(loss, NULL), -1);
+        assert_error_contains("tg_mul_scalar: can't allocate memory");
+        assert_null(x->grad);
+        tg_scope_end(s);
+    }
+    tg_free(x);
+}
+
 int main(void)
 {
     tg_set_num_threads(1); /* one allocation order */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_step),
         cmocka_unit_test(test_steady_step),
+        cmocka_unit_test(test_hook_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
