@@ -712,7 +712,13 @@ tg_tensor *tg_cell_layer_forward(tg_cell_layer *layer, tg_tensor *x, int n, tg_t
     tg_tensor *inputs[TG_CELL_MAX_STATES + 2] = {x, trained_param(layer->rnn)};
     for (int k = 0; states && k < n && k < TG_CELL_MAX_STATES; k++) inputs[k + 2] = states[k];
     tg_scope *s = tg__autoscope(TG_CELL_MAX_STATES + 2, inputs);
+    /* As in tg_rnn_forward, an op that failed inside (out of memory) must
+     * not pass for an absent optional argument: a view of a state that
+     * came back NULL ran the step from zeros, a sum of biases that did
+     * without them. */
+    uint64_t errors = tg__error_count();
     tg_tensor *results[TG_CELL_MAX_STATES + 1] = {cell_step(fn, layer, x, n, states, next)};
+    if (tg__error_count() != errors) results[0] = NULL;
     if (!results[0]) {
         for (int k = 0; next && k < layer->rnn->n_states; k++) next[k] = NULL;
         tg__autoscope_keep_n(s, 0, NULL);

@@ -153,6 +153,50 @@ static void test_steady_step(void **state)
     fail_each_allocation(2);
 }
 
+/* One step of a cell layer (an LSTM cell: its states viewed, its two
+ * biases summed) with each of its allocations failing in turn: NULL with a
+ * message and no new states, or the step of a run without failures. A
+ * failed view of a state ran the step from zeros, a failed sum of the
+ * biases without them, and returned that. */
+static void test_cell_layer_step(void **state)
+{
+    (void)state;
+    tg_manual_seed(3);
+    tg_cell_layer *cell = tg_cell_layer_new(&tg_cell_lstm, FEATURES, HIDDEN, true, TG_F32);
+    tg_tensor *x = tg_randn(TG_F32, 2, (int64_t[]){BATCH, FEATURES}, 0, 1);
+    tg_tensor *states[2] = {tg_randn(TG_F32, 2, (int64_t[]){BATCH, HIDDEN}, 0, 1),
+                            tg_randn(TG_F32, 2, (int64_t[]){BATCH, HIDDEN}, 0, 1)};
+    assert_true(cell && x && states[0] && states[1]);
+    tg_tensor *want[2] = {NULL, NULL};
+    int64_t count = 0, failed = 0;
+    for (int64_t k = -1; k < count; k++) {
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *next[2];
+        tg_clear_error();
+        tg__alloc_fail_at(k < 0 ? INT64_MAX : k);
+        tg_tensor *hidden = tg_cell_layer_forward(cell, x, 2, states, next);
+        if (k < 0) count = tg__alloc_count();
+        tg__alloc_fail_at(-1);
+        if (k < 0) {
+            want[0] = tg_keep(hidden);
+            want[1] = tg_keep(next[1]);
+        } else if (hidden) {
+            assert_close(hidden, want[0], 0, 0, "h'");
+            assert_close(next[1], want[1], 0, 0, "c'");
+        } else {
+            assert_true(tg_last_error()[0] != '\0');
+            assert_null(next[0]);
+            assert_null(next[1]);
+            failed++;
+        }
+        tg_scope_end(s);
+    }
+    assert_true(count > 10 && failed > 0);
+    for (int i = 0; i < 2; i++) tg_free(want[i]), tg_free(states[i]);
+    tg_free(x);
+    tg_cell_layer_free(cell);
+}
+
 /* A hook whose op runs out of memory hands back NULL, "unchanged", with
  * the op's message: the backward fails and changes no .grad, for a leaf's
  * hook as for a non-leaf's. */
@@ -191,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_first_step),
         cmocka_unit_test(test_steady_step),
         cmocka_unit_test(test_hook_out_of_memory),
+        cmocka_unit_test(test_cell_layer_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
