@@ -18,13 +18,17 @@ static tg_tensor *make_weights(const tg_tensor *out)
     return w;
 }
 
-/* L = sum(fn(inputs) * w), evaluated in a scope of its own. */
-static double loss_value(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *ctx, tg_tensor *weights)
+/* L = sum(fn(inputs) * w), evaluated in a scope of its own; false (the
+ * message stands) if fn or an op failed, out of memory say: a NaN from
+ * the failure would read as a wrong gradient. */
+static bool loss_value(tg_gradcheck_fn fn, tg_tensor **inputs, int n, void *ctx, tg_tensor *weights, double *value)
 {
     tg_scope *s = tg_scope_begin();
-    double value = tg_item(tg_sum(tg_mul(fn(n, inputs, ctx), weights), 0, NULL, false));
+    if (!s) return false;
+    tg_tensor *loss = tg_sum(tg_mul(fn(n, inputs, ctx), weights), 0, NULL, false);
+    if (loss) *value = tg_item(loss);
     tg_scope_end(s);
-    return value;
+    return loss != NULL;
 }
 
 /* Address of row-major element k of t (any strides). */
@@ -83,11 +87,21 @@ int tg_gradcheck(tg_gradcheck_fn fn, int n, tg_tensor **inputs, void *ctx, doubl
         for (int64_t k = 0; k < tg_numel(x); k++) {
             char *p = element(x, k);
             double orig = tg__load(p, x->dtype);
+            double plus = 0, minus = 0;
             tg__store(p, x->dtype, orig + eps);
-            double plus = loss_value(fn, inputs, n, ctx, weights);
+            bool evaluated = loss_value(fn, inputs, n, ctx, weights, &plus);
             tg__store(p, x->dtype, orig - eps);
-            double minus = loss_value(fn, inputs, n, ctx, weights);
+            evaluated = evaluated && loss_value(fn, inputs, n, ctx, weights, &minus);
             tg__store(p, x->dtype, orig);
+            if (!evaluated) {
+                char cause[512];
+                snprintf(cause, sizeof cause, "%s", tg_last_error());
+                tg_error("tg_gradcheck: evaluating the loss at element %lld of input %d failed (%s)", (long long)k, i,
+                         cause[0] ? cause : "no message");
+                status = -1;
+                tg_set_grad_enabled(was);
+                goto done;
+            }
             double numeric = (plus - minus) / (2 * eps);
             double analytic = x->grad ? tg__load(element(x->grad, k), x->dtype) : 0.0;
             double err = fabs(analytic - numeric);

@@ -197,6 +197,40 @@ static void test_cell_layer_step(void **state)
     tg_cell_layer_free(cell);
 }
 
+/* tg_gradcheck with each of its allocations failing in turn: an error
+ * (-1, with a message) or the verdict of a run without failures, never 1.
+ * A failed evaluation of the loss read as NaN, so a memory failure was
+ * reported as gradients that do not match. */
+static tg_tensor *tanh_of_input(int n, tg_tensor **inputs, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_tanh(inputs[0]);
+}
+
+static void test_gradcheck(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){0.5, -1, 2}), true);
+    tg__alloc_fail_at(INT64_MAX);
+    assert_int_equal(tg_gradcheck(tanh_of_input, 1, &x, NULL, 1e-6, 1e-5, 1e-3, NULL), 0);
+    int64_t count = tg__alloc_count(), errors = 0;
+    for (int64_t k = 0; k < count; k++) {
+        tg_clear_error();
+        tg__alloc_fail_at(k);
+        int status = tg_gradcheck(tanh_of_input, 1, &x, NULL, 1e-6, 1e-5, 1e-3, NULL);
+        tg__alloc_fail_at(-1);
+        if (status != 0) {
+            assert_int_equal(status, -1);
+            assert_true(tg_last_error()[0] != '\0');
+            errors++;
+        }
+        assert_null(x->grad);
+    }
+    assert_true(errors > count / 2);
+    tg_free(x);
+}
+
 /* A hook whose op runs out of memory hands back NULL, "unchanged", with
  * the op's message: the backward fails and changes no .grad, for a leaf's
  * hook as for a non-leaf's. */
@@ -236,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_steady_step),
         cmocka_unit_test(test_hook_out_of_memory),
         cmocka_unit_test(test_cell_layer_step),
+        cmocka_unit_test(test_gradcheck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
