@@ -64,10 +64,17 @@ int tg_checkpoint_save(const char *path, const tg_checkpoint *ck)
         status = tg_optim_state_export(ck->optim, &part) < 0 ? -1 : add_part(&all, "optimizer", &part);
     if (status == 0 && ck->sched)
         status = tg_sched_state_export(ck->sched, &part) < 0 ? -1 : add_part(&all, "scheduler", &part);
-    if (status == 0)
-        status = tg_params_add(&all, NULL, "rng_state", tg_from_array(TG_I64, 1, (int64_t[]){RNG_WORDS}, rng_words)) |
-                 tg_params_add(&all, NULL, "step", tg_from_array(TG_I64, 0, NULL, &ck->step)) |
-                 tg_params_add(&all, NULL, "epoch", tg_from_array(TG_I64, 0, NULL, &ck->epoch));
+    if (status == 0) {
+        /* Made first: a NULL from a failed one would be reported by
+         * tg_params_add as a NULL argument. */
+        tg_tensor *rng_state = tg_from_array(TG_I64, 1, (int64_t[]){RNG_WORDS}, rng_words);
+        tg_tensor *step = tg_from_array(TG_I64, 0, NULL, &ck->step);
+        tg_tensor *epoch = tg_from_array(TG_I64, 0, NULL, &ck->epoch);
+        if (!rng_state || !step || !epoch) status = tg_fail("%s: out of memory", SAVE);
+        else
+            status = tg_params_add(&all, NULL, "rng_state", rng_state) | tg_params_add(&all, NULL, "step", step) |
+                     tg_params_add(&all, NULL, "epoch", epoch);
+    }
     tg_metadata_item metadata[4] = {{"format", FORMAT}, {"tapegrad_version", tg_version()}};
     int n_metadata = 2;
     if (ck->optim) metadata[n_metadata++] = (tg_metadata_item){"optimizer", tg__optim_kind_name(ck->optim)};

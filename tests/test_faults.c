@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { BATCH = 2, STEPS = 3, FEATURES = 3, HIDDEN = 5, CLASSES = 4 };
 
@@ -231,6 +232,68 @@ static void test_gradcheck(void **state)
     tg_free(x);
 }
 
+/* The bytes of the file at path (malloc'd), and their count. */
+static char *file_bytes(const char *path, long *size)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    rewind(f);
+    char *bytes = malloc((size_t)*size + 1);
+    assert_int_equal(fread(bytes, 1, (size_t)*size, f), (size_t)*size);
+    fclose(f);
+    return bytes;
+}
+
+/* tg_checkpoint_save over an older checkpoint with each of its
+ * allocations failing in turn: the old file stays as it was and the
+ * message says what failed; a counter that could not be made was
+ * reported as "tg_params_add: NULL collection, name or tensor". */
+static void test_checkpoint_save(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tapegrad-faults-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/run.ckpt", dir);
+    model m = model_new();
+    tg_checkpoint ck = {.params = &m.params, .optim = m.adam, .step = 1};
+    assert_int_equal(tg_checkpoint_save(path, &ck), 0);
+    long old_size;
+    char *old = file_bytes(path, &old_size);
+    ck.step = 2;
+    tg__alloc_fail_at(INT64_MAX);
+    assert_int_equal(tg_checkpoint_save(path, &ck), 0);
+    int64_t count = tg__alloc_count();
+    tg__alloc_fail_at(-1);
+    int64_t failed = 0;
+    ck.step = 1;
+    assert_int_equal(tg_checkpoint_save(path, &ck), 0);
+    for (int64_t k = 0; k < count; k++) {
+        ck.step = 2;
+        tg_clear_error();
+        tg__alloc_fail_at(k);
+        int status = tg_checkpoint_save(path, &ck);
+        tg__alloc_fail_at(-1);
+        ck.step = 1;
+        if (status == 0) {
+            assert_int_equal(tg_checkpoint_save(path, &ck), 0);
+            continue;
+        }
+        failed++;
+        assert_null(strstr(tg_last_error(), "NULL"));
+        long size;
+        char *now = file_bytes(path, &size);
+        assert_true(size == old_size && memcmp(now, old, (size_t)size) == 0);
+        free(now);
+    }
+    assert_true(failed > 0);
+    free(old);
+    model_free(&m);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /* A hook whose op runs out of memory hands back NULL, "unchanged", with
  * the op's message: the backward fails and changes no .grad, for a leaf's
  * hook as for a non-leaf's. */
@@ -271,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_hook_out_of_memory),
         cmocka_unit_test(test_cell_layer_step),
         cmocka_unit_test(test_gradcheck),
+        cmocka_unit_test(test_checkpoint_save),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
