@@ -645,7 +645,7 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
     tg_scope *pass = tg_scope_begin();
     if (!pass) {
         finish_retained(-1);
-        return -1;
+        return tg_fail("tg_backward: out of memory");
     }
     bool was = tg_set_grad_enabled(false);
     in_pass = true;

@@ -56,7 +56,7 @@ int tg_gradcheck(tg_gradcheck_fn fn, int n, tg_tensor **inputs, void *ctx, doubl
             return tg_fail("tg_gradcheck: input %d is not a leaf (made by '%s')", i, inputs[i]->node->op);
     }
     tg_scope *scope = tg_scope_begin();
-    if (!scope) return -1;
+    if (!scope) return tg_fail("tg_gradcheck: out of memory");
     tg_tensor *weights = NULL;
     int status = 0;
     /* Analytic gradients, into fresh .grad buffers. */

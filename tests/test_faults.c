@@ -294,6 +294,29 @@ static void test_checkpoint_save(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* A backward, or a gradcheck, whose first allocation (its scope) fails
+ * names itself: the message named tg_scope_begin, which the caller never
+ * called. */
+static void test_scope_of_a_pass(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_ones(TG_F64, 1, (int64_t[]){3}), true);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *loss = tg_sum(tg_tanh(x), 0, NULL, false);
+    tg_clear_error();
+    tg__alloc_fail_at(0);
+    assert_int_equal(tg_backward(loss, NULL), -1);
+    tg__alloc_fail_at(-1);
+    assert_string_equal(tg_last_error(), "tg_backward: out of memory");
+    assert_null(x->grad);
+    tg_scope_end(s);
+    tg__alloc_fail_at(0);
+    assert_int_equal(tg_gradcheck(tanh_of_input, 1, &x, NULL, 1e-6, 1e-5, 1e-3, NULL), -1);
+    tg__alloc_fail_at(-1);
+    assert_string_equal(tg_last_error(), "tg_gradcheck: out of memory");
+    tg_free(x);
+}
+
 /* A hook whose op runs out of memory hands back NULL, "unchanged", with
  * the op's message: the backward fails and changes no .grad, for a leaf's
  * hook as for a non-leaf's. */
@@ -335,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_cell_layer_step),
         cmocka_unit_test(test_gradcheck),
         cmocka_unit_test(test_checkpoint_save),
+        cmocka_unit_test(test_scope_of_a_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
