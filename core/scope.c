@@ -171,11 +171,12 @@ static void arena_rewind(arena_mark m, int from_depth)
     total_used = m.total;
 }
 
-tg_scope *tg_scope_begin(void)
+/* A new innermost scope, or NULL without a message (out of memory). */
+static tg_scope *scope_open(void)
 {
     arena_mark mark = arena_here();
     tg_scope *s = tg__arena_take(sizeof *s);
-    if (!s) return tg_error("tg_scope_begin: out of memory");
+    if (!s) return NULL;
     s->magic = SCOPE_MAGIC;
     s->depth = ++depth;
     s->outer = innermost;
@@ -184,6 +185,12 @@ tg_scope *tg_scope_begin(void)
     s->mark_tape = tg__tape_tail();
     s->mark_tensors = newest_tensor;
     return s;
+}
+
+tg_scope *tg_scope_begin(void)
+{
+    tg_scope *s = scope_open();
+    return s ? s : tg_error("tg_scope_begin: out of memory");
 }
 
 int tg_scope_end(tg_scope *s)
@@ -479,10 +486,12 @@ tg_scope *tg__autoscope(int n, tg_tensor *const *inputs)
     /* Inside another op's bracket everything is that op's already. */
     if (graph_open) return NULL;
     if (!records(n, inputs)) {
-        tg_scope *s = tg_scope_begin();
+        tg_scope *s = scope_open();
         if (s) return s;
         /* Out of memory for a scope: the op's temporaries still must not
-         * be left to the caller, so they go with the base-level tape. */
+         * be left to the caller, so they go with the base-level tape (and
+         * the op goes on: no message, which would report a failure to the
+         * error handler). */
     }
     graph_open = true;
     return &graph_token;

@@ -317,6 +317,39 @@ static void test_scope_of_a_pass(void **state)
     tg_free(x);
 }
 
+/* An op built from other ops, outside any scope and recording nothing,
+ * works in a scope of its own; when that scope cannot begin it goes on
+ * without one and succeeds. It left tg_scope_begin's message behind and
+ * called the error handler (which may abort) for a call that succeeded. */
+static void count_message(const char *message, void *user)
+{
+    (void)message;
+    (*(int *)user)++;
+}
+
+static void test_op_without_its_scope(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, (double[]){1, 2, 4, -1, 0, 5});
+    tg_tensor *want = tg_var(x, 1, (int[]){1}, true, false);
+    int messages = 0;
+    tg_error_handler previous = tg_set_error_handler(count_message, &messages);
+    tg_clear_error();
+    tg__alloc_fail_at(0); /* the op's scope */
+    tg_tensor *got = tg_var(x, 1, (int[]){1}, true, false);
+    int64_t refused = tg__alloc_refusals();
+    tg__alloc_fail_at(-1);
+    tg_set_error_handler(previous, NULL);
+    assert_int_equal(refused, 1);
+    assert_non_null(got);
+    assert_close(got, want, 0, 0, "var");
+    assert_int_equal(messages, 0);
+    assert_string_equal(tg_last_error(), "");
+    tg_free(got);
+    tg_free(want);
+    tg_free(x);
+}
+
 /* A hook whose op runs out of memory hands back NULL, "unchanged", with
  * the op's message: the backward fails and changes no .grad, for a leaf's
  * hook as for a non-leaf's. */
@@ -359,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck),
         cmocka_unit_test(test_checkpoint_save),
         cmocka_unit_test(test_scope_of_a_pass),
+        cmocka_unit_test(test_op_without_its_scope),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
