@@ -220,3 +220,44 @@ void assert_gradcheck_layouts_impl(tg_gradcheck_fn fn, void *ctx, layout_input *
         for (int k = 0; k <= n_extra; k++) tg_free(in[k]);
     }
 }
+
+static tg_tensor *grad_after_change(tg_tensor *(*op)(tg_tensor *), tg_tensor *x, const tg_tensor *gout,
+                                    bool change_x, bool change_y)
+{
+    tg_free(x->grad);
+    x->grad = NULL;
+    tg_tensor *y = op(x);
+    bool was = tg_set_grad_enabled(false);
+    if (change_x) assert_int_equal(tg_mul_scalar_(x, 2.0), 0);
+    if (change_y) assert_int_equal(tg_mul_scalar_(y, 3.0), 0);
+    tg_set_grad_enabled(was);
+    assert_int_equal(tg_backward(y, gout ? gout : tg_ones_like(y)), 0);
+    was = tg_set_grad_enabled(false);
+    if (change_x) assert_int_equal(tg_mul_scalar_(x, 0.5), 0); /* x as it was */
+    tg_set_grad_enabled(was);
+    return tg_keep(x->grad);
+}
+
+void assert_change_keeps_grad(tg_tensor *(*op)(tg_tensor *), tg_tensor *x, const tg_tensor *gout, bool change_x,
+                              bool change_y)
+{
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *want = grad_after_change(op, x, gout, false, false);
+    tg_tensor *got = grad_after_change(op, x, gout, change_x, change_y);
+    assert_close(got, want, 0, 0, "gradient after an in-place change");
+    assert_true(tg_item(tg_sum(tg_abs(want), 0, NULL, false)) > 0);
+    tg_free(want);
+    tg_free(got);
+    tg_scope_end(s);
+}
+
+char *graph_dot_text(const tg_tensor *t)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(tg_graph_dot(t, f), 0);
+    fclose(f);
+    return buf;
+}

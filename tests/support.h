@@ -90,6 +90,16 @@ typedef struct {
     double lo, hi;
 } leaf_spec;
 
+/* Assert that x's gradient through y = op(x), backpropagating gout (ones
+ * when NULL), is the same (and not all zero) when x (change_x) and y
+ * (change_y) are multiplied in place between the forward and the backward:
+ * the backward reads neither. */
+void assert_change_keeps_grad(tg_tensor *(*op)(tg_tensor *), tg_tensor *x, const tg_tensor *gout, bool change_x,
+                              bool change_y);
+
+/* tg_graph_dot of t as text (malloc'd, the caller frees). */
+char *graph_dot_text(const tg_tensor *t);
+
 /* The view of leaf (made by assert_gradcheck_layouts) that x->layout names;
  * call it inside the gradcheck fn. */
 tg_tensor *layout_view(tg_tensor *leaf, const layout_input *x);
