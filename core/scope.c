@@ -195,8 +195,13 @@ tg_scope *tg_scope_begin(void)
 
 int tg_scope_end(tg_scope *s)
 {
-    if (!s || s->magic != SCOPE_MAGIC || s->depth > depth || s->depth < 1)
-        return tg_fail("tg_scope_end: not an open scope of this thread");
+    /* Found among this thread's open scopes before anything of it is read:
+     * another thread's scope (or one ended, whose memory may be gone) has
+     * the right magic and a plausible depth, and ending it here would
+     * rewind this thread's arena and tape to the other thread's marks. */
+    const tg_scope *open = innermost;
+    while (open && open != s) open = open->outer;
+    if (!s || !open) return tg_fail("tg_scope_end: not an open scope of this thread");
     struct tg_scope mark = *s;
     tg_scope *inner = innermost;
     /* Drop the scope's tape nodes before its memory goes: tg_free of a

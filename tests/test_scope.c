@@ -3,6 +3,7 @@
  * outside any scope leave nothing behind (the valgrind test runs this file). */
 #include "support.h"
 
+#include <pthread.h>
 #include <stdio.h>
 
 static void test_scope_rewinds(void **state)
@@ -53,6 +54,53 @@ static void test_ending_outer_closes_inner(void **state)
     assert_int_equal(tg_scope_end(outer), -1);
     tg_scope *again = tg_scope_begin();
     assert_int_equal(tg_scope_end(again), 0);
+}
+
+/* A scope is ended by the thread that opened it. Another thread's open
+ * scope passed the checks of magic and depth when this thread had a scope
+ * as deep: its end rewound this thread's arena and tape to the other
+ * thread's marks, and this thread's own scope was then refused. */
+typedef struct {
+    tg_scope *scope;
+    pthread_barrier_t *step;
+    double value;
+} scope_owner;
+
+static void *open_a_scope(void *arg)
+{
+    scope_owner *o = arg;
+    o->scope = tg_scope_begin();
+    tg_tensor *x = tg_full(TG_F32, 1, (int64_t[]){1000}, 3.0);
+    pthread_barrier_wait(o->step);
+    pthread_barrier_wait(o->step); /* the other thread tries to end it */
+    o->value = tg_get(x, (int64_t[]){999});
+    o->value += tg_scope_end(o->scope); /* 0 when its own end succeeds */
+    tg_release_thread_memory();
+    return NULL;
+}
+
+static void test_other_threads_scope_is_refused(void **state)
+{
+    (void)state;
+    pthread_barrier_t step;
+    assert_int_equal(pthread_barrier_init(&step, NULL, 2), 0);
+    scope_owner o = {NULL, &step, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, open_a_scope, &o), 0);
+    pthread_barrier_wait(&step);
+    size_t used = tg_arena_used();
+    tg_scope *mine = tg_scope_begin();
+    tg_tensor *y = tg_full(TG_F32, 1, (int64_t[]){1000}, 2.0);
+    tg_clear_error();
+    assert_int_equal(tg_scope_end(o.scope), -1);
+    assert_error_contains("tg_scope_end: not an open scope of this thread");
+    assert_true(tg_get(y, (int64_t[]){999}) == 2.0);
+    assert_int_equal(tg_scope_end(mine), 0);
+    assert_int_equal(tg_arena_used(), used);
+    pthread_barrier_wait(&step);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    pthread_barrier_destroy(&step);
+    assert_true(o.value == 3.0);
 }
 
 static void test_use_after_scope_is_caught(void **state)
@@ -200,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_scope_rewinds),
         cmocka_unit_test(test_ending_outer_closes_inner),
         cmocka_unit_test(test_use_after_scope_is_caught),
+        cmocka_unit_test(test_other_threads_scope_is_refused),
         cmocka_unit_test(test_memory_loop),
         cmocka_unit_test(test_ops_outside_scopes_leave_nothing),
     };
