@@ -31,6 +31,12 @@ static tg_node lost_node = {.op = "(not recorded: out of memory)", .released = t
 #define LOST_GRAPH "tg_backward: the graph is incomplete: recording the op that made a %s tensor ran out of memory"
 #define RELEASED_NODE "tg_backward: Trying to backward through the graph a second time (node '%s' was released by an " \
                       "earlier backward)"
+#define FOREIGN_NODE "%s: '%s' was recorded on another thread; a graph is backpropagated on the thread that " \
+                     "recorded it"
+/* A node another thread recorded: its tape, counts and scopes are that
+ * thread's, and a pass here would mix them with this thread's. */
+static bool foreign(const tg_node *n) { return n && n->tape && n->tape != (const void *)&tape_tail; }
+
 /* Base-level nodes not yet released by a backward or dropped (their
  * references not given back): while there are none, nothing on the
  * base-level tape can run again, and tg__base_trim frees it. */
@@ -66,6 +72,7 @@ tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out, int 
     node->inputs = in;
     node->input_versions = versions;
     node->prev = tape_tail;
+    node->tape = &tape_tail;
     tape_tail = node;
     out->requires_grad = true;
     out->node = node;
@@ -234,6 +241,7 @@ static tg_tensor **grad_home(tg_tensor *x)
 {
     if (x->node == &lost_node) return tg_error(LOST_GRAPH, tg_dtype_name(x->dtype));
     if (x->node && x->node->tombstone) return tg_error(RELEASED_NODE, x->node->op);
+    if (foreign(x->node)) return tg_error(FOREIGN_NODE, "tg_backward", x->node->op);
     if (x->node) return &x->node->grad;
     if (!in_pass) return &x->grad;
     if (!x->pass_grad) {
@@ -514,6 +522,7 @@ int tg_register_hook(tg_tensor *t, tg_hook_fn fn, void *ctx)
     if (!t->requires_grad)
         return tg_fail("tg_register_hook: cannot register a hook on a tensor that doesn't require gradient");
     if (!fn) return tg_fail("tg_register_hook: fn is NULL");
+    if (foreign(t->node)) return tg_fail(FOREIGN_NODE, "tg_register_hook", t->node->op);
     /* A released node's hooks could never run, and outside scopes they
      * would not outlive it: one made before the base level's floor stays
      * while the arena above the floor, where they would be, is reused. */
@@ -545,6 +554,7 @@ int tg_retain_grad(tg_tensor *t)
 {
     if (!tg__check("tg_retain_grad", t)) return -1;
     if (!t->requires_grad) return tg_fail("tg_retain_grad: can't retain_grad on Tensor that has requires_grad=False");
+    if (foreign(t->node)) return tg_fail(FOREIGN_NODE, "tg_retain_grad", t->node->op);
     if (t->node) {
         t->node->retains_grad = true;
         retains_recorded = true;
@@ -632,6 +642,7 @@ static int run_backward(tg_tensor *t, const tg_tensor *grad, bool retain)
         return tg_fail("tg_backward: grad of shape %s and dtype %s does not match output of shape %s",
                        tg_shape_str(grad, s1, sizeof s1), tg_dtype_name(grad->dtype), tg_shape_str(t, s2, sizeof s2));
     if (t->node == &lost_node) return tg_fail(LOST_GRAPH, tg_dtype_name(t->dtype));
+    if (foreign(t->node)) return tg_fail(FOREIGN_NODE, "tg_backward", t->node->op);
     if (t->node && t->node->released)
         return tg_fail("tg_backward: Trying to backward through the graph a second time (the graph from '%s' "
                        "was released by an earlier backward; use tg_backward_retain the first time)", t->node->op);

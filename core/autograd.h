@@ -63,6 +63,10 @@ struct tg_node {
      * ops get from saving only what their backward needs). */
     uint8_t unread_inputs;
     bool unread_out;
+    /* The recording thread's tape (an address that identifies it), NULL
+     * for a node on no tape: a backward keeps its bookkeeping per thread,
+     * so another thread's pass refuses the node instead of walking it. */
+    const void *tape;
 };
 
 /* Record a node for out = op(inputs) if grad mode is on and any input
@@ -86,7 +90,10 @@ int tg_save_for_backward(tg_node *node, int slot, tg_tensor *t);
  * a second backward through it is an error, as in PyTorch. Returns 0, or -1
  * with a message when something failed (out of memory, a saved tensor
  * modified in place, ...): then no .grad has changed. The pass runs in a
- * scope of its own, so it leaves nothing behind but the leaves' .grad. */
+ * scope of its own, so it leaves nothing behind but the leaves' .grad.
+ * A graph is backpropagated on the thread that recorded it: a backward on
+ * another thread, or one that reaches a tensor another thread's op made
+ * (an input read across threads), fails with a message naming the op. */
 int tg_backward(tg_tensor *t, const tg_tensor *grad);
 /* tg_backward that keeps the graph for another backward (retain_graph). */
 int tg_backward_retain(tg_tensor *t, const tg_tensor *grad);
@@ -123,7 +130,7 @@ typedef tg_tensor *(*tg_hook_fn)(tg_tensor *t, tg_tensor *grad, void *ctx);
  * not require grad, fn is NULL, no backward can reach t any more (a
  * backward without retain released the graph that made it, or its
  * recording ran out of memory), or t was made by an op outside the
- * innermost open scope. */
+ * innermost open scope or on another thread. */
 int tg_register_hook(tg_tensor *t, tg_hook_fn fn, void *ctx);
 
 /* PyTorch's retain_grad: keep the gradient of a non-leaf t in t->grad after
@@ -131,7 +138,7 @@ int tg_register_hook(tg_tensor *t, tg_hook_fn fn, void *ctx);
  * leaf's is, in the scope current during the first backward that reaches
  * t; NULL until one does, as a leaf's). A no-op for
  * leaves, which keep theirs anyway. Returns 0, or -1 with a message if t
- * does not require grad. */
+ * does not require grad or was made by an op on another thread. */
 int tg_retain_grad(tg_tensor *t);
 
 /* --- for backward functions ---------------------------------------------- */

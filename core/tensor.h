@@ -13,7 +13,9 @@
  * one per thread): use it as an op's input, take views of it, record graphs
  * that read it, in scopes or outside any. Writing it (in-place ops, an
  * optimizer step, a backward into its .grad) or freeing it while another
- * thread uses it is for the caller to prevent. */
+ * thread uses it is for the caller to prevent. A graph is backpropagated
+ * on the thread that recorded it: a backward that reaches a result of
+ * another thread's op fails (tg_backward). */
 #ifndef TG_TENSOR_H
 #define TG_TENSOR_H
 

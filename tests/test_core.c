@@ -809,6 +809,75 @@ static void test_thread_end_keeps_other_graphs(void **state)
     assert_int_equal(tg__graph_held(), 0);
 }
 
+/* A graph belongs to the thread that recorded it. A backward on another
+ * thread walked the recording thread's tape with the calling thread's
+ * counts: it released the calling thread's own graph outside scopes, and
+ * one that reached another thread's intermediate left its gradient on
+ * that thread's node and returned 0 with no gradient for the leaf. */
+typedef struct {
+    pthread_barrier_t step;
+    tg_tensor *w, *mid, *loss;
+    double grad;
+} other_graph;
+
+static tg_tensor *unchanged(tg_tensor *t, tg_tensor *grad, void *ctx)
+{
+    (void)t;
+    (void)grad;
+    (void)ctx;
+    return NULL;
+}
+
+static void *record_a_graph(void *arg)
+{
+    other_graph *o = arg;
+    o->w = tg_requires_grad(tg_full(TG_F64, 1, (int64_t[]){3}, 2.0), true);
+    o->mid = tg_mul_scalar(o->w, 3.0);
+    o->loss = tg_sum(tg_mul(o->mid, o->mid), 0, NULL, false); /* 9 w^2: the gradient is 18 w */
+    pthread_barrier_wait(&o->step);
+    pthread_barrier_wait(&o->step); /* the other thread tries its graph */
+    o->grad = tg_backward(o->loss, NULL) == 0 ? tg_get(o->w->grad, (int64_t[]){0}) : -1;
+    tg_free(o->loss);
+    tg_free(o->mid);
+    tg_free(o->w);
+    tg_release_thread_memory();
+    return NULL;
+}
+
+static void test_graph_stays_on_its_thread(void **state)
+{
+    (void)state;
+    other_graph o = {.grad = 0};
+    assert_int_equal(pthread_barrier_init(&o.step, NULL, 2), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, record_a_graph, &o), 0);
+    pthread_barrier_wait(&o.step);
+    tg_tensor *v = tg_requires_grad(tg_full(TG_F64, 1, (int64_t[]){3}, 5.0), true);
+    tg_tensor *mine = tg_sum(tg_mul(v, v), 0, NULL, false);
+    tg_clear_error();
+    assert_int_equal(tg_backward(o.loss, NULL), -1);
+    assert_error_contains("tg_backward: 'sum' was recorded on another thread");
+    /* A graph of this thread through the other thread's intermediate. */
+    tg_tensor *through = tg_sum(tg_mul_scalar(o.mid, 2.0), 0, NULL, false);
+    assert_int_equal(tg_backward(through, NULL), -1);
+    assert_error_contains("tg_backward: 'mul_scalar' was recorded on another thread");
+    assert_null(o.w->grad);
+    assert_int_equal(tg_register_hook(o.mid, unchanged, NULL), -1);
+    assert_error_contains("tg_register_hook: 'mul_scalar' was recorded on another thread");
+    assert_int_equal(tg_retain_grad(o.mid), -1);
+    assert_error_contains("tg_retain_grad: 'mul_scalar' was recorded on another thread");
+    assert_int_equal(tg_backward(mine, NULL), 0);
+    assert_true(tg_get(v->grad, (int64_t[]){0}) == 10.0);
+    tg_free(through);
+    tg_free(mine);
+    tg_free(v);
+    pthread_barrier_wait(&o.step);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    pthread_barrier_destroy(&o.step);
+    assert_true(o.grad == 36.0);
+    tg_release_thread_memory();
+}
+
 static void test_persistent_free(void **state)
 {
     (void)state;
@@ -916,6 +985,7 @@ int main(void)
         cmocka_unit_test(test_thread_count_is_per_thread), cmocka_unit_test(test_inside_a_callers_parallel_region),
         cmocka_unit_test(test_parallel_gives_way), cmocka_unit_test(test_huge_blocks),
         cmocka_unit_test(test_threads_share_a_tensor), cmocka_unit_test(test_thread_end_keeps_other_graphs),
+        cmocka_unit_test(test_graph_stays_on_its_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
