@@ -436,6 +436,52 @@ int tg_copy_to_array(const tg_tensor *t, void *out)
 
 /* --- in-place updates ---------------------------------------------------- */
 
+/* True if t's elements fill [first, first + numel) of its storage exactly,
+ * each once (PyTorch's is_non_overlapping_and_dense). */
+static bool dense(const tg_tensor *t)
+{
+    int64_t expected = 1;
+    bool used[TG_MAX_DIMS] = {false};
+    for (;;) {
+        int next = -1;
+        for (int d = 0; d < t->ndim; d++)
+            if (!used[d] && t->shape[d] != 1 && (next < 0 || t->stride[d] < t->stride[next])) next = d;
+        if (next < 0) return true;
+        if (t->stride[next] != expected) return false;
+        expected *= t->shape[next];
+        used[next] = true;
+    }
+}
+
+/* PyTorch's overlap checks for a written-to tensor: an expanded dst (stride
+ * 0) would take several results in one element, and a src sharing part of
+ * dst's memory would be read after some of it was overwritten; both give
+ * answers that depend on the loop order. Views that are not dense are left
+ * alone, as PyTorch does (their elements may interleave without meeting). */
+static bool overlap_ok(const char *fn, const tg_tensor *dst, const tg_tensor *src)
+{
+    char s1[128], s2[128];
+    if (tg_numel(dst) == 0) return true;
+    for (int d = 0; d < dst->ndim; d++)
+        if (dst->stride[d] == 0 && dst->shape[d] > 1)
+            return TG__REJECT("%s: unsupported operation: more than one element of the written-to tensor "
+                              "(shape %s, stride 0 in dim %d) refers to a single memory location. Please "
+                              "clone() the tensor before performing the operation.",
+                              fn, tg_shape_str(dst, s1, sizeof s1), d);
+    if (!src || src == dst || src->storage != dst->storage || tg_numel(src) == 0 || !dense(dst) || !dense(src))
+        return true;
+    int64_t dst_end = dst->offset + tg_numel(dst), src_end = src->offset + tg_numel(src);
+    bool same = dst->offset == src->offset && dst_end == src_end && dst->ndim == src->ndim &&
+                memcmp(dst->stride, src->stride, sizeof(int64_t) * (size_t)dst->ndim) == 0;
+    if (!same && dst->offset < src_end && src->offset < dst_end)
+        return TG__REJECT("%s: unsupported operation: some elements of the input tensor (shape %s, offset %lld) "
+                          "and the written-to tensor (shape %s, offset %lld) refer to a single memory location. "
+                          "Please clone() the tensor before performing the operation.",
+                          fn, tg_shape_str(src, s1, sizeof s1), (long long)src->offset,
+                          tg_shape_str(dst, s2, sizeof s2), (long long)dst->offset);
+    return true;
+}
+
 static bool inplace_ok(const char *fn, const tg_tensor *dst, const tg_tensor *src)
 {
     if (!tg__check(fn, dst) || (src && !tg__check(fn, src))) return false;
@@ -610,7 +656,7 @@ static bool copy_transposed(tg_tensor *dst, const tg_tensor *src)
 
 int tg_copy_(tg_tensor *dst, const tg_tensor *src)
 {
-    if (!src || !inplace_ok("tg_copy_", dst, src)) return -1;
+    if (!src || !inplace_ok("tg_copy_", dst, src) || !overlap_ok("tg_copy_", dst, src)) return -1;
     if (dst->dtype == TG_I64 && !tg__fits_int64("tg_copy_", src)) return -1;
     dst->storage->version++;
     if (copy_transposed(dst, src)) return 0;
@@ -687,7 +733,9 @@ static bool int64_update_ok(const char *fn, const tg_tensor *dst, const tg_tenso
 
 int tg_add_(tg_tensor *dst, const tg_tensor *src, double alpha)
 {
-    if (!src || !inplace_ok("tg_add_", dst, src) || !int64_update_ok("tg_add_", dst, src, alpha)) return -1;
+    if (!src || !inplace_ok("tg_add_", dst, src) || !overlap_ok("tg_add_", dst, src) ||
+        !int64_update_ok("tg_add_", dst, src, alpha))
+        return -1;
     dst->storage->version++;
     copy_ctx c = {dst->dtype, src->dtype, alpha};
     const tg_tensor *ops[2] = {dst, src};
@@ -705,7 +753,9 @@ static void scale_row(int64_t n, char **p, const int64_t *s, void *vctx)
 
 int tg_mul_scalar_(tg_tensor *dst, double value)
 {
-    if (!inplace_ok("tg_mul_scalar_", dst, NULL) || !int64_update_ok("tg_mul_scalar_", dst, NULL, value)) return -1;
+    if (!inplace_ok("tg_mul_scalar_", dst, NULL) || !overlap_ok("tg_mul_scalar_", dst, NULL) ||
+        !int64_update_ok("tg_mul_scalar_", dst, NULL, value))
+        return -1;
     dst->storage->version++;
     copy_ctx c = {dst->dtype, dst->dtype, value};
     const tg_tensor *ops[1] = {dst};

@@ -187,7 +187,10 @@ int tg_chunk(tg_tensor *t, int chunks, int dim, int max_out, tg_tensor **out);
  * needs the old values refuses to run (see autograd.h). tg_copy_ of float
  * values into an int64 tensor fails on NaN, infinities and values beyond
  * int64's range; tg_add_ and tg_mul_scalar_ of an int64 tensor take an
- * int64 source and integer scalars only (PyTorch's rule). Return 0 or -1. */
+ * int64 source and integer scalars only (PyTorch's rule). As in PyTorch,
+ * tg_copy_, tg_add_ and tg_mul_scalar_ refuse an expanded dst (several of
+ * its elements in one place) and a src that shares only part of dst's
+ * memory (a shifted or transposed view of it): clone first. Return 0 or -1. */
 int tg_copy_(tg_tensor *dst, const tg_tensor *src);
 int tg_fill_(tg_tensor *dst, double value);
 /* dst += alpha * src */

@@ -262,6 +262,42 @@ static void test_inplace(void **state)
     tg_scope_end(s);
 }
 
+/* A written-to tensor that is expanded, or that shares part of its memory
+ * with the source, is refused as PyTorch refuses it: the result would
+ * depend on the loop order. Whole overlap (x into x) and fill_ of an
+ * expanded tensor are fine, as there. */
+static void test_inplace_overlap(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *col = tg_zeros(TG_F64, 2, (int64_t[]){3, 1});
+    tg_tensor *wide = tg_expand(col, 2, (int64_t[]){3, 4});
+    tg_tensor *ones = tg_ones(TG_F64, 2, (int64_t[]){3, 4});
+    EXPECT_FAIL(tg_copy_(wide, ones), -1, "tg_copy_");
+    assert_error_contains("more than one element of the written-to tensor");
+    EXPECT_FAIL(tg_add_(wide, ones, 1), -1, "tg_add_");
+    EXPECT_FAIL(tg_mul_scalar_(wide, 2), -1, "tg_mul_scalar_");
+    assert_int_equal(tg_fill_(wide, 5), 0);
+    for (int64_t i = 0; i < 3; i++) assert_true(tg_get(col, (int64_t[]){i, 0}) == 5.0);
+
+    tg_tensor *x = tg_arange(TG_F64, 0, 5, 1);
+    EXPECT_FAIL(tg_copy_(tg_narrow(x, 0, 1, 4), tg_narrow(x, 0, 0, 4)), -1, "tg_copy_");
+    assert_error_contains("some elements of the input tensor");
+    EXPECT_FAIL(tg_add_(tg_narrow(x, 0, 0, 4), tg_narrow(x, 0, 1, 4), 1), -1, "tg_add_");
+    tg_tensor *square = tg_view(tg_arange(TG_F64, 0, 9, 1), 2, (int64_t[]){3, 3});
+    EXPECT_FAIL(tg_copy_(square, tg_transpose(square, 0, 1)), -1, "tg_copy_");
+    for (int64_t k = 0; k < 5; k++) assert_true(tg_get(x, &k) == (double)k);
+    assert_true(tg_get(square, (int64_t[]){0, 1}) == 1.0 && tg_get(square, (int64_t[]){1, 0}) == 3.0);
+
+    assert_int_equal(tg_add_(x, x, 1), 0);
+    assert_int_equal(tg_copy_(x, tg_view(x, 1, (int64_t[]){5})), 0);
+    /* disjoint parts of one storage */
+    assert_int_equal(tg_copy_(tg_narrow(x, 0, 0, 2), tg_narrow(x, 0, 3, 2)), 0);
+    const double want[5] = {6, 8, 4, 6, 8};
+    for (int64_t k = 0; k < 5; k++) assert_true(tg_get(x, &k) == want[k]);
+    tg_scope_end(s);
+}
+
 /* --- autograd, scopes, gradcheck, threads, random, GEMM, vector math ----------- */
 
 static void noop_backward(tg_node *n, tg_tensor *g)
@@ -400,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_inspection),
         cmocka_unit_test(test_views),
         cmocka_unit_test(test_inplace),
+        cmocka_unit_test(test_inplace_overlap),
         cmocka_unit_test(test_autograd),
         cmocka_unit_test(test_kernels),
     };
