@@ -55,7 +55,9 @@ typedef struct {
 } tg_map_op;
 
 /* y = op(inputs) element by element, with n == op->n_inputs inputs and
- * n_args (0 to 4) scalar arguments, which the op's backward keeps. NULL
+ * n_args (0 to 4) scalar arguments, which the op's backward keeps, as it
+ * keeps a copy of *op (which may be a local variable; its name string must
+ * outlive the graph, as a string literal does). NULL
  * with a message for a NULL op or missing value or grad function, a wrong
  * count, inputs of different or non-float dtypes, or shapes that do not
  * broadcast; NULL without a new message for a NULL input. */

@@ -144,6 +144,30 @@ static void test_threads_do_not_change_results(void **state)
     tg_free(x);
 }
 
+static double zero_grad(int k, const double *x, const double *c)
+{
+    (void)k, (void)x, (void)c;
+    return 0;
+}
+
+/* The op descriptor may be a local variable that is gone (or reused) by
+ * the time backward runs: the node keeps a copy. */
+static void test_op_descriptor_copied(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){1, 2, -3}), true);
+    tg_scope *s = tg_scope_begin();
+    tg_map_op local = cube_op;
+    tg_tensor *y = tg_map(&local, 1, &x, 0, NULL);
+    local.grad = zero_grad;
+    local.name = "changed";
+    assert_int_equal(tg_backward(tg_sum(y, 0, NULL, false), NULL), 0);
+    const double want[3] = {1, 4, 9};
+    for (int64_t k = 0; k < 3; k++) assert_true(tg_get(x->grad, &k) == want[k]);
+    tg_scope_end(s);
+    tg_free(x);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -184,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_and_gradients),
         cmocka_unit_test(test_threads_do_not_change_results),
+        cmocka_unit_test(test_op_descriptor_copied),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
