@@ -42,7 +42,8 @@ struct tg_node {
     int n_inputs;
     tg_tensor **inputs;
     int64_t *input_versions;   /* each input's storage version when recorded */
-    tg_tensor *saved[4];       /* tensors the backward needs besides inputs */
+    tg_tensor *saved[4];       /* tensors the backward needs besides inputs
+                                  (set with tg_save_for_backward) */
     int64_t saved_versions[4]; /* their versions (tg_save_for_backward), -1 if unchecked */
     int64_t iarg[TG_MAX_DIMS]; /* small integer arguments (dims, sizes) */
     double farg[4];            /* small float arguments (scalars, eps) */
