@@ -28,7 +28,9 @@ typedef struct {
 
 /* At most 16 inputs. Returns 0 if every element satisfies |analytic - numeric| <= atol + rtol *
  * |numeric| (PyTorch's test), 1 if not (result says where), -1 on error (fn
- * failed, memory ran out, an input is not a float leaf, or eps is not positive). Sensible values for F64: eps 1e-6,
+ * failed, memory ran out, an input is not a float leaf, an input that
+ * requires grad is expanded (stride 0: one perturbation would move several
+ * of its elements), or eps is not positive). Sensible values for F64: eps 1e-6,
  * atol 1e-5, rtol 1e-3. result may be NULL. */
 int tg_gradcheck(tg_gradcheck_fn fn, int n, tg_tensor **inputs, void *ctx, double eps, double atol,
                  double rtol, tg_gradcheck_result *result);

@@ -313,6 +313,13 @@ static tg_tensor *identity_fn(int n, tg_tensor **in, void *ctx)
     return in[0];
 }
 
+static tg_tensor *square_fn(int n, tg_tensor **in, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_mul(in[0], in[0]);
+}
+
 static tg_tensor *failing_fn(int n, tg_tensor **in, void *ctx)
 {
     (void)in;
@@ -379,6 +386,15 @@ static void test_autograd(void **state)
     tg_gradcheck_result r;
     EXPECT_FAIL(tg_gradcheck(failing_fn, 1, in, NULL, 1e-6, 1e-5, 1e-3, &r), -1, "tg_gradcheck");
     assert_int_equal(tg_gradcheck(identity_fn, 1, in, NULL, 1e-6, 1e-5, 1e-3, &r), 0);
+    /* An expanded leaf cannot be perturbed one element at a time: refused,
+     * not reported as a wrong gradient of a right op. */
+    tg_tensor *column = tg_full(TG_F64, 2, (int64_t[]){3, 1}, 0.5);
+    tg_tensor *wide = tg_requires_grad(tg_detach(tg_expand(column, 2, (int64_t[]){3, 4})), true);
+    EXPECT_FAIL(tg_gradcheck(square_fn, 1, &wide, NULL, 1e-6, 1e-5, 1e-3, &r), -1, "tg_gradcheck");
+    assert_error_contains("input 0 (shape [3,4]) has stride 0 in dim 1");
+    tg_tensor *copy = tg_requires_grad(tg_keep(wide), true);
+    assert_int_equal(tg_gradcheck(square_fn, 1, &copy, NULL, 1e-6, 1e-5, 1e-3, &r), 0);
+    tg_free(copy);
     tg_scope_end(s);
     tg_free(leaf);
     /* threads and random */
