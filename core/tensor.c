@@ -485,9 +485,14 @@ static bool overlap_ok(const char *fn, const tg_tensor *dst, const tg_tensor *sr
 static bool inplace_ok(const char *fn, const tg_tensor *dst, const tg_tensor *src)
 {
     if (!tg__check(fn, dst) || (src && !tg__check(fn, src))) return false;
-    if (dst->requires_grad && tg_is_grad_enabled())
+    if (dst->requires_grad && tg_is_grad_enabled() && !dst->node)
         return TG__REJECT("%s: a leaf Variable that requires grad is being used in an in-place operation "
                           "(turn grad mode off first)", fn);
+    /* PyTorch records such a change; the tape has no in-place ops. */
+    if (dst->requires_grad && tg_is_grad_enabled())
+        return TG__REJECT("%s: a tensor that requires grad (made by '%s') is being used in an in-place "
+                          "operation, which autograd does not record (turn grad mode off first)",
+                          fn, dst->node->op ? dst->node->op : "an op");
     if (src) {
         int nd;
         int64_t shape[TG_MAX_DIMS];

@@ -258,6 +258,10 @@ static void test_inplace(void **state)
     EXPECT_FAIL(tg_add_(leaf, leaf, 1), -1, "tg_add_");
     EXPECT_FAIL(tg_mul_scalar_(leaf, 2), -1, "tg_mul_scalar_");
     EXPECT_FAIL(tg_copy_(leaf, z.dim0), -1, "tg_copy_");
+    assert_error_contains("a leaf Variable that requires grad");
+    /* a view of it is no leaf: the message says what it is */
+    EXPECT_FAIL(tg_fill_(tg_narrow(leaf, 0, 0, 2), 1), -1, "tg_fill_");
+    assert_error_contains("a tensor that requires grad (made by 'narrow') is being used in an in-place operation");
     tg_free(leaf);
     tg_scope_end(s);
 }
