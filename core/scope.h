@@ -39,6 +39,11 @@
  * A leaf made inside a scope gets its .grad (persistent, as every .grad)
  * freed with it when the scope ends.
  *
+ * A graph recorded inside a scope does not hold the persistent tensors it
+ * reads (parameters, results made outside any scope): tg_free one of them
+ * only once no backward through that graph is to come (after the backward,
+ * or after the scope ends); freed before, the backward reads freed memory.
+ *
  * Ownership, the one rule every public function follows: a function that
  * returns a tensor returns a new tensor header, never one of its arguments
  * (tg_requires_grad, which marks its argument and returns it for chaining,
