@@ -48,6 +48,18 @@ tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out, int 
     if (n_inputs > 0 && !inputs) return tg_error("tg_record: inputs is NULL for %d inputs", n_inputs);
     if (grad_disabled || !out || !tg__any_requires_grad(n_inputs, inputs)) return NULL;
     if (!op || !backward) return tg_error("tg_record: op name and backward function are required");
+    /* What would tie the graph in a knot or outlive it: out is the node's
+     * only way back to it, so it must be a new float tensor of this scope. */
+    if (!tg__check_float("tg_record", out)) return NULL;
+    if (out->node)
+        return tg_error("tg_record: '%s': out was recorded already (by '%s'); record a new tensor", op,
+                        out->node->op ? out->node->op : "an op");
+    for (int i = 0; i < n_inputs; i++)
+        if (inputs[i] == out)
+            return tg_error("tg_record: '%s': out is input %d; record a new tensor (tg_clone of it)", op, i);
+    if (out->persistent && tg__scope_depth() > 0)
+        return tg_error("tg_record: '%s': out is persistent, but the node would end with the innermost open "
+                        "scope; make out inside that scope", op);
     size_t n = (size_t)(n_inputs > 0 ? n_inputs : 1);
     tg_node *node = tg__arena_take(sizeof *node);
     char *arrays = node ? tg__arena_take((sizeof(tg_tensor *) + sizeof(int64_t)) * n) : NULL;

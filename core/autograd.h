@@ -75,7 +75,11 @@ struct tg_node {
  * the op can fill saved/iarg/farg/ctx, or NULL when nothing was recorded
  * (which is not an error). Out of memory, it records a message, returns
  * NULL and marks out so that a backward through it fails with that cause
- * (out's value is still right: the op may return it). */
+ * (out's value is still right: the op may return it). out must be a new
+ * float tensor made in the current scope (outside any scope: persistent)
+ * and recorded once: NULL with a message for an out that is one of the
+ * inputs, was recorded already, is int64, or is persistent while a scope
+ * is open (the node would end with the scope before out). */
 tg_node *tg_record(const char *op, tg_backward_fn backward, tg_tensor *out,
                    int n_inputs, tg_tensor *const *inputs);
 /* Keep t in node->saved[slot] (slot 0..3) for the backward, as PyTorch's

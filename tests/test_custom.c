@@ -86,12 +86,44 @@ static void test_saved_tensor_is_checked(void **state)
     assert_int_equal(tg_backward(loss, NULL), -1);
     assert_error_contains("modified by an inplace operation");
     assert_true(tg_get(x->grad, (int64_t[]){2}) == 4); /* a failed pass changes no .grad */
-    tg_node *node = tg_record("scaled", scaled_backward, tg_mul(x, s), 1, &x);
+    bool was = tg_no_grad_begin();
+    tg_tensor *product = tg_mul(x, s);
+    tg_no_grad_end(was);
+    tg_node *node = tg_record("scaled", scaled_backward, product, 1, &x);
     assert_non_null(node);
     assert_int_equal(tg_save_for_backward(node, 4, s), -1);
     assert_error_contains("tg_save_for_backward: expected a node and a slot in [0, 3], got 4");
     assert_int_equal(tg_save_for_backward(NULL, 0, s), -1);
     tg_scope_end(scope);
+    tg_free(x);
+}
+
+/* An out that is an input, was recorded already, is int64 or outlives
+ * the node (persistent, inside a scope) is refused: recorded, it tied the
+ * graph in a knot (the input's gradient went nowhere), dropped the first
+ * node's gradient, or left a pointer into the ended scope. */
+static void test_record_refuses_bad_out(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){1, 2, 3}), true);
+    tg_tensor *kept = tg_ones(TG_F64, 1, (int64_t[]){3});
+    tg_scope *scope = tg_scope_begin();
+    assert_null(tg_record("scaled", scaled_backward, x, 1, &x));
+    assert_error_contains("tg_record: 'scaled': out is input 0");
+    assert_null(x->node);
+    tg_tensor *product = tg_mul(x, x);
+    assert_null(tg_record("scaled", scaled_backward, product, 1, &x));
+    assert_error_contains("tg_record: 'scaled': out was recorded already (by 'mul')");
+    assert_string_equal(product->node->op, "mul");
+    assert_null(tg_record("scaled", scaled_backward, tg_zeros(TG_I64, 1, (int64_t[]){3}), 1, &x));
+    assert_error_contains("tg_record: expected a float32 or float64 tensor, got int64");
+    assert_null(tg_record("scaled", scaled_backward, kept, 1, &x));
+    assert_error_contains("tg_record: 'scaled': out is persistent");
+    assert_false(kept->requires_grad);
+    assert_int_equal(tg_backward(tg_sum(product, 0, NULL, false), NULL), 0);
+    assert_true(tg_get(x->grad, (int64_t[]){2}) == 6);
+    tg_scope_end(scope);
+    tg_free(kept);
     tg_free(x);
 }
 
@@ -142,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_custom_op_values_and_gradients),
         cmocka_unit_test(test_dot_of_lstm_like_expression_renders),
         cmocka_unit_test(test_saved_tensor_is_checked),
+        cmocka_unit_test(test_record_refuses_bad_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
