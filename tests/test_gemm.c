@@ -459,6 +459,26 @@ static void test_bad_arguments(void **state)
     assert_non_null(strstr(tg_last_error(), "C is NULL"));
     assert_int_equal(tg_gemm_f32(2, 2, 2, 1.0f, NULL, 2, 1, b, 2, 1, 0.0f, c, 2, 1), -1);
     assert_non_null(strstr(tg_last_error(), "A is NULL"));
+    /* Sizes and strides no array could hold are refused before anything
+     * is read, written or sized from them. */
+    assert_int_equal(tg_gemm_f32(2, 2, INT64_MAX, 1.0f, a, 2, 1, b, 2, 1, 0.0f, c, 2, 1), -1);
+    assert_non_null(strstr(tg_last_error(), "A of 2x9223372036854775807 with strides (2, 1)"));
+    assert_int_equal(tg_gemm_f32((int64_t)1 << 62, 4, 4, 1.0f, a, 4, 1, b, 4, 1, 0.0f, c, 4, 1), -1);
+    assert_non_null(strstr(tg_last_error(), "C of 4611686018427387904x4"));
+    assert_int_equal(tg_gemm_f64(2, 2, 2, 1.0, (double *)a, INT64_MIN, 1, (double *)b, 2, 1, 0.0, (double *)c, 2, 1),
+                     -1);
+    assert_non_null(strstr(tg_last_error(), "tg_gemm_f64: A of 2x2"));
+    assert_int_equal(tg_gemm_f32(2, 2, 2, 1.0f, a, 2, 1, b, 2, (int64_t)1 << 61, 0.0f, c, 2, 1), -1);
+    assert_non_null(strstr(tg_last_error(), "B of 2x2"));
+    /* A C whose elements overlap (a leading dimension too small). */
+    assert_int_equal(tg_gemm_f32(2, 2, 2, 1.0f, a, 2, 1, b, 2, 1, 0.0f, c, 1, 1), -1);
+    assert_non_null(strstr(tg_last_error(), "C's strides (1, 1) overlap its 2x2 elements"));
+    assert_int_equal(tg_gemm_f32(2, 2, 2, 1.0f, a, 2, 1, b, 2, 1, 0.0f, c, 0, 1), -1);
+    /* Broadcast operands (stride 0) stay allowed, and so does a C column. */
+    c[0] = c[1] = c[2] = c[3] = 0;
+    a[0] = 2, b[0] = 3;
+    assert_int_equal(tg_gemm_f32(2, 1, 2, 1.0f, a, 0, 0, b, 0, 0, 0.0f, c, 1, 7), 0);
+    assert_true(c[0] == 12 && c[1] == 12);
     /* Empty products are fine, and read nothing. */
     assert_int_equal(tg_gemm_f32(0, 2, 2, 1.0f, NULL, 2, 1, NULL, 2, 1, 0.0f, NULL, 2, 1), 0);
     assert_int_equal(tg_gemm_f32(2, 2, 0, 1.0f, NULL, 0, 1, NULL, 2, 1, 0.0f, c, 2, 1), 0);

@@ -38,6 +38,8 @@
 #include "kern_simd.h"
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -108,6 +110,51 @@ static int check_args(const char *fn, int64_t M, int64_t N, int64_t K, bool read
     if (M > 0 && N > 0 && K > 0 && reads_ab && (!A || !B))
         return tg_fail("%s: %s is NULL (M=%lld, N=%lld, K=%lld)", fn, !A ? "A" : "B", (long long)M,
                        (long long)N, (long long)K);
+    return 0;
+}
+
+/* Whether a rows x cols operand with strides (rs, cs) spans fewer elements
+ * of elem bytes than any array can hold: pointer arithmetic over a larger
+ * span would overflow. */
+static bool operand_extent(int64_t rows, int64_t cols, int64_t rs, int64_t cs, size_t elem)
+{
+    const int64_t most = PTRDIFF_MAX / (int64_t)elem;
+    if (rows > most || cols > most) return false;
+    if (rows == 0 || cols == 0) return true;
+    uint64_t r = rs < 0 ? 0 - (uint64_t)rs : (uint64_t)rs, c = cs < 0 ? 0 - (uint64_t)cs : (uint64_t)cs;
+    uint64_t along_rows, along_cols, sum;
+    return !__builtin_mul_overflow(r, (uint64_t)(rows - 1), &along_rows) &&
+           !__builtin_mul_overflow(c, (uint64_t)(cols - 1), &along_cols) &&
+           !__builtin_add_overflow(along_rows, along_cols, &sum) && sum < (uint64_t)most;
+}
+
+/* Sizes and strides that no array could hold, and a C whose elements
+ * overlap (a stride of 0 along a dim of more than one, or a leading
+ * dimension too small), are refused before any loop or packing size is
+ * computed from them. */
+static int check_extents(const char *fn, size_t elem, int64_t M, int64_t N, int64_t K, bool reads_ab, int64_t rsA,
+                         int64_t csA, int64_t rsB, int64_t csB, int64_t rsC, int64_t csC)
+{
+    /* The leading dimension of BLAS: one stride 1 and the other at most the
+     * length of that dim puts two elements in one place. */
+    bool ld_short = M > 1 && N > 1 &&
+                    ((csC == 1 && rsC > -N && rsC < N) || (rsC == 1 && csC > -M && csC < M));
+    if (M > 0 && N > 0 && (ld_short || (M > 1 && rsC == 0) || (N > 1 && csC == 0)))
+        return tg_fail("%s: C's strides (%lld, %lld) overlap its %lldx%lld elements", fn, (long long)rsC,
+                       (long long)csC, (long long)M, (long long)N);
+    if (!operand_extent(M, N, rsC, csC, elem))
+        return tg_fail("%s: C of %lldx%lld with strides (%lld, %lld) is larger than memory", fn, (long long)M,
+                       (long long)N, (long long)rsC, (long long)csC);
+    if (!reads_ab || M == 0 || N == 0) {
+        if (K > PTRDIFF_MAX / (int64_t)elem) return tg_fail("%s: K=%lld is larger than memory", fn, (long long)K);
+        return 0;
+    }
+    if (!operand_extent(M, K, rsA, csA, elem))
+        return tg_fail("%s: A of %lldx%lld with strides (%lld, %lld) is larger than memory", fn, (long long)M,
+                       (long long)K, (long long)rsA, (long long)csA);
+    if (!operand_extent(K, N, rsB, csB, elem))
+        return tg_fail("%s: B of %lldx%lld with strides (%lld, %lld) is larger than memory", fn, (long long)K,
+                       (long long)N, (long long)rsB, (long long)csB);
     return 0;
 }
 

@@ -26,7 +26,10 @@ extern "C" {
  * never read (NaN or garbage in C is ignored); alpha == 0 or K == 0 leaves
  * C = beta * C without reading A or B. M, N or K may be 0. C must not
  * overlap A or B. Returns 0, or -1 with a message (tg_last_error()) for a
- * negative size or a NULL pointer where elements would be read or written. */
+ * negative size, a NULL pointer where elements would be read or written,
+ * sizes and strides that span more than memory, or a C whose elements
+ * overlap (a stride of 0 along a dim of more than one, or a leading
+ * dimension too small: rsC < N with csC == 1, csC < M with rsC == 1). */
 int tg_gemm_f32(int64_t M, int64_t N, int64_t K, float alpha,
                 const float *A, int64_t rsA, int64_t csA,
                 const float *B, int64_t rsB, int64_t csB,

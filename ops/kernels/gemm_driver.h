@@ -338,7 +338,9 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
                       const T *B, int64_t rsB, int64_t csB,
                       T beta, T *C, int64_t rsC, int64_t csC, const T *bias)
 {
-    if (check_args(fn, M, N, K, alpha != 0, A, B, C) != 0) return -1;
+    if (check_args(fn, M, N, K, alpha != 0, A, B, C) != 0 ||
+        check_extents(fn, sizeof(T), M, N, K, alpha != 0, rsA, csA, rsB, csB, rsC, csC) != 0)
+        return -1;
     if (M == 0 || N == 0) return 0;
     if (bias) {
         beta = 1;
