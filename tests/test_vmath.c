@@ -167,6 +167,15 @@ static void test_in_place_and_lengths(void **state)
     tg_clear_error();
     tg_vexp_f32(3, NULL, y);
     assert_non_null(strstr(tg_last_error(), "tg_vexp_f32"));
+    /* A negative length is refused with a message, writing nothing. */
+    tg_clear_error();
+    yd[0] = 7.0;
+    tg_vtanh_f64(-2, xd, yd);
+    assert_non_null(strstr(tg_last_error(), "tg_vtanh_f64: negative size n=-2"));
+    assert_true(yd[0] == 7.0);
+    tg_clear_error();
+    tg_vsigmoid_f32(-1, x, y);
+    assert_non_null(strstr(tg_last_error(), "tg_vsigmoid_f32: negative size n=-1"));
 }
 
 int main(void)

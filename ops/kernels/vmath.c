@@ -28,6 +28,7 @@ static TG_LIBM_LOOP(sigmoid_f64, double, 1.0 / (1.0 + exp(-x[i])))
 
 static bool check_args(const char *fn, int64_t n, const void *x, const void *y)
 {
+    if (n < 0) return TG__REJECT("%s: negative size n=%lld", fn, (long long)n);
     if (n > 0 && (!x || !y)) return TG__REJECT("%s: %s is NULL for n=%lld", fn, !x ? "x" : "y", (long long)n);
     return n > 0;
 }

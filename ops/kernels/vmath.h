@@ -7,7 +7,8 @@
  * calls libm itself. The
  * double versions are libm loops. Large arrays are split across threads;
  * every element is computed independently, so results never depend on the
- * thread count. */
+ * thread count. A negative n, or a NULL x or y with n > 0, writes nothing
+ * and leaves a message (tg_last_error()). */
 #ifndef TG_VMATH_H
 #define TG_VMATH_H
 
