@@ -169,6 +169,9 @@ bool tg__check_float(const char *fn, const tg_tensor *t);
 /* A constructor's dtype: F32 or F64, else false with "fn: what must be
  * float32 or float64, got int64" (or the value, when it is no dtype). */
 bool tg__float_dtype(const char *fn, const char *what, tg_dtype dtype);
+/* The first dim in which t is expanded (stride 0 over more than one
+ * element: several elements share one memory location), or -1. */
+int tg__expanded_dim(const tg_tensor *t);
 
 /* Normalise a possibly negative dim against ndim; -1 with a PyTorch-style
  * message ("Dimension out of range (expected to be in range of [-2, 1], but

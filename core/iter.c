@@ -26,6 +26,13 @@ bool tg__float_dtype(const char *fn, const char *what, tg_dtype dtype)
     return TG__REJECT("%s: %s must be float32 or float64, got the value %d, which is no dtype", fn, what, (int)dtype);
 }
 
+int tg__expanded_dim(const tg_tensor *t)
+{
+    for (int d = 0; d < t->ndim; d++)
+        if (t->stride[d] == 0 && t->shape[d] > 1) return d;
+    return -1;
+}
+
 int tg__dim(const char *fn, int dim, int ndim)
 {
     int lo = ndim > 0 ? -ndim : -1, hi = ndim > 0 ? ndim - 1 : 0;

@@ -462,12 +462,12 @@ static bool overlap_ok(const char *fn, const tg_tensor *dst, const tg_tensor *sr
 {
     char s1[128], s2[128];
     if (tg_numel(dst) == 0) return true;
-    for (int d = 0; d < dst->ndim; d++)
-        if (dst->stride[d] == 0 && dst->shape[d] > 1)
-            return TG__REJECT("%s: unsupported operation: more than one element of the written-to tensor "
-                              "(shape %s, stride 0 in dim %d) refers to a single memory location. Please "
-                              "clone() the tensor before performing the operation.",
-                              fn, tg_shape_str(dst, s1, sizeof s1), d);
+    const int expanded = tg__expanded_dim(dst);
+    if (expanded >= 0)
+        return TG__REJECT("%s: unsupported operation: more than one element of the written-to tensor "
+                          "(shape %s, stride 0 in dim %d) refers to a single memory location. Please "
+                          "clone() the tensor before performing the operation.",
+                          fn, tg_shape_str(dst, s1, sizeof s1), expanded);
     if (!src || src == dst || src->storage != dst->storage || tg_numel(src) == 0 || !dense(dst) || !dense(src))
         return true;
     int64_t dst_end = dst->offset + tg_numel(dst), src_end = src->offset + tg_numel(src);

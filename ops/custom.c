@@ -120,11 +120,10 @@ tg_tensor *tg_map(const tg_map_op *op, int n, tg_tensor *const *inputs, int n_ar
     double saved[TG_MAP_MAX_ARGS] = {0};
     if (n_args > 0) memcpy(saved, args, sizeof *args * (size_t)n_args);
     /* The node's copy of the op first (a caller may build op on its stack
-     * and return before backward); out of memory then, nothing is made. */
-    bool records = false;
-    for (int k = 0; k < n; k++) records = records || (inputs[k] && inputs[k]->requires_grad);
+     * and return before backward); out of memory then, nothing is made.
+     * tg_record's own test of whether it records. */
     tg_map_op *kept = NULL;
-    if (records && tg_is_grad_enabled() && !(kept = tg__arena_alloc(sizeof *op))) return NULL;
+    if (tg_is_grad_enabled() && tg__any_requires_grad(n, inputs) && !(kept = tg__arena_alloc(sizeof *op))) return NULL;
     map_ctx c = {op, saved, n, 0, false};
     tg_tensor *y = tg__map_ctx(name, (tg_kernel){{value_f32, value_f64}}, n, inputs, &c);
     tg_node *node = tg_record(name, map_backward, y, n, inputs);

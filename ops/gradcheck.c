@@ -56,13 +56,13 @@ int tg_gradcheck(tg_gradcheck_fn fn, int n, tg_tensor **inputs, void *ctx, doubl
             return tg_fail("tg_gradcheck: input %d is not a leaf (made by '%s')", i, inputs[i]->node->op);
         /* Perturbing one element of an expanded leaf moves all that share
          * its memory: the numeric derivative would be their sum. */
-        for (int d = 0; d < inputs[i]->ndim && inputs[i]->requires_grad; d++)
-            if (inputs[i]->stride[d] == 0 && inputs[i]->shape[d] > 1) {
-                char shape[128];
-                return tg_fail("tg_gradcheck: input %d (shape %s) has stride 0 in dim %d: gradcheck only supports "
-                               "inputs that are non-overlapping; pass a copy of it (tg_keep) instead", i,
-                               tg_shape_str(inputs[i], shape, sizeof shape), d);
-            }
+        const int expanded = inputs[i]->requires_grad ? tg__expanded_dim(inputs[i]) : -1;
+        if (expanded >= 0) {
+            char shape[128];
+            return tg_fail("tg_gradcheck: input %d (shape %s) has stride 0 in dim %d: gradcheck only supports "
+                           "inputs that are non-overlapping; pass a copy of it (tg_keep) instead", i,
+                           tg_shape_str(inputs[i], shape, sizeof shape), expanded);
+        }
     }
     tg_scope *scope = tg_scope_begin();
     if (!scope) return tg_fail("tg_gradcheck: out of memory");
