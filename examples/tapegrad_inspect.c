@@ -4,15 +4,22 @@
  * part of it checked), never the data, so it is instant on any size.
  *
  *     tapegrad-inspect [--quiet] FILE
+ *     tapegrad-inspect --config
  *
  * --quiet prints only the tensors' lines, for scripts. Exits 1 with the
  * reason (file, tensor, byte offset) if the file is not a valid safetensors
- * file, 2 on a usage error. */
+ * file, 2 on a usage error. --config prints what the library runs with on
+ * this machine instead (its version, the SIMD level its kernels chose on
+ * this CPU, its thread count), for bug reports: the SIMD level decides the
+ * last bits of a result. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <tapegrad/gemm.h>
 #include <tapegrad/safetensors.h>
+#include <tapegrad/threads.h>
+#include <tapegrad/version.h>
 
 /* n with thousands separators: 1,234,567. */
 static const char *grouped(int64_t n, char *buf, size_t len)
@@ -46,9 +53,10 @@ static void print_escaped(const char *s)
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    bool quiet = false, help = false, bad = false;
+    bool quiet = false, help = false, bad = false, config = false;
     for (int i = 1; i < argc && !help && !bad; i++) {
         if (strcmp(argv[i], "--quiet") == 0) quiet = true;
+        else if (strcmp(argv[i], "--config") == 0) config = true;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) help = true;
         else if (argv[i][0] == '-') {
             fprintf(stderr, "%s: unknown option '%s'\n", argv[0], argv[i]);
@@ -58,11 +66,17 @@ int main(int argc, char **argv)
             path = argv[i];
         }
     }
-    if (help || bad || !path) {
+    if (config && !path && !quiet && !help && !bad) {
+        printf("tapegrad %s\nsimd: %s\nthreads: %d\n", tg_version(), tg_simd_level(), tg_get_num_threads());
+        return 0;
+    }
+    if (help || bad || !path || config) {
         fprintf(help ? stdout : stderr,
                 "usage: %s [--quiet] FILE\n  print the tensors (name, dtype, shape), parameter count and metadata of "
-                "a safetensors file\n  (--quiet: only the tensors' lines)\n",
-                argv[0]);
+                "a safetensors file\n  (--quiet: only the tensors' lines)\n"
+                "   or: %s --config\n  print the library's version, the SIMD level it chose on this CPU and its "
+                "thread count\n",
+                argv[0], argv[0]);
         return help ? 0 : 2;
     }
     tg_safetensors *f = tg_safetensors_open(path);

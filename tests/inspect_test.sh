@@ -1,7 +1,8 @@
 #!/bin/sh
 # tapegrad-inspect on a file written by PyTorch prints every tensor, the
 # parameter count and the metadata (with --quiet, the tensors alone); a bad
-# file exits 1 with the reason, a usage error 2.
+# file exits 1 with the reason, a usage error 2. --config names the
+# library's version, the SIMD level chosen here and the thread count.
 set -eu
 inspect=$1
 golden=$2
@@ -29,4 +30,13 @@ case $err in *"header length"*"larger than the cap"*) ;; *) echo "unexpected err
 status=0
 "$inspect" >/dev/null 2>&1 || status=$?
 [ "$status" = 2 ] || { echo "no argument gave exit status $status"; exit 1; }
+config=$(TG_SIMD=scalar OMP_NUM_THREADS=1 "$inspect" --config)
+case $config in "tapegrad "[0-9]*"."[0-9]*"."[0-9]*"
+simd: scalar
+threads: 1") ;; *) printf 'unexpected --config output:\n%s\n' "$config"; exit 1 ;; esac
+level=$("$inspect" --config | sed -n 's/^simd: //p')
+case $level in avx512 | avx512vl | avx2 | scalar) ;; *) echo "unknown SIMD level '$level'"; exit 1 ;; esac
+status=0
+"$inspect" --config "$golden/lstm_linear.safetensors" >/dev/null 2>&1 || status=$?
+[ "$status" = 2 ] || { echo "--config with a file gave exit status $status"; exit 1; }
 echo "1 passed, 0 failed"

@@ -178,5 +178,5 @@ static inline __attribute__((always_inline)) void transpose_regs_pd(__m256d r[4]
 
 #ifdef __AVX512VL__
 /* The narrow side of simd.c's probe (only the avx512vl level needs it). */
-TG_DEFINE_FMA_PROBE(tg_fma_probe_avx512vl, __m256, _mm256)
+TG_DEFINE_FMA_PROBE(tg_fma_probe_avx512vl, "ymm")
 #endif

@@ -103,4 +103,4 @@ static inline __attribute__((always_inline)) void transpose_regs_pd(__m512d r[8]
 #define DT f64
 #include "gemm_simd.h"
 
-TG_DEFINE_FMA_PROBE(tg_fma_probe_avx512, __m512, _mm512)
+TG_DEFINE_FMA_PROBE(tg_fma_probe_avx512, "zmm")

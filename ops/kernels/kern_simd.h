@@ -155,26 +155,47 @@ TG_HIDDEN const tg_simd_impl *tg_simd_current(void);
 
 /* The probe simd.c times to tell full-width 512-bit FMAs from ones split
  * into two 256-bit halves: `iters` rounds of TG_FMA_PROBE_CHAINS
- * independent multiply-add chains on float vectors of VEC (intrinsic
- * prefix PFX), more chains than FMA latency times pipes on any core. It
- * returns a lane of their sum, so the loop is kept. The avx512 level
- * defines tg_fma_probe_avx512 on __m512, avx512vl tg_fma_probe_avx512vl on
- * __m256: the same count of instructions, twice the flops in the first. */
+ * independent multiply-add chains x = x * 0.999999 + 1e-7, from 0..11, on
+ * vector registers of width REG ("zmm" or "ymm"), more chains than FMA
+ * latency times pipes on any core. It returns lane 0 of the chains, summed
+ * in order. The avx512 level defines tg_fma_probe_avx512 on zmm, avx512vl
+ * tg_fma_probe_avx512vl on ymm: the same count of instructions, twice the
+ * flops in the first.
+ *
+ * The loop is written in assembly so that the chains stay in registers in
+ * every build. Written with intrinsics, a build with ASan (or -O0) kept
+ * them on the stack: each FMA then waited for a load and a store, both
+ * widths took the same time per instruction, and that build chose the
+ * 512-bit kernels on a Zen 4 where the release build chose the 256-bit
+ * ones, so the two builds' results differed in their last bits. */
 #define TG_FMA_PROBE_CHAINS 12
-#define TG_DEFINE_FMA_PROBE(NAME, VEC, PFX)                                                   \
+#define TG_FMA_PROBE_REGS(REG, X)                                                             \
+    X(REG, 0, 0) X(REG, 1, 4) X(REG, 2, 8) X(REG, 3, 12) X(REG, 4, 16) X(REG, 5, 20)          \
+    X(REG, 6, 24) X(REG, 7, 28) X(REG, 8, 32) X(REG, 9, 36) X(REG, 10, 40) X(REG, 11, 44)
+#define TG_FMA_PROBE_LOAD(REG, N, OFF) "vbroadcastss " #OFF "(%[acc]), %%" REG #N "\n\t"
+#define TG_FMA_PROBE_FMA(REG, N, OFF) "vfmadd132ps %%" REG "12, %%" REG "13, %%" REG #N "\n\t"
+#define TG_FMA_PROBE_STORE(REG, N, OFF) "vmovss %%xmm" #N ", " #OFF "(%[acc])\n\t"
+#define TG_DEFINE_FMA_PROBE(NAME, REG)                                                        \
     float NAME(int64_t iters)                                                                 \
     {                                                                                         \
-        VEC acc[TG_FMA_PROBE_CHAINS], a = PFX##_set1_ps(0.999999f), b = PFX##_set1_ps(1e-7f); \
-        _Pragma("GCC unroll 16") for (int c = 0; c < TG_FMA_PROBE_CHAINS; c++)               \
-            acc[c] = PFX##_set1_ps((float)c);                                                 \
-        for (int64_t i = 0; i < iters; i++) {                                                 \
-            _Pragma("GCC unroll 16") for (int c = 0; c < TG_FMA_PROBE_CHAINS; c++)           \
-                acc[c] = PFX##_fmadd_ps(acc[c], a, b);                                        \
-        }                                                                                     \
-        VEC sum = acc[0];                                                                     \
-        _Pragma("GCC unroll 16") for (int c = 1; c < TG_FMA_PROBE_CHAINS; c++)               \
-            sum = PFX##_add_ps(sum, acc[c]);                                                  \
-        return PFX##_cvtss_f32(sum);                                                          \
+        static const float a = 0.999999f, b = 1e-7f;                                          \
+        float acc[TG_FMA_PROBE_CHAINS];                                                       \
+        for (int c = 0; c < TG_FMA_PROBE_CHAINS; c++) acc[c] = (float)c;                     \
+        if (iters > 0)                                                                        \
+            __asm__ volatile("vbroadcastss %[a], %%" REG "12\n\t"                             \
+                             "vbroadcastss %[b], %%" REG "13\n\t"                             \
+                             TG_FMA_PROBE_REGS(REG, TG_FMA_PROBE_LOAD) "1:\n\t"                \
+                             TG_FMA_PROBE_REGS(REG, TG_FMA_PROBE_FMA) "dec %[n]\n\t"           \
+                             "jnz 1b\n\t"                                                     \
+                             TG_FMA_PROBE_REGS(REG, TG_FMA_PROBE_STORE) "vzeroupper"          \
+                             : [n] "+r"(iters)                                                \
+                             : [acc] "r"(acc), [a] "m"(a), [b] "m"(b)                         \
+                             : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", \
+                               "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",    \
+                               "xmm15", "memory", "cc");                                       \
+        float sum = acc[0];                                                                   \
+        for (int c = 1; c < TG_FMA_PROBE_CHAINS; c++) sum += acc[c];                          \
+        return sum;                                                                           \
     }
 #if defined(TG_HAVE_AVX512) && defined(TG_HAVE_AVX512VL)
 TG_HIDDEN float tg_fma_probe_avx512(int64_t iters);
