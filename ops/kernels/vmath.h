@@ -2,9 +2,11 @@
  * to alias x exactly (in place). The float versions use the SIMD level of
  * tg_simd_level(): float vectors with polynomials fitted to keep the error
  * near half an ulp before the final rounding, so they agree with libm's
- * float functions to an ulp or two over the whole range (including inf,
- * -inf, NaN, saturation, denormal inputs and outputs); the scalar level
- * calls libm itself. The
+ * float functions to a few ulp over the whole range (including inf, -inf,
+ * NaN, saturation, denormal inputs and outputs): within 2e-7 relative on
+ * a sweep of every binade, and 4 ulp at most among 44 million inputs (the
+ * sigmoid against libm's 1 / (1 + expf(-x)), itself up to 2.6 ulp from the
+ * true value); the scalar level calls libm itself. The
  * double versions are libm loops. Large arrays are split across threads;
  * every element is computed independently, so results never depend on the
  * thread count. A negative n, or a NULL x or y with n > 0, writes nothing
