@@ -292,14 +292,18 @@ static void test_shared_a_bits(void **state)
             float *at32 = malloc(sizeof(float) * (size_t)(M * K));
             double *at64 = malloc(sizeof(double) * (size_t)(M * K));
             for (int64_t i = 0; i < M * K; i++) at32[i] = (float)rng_uniform(), at64[i] = rng_uniform();
-            /* A's row sums onto a start, one column at a time. */
+            /* A's row sums, one column at a time from zero, added onto a
+             * start (the engine's bias sum of at most 256 rows). */
             float *s0_32 = malloc(sizeof(float) * (size_t)M), *sum32 = malloc(sizeof(float) * (size_t)M);
             float *sw32 = malloc(sizeof(float) * (size_t)M);
             double *s0_64 = malloc(sizeof(double) * (size_t)M), *sum64 = malloc(sizeof(double) * (size_t)M);
             double *sw64 = malloc(sizeof(double) * (size_t)M);
             for (int64_t i = 0; i < M; i++) {
-                sw32[i] = s0_32[i] = (float)rng_uniform(), sw64[i] = s0_64[i] = rng_uniform();
-                for (int64_t k = 0; k < K; k++) sw32[i] += at32[k * M + i], sw64[i] += at64[k * M + i];
+                s0_32[i] = (float)rng_uniform(), s0_64[i] = rng_uniform();
+                float row32 = 0;
+                double row64 = 0;
+                for (int64_t k = 0; k < K; k++) row32 += at32[k * M + i], row64 += at64[k * M + i];
+                sw32[i] = s0_32[i] + row32, sw64[i] = s0_64[i] + row64;
             }
             shared_out o[3];
             for (int t = 0; t < 3; t++) {

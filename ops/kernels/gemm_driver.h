@@ -452,9 +452,10 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
     return 0;
 }
 
-/* sums[i] += A(i, 0), then += A(i, 1), ..., for the mc rows of a packed
- * block (slivers of mr rows, k-major): the order of adding A's columns one
- * by one (the bits of the engine's sum of a bias gradient). Each run of
+/* sums[i] += (A(i, 0) + A(i, 1) + ...), the columns added one by one from
+ * zero, for the mc rows of a packed block (slivers of mr rows, k-major):
+ * with K at most 256, the bits of the engine's sum of a bias gradient
+ * (core/autograd.c, row_sum). Each run of
  * SUM_GROUP slivers keeps its sums in registers over all of k, the
  * slivers' chains of additions independent of one another; a sum read and
  * written back at every k, as a pass over the slivers per k did, cost
@@ -494,9 +495,9 @@ NAME(sums_of)(const int g, const int mr, int64_t rows, int64_t K, const T *restr
         NAME(vec4) acc4[SUM_GROUP];
         NAME(vec2) acc2[SUM_GROUP];
         for (int j = 0; j < g; j++) {
-            if (has8) memcpy(&acc8[j], s + j * mr, sizeof *acc8);
-            if (has4) memcpy(&acc4[j], s + j * mr + at4, sizeof *acc4);
-            if (has2) memcpy(&acc2[j], s + j * mr + at2, sizeof *acc2);
+            if (has8) acc8[j] = (NAME(vec8)){0};
+            if (has4) acc4[j] = (NAME(vec4)){0};
+            if (has2) acc2[j] = (NAME(vec2)){0};
         }
         for (int64_t k = 0; k < K; k++)
             for (int j = 0; j < g; j++) {
@@ -506,6 +507,9 @@ NAME(sums_of)(const int g, const int mr, int64_t rows, int64_t K, const T *restr
                 if (has2) ADD_VEC(2, acc2[j], row + at2);
             }
         for (int j = 0; j < g; j++) {
+            if (has8) ADD_VEC(8, acc8[j], s + j * mr);
+            if (has4) ADD_VEC(4, acc4[j], s + j * mr + at4);
+            if (has2) ADD_VEC(2, acc2[j], s + j * mr + at2);
             if (has8) memcpy(s + j * mr, &acc8[j], sizeof *acc8);
             if (has4) memcpy(s + j * mr + at4, &acc4[j], sizeof *acc4);
             if (has2) memcpy(s + j * mr + at2, &acc2[j], sizeof *acc2);
@@ -537,9 +541,9 @@ TG__VECTOR_CLONES static void NAME(add_sums)(int64_t mc, int64_t K, int mr, cons
     for (int64_t s = ir / mr, rows; ir < mc; ir += rows, s++) {
         rows = sliver_rows(mc - ir, mr);
         for (int64_t i = 0; i < rows; i++) {
-            T sum = sums[ir + i];
+            T sum = 0;
             for (int64_t k = 0; k < K; k++) sum += a[s * mr * K + k * mr + i];
-            sums[ir + i] = sum;
+            sums[ir + i] += sum;
         }
     }
 }
