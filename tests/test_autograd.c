@@ -351,6 +351,17 @@ static void test_graph_dot_released_inputs(void **state)
  * adds the totals in order, in float, for any thread count, wide rows split
  * across threads by columns and rows that fold into one element summed
  * whole, in double. */
+/* b's gradient from the backward of a + b given g, on `threads` threads. */
+static const float *bias_grad(tg_tensor *a, tg_tensor *b, tg_tensor *g, int threads)
+{
+    tg_set_num_threads(threads);
+    tg_zero_grad(1, &b);
+    tg_scope *s = tg_scope_begin();
+    assert_int_equal(tg_backward(tg_add(a, b), g), 0);
+    tg_scope_end(s);
+    return tg_data(b->grad);
+}
+
 static void blocked_row_sums(const float *g, int64_t rows, int64_t cols, float *dst)
 {
     for (int64_t j = 0; j < cols; j++) {
@@ -387,14 +398,7 @@ static void test_broadcast_grad_sum_threads(void **state)
             for (int64_t r = 0; r < rows; r++) total += gv[r];
             expected[0] = (float)total;
         }
-        for (int t = 1; t <= 2; t++) {
-            tg_set_num_threads(t);
-            tg_zero_grad(1, &b);
-            tg_scope *s = tg_scope_begin();
-            assert_int_equal(tg_backward(tg_add(a, b), g), 0);
-            tg_scope_end(s);
-            assert_memory_equal(tg_data(b->grad), expected, (size_t)cols * sizeof(float));
-        }
+        for (int t = 1; t <= 2; t++) assert_memory_equal(bias_grad(a, b, g, t), expected, (size_t)cols * sizeof(float));
         free(expected);
         tg_free(a);
         tg_free(g);
@@ -417,12 +421,7 @@ static void test_broadcast_grad_sum_accuracy(void **state)
     tg_requires_grad(b, true);
     float first = 0;
     for (int t = 1; t <= 2; t++) {
-        tg_set_num_threads(t);
-        tg_zero_grad(1, &b);
-        tg_scope *s = tg_scope_begin();
-        assert_int_equal(tg_backward(tg_add(a, b), g), 0);
-        tg_scope_end(s);
-        const float *gb = tg_data(b->grad);
+        const float *gb = bias_grad(a, b, g, t);
         double exact = (double)0.1f * (double)rows;
         for (int64_t j = 0; j < cols; j++) assert_true(fabs(gb[j] - exact) <= 1e-5 * exact);
         if (t == 1) first = gb[0];
