@@ -367,6 +367,7 @@ static bool check_params(const char *fn, const tg_params *params, bool grads, ui
         h = fnv1a(h, &d, sizeof d);
         if (!grads || t->requires_grad) bytes += (size_t)tg_numel(t) * tg_dtype_size(t->dtype);
     }
+    if (grads) bytes += sizeof(double); /* the failure count after the gradients */
     *hash = h;
     return reserve(fn, bytes, params->count);
 }
@@ -427,11 +428,12 @@ static void allreduce_sum(void *data, int64_t count, tg_dtype dtype)
 }
 
 /* Average the gradients of the flagged parameters of one dtype: pack them
- * (zeros for a parameter that has no gradient on this rank), sum over the
- * ranks, divide by the world size and store, giving a parameter without a
- * gradient a new one. False if that allocation failed (the sum itself
- * completed on every rank). */
-static bool average_dtype(const tg_params *params, tg_dtype dtype)
+ * (zeros for a parameter that has no gradient on this rank), followed by
+ * one element holding 1 if this rank is out of memory (ok false), sum over
+ * the ranks, and unless that element sums to more than 0, divide by the
+ * world size and store. Returns the number of ranks out of memory, the
+ * same on every rank; nothing is stored when it is not 0. */
+static int average_dtype(const tg_params *params, tg_dtype dtype, bool ok)
 {
     const size_t size = tg_dtype_size(dtype);
     char *buffer = dist.buffer;
@@ -441,36 +443,38 @@ static bool average_dtype(const tg_params *params, tg_dtype dtype)
         if (!dist.flags[i] || t->dtype != dtype) continue;
         const int64_t n = tg_numel(t);
         if (t->grad) memcpy(buffer + (size_t)count * size, tg_data(t->grad), (size_t)n * size);
-        else memset(buffer + (size_t)count * size, 0, (size_t)n * size);
+        else memset(buffer + (size_t)count * size, 0, (size_t)n * size); /* out of memory before its turn */
         count += n;
     }
-    if (count == 0) return true;
-    allreduce_sum(buffer, count, dtype);
-    bool ok = true;
+    if (count == 0) return 0;
+    if (dtype == TG_F32) ((float *)buffer)[count] = ok ? 0.0f : 1.0f;
+    else ((double *)buffer)[count] = ok ? 0.0 : 1.0;
+    allreduce_sum(buffer, count + 1, dtype);
+    const double failed = dtype == TG_F32 ? ((const float *)buffer)[count] : ((const double *)buffer)[count];
+    if (failed > 0) return (int)failed;
     int64_t at = 0;
     for (int i = 0; i < params->count; i++) {
         tg_tensor *t = params->items[i].tensor;
         if (!dist.flags[i] || t->dtype != dtype) continue;
         const int64_t n = tg_numel(t);
-        tg_tensor *g = t->grad ? t->grad : tg_grad_slot(t);
-        if (!g) ok = false;
-        else if (dtype == TG_F32) {
+        if (dtype == TG_F32) {
             const float *sum = (const float *)buffer + at;
-            float *out = tg_data(g), ranks = (float)dist.size;
+            float *out = tg_data(t->grad), ranks = (float)dist.size;
             for (int64_t j = 0; j < n; j++) out[j] = sum[j] / ranks;
         } else {
             const double *sum = (const double *)buffer + at;
-            double *out = tg_data(g), ranks = (double)dist.size;
+            double *out = tg_data(t->grad), ranks = (double)dist.size;
             for (int64_t j = 0; j < n; j++) out[j] = sum[j] / ranks;
         }
         at += n;
     }
-    return ok;
+    return 0;
 }
 
 int tg_dist_average_grads(const tg_params *params)
 {
-    if (start("tg_dist_average_grads", params, true) < 0) return -1;
+    const char *fn = "tg_dist_average_grads";
+    if (start(fn, params, true) < 0) return -1;
     /* Which parameters have a gradient on some rank: one max over a byte
      * per parameter, so that every rank packs the same ones. */
     for (int i = 0; i < params->count; i++) {
@@ -479,9 +483,28 @@ int tg_dist_average_grads(const tg_params *params)
     }
     if (params->count > 0)
         MPI_Allreduce(MPI_IN_PLACE, dist.flags, params->count, MPI_UNSIGNED_CHAR, MPI_MAX, dist.comm);
-    bool ok_f32 = average_dtype(params, TG_F32), ok_f64 = average_dtype(params, TG_F64);
-    if (!ok_f32 || !ok_f64) return tg_fail("tg_dist_average_grads: out of memory for a gradient on rank %d", dist.rank);
-    return 0;
+    /* A parameter without a gradient here gets a zero one (flag 2: made
+     * here) before the sums, so that a rank out of memory says so inside
+     * them and every rank fails together, with no further call when none
+     * is. */
+    bool ok = true;
+    for (int i = 0; ok && i < params->count; i++) {
+        tg_tensor *t = params->items[i].tensor;
+        if (!dist.flags[i] || t->grad) continue;
+        if (tg_grad_slot(t)) dist.flags[i] = 2;
+        else ok = TG__REJECT("%s: out of memory for the gradient of '%s'", fn, params->items[i].name);
+    }
+    int failed = average_dtype(params, TG_F32, ok);
+    if (failed == 0) failed = average_dtype(params, TG_F64, ok);
+    if (failed == 0) return 0;
+    for (int i = 0; i < params->count; i++) {
+        tg_tensor *t = params->items[i].tensor;
+        if (dist.flags[i] != 2) continue;
+        tg_free(t->grad);
+        t->grad = NULL;
+    }
+    spread_failure(ok);
+    return -1;
 }
 
 /* --- scalar sums ---------------------------------------------------------------- */

@@ -145,7 +145,9 @@ int tg_dist_broadcast_params(const tg_params *params);
  * not reach it) and is averaged; one that has no gradient on any rank stays
  * without one, and the optimizer skips it on every rank alike. Gradients
  * must be contiguous with their parameter's shape and dtype. Returns 0, or
- * -1 with a message on every rank, as tg_dist_broadcast_params. */
+ * -1 with a message on every rank, as tg_dist_broadcast_params, also when
+ * some rank runs out of memory for a new gradient (the message names the
+ * lowest such rank); after a failure no rank's gradients have changed. */
 int tg_dist_average_grads(const tg_params *params);
 
 /* Replace each of the n values by its sum over the ranks (in double: counts

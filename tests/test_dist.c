@@ -14,6 +14,7 @@
 #include <mpi.h>
 
 #include <tapegrad/dist.h>
+#include "../core/internal.h"
 
 #define FIXTURE "dist.txt"
 
@@ -391,6 +392,49 @@ static void test_bad_arguments_on_one_rank(void **state)
     free_list(&l);
 }
 
+/* A rank out of memory for a gradient it lacks makes every rank fail,
+ * naming it, and no rank's gradients change (the zero ones the others made
+ * meanwhile are gone again): the others used to go on with averaged
+ * gradients while it alone returned -1. */
+static void test_average_out_of_memory_on_one_rank(void **state)
+{
+    (void)state;
+    plist l = make_list(3, base_list, 1.0);
+    tg_tensor *a = l.tensors[0], *b = l.tensors[1], *c = l.tensors[2];
+    a->grad = tg_full(TG_F32, 1, a->shape, 2.0 * (rank + 1));
+    if (rank != 1) c->grad = tg_full(TG_F64, 1, c->shape, 4.0);
+    /* A first call sizes the buffers, so the refused allocation is the gradient. */
+    assert_int_equal(tg_dist_average_grads(&l.params), 0);
+    tg_fill_(a->grad, 2.0 * (rank + 1));
+    tg_fill_(c->grad, 4.0);
+    if (rank == 1) {
+        tg_free(c->grad);
+        c->grad = NULL;
+        b->grad = tg_full(TG_F32, 1, b->shape, 8.0); /* the other ranks make one for b */
+        tg__alloc_fail_at(0);                         /* and rank 1 cannot make c's */
+    }
+    const int status = tg_dist_average_grads(&l.params);
+    const int64_t refused = tg__alloc_refusals();
+    tg__alloc_fail_at(-1);
+    if (rank == 1) assert_int_equal(refused, 1);
+    assert_int_equal(status, -1);
+    assert_error_contains("tg_dist_average_grads: out of memory for the gradient of 'c' (on rank 1 of");
+    for (int64_t j = 0; j < 3; j++) assert_true(tg_get(a->grad, &j) == 2.0 * (rank + 1));
+    if (rank == 1) {
+        assert_true(tg_get(b->grad, (int64_t[]){0}) == 8.0);
+        assert_null(c->grad);
+    } else {
+        assert_null(b->grad);
+        assert_true(tg_get(c->grad, (int64_t[]){0}) == 4.0);
+    }
+    /* The group goes on: the same call succeeds once memory is there. */
+    assert_int_equal(tg_dist_average_grads(&l.params), 0);
+    assert_near(tg_get(a->grad, (int64_t[]){0}), world + 1.0, 1e-6);
+    assert_near(tg_get(b->grad, (int64_t[]){3}), 8.0 / world, 1e-6);
+    assert_near(tg_get(c->grad, (int64_t[]){1}), 4.0 * (world - 1) / world, 1e-15);
+    free_list(&l);
+}
+
 /* --- the sampler --------------------------------------------------------------------- */
 
 /* All of this rank's indices for the epoch, batch after batch. */
@@ -729,6 +773,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_broadcast_is_an_inplace_write),
         cmocka_unit_test(test_lists_differ),
         cmocka_unit_test(test_bad_arguments_on_one_rank),
+        cmocka_unit_test(test_average_out_of_memory_on_one_rank),
         cmocka_unit_test(test_sampler_ranks_share_batches),
         cmocka_unit_test(test_equivalent_f32),
         cmocka_unit_test(test_equivalent_f64),
