@@ -22,7 +22,9 @@ typedef struct {
 tg_dropout_layer *tg_dropout_layer_new(double p);
 /* NULL is ignored. */
 void tg_dropout_layer_free(tg_dropout_layer *layer);
-/* y has x's shape. */
+/* y has x's shape. NULL with a message that names this function and quotes
+ * the op's for a tensor that is not float; NULL and no new message for a
+ * NULL x, as an op. */
 tg_tensor *tg_dropout_layer_forward(tg_dropout_layer *layer, tg_tensor *x);
 /* Training mode (dropout on) or evaluation mode (identity). */
 void tg_dropout_layer_train(tg_dropout_layer *layer, bool training);

@@ -28,7 +28,9 @@ tg_embedding_layer *tg_embedding_layer_new(int64_t num_embeddings, int64_t embed
 /* Free the layer and its weight. NULL is ignored. */
 void tg_embedding_layer_free(tg_embedding_layer *layer);
 /* indices I64 (...) with values in [0, num) -> (..., dim). NULL with a
- * message for a non-I64 tensor or an index out of range. */
+ * message that names this function and quotes the op's for a non-I64
+ * tensor or an index out of range; NULL and no new message for NULL
+ * indices, as an op. */
 tg_tensor *tg_embedding_layer_forward(tg_embedding_layer *layer, tg_tensor *indices);
 /* List "weight" under prefix. Returns 0 or -1. */
 int tg_embedding_layer_params(tg_embedding_layer *layer, tg_params *out, const char *prefix);

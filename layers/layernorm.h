@@ -26,8 +26,10 @@ tg_layernorm_layer *tg_layernorm_layer_new(int n_normalized, const int64_t *norm
                                            bool elementwise_affine, tg_dtype dtype);
 /* Free the layer and its parameters. NULL is ignored. */
 void tg_layernorm_layer_free(tg_layernorm_layer *layer);
-/* x (..., normalized_shape) -> x's shape. NULL with a message if x's last
- * dims are not normalized_shape. */
+/* x (..., normalized_shape) -> x's shape. NULL with a message that names
+ * this function if x's last dims are not normalized_shape or its dtype is
+ * not the parameters' (quoting the op's message); NULL and no new message
+ * for a NULL x, as an op. */
 tg_tensor *tg_layernorm_layer_forward(tg_layernorm_layer *layer, tg_tensor *x);
 /* List "weight" and "bias" under prefix (nothing without affine). Returns 0 or -1. */
 int tg_layernorm_layer_params(tg_layernorm_layer *layer, tg_params *out, const char *prefix);

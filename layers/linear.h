@@ -24,7 +24,10 @@ typedef struct {
 tg_linear_layer *tg_linear_layer_new(int64_t in_features, int64_t out_features, bool bias, tg_dtype dtype);
 /* Free the layer and its parameters. NULL is ignored. */
 void tg_linear_layer_free(tg_linear_layer *layer);
-/* x (..., in) -> (..., out); NULL with a message on a wrong feature size. */
+/* x (..., in) -> (..., out). NULL with a message that names this function
+ * and quotes the op's on a wrong feature size or dtype ("...: tg_linear:
+ * mat1 and mat2 shapes cannot be multiplied ..."); NULL and no new message
+ * for a NULL x, as an op. */
 tg_tensor *tg_linear_layer_forward(tg_linear_layer *layer, tg_tensor *x);
 /* List "weight" and "bias" under prefix. Returns 0 or -1. */
 int tg_linear_layer_params(tg_linear_layer *layer, tg_params *out, const char *prefix);

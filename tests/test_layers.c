@@ -294,6 +294,86 @@ static void test_dropout_layer(void **state)
     tg_dropout_layer_free(drop);
 }
 
+/* --- Errors name the layer ------------------------------------------------------ */
+
+/* A layer's forward given a bad input names itself, then quotes the op's
+ * detail: the caller called the layer, not tg_linear. A NULL input (a
+ * failure already reported) adds no message, as for an op. */
+static void test_layer_forward_errors_name_the_layer(void **state)
+{
+    (void)state;
+    tg_linear_layer *linear = tg_linear_layer_new(4, 3, true, TG_F32);
+    tg_embedding_layer *embedding = tg_embedding_layer_new(5, 3, -1, TG_F32);
+    tg_layernorm_layer *norm = tg_layernorm_layer_new(1, (int64_t[]){4}, 1e-5, true, TG_F32);
+    tg_dropout_layer *drop = tg_dropout_layer_new(0.5);
+    tg_lstm *lstm = tg_lstm_new(&(tg_lstm_config){.input_size = 4, .hidden_size = 3, .num_layers = 1, .dtype = TG_F32});
+    tg_gru *gru = tg_gru_new(&(tg_gru_config){.input_size = 4, .hidden_size = 3, .num_layers = 1, .dtype = TG_F32});
+    tg_cell_layer *cell = tg_cell_layer_new(&tg_cell_gru, 4, 3, true, TG_F32);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *wide = tg_zeros(TG_F32, 2, (int64_t[]){2, 5}), *f64 = tg_zeros(TG_F64, 2, (int64_t[]){2, 4});
+    tg_tensor *i64 = tg_zeros(TG_I64, 2, (int64_t[]){2, 4});
+
+    assert_null(tg_linear_layer_forward(linear, wide));
+    assert_error_contains("tg_linear_layer_forward: tg_linear: mat1 and mat2 shapes cannot be multiplied "
+                          "(input [2,5], weight [3,4]: 5 != 4)");
+    assert_null(tg_linear_layer_forward(linear, f64));
+    assert_error_contains("tg_linear_layer_forward: tg_linear: expected input, weight and bias of one dtype, got "
+                          "float64, float32 and float32");
+    assert_null(tg_linear_layer_forward(linear, i64));
+    assert_error_contains("tg_linear_layer_forward: tg_linear: expected a float32 or float64 tensor, got int64");
+
+    assert_null(tg_embedding_layer_forward(embedding, tg_full(TG_I64, 1, (int64_t[]){2}, 7)));
+    assert_error_contains("tg_embedding_layer_forward: tg_embedding: index 7 is out of bounds for dimension 0 "
+                          "with size 5");
+    assert_null(tg_embedding_layer_forward(embedding, wide));
+    assert_error_contains("tg_embedding_layer_forward: tg_embedding: expected an index tensor of dtype int64, got "
+                          "float32");
+
+    assert_null(tg_layernorm_layer_forward(norm, wide));
+    assert_error_contains("tg_layernorm_layer_forward: Given normalized_shape=[4], expected input with shape [*, 4], "
+                          "but got input of size [2,5]");
+    assert_null(tg_layernorm_layer_forward(norm, f64));
+    assert_error_contains("tg_layernorm_layer_forward: tg_layer_norm: Expected weight of the normalized shape (the "
+                          "last 1 dims of input [2,4]) and dtype float64, got float32 [4]");
+    assert_null(tg_layernorm_layer_forward(norm, i64));
+    assert_error_contains("tg_layernorm_layer_forward: tg_layer_norm: expected a float32 or float64 tensor, got int64");
+
+    assert_null(tg_dropout_layer_forward(drop, i64));
+    assert_error_contains("tg_dropout_layer_forward: tg_dropout: expected a float32 or float64 tensor, got int64");
+
+    tg_rnn_output out;
+    tg_tensor *seq_wide = tg_zeros(TG_F32, 3, (int64_t[]){2, 1, 5}), *seq_f64 = tg_zeros(TG_F64, 3, (int64_t[]){2, 1, 4});
+    assert_int_equal(tg_lstm_forward(lstm, seq_wide, NULL, NULL, NULL, &out), -1);
+    assert_error_contains("tg_rnn_forward: input.size(-1) must be equal to input_size. Expected 4, got 5");
+    assert_int_equal(tg_gru_forward(gru, seq_f64, NULL, NULL, &out), -1);
+    assert_error_contains("tg_rnn_forward: input is float64 but the layer's parameters are float32");
+    assert_int_equal(tg_lstm_forward(lstm, tg_zeros(TG_I64, 3, (int64_t[]){2, 1, 4}), NULL, NULL, NULL, &out), -1);
+    assert_error_contains("tg_rnn_forward: expected a float32 or float64 tensor, got int64");
+    assert_null(tg_cell_layer_forward(cell, wide, 0, NULL, NULL));
+    assert_error_contains("tg_cell_layer_forward: expected input of shape (batch, 4) or (4), got [2,5]");
+    assert_null(tg_cell_layer_forward(cell, f64, 0, NULL, NULL));
+    assert_error_contains("tg_cell_layer_forward: input is float64 but the cell's parameters are float32");
+    assert_null(tg_cell_layer_forward(cell, i64, 0, NULL, NULL));
+    assert_error_contains("tg_cell_layer_forward: expected a float32 or float64 tensor, got int64");
+
+    tg_clear_error();
+    assert_null(tg_linear_layer_forward(linear, NULL));
+    assert_null(tg_embedding_layer_forward(embedding, NULL));
+    assert_null(tg_layernorm_layer_forward(norm, NULL));
+    assert_null(tg_dropout_layer_forward(drop, NULL));
+    assert_string_equal(tg_last_error(), "");
+    assert_null(tg_linear_layer_forward(NULL, wide));
+    assert_error_contains("tg_linear_layer_forward: NULL layer");
+    tg_scope_end(s);
+    tg_cell_layer_free(cell);
+    tg_rnn_free(gru);
+    tg_rnn_free(lstm);
+    tg_dropout_layer_free(drop);
+    tg_layernorm_layer_free(norm);
+    tg_embedding_layer_free(embedding);
+    tg_linear_layer_free(linear);
+}
+
 /* --- Cells ---------------------------------------------------------------------- */
 
 static void cell_golden(const char *name, const tg_cell *desc, tg_dtype dtype)
@@ -510,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_dropout_layer),        cmocka_unit_test(test_cells_golden),
         cmocka_unit_test(test_cells_gradcheck),      cmocka_unit_test(test_cell_errors),
         cmocka_unit_test(test_params_under_prefixes), cmocka_unit_test(test_param_counts_match_torch),
+        cmocka_unit_test(test_layer_forward_errors_name_the_layer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
