@@ -45,6 +45,11 @@ static char *element(tg_tensor *t, int64_t k)
 int tg_gradcheck(tg_gradcheck_fn fn, int n, tg_tensor **inputs, void *ctx, double eps, double atol,
                  double rtol, tg_gradcheck_result *result)
 {
+    /* What a failed check leaves in result: no element, no error that a
+     * caller could read as a pass. */
+    const tg_gradcheck_result failed = {.max_abs_err = NAN, .max_rel_err = NAN, .worst_input = -1,
+                                        .worst_index = -1, .analytic = NAN, .numeric = NAN};
+    if (result) *result = failed;
     tg_gradcheck_result r = {0};
     if (n < 1 || n > 16 || !inputs || !fn)
         return tg_fail("tg_gradcheck: expected fn and 1..16 inputs, got %d", n);
@@ -137,6 +142,6 @@ done:
     }
     tg_free(weights);
     tg_scope_end(scope);
-    if (result) *result = r;
+    if (result) *result = status < 0 ? failed : r;
     return status;
 }

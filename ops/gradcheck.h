@@ -31,7 +31,13 @@ typedef struct {
  * failed, memory ran out, an input is not a float leaf, an input that
  * requires grad is expanded (stride 0: one perturbation would move several
  * of its elements), or eps is not positive). Sensible values for F64: eps 1e-6,
- * atol 1e-5, rtol 1e-3. result may be NULL. */
+ * atol 1e-5, rtol 1e-3. result may be NULL; it is written on every return,
+ * on -1 with NaN errors and values and worst_input and worst_index -1.
+ * F32 inputs are accepted, as PyTorch's gradcheck accepts them (it warns
+ * "Input #0 requires gradient and is not a double precision floating
+ * point"): with F32's 24-bit mantissa the difference at eps 1e-6 is mostly
+ * rounding, so the check will likely fail at F64's settings; eps 1e-3,
+ * atol and rtol 1e-2 suit smooth functions. */
 int tg_gradcheck(tg_gradcheck_fn fn, int n, tg_tensor **inputs, void *ctx, double eps, double atol,
                  double rtol, tg_gradcheck_result *result);
 

@@ -433,6 +433,88 @@ static void test_broadcast_grad_sum_accuracy(void **state)
     tg_set_num_threads(before);
 }
 
+/* --- gradcheck's result ------------------------------------------------------------ */
+
+static tg_tensor *sin_of_square(int n, tg_tensor **in, void *ctx)
+{
+    (void)n;
+    (void)ctx;
+    return tg_sin(tg_mul(in[0], in[0]));
+}
+
+static tg_tensor *fails(int n, tg_tensor **in, void *ctx)
+{
+    (void)n;
+    (void)in;
+    (void)ctx;
+    return NULL;
+}
+
+/* -1 and the documented result, whatever result held before. */
+static void assert_no_result(int status, const tg_gradcheck_result *r)
+{
+    assert_int_equal(status, -1);
+    assert_int_equal(r->worst_input, -1);
+    assert_int_equal(r->worst_index, -1);
+    assert_true(isnan(r->max_abs_err) && isnan(r->max_rel_err) && isnan(r->analytic) && isnan(r->numeric));
+}
+
+/* Every return writes result: a check refused before it starts left the
+ * caller's memory as it was, and one whose fn failed left zeros, the
+ * errors of a pass. */
+static void test_gradcheck_result_on_every_path(void **state)
+{
+    (void)state;
+    const tg_gradcheck_result stale = {.max_abs_err = 7, .max_rel_err = 7, .worst_input = 7, .worst_index = 7};
+    tg_gradcheck_result r;
+    tg_tensor *x = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){0.3, 1.7, -2.0}), true);
+    tg_tensor *column = tg_full(TG_F64, 2, (int64_t[]){3, 1}, 0.5);
+    tg_tensor *wide = tg_requires_grad(tg_detach(tg_expand(column, 2, (int64_t[]){3, 4})), true);
+    tg_tensor *indices = tg_zeros(TG_I64, 1, (int64_t[]){3});
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *made = tg_mul_scalar(x, 2.0);
+    r = stale;
+    assert_no_result(tg_gradcheck(sin_of_square, 0, &x, NULL, 1e-6, 1e-5, 1e-3, &r), &r);
+    r = stale;
+    assert_no_result(tg_gradcheck(sin_of_square, 1, &x, NULL, 0.0, 1e-5, 1e-3, &r), &r);
+    r = stale;
+    assert_no_result(tg_gradcheck(sin_of_square, 1, &indices, NULL, 1e-6, 1e-5, 1e-3, &r), &r);
+    r = stale;
+    assert_no_result(tg_gradcheck(sin_of_square, 1, &made, NULL, 1e-6, 1e-5, 1e-3, &r), &r);
+    assert_error_contains("tg_gradcheck: input 0 is not a leaf (made by 'mul_scalar')");
+    r = stale;
+    assert_no_result(tg_gradcheck(sin_of_square, 1, &wide, NULL, 1e-6, 1e-5, 1e-3, &r), &r);
+    r = stale;
+    assert_no_result(tg_gradcheck(fails, 1, &x, NULL, 1e-6, 1e-5, 1e-3, &r), &r);
+    assert_error_contains("tg_gradcheck: fn returned NULL");
+    tg_scope_end(s);
+    assert_int_equal(tg_gradcheck(sin_of_square, 1, &x, NULL, 1e-6, 1e-5, 1e-3, &r), 0);
+    assert_int_equal(r.worst_input, 0);
+    assert_true(r.worst_index >= 0 && r.worst_index < 3);
+    assert_true(r.max_abs_err < 1e-8);
+    tg_free(indices);
+    tg_free(wide);
+    tg_free(column);
+    tg_free(x);
+}
+
+/* F32 inputs are checked, as PyTorch checks them after its warning, and
+ * come out as PyTorch's do: torch.autograd.gradcheck of sin(x * x) at
+ * x = [0.3, 1.7, -2.0] in float32 is False at eps 1e-6, atol 1e-5, rtol
+ * 1e-3 and True at eps 1e-3, atol and rtol 1e-2. */
+static void test_gradcheck_float32(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_from_array(TG_F32, 1, (int64_t[]){3}, (float[]){0.3f, 1.7f, -2.0f}), true);
+    tg_gradcheck_result r;
+    assert_int_equal(tg_gradcheck(sin_of_square, 1, &x, NULL, 1e-6, 1e-5, 1e-3, &r), 1);
+    assert_true(r.max_abs_err > 1e-3);
+    assert_int_equal(tg_gradcheck(sin_of_square, 1, &x, NULL, 1e-3, 1e-2, 1e-2, &r), 0);
+    assert_int_equal(r.worst_input, 0);
+    assert_true(r.max_abs_err < 1e-2);
+    tg_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +532,8 @@ int main(void)
         cmocka_unit_test(test_repeated_inputs),
         cmocka_unit_test(test_broadcast_grad_sum_threads),
         cmocka_unit_test(test_broadcast_grad_sum_accuracy),
+        cmocka_unit_test(test_gradcheck_result_on_every_path),
+        cmocka_unit_test(test_gradcheck_float32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
