@@ -52,6 +52,20 @@ typedef struct {
     int index;
 } name_ref;
 
+/* The first number of the header that is not written as an unsigned
+ * integer ("1.0", "1e0", "-0", "01"): cJSON reads every number as a
+ * double, so its value alone would pass for a size or an offset, which the
+ * format writes in digits (the Rust reader deserializes them as usize and
+ * refuses the rest). Found by the scan, reported by the entry that holds
+ * it. */
+typedef struct {
+    int64_t at;     /* file offset, or -1 for none */
+    int key;        /* which key of the root object holds it */
+    int element;    /* its place in its array */
+    char field[16]; /* the key of that array ("shape", "data_offsets") */
+    char text[24];  /* how it is written, cut short with "..." */
+} odd_number;
+
 struct tg_safetensors {
     char *path;
     int fd;
@@ -126,15 +140,17 @@ static const char *read_reason(void) { return errno ? strerror(errno) : "unexpec
  * inside strings, nesting at most MAX_DEPTH (so that no parser recursion
  * depends on the file). It also records where each key of the root object
  * starts, in order, which is cJSON's order of the root's children: errors
- * about a tensor then point at its entry. Other malformations are left to
- * cJSON. */
-static bool scan_header(const tg_safetensors *f, const unsigned char *h, int64_t n, int64_t **key_at, int *n_keys)
+ * about a tensor then point at its entry; and the first number not written
+ * as an unsigned integer, in odd. Other malformations are left to cJSON. */
+static bool scan_header(const tg_safetensors *f, const unsigned char *h, int64_t n, int64_t **key_at, int *n_keys,
+                        odd_number *odd)
 {
-    int depth = 0, cap = 0;
-    int64_t values = 0;
+    int depth = 0, cap = 0, element = 0;
+    int64_t values = 0, string_start = 0, string_end = 0, array_key_start = 0, array_key_end = 0;
     bool in_string = false, expect_key = false;
     *key_at = NULL;
     *n_keys = 0;
+    odd->at = -1;
     for (int64_t i = 0; i < n; i++) {
         const unsigned char c = h[i];
         const int64_t at = f->buffer_start - n + i; /* offset in the file */
@@ -156,6 +172,7 @@ static bool scan_header(const tg_safetensors *f, const unsigned char *h, int64_t
                 i++;
             } else if (c == '"') {
                 in_string = false;
+                string_end = i;
             }
             continue;
         }
@@ -164,6 +181,7 @@ static bool scan_header(const tg_safetensors *f, const unsigned char *h, int64_t
                               MAX_VALUES, (long long)at);
         if (c == '"') {
             in_string = true;
+            string_start = i + 1;
             if (depth == 1 && expect_key) {
                 if (*n_keys == cap) {
                     cap = cap ? 2 * cap : 64;
@@ -181,10 +199,30 @@ static bool scan_header(const tg_safetensors *f, const unsigned char *h, int64_t
                     "object of objects)",
                     OPEN, f->path, MAX_DEPTH, (long long)at);
             if (depth == 1) expect_key = c == '{';
+            if (c == '[') { /* its key is the string just before it */
+                array_key_start = string_start;
+                array_key_end = string_end;
+                element = 0;
+            }
         } else if (c == '}' || c == ']') {
             depth--;
         } else if (c == ',' && depth == 1) {
             expect_key = true;
+        } else if (c == ',') {
+            element++;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            int64_t len = 1;
+            while (i + len < n && h[i + len] && strchr("0123456789+-.eE", h[i + len])) len++;
+            bool digits = c != '-' && (c != '0' || len == 1);
+            for (int64_t k = 1; digits && k < len; k++) digits = h[i + k] >= '0' && h[i + k] <= '9';
+            if (!digits && odd->at < 0) {
+                *odd = (odd_number){.at = at, .key = *n_keys - 1, .element = element};
+                snprintf(odd->field, sizeof odd->field, "%.*s", (int)(array_key_end - array_key_start),
+                         (const char *)h + array_key_start);
+                snprintf(odd->text, sizeof odd->text, len < 20 ? "%.*s" : "%.*s...", len < 20 ? (int)len : 17,
+                         (const char *)h + i);
+            }
+            i += len - 1;
         }
     }
     return true;
@@ -219,7 +257,8 @@ static bool bad_entry(const tg_safetensors *f, const char *name, int64_t at, con
 /* Check the object describing tensor `name` (its entry starts at file byte
  * `at`) and fill e. Offsets are checked against the buffer here; overlaps
  * and gaps, which involve other tensors, in check_layout. */
-static bool check_entry(const tg_safetensors *f, const cJSON *item, int64_t at, tg_safetensors_entry *e)
+static bool check_entry(const tg_safetensors *f, const cJSON *item, int64_t at, const odd_number *odd,
+                        tg_safetensors_entry *e)
 {
     const char *name = item->string;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
@@ -267,6 +306,11 @@ static bool check_entry(const tg_safetensors *f, const cJSON *item, int64_t at, 
     if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2 || !whole_number(offsets->child, &begin) ||
         !whole_number(offsets->child->next, &end))
         return bad_entry(f, name, at, "data_offsets must be two whole numbers >= 0");
+    /* A whole number written otherwise (1.0 for 1): the only numbers an
+     * entry that got here holds are its sizes and offsets. */
+    if (odd)
+        return bad_entry(f, name, at, "%s entry %d is written %s (byte %lld); sizes and offsets are integers, "
+                         "written in digits only", odd->field, odd->element, odd->text, (long long)odd->at);
     if (begin > end || end > f->buffer_size)
         return bad_entry(f, name, at, "data_offsets [%lld, %lld] lie outside the %lld-byte data buffer",
                          (long long)begin, (long long)end, (long long)f->buffer_size);
@@ -357,7 +401,7 @@ static bool check_layout(const tg_safetensors *f)
 }
 
 /* Fill f's entries and metadata from the parsed root object. */
-static bool check_root(tg_safetensors *f, const int64_t *key_at, int n_keys)
+static bool check_root(tg_safetensors *f, const int64_t *key_at, int n_keys, const odd_number *odd)
 {
     const cJSON *meta = NULL;
     int n_tensors = 0, k = 0;
@@ -378,7 +422,7 @@ static bool check_root(tg_safetensors *f, const int64_t *key_at, int n_keys)
         if (c == meta) continue;
         /* cJSON lists keys in the order the scan saw them. */
         entry_at[f->count] = k < n_keys ? key_at[k] : f->buffer_start - 1;
-        ok = check_entry(f, c, entry_at[f->count], &f->entries[f->count]);
+        ok = check_entry(f, c, entry_at[f->count], odd->at >= 0 && odd->key == k ? odd : NULL, &f->entries[f->count]);
         f->count += ok;
     }
     if (ok && meta) {
@@ -424,6 +468,7 @@ static bool read_header(tg_safetensors *f)
     if (!h) return TG__REJECT("%s: '%s': out of memory for a %llu-byte header", OPEN, f->path, (unsigned long long)n);
     int64_t *key_at = NULL;
     int n_keys = 0;
+    odd_number odd = {.at = -1};
     bool ok = true;
     if (!read_exact(f->fd, h, (int64_t)n, 8))
         ok = TG__REJECT("%s: '%s': %s in the header (bytes 8..%lld)", OPEN, f->path, read_reason(),
@@ -431,7 +476,7 @@ static bool read_header(tg_safetensors *f)
     else if (n == 0 || h[0] != '{')
         ok = TG__REJECT("%s: '%s': the header (byte 8) does not start with '{'", OPEN, f->path);
     else
-        ok = scan_header(f, (const unsigned char *)h, (int64_t)n, &key_at, &n_keys);
+        ok = scan_header(f, (const unsigned char *)h, (int64_t)n, &key_at, &n_keys, &odd);
     const char *end = NULL;
     if (ok) {
         f->root = cJSON_ParseWithLengthOpts(h, n, &end, false);
@@ -446,7 +491,7 @@ static bool read_header(tg_safetensors *f)
                                     (long long)(8 + (p - h)));
         }
     }
-    if (ok) ok = check_root(f, key_at, n_keys);
+    if (ok) ok = check_root(f, key_at, n_keys, &odd);
     free(key_at);
     free(h);
     return ok;

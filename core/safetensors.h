@@ -24,7 +24,8 @@
  * more than 1 GB), every key and dtype
  * name, shapes (whole numbers >= 0, at most TG_MAX_DIMS, whose product times
  * the dtype size equals end - begin without overflow), offsets inside the
- * buffer, no duplicate names, and tensors that tile the buffer exactly (no
+ * buffer, sizes and offsets written as integers (digits only: 1.0, 1e0
+ * and -0 are refused, as the Rust reader refuses them), no duplicate names, and tensors that tile the buffer exactly (no
  * overlap, no gap, nothing after the last). Each failure names the file,
  * the tensor and the byte offset (from the start of the file) of the
  * offending header entry or data. Names may not contain control characters

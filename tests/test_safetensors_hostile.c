@@ -26,6 +26,16 @@ static const bad_file bad_files[] = {
     {"fractional shape", "{" T("w", "F32", "[1,1.5]", 0, 8) "}", 8, "shape entry 1 is not a whole number"},
     {"huge shape", "{" T("w", "F32", "[1e300]", 0, 8) "}", 8, "shape entry 0 is not a whole number"},
     {"shape of strings", "{" T("w", "F32", "[\"2\"]", 0, 8) "}", 8, "shape entry 0 is not a whole number"},
+    {"shape entry written 1.0", "{" T("w", "F32", "[1.0]", 0, 4) "}", 4,
+     "tensor 'w' (entry at byte 9): shape entry 0 is written 1.0 (byte 37); sizes and offsets are integers, written in digits only"},
+    {"shape entry written 1e0", "{" T("w", "F32", "[2,1e0]", 0, 8) "}", 8, "shape entry 1 is written 1e0 (byte 39)"},
+    {"shape entry written -0", "{" T("w", "F32", "[-0]", 0, 0) "}", 0, "shape entry 0 is written -0 (byte 37)"},
+    {"shape entry with a leading zero", "{" T("w", "F32", "[02]", 0, 8) "}", 8, "shape entry 0 is written 02 (byte 37)"},
+    {"long odd number", "{" T("w", "F32", "[2.000000000000000000000000]", 0, 8) "}", 8,
+     "shape entry 0 is written 2.000000000000000... (byte 37)"},
+    {"offset written 4.0", "{" T("w", "F32", "[1]", 0, 4.0) "}", 4, "tensor 'w' (entry at byte 9): data_offsets entry 1 is written 4.0 (byte 58)"},
+    {"offset written 4e0 in the second tensor", "{" T("a", "F32", "[1]", 0, 4) "," T("b", "F32", "[0]", 4, 4e0) "}", 4,
+     "tensor 'b' (entry at byte 62): data_offsets entry 1 is written 4e0 (byte 111)"},
     {"overflowing shape", "{" T("w", "F32", "[4294967296,4294967296]", 0, 8) "}", 8, "tensor 'w' (entry at byte 9): shape overflows at entry 1"},
     {"overflow hidden by a zero", "{" T("w", "F32", "[0,4294967296,4294967296]", 0, 0) "}", 0, "shape overflows at entry 2"},
     {"nine dims", "{" T("w", "F32", "[1,1,1,1,1,1,1,1,1]", 0, 4) "}", 4, "shape must be an array of at most 8 sizes"},
@@ -135,9 +145,10 @@ static void test_edge_cases_that_open(void **state)
         "{" T("e", "F32", "[0]", 0, 0) "," T("a", "F32", "[1]", 0, 4) "," T("z", "F64", "[0,5]", 4, 4) "}",
         "{" T("s", "I64", "[]", 0, 8) "," T("b", "BOOL", "[3]", 8, 11) "," T("u", "U8", "[1]", 11, 12) "}",
         "{ \"w\" : { \"data_offsets\" : [ 0 , 2 ] , \"shape\" : [ 1 ] , \"dtype\" : \"BF16\" } }",
+        "{\"__metadata__\":{\"1.0\":\"-0 1e0\"}," T("1.5e0", "F32", "[10,0]", 0, 0) "}",
         "{\"caf\xc3\xa9 \\\"q\\\"\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}}",
     };
-    const size_t data[] = {0, 0, 0, 4, 12, 2, 2};
+    const size_t data[] = {0, 0, 0, 4, 12, 2, 0, 2};
     for (size_t k = 0; k < sizeof headers / sizeof headers[0]; k++) {
         write_file(path, headers[k], data[k]);
         tg_safetensors *f = tg_safetensors_open(path);
