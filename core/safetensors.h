@@ -29,7 +29,8 @@
  * overlap, no gap, nothing after the last). Each failure names the file,
  * the tensor and the byte offset (from the start of the file) of the
  * offending header entry or data. Names may not contain control characters
- * or NUL.
+ * or NUL; the empty name is a name, which the format allows and both
+ * reading and saving accept.
  *
  * Reading copies a tensor's bytes from the file straight into the
  * destination tensor (pread, no intermediate copy of the file), so loading
@@ -80,7 +81,7 @@ typedef struct {
  * Tensors appear in the header and the buffer in the given order; the
  * header is padded with spaces so that the buffer starts 8-byte aligned.
  * Fails (-1, the previous file untouched, no temporary file left) on NULL
- * or dead tensors, empty, duplicate or non-UTF-8 names, "__metadata__" as a
+ * or dead tensors, NULL, duplicate or non-UTF-8 names, "__metadata__" as a
  * tensor name, duplicate metadata keys, a path naming something other than
  * a regular file, or an I/O error, whose message names the path and the
  * system's reason ("No space left on device"). */

@@ -87,10 +87,12 @@ static bool check_arguments(const char *path, int n, const tg_named_tensor *tens
     for (int i = 0; ok && i < n; i++) {
         const char *name = tensors[i].name;
         const tg_tensor *t = tensors[i].tensor;
-        if (!name || !*name || !valid_string(name, true) || strcmp(name, "__metadata__") == 0)
+        /* An empty name is a name: the format allows any string, and
+         * safetensors.torch.save_file writes "" (named_modules() calls the
+         * root module so, and outputs are saved under it). */
+        if (!name || !valid_string(name, true) || strcmp(name, "__metadata__") == 0)
             ok = TG__REJECT("%s: '%s': tensor %d has %s name", SAVE, path, i,
                             !name          ? "a NULL"
-                            : !*name       ? "an empty"
                             : *name == '_' ? "the reserved"
                                            : "a non-UTF-8 or control-character");
         else if (!t)
