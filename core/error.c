@@ -12,6 +12,11 @@ static _Thread_local uint64_t recorded;
 
 uint64_t tg__error_count(void) { return recorded; }
 
+tg_tensor *tg__named_result(const char *fn, uint64_t errors, tg_tensor *y)
+{
+    return !y && recorded != errors ? tg_error("%s: %s", fn, last_message) : y;
+}
+
 const char *tg_last_error(void) { return last_message; }
 
 void tg_clear_error(void) { last_message[0] = '\0'; }

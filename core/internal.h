@@ -237,6 +237,12 @@ bool tg__arena_owns(const void *p);
 /* Messages recorded on this thread so far (a backward pass compares it
  * before and after each node to notice failures inside). */
 uint64_t tg__error_count(void);
+/* The result of an op a layer's forward (fn) called, given the count of
+ * messages before the call: when the op refused its input with a message,
+ * NULL with fn's name before the op's message (the user called fn); a
+ * result, or a NULL passed on without a new message (a NULL input, a
+ * failure already reported), as it is. */
+tg_tensor *tg__named_result(const char *fn, uint64_t errors, tg_tensor *y);
 
 /* --- tensors ------------------------------------------------------------------
  * fn names the function the user called, for messages. */

@@ -21,11 +21,8 @@ tg_tensor *tg_dropout_layer_forward(tg_dropout_layer *layer, tg_tensor *x)
 {
     const char *fn = "tg_dropout_layer_forward";
     if (!layer) return tg_error("%s: NULL layer", fn);
-    /* As tg_linear_layer_forward: the op's message after this name. */
     uint64_t errors = tg__error_count();
-    tg_tensor *y = tg_dropout(x, layer->p, layer->training);
-    if (!y && tg__error_count() != errors) return tg_error("%s: %s", fn, tg_last_error());
-    return y;
+    return tg__named_result(fn, errors, tg_dropout(x, layer->p, layer->training));
 }
 
 void tg_dropout_layer_train(tg_dropout_layer *layer, bool training)

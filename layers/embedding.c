@@ -48,11 +48,8 @@ tg_tensor *tg_embedding_layer_forward(tg_embedding_layer *layer, tg_tensor *indi
 {
     const char *fn = "tg_embedding_layer_forward";
     if (!layer) return tg_error("%s: NULL layer", fn);
-    /* As tg_linear_layer_forward: the op's message after this name. */
     uint64_t errors = tg__error_count();
-    tg_tensor *y = tg_embedding(layer->weight, indices, layer->padding_idx);
-    if (!y && tg__error_count() != errors) return tg_error("%s: %s", fn, tg_last_error());
-    return y;
+    return tg__named_result(fn, errors, tg_embedding(layer->weight, indices, layer->padding_idx));
 }
 
 int tg_embedding_layer_params(tg_embedding_layer *layer, tg_params *out, const char *prefix)

@@ -59,12 +59,9 @@ tg_tensor *tg_layernorm_layer_forward(tg_layernorm_layer *layer, tg_tensor *x)
         return tg_error("%s: Given normalized_shape=[%s], expected input with shape [*, %s], but got input of size %s",
                         fn, want, want, tg_shape_str(x, s, sizeof s));
     }
-    /* As tg_linear_layer_forward: the op's message (a dtype that is not
-     * the parameters') after this name. */
+    /* A dtype that is not the parameters' is the op's to refuse. */
     uint64_t errors = tg__error_count();
-    tg_tensor *y = tg_layer_norm(x, n, layer->weight, layer->bias, layer->eps);
-    if (!y && tg__error_count() != errors) return tg_error("%s: %s", fn, tg_last_error());
-    return y;
+    return tg__named_result(fn, errors, tg_layer_norm(x, n, layer->weight, layer->bias, layer->eps));
 }
 
 int tg_layernorm_layer_params(tg_layernorm_layer *layer, tg_params *out, const char *prefix)

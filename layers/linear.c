@@ -41,12 +41,8 @@ tg_tensor *tg_linear_layer_forward(tg_linear_layer *layer, tg_tensor *x)
 {
     const char *fn = "tg_linear_layer_forward";
     if (!layer) return tg_error("%s: NULL layer", fn);
-    /* The op's message (shapes, dtypes) follows the name of the function
-     * the caller called; a NULL x (a failure already reported) adds none. */
     uint64_t errors = tg__error_count();
-    tg_tensor *y = tg_linear(x, layer->weight, layer->bias);
-    if (!y && tg__error_count() != errors) return tg_error("%s: %s", fn, tg_last_error());
-    return y;
+    return tg__named_result(fn, errors, tg_linear(x, layer->weight, layer->bias));
 }
 
 int tg_linear_layer_params(tg_linear_layer *layer, tg_params *out, const char *prefix)
