@@ -364,6 +364,7 @@ typedef struct {
 #define TG__GRAPH_OWNED 2   /* the graph's temporary, on the graph list, live */
 #define TG__GRAPH_FREED 3   /* freed by the caller while the tape reads it, on the freed list */
 #define TG__GRAPH_DYING 4   /* nothing reads it any more, on the dying list */
+#define TG__GRAPH_SCOPE 5   /* freed by the caller while an open scope uses it, on the scope's list */
 /* A persistent header was made (tensor.c): inside an op built from other
  * ops that records a graph outside any scope, it goes on the list that
  * tg__autoscope_keep_n sorts into the op's results and the graph's
@@ -378,10 +379,16 @@ void tg__graph_free_later(tg_tensor *t);
 /* A released base-level node no longer reads t: a freed tensor or a
  * graph's temporary that nothing reads any more goes on the dying list,
  * which tg__graph_sweep frees (after the pass: its leaves' gradients are
- * committed last). */
+ * committed last), or leaves to the open scopes that use it. */
 void tg__graph_unread(tg_tensor *t);
 void tg__graph_sweep(void);
-/* Headers on this thread's lists: held for a base-level graph (tests). */
+/* tg_free of a tensor no base-level node reads, already out of the set of
+ * live ones, while a scope is open: true if a node recorded or a header
+ * made in the open scopes uses its memory (reads it, or shares its
+ * storage), and then it is freed at the end of the outermost open scope. */
+bool tg__scope_frees_later(tg_tensor *t);
+/* Headers on this thread's lists: held for a base-level graph or for the
+ * open scopes (tests). */
 int64_t tg__graph_held(void);
 /* Free a persistent header, its .grad and its share of its storage, once
  * it left the set of live ones: off its list (core/scope.c), and forgotten

@@ -54,6 +54,9 @@ static _Thread_local size_t total_used, chunk_allocs;
 static _Thread_local int depth;
 static _Thread_local tg_scope *innermost; /* the open scope of largest depth */
 static _Thread_local tg_tensor *newest_tensor;
+/* tg_scope_end is freeing the .grad of the leaves made in the ending scope:
+ * made after it began, nothing but that scope could use them. */
+static _Thread_local bool ending;
 
 void tg__scope_register(tg_tensor *t)
 {
@@ -193,6 +196,8 @@ tg_scope *tg_scope_begin(void)
     return s ? s : tg_error("tg_scope_begin: out of memory");
 }
 
+static void scope_freed_free(void);
+
 int tg_scope_end(tg_scope *s)
 {
     /* Found among this thread's open scopes before anything of it is read:
@@ -218,6 +223,7 @@ int tg_scope_end(tg_scope *s)
     /* Mark the scope's tensors dead, so that a pointer kept past the scope
      * fails tg__check instead of reading whatever reuses the memory. A leaf
      * made here takes its persistent .grad along. */
+    ending = true;
     for (tg_tensor *t = newest_tensor, *prev; t && t != mark.mark_tensors; t = prev) {
         TG_UNPOISON(t, sizeof *t);
         prev = t->scope_prev;
@@ -225,8 +231,10 @@ int tg_scope_end(tg_scope *s)
         if (t->grad) tg_free(t->grad);
         t->grad = NULL;
     }
+    ending = false;
     newest_tensor = mark.mark_tensors;
     depth = mark.depth - 1;
+    if (depth == 0) scope_freed_free();
     return 0;
 }
 
@@ -272,6 +280,9 @@ void tg__thread_memory_free(void)
 {
     base_floor.arena = (arena_mark){0};
     base_floor.tape = NULL;
+    /* A thread's exit with scopes open: nothing runs in them any more, and
+     * the tensors freed below are not looked for in them. */
+    depth = 0;
     tg__tape_detach_outputs();
     graph_free();
     for (chunk *c = first_chunk, *next; c; c = next) {
@@ -283,7 +294,6 @@ void tg__thread_memory_free(void)
     first_chunk = current = NULL;
     free_blocks = NULL;
     total_used = 0;
-    depth = 0;
     innermost = NULL;
     newest_tensor = NULL;
     tg__tape_rewind(NULL);
@@ -326,10 +336,17 @@ tg_tensor *tg_keep(const tg_tensor *t)
  * tensor, it moves to the dying list, freed at the end of that backward;
  * tg_release_thread_memory frees all three lists' tensors with the tape. A
  * keep missed on some path would leave headers pending until then, which
- * takes them off: the caller's, as before, never freed behind its back. */
+ * takes them off: the caller's, as before, never freed behind its back.
+ *
+ * A graph recorded inside a scope counts no references, for speed: a
+ * tg_free while a scope is open looks through the open scopes instead
+ * (tg__scope_frees_later), and a tensor that a node or a header there uses
+ * goes on the scope list, freed when the outermost scope ends. A dying
+ * tensor that an open scope uses (read by both kinds of graph) moves there
+ * too. */
 static struct tg_scope graph_token; /* never written: only its address is used */
 static _Thread_local bool graph_open; /* between the outermost op's tg__autoscope and keep */
-static _Thread_local tg_tensor *graph_newest, *freed_newest, *dying_newest;
+static _Thread_local tg_tensor *graph_newest, *freed_newest, *dying_newest, *scope_freed_newest;
 
 #define PREV(t) (((tg__persistent_header *)(t))->graph_prev)
 #define NEXT(t) (((tg__persistent_header *)(t))->graph_next)
@@ -341,6 +358,7 @@ static tg_tensor **list_of(uint8_t state)
     case TG__GRAPH_OWNED: return &graph_newest;
     case TG__GRAPH_FREED: return &freed_newest;
     case TG__GRAPH_DYING: return &dying_newest;
+    case TG__GRAPH_SCOPE: return &scope_freed_newest;
     default: return NULL;
     }
 }
@@ -428,9 +446,56 @@ static void free_listed(tg_tensor *t)
     else tg__graph_unlink(t);
 }
 
+/* Whether the open scopes use t's storage: a node recorded since the
+ * outermost began that a backward can still run (its output, an input or
+ * a saved tensor), a header made in them (a view: scope headers borrow
+ * their storage), or the running pass, which adds into t's pass gradient.
+ * A released node never runs again and lets go, as a base-level one does
+ * (tg_free after the backward frees at once); a leaf's hook node forgets
+ * the leaf when it is freed (tg__tape_forget_leaf). The persistent
+ * tensors the nodes walked read are all alive: those freed meanwhile are
+ * on the scope list. */
+static bool open_scopes_use(const tg_tensor *t)
+{
+    if (depth == 0 || ending) return false;
+    if (t->pass_grad) return true;
+    const tg_scope *outermost = innermost;
+    while (outermost->outer) outermost = outermost->outer;
+    const tg_storage *s = t->storage;
+    for (const tg_node *n = tg__tape_tail(); n && n != outermost->mark_tape; n = n->prev) {
+        if (n->released || !n->backward) continue;
+        if (n->out && n->out->storage == s) return true;
+        for (int i = 0; i < n->n_inputs; i++)
+            if (n->inputs[i] && n->inputs[i]->storage == s) return true;
+        for (int k = 0; k < 4; k++)
+            if (n->saved[k] && n->saved[k]->storage == s) return true;
+    }
+    for (const tg_tensor *h = newest_tensor; h && h != outermost->mark_tensors; h = h->scope_prev)
+        if (h->storage == s) return true;
+    return false;
+}
+
+bool tg__scope_frees_later(tg_tensor *t)
+{
+    if (!open_scopes_use(t)) return false;
+    tg__graph_unlink(t);
+    push(t, TG__GRAPH_SCOPE);
+    return true;
+}
+
 void tg__graph_sweep(void)
 {
-    while (dying_newest) free_listed(dying_newest);
+    /* A tensor both a base-level graph and an open scope's read waits for
+     * the scope. */
+    while (dying_newest)
+        if (!tg__scope_frees_later(dying_newest)) free_listed(dying_newest);
+}
+
+/* The outermost scope ended: nothing of a scope uses the tensors freed
+ * while it was open any more. */
+static void scope_freed_free(void)
+{
+    while (scope_freed_newest) tg__free_header(scope_freed_newest);
 }
 
 static int64_t length(tg_tensor *t)
@@ -440,7 +505,10 @@ static int64_t length(tg_tensor *t)
     return n;
 }
 
-int64_t tg__graph_held(void) { return length(graph_newest) + length(freed_newest) + length(dying_newest); }
+int64_t tg__graph_held(void)
+{
+    return length(graph_newest) + length(freed_newest) + length(dying_newest) + length(scope_freed_newest);
+}
 
 static void graph_end(int n, tg_tensor *const *results)
 {
@@ -473,6 +541,7 @@ static void graph_free(void)
     }
     while (freed_newest) free_listed(freed_newest);
     tg__graph_sweep();
+    scope_freed_free();
     graph_open = false;
 }
 

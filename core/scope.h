@@ -39,10 +39,19 @@
  * A leaf made inside a scope gets its .grad (persistent, as every .grad)
  * freed with it when the scope ends.
  *
- * A graph recorded inside a scope does not hold the persistent tensors it
- * reads (parameters, results made outside any scope): tg_free one of them
- * only once no backward through that graph is to come (after the backward,
- * or after the scope ends); freed before, the backward reads freed memory.
+ * A graph recorded inside a scope keeps the persistent tensors it reads
+ * (parameters, results made outside any scope) too, without counting them:
+ * tg_free of one while a scope is open looks through this thread's open
+ * scopes, and if a node recorded there that a backward can still run reads
+ * it (as an input, a saved tensor) or a tensor made there shares its
+ * memory (a view of it), the tensor is no longer the caller's at once (a
+ * second tg_free is still reported) and its memory, with its .grad, goes
+ * when the outermost open scope ends, or the thread exits (a backward in
+ * the scope then gives the other leaves their gradients; the freed one's
+ * is lost). A tensor nothing in the open scopes uses is freed at once (a
+ * parameter freed after the backward that released its graph); that look
+ * costs a walk over the scopes' nodes and tensors, paid only by a tg_free
+ * of a persistent tensor inside a scope.
  *
  * Ownership, the one rule every public function follows: a function that
  * returns a tensor returns a new tensor header, never one of its arguments

@@ -786,6 +786,9 @@ void tg_free(tg_tensor *t)
         tg__graph_free_later(t);
         return;
     }
+    /* So may a graph or a view of an open scope, which count no
+     * references: a parameter freed before the step's backward. */
+    if (tg__scope_depth() > 0 && tg__scope_frees_later(t)) return;
     tg__free_header(t);
 }
 

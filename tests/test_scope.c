@@ -2,6 +2,7 @@
  * a tensor used after its scope is reported, not read, and ops called
  * outside any scope leave nothing behind (the valgrind test runs this file). */
 #include "support.h"
+#include "../core/internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -242,6 +243,226 @@ static void test_memory_loop(void **state)
     model_free(&m);
 }
 
+/* --- persistent tensors freed while a scope's graph reads them ---------------
+ * A graph recorded inside a scope counts no references (a step records
+ * thousands of nodes), so tg_free of a parameter it reads freed the memory
+ * its backward then read. tg_free now looks through the open scopes: a
+ * tensor something there uses leaves the live set at once and goes at the
+ * end of the outermost scope; one that nothing there uses goes at once. */
+
+static const double w_values[6] = {0.5, -1.25, 2.0, 3.5, -0.75, 1.5};
+
+/* x (2, 3) requiring grad, x[i][j] = i - j / 2. */
+static tg_tensor *x_leaf(void)
+{
+    return tg_requires_grad(tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, (double[]){0, -0.5, -1, 1, 0.5, 0}), true);
+}
+
+/* x->grad == w, element by element: d/dx sum(x * w). */
+static void assert_grad_is_w(const tg_tensor *x)
+{
+    assert_non_null(x->grad);
+    for (int k = 0; k < 6; k++) assert_true(tg_get(x->grad, (int64_t[]){k / 3, k % 3}) == w_values[k]);
+}
+
+static void test_free_of_a_tensor_a_scope_reads(void **state)
+{
+    (void)state;
+    int64_t live = tg__live_tensors(), held = tg__graph_held();
+    tg_tensor *x = x_leaf();
+    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, w_values), true);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *l = tg_sum(tg_mul(x, w), 0, NULL, false);
+    tg_free(w);
+    assert_int_equal(tg__live_tensors() - live, 1); /* out of the live set at once */
+    assert_int_equal(tg__graph_held(), held + 1);   /* its memory waits for the scope */
+    assert_int_equal(tg_backward(l, NULL), 0);
+    assert_grad_is_w(x);
+    assert_true(tg_item(l) == 0 * 0.5 + -0.5 * -1.25 + -1 * 2.0 + 1 * 3.5 + 0.5 * -0.75 + 0 * 1.5);
+    /* Still a second tg_free, reported as one. */
+    tg_clear_error();
+    tg_free(w);
+    assert_error_contains("tg_free");
+    assert_error_contains("is not a live persistent tensor (freed twice?)");
+    assert_int_equal(tg_scope_end(s), 0);
+    assert_int_equal(tg__graph_held(), held);
+    tg_free(x);
+    assert_int_equal(tg__live_tensors(), live);
+}
+
+/* A view of w made in the scope (no node reads w: w requires no grad)
+ * shares w's storage without holding it. */
+static void test_free_of_a_tensor_a_scope_views(void **state)
+{
+    (void)state;
+    int64_t live = tg__live_tensors(), held = tg__graph_held();
+    tg_tensor *x = tg_requires_grad(tg_ones(TG_F64, 2, (int64_t[]){4, 3}), true);
+    tg_tensor *w = tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, w_values);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *wt = tg_transpose(w, 0, 1); /* (3, 2) */
+    tg_free(w);
+    assert_int_equal(tg__graph_held(), held + 1);
+    assert_true(tg_get(wt, (int64_t[]){2, 1}) == w_values[5]);
+    /* l = sum(x wt): dl/dx[i][j] = sum_k w[k][j] */
+    tg_tensor *l = tg_sum(tg_matmul(x, wt), 0, NULL, false);
+    assert_int_equal(tg_backward(l, NULL), 0);
+    for (int j = 0; j < 3; j++) assert_true(tg_get(x->grad, (int64_t[]){3, j}) == w_values[j] + w_values[3 + j]);
+    assert_int_equal(tg_scope_end(s), 0);
+    assert_int_equal(tg__graph_held(), held);
+    tg_free(x);
+    assert_int_equal(tg__live_tensors(), live);
+}
+
+/* Freed in an inner scope while the outer scope's graph reads it: it
+ * outlives the inner scope and goes with the outer one. */
+static void test_free_in_an_inner_scope(void **state)
+{
+    (void)state;
+    int64_t live = tg__live_tensors(), held = tg__graph_held();
+    tg_tensor *x = x_leaf();
+    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, w_values), true);
+    tg_scope *outer = tg_scope_begin();
+    tg_tensor *l = tg_sum(tg_mul(x, w), 0, NULL, false);
+    tg_scope *inner = tg_scope_begin();
+    tg_exp(x);
+    tg_free(w);
+    assert_int_equal(tg_scope_end(inner), 0);
+    assert_int_equal(tg__graph_held(), held + 1);
+    assert_int_equal(tg_backward(l, NULL), 0);
+    assert_grad_is_w(x);
+    assert_int_equal(tg_scope_end(outer), 0);
+    assert_int_equal(tg__graph_held(), held);
+    tg_free(x);
+    assert_int_equal(tg__live_tensors(), live);
+}
+
+/* What nothing in the open scopes uses goes at once: a tensor made before
+ * them, and one kept out of the scope (a copy). */
+static void test_free_of_a_tensor_no_scope_reads(void **state)
+{
+    (void)state;
+    int64_t live = tg__live_tensors(), held = tg__graph_held();
+    tg_tensor *x = x_leaf();
+    tg_tensor *unused = tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, w_values);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *y = tg_mul_scalar(x, 2.0);
+    tg_tensor *kept = tg_keep(y);
+    tg_free(unused);
+    tg_free(kept);
+    assert_int_equal(tg__graph_held(), held);
+    assert_int_equal(tg__live_tensors() - live, 1);
+    assert_int_equal(tg_backward(tg_sum(y, 0, NULL, false), NULL), 0);
+    assert_true(tg_get(x->grad, (int64_t[]){1, 2}) == 2.0);
+    assert_int_equal(tg_scope_end(s), 0);
+    tg_free(x);
+    assert_int_equal(tg__live_tensors(), live);
+}
+
+/* After the backward that released the graph, nothing can read w again:
+ * it goes at once, as in a loop that carries a state from one step to the
+ * next. */
+static void test_free_after_the_backward(void **state)
+{
+    (void)state;
+    int64_t live = tg__live_tensors(), held = tg__graph_held();
+    tg_tensor *x = x_leaf();
+    tg_tensor *w = tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, w_values);
+    tg_scope *s = tg_scope_begin();
+    assert_int_equal(tg_backward(tg_sum(tg_mul(x, w), 0, NULL, false), NULL), 0);
+    tg_free(w);
+    assert_int_equal(tg__graph_held(), held);
+    assert_grad_is_w(x);
+    assert_int_equal(tg_scope_end(s), 0);
+    tg_free(x);
+    assert_int_equal(tg__live_tensors(), live);
+}
+
+/* A hook frees w during the backward, after the node that reads it has
+ * sent w its gradient: the pass still adds it into w's .grad at its end. */
+static tg_tensor *freed_by_hook;
+static tg_tensor *free_in_hook(tg_tensor *t, tg_tensor *grad, void *ctx)
+{
+    (void)t;
+    (void)grad;
+    (void)ctx;
+    tg_free(freed_by_hook);
+    return NULL;
+}
+
+static void test_free_in_a_hook(void **state)
+{
+    (void)state;
+    int64_t live = tg__live_tensors(), held = tg__graph_held();
+    tg_tensor *x = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){1, 2, 3}), true);
+    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, w_values), true);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *square = tg_mul(x, x);
+    assert_int_equal(tg_register_hook(square, free_in_hook, NULL), 0);
+    freed_by_hook = w;
+    assert_int_equal(tg_backward(tg_sum(tg_mul(square, w), 0, NULL, false), NULL), 0);
+    assert_int_equal(tg__graph_held(), held + 1);
+    /* d/dx sum(x^2 w) = 2 x w */
+    assert_true(tg_get(x->grad, (int64_t[]){0}) == 1.0 && tg_get(x->grad, (int64_t[]){1}) == -5.0 &&
+                tg_get(x->grad, (int64_t[]){2}) == 12.0);
+    assert_int_equal(tg_scope_end(s), 0);
+    assert_int_equal(tg__graph_held(), held);
+    tg_free(x);
+    assert_int_equal(tg__live_tensors(), live);
+}
+
+/* A thread that exits with its scope open frees what waited for it. */
+static void *exit_in_a_scope(void *arg)
+{
+    int64_t *held = arg;
+    tg_tensor *x = x_leaf();
+    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, w_values), true);
+    tg_scope_begin();
+    tg_sum(tg_mul(x, w), 0, NULL, false);
+    tg_free(w);
+    tg_free(x);
+    *held = tg__graph_held();
+    return NULL;
+}
+
+static void test_free_in_a_scope_then_thread_exit(void **state)
+{
+    (void)state;
+    int64_t live = tg__live_tensors(), held = 0;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, exit_in_a_scope, &held), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(held, 2);
+    assert_int_equal(tg__live_tensors(), live);
+}
+
+/* Read by a graph recorded outside any scope and by a scope's graph: the
+ * base-level tape lets go of it inside the scope (its backward runs there,
+ * or its result is freed there), and the scope still has it. */
+static void test_free_of_a_tensor_both_graphs_read(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 2; variant++) {
+        int64_t live = tg__live_tensors(), held = tg__graph_held();
+        tg_tensor *x = x_leaf();
+        tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, w_values), true);
+        tg_tensor *base_loss = tg_sum(w, 0, NULL, false);
+        assert_int_equal(TG__BASE_READS(w), 1);
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *l = tg_sum(tg_mul(x, w), 0, NULL, false);
+        tg_free(w);
+        assert_int_equal(tg__graph_held(), held + 1);
+        if (variant == 0) assert_int_equal(tg_backward(base_loss, NULL), 0);
+        tg_free(base_loss);
+        assert_int_equal(tg__graph_held(), held + 1);
+        assert_int_equal(tg_backward(l, NULL), 0);
+        assert_grad_is_w(x);
+        assert_int_equal(tg_scope_end(s), 0);
+        assert_int_equal(tg__graph_held(), held);
+        tg_free(x);
+        assert_int_equal(tg__live_tensors(), live);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +472,14 @@ int main(void)
         cmocka_unit_test(test_other_threads_scope_is_refused),
         cmocka_unit_test(test_memory_loop),
         cmocka_unit_test(test_ops_outside_scopes_leave_nothing),
+        cmocka_unit_test(test_free_of_a_tensor_a_scope_reads),
+        cmocka_unit_test(test_free_of_a_tensor_a_scope_views),
+        cmocka_unit_test(test_free_in_an_inner_scope),
+        cmocka_unit_test(test_free_of_a_tensor_no_scope_reads),
+        cmocka_unit_test(test_free_of_a_tensor_both_graphs_read),
+        cmocka_unit_test(test_free_after_the_backward),
+        cmocka_unit_test(test_free_in_a_hook),
+        cmocka_unit_test(test_free_in_a_scope_then_thread_exit),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     tg_release_thread_memory();
