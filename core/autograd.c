@@ -897,7 +897,9 @@ int tg_graph_dot(const tg_tensor *t, FILE *out)
     for (tg_node *n = t->node; n; n = n->prev) {
         size_t at = 0;
         while (at < nreach && reach[at] != n) at++;
-        if (at == nreach) continue;
+        /* A released node is left to the dashed boxes, its inputs unread:
+         * the caller may have freed them once the backward was done. */
+        if (at == nreach || n->released) continue;
         drawn[at] = true;
         fprintf(out, "  n%p [shape=box, style=filled, fillcolor=\"#dde8f6\", label=\"%s\\n%s\"];\n",
                 (void *)n, n->op, tg_shape_str(n->out ? n->out : t, s, sizeof s));

@@ -346,6 +346,29 @@ static void test_graph_dot_released_inputs(void **state)
     tg_free(x);
 }
 
+/* A graph a backward released inside a scope stays on the tape until the
+ * scope ends, and its inputs may be freed meanwhile (a parameter freed
+ * after the step's backward): it is drawn as a dashed box, as one released
+ * outside scopes is, without reading them (they were read after their
+ * free). */
+static void test_graph_dot_released_in_a_scope(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_ones(TG_F64, 1, (int64_t[]){3}), true);
+    tg_tensor *w = tg_requires_grad(tg_full(TG_F64, 1, (int64_t[]){3}, 2.0), true);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *loss = tg_sum(tg_mul(x, w), 0, NULL, false);
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    tg_free(w);
+    char *buf = graph_dot_text(loss);
+    assert_non_null(strstr(buf, "style=dashed, label=\"sum\""));
+    assert_null(strstr(buf, "leaf"));
+    free(buf);
+    assert_true(tg_get(x->grad, (int64_t[]){1}) == 2.0);
+    tg_scope_end(s);
+    tg_free(x);
+}
+
 /* A gradient summed down to a broadcast input (a bias's): each element sums
  * its rows 256 at a time from zero, those partial sums 256 at a time, and
  * adds the totals in order, in float, for any thread count, wide rows split
@@ -528,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_narrow_gradients),
         cmocka_unit_test(test_graph_dot),
         cmocka_unit_test(test_graph_dot_released_inputs),
+        cmocka_unit_test(test_graph_dot_released_in_a_scope),
         cmocka_unit_test(test_custom_op_with_grad_slot),
         cmocka_unit_test(test_repeated_inputs),
         cmocka_unit_test(test_broadcast_grad_sum_threads),
