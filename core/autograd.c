@@ -178,6 +178,8 @@ static _Thread_local pass_leaf *pass_leaves;
  * holding a storage. */
 static _Thread_local int pass_depth;
 
+int tg__pass_depth(void) { return in_pass ? pass_depth : 0; }
+
 static bool pass_scope_innermost(void) { return in_pass && tg__scope_depth() == pass_depth; }
 
 uint8_t tg__pass_memory_kind(int64_t nbytes)

@@ -585,6 +585,8 @@ void tg__tape_detach_outputs(void);
 void tg__tape_drop(tg_node *n);
 /* A backward pass is running on this thread. */
 bool tg__in_pass(void);
+/* The depth of the running pass's own scope (0: no pass runs). */
+int tg__pass_depth(void);
 
 /* The base level's memory (core/scope.c): the floor is raised past what
  * outlives graphs made outside any scope (a leaf's hook); when no

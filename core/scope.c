@@ -207,6 +207,11 @@ int tg_scope_end(tg_scope *s)
     const tg_scope *open = innermost;
     while (open && open != s) open = open->outer;
     if (!s || !open) return tg_fail("tg_scope_end: not an open scope of this thread");
+    /* From a hook or a backward function: the running pass's scope would
+     * end with s, and the pass go on in memory handed out again. */
+    if (s->depth <= tg__pass_depth())
+        return tg_fail("tg_scope_end: a backward pass is running in this scope (called from a hook or a backward "
+                       "function); end it after tg_backward returns");
     struct tg_scope mark = *s;
     tg_scope *inner = innermost;
     /* Drop the scope's tape nodes before its memory goes: tg_free of a

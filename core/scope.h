@@ -82,7 +82,8 @@ typedef struct tg_scope tg_scope;
 /* Open a nested scope on this thread. Returns NULL only if out of memory. */
 tg_scope *tg_scope_begin(void);
 /* Free everything made since s began (including inner scopes still open).
- * Returns 0, or -1 if s is not an open scope of this thread. */
+ * Returns 0, or -1 if s is not an open scope of this thread or a backward
+ * pass runs in it (a call from a hook or a backward function). */
 int tg_scope_end(tg_scope *s);
 
 /* A persistent, contiguous copy of t that does not require grad (the

@@ -472,6 +472,39 @@ static void test_hook_errors(void **state)
     tg_free(w);
 }
 
+/* A hook that ends the scope its backward runs in (and so the pass's own
+ * scope, inner to it) is refused: the pass went on in memory the end had
+ * handed back, and wrote to it. The pass fails, as for any failed call in
+ * a hook, and the scope ends afterwards as usual. */
+static tg_scope *scope_to_end;
+static int end_status = 1;
+static tg_tensor *end_scope(tg_tensor *t, tg_tensor *grad, void *ctx)
+{
+    (void)t;
+    (void)ctx;
+    end_status = tg_scope_end(scope_to_end);
+    return grad;
+}
+
+static void test_hook_ending_the_pass_scope(void **state)
+{
+    (void)state;
+    tg_tensor *w = tg_requires_grad(tg_zeros(TG_F64, 1, (int64_t[]){3}), true);
+    scope_to_end = tg_scope_begin();
+    tg_tensor *h = tg_exp(w);
+    assert_int_equal(tg_register_hook(h, end_scope, NULL), 0);
+    assert_int_equal(tg_backward(tg_sum(tg_mul(h, h), 0, NULL, false), NULL), -1);
+    assert_int_equal(end_status, -1);
+    assert_error_contains("tg_scope_end: a backward pass is running in this scope");
+    assert_null(w->grad);
+    /* The scope and its graph are intact: d/dw sum(exp(w)^2) = 2 exp(2w) = 2. */
+    h = tg_exp(w);
+    assert_int_equal(tg_backward(tg_sum(tg_mul(h, h), 0, NULL, false), NULL), 0);
+    assert_true(tg_get(w->grad, (int64_t[]){2}) == 2.0);
+    assert_int_equal(tg_scope_end(scope_to_end), 0);
+    tg_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -489,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_leaf_hooked_again_in_a_scope),
         cmocka_unit_test(test_hook_after_release),
         cmocka_unit_test(test_hook_errors),
+        cmocka_unit_test(test_hook_ending_the_pass_scope),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
