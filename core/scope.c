@@ -398,14 +398,24 @@ void tg__graph_register(tg_tensor *t)
  * unreleased node that made it: nothing can send that node a gradient any
  * more (nobody holds its output, no node reads it), so it lets go of what
  * it reads, as PyTorch's graph goes with its last reference. Long chains
- * stop at a depth and wait for tg_release_thread_memory. */
+ * stop at a depth and wait for tg_release_thread_memory. A graph of an
+ * open scope, which counts no references, may still read the output and
+ * send the node a gradient: then the drop waits for the outermost scope's
+ * end (drops_wait). */
 static _Thread_local int drop_depth;
+static _Thread_local bool drops_wait;
+
+static bool open_scopes_use(const tg_tensor *t);
 
 static void drop_if_unreachable(tg_tensor *t)
 {
     bool ours = t->graph_state == TG__GRAPH_FREED || t->graph_state == TG__GRAPH_OWNED;
     if (!ours || TG__BASE_READS(t) != 1 || !t->node || t->node->out != t || !t->node->base || drop_depth > 1000)
         return;
+    if (open_scopes_use(t)) {
+        drops_wait = true;
+        return;
+    }
     drop_depth++;
     tg__tape_drop(t->node);
     drop_depth--;
@@ -464,7 +474,13 @@ static bool open_scopes_use(const tg_tensor *t)
 {
     if (depth == 0 || ending) return false;
     if (t->pass_grad) return true;
+    /* The running pass's own scope (and those of its hooks) records no
+     * node and keeps nothing past the pass: only the scopes outside it. */
+    int outside = tg__pass_depth() > 0 ? tg__pass_depth() - 1 : depth;
+    if (outside == 0) return false;
     const tg_scope *outermost = innermost;
+    const tg_tensor *newest = newest_tensor;
+    for (; outermost->depth > outside; outermost = outermost->outer) newest = outermost->mark_tensors;
     while (outermost->outer) outermost = outermost->outer;
     const tg_storage *s = t->storage;
     for (const tg_node *n = tg__tape_tail(); n && n != outermost->mark_tape; n = n->prev) {
@@ -475,7 +491,7 @@ static bool open_scopes_use(const tg_tensor *t)
         for (int k = 0; k < 4; k++)
             if (n->saved[k] && n->saved[k]->storage == s) return true;
     }
-    for (const tg_tensor *h = newest_tensor; h && h != outermost->mark_tensors; h = h->scope_prev)
+    for (const tg_tensor *h = newest; h && h != outermost->mark_tensors; h = h->scope_prev)
         if (h->storage == s) return true;
     return false;
 }
@@ -496,11 +512,28 @@ void tg__graph_sweep(void)
         if (!tg__scope_frees_later(dying_newest)) free_listed(dying_newest);
 }
 
+/* Drop what can be of the list at head. A drop takes t off the list, and
+ * may take others: from the top again. */
+static void drop_listed(tg_tensor **head)
+{
+    for (tg_tensor *t = *head, *next; t; t = list_of(t->graph_state) == head ? next : *head) {
+        next = NEXT(t);
+        drop_if_unreachable(t);
+    }
+}
+
 /* The outermost scope ended: nothing of a scope uses the tensors freed
- * while it was open any more. */
+ * while it was open any more, nor the outputs of the base-level nodes
+ * whose drop waited for it. */
 static void scope_freed_free(void)
 {
     while (scope_freed_newest) tg__free_header(scope_freed_newest);
+    if (!drops_wait) return;
+    drops_wait = false;
+    drop_listed(&freed_newest);
+    drop_listed(&graph_newest);
+    tg__graph_sweep();
+    tg__base_trim();
 }
 
 static int64_t length(tg_tensor *t)

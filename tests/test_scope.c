@@ -358,6 +358,37 @@ static void test_free_of_a_tensor_no_scope_reads(void **state)
     assert_int_equal(tg__live_tensors(), live);
 }
 
+/* A result of a graph recorded outside any scope, read by a scope's graph
+ * and freed in the scope: its node, which nothing else reads, let go of
+ * its inputs (nobody could send it a gradient, it judged), and the scope's
+ * backward then ran it on a freed w. The node waits for the scope; with no
+ * backward, the scope's end lets it go and the base-level tape is given
+ * back. */
+static void test_free_of_a_base_result_a_scope_reads(void **state)
+{
+    (void)state;
+    for (int backward = 1; backward >= 0; backward--) {
+        tg_release_thread_memory(); /* earlier tests' base-level tapes */
+        int64_t live = tg__live_tensors(), held = tg__graph_held();
+        tg_tensor *x = x_leaf();
+        tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, w_values), true);
+        tg_tensor *r = tg_mul_scalar(w, 2.0); /* base level: reads w */
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *l = tg_sum(tg_mul(x, r), 0, NULL, false);
+        tg_free(r);
+        tg_free(w);
+        if (backward) {
+            assert_int_equal(tg_backward(l, NULL), 0);
+            for (int k = 0; k < 6; k++) assert_true(tg_get(x->grad, (int64_t[]){k / 3, k % 3}) == 2 * w_values[k]);
+        }
+        assert_int_equal(tg_scope_end(s), 0);
+        assert_int_equal(tg__graph_held(), held);
+        assert_int_equal(tg_arena_used(), 0);
+        tg_free(x);
+        assert_int_equal(tg__live_tensors(), live);
+    }
+}
+
 /* After the backward that released the graph, nothing can read w again:
  * it goes at once, as in a loop that carries a state from one step to the
  * next. */
@@ -477,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_free_in_an_inner_scope),
         cmocka_unit_test(test_free_of_a_tensor_no_scope_reads),
         cmocka_unit_test(test_free_of_a_tensor_both_graphs_read),
+        cmocka_unit_test(test_free_of_a_base_result_a_scope_reads),
         cmocka_unit_test(test_free_after_the_backward),
         cmocka_unit_test(test_free_in_a_hook),
         cmocka_unit_test(test_free_in_a_scope_then_thread_exit),
