@@ -45,7 +45,8 @@
  * is collection order unless the groups interleave, as biases put in a
  * group of their own do). SGD keeps no step count, and only parameters
  * that have state appear. An imported learning rate may be below 0 (a
- * chain of schedules can take it there, as in PyTorch), not NaN. */
+ * chain of schedules can take it there, as in PyTorch) or NaN (a LambdaLR
+ * whose function returned NaN). */
 #ifndef TG_OPTIM_H
 #define TG_OPTIM_H
 
