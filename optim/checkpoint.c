@@ -16,6 +16,7 @@
 
 #define FORMAT "tapegrad.checkpoint"
 #define RNG_WORDS 6
+#define SCHEDS (1 + TG_CHECKPOINT_MORE_SCHEDS)
 
 static const char *const SAVE = "tg_checkpoint_save";
 static const char *const LOAD = "tg_checkpoint_load";
@@ -36,6 +37,13 @@ static tg_rng_state rng_from_words(const int64_t *words)
     memcpy(&rng.spare_normal, &words[5], sizeof rng.spare_normal);
     return rng;
 }
+
+/* Schedule slot k of ck: sched, then more_scheds[0], ... */
+static tg_sched *sched_at(const tg_checkpoint *ck, int k) { return k ? ck->more_scheds[k - 1] : ck->sched; }
+
+/* Its part's name in the file and its metadata key: "scheduler",
+ * "scheduler1", ... */
+static const char *const SCHED_PART[SCHEDS] = {"scheduler", "scheduler1", "scheduler2", "scheduler3"};
 
 /* Append src's entries under prefix; the entries of src are then dropped
  * (src is reused for the next part). */
@@ -62,8 +70,9 @@ int tg_checkpoint_save(const char *path, const tg_checkpoint *ck)
     int status = tg_params_extend(&all, "model", ck->params);
     if (status == 0 && ck->optim)
         status = tg_optim_state_export(ck->optim, &part) < 0 ? -1 : add_part(&all, "optimizer", &part);
-    if (status == 0 && ck->sched)
-        status = tg_sched_state_export(ck->sched, &part) < 0 ? -1 : add_part(&all, "scheduler", &part);
+    for (int k = 0; k < SCHEDS && status == 0; k++)
+        if (sched_at(ck, k))
+            status = tg_sched_state_export(sched_at(ck, k), &part) < 0 ? -1 : add_part(&all, SCHED_PART[k], &part);
     if (status == 0) {
         /* Made first: a NULL from a failed one would be reported by
          * tg_params_add as a NULL argument. */
@@ -75,10 +84,12 @@ int tg_checkpoint_save(const char *path, const tg_checkpoint *ck)
             status = tg_params_add(&all, NULL, "rng_state", rng_state) | tg_params_add(&all, NULL, "step", step) |
                      tg_params_add(&all, NULL, "epoch", epoch);
     }
-    tg_metadata_item metadata[4] = {{"format", FORMAT}, {"tapegrad_version", tg_version()}};
+    tg_metadata_item metadata[3 + SCHEDS] = {{"format", FORMAT}, {"tapegrad_version", tg_version()}};
     int n_metadata = 2;
     if (ck->optim) metadata[n_metadata++] = (tg_metadata_item){"optimizer", tg__optim_kind_name(ck->optim)};
-    if (ck->sched) metadata[n_metadata++] = (tg_metadata_item){"scheduler", tg__sched_kind_name(ck->sched)};
+    for (int k = 0; k < SCHEDS; k++)
+        if (sched_at(ck, k))
+            metadata[n_metadata++] = (tg_metadata_item){SCHED_PART[k], tg__sched_kind_name(sched_at(ck, k))};
     if (status == 0) status = tg_state_save(path, &all, n_metadata, metadata);
     tg_params_free(&all);
     tg_params_free(&part);
@@ -89,9 +100,9 @@ int tg_checkpoint_save(const char *path, const tg_checkpoint *ck)
 /* --- loading ------------------------------------------------------------------- */
 
 /* Persistent temporaries: what the file holds besides the model, and the
- * optimizer's and schedule's state before the load. */
+ * optimizer's and schedules' state before the load. */
 typedef struct {
-    tg_params optim, sched, optim_before, sched_before;
+    tg_params optim, optim_before, sched[SCHEDS], sched_before[SCHEDS];
     tg_tensor *rng, *step, *epoch;
 } pending;
 
@@ -104,9 +115,11 @@ static void free_tensors(tg_params *p)
 static void pending_free(pending *p)
 {
     free_tensors(&p->optim);
-    free_tensors(&p->sched);
     free_tensors(&p->optim_before);
-    free_tensors(&p->sched_before);
+    for (int k = 0; k < SCHEDS; k++) {
+        free_tensors(&p->sched[k]);
+        free_tensors(&p->sched_before[k]);
+    }
     tg_free(p->rng);
     tg_free(p->step);
     tg_free(p->epoch);
@@ -153,33 +166,39 @@ static bool read_parts(tg_safetensors *f, const tg_checkpoint *ck, pending *p)
                              : strcmp(name, "step") == 0    ? &p->step
                              : strcmp(name, "epoch") == 0   ? &p->epoch
                                                             : NULL;
+        int slot = -1;
+        for (int k = 0; k < SCHEDS && slot < 0; k++) {
+            size_t len = strlen(SCHED_PART[k]);
+            if (strncmp(name, SCHED_PART[k], len) == 0 && name[len] == '.') slot = k;
+        }
         if (strncmp(name, "model.", 6) == 0) continue;
         if (strncmp(name, "optimizer.", 10) == 0) {
             if (!collect(&p->optim, name + 10, read_entry(f, j))) return false;
-        } else if (strncmp(name, "scheduler.", 10) == 0) {
-            if (!collect(&p->sched, name + 10, read_entry(f, j))) return false;
+        } else if (slot >= 0) {
+            if (!collect(&p->sched[slot], name + strlen(SCHED_PART[slot]) + 1, read_entry(f, j))) return false;
         } else if (scalar) {
             if (!(*scalar = read_entry(f, j))) return false;
         } else {
             return TG__REJECT("%s: '%s': unexpected entry '%s'", LOAD, path, name);
         }
     }
-    const char *parts[2] = {"optimizer", "schedule"};
-    const bool given[2] = {ck->optim != NULL, ck->sched != NULL}, in_file[2] = {p->optim.count > 0, p->sched.count > 0};
-    for (int k = 0; k < 2; k++)
-        if (given[k] != in_file[k])
-            return TG__REJECT("%s: '%s' holds %s%s state but %s was given", LOAD, path, in_file[k] ? "" : "no ",
-                              parts[k], in_file[k] ? "none" : "one");
-    /* Kinds whose state has the same names (Adam and AdamW, most schedules)
-     * are told apart by the metadata (absent from files of 0.2.0's first
-     * releases, which load as before). */
-    const char *const kinds[2] = {ck->optim ? tg__optim_kind_name(ck->optim) : NULL,
-                                  ck->sched ? tg__sched_kind_name(ck->sched) : NULL};
-    for (int k = 0; k < 2; k++) {
-        const char *saved = kinds[k] ? tg_safetensors_metadata(f, k ? "scheduler" : "optimizer") : NULL;
-        if (saved && strcmp(saved, kinds[k]) != 0)
+    /* Part 0 the optimizer, 1 + k schedule slot k. */
+    static const char *const parts[1 + SCHEDS] = {"optimizer", "schedule", "schedule (more_scheds[0])",
+                                                  "schedule (more_scheds[1])", "schedule (more_scheds[2])"};
+    for (int k = 0; k <= SCHEDS; k++) {
+        bool given = k ? sched_at(ck, k - 1) != NULL : ck->optim != NULL;
+        bool in_file = (k ? p->sched[k - 1].count : p->optim.count) > 0;
+        if (given != in_file)
+            return TG__REJECT("%s: '%s' holds %s%s state but %s was given", LOAD, path, in_file ? "" : "no ", parts[k],
+                              in_file ? "none" : "one");
+        /* Kinds whose state has the same names (Adam and AdamW, most
+         * schedules) are told apart by the metadata (absent from files of
+         * 0.2.0's first releases, which load as before). */
+        const char *kind = !given ? NULL : k ? tg__sched_kind_name(sched_at(ck, k - 1)) : tg__optim_kind_name(ck->optim);
+        const char *saved = kind ? tg_safetensors_metadata(f, k ? SCHED_PART[k - 1] : "optimizer") : NULL;
+        if (saved && strcmp(saved, kind) != 0)
             return TG__REJECT("%s: '%s' holds the %s state of %s, not of %s (the one given)", LOAD, path, parts[k], saved,
-                              kinds[k]);
+                              kind);
     }
     /* Import keeps the rate of a group without an entry (a partial import
      * is allowed), but a checkpoint holds every group's: a missing one
@@ -219,9 +238,11 @@ static bool save_before(const tg_checkpoint *ck, pending *p)
     tg_params exported = tg_params_new();
     bool ok = true;
     if (ck->optim) ok = tg_optim_state_export(ck->optim, &exported) == 0 && keep_copies(&exported, &p->optim_before);
-    exported.count = 0;
-    if (ok && ck->sched)
-        ok = tg_sched_state_export(ck->sched, &exported) == 0 && keep_copies(&exported, &p->sched_before);
+    for (int k = 0; k < SCHEDS && ok; k++) {
+        exported.count = 0;
+        if (sched_at(ck, k))
+            ok = tg_sched_state_export(sched_at(ck, k), &exported) == 0 && keep_copies(&exported, &p->sched_before[k]);
+    }
     tg_params_free(&exported);
     return ok;
 }
@@ -231,13 +252,15 @@ int tg_checkpoint_load(const char *path, tg_checkpoint *ck)
     if (!ck || !ck->params) return tg_fail("%s: NULL checkpoint or parameters", LOAD);
     tg_safetensors *f = tg_safetensors_open(path);
     if (!f) return -1;
-    pending p = {tg_params_new(), tg_params_new(), tg_params_new(), tg_params_new(), NULL, NULL, NULL};
+    pending p = {tg_params_new(), tg_params_new(), {{0}}, {{0}}, NULL, NULL, NULL};
+    for (int k = 0; k < SCHEDS; k++) p.sched[k] = p.sched_before[k] = tg_params_new();
     bool ok = read_parts(f, ck, &p) && save_before(ck, &p);
     /* From here each step checks its input before changing anything; a
      * failure puts back the parts already changed. */
-    bool optim_changed = false, sched_changed = false;
+    bool optim_changed = false, sched_changed[SCHEDS] = {false};
     if (ok && ck->optim) ok = optim_changed = tg_optim_state_import(ck->optim, &p.optim) == 0;
-    if (ok && ck->sched) ok = sched_changed = tg_sched_state_import(ck->sched, &p.sched) == 0;
+    for (int k = 0; k < SCHEDS && ok; k++)
+        if (sched_at(ck, k)) ok = sched_changed[k] = tg_sched_state_import(sched_at(ck, k), &p.sched[k]) == 0;
     if (ok) ok = tg_state_load_from(f, "model.", ck->params, true, NULL) == 0;
     if (ok) {
         tg_rng_state rng = rng_from_words(tg_data(p.rng));
@@ -247,7 +270,8 @@ int tg_checkpoint_load(const char *path, tg_checkpoint *ck)
     } else {
         /* Putting back what the objects exported cannot fail. */
         if (optim_changed) tg_optim_state_import(ck->optim, &p.optim_before);
-        if (sched_changed) tg_sched_state_import(ck->sched, &p.sched_before);
+        for (int k = 0; k < SCHEDS; k++)
+            if (sched_changed[k]) tg_sched_state_import(sched_at(ck, k), &p.sched_before[k]);
     }
     pending_free(&p);
     tg_safetensors_close(f);

@@ -14,19 +14,23 @@
  *     model.<name>            every parameter (its state_dict name)
  *     optimizer.<name>        tg_optim_state_export's entries
  *     scheduler.<name>        tg_sched_state_export's entries
+ *     scheduler1.<name> ...   those of the schedules stepped with it
+ *                             (more_scheds[0], ...), if any
  *     rng_state               I64 (6): the saving thread's generator: its four
  *                             words, has_spare_normal, spare_normal's bits
  *     step, epoch             I64 0-dim
  * and the metadata "format": "tapegrad.checkpoint", with "optimizer" and
- * "scheduler" naming the kinds saved (PyTorch's class names: "Adam",
- * "CosineAnnealingLR", ...). The model part loads by itself with
+ * "scheduler" (and "scheduler1", ...) naming the kinds saved (PyTorch's
+ * class names: "Adam", "CosineAnnealingLR", ...). The model part loads by
+ * itself with
  * tg_state_load_from(f, "model.", ...).
  *
  * Loading is all or nothing for the parameters, optimizer, schedule, RNG
  * and counters: the model must match strictly (tg_state_load), the file
  * must hold optimizer and schedule state exactly when ck names an optimizer
- * and a schedule, and those must be of the kind and over the parameters
- * that saved it; on any mismatch nothing changes. (As with tg_state_load,
+ * and a schedule (slot by slot: sched, more_scheds[0], ...), and those must
+ * be of the kind and over the parameters that saved it; on any mismatch
+ * nothing changes. (As with tg_state_load,
  * an I/O error while copying the parameters, after every check passed, can
  * leave them partly loaded; the optimizer and schedule are put back.) */
 #ifndef TG_CHECKPOINT_H
@@ -42,11 +46,19 @@ extern "C" {
 #include <tapegrad/params.h>
 #include <tapegrad/schedule.h>
 
+/* Schedules stepped together compose (schedule.h: a LinearLR warm-up and a
+ * cosine), and a resume needs the state of each: sched and up to three
+ * more. */
+#define TG_CHECKPOINT_MORE_SCHEDS 3
+
 typedef struct {
     tg_params *params;   /* the model's parameters (required) */
     tg_optim *optim;     /* NULL: none */
     tg_sched *sched;     /* NULL: none */
     int64_t step, epoch; /* the caller's counters, >= 0 */
+    /* Schedules stepped with sched, over the same optimizer (NULL: none;
+     * each slot is saved and loaded as its own part). */
+    tg_sched *more_scheds[TG_CHECKPOINT_MORE_SCHEDS];
 } tg_checkpoint;
 
 /* Write ck and the calling thread's RNG state to path, atomically (see

@@ -112,7 +112,7 @@ static void assert_same_run(run *a, run *b)
 static int resume_in_child(const char *checkpoint, const char *out)
 {
     run r = run_new(3, 8, false);
-    tg_checkpoint ck = {&r.params, r.opt, r.sched, 0, 0};
+    tg_checkpoint ck = {.params = &r.params, .optim = r.opt, .sched = r.sched, .step = 0, .epoch = 0};
     if (tg_checkpoint_load(checkpoint, &ck) < 0 || ck.step != STEPS / 2) return 1;
     for (int step = STEPS / 2; step < STEPS; step++) train_step(&r);
     ck.step = STEPS;
@@ -191,7 +191,7 @@ static void test_resume_is_bit_exact(void **state)
     run b = run_new(1, 8, false);
     tg_manual_seed(DATA_SEED);
     for (int step = 0; step < STEPS / 2; step++) resumed[step] = train_step(&b);
-    tg_checkpoint ck = {&b.params, b.opt, b.sched, STEPS / 2, 1};
+    tg_checkpoint ck = {.params = &b.params, .optim = b.opt, .sched = b.sched, .step = STEPS / 2, .epoch = 1};
     const int count = b.params.count;
     assert_int_equal(tg_checkpoint_save(scratch("run.ckpt"), &ck), 0);
     /* the caller's collection is as it was: a second save holds the model
@@ -204,7 +204,7 @@ static void test_resume_is_bit_exact(void **state)
      * state, loaded, and 10 more steps. */
     tg_manual_seed(999);
     run c = run_new(2, 8, false);
-    tg_checkpoint loaded = {&c.params, c.opt, c.sched, -1, -1};
+    tg_checkpoint loaded = {.params = &c.params, .optim = c.opt, .sched = c.sched, .step = -1, .epoch = -1};
     assert_int_equal(tg_checkpoint_load(scratch("again.ckpt"), &loaded), 0);
     assert_int_equal(loaded.step, STEPS / 2);
     assert_int_equal(loaded.epoch, 1);
@@ -224,7 +224,7 @@ static void test_resume_is_bit_exact(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     run d = run_new(4, 8, false);
-    tg_checkpoint child = {&d.params, d.opt, d.sched, 0, 0};
+    tg_checkpoint child = {.params = &d.params, .optim = d.opt, .sched = d.sched, .step = 0, .epoch = 0};
     assert_int_equal(tg_checkpoint_load(scratch("child.ckpt"), &child), 0);
     assert_int_equal(child.step, STEPS);
     assert_same_run(&a, &d);
@@ -274,12 +274,12 @@ static void test_failed_loads_change_nothing(void **state)
     (void)state;
     run saved = run_new(1, 8, false);
     for (int step = 0; step < 3; step++) train_step(&saved);
-    tg_checkpoint ck = {&saved.params, saved.opt, saved.sched, 3, 0};
+    tg_checkpoint ck = {.params = &saved.params, .optim = saved.opt, .sched = saved.sched, .step = 3, .epoch = 0};
     assert_int_equal(tg_checkpoint_save(scratch("run.ckpt"), &ck), 0);
 
     run r = run_new(2, 8, false);
     for (int step = 0; step < 2; step++) train_step(&r);
-    tg_checkpoint target = {&r.params, r.opt, r.sched, 0, 0};
+    tg_checkpoint target = {.params = &r.params, .optim = r.opt, .sched = r.sched, .step = 0, .epoch = 0};
     everything before = everything_of(&r);
 
     /* A state file is not a checkpoint. */
@@ -291,7 +291,7 @@ static void test_failed_loads_change_nothing(void **state)
     assert_int_equal(tg_checkpoint_load(scratch("run.ckpt"), &target), -1);
     assert_error_contains("run.ckpt' holds optimizer state but none was given");
     target.optim = r.opt;
-    tg_checkpoint no_sched = {&saved.params, saved.opt, NULL, 3, 0};
+    tg_checkpoint no_sched = {.params = &saved.params, .optim = saved.opt, .sched = NULL, .step = 3, .epoch = 0};
     assert_int_equal(tg_checkpoint_save(scratch("nosched.ckpt"), &no_sched), 0);
     assert_int_equal(tg_checkpoint_load(scratch("nosched.ckpt"), &target), -1);
     assert_error_contains("nosched.ckpt' holds no schedule state but one was given");
@@ -312,7 +312,7 @@ static void test_failed_loads_change_nothing(void **state)
     /* A schedule of another kind, refused before anything loads. */
     run plateau = run_new(2, 8, true);
     before = everything_of(&plateau);
-    tg_checkpoint p = {&plateau.params, plateau.opt, plateau.sched, 0, 0};
+    tg_checkpoint p = {.params = &plateau.params, .optim = plateau.opt, .sched = plateau.sched, .step = 0, .epoch = 0};
     assert_int_equal(tg_checkpoint_load(scratch("run.ckpt"), &p), -1);
     assert_error_contains("run.ckpt' holds the schedule state of CosineAnnealingLR, not of ReduceLROnPlateau");
     assert_unchanged(&plateau, &before);
@@ -324,7 +324,7 @@ static void test_failed_loads_change_nothing(void **state)
     tg_sched_free(other.sched);
     other.sched = tg_sched_exponential_lr(other.opt, 0.5);
     before = everything_of(&other);
-    tg_checkpoint o = {&other.params, other.opt, other.sched, 0, 0};
+    tg_checkpoint o = {.params = &other.params, .optim = other.opt, .sched = other.sched, .step = 0, .epoch = 0};
     assert_int_equal(tg_checkpoint_load(scratch("run.ckpt"), &o), -1);
     assert_error_contains("holds the schedule state of CosineAnnealingLR, not of ExponentialLR");
     assert_unchanged(&other, &before);
@@ -334,7 +334,7 @@ static void test_failed_loads_change_nothing(void **state)
     other.opt = tg_adamw(&other.params, 1, &adamw);
     other.sched = tg_sched_cosine_lr(other.opt, STEPS, 1e-4);
     before = everything_of(&other);
-    o = (tg_checkpoint){&other.params, other.opt, other.sched, 0, 0};
+    o = (tg_checkpoint){.params = &other.params, .optim = other.opt, .sched = other.sched, .step = 0, .epoch = 0};
     assert_int_equal(tg_checkpoint_load(scratch("run.ckpt"), &o), -1);
     assert_error_contains("holds the optimizer state of Adam, not of AdamW");
     assert_unchanged(&other, &before);
@@ -343,7 +343,7 @@ static void test_failed_loads_change_nothing(void **state)
     /* Another model size fails in the optimizer's own checks. */
     run wide = run_new(2, 9, false);
     before = everything_of(&wide);
-    tg_checkpoint w = {&wide.params, wide.opt, wide.sched, 0, 0};
+    tg_checkpoint w = {.params = &wide.params, .optim = wide.opt, .sched = wide.sched, .step = 0, .epoch = 0};
     assert_int_equal(tg_checkpoint_load(scratch("run.ckpt"), &w), -1);
     assert_error_contains("tg_optim_state_import: entry 'state.0.exp_avg' is float32 [32,2] but parameter 0 "
                           "('lstm.weight_ih_l0') is float32 [36,2]");
@@ -370,7 +370,7 @@ static void test_failed_load_keeps_a_nan_learning_rate(void **state)
     (void)state;
     run saved = run_new(1, 8, false);
     train_step(&saved);
-    tg_checkpoint ck = {&saved.params, saved.opt, NULL, 1, 0};
+    tg_checkpoint ck = {.params = &saved.params, .optim = saved.opt, .sched = NULL, .step = 1, .epoch = 0};
     assert_int_equal(tg_checkpoint_save(scratch("nosched.ckpt"), &ck), 0);
 
     run r = run_new(2, 8, false);
@@ -381,7 +381,7 @@ static void test_failed_load_keeps_a_nan_learning_rate(void **state)
     tg_tensor *extra = tg_param_full(TG_F32, 1, (int64_t[]){2}, 1.0);
     tg_params_add(&r.params, NULL, "extra", extra);
     everything before = everything_of(&r);
-    tg_checkpoint target = {&r.params, r.opt, NULL, 0, 0};
+    tg_checkpoint target = {.params = &r.params, .optim = r.opt, .sched = NULL, .step = 0, .epoch = 0};
     assert_int_equal(tg_checkpoint_load(scratch("nosched.ckpt"), &target), -1);
     assert_error_contains("Missing key(s) in state_dict: \"extra\".");
     assert_unchanged(&r, &before);
@@ -389,12 +389,12 @@ static void test_failed_load_keeps_a_nan_learning_rate(void **state)
     r.params.count--;
     tg_free(extra);
 
-    tg_checkpoint with_nan = {&r.params, r.opt, nan, 3, 1};
+    tg_checkpoint with_nan = {.params = &r.params, .optim = r.opt, .sched = nan, .step = 3, .epoch = 1};
     assert_int_equal(tg_checkpoint_save(scratch("nan.ckpt"), &with_nan), 0);
     run fresh = run_new(4, 8, false);
     tg_sched *fresh_sched = tg_sched_lambda_lr(fresh.opt, nan_from_one, NULL);
     assert_false(isnan(tg_optim_get_lr(fresh.opt, 0)));
-    tg_checkpoint into = {&fresh.params, fresh.opt, fresh_sched, 0, 0};
+    tg_checkpoint into = {.params = &fresh.params, .optim = fresh.opt, .sched = fresh_sched, .step = 0, .epoch = 0};
     assert_int_equal(tg_checkpoint_load(scratch("nan.ckpt"), &into), 0);
     assert_true(isnan(tg_optim_get_lr(fresh.opt, 0)));
     assert_int_equal(into.step, 3);
@@ -425,7 +425,7 @@ static void test_bad_checkpoints(void **state)
     (void)state;
     run r = run_new(1, 8, false);
     train_step(&r);
-    tg_checkpoint ck = {&r.params, r.opt, r.sched, 1, 0};
+    tg_checkpoint ck = {.params = &r.params, .optim = r.opt, .sched = r.sched, .step = 1, .epoch = 0};
     assert_int_equal(tg_checkpoint_save(scratch("run.ckpt"), &ck), 0);
     everything before = everything_of(&r);
     tg_scope *s = tg_scope_begin();
@@ -483,6 +483,85 @@ static void test_rng_state(void **state)
     assert_error_contains("tg_set_rng_state: NULL state");
 }
 
+/* A warm-up chained with a cosine (two schedules stepped together, as in
+ * PyTorch) resumes bit for bit when the checkpoint holds both; a file with
+ * one of them does not load into a checkpoint given both, nor the other
+ * way round. */
+typedef struct {
+    tg_tensor *w;
+    tg_params params;
+    tg_optim *opt;
+    tg_sched *warm, *cosine;
+} chained_run;
+
+static chained_run chained_new(double start)
+{
+    chained_run r = {tg_requires_grad(tg_full(TG_F64, 1, (int64_t[]){3}, start), true), tg_params_new(), NULL, NULL,
+                     NULL};
+    assert_int_equal(tg_params_add(&r.params, NULL, "w", r.w), 0);
+    tg_sgd_config sgd = tg_sgd_defaults(0.1);
+    sgd.momentum = 0.9;
+    r.opt = tg_sgd(&r.params, 1, &sgd);
+    r.warm = tg_sched_linear_lr(r.opt, 0.1, 1.0, 5);
+    r.cosine = tg_sched_cosine_lr(r.opt, 20, 0.001);
+    assert_non_null(r.warm);
+    assert_non_null(r.cosine);
+    return r;
+}
+
+static void chained_steps(chained_run *r, int steps)
+{
+    for (int i = 0; i < steps; i++) {
+        tg_scope *s = tg_scope_begin();
+        tg_optim_zero_grad(r->opt);
+        assert_int_equal(tg_backward(tg_sum(tg_mul(tg_sin(r->w), r->w), 0, NULL, false), NULL), 0);
+        assert_int_equal(tg_optim_step(r->opt), 0);
+        assert_int_equal(tg_sched_step(r->warm), 0);
+        assert_int_equal(tg_sched_step(r->cosine), 0);
+        tg_scope_end(s);
+    }
+}
+
+static void chained_free(chained_run *r)
+{
+    tg_sched_free(r->cosine);
+    tg_sched_free(r->warm);
+    tg_optim_free(r->opt);
+    tg_params_free(&r->params);
+    tg_free(r->w);
+}
+
+static void test_chained_schedules_resume(void **state)
+{
+    (void)state;
+    chained_run straight = chained_new(1.5), first = chained_new(1.5), resumed = chained_new(-0.5);
+    chained_steps(&straight, 12);
+    chained_steps(&first, 6);
+    tg_checkpoint saved = {.params = &first.params, .optim = first.opt, .sched = first.warm, .step = 6,
+                           .more_scheds = {first.cosine}};
+    assert_int_equal(tg_checkpoint_save(scratch("chain.ckpt"), &saved), 0);
+    /* Given one schedule of the two the file holds: refused, nothing changes. */
+    tg_checkpoint partial = {.params = &resumed.params, .optim = resumed.opt, .sched = resumed.warm};
+    assert_int_equal(tg_checkpoint_load(scratch("chain.ckpt"), &partial), -1);
+    assert_error_contains("holds schedule (more_scheds[0]) state but none was given");
+    assert_true(tg_get(resumed.w, (int64_t[]){0}) == -0.5);
+    tg_checkpoint both = {.params = &resumed.params, .optim = resumed.opt, .sched = resumed.warm,
+                          .more_scheds = {resumed.cosine}};
+    assert_int_equal(tg_checkpoint_load(scratch("chain.ckpt"), &both), 0);
+    assert_int_equal(both.step, 6);
+    chained_steps(&resumed, 6);
+    assert_same_tensor(resumed.w, straight.w);
+    assert_true(tg_optim_get_lr(resumed.opt, 0) == tg_optim_get_lr(straight.opt, 0));
+    /* A file with one schedule does not load where two are given. */
+    saved.more_scheds[0] = NULL;
+    assert_int_equal(tg_checkpoint_save(scratch("one.ckpt"), &saved), 0);
+    assert_int_equal(tg_checkpoint_load(scratch("one.ckpt"), &both), -1);
+    assert_error_contains("holds no schedule (more_scheds[0]) state but one was given");
+    chained_free(&straight);
+    chained_free(&first);
+    chained_free(&resumed);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--resume") == 0) return resume_in_child(argv[2], argv[3]);
@@ -493,6 +572,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_bad_checkpoints, scratch_setup, scratch_teardown),
         cmocka_unit_test(test_rng_state),
         cmocka_unit_test(test_optimizer_state_numbering),
+        cmocka_unit_test_setup_teardown(test_chained_schedules_resume, scratch_setup, scratch_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
