@@ -664,7 +664,8 @@ static int prepare_retained(tg_tensor *t)
 {
     pass_retains = NULL;
     for (tg_node *n = retains_recorded ? t->node : NULL; n; n = n->prev) {
-        if (!n->retains_grad) continue;
+        /* A node whose output the caller freed has no .grad to keep. */
+        if (!n->retains_grad || !n->out) continue;
         pass_retained *r = tg__arena_alloc(sizeof *r);
         if (!r) return -1;
         *r = (pass_retained){n->out, NULL, !n->out->grad, pass_retains};

@@ -505,6 +505,30 @@ static void test_hook_ending_the_pass_scope(void **state)
     tg_free(w);
 }
 
+/* A retained intermediate freed before any backward reached it, outside
+ * any scope, while a leaf's hook keeps the base-level tape: a later
+ * backward of another graph walks past its node, whose output is gone,
+ * and must neither read it nor give it a gradient. */
+static void test_retained_intermediate_freed_unreached(void **state)
+{
+    (void)state;
+    double half = 0.5;
+    tg_tensor *w = w_leaf(), *v = w_leaf();
+    tg_tensor *h = tg_mul(w, w);
+    assert_int_equal(tg_retain_grad(h), 0);
+    assert_int_equal(tg_register_hook(w, scale_by, &half), 0);
+    tg_free(h);
+    tg_tensor *tripled = tg_mul_scalar(v, 3), *loss = tg_sum(tripled, 0, NULL, false);
+    assert_int_equal(tg_backward(loss, NULL), 0);
+    assert_near(tg_get(v->grad, (int64_t[]){1}), 3, 0);
+    assert_null(w->grad);
+    tg_free(loss);
+    tg_free(tripled);
+    tg_free(w);
+    tg_free(v);
+    tg_release_thread_memory();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_hook_after_release),
         cmocka_unit_test(test_hook_errors),
         cmocka_unit_test(test_hook_ending_the_pass_scope),
+        cmocka_unit_test(test_retained_intermediate_freed_unreached),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
