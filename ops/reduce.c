@@ -480,13 +480,16 @@ tg_tensor *tg_argmin(tg_tensor *x, int dim, bool keepdim)
 }
 
 /* --- max and min of all elements ---------------------------------------------------
- * y = max x;  dx = g / k at the k elements equal to y (the NaNs when y is NaN) */
+ * y = max x;  dx = g / k at the k elements equal to y (the NaNs when y is NaN),
+ * and exactly 0 elsewhere even when g is NaN or infinite, as torch (a select,
+ * not a product with the mask) */
 KERNEL2(tie_mask, x, y, (x == y || (isnan(x) && isnan(y))) ? 1 : 0)
 static void extreme_all_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *x = n->inputs[0];
     tg_tensor *ties = tg__map("tg_max", KERNELS(tie_mask), 2, (tg_tensor *[]){x, n->out}, NULL);
-    tg_accum_grad(x, tg_mul(ties, tg_div(g, tg_sum(ties, 0, NULL, false))));
+    tg_tensor *share = tg_div(g, tg_sum(ties, 0, NULL, false));
+    tg_accum_grad(x, tg_where(ties, share, tg_zeros_like(share)));
 }
 
 static tg_tensor *extreme_all(const char *fn, const char *op, tg_tensor *x, bool largest)

@@ -409,6 +409,24 @@ static void test_max_dim_gradient_goes_to_first_tie(void **state)
     tg_free(x);
 }
 
+/* A NaN (or infinite) gradient reaches the elements equal to max(x) only:
+ * the others get exactly 0, as torch's, not 0 * NaN. */
+static void test_max_all_nan_gradient_stays_at_the_max(void **state)
+{
+    (void)state;
+    tg_tensor *x = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){-1, 0.5, -2}), true);
+    tg_scope *s = tg_scope_begin();
+    assert_int_equal(tg_backward(tg_max(x), tg_scalar(TG_F64, NAN)), 0);
+    assert_true(tg_get(x->grad, (int64_t[]){0}) == 0.0 && tg_get(x->grad, (int64_t[]){2}) == 0.0);
+    assert_true(isnan(tg_get(x->grad, (int64_t[]){1})));
+    tg_zero_grad(1, &x);
+    assert_int_equal(tg_backward(tg_min(x), tg_scalar(TG_F64, INFINITY)), 0);
+    assert_true(tg_get(x->grad, (int64_t[]){0}) == 0.0 && tg_get(x->grad, (int64_t[]){1}) == 0.0);
+    assert_true(tg_get(x->grad, (int64_t[]){2}) == INFINITY);
+    tg_scope_end(s);
+    tg_free(x);
+}
+
 static void test_thread_count_independent(void **state)
 {
     (void)state;
@@ -504,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_norm_of_tiny_values),
         cmocka_unit_test(test_norm_gradient_of_nonfinite_norms),
         cmocka_unit_test(test_max_dim_gradient_goes_to_first_tie),
+        cmocka_unit_test(test_max_all_nan_gradient_stays_at_the_max),
         cmocka_unit_test(test_thread_count_independent), cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
