@@ -245,7 +245,9 @@ static tg_tensor *sum_or_mean(const char *fn, const char *op, tg_tensor *x, int 
     if (scale != 1.0)
         for (int64_t i = 0; i < tg_numel(acc); i++) a[i] *= scale;
     tg_tensor *out = in_dtype(fn, acc, x->dtype);
-    tg_node *n = tg_record(op, sum_backward, out, 1, &x);
+    /* The backward reads shapes only; torch's mean over listed dims still
+     * saves x, and refuses it changed in place, so that one is kept. */
+    tg_node *n = tg__unread(tg_record(op, sum_backward, out, 1, &x), !mean || ndims == 0, true);
     if (n) {
         keepdim_shape(x, mask, n->iarg);
         n->farg[0] = scale;
@@ -444,7 +446,7 @@ static tg_tensor *extreme_along(const char *fn, const char *op, tg_tensor *x, in
     }
     select_extreme(x, d, largest, values, idx);
     if (!want_values) return finish_reduce(idx, x, mask, keepdim);
-    tg_node *n = tg_record(op, select_backward, values, 1, &x);
+    tg_node *n = tg__unread(tg_record(op, select_backward, values, 1, &x), 1, true); /* reads the indices */
     if (n) {
         tg_save_for_backward(n, 0, idx);
         n->iarg[0] = d;

@@ -416,7 +416,7 @@ tg_tensor *tg_index_select(tg_tensor *x, int dim, tg_tensor *index)
         tg_tensor dst = tg__slice(y, d, k, 1), src = tg__slice(x, d, iv[k], 1);
         tg_copy_(&dst, &src);
     }
-    tg_node *node = tg_record("index_select", index_select_backward, y, 1, &x);
+    tg_node *node = tg__unread(tg_record("index_select", index_select_backward, y, 1, &x), 1, true); /* reads the index */
     keep_index(node, idx, index, d);
     return y;
 }
@@ -491,7 +491,8 @@ tg_tensor *tg_gather(tg_tensor *x, int dim, tg_tensor *index)
     tg_tensor *y = tg__new(fn, x->dtype, idx->ndim, idx->shape);
     if (!y) return NULL;
     index_walk(GATHER, x, d, idx, y);
-    tg_node *node = tg_record("gather", gather_backward, y, 1, &x);
+    /* x is kept as torch keeps it (its gather saves self), though only the index is read */
+    tg_node *node = tg__unread(tg_record("gather", gather_backward, y, 1, &x), 0, true);
     keep_index(node, idx, index, d);
     return y;
 }

@@ -12,7 +12,8 @@ typedef struct {
     const char *op;     /* the node's name on the tape: "tanh" */
     tg_kernel forward;  /* y = f(x) */
     tg_kernel backward; /* dx = f'(x) g, from g, x and y */
-    enum { READS_X, READS_Y, READS_G } reads; /* the most the backward expression reads */
+    enum { READS_X, READS_Y, READS_G } reads; /* what the backward expression reads besides g:
+                                                  x (never y), y (never x), or neither */
 } unary_op;
 
 /* An operand the expression does not read is handed g or y in its place,
@@ -21,7 +22,7 @@ static void unary_backward(tg_node *n, tg_tensor *g)
 {
     const unary_op *op = n->ctx;
     tg_tensor *x = op->reads == READS_X ? n->inputs[0] : op->reads == READS_Y ? n->out : g;
-    tg_tensor *in[3] = {g, x, op->reads == READS_G ? g : n->out};
+    tg_tensor *in[3] = {g, x, op->reads == READS_Y ? n->out : g};
     tg_accum_grad(n->inputs[0], tg__map(op->name, op->backward, 3, in, n->farg));
 }
 
@@ -30,7 +31,7 @@ static tg_tensor *unary(const unary_op *op, tg_tensor *x, double c0, double c1)
     double args[2] = {c0, c1};
     tg_tensor *y = tg__map(op->name, op->forward, 1, &x, args);
     tg_node *n = tg__unread(tg_record(op->op, unary_backward, y, 1, &x), op->reads != READS_X,
-                            op->reads == READS_G);
+                            op->reads != READS_Y);
     if (n) {
         n->ctx = (void *)op;
         n->farg[0] = c0;

@@ -156,6 +156,65 @@ static void test_saved_tensors_modified_in_place(void **state)
     tg_free(src);
 }
 
+/* The output of an op whose backward reads only its input (square, abs,
+ * log, softplus), or neither (sum, mean, gather, index_select, max_dim), may
+ * change in place after the forward, and so may the input of sum, mean of
+ * all elements, index_select and max_dim, as in PyTorch, which saves only
+ * what the backward needs (torch's gather and mean over listed dims save
+ * their input, and refuse it changed). */
+static tg_tensor *unread_case(int i, tg_tensor *w, tg_tensor *idx)
+{
+    switch (i) {
+    case 0: return tg_square(w);
+    case 1: return tg_abs(w);
+    case 2: return tg_log(w);
+    case 3: return tg_softplus(w, 1, 20);
+    case 4: return tg_sum(w, 0, NULL, false);
+    case 5: return tg_mean(w, 0, NULL, false);
+    case 6: return tg_gather(w, 0, idx);
+    case 7: return tg_index_select(w, 0, idx);
+    default: return tg_max_dim(w, 0, false, NULL);
+    }
+}
+
+static void test_unread_outputs_modified_in_place(void **state)
+{
+    (void)state;
+    const double expected[9] = {2 * 3, 1, 1.0 / 3, 1 / (1 + exp(-3.0)), 1, 1.0 / 3, 2, 2, 1};
+    tg_tensor *idx = tg_from_array(TG_I64, 1, (int64_t[]){2}, (int64_t[]){2, 2});
+    for (int i = 0; i < 9; i++) {
+        tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){0.5, 2, 3}), true);
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *y = unread_case(i, w, idx);
+        bool was = tg_no_grad_begin();
+        assert_int_equal(tg_fill_(y, 100.0), 0);
+        if (i >= 4 && i != 6) assert_int_equal(tg_fill_(w, 0.25), 0);
+        tg_no_grad_end(was);
+        if (tg_backward(y, tg_ones_like(y)) != 0) fail_msg("backward %d: %s", i, tg_last_error());
+        assert_near(tg_get(w->grad, (int64_t[]){2}), expected[i], 1e-15);
+        tg_scope_end(s);
+        tg_free(w);
+    }
+    /* an input the backward reads, or torch's saves, is still checked */
+    tg_tensor *w = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){0.5, 2, 3}), true);
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *y[3] = {tg_square(w), tg_mean(w, 1, (int[]){0}, false), tg_gather(w, 0, idx)};
+    const char *op[3] = {"'square'", "'mean'", "'gather'"};
+    bool was = tg_no_grad_begin();
+    tg_fill_(w, 0.25);
+    tg_no_grad_end(was);
+    for (int i = 0; i < 3; i++) {
+        tg_clear_error();
+        assert_int_equal(tg_backward(y[i], tg_ones_like(y[i])), -1);
+        assert_error_contains("which is input 0 of");
+        assert_error_contains(op[i]);
+    }
+    assert_null(w->grad);
+    tg_scope_end(s);
+    tg_free(w);
+    tg_free(idx);
+}
+
 /* 3. Running out of memory inside backward is an error, and changes no
  * .grad: every allocation of linear's backward fails in turn. */
 static void test_backward_out_of_memory(void **state)
@@ -1044,6 +1103,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_result_sizes_checked),
         cmocka_unit_test(test_saved_tensors_modified_in_place),
+        cmocka_unit_test(test_unread_outputs_modified_in_place),
         cmocka_unit_test(test_backward_out_of_memory),
         cmocka_unit_test(test_forward_out_of_memory), cmocka_unit_test(test_matmul_vectors_out_of_memory),
         cmocka_unit_test(test_pad_out_of_memory),
