@@ -182,6 +182,8 @@ char *tg_repr(const tg_tensor *t, char *buf, size_t len)
         put_suffix(&p, suffix, "", "");
     }
     if (t->dtype == TG_F64) put_suffix(&p, "dtype=torch.float64", "", "");
+    /* int64 shows in its values' format; with no values the suffix names it, as torch's. */
+    else if (t->dtype == TG_I64 && numel == 0) put_suffix(&p, "dtype=torch.int64", "", "");
     if (t->requires_grad && t->node) put_suffix(&p, "grad_fn=<", t->node->op, ">");
     else if (t->requires_grad) put_suffix(&p, "requires_grad=True", "", "");
     put(&p, ")");

@@ -371,6 +371,8 @@ static tg_tensor *repr_case(const char *name)
     CASE("column", tg_reshape(tg_arange(TG_F32, 0, 5, 1), 2, (int64_t[]){5, 1}))
     CASE("empty", tg_zeros(TG_F32, 1, (int64_t[]){0}))
     CASE("empty2", tg_zeros(TG_F32, 2, (int64_t[]){0, 3}))
+    CASE("empty_i64", tg_zeros(TG_I64, 1, (int64_t[]){0}))
+    CASE("empty2_i64", tg_zeros(TG_I64, 2, (int64_t[]){2, 0}))
     CASE("long_summary_row", tg_div_scalar(tg_arange(TG_F32, 0, 3000, 1), 3))
     CASE("f64_wrap", tg_from_array(TG_F64, 1, (int64_t[]){4}, (double[]){1e10, -2, NAN, INFINITY}))
     CASE("f64_grad_wrap", tg_requires_grad(tg_mul_scalar(tg_arange(TG_F64, 0, 7, 1), 1.2345), true))
@@ -409,7 +411,7 @@ static void test_repr_golden(void **state)
         tg_scope_end(s);
         at = next ? next + 1 : NULL;
     }
-    assert_int_equal(cases, 33);
+    assert_int_equal(cases, 35);
 }
 
 static void test_errors(void **state)

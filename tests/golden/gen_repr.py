@@ -34,6 +34,9 @@ cases = {
     "column": torch.arange(5.0).reshape(5, 1),
     "empty": torch.zeros(0),
     "empty2": torch.zeros(0, 3),
+    # No element shows the int64 dtype, so the suffix names it.
+    "empty_i64": torch.zeros(0, dtype=torch.int64),
+    "empty2_i64": torch.zeros(2, 0, dtype=torch.int64),
     "long_summary_row": torch.arange(3000.0) / 3,
     # Suffixes that do not fit on the last line go on a line of their own.
     "f64_wrap": torch.tensor([1e10, -2.0, nan, inf], dtype=torch.float64),
