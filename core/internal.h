@@ -554,6 +554,21 @@ static inline tg_node *tg__unread(tg_node *n, unsigned inputs, bool out)
     }
     return n;
 }
+/* For products of pairs (in[2k], in[2k+1]), k < pairs (mul, matmul,
+ * linear: da = g b, db = a g), whose backward reads each of a pair only
+ * for the other's gradient: bit 2k when in[2k+1] needs no gradient, bit
+ * 2k + 1 when in[2k] needs none. As PyTorch's nodes save only what the
+ * gradients asked for need, an input changed in place that no gradient
+ * reads (frozen weights, data) leaves the backward alone. */
+static inline unsigned tg__product_unread(int pairs, tg_tensor *const *in)
+{
+    unsigned mask = 0;
+    for (int k = 0; k < pairs && 2 * k + 1 < 8; k++) {
+        if (!tg_needs_grad(in[2 * k + 1])) mask |= 1u << (2 * k);
+        if (!tg_needs_grad(in[2 * k])) mask |= 1u << (2 * k + 1);
+    }
+    return mask;
+}
 /* Whether n's backward may read the values of its input k (inputs past
  * the mask's 8 bits always count as read). */
 static inline bool tg__reads_input(const tg_node *n, int k) { return k >= 8 || !(n->unread_inputs >> k & 1); }

@@ -6,15 +6,18 @@
 #include <tapegrad/elementwise.h>
 #include "map.h"
 
-/* unread: the inputs whose values the backward never reads, and
- * UNREAD_OUT if it never reads the output's (tg__unread). */
+/* unread: the inputs whose values the backward never reads, UNREAD_OUT if
+ * it never reads the output's (tg__unread), and UNREAD_PRODUCT if it reads
+ * each input only for the other's gradient (tg__product_unread). */
 #define UNREAD_OUT 0x100u
+#define UNREAD_PRODUCT 0x200u
 static tg_tensor *binary(const char *fn, const char *op, tg_kernel kernel, tg_backward_fn backward, unsigned unread,
                          tg_tensor *a, tg_tensor *b)
 {
     tg_tensor *in[2] = {a, b};
     tg_tensor *y = tg__map(fn, kernel, 2, in, NULL);
-    if (backward) tg__unread(tg_record(op, backward, y, 2, in), unread & 0xffu, unread & UNREAD_OUT);
+    unsigned inputs = (unread & 0xffu) | (unread & UNREAD_PRODUCT ? tg__product_unread(1, in) : 0);
+    if (backward) tg__unread(tg_record(op, backward, y, 2, in), inputs, unread & UNREAD_OUT);
     return y;
 }
 
@@ -44,7 +47,10 @@ static void mul_backward(tg_node *n, tg_tensor *g)
     if (tg_needs_grad(a)) tg_accum_grad(a, tg_mul(g, b));
     if (tg_needs_grad(b)) tg_accum_grad(b, tg_mul(g, a));
 }
-tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b) { return binary("tg_mul", "mul", KERNELS(mul), mul_backward, UNREAD_OUT, a, b); }
+tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b)
+{
+    return binary("tg_mul", "mul", KERNELS(mul), mul_backward, UNREAD_OUT | UNREAD_PRODUCT, a, b);
+}
 
 /* y = a / b;  da = g / b, db = -g (y / b) */
 KERNEL2(div, a, b, a / b)

@@ -98,7 +98,7 @@ static tg_tensor *batched(const char *fn, tg_tensor *a, tg_tensor *b, bool broad
         }
     }
     tg_tensor *in[2] = {a, b};
-    tg__unread(tg_record("matmul", batched_backward, y, 2, in), 0, true);
+    tg__unread(tg_record("matmul", batched_backward, y, 2, in), tg__product_unread(1, in), true);
     return y;
 }
 
@@ -332,7 +332,7 @@ static tg_tensor *linear(const char *fn, tg_tensor *x, tg_tensor *weight, tg_ten
         return tg_error("%s: %s", fn, tg_last_error());
     }
     tg_tensor *in[3] = {x, weight, bias};
-    tg__unread(tg_record("linear", linear_backward, y, bias ? 3 : 2, in), 4, true);
+    tg__unread(tg_record("linear", linear_backward, y, bias ? 3 : 2, in), 4 | tg__product_unread(1, in), true);
     return y;
 }
 
@@ -381,7 +381,8 @@ tg_tensor *tg__linear_sum(int n, tg_tensor *const *x, tg_tensor *const *weight, 
     tg_tensor *in[2 * TG__LINEAR_SUM_MAX + 1];
     for (int k = 0; k < n; k++) in[2 * k] = x[k], in[2 * k + 1] = weight[k];
     in[2 * n] = bias;
-    tg_node *node = tg__unread(tg_record("linear", linear_backward, y, 2 * n + (bias != NULL), in), 1u << (2 * n), true);
+    tg_node *node = tg__unread(tg_record("linear", linear_backward, y, 2 * n + (bias != NULL), in),
+                               (1u << (2 * n)) | tg__product_unread(n, in), true);
     if (node) node->iarg[0] = n;
     return y;
 }

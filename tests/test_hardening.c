@@ -215,6 +215,40 @@ static void test_unread_outputs_modified_in_place(void **state)
     tg_free(idx);
 }
 
+/* A product reads each factor only for the other's gradient, as torch's
+ * nodes save only what the gradients asked for need: a factor that needs
+ * no gradient (data, a frozen weight) leaves the other free to change in
+ * place before the backward; the factor a gradient reads is still
+ * checked. mul, matmul and linear alike. */
+static void test_product_factors_read_for_the_other(void **state)
+{
+    (void)state;
+    for (int op = 0; op < 3; op++) {
+        tg_tensor *x = tg_requires_grad(tg_from_array(TG_F64, 2, (int64_t[]){1, 2}, (double[]){1, 2}), true);
+        tg_tensor *c = tg_from_array(TG_F64, 2, (int64_t[]){2, 2}, (double[]){3, 4, 5, 6});
+        tg_tensor *c1 = tg_from_array(TG_F64, 2, (int64_t[]){1, 2}, (double[]){3, 4});
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *y = op == 0 ? tg_mul(x, c1) : op == 1 ? tg_matmul(x, c) : tg_linear(x, c, NULL);
+        bool was = tg_no_grad_begin();
+        assert_int_equal(tg_mul_scalar_(x, 10.0), 0); /* x: read by no gradient */
+        tg_no_grad_end(was);
+        if (tg_backward(tg_sum(y, 0, NULL, false), NULL) != 0) fail_msg("op %d: %s", op, tg_last_error());
+        /* d sum(y) / dx[j]: c1[j]; sum over c's column j; sum over c's row j */
+        const double want[3][2] = {{3, 4}, {7, 11}, {8, 10}};
+        for (int j = 0; j < 2; j++) assert_true(tg_get(x->grad, (int64_t[]){0, j}) == want[op][j]);
+        /* c is read for x's gradient: changed, the backward refuses */
+        tg_tensor *y2 = op == 0 ? tg_mul(x, c1) : op == 1 ? tg_matmul(x, c) : tg_linear(x, c, NULL);
+        assert_int_equal(tg_fill_(op == 0 ? c1 : c, 0.5), 0);
+        tg_clear_error();
+        assert_int_equal(tg_backward(tg_sum(y2, 0, NULL, false), NULL), -1);
+        assert_error_contains("modified by an inplace operation");
+        tg_scope_end(s);
+        tg_free(x);
+        tg_free(c);
+        tg_free(c1);
+    }
+}
+
 /* 3. Running out of memory inside backward is an error, and changes no
  * .grad: every allocation of linear's backward fails in turn. */
 static void test_backward_out_of_memory(void **state)
@@ -1104,6 +1138,7 @@ int main(void)
         cmocka_unit_test(test_result_sizes_checked),
         cmocka_unit_test(test_saved_tensors_modified_in_place),
         cmocka_unit_test(test_unread_outputs_modified_in_place),
+        cmocka_unit_test(test_product_factors_read_for_the_other),
         cmocka_unit_test(test_backward_out_of_memory),
         cmocka_unit_test(test_forward_out_of_memory), cmocka_unit_test(test_matmul_vectors_out_of_memory),
         cmocka_unit_test(test_pad_out_of_memory),
