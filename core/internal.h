@@ -234,6 +234,12 @@ void *tg__arena_take(size_t nbytes);
 /* True if p lies in one of this thread's arena chunks. */
 bool tg__arena_owns(const void *p);
 
+/* dst += g summed down to dst's shape (core/grad_sum.c): the sum of a
+ * gradient shaped like a broadcast result into its input's gradient,
+ * bit-identical for any thread count. Returns 0, or -1 with a message if
+ * g does not reduce to dst's shape or dtype. */
+int tg__sum_into(tg_tensor *dst, const tg_tensor *g);
+
 /* Messages recorded on this thread so far (a backward pass compares it
  * before and after each node to notice failures inside). */
 uint64_t tg__error_count(void);

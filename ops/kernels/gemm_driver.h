@@ -455,7 +455,7 @@ static int NAME(gemm)(const char *fn, int64_t M, int64_t N, int64_t K, T alpha,
 /* sums[i] += (A(i, 0) + A(i, 1) + ...), the columns added one by one from
  * zero, for the mc rows of a packed block (slivers of mr rows, k-major):
  * with K at most 256, the bits of the engine's sum of a bias gradient
- * (core/autograd.c, row_sum). Each run of
+ * (core/grad_sum.c, row_sum). Each run of
  * SUM_GROUP slivers keeps its sums in registers over all of k, the
  * slivers' chains of additions independent of one another; a sum read and
  * written back at every k, as a pass over the slivers per k did, cost
