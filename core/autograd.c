@@ -217,13 +217,8 @@ static void release_after_node(tg_tensor *g, tg_tensor *mark)
  * marked unread. */
 static bool read_by_backward(const tg_storage *s, const tg_node *tape_mark)
 {
-    for (const tg_node *n = tape_tail; n && n != tape_mark; n = n->prev) {
-        if (n->out && n->out->storage == s && !n->unread_out) return true;
-        for (int i = 0; i < n->n_inputs; i++)
-            if (n->inputs[i] && n->inputs[i]->storage == s && tg__reads_input(n, i)) return true;
-        for (int k = 0; k < 4; k++)
-            if (n->saved[k] && n->saved[k]->storage == s) return true;
-    }
+    for (const tg_node *n = tape_tail; n && n != tape_mark; n = n->prev)
+        if (tg__node_uses(n, s, true)) return true;
     return false;
 }
 

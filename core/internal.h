@@ -578,6 +578,18 @@ static inline unsigned tg__product_unread(int pairs, tg_tensor *const *in)
 /* Whether n's backward may read the values of its input k (inputs past
  * the mask's 8 bits always count as read). */
 static inline bool tg__reads_input(const tg_node *n, int k) { return k >= 8 || !(n->unread_inputs >> k & 1); }
+/* Whether n's backward touches storage s: as its output, an input or a
+ * saved tensor; with values_only, only where it reads the values (not an
+ * output or input it marked unread, whose header alone it may use). */
+static inline bool tg__node_uses(const tg_node *n, const tg_storage *s, bool values_only)
+{
+    if (n->out && n->out->storage == s && !(values_only && n->unread_out)) return true;
+    for (int i = 0; i < n->n_inputs; i++)
+        if (n->inputs[i] && n->inputs[i]->storage == s && !(values_only && !tg__reads_input(n, i))) return true;
+    for (int k = 0; k < 4; k++)
+        if (n->saved[k] && n->saved[k]->storage == s) return true;
+    return false;
+}
 
 /* Parts of a node's output that are views with nodes of their own (a
  * fused expression's outputs, ops/fuse.c) may hand their gradients to it

@@ -483,14 +483,10 @@ static bool open_scopes_use(const tg_tensor *t)
     for (; outermost->depth > outside; outermost = outermost->outer) newest = outermost->mark_tensors;
     while (outermost->outer) outermost = outermost->outer;
     const tg_storage *s = t->storage;
-    for (const tg_node *n = tg__tape_tail(); n && n != outermost->mark_tape; n = n->prev) {
-        if (n->released || !n->backward) continue;
-        if (n->out && n->out->storage == s) return true;
-        for (int i = 0; i < n->n_inputs; i++)
-            if (n->inputs[i] && n->inputs[i]->storage == s) return true;
-        for (int k = 0; k < 4; k++)
-            if (n->saved[k] && n->saved[k]->storage == s) return true;
-    }
+    /* Every use counts, values read or not: a backward also writes an
+     * input's gradient through its header. */
+    for (const tg_node *n = tg__tape_tail(); n && n != outermost->mark_tape; n = n->prev)
+        if (!n->released && n->backward && tg__node_uses(n, s, false)) return true;
     for (const tg_tensor *h = newest; h && h != outermost->mark_tensors; h = h->scope_prev)
         if (h->storage == s) return true;
     return false;
