@@ -278,6 +278,10 @@ tg_tensor *tg__contiguous(tg_tensor *t);
 /* False with a message naming fn when some value of the float tensor src
  * (NaN, infinite, beyond +-2^63) cannot be converted to int64. */
 bool tg__fits_int64(const char *fn, const tg_tensor *src);
+/* False with fn's message when value does not fit dtype: NaN, infinities or
+ * values beyond int64's range for TG_I64, a finite value beyond float's for
+ * TG_F32 (torch's checks). */
+bool tg__fits_dtype(const char *fn, tg_dtype dtype, double value);
 /* --- stack headers -----------------------------------------------------------
  * Headers on the stack over t's storage: nothing recorded, nothing to free,
  * no gradient. They are how kernels and backward functions look at part of a
