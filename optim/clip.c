@@ -1,4 +1,5 @@
 /* Gradient clipping by total norm and by value. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -119,7 +120,20 @@ int tg_clip_grad_norm(const tg_params *params, double max_norm, double norm_type
                  "the gradients are left unchanged", fn, norm_type, total);
         return 1;
     }
-    const double coef = max_norm / (total + 1e-6);
+    /* torch's clip_coef = max_norm / (total_norm + 1e-6), where total_norm
+     * is a tensor of the gradients' dtype: the division is
+     * Tensor.__rtruediv__, a reciprocal and then a product, each rounded
+     * to that dtype (f32 unless some gradient is f64). In one rounding the
+     * coefficient would differ from torch's by an ulp for about one
+     * max_norm in four. A total past float's range (which torch's f32 sum
+     * would have made inf) keeps double. */
+    bool in_f32 = total <= FLT_MAX;
+    for (int i = 0; i < params->count; i++) {
+        const tg_tensor *g = params->items[i].tensor->grad;
+        if (g && g->dtype != TG_F32) in_f32 = false;
+    }
+    const double coef = in_f32 ? (double)((1.0f / ((float)total + 1e-6f)) * (float)max_norm)
+                                : (1.0 / (total + 1e-6)) * max_norm;
     if (coef >= 1) return 0;
     for (int i = 0; i < params->count; i++) {
         tg_tensor *g = params->items[i].tensor->grad;

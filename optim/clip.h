@@ -15,8 +15,11 @@ extern "C" {
  * p >= 0 (0 counts non-zero entries) or INFINITY (largest magnitude). Sums
  * run in double for F32 gradients too, and a sum that would overflow is
  * rescaled (PyTorch returns inf there), so the total is non-finite only when
- * a gradient holds inf or NaN. The total is written to *total_norm (when
- * not NULL; 0 when no entry has a gradient).
+ * a gradient holds inf or NaN. The coefficient is rounded as PyTorch's
+ * is: 1 / (total + 1e-6), then times max_norm, each rounded to float when
+ * every gradient is F32 (and the total fits a float), so the clipped
+ * gradients are torch's to the bit for the same total. The total is
+ * written to *total_norm (when not NULL; 0 when no entry has a gradient).
  * Returns 0; 1 if the total is NaN or infinite, leaving every gradient
  * unchanged with a message (PyTorch's error_if_nonfinite=True); -1 with a
  * message on bad arguments (NULL collection, max_norm < 0, norm_type < 0 or

@@ -615,6 +615,41 @@ static void test_clip_grad_norm_golden(void **state)
     }
 }
 
+/* The coefficient rounded as torch rounds it (a reciprocal, then a
+ * product, in the gradients' dtype): the clipped gradients equal torch's
+ * to the bit, for max_norms where one rounding would be an ulp off. */
+static void test_clip_grad_norm_rounded(void **state)
+{
+    (void)state;
+    const int numerators[] = {1, 4, 7, 14, 28}; /* CLIP_ROUNDED in gen_optim.py */
+    for (int d = 0; d < 2; d++) {
+        const tg_dtype dtype = d ? TG_F32 : TG_F64;
+        for (size_t k = 0; k < sizeof numerators / sizeof *numerators; k++) {
+            tg_params p = tg_params_new();
+            tg_tensor *a = tg_requires_grad(tg_zeros(dtype, 1, (int64_t[]){2}), true);
+            tg_tensor *b = tg_requires_grad(tg_zeros(dtype, 1, (int64_t[]){2}), true);
+            a->grad = tg_zeros(dtype, 1, (int64_t[]){2});
+            b->grad = tg_zeros(dtype, 1, (int64_t[]){2});
+            tg_scope *made = tg_scope_begin();
+            assert_int_equal(tg_copy_(a->grad, tg_from_array(TG_F64, 1, (int64_t[]){2}, (double[]){3, 4})), 0);
+            assert_int_equal(tg_copy_(b->grad, tg_from_array(TG_F64, 1, (int64_t[]){2}, (double[]){0, 12})), 0);
+            tg_scope_end(made);
+            tg_params_add(&p, NULL, "a", a);
+            tg_params_add(&p, NULL, "b", b);
+            double total = 0;
+            assert_int_equal(tg_clip_grad_norm(&p, numerators[k] / 37.0, 2, &total), 0);
+            assert_true(total == 13);
+            char name[64];
+            snprintf(name, sizeof name, "clip_rounded.%s.%d", d ? "f32" : "f64", numerators[k]);
+            tg_scope *s = tg_scope_begin();
+            assert_close(tg_cat(2, (tg_tensor *[]){a->grad, b->grad}, 0), golden(FIXTURE, name, dtype), 0, 0, name);
+            tg_scope_end(s);
+            tg_free(a), tg_free(b);
+            tg_params_free(&p);
+        }
+    }
+}
+
 /* A leaf of n elements whose gradient is all `value`, added to p. */
 static tg_tensor *leaf_with_grad(tg_params *p, tg_dtype dtype, int64_t n, double value)
 {
@@ -660,6 +695,12 @@ static void test_clip_grad_norm_edges(void **state)
         assert_near(tg_get(a->grad, (int64_t[]){0}), 1.5, 1e-6);
         assert_true(tg_get(b->grad, (int64_t[]){0}) < 1e-20);
         assert_null(skipped->grad);
+        /* a total past float's range in F32 (6e38): the coefficient is a
+         * float denormal, not 0 */
+        tg_fill_(a->grad, d ? 3e38 : 1e300);
+        tg_fill_(b->grad, 0.0);
+        assert_int_equal(tg_clip_grad_norm(&p, 3.0, 2, &total), 0);
+        assert_near(tg_get(a->grad, (int64_t[]){0}), 1.5, 1e-5);
         /* inf and NaN gradients: status 1, the total reported, nothing touched */
         const double bad[2] = {INFINITY, NAN};
         const double orders[3] = {2, 1, INFINITY};
@@ -807,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_missing_grad_is_skipped),
         cmocka_unit_test(test_bad_hyper_parameters),
         cmocka_unit_test(test_clip_grad_norm_golden),
+        cmocka_unit_test(test_clip_grad_norm_rounded),
         cmocka_unit_test(test_clip_grad_norm_edges),
         cmocka_unit_test(test_clip_grad_value),
         cmocka_unit_test(test_exploding_gradients_need_clipping),

@@ -110,6 +110,24 @@ def clipping(fx):
             fx.add(f"clip.{tag}.grad{i}", p.grad)
 
 
+def clipping_rounded(fx):
+    """clip_grad_norm_'s coefficient rounded as torch rounds it: two gradients
+    whose 2-norm is exact (13), max_norm = n/37 for n in CLIP_ROUNDED, in
+    float32 and float64."""
+    for dtype, tag in ((torch.float32, "f32"), (torch.float64, "f64")):
+        for n in CLIP_ROUNDED:
+            params = [torch.zeros(2, dtype=dtype, requires_grad=True) for _ in range(2)]
+            params[0].grad = torch.tensor([3.0, 4.0], dtype=dtype)
+            params[1].grad = torch.tensor([0.0, 12.0], dtype=dtype)
+            torch.nn.utils.clip_grad_norm_(params, n / 37, 2.0)
+            fx.add(f"clip_rounded.{tag}.{n}", torch.cat([p.grad for p in params]))
+
+
+# Numerators whose coefficient rounded once would differ from torch's in
+# float32 (all five) and float64 (7, 14 and 28).
+CLIP_ROUNDED = (1, 4, 7, 14, 28)
+
+
 def lr_trace(make_schedules, groups_lr, epochs=30, metrics=None):
     """Learning rates of every group at epochs 0..epochs-1."""
     params = [torch.zeros(1, requires_grad=True) for _ in groups_lr]
@@ -158,6 +176,7 @@ if __name__ == "__main__":
     fx = Fixtures("optim.txt")
     trajectories(fx)
     clipping(fx)
+    clipping_rounded(fx)
     fx.save()
     fx = Fixtures("sched.txt")
     schedules(fx)
