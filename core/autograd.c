@@ -531,7 +531,10 @@ int tg_retain_grad(tg_tensor *t)
 }
 
 /* Before the pass, in the caller's scope: an entry for every retaining
- * tensor behind t, and a zeroed .grad for those that have none yet. */
+ * tensor behind t, and a zeroed .grad for those that have none yet. The
+ * .grad is persistent, as a leaf's is: the tensor may outlive the scope the
+ * backward runs in (made outside any scope, or in an outer one), and its
+ * .grad goes with it (tg_free, or its scope's end). */
 static int prepare_retained(tg_tensor *t)
 {
     pass_retains = NULL;
@@ -542,17 +545,17 @@ static int prepare_retained(tg_tensor *t)
         if (!r) return -1;
         *r = (pass_retained){n->out, NULL, !n->out->grad, pass_retains};
         pass_retains = r;
-        if (r->made_grad && !(n->out->grad = tg__new("tg_backward", n->out->dtype, n->out->ndim, n->out->shape)))
+        if (r->made_grad &&
+            !(n->out->grad = tg__new_persistent("tg_backward", n->out->dtype, n->out->ndim, n->out->shape)))
             return -1;
         if (r->made_grad) tg_fill_(n->out->grad, 0.0);
     }
     return 0;
 }
 
-/* After the pass: add the retained gradients (status 0), or take back the
+/* After the pass: add the retained gradients (status 0), or free the
  * buffers made for a pass that failed or for tensors it did not reach,
- * whose .grad stays NULL as a leaf's does (freed: outside any scope they
- * are persistent; tg_free leaves a scope's to the scope). */
+ * whose .grad stays NULL as a leaf's does. */
 static void finish_retained(int status)
 {
     for (pass_retained *r = pass_retains; r; r = r->next) {

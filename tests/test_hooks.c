@@ -181,6 +181,36 @@ static void test_retained_gradient_passed_on_to_a_leaf(void **state)
     tg_free(w);
 }
 
+/* A retained tensor that outlives the scope its backward runs in (a view
+ * made outside any scope, a tensor of an outer scope) keeps its .grad past
+ * that scope's end: the sum over backwards in scopes of their own, freed
+ * with the tensor. */
+static void test_retained_gradient_outlives_the_backward_scope(void **state)
+{
+    (void)state;
+    tg_tensor *w = w_leaf();
+    tg_tensor *persistent = tg_mul_scalar(w, 2.0); /* outside any scope */
+    tg_scope *outer = tg_scope_begin();
+    tg_tensor *scoped = tg_mul_scalar(w, 3.0);
+    assert_int_equal(tg_retain_grad(persistent), 0);
+    assert_int_equal(tg_retain_grad(scoped), 0);
+    for (int k = 0; k < 2; k++) {
+        tg_scope *inner = tg_scope_begin();
+        tg_tensor *loss = tg_sum(tg_add(tg_mul(persistent, persistent), scoped), 0, NULL, false);
+        assert_int_equal(tg_backward_retain(loss, NULL), 0); /* the graph behind the two is kept */
+        assert_int_equal(tg_scope_end(inner), 0);
+    }
+    /* Each pass adds 2 * persistent and 1s: two passes, read after them. */
+    for (int i = 0; i < 3; i++) {
+        assert_near(tg_get(persistent->grad, (int64_t[]){i}), 2 * 2 * 2 * W[i], 1e-15);
+        assert_near(tg_get(scoped->grad, (int64_t[]){i}), 2.0, 0);
+        assert_near(tg_get(w->grad, (int64_t[]){i}), 2 * (2 * 2 * 2 * W[i] + 3), 1e-14);
+    }
+    tg_scope_end(outer);
+    tg_free(persistent);
+    tg_free(w);
+}
+
 /* A retained tensor that a backward does not reach keeps a NULL .grad, as
  * torch's stays None and a leaf's does; one reached later gets it then. */
 static void test_retained_gradient_not_reached(void **state)
@@ -538,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_retained_gradient_passed_on_to_a_leaf),
         cmocka_unit_test(test_hook_result_sharing_memory_is_left_alone),
         cmocka_unit_test(test_retained_gradient_not_reached),
+        cmocka_unit_test(test_retained_gradient_outlives_the_backward_scope),
         cmocka_unit_test(test_hook_on_view),
         cmocka_unit_test(test_leaf_hook),
         cmocka_unit_test(test_freed_hooked_leaf),
