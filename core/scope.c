@@ -405,14 +405,14 @@ void tg__graph_register(tg_tensor *t)
 static _Thread_local int drop_depth;
 static _Thread_local bool drops_wait;
 
-static bool open_scopes_use(const tg_tensor *t);
+static bool open_scopes_use(const tg_tensor *t, bool pass_headers);
 
 static void drop_if_unreachable(tg_tensor *t)
 {
     bool ours = t->graph_state == TG__GRAPH_FREED || t->graph_state == TG__GRAPH_OWNED;
     if (!ours || TG__BASE_READS(t) != 1 || !t->node || t->node->out != t || !t->node->base || drop_depth > 1000)
         return;
-    if (open_scopes_use(t)) {
+    if (open_scopes_use(t, false)) {
         drops_wait = true;
         return;
     }
@@ -470,13 +470,15 @@ static void free_listed(tg_tensor *t)
  * the leaf when it is freed (tg__tape_forget_leaf). The persistent
  * tensors the nodes walked read are all alive: those freed meanwhile are
  * on the scope list. */
-static bool open_scopes_use(const tg_tensor *t)
+static bool open_scopes_use(const tg_tensor *t, bool pass_headers)
 {
     if (depth == 0 || ending) return false;
     if (t->pass_grad) return true;
     /* The running pass's own scope (and those of its hooks) records no
-     * node and keeps nothing past the pass: only the scopes outside it. */
-    int outside = tg__pass_depth() > 0 ? tg__pass_depth() - 1 : depth;
+     * node and keeps nothing past the pass: only the scopes outside it,
+     * but for a tg_free from a hook, whose views made in the pass's scope
+     * (headers that borrow t's storage) it may read before it returns. */
+    int outside = tg__pass_depth() > 0 && !pass_headers ? tg__pass_depth() - 1 : depth;
     if (outside == 0) return false;
     const tg_scope *outermost = innermost;
     const tg_tensor *newest = newest_tensor;
@@ -494,7 +496,7 @@ static bool open_scopes_use(const tg_tensor *t)
 
 bool tg__scope_frees_later(tg_tensor *t)
 {
-    if (!open_scopes_use(t)) return false;
+    if (!open_scopes_use(t, true)) return false;
     tg__graph_unlink(t);
     push(t, TG__GRAPH_SCOPE);
     return true;

@@ -441,6 +441,44 @@ static void test_free_in_a_hook(void **state)
     assert_int_equal(tg__live_tensors(), live);
 }
 
+/* A hook's view of w lives in the pass's scope: w freed in the hook stays
+ * until the pass ends, for the view the hook reads after the tg_free,
+ * inside a scope or outside any. */
+static tg_tensor *viewed_by_hook;
+static double hook_view_sum;
+static tg_tensor *free_under_a_view(tg_tensor *t, tg_tensor *grad, void *ctx)
+{
+    (void)t;
+    (void)ctx;
+    tg_tensor *wt = tg_transpose(viewed_by_hook, 0, 1);
+    tg_free(viewed_by_hook);
+    hook_view_sum = tg_item(tg_sum(wt, 0, NULL, false));
+    return grad;
+}
+
+static void test_free_in_a_hook_under_its_view(void **state)
+{
+    (void)state;
+    for (int in_scope = 0; in_scope < 2; in_scope++) {
+        int64_t live = tg__live_tensors(), held = tg__graph_held();
+        tg_tensor *x = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){1, 2, 3}), true);
+        viewed_by_hook = tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, w_values);
+        tg_scope *s = in_scope ? tg_scope_begin() : NULL;
+        tg_tensor *y = tg_mul_scalar(x, 2.0);
+        assert_int_equal(tg_register_hook(y, free_under_a_view, NULL), 0);
+        tg_tensor *l = tg_sum(y, 0, NULL, false);
+        hook_view_sum = 0;
+        assert_int_equal(tg_backward(l, NULL), 0);
+        assert_true(hook_view_sum == 0.5 - 1.25 + 2.0 + 3.5 - 0.75 + 1.5);
+        assert_true(tg_get(x->grad, (int64_t[]){2}) == 2.0);
+        if (s) assert_int_equal(tg_scope_end(s), 0);
+        else tg_free(l), tg_free(y);
+        assert_int_equal(tg__graph_held(), held);
+        tg_free(x);
+        assert_int_equal(tg__live_tensors(), live);
+    }
+}
+
 /* A thread that exits with its scope open frees what waited for it. */
 static void *exit_in_a_scope(void *arg)
 {
@@ -511,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_free_of_a_base_result_a_scope_reads),
         cmocka_unit_test(test_free_after_the_backward),
         cmocka_unit_test(test_free_in_a_hook),
+        cmocka_unit_test(test_free_in_a_hook_under_its_view),
         cmocka_unit_test(test_free_in_a_scope_then_thread_exit),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
