@@ -582,6 +582,14 @@ static inline unsigned tg__product_unread(int pairs, tg_tensor *const *in)
 /* Whether n's backward may read the values of its input k (inputs past
  * the mask's 8 bits always count as read). */
 static inline bool tg__reads_input(const tg_node *n, int k) { return k >= 8 || !(n->unread_inputs >> k & 1); }
+/* Whether the backward of a product node (tg__product_unread) gives its
+ * input k a gradient: k needs one now and needed one when n was recorded.
+ * A factor made to require grad since gets none, as in PyTorch: its
+ * partner was not kept for it and may have changed in place. */
+static inline bool tg__product_grad(const tg_node *n, int k)
+{
+    return tg_needs_grad(n->inputs[k]) && tg__reads_input(n, k ^ 1);
+}
 /* Whether n's backward touches storage s: as its output, an input or a
  * saved tensor; with values_only, only where it reads the values (not an
  * output or input it marked unread, whose header alone it may use). */

@@ -44,8 +44,8 @@ KERNEL2(mul, a, b, a * b)
 static void mul_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *a = n->inputs[0], *b = n->inputs[1];
-    if (tg_needs_grad(a)) tg_accum_grad(a, tg_mul(g, b));
-    if (tg_needs_grad(b)) tg_accum_grad(b, tg_mul(g, a));
+    if (tg__product_grad(n, 0)) tg_accum_grad(a, tg_mul(g, b));
+    if (tg__product_grad(n, 1)) tg_accum_grad(b, tg_mul(g, a));
 }
 tg_tensor *tg_mul(tg_tensor *a, tg_tensor *b)
 {

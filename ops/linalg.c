@@ -106,8 +106,8 @@ static void batched_backward(tg_node *n, tg_tensor *g)
 {
     tg_tensor *a = n->inputs[0], *b = n->inputs[1];
     /* tg_matmul broadcasts the batch dims again; tg_accum_grad sums them back. */
-    if (tg_needs_grad(a)) tg_accum_grad(a, tg_matmul(g, tg_transpose(b, -1, -2)));
-    if (tg_needs_grad(b)) tg_accum_grad(b, tg_matmul(tg_transpose(a, -1, -2), g));
+    if (tg__product_grad(n, 0)) tg_accum_grad(a, tg_matmul(g, tg_transpose(b, -1, -2)));
+    if (tg__product_grad(n, 1)) tg_accum_grad(b, tg_matmul(tg_transpose(a, -1, -2), g));
 }
 
 tg_tensor *tg_matmul(tg_tensor *a, tg_tensor *b)
@@ -215,7 +215,7 @@ static void linear_backward(tg_node *n, tg_tensor *g)
     int n_outs = 0, n_fresh = 0;
     for (int k = 0; k < terms; k++) {
         tg_tensor *x = n->inputs[2 * k], *w = n->inputs[2 * k + 1];
-        if (!tg_needs_grad(w)) continue;
+        if (!tg__product_grad(n, 2 * k + 1)) continue;
         tg_tensor *xc = as_matrix(x, &x2) ? x : tg__contiguous(x);
         tg_tensor *slot = xc && as_matrix(xc, &x2) ? tg__grad_slot_unset(w, &fresh[n_outs]) : NULL;
         if (!slot) return;
@@ -252,7 +252,7 @@ static void linear_backward(tg_node *n, tg_tensor *g)
      * and no pass adding it. */
     for (int k = 0; k < terms; k++) {
         tg_tensor *x = n->inputs[2 * k], *w = n->inputs[2 * k + 1];
-        if (!tg_needs_grad(x)) continue;
+        if (!tg__product_grad(n, 2 * k)) continue;
         bool fresh;
         tg_tensor *slot = tg__grad_slot_unset(x, &fresh), dx2;
         if (!slot) return;

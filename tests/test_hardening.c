@@ -249,6 +249,31 @@ static void test_product_factors_read_for_the_other(void **state)
     }
 }
 
+/* A factor made to require grad after the product was recorded gets no
+ * gradient, as in torch: the other factor was not kept for it, and here
+ * changed in place before the backward (its gradient read the new values,
+ * 100 for 3 and 4). mul, matmul and linear alike. */
+static void test_product_factor_made_to_require_grad_later(void **state)
+{
+    (void)state;
+    for (int op = 0; op < 3; op++) {
+        tg_tensor *a = tg_from_array(TG_F64, 2, (int64_t[]){1, 2}, (double[]){1, 2});
+        tg_tensor *b = tg_requires_grad(tg_from_array(TG_F64, 2, (int64_t[]){1, 2}, (double[]){3, 4}), true);
+        tg_scope *s = tg_scope_begin();
+        tg_tensor *y = op == 0 ? tg_mul(a, b) : op == 1 ? tg_matmul(a, tg_transpose(b, 0, 1)) : tg_linear(a, b, NULL);
+        assert_non_null(tg_requires_grad(a, true));
+        bool was = tg_no_grad_begin();
+        assert_int_equal(tg_fill_(b, 100.0), 0);
+        tg_no_grad_end(was);
+        if (tg_backward(tg_sum(y, 0, NULL, false), NULL) != 0) fail_msg("op %d: %s", op, tg_last_error());
+        assert_null(a->grad);
+        for (int j = 0; j < 2; j++) assert_true(tg_get(b->grad, (int64_t[]){0, j}) == j + 1.0);
+        tg_scope_end(s);
+        tg_free(a);
+        tg_free(b);
+    }
+}
+
 /* 3. Running out of memory inside backward is an error, and changes no
  * .grad: every allocation of linear's backward fails in turn. */
 static void test_backward_out_of_memory(void **state)
@@ -1139,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_saved_tensors_modified_in_place),
         cmocka_unit_test(test_unread_outputs_modified_in_place),
         cmocka_unit_test(test_product_factors_read_for_the_other),
+        cmocka_unit_test(test_product_factor_made_to_require_grad_later),
         cmocka_unit_test(test_backward_out_of_memory),
         cmocka_unit_test(test_forward_out_of_memory), cmocka_unit_test(test_matmul_vectors_out_of_memory),
         cmocka_unit_test(test_pad_out_of_memory),
