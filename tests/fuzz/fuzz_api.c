@@ -22,7 +22,10 @@
  * outside-scopes: a backward failed by a hook left behind the retained
  * gradient it had made; hook-on-a-released-tensor-outside-scopes: a hook
  * registered on a tensor after a backward released its graph walked the
- * older hooks in arena memory in use again, and looped).
+ * older hooks in arena memory in use again, and looped;
+ * retained-grad-outliving-its-backward-scope: a retained tensor made
+ * outside the scope its backward ran in got its .grad in that scope's
+ * memory).
  *
  * fuzz-seeds: tests/fuzz/fuzz_api_seeds/[a-z]*
  * fuzz-options: -max_len=512 -len_control=0
