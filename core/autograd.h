@@ -140,8 +140,8 @@ int tg_register_hook(tg_tensor *t, tg_hook_fn fn, void *ctx);
 
 /* PyTorch's retain_grad: keep the gradient of a non-leaf t in t->grad after
  * backward (the gradient after t's hooks, summed over backward calls as a
- * leaf's is, in the scope current during the first backward that reaches
- * t; NULL until one does, as a leaf's). A no-op for
+ * leaf's is, in a persistent tensor that goes with t: tg_free, or the end
+ * of t's scope; NULL until a backward reaches t, as a leaf's). A no-op for
  * leaves, which keep theirs anyway. Returns 0, or -1 with a message if t
  * does not require grad or was made by an op on another thread. */
 int tg_retain_grad(tg_tensor *t);
