@@ -71,6 +71,7 @@ static int64_t reduced_count(const tg_tensor *x, const bool *mask)
  * of the keepdim shape viewed with stride 0 along the reduced dims. */
 typedef enum {
     FOLD_SUM,     /* acc += x */
+    FOLD_SCALED,  /* acc += x / centre */
     FOLD_ABS,     /* acc += |x| */
     FOLD_SQUARE,  /* acc += x^2 */
     FOLD_POW_ABS, /* acc += |x|^p */
@@ -127,6 +128,7 @@ static void fold_row(int64_t n, char **p, const int64_t *s, void *ctx)
         double v = c->dtype == TG_F32 ? *(const float *)(p[1] + i * s[1]) : *(const double *)(p[1] + i * s[1]);
         double centre = *(const double *)(p[2] + i * s[2]);
         switch (c->kind) {
+        case FOLD_SCALED: *acc += v / centre; break;
         case FOLD_ABS: *acc += fabs(v); break;
         case FOLD_SQUARE: *acc += v * v; break;
         case FOLD_POW_ABS: *acc += pow(fabs(v), c->p); break;
@@ -327,12 +329,29 @@ static tg_tensor *variance(const char *fn, const char *op, tg_tensor *x, int ndi
     tg_tensor *mean = fold(fn, x, mask, FOLD_SUM, 0, 0, NULL);
     if (!mean) return NULL;
     double *m = tg_data(mean);
-    for (int64_t i = 0; i < tg_numel(mean); i++) m[i] /= (double)count;
+    bool overflow = false;
+    for (int64_t i = 0; i < tg_numel(mean); i++) {
+        m[i] /= (double)count;
+        overflow |= isinf(m[i]);
+    }
+    /* Finite float64 values near DBL_MAX can sum past it while their mean
+     * cannot: with the largest magnitude s, the mean is s * mean(x / s), so
+     * that equal values keep variance 0 (as torch's running mean), not inf.
+     * Where the deviations' sum overflows in turn, the mean goes uncorrected
+     * rather than infinite. */
+    if (overflow) {
+        tg_tensor *scale = fold(fn, x, mask, FOLD_ABS_MAX, 0, 0, NULL);
+        tg_tensor *scaled = scale ? fold(fn, x, mask, FOLD_SCALED, 0, 0, scale) : NULL;
+        if (!scaled) return NULL;
+        const double *sc = tg_data(scale), *q = tg_data(scaled);
+        for (int64_t i = 0; i < tg_numel(mean); i++)
+            if (isinf(m[i]) && isfinite(sc[i])) m[i] = q[i] / (double)count * sc[i];
+    }
     tg_tensor *dev = fold(fn, x, mask, FOLD_DEV, 0, 0, mean);
     if (!dev) return NULL;
     const double *e = tg_data(dev);
     for (int64_t i = 0; i < tg_numel(mean); i++)
-        if (isfinite(m[i])) m[i] += e[i] / (double)count;
+        if (isfinite(m[i]) && isfinite(e[i])) m[i] += e[i] / (double)count;
     tg_tensor *acc = fold(fn, x, mask, FOLD_SQ_DEV, 0, 0, mean);
     if (!acc) return NULL;
     double divisor = fmax((double)count - (unbiased ? 1 : 0), 0);

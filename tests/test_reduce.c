@@ -427,6 +427,37 @@ static void test_max_all_nan_gradient_stays_at_the_max(void **state)
     tg_free(x);
 }
 
+/* Float64 values near DBL_MAX sum past it, but their mean does not: equal
+ * values have variance and std 0 and gradient 0 (torch: 0), not inf. */
+static void test_var_std_near_dbl_max(void **state)
+{
+    (void)state;
+    const double big = 1.7976931348623157e308;
+    tg_tensor *x = tg_requires_grad(
+        tg_from_array(TG_F64, 2, (int64_t[]){2, 3}, (double[]){big, big, big, -big, -big, -big / 2}), true);
+    tg_scope *s = tg_scope_begin();
+    int d1[1] = {1};
+    for (int k = 0; k < 2; k++) {
+        tg_tensor *y = k ? tg_std(x, 1, d1, true, false) : tg_var(x, 1, d1, false, false);
+        assert_true(tg_get(y, (int64_t[]){0}) == 0.0);
+        assert_true(tg_get(y, (int64_t[]){1}) == INFINITY); /* (big / 2)^2 does overflow */
+        assert_int_equal(tg_backward(tg_select(y, 0, 0), NULL), 0);
+        double got[6];
+        tg_copy_to_array(x->grad, got);
+        for (int i = 0; i < 6; i++) assert_true(got[i] == 0.0);
+        tg_zero_grad(1, &x);
+    }
+    /* A variance that does overflow keeps the finite mean: the gradient
+     * 2 / N * (x - mean) is finite at x = big (it was NaN). */
+    tg_tensor *y = tg_var(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){big, big, -big}), 0, NULL, false, false);
+    assert_true(tg_item(y) == INFINITY);
+    tg_tensor *z = tg_requires_grad(tg_from_array(TG_F64, 1, (int64_t[]){3}, (double[]){big, big, -big}), true);
+    assert_int_equal(tg_backward(tg_var(z, 0, NULL, false, false), NULL), 0);
+    assert_float_equal(tg_get(z->grad, (int64_t[]){0}) / big, 4.0 / 9, 1e-15);
+    tg_scope_end(s);
+    tg_free(x);
+}
+
 static void test_thread_count_independent(void **state)
 {
     (void)state;
@@ -523,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_norm_gradient_of_nonfinite_norms),
         cmocka_unit_test(test_max_dim_gradient_goes_to_first_tie),
         cmocka_unit_test(test_max_all_nan_gradient_stays_at_the_max),
+        cmocka_unit_test(test_var_std_near_dbl_max),
         cmocka_unit_test(test_thread_count_independent), cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
