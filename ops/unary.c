@@ -81,13 +81,15 @@ UNARY(square, x * x, 2 * g * x)
     static inline T pow_as_torch_##T(T x, double p)                                                           \
     {                                                                                                        \
         return p == 2 ? x * x : p == 3 ? x * x * x : p == -1 ? 1 / x : p == -2 ? 1 / (x * x)                 \
-             : p == 0.5 ? SQRT(x) : p == -0.5 ? 1 / SQRT(x) : (T)pow(x, p);                                  \
+             : p == 0.5 ? SQRT(x) : p == -0.5 ? 1 / SQRT(x) : (T)pow(x, (T)p);                               \
     }
 POW_AS_TORCH(float, sqrtf)
 POW_AS_TORCH(double, sqrt)
 #define pow_as_torch(x, p) _Generic((x), float: pow_as_torch_float, default: pow_as_torch_double)(x, p)
 /* torch: d/dx x^p = g * (p * x^(p-1)), in the tensor's dtype, and exactly 0
- * for p = 0 */
+ * for p = 0. Any other exponent meets a float32 tensor rounded to float, as
+ * in torch's vectorised kernel (its scalar loop, for the last elements of a
+ * row, keeps the double). */
 UNARY(pow_scalar, pow_as_torch(x, c[0]), c[0] == 0 ? 0 : g * (ARG(x, 0) * pow_as_torch(x, c[0] - 1)))
 UNARY(sin, sin(x), g * cos(x))
 UNARY(cos, cos(x), -g * sin(x))

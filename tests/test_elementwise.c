@@ -3,6 +3,7 @@
  * edge cases (saturation, overflow, NaN, kinks) and bad input. */
 #include "support.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -227,6 +228,24 @@ static void test_pow_scalar_rounds_as_torch(void **state)
             if (k == 3) assert_true(dx[i] == gs[i] * (0.5f * (1.0f / sqrtf(v))));
         }
     }
+    tg_scope_end(s);
+}
+
+/* Any other exponent meets a float32 tensor rounded to float, as in torch's
+ * vectorised kernel: 0.3f is 0.30000001192..., and FLT_MAX^0.3f is 9 ulp
+ * from FLT_MAX^0.3; an exponent below float's range is 0 (x^0 = 1, even at
+ * 0 and NaN), and p * x^(p-1) multiplies by that 0. */
+static void test_pow_scalar_exponent_in_float32(void **state)
+{
+    (void)state;
+    tg_scope *s = tg_scope_begin();
+    tg_tensor *x = tg_requires_grad(tg_from_array(TG_F32, 1, (int64_t[]){4}, (float[]){FLT_MAX, 7.0f, 0.0f, NAN}), true);
+    assert_true(((const float *)tg_data(tg_pow_scalar(x, 0.3)))[0] == 362703945728.0f); /* torch's vector loop */
+    tg_tensor *y = tg_pow_scalar(x, 1e-310);
+    assert_int_equal(tg_backward(y, tg_ones(TG_F32, 1, (int64_t[]){4})), 0);
+    const float *yv = tg_data(y), *dx = tg_data(x->grad);
+    for (int i = 0; i < 4; i++) assert_true(yv[i] == 1.0f);
+    assert_true(dx[0] == 0.0f && dx[1] == 0.0f && isnan(dx[2]) && isnan(dx[3])); /* 0 * inf at 0 */
     tg_scope_end(s);
 }
 
@@ -556,7 +575,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unary_golden),        cmocka_unit_test(test_binary_golden),
         cmocka_unit_test(test_pow_scalar_edges),
-        cmocka_unit_test(test_pow_scalar_rounds_as_torch),    cmocka_unit_test(test_fused_and_selection_golden),
+        cmocka_unit_test(test_pow_scalar_rounds_as_torch),
+        cmocka_unit_test(test_pow_scalar_exponent_in_float32),
+        cmocka_unit_test(test_fused_and_selection_golden),
         cmocka_unit_test(test_scalar_arguments_in_float32),
         cmocka_unit_test(test_unary_gradcheck),     cmocka_unit_test(test_binary_gradcheck),
         cmocka_unit_test(test_ternary_gradcheck),   cmocka_unit_test(test_edge_shapes),
