@@ -114,6 +114,8 @@ tg_tensor *tg_huber_loss(tg_tensor *input, tg_tensor *target, tg_reduction r, do
  * exp(-x - m)) with m = max(-x, 0)) and lw = 1 + (pw - 1) t:
  *   l = (1 - t) x + lw sp          (then times weight, by tg_mul)
  *   dx = (lw sigmoid(x) - pw t) g,  dt = (pw sp - sp(-x)) g = (-x + (pw - 1) sp) g,  dpw = t sp g
+ * Without pos_weight (c[0] == 0) lw is 1 itself, as in torch's formula
+ * without it: not (1 - 1) t, which is NaN at an infinite target.
  */
 static inline double softplus_neg(double x)
 {
@@ -122,8 +124,9 @@ static inline double softplus_neg(double x)
 }
 static inline double sigmoid(double x) { return 1 / (1 + exp(-x)); }
 
-KERNEL3(bce, x, t, pw, (1 - t) * x + (1 + (pw - 1) * t) * softplus_neg(x))
-KERNEL3(bce_grad_input, x, t, pw, (1 + (pw - 1) * t) * sigmoid(x) - pw * t)
+#define BCE_LW(t, pw) (c[0] ? 1 + (pw - 1) * t : 1)
+KERNEL3(bce, x, t, pw, (1 - t) * x + BCE_LW(t, pw) * softplus_neg(x))
+KERNEL3(bce_grad_input, x, t, pw, BCE_LW(t, pw) * sigmoid(x) - pw * t)
 /* sp at +-inf too (0 and inf, where the max-shifted form gives NaN at -inf) */
 static inline double softplus_neg_inf(double x) { return isinf(x) ? (x > 0 ? 0 : INFINITY) : softplus_neg(x); }
 /* torch's two forms: -x without pos_weight (here 1), log_sigmoid(-x) -
@@ -137,7 +140,7 @@ static void bce_backward(tg_node *n, tg_tensor *g)
     tg_kernel grads[3] = {KERNELS(bce_grad_input), KERNELS(bce_grad_target), KERNELS(bce_grad_pos_weight)};
     for (int i = 0; i < 3; i++)
         if (tg_needs_grad(n->inputs[i]))
-            tg_accum_grad(n->inputs[i], tg_mul(g, tg__map(fn, grads[i], 3, n->inputs, NULL)));
+            tg_accum_grad(n->inputs[i], tg_mul(g, tg__map(fn, grads[i], 3, n->inputs, n->farg)));
 }
 
 /* weight or pos_weight: NULL, or of input's dtype and broadcasting to input's shape. */
@@ -170,8 +173,10 @@ tg_tensor *tg_binary_cross_entropy_with_logits(tg_tensor *input, tg_tensor *targ
     }
     if (!broadcasts_to(fn, "weight", weight, input) || !broadcasts_to(fn, "pos_weight", pos_weight, input)) return NULL;
     tg_tensor *in[3] = {input, target, pos_weight ? pos_weight : tg_ones(input->dtype, 0, NULL)};
-    tg_tensor *loss = tg__map(fn, KERNELS(bce), 3, in, NULL);
-    tg__unread(tg_record("binary_cross_entropy_with_logits", bce_backward, loss, 3, in), 0, true);
+    double has_pos_weight = pos_weight != NULL;
+    tg_tensor *loss = tg__map(fn, KERNELS(bce), 3, in, &has_pos_weight);
+    tg_node *n = tg__unread(tg_record("binary_cross_entropy_with_logits", bce_backward, loss, 3, in), 0, true);
+    if (n) n->farg[0] = has_pos_weight;
     return reduce(weight ? tg_mul(loss, weight) : loss, r);
 }
 

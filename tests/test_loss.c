@@ -100,6 +100,7 @@ static void test_golden(void **state)
         {"bce_row_weight_mean", 3, 0, 3, op_bce_row_weight_mean},
         {"bce_inf_none", 2, 0, 2, op_bce_none},
         {"bce_inf_pos_weight_none", 3, 0, 2, op_bce_pos_weight_none},
+        {"bce_inf_target_none", 2, 0, 3, op_bce_none},
         {"ce_mean", 2, 2, 1, op_ce_mean},
         {"ce_sum", 2, 2, 1, op_ce_sum},
         {"ce_none", 2, 2, 1, op_ce_none},

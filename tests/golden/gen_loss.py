@@ -92,5 +92,9 @@ fx.case("bce_inf_none", lambda x, t: F.binary_cross_entropy_with_logits(x, t, re
      [inf_logits, inf_probs], [False, True])
 fx.case("bce_inf_pos_weight_none", lambda x, t, pw: F.binary_cross_entropy_with_logits(x, t, reduction="none",
      pos_weight=pw), [inf_logits, inf_probs, torch.tensor([0.5, 2.0, 3.0, 1.5])], [False, True, False])
+# infinite targets without pos_weight: -+inf loss and input gradient, not NaN
+fx.case("bce_inf_target_none", lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction="none"),
+     [torch.tensor([1.5, -2.0, float("inf"), 0.5]), torch.tensor([float("inf"), -float("inf"), float("inf"), 0.5])],
+     [True, True])
 
 fx.save()
