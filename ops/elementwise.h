@@ -37,7 +37,8 @@ tg_tensor *tg_elu(tg_tensor *x, double alpha);                   /* torch defaul
 tg_tensor *tg_gelu(tg_tensor *x, bool tanh_approximation);
 /* log(1 + exp(beta x)) / beta, linear above threshold (torch: beta 1, threshold 20). */
 tg_tensor *tg_softplus(tg_tensor *x, double beta, double threshold);
-/* clamp to [min_val, max_val]; gradient 0 at the bounds themselves (torch). */
+/* clamp to [min_val, max_val]; gradient 0 at the bounds themselves (torch).
+ * A NaN bound gives NaN everywhere (torch), not "no bound" as in tg_clamp. */
 tg_tensor *tg_hardtanh(tg_tensor *x, double min_val, double max_val);   /* torch: -1, 1 */
 tg_tensor *tg_hardsigmoid(tg_tensor *x);                               /* relu6(x + 3) / 6 */
 /* min(max(x, lo), hi); NAN for a bound means "no bound" on that side. The

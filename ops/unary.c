@@ -115,7 +115,11 @@ UNARY(gelu_tanh, 0.5 * x * (1 + tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
 /* softplus = log1p(exp(beta x)) / beta, x itself where beta x > threshold */
 UNARY(softplus, x * ARG(x, 0) > ARG(x, 1) ? x : log1p(exp(x * ARG(x, 0))) / ARG(x, 0),
       x * ARG(x, 0) > ARG(x, 1) ? g : g * exp(x * ARG(x, 0)) / (exp(x * ARG(x, 0)) + 1))
-UNARY(hardtanh, x < ARG(x, 0) ? ARG(x, 0) : (x > ARG(x, 1) ? ARG(x, 1) : x), (x > ARG(x, 0) && x < ARG(x, 1)) ? g : 0)
+/* A NaN bound gives NaN, as torch's (a clamp whose vectorised minimum and
+ * maximum propagate it); tg_clamp reads NaN as "no bound" instead. */
+UNARY(hardtanh, isnan(ARG(x, 0)) || isnan(ARG(x, 1)) ? ARG(x, 0) + ARG(x, 1)
+                                                     : (x < ARG(x, 0) ? ARG(x, 0) : (x > ARG(x, 1) ? ARG(x, 1) : x)),
+      (x > ARG(x, 0) && x < ARG(x, 1)) ? g : 0)
 UNARY(hardsigmoid, x <= -3 ? 0 : (x >= 3 ? 1 : x / 6 + 0.5), (x > -3 && x < 3) ? g / 6 : 0)
 /* NAN bounds mean "unbounded" on that side; the gradient passes where lo <= x <= hi.
  * min(max(x, lo), hi): hi wins where lo > hi, as in torch. */

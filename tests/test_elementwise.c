@@ -525,6 +525,17 @@ static void test_kink_gradients(void **state)
     tg_backward(tg_hardtanh(x, -0.5, 0.7), ones); /* torch: and stops at hardtanh's */
     assert_true(tg_get(x->grad, (int64_t[]){1}) == 0.0 && tg_get(x->grad, (int64_t[]){2}) == 0.0);
     assert_true(tg_get(x->grad, (int64_t[]){0}) == 1.0);
+    /* A NaN bound of hardtanh gives NaN everywhere, gradient 0 (torch 1.13);
+     * it is no "no bound" as in tg_clamp. */
+    for (int k = 0; k < 2; k++) {
+        tg_zero_grad(1, &x);
+        tg_tensor *y = k ? tg_hardtanh(x, -0.5, NAN) : tg_hardtanh(x, NAN, 0.7);
+        assert_int_equal(tg_backward(y, ones), 0);
+        for (int64_t i = 0; i < 3; i++) {
+            assert_true(isnan(tg_get(y, (int64_t[]){i})));
+            assert_true(tg_get(x->grad, (int64_t[]){i}) == 0.0);
+        }
+    }
     tg_scope_end(s);
     tg_free(x);
 }
