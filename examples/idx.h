@@ -84,8 +84,11 @@ static int64_t idx_parse(const char *who, const char *path, const unsigned char 
     for (int d = 0; d < ndim; d++) {
         uint32_t dim = idx_be32(buf + 4 + 4 * d);
         if ((want[d] > 0 && dim != want[d]) || dim == 0) {
-            fprintf(stderr, "%s: %s: dim %d is %u at offset %d, expected %lld\n", who, path, d, dim, 4 + 4 * d,
-                    (long long)want[d]);
+            if (want[d] > 0)
+                fprintf(stderr, "%s: %s: dim %d is %u at offset %d, expected %lld\n", who, path, d, dim, 4 + 4 * d,
+                        (long long)want[d]);
+            else /* any count but none */
+                fprintf(stderr, "%s: %s: dim %d is 0 at offset %d, expected at least 1\n", who, path, d, 4 + 4 * d);
             return -1;
         }
         if (d == 0) count = dim;

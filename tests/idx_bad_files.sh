@@ -40,6 +40,9 @@ expect "wrong magic" "magic number 0x00000801 at offset 0, expected 0x00000803"
 { printf "$(be32 2051)$(be32 2)$(be32 27)$(be32 28)"; head -c 1512 /dev/zero; } | gzip > "$dir/train-images-idx3-ubyte.gz"
 expect "wrong row count" "dim 1 is 27 at offset 8, expected 28"
 
+images 0 0; labels 2 '\001\002'
+expect "no images" "dim 0 is 0 at offset 4, expected at least 1"
+
 images 2 1568; labels 3 '\001\002\003'
 expect "count mismatch" "has 2 images but .* has 3 labels"
 
