@@ -14,4 +14,11 @@ trained=$(grep '^test mse' "$dir/trained")
 loaded=$(grep '^test mse' "$dir/loaded")
 [ -n "$trained" ] && [ "$trained" = "$loaded" ] || { echo "trained: $trained, loaded: $loaded"; exit 1; }
 echo "$loaded after loading, as after training"
-echo "1 passed, 0 failed"
+# A model whose last value (head.bias, the last 4 bytes) is NaN predicts
+# NaN: it has not learned the wave, and says so.
+cp "$dir/sine.safetensors" "$dir/nan.safetensors"
+size=$(wc -c < "$dir/nan.safetensors")
+printf '\000\000\300\177' | dd of="$dir/nan.safetensors" bs=1 seek=$((size - 4)) conv=notrunc 2> /dev/null
+if "$sine" --load "$dir/nan.safetensors" > "$dir/nan"; then echo "a NaN model passed"; exit 1; fi
+grep -q '^the test MSE nan is not below' "$dir/nan" || { cat "$dir/nan"; exit 1; }
+echo "2 passed, 0 failed"
