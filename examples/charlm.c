@@ -125,6 +125,12 @@ static char *read_sources(const char *path, size_t *len)
     size_t cap = 0;
     char *buf = NULL;
     *len = 0;
+    /* A device (/dev/zero, /dev/urandom) would be read for ever; a pipe
+     * (--data <(zcat corpus.gz)) ends. */
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+        fprintf(stderr, "charlm: --data %s is neither a file nor a directory\n", path);
+        return NULL;
+    }
     if (!S_ISDIR(st.st_mode)) return slurp(path, &buf, len, &cap) ? buf : (free(buf), NULL);
     DIR *dir = opendir(path);
     if (!dir) {

@@ -220,6 +220,15 @@ elif grep -q "apt-get install fortunes" "$dir/missing"; then
 else
     fail "charlm without a corpus said: $(cat "$dir/missing")"
 fi
+# A device as the corpus is refused (/dev/zero was read for ever; /dev/null
+# here, which ends, so that a regression cannot fill the memory).
+if "$charlm" --data /dev/null > "$dir/device" 2>&1; then
+    fail "charlm: trained on /dev/null"
+elif grep -q "^charlm: --data /dev/null is neither a file nor a directory" "$dir/device"; then
+    passed=$((passed + 1))
+else
+    fail "charlm --data /dev/null said: $(cat "$dir/device")"
+fi
 
 # Out-of-range values of the newer flags are refused with exit 2 and a message.
 for bad in "$charlm --dropout 1" "$charlm --lr-min 1" "$charlm --weight-decay -1" "$charlm --beta1 -0.1" "$charlm --beta2 1" "$fashion --batch 0"; do
