@@ -73,8 +73,11 @@ static inline bool arg_real(const char *prog, int argc, char **argv, int *i, con
     if (sscanf(range, "%c%lf ,%lf%c", &open, &lo, &hi, &close) != 4) abort(); /* a typo in the example */
     char *end;
     double v = strtod(text, &end);
+    /* strtod would skip leading spaces too */
+    const char *first = *text == '-' || *text == '+' ? text + 1 : text;
+    bool digits = (*first >= '0' && *first <= '9') || *first == '.';
     bool in = isfinite(v) && (open == '(' ? v > lo : v >= lo) && (close == ')' ? v < hi : v <= hi);
-    if (end == text || *end || !in) {
+    if (!digits || end == text || *end || !in) {
         fprintf(stderr, "%s: %s must be a number in %s, not '%s'\n", prog, flag, range, text);
         return false;
     }

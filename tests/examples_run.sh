@@ -130,6 +130,8 @@ refused --epochs "$sine" --epochs -3
 refused --epochs "$sine" --epochs
 refused --seed "$sine" --seed -1
 refused --lr "$fashion" --lr inf
+refused --lr "$fashion" --lr " 0.1" --dir "$dir/none"
+refused --clip "$charlm" --clip " 1" --data "$dir/none"
 refused --batch "$fashion" --batch 99999999999
 refused --train "$fashion" --train -5
 refused --steps "$flow" --steps 1.5
