@@ -44,7 +44,9 @@ static const dtype_info dtypes[] = {
  * parse to under 1 GB (850 MB at the peak for a header of 100 MB, the cap,
  * holding 2^22 values) and still allows some 400,000 tensors. */
 #define MAX_VALUES (1 << 22)
-/* Numbers in the header are JSON doubles; whole numbers up to 2^53 are exact. */
+/* Numbers in the header are JSON doubles: whole numbers below 2^53 are
+ * exact, and from 2^53 on the number read may not be the number written
+ * (9007199254740993 reads as 2^53), so none of them is taken. */
 #define MAX_EXACT 9007199254740992.0
 
 typedef struct {
@@ -230,12 +232,12 @@ static bool scan_header(const tg_safetensors *f, const unsigned char *h, int64_t
 
 /* --- one tensor's entry ------------------------------------------------------ */
 
-/* A JSON number that is a whole number in [0, 2^53]. */
+/* A JSON number that is a whole number in [0, 2^53). */
 static bool whole_number(const cJSON *v, int64_t *out)
 {
     if (!cJSON_IsNumber(v)) return false;
     double d = v->valuedouble;
-    if (!(d >= 0 && d <= MAX_EXACT && d == floor(d))) return false;
+    if (!(d >= 0 && d < MAX_EXACT && d == floor(d))) return false;
     *out = (int64_t)d;
     return true;
 }
@@ -294,6 +296,8 @@ static bool check_entry(const tg_safetensors *f, const cJSON *item, int64_t at, 
     int d = 0;
     for (const cJSON *v = shape->child; v; v = v->next, d++) {
         int64_t size;
+        if (cJSON_IsNumber(v) && v->valuedouble >= MAX_EXACT)
+            return bad_entry(f, name, at, "shape entry %d is 2^53 or more, past what a JSON number holds exactly", d);
         if (!whole_number(v, &size)) return bad_entry(f, name, at, "shape entry %d is not a whole number >= 0", d);
         if (size > 0 && extent > TG_MAX_NUMEL / size) return bad_entry(f, name, at, "shape overflows at entry %d", d);
         if (size > 0) extent *= size;

@@ -24,7 +24,11 @@ static const bad_file bad_files[] = {
     {"lower-case dtype", "{" T("w", "f32", "[2]", 0, 8) "}", 8, "dtype \"f32\" is not a safetensors dtype"},
     {"negative shape", "{" T("w", "F32", "[-2]", 0, 8) "}", 8, "tensor 'w' (entry at byte 9): shape entry 0 is not a whole number >= 0"},
     {"fractional shape", "{" T("w", "F32", "[1,1.5]", 0, 8) "}", 8, "shape entry 1 is not a whole number"},
-    {"huge shape", "{" T("w", "F32", "[1e300]", 0, 8) "}", 8, "shape entry 0 is not a whole number"},
+    {"huge shape", "{" T("w", "F32", "[1e300]", 0, 8) "}", 8, "shape entry 0 is 2^53 or more"},
+    /* 2^53 + 1 reads as 2^53: the shape shown would not be the one written */
+    {"shape entry 2^53 + 1", "{" T("w", "F32", "[0,9007199254740993]", 0, 0) "}", 0,
+     "tensor 'w' (entry at byte 9): shape entry 1 is 2^53 or more, past what a JSON number holds exactly"},
+    {"shape entry 2^62", "{" T("w", "F32", "[4611686018427387904,4]", 0, 8) "}", 8, "shape entry 0 is 2^53 or more"},
     {"shape of strings", "{" T("w", "F32", "[\"2\"]", 0, 8) "}", 8, "shape entry 0 is not a whole number"},
     {"shape entry written 1.0", "{" T("w", "F32", "[1.0]", 0, 4) "}", 4,
      "tensor 'w' (entry at byte 9): shape entry 0 is written 1.0 (byte 37); sizes and offsets are integers, written in digits only"},
