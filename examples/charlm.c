@@ -709,7 +709,7 @@ int main(int argc, char **argv)
         svg_chart_line(chart, "train (running mean)", train_curve.n, train_curve.x, train_curve.y);
         svg_chart_line(chart, "held-out", held_curve.n, held_curve.x, held_curve.y);
         if (svg_chart_write(chart, plot) < 0) {
-            perror(plot);
+            fprintf(stderr, "charlm: cannot write --plot '%s': %s\n", plot, strerror(errno));
             status = 1;
         }
         svg_chart_free(chart);

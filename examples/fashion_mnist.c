@@ -213,7 +213,7 @@ int main(int argc, char **argv)
         svg_chart_line(chart, "train", epochs, epoch_axis, train_loss);
         svg_chart_line(chart, "test", epochs, epoch_axis, test_loss);
         if (svg_chart_write(chart, plot) < 0) {
-            perror(plot);
+            fprintf(stderr, "fashion_mnist: cannot write --plot '%s': %s\n", plot, strerror(errno));
             status = 1;
         }
         svg_chart_free(chart);

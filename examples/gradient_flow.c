@@ -369,7 +369,7 @@ int main(int argc, char **argv)
                 svg_chart_style(chart, c, k == 0);
             }
         if (svg_chart_write(chart, plot) < 0) {
-            perror(plot);
+            fprintf(stderr, "gradient_flow: cannot write --plot '%s': %s\n", plot, strerror(errno));
             status = 1;
         }
         svg_chart_free(chart);

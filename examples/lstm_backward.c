@@ -106,7 +106,7 @@ int main(int argc, char **argv)
         bool dot_ok = f && tg_graph_dot(loss, f) == 0;
         if (f && fclose(f) != 0) dot_ok = false;
         if (!dot_ok) {
-            perror(dot);
+            fprintf(stderr, "lstm_backward: cannot write --dot '%s': %s\n", dot, strerror(errno));
             status = 1;
         }
     }

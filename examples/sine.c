@@ -196,7 +196,7 @@ int main(int argc, char **argv)
         svg_chart_line(chart, "test", epochs, axis, test_loss);
         svg_chart_log_y(chart, true);
         if (svg_chart_write(chart, plot) < 0) {
-            perror(plot);
+            fprintf(stderr, "sine: cannot write --plot '%s': %s\n", plot, strerror(errno));
             status = 1;
         }
         svg_chart_free(chart);

@@ -215,6 +215,16 @@ else
 fi
 failed_save charlm "$charlm" $small --epochs 0 --sample 0 --save "$dir/none/lm.safetensors"
 failed_save sine "$sine" --epochs 1 --quiet --save "$dir/none/sine.safetensors"
+# A --plot or --dot that cannot be written is named with the example and the flag.
+for cmd in "$sine --epochs 1 --quiet --plot" "$lstm_backward --quiet --dot"; do
+    if $cmd "" > "$dir/plot.out" 2>&1; then
+        fail "$cmd '': exited 0"
+    elif grep -q "^[a-z_]*: cannot write --[a-z]* '': " "$dir/plot.out"; then
+        passed=$((passed + 1))
+    else
+        fail "$cmd '' said: $(cat "$dir/plot.out")"
+    fi
+done
 if "$charlm" --data "$dir/none" > "$dir/missing" 2>&1; then
     fail "charlm: ran without a corpus"
 elif grep -q "apt-get install fortunes" "$dir/missing"; then
