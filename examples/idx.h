@@ -21,8 +21,15 @@
 #define IDX_ROWS 28
 #define IDX_CLASSES 10
 
-/* The whole decompressed content of a .gz file, or NULL with a message. */
-static unsigned char *idx_read_gz(const char *who, const char *path, size_t *size)
+static uint32_t idx_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The whole decompressed content of a .gz file of an IDX file with `ndim`
+ * dims, or NULL with a message. A few megabytes of gzip can expand to
+ * gigabytes: the reading stops once it has more than the header promises. */
+static unsigned char *idx_read_gz(const char *who, const char *path, int ndim, size_t *size)
 {
     FILE *probe = fopen(path, "rb");
     if (!probe) {
@@ -38,11 +45,23 @@ static unsigned char *idx_read_gz(const char *who, const char *path, size_t *siz
     snprintf(cmd + at, sizeof cmd - at, "'");
     FILE *f = popen(cmd, "r");
     if (!f) return NULL;
-    size_t cap = 1 << 20, n = 0;
+    size_t cap = 1 << 20, n = 0, header = 4 + 4 * (size_t)ndim;
     unsigned char *buf = malloc(cap);
     for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
         n += got;
         if (n == cap) {
+            uint64_t promised = 1; /* the data bytes the dims promise (saturating) */
+            for (int d = 0; d < ndim; d++) {
+                uint64_t dim = idx_be32(buf + 4 + 4 * d);
+                promised = dim && promised > UINT64_MAX / dim ? UINT64_MAX : promised * dim;
+            }
+            if (promised < n - header) {
+                fprintf(stderr, "%s: %s: more than %zu data bytes after offset %zu, the header promises %llu\n", who,
+                        path, n - header, header, (unsigned long long)promised);
+                free(buf);
+                pclose(f); /* gzip, cut off, fails: no matter */
+                return NULL;
+            }
             unsigned char *bigger = realloc(buf, cap *= 2);
             if (!bigger) free(buf);
             buf = bigger;
@@ -55,11 +74,6 @@ static unsigned char *idx_read_gz(const char *who, const char *path, size_t *siz
     }
     *size = n;
     return buf;
-}
-
-static uint32_t idx_be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* An IDX file of unsigned bytes with `ndim` dims: checks the magic number,
@@ -113,7 +127,7 @@ static bool idx_load_split(const char *who, const char *dir, const char *prefix,
     snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
     snprintf(lpath, sizeof lpath, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
     size_t isize = 0, lsize = 0;
-    unsigned char *ibuf = idx_read_gz(who, ipath, &isize), *lbuf = ibuf ? idx_read_gz(who, lpath, &lsize) : NULL;
+    unsigned char *ibuf = idx_read_gz(who, ipath, 3, &isize), *lbuf = ibuf ? idx_read_gz(who, lpath, 1, &lsize) : NULL;
     const unsigned char *pixels = NULL, *classes = NULL;
     int64_t n_images = ibuf ? idx_parse(who, ipath, ibuf, isize, 3, (int64_t[]){0, IDX_ROWS, IDX_ROWS}, &pixels) : -1;
     int64_t n_labels = lbuf ? idx_parse(who, lpath, lbuf, lsize, 1, (int64_t[]){0}, &classes) : -1;

@@ -28,6 +28,10 @@ images 2 1568; labels 2 '\001\002'
 printf 'not gzip' > "$dir/t10k-images-idx3-ubyte.gz"
 expect "test split not gzip" "t10k-images-idx3-ubyte.gz is not a readable gzip file"
 
+# 3 MB of data for 2 images: the reading stops after the first 1 MB, not at the end
+images 2 3000000; labels 2 '\001\002'
+expect "more data than the header promises" "more than 1048560 data bytes after offset 16, the header promises 1568"
+
 images 2 1000; labels 2 '\001\002'
 expect "truncated images" "1000 data bytes after offset 16, the header promises 1568"
 
