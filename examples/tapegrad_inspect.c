@@ -34,20 +34,32 @@ static const char *grouped(int64_t n, char *buf, size_t len)
     return buf;
 }
 
-/* Metadata values may hold any character: print control characters escaped,
- * so that a file cannot drive the terminal. */
-static void print_escaped(const char *s)
+/* Metadata may hold any character, and names the C1 controls (U+0080 to
+ * U+009F, which a terminal may take as ESC [ and the like): print control
+ * characters escaped, so that a file cannot drive the terminal. Returns the
+ * number of bytes printed (with `out` NULL, only counts them). */
+static int print_escaped(FILE *out, const char *s)
 {
+    int n = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8] = "";
         if (*p == '\n')
-            fputs("\\n", stdout);
+            strcpy(esc, "\\n");
         else if (*p == '\t')
-            fputs("\\t", stdout);
+            strcpy(esc, "\\t");
         else if (*p < 0x20 || *p == 0x7F)
-            printf("\\x%02x", *p);
-        else
-            putchar(*p);
+            snprintf(esc, sizeof esc, "\\x%02x", *p);
+        else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
+            snprintf(esc, sizeof esc, "\\u%04x", *++p);
+        if (*esc) {
+            if (out) fputs(esc, out);
+            n += (int)strlen(esc);
+        } else {
+            if (out) putc(*p, out);
+            n++;
+        }
     }
+    return n;
 }
 
 int main(int argc, char **argv)
@@ -86,7 +98,7 @@ int main(int argc, char **argv)
     }
     int count = tg_safetensors_count(f), width = 4;
     for (int i = 0; i < count; i++) {
-        int len = (int)strlen(tg_safetensors_entry_at(f, i)->name);
+        int len = print_escaped(NULL, tg_safetensors_entry_at(f, i)->name);
         width = len > width ? len : width;
     }
     width = width > 60 ? 60 : width;
@@ -94,7 +106,8 @@ int main(int argc, char **argv)
     if (!quiet) printf("%-*s  %-7s  %s\n", width, "name", "dtype", "shape");
     for (int i = 0; i < count; i++) {
         const tg_safetensors_entry *e = tg_safetensors_entry_at(f, i);
-        printf("%-*s  %-7s  [", width, e->name, e->dtype);
+        int pad = width - print_escaped(stdout, e->name);
+        printf("%*s  %-7s  [", pad > 0 ? pad : 0, "", e->dtype);
         for (int d = 0; d < e->ndim; d++) printf(d ? ", %lld" : "%lld", (long long)e->shape[d]);
         printf("]\n");
         params += e->numel;
@@ -109,9 +122,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_meta; i++) {
         const tg_metadata_item *m = tg_safetensors_metadata_at(f, i);
         printf("  ");
-        print_escaped(m->key);
+        print_escaped(stdout, m->key);
         printf(": ");
-        print_escaped(m->value);
+        print_escaped(stdout, m->value);
         printf("\n");
     }
     tg_safetensors_close(f);
