@@ -13,8 +13,9 @@
  * tg_gradcheck, tg_graph_dot, and tg_free of the pool's tensors at any
  * point, from hooks and custom backward functions too. Calls may fail (NULL, -1 with a message); the
  * harness checks that none crashes, hangs, leaks or touches memory it does
- * not own (ASan, UBSan and the arena poisoning see to that), and that a
- * failed call leaves a message. Build and run: tests/fuzz/run.sh fuzz_api SECONDS.
+ * not own (ASan, UBSan and the arena poisoning see to that); whether a
+ * failed call leaves a message is the unit tests' to check. Build and run:
+ * tests/fuzz/run.sh fuzz_api SECONDS.
  *
  * Inputs that once failed are seeds, run first: tests/fuzz/fuzz_api_seeds/
  * (repr-of-a-huge-view: tg_repr scanned every value of a huge broadcast
