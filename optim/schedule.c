@@ -92,8 +92,10 @@ static double next_lr(const tg_sched *s, int g)
     case SCHED_COSINE: {
         const double t_max = (double)s->t_max, eta_min = s->eta_min;
         if (epoch == 0) return lr;
-        /* One epoch past a minimum the ratio below is 0/0: step up directly. */
-        if ((epoch - 1 - s->t_max) % (2 * s->t_max) == 0)
+        /* One epoch past a minimum the ratio below is 0/0: step up directly.
+         * PyTorch's (epoch - 1 - t_max) % (2 t_max) == 0, in unsigned
+         * arithmetic (epoch >= 1 here), where 2 t_max cannot overflow. */
+        if ((uint64_t)(epoch - 1) % (2 * (uint64_t)s->t_max) == (uint64_t)s->t_max)
             return lr + (base_lr - eta_min) * (1 - cos(M_PI / t_max)) / 2;
         return (1 + cos(M_PI * (double)epoch / t_max)) / (1 + cos(M_PI * (double)(epoch - 1) / t_max)) *
                    (lr - eta_min) +

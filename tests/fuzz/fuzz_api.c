@@ -34,7 +34,8 @@
  * older hooks in arena memory in use again, and looped;
  * retained-grad-outliving-its-backward-scope: a retained tensor made
  * outside the scope its backward ran in got its .grad in that scope's
- * memory).
+ * memory; cosine-schedule-with-a-huge-t_max: the cosine schedule's period
+ * 2 t_max overflowed int64).
  *
  * fuzz-seeds: tests/fuzz/fuzz_api_seeds/[a-z]*
  * fuzz-options: -max_len=512 -len_control=0
