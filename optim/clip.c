@@ -106,10 +106,11 @@ int tg_clip_grad_norm(const tg_params *params, double max_norm, double norm_type
     double *norms = params->count <= 64 ? norms_stack : tg__malloc(sizeof *norms * (size_t)params->count);
     if (!norms) return tg_fail("%s: out of memory", fn);
     int n = 0;
-    bool bad = false;
+    bool bad = false, all_f32 = true;
     for (int i = 0; i < params->count && !bad; i++) {
         const tg_tensor *g = entry_grad(fn, params, i, &bad);
         if (g) norms[n++] = vector_norm(tg_data(g), g->dtype, tg_numel(g), norm_type);
+        if (g && g->dtype != TG_F32) all_f32 = false;
     }
     const double total = bad ? NAN : vector_norm(norms, TG_F64, n, norm_type);
     if (norms != norms_stack) free(norms);
@@ -127,13 +128,8 @@ int tg_clip_grad_norm(const tg_params *params, double max_norm, double norm_type
      * coefficient would differ from torch's by an ulp for about one
      * max_norm in four. A total past float's range (which torch's f32 sum
      * would have made inf) keeps double. */
-    bool in_f32 = total <= FLT_MAX;
-    for (int i = 0; i < params->count; i++) {
-        const tg_tensor *g = params->items[i].tensor->grad;
-        if (g && g->dtype != TG_F32) in_f32 = false;
-    }
-    const double coef = in_f32 ? (double)((1.0f / ((float)total + 1e-6f)) * (float)max_norm)
-                                : (1.0 / (total + 1e-6)) * max_norm;
+    const double coef = all_f32 && total <= FLT_MAX ? (double)((1.0f / ((float)total + 1e-6f)) * (float)max_norm)
+                                                    : (1.0 / (total + 1e-6)) * max_norm;
     if (coef >= 1) return 0;
     for (int i = 0; i < params->count; i++) {
         tg_tensor *g = params->items[i].tensor->grad;
